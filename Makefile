@@ -1,0 +1,87 @@
+# vmrescue.azure: every set-up step lives here, so a fresh machine needs only `make demo` / `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+
+VENV := .venv
+VPY := $(VENV)/bin/python
+DEV_HASH := $(shell sha256sum requirements-dev.txt | cut -c1-12)
+VENV_STAMP := $(VENV)/.installed-$(DEV_HASH)
+
+# The Azure CLI is large (~730 MB, minutes to install) and only used by the fidelity tier:
+# it gets its own virtualenv, cached outside the work tree and keyed by version.
+AZCLI_VERSION := 2.91.0
+CACHE_DIR ?= $(HOME)/.cache/vmrescue-azure
+AZCLI_VENV := $(CACHE_DIR)/azcli-$(AZCLI_VERSION)
+AZCLI_STAMP := $(AZCLI_VENV)/.complete
+
+COLLECTIONS := $(CURDIR)/.tmp/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/vmrescue/azure
+SANITY_ROOT := $(CURDIR)/.tmp/sanity/ansible_collections/vmrescue/azure
+
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export VMRESCUE_AZ := $(AZCLI_VENV)/bin/az
+export PYTHONDONTWRITEBYTECODE := 1
+
+PYTEST := $(VPY) -m pytest -p no:cacheprovider
+
+.PHONY: help venv azcli collection-link test unit sim integration fidelity live sanity lint demo bench clean
+
+help:
+	@echo "make demo   - start the simulator with the sample fleet and run the recovery job end to end"
+	@echo "make test   - every test tier: unit, simulator, integration, fidelity (SDK + Azure CLI), sanity, lint"
+	@echo "make bench  - fleet-scale benchmark (prints a table)"
+	@echo "tiers: make unit | sim | integration | fidelity | live | sanity | lint"
+
+venv: $(VENV_STAMP)
+$(VENV_STAMP): requirements-dev.txt
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+azcli: $(AZCLI_STAMP)
+$(AZCLI_STAMP):
+	@mkdir -p $(CACHE_DIR)
+	@test -x $(AZCLI_VENV)/bin/python || $(PYTHON) -m venv $(AZCLI_VENV)
+	@echo "installing azure-cli $(AZCLI_VERSION) into $(AZCLI_VENV) (once; cached)"
+	$(AZCLI_VENV)/bin/python -m pip install -q --disable-pip-version-check azure-cli==$(AZCLI_VERSION)
+	@touch $@
+
+collection-link:
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@test -L $(COLLECTION_LINK) || ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+test: venv azcli collection-link
+	$(MAKE) --no-print-directory pytest-all sanity lint
+
+pytest-all:
+	$(PYTEST) tests/unit tests/sim tests/integration tests/fidelity tests/live
+
+unit: venv collection-link
+	$(PYTEST) tests/unit
+sim: venv collection-link
+	$(PYTEST) tests/sim
+integration: venv collection-link
+	$(PYTEST) tests/integration
+fidelity: venv azcli collection-link
+	$(PYTEST) tests/fidelity
+live: venv collection-link
+	$(PYTEST) tests/live
+
+# ansible-test needs the collection under ansible_collections/NS/NAME: test a copy of the tracked files.
+sanity: venv
+	@rm -rf $(CURDIR)/.tmp/sanity && mkdir -p $(SANITY_ROOT)
+	@git ls-files -co --exclude-standard | grep -v '^\.tmp/' | tar -cf - -T - | tar -xf - -C $(SANITY_ROOT)
+	cd $(SANITY_ROOT) && $(CURDIR)/$(VENV)/bin/ansible-test sanity --venv --python 3.11 --color no
+
+lint: venv collection-link
+	$(VENV)/bin/ansible-lint --profile production
+
+demo: venv collection-link
+	$(VPY) tests/demo.py
+
+bench: venv collection-link
+	$(VPY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf .tmp .pytest_cache
