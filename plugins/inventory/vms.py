@@ -1,0 +1,318 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: vms
+short_description: Azure VMs and scale-set instances, grouped by OS, power state and proxy agent key health
+version_added: 0.1.0
+author:
+  - vmrescue.azure developers
+description:
+  - Lists the virtual machines and the Uniform scale-set instances of the given subscriptions and resource groups,
+    one host each, with the host vars the azure.azcollection C(azure_rm) inventory plugin uses (C(id), C(name),
+    C(resource_group) lower-cased, C(vmss), C(os_profile.system), C(powerstate)) plus C(azure_vm_id), so that the
+    roles and modules of this collection find their target without any other setting.
+  - Groups the hosts by OS (C(os_linux), C(os_windows)), by power state (C(powerstate_running),
+    C(powerstate_deallocated), C(powerstate_stopped), ...) and by Guest Proxy Agent key health
+    (C(key_healthy), C(key_unhealthy), C(key_unknown), C(msp_disabled)), with the same health classification as
+    M(vmrescue.azure.proxy_agent_key_reset) C(state=healthy). "Reset every broken key" is then
+    C(ansible-playbook -i fleet.vms.yml vmrescue.azure.reset_proxy_agent_keys -l key_unhealthy).
+  - "Calls: per subscription (or per resource group when O(resource_groups) is given) one paged list of VMs and one
+    of scale sets; per Uniform scale set one paged list of its instances with C($expand=instanceView); per VM one
+    instance view read, done concurrently (ARM offers C($expand=instanceView) on the VM list only together with a
+    scale-set C($filter)). Flexible-orchestration instances are ordinary VMs and are listed as such."
+  - The host name is the VM name (C(<scale set>_<instance id>) for a Uniform instance). When two VMs share a name
+    the resource group, then the subscription ID, is appended to the later ones.
+  - The plugin sets no connection variables; nothing in this collection connects to the VMs. Use O(compose) to set
+    C(ansible_host) when you want to connect (for example for the SSH proof of C(vmrescue.azure.linux_access_recovery)).
+  - The configuration file name must end with C(vms.yml) or C(vms.yaml).
+extends_documentation_fragment:
+  - constructed
+  - inventory_cache
+  - vmrescue.azure.auth.PLUGINS
+options:
+  plugin:
+    description: The name of this plugin.
+    type: str
+    required: true
+    choices: [vmrescue.azure.vms]
+  subscriptions:
+    description:
+      - Subscription IDs to list. Default is the subscription of the credential (O(subscription_id), or
+        C(AZURE_SUBSCRIPTION_ID)).
+    type: list
+    elements: str
+    default: []
+  resource_groups:
+    description:
+      - Resource groups to list, in every subscription of O(subscriptions). Default is every resource group.
+      - A resource group that does not exist is an error.
+    type: list
+    elements: str
+    default: []
+  include_vmss_instances:
+    description: Also list the instances of Uniform scale sets.
+    type: bool
+    default: true
+  concurrency:
+    description:
+      - How many instance views are read at the same time. ARM allows about 25 reads a second per principal after a
+        burst of 250; the client retries throttled reads after the time Azure asks for.
+    type: int
+    default: 16
+"""
+
+EXAMPLES = r"""
+# fleet.vms.yml -- every VM and Uniform instance of two resource groups, credentials from the AZURE_* environment
+plugin: vmrescue.azure.vms
+resource_groups:
+  - rg-web
+  - rg-batch
+
+# Then:
+#   ansible-inventory -i fleet.vms.yml --graph key_unhealthy
+#   ansible-playbook -i fleet.vms.yml vmrescue.azure.reset_proxy_agent_keys -l key_unhealthy
+#   ansible-playbook -i fleet.vms.yml vmrescue.azure.regain_linux_access -l 'os_linux:&powerstate_running' -e @intent.yml
+
+# A whole subscription, with a group per resource group and the private IP composed from a tag
+# plugin: vmrescue.azure.vms
+# subscriptions: [00000000-0000-0000-0000-000000000000]
+# keyed_groups:
+#   - key: resource_group
+#     prefix: rg
+# compose:
+#   ansible_host: tags.ip | default(omit)
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.errors import AnsibleError, AnsibleParserError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+try:
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _arm, _auth
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent
+    from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess import os_type
+    IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - reported in parse()
+    IMPORT_ERROR = exc
+
+COMPUTE = 'providers/Microsoft.Compute'
+# classify_health verdict -> the health this plugin groups by. 'pending' (a reset has not reached the guest yet)
+# is not known to be good or bad; 'not_enforced' means no key is in use, like a disabled agent.
+VERDICT_HEALTH = {
+    'healthy': 'healthy',
+    'unhealthy': 'unhealthy',
+    'unknown': 'unknown',
+    'pending': 'unknown',
+    'not_enforced': 'disabled',
+}
+HEALTH_GROUPS = {
+    'healthy': 'key_healthy',
+    'unhealthy': 'key_unhealthy',
+    'unknown': 'key_unknown',
+    'disabled': 'msp_disabled',
+}
+
+
+def _rg_of(resource_id):
+    parts = resource_id.split('/')
+    for i, part in enumerate(parts):
+        if part.lower() == 'resourcegroups' and i + 1 < len(parts):
+            return parts[i + 1]
+    return ''
+
+
+def _sub_of(resource_id):
+    parts = resource_id.split('/')
+    return parts[2] if len(parts) > 2 and parts[1].lower() == 'subscriptions' else ''
+
+
+def _orchestration(vmss):
+    return ((vmss.get('properties') or {}).get('orchestrationMode') or 'Uniform').lower()
+
+
+class Lister(object):
+    """The ARM reads, bulk where ARM allows it. ``fetch()`` -> list of (kind, resource JSON with instanceView)."""
+
+    def __init__(self, client, subscriptions, resource_groups, include_instances, concurrency):
+        self.client = client
+        self.subscriptions = subscriptions
+        self.resource_groups = resource_groups
+        self.include_instances = include_instances
+        self.concurrency = max(1, int(concurrency))
+
+    def _pages(self, path, params=None):
+        body = self.client.get(path, params=params)
+        while True:
+            for item in (body or {}).get('value') or []:
+                yield item
+            next_link = (body or {}).get('nextLink')
+            if not next_link:
+                return
+            body = self.client.get(next_link, api_version=None)
+
+    def _scopes(self):
+        for sub in self.subscriptions:
+            if self.resource_groups:
+                for rg in self.resource_groups:
+                    yield '/subscriptions/%s/resourceGroups/%s' % (sub, rg)
+            else:
+                yield '/subscriptions/%s' % sub
+
+    def fetch(self):
+        vms, instances = [], []
+        uniform = []
+        for scope in self._scopes():
+            vms.extend(self._pages('%s/%s/virtualMachines' % (scope, COMPUTE)))
+            if self.include_instances:
+                uniform.extend(s for s in self._pages('%s/%s/virtualMachineScaleSets' % (scope, COMPUTE))
+                               if _orchestration(s) == 'uniform')
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            views = list(pool.map(self._instance_view, vms))
+            for found in pool.map(self._instances, uniform):
+                instances.extend(found)
+        for vm, view in zip(vms, views):
+            vm.setdefault('properties', {})['instanceView'] = view
+        return [('vm', vm) for vm in vms] + [('vmss_instance', inst) for inst in instances]
+
+    def _instance_view(self, vm):
+        try:
+            return self.client.get('%s/instanceView' % vm['id'], missing_ok=True) or {}
+        except _arm.ArmError as err:
+            # A VM deleted between the list and this read, or a transient error: its health stays unknown.
+            return {'_error': err.describe()}
+
+    def _instances(self, vmss):
+        found = []
+        for inst in self._pages('%s/virtualMachines' % vmss['id'], params={'$expand': 'instanceView'}):
+            inst['_vmss'] = {'id': vmss['id'], 'name': vmss['name']}
+            found.append(inst)
+        return found
+
+
+def key_health(resource, view):
+    """The proxy agent part of the host vars, classified by the shared table of _proxy_agent (as the module does)."""
+    settings = _proxy_agent.model_settings(resource)
+    out = {
+        'enabled': bool(settings.get('enabled')),
+        'key_incarnation_id': settings.get('keyIncarnationId', 0) if settings else None,
+        'key_latch_status': None,
+        'health': 'disabled',
+        'verdict': 'disabled',
+        'reason': 'the Guest Proxy Agent (Metadata Security Protocol) is not enabled',
+    }
+    if not out['enabled']:
+        return out
+    if view.get('_error'):
+        out.update(health='unknown', verdict='unknown', reason='instance view not read: %s' % view['_error'])
+        return out
+    agent = _proxy_agent.parse_agent_status(view)
+    verdict = _proxy_agent.classify_health(settings, agent, _proxy_agent.power_state(view))
+    out.update(key_latch_status=agent.get('key_latch_status'), verdict=verdict['verdict'], reason=verdict['reason'],
+               health=VERDICT_HEALTH.get(verdict['verdict'], 'unknown'))
+    return out
+
+
+def host_vars(kind, resource):
+    """The host vars of one VM or instance (JSON with properties.instanceView)."""
+    props = resource.get('properties') or {}
+    view = props.get('instanceView') or {}
+    hv = {
+        'id': resource['id'],
+        'azure_vm_id': resource['id'],
+        'name': resource.get('name'),
+        'resource_group': _rg_of(resource['id']).lower(),
+        'subscription_id': _sub_of(resource['id']),
+        'location': resource.get('location'),
+        'tags': resource.get('tags') or {},
+        'vm_size': (props.get('hardwareProfile') or {}).get('vmSize') or (resource.get('sku') or {}).get('name'),
+        'os_profile': {'system': os_type(resource) or 'unknown'},
+        'powerstate': _proxy_agent.power_state(view) or 'unknown',
+        'provisioning_state': props.get('provisioningState'),
+        'proxy_agent': key_health(resource, view),
+    }
+    if kind == 'vmss_instance':
+        hv['vmss'] = resource.get('_vmss') or {}
+        hv['instance_id'] = resource.get('instanceId')
+    return hv
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+
+    NAME = 'vmrescue.azure.vms'
+
+    def verify_file(self, path):
+        return super(InventoryModule, self).verify_file(path) and path.endswith(('vms.yml', 'vms.yaml'))
+
+    def _auth_options(self):
+        opts = {}
+        for name in _auth.AUTH_OPTION_NAMES:
+            try:
+                opts[name] = self.get_option(name)
+            except KeyError:
+                opts[name] = None
+        return opts
+
+    def _fetch(self):
+        try:
+            auth = _auth.resolve_auth(self._auth_options(), env=os.environ)
+            client = _arm.ArmClient(auth)
+            subs = self.get_option('subscriptions') or [client.subscription_id]
+            if not all(subs):
+                raise AnsibleParserError('vmrescue.azure.vms: no subscription: set subscriptions, subscription_id '
+                                         'or AZURE_SUBSCRIPTION_ID')
+            lister = Lister(client, subs, self.get_option('resource_groups'),
+                            self.get_option('include_vmss_instances'), self.get_option('concurrency'))
+            return [host_vars(kind, res) for kind, res in lister.fetch()]
+        except (_auth.AuthError, _arm.ArmError) as err:
+            raise AnsibleParserError('vmrescue.azure.vms: %s' % to_native(err))
+
+    def _populate(self, records):
+        strict = self.get_option('strict')
+        seen = {}
+        for hv in records:
+            name = hv['name'] or hv['id'].rsplit('/', 1)[-1]
+            if name in seen and seen[name] != hv['id']:
+                name = '%s_%s' % (name, hv['resource_group'])
+                if name in seen and seen[name] != hv['id']:
+                    name = '%s_%s' % (name, hv['subscription_id'])
+            seen[name] = hv['id']
+            self.inventory.add_host(name)
+            for key, value in hv.items():
+                self.inventory.set_variable(name, key, value)
+            groups = ['os_%s' % hv['os_profile']['system'], 'powerstate_%s' % hv['powerstate'],
+                      HEALTH_GROUPS.get(hv['proxy_agent'].get('health'), 'key_unknown')]
+            for group in groups:
+                group = self.inventory.add_group(group)
+                self.inventory.add_child(group, name)
+            self._set_composite_vars(self.get_option('compose'), hv, name, strict=strict)
+            self._add_host_to_composed_groups(self.get_option('groups'), hv, name, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option('keyed_groups'), hv, name, strict=strict)
+
+    def parse(self, inventory, loader, path, cache=True):
+        super(InventoryModule, self).parse(inventory, loader, path, cache)
+        if IMPORT_ERROR is not None:
+            raise AnsibleError('vmrescue.azure.vms needs azure-identity and azure-mgmt-core on the controller: %s'
+                               % to_native(IMPORT_ERROR))
+        self._read_config_data(path)
+        cache_key = self.get_cache_key(path)
+        use_cache = self.get_option('cache') and cache
+        update_cache = self.get_option('cache') and not cache
+        records = None
+        if use_cache:
+            try:
+                records = self._cache[cache_key]
+            except KeyError:
+                update_cache = True
+        if records is None:
+            records = self._fetch()
+        if update_cache:
+            self._cache[cache_key] = records
+        self._populate(records)

@@ -1,0 +1,151 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+name: key_latch_status
+short_description: Read the Guest Proxy Agent's keyLatchStatus of VMs and scale-set instances
+version_added: 0.1.0
+author:
+  - vmrescue.azure contributors
+description:
+  - Returns, for each term, the C(keyLatchStatus) object (C(status), C(message), C(states)) that the Guest Proxy Agent
+    (Metadata Security Protocol) reports in the VM's instance view, parsed from the agent's JSON status.
+  - Terms are VM or Uniform scale-set instance resource IDs. With no terms, the target is taken from the
+    O(resource_group) + O(name) or O(resource_group) + O(vmss_name) + O(instance_id) options.
+  - Many terms are read concurrently with one credential and one connection pool (one instance-view read per term;
+    the VM model is read only to explain a missing status).
+  - All C(states) values are strings, as the agent writes them.
+options:
+  _terms:
+    description: VM or Uniform scale-set instance resource IDs.
+    type: list
+    elements: str
+    required: false
+  resource_group:
+    description: Resource group of the VM (with O(name)) or scale set (with O(vmss_name) and O(instance_id)).
+    type: str
+  name:
+    description: VM name, in the default subscription (O(subscription_id)).
+    type: str
+  vmss_name:
+    description: Uniform scale set name.
+    type: str
+  instance_id:
+    description: Scale-set instance ID.
+    type: str
+  on_missing:
+    description:
+      - What to do for a VM that has no usable agent status. The message says which case it is
+        (C(disabled) proxy agent, C(deallocated) or stopped VM, C(stale) non-JSON status, C(no status) reported yet).
+      - V(error) fails the lookup, V(warn) warns and leaves the term out, V(skip) leaves it out silently.
+      - A VM or resource group that does not exist, and permission errors, always fail.
+    type: str
+    choices: [error, warn, skip]
+    default: error
+  concurrency:
+    description: How many terms are read at the same time.
+    type: int
+    default: 8
+extends_documentation_fragment:
+  - vmrescue.azure.auth.plugins
+notes:
+  - The result is a list with one entry per term (minus skipped ones); use C(query) or O(ansible.builtin.lookup#lookup:wantlist=true)
+    to always get a list.
+'''
+
+EXAMPLES = r'''
+- name: Show the key latch status of one VM
+  ansible.builtin.debug:
+    msg: "{{ lookup('vmrescue.azure.key_latch_status', vm_id) }}"
+  vars:
+    vm_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01
+
+- name: Read many VMs at once, skipping those without agent status
+  ansible.builtin.set_fact:
+    latch: "{{ query('vmrescue.azure.key_latch_status', *vm_ids, on_missing='warn') }}"
+  vars:
+    vm_ids:
+      - /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01
+      - /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/3
+
+- name: By name, in the default subscription
+  ansible.builtin.debug:
+    msg: "{{ lookup('vmrescue.azure.key_latch_status', resource_group='rg-web', name='web-01').states.keyIncarnationId }}"
+'''
+
+RETURN = r'''
+_raw:
+  description: One keyLatchStatus object per term, in term order.
+  type: list
+  elements: dict
+  contains:
+    status:
+      description: C(RUNNING) while the agent's key poll loop runs (this alone does not prove a key is latched), C(STOPPED), C(UNKNOWN).
+      type: str
+    message:
+      description: The agent's last key message, for example C(Found key details from local and ready to use. - 122).
+      type: str
+    states:
+      description: >-
+        C(secureChannelState), C(keyGuid) (once a key is held), C(keyIncarnationId) (when the latched key carries one),
+        rule IDs. All values are strings.
+      type: dict
+'''
+
+from ansible.errors import AnsibleLookupError
+
+from ansible_collections.vmrescue.azure.plugins.module_utils._target import TargetError, parse_resource_id, target_from_params
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._lookup import AzureLookupBase
+
+
+class LookupModule(AzureLookupBase):
+
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        targets = []
+        try:
+            for term in terms or []:
+                targets.append((term, parse_resource_id(term, 'term')))
+            if not targets:
+                params = dict((k, self.get_option(k)) for k in ('resource_group', 'name', 'vmss_name', 'instance_id'))
+                t = target_from_params(params)
+                targets.append(('%s' % t.display, t))
+        except TargetError as exc:
+            raise AnsibleLookupError(str(exc))
+
+        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+        from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AuthError
+        from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import read_key_latch_status
+
+        client = self.client()
+        try:
+            resolved = [(term, t if t.subscription_id else t.with_subscription(client.subscription_id))
+                        for term, t in targets]
+        except AuthError as exc:
+            raise AnsibleLookupError(str(exc))
+
+        def read(item):
+            return read_key_latch_status(client, item[1])
+
+        # First term alone (fetches the token once), then the rest concurrently with the same client.
+        results = self.run_concurrently(read, resolved[:1], 1)
+        results += self.run_concurrently(read, resolved[1:], max(1, self.get_option('concurrency')))
+
+        out = []
+        for (term, target), res in zip(resolved, results):
+            if isinstance(res, ArmError):
+                raise AnsibleLookupError('%s: %s' % (term, res.describe()))
+            if isinstance(res, TaskError):
+                raise AnsibleLookupError('%s: %s' % (term, res.msg))
+            if isinstance(res, AuthError):
+                raise AnsibleLookupError(str(res))
+            if isinstance(res, Exception):
+                raise AnsibleLookupError('%s: %s: %s' % (term, res.__class__.__name__, res))
+            if res['missing']:
+                self.handle_missing(target.id, 'no key latch status (%s): %s' % (res['missing'], res['reason']))
+                continue
+            out.append(res['key_latch_status'])
+        return out

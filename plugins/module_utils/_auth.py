@@ -1,0 +1,422 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Credential and cloud resolution (private: not a public API, may change without notice).
+
+One code path for modules, action plugins and lookups: callers pass a plain dict of the auth options
+(``AUTH_OPTIONS`` keys; ``None`` when unset), whether they come from ``module.params`` or a plugin's
+``get_option``, and an environment mapping. Environment variables are read *here* (not through argspec
+fallbacks) so every caller resolves them identically.
+
+Public names (kept stable):
+
+- ``AUTH_OPTIONS``: argspec fragment (secrets are ``no_log``). ``AUTH_OPTION_NAMES``.
+- ``AuthError(Exception)``: a configuration or sign-in problem; the message never contains a secret.
+- ``Cloud``: ``name``, ``resource_manager`` (``https://host/``), ``authority`` (``https://login-host``),
+  ``audience``, ``scope``, ``is_public``.
+- ``resolve_cloud(value, verify=True) -> Cloud``: a known cloud name or a metadata URL.
+- ``AuthContext``: ``credential`` (an azure-identity TokenCredential), ``cloud``, ``source`` (text naming
+  where the credential came from), ``verify`` (bool or CA path for the transport), ``subscription_id``
+  (may be None), ``get_subscription_id()`` (falls back to ``az account show`` for Azure CLI sign-in only).
+- ``resolve_auth(options, env=None) -> AuthContext``: see SOURCE_ORDER_DOC; it is what the doc fragment says.
+
+azure.identity is imported lazily, one credential class at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+try:
+    import configparser
+except ImportError:  # pragma: no cover
+    configparser = None  # type: ignore
+
+AUTH_SOURCES = ['auto', 'cli', 'env', 'credential_file', 'msi']
+
+AUTH_OPTIONS = dict(
+    auth_source=dict(type='str', choices=AUTH_SOURCES),
+    profile=dict(type='str'),
+    subscription_id=dict(type='str'),
+    client_id=dict(type='str'),
+    secret=dict(type='str', no_log=True),
+    tenant=dict(type='str'),
+    ad_user=dict(type='str'),
+    password=dict(type='str', no_log=True),
+    cloud_environment=dict(type='str'),
+    cert_validation_mode=dict(type='str', choices=['validate', 'ignore']),
+    adfs_authority_url=dict(type='str'),
+    x509_certificate_path=dict(type='path'),
+    thumbprint=dict(type='str'),
+    disable_instance_discovery=dict(type='bool'),
+)
+AUTH_OPTION_NAMES = tuple(AUTH_OPTIONS)
+SECRET_OPTIONS = ('secret', 'password')
+
+# The Azure CLI's public client ID, used for user name + password sign-in (as azure.azcollection does).
+AZURE_CLI_CLIENT_ID = '04b07795-8ddb-461a-bbee-02f9e1bf7b46'
+
+SOURCE_ORDER_DOC = """\
+auth_source=auto tries, in this order, and uses the first that is configured:
+1. options: client_id + secret + tenant (service principal), client_id + x509_certificate_path + tenant
+   (certificate), ad_user + password (user);
+2. the profile option: that section of ~/.azure/credentials;
+3. environment: AZURE_CLIENT_ID + AZURE_SECRET|AZURE_CLIENT_SECRET + AZURE_TENANT|AZURE_TENANT_ID,
+   AZURE_CLIENT_ID + AZURE_CLIENT_CERTIFICATE_PATH + tenant, AZURE_AD_USER + AZURE_PASSWORD,
+   AZURE_CLIENT_ID + AZURE_FEDERATED_TOKEN_FILE + tenant (workload identity), AZURE_PROFILE (a profile);
+4. the [default] section of ~/.azure/credentials, when the file exists;
+5. the Azure CLI login, when az is on PATH;
+6. managed identity (client_id selects a user-assigned identity).
+"""
+
+_PUBLIC_AUTHORITY_HOSTS = ('login.microsoftonline.com', 'login.chinacloudapi.cn', 'login.microsoftonline.us')
+
+
+class AuthError(Exception):
+    """Authentication configuration or sign-in failed. Messages name options, never their values."""
+
+
+class Cloud(object):
+    """Endpoints of one Azure cloud."""
+
+    def __init__(self, name, resource_manager, authority, audience):
+        self.name = name
+        self.resource_manager = resource_manager.rstrip('/') + '/'
+        self.authority = authority.rstrip('/')
+        self.audience = audience
+        aud = audience if audience.endswith('/') else audience + '/'
+        self.scope = aud + '.default'
+
+    @property
+    def authority_host(self):
+        return self.authority.split('://', 1)[-1].split('/', 1)[0].lower()
+
+    @property
+    def is_public(self):
+        return self.authority_host in _PUBLIC_AUTHORITY_HOSTS
+
+    def __repr__(self):
+        return 'Cloud(%s, %s)' % (self.name, self.resource_manager)
+
+
+KNOWN_CLOUDS = {
+    'azurecloud': Cloud('AzureCloud', 'https://management.azure.com/', 'https://login.microsoftonline.com',
+                        'https://management.core.windows.net/'),
+    'azurechinacloud': Cloud('AzureChinaCloud', 'https://management.chinacloudapi.cn/', 'https://login.chinacloudapi.cn',
+                             'https://management.core.chinacloudapi.cn/'),
+    'azureusgovernment': Cloud('AzureUSGovernment', 'https://management.usgovcloudapi.net/',
+                               'https://login.microsoftonline.us', 'https://management.core.usgovcloudapi.net/'),
+}
+# azure.azcollection / msrestazure spellings
+_CLOUD_ALIASES = {'azure_public_cloud': 'azurecloud', 'public': 'azurecloud', 'azure_china_cloud': 'azurechinacloud',
+                  'azure_us_gov_cloud': 'azureusgovernment'}
+
+_cloud_cache = {}
+
+
+def resolve_cloud(value, verify=True):
+    """Return the Cloud for a known name (default AzureCloud) or an ``https://.../metadata/endpoints`` URL.
+
+    A metadata URL is fetched with requests (honouring REQUESTS_CA_BUNDLE unless ``verify`` is a path or False)
+    and must return an object (or a list of objects) with ``resourceManager``, ``authentication.loginEndpoint``
+    and ``authentication.audiences``.
+    """
+    if not value:
+        return KNOWN_CLOUDS['azurecloud']
+    key = value.strip().lower()
+    key = _CLOUD_ALIASES.get(key, key)
+    if key in KNOWN_CLOUDS:
+        return KNOWN_CLOUDS[key]
+    if not key.startswith('https://') and not key.startswith('http://'):
+        raise AuthError('cloud_environment: %r is neither a known cloud (%s) nor a metadata URL '
+                        '(https://host/metadata/endpoints?api-version=...)'
+                        % (value, ', '.join(c.name for c in KNOWN_CLOUDS.values())))
+    cache_key = (value.strip(), str(verify))
+    if cache_key in _cloud_cache:
+        return _cloud_cache[cache_key]
+    import requests  # lazy: only clouds given by URL need it
+    try:
+        resp = requests.get(value.strip(), timeout=30, verify=verify, headers={'Accept': 'application/json'})
+        resp.raise_for_status()
+        data = resp.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise AuthError('cloud_environment: could not read cloud metadata from %s: %s' % (value.strip(), exc))
+    if isinstance(data, list):
+        host = value.strip().split('://', 1)[-1].split('/', 1)[0].lower()
+        chosen = [d for d in data if isinstance(d, dict) and host in str(d.get('resourceManager', '')).lower()]
+        data = (chosen or data or [None])[0]
+    try:
+        auth = data['authentication']
+        cloud = Cloud(data.get('name') or 'custom', data['resourceManager'], auth['loginEndpoint'], auth['audiences'][0])
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise AuthError('cloud_environment: the metadata at %s lacks resourceManager, authentication.loginEndpoint '
+                        'or authentication.audiences' % value.strip())
+    if not cloud.authority.startswith('https://'):
+        raise AuthError('cloud_environment: the login endpoint %s is not https (Entra ID authorities must be https)'
+                        % cloud.authority)
+    _cloud_cache[cache_key] = cloud
+    return cloud
+
+
+def _truthy(value):
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ('1', 'true', 'yes', 'on')
+
+
+def read_credentials_profile(name, path=None):
+    """Return the dict of one section of ~/.azure/credentials, or None when the file or section is missing."""
+    path = path or os.path.expanduser('~/.azure/credentials')
+    if not os.path.isfile(path):
+        return None
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path)
+    except configparser.Error as exc:
+        raise AuthError('~/.azure/credentials cannot be parsed: %s' % exc.__class__.__name__)
+    if not parser.has_section(name):
+        return None
+    return dict(parser.items(name))
+
+
+class AuthContext(object):
+    """A resolved credential plus the cloud and default subscription. See the module docstring."""
+
+    def __init__(self, credential, cloud, source, subscription_id=None, verify=True, cli=False):
+        self.credential = credential
+        self.cloud = cloud
+        self.source = source
+        self.subscription_id = subscription_id
+        self.verify = verify
+        self._cli = cli
+
+    def get_subscription_id(self):
+        """The default subscription; for Azure CLI sign-in only, falls back to ``az account show``."""
+        if self.subscription_id:
+            return self.subscription_id
+        if self._cli:
+            self.subscription_id = _az_account_subscription()
+            return self.subscription_id
+        raise AuthError('no subscription: set subscription_id (or AZURE_SUBSCRIPTION_ID, or subscription_id in the '
+                        'credentials profile), or address the VM by its full resource ID (vm_id)')
+
+
+def _az_account_subscription():
+    az = shutil.which('az')
+    if not az:
+        raise AuthError('no subscription: subscription_id is not set and the Azure CLI (az) is not on PATH')
+    try:
+        out = subprocess.run([az, 'account', 'show', '-o', 'json'], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise AuthError('az account show failed: %s' % exc.__class__.__name__)
+    if out.returncode != 0:
+        raise AuthError('az account show failed (run az login, or set subscription_id): %s'
+                        % (out.stderr or '').strip()[:300])
+    try:
+        return json.loads(out.stdout)['id']
+    except (ValueError, KeyError, TypeError):
+        raise AuthError('az account show returned no subscription id')
+
+
+class _Resolver(object):
+    def __init__(self, options, env):
+        self.o = dict((k, options.get(k)) for k in AUTH_OPTION_NAMES)
+        self.env = env
+        self.profile_data = None
+
+    def opt(self, name, *env_names):
+        value = self.o.get(name)
+        if value not in (None, ''):
+            return value
+        for e in env_names:
+            if self.env.get(e):
+                return self.env[e]
+        if self.profile_data and self.profile_data.get(name):
+            return self.profile_data[name]
+        return None
+
+    def load_profile(self, name, required):
+        data = read_credentials_profile(name)
+        if data is None and required:
+            raise AuthError("profile '%s' not found in ~/.azure/credentials" % name)
+        self.profile_data = data
+        return data
+
+    # ---- shared settings ----------------------------------------------------------------------
+    def settings(self):
+        mode = self.opt('cert_validation_mode', 'AZURE_CERT_VALIDATION_MODE') or 'validate'
+        if mode not in ('validate', 'ignore'):
+            raise AuthError('cert_validation_mode must be validate or ignore')
+        verify = False if mode == 'ignore' else True
+        cloud = resolve_cloud(self.opt('cloud_environment', 'AZURE_CLOUD_ENVIRONMENT'), verify=verify)
+        authority = self.opt('adfs_authority_url', 'AZURE_ADFS_AUTHORITY_URL') or cloud.authority
+        if not str(authority).startswith('https://'):
+            raise AuthError('the authority %s is not https (Entra ID authorities must be https)' % authority)
+        did = self.opt('disable_instance_discovery', 'AZURE_DISABLE_INSTANCE_DISCOVERY')
+        host = str(authority).split('://', 1)[-1].split('/', 1)[0].lower()
+        if did is None:
+            did = host not in _PUBLIC_AUTHORITY_HOSTS
+        else:
+            did = _truthy(did)
+        kwargs = {'authority': str(authority).rstrip('/')}
+        if did:
+            kwargs['disable_instance_discovery'] = True
+        if not verify:
+            kwargs['connection_verify'] = False
+        return cloud, verify, kwargs
+
+    def subscription(self):
+        return self.opt('subscription_id', 'AZURE_SUBSCRIPTION_ID')
+
+
+def _tenant_for(authority, tenant):
+    if tenant:
+        return tenant
+    if authority.rstrip('/').lower().endswith('/adfs'):
+        return 'adfs'
+    return None
+
+
+def _client_secret(tenant, client_id, secret, kw, where):
+    if not tenant:
+        raise AuthError('%s: a service principal needs a tenant (tenant / AZURE_TENANT / AZURE_TENANT_ID)' % where)
+    from azure.identity import ClientSecretCredential
+    return ClientSecretCredential(tenant, client_id, secret, **kw)
+
+
+def _certificate(tenant, client_id, path, kw, where):
+    if not tenant:
+        raise AuthError('%s: certificate sign-in needs a tenant (tenant / AZURE_TENANT / AZURE_TENANT_ID)' % where)
+    if not os.path.isfile(path):
+        raise AuthError('%s: x509_certificate_path %s does not exist' % (where, path))
+    from azure.identity import CertificateCredential
+    return CertificateCredential(tenant, client_id, certificate_path=path, **kw)
+
+
+def _user_password(tenant, client_id, user, password, kw):
+    from azure.identity import UsernamePasswordCredential
+    return UsernamePasswordCredential(client_id or AZURE_CLI_CLIENT_ID, user, password,
+                                      tenant_id=tenant or 'organizations', **kw)
+
+
+def _from_values(r, values, kw, where):
+    """Build a credential from a dict with client_id/secret/tenant/ad_user/password/x509 keys, or None."""
+    tenant = _tenant_for(kw['authority'], values.get('tenant'))
+    if values.get('client_id') and values.get('secret'):
+        return _client_secret(tenant, values['client_id'], values['secret'], kw, where), 'service principal (%s)' % where
+    if values.get('client_id') and values.get('x509_certificate_path'):
+        return (_certificate(tenant, values['client_id'], values['x509_certificate_path'], kw, where),
+                'certificate service principal (%s)' % where)
+    if values.get('ad_user') and values.get('password'):
+        return _user_password(tenant, values.get('client_id'), values['ad_user'], values['password'], kw), 'user (%s)' % where
+    return None
+
+
+def _from_env(r, env, kw):
+    g = env.get
+    tenant = _tenant_for(kw['authority'], r.o.get('tenant') or g('AZURE_TENANT') or g('AZURE_TENANT_ID'))
+    client_id = g('AZURE_CLIENT_ID')
+    secret = g('AZURE_SECRET') or g('AZURE_CLIENT_SECRET')
+    if client_id and secret:
+        return _client_secret(tenant, client_id, secret, kw, 'environment'), 'service principal (environment)'
+    if client_id and g('AZURE_CLIENT_CERTIFICATE_PATH'):
+        return _certificate(tenant, client_id, g('AZURE_CLIENT_CERTIFICATE_PATH'), kw, 'environment'), \
+            'certificate service principal (environment)'
+    if g('AZURE_AD_USER') and g('AZURE_PASSWORD'):
+        return _user_password(tenant, client_id, g('AZURE_AD_USER'), g('AZURE_PASSWORD'), kw), 'user (environment)'
+    if g('AZURE_FEDERATED_TOKEN_FILE') and client_id:
+        if not tenant:
+            raise AuthError('environment: workload identity needs AZURE_TENANT_ID (or AZURE_TENANT)')
+        from azure.identity import WorkloadIdentityCredential
+        return (WorkloadIdentityCredential(tenant_id=tenant, client_id=client_id,
+                                           token_file_path=g('AZURE_FEDERATED_TOKEN_FILE'), **kw),
+                'workload identity (environment)')
+    return None
+
+
+def _from_profile(r, name, kw, required):
+    data = r.load_profile(name, required)
+    if data is None:
+        return None
+    # cloud/cert settings may come from the profile: recompute with it loaded
+    cloud, verify, kw = r.settings()
+    found = _from_values(r, data, kw, "profile '%s'" % name)
+    if found is None:
+        if required:
+            raise AuthError("profile '%s' in ~/.azure/credentials has neither client_id + secret, client_id + "
+                            "x509_certificate_path, nor ad_user + password" % name)
+        return None
+    return found + (cloud, verify)
+
+
+def _cli(kw):
+    from azure.identity import AzureCliCredential
+    return AzureCliCredential()
+
+
+def _msi(r, kw):
+    from azure.identity import ManagedIdentityCredential
+    client_id = r.o.get('client_id') or r.env.get('AZURE_CLIENT_ID')
+    extra = {}
+    if kw.get('connection_verify') is False:
+        extra['connection_verify'] = False
+    if client_id:
+        return ManagedIdentityCredential(client_id=client_id, **extra)
+    return ManagedIdentityCredential(**extra)
+
+
+def resolve_auth(options, env=None):
+    """Resolve credential, cloud and default subscription from auth options + environment.
+
+    ``options``: mapping of AUTH_OPTIONS names (missing/None = unset). ``env``: defaults to os.environ.
+    Raises AuthError. No network call is made except fetching cloud metadata given as a URL.
+    """
+    env = os.environ if env is None else env
+    r = _Resolver(options, env)
+    source = r.o.get('auth_source') or env.get('ANSIBLE_AZURE_AUTH_SOURCE') or 'auto'
+    if source not in AUTH_SOURCES:
+        raise AuthError('auth_source must be one of %s' % ', '.join(AUTH_SOURCES))
+    profile_name = r.o.get('profile')
+
+    if source == 'credential_file' or (source == 'auto' and profile_name):
+        name = profile_name or env.get('AZURE_PROFILE') or 'default'
+        cred, desc, cloud, verify = _from_profile(r, name, r.settings()[2], True)
+        return AuthContext(cred, cloud, desc, r.subscription(), verify)
+
+    cloud, verify, kw = r.settings()
+    if source == 'env':
+        found = _from_env(r, env, kw)
+        if found is None and env.get('AZURE_PROFILE'):
+            cred, desc, cloud, verify = _from_profile(r, env['AZURE_PROFILE'], kw, True)
+            return AuthContext(cred, cloud, desc, r.subscription(), verify)
+        if found is None:
+            raise AuthError('auth_source=env: no credentials in the environment (AZURE_CLIENT_ID with AZURE_SECRET or '
+                            'AZURE_CLIENT_SECRET and AZURE_TENANT, AZURE_AD_USER with AZURE_PASSWORD, '
+                            'AZURE_FEDERATED_TOKEN_FILE, or AZURE_PROFILE)')
+        return AuthContext(found[0], cloud, found[1], r.subscription(), verify)
+    if source == 'cli':
+        return AuthContext(_cli(kw), cloud, 'Azure CLI', r.subscription(), verify, cli=True)
+    if source == 'msi':
+        return AuthContext(_msi(r, kw), cloud, 'managed identity', r.subscription(), verify)
+
+    # auto
+    found = _from_values(r, r.o, kw, 'options')
+    if found is not None:
+        return AuthContext(found[0], cloud, found[1], r.subscription(), verify)
+    found = _from_env(r, env, kw)
+    if found is not None:
+        return AuthContext(found[0], cloud, found[1], r.subscription(), verify)
+    if env.get('AZURE_PROFILE'):
+        cred, desc, cloud, verify = _from_profile(r, env['AZURE_PROFILE'], kw, True)
+        return AuthContext(cred, cloud, desc, r.subscription(), verify)
+    prof = _from_profile(r, 'default', kw, False)
+    if prof is not None:
+        cred, desc, cloud, verify = prof
+        return AuthContext(cred, cloud, desc, r.subscription(), verify)
+    r.profile_data = None
+    if shutil.which('az'):
+        return AuthContext(_cli(kw), cloud, 'Azure CLI', r.subscription(), verify, cli=True)
+    return AuthContext(_msi(r, kw), cloud, 'managed identity (no other credentials found)', r.subscription(), verify)

@@ -1,0 +1,130 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Module plumbing shared by every vmrescue.azure module (private: may change without notice).
+
+A module is described by a ``TaskSpec``: its own argspec and constraints plus a ``run(client, target,
+params, check_mode=..., diff=...) -> dict`` function kept in module_utils. The shared auth and target options
+are merged in. The same spec runs two ways:
+
+- ``AzureModule(spec).main()`` in the module file (an AnsibleModule subclass), and
+- ``execute(spec, params, check_mode, diff)`` from the controller action plugin (plugin_utils/_controller.py),
+  after the action validated the arguments with the same merged argspec.
+
+Public names (kept stable):
+
+- ``TaskSpec(argument_spec, run, mutually_exclusive=(), required_together=(), required_one_of=(),
+  required_if=(), required_by=None, target=True, supports_check_mode=True)``; ``.full_argument_spec()`` and
+  ``.constraints()`` (dict of kwargs for AnsibleModule / ArgumentSpecValidator).
+- ``execute(spec, params, check_mode=False, diff=False, env=None, client=None) -> dict``: validates the target
+  (no network), resolves auth, builds one ArmClient, runs ``spec.run``; failures become ``failed: true`` results
+  with one clear ``msg`` (never a secret).
+- ``client_for(params, env=None) -> ArmClient``: the auth options of ``params`` -> client (one credential).
+- ``AzureModule(spec)``: ``.main()`` runs and exits.
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS, AUTH_OPTION_NAMES, AuthError
+from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
+    TARGET_MUTUALLY_EXCLUSIVE,
+    TARGET_OPTIONS,
+    TARGET_REQUIRED_BY,
+    TARGET_REQUIRED_TOGETHER,
+    TargetError,
+    target_from_params,
+)
+
+
+class TaskSpec(object):
+    """What one module is: its options, constraints and run function."""
+
+    def __init__(self, argument_spec, run, mutually_exclusive=(), required_together=(), required_one_of=(),
+                 required_if=(), required_by=None, target=True, supports_check_mode=True):
+        self.argument_spec = argument_spec
+        self.run = run
+        self.mutually_exclusive = list(mutually_exclusive)
+        self.required_together = list(required_together)
+        self.required_one_of = list(required_one_of)
+        self.required_if = list(required_if)
+        self.required_by = dict(required_by or {})
+        self.target = target
+        self.supports_check_mode = supports_check_mode
+
+    def full_argument_spec(self):
+        spec = {}
+        spec.update(AUTH_OPTIONS)
+        if self.target:
+            spec.update(TARGET_OPTIONS)
+        spec.update(self.argument_spec)
+        return spec
+
+    def constraints(self):
+        me = list(self.mutually_exclusive)
+        rt = list(self.required_together)
+        rb = dict(self.required_by)
+        if self.target:
+            me += TARGET_MUTUALLY_EXCLUSIVE
+            rt += TARGET_REQUIRED_TOGETHER
+            for k, v in TARGET_REQUIRED_BY.items():
+                rb.setdefault(k, v)
+        return dict(mutually_exclusive=me, required_together=rt, required_one_of=list(self.required_one_of),
+                    required_if=list(self.required_if), required_by=rb)
+
+
+def client_for(params, env=None):
+    """Resolve auth from the auth options in ``params`` and return an ArmClient."""
+    from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
+    auth = resolve_auth(dict((k, params.get(k)) for k in AUTH_OPTION_NAMES), env=env)
+    return ArmClient(auth)
+
+
+def execute(spec, params, check_mode=False, diff=False, env=None, client=None):
+    """Run ``spec`` for ``params`` (already validated by an argspec). Returns a result dict (may be failed)."""
+    try:
+        target = target_from_params(params) if spec.target else None
+    except TargetError as exc:
+        return dict(failed=True, changed=False, msg=str(exc))
+    try:
+        if client is None:
+            client = client_for(params, env=env)
+        if target is not None and not target.subscription_id:
+            target = target.with_subscription(client.subscription_id)
+        result = spec.run(client, target, params, check_mode=check_mode, diff=diff)
+    except TaskError as exc:
+        result = dict(changed=False)
+        if target is not None and target.subscription_id:
+            result['id'] = target.id
+        result.update(exc.result)
+        result.update(failed=True, msg=exc.msg)
+        return result
+    except ArmError as exc:
+        out = dict(failed=True, changed=False, msg=exc.describe(), arm_error=exc.as_dict())
+        if target is not None and target.subscription_id:
+            out['id'] = target.id
+        return out
+    except (AuthError, TargetError) as exc:
+        return dict(failed=True, changed=False, msg=str(exc))
+    return result
+
+
+class AzureModule(AnsibleModule):
+    """AnsibleModule with the shared auth + target options merged into ``spec``'s own."""
+
+    def __init__(self, spec, **kwargs):
+        self.spec = spec
+        kw = spec.constraints()
+        kw.update(kwargs)
+        super(AzureModule, self).__init__(argument_spec=spec.full_argument_spec(),
+                                          supports_check_mode=spec.supports_check_mode, **kw)
+
+    def main(self):
+        result = execute(self.spec, self.params, check_mode=self.check_mode, diff=self._diff)
+        if result.pop('failed', False):
+            msg = result.pop('msg', 'failed')
+            self.fail_json(msg=msg, **result)
+        self.exit_json(**result)

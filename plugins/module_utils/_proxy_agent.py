@@ -1,0 +1,550 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Guest Proxy Agent key status, health classification and key reset (private: may change without notice).
+
+Everything here takes ``(client, target, params)`` and never an AnsibleModule, so the same code runs in a
+module, in the controller action plugin, in a lookup, or later in a batch over many hosts.
+
+Public names:
+
+- ``ARGUMENT_SPEC``, ``MUTUALLY_EXCLUSIVE``, ``REQUIRED_ONE_OF``: the module's own options.
+- ``run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic) -> dict``:
+  the module's whole behaviour; raises ``_arm.TaskError`` / ``_arm.ArmError``.
+- ``read_key_latch_status(client, target) -> dict``: for the lookup: ``{'id', 'key_latch_status', 'missing'}``.
+- ``parse_agent_status(instance_view) -> dict``; ``classify_health(model_settings, agent, power_state) -> dict``;
+  ``parse_secure_channel_state(text) -> dict``; ``message_family(text) -> str``; ``power_state(instance_view)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+
+PROXY_AGENT_TYPES = ('microsoft.cplat.proxyagent.proxyagentlinux', 'microsoft.cplat.proxyagent.proxyagentwindows')
+STATUS_SUBSTATUS_PREFIX = 'componentstatus/proxyagentstatus/'
+
+ARGUMENT_SPEC = dict(
+    state=dict(type='str', choices=['reset', 'healthy']),
+    key_incarnation_id=dict(type='int'),
+    force=dict(type='bool', default=False),
+    wait=dict(type='bool', default=True),
+    wait_timeout=dict(type='int', default=600),
+)
+MUTUALLY_EXCLUSIVE = [['state', 'key_incarnation_id']]
+REQUIRED_ONE_OF = [['state', 'key_incarnation_id']]
+
+# Polling the instance view while waiting for the guest: gaps grow to POLL_MAX seconds. The Compute
+# "low cost get" bucket refills 12 reads per minute per VM, so a gap of 5 s or more never drains it.
+POLL_DELAYS = (2, 3, 5, 8, 10)
+POLL_MAX = 15
+CONCURRENCY_ATTEMPTS = 6
+
+# -- message families --------------------------------------------------------------------------------
+# (family, regex on keyLatchStatus.message, verdict when the latch states agree). Order matters.
+MESSAGE_FAMILIES = (
+    ('ready_local', re.compile(r'^\s*Found key details from local and ready to use', re.I)),
+    ('ready_attested', re.compile(r'^\s*Successfully attest(ed)? the key and ready to use', re.I)),
+    ('legacy_ok', re.compile(r'^\s*Got key status successfully', re.I)),
+    ('not_enforced', re.compile(r'^\s*Customer has not enforced? the secure channel state', re.I)),
+    ('key_status_failed', re.compile(r'^\s*Failed to get key status', re.I)),
+    ('acquire_failed', re.compile(r'^\s*Failed to acquire key details', re.I)),
+    ('save_failed', re.compile(r'^\s*Failed to save key details', re.I)),
+    ('local_key_failed', re.compile(r'^\s*Failed to check the key', re.I)),
+    ('attest_failed', re.compile(r'^\s*Failed to attest the key', re.I)),
+    ('starting', re.compile(r'^\s*(Status unknown|poll secure channel status task started)', re.I)),
+    ('stopped', re.compile(r'poll_secure_channel_status task (exited|cancelled|canceled)', re.I)),
+)
+# "Failed to get key status" normally means the host is unreachable (a reset does not help), but when the
+# error names the local key (not found / saved locally / local key store) the key is lost: reset.
+_LOCAL_KEY_RE = re.compile(r"(local key|saved locally|key store|not found locally|key file)", re.I)
+READY_FAMILIES = ('ready_local', 'ready_attested', 'legacy_ok')
+KEY_FAILURE_FAMILIES = ('acquire_failed', 'save_failed', 'local_key_failed', 'attest_failed')
+
+# The documented classification (also in the module DOCUMENTATION).
+HEALTH_TABLE = (
+    ('VM not running (deallocated, stopped, ...)', 'unknown', 'no'),
+    ('no proxy agent extension status in the instance view', 'unknown', 'no'),
+    ('agent status stale or unreadable (transitioning, message not JSON)', 'unknown', 'no'),
+    ('secureChannelState disabled, or "Customer has not enforce the secure channel state"', 'not_enforced', 'no'),
+    ('"Failed to acquire key details", "Failed to check the key ... saved locally", "Failed to attest the key", '
+     '"Failed to save key details"', 'unhealthy', 'yes'),
+    ('"Failed to get key status" naming the local key (lost key)', 'unhealthy', 'yes'),
+    ('"Failed to get key status" otherwise (agent cannot reach the host)', 'unknown', 'no'),
+    ('"Status unknown." / "poll secure channel status task started." / status UNKNOWN', 'unknown', 'no'),
+    ('"poll_secure_channel_status task exited/cancelled" / status STOPPED', 'unknown', 'no'),
+    ('ready message ("Found key details from local...", "Successfully attest the key...", old agents\' "Got key status '
+     'successfully..."), keyGuid present, latched keyIncarnationId equal to the model', 'healthy', 'no'),
+    ('ready message but latched keyIncarnationId lower than the model (or missing while the model is > 0)', 'pending', 'no'),
+    ('anything else', 'unknown', 'no'),
+)
+
+
+def message_family(message):
+    """Name of the keyLatchStatus.message family (see MESSAGE_FAMILIES), or 'other'."""
+    text = message or ''
+    for name, rx in MESSAGE_FAMILIES:
+        if rx.search(text):
+            return name
+    return 'other'
+
+
+_SCS_RE = re.compile(r'WireServer\s+(\w+)\s*-\s*IMDS\s+(\w+)(?:\s*-\s*HostGA\s+(\w+))?', re.I)
+
+
+def parse_secure_channel_state(text):
+    """Parse secureChannelState. Returns {'raw', 'wireserver', 'imds', 'hostga', 'in_use'}.
+
+    Forms: 'WireServer Enforce -  IMDS Audit - HostGA Disabled' (two spaces before IMDS, HostGA since 1.0.28;
+    any spacing accepted), host schema 1.0 lower-case 'wireserver' / 'wireserverandimds', 'disabled', 'Unknown'.
+    ``in_use``: True when some endpoint enforces or audits (a key is in use), False when all are disabled,
+    None when unknown.
+    """
+    out = {'raw': text, 'wireserver': None, 'imds': None, 'hostga': None, 'in_use': None}
+    if not text:
+        return out
+    t = text.strip()
+    m = _SCS_RE.search(t)
+    if m:
+        out['wireserver'] = m.group(1).capitalize()
+        out['imds'] = m.group(2).capitalize()
+        if m.group(3):
+            out['hostga'] = m.group(3).capitalize()
+        modes = [v for v in (out['wireserver'], out['imds'], out['hostga']) if v]
+        out['in_use'] = any(v in ('Enforce', 'Audit') for v in modes)
+        return out
+    low = t.lower()
+    if low == 'disabled':
+        out.update(wireserver='Disabled', imds='Disabled', in_use=False)
+    elif low == 'wireserver':
+        out.update(wireserver='Enforce', imds='Disabled', in_use=True)
+    elif low == 'wireserverandimds':
+        out.update(wireserver='Enforce', imds='Enforce', in_use=True)
+    return out
+
+
+_LEGACY_RE = re.compile(r'keyGuid:\s*([^,\s]*)\s*,.*?secureChannelState:\s*(.*?)\s*,\s*version:', re.I | re.S)
+
+
+def _legacy_fields(message):
+    m = _LEGACY_RE.search(message or '')
+    if not m:
+        return None, None
+    guid = m.group(1) or None
+    if guid and guid.lower() in ('none', 'null', ''):
+        guid = None
+    return guid, m.group(2)
+
+
+def power_state(instance_view):
+    """'running', 'deallocated', 'stopped', ... from the instance view's PowerState/* status, or None."""
+    for st in (instance_view or {}).get('statuses') or []:
+        code = str(st.get('code', ''))
+        if code.lower().startswith('powerstate/'):
+            return code.split('/', 1)[1].lower()
+    return None
+
+
+def _find_extension(instance_view):
+    for ext in (instance_view or {}).get('extensions') or []:
+        etype = str(ext.get('type', '')).lower()
+        if etype in PROXY_AGENT_TYPES or etype.endswith('.proxyagentlinux') or etype.endswith('.proxyagentwindows') \
+                or etype in ('proxyagentlinux', 'proxyagentwindows'):
+            return ext
+    return None
+
+
+def parse_agent_status(instance_view):
+    """Extract the Guest Proxy Agent's status from an instance view.
+
+    Returns a dict: present (extension found), extension_name, extension_type, substatus_code, substatus_level,
+    json (message parsed as JSON), raw_message (the message when it is not JSON), agent_version, agent_status,
+    key_latch_status ({status, message, states} or None), time (of the extension status), stale (bool).
+    """
+    out = dict(present=False, extension_name=None, extension_type=None, substatus_code=None, substatus_level=None,
+               json=False, raw_message=None, agent_version=None, agent_status=None, key_latch_status=None,
+               time=None, stale=False)
+    ext = _find_extension(instance_view)
+    if ext is None:
+        return out
+    out.update(present=True, extension_name=ext.get('name'), extension_type=ext.get('type'))
+    statuses = ext.get('statuses') or []
+    if statuses:
+        out['time'] = statuses[0].get('time')
+    sub = None
+    for s in ext.get('substatuses') or []:
+        if str(s.get('code', '')).lower().startswith(STATUS_SUBSTATUS_PREFIX):
+            sub = s
+            break
+    if sub is None:
+        return out
+    out['substatus_code'] = sub.get('code')
+    out['substatus_level'] = sub.get('level')
+    message = sub.get('message')
+    parsed = None
+    if isinstance(message, str) and message.strip().startswith('{'):
+        try:
+            parsed = json.loads(message)
+        except ValueError:
+            parsed = None
+    if not isinstance(parsed, dict):
+        out['raw_message'] = message
+        out['stale'] = True
+        return out
+    out['json'] = True
+    out['agent_version'] = parsed.get('version')
+    out['agent_status'] = parsed.get('status')
+    kls = parsed.get('keyLatchStatus')
+    if isinstance(kls, dict):
+        out['key_latch_status'] = dict(status=kls.get('status'), message=kls.get('message'),
+                                       states=dict(kls.get('states') or {}))
+    if str(out['substatus_code']).lower().endswith('/transitioning'):
+        out['stale'] = True
+    return out
+
+
+def _int_or_none(value):
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def model_settings(model):
+    """properties.securityProfile.proxyAgentSettings of a VM or instance model ({} when absent)."""
+    props = (model or {}).get('properties') or {}
+    return ((props.get('securityProfile') or {}).get('proxyAgentSettings')) or {}
+
+
+def os_type(model):
+    props = (model or {}).get('properties') or {}
+    ost = (((props.get('storageProfile') or {}).get('osDisk')) or {}).get('osType')
+    if ost:
+        return str(ost).capitalize()
+    osp = props.get('osProfile') or {}
+    if osp.get('windowsConfiguration'):
+        return 'Windows'
+    if osp.get('linuxConfiguration'):
+        return 'Linux'
+    return None
+
+
+def classify_health(settings, agent, power):
+    """Classify the latched key (see HEALTH_TABLE). Returns a dict returned to users as ``health``.
+
+    ``settings``: the model's proxyAgentSettings; ``agent``: parse_agent_status(); ``power``: power_state().
+    """
+    model_id = _int_or_none((settings or {}).get('keyIncarnationId')) or 0
+    kls = agent.get('key_latch_status') if agent else None
+    states = (kls or {}).get('states') or {}
+    message = (kls or {}).get('message') or ''
+    family = message_family(message) if kls else None
+    scs_text = states.get('secureChannelState')
+    guid = states.get('keyGuid') or None
+    if family == 'legacy_ok':
+        lg, ls = _legacy_fields(message)
+        guid = guid or lg
+        scs_text = scs_text or ls
+    scs = parse_secure_channel_state(scs_text)
+    latched = _int_or_none(states.get('keyIncarnationId'))
+    h = dict(verdict='unknown', reset_needed=False, reason='', message_family=family, power_state=power,
+             secure_channel=scs, key_guid=guid, latched_key_incarnation_id=latched, model_key_incarnation_id=model_id,
+             latch_status=(kls or {}).get('status'))
+
+    def verdict(v, reason):
+        h['verdict'] = v
+        h['reason'] = reason
+        h['reset_needed'] = v == 'unhealthy'
+        return h
+
+    if power and power != 'running':
+        return verdict('unknown', 'the VM is %s: the guest reports no fresh key status' % power)
+    if not agent or not agent.get('present'):
+        return verdict('unknown', 'no Guest Proxy Agent extension status in the instance view')
+    if agent.get('substatus_code') is None:
+        return verdict('unknown', 'the proxy agent extension reports no ProxyAgentStatus substatus')
+    if not agent.get('json'):
+        return verdict('unknown', 'the agent status is stale or unreadable (not JSON): %s'
+                       % str(agent.get('raw_message') or '')[:200])
+    if agent.get('stale'):
+        return verdict('unknown', 'the agent status is transitioning (stale)')
+    if kls is None:
+        return verdict('unknown', 'the agent status has no keyLatchStatus')
+    if family == 'not_enforced' or scs['in_use'] is False:
+        return verdict('not_enforced', 'the secure channel is not enforced (%s): no key is in use' % (scs_text or message))
+    if family in KEY_FAILURE_FAMILIES:
+        return verdict('unhealthy', 'the guest cannot use its key: %s' % message[:300])
+    if family == 'key_status_failed' and _LOCAL_KEY_RE.search(message):
+        return verdict('unhealthy', 'the guest lost its key: %s' % message[:300])
+    if family == 'key_status_failed':
+        return verdict('unknown', 'the agent cannot get the key status from the host (a key reset does not fix '
+                                  'this): %s' % message[:300])
+    status = str(kls.get('status') or '').upper()
+    if family == 'stopped' or status == 'STOPPED':
+        return verdict('unknown', "the agent's key poll loop is not running (status %s)" % (status or family))
+    if family == 'starting' or status == 'UNKNOWN':
+        return verdict('unknown', 'the agent is starting or has not polled the key yet')
+    if family in READY_FAMILIES:
+        if not guid:
+            return verdict('unknown', 'the agent reports ready but no keyGuid')
+        if latched is None:
+            if model_id == 0 or family == 'legacy_ok':
+                return verdict('healthy', 'key %s latched and ready' % guid)
+            return verdict('pending', 'the model keyIncarnationId is %d but the latched key carries none: a reset '
+                                      'has not reached the guest yet' % model_id)
+        if latched == model_id:
+            return verdict('healthy', 'key %s (keyIncarnationId %d) latched and ready' % (guid, latched))
+        if latched < model_id:
+            return verdict('pending', 'the model keyIncarnationId is %d but the guest holds %d: a reset has not '
+                                      'reached the guest yet' % (model_id, latched))
+        return verdict('unknown', 'the guest holds keyIncarnationId %d, above the model value %d' % (latched, model_id))
+    return verdict('unknown', 'unrecognised keyLatchStatus message: %s' % message[:200])
+
+
+# -- ARM reads -----------------------------------------------------------------------------------------
+def _not_found(err, target):
+    code = (err.code or '').lower()
+    if code == 'resourcegroupnotfound':
+        return TaskError("resource group '%s' not found in subscription %s (%s)" % (
+            target.resource_group, target.subscription_id, err.describe()), arm_error=err.as_dict())
+    if target.is_vm:
+        what = "VM '%s' not found in resource group '%s'" % (target.name, target.resource_group)
+    else:
+        what = "scale-set instance '%s' of '%s' not found in resource group '%s'" % (
+            target.instance_id, target.vmss_name, target.resource_group)
+    return TaskError('%s (%s)' % (what, err.describe()), arm_error=err.as_dict())
+
+
+def read_model(client, target, expand_instance_view=False):
+    """GET the VM / instance model: (body, etag). A 404 becomes a TaskError naming what is missing.
+
+    With ``expand_instance_view`` the model comes with ``properties.instanceView`` (one read for both).
+    """
+    params = {'$expand': 'instanceView'} if expand_instance_view else None
+    try:
+        body, etag = client.get_with_etag(target.path, params=params, resource_id=target.id)
+    except ArmError as err:
+        if err.status == 404:
+            raise _not_found(err, target)
+        raise
+    return body, etag
+
+
+def read_instance_view(client, target):
+    try:
+        return client.get(target.path + '/instanceView', resource_id=target.id)
+    except ArmError as err:
+        if err.status == 404:
+            raise _not_found(err, target)
+        raise
+
+
+def _not_enabled(target, model):
+    ost = os_type(model)
+    ext = {'Windows': 'ProxyAgentWindows', 'Linux': 'ProxyAgentLinux'}.get(ost, 'ProxyAgentLinux/ProxyAgentWindows')
+    return TaskError(
+        'the Guest Proxy Agent (Metadata Security Protocol) is not enabled on %s%s: '
+        'securityProfile.proxyAgentSettings.enabled is not true, so there is no key to reset. Enable it first '
+        '(for example az vm update --enable-proxy-agent true; the agent runs as the %s extension), then re-run.'
+        % (target.display, ' (%s)' % ost if ost else '', ext),
+        id=target.id, proxy_agent_enabled=False, os_type=ost)
+
+
+def read_key_latch_status(client, target):
+    """For the lookup: {'id', 'key_latch_status' (dict or None), 'missing' (None or reason), 'health'}.
+
+    One instance-view read per target; the model is read only when the agent's status is absent, to tell
+    'proxy agent not enabled' from 'no status reported'.
+    """
+    view = read_instance_view(client, target)
+    agent = parse_agent_status(view)
+    power = power_state(view)
+    out = dict(id=target.id, key_latch_status=agent['key_latch_status'], missing=None, power_state=power)
+    if agent['key_latch_status'] is not None and not agent['stale']:
+        return out
+    if power and power != 'running':
+        out['missing'] = 'deallocated' if power == 'deallocated' else 'not running'
+        out['reason'] = 'the VM is %s: no fresh agent status' % power
+    elif not agent['present']:
+        model, _etag = read_model(client, target)
+        if not model_settings(model).get('enabled'):
+            out['missing'] = 'disabled'
+            out['reason'] = 'the Guest Proxy Agent is not enabled on this VM'
+        else:
+            out['missing'] = 'no status'
+            out['reason'] = 'the proxy agent is enabled but has not reported a status'
+    elif agent['stale'] or not agent['json']:
+        out['missing'] = 'stale'
+        out['reason'] = 'the agent status is stale (not JSON): %s' % str(agent['raw_message'] or '')[:200]
+        out['key_latch_status'] = None
+    else:
+        out['missing'] = 'no keyLatchStatus'
+        out['reason'] = 'the agent status has no keyLatchStatus'
+    return out
+
+
+# -- write + confirm -----------------------------------------------------------------------------------
+def _is_concurrent(err):
+    if err.status in (409, 412):
+        return True
+    return err.status == 400 and 'can only be incremented' in (err.message or '').lower()
+
+
+def _write_value(client, target, model, etag, value):
+    if target.is_vm:
+        body = {'properties': {'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': value}}}}
+        return client.patch(target.path, body, resource_id=target.id)
+    body = copy.deepcopy(model)
+    body.get('properties', {}).pop('instanceView', None)  # read-only, present when read with $expand
+    body.setdefault('properties', {}).setdefault('securityProfile', {}).setdefault('proxyAgentSettings', {})
+    body['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId'] = value
+    return client.put(target.path, body, if_match=etag, resource_id=target.id)
+
+
+def write_key_incarnation(client, target, model, etag, desired, previous, mode, sleep=time.sleep):
+    """Raise keyIncarnationId to ``desired``; on a concurrent raise re-read and converge.
+
+    ``mode``: 'at_least' (converged when the model reaches ``desired``) or 'reset' (converged when the model
+    moved above ``previous``: someone else's reset counts). Returns the model's value afterwards.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            final = _write_value(client, target, model, etag, desired)
+            got = _int_or_none(model_settings(final).get('keyIncarnationId')) if final else None
+            return max(desired, got or 0)
+        except ArmError as err:
+            if not _is_concurrent(err) or attempt >= CONCURRENCY_ATTEMPTS:
+                raise
+            sleep(min(2 * attempt, 10))
+            model, etag = read_model(client, target)
+            current = _int_or_none(model_settings(model).get('keyIncarnationId')) or 0
+            if current >= desired or (mode == 'reset' and current > previous):
+                return current
+            if mode == 'reset':
+                desired = max(desired, current + 1)
+
+
+def _poll_delays():
+    for d in POLL_DELAYS:
+        yield d
+    while True:
+        yield POLL_MAX
+
+
+def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock=time.monotonic):
+    """Poll the instance view until the guest reports keyIncarnationId == value (and a new keyGuid).
+
+    ``before``: the agent status parsed before the write. Returns (confirmed, agent, power).
+    """
+    prev_states = ((before or {}).get('key_latch_status') or {}).get('states') or {}
+    prev_guid = prev_states.get('keyGuid')
+    prev_latched = _int_or_none(prev_states.get('keyIncarnationId'))
+    deadline = clock() + max(0, wait_timeout)
+    agent, power = before, None
+    for delay in _poll_delays():
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return False, agent, power
+        sleep(min(delay, remaining))
+        view = read_instance_view(client, target)
+        agent, power = parse_agent_status(view), power_state(view)
+        if power and power != 'running':
+            raise TaskError('%s stopped (power state %s) while waiting for the guest to latch keyIncarnationId %d'
+                            % (target.display, power, value), changed=True, key_incarnation_id=value)
+        states = ((agent.get('key_latch_status') or {}).get('states')) or {}
+        if agent.get('json') and _int_or_none(states.get('keyIncarnationId')) == value:
+            guid = states.get('keyGuid')
+            if guid and (not prev_guid or guid != prev_guid or prev_latched == value):
+                return True, agent, power
+
+
+def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic):
+    """The proxy_agent_key_reset behaviour for one target. Returns the result dict; raises TaskError/ArmError."""
+    state = params.get('state')
+    wanted = params.get('key_incarnation_id')
+    wait = params.get('wait', True)
+    force = params.get('force', False)
+    if wanted is not None and wanted < 0:
+        raise TaskError('key_incarnation_id must be 0 or more (it is an int32 that can only be raised)')
+    if state is None and wanted is None:
+        raise TaskError('one of state or key_incarnation_id is required')
+
+    need_view = bool(wait or state == 'healthy')
+    model, etag = read_model(client, target, expand_instance_view=need_view)
+    settings = model_settings(model)
+    if not settings.get('enabled'):
+        raise _not_enabled(target, model)
+    current = _int_or_none(settings.get('keyIncarnationId')) or 0
+
+    agent = health = power = None
+    if need_view:
+        view = ((model or {}).get('properties') or {}).get('instanceView')
+        if view is None:  # an endpoint that ignores $expand
+            view = read_instance_view(client, target)
+        agent, power = parse_agent_status(view), power_state(view)
+        health = classify_health(settings, agent, power)
+
+    desired, mode = None, 'at_least'
+    if state == 'reset':
+        desired, mode = current + 1, 'reset'
+    elif state == 'healthy':
+        if health['reset_needed'] or (force and health['verdict'] == 'unknown'):
+            desired, mode = current + 1, 'reset'
+    elif wanted > current:
+        desired = wanted
+
+    result = dict(changed=desired is not None, id=target.id, previous_key_incarnation_id=current,
+                  key_incarnation_id=desired if desired is not None else current,
+                  key_latch_status=(agent or {}).get('key_latch_status'), health=health, confirmed=False)
+    if diff:
+        result['diff'] = dict(before_header=target.id, after_header=target.id,
+                              before={'key_incarnation_id': current},
+                              after={'key_incarnation_id': result['key_incarnation_id']})
+
+    if desired is None:
+        if health is not None:
+            latched = health.get('latched_key_incarnation_id')
+            result['confirmed'] = latched is not None and latched >= current and health['verdict'] == 'healthy'
+        return result
+
+    if wait and power and power != 'running':
+        raise TaskError('%s is %s: the guest cannot latch a new key until it runs, so a reset cannot be confirmed. '
+                        'Start the VM first, or use wait: false to only raise keyIncarnationId in the model (the '
+                        'guest latches it when it starts).' % (target.display, power),
+                        id=target.id, changed=False, previous_key_incarnation_id=current, power_state=power,
+                        health=health)
+    if check_mode:
+        return result
+
+    new = write_key_incarnation(client, target, model, etag, desired, current, mode, sleep=sleep)
+    result['key_incarnation_id'] = new
+    if diff:
+        result['diff']['after'] = {'key_incarnation_id': new}
+    if not wait:
+        return result
+    confirmed, last, power = confirm(client, target, new, agent, params.get('wait_timeout', 600), sleep=sleep,
+                                     clock=clock)
+    result['key_latch_status'] = (last or {}).get('key_latch_status')
+    result['confirmed'] = confirmed
+    if not confirmed:
+        last_text = json.dumps(result['key_latch_status'], sort_keys=True) if result['key_latch_status'] else \
+            (last or {}).get('raw_message') or 'none'
+        result['msg'] = ('keyIncarnationId raised to %d on %s, but the guest did not report it within %ss '
+                         '(wait_timeout). Last keyLatchStatus: %s' % (new, target.display,
+                                                                      params.get('wait_timeout', 600), last_text))
+        raise TaskError(result.pop('msg'), **result)
+    view_health = classify_health(dict(settings, keyIncarnationId=new), last, power)
+    result['health'] = view_health
+    return result
+
+
+def task_spec():
+    """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
+    from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
+    return TaskSpec(ARGUMENT_SPEC, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, required_one_of=REQUIRED_ONE_OF)

@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: proxy_agent_key_reset
+short_description: Reset the Guest Proxy Agent (Metadata Security Protocol) key of a VM or scale-set instance
+version_added: 0.1.0
+author:
+  - vmrescue.azure contributors
+description:
+  - Raises C(securityProfile.proxyAgentSettings.keyIncarnationId) of a VM or Uniform scale-set instance, which makes
+    Azure issue a new key to the Guest Proxy Agent, and confirms through the instance view that the guest latched it.
+    Use it when a VM lost its latched key (for example after a disk moved to a new VM) or the host and guest keys
+    no longer match, and the VM cannot reach WireServer or IMDS.
+  - VMs (including Flexible scale-set instances) are updated with C(PATCH); Uniform scale-set instances with
+    C(GET) + C(PUT) of the instance model and C(If-Match). Keys are per instance; there is no scale-set-wide reset.
+  - A concurrent raise by someone else (C(can only be incremented), HTTP 409 another operation in progress, HTTP 412)
+    is re-read and converged, not failed.
+  - O(state=healthy) classifies the latched key and resets only when it is not usable. The classification, in order,
+    first match wins, returned as RV(health.verdict) (C(reset) says whether O(state=healthy) resets):
+  - "VM not running (deallocated, stopped): C(unknown), reset: no."
+  - "No proxy agent extension status in the instance view: C(unknown), reset: no."
+  - "Agent status stale or unreadable (substatus C(transitioning), message not JSON): C(unknown), reset: no."
+  - "C(secureChannelState) C(disabled), or all endpoints C(Disabled), or message C(Customer has not enforce the secure channel state):
+    C(not_enforced), reset: no (no key is in use)."
+  - "Message C(Failed to acquire key details), C(Failed to check the key ... details saved locally), C(Failed to attest the key),
+    C(Failed to save key details to file): C(unhealthy), reset: B(yes)."
+  - "Message C(Failed to get key status) naming the local key (C(not found in the local key store), C(saved locally)): C(unhealthy), reset: B(yes)."
+  - "Message C(Failed to get key status) otherwise (the agent cannot reach the host; a reset does not fix this): C(unknown), reset: no."
+  - "Message C(Status unknown.) or C(poll secure channel status task started.), or status C(UNKNOWN): C(unknown), reset: no."
+  - "Message C(poll_secure_channel_status task exited/cancelled), or status C(STOPPED): C(unknown), reset: no."
+  - "Ready message (C(Found key details from local and ready to use), C(Successfully attest the key and ready to use), or old agents'
+    (1.0.25 to 1.0.41) C(Got key status successfully ...)), a C(keyGuid), and the latched C(keyIncarnationId) equal to the model's:
+    C(healthy), reset: no."
+  - "Ready message but the latched C(keyIncarnationId) lower than the model's (or absent while the model's is above 0):
+    C(pending) (an earlier reset has not reached the guest yet), reset: no."
+  - "Anything else: C(unknown), reset: no."
+  - C(secureChannelState) is parsed in all its forms, including the agent's two spaces before C(IMDS)
+    (C(WireServer Enforce -  IMDS Enforce - HostGA Enforce)) and host schema 1.0's C(wireserver) / C(wireserverandimds).
+  - With O(force=true), O(state=healthy) also resets when the verdict is C(unknown).
+options:
+  state:
+    description:
+      - V(reset) raises C(keyIncarnationId) by one (always changed).
+      - V(healthy) resets only when the latched key is not usable (see the table above); ok otherwise.
+      - Mutually exclusive with O(key_incarnation_id); one of the two is required.
+    type: str
+    choices: [reset, healthy]
+  key_incarnation_id:
+    description:
+      - Converge C(keyIncarnationId) to at least this value. Ok (no write) when the model already has this value or more,
+        so a fleet can be re-run with the same value safely.
+    type: int
+  force:
+    description:
+      - With O(state=healthy), also reset when the health cannot be determined (verdict C(unknown)).
+    type: bool
+    default: false
+  wait:
+    description:
+      - Confirm the reset through the instance view, polling (2 s, 3 s, 5 s, 8 s, 10 s, then every 15 s) until the guest
+        reports C(states.keyIncarnationId) equal to the new value with a new C(keyGuid).
+      - Expected propagation is up to about 90 seconds (agent key poll, status write, extension status upload).
+      - With V(true), a VM that is not running fails before any write (a reset cannot be confirmed on it);
+        use V(false) to only raise the model value, which the guest latches when it next runs.
+      - V(false) returns after the Resource Manager operation completes.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for the confirmation. On timeout the task fails with the last C(keyLatchStatus) seen
+        (the model change is kept; re-run with the same O(key_incarnation_id) to check again).
+    type: int
+    default: 600
+extends_documentation_fragment:
+  - vmrescue.azure.auth
+  - vmrescue.azure.target
+  - vmrescue.azure.attributes
+  - vmrescue.azure.attributes.check_mode
+  - vmrescue.azure.attributes.diff_mode
+  - vmrescue.azure.attributes.controller
+notes:
+  - The proxy agent must be enabled (C(securityProfile.proxyAgentSettings.enabled)); otherwise the task fails with a message
+    saying so, for Windows (C(ProxyAgentWindows)) and Linux (C(ProxyAgentLinux)) alike.
+  - "Cost in Resource Manager calls: a run that changes nothing makes 1 read (the model with its instance view, via
+    C($expand=instanceView)); a reset makes 1 write (2 reads + 1 write for a Uniform instance's GET + PUT), the
+    operation's status polls, and the confirmation reads of the instance view."
+seealso:
+  - plugin: vmrescue.azure.key_latch_status
+    plugin_type: lookup
+'''
+
+EXAMPLES = r'''
+- name: Reset the key of every VM of an azure_rm inventory group when it is not usable (the VMs are unreachable)
+  hosts: azure_vms
+  gather_facts: false
+  tasks:
+    - name: Reset only broken keys
+      vmrescue.azure.proxy_agent_key_reset:
+        state: healthy
+      register: key
+
+- name: Reset one VM from localhost
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Raise the key incarnation by one and wait for the guest
+      vmrescue.azure.proxy_agent_key_reset:
+        vm_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01
+        state: reset
+
+    - name: Converge a Uniform scale-set instance to a given incarnation (idempotent)
+      vmrescue.azure.proxy_agent_key_reset:
+        resource_group: rg-web
+        vmss_name: web-ss
+        instance_id: "3"
+        key_incarnation_id: 10
+        wait_timeout: 300
+
+    - name: Reset without waiting (for example on a deallocated VM), credentials from module_defaults
+      vmrescue.azure.proxy_agent_key_reset:
+        resource_group: rg-web
+        name: web-02
+        state: reset
+        wait: false
+      module_defaults:
+        group/vmrescue.azure.azure:
+          auth_source: env
+          subscription_id: 00000000-0000-0000-0000-000000000000
+'''
+
+RETURN = r'''
+id:
+  description: Resource ID of the VM or scale-set instance.
+  returned: always
+  type: str
+  sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01
+previous_key_incarnation_id:
+  description: C(keyIncarnationId) in the model before the task (0 when unset).
+  returned: success
+  type: int
+  sample: 9
+key_incarnation_id:
+  description: C(keyIncarnationId) in the model after the task (what it would be, in check mode).
+  returned: success
+  type: int
+  sample: 10
+key_latch_status:
+  description:
+    - The C(keyLatchStatus) object from the agent's status (C(status), C(message), C(states) with string values), the last one read.
+    - null when it was not read (O(wait=false) with O(key_incarnation_id)) or the agent reports none.
+  returned: success
+  type: dict
+  sample: {"status": "RUNNING", "message": "Found key details from local and ready to use. - 122",
+           "states": {"secureChannelState": "WireServer Enforce -  IMDS Enforce - HostGA Enforce",
+                      "keyGuid": "e3882f98-da8d-4410-8394-06c23462781c", "keyIncarnationId": "10"}}
+health:
+  description: The health classification (see the table in the description). null when the instance view was not read.
+  returned: success
+  type: dict
+  contains:
+    verdict:
+      description: C(healthy), C(pending), C(not_enforced), C(unhealthy) or C(unknown).
+      type: str
+    reset_needed:
+      description: Whether the latched key is unusable (verdict C(unhealthy)).
+      type: bool
+    reason:
+      description: Why, in words.
+      type: str
+    message_family:
+      description: Family of C(keyLatchStatus.message) (C(ready_local), C(ready_attested), C(legacy_ok), C(not_enforced),
+        C(key_status_failed), C(acquire_failed), C(save_failed), C(local_key_failed), C(attest_failed), C(starting), C(stopped), C(other)).
+      type: str
+    secure_channel:
+      description: Parsed C(secureChannelState) (C(wireserver), C(imds), C(hostga) modes, C(in_use)).
+      type: dict
+    latched_key_incarnation_id:
+      description: C(keyIncarnationId) the guest reports, as an integer.
+      type: int
+    model_key_incarnation_id:
+      description: C(keyIncarnationId) in the model.
+      type: int
+    power_state:
+      description: Power state from the instance view.
+      type: str
+confirmed:
+  description: Whether the guest reports the model's C(keyIncarnationId) (after a reset, with a new C(keyGuid)).
+  returned: success
+  type: bool
+diff:
+  description: Before and after C(key_incarnation_id), with O(ansible.builtin.config#config:DIFF_ALWAYS) or C(--diff).
+  returned: when diff mode is on
+  type: dict
+'''
+
+from ansible_collections.vmrescue.azure.plugins.module_utils._module import AzureModule
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import task_spec
+
+
+def main():
+    AzureModule(task_spec()).main()
+
+
+if __name__ == '__main__':
+    main()

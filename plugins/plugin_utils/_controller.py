@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller-side action base for vmrescue.azure modules (private: may change without notice).
+
+The VMs these modules repair are usually unreachable, so the modules never run on them. The action plugin
+runs the module's logic *in the controller's worker process* (the controller's Python, no connection to the
+host is ever opened), whatever ``ansible_connection``/``ansible_host``/``ansible_python_interpreter``/become the
+host has. That is also the cheapest way to run it: no AnsiballZ payload, no second interpreter start.
+
+Arguments are validated with the module's own merged argspec (ArgumentSpecValidator, the same spec as the
+module file), ``no_log`` values are masked in the result, check mode and diff pass through, and the task's
+``environment:`` is applied to the auth environment (as it would be for a module process).
+
+When the task gives no target option, the target comes from the host's vars: ``azure_vm_id``, else the
+``id`` host var that the azure.azcollection ``azure_rm`` inventory plugin sets, when it is a Compute VM or
+Uniform scale-set instance ID.
+
+Public names (kept stable):
+
+- ``ControllerAction(ActionBase)``: subclass it in ``plugins/action/<module>.py`` and set ``SPEC`` (a
+  ``_module.TaskSpec``, or a zero-argument callable returning one, evaluated lazily).
+- ``target_id_from_hostvars(task_vars) -> str | None``.
+- ``HOSTVAR_TARGET_KEYS = ('azure_vm_id', 'id')``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.vmrescue.azure.plugins.module_utils._target import TARGET_OPTION_NAMES, is_compute_target_id
+
+HOSTVAR_TARGET_KEYS = ('azure_vm_id', 'id')
+
+
+def target_id_from_hostvars(task_vars):
+    """The host's target resource ID: ``azure_vm_id`` (any value, validated later), else ``id`` when it is a
+    Compute VM / Uniform instance ID (the azure_rm inventory plugin's host var); else None."""
+    value = (task_vars or {}).get('azure_vm_id')
+    if value not in (None, ''):
+        return value
+    value = (task_vars or {}).get('id')
+    if isinstance(value, str) and is_compute_target_id(value):
+        return value
+    return None
+
+
+class ControllerAction(ActionBase):
+    """Run a vmrescue.azure TaskSpec on the controller (see the module docstring)."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False  # ansible-core >= 2.18 honours this: no connection is set up for the host
+    SPEC = None
+
+    def _spec(self):
+        spec = self.SPEC
+        if callable(spec) and not hasattr(spec, 'full_argument_spec'):
+            spec = spec()
+        return spec
+
+    def _environment(self):
+        env = dict(os.environ)
+        try:
+            raw = {}
+            self._compute_environment_string(raw)
+            env.update(dict((str(k), str(v)) for k, v in raw.items() if v is not None))
+        except Exception:  # pylint: disable=broad-except
+            pass  # an odd shell plugin on the (unused) host connection must not break a controller-side task
+        return env
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        super(ControllerAction, self).run(tmp, task_vars)
+        spec = self._spec()
+
+        args = dict(self._task.args)
+        if spec.target and not any(args.get(k) not in (None, '') for k in TARGET_OPTION_NAMES):
+            vm_id = target_id_from_hostvars(task_vars)
+            if vm_id:
+                args['vm_id'] = vm_id
+
+        validator = ArgumentSpecValidator(spec.full_argument_spec(), **spec.constraints())
+        validation = validator.validate(args)
+        no_log_values = set(getattr(validation, '_no_log_values', set()))
+        if validation.error_messages:
+            msg = 'Invalid arguments for %s: %s' % (self._task.action, '; '.join(validation.error_messages))
+            raise AnsibleActionFail(remove_values(msg, no_log_values))
+        params = validation.validated_parameters
+
+        from ansible_collections.vmrescue.azure.plugins.module_utils._module import execute
+        check_mode = bool(self._task.check_mode)
+        diff = bool(self._task.diff)
+        result = execute(spec, params, check_mode=check_mode, diff=diff, env=self._environment())
+        if check_mode:
+            result['check_mode'] = True
+        for w in getattr(validation, '_warnings', []) or []:
+            result.setdefault('warnings', []).append(w.get('warning') if isinstance(w, dict) else str(w))
+        result['invocation'] = {'module_args': params}
+        result = remove_values(result, no_log_values)
+        if not diff:
+            result.pop('diff', None)
+        return result

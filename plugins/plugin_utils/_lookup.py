@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Lookup base for vmrescue.azure (private: may change without notice).
+
+Option adapter: the auth options are read with ``get_option`` (the ``vmrescue.azure.auth.plugins`` doc fragment
+declares them with env/vars sources) and handed to the same ``_auth.resolve_auth`` the modules use.
+
+Public names (kept stable):
+
+- ``AzureLookupBase(LookupBase)``: ``self.client()`` (one ArmClient per lookup call: one credential and one
+  connection pool), ``self.handle_missing(term, reason)`` (applies ``on_missing``: error/warn/skip; returns
+  True when the term is to be skipped), ``self.run_concurrently(func, items, workers)`` (thread pool,
+  results in input order; exceptions are returned, not raised).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
+
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTION_NAMES, AuthError
+
+display = Display()
+
+
+class AzureLookupBase(LookupBase):
+    _client = None
+
+    def auth_options(self):
+        out = {}
+        for name in AUTH_OPTION_NAMES:
+            try:
+                out[name] = self.get_option(name)
+            except KeyError:
+                out[name] = None
+        return out
+
+    def client(self):
+        if self._client is None:
+            from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
+            from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
+            try:
+                self._client = ArmClient(resolve_auth(self.auth_options()))
+            except AuthError as exc:
+                raise AnsibleLookupError(str(exc))
+        return self._client
+
+    def handle_missing(self, term, reason):
+        """Apply on_missing. Returns True if the caller should skip the term (warn/skip), raises for error."""
+        mode = self.get_option('on_missing')
+        text = '%s: %s' % (term, reason)
+        if mode == 'error':
+            raise AnsibleLookupError(text)
+        if mode == 'warn':
+            display.warning(text)
+        return True
+
+    @staticmethod
+    def run_concurrently(func, items, workers):
+        def safe(item):
+            try:
+                return func(item)
+            except Exception as exc:  # pylint: disable=broad-except
+                return exc
+        if len(items) <= 1 or workers <= 1:
+            return [safe(i) for i in items]
+        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            return list(pool.map(safe, items))

@@ -1,0 +1,202 @@
+"""Guest Proxy Agent simulation: the key held by the host, the key latched in the guest, and the
+ProxyAgentLinux/ProxyAgentWindows instance-view entry the agent reports (azure-facts.md section 1)."""
+
+import json
+import uuid
+
+from .util import dig, iso_now
+
+FAULTS = ("key_lost", "key_mismatch", "stale", "agent_stopped", "no_agent", "old_agent", "disabled_channel")
+# Faults under which the agent still polls and latches a new key after a reset.
+RELATCHES = (None, "key_lost", "key_mismatch", "old_agent")
+# Faults a successful relatch cures.
+CURED_BY_RESET = ("key_lost", "key_mismatch")
+
+DEFAULT_EXTENSION_NAME = "AzureProxyAgentExtension"
+CURRENT_VERSION = "1.0.47"
+OLD_VERSION = "1.0.35"
+
+MSG_FOUND = "Found key details from local and ready to use. - {ms}"
+MSG_ATTESTED = "Successfully attest the key and ready to use. - {ms}"
+MSG_KEY_LOST = ("Failed to get key status - Failed to get key status from 168.63.129.16: "
+                "key '{guid}' not found in the local key store. - {ms}")
+MSG_MISMATCH = ("Failed to attest the key: the key '{guid}' saved locally does not match the host key "
+                "(http status 401 Unauthorized). - {ms}")
+MSG_STOPPED = "poll_secure_channel_status task exited."
+MSG_DISABLED = "Customer has not enforce the secure channel state. - {ms}"
+MSG_OLD = ("Got key status successfully: authorizationScheme: Azure-HMAC-SHA256, keyGuid: {guid}, "
+           "secureChannelState: wireserverandimds, version: 1.0")
+MSG_STALE = ("Proxy agent status is stale: the status file was last updated more than 5 minutes ago "
+             "({time}). The agent may not be running.")
+
+
+def check_fault(fault):
+    if fault in (None, "none", "healthy", ""):
+        return None
+    if fault not in FAULTS:
+        raise ValueError(f"unknown proxy agent fault {fault!r}; one of {', '.join(FAULTS)} or none")
+    return fault
+
+
+class AgentState:
+    """What the platform holds (host key) and what the guest agent has latched."""
+
+    def __init__(self, incarnation, now, fault=None, extension_name=None, version=None, guest_incarnation=None):
+        self.extension_name = extension_name or DEFAULT_EXTENSION_NAME
+        self.version = version
+        self.host_incarnation = incarnation
+        self.host_guid = str(uuid.uuid4())
+        self.guest_incarnation = incarnation
+        self.guest_guid = self.host_guid
+        self.attested = False
+        self.started = now
+        self.fault = None
+        self.set_fault(fault, guest_incarnation)
+
+    # -- transitions ---------------------------------------------------------------------------------
+    def set_fault(self, fault, guest_incarnation=None):
+        self.fault = check_fault(fault)
+        if self.fault == "key_lost":
+            self.guest_guid = None
+            self.guest_incarnation = None
+        elif self.fault == "key_mismatch":
+            if guest_incarnation is None:
+                guest_incarnation = self.host_incarnation - 1 if self.host_incarnation > 0 else self.host_incarnation + 1
+            self.guest_incarnation = guest_incarnation
+            self.guest_guid = str(uuid.uuid4())
+        elif self.fault is None and self.guest_guid is None:
+            self.guest_guid, self.guest_incarnation = self.host_guid, self.host_incarnation
+
+    def key_reset(self, incarnation):
+        """The platform applied a new keyIncarnationId: a new key exists on the host."""
+        self.host_incarnation = incarnation
+        self.host_guid = str(uuid.uuid4())
+
+    def pending(self):
+        return self.guest_guid != self.host_guid or self.guest_incarnation != self.host_incarnation
+
+    def can_relatch(self):
+        return self.fault in RELATCHES and self.pending()
+
+    def relatch(self):
+        self.guest_guid, self.guest_incarnation = self.host_guid, self.host_incarnation
+        self.attested = True
+        if self.fault in CURED_BY_RESET:
+            self.fault = None
+
+    def boot(self, now):
+        self.started = now
+        self.attested = False
+
+    # -- what the guest reports ------------------------------------------------------------------------
+    def agent_version(self):
+        return self.version or (OLD_VERSION if self.fault == "old_agent" else CURRENT_VERSION)
+
+    def key_latch_status(self, settings, now):
+        ms = int(max(0.0, now - self.started) * 1000)
+        states = {"secureChannelState": _channel_state(settings, self.fault)}
+        if self.guest_guid and self.fault != "disabled_channel":
+            states["keyGuid"] = self.guest_guid
+            if self.guest_incarnation is not None:
+                states["keyIncarnationId"] = str(self.guest_incarnation)
+        states.update(_rule_ids(settings))
+        status, message = "RUNNING", (MSG_ATTESTED if self.attested else MSG_FOUND).format(ms=ms)
+        if self.fault == "key_lost":
+            message = MSG_KEY_LOST.format(guid=self.host_guid, ms=ms)
+        elif self.fault == "key_mismatch":
+            message = MSG_MISMATCH.format(guid=self.guest_guid, ms=ms)
+        elif self.fault == "agent_stopped":
+            status, message = "STOPPED", MSG_STOPPED
+        elif self.fault == "disabled_channel":
+            message = MSG_DISABLED.format(ms=ms)
+        elif self.fault == "old_agent":
+            message = MSG_OLD.format(guid=self.guest_guid)
+        return {"status": status, "message": message, "states": states}
+
+    def agent_status(self, settings, now):
+        running = {"status": "RUNNING"}
+        return {
+            "version": self.agent_version(),
+            "status": "SUCCESS",
+            "monitorStatus": dict(running, message="Monitor thread started."),
+            "keyLatchStatus": self.key_latch_status(settings, now),
+            "ebpfProgramStatus": dict(running, message="Started redirector with eBPF maps - 0"),
+            "proxyListenerStatus": dict(running, message="Started proxy listener 127.0.0.1:3080, ready to process requests"),
+            "telemetryLoggerStatus": dict(running, message="Telemetry event logger thread started."),
+            "proxyConnectionsCount": 12,
+        }
+
+    def extension_view(self, os_type, settings, now):
+        """The instance-view ``extensions[]`` entry, or None when the agent extension is absent."""
+        if self.fault == "no_agent":
+            return None
+        handler = "ProxyAgentWindows" if os_type == "windows" else "ProxyAgentLinux"
+        if self.fault == "stale":
+            state, display = "transitioning", "Transitioning"
+            stale = MSG_STALE.format(time=iso_now())
+            messages = [stale, stale, stale]
+        else:
+            state, display = "succeeded", "Provisioning succeeded"
+            messages = [
+                json.dumps(self.agent_status(settings, now), separators=(",", ":")),
+                json.dumps([_connection_summary(os_type)], separators=(",", ":")),
+                "[]",
+            ]
+        components = ["ProxyAgentStatus", "ProxyAgentConnectionSummary", "ProxyAgentFailedAuthenticationSummary"]
+        substatuses = [
+            {"code": f"ComponentStatus/{c}/{state}", "level": "Info", "displayStatus": display, "message": m}
+            for c, m in zip(components, messages)
+        ]
+        if os_type == "windows":
+            substatuses.append({"code": f"ComponentStatus/EbpfStatus/{state}", "level": "Info", "displayStatus": display,
+                                "message": "Ebpf Drivers successfully queried." if state == "succeeded" else messages[0]})
+        return {
+            "name": self.extension_name,
+            "type": f"Microsoft.CPlat.ProxyAgent.{handler}",
+            "typeHandlerVersion": self.agent_version(),
+            "substatuses": substatuses,
+            "statuses": [{
+                "code": f"ProvisioningState/{state}", "level": "Info", "displayStatus": display,
+                "message": "Proxy Agent service is running" if state == "succeeded" else messages[0],
+                "time": iso_now(),
+            }],
+        }
+
+    def to_json(self):
+        return {
+            "extension_name": self.extension_name, "version": self.agent_version(), "fault": self.fault,
+            "host": {"keyIncarnationId": self.host_incarnation, "keyGuid": self.host_guid},
+            "guest": {"keyIncarnationId": self.guest_incarnation, "keyGuid": self.guest_guid},
+            "attested": self.attested, "pending": self.pending(),
+        }
+
+
+def _mode(settings, endpoint):
+    return dig(settings, endpoint, "mode") or settings.get("mode") or "Audit"
+
+
+def _channel_state(settings, fault):
+    if fault == "disabled_channel":
+        return "disabled"
+    if fault == "old_agent":
+        return "wireserverandimds"
+    wire, imds = _mode(settings, "wireServer"), _mode(settings, "imds")
+    # Two spaces before IMDS: that is what the agent writes (the docs show one).
+    return f"WireServer {wire} -  IMDS {imds} - HostGA {wire}"
+
+
+def _rule_ids(settings):
+    def rule(endpoint):
+        ref = dig(settings, endpoint, "inVMAccessControlProfileReferenceId")
+        return ref.upper() if ref else ""
+    return {"wireServerRuleId": rule("wireServer"), "imdsRuleId": rule("imds"), "hostGARuleId": rule("wireServer")}
+
+
+def _connection_summary(os_type):
+    if os_type == "windows":
+        return {"userName": "NT AUTHORITY\\SYSTEM", "userGroups": ["BUILTIN\\Administrators"], "ip": "168.63.129.16",
+                "port": 80, "processFullPath": "C:\\WindowsAzure\\GuestAgent\\WindowsAzureGuestAgent.exe",
+                "processCmdLine": "WindowsAzureGuestAgent.exe", "responseStatus": "200 OK", "count": 42}
+    return {"userName": "root", "userGroups": ["root"], "ip": "168.63.129.16", "port": 80,
+            "processFullPath": "/usr/bin/python3", "processCmdLine": "python3 -u /usr/sbin/waagent -run-exthandlers",
+            "responseStatus": "200 OK", "count": 42}

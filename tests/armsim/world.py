@@ -1,0 +1,71 @@
+"""The simulator's whole state behind one lock: fleet, config, clocks, operations, buckets, counters."""
+
+import threading
+import time
+
+from .config import DEFAULTS
+from .control import Counters, Faults, RequestLog
+from .fleet import Fleet
+from .lro import Operations, Scheduler
+from .throttle import Throttle
+
+
+class World:
+    def __init__(self, fleet_source, cli_config, base_url=""):
+        self.lock = threading.RLock()
+        self.base_url = base_url
+        self.cli_config = dict(cli_config or {})
+        self.config = dict(DEFAULTS)
+        self.scheduler = Scheduler()
+        self.ops = Operations(self.scheduler)
+        self.throttle = Throttle(self.config)
+        self.counters = Counters()
+        self.faults = Faults()
+        self.log = RequestLog()
+        self.fleet_source = fleet_source
+        self.fleet = None
+        self.compute = None  # set by the server (Compute needs the world; the control API needs Compute)
+        self.reset(fleet_source)
+
+    @staticmethod
+    def now():
+        return time.monotonic()
+
+    def advance(self):
+        """Run every scheduled event that is due (operation completions, relatches)."""
+        self.scheduler.run_due(self.now())
+
+    def reset(self, fleet_source=None, keep_source=False):
+        """Reload the fleet (a path or dict; None = the current one) and forget all runtime state."""
+        if not keep_source and fleet_source is not None:
+            self.fleet_source = fleet_source
+        fleet = Fleet.load(self.fleet_source, self.now())
+        self.fleet = fleet
+        self.config.clear()
+        self.config.update(DEFAULTS)
+        self.config.update(fleet.config)
+        self.config.update(self.cli_config)
+        self.scheduler.clear()
+        self.ops.clear()
+        self.throttle.reset()
+        self.counters.reset()
+        self.faults.clear()
+        self.log.clear()
+
+    def machine_state(self, machine):
+        """Full internal state of one VM/instance for the control API."""
+        guest = machine.guest.to_json() if machine.guest is not None else None
+        return {
+            "id": machine.id,
+            "kind": "instance" if machine.is_instance else "vm",
+            "os": machine.os,
+            "power": machine.power,
+            "busy": machine.busy_kind,
+            "etag": machine.etag,
+            "model": machine.to_arm(),
+            "proxy_agent": machine.agent.to_json() if machine.agent is not None else None,
+            "extensions": {e.name: {"handler": e.display_handler, "provisioningState": e.provisioning_state,
+                                    "settings": e.props.get("settings"), "forceUpdateTag": e.props.get("forceUpdateTag"),
+                                    "status": e.status} for e in machine.extensions.values()},
+            "guest": guest,
+        }

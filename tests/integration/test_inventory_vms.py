@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+"""The vmrescue.azure.vms inventory plugin, run by real ansible-inventory / ansible-playbook processes."""
+
+import json
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from ansible_runner import COLLECTIONS_DIR, VENV_BIN, run_playbook
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+with open(os.path.join(REPO, 'tests', 'armsim', 'fleets', 'test.yaml')) as _fh:
+    _BASE = yaml.safe_load(_fh)
+
+FLEET = {
+    'tenant_id': _BASE['tenant_id'],
+    'subscription_id': _BASE['subscription_id'],
+    'principals': _BASE['principals'],
+    'resource_groups': [
+        {'name': 'RG-Web', 'location': 'westeurope',
+         'vms': [
+             {'name': 'web-ok', 'proxy_agent': {'key_incarnation_id': 3}},
+             {'name': 'web-lost', 'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_lost'}},
+             {'name': 'web-off', 'power': 'deallocated', 'proxy_agent': {'key_incarnation_id': 1}},
+             {'name': 'web-nomsp'},
+             {'name': 'web-audit', 'proxy_agent': {'key_incarnation_id': 0, 'fault': 'disabled_channel'}},
+             {'name': 'shared', 'proxy_agent': {'key_incarnation_id': 1}},
+         ],
+         'scale_sets': [
+             {'name': 'ss-uni', 'orchestration': 'Uniform', 'proxy_agent': {'key_incarnation_id': 2},
+              'instances': [{}, {'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_mismatch'}}]},
+             {'name': 'ss-flex', 'orchestration': 'Flexible',
+              'vms': [{'name': 'flex-1', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}}]},
+         ]},
+        {'name': 'rg-win', 'location': 'northeurope',
+         'vms': [
+             {'name': 'win-ok', 'os': 'windows', 'proxy_agent': {'key_incarnation_id': 2}},
+             {'name': 'win-lost', 'os': 'windows', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}},
+             {'name': 'shared', 'proxy_agent': {'key_incarnation_id': 1}},
+         ]},
+    ],
+}
+VM_COUNT = 10  # VMs incl. the Flexible member; the 2 Uniform instances come from one list call
+
+
+@pytest.fixture
+def fleet(sim):
+    sim.control.reset(FLEET)
+    return sim
+
+
+@pytest.fixture
+def env(fleet):
+    out = dict(os.environ)
+    out.update(fleet.env())
+    out['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_DIR
+    out['PATH'] = VENV_BIN + os.pathsep + out.get('PATH', '')
+    out.pop('PYTHONPATH', None)
+    return out
+
+
+def _config(tmp_path, name='fleet.vms.yml', **options):
+    data = dict({'plugin': 'vmrescue.azure.vms'}, **options)
+    path = os.path.join(str(tmp_path), name)
+    with open(path, 'w') as fh:
+        yaml.safe_dump(data, fh)
+    return path
+
+
+def _plain(value):
+    """ansible-inventory 2.19 marks plugin-provided strings as unsafe in its JSON ({'__ansible_unsafe': ...})."""
+    if isinstance(value, dict):
+        if list(value) == ['__ansible_unsafe']:
+            return value['__ansible_unsafe']
+        return dict((k, _plain(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _inventory(env, path, check=True):
+    proc = subprocess.run([os.path.join(VENV_BIN, 'ansible-inventory'), '-i', path, '--list'], env=env,
+                          capture_output=True, text=True, timeout=120)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert '[WARNING]: Unable to parse' not in proc.stderr, proc.stderr
+        return _plain(json.loads(proc.stdout))
+    return proc
+
+
+def _group(inv, name):
+    return sorted(inv.get(name, {}).get('hosts', []))
+
+
+def test_groups_and_host_vars(fleet, env, tmp_path):
+    fleet.control.reset_counters()
+    inv = _inventory(env, _config(tmp_path))
+    hostvars = inv['_meta']['hostvars']
+    assert sorted(hostvars) == sorted(['web-ok', 'web-lost', 'web-off', 'web-nomsp', 'web-audit', 'shared',
+                                       'flex-1', 'ss-uni_0', 'ss-uni_1', 'win-ok', 'win-lost', 'shared_rg-win'])
+    assert _group(inv, 'key_healthy') == ['shared', 'shared_rg-win', 'ss-uni_0', 'web-ok', 'win-ok']
+    assert _group(inv, 'key_unhealthy') == ['flex-1', 'ss-uni_1', 'web-lost', 'win-lost']
+    assert _group(inv, 'key_unknown') == ['web-off']
+    assert _group(inv, 'msp_disabled') == ['web-audit', 'web-nomsp']
+    assert _group(inv, 'os_windows') == ['win-lost', 'win-ok']
+    assert len(_group(inv, 'os_linux')) == 10
+    assert _group(inv, 'powerstate_deallocated') == ['web-off']
+    assert len(_group(inv, 'powerstate_running')) == 11
+
+    vm = hostvars['web-lost']
+    assert vm['id'] == vm['azure_vm_id'] == fleet.vm_id('RG-Web', 'web-lost')
+    assert vm['name'] == 'web-lost' and vm['resource_group'] == 'rg-web'
+    assert vm['os_profile'] == {'system': 'linux'} and vm['powerstate'] == 'running'
+    assert vm['proxy_agent']['health'] == 'unhealthy' and vm['proxy_agent']['enabled'] is True
+    assert 'vmss' not in vm
+    inst = hostvars['ss-uni_1']
+    assert inst['id'] == fleet.instance_id('RG-Web', 'ss-uni', 1)
+    assert inst['vmss']['name'] == 'ss-uni' and inst['vmss']['id'].lower().endswith('/virtualmachinescalesets/ss-uni')
+    assert inst['proxy_agent']['key_latch_status']['status'] == 'RUNNING'
+    assert hostvars['win-ok']['os_profile']['system'] == 'windows'
+    assert hostvars['shared_rg-win']['resource_group'] == 'rg-win'
+
+    # Bulk reads: one VM list and one scale-set list for the subscription, one instance list (with instance
+    # views) for the Uniform scale set, one instance view per VM; nothing else, no writes.
+    counters = fleet.control.counters()
+    routes = counters['by_route']
+    assert routes.get('vm.list') == 1 and routes.get('vmss.list') == 1 and routes.get('instance.list') == 1, routes
+    assert routes.get('vm.instance_view') == VM_COUNT, routes
+    assert not routes.get('vm.get') and not routes.get('instance.get') and not routes.get('instance.instance_view')
+    assert counters['write'] == 0
+
+
+def test_resource_groups_paging_and_constructed(fleet, env, tmp_path):
+    fleet.control.config(page_size=2)
+    inv = _inventory(env, _config(tmp_path, resource_groups=['rg-web'], include_vmss_instances=True,
+                                  keyed_groups=[{'key': 'resource_group', 'prefix': 'rg'}],
+                                  groups={'broken_linux': "proxy_agent.health == 'unhealthy' and "
+                                                          "os_profile.system == 'linux'"},
+                                  compose={'ansible_host': "name ~ '.example.test'"}))
+    hostvars = inv['_meta']['hostvars']
+    assert len(hostvars) == 9
+    assert _group(inv, 'rg_rg_web') == sorted(hostvars)
+    assert _group(inv, 'broken_linux') == ['flex-1', 'ss-uni_1', 'web-lost']
+    assert hostvars['web-ok']['ansible_host'] == 'web-ok.example.test'
+
+    no_instances = _inventory(env, _config(tmp_path, name='b.vms.yml', resource_groups=['rg-web'],
+                                           include_vmss_instances=False))
+    assert 'ss-uni_0' not in no_instances['_meta']['hostvars']
+
+
+def test_missing_resource_group_is_an_error(fleet, env, tmp_path):
+    proc = _inventory(env, _config(tmp_path, resource_groups=['rg-nope']), check=False)
+    out = proc.stdout + proc.stderr
+    assert 'rg-nope' in out and 'vmrescue.azure.vms' in out
+
+
+def test_reset_every_broken_key_with_limit(fleet, env, tmp_path):
+    """'Reset every broken key' is -l key_unhealthy; afterwards the group is empty."""
+    path = _config(tmp_path)
+    run = run_playbook(os.path.join(REPO, 'playbooks', 'reset_proxy_agent_keys.yml'), env, inventory=path,
+                       args=['-l', 'key_unhealthy'])
+    assert run.rc == 0, run
+    assert sorted(h for h, s in run.stats.items() if s.get('changed')) == ['flex-1', 'ss-uni_1', 'web-lost',
+                                                                          'win-lost']
+    inv = _inventory(env, path)
+    assert _group(inv, 'key_unhealthy') == []
+    assert _group(inv, 'key_healthy') == ['flex-1', 'shared', 'shared_rg-win', 'ss-uni_0', 'ss-uni_1', 'web-lost',
+                                          'web-ok', 'win-lost', 'win-ok']

@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+"""Auth resolution: source order, env names (azure.azcollection, AWX, azure-identity), clouds. No network."""
+
+import pytest
+
+from ansible_collections.vmrescue.azure.plugins.module_utils import _auth
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AuthError, resolve_auth, resolve_cloud
+
+T = '8c1a4d5e-0000-4000-8000-00000000aaaa'
+C = '11111111-1111-4111-8111-111111111111'
+SECRET = 'top-secret-value'
+
+
+@pytest.fixture(autouse=True)
+def no_home_no_az(monkeypatch, tmp_path):
+    monkeypatch.setenv('HOME', str(tmp_path))
+    monkeypatch.setattr(_auth.shutil, 'which', lambda name: None)
+    return tmp_path
+
+
+def kind(ctx):
+    return type(ctx.credential).__name__
+
+
+def test_options_first():
+    ctx = resolve_auth(dict(client_id=C, secret=SECRET, tenant=T, subscription_id='s'),
+                       env={'AZURE_CLIENT_ID': 'other', 'AZURE_SECRET': 'x', 'AZURE_TENANT': T})
+    assert kind(ctx) == 'ClientSecretCredential' and ctx.source == 'service principal (options)'
+    assert ctx.subscription_id == 's' and ctx.cloud.name == 'AzureCloud'
+
+
+def test_awx_env_names():
+    ctx = resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T,
+                                'AZURE_SUBSCRIPTION_ID': 'sub'})
+    assert kind(ctx) == 'ClientSecretCredential' and ctx.source == 'service principal (environment)'
+    assert ctx.get_subscription_id() == 'sub'
+
+
+def test_azure_identity_env_names():
+    ctx = resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_CLIENT_SECRET': SECRET, 'AZURE_TENANT_ID': T})
+    assert kind(ctx) == 'ClientSecretCredential'
+
+
+def test_workload_identity(tmp_path):
+    f = tmp_path / 'token'
+    f.write_text('jwt')
+    ctx = resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_TENANT_ID': T, 'AZURE_FEDERATED_TOKEN_FILE': str(f)})
+    assert kind(ctx) == 'WorkloadIdentityCredential'
+
+
+def test_user_password_env():
+    ctx = resolve_auth({}, env={'AZURE_AD_USER': 'u@example.com', 'AZURE_PASSWORD': SECRET})
+    assert kind(ctx) == 'UsernamePasswordCredential'
+
+
+def test_credentials_file_profiles(no_home_no_az):
+    d = no_home_no_az / '.azure'
+    d.mkdir()
+    (d / 'credentials').write_text('[default]\nclient_id=%s\nsecret=%s\ntenant=%s\nsubscription_id=sub-default\n\n'
+                                   '[other]\nclient_id=%s\nsecret=%s\ntenant=%s\nsubscription_id=sub-other\n'
+                                   'cloud_environment=AzureChinaCloud\n' % (C, SECRET, T, C, SECRET, T))
+    ctx = resolve_auth({}, env={})
+    assert ctx.source == "service principal (profile 'default')" and ctx.subscription_id == 'sub-default'
+    ctx = resolve_auth({'profile': 'other'}, env={})
+    assert ctx.subscription_id == 'sub-other' and ctx.cloud.name == 'AzureChinaCloud'
+    ctx = resolve_auth({}, env={'AZURE_PROFILE': 'other'})
+    assert ctx.subscription_id == 'sub-other'
+    with pytest.raises(AuthError, match="profile 'missing' not found"):
+        resolve_auth({'profile': 'missing'}, env={})
+
+
+def test_cli_then_msi(monkeypatch):
+    monkeypatch.setattr(_auth.shutil, 'which', lambda name: '/usr/bin/az')
+    assert resolve_auth({}, env={}).source == 'Azure CLI'
+    monkeypatch.setattr(_auth.shutil, 'which', lambda name: None)
+    ctx = resolve_auth({}, env={})
+    assert kind(ctx) == 'ManagedIdentityCredential'
+    with pytest.raises(AuthError, match='no subscription'):
+        ctx.get_subscription_id()
+
+
+def test_explicit_sources():
+    assert resolve_auth({'auth_source': 'msi'}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET,
+                                                      'AZURE_TENANT': T}).source == 'managed identity'
+    with pytest.raises(AuthError, match='auth_source=env: no credentials'):
+        resolve_auth({'auth_source': 'env', 'client_id': C, 'secret': SECRET, 'tenant': T}, env={})
+
+
+def test_missing_tenant_message_has_no_secret():
+    with pytest.raises(AuthError) as exc:
+        resolve_auth(dict(client_id=C, secret=SECRET), env={})
+    assert 'needs a tenant' in str(exc.value) and SECRET not in str(exc.value)
+
+
+def test_named_clouds():
+    assert resolve_cloud('AzureUSGovernment').resource_manager == 'https://management.usgovcloudapi.net/'
+    assert resolve_cloud(None).scope == 'https://management.core.windows.net/.default'
+    assert resolve_cloud('azurechinacloud').is_public
+    with pytest.raises(AuthError, match='neither a known cloud'):
+        resolve_cloud('Mars')
+
+
+class _Resp(object):
+    def __init__(self, data):
+        self.data = data
+
+    def raise_for_status(self):
+        pass
+
+    def json(self):
+        return self.data
+
+
+def test_metadata_url_cloud_disables_instance_discovery(monkeypatch):
+    import requests
+    seen = {}
+
+    def fake_get(url, **kw):
+        seen['url'], seen['verify'] = url, kw.get('verify')
+        return _Resp({'name': 'sim', 'resourceManager': 'https://127.0.0.1:9/',
+                      'authentication': {'loginEndpoint': 'https://127.0.0.1:9/', 'audiences': ['https://sim/arm']}})
+    monkeypatch.setattr(requests, 'get', fake_get)
+    url = 'https://127.0.0.1:9/metadata/endpoints?api-version=2022-09-01'
+    ctx = resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T,
+                                'AZURE_CLOUD_ENVIRONMENT': url})
+    assert seen['url'] == url and seen['verify'] is True  # True: requests then honours REQUESTS_CA_BUNDLE
+    assert ctx.cloud.resource_manager == 'https://127.0.0.1:9/' and ctx.cloud.scope == 'https://sim/arm/.default'
+    assert not ctx.cloud.is_public
+    import azure.identity
+    captured = {}
+    monkeypatch.setattr(azure.identity, 'ClientSecretCredential', lambda *a, **kw: captured.update(kw) or object())
+    resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T, 'AZURE_CLOUD_ENVIRONMENT': url})
+    assert captured == {'authority': 'https://127.0.0.1:9', 'disable_instance_discovery': True}
+    captured.clear()
+    resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T})
+    assert captured == {'authority': 'https://login.microsoftonline.com'}  # public cloud: discovery stays on
+
+
+def test_metadata_list_and_bad_payload(monkeypatch):
+    import requests
+    monkeypatch.setattr(requests, 'get', lambda url, **kw: _Resp([
+        {'name': 'a', 'resourceManager': 'https://elsewhere/', 'authentication': {'loginEndpoint': 'https://l/', 'audiences': ['x']}},
+        {'name': 'b', 'resourceManager': 'https://stack.local/', 'authentication': {'loginEndpoint': 'https://l/', 'audiences': ['y']}}]))
+    assert resolve_cloud('https://stack.local/metadata/endpoints?api-version=1').name == 'b'
+    monkeypatch.setattr(requests, 'get', lambda url, **kw: _Resp({'resourceManager': 'https://x/'}))
+    with pytest.raises(AuthError, match='lacks resourceManager'):
+        resolve_cloud('https://other.local/metadata/endpoints?api-version=1')
+
+
+def test_plain_http_authority_refused():
+    with pytest.raises(AuthError, match='not https'):
+        resolve_auth({'adfs_authority_url': 'http://adfs.local/adfs'}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET})

@@ -1,0 +1,270 @@
+# -*- coding: utf-8 -*-
+"""proxy_agent_key_reset behaviour (run()) against a fake ArmClient: decisions, writes, concurrency convergence,
+confirmation, error messages. No network."""
+
+import copy
+import json
+
+import pytest
+
+from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent as pa
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._module import execute
+from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
+
+SUB = '00000000-0000-0000-0000-000000000001'
+VM = parse_resource_id('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1' % SUB)
+INST = parse_resource_id('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss/'
+                         'virtualMachines/2' % SUB)
+READY = 'Found key details from local and ready to use. - 1'
+
+
+def agent_view(incarnation, guid, message=READY, power='running'):
+    states = {'secureChannelState': 'WireServer Enforce -  IMDS Enforce - HostGA Enforce', 'keyGuid': guid,
+              'keyIncarnationId': str(incarnation)}
+    msg = json.dumps({'version': '1.0.47', 'keyLatchStatus': {'status': 'RUNNING', 'message': message, 'states': states}})
+    v = {'statuses': [{'code': 'PowerState/%s' % power}]}
+    if power == 'running':
+        v['extensions'] = [{'name': 'AzureProxyAgentExtension', 'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgentLinux',
+                            'substatuses': [{'code': 'ComponentStatus/ProxyAgentStatus/succeeded', 'message': msg}]}]
+    return v
+
+
+class FakeClient(object):
+    """Models one VM: model key, guest latch (relatches after `relatch_after` instance-view reads)."""
+
+    def __init__(self, key=5, enabled=True, power='running', message=READY, relatch_after=1, os_type='Linux',
+                 errors=None):
+        self.key = key
+        self.enabled = enabled
+        self.power = power
+        self.message = message
+        self.guest = (key, 'guid-%d' % key)
+        self.relatch_after = relatch_after
+        self.pending_reads = None
+        self.os_type = os_type
+        self.errors = list(errors or [])  # ArmErrors raised by the next writes
+        self.calls = []
+        self.etag = 1
+        self.subscription_id = SUB
+
+    def model(self):
+        return {'name': 'vm1', 'properties': {
+            'storageProfile': {'osDisk': {'osType': self.os_type}},
+            'securityProfile': {'proxyAgentSettings': {'enabled': self.enabled, 'keyIncarnationId': self.key}}}}
+
+    def view(self):
+        if self.pending_reads is not None:
+            self.pending_reads -= 1
+            if self.pending_reads <= 0:
+                self.guest = (self.key, 'guid-new-%d' % self.key)
+                self.pending_reads = None
+        return agent_view(self.guest[0], self.guest[1], self.message, self.power)
+
+    def get_with_etag(self, path, params=None, missing_ok=False, resource_id=None, api_version=None):
+        self.calls.append(('GET', path, params))
+        m = self.model()
+        if params and params.get('$expand') == 'instanceView':
+            m['properties']['instanceView'] = self.view()
+        return m, '"%d"' % self.etag
+
+    def get(self, path, **kw):
+        self.calls.append(('GET', path, None))
+        assert path.endswith('/instanceView')
+        return self.view()
+
+    def _write(self, method, path, body, if_match=None):
+        self.calls.append((method, path, copy.deepcopy(body), if_match))
+        if self.errors:
+            err = self.errors.pop(0)
+            if callable(err):
+                err = err(self)
+            raise err
+        value = body['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId']
+        assert value > self.key
+        self.key = value
+        self.etag += 1
+        self.pending_reads = self.relatch_after
+        return self.model()
+
+    def patch(self, path, body, **kw):
+        return self._write('PATCH', path, body)
+
+    def put(self, path, body, if_match=None, **kw):
+        return self._write('PUT', path, body, if_match)
+
+    def writes(self):
+        return [c for c in self.calls if c[0] in ('PATCH', 'PUT')]
+
+
+def run(client, target=VM, **params):
+    p = dict(state=None, key_incarnation_id=None, force=False, wait=True, wait_timeout=60)
+    p.update(params)
+    clock = [0.0]
+
+    def sleep(s):
+        clock[0] += s
+    return pa.run(client, target, p, diff=True, sleep=sleep, clock=lambda: clock[0])
+
+
+def test_reset_vm_patch_and_confirm():
+    c = FakeClient(key=5)
+    r = run(c, state='reset')
+    assert r['changed'] and r['confirmed']
+    assert (r['previous_key_incarnation_id'], r['key_incarnation_id']) == (5, 6)
+    assert r['diff']['before'] == {'key_incarnation_id': 5} and r['diff']['after'] == {'key_incarnation_id': 6}
+    (w,) = c.writes()
+    assert w[0] == 'PATCH' and w[2] == {'properties': {'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': 6}}}}
+    assert r['key_latch_status']['states']['keyIncarnationId'] == '6'
+    assert r['health']['verdict'] == 'healthy'
+
+
+def test_reset_uniform_instance_put_with_if_match_and_no_instance_view_in_body():
+    c = FakeClient(key=0)
+    r = run(c, target=INST, state='reset')
+    (w,) = c.writes()
+    assert w[0] == 'PUT' and w[3] == '"1"'
+    assert 'instanceView' not in w[2]['properties']
+    assert w[2]['properties']['storageProfile'] == {'osDisk': {'osType': 'Linux'}}  # the rest of the model is kept
+    assert r['key_incarnation_id'] == 1 and r['confirmed']
+
+
+def test_key_incarnation_id_converges_and_is_idempotent():
+    c = FakeClient(key=5)
+    r = run(c, key_incarnation_id=9)
+    assert r['changed'] and r['key_incarnation_id'] == 9
+    c.calls = []
+    r = run(c, key_incarnation_id=9)
+    assert not r['changed'] and c.writes() == [] and r['confirmed']
+    assert len(c.calls) == 1  # one read: the model with its instance view
+    r = run(c, key_incarnation_id=3)
+    assert not r['changed'] and r['key_incarnation_id'] == 9
+
+
+def test_wait_false_key_incarnation_reads_model_only():
+    c = FakeClient(key=5)
+    r = run(c, key_incarnation_id=5, wait=False)
+    assert not r['changed'] and c.calls == [('GET', VM.path, None)]
+
+
+def test_check_mode_writes_nothing():
+    c = FakeClient(key=5)
+    r = pa.run(c, VM, dict(state='reset', wait=True, wait_timeout=5), check_mode=True, diff=True)
+    assert r['changed'] and r['key_incarnation_id'] == 6 and c.writes() == []
+
+
+def test_healthy_does_nothing_on_healthy_vm():
+    c = FakeClient(key=5)
+    r = run(c, state='healthy')
+    assert not r['changed'] and r['health']['verdict'] == 'healthy' and c.writes() == []
+
+
+def test_healthy_resets_on_attest_failure():
+    c = FakeClient(key=5, message='Failed to attest the key: 401')
+    r = run(c, state='healthy')
+    assert r['changed'] and r['key_incarnation_id'] == 6 and r['confirmed']
+
+
+def test_healthy_unknown_needs_force():
+    c = FakeClient(key=5, message='poll_secure_channel_status task exited.')
+    r = run(c, state='healthy')
+    assert not r['changed'] and r['health']['verdict'] == 'unknown'
+    r = run(c, state='healthy', force=True)
+    assert r['changed']
+
+
+def test_not_enabled_linux_and_windows():
+    for os_type, ext in (('Linux', 'ProxyAgentLinux'), ('Windows', 'ProxyAgentWindows')):
+        c = FakeClient(enabled=False, os_type=os_type)
+        with pytest.raises(TaskError) as exc:
+            run(c, state='reset')
+        assert 'not enabled' in exc.value.msg and os_type in exc.value.msg and ext in exc.value.msg
+        assert c.writes() == []
+
+
+def test_deallocated_fails_before_write_with_wait():
+    c = FakeClient(power='deallocated')
+    with pytest.raises(TaskError) as exc:
+        run(c, state='reset')
+    assert 'deallocated' in exc.value.msg and 'wait: false' in exc.value.msg and c.writes() == []
+    r = run(c, state='reset', wait=False)
+    assert r['changed'] and len(c.writes()) == 1
+
+
+def test_deallocated_healthy_is_unknown_and_ok():
+    c = FakeClient(power='deallocated')
+    r = run(c, state='healthy')
+    assert not r['changed'] and r['health']['verdict'] == 'unknown' and 'deallocated' in r['health']['reason']
+
+
+def test_timeout_reports_last_status():
+    c = FakeClient(key=5, relatch_after=10 ** 6)
+    with pytest.raises(TaskError) as exc:
+        run(c, state='reset', wait_timeout=30)
+    assert 'did not report it within 30s' in exc.value.msg and 'Last keyLatchStatus' in exc.value.msg
+    assert '"keyIncarnationId": "5"' in exc.value.msg
+    assert exc.value.result['changed'] is True and exc.value.result['confirmed'] is False
+
+
+def _incremented(c):
+    c.key += 1  # someone else raised it meanwhile
+    c.pending_reads = 1
+    return ArmError('The value `securityProfile.proxyAgentSettings.keyIncarnationId` can only be incremented.',
+                    status=400, code='InvalidParameter')
+
+
+def test_concurrent_reset_converges_without_failing():
+    c = FakeClient(key=5, errors=[_incremented])
+    r = run(c, state='reset')
+    assert r['changed'] and r['key_incarnation_id'] == 6 and len(c.writes()) == 1
+
+
+def test_concurrent_at_least_retries_when_still_below():
+    busy = ArmError("Operation 'Update' is not allowed on VM 'vm1' since another operation is in progress.",
+                    status=409, code='OperationNotAllowed')
+    c = FakeClient(key=5, errors=[busy])
+    r = run(c, key_incarnation_id=8)
+    assert r['key_incarnation_id'] == 8 and len(c.writes()) == 2
+
+
+def test_412_on_instance_rereads_etag():
+    pre = ArmError('precondition failed', status=412, code='PreconditionFailed')
+    c = FakeClient(key=5, errors=[pre])
+    r = run(c, target=INST, state='reset')
+    w1, w2 = c.writes()
+    assert r['key_incarnation_id'] == 6 and w1[3] == w2[3] == '"1"'
+
+
+def test_other_errors_propagate():
+    c = FakeClient(errors=[ArmError('denied', status=403, code='AuthorizationFailed')])
+    with pytest.raises(ArmError):
+        run(c, state='reset')
+
+
+class _Missing(object):
+    subscription_id = SUB
+
+    def __init__(self, code):
+        self.code = code
+
+    def get_with_etag(self, *a, **kw):
+        raise ArmError('nope', status=404, code=self.code)
+
+
+@pytest.mark.parametrize('code, words', [('ResourceNotFound', "VM 'vm1' not found in resource group 'rg'"),
+                                         ('ResourceGroupNotFound', "resource group 'rg' not found in subscription")])
+def test_missing_vm_or_group_via_execute(code, words):
+    r = execute(pa.task_spec(), dict(vm_id=VM.id, state='reset', wait=True, wait_timeout=5, force=False,
+                                     key_incarnation_id=None), client=_Missing(code))
+    assert r['failed'] and words in r['msg'] and r['id'] == VM.id
+
+
+def test_execute_bad_target_fails_before_any_call():
+    r = execute(pa.task_spec(), dict(vm_id='/subscriptions/x', state='reset'), client=object())
+    assert r['failed'] and r['msg'].startswith('vm_id: expected')
+
+
+def test_execute_name_target_gets_subscription_from_client():
+    c = FakeClient(key=1)
+    r = execute(pa.task_spec(), dict(resource_group='rg', name='vm1', key_incarnation_id=1, wait=False), client=c)
+    assert not r.get('failed') and r['id'] == VM.id
