@@ -21,6 +21,11 @@ description:
     (C(key_healthy), C(key_unhealthy), C(key_unknown), C(msp_disabled)), with the same health classification as
     M(vmrescue.azure.proxy_agent_key_reset) C(state=healthy). "Reset every broken key" is then
     C(ansible-playbook -i fleet.vms.yml vmrescue.azure.reset_proxy_agent_keys -l key_unhealthy).
+  - C(msp_disabled) holds the hosts without the Guest Proxy Agent enabled and those whose secure channel is not
+    enforced (no key in use); C(key_unknown) those whose key health cannot be determined (VM not running, no or stale
+    agent status, a reset the guest has not latched yet).
+  - Each host also gets C(proxy_agent) with C(enabled), C(key_incarnation_id) (the model's), C(health) (the group
+    above without its prefix), C(verdict) and C(reason) (the module's classification) and C(key_latch_status).
   - "Calls: per subscription (or per resource group when O(resource_groups) is given) one paged list of VMs and one
     of scale sets; per Uniform scale set one paged list of its instances with C($expand=instanceView); per VM one
     instance view read, done concurrently (ARM offers C($expand=instanceView) on the VM list only together with a
@@ -156,7 +161,9 @@ class Lister(object):
             next_link = (body or {}).get('nextLink')
             if not next_link:
                 return
-            body = self.client.get(next_link, api_version=None)
+            # nextLink carries api-version and the skip token; keep our query options if it does not repeat them.
+            extra = dict((k, v) for k, v in (params or {}).items() if k.lower() not in next_link.lower())
+            body = self.client.get(next_link, api_version=None, params=extra or None)
 
     def _scopes(self):
         for sub in self.subscriptions:

@@ -21,7 +21,7 @@ description:
   - A concurrent raise by someone else (C(can only be incremented), HTTP 409 another operation in progress, HTTP 412)
     is re-read and converged, not failed.
   - O(state=healthy) classifies the latched key and resets only when it is not usable. The classification, in order,
-    first match wins, returned as RV(health.verdict) (C(reset) says whether O(state=healthy) resets):
+    first match wins, returned as RV(health.verdict) (C(reset) says whether O(state=healthy) resets).
   - "VM not running (deallocated, stopped): C(unknown), reset: no."
   - "No proxy agent extension status in the instance view: C(unknown), reset: no."
   - "Agent status stale or unreadable (substatus C(transitioning), message not JSON): C(unknown), reset: no."

@@ -79,17 +79,8 @@ class Compute:
     def config(self):
         return self.world.config
 
-    def group(self, sub, rg):
-        subscription = self.world.fleet.subscriptions.get(sub.lower())
-        if subscription is None:
-            raise errors.subscription_not_found(sub)
-        group = subscription.groups.get(rg.lower())
-        if group is None:
-            raise errors.resource_group_not_found(rg)
-        return group
-
     def scale_set(self, sub, rg, ss):
-        group = self.group(sub, rg)
+        group = self.world.group(sub, rg)
         scale_set = group.scale_sets.get(ss.lower())
         if scale_set is None:
             raise errors.resource_not_found(VMSS_TYPE, ss, group.name)
@@ -97,7 +88,7 @@ class Compute:
 
     def machine(self, sub, rg, vm=None, ss=None, inst=None, **_):
         if vm is not None:
-            group = self.group(sub, rg)
+            group = self.world.group(sub, rg)
             machine = group.vms.get(vm.lower())
             if machine is None:
                 raise errors.resource_not_found(VM_TYPE, vm, group.name)
@@ -245,6 +236,12 @@ class Compute:
         for key in ("vmId", "timeCreated"):
             if key in machine.model.get("properties", {}):
                 new_model.setdefault("properties", {})[key] = machine.model["properties"][key]
+        # The image a VM was created from is immutable; clients (the Azure CLI's generic update) leave it out
+        # of a PUT on purpose, and Azure keeps it.
+        image = dig(machine.model, "properties", "storageProfile", "imageReference")
+        new_storage = dig(new_model, "properties", "storageProfile")
+        if image is not None and isinstance(new_storage, dict) and new_storage.get("imageReference") is None:
+            new_storage["imageReference"] = copy.deepcopy(image)
         _drop_nones(new_model)
         new_settings = dig(new_model, "properties", "securityProfile", "proxyAgentSettings")
         if isinstance(new_settings, dict) and find_key(new_settings, "keyIncarnationId") is None:
@@ -275,23 +272,13 @@ class Compute:
                          status=202, body=None)
 
     def list_vms(self, req, sub, rg=None):
-        if rg is not None:
-            machines = list(self.group(sub, rg).vms.values())
-        else:
-            subscription = self.world.fleet.subscriptions.get(sub.lower())
-            if subscription is None:
-                raise errors.subscription_not_found(sub)
-            machines = [m for g in subscription.groups.values() for m in g.vms.values()]
+        groups = [self.world.group(sub, rg)] if rg is not None else self.world.subscription(sub).groups.values()
+        machines = [m for g in groups for m in g.vms.values()]
         return self._page(req, [m.to_arm() for m in machines])
 
     def list_scale_sets(self, req, sub, rg=None):
-        if rg is not None:
-            sets = list(self.group(sub, rg).scale_sets.values())
-        else:
-            subscription = self.world.fleet.subscriptions.get(sub.lower())
-            if subscription is None:
-                raise errors.subscription_not_found(sub)
-            sets = [s for g in subscription.groups.values() for s in g.scale_sets.values()]
+        groups = [self.world.group(sub, rg)] if rg is not None else self.world.subscription(sub).groups.values()
+        sets = [s for g in groups for s in g.scale_sets.values()]
         return self._page(req, [s.to_arm() for s in sets])
 
     def get_scale_set(self, req, sub, rg, ss):

@@ -1,4 +1,24 @@
-"""Fleet files (YAML or JSON) -> in-memory resources. Also generates large fleets for benchmarks."""
+"""Fleet files (YAML or JSON) -> in-memory resources. Also generates large fleets for benchmarks.
+
+Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
+
+    tenant_id, subscription_id, subscription_name    optional fixed ids
+    config: {key: value}                             simulator config (see config.py DEFAULTS)
+    principals: [{name, client_id, client_secret, object_id?, denied_actions: [glob, ...]}]
+                                                     the first one is the ready file's client
+    resource_groups: [{name, location, vms: [VM], scale_sets: [SS]}]   in the default subscription
+    subscriptions: [{id, name, resource_groups: [...]}]                  more subscriptions
+    generate: {count, resource_group?, prefix?, windows_every?, faults?: {fault: every_nth}}
+
+    VM: {name, os: linux|windows, size?, power: running|stopped|deallocated, tags?, zones?,
+         proxy_agent?: {enabled?: true, mode?: Enforce, wire_server?, imds?, key_incarnation_id?: 0,
+                        fault?: key_lost|key_mismatch|stale|agent_stopped|no_agent|old_agent|disabled_channel,
+                        guest_key_incarnation_id?, extension_name?, version?},
+         guest?: {...} (armsim.vmaccess.LinuxGuest.from_fleet),
+         extensions?: [{name, publisher, type, type_handler_version, settings?, force_update_tag?, ok?, message?}]}
+    SS: {name, orchestration: Uniform|Flexible, os, size?, proxy_agent?, guest?,
+         instances: N | [per-instance VM overrides]   (Uniform), vms: [VM] (Flexible)}
+"""
 
 import importlib
 import secrets
@@ -7,7 +27,7 @@ import uuid
 import yaml
 
 from . import proxyagent
-from .model import VMSS_TYPE, Extension, Machine, ResourceGroup, ScaleSet, Subscription
+from .model import Extension, Machine, ResourceGroup, ScaleSet, Subscription
 from .util import iso_now
 
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -256,5 +276,3 @@ def generate_fleet(count, **kwargs):
 def dump(data):
     return yaml.safe_dump(data, sort_keys=False)
 
-
-__all__ = ["Fleet", "FleetError", "Principal", "generate_fleet", "guest_module", "VMSS_TYPE"]

@@ -182,10 +182,6 @@ class Machine:
     def etag(self):
         return f'"{self.etag_n}"'
 
-    @property
-    def display_name(self):
-        return self.name
-
     def proxy_settings(self):
         return dig(self.model, "properties", "securityProfile", "proxyAgentSettings", default={}) or {}
 

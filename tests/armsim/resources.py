@@ -1,6 +1,5 @@
 """Cloud metadata, subscriptions, tenants and resource groups (what `az login` and clients list)."""
 
-from . import errors
 from .routing import RG, SUB, Response
 
 
@@ -69,7 +68,7 @@ class Resources:
                               "count": {"type": "Total", "value": len(self.world.fleet.subscriptions)}})
 
     def get_subscription(self, req, sub):
-        return Response(200, self._subscription(sub).to_arm())
+        return Response(200, self.world.subscription(sub).to_arm())
 
     def list_tenants(self, req):
         tid = self.world.fleet.tenant_id
@@ -77,17 +76,8 @@ class Resources:
                                          "countryCode": "NL", "displayName": "armsim", "domains": ["armsim.local"],
                                          "defaultDomain": "armsim.local", "tenantType": "AAD"}]})
 
-    def _subscription(self, sub):
-        subscription = self.world.fleet.subscriptions.get(sub.lower())
-        if subscription is None:
-            raise errors.subscription_not_found(sub)
-        return subscription
-
     def list_groups(self, req, sub):
-        return Response(200, {"value": [g.to_arm() for g in self._subscription(sub).groups.values()]})
+        return Response(200, {"value": [g.to_arm() for g in self.world.subscription(sub).groups.values()]})
 
     def get_group(self, req, sub, rg):
-        group = self._subscription(sub).groups.get(rg.lower())
-        if group is None:
-            raise errors.resource_group_not_found(rg)
-        return Response(200, group.to_arm())
+        return Response(200, self.world.group(sub, rg).to_arm())

@@ -3,6 +3,7 @@
 import threading
 import time
 
+from . import errors
 from .config import DEFAULTS
 from .control import Counters, Faults, RequestLog
 from .fleet import Fleet
@@ -51,6 +52,18 @@ class World:
         self.counters.reset()
         self.faults.clear()
         self.log.clear()
+
+    def subscription(self, sub):
+        subscription = self.fleet.subscriptions.get(sub.lower())
+        if subscription is None:
+            raise errors.subscription_not_found(sub)
+        return subscription
+
+    def group(self, sub, rg):
+        group = self.subscription(sub).groups.get(rg.lower())
+        if group is None:
+            raise errors.resource_group_not_found(rg)
+        return group
 
     def machine_state(self, machine):
         """Full internal state of one VM/instance for the control API."""

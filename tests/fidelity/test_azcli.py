@@ -259,6 +259,7 @@ def test_vm_user_update_ssh_key(az):
     assert (body["publisher"], body["type"], body["typeHandlerVersion"]) == \
         ("Microsoft.OSTCExtensions", "VMAccessForLinux", "1.5")
     assert body["settings"] == {} and "forceUpdateTag" not in body
+    assert body["protectedSettings"] == {"username": "<redacted>", "ssh_key": "<redacted>"}  # keys sent, values hidden
     guest = az.guest(name)
     assert ED25519_KEY in guest["users"]["azureuser"]["authorized_keys"]
 

@@ -4,7 +4,7 @@ import base64
 import json
 import time
 
-from conftest import ARM_SCOPE, Arm
+from conftest import ARM_SCOPE
 
 
 def claims(token):
@@ -130,5 +130,12 @@ def test_tokens_survive_a_reset(sim, arm):
 def test_scope_must_be_default(sim, arm):
     resp = arm.token_response(sim.client_id, sim.client_secret, scope="https://management.azure.com/user_impersonation")
     assert resp.status_code == 400 and resp.json()["error"] == "invalid_scope"
-    assert ARM_SCOPE.endswith("/.default")
-    assert isinstance(Arm, type)
+
+
+def test_v2_token_for_the_arm_scope(sim, arm):
+    assert claims(arm.get_token(sim.client_id, sim.client_secret, ARM_SCOPE))["aud"] == "https://management.azure.com"
+
+
+def test_instance_discovery_endpoint(sim, arm):
+    doc = arm.session.get(f"{sim.base_url}/common/discovery/instance").json()
+    assert doc["tenant_discovery_endpoint"].startswith(sim.base_url)

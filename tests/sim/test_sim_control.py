@@ -76,7 +76,7 @@ def test_request_log_redacts_protected_settings(sim, arm):
     log = sim.control.requests()
     assert secret not in json.dumps(log)
     entry = next(e for e in log if e["method"] == "PUT")
-    assert entry["body"]["properties"]["protectedSettings"] == "<redacted>"
+    assert entry["body"]["properties"]["protectedSettings"] == {"username": "<redacted>", "password": "<redacted>"}
     assert entry["status"] == 201 and entry["principal"] == sim.client_id and entry["route"] == "vm.extension.put"
     assert secret not in json.dumps(sim.control.vm(sim.vm_id("rg-linux", "lin-locked")))
 
@@ -122,10 +122,16 @@ def test_generate_cli():
 
     import yaml
 
-    from conftest import Arm  # noqa: F401  (conftest put tests/ on sys.path for armsim)
     import armsim.harness as harness
 
     out = subprocess.run([sys.executable, "-m", "armsim", "--generate", "5"], capture_output=True, text=True,
                          cwd=harness.TESTS_DIR, check=True).stdout
     fleet = yaml.safe_load(out)
     assert len(fleet["resource_groups"][0]["vms"]) == 5
+
+
+def test_latency_is_added_to_arm_responses(sim, arm):
+    sim.control.config(latency_ms=300)
+    start = time.monotonic()
+    arm.get(arm.vm("rg-linux", "lin-ok"))
+    assert time.monotonic() - start >= 0.3
