@@ -9,7 +9,7 @@ name: key_latch_status
 short_description: Read the Guest Proxy Agent's keyLatchStatus of VMs and scale-set instances
 version_added: 0.1.0
 author:
-  - vmrescue.azure contributors
+  - vmrescue.azure developers (@vmrescue)
 description:
   - Returns, for each term, the C(keyLatchStatus) object (C(status), C(message), C(states)) that the Guest Proxy Agent
     (Metadata Security Protocol) reports in the VM's instance view, parsed from the agent's JSON status.

@@ -209,7 +209,7 @@ def _az_account_subscription():
     if not az:
         raise AuthError('no subscription: subscription_id is not set and the Azure CLI (az) is not on PATH')
     try:
-        out = subprocess.run([az, 'account', 'show', '-o', 'json'], capture_output=True, text=True, timeout=60)
+        out = subprocess.run([az, 'account', 'show', '-o', 'json'], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         raise AuthError('az account show failed: %s' % exc.__class__.__name__)
     if out.returncode != 0:

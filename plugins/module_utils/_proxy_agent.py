@@ -59,9 +59,6 @@ MESSAGE_FAMILIES = (
     ('starting', re.compile(r'^\s*(Status unknown|poll secure channel status task started)', re.I)),
     ('stopped', re.compile(r'poll_secure_channel_status task (exited|cancelled|canceled)', re.I)),
 )
-# "Failed to get key status" normally means the host is unreachable (a reset does not help), but when the
-# error names the local key (not found / saved locally / local key store) the key is lost: reset.
-_LOCAL_KEY_RE = re.compile(r"(local key|saved locally|key store|not found locally|key file)", re.I)
 READY_FAMILIES = ('ready_local', 'ready_attested', 'legacy_ok')
 KEY_FAILURE_FAMILIES = ('acquire_failed', 'save_failed', 'local_key_failed', 'attest_failed')
 
@@ -73,8 +70,7 @@ HEALTH_TABLE = (
     ('secureChannelState disabled, or "Customer has not enforce the secure channel state"', 'not_enforced', 'no'),
     ('"Failed to acquire key details", "Failed to check the key ... saved locally", "Failed to attest the key", '
      '"Failed to save key details"', 'unhealthy', 'yes'),
-    ('"Failed to get key status" naming the local key (lost key)', 'unhealthy', 'yes'),
-    ('"Failed to get key status" otherwise (agent cannot reach the host)', 'unknown', 'no'),
+    ('"Failed to get key status" (the agent cannot reach the host; a reset does not fix this)', 'unknown', 'no'),
     ('"Status unknown." / "poll secure channel status task started." / status UNKNOWN', 'unknown', 'no'),
     ('"poll_secure_channel_status task exited/cancelled" / status STOPPED', 'unknown', 'no'),
     ('ready message ("Found key details from local...", "Successfully attest the key...", old agents\' "Got key status '
@@ -278,8 +274,6 @@ def classify_health(settings, agent, power):
         return verdict('not_enforced', 'the secure channel is not enforced (%s): no key is in use' % (scs_text or message))
     if family in KEY_FAILURE_FAMILIES:
         return verdict('unhealthy', 'the guest cannot use its key: %s' % message[:300])
-    if family == 'key_status_failed' and _LOCAL_KEY_RE.search(message):
-        return verdict('unhealthy', 'the guest lost its key: %s' % message[:300])
     if family == 'key_status_failed':
         return verdict('unknown', 'the agent cannot get the key status from the host (a key reset does not fix '
                                   'this): %s' % message[:300])
@@ -431,8 +425,7 @@ def write_key_incarnation(client, target, model, etag, desired, previous, mode, 
 
 
 def _poll_delays():
-    for d in POLL_DELAYS:
-        yield d
+    yield from POLL_DELAYS
     while True:
         yield POLL_MAX
 

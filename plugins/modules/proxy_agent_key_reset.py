@@ -10,7 +10,7 @@ module: proxy_agent_key_reset
 short_description: Reset the Guest Proxy Agent (Metadata Security Protocol) key of a VM or scale-set instance
 version_added: 0.1.0
 author:
-  - vmrescue.azure contributors
+  - vmrescue.azure developers (@vmrescue)
 description:
   - Raises C(securityProfile.proxyAgentSettings.keyIncarnationId) of a VM or Uniform scale-set instance, which makes
     Azure issue a new key to the Guest Proxy Agent, and confirms through the instance view that the guest latched it.
@@ -29,8 +29,7 @@ description:
     C(not_enforced), reset: no (no key is in use)."
   - "Message C(Failed to acquire key details), C(Failed to check the key ... details saved locally), C(Failed to attest the key),
     C(Failed to save key details to file): C(unhealthy), reset: B(yes)."
-  - "Message C(Failed to get key status) naming the local key (C(not found in the local key store), C(saved locally)): C(unhealthy), reset: B(yes)."
-  - "Message C(Failed to get key status) otherwise (the agent cannot reach the host; a reset does not fix this): C(unknown), reset: no."
+  - "Message C(Failed to get key status) (the agent cannot reach the host; a reset does not fix this): C(unknown), reset: no."
   - "Message C(Status unknown.) or C(poll secure channel status task started.), or status C(UNKNOWN): C(unknown), reset: no."
   - "Message C(poll_secure_channel_status task exited/cancelled), or status C(STOPPED): C(unknown), reset: no."
   - "Ready message (C(Found key details from local and ready to use), C(Successfully attest the key and ready to use), or old agents'
@@ -193,7 +192,7 @@ confirmed:
   returned: success
   type: bool
 diff:
-  description: Before and after C(key_incarnation_id), with O(ansible.builtin.config#config:DIFF_ALWAYS) or C(--diff).
+  description: Before and after C(key_incarnation_id), with C(--diff) or C(diff: true) on the task.
   returned: when diff mode is on
   type: dict
 '''

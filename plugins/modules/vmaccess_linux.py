@@ -37,7 +37,7 @@ description:
   - Waits for the handler to finish and returns its status (C(Enable succeeded.)); a handler failure fails the task
     with the handler's own message.
 author:
-  - vmrescue.azure contributors
+  - vmrescue.azure developers (@vmrescue)
 extends_documentation_fragment:
   - vmrescue.azure.auth
   - vmrescue.azure.target

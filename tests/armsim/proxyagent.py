@@ -18,8 +18,10 @@ OLD_VERSION = "1.0.35"
 
 MSG_FOUND = "Found key details from local and ready to use. - {ms}"
 MSG_ATTESTED = "Successfully attest the key and ready to use. - {ms}"
-MSG_KEY_LOST = ("Failed to get key status - Failed to get key status from 168.63.129.16: "
-                "key '{guid}' not found in the local key store. - {ms}")
+# The agent's key_keeper words a lost local key as "Failed to check the key '<guid>' details saved locally: <err>"
+# (GuestProxyAgent 1.0.47); the error text after the colon is the OS error reading the key file.
+MSG_KEY_LOST = ("Failed to check the key '{guid}' details saved locally: No such file or directory (os error 2) "
+                "- {ms}")
 MSG_MISMATCH = ("Failed to attest the key: the key '{guid}' saved locally does not match the host key "
                 "(http status 401 Unauthorized). - {ms}")
 MSG_STOPPED = "poll_secure_channel_status task exited."

@@ -24,7 +24,7 @@ def test_many_terms_concurrently(sim, sim_env):
     assert out[0]['states']['keyIncarnationId'] == '3' and out[0]['status'] == 'RUNNING'
     assert out[1]['states']['keyIncarnationId'] == '2'
     assert out[4]['message'].startswith('Got key status successfully')
-    assert out[5]['message'].startswith('Failed to get key status')
+    assert out[5]['message'].startswith('Failed to check the key')
     c = sim.control.counters()
     assert c['write'] == 0 and c['token'] == 1 and c['read'] == 6, c
 
