@@ -192,7 +192,7 @@ confirmed:
   returned: success
   type: bool
 diff:
-  description: Before and after C(key_incarnation_id), with C(--diff) or C(diff: true) on the task.
+  description: Before and after C(key_incarnation_id), with C(--diff) or the task keyword C(diff).
   returned: when diff mode is on
   type: dict
 '''

@@ -1,6 +1,7 @@
 """Microsoft.Compute: VMs, scale sets, scale-set instances, extensions, power actions, operations."""
 
 import copy
+import urllib.parse
 
 from . import errors
 from .errors import ArmError
@@ -303,9 +304,11 @@ class Compute:
         except ValueError:
             raise ArmError(400, "InvalidSkipToken", "The skip token is invalid.") from None
         body = {"value": items[start:start + size]}
-        if start + size < len(items):
-            body["nextLink"] = (f"{self.world.base_url}{req.path}?api-version={req.api_version}"
-                                f"&$skiptoken={start + size}")
+        if start + size < len(items):  # like ARM: the next page keeps the query ($expand, $filter, ...)
+            query = {k: v for k, v in req.query.items() if k.lower() not in ("$skiptoken", "api-version")}
+            query["$skiptoken"] = str(start + size)
+            body["nextLink"] = (f"{self.world.base_url}{req.path}?api-version={req.api_version}&"
+                                + urllib.parse.urlencode(query, safe="$"))
         return Response(200, body)
 
     # ------------------------------------------------------------------------------------------------

@@ -41,6 +41,9 @@ IMAGES = {
 }
 
 
+FLEET_SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFleetKeyFleetKeyFleetKeyFleetKey0000 fleet"
+
+
 def guest_module():
     """The VMAccess guest simulation (imported on first use: it is large and only Linux guests need it)."""
     return importlib.import_module("armsim.vmaccess")
@@ -192,7 +195,10 @@ class Fleet:
                 extension_name=pa.get("extension_name"), version=pa.get("version"),
                 guest_incarnation=pa.get("guest_key_incarnation_id"))
         if machine.os == "linux":
-            machine.guest = guest_module().LinuxGuest.from_fleet(spec.get("guest"))
+            guest = spec.get("guest")
+            if guest is None:  # as provisioned: the admin user holds the osProfile's SSH key
+                guest = {"users": {spec.get("admin_username", "azureuser"): {"ssh_keys": [FLEET_SSH_KEY], "sudo": True}}}
+            machine.guest = guest_module().LinuxGuest.from_fleet(guest)
         for ext_spec in spec.get("extensions") or ():
             props = {"publisher": ext_spec["publisher"], "type": ext_spec["type"],
                      "typeHandlerVersion": str(ext_spec.get("type_handler_version", "1.0")),
@@ -221,7 +227,7 @@ def vm_properties(name, rg, spec, os_type):
         os_profile["linuxConfiguration"] = {
             "disablePasswordAuthentication": True, "provisionVMAgent": True,
             "ssh": {"publicKeys": [{"path": f"/home/{admin}/.ssh/authorized_keys",
-                                    "keyData": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFleetKeyFleetKeyFleetKeyFleetKey0000 fleet"}]},
+                                    "keyData": FLEET_SSH_KEY}]},
             "patchSettings": {"patchMode": "ImageDefault", "assessmentMode": "ImageDefault"}}
     security = {"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True}}
     pa = spec.get("proxy_agent")
