@@ -10,7 +10,7 @@ name: vms
 short_description: Azure VMs and scale-set instances, grouped by OS, power state and proxy agent key health
 version_added: 0.1.0
 author:
-  - vmrescue.azure developers
+  - vmrescue.azure developers (@vmrescue)
 description:
   - Lists the virtual machines and the Uniform scale-set instances of the given subscriptions and resource groups,
     one host each, with the host vars the azure.azcollection C(azure_rm) inventory plugin uses (C(id), C(name),
@@ -156,8 +156,7 @@ class Lister(object):
     def _pages(self, path, params=None):
         body = self.client.get(path, params=params)
         while True:
-            for item in (body or {}).get('value') or []:
-                yield item
+            yield from (body or {}).get('value') or []
             next_link = (body or {}).get('nextLink')
             if not next_link:
                 return
