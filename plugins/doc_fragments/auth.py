@@ -93,6 +93,18 @@ options:
       - Skip Entra ID instance discovery (needed for private clouds and Azure Stack). Env E(AZURE_DISABLE_INSTANCE_DISCOVERY).
       - Default is V(true) when the authority is not one of the public Azure clouds' login hosts, else V(false).
     type: bool
+  token_cache:
+    description:
+      - Share Entra ID access tokens between the tasks and Ansible worker processes of this user, so that a playbook
+        run asks Entra ID for one token per credential instead of one per host and task.
+      - Uses azure-identity's persistent token cache named C(vmrescue.azure) in C(~/.IdentityService) (the platform's
+        encrypted store when libsecret is usable, else a file created with mode C(0600) in a directory kept at
+        C(0700); the cache is not used when that directory belongs to another user). Only service principal
+        (secret, certificate), user and workload identity sign-in use it; the Azure CLI and managed identity have
+        their own.
+      - Set V(false) (or env E(VMRESCUE_AZURE_TOKEN_CACHE=false)) to keep tokens in memory only.
+      - Default V(true).
+    type: bool
 notes:
   - Secrets (O(secret), O(password)) are C(no_log) and never appear in results, warnings or error messages.
   - Only the azure-identity credential class that is used is imported.
@@ -193,6 +205,11 @@ options:
     type: bool
     env:
       - name: AZURE_DISABLE_INSTANCE_DISCOVERY
+  token_cache:
+    description: Share access tokens between processes of this user (see the modules' O(token_cache)); default V(true).
+    type: bool
+    env:
+      - name: VMRESCUE_AZURE_TOKEN_CACHE
 notes:
   - Secrets are never logged or returned.
 requirements:

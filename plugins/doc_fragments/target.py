@@ -36,6 +36,30 @@ options:
     description:
       - Instance ID of the Uniform scale-set instance (with O(resource_group) and O(vmss_name)).
     type: str
+  targets:
+    description:
+      - Batch mode. Many VMs / scale-set instances in one task, done in one controller process with one credential
+        (one Entra ID token), one connection pool and requests paced by Azure's throttling headers.
+      - Each element is a resource ID (as O(vm_id)) or a dict with the keys O(vm_id), or O(resource_group) and
+        O(name), or O(resource_group), O(vmss_name) and O(instance_id). An empty element (for example a host without
+        C(azure_vm_id) in a list built from host vars) is reported as "no target".
+      - Mutually exclusive with O(vm_id), O(resource_group), O(name), O(vmss_name) and O(instance_id); no target is
+        taken from host vars.
+      - The result has C(results), one entry per element in the same order, each with the keys of a single-target
+        result plus C(id), C(changed), C(failed) and C(msg). C(changed) is true when any target changed.
+      - A failed target never stops the others, and the task does B(not) fail when some targets fail (check
+        C(results), C(failed_count)); it fails only when no element is a valid target, or sign-in fails.
+      - For a group of inventory hosts, run it once (C(run_once) with the hosts' targets, see the examples and the
+        recovery roles, which then report each host's own result).
+    type: list
+    elements: raw
+  concurrency:
+    description:
+      - With O(targets), how many targets are worked on at the same time (threads sharing one client; the
+        connection pool has as many connections). Each target mostly waits for Azure, and Azure's throttling sets the
+        pace of large batches, so this bounds how many are in flight rather than the speed.
+    type: int
+    default: 64
 notes:
   - The target is validated before any call to Azure; a malformed O(vm_id) gets a message naming what is wrong.
 '''

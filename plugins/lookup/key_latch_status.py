@@ -15,8 +15,9 @@ description:
     (Metadata Security Protocol) reports in the VM's instance view, parsed from the agent's JSON status.
   - Terms are VM or Uniform scale-set instance resource IDs. With no terms, the target is taken from the
     O(resource_group) + O(name) or O(resource_group) + O(vmss_name) + O(instance_id) options.
-  - Many terms are read concurrently with one credential and one connection pool (one instance-view read per term;
-    the VM model is read only to explain a missing status).
+  - Many terms are read concurrently (O(concurrency)) with one credential (one token), one connection pool and one
+    pacer that spaces the reads by Resource Manager's throttling headers (one instance-view read per term and no
+    write; the VM model is read only to explain a missing status).
   - All C(states) values are strings, as the agent writes them.
 options:
   _terms:
@@ -48,7 +49,7 @@ options:
   concurrency:
     description: How many terms are read at the same time.
     type: int
-    default: 8
+    default: 16
 extends_documentation_fragment:
   - vmrescue.azure.auth.plugins
 notes:
@@ -120,7 +121,8 @@ class LookupModule(AzureLookupBase):
         from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AuthError
         from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import read_key_latch_status
 
-        client = self.client()
+        concurrency = max(1, self.get_option('concurrency'))
+        client = self.client(pool_size=min(concurrency, max(1, len(targets))) + 2)
         try:
             resolved = [(term, t if t.subscription_id else t.with_subscription(client.subscription_id))
                         for term, t in targets]
@@ -130,9 +132,9 @@ class LookupModule(AzureLookupBase):
         def read(item):
             return read_key_latch_status(client, item[1])
 
-        # First term alone (fetches the token once), then the rest concurrently with the same client.
-        results = self.run_concurrently(read, resolved[:1], 1)
-        results += self.run_concurrently(read, resolved[1:], max(1, self.get_option('concurrency')))
+        # One client for all terms: one token (the credential serialises token requests), one connection pool,
+        # and one pacer that spaces the reads by Resource Manager's read bucket.
+        results = self.run_concurrently(read, resolved, concurrency)
 
         out = []
         for (term, target), res in zip(resolved, results):

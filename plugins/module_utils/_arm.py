@@ -13,7 +13,8 @@ Public names (kept stable):
   ``resource_id``, ``action`` (for 403: the missing permission), ``details``; ``describe()`` -> one clear
   message; ``as_dict()`` -> JSON-safe dict for results. ``is_not_found``, ``is_conflict``.
 - ``TaskError(msg, **result)``: a failure with a final user-facing message and extra result keys.
-- ``ArmClient(auth, **kw)``: one per credential; thread-safe for concurrent reads.
+- ``ArmClient(auth, pool_size=10, pacer=None, **kw)``: one per credential; thread-safe (a batch shares one
+  client between its workers: one credential, one connection pool of ``pool_size``, one ``_pacing.Pacer``).
   ``get(path, api_version=API_VERSION, params=None, missing_ok=False, resource_id=None) -> dict | None``
   ``get_with_etag(path, ...) -> (dict | None, etag | None)``
   ``patch(path, body, api_version=API_VERSION, lro=True, if_match=None, resource_id=None) -> dict``
@@ -22,8 +23,10 @@ Public names (kept stable):
   ``stats``: dict of ``read``/``write``/``poll`` request counts made through this client.
 
 Retries: azure-core RetryPolicy honouring Retry-After (429, 408, 5xx, connection drops; PATCH and PUT
-included because the collection's bodies are absolute values, safe to replay). LROs: ARMPolling
-(Azure-AsyncOperation first, then Location, then the body's provisioningState), final GET of the resource.
+included because the collection's bodies are absolute values, safe to replay). Pacing: ``_pacing.PacingPolicy``
+after the retry policy spaces requests by the throttling buckets' headers. LROs (``lro=True``): ARMPolling
+(Azure-AsyncOperation first, then Location, then the body's provisioningState), final GET of the resource;
+``lro=False`` returns the accepted response's body and leaves confirmation to the caller.
 """
 
 from __future__ import annotations
@@ -155,14 +158,21 @@ def _json_or_none(http_response):
 class ArmClient(object):
     """Resource Manager client bound to one credential and cloud (``_auth.AuthContext``)."""
 
-    def __init__(self, auth, retry_total=10, retry_backoff_max=60, polling_interval=5, transport=None, timeout=120):
+    def __init__(self, auth, retry_total=10, retry_backoff_max=60, polling_interval=5, transport=None, timeout=120,
+                 pool_size=10, pacer=None):
+        import threading
+
         from azure.core.pipeline import policies
         from azure.mgmt.core import ARMPipelineClient
         from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
+        from ansible_collections.vmrescue.azure.plugins.module_utils._pacing import Pacer, pacing_policy_class
+
         self.auth = auth
         self.polling_interval = polling_interval
         self.stats = {'read': 0, 'write': 0, 'poll': 0}
+        self.pacer = pacer if pacer is not None else Pacer()
+        stats_lock = threading.Lock()
 
         class _Retry(policies.RetryPolicy):
             def __init__(self, **kwargs):
@@ -177,9 +187,11 @@ class ArmClient(object):
                 method = request.http_request.method.upper()
                 if method in ('GET', 'HEAD'):
                     url = request.http_request.url.split('?', 1)[0].lower()
-                    client.stats['poll' if 'operation' in url else 'read'] += 1
+                    kind = 'poll' if 'operation' in url else 'read'
                 else:
-                    client.stats['write'] += 1
+                    kind = 'write'
+                with stats_lock:
+                    client.stats[kind] += 1
 
         transport_kwargs = {}
         if auth.verify is False:
@@ -199,6 +211,8 @@ class ArmClient(object):
             policies.RedirectPolicy(),
             _Retry(retry_total=retry_total, retry_connect=5, retry_read=5, retry_status=retry_total,
                    retry_backoff_factor=0.8, retry_backoff_max=retry_backoff_max),
+            # After the retry policy: every attempt (retries too) waits for its slot and reports its headers.
+            pacing_policy_class()(self.pacer),
             ARMChallengeAuthenticationPolicy(auth.credential, auth.cloud.scope),
             _Count(),
             policies.SensitiveHeaderCleanupPolicy(),
@@ -206,9 +220,8 @@ class ArmClient(object):
         kwargs = {}
         if transport is not None:
             kwargs['transport'] = transport
-        elif transport_kwargs:
-            from azure.core.pipeline.transport import RequestsTransport
-            kwargs['transport'] = RequestsTransport(**transport_kwargs)
+        else:
+            kwargs['transport'] = _pooled_transport(pool_size, transport_kwargs)
         self._client = ARMPipelineClient(base_url=auth.cloud.resource_manager.rstrip('/'), policies=pol, **kwargs)
 
     # -- low level ---------------------------------------------------------------------------------
@@ -332,6 +345,21 @@ class ArmClient(object):
             raise ArmError('long-running operation failed: %s' % _short(exc), code='OperationFailed', resource_id=rid)
         except AzureError as exc:
             raise ArmError('long-running operation failed: %s' % _short(exc), code=exc.__class__.__name__, resource_id=rid)
+
+
+def _pooled_transport(pool_size, transport_kwargs):
+    """A RequestsTransport whose connection pool holds ``pool_size`` connections per host (one per worker)."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    # Like azure-core's own adapter: no urllib3 retries (the RetryPolicy retries), but a pool per concurrency.
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(1, int(pool_size)),
+                                            max_retries=Retry(total=False, redirect=False, raise_on_status=False))
+    session.mount('https://', adapter)
+    session.mount('http://', adapter)
+    return RequestsTransport(session=session, session_owner=True, **transport_kwargs)
 
 
 def _short(exc):

@@ -52,6 +52,7 @@ AUTH_OPTIONS = dict(
     x509_certificate_path=dict(type='path'),
     thumbprint=dict(type='str'),
     disable_instance_discovery=dict(type='bool'),
+    token_cache=dict(type='bool'),
 )
 AUTH_OPTION_NAMES = tuple(AUTH_OPTIONS)
 SECRET_OPTIONS = ('secret', 'password')
@@ -73,6 +74,90 @@ auth_source=auto tries, in this order, and uses the first that is configured:
 """
 
 _PUBLIC_AUTHORITY_HOSTS = ('login.microsoftonline.com', 'login.chinacloudapi.cn', 'login.microsoftonline.us')
+
+
+TOKEN_CACHE_NAME = 'vmrescue.azure'
+
+
+def private_cache_dir():
+    """azure-identity's token cache directory (~/.IdentityService), made private (0700), or None.
+
+    azure-identity keeps a persistent cache there (libsecret when available, else the file ``<name>.nocae``,
+    created 0600 by msal-extensions; ``<name>`` is ``vmrescue.azure.<digest of the credential>``). The directory
+    is created 0700, tightened to 0700 when it is ours and looser, and refused (no shared cache) when it is a
+    symlink or owned by another user. Cache files of ours that are readable by others are tightened to 0600.
+    """
+    import stat
+    path = os.path.expanduser(os.path.join('~', '.IdentityService'))
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            return None
+        if st.st_mode & 0o077:
+            os.chmod(path, 0o700)
+        for name in os.listdir(path):
+            if not name.startswith(TOKEN_CACHE_NAME + '.'):
+                continue
+            f = os.path.join(path, name)
+            fst = os.lstat(f)
+            if not stat.S_ISREG(fst.st_mode) or fst.st_uid != os.getuid():
+                return None
+            if fst.st_mode & 0o077:
+                os.chmod(f, 0o600)
+    except OSError:
+        return None
+    return path
+
+
+class SerializedCredential(object):
+    """A TokenCredential wrapper: one token request at a time.
+
+    Threads of one process (a batch) wait for each other, so that the first caller's token lands in the
+    credential's cache and the others find it there. With ``lock_path`` (the shared token cache is on) an
+    exclusive ``flock`` on that file does the same across the Ansible worker processes of this user: the first
+    one asks Entra ID, the others read the token from the persistent cache.
+    """
+
+    def __init__(self, credential, lock_path=None):
+        import threading
+        self.credential = credential
+        self.lock_path = lock_path
+        self._lock = threading.Lock()
+        if hasattr(credential, 'get_token_info'):
+            self.get_token_info = self._get_token_info
+
+    def _locked(self, func, *args, **kwargs):
+        with self._lock:
+            fd = None
+            if self.lock_path:
+                try:
+                    import fcntl
+                    fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except (OSError, ImportError):
+                    if fd is not None:
+                        os.close(fd)
+                    fd = None
+            try:
+                return func(*args, **kwargs)
+            finally:
+                if fd is not None:
+                    os.close(fd)  # closing releases the flock
+
+    def get_token(self, *scopes, **kwargs):
+        return self._locked(self.credential.get_token, *scopes, **kwargs)
+
+    def _get_token_info(self, *scopes, **kwargs):
+        return self._locked(self.credential.get_token_info, *scopes, **kwargs)
+
+    def close(self):
+        close = getattr(self.credential, 'close', None)
+        if close:
+            close()
+
+    def __getattr__(self, name):
+        return getattr(self.credential, name)
 
 
 class AuthError(Exception):
@@ -226,6 +311,7 @@ class _Resolver(object):
         self.o = dict((k, options.get(k)) for k in AUTH_OPTION_NAMES)
         self.env = env
         self.profile_data = None
+        self.lock_path = None  # set when the shared token cache is in use
 
     def opt(self, name, *env_names):
         value = self.o.get(name)
@@ -266,10 +352,38 @@ class _Resolver(object):
             kwargs['disable_instance_discovery'] = True
         if not verify:
             kwargs['connection_verify'] = False
+        if self.lock_path is None and self.token_cache_enabled():
+            self.lock_path = private_cache_dir()
+            if self.lock_path:
+                self.lock_path = os.path.join(self.lock_path, TOKEN_CACHE_NAME + '.lock')
+        if self.lock_path:
+            kwargs['_token_cache'] = True  # turned into cache_persistence_options by _cached()
         return cloud, verify, kwargs
+
+    def token_cache_enabled(self):
+        value = self.opt('token_cache', 'VMRESCUE_AZURE_TOKEN_CACHE')
+        return True if value in (None, '') else _truthy(value)
 
     def subscription(self):
         return self.opt('subscription_id', 'AZURE_SUBSCRIPTION_ID')
+
+
+def _cached(kw, *identity):
+    """``kw`` for an azure-identity credential, with the shared persistent token cache when it is enabled.
+
+    The cache is partitioned per credential: its name carries a digest of the authority and ``identity`` (client
+    ID, tenant and the secret, certificate path or user), so a task with a wrong or rotated secret never picks up
+    a token that another credential obtained; it signs in (and fails) on its own.
+    """
+    kw = dict(kw)
+    if kw.pop('_token_cache', False):
+        import hashlib
+        from azure.identity import TokenCachePersistenceOptions
+        digest = hashlib.sha256('\0'.join(str(p) for p in (kw.get('authority'),) + identity).encode('utf-8'))
+        # Tried first: the platform's encrypted store (libsecret); else a 0600 file in the 0700 directory.
+        kw['cache_persistence_options'] = TokenCachePersistenceOptions(
+            name='%s.%s' % (TOKEN_CACHE_NAME, digest.hexdigest()[:16]), allow_unencrypted_storage=True)
+    return kw
 
 
 def _tenant_for(authority, tenant):
@@ -284,7 +398,7 @@ def _client_secret(tenant, client_id, secret, kw, where):
     if not tenant:
         raise AuthError('%s: a service principal needs a tenant (tenant / AZURE_TENANT / AZURE_TENANT_ID)' % where)
     from azure.identity import ClientSecretCredential
-    return ClientSecretCredential(tenant, client_id, secret, **kw)
+    return ClientSecretCredential(tenant, client_id, secret, **_cached(kw, tenant, client_id, secret))
 
 
 def _certificate(tenant, client_id, path, kw, where):
@@ -293,13 +407,15 @@ def _certificate(tenant, client_id, path, kw, where):
     if not os.path.isfile(path):
         raise AuthError('%s: x509_certificate_path %s does not exist' % (where, path))
     from azure.identity import CertificateCredential
-    return CertificateCredential(tenant, client_id, certificate_path=path, **kw)
+    return CertificateCredential(tenant, client_id, certificate_path=path,
+                                 **_cached(kw, tenant, client_id, path, os.path.getmtime(path)))
 
 
 def _user_password(tenant, client_id, user, password, kw):
     from azure.identity import UsernamePasswordCredential
     return UsernamePasswordCredential(client_id or AZURE_CLI_CLIENT_ID, user, password,
-                                      tenant_id=tenant or 'organizations', **kw)
+                                      tenant_id=tenant or 'organizations',
+                                      **_cached(kw, tenant, client_id, user, password))
 
 
 def _from_values(r, values, kw, where):
@@ -332,7 +448,8 @@ def _from_env(r, env, kw):
             raise AuthError('environment: workload identity needs AZURE_TENANT_ID (or AZURE_TENANT)')
         from azure.identity import WorkloadIdentityCredential
         return (WorkloadIdentityCredential(tenant_id=tenant, client_id=client_id,
-                                           token_file_path=g('AZURE_FEDERATED_TOKEN_FILE'), **kw),
+                                           token_file_path=g('AZURE_FEDERATED_TOKEN_FILE'),
+                                           **_cached(kw, tenant, client_id, g('AZURE_FEDERATED_TOKEN_FILE'))),
                 'workload identity (environment)')
     return None
 
@@ -373,9 +490,17 @@ def resolve_auth(options, env=None):
 
     ``options``: mapping of AUTH_OPTIONS names (missing/None = unset). ``env``: defaults to os.environ.
     Raises AuthError. No network call is made except fetching cloud metadata given as a URL.
+    The credential is wrapped in ``SerializedCredential`` (one token request at a time, across the threads of
+    this process and, with the shared token cache, across the processes of this user).
     """
     env = os.environ if env is None else env
     r = _Resolver(options, env)
+    ctx = _resolve(r, env)
+    ctx.credential = SerializedCredential(ctx.credential, r.lock_path)
+    return ctx
+
+
+def _resolve(r, env):
     source = r.o.get('auth_source') or env.get('ANSIBLE_AZURE_AUTH_SOURCE') or 'auto'
     if source not in AUTH_SOURCES:
         raise AuthError('auth_source must be one of %s' % ', '.join(AUTH_SOURCES))

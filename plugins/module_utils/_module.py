@@ -14,12 +14,13 @@ are merged in. The same spec runs two ways:
 Public names (kept stable):
 
 - ``TaskSpec(argument_spec, run, mutually_exclusive=(), required_together=(), required_one_of=(),
-  required_if=(), required_by=None, target=True, supports_check_mode=True)``; ``.full_argument_spec()`` and
-  ``.constraints()`` (dict of kwargs for AnsibleModule / ArgumentSpecValidator).
-- ``execute(spec, params, check_mode=False, diff=False, env=None, client=None) -> dict``: validates the target
-  (no network), resolves auth, builds one ArmClient, runs ``spec.run``; failures become ``failed: true`` results
-  with one clear ``msg`` (never a secret).
-- ``client_for(params, env=None) -> ArmClient``: the auth options of ``params`` -> client (one credential).
+  required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None)``;
+  ``.full_argument_spec()`` and ``.constraints()`` (dict of kwargs for AnsibleModule / ArgumentSpecValidator).
+  A spec with ``target=True`` also gets the batch options ``targets``/``concurrency`` (``_batch``).
+- ``execute(spec, params, check_mode=False, diff=False, env=None, client=None) -> dict``: validates the
+  target(s) (no network), resolves auth, builds one ArmClient, runs ``spec.run`` per target (a single target is
+  a batch of one); failures become ``failed: true`` results with one clear ``msg`` (never a secret).
+- ``client_for(params, env=None, pool_size=10) -> ArmClient``: the auth options of ``params`` -> client.
 - ``AzureModule(spec)``: ``.main()`` runs and exits.
 """
 
@@ -29,6 +30,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS, AUTH_OPTION_NAMES, AuthError
+from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
+    BATCH_MUTUALLY_EXCLUSIVE,
+    BATCH_OPTIONS,
+    DEFAULT_CONCURRENCY,
+    parse_targets,
+    run_ordered,
+    summarize,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TARGET_MUTUALLY_EXCLUSIVE,
     TARGET_OPTIONS,
@@ -40,10 +49,15 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
 
 
 class TaskSpec(object):
-    """What one module is: its options, constraints and run function."""
+    """What one module is: its options, constraints and run function.
+
+    ``shared``: optional zero-argument factory of per-batch state handed to every ``run`` of one task as
+    ``shared=`` (for example what earlier targets of the batch taught about timings). A spec with
+    ``target=True`` accepts ``targets``/``concurrency`` (batch mode, ``_batch``).
+    """
 
     def __init__(self, argument_spec, run, mutually_exclusive=(), required_together=(), required_one_of=(),
-                 required_if=(), required_by=None, target=True, supports_check_mode=True):
+                 required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None):
         self.argument_spec = argument_spec
         self.run = run
         self.mutually_exclusive = list(mutually_exclusive)
@@ -53,12 +67,14 @@ class TaskSpec(object):
         self.required_by = dict(required_by or {})
         self.target = target
         self.supports_check_mode = supports_check_mode
+        self.shared = shared
 
     def full_argument_spec(self):
         spec = {}
         spec.update(AUTH_OPTIONS)
         if self.target:
             spec.update(TARGET_OPTIONS)
+            spec.update(BATCH_OPTIONS)
         spec.update(self.argument_spec)
         return spec
 
@@ -67,7 +83,7 @@ class TaskSpec(object):
         rt = list(self.required_together)
         rb = dict(self.required_by)
         if self.target:
-            me += TARGET_MUTUALLY_EXCLUSIVE
+            me += TARGET_MUTUALLY_EXCLUSIVE + BATCH_MUTUALLY_EXCLUSIVE
             rt += TARGET_REQUIRED_TOGETHER
             for k, v in TARGET_REQUIRED_BY.items():
                 rb.setdefault(k, v)
@@ -75,26 +91,23 @@ class TaskSpec(object):
                     required_if=list(self.required_if), required_by=rb)
 
 
-def client_for(params, env=None):
+def client_for(params, env=None, pool_size=10):
     """Resolve auth from the auth options in ``params`` and return an ArmClient."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
     from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
     auth = resolve_auth(dict((k, params.get(k)) for k in AUTH_OPTION_NAMES), env=env)
-    return ArmClient(auth)
+    return ArmClient(auth, pool_size=pool_size)
 
 
-def execute(spec, params, check_mode=False, diff=False, env=None, client=None):
-    """Run ``spec`` for ``params`` (already validated by an argspec). Returns a result dict (may be failed)."""
+def _run_one(spec, client, target, params, check_mode, diff, shared):
+    """One target: ``spec.run`` with failures turned into a ``failed`` result (never raised)."""
     try:
-        target = target_from_params(params) if spec.target else None
-    except TargetError as exc:
-        return dict(failed=True, changed=False, msg=str(exc))
-    try:
-        if client is None:
-            client = client_for(params, env=env)
         if target is not None and not target.subscription_id:
             target = target.with_subscription(client.subscription_id)
-        result = spec.run(client, target, params, check_mode=check_mode, diff=diff)
+        kwargs = dict(check_mode=check_mode, diff=diff)
+        if spec.shared is not None:
+            kwargs['shared'] = shared
+        result = spec.run(client, target, params, **kwargs)
     except TaskError as exc:
         result = dict(changed=False)
         if target is not None and target.subscription_id:
@@ -110,6 +123,54 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None):
     except (AuthError, TargetError) as exc:
         return dict(failed=True, changed=False, msg=str(exc))
     return result
+
+
+def execute(spec, params, check_mode=False, diff=False, env=None, client=None):
+    """Run ``spec`` for ``params`` (already validated by an argspec). Returns a result dict (may be failed).
+
+    With ``targets``, a batch (see ``_batch``): one client shared by ``concurrency`` workers, ``results`` per
+    target. Otherwise the single target is a batch of one and its result is the task result.
+    """
+    batch = spec.target and params.get('targets') is not None
+    concurrency = max(1, int(params.get('concurrency') or DEFAULT_CONCURRENCY)) if batch else 1
+    if batch:
+        parsed = parse_targets(params['targets'])
+    elif spec.target:
+        try:
+            parsed = [(target_from_params(params), None, None)]
+        except TargetError as exc:
+            return dict(failed=True, changed=False, msg=str(exc))
+    else:
+        parsed = [(None, None, None)]
+    valid = [t for t, err, _label in parsed if err is None]
+    if valid:
+        try:
+            if client is None:
+                client = client_for(params, env=env, pool_size=min(concurrency, len(valid)) + 2)
+        except (AuthError, ArmError) as exc:
+            return dict(failed=True, changed=False, msg=exc.describe() if isinstance(exc, ArmError) else str(exc))
+    shared = spec.shared() if spec.shared is not None else None
+
+    done = run_ordered(lambda t: _run_one(spec, client, t, params, check_mode, diff, shared), valid, concurrency)
+    results = []
+    done = iter(done)
+    for target, err, label in parsed:
+        if err is not None:
+            results.append(dict(id=label, changed=False, failed=True, msg=err, invalid=True))
+            continue
+        res = next(done)
+        if isinstance(res, Exception):  # a bug, not an Azure failure: still only this target fails
+            res = dict(changed=False, failed=True, msg='internal error: %s: %s' % (res.__class__.__name__, res))
+        if target is not None and not res.get('id'):
+            res['id'] = target.id if target.subscription_id else None
+        results.append(res)
+    if not batch:
+        return results[0]
+    for res in results:
+        res['changed'] = bool(res.get('changed'))
+        res['failed'] = bool(res.get('failed'))
+        res.setdefault('msg', '')
+    return summarize(results)
 
 
 class AzureModule(AnsibleModule):

@@ -9,8 +9,9 @@ module, in the controller action plugin, in a lookup, or later in a batch over m
 Public names:
 
 - ``ARGUMENT_SPEC``, ``MUTUALLY_EXCLUSIVE``, ``REQUIRED_ONE_OF``: the module's own options.
-- ``run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic) -> dict``:
-  the module's whole behaviour; raises ``_arm.TaskError`` / ``_arm.ArmError``.
+- ``run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
+  shared=None) -> dict``: the module's whole behaviour; raises ``_arm.TaskError`` / ``_arm.ArmError``.
+- ``ConfirmTiming``: per-batch learned confirmation latency (the TaskSpec's ``shared`` state).
 - ``read_key_latch_status(client, target) -> dict``: for the lookup: ``{'id', 'key_latch_status', 'missing'}``.
 - ``parse_agent_status(instance_view) -> dict``; ``classify_health(model_settings, agent, power_state) -> dict``;
   ``parse_secure_channel_state(text) -> dict``; ``message_family(text) -> str``; ``power_state(instance_view)``.
@@ -38,9 +39,9 @@ ARGUMENT_SPEC = dict(
 MUTUALLY_EXCLUSIVE = [['state', 'key_incarnation_id']]
 REQUIRED_ONE_OF = [['state', 'key_incarnation_id']]
 
-# Polling the instance view while waiting for the guest: gaps grow to POLL_MAX seconds. The Compute
-# "low cost get" bucket refills 12 reads per minute per VM, so a gap of 5 s or more never drains it.
-POLL_DELAYS = (2, 3, 5, 8, 10)
+# Confirmation reads while waiting for the guest: the first after the learned latency (ConfirmTiming), then
+# gaps that double up to POLL_MAX seconds. The Compute "low cost get" bucket refills 12 reads per minute per VM
+# (36 burst), so these gaps never drain it.
 POLL_MAX = 15
 CONCURRENCY_ATTEMPTS = 6
 
@@ -388,28 +389,29 @@ def _is_concurrent(err):
     return err.status == 400 and 'can only be incremented' in (err.message or '').lower()
 
 
-def _write_value(client, target, model, etag, value):
+def _write_value(client, target, model, etag, value, lro=True):
     if target.is_vm:
         body = {'properties': {'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': value}}}}
-        return client.patch(target.path, body, resource_id=target.id)
+        return client.patch(target.path, body, lro=lro, resource_id=target.id)
     body = copy.deepcopy(model)
     body.get('properties', {}).pop('instanceView', None)  # read-only, present when read with $expand
     body.setdefault('properties', {}).setdefault('securityProfile', {}).setdefault('proxyAgentSettings', {})
     body['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId'] = value
-    return client.put(target.path, body, if_match=etag, resource_id=target.id)
+    return client.put(target.path, body, lro=lro, if_match=etag, resource_id=target.id)
 
 
-def write_key_incarnation(client, target, model, etag, desired, previous, mode, sleep=time.sleep):
+def write_key_incarnation(client, target, model, etag, desired, previous, mode, sleep=time.sleep, lro=True):
     """Raise keyIncarnationId to ``desired``; on a concurrent raise re-read and converge.
 
     ``mode``: 'at_least' (converged when the model reaches ``desired``) or 'reset' (converged when the model
-    moved above ``previous``: someone else's reset counts). Returns the model's value afterwards.
+    moved above ``previous``: someone else's reset counts). ``lro=False`` returns once Resource Manager accepted
+    the write (the caller confirms through the instance view). Returns the model's value afterwards.
     """
     attempt = 0
     while True:
         attempt += 1
         try:
-            final = _write_value(client, target, model, etag, desired)
+            final = _write_value(client, target, model, etag, desired, lro=lro)
             got = _int_or_none(model_settings(final).get('keyIncarnationId')) if final else None
             return max(desired, got or 0)
         except ArmError as err:
@@ -424,28 +426,87 @@ def write_key_incarnation(client, target, model, etag, desired, previous, mode, 
                 desired = max(desired, current + 1)
 
 
-def _poll_delays():
-    yield from POLL_DELAYS
-    while True:
-        yield POLL_MAX
+class ConfirmTiming(object):
+    """How long a reset takes to show in the instance view, learned over the targets of one batch.
+
+    ``expected()``: when to read first after the write was accepted: ``initial`` (a conservative guess) until a
+    target was confirmed, then a running upper quantile (``QUANTILE``, 0.8) of the last ``window`` observations.
+    A confirmation on the first read records 0.95 x the wait (the true latency is at most that: probe slowly
+    downwards); one after misses records the time it was seen. With the median, the probes would settle at one
+    miss in two (2.5 reads per target); the 0.8 quantile settles near one in five and still follows a latency
+    that shrinks or grows. Thread-safe (the workers of a batch share one).
+    """
+
+    QUANTILE = 0.8
+
+    def __init__(self, initial=2.0, window=15):
+        import collections
+        import threading
+        self.initial = float(initial)
+        self._seen = collections.deque(maxlen=window)
+        self._lock = threading.Lock()
+
+    def expected(self):
+        with self._lock:
+            if not self._seen:
+                return self.initial
+            ordered = sorted(self._seen)
+            return ordered[min(len(ordered) - 1, int(self.QUANTILE * len(ordered)))]
+
+    def observe(self, seconds, first_read):
+        with self._lock:
+            self._seen.append(max(0.2, seconds * 0.95 if first_read else seconds))
+
+    @staticmethod
+    def backoff(expected, misses):
+        """The wait before the next read after ``misses`` unconfirmed reads."""
+        return min(POLL_MAX, max(1.0, 0.5 * expected) * (2 ** (misses - 1)))
 
 
-def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock=time.monotonic):
-    """Poll the instance view until the guest reports keyIncarnationId == value (and a new keyGuid).
+def _failed_provisioning(target, model, view, value):
+    """A TaskError carrying the ARM error of a failed provisioning state (from the instance view statuses)."""
+    code, message = None, None
+    for st in (view or {}).get('statuses') or []:
+        c = str(st.get('code', ''))
+        if c.lower().startswith('provisioningstate/failed'):
+            code = c.split('/', 2)[2] if c.count('/') >= 2 else 'ProvisioningFailed'
+            message = st.get('message') or st.get('displayStatus')
+    err = ArmError(message or 'the update ended with provisioningState Failed', code=code or 'ProvisioningStateFailed',
+                   resource_id=target.id)
+    return TaskError('keyIncarnationId %d was accepted for %s but the update failed: %s'
+                     % (value, target.display, err.describe()), changed=True, key_incarnation_id=value,
+                     arm_error=err.as_dict(), provisioning_state=((model or {}).get('properties') or {}).get(
+                         'provisioningState'))
 
+
+def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock=time.monotonic, timing=None):
+    """Read ``GET vm?$expand=instanceView`` until the guest reports keyIncarnationId == value (and a new keyGuid).
+
+    One read carries both the model's provisioningState (a failed update fails the target with its ARM error)
+    and the agent's keyLatchStatus. The first read waits ``timing.expected()`` (learned from earlier targets of
+    the batch), later ones back off (``ConfirmTiming.backoff``), all within ``wait_timeout``.
     ``before``: the agent status parsed before the write. Returns (confirmed, agent, power).
     """
+    timing = timing or ConfirmTiming()
     prev_states = ((before or {}).get('key_latch_status') or {}).get('states') or {}
     prev_guid = prev_states.get('keyGuid')
     prev_latched = _int_or_none(prev_states.get('keyIncarnationId'))
-    deadline = clock() + max(0, wait_timeout)
+    start = clock()
+    deadline = start + max(0, wait_timeout)
     agent, power = before, None
-    for delay in _poll_delays():
+    delay = timing.expected()
+    misses = 0
+    while True:
         remaining = deadline - clock()
         if remaining <= 0:
             return False, agent, power
         sleep(min(delay, remaining))
-        view = read_instance_view(client, target)
+        model, _etag = read_model(client, target, expand_instance_view=True)
+        view = ((model or {}).get('properties') or {}).get('instanceView')
+        if view is None:  # an endpoint that ignores $expand
+            view = read_instance_view(client, target)
+        if str(((model or {}).get('properties') or {}).get('provisioningState') or '').lower() == 'failed':
+            raise _failed_provisioning(target, model, view, value)
         agent, power = parse_agent_status(view), power_state(view)
         if power and power != 'running':
             raise TaskError('%s stopped (power state %s) while waiting for the guest to latch keyIncarnationId %d'
@@ -454,11 +515,18 @@ def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock
         if agent.get('json') and _int_or_none(states.get('keyIncarnationId')) == value:
             guid = states.get('keyGuid')
             if guid and (not prev_guid or guid != prev_guid or prev_latched == value):
+                timing.observe(clock() - start, first_read=misses == 0)
                 return True, agent, power
+        misses += 1
+        delay = timing.backoff(timing.expected(), misses)
 
 
-def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic):
-    """The proxy_agent_key_reset behaviour for one target. Returns the result dict; raises TaskError/ArmError."""
+def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
+    """The proxy_agent_key_reset behaviour for one target. Returns the result dict; raises TaskError/ArmError.
+
+    ``shared``: the batch's ``ConfirmTiming`` (None: a fresh one). Reads: one GET of the model with the instance
+    view, then (wait: true) the confirmation reads; writes: one PATCH (VM) or PUT (Uniform instance).
+    """
     state = params.get('state')
     wanted = params.get('key_incarnation_id')
     wait = params.get('wait', True)
@@ -515,14 +583,16 @@ def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, 
     if check_mode:
         return result
 
-    new = write_key_incarnation(client, target, model, etag, desired, current, mode, sleep=sleep)
+    # wait: true confirms through the instance view (which shows a failed update too), so the LRO status and
+    # the final GET are not read; wait: false keeps the ARM LRO semantics (returns when the update finished).
+    new = write_key_incarnation(client, target, model, etag, desired, current, mode, sleep=sleep, lro=not wait)
     result['key_incarnation_id'] = new
     if diff:
         result['diff']['after'] = {'key_incarnation_id': new}
     if not wait:
         return result
     confirmed, last, power = confirm(client, target, new, agent, params.get('wait_timeout', 600), sleep=sleep,
-                                     clock=clock)
+                                     clock=clock, timing=shared)
     result['key_latch_status'] = (last or {}).get('key_latch_status')
     result['confirmed'] = confirmed
     if not confirmed:
@@ -540,4 +610,5 @@ def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, 
 def task_spec():
     """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
-    return TaskSpec(ARGUMENT_SPEC, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, required_one_of=REQUIRED_ONE_OF)
+    return TaskSpec(ARGUMENT_SPEC, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, required_one_of=REQUIRED_ONE_OF,
+                    shared=ConfirmTiming)

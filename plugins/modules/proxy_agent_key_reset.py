@@ -61,12 +61,17 @@ options:
     default: false
   wait:
     description:
-      - Confirm the reset through the instance view, polling (2 s, 3 s, 5 s, 8 s, 10 s, then every 15 s) until the guest
-        reports C(states.keyIncarnationId) equal to the new value with a new C(keyGuid).
+      - Confirm the reset through the VM read with its instance view (C(GET ...?$expand=instanceView)) until the guest
+        reports C(states.keyIncarnationId) equal to the new value with a new C(keyGuid). The operation's status and
+        a final GET are not read, since the same read shows C(provisioningState), and a failed update fails the target
+        with its Azure error.
+      - The first confirmation read waits for the expected propagation delay, learned from the targets confirmed
+        earlier in the same task (2 seconds until one was; then a running 0.8 quantile of the observed delays);
+        later reads back off (doubling, at most every 15 s). So a batch spends about two reads per VM.
       - Expected propagation is up to about 90 seconds (agent key poll, status write, extension status upload).
       - With V(true), a VM that is not running fails before any write (a reset cannot be confirmed on it);
         use V(false) to only raise the model value, which the guest latches when it next runs.
-      - V(false) returns after the Resource Manager operation completes.
+      - V(false) returns after the Resource Manager operation completes (its status is polled, then the VM read).
     type: bool
     default: true
   wait_timeout:
@@ -86,8 +91,12 @@ notes:
   - The proxy agent must be enabled (C(securityProfile.proxyAgentSettings.enabled)); otherwise the task fails with a message
     saying so, for Windows (C(ProxyAgentWindows)) and Linux (C(ProxyAgentLinux)) alike.
   - "Cost in Resource Manager calls: a run that changes nothing makes 1 read (the model with its instance view, via
-    C($expand=instanceView)); a reset makes 1 write (2 reads + 1 write for a Uniform instance's GET + PUT), the
-    operation's status polls, and the confirmation reads of the instance view."
+    C($expand=instanceView)); a confirmed reset makes 1 write and about 2 reads (the first read, then usually one
+    confirmation read; no operation status poll). With O(wait=false): 1 write, the operation's status polls and
+    its final GET."
+  - Requests are paced by Resource Manager's C(x-ms-ratelimit-remaining-*) headers (a token-bucket model with
+    Azure's documented limits as the fallback), so a large batch runs at the subscription's throttling limits
+    instead of colliding with HTTP 429; a 429 that still happens is retried after its C(Retry-After).
 seealso:
   - plugin: vmrescue.azure.key_latch_status
     plugin_type: lookup
@@ -102,6 +111,23 @@ EXAMPLES = r'''
       vmrescue.azure.proxy_agent_key_reset:
         state: healthy
       register: key
+
+- name: The same for a whole group in one controller-side task (batch mode), then each host's own result
+  hosts: azure_vms
+  gather_facts: false
+  tasks:
+    - name: Reset the broken keys of this play batch
+      vmrescue.azure.proxy_agent_key_reset:
+        targets: "{{ ansible_play_batch | map('extract', hostvars) | map('vmrescue.azure.target_id') | list }}"
+        state: healthy
+      run_once: true
+      register: keys
+
+    - name: Report each host's result
+      ansible.builtin.debug:
+        msg: "{{ dict(ansible_play_batch | zip(keys.results))[inventory_hostname].msg }}"
+      changed_when: dict(ansible_play_batch | zip(keys.results))[inventory_hostname].changed
+      failed_when: dict(ansible_play_batch | zip(keys.results))[inventory_hostname].failed
 
 - name: Reset one VM from localhost
   hosts: localhost
@@ -120,6 +146,23 @@ EXAMPLES = r'''
         key_incarnation_id: 10
         wait_timeout: 300
 
+    - name: Batch mode - reset many VMs in one task and see each one's result
+      vmrescue.azure.proxy_agent_key_reset:
+        targets:
+          - /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01
+          - resource_group: rg-web
+            name: web-02
+          - resource_group: rg-web
+            vmss_name: web-ss
+            instance_id: "3"
+        state: healthy
+        concurrency: 32
+      register: batch
+
+    - name: Show the targets that failed (the task itself does not fail for them)
+      ansible.builtin.debug:
+        msg: "{{ batch.results | selectattr('failed') | map(attribute='msg') | list }}"
+
     - name: Reset without waiting (for example on a deallocated VM), credentials from module_defaults
       vmrescue.azure.proxy_agent_key_reset:
         resource_group: rg-web
@@ -133,6 +176,20 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+results:
+  description:
+    - Batch mode (O(targets)) only, one entry per element of O(targets), in the same order. Each has the keys below
+      (those of a single-target run) plus C(id), C(changed), C(failed) and C(msg) (empty when it did not fail).
+    - The other keys below are returned at the top level only without O(targets).
+  returned: with O(targets)
+  type: list
+  elements: dict
+  sample: [{"id": "/subscriptions/.../virtualMachines/web-01", "changed": true, "failed": false, "msg": "",
+            "previous_key_incarnation_id": 3, "key_incarnation_id": 4, "confirmed": true}]
+total:
+  description: Batch mode only, the number of targets; also C(changed_count) and C(failed_count).
+  returned: with O(targets)
+  type: int
 id:
   description: Resource ID of the VM or scale-set instance.
   returned: always

@@ -264,9 +264,34 @@ EXAMPLES = r"""
     resource_group: myResourceGroup
     name: myVM
     state: absent
+
+- name: Batch mode - the same intent on many VMs in one task (one token, paced requests), per-VM results
+  vmrescue.azure.vmaccess_linux:
+    targets:
+      - /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1
+      - resource_group: rg
+        name: vm2
+    username: azureUser
+    ssh_key: "{{ lookup('ansible.builtin.file', '~/.ssh/id_ed25519.pub') }}"
+    reset_ssh: true
+  register: access
 """
 
 RETURN = r"""
+results:
+  description:
+    - Batch mode (O(targets)) only, one entry per element of O(targets), in the same order. Each has the keys below
+      (those of a single-target run) plus C(id), C(changed), C(failed) and C(msg) (empty when it did not fail).
+    - A Windows VM, a VM that is not running or a handler failure fails only its own entry.
+  returned: with O(targets)
+  type: list
+  elements: dict
+  sample: [{"id": "/subscriptions/.../virtualMachines/vm1", "changed": true, "failed": false, "msg": "",
+            "extension_name": "enablevmaccess"}]
+total:
+  description: Batch mode only, the number of targets; also C(changed_count) and C(failed_count).
+  returned: with O(targets)
+  type: int
 vm_id:
   description: Resource ID of the VM or scale-set instance.
   returned: always

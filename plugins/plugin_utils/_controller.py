@@ -12,6 +12,9 @@ Arguments are validated with the module's own merged argspec (ArgumentSpecValida
 module file), ``no_log`` values are masked in the result, check mode and diff pass through, and the task's
 ``environment:`` is applied to the auth environment (as it would be for a module process).
 
+With ``targets`` (batch mode, module_utils/_batch.py) the whole list is processed in this one worker process,
+with one credential, one connection pool and one pacer; ``run_once: true`` makes that one task for a play batch.
+
 When the task gives no target option, the target comes from the host's vars: ``azure_vm_id``, else the
 ``id`` host var that the azure.azcollection ``azure_rm`` inventory plugin sets, when it is a Compute VM or
 Uniform scale-set instance ID.
@@ -79,7 +82,7 @@ class ControllerAction(ActionBase):
         spec = self._spec()
 
         args = dict(self._task.args)
-        if spec.target and not any(args.get(k) not in (None, '') for k in TARGET_OPTION_NAMES):
+        if spec.target and not any(args.get(k) not in (None, '') for k in TARGET_OPTION_NAMES + ('targets',)):
             vm_id = target_id_from_hostvars(task_vars)
             if vm_id:
                 args['vm_id'] = vm_id

@@ -8,9 +8,9 @@ declares them with env/vars sources) and handed to the same ``_auth.resolve_auth
 
 Public names (kept stable):
 
-- ``AzureLookupBase(LookupBase)``: ``self.client()`` (one ArmClient per lookup call: one credential and one
-  connection pool), ``self.handle_missing(term, reason)`` (applies ``on_missing``: error/warn/skip; returns
-  True when the term is to be skipped), ``self.run_concurrently(func, items, workers)`` (thread pool,
+- ``AzureLookupBase(LookupBase)``: ``self.client(pool_size=10)`` (one ArmClient per lookup call: one
+  credential, one connection pool, one pacer shared by the concurrent reads), ``self.handle_missing(term, reason)``
+  (applies ``on_missing``: error/warn/skip; returns True when the term is to be skipped), ``self.run_concurrently(func, items, workers)`` (thread pool,
   results in input order; exceptions are returned, not raised).
 """
 
@@ -39,12 +39,12 @@ class AzureLookupBase(LookupBase):
                 out[name] = None
         return out
 
-    def client(self):
+    def client(self, pool_size=10):
         if self._client is None:
             from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
             from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
             try:
-                self._client = ArmClient(resolve_auth(self.auth_options()))
+                self._client = ArmClient(resolve_auth(self.auth_options()), pool_size=pool_size)
             except AuthError as exc:
                 raise AnsibleLookupError(str(exc))
         return self._client

@@ -268,7 +268,7 @@ def test_many_concurrent_keep_alive_connections(sim):
 
     import requests
 
-    from conftest import Arm
+    from simarm import Arm
 
     arm = Arm(sim)
     path = arm.vm("rg-linux", "lin-ok")

@@ -4,7 +4,7 @@ import base64
 import json
 import time
 
-from conftest import ARM_SCOPE
+from simarm import ARM_SCOPE
 
 
 def claims(token):

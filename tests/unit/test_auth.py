@@ -19,7 +19,8 @@ def no_home_no_az(monkeypatch, tmp_path):
 
 
 def kind(ctx):
-    return type(ctx.credential).__name__
+    # resolve_auth wraps the azure-identity credential in SerializedCredential (one token request at a time).
+    return type(ctx.credential.credential).__name__
 
 
 def test_options_first():
@@ -130,9 +131,10 @@ def test_metadata_url_cloud_disables_instance_discovery(monkeypatch):
     captured = {}
     monkeypatch.setattr(azure.identity, 'ClientSecretCredential', lambda *a, **kw: captured.update(kw) or object())
     resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T, 'AZURE_CLOUD_ENVIRONMENT': url})
+    assert captured.pop('cache_persistence_options').name.startswith('vmrescue.azure.')  # the shared token cache (default on)
     assert captured == {'authority': 'https://127.0.0.1:9', 'disable_instance_discovery': True}
     captured.clear()
-    resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T})
+    resolve_auth({'token_cache': False}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T})
     assert captured == {'authority': 'https://login.microsoftonline.com'}  # public cloud: discovery stays on
 
 

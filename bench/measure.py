@@ -1,0 +1,151 @@
+"""Run one command and measure it: wall time, CPU seconds of its whole process tree, peak memory.
+
+How each number is taken (Linux only):
+
+- wall: ``time.monotonic()`` from ``Popen`` to the reaping of the command's process.
+- CPU: user + system seconds from ``os.wait4()`` on the command's process. Linux accounts into it the process's
+  own time plus every descendant it (or its descendants) reaped: ansible-playbook's forked workers, the module
+  processes they run, ``xargs``' ``az`` processes. It is the same figure as the delta of
+  ``getrusage(RUSAGE_CHILDREN)`` around one child, without other children (the simulator) in it.
+- max RSS: ``ru_maxrss`` from the same ``wait4()``: the largest resident set any single process of the tree had.
+- peak tree PSS / RSS: a sampler thread walks ``/proc`` every ``interval`` seconds, finds every descendant of the
+  command, and sums their PSS (``/proc/PID/smaps_rollup``: shared pages split between the processes that share
+  them, so forked workers are not counted twice) and their RSS; the peak of each sum is kept. Sampling can miss a
+  process that lives less than ``interval``.
+
+On timeout the command's whole process group (it runs in a session of its own) gets SIGTERM, then SIGKILL.
+"""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _children_map():
+    kids = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        # the command name may contain spaces and parentheses: the fields after the last ')' are safe
+        fields = stat[stat.rfind(b")") + 2:].split()
+        kids.setdefault(int(fields[1]), []).append(int(name))
+    return kids
+
+
+def tree(pid):
+    """pid and all its descendants that exist now."""
+    kids = _children_map()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, ()))
+    return out
+
+
+def _memory(pid):
+    """(rss_bytes, pss_bytes) of one process, (0, 0) when it is gone."""
+    rss = pss = 0
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            rss = int(fh.read().split()[1]) * PAGE
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    pss = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    return rss, pss
+
+
+def cpu_seconds(pid):
+    """user + system CPU seconds a running process (not its children) used so far; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2:].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+class Result:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def as_dict(self):
+        return dict(self.__dict__)
+
+
+def run(cmd, env=None, cwd=None, log_path=None, timeout=None, interval=0.2):
+    """Run ``cmd`` (a list, no shell) to completion or ``timeout`` seconds; return a :class:`Result`."""
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    finally:
+        if log_path:
+            log.close()
+    peak = {"rss": 0, "pss": 0, "procs": 0}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            rss = pss = 0
+            pids = tree(proc.pid)
+            for p in pids:
+                r, s = _memory(p)
+                rss += r
+                pss += s
+            peak["rss"] = max(peak["rss"], rss)
+            peak["pss"] = max(peak["pss"], pss)
+            peak["procs"] = max(peak["procs"], len(pids))
+            done.wait(interval)
+
+    timed_out = threading.Event()
+
+    def on_timeout():
+        timed_out.set()
+        _kill_group(proc.pid, signal.SIGTERM)
+        if not done.wait(5):
+            _kill_group(proc.pid, signal.SIGKILL)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    timer = threading.Timer(timeout, on_timeout) if timeout else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - started
+    done.set()
+    if timer:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    _kill_group(proc.pid, signal.SIGKILL)  # leftovers (e.g. az processes still running after a timeout)
+    sampler.join()
+    return Result(
+        returncode=proc.returncode, timed_out=timed_out.is_set(), wall=wall,
+        cpu_user=usage.ru_utime, cpu_sys=usage.ru_stime, cpu=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=usage.ru_maxrss / 1024.0,  # Linux: kilobytes
+        peak_tree_pss_mb=peak["pss"] / 2 ** 20, peak_tree_rss_mb=peak["rss"] / 2 ** 20, peak_procs=peak["procs"],
+    )
+
+
+def _kill_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,816 @@
+#!/usr/bin/env python3
+"""`make bench`: fleet-scale benchmark of vmrescue.azure against what users use today (issue 6). Not a test.
+
+For each size N (default 100 and 1000) it starts the ARM simulator (tests/armsim) with N generated Linux VMs,
+Azure's real throttling and short, configurable latencies (ARM operation 1 s, guest relatch 3 s), and runs on a
+fresh copy of the same fleet, with the same forks:
+
+  1. collection   ansible-playbook vmrescue.azure.reset_proxy_agent_keys (static inventory, mode incarnation)
+  2. azcollection azure.azcollection's azure_rm_resource PATCH + azure_rm_resource_info until (its own venv)
+  3. azcli        an `az vm update --key-incarnation-id` loop with xargs -P, then get-instance-view polling
+  and also: adhoc (one no-op `ansible localhost -m vmrescue.azure.proxy_agent_key_reset`, median of 5),
+  lookup (key_latch_status over the N VMs), regain (a regain_linux_access re-run over N VMs already done).
+
+It prints one table per size (wall, controller CPU, memory, simulator counters, failures, ratio to the floor),
+how each floor was computed, and the issue's targets; writes .tmp/bench/results-*.json (+ latest.json) and the
+"Latest results" section of docs/performance.md (only for sizes >= 100 unless --docs). Exit status 0 unless the
+harness itself broke: a contender that fails shows it in the table.
+
+    make bench                                  # sizes 100 and 1000 (about 25 minutes on 2 cores)
+    make bench BENCH_ARGS="--sizes 20"          # quick run
+    .venv/bin/python bench/run.py --sizes 50 --contenders collection,lookup --forks 10
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+TESTS = os.path.join(REPO, "tests")
+CONTENDERS = os.path.join(BENCH, "contenders")
+COLLECTIONS = os.path.join(REPO, ".tmp", "collections")
+LINK = os.path.join(COLLECTIONS, "ansible_collections", "vmrescue", "azure")
+OUT = os.path.join(REPO, ".tmp", "bench")
+DOC = os.path.join(REPO, "docs", "performance.md")
+VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
+
+sys.path.insert(0, BENCH)
+sys.path.insert(0, TESTS)
+import floor as floors  # noqa: E402
+import measure  # noqa: E402
+from armsim.harness import Simulator  # noqa: E402
+
+ALL = ("collection", "azcollection", "azcli", "adhoc", "lookup", "regain")
+LABELS = {
+    "collection": "vmrescue.azure reset_proxy_agent_keys",
+    "azcollection": "azure.azcollection azure_rm_resource",
+    "azcli": "az vm update loop (xargs -P)",
+    "adhoc": "ad-hoc proxy_agent_key_reset, no-op",
+    "lookup": "key_latch_status lookup",
+    "regain": "regain_linux_access re-run, all done",
+}
+START_KID, TARGET_KID = 1, 2  # generated VMs start at keyIncarnationId 1; every reset contender raises it to 2
+CLIENT_ID = "11111111-1111-4111-8111-111111111111"
+HEADLINE = re.compile(r"(\w+): (\d+) checked, (\d+) changed, (\d+) already fine, (\d+) skipped, (\d+) failed")
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+class HarnessError(RuntimeError):
+    """The benchmark itself broke (not a contender): exit non-zero."""
+
+
+def say(text=""):
+    print(text, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# environment
+# ----------------------------------------------------------------------------------------------------------------
+def clean_env():
+    """The parent environment without anything that would point a client somewhere else."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AZURE_", "ANSIBLE_", "MSAL_", "IDENTITY_")) and k not in (
+               "PYTHONPATH", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "VIRTUAL_ENV")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["LANG"] = env.get("LANG") or "C.UTF-8"
+    return env
+
+
+def ansible_env(work, forks, python, bin_dir, collections_path):
+    env = clean_env()
+    env.update({
+        "PATH": bin_dir + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
+        "ANSIBLE_COLLECTIONS_PATH": collections_path,
+        "ANSIBLE_PYTHON_INTERPRETER": python,
+        "ANSIBLE_LOCAL_TEMP": os.path.join(work, "ansible-tmp"),
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORKS": str(forks),
+        "ANSIBLE_DEPRECATION_WARNINGS": "False",
+    })
+    return env
+
+
+def ensure_collection_link():
+    if not os.path.lexists(LINK):
+        os.makedirs(os.path.dirname(LINK), exist_ok=True)
+        os.symlink(REPO, LINK)
+
+
+def _version(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.strip().splitlines()[0] if out.strip() else None
+
+
+def describe_machine(args):
+    mem_kb = 0
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    cpu = ""
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    az_ver = None
+    if args.az and os.path.exists(args.az):
+        azpy = os.path.join(os.path.dirname(args.az), "python")
+        az_ver = _version([azpy, "-c", "import importlib.metadata as m; print(m.version('azure-cli'))"])
+    azc_py = os.path.join(args.azcollection_venv, "bin", "python")
+    return {
+        "nproc": os.cpu_count(), "memory_gib": round(mem_kb / 2 ** 20, 1), "cpu": cpu,
+        "kernel": platform.release(), "python": platform.python_version(),
+        "ansible_core": _version([sys.executable, "-c", "import ansible.release as r; print(r.__version__)"]),
+        "azcollection_venv": {
+            "ansible": _version([azc_py, "-c", "import importlib.metadata as m; print(m.version('ansible'))"]),
+            "ansible_core": _version([azc_py, "-c", "import ansible.release as r; print(r.__version__)"]),
+            "azure.azcollection": _azcollection_version(azc_py),
+        } if os.path.exists(azc_py) else None,
+        "azure_cli": az_ver,
+    }
+
+
+def _azcollection_version(python):
+    code = ("import json, os, ansible_collections.azure.azcollection as c; "
+            "print(json.load(open(os.path.join(list(c.__path__)[0], 'MANIFEST.json')))['collection_info']['version'])")
+    return _version([python, "-c", code])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# simulator helpers
+# ----------------------------------------------------------------------------------------------------------------
+def make_fleet(n):
+    return {"principals": [{"name": "automation", "client_id": CLIENT_ID,
+                            "client_secret": "bench-secret-not-for-production"}],
+            "generate": {"count": n, "resource_group": "rg-bench", "prefix": "bench",
+                         "key_incarnation_id": START_KID}}
+
+
+def fleet_state(sim, ids, target=TARGET_KID):
+    """(model raised, guest latched) counts, from the simulator's own state."""
+    raised = latched = 0
+    for vm_id in ids:
+        st = sim.control.vm(vm_id)
+        model = st["model"]["properties"]["securityProfile"]["proxyAgentSettings"].get("keyIncarnationId", 0)
+        guest = ((st.get("proxy_agent") or {}).get("guest") or {}).get("keyIncarnationId") or 0
+        raised += model >= target
+        latched += int(guest) >= target
+    return raised, latched
+
+
+class Fresh:
+    """Reset the simulator to the fleet as generated (buckets full, counters zero) and measure its CPU."""
+
+    def __init__(self, sim):
+        self.sim = sim
+
+    def __enter__(self):
+        self.sim.control.reset()
+        self.cpu0 = measure.cpu_seconds(self.sim.proc.pid) or 0.0
+        return self
+
+    def counters(self):
+        c = self.sim.control.counters()
+        c["sim_cpu"] = (measure.cpu_seconds(self.sim.proc.pid) or 0.0) - self.cpu0
+        return c
+
+    def __exit__(self, *exc):
+        return False
+
+
+def row(name, n, m, counters, failed, not_done=None, floor=None, note=""):
+    r = {
+        "contender": name, "label": LABELS[name], "size": n,
+        "wall": m.wall, "cpu": m.cpu, "max_rss_mb": m.max_rss_mb, "peak_tree_pss_mb": m.peak_tree_pss_mb,
+        "peak_tree_rss_mb": m.peak_tree_rss_mb, "peak_procs": m.peak_procs, "returncode": m.returncode,
+        "timed_out": m.timed_out,
+        "token": counters.get("token", 0), "read": counters.get("read", 0), "write": counters.get("write", 0),
+        "poll": counters.get("poll", 0), "throttled": counters.get("throttled", 0),
+        "sim_cpu": counters.get("sim_cpu"), "by_route": counters.get("by_route"),
+        "failed": failed, "not_done": not_done,
+        "floor": floor.seconds if floor else None, "ratio": None, "note": note,
+    }
+    if floor and floor.seconds > 0:
+        r["ratio"] = m.wall / floor.seconds
+    return r
+
+
+def write(path, text, mode=0o644):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return path
+
+
+def write_inventory(path, ids, python):
+    lines = ["# generated by bench/run.py: one host per VM, identified by azure_vm_id", "all:", "  vars:",
+             "    ansible_connection: local", f"    ansible_python_interpreter: {python}", "  hosts:"]
+    for vm_id in ids:
+        lines.append(f"    {vm_id.rsplit('/', 1)[1]}:")
+        lines.append(f"      azure_vm_id: {vm_id}")
+    return write(path, "\n".join(lines) + "\n")
+
+
+def recap(log_path):
+    with open(log_path, errors="replace") as fh:
+        text = fh.read()
+    rows = {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)), "unreachable": int(m.group(4)),
+                         "failed": int(m.group(5))} for m in RECAP.finditer(text)}
+    head = HEADLINE.findall(text)
+    summary = None
+    if head:
+        h = head[-1]
+        summary = dict(zip(("checked", "changed", "already_fine", "skipped", "failed"), map(int, h[1:])))
+    return text, rows, summary
+
+
+def tail(log_path, lines=15):
+    with open(log_path, errors="replace") as fh:
+        return "".join(fh.readlines()[-lines:])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# contenders
+# ----------------------------------------------------------------------------------------------------------------
+class Ctx:
+    def __init__(self, args, sim, n, ids, work, cfg):
+        self.args, self.sim, self.n, self.ids, self.work, self.cfg = args, sim, n, ids, work, cfg
+        self.forks = args.forks
+        self.inventory = write_inventory(os.path.join(work, "inventory.yml"), ids, sys.executable)
+        self.env = ansible_env(work, self.forks, sys.executable, VENV_BIN, COLLECTIONS)
+        self.env.update(sim.env())
+        os.makedirs(os.path.join(work, "ansible-tmp"), exist_ok=True)
+
+    def log(self, name):
+        return os.path.join(self.work, name + ".log")
+
+    def cold_env(self, name, env=None):
+        """``env`` (default: the collection's) with a new, empty HOME: every measured run starts with no token
+        cache (~/.IdentityService) and no ~/.ansible, and nothing of the simulator's lands in the real HOME."""
+        home = os.path.join(self.work, "home", name)
+        shutil.rmtree(home, ignore_errors=True)
+        os.makedirs(home, mode=0o700)
+        return dict(env or self.env, HOME=home)
+
+    def playbook(self, *args):
+        return [os.path.join(VENV_BIN, "ansible-playbook"), "-f", str(self.forks), *args]
+
+
+def run_collection(ctx):
+    fl = floors.key_reset(ctx.cfg, ctx.n)
+    extra = json.dumps({"proxy_agent_key_recovery_mode": "incarnation",
+                        "proxy_agent_key_recovery_key_incarnation_id": TARGET_KID})
+    cmd = ctx.playbook("-i", ctx.inventory, "vmrescue.azure.reset_proxy_agent_keys", "-e", extra)
+    with Fresh(ctx.sim) as fresh:
+        m = measure.run(cmd, env=ctx.cold_env("collection"), cwd=ctx.work, log_path=ctx.log("collection"),
+                        timeout=max(900, 10 * fl.seconds))
+        counters = fresh.counters()
+    _, rows, summary = recap(ctx.log("collection"))
+    raised, latched = fleet_state(ctx.sim, ctx.ids)
+    failed = summary["failed"] if summary else sum(1 for r in rows.values() if r["failed"] or r["unreachable"])
+    note = ""
+    if summary is None:
+        note = "no summary printed (exit %d)" % m.returncode
+        failed = failed or ctx.n - latched
+    elif summary["changed"] != ctx.n:
+        note = "changed %d of %d" % (summary["changed"], ctx.n)
+    if m.timed_out:
+        note = "timed out"
+    return row("collection", ctx.n, m, counters, failed, ctx.n - latched, fl, note), [
+        "`ansible-playbook -i inventory.yml -f %d vmrescue.azure.reset_proxy_agent_keys -e '%s'`" % (ctx.forks, extra)]
+
+
+def run_azcollection(ctx):
+    args = ctx.args
+    fl = floors.key_reset(ctx.cfg, ctx.n)
+    venv = args.azcollection_venv
+    py = os.path.join(venv, "bin", "python")
+    if not os.path.exists(os.path.join(venv, ".complete")):
+        return None, ["azure.azcollection skipped: %s is not installed (make azcollection)" % venv]
+    inv = write_inventory(os.path.join(ctx.work, "inventory-azcollection.yml"), ctx.ids, py)
+    empty = os.path.join(ctx.work, "no-collections")
+    os.makedirs(empty, exist_ok=True)
+    env = ansible_env(ctx.work, ctx.forks, py, os.path.join(venv, "bin"), empty)
+    sim = ctx.sim
+    # azure-facts.md section 4: what works unmodified (AZURE_CLOUD_ENVIRONMENT as a metadata URL is broken).
+    env.update({
+        "AZURE_CLIENT_ID": sim.client_id, "AZURE_SECRET": sim.client_secret, "AZURE_TENANT": sim.tenant_id,
+        "AZURE_SUBSCRIPTION_ID": sim.subscription_id, "AZURE_ADFS_AUTHORITY_URL": sim.base_url,
+        "AZURE_DISABLE_INSTANCE_DISCOVERY": "true", "REQUESTS_CA_BUNDLE": sim.ca_file, "SSL_CERT_FILE": sim.ca_file,
+        "ARM_URL": sim.base_url,
+    })
+    cap = args.cap_seconds if ctx.n > args.cap_above else None
+    cmd = [os.path.join(venv, "bin", "ansible-playbook"), "-f", str(ctx.forks), "-i", inv,
+           os.path.join(CONTENDERS, "azcollection_reset.yml"), "-e", json.dumps({"key_incarnation_id": TARGET_KID})]
+    with Fresh(sim) as fresh:
+        m = measure.run(cmd, env=ctx.cold_env("azcollection", env), cwd=ctx.work, log_path=ctx.log("azcollection"),
+                        timeout=cap or max(3600, 40 * ctx.n))
+        counters = fresh.counters()
+    text, rows, _ = recap(ctx.log("azcollection"))
+    raised, latched = fleet_state(sim, ctx.ids)
+    confirm_part = text.split("TASK [Wait until the guest has latched the new key]", 1)
+    confirmed = len(re.findall(r"^ok: \[", confirm_part[1], re.M)) if len(confirm_part) > 1 else 0
+    failed = sum(1 for r in rows.values() if r["failed"] or r["unreachable"])
+    note, projected = "", None
+    if m.timed_out:
+        done_units = raised + confirmed
+        projected = m.wall * 2 * ctx.n / done_units if done_units else None
+        note = ("capped at %d s: %d of %d PATCHed, %d confirmed (%.2f VMs/s PATCHed); projected full run at this "
+                "rate: %s" % (cap, raised, ctx.n, confirmed, raised / m.wall,
+                              "%.0f s" % projected if projected else "n/a"))
+    elif m.returncode != 0 and not rows:
+        note = "exit %d, no recap: %s" % (m.returncode, tail(ctx.log("azcollection"), 3).strip()[-300:])
+    r = row("azcollection", ctx.n, m, counters, failed, ctx.n - latched, fl, note)
+    r.update(capped=bool(m.timed_out), patched=raised, confirmed=confirmed,
+             projected=projected if m.timed_out else None)
+    return r, ["`%s/bin/ansible-playbook -i inventory.yml -f %d bench/contenders/azcollection_reset.yml -e "
+               "key_incarnation_id=%d` (ansible %s)" % (_home(venv), ctx.forks, TARGET_KID,
+                                                        ctx.args.machine.get("azcollection_venv", {}).get("ansible"))]
+
+
+def _home(path):
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if path.startswith(home + os.sep) else path
+
+
+class AzHome:
+    """A private Azure CLI config dir logged in to the simulator (untimed set-up, as a user's `az login`)."""
+
+    def __init__(self, az, sim, work):
+        self.az = az
+        self.home = os.path.join(work, "azcli-home")
+        shutil.rmtree(self.home, ignore_errors=True)
+        os.makedirs(self.home, mode=0o700)
+        env = clean_env()
+        env.update({
+            "PATH": os.path.dirname(az) + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
+            "HOME": self.home, "AZURE_CONFIG_DIR": os.path.join(self.home, ".azure"),
+            "REQUESTS_CA_BUNDLE": sim.ca_file, "SSL_CERT_FILE": sim.ca_file,
+            "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_ONLY_SHOW_ERRORS": "true",
+            "AZURE_CORE_NO_COLOR": "true", "AZURE_CORE_SURVEY_MESSAGE": "false", "NO_PROXY": "127.0.0.1,localhost",
+        })
+        self.env = env
+        secret = write(os.path.join(self.home, "sp-secret"), sim.client_secret, 0o600)
+        try:
+            for cmd in (["cloud", "register", "-n", "armsim", "--endpoint-resource-manager", sim.base_url],
+                        ["cloud", "set", "-n", "armsim"],
+                        ["config", "set", "core.instance_discovery=false"],
+                        ["login", "--service-principal", "-u", sim.client_id, "--password=@" + secret,
+                         "--tenant", sim.tenant_id, "-o", "none"],
+                        ["account", "set", "-s", sim.subscription_id]):
+                proc = subprocess.run([az, *cmd], env=env, capture_output=True, text=True, timeout=300,
+                                      cwd=self.home, stdin=subprocess.DEVNULL)
+                if proc.returncode != 0:
+                    raise HarnessError("az %s failed: %s" % (cmd[0], proc.stderr.replace(sim.client_secret, "***")))
+        finally:
+            os.unlink(secret)
+
+
+def run_azcli(ctx, azhome):
+    args = ctx.args
+    fl = floors.key_reset(ctx.cfg, ctx.n)
+    ids_file = write(os.path.join(ctx.work, "vm-ids.txt"), "\n".join(ctx.ids) + "\n")
+    run_dir = os.path.join(ctx.work, "azcli-run")
+    os.makedirs(run_dir, exist_ok=True)
+    cap = args.cap_seconds if ctx.n > args.cap_above else None
+    cmd = ["bash", os.path.join(CONTENDERS, "az_loop.sh"), ids_file, str(ctx.forks), str(TARGET_KID)]
+    with Fresh(ctx.sim) as fresh:
+        m = measure.run(cmd, env=azhome.env, cwd=run_dir, log_path=ctx.log("azcli"),
+                        timeout=cap or max(3600, 40 * ctx.n))
+        counters = fresh.counters()
+    raised, latched = fleet_state(ctx.sim, ctx.ids)
+    with open(ctx.log("azcli"), errors="replace") as fh:
+        confirmed = sum(1 for line in fh if line.startswith("confirmed "))
+    failed = 0
+    for name in ("failed-update.txt", "unconfirmed.txt"):
+        path = os.path.join(run_dir, name)
+        if os.path.exists(path):
+            with open(path) as fh:
+                failed += sum(1 for line in fh if line.strip())
+    note, projected = "", None
+    if m.timed_out:
+        done_units = raised + confirmed
+        projected = m.wall * 2 * ctx.n / done_units if done_units else None
+        note = ("capped at %d s: %d of %d updated, %d confirmed (%.2f VMs/s updated); projected full run at this "
+                "rate: %s" % (cap, raised, ctx.n, confirmed, raised / m.wall,
+                              "%.0f s" % projected if projected else "n/a"))
+    r = row("azcli", ctx.n, m, counters, failed, ctx.n - latched, fl, note)
+    r.update(capped=bool(m.timed_out), patched=raised, confirmed=confirmed,
+             projected=projected if m.timed_out else None)
+    return r, ["`bench/contenders/az_loop.sh vm-ids.txt %d %d` (azure-cli %s, logged in once beforehand, untimed)"
+               % (ctx.forks, TARGET_KID, args.machine.get("azure_cli"))]
+
+
+def run_adhoc(ctx):
+    vm_id = ctx.ids[0]
+    cmd = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", "vmrescue.azure.proxy_agent_key_reset",
+           "-a", "vm_id=%s key_incarnation_id=%d" % (vm_id, START_KID)]
+    runs = []
+    for i in range(ctx.args.adhoc_repeat):
+        with Fresh(ctx.sim) as fresh:
+            m = measure.run(cmd, env=ctx.cold_env("adhoc"), cwd=ctx.work, log_path=ctx.log("adhoc-%d" % i), timeout=300,
+                            interval=0.05)
+            c = fresh.counters()
+        with open(ctx.log("adhoc-%d" % i), errors="replace") as fh:
+            out = fh.read()
+        ok = m.returncode == 0 and re.search(r'"changed": false', out) is not None
+        runs.append((m, c, ok))
+    med = lambda key: statistics.median(getattr(m, key) for m, _, _ in runs)  # noqa: E731
+    mm = measure.Result(wall=med("wall"), cpu=med("cpu"), max_rss_mb=med("max_rss_mb"),
+                        peak_tree_pss_mb=med("peak_tree_pss_mb"), peak_tree_rss_mb=med("peak_tree_rss_mb"),
+                        peak_procs=max(m.peak_procs for m, _, _ in runs), returncode=max(m.returncode for m, _, _ in runs),
+                        timed_out=any(m.timed_out for m, _, _ in runs))
+    counters = {k: statistics.median(c[k] for _, c, _ in runs) for k in ("token", "read", "write", "poll",
+                                                                         "throttled", "sim_cpu")}
+    failed = sum(1 for _, _, ok in runs if not ok)
+    r = row("adhoc", 1, mm, counters, failed, None, None,
+            "median of %d runs (walls %s s)" % (len(runs), ", ".join("%.2f" % m.wall for m, _, _ in runs)))
+    r["runs"] = [dict(m.as_dict(), counters={k: c[k] for k in ("token", "read", "write", "poll", "throttled")})
+                 for m, c, _ in runs]
+    return r, ["`ansible localhost -m vmrescue.azure.proxy_agent_key_reset -a \"vm_id=<id> key_incarnation_id=%d\"`"
+               " (the VM is already at %d: nothing to do), %d times" % (START_KID, START_KID, ctx.args.adhoc_repeat)]
+
+
+def run_lookup(ctx):
+    fl = floors.reads_only(ctx.cfg, ctx.n, "%d instance-view reads" % ctx.n)
+    ids_file = write(os.path.join(ctx.work, "vm-ids.json"), json.dumps({"bench_vm_ids": ctx.ids}))
+    cmd = ctx.playbook(os.path.join(CONTENDERS, "latch_lookup.yml"), "-e", "@" + ids_file)
+    with Fresh(ctx.sim) as fresh:
+        m = measure.run(cmd, env=ctx.cold_env("lookup"), cwd=ctx.work, log_path=ctx.log("lookup"), timeout=max(600, 10 * fl.seconds))
+        counters = fresh.counters()
+    failed = 0 if m.returncode == 0 else ctx.n
+    note = "" if m.returncode == 0 else "exit %d: %s" % (m.returncode, tail(ctx.log("lookup"), 3).strip()[-300:])
+    return row("lookup", ctx.n, m, counters, failed, None, fl, note), [
+        "`ansible-playbook bench/contenders/latch_lookup.yml -e @vm-ids.json` "
+        "(one `query('vmrescue.azure.key_latch_status', *ids)` over %d VMs)" % ctx.n]
+
+
+def run_regain(ctx):
+    fl = floors.reads_only(ctx.cfg, ctx.n, "%d reads, 1 per VM" % ctx.n)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    public = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode() + " rescue@bench"
+    intent = write(os.path.join(ctx.work, "intent.json"), json.dumps({
+        "linux_access_recovery_username": "rescue", "linux_access_recovery_ssh_key": public,
+        "linux_access_recovery_reset_ssh": True}))
+    cmd = ctx.playbook("-i", ctx.inventory, "vmrescue.azure.regain_linux_access", "-e", "@" + intent)
+    with Fresh(ctx.sim):
+        first = measure.run(cmd, env=ctx.cold_env("regain-first"), cwd=ctx.work, log_path=ctx.log("regain-first"),
+                            timeout=3600)
+        _, _, s1 = recap(ctx.log("regain-first"))
+        # let the buckets the first run emptied refill before the timed re-run (the floor assumes full buckets)
+        time.sleep(max(ctx.cfg["gw_read_burst"] / ctx.cfg["gw_read_rate"],
+                       ctx.cfg["gw_write_burst"] / ctx.cfg["gw_write_rate"]) + 1)
+        ctx.sim.control.reset_counters()
+        cpu0 = measure.cpu_seconds(ctx.sim.proc.pid) or 0.0
+        m = measure.run(cmd, env=ctx.cold_env("regain"), cwd=ctx.work, log_path=ctx.log("regain"),
+                        timeout=max(900, 10 * fl.seconds))
+        counters = ctx.sim.control.counters()
+        counters["sim_cpu"] = (measure.cpu_seconds(ctx.sim.proc.pid) or 0.0) - cpu0
+    _, rows, s2 = recap(ctx.log("regain"))
+    failed = s2["failed"] if s2 else ctx.n
+    notes = ["first run (untimed): %.0f s, %s" % (first.wall, _summary_text(s1))]
+    if not s1 or s1["failed"] or s1["changed"] + s1["already_fine"] != ctx.n:
+        notes.insert(0, "NOT A VALID MEASUREMENT: the first run did not bring every VM to done (log: %s)"
+                     % os.path.relpath(ctx.log("regain-first"), REPO))
+    if s2 is None:
+        notes.append("re-run printed no summary (exit %d)" % m.returncode)
+    else:
+        notes.append("re-run: " + _summary_text(s2))
+    r = row("regain", ctx.n, m, counters, failed, None, fl, "; ".join(notes))
+    r.update(first_run=first.as_dict(), first_summary=s1, summary=s2)
+    return r, ["`ansible-playbook -i inventory.yml -f %d vmrescue.azure.regain_linux_access -e @intent.json` "
+               "(user + SSH key + reset_ssh), run once untimed, then timed again" % ctx.forks]
+
+
+def _summary_text(s):
+    if not s:
+        return "no summary"
+    return "%d changed, %d already fine, %d skipped, %d failed" % (s["changed"], s["already_fine"], s["skipped"],
+                                                                   s["failed"])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# output
+# ----------------------------------------------------------------------------------------------------------------
+COLUMNS = ("contender", "VMs", "wall s", "CPU s", "max RSS MB", "tree PSS MB", "tokens", "reads", "writes",
+           "polls", "429s", "failed", "not done", "floor s", "x floor", "sim CPU s")
+
+
+def _fmt(r):
+    def num(v, fmt="%.1f"):
+        return "-" if v is None else fmt % v
+    return (r["label"], str(r["size"]), num(r["wall"]), num(r["cpu"]), num(r["max_rss_mb"], "%.0f"),
+            num(r["peak_tree_pss_mb"], "%.0f"), num(r["token"], "%g"), num(r["read"], "%g"), num(r["write"], "%g"),
+            num(r["poll"], "%g"), num(r["throttled"], "%g"), num(r["failed"], "%g"), num(r["not_done"], "%g"),
+            num(r["floor"]), (">" if r.get("capped") else "") + num(r["ratio"], "%.2f"), num(r["sim_cpu"]))
+
+
+def text_table(rows):
+    cells = [COLUMNS] + [_fmt(r) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    lines = []
+    for j, c in enumerate(cells):
+        lines.append("  ".join(v.ljust(widths[i]) if i == 0 else v.rjust(widths[i]) for i, v in enumerate(c)))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def md_table(rows):
+    out = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|"]
+    out += ["| " + " | ".join(_fmt(r)) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def targets(size_results):
+    """The issue's targets, checked against whatever sizes ran."""
+    lines = []
+    by = {(r["contender"], r["size"]): r for res in size_results.values() for r in res["rows"]}
+    for n in sorted(size_results):
+        c = by.get(("collection", n))
+        if c:
+            ok = c["ratio"] is not None and c["ratio"] <= 1.25 and c["failed"] == 0 and not c["not_done"]
+            lines.append("reset %d VMs: %.1f s = %.2fx the floor (target <= 1.25x), %d failed, %d 429s: %s"
+                         % (n, c["wall"], c["ratio"] or 0, c["failed"], c["throttled"], "met" if ok else "NOT met"))
+            lines.append("token requests, reset %d VMs: %d (target: 1 per credential): %s"
+                         % (n, c["token"], "met" if c["token"] <= 1 else "NOT met"))
+        a = by.get(("azcollection", n))
+        if c and a:
+            if a.get("capped"):
+                lines.append("vs azure.azcollection at %d: contender 2 did not finish (capped at %.0f s, %d of %d "
+                             "PATCHed); at least %.1fx slower%s" % (
+                                 n, a["wall"], a.get("patched", 0), n, a["wall"] / c["wall"],
+                                 ", about %.0fx projected at its measured rate" % (a["projected"] / c["wall"])
+                                 if a.get("projected") else ""))
+            else:
+                lines.append("vs azure.azcollection at %d: %.1fx faster (%.1f s vs %.1f s)%s"
+                             % (n, a["wall"] / c["wall"], c["wall"], a["wall"],
+                                (": target >= 10x %s" % ("met" if a["wall"] / c["wall"] >= 10 else "NOT met"))
+                                if n == 100 else ""))
+        for name, what in (("lookup", "lookup"), ("regain", "regain_linux_access re-run")):
+            x = by.get((name, n))
+            if x:
+                ratio = "%.2fx the read floor" % x["ratio"] if x["ratio"] else "floor 0 s (within the burst)"
+                ok = (x["ratio"] is None or x["ratio"] <= 1.25) and x["write"] == 0 and x["failed"] == 0
+                lines.append("%s over %d VMs: %.1f s, %s, %d writes (target <= 1.25x, 0 writes): %s"
+                             % (what, n, x["wall"], ratio, x["write"], "met" if ok else "NOT met"))
+    adhoc = [r for res in size_results.values() for r in res["rows"] if r["contender"] == "adhoc"]
+    if adhoc:
+        r = adhoc[-1]
+        ok = r["wall"] < 1.5 and r["peak_tree_pss_mb"] < 120
+        lines.append("no-op ad-hoc: %.2f s, %.0f MB tree PSS, %.0f MB max process RSS (target < 1.5 s, < 120 MB): %s"
+                     % (r["wall"], r["peak_tree_pss_mb"], r["max_rss_mb"], "met" if ok else "NOT met"))
+    return lines
+
+
+def size_section(n, res, meta):
+    m = meta["machine"]
+    lines = ["### %d VMs" % n, "",
+             "Run %s with `%s`; forks %d; simulator: %s." % (
+                 meta["date"], meta["command"], meta["forks"],
+                 ", ".join("%s=%s" % kv for kv in sorted(meta["sim_config"].items()))),
+             "Machine: %s CPUs (%s), %s GiB, Linux %s, Python %s, ansible-core %s; contender 2: ansible %s "
+             "(ansible-core %s, azure.azcollection %s); contender 3: azure-cli %s." % (
+                 m["nproc"], m["cpu"], m["memory_gib"], m["kernel"], m["python"], m["ansible_core"],
+                 (m.get("azcollection_venv") or {}).get("ansible"), (m.get("azcollection_venv") or {}).get("ansible_core"),
+                 (m.get("azcollection_venv") or {}).get("azure.azcollection"), m.get("azure_cli")),
+             "", md_table(res["rows"]), "", "Floors:", ""]
+    for key, fl in res["floors"].items():
+        lines.append("- %s:" % key)
+        lines += ["  - %s" % line for line in fl["how"]]
+    lines += ["", "Commands and notes:", ""]
+    for r in res["rows"]:
+        lines.append("- %s: %s%s" % (r["label"], "; ".join(res["commands"].get(r["contender"], [])),
+                                     (" — " + r["note"]) if r["note"] else ""))
+    for s in res.get("skipped", []):
+        lines.append("- %s" % s)
+    return "\n".join(lines) + "\n"
+
+
+SIZE_RE = re.compile(r"<!-- bench:size=(\d+):start -->\n(.*?)<!-- bench:size=\1:end -->\n", re.S)
+LATEST_START, LATEST_END = "<!-- bench:latest:start -->", "<!-- bench:latest:end -->"
+
+
+def update_doc(size_results, meta, target_lines):
+    with open(DOC) as fh:
+        doc = fh.read()
+    if LATEST_START not in doc or LATEST_END not in doc:
+        raise HarnessError("%s has no %s ... %s markers" % (DOC, LATEST_START, LATEST_END))
+    head, rest = doc.split(LATEST_START, 1)
+    body, foot = rest.split(LATEST_END, 1)
+    sections = {int(m.group(1)): m.group(2) for m in SIZE_RE.finditer(body)}
+    for n, res in size_results.items():
+        sections[n] = size_section(n, res, meta)
+    new = ["", "_Written by `make bench` (bench/run.py); the sections of sizes not run last time are kept._", ""]
+    new += ["Targets, as of the last run (%s, sizes %s):" % (meta["date"], ", ".join(map(str, sorted(size_results)))),
+            ""] + ["- %s" % t for t in target_lines] + [""]
+    for n in sorted(sections):
+        new.append("<!-- bench:size=%d:start -->\n%s<!-- bench:size=%d:end -->\n" % (n, sections[n], n))
+    with open(DOC, "w") as fh:
+        fh.write(head + LATEST_START + "\n" + "\n".join(new) + LATEST_END + foot)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="100,1000", help="fleet sizes, comma-separated (default 100,1000)")
+    p.add_argument("--forks", type=int, default=20, help="Ansible forks and xargs -P for every contender (20)")
+    p.add_argument("--contenders", default=",".join(ALL), help="subset of: " + ",".join(ALL))
+    p.add_argument("--lro-seconds", type=float, default=1.0, help="ARM operation latency (1)")
+    p.add_argument("--relatch-seconds", type=float, default=3.0, help="guest relatch latency (3)")
+    p.add_argument("--extension-seconds", type=float, default=1.0, help="VMAccess handler run time (1)")
+    p.add_argument("--lro-retry-after", type=int, default=1,
+                   help="Retry-After on operations (1; Azure's 10 would make every client wait 10 s for a 1 s job)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other simulator setting")
+    p.add_argument("--cap-seconds", type=float, default=240,
+                   help="run-time cap for contenders 2 and 3 above --cap-above VMs (240)")
+    p.add_argument("--cap-above", type=int, default=100, help="sizes up to this run contenders 2 and 3 to the end")
+    p.add_argument("--adhoc-repeat", type=int, default=5)
+    p.add_argument("--azcollection-venv", default=os.path.expanduser("~/.cache/vmrescue-azure/azcollection-12.3.0"))
+    p.add_argument("--az", default=os.environ.get("VMRESCUE_AZ") or
+                   os.path.expanduser("~/.cache/vmrescue-azure/azcli-2.91.0/bin/az"))
+    docs = p.add_mutually_exclusive_group()
+    docs.add_argument("--docs", dest="docs", action="store_true", default=None, help="update docs/performance.md")
+    docs.add_argument("--no-docs", dest="docs", action="store_false")
+    p.add_argument("--render", metavar="RESULTS_JSON",
+                   help="run nothing: print the tables of a results file and write docs/performance.md from it")
+    args = p.parse_args(argv)
+    args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    bad = set(args.contenders) - set(ALL)
+    if bad:
+        p.error("unknown contender(s): %s" % ", ".join(sorted(bad)))
+    if args.docs is None:
+        args.docs = any(n >= 100 for n in args.sizes)
+    return args
+
+
+def sim_config(args):
+    cfg = {"lro_seconds": args.lro_seconds, "relatch_seconds": args.relatch_seconds,
+           "extension_seconds": args.extension_seconds, "lro_retry_after": args.lro_retry_after}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        cfg[key.strip()] = json.loads(value) if value.strip()[:1] in "0123456789-tf[{\"" else value
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.render:
+        return render(args.render)
+    ensure_collection_link()
+    os.makedirs(OUT, exist_ok=True)
+    stamp = datetime.datetime.now().astimezone()
+    args.machine = describe_machine(args)
+    cfg_in = sim_config(args)
+    meta = {"date": stamp.strftime("%Y-%m-%d %H:%M %Z"), "command": _command_line(), "forks": args.forks,
+            "sim_config": cfg_in, "machine": args.machine}
+    say("vmrescue.azure fleet benchmark: sizes %s, forks %d, contenders %s" % (
+        ",".join(map(str, args.sizes)), args.forks, ",".join(args.contenders)))
+    say("machine: %s" % json.dumps(args.machine))
+    size_results = {}
+    for n in args.sizes:
+        size_results[n] = run_size(args, n, cfg_in)
+    target_lines = targets(size_results)
+    show(size_results, target_lines)
+    result = {"date": stamp.isoformat(), "command": meta["command"], "machine": args.machine, "forks": args.forks,
+              "sim_config": cfg_in, "sizes": {str(n): res for n, res in size_results.items()},
+              "targets": target_lines}
+    path = os.path.join(OUT, "results-%s.json" % stamp.strftime("%Y%m%d-%H%M%S"))
+    with open(path, "w") as fh:
+        json.dump(result, fh, indent=1)
+    shutil.copyfile(path, os.path.join(OUT, "latest.json"))
+    say("results: %s" % os.path.relpath(path, REPO))
+    if args.docs:
+        update_doc(size_results, meta, target_lines)
+        say("updated %s" % os.path.relpath(DOC, REPO))
+    return 0
+
+
+def show(size_results, target_lines):
+    say()
+    say("=" * 100)
+    for n, res in size_results.items():
+        say("%d VMs" % n)
+        say(text_table(res["rows"]))
+        say()
+        for key, fl in res["floors"].items():
+            say("floor, %s:" % key)
+            for line in fl["how"]:
+                say("  " + line)
+        for r in res["rows"]:
+            if r["note"]:
+                say("note, %s: %s" % (r["label"], r["note"]))
+        for s in res.get("skipped", []):
+            say("note: " + s)
+        say()
+    say("columns: wall = elapsed; CPU = user+sys of the contender's whole process tree (os.wait4 of its process); "
+        "max RSS = largest single process (ru_maxrss); tree PSS = peak of the summed PSS of the process tree "
+        "(sampled from /proc); tokens/reads/writes/polls/429s = the simulator's counters; failed = what the "
+        "contender reported; not done = VMs whose guest did not latch the new key (simulator state); "
+        "sim CPU = the simulator's own CPU (same 2 cores)")
+    say()
+    say("targets (issue 6):")
+    for t in target_lines:
+        say("  " + t)
+
+
+def render(path):
+    with open(path) as fh:
+        result = json.load(fh)
+    size_results = {int(n): res for n, res in result["sizes"].items()}
+    target_lines = targets(size_results)
+    show(size_results, target_lines)
+    date = datetime.datetime.fromisoformat(result["date"])
+    meta = {"date": date.strftime("%Y-%m-%d %H:%M %Z"), "command": result["command"], "forks": result["forks"],
+            "sim_config": result["sim_config"], "machine": result["machine"]}
+    update_doc(size_results, meta, target_lines)
+    say("updated %s from %s" % (os.path.relpath(DOC, REPO), path))
+    return 0
+
+
+def _command_line():
+    args = [a for a in sys.argv[1:]]
+    # the Makefile passes the cached venv paths; show what a user types
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in ("--azcollection-venv", "--az"):
+            skip = True
+            continue
+        if a.startswith(("--azcollection-venv=", "--az=")):
+            continue
+        out.append(a)
+    return "make bench" + (' BENCH_ARGS="%s"' % " ".join(out) if out else "")
+
+
+def run_size(args, n, cfg_in):
+    work = os.path.join(OUT, str(n))
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    say()
+    say("=== %d VMs: starting the simulator (%s)" % (n, ", ".join("%s=%s" % kv for kv in sorted(cfg_in.items()))))
+    res = {"rows": [], "floors": {}, "commands": {}, "skipped": []}
+    with Simulator.start(fleet=make_fleet(n), config=cfg_in, state_dir=os.path.join(work, "sim")) as sim:
+        cfg = sim.control.config()
+        res["sim_config"] = cfg
+        ids = sim.control.vms()
+        if len(ids) != n:
+            raise HarnessError("the simulator has %d VMs, expected %d" % (len(ids), n))
+        ctx = Ctx(args, sim, n, ids, work, cfg)
+        res["floors"]["key reset of %d VMs" % n] = floors.key_reset(cfg, n).as_dict()
+        for name in args.contenders:
+            say("--- %d VMs: %s" % (n, LABELS[name]))
+            if name == "azcli":
+                if not (args.az and os.path.exists(args.az)):
+                    res["skipped"].append("az loop skipped: no Azure CLI at %s (make azcli)" % args.az)
+                    continue
+                r, cmds = run_azcli(ctx, AzHome(args.az, sim, work))
+            else:
+                r, cmds = {"collection": run_collection, "azcollection": run_azcollection, "adhoc": run_adhoc,
+                           "lookup": run_lookup, "regain": run_regain}[name](ctx)
+            if r is None:
+                res["skipped"].extend(cmds)
+                say("    skipped: " + "; ".join(cmds))
+                continue
+            res["rows"].append(r)
+            res["commands"][name] = cmds
+            if name == "lookup":
+                res["floors"]["key_latch_status lookup over %d VMs" % n] = floors.reads_only(
+                    cfg, n, "%d instance-view reads" % n).as_dict()
+            if name == "regain":
+                res["floors"]["regain_linux_access re-run over %d VMs" % n] = floors.reads_only(
+                    cfg, n, "%d reads, 1 per VM" % n).as_dict()
+            say("    %.1f s wall, %.1f s CPU, %d tokens, %d reads, %d writes, %d polls, %d 429s, failed %s%s"
+                % (r["wall"], r["cpu"], r["token"], r["read"], r["write"], r["poll"], r["throttled"], r["failed"],
+                   ("; " + r["note"]) if r["note"] else ""))
+    return res
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except HarnessError as exc:
+        say("BENCH HARNESS ERROR: %s" % exc)
+        sys.exit(2)

@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Batch mode: many targets in one task, one process (private: may change without notice).
+
+Every module of the collection that works on one VM (a ``_module.TaskSpec`` with ``target=True``) also accepts
+``targets``: a list of VM / Uniform instance resource IDs, or of dicts with the usual target keys. The targets
+are processed by ``concurrency`` worker threads that share one credential (one token), one ``ArmClient`` (one
+connection pool of ``concurrency`` connections, one pacer) and the spec's per-batch shared state. A single
+target is a batch of one: the same code runs.
+
+Public names (kept stable):
+
+- ``BATCH_OPTIONS`` (argspec: ``targets``, ``concurrency``), ``BATCH_MUTUALLY_EXCLUSIVE``, ``DEFAULT_CONCURRENCY``.
+- ``parse_targets(items) -> [(Target | None, error | None, label)]``: validation of each item, no network. An
+  empty item (None or '') is "no target" (the same message as a task without a target).
+- ``run_ordered(func, items, concurrency) -> list``: ``func(item)`` for every item on at most ``concurrency``
+  threads; results in input order; an exception is returned in place of its result (never raised).
+- ``summarize(results) -> dict``: the task result of a batch (``changed`` = any, ``results``, counts, ``msg``;
+  ``failed`` only when no target was valid).
+"""
+
+from __future__ import annotations
+
+from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
+    TARGET_OPTION_NAMES,
+    TargetError,
+    parse_resource_id,
+    target_from_params,
+)
+
+# The default bounds how many targets are in flight at once. Each target mostly waits (for the guest to latch,
+# for the handler to run), so this is not bound by the controller's CPUs; it is about the throttling buckets:
+# enough targets in flight to keep Resource Manager's write refill (10/s per principal) busy while each one waits
+# a few seconds for its confirmation, without thousands of idle threads.
+DEFAULT_CONCURRENCY = 64
+
+BATCH_OPTIONS = dict(
+    targets=dict(type='list', elements='raw'),
+    concurrency=dict(type='int', default=DEFAULT_CONCURRENCY),
+)
+BATCH_MUTUALLY_EXCLUSIVE = [['targets', name] for name in TARGET_OPTION_NAMES]
+
+
+def parse_targets(items):
+    """Validate each ``targets`` item. Returns ``[(target or None, error message or None, label)]``."""
+    out = []
+    for index, item in enumerate(items or []):
+        label = item if isinstance(item, str) else None
+        try:
+            if item is None or item == '':  # e.g. a host without azure_vm_id in a list built from hostvars
+                target = target_from_params({})
+            elif isinstance(item, str):
+                target = parse_resource_id(item, 'targets[%d]' % index)
+            elif isinstance(item, dict):
+                unknown = sorted(set(item) - set(TARGET_OPTION_NAMES))
+                if unknown:
+                    raise TargetError('targets[%d]: unknown key(s) %s; use %s' % (
+                        index, ', '.join(map(str, unknown)), ', '.join(TARGET_OPTION_NAMES)))
+                label = item.get('vm_id') or '/'.join(str(item.get(k)) for k in TARGET_OPTION_NAMES[1:] if item.get(k))
+                target = target_from_params(dict((k, item.get(k)) for k in TARGET_OPTION_NAMES))
+            else:
+                raise TargetError('targets[%d]: expected a resource ID or a dict of target keys, got %s'
+                                  % (index, type(item).__name__))
+        except TargetError as exc:
+            text = str(exc)
+            if not text.startswith('targets['):
+                text = 'targets[%d]: %s' % (index, text)
+            out.append((None, text, label))
+            continue
+        out.append((target, None, label))
+    return out
+
+
+def run_ordered(func, items, concurrency):
+    """``func(item)`` for each item with at most ``concurrency`` threads; results (or exceptions) in order."""
+    def safe(item):
+        try:
+            return func(item)
+        except Exception as exc:  # pylint: disable=broad-except
+            return exc
+
+    items = list(items)
+    workers = max(1, min(int(concurrency or 1), len(items)))
+    if workers == 1:
+        return [safe(i) for i in items]
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='vmrescue') as pool:
+        return list(pool.map(safe, items))
+
+
+def summarize(results):
+    """The task result of a batch from the per-target results (each has id, changed, failed, msg)."""
+    valid = [r for r in results if not r.get('invalid')]
+    failed = [r for r in results if r.get('failed')]
+    changed = [r for r in results if r.get('changed')]
+    out = dict(
+        changed=bool(changed),
+        results=results,
+        total=len(results),
+        changed_count=len(changed),
+        failed_count=len(failed),
+        msg='%d target(s): %d changed, %d failed' % (len(results), len(changed), len(failed)),
+    )
+    if results and not valid:
+        out['failed'] = True
+        out['msg'] = 'no valid target: ' + '; '.join(r['msg'] for r in results)
+    elif not results:
+        out['msg'] = 'no targets given: nothing to do'
+    diffs = [r['diff'] for r in results if r.get('diff')]
+    if diffs:
+        out['diff'] = diffs
+    warnings = ['%s: %s' % (r.get('id'), w) for r in results for w in (r.get('warnings') or [])]
+    if warnings:
+        out['warnings'] = warnings
+    for r in results:
+        r.pop('invalid', None)
+    return out

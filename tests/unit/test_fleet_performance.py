@@ -1,0 +1,413 @@
+# -*- coding: utf-8 -*-
+"""Fleet-scale pieces without network: the pacer (_pacing), the batch executor (_batch / _module.execute), the
+adaptive confirmation (_proxy_agent.confirm + ConfirmTiming) and the private token cache directory (_auth)."""
+
+import json
+import os
+import stat
+import threading
+import time
+
+import pytest
+
+from ansible_collections.vmrescue.azure.plugins.module_utils import _auth, _batch, _pacing
+from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent as pa
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec, execute
+from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
+
+SUB = '00000000-0000-0000-0000-000000000001'
+VM_PATH = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm%d'
+URL = 'https://arm.example' + VM_PATH
+
+
+class FakeTime(object):
+    def __init__(self):
+        self.now = 0.0
+        self.slept = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+# -- pacer -----------------------------------------------------------------------------------------------------
+def test_compute_header_parsing():
+    value = 'Microsoft.Compute/LowCostGet1Min;35,Microsoft.Compute/LowCostGetSubscription1Min;23999'
+    assert _pacing.parse_compute_header(value) == [('LowCostGet1Min', 35), ('LowCostGetSubscription1Min', 23999)]
+    assert _pacing.parse_compute_header('Microsoft.Compute/UpdateVM30Min; 7') == [('UpdateVM30Min', 7)]
+    assert _pacing.parse_compute_header(None) == [] and _pacing.parse_compute_header('garbage') == []
+
+
+def test_compute_policy_of_requests():
+    vm = VM_PATH % (SUB, 1)
+    assert _pacing.compute_policy('GET', vm) == 'LowCostGet'
+    assert _pacing.compute_policy('PATCH', vm) == 'UpdateVM'
+    assert _pacing.compute_policy('GET', '/subscriptions/%s/providers/Microsoft.Compute/locations/x/operations/1' % SUB) \
+        == 'GetOperation'
+    assert _pacing.compute_policy('GET', '/subscriptions/%s/providers/Microsoft.Compute/virtualMachines' % SUB) \
+        == 'HighCostGet'
+    assert _pacing.compute_policy('GET', '/subscriptions/%s/resourcegroups' % SUB) is None
+
+
+def test_burst_then_spaced_at_the_documented_refill_rate():
+    """Without any header the gateway model is the documented fallback: 200 writes at once, then 10/s."""
+    t = FakeTime()
+    pacer = _pacing.Pacer(reserve=5, clock=t.clock, sleep=t.sleep)
+    for i in range(195):
+        pacer.observe(pacer.acquire('PATCH', URL % (SUB, i)), URL % (SUB, i), {})
+    assert t.now == 0.0 and pacer.stats['waits'] == 0  # the burst, minus the reserve of 5
+    for i in range(20):
+        pacer.observe(pacer.acquire('PATCH', URL % (SUB, i)), URL % (SUB, i), {})
+    # Each further write waits for the refill: 0.1 s apart (10/s).
+    assert t.now == pytest.approx(2.0, abs=0.11)
+    assert all(s == pytest.approx(0.1, abs=0.01) for s in t.slept)
+
+
+def test_reads_and_writes_are_separate_buckets():
+    t = FakeTime()
+    pacer = _pacing.Pacer(clock=t.clock, sleep=t.sleep)
+    for i in range(195):
+        pacer.acquire('PATCH', URL % (SUB, i))
+    pacer.acquire('GET', URL % (SUB, 1))
+    assert t.now == 0.0
+
+
+def test_remaining_header_lowers_the_model():
+    """Another client drained the bucket: the header says 3 left, so the next requests are spaced at once."""
+    t = FakeTime()
+    pacer = _pacing.Pacer(reserve=5, clock=t.clock, sleep=t.sleep)
+    keys = pacer.acquire('GET', URL % (SUB, 1))
+    pacer.observe(keys, URL % (SUB, 1), {'x-ms-ratelimit-remaining-subscription-reads': '3'})
+    pacer.acquire('GET', URL % (SUB, 2))
+    # 3 left -> 2 after this one: wait until the reserve (5) is back at 25/s: 3 tokens = 0.12 s.
+    assert t.now == pytest.approx(0.12, abs=0.01)
+
+
+def test_remaining_header_raises_the_model_when_nothing_is_in_flight():
+    t = FakeTime()
+    pacer = _pacing.Pacer(reserve=5, clock=t.clock, sleep=t.sleep)
+    keys = pacer.acquire('GET', URL % (SUB, 1))
+    pacer.observe(keys, URL % (SUB, 1), {'x-ms-ratelimit-remaining-subscription-reads': '0'})  # e.g. a 429
+    t.now += 100  # refilled
+    keys = pacer.acquire('GET', URL % (SUB, 1))
+    assert t.slept == []
+    pacer.observe(keys, URL % (SUB, 1), {'x-ms-ratelimit-remaining-subscription-reads': '249'})
+    bucket = pacer._buckets[('gw', SUB, 'read')]  # pylint: disable=protected-access
+    assert bucket.tokens == 249 and bucket.pending == 0
+
+
+def test_compute_bucket_learned_from_header_paces_that_resource_only():
+    t = FakeTime()
+    pacer = _pacing.Pacer(reserve=5, clock=t.clock, sleep=t.sleep)
+    keys = pacer.acquire('PATCH', URL % (SUB, 1))
+    pacer.observe(keys, URL % (SUB, 1), {'x-ms-ratelimit-remaining-resource':
+                                         'Microsoft.Compute/UpdateVM1Min;1,Microsoft.Compute/UpdateVMSubscription1Min;1400'})
+    pacer.acquire('PATCH', URL % (SUB, 2))  # another VM: its own (unknown, so unpaced) resource bucket
+    assert t.now == 0.0
+    pacer.acquire('PATCH', URL % (SUB, 1))  # this VM has 1 left of 12, 1 is kept: wait for the refill (4/min)
+    assert t.now == pytest.approx(15.0)
+
+
+def test_after_a_429_the_retry_waits_only_for_retry_after():
+    """The pacer does not add its own wait to the server's Retry-After (the RetryPolicy sleeps that)."""
+    t = FakeTime()
+    pacer = _pacing.Pacer(reserve=5, clock=t.clock, sleep=t.sleep)
+    keys = pacer.acquire('PATCH', URL % (SUB, 1))
+    pacer.observe(keys, URL % (SUB, 1), {'Retry-After': '5', 'x-ms-ratelimit-remaining-subscription-writes': '150',
+                                         'x-ms-ratelimit-remaining-resource': 'Microsoft.Compute/UpdateVM1Min;0'},
+                  status=429)
+    t.now += 5  # azure-core's RetryPolicy sleeps Retry-After
+    pacer.acquire('PATCH', URL % (SUB, 1))
+    assert t.slept == []
+    # The gateway bucket, which was not empty, kept its own count: 150, refilled for 5 s at 10/s, minus the retry.
+    assert pacer._buckets[('gw', SUB, 'write')].tokens == pytest.approx(199)  # pylint: disable=protected-access
+
+
+def test_pacer_is_shared_by_threads():
+    """Many threads draw from one model: the total spacing is the refill rate, whatever the thread count."""
+    pacer = _pacing.Pacer(reserve=0)
+    bucket = _pacing._Bucket(5, 200.0, time.monotonic())  # pylint: disable=protected-access
+    pacer._buckets[('gw', SUB, 'read')] = bucket  # pylint: disable=protected-access
+    start = time.monotonic()
+
+    def worker():
+        for _ in range(10):
+            pacer.observe(pacer.acquire('GET', URL % (SUB, 1)), URL % (SUB, 1), {})
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    # 80 requests, 5 at once then 200/s: at least 75 / 200 = 0.375 s.
+    assert time.monotonic() - start >= 0.33
+
+
+# -- batch executor ----------------------------------------------------------------------------------------------
+def test_run_ordered_keeps_order_isolates_failures_and_bounds_concurrency():
+    lock = threading.Lock()
+    state = {'now': 0, 'max': 0}
+
+    def func(i):
+        with lock:
+            state['now'] += 1
+            state['max'] = max(state['max'], state['now'])
+        time.sleep(0.01 * (i % 3))
+        with lock:
+            state['now'] -= 1
+        if i == 4:
+            raise ValueError('boom')
+        return i * 10
+
+    out = _batch.run_ordered(func, range(20), 3)
+    assert [o for o in out if not isinstance(o, Exception)] == [i * 10 for i in range(20) if i != 4]
+    assert isinstance(out[4], ValueError)
+    assert state['max'] <= 3
+
+
+def test_parse_targets():
+    good = VM_PATH % (SUB, 1)
+    parsed = _batch.parse_targets([good, {'resource_group': 'rg', 'name': 'vm2'}, '/bad', None, {'vm_id': good, 'x': 1}, 7])
+    assert parsed[0][0].id == good and parsed[0][1] is None
+    assert parsed[1][0].name == 'vm2' and parsed[1][0].subscription_id is None
+    assert parsed[2][0] is None and parsed[2][1].startswith('targets[2]: ')
+    assert 'no target' in parsed[3][1]
+    assert 'unknown key(s) x' in parsed[4][1]
+    assert 'expected a resource ID or a dict' in parsed[5][1]
+
+
+class _Client(object):
+    subscription_id = SUB
+
+
+def _spec(run):
+    return TaskSpec({'mode': dict(type='str')}, run)
+
+
+def test_execute_batch_results_in_input_order_with_failures_isolated():
+    def run(client, target, params, check_mode=False, diff=False):
+        if target.name == 'vm2':
+            raise ArmError('nope', status=403, code='AuthorizationFailed', resource_id=target.id)
+        if target.name == 'vm3':
+            raise TaskError('it broke', extra=1)
+        if target.name == 'vm4':
+            raise RuntimeError('a bug')
+        return dict(changed=target.name == 'vm1', id=target.id, value=target.name)
+
+    ids = [VM_PATH % (SUB, i) for i in range(6)]
+    params = {'targets': ids[:5] + ['/bad'] + [{'resource_group': 'rg', 'name': 'vm5'}], 'concurrency': 3}
+    out = execute(_spec(run), params, client=_Client())
+    assert out['changed'] is True and not out.get('failed')
+    res = out['results']
+    assert [r['id'] for r in res] == ids[:5] + ['/bad', ids[5]]
+    assert [r['changed'] for r in res] == [False, True, False, False, False, False, False]
+    assert [r['failed'] for r in res] == [False, False, True, True, True, True, False]
+    assert res[2]['arm_error']['code'] == 'AuthorizationFailed' and 'nope' in res[2]['msg']
+    assert res[3]['msg'] == 'it broke' and res[3]['extra'] == 1
+    assert 'internal error: RuntimeError' in res[4]['msg']
+    assert res[0]['msg'] == '' and res[0]['value'] == 'vm0'
+    assert (out['total'], out['changed_count'], out['failed_count']) == (7, 1, 4)
+
+
+def test_execute_batch_fails_only_when_no_target_is_valid():
+    out = execute(_spec(lambda *a, **k: {}), {'targets': ['/bad', None], 'concurrency': 2}, client=_Client())
+    assert out['failed'] and out['msg'].startswith('no valid target: targets[0]')
+    out = execute(_spec(lambda *a, **k: {}), {'targets': [], 'concurrency': 2}, client=_Client())
+    assert not out.get('failed') and out['results'] == [] and out['changed'] is False
+
+
+def test_single_target_is_a_batch_of_one():
+    seen = []
+
+    def run(client, target, params, check_mode=False, diff=False, shared=None):
+        seen.append(shared)
+        return dict(changed=True, id=target.id)
+
+    spec = TaskSpec({}, run, shared=dict)
+    out = execute(spec, {'vm_id': VM_PATH % (SUB, 1)}, client=_Client())
+    assert out == {'changed': True, 'id': VM_PATH % (SUB, 1)}  # the single-target result shape is unchanged
+    execute(spec, {'targets': [VM_PATH % (SUB, i) for i in range(4)], 'concurrency': 4}, client=_Client())
+    assert len(seen) == 5 and all(s is seen[1] for s in seen[1:])  # one shared state per batch
+
+
+def test_batch_options_are_mutually_exclusive_with_single_target_options():
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    spec = pa.task_spec()
+    v = ArgumentSpecValidator(spec.full_argument_spec(), **spec.constraints())
+    res = v.validate({'targets': [VM_PATH % (SUB, 1)], 'vm_id': VM_PATH % (SUB, 1), 'state': 'reset'})
+    assert any('targets' in m and 'vm_id' in m for m in res.error_messages)
+    res = v.validate({'targets': [VM_PATH % (SUB, 1)], 'state': 'reset'})
+    assert not res.error_messages and res.validated_parameters['concurrency'] == _batch.DEFAULT_CONCURRENCY
+
+
+# -- adaptive confirmation ---------------------------------------------------------------------------------------
+READY = 'Found key details from local and ready to use. - 1'
+
+
+def _model(key, latched, guid, prov='Succeeded', failed_status=None):
+    states = {'secureChannelState': 'WireServer Enforce -  IMDS Enforce - HostGA Enforce', 'keyGuid': guid,
+              'keyIncarnationId': str(latched)}
+    msg = json.dumps({'version': '1.0.47', 'keyLatchStatus': {'status': 'RUNNING', 'message': READY, 'states': states}})
+    statuses = [{'code': 'PowerState/running'}]
+    if failed_status:
+        statuses.insert(0, failed_status)
+    view = {'statuses': statuses, 'extensions': [{
+        'name': 'AzureProxyAgentExtension', 'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgentLinux',
+        'substatuses': [{'code': 'ComponentStatus/ProxyAgentStatus/succeeded', 'message': msg}]}]}
+    return {'properties': {'provisioningState': prov, 'instanceView': view,
+                           'securityProfile': {'proxyAgentSettings': {'enabled': True, 'keyIncarnationId': key}}}}
+
+
+class LatchClient(object):
+    """A VM whose guest shows a written key ``latency`` seconds (fake clock) after the write was accepted."""
+    subscription_id = SUB
+
+    def __init__(self, t, latency, key=1, fail=False):
+        self.t = t
+        self.latency = latency
+        self.key = key
+        self.latched = key
+        self.written_at = None
+        self.fail = fail
+        self.reads = self.writes = 0
+
+    def get_with_etag(self, path, params=None, **kw):
+        self.reads += 1
+        assert params == {'$expand': 'instanceView'}  # never the LRO status, never a bare GET
+        if self.written_at is not None and self.t.now - self.written_at >= self.latency:
+            if self.fail:
+                return _model(self.key, self.latched, 'g-old', prov='Failed', failed_status={
+                    'code': 'ProvisioningState/failed/InternalOperationError', 'message': 'the host said no'}), '"2"'
+            self.latched = self.key
+        guid = 'g-%d' % self.latched
+        return _model(self.key, self.latched, guid, prov='Updating' if self.latched != self.key else 'Succeeded'), '"1"'
+
+    def patch(self, path, body, lro=True, **kw):
+        assert lro is False  # wait: true confirms through the instance view, not the LRO
+        self.writes += 1
+        self.key = body['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId']
+        self.written_at = self.t.now
+        return None
+
+
+def _reset(client, t, timing, timeout=600):
+    target = parse_resource_id(VM_PATH % (SUB, 1))
+    params = dict(state='reset', key_incarnation_id=None, force=False, wait=True, wait_timeout=timeout)
+    return pa.run(client, target, params, sleep=t.sleep, clock=t.clock, shared=timing)
+
+
+def test_confirm_first_read_after_the_expected_delay_costs_two_reads():
+    t = FakeTime()
+    timing = pa.ConfirmTiming(initial=2.0)
+    c = LatchClient(t, latency=1.5)
+    r = _reset(c, t, timing)
+    assert r['confirmed'] and r['changed'] and (c.reads, c.writes) == (2, 1)
+    assert t.slept == [2.0]
+
+
+def test_confirm_learns_the_latency_of_the_batch():
+    """Latency 5 s, initial guess 2 s: the first target backs off (more reads), later ones need 2 reads."""
+    t = FakeTime()
+    timing = pa.ConfirmTiming(initial=2.0)
+    first = LatchClient(t, latency=5.0)
+    assert _reset(first, t, timing)['confirmed']
+    assert first.reads > 2
+    reads = []
+    for _ in range(10):
+        c = LatchClient(t, latency=5.0)
+        assert _reset(c, t, timing)['confirmed']
+        reads.append(c.reads)
+    assert sum(reads) / len(reads) <= 2.3, (reads, sorted(timing._seen))  # pylint: disable=protected-access
+    assert 4.5 <= timing.expected() <= 8.0
+
+
+def test_confirm_backs_off_and_times_out_with_the_last_status():
+    t = FakeTime()
+    c = LatchClient(t, latency=10 ** 6)
+    with pytest.raises(TaskError) as exc:
+        _reset(c, t, pa.ConfirmTiming(initial=2.0), timeout=120)
+    assert 'did not report it within 120s' in exc.value.msg
+    # Gaps grow to POLL_MAX: far fewer reads than one every 2 s.
+    assert c.reads <= 14  # a fixed 2 s poll would have read 60 times
+    assert max(t.slept) <= pa.POLL_MAX and t.now == pytest.approx(120)
+
+
+def test_failed_provisioning_fails_the_target_with_the_arm_error():
+    t = FakeTime()
+    c = LatchClient(t, latency=1.0, fail=True)
+    with pytest.raises(TaskError) as exc:
+        _reset(c, t, pa.ConfirmTiming(initial=2.0))
+    assert 'InternalOperationError' in exc.value.msg and 'the host said no' in exc.value.msg
+    assert exc.value.result['changed'] is True and exc.value.result['arm_error']['code'] == 'InternalOperationError'
+
+
+def test_confirm_timing_quantile_and_probe_down():
+    timing = pa.ConfirmTiming(initial=2.0, window=5)
+    assert timing.expected() == 2.0
+    for s in (4.0, 6.0, 5.0, 5.0):
+        timing.observe(s, first_read=False)
+    assert timing.expected() == 6.0  # the 0.8 quantile of 4, 5, 5, 6
+    timing.observe(4.0, first_read=False)
+    timing.observe(5.0, first_read=True)  # seen on the first read: the latency is at most 5 -> record 4.75
+    # The window keeps the last 5: 5, 5, 4, 4.75 and... the 4.0 first seen dropped out.
+    assert sorted(timing._seen) == [4.0, 4.75, 5.0, 5.0, 6.0]  # pylint: disable=protected-access
+    assert timing.expected() == 6.0
+
+
+# -- shared token cache ------------------------------------------------------------------------------------------
+def test_token_cache_directory_and_file_are_private(monkeypatch, tmp_path):
+    """The directory is 0700 (tightened if looser) and msal-extensions' file cache is 0600."""
+    monkeypatch.setenv('HOME', str(tmp_path))
+    os.umask(0o022)
+    os.makedirs(str(tmp_path / '.IdentityService'), mode=0o755)
+    os.chmod(str(tmp_path / '.IdentityService'), 0o755)
+    loose = tmp_path / '.IdentityService' / 'vmrescue.azure.0123456789abcdef.nocae'
+    loose.write_text('{}')
+    os.chmod(str(loose), 0o644)
+    path = _auth.private_cache_dir()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(str(loose)).st_mode) == 0o600
+
+    # What azure-identity does with our options when no keyring is usable: a FilePersistence in that directory.
+    from azure.identity._persistent_cache import _load_persistent_cache  # pylint: disable=import-outside-toplevel
+    from azure.identity import TokenCachePersistenceOptions
+    monkeypatch.setattr('msal_extensions.LibsecretPersistence', _no_keyring, raising=False)
+    cache = _load_persistent_cache(TokenCachePersistenceOptions(name='vmrescue.azure.fedcba9876543210',
+                                                                allow_unencrypted_storage=True))
+    cache.add({'client_id': 'c', 'scope': ['s'], 'token_endpoint': 'https://login.example/t/oauth2/v2.0/token',
+               'response': {'access_token': 'secret-token', 'expires_in': 3600, 'token_type': 'Bearer'}})
+    written = tmp_path / '.IdentityService' / 'vmrescue.azure.fedcba9876543210.nocae'
+    assert 'secret-token' in written.read_text()
+    assert stat.S_IMODE(os.stat(str(written)).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
+
+
+def _no_keyring(*args, **kwargs):
+    raise ImportError('no libsecret here')
+
+
+def test_token_cache_refused_for_a_foreign_directory(monkeypatch, tmp_path):
+    monkeypatch.setenv('HOME', str(tmp_path))
+    os.symlink(str(tmp_path / 'elsewhere'), str(tmp_path / '.IdentityService'))
+    os.makedirs(str(tmp_path / 'elsewhere'))
+    assert _auth.private_cache_dir() is None
+
+
+def test_token_cache_opt_out_and_partitioned_per_secret(monkeypatch, tmp_path):
+    import azure.identity
+    monkeypatch.setenv('HOME', str(tmp_path))
+    captured = []
+    monkeypatch.setattr(azure.identity, 'ClientSecretCredential', lambda *a, **kw: captured.append(kw) or object())
+    env = {'AZURE_CLIENT_ID': 'c', 'AZURE_SECRET': 's1', 'AZURE_TENANT': 't'}
+    _auth.resolve_auth({}, env=env)
+    _auth.resolve_auth({}, env=dict(env, AZURE_SECRET='s2'))
+    _auth.resolve_auth({}, env=dict(env, VMRESCUE_AZURE_TOKEN_CACHE='false'))
+    _auth.resolve_auth({'token_cache': False}, env=env)
+    names = [kw['cache_persistence_options'].name for kw in captured[:2]]
+    assert names[0] != names[1] and all(n.startswith('vmrescue.azure.') for n in names)
+    assert 's1' not in names[0]
+    assert 'cache_persistence_options' not in captured[2] and 'cache_persistence_options' not in captured[3]
