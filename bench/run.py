@@ -555,11 +555,13 @@ def targets(size_results):
         a = by.get(("azcollection", n))
         if c and a:
             if a.get("capped"):
-                lines.append("vs azure.azcollection at %d: contender 2 did not finish (capped at %.0f s, %d of %d "
-                             "PATCHed); at least %.1fx slower%s" % (
-                                 n, a["wall"], a.get("patched", 0), n, a["wall"] / c["wall"],
-                                 ", about %.0fx projected at its measured rate" % (a["projected"] / c["wall"])
-                                 if a.get("projected") else ""))
+                done = a.get("patched", 0) + a.get("confirmed", 0)
+                projected = a.get("projected") or (a["wall"] * 2 * n / done if done else None)
+                lines.append("vs azure.azcollection at %d: contender 2 did not finish (capped at %.0f s: %d of %d "
+                             "PATCHed, %d confirmed)%s" % (
+                                 n, a["wall"], a.get("patched", 0), n, a.get("confirmed", 0),
+                                 "; projected at its measured rate: about %.0f s, %.1fx contender 1's %.0f s"
+                                 % (projected, projected / c["wall"], c["wall"]) if projected else ""))
             else:
                 lines.append("vs azure.azcollection at %d: %.1fx faster (%.1f s vs %.1f s)%s"
                              % (n, a["wall"] / c["wall"], c["wall"], a["wall"],
