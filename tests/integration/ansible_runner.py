@@ -154,3 +154,14 @@ try:
         monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
 except ImportError:  # pragma: no cover
     pass
+
+
+def fleet_on_test_principals(resource_groups, **extra):
+    """A fleet with the given resource groups and the test fleet's tenant, subscription and principals, so that
+    ``sim.env()`` of the session simulator still signs in to a simulator started with it."""
+    with open(os.path.join(REPO_ROOT, 'tests', 'armsim', 'fleets', 'test.yaml')) as fh:
+        base = yaml.safe_load(fh)
+    fleet = {'tenant_id': base['tenant_id'], 'subscription_id': base['subscription_id'],
+             'principals': base['principals'], 'resource_groups': resource_groups}
+    fleet.update(extra)
+    return fleet

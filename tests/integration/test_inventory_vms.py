@@ -8,17 +8,10 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_runner import COLLECTIONS_DIR, VENV_BIN, run_playbook
+from ansible_runner import COLLECTIONS_DIR, REPO_ROOT as REPO, VENV_BIN, fleet_on_test_principals, run_playbook
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-with open(os.path.join(REPO, 'tests', 'armsim', 'fleets', 'test.yaml')) as _fh:
-    _BASE = yaml.safe_load(_fh)
 
-FLEET = {
-    'tenant_id': _BASE['tenant_id'],
-    'subscription_id': _BASE['subscription_id'],
-    'principals': _BASE['principals'],
-    'resource_groups': [
+FLEET = fleet_on_test_principals([
         {'name': 'RG-Web', 'location': 'westeurope',
          'vms': [
              {'name': 'web-ok', 'proxy_agent': {'key_incarnation_id': 3}},
@@ -40,8 +33,7 @@ FLEET = {
              {'name': 'win-lost', 'os': 'windows', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}},
              {'name': 'shared', 'proxy_agent': {'key_incarnation_id': 1}},
          ]},
-    ],
-}
+    ])
 VM_COUNT = 10  # VMs incl. the Flexible member; the 2 Uniform instances come from one list call
 
 

@@ -10,20 +10,12 @@ import os
 import subprocess
 
 import pytest
-import yaml
 
-from ansible_runner import run_playbook, write_inventory
+from ansible_runner import REPO_ROOT as REPO, fleet_on_test_principals, run_playbook, write_inventory
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-with open(os.path.join(REPO, 'tests', 'armsim', 'fleets', 'test.yaml')) as _fh:
-    _BASE = yaml.safe_load(_fh)
 
-FLEET = {
-    # Same tenant, subscription and principals as the session simulator's fleet, so sim.env() still signs in.
-    'tenant_id': _BASE['tenant_id'],
-    'subscription_id': _BASE['subscription_id'],
-    'principals': _BASE['principals'],
-    'resource_groups': [
+# The test fleet's tenant, subscription and principals, so sim.env() still signs in.
+FLEET = fleet_on_test_principals([
         {'name': 'rg-mix', 'location': 'westeurope',
          'vms': [
              {'name': 'lin-ok', 'proxy_agent': {'key_incarnation_id': 3}},
@@ -39,8 +31,7 @@ FLEET = {
              {'name': 'ss-mix', 'orchestration': 'Uniform', 'proxy_agent': {'key_incarnation_id': 2},
               'instances': [{}, {'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_lost'}}]},
          ]},
-    ],
-}
+    ])
 RG = 'rg-mix'
 VMS = ['lin-ok', 'lin-broken', 'lin-fail', 'lin-dealloc', 'lin-no-msp', 'win-ok', 'win-broken']
 INSTANCES = {'ss-mix_0': 0, 'ss-mix_1': 1}
