@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 ROOT = os.path.join(os.path.dirname(__file__), '..', '..')
-PLUGINS = ['plugins/modules/proxy_agent_key_reset.py', 'plugins/lookup/key_latch_status.py']
+PLUGINS = ['plugins/modules/proxy_agent_key_reset.py', 'plugins/lookup/key_latch_status.py',
+           'plugins/filter/recovery_outcomes.py']
 FRAGMENTS = ['plugins/doc_fragments/auth.py', 'plugins/doc_fragments/target.py', 'plugins/doc_fragments/attributes.py']
 
 
