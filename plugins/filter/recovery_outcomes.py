@@ -61,10 +61,7 @@ _value:
 
 import re
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # pragma: no cover
-    from collections import Mapping
+from collections.abc import Mapping  # controller-side plugin: Python 3 only
 
 from ansible.errors import AnsibleFilterError
 
