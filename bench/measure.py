@@ -7,6 +7,10 @@ How each number is taken (Linux only):
   own time plus every descendant it (or its descendants) reaped: ansible-playbook's forked workers, the module
   processes they run, ``xargs``' ``az`` processes. It is the same figure as the delta of
   ``getrusage(RUSAGE_CHILDREN)`` around one child, without other children (the simulator) in it.
+  Descendants that outlive their parent (the collection's background batch process, forked by a worker that exits
+  at once) would escape that count: while a command runs, this process is a child subreaper
+  (``PR_SET_CHILD_SUBREAPER``), so such orphans are re-parented to it; they are sampled with the tree, reaped with
+  ``wait4()`` after the command ends (killed if still alive 15 s later) and their CPU is added.
 - max RSS: ``ru_maxrss`` from the same ``wait4()``: the largest resident set any single process of the tree had.
 - peak tree PSS / RSS: a sampler thread walks ``/proc`` every ``interval`` seconds, finds every descendant of the
   command, and sums their PSS (``/proc/PID/smaps_rollup``: shared pages split between the processes that share
@@ -88,8 +92,50 @@ class Result:
         return dict(self.__dict__)
 
 
+def _subreaper(on):
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1 if on else 0, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def _adopted(known):
+    """Children of this process that it did not start itself (orphans re-parented to it), as a list."""
+    return [p for p in _children_map().get(os.getpid(), ()) if p not in known]
+
+
+def _reap_adopted(known, deadline):
+    """wait4() every adopted orphan (SIGKILL after ``deadline``); returns their summed (user, sys) CPU seconds."""
+    user = system = 0.0
+    while True:
+        pending = _adopted(known)
+        if not pending:
+            return user, system
+        for p in pending:
+            try:
+                pid, _status, usage = os.wait4(p, os.WNOHANG)
+            except ChildProcessError:
+                known.add(p)
+                continue
+            if pid == p:
+                user += usage.ru_utime
+                system += usage.ru_stime
+                known.add(p)
+        if time.monotonic() > deadline:
+            for p in _adopted(known):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            deadline = float("inf")
+        time.sleep(0.05)
+
+
 def run(cmd, env=None, cwd=None, log_path=None, timeout=None, interval=0.2):
     """Run ``cmd`` (a list, no shell) to completion or ``timeout`` seconds; return a :class:`Result`."""
+    subreaper = _subreaper(True)
+    known = set(_children_map().get(os.getpid(), ()))  # e.g. the simulator: never reaped here
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     started = time.monotonic()
     try:
@@ -105,6 +151,8 @@ def run(cmd, env=None, cwd=None, log_path=None, timeout=None, interval=0.2):
         while not done.is_set():
             rss = pss = 0
             pids = tree(proc.pid)
+            for orphan in _adopted(known | {proc.pid}):
+                pids.extend(tree(orphan))
             for p in pids:
                 r, s = _memory(p)
                 rss += r
@@ -130,6 +178,10 @@ def run(cmd, env=None, cwd=None, log_path=None, timeout=None, interval=0.2):
         timer.start()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
+    known.add(proc.pid)
+    orphan_user, orphan_sys = _reap_adopted(known, time.monotonic() + 15) if subreaper else (0.0, 0.0)
+    if subreaper:
+        _subreaper(False)
     done.set()
     if timer:
         timer.cancel()
@@ -138,7 +190,8 @@ def run(cmd, env=None, cwd=None, log_path=None, timeout=None, interval=0.2):
     sampler.join()
     return Result(
         returncode=proc.returncode, timed_out=timed_out.is_set(), wall=wall,
-        cpu_user=usage.ru_utime, cpu_sys=usage.ru_stime, cpu=usage.ru_utime + usage.ru_stime,
+        cpu_user=usage.ru_utime + orphan_user, cpu_sys=usage.ru_stime + orphan_sys,
+        cpu=usage.ru_utime + usage.ru_stime + orphan_user + orphan_sys, orphan_cpu=orphan_user + orphan_sys,
         max_rss_mb=usage.ru_maxrss / 1024.0,  # Linux: kilobytes
         peak_tree_pss_mb=peak["pss"] / 2 ** 20, peak_tree_rss_mb=peak["rss"] / 2 ** 20, peak_procs=peak["procs"],
     )

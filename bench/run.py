@@ -98,8 +98,24 @@ def ansible_env(work, forks, python, bin_dir, collections_path):
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORKS": str(forks),
         "ANSIBLE_DEPRECATION_WARNINGS": "False",
+        # where the wall time went: play/task start times (bench/callback_plugins/bench_task_times.py)
+        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(REPO, "bench", "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "bench_task_times",
     })
     return env
+
+
+def task_times(path, top=4):
+    """The ``top`` longest plays/tasks of one run from its task-times file: [(seconds, name)], longest first."""
+    try:
+        with open(path) as fh:
+            marks = [line.rstrip("\n").split("\t", 2) for line in fh if line.strip()]
+    except OSError:
+        return []
+    spans = []
+    for (t0, kind, name), (t1, _, _) in zip(marks, marks[1:]):
+        spans.append((float(t1) - float(t0), ("play " if kind == "play" else "") + name))
+    return sorted(spans, reverse=True)[:top]
 
 
 def ensure_collection_link():
@@ -266,7 +282,7 @@ class Ctx:
         home = os.path.join(self.work, "home", name)
         shutil.rmtree(home, ignore_errors=True)
         os.makedirs(home, mode=0o700)
-        return dict(env or self.env, HOME=home)
+        return dict(env or self.env, HOME=home, VMRESCUE_BENCH_TASK_TIMES=os.path.join(self.work, name + ".tasks.tsv"))
 
     def playbook(self, *args):
         return [os.path.join(VENV_BIN, "ansible-playbook"), "-f", str(self.forks), *args]
@@ -796,6 +812,7 @@ def run_size(args, n, cfg_in):
                 res["skipped"].extend(cmds)
                 say("    skipped: " + "; ".join(cmds))
                 continue
+            r["slowest_steps"] = task_times(os.path.join(work, name + ".tasks.tsv"))
             res["rows"].append(r)
             res["commands"][name] = cmds
             if name == "lookup":
@@ -807,6 +824,8 @@ def run_size(args, n, cfg_in):
             say("    %.1f s wall, %.1f s CPU, %d tokens, %d reads, %d writes, %d polls, %d 429s, failed %s%s"
                 % (r["wall"], r["cpu"], r["token"], r["read"], r["write"], r["poll"], r["throttled"], r["failed"],
                    ("; " + r["note"]) if r["note"] else ""))
+            if r["slowest_steps"]:
+                say("    slowest steps: " + "; ".join("%.1f s %s" % st for st in r["slowest_steps"]))
     return res
 
 

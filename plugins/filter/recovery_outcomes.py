@@ -11,17 +11,21 @@ version_added: 0.1.0
 author:
   - vmrescue.azure developers (@vmrescue)
 description:
-  - Used by the C(proxy_agent_key_recovery) and C(linux_access_recovery) roles, once per play batch (C(run_once)),
-    to turn the registered result of their batch task (one result per target, in the order of the targets) into
-    one small entry per host, so that each host then only reads its own entry.
+  - Used by the C(proxy_agent_key_recovery) and C(linux_access_recovery) roles, once (C(run_once)), to turn the
+    results of their batch into one small entry per host, from either the registered result of a batch task (one result
+    per target, in the order of the targets), or the list of each host's own result
+    (M(vmrescue.azure.batch_result)), in the order of O(hosts).
   - Each entry is a dict with C(outcome) (a dict with C(host), C(status) and C(reason); C(status) is one of
     V(changed), V(already_fine), V(skipped), V(failed)), C(changed) (the module's own change flag for that host)
     and C(result) (the module's result for that host).
   - A host without a result (the batch task failed as a whole) is failed with the batch task's message.
 options:
   _input:
-    description: The registered result of the batch task (its C(results) list is in the order of O(hosts)).
-    type: dict
+    description:
+      - The registered result of the batch task (its C(results) list is in the order of O(hosts)), or a list with
+        each host's own result in the order of O(hosts) (a V(null) entry is a host without a result, left out), or
+        C(hostvars) with O(result_var).
+    type: raw
     required: true
   hosts:
     description: The inventory hostnames the batch task worked on, in the order of its targets.
@@ -39,17 +43,34 @@ options:
   windows:
     description:
       - Hosts that were not sent to the batch task because their host vars say they run Windows; they are skipped
-        with that reason. linux_access_recovery only.
+        with that reason. linux_access_recovery only. With a list of per-host results, a skipped result (the role
+        does not report its Windows hosts) is such a host too.
     type: list
     elements: str
+  result_var:
+    description:
+      - With C(hostvars) as the input, the name of the variable that holds each host's own result (the registered
+        result of M(vmrescue.azure.batch_result)); a host without it is left out.
+    type: str
+  proof_var:
+    description:
+      - With O(result_var), the name of the variable that holds each host's SSH proof (see O(proofs)).
+    type: str
+  proofs:
+    description:
+      - linux_access_recovery only. A list in the order of O(hosts) with each host's SSH proof (a dict with C(ok) and
+        C(msg)) or V(null) where none was made. A failed proof fails the host.
+    type: list
+    elements: raw
 '''
 
 EXAMPLES = r'''
-- name: Compute the outcome of every host of the batch once
+- name: Compute the outcome of every host once, from each host's own result (vmrescue.azure.batch_result)
   ansible.builtin.set_fact:
     proxy_agent_key_recovery_outcomes: >-
-      {{ proxy_agent_key_recovery_batch | vmrescue.azure.recovery_outcomes(ansible_play_batch,
-           role='proxy_agent_key_recovery', mode=proxy_agent_key_recovery_mode) }}
+      {{ hostvars | vmrescue.azure.recovery_outcomes(ansible_play_hosts_all, role='proxy_agent_key_recovery',
+                                                     mode=proxy_agent_key_recovery_mode,
+                                                     result_var='proxy_agent_key_recovery_result') }}
   run_once: true
 '''
 
@@ -72,8 +93,13 @@ def _text(value):
     return '' if value is None else str(value)
 
 
+def _failed(res):
+    # vmrescue.azure.batch_result with fail_on_failure=false reports the target's failure as failed_target
+    return bool(res.get('failed') or res.get('failed_target'))
+
+
 def _proxy_agent_key(host, res, mode):
-    failed = bool(res.get('failed'))
+    failed = _failed(res)
     changed = bool(res.get('changed'))
     health = res.get('health')
     verdict = _text(health.get('verdict')) if isinstance(health, Mapping) else 'not read'
@@ -110,7 +136,7 @@ def _proxy_agent_key(host, res, mode):
 
 
 def _linux_access(host, res):
-    failed = bool(res.get('failed'))
+    failed = _failed(res)
     changed = bool(res.get('changed'))
     power_state = res.get('power_state') or 'running'
     if re.search('runs Windows', _text(res.get('msg'))):
@@ -131,23 +157,66 @@ def _linux_access(host, res):
     return status, reason
 
 
-def recovery_outcomes(batch, hosts, role, mode=None, windows=None):
+def _host_var(hostvars, host, name):
+    """``hostvars[host][name]`` or None (HostVarsVars has no working ``default`` in a Jinja map on 2.19)."""
+    try:
+        value = hostvars[host][name]
+    except Exception:  # pylint: disable=broad-except  # KeyError, AnsibleUndefinedVariable, ...
+        return None
+    return None if value is None or type(value).__name__.endswith('Undefined') else value
+
+
+def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, result_var=None, proof_var=None):
     if role not in ('proxy_agent_key_recovery', 'linux_access_recovery'):
         raise AnsibleFilterError('recovery_outcomes: unknown role %r' % (role,))
-    batch = batch if isinstance(batch, Mapping) else {}
-    results = batch.get('results') or []
-    missing = {'changed': False, 'failed': True, 'msg': batch.get('msg', 'the batch task returned no result')}
+    hosts = list(hosts or [])
+    if result_var:  # _input is hostvars: each host's own result is its variable result_var
+        hostvars = batch
+        batch = [_host_var(hostvars, h, result_var) for h in hosts]
+        if proof_var:
+            proofs = [_host_var(hostvars, h, proof_var) for h in hosts]
+    if isinstance(batch, Mapping):
+        results = batch.get('results') or []
+        missing = {'changed': False, 'failed': True, 'msg': batch.get('msg', 'the batch task returned no result')}
+        per_host = [results[i] if i < len(results) else missing for i in range(len(hosts))]
+    elif isinstance(batch, (list, tuple)):
+        missing = {'changed': False, 'failed': True, 'msg': 'no result'}
+        per_host = [batch[i] if i < len(batch) else None for i in range(len(hosts))]
+    else:
+        raise AnsibleFilterError('recovery_outcomes: expected a batch result (dict) or a list of results, got %s'
+                                 % type(batch).__name__)
+    windows = list(windows or [])
+    proofs = list(proofs or [])
     out = {}
-    for host in windows or []:
-        out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': WINDOWS_REASON},
-                     'changed': False, 'result': {}}
-    for index, host in enumerate(hosts or []):
-        res = results[index] if index < len(results) else missing
+    for host in windows:
+        if host not in hosts:  # not sent to the batch (the batch task form): reported first, as skipped
+            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': WINDOWS_REASON},
+                         'changed': False, 'result': {}}
+    for index, host in enumerate(hosts):
+        if host in windows:
+            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': WINDOWS_REASON},
+                         'changed': False, 'result': {}}
+            continue
+        res = per_host[index]
+        if res is None:
+            continue  # not part of this run (no result recorded)
         res = res if isinstance(res, Mapping) else missing
+        if res.get('skipped') and not res.get('failed_target'):
+            if role == 'linux_access_recovery':  # the role reports only its Linux hosts: skipped = Windows
+                out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': WINDOWS_REASON},
+                             'changed': False, 'result': {}}
+            continue  # its reporting task was skipped: nothing was done for it
         if role == 'proxy_agent_key_recovery':
             status, reason = _proxy_agent_key(host, res, mode)
         else:
             status, reason = _linux_access(host, res)
+            proof = proofs[index] if index < len(proofs) else None
+            if isinstance(proof, Mapping) and status in ('changed', 'already_fine'):
+                if proof.get('ok'):
+                    reason += '; SSH proof ok'
+                else:
+                    status = 'failed'
+                    reason += ', but the SSH proof failed: %s' % (_text(proof.get('msg')) or 'no answer')
         out[host] = {'outcome': {'host': host, 'status': status, 'reason': reason},
                      'changed': bool(res.get('changed')), 'result': res}
     return out

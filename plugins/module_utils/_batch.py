@@ -11,7 +11,7 @@ target is a batch of one: the same code runs.
 
 Public names (kept stable):
 
-- ``BATCH_OPTIONS`` (argspec: ``targets``, ``concurrency``), ``BATCH_MUTUALLY_EXCLUSIVE``, ``DEFAULT_CONCURRENCY``.
+- ``BATCH_OPTIONS`` (argspec: ``targets``, ``concurrency``, ``background``), ``BATCH_MUTUALLY_EXCLUSIVE``, ``DEFAULT_CONCURRENCY``.
 - ``parse_targets(items) -> [(Target | None, error | None, label)]``: validation of each item, no network. An
   empty item (None or '') is "no target" (the same message as a task without a target).
 - ``run_ordered(func, items, concurrency) -> list``: ``func(item)`` for every item on at most ``concurrency``
@@ -38,6 +38,7 @@ DEFAULT_CONCURRENCY = 64
 BATCH_OPTIONS = dict(
     targets=dict(type='list', elements='raw'),
     concurrency=dict(type='int', default=DEFAULT_CONCURRENCY),
+    background=dict(type='bool', default=False),
 )
 BATCH_MUTUALLY_EXCLUSIVE = [['targets', name] for name in TARGET_OPTION_NAMES]
 

@@ -17,9 +17,10 @@ Public names (kept stable):
   required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None)``;
   ``.full_argument_spec()`` and ``.constraints()`` (dict of kwargs for AnsibleModule / ArgumentSpecValidator).
   A spec with ``target=True`` also gets the batch options ``targets``/``concurrency`` (``_batch``).
-- ``execute(spec, params, check_mode=False, diff=False, env=None, client=None) -> dict``: validates the
-  target(s) (no network), resolves auth, builds one ArmClient, runs ``spec.run`` per target (a single target is
-  a batch of one); failures become ``failed: true`` results with one clear ``msg`` (never a secret).
+- ``execute(spec, params, check_mode=False, diff=False, env=None, client=None, on_result=None) -> dict``:
+  validates the target(s) (no network), resolves auth, builds one ArmClient, runs ``spec.run`` per target (a
+  single target is a batch of one); failures become ``failed: true`` results with one clear ``msg`` (never a
+  secret); ``on_result(index, result)`` gets each target's result as soon as it is done.
 - ``client_for(params, env=None, pool_size=10) -> ArmClient``: the auth options of ``params`` -> client.
 - ``AzureModule(spec)``: ``.main()`` runs and exits.
 """
@@ -125,11 +126,13 @@ def _run_one(spec, client, target, params, check_mode, diff, shared):
     return result
 
 
-def execute(spec, params, check_mode=False, diff=False, env=None, client=None):
+def execute(spec, params, check_mode=False, diff=False, env=None, client=None, on_result=None):
     """Run ``spec`` for ``params`` (already validated by an argspec). Returns a result dict (may be failed).
 
     With ``targets``, a batch (see ``_batch``): one client shared by ``concurrency`` workers, ``results`` per
     target. Otherwise the single target is a batch of one and its result is the task result.
+    ``on_result(index, result)``, when given, is called with each target's final result as soon as that target is
+    done (from the worker thread; ``index`` is the position in ``targets``); the background mode streams with it.
     """
     batch = spec.target and params.get('targets') is not None
     concurrency = max(1, int(params.get('concurrency') or DEFAULT_CONCURRENCY)) if batch else 1
@@ -142,34 +145,53 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None):
             return dict(failed=True, changed=False, msg=str(exc))
     else:
         parsed = [(None, None, None)]
-    valid = [t for t, err, _label in parsed if err is None]
-    if valid:
-        try:
-            if client is None:
-                client = client_for(params, env=env, pool_size=min(concurrency, len(valid)) + 2)
-        except (AuthError, ArmError) as exc:
-            return dict(failed=True, changed=False, msg=exc.describe() if isinstance(exc, ArmError) else str(exc))
-    shared = spec.shared() if spec.shared is not None else None
 
-    done = run_ordered(lambda t: _run_one(spec, client, t, params, check_mode, diff, shared), valid, concurrency)
-    results = []
-    done = iter(done)
-    for target, err, label in parsed:
-        if err is not None:
-            results.append(dict(id=label, changed=False, failed=True, msg=err, invalid=True))
-            continue
-        res = next(done)
+    def finish(index, target, res):
         if isinstance(res, Exception):  # a bug, not an Azure failure: still only this target fails
             res = dict(changed=False, failed=True, msg='internal error: %s: %s' % (res.__class__.__name__, res))
         if target is not None and not res.get('id'):
             res['id'] = target.id if target.subscription_id else None
-        results.append(res)
+        if batch:
+            res['changed'] = bool(res.get('changed'))
+            res['failed'] = bool(res.get('failed'))
+            res.setdefault('msg', '')
+        if on_result is not None:
+            on_result(index, res)
+        return res
+
+    results = [None] * len(parsed)
+    for index, (target, err, label) in enumerate(parsed):
+        if err is not None:
+            results[index] = dict(id=label, changed=False, failed=True, msg=err, invalid=True)
+            if on_result is not None:
+                on_result(index, dict((k, v) for k, v in results[index].items() if k != 'invalid'))
+    pending = [(index, target) for index, (target, err, _label) in enumerate(parsed) if err is None]
+    if pending:
+        try:
+            if client is None:
+                client = client_for(params, env=env, pool_size=min(concurrency, len(pending)) + 2)
+        except (AuthError, ArmError) as exc:
+            msg = exc.describe() if isinstance(exc, ArmError) else str(exc)
+            if on_result is not None:
+                for index, target in pending:
+                    finish(index, target, dict(failed=True, changed=False, msg=msg))
+            return dict(failed=True, changed=False, msg=msg)
+    shared = spec.shared() if spec.shared is not None else None
+
+    def work(item):
+        index, target = item
+        try:
+            res = _run_one(spec, client, target, params, check_mode, diff, shared)
+        except Exception as exc:  # pylint: disable=broad-except
+            res = exc
+        return finish(index, target, res)
+
+    for (index, _target), res in zip(pending, run_ordered(work, pending, concurrency)):
+        if isinstance(res, Exception):  # finish() itself failed (on_result raised): report it on that target
+            res = dict(changed=False, failed=True, msg='internal error: %s: %s' % (res.__class__.__name__, res))
+        results[index] = res
     if not batch:
         return results[0]
-    for res in results:
-        res['changed'] = bool(res.get('changed'))
-        res['failed'] = bool(res.get('failed'))
-        res.setdefault('msg', '')
     return summarize(results)
 
 
@@ -184,6 +206,9 @@ class AzureModule(AnsibleModule):
                                           supports_check_mode=spec.supports_check_mode, **kw)
 
     def main(self):
+        if self.params.get('background'):
+            self.fail_json(msg='background: true runs only through the collection\'s action plugin (on the '
+                               'controller); call the module by its name vmrescue.azure.<module>')
         result = execute(self.spec, self.params, check_mode=self.check_mode, diff=self._diff)
         if result.pop('failed', False):
             msg = result.pop('msg', 'failed')

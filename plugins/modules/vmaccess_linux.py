@@ -26,7 +26,9 @@ description:
   - "B(Idempotency that includes the secrets.) Azure never returns protected settings, so the module cannot compare
     them. It records a fingerprint of the whole requested configuration (extension identity, public and protected
     settings) in the extension's C(forceUpdateTag): C(vmrescue1$<salt>$<hash>), where the hash is
-    C(scrypt(canonical JSON, salt, N=2**14, r=8, p=1, 32 bytes)) with a fresh random 16-byte salt on every write. When the
+    C(scrypt(canonical JSON, salt, N=2**14, r=8, p=1, 32 bytes)) with a fresh random 16-byte salt for every task (a
+    batch of O(targets) uses one salt, so it computes one scrypt for all its VMs, and VMs that got the same request
+    from the same task carry the same tag). When the
     VM already has a VMAccessForLinux extension whose tag verifies against the requested configuration and whose last
     run succeeded, the task reports C(ok) and sends nothing. Any change, including only the password or only the key,
     makes the handler run again. O(force=true) always runs it."

@@ -14,6 +14,8 @@ module file), ``no_log`` values are masked in the result, check mode and diff pa
 
 With ``targets`` (batch mode, module_utils/_batch.py) the whole list is processed in this one worker process,
 with one credential, one connection pool and one pacer; ``run_once: true`` makes that one task for a play batch.
+With ``background: true`` as well, the batch runs in a background process and the task returns at once; each
+host then collects its own result with ``vmrescue.azure.batch_result`` (plugin_utils/_background.py).
 
 When the task gives no target option, the target comes from the host's vars: ``azure_vm_id``, else the
 ``id`` host var that the azure.azcollection ``azure_rm`` inventory plugin sets, when it is a Compute VM or
@@ -98,13 +100,39 @@ class ControllerAction(ActionBase):
         from ansible_collections.vmrescue.azure.plugins.module_utils._module import execute
         check_mode = bool(self._task.check_mode)
         diff = bool(self._task.diff)
-        result = execute(spec, params, check_mode=check_mode, diff=diff, env=self._environment())
+        env = self._environment()
+
+        def clean(result):
+            result = remove_values(result, no_log_values)
+            if not diff:
+                result.pop('diff', None)
+            return result
+
+        if params.get('background'):
+            result = self._start_background(spec, params, check_mode, diff, env, clean, execute)
+        else:
+            result = execute(spec, params, check_mode=check_mode, diff=diff, env=env)
         if check_mode:
             result['check_mode'] = True
         for w in getattr(validation, '_warnings', []) or []:
             result.setdefault('warnings', []).append(w.get('warning') if isinstance(w, dict) else str(w))
         result['invocation'] = {'module_args': params}
-        result = remove_values(result, no_log_values)
-        if not diff:
-            result.pop('diff', None)
-        return result
+        return clean(result)
+
+    def _start_background(self, spec, params, check_mode, diff, env, clean, execute):
+        """``background: true``: start the batch in a background process and return at once (see _background)."""
+        from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, start
+        if params.get('targets') is None:
+            raise AnsibleActionFail('background: true needs targets (the batch mode); for one VM, leave it out')
+        total = len(params['targets'])
+
+        def run(on_result):
+            return execute(spec, params, check_mode=check_mode, diff=diff, env=env,
+                           on_result=lambda index, res: on_result(index, clean(res)))
+        try:
+            info = start(run, total)
+        except (BackgroundError, OSError) as exc:
+            raise AnsibleActionFail('could not start the background batch: %s' % exc)
+        return dict(changed=False, background=info,
+                    msg='%d target(s) started in the background; collect each with vmrescue.azure.batch_result'
+                        % total)

@@ -129,3 +129,81 @@ def test_per_host_tasks_share_one_token(sim_factory, tmp_path, _private_home):
     env = dict(_env(sim), VMRESCUE_AZURE_TOKEN_CACHE='false')
     run = run_playbook([{'hosts': 'all', 'gather_facts': False, 'tasks': tasks}], env, inventory=inv)
     assert run.rc == 0 and sim.control.counters()['token'] == 10
+
+
+def _background_play(targets_expr, module_args, batch_result_args=None):
+    return [{'hosts': 'all', 'gather_facts': False, 'tasks': [
+        {'name': 'start', 'vmrescue.azure.proxy_agent_key_reset': dict(
+            module_args, targets=targets_expr, background=True),
+         'run_once': True, 'register': 'batch'},
+        {'name': 'collect', 'vmrescue.azure.batch_result': dict(
+            {'batch': '{{ batch }}', 'index': '{{ ansible_play_batch.index(inventory_hostname) }}'},
+            **(batch_result_args or {})), 'register': 'mine'},
+    ]}]
+
+
+TARGETS = "{{ ansible_play_batch | map('extract', hostvars) | map('vmrescue.azure.target_id') | list }}"
+
+
+def test_background_batch_reports_each_host_on_its_own(sim_factory, tmp_path):
+    """background: true + batch_result: every host gets its own target's result (changed, failed, diff), the start
+    task returns at once, the ARM traffic is that of one batch (one token, 1 write per VM, no 429)."""
+    sim = sim_factory(fleet={'generate': {'count': 12}})
+    ids = _ids(sim, 12)
+    hosts = dict(('h%02d' % i, {'azure_vm_id': vm}) for i, vm in enumerate(ids))
+    hosts['h-missing'] = {'azure_vm_id': sim.vm_id('rg-bench', 'not-there')}
+    inv = write_inventory(tmp_path, hosts)
+    sim.control.reset_counters()
+    run = run_playbook(_background_play(TARGETS, {'state': 'reset', 'concurrency': 4},
+                                        {'fail_on_failure': False}), _env(sim), inventory=inv, diff=True)
+    start = run.host_results(task=0)
+    assert list(start) == ['h00'] and start['h00']['changed'] is False, run
+    assert start['h00']['background']['total'] == 13 and 'results' not in start['h00']
+    mine = run.host_results(task=1)
+    assert sorted(mine) == sorted(hosts)
+    for i, vm in enumerate(ids):
+        r = mine['h%02d' % i]
+        assert (r['id'], r['changed'], r['failed_target'], r['index'], r['key_incarnation_id']) == (vm, True, False, i, 2)
+        assert r.get('diff'), r  # --diff: each host's own diff
+    assert mine['h-missing']['failed_target'] is True and 'not found' in mine['h-missing']['msg']
+    assert not mine['h-missing'].get('failed')  # fail_on_failure: false
+    assert run.rc == 0, run
+    assert sorted(h for h, s in run.stats.items() if s['changed']) == sorted('h%02d' % i for i in range(12))
+    c = sim.control.counters()
+    assert c['token'] == 1 and c['write'] == 12 and c['throttled'] == 0, c
+
+    # Default fail_on_failure: the missing VM's host fails on its own, the others are ok (nothing left to do).
+    run = run_playbook(_background_play(TARGETS, {'key_incarnation_id': 2}), _env(sim), inventory=inv)
+    assert run.rc != 0
+    assert [h for h, s in run.stats.items() if s['failures']] == ['h-missing'], run.stats
+    assert not any(s['changed'] for s in run.stats.values())
+
+
+def test_background_bad_input_fails_before_anything_starts(sim, tmp_path):
+    vm = sim.vm_id('rg-linux', 'lin-ok')
+    inv = write_inventory(tmp_path, {'a': {'azure_vm_id': vm}, 'b': {'azure_vm_id': vm}})
+    sim.control.reset_counters()
+    # invalid argument: the start task's message reaches every host; nothing is read or written
+    run = run_playbook([{'hosts': 'all', 'gather_facts': False, 'tasks': [
+        {'vmrescue.azure.proxy_agent_key_reset': {'targets': TARGETS, 'state': 'reset', 'key_incarnation_id': 3,
+                                                  'background': True},
+         'run_once': True, 'register': 'batch', 'ignore_errors': True},
+        {'vmrescue.azure.batch_result': {'batch': '{{ batch }}',
+                                         'index': '{{ ansible_play_batch.index(inventory_hostname) }}'}}]}],
+        _env(sim), inventory=inv)
+    assert len(run.data['plays'][0]['tasks']) == 2, run.data
+    res = run.host_results(task=1)
+    assert sorted(res) == ['a', 'b'] and all(r['failed'] and 'mutually exclusive' in r['msg'] for r in res.values())
+    # background without targets: a clear message
+    run = run_playbook([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+        {'vmrescue.azure.proxy_agent_key_reset': {'vm_id': vm, 'state': 'reset', 'background': True},
+         'register': 'out', 'ignore_errors': True}]}], _env(sim))
+    out = run.result(task=0)
+    assert out['failed'] and out['msg'].startswith('background: true needs targets'), out
+    # batch_result given something that is not a background batch
+    run = run_playbook([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+        {'vmrescue.azure.batch_result': {'batch': {'changed': False}, 'index': 0}, 'ignore_errors': True,
+         'register': 'out'}]}], _env(sim))
+    assert 'expected the registered result of a task run with background: true' in run.result(task=0)['msg']
+    c = sim.control.counters()
+    assert c['read'] == 0 and c['write'] == 0, c

@@ -2,6 +2,7 @@
 """DOCUMENTATION / EXAMPLES / RETURN of this change's plugins and doc fragments are valid YAML. No network."""
 
 import ast
+import glob
 import importlib.util
 import os
 
@@ -9,8 +10,8 @@ import pytest
 import yaml
 
 ROOT = os.path.join(os.path.dirname(__file__), '..', '..')
-PLUGINS = ['plugins/modules/proxy_agent_key_reset.py', 'plugins/lookup/key_latch_status.py',
-           'plugins/filter/recovery_outcomes.py']
+PLUGINS = sorted(os.path.relpath(p, ROOT) for kind in ('modules', 'lookup', 'filter', 'inventory')
+                 for p in glob.glob(os.path.join(ROOT, 'plugins', kind, '*.py')) if not p.endswith('__init__.py'))
 FRAGMENTS = ['plugins/doc_fragments/auth.py', 'plugins/doc_fragments/target.py', 'plugins/doc_fragments/attributes.py']
 
 
@@ -21,8 +22,9 @@ def test_plugin_docs_parse(path):
     for node in tree.body:
         if isinstance(node, ast.Assign) and node.targets[0].id in ('DOCUMENTATION', 'EXAMPLES', 'RETURN'):
             found[node.targets[0].id] = yaml.safe_load(node.value.value)
-    assert set(found) == {'DOCUMENTATION', 'EXAMPLES', 'RETURN'}
-    assert isinstance(found['EXAMPLES'], list) and found['EXAMPLES']
+    expected = {'DOCUMENTATION', 'EXAMPLES'} if '/inventory/' in path else {'DOCUMENTATION', 'EXAMPLES', 'RETURN'}
+    assert set(found) == expected
+    assert isinstance(found['EXAMPLES'], dict if '/inventory/' in path else list) and found['EXAMPLES']
 
 
 @pytest.mark.parametrize('path', FRAGMENTS)

@@ -53,3 +53,43 @@ def test_linux_access_outcomes():
     assert out['d']['outcome']['reason'] == 'VM not running (power state deallocated): start it and re-run'
     # No pending host: the batch task was skipped.
     assert _status(recovery_outcomes({'skipped': True}, [], role=LINUX, windows=['w'])) == {'w': ('skipped', False)}
+
+
+class _HostVars(dict):
+    """Stands in for hostvars: a missing variable raises, as HostVarsVars does on ansible-core 2.19."""
+
+
+def test_per_host_results_from_hostvars_with_proofs():
+    hv = _HostVars({
+        'a': {'r': {'changed': True, 'failed_target': False, 'message': 'done'}, 'p': {'ok': True}},
+        'b': {'r': {'changed': False, 'failed_target': True, 'msg': 'Injected failure'}},
+        'c': {'r': {'changed': False, 'failed_target': False}, 'p': {'ok': False, 'msg': 'timed out'}},
+        'w': {'r': {'changed': False, 'skipped': True, 'false_condition': 'x'}},
+        'n': {},
+    })
+    out = recovery_outcomes(hv, ['a', 'b', 'c', 'w', 'n'], role=LINUX, result_var='r', proof_var='p')
+    assert _status(out) == {'a': ('changed', True), 'b': ('failed', False), 'c': ('failed', False),
+                            'w': ('skipped', False)}  # n: no result, not part of the run
+    assert out['a']['outcome']['reason'] == 'done; SSH proof ok'
+    assert out['c']['outcome']['reason'] == ('already applied (the same request succeeded last time), but the SSH '
+                                             'proof failed: timed out')
+    assert out['w']['outcome']['reason'].startswith('Windows VM')
+    key = recovery_outcomes(_HostVars({'a': {'r': {'changed': True, 'key_incarnation_id': 3,
+                                                   'previous_key_incarnation_id': 2, 'confirmed': True}}}),
+                            ['a'], role=KEY, mode='all', result_var='r')
+    assert key['a']['outcome']['reason'] == 'key incarnation 2 -> 3, confirmed'
+
+
+def test_recovery_summary_counts_and_lines():
+    from ansible_collections.vmrescue.azure.plugins.filter.recovery_summary import recovery_summary
+    out = recovery_outcomes({'results': [
+        {'changed': True, 'message': 'user created'}, {'changed': False}, {'failed': True, 'msg': 'boom'}]},
+        ['a', 'b', 'c'], role=LINUX, windows=['w'])
+    s = recovery_summary(out, role=LINUX)
+    assert (s['checked'], s['changed'], s['already_fine'], s['skipped'], s['failed']) == (4, 1, 1, 1, 1)
+    assert s['changed_hosts'] == {'a': 'user created'} and s['already_fine_hosts'] == ['b']
+    assert list(s['skipped_hosts']) == ['w'] and s['failed_hosts'] == {'c': 'boom'}
+    assert recovery_summary(out, role=LINUX, as_lines=True) == [
+        'linux_access_recovery: 4 checked, 1 changed, 1 already fine, 1 skipped, 1 failed',
+        'changed:', '  a: user created', 'already fine: b', 'skipped:',
+        '  w: Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)', 'failed:', '  c: boom']

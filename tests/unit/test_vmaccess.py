@@ -228,6 +228,27 @@ def test_fingerprint_same_config_matches_with_fresh_salt():
     assert v.fingerprint_matches(t2, b.canonical)
 
 
+def test_fingerprint_cache_one_scrypt_per_salt_and_request(monkeypatch):
+    """A batch sends one request to every target: one salt per task, one scrypt per (salt, request)."""
+    calls = []
+    real = v._scrypt
+    monkeypatch.setattr(v, "_scrypt", lambda data, salt: calls.append(salt) or real(data, salt))
+    a = v.Plan(params(username="bob", password=PASSWORD, ssh_key=ED))
+    other = v.Plan(params(username="bob", password=PASSWORD + "x", ssh_key=ED))
+    cache = v.FingerprintCache()
+    tags = [v.fingerprint(a.canonical, cache=cache) for _ in range(5)]
+    assert len(set(tags)) == 1 and len(calls) == 1
+    assert all(a.matches({"properties": {"forceUpdateTag": t}}, cache) for t in tags) and len(calls) == 1
+    assert not other.matches({"properties": {"forceUpdateTag": tags[0]}}, cache) and len(calls) == 2
+    # a re-run (new task, new cache) verifies the tags of the earlier task with one scrypt for all of them
+    rerun = v.FingerprintCache()
+    assert rerun.salt != cache.salt
+    assert all(a.matches({"properties": {"forceUpdateTag": t}}, rerun) for t in tags) and len(calls) == 3
+    # tags written by single-target tasks (a salt each) still verify, one scrypt per salt
+    singles = [v.fingerprint(a.canonical) for _ in range(2)]
+    assert all(a.matches({"properties": {"forceUpdateTag": t}}, rerun) for t in singles)
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""vmrescue.azure.batch_result: one host's result of a background batch (see plugin_utils/_background.py)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, collect
+
+ARGUMENT_SPEC = dict(
+    batch=dict(type='dict', required=True),
+    index=dict(type='int', required=True),
+    timeout=dict(type='int', default=0),
+    fail_on_failure=dict(type='bool', default=True),
+)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        super(ActionModule, self).run(tmp, task_vars)
+        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(dict(self._task.args))
+        if validation.error_messages:
+            raise AnsibleActionFail('Invalid arguments for vmrescue.azure.batch_result: %s'
+                                    % '; '.join(validation.error_messages))
+        params = validation.validated_parameters
+        batch, index = params['batch'], params['index']
+        if batch.get('skipped'):
+            return dict(changed=False, skipped=True, index=index, failed_target=False,
+                        msg='the batch task was skipped: %s' % (batch.get('skip_reason') or batch.get('false_condition')
+                                                                or 'no reason given'))
+        if 'background' not in batch:
+            # the batch task failed before it started (invalid arguments, sign-in): every host gets its message
+            if batch.get('failed'):
+                result = dict(changed=False, failed_target=True, index=index,
+                              msg=batch.get('msg') or 'the batch task failed')
+                if params['fail_on_failure']:
+                    result['failed'] = True
+                return result
+            raise AnsibleActionFail('batch: expected the registered result of a task run with background: true '
+                                    '(it has no background key)')
+        try:
+            result = collect(batch['background'], index, timeout=params['timeout'] or None)
+        except BackgroundError as exc:
+            result = dict(changed=False, failed=True, msg=str(exc))
+        result = dict(result)
+        result['index'] = index
+        result['failed_target'] = bool(result.get('failed'))
+        if not params['fail_on_failure']:
+            result.pop('failed', None)
+        if not self._task.diff:
+            result.pop('diff', None)
+        if batch.get('check_mode'):
+            result['check_mode'] = True
+        return result

@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+name: recovery_summary
+short_description: The summary of a recovery role's run from each host's outcome
+version_added: 0.1.0
+author:
+  - vmrescue.azure developers (@vmrescue)
+description:
+  - Used by the C(proxy_agent_key_recovery) and C(linux_access_recovery) roles once per run (C(run_once)) to count the
+    outcomes that M(vmrescue.azure.recovery_outcomes#filter) worked out and to list the hosts of each status.
+  - Returns a dict with C(checked), C(changed), C(already_fine), C(skipped), C(failed) (counts), C(changed_hosts),
+    C(skipped_hosts), C(failed_hosts) (dicts host -> reason) and C(already_fine_hosts) (a list), in host order; or,
+    with O(as_lines=true), the lines the roles print (a headline, then the hosts of each status with their reason).
+options:
+  _input:
+    description: The output of M(vmrescue.azure.recovery_outcomes#filter) (a dict host -> entry with C(outcome)).
+    type: dict
+    required: true
+  role:
+    description: The role name, the prefix of the headline.
+    type: str
+    required: true
+  as_lines:
+    description: Return the printable lines instead of the summary dict.
+    type: bool
+    default: false
+'''
+
+EXAMPLES = r'''
+- name: Count the outcomes
+  ansible.builtin.set_fact:
+    proxy_agent_key_recovery_summary: >-
+      {{ proxy_agent_key_recovery_outcome_by_host
+         | vmrescue.azure.recovery_summary(role='proxy_agent_key_recovery') }}
+  run_once: true
+'''
+
+RETURN = r'''
+_value:
+  description: The summary dict, or a list of lines with O(as_lines=true).
+  type: raw
+'''
+
+from collections.abc import Mapping  # controller-side plugin: Python 3 only
+
+from ansible.errors import AnsibleFilterError
+
+STATUSES = ('changed', 'already_fine', 'skipped', 'failed')
+
+
+def recovery_summary(outcomes, role, as_lines=False):
+    if not isinstance(outcomes, Mapping):
+        raise AnsibleFilterError('recovery_summary: expected the dict that recovery_outcomes returns, got %s'
+                                 % type(outcomes).__name__)
+    by_status = dict((s, []) for s in STATUSES)
+    for host, entry in outcomes.items():
+        outcome = entry.get('outcome') if isinstance(entry, Mapping) else None
+        if not isinstance(outcome, Mapping) or outcome.get('status') not in by_status:
+            raise AnsibleFilterError('recovery_summary: no valid outcome for host %s' % host)
+        by_status[outcome['status']].append((str(host), str(outcome.get('reason') or '')))
+    summary = dict(checked=sum(len(v) for v in by_status.values()))
+    for status in STATUSES:
+        summary[status] = len(by_status[status])
+    summary['changed_hosts'] = dict(by_status['changed'])
+    summary['already_fine_hosts'] = [h for h, _r in by_status['already_fine']]
+    summary['skipped_hosts'] = dict(by_status['skipped'])
+    summary['failed_hosts'] = dict(by_status['failed'])
+    if not as_lines:
+        return summary
+    lines = ['%s: %d checked, %d changed, %d already fine, %d skipped, %d failed' % (
+        role, summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed'])]
+    for status, title in (('changed', 'changed:'), ('already_fine', None), ('skipped', 'skipped:'),
+                          ('failed', 'failed:')):
+        if not by_status[status]:
+            continue
+        if title is None:
+            lines.append('already fine: ' + ', '.join(h for h, _r in by_status[status]))
+            continue
+        lines.append(title)
+        lines.extend('  %s: %s' % hr for hr in by_status[status])
+    return lines
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'recovery_summary': recovery_summary}

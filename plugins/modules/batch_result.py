@@ -1,0 +1,117 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: batch_result
+short_description: Report one host's result of a batch started with background=true
+version_added: 0.1.0
+author:
+  - vmrescue.azure developers (@vmrescue)
+description:
+  - A batch task of this collection (O(vmrescue.azure.proxy_agent_key_reset#module:targets) or
+    O(vmrescue.azure.vmaccess_linux#module:targets)) run with C(background=true) and C(run_once=true) returns as soon
+    as the batch has started. This module, run for every host, waits for the result of that host's target and
+    returns it as the host's own result, as if the module had run for that host alone (C(changed), C(failed), C(msg),
+    C(diff) with C(--diff), and the module's return values).
+  - Hosts are reported as their targets finish, while the batch is still working, so the per-host cost of Ansible
+    (about 10-15 ms of controller CPU per host and task) overlaps with the time the batch waits for Azure instead of
+    adding to it. The recovery roles of this collection work this way.
+  - Runs on the controller only; it never connects to the host.
+  - Results are kept in a private directory (mode 0700) inside Ansible's local temporary directory of the run, which
+    C(ansible-playbook) removes when it ends; collect them in the same run.
+options:
+  batch:
+    description:
+      - The registered result of the batch task (its C(background) key).
+    type: dict
+    required: true
+  index:
+    description:
+      - The position of this host's target in the batch task's O(vmrescue.azure.proxy_agent_key_reset#module:targets)
+        (0 for the first), typically C(ansible_play_batch.index(inventory_hostname)) when the targets were built from
+        C(ansible_play_batch).
+    type: int
+    required: true
+  timeout:
+    description:
+      - Seconds to wait for the result; V(0) (the default) waits as long as the batch process is working (each
+        target's own O(vmrescue.azure.proxy_agent_key_reset#module:wait_timeout) bounds it). The task fails at once
+        if the batch process ended without a result for this target.
+    type: int
+    default: 0
+  fail_on_failure:
+    description:
+      - Fail this host's task when its target failed. With V(false) the result still has C(failed_target=true) and
+        C(msg); the recovery roles use V(false) and fail the failed hosts after their summary.
+    type: bool
+    default: true
+attributes:
+  action:
+    description: An action plugin runs it on the controller, never on the target host.
+    support: full
+  async:
+    description: Not supported.
+    support: none
+  check_mode:
+    description: Only reads the results of the batch task, whose own check mode applies.
+    support: full
+  diff_mode:
+    description: Returns the target's diff when the batch task ran with C(--diff).
+    support: full
+notes:
+  - If the batch task itself failed (for example invalid arguments), every host's result fails with that message.
+seealso:
+  - module: vmrescue.azure.proxy_agent_key_reset
+  - module: vmrescue.azure.vmaccess_linux
+'''
+
+EXAMPLES = r'''
+- name: Reset the keys of all hosts of the play in one batch, in the background
+  vmrescue.azure.proxy_agent_key_reset:
+    targets: "{{ ansible_play_batch | map('extract', hostvars) | map('vmrescue.azure.target_id') | list }}"
+    state: healthy
+    background: true
+  run_once: true
+  register: key_batch
+
+- name: Report each host's own result as soon as its key is confirmed
+  vmrescue.azure.batch_result:
+    batch: "{{ key_batch }}"
+    index: "{{ ansible_play_batch.index(inventory_hostname) }}"
+'''
+
+RETURN = r'''
+failed_target:
+  description: Whether this host's target failed (also when O(fail_on_failure=false)).
+  type: bool
+  returned: always
+index:
+  description: The O(index) that was collected.
+  type: int
+  returned: always
+id:
+  description: The target's resource ID; the other keys are those of the batch module's per-target result.
+  type: str
+  returned: when the target was valid
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        batch=dict(type='dict', required=True),
+        index=dict(type='int', required=True),
+        timeout=dict(type='int', default=0),
+        fail_on_failure=dict(type='bool', default=True),
+    ), supports_check_mode=True)
+    module.fail_json(msg='vmrescue.azure.batch_result runs on the controller through its action plugin; '
+                         'call it by its full name vmrescue.azure.batch_result')
+
+
+if __name__ == '__main__':
+    main()

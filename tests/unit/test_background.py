@@ -1,0 +1,130 @@
+# -*- coding: utf-8 -*-
+"""plugin_utils/_background: a batch started in a forked process, each target's result collected on its own."""
+
+import os
+import signal
+import stat
+import time
+
+import pytest
+
+from ansible_collections.vmrescue.azure.plugins.plugin_utils import _background as bg
+
+
+@pytest.fixture(autouse=True)
+def _local_tmp(tmp_path, monkeypatch):
+    monkeypatch.setattr(bg, '_local_tmp', lambda: str(tmp_path))
+
+
+def _wait_gone(pid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.02)
+    raise AssertionError('background process %d still running' % pid)
+
+
+def test_results_stream_in_any_order_and_the_spool_is_private():
+    def run(on_result):
+        on_result(2, {'id': 'c', 'changed': True})
+        time.sleep(0.3)
+        on_result(0, {'id': 'a', 'changed': False})
+        on_result(1, {'id': 'b', 'failed': True, 'msg': 'broken'})
+        return {'msg': '3 target(s)'}
+
+    info = bg.start(run, 3)
+    assert sorted(info) == sorted(bg.INFO_KEYS) and info['total'] == 3
+    assert stat.S_IMODE(os.stat(info['spool']).st_mode) == 0o700
+    t0 = time.monotonic()
+    assert bg.collect(info, 2)['id'] == 'c'
+    assert bg.collect(info, 0) == {'id': 'a', 'changed': False}
+    assert time.monotonic() - t0 >= 0.25  # target 0 was waited for, not missing
+    assert bg.collect(info, 1)['msg'] == 'broken'
+    _wait_gone(info['pid'])
+    assert bg.collect(info, 1)['msg'] == 'broken'  # still there after the process ended
+    assert stat.S_IMODE(os.stat(os.path.join(info['spool'], '0.json')).st_mode) == 0o600
+
+
+def test_a_target_without_result_fails_clearly_when_the_batch_ends():
+    info = bg.start(lambda on_result: on_result(0, {'id': 'a'}) or {'msg': 'stopped early'}, 2)
+    with pytest.raises(bg.BackgroundError, match='ended without a result for target 1: stopped early'):
+        bg.collect(info, 1)
+    _wait_gone(info['pid'])
+
+
+def test_a_killed_batch_is_noticed_not_waited_for_forever():
+    info = bg.start(lambda on_result: time.sleep(60), 1)
+    os.kill(info['pid'], signal.SIGKILL)
+    _wait_gone(info['pid'])
+    with pytest.raises(bg.BackgroundError, match='ended without a result for target 0'):
+        bg.collect(info, 0)
+
+
+def test_an_exception_in_the_batch_is_reported_to_every_waiting_host():
+    def run(on_result):
+        raise RuntimeError('bug')
+    info = bg.start(run, 1)
+    with pytest.raises(bg.BackgroundError, match='internal error in the background batch: RuntimeError: bug'):
+        bg.collect(info, 0)
+    _wait_gone(info['pid'])
+
+
+def test_timeout_and_bad_input():
+    info = bg.start(lambda on_result: time.sleep(5), 1)
+    with pytest.raises(bg.BackgroundError, match=r'no result for target 0 after 0.2 seconds \(timeout\)'):
+        bg.collect(info, 0, timeout=0.2)
+    with pytest.raises(bg.BackgroundError, match='index 1 is outside the batch'):
+        bg.collect(info, 1)
+    with pytest.raises(bg.BackgroundError, match='not a background batch'):
+        bg.collect({}, 0)
+    os.kill(info['pid'], signal.SIGKILL)
+    _wait_gone(info['pid'])
+
+
+def _subreaper(on):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_CHILD_SUBREAPER = 36
+    return libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) == 0
+
+
+@pytest.fixture
+def subreaper():
+    if not _subreaper(True):
+        pytest.skip('prctl(PR_SET_CHILD_SUBREAPER) not available')
+    yield
+    _subreaper(False)
+
+
+def test_the_batch_process_ends_when_the_controller_is_gone(subreaper):
+    """Ctrl-C or a cancelled AWX job ends ansible-playbook: the background batch must not go on calling Azure.
+
+    test -> controller (stands in for ansible-playbook) -> worker (calls start) -> background process. The
+    background process watches the worker's parent; once worker and controller are gone it must end by itself
+    (this test is its subreaper, so it can reap it)."""
+    r, w = os.pipe()
+    controller = os.fork()
+    if controller == 0:
+        try:
+            worker = os.fork()
+            if worker == 0:
+                try:
+                    info = bg.start(lambda on_result: time.sleep(60), 1)
+                    os.write(w, str(info['pid']).encode())
+                finally:
+                    os._exit(0)
+            os.waitpid(worker, 0)
+        finally:
+            os._exit(0)
+    os.close(w)
+    pid = int(os.read(r, 32) or b'0')
+    os.close(r)
+    os.waitpid(controller, 0)
+    assert pid > 0
+    t0 = time.monotonic()
+    _wait_gone(pid, timeout=10)  # reparented to this test (subreaper)
+    assert time.monotonic() - t0 < 5
