@@ -564,8 +564,9 @@ def targets(size_results):
         c = by.get(("collection", n))
         if c:
             ok = c["ratio"] is not None and c["ratio"] <= 1.25 and c["failed"] == 0 and not c["not_done"]
+            verdict = ("met" if ok else "NOT met") if n == 1000 else "for information (the target is set at 1000 VMs)"
             lines.append("reset %d VMs: %.1f s = %.2fx the floor (target <= 1.25x), %d failed, %d 429s: %s"
-                         % (n, c["wall"], c["ratio"] or 0, c["failed"], c["throttled"], "met" if ok else "NOT met"))
+                         % (n, c["wall"], c["ratio"] or 0, c["failed"], c["throttled"], verdict))
             lines.append("token requests, reset %d VMs: %d (target: 1 per credential): %s"
                          % (n, c["token"], "met" if c["token"] <= 1 else "NOT met"))
         a = by.get(("azcollection", n))
@@ -586,10 +587,16 @@ def targets(size_results):
         for name, what in (("lookup", "lookup"), ("regain", "regain_linux_access re-run")):
             x = by.get((name, n))
             if x:
-                ratio = "%.2fx the read floor" % x["ratio"] if x["ratio"] else "floor 0 s (within the burst)"
-                ok = (x["ratio"] is None or x["ratio"] <= 1.25) and x["write"] == 0 and x["failed"] == 0
+                clean = x["write"] == 0 and x["failed"] == 0
+                if x["ratio"]:
+                    verdict = "met" if clean and x["ratio"] <= 1.25 else "NOT met"
+                    ratio = "%.2fx the read floor" % x["ratio"]
+                else:  # every read fits in the burst: there is no floor to compare with at this size
+                    verdict = ("ratio not applicable at this size (the target is measured at 1000), 0 writes %s"
+                               % ("met" if clean else "NOT met"))
+                    ratio = "floor 0 s (within the burst)"
                 lines.append("%s over %d VMs: %.1f s, %s, %d writes (target <= 1.25x, 0 writes): %s"
-                             % (what, n, x["wall"], ratio, x["write"], "met" if ok else "NOT met"))
+                             % (what, n, x["wall"], ratio, x["write"], verdict))
     adhoc = [r for res in size_results.values() for r in res["rows"] if r["contender"] == "adhoc"]
     if adhoc:
         r = adhoc[-1]
