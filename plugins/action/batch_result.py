@@ -35,6 +35,10 @@ class ActionModule(ActionBase):
             return dict(changed=False, skipped=True, index=index, failed_target=False,
                         msg='the batch task was skipped: %s' % (batch.get('skip_reason') or batch.get('false_condition')
                                                                 or 'no reason given'))
+        if 'background' not in batch and 'censored' in batch:
+            raise AnsibleActionFail('batch: the batch task ran with no_log: true, which hides the result this module '
+                                    'needs; its secret options (password, client secret, ...) are masked in its result '
+                                    'anyway, so run the batch task without no_log')
         if 'background' not in batch:
             # the batch task failed before it started (invalid arguments, sign-in): every host gets its message
             if batch.get('failed'):

@@ -205,5 +205,10 @@ def test_background_bad_input_fails_before_anything_starts(sim, tmp_path):
         {'vmrescue.azure.batch_result': {'batch': {'changed': False}, 'index': 0}, 'ignore_errors': True,
          'register': 'out'}]}], _env(sim))
     assert 'expected the registered result of a task run with background: true' in run.result(task=0)['msg']
+    # a batch task registered with no_log: true hides what batch_result needs: say so
+    run = run_playbook([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+        {'vmrescue.azure.batch_result': {'batch': {'censored': 'hidden', 'changed': False}, 'index': 0},
+         'ignore_errors': True, 'register': 'out'}]}], _env(sim))
+    assert 'ran with no_log: true' in run.result(task=0)['msg']
     c = sim.control.counters()
     assert c['read'] == 0 and c['write'] == 0, c
