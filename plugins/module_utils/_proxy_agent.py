@@ -11,7 +11,7 @@ Public names:
 - ``ARGUMENT_SPEC``, ``MUTUALLY_EXCLUSIVE``, ``REQUIRED_ONE_OF``: the module's own options.
 - ``run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
   shared=None) -> dict``: the module's whole behaviour; raises ``_arm.TaskError`` / ``_arm.ArmError``.
-- ``ConfirmTiming``: per-batch learned confirmation latency (the TaskSpec's ``shared`` state).
+- ``ConfirmTiming`` (from ``_confirm``): per-batch learned confirmation latency (the TaskSpec's ``shared`` state).
 - ``read_key_latch_status(client, target) -> dict``: for the lookup: ``{'id', 'key_latch_status', 'missing'}``.
 - ``parse_agent_status(instance_view) -> dict``; ``classify_health(model_settings, agent, power_state) -> dict``;
   ``parse_secure_channel_state(text) -> dict``; ``message_family(text) -> str``; ``power_state(instance_view)``.
@@ -25,6 +25,7 @@ import re
 import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming, wait_for
 
 PROXY_AGENT_TYPES = ('microsoft.cplat.proxyagent.proxyagentlinux', 'microsoft.cplat.proxyagent.proxyagentwindows')
 STATUS_SUBSTATUS_PREFIX = 'componentstatus/proxyagentstatus/'
@@ -39,10 +40,6 @@ ARGUMENT_SPEC = dict(
 MUTUALLY_EXCLUSIVE = [['state', 'key_incarnation_id']]
 REQUIRED_ONE_OF = [['state', 'key_incarnation_id']]
 
-# Confirmation reads while waiting for the guest: the first after the learned latency (ConfirmTiming), then
-# gaps that double up to POLL_MAX seconds. The Compute "low cost get" bucket refills 12 reads per minute per VM
-# (36 burst), so these gaps never drain it.
-POLL_MAX = 15
 CONCURRENCY_ATTEMPTS = 6
 
 # -- message families --------------------------------------------------------------------------------
@@ -426,43 +423,6 @@ def write_key_incarnation(client, target, model, etag, desired, previous, mode, 
                 desired = max(desired, current + 1)
 
 
-class ConfirmTiming(object):
-    """How long a reset takes to show in the instance view, learned over the targets of one batch.
-
-    ``expected()``: when to read first after the write was accepted: ``initial`` (a conservative guess) until a
-    target was confirmed, then a running upper quantile (``QUANTILE``, 0.8) of the last ``window`` observations.
-    A confirmation on the first read records 0.95 x the wait (the true latency is at most that: probe slowly
-    downwards); one after misses records the time it was seen. With the median, the probes would settle at one
-    miss in two (2.5 reads per target); the 0.8 quantile settles near one in five and still follows a latency
-    that shrinks or grows. Thread-safe (the workers of a batch share one).
-    """
-
-    QUANTILE = 0.8
-
-    def __init__(self, initial=2.0, window=15):
-        import collections
-        import threading
-        self.initial = float(initial)
-        self._seen = collections.deque(maxlen=window)
-        self._lock = threading.Lock()
-
-    def expected(self):
-        with self._lock:
-            if not self._seen:
-                return self.initial
-            ordered = sorted(self._seen)
-            return ordered[min(len(ordered) - 1, int(self.QUANTILE * len(ordered)))]
-
-    def observe(self, seconds, first_read):
-        with self._lock:
-            self._seen.append(max(0.2, seconds * 0.95 if first_read else seconds))
-
-    @staticmethod
-    def backoff(expected, misses):
-        """The wait before the next read after ``misses`` unconfirmed reads."""
-        return min(POLL_MAX, max(1.0, 0.5 * expected) * (2 ** (misses - 1)))
-
-
 def _failed_provisioning(target, model, view, value):
     """A TaskError carrying the ARM error of a failed provisioning state (from the instance view statuses)."""
     code, message = None, None
@@ -483,24 +443,16 @@ def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock
     """Read ``GET vm?$expand=instanceView`` until the guest reports keyIncarnationId == value (and a new keyGuid).
 
     One read carries both the model's provisioningState (a failed update fails the target with its ARM error)
-    and the agent's keyLatchStatus. The first read waits ``timing.expected()`` (learned from earlier targets of
-    the batch), later ones back off (``ConfirmTiming.backoff``), all within ``wait_timeout``.
+    and the agent's keyLatchStatus. The reads are timed by ``_confirm.wait_for`` (the first after what earlier
+    targets of the batch took, later ones backing off), all within ``wait_timeout``.
     ``before``: the agent status parsed before the write. Returns (confirmed, agent, power).
     """
-    timing = timing or ConfirmTiming()
     prev_states = ((before or {}).get('key_latch_status') or {}).get('states') or {}
     prev_guid = prev_states.get('keyGuid')
     prev_latched = _int_or_none(prev_states.get('keyIncarnationId'))
-    start = clock()
-    deadline = start + max(0, wait_timeout)
-    agent, power = before, None
-    delay = timing.expected()
-    misses = 0
-    while True:
-        remaining = deadline - clock()
-        if remaining <= 0:
-            return False, agent, power
-        sleep(min(delay, remaining))
+    seen = dict(agent=before, power=None)
+
+    def probe():
         model, _etag = read_model(client, target, expand_instance_view=True)
         view = ((model or {}).get('properties') or {}).get('instanceView')
         if view is None:  # an endpoint that ignores $expand
@@ -508,17 +460,18 @@ def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock
         if str(((model or {}).get('properties') or {}).get('provisioningState') or '').lower() == 'failed':
             raise _failed_provisioning(target, model, view, value)
         agent, power = parse_agent_status(view), power_state(view)
+        seen.update(agent=agent, power=power)
         if power and power != 'running':
             raise TaskError('%s stopped (power state %s) while waiting for the guest to latch keyIncarnationId %d'
                             % (target.display, power, value), changed=True, key_incarnation_id=value)
         states = ((agent.get('key_latch_status') or {}).get('states')) or {}
         if agent.get('json') and _int_or_none(states.get('keyIncarnationId')) == value:
             guid = states.get('keyGuid')
-            if guid and (not prev_guid or guid != prev_guid or prev_latched == value):
-                timing.observe(clock() - start, first_read=misses == 0)
-                return True, agent, power
-        misses += 1
-        delay = timing.backoff(timing.expected(), misses)
+            return bool(guid and (not prev_guid or guid != prev_guid or prev_latched == value)), None
+        return False, None
+
+    confirmed, _ = wait_for(probe, wait_timeout, timing=timing, sleep=sleep, clock=clock)
+    return confirmed, seen['agent'], seen['power']
 
 
 def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):

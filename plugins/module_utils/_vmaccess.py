@@ -38,6 +38,7 @@ import os
 import re
 import struct
 import threading
+import time
 
 PUBLISHER = "Microsoft.OSTCExtensions"
 EXTENSION_TYPE = "VMAccessForLinux"
@@ -51,6 +52,11 @@ WINDOWS_TYPE_HANDLER_VERSION = "2.4"
 
 AAD_PUBLISHER = "Microsoft.Azure.ActiveDirectory"
 AAD_EXTENSION_TYPE = "AADSSHLoginForLinux"
+
+# Waiting for the handler: Azure ends an extension run after 90 minutes (the operation then fails), so a run still
+# going after that is not coming back on its own.
+EXTENSION_WAIT_SECONDS = 5400
+FINAL_PROVISIONING_STATES = ("succeeded", "failed", "canceled")
 
 # What Ansible itself prints for a no_log value; used wherever a password would otherwise appear.
 MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
@@ -495,6 +501,17 @@ class FingerprintCache:
             return entry[1]
 
 
+class BatchState:
+    """What the targets of one task share (the TaskSpec's ``shared`` factory): the fingerprint cache and the
+    learned time a handler run takes to show as finished (``_confirm.ConfirmTiming``)."""
+
+    def __init__(self):
+        from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming
+
+        self.fingerprints = FingerprintCache()
+        self.timing = ConfirmTiming()
+
+
 def fingerprint(canonical, salt=None, cache=None):
     """Return ``vmrescue1$<salt>$<hash>`` (unpadded URL-safe base64) for the canonical configuration bytes.
     Without ``salt``: the ``cache``'s salt (one per task), else a fresh random one."""
@@ -616,25 +633,6 @@ def last_run_succeeded(ext, status=None):
     return True
 
 
-_HANDLER_MSG_RE = re.compile(r"Error message: '(.*)'", re.S)
-
-
-def handler_message_from_error(message):
-    """The handler's own message from a VMExtensionProvisioningError message ('Enable failed: ...')."""
-    if not message:
-        return message
-    m = _HANDLER_MSG_RE.search(message)
-    if m:
-        inner = m.group(1)
-        # ARM may add text after the quoted message ("... '. More information on troubleshooting ...").
-        cut = inner.find("'. ")
-        return inner[:cut] if cut >= 0 else inner
-    m = re.search(r"((?:Enable|Check|Repair) failed[^\n]*)", message)
-    if m:
-        return m.group(1).strip()
-    return message
-
-
 # --------------------------------------------------------------------------------------------------------------
 # The request the module would make
 
@@ -714,9 +712,11 @@ class VMAccessRunner:
     """
 
     def __init__(self, arm, target, params, check_mode=False, warn=None, base_dir=None, api_version=None,
-                 fingerprints=None):
+                 fingerprints=None, timing=None, sleep=time.sleep, clock=time.monotonic):
         self.arm = arm
         self.fingerprints = fingerprints  # FingerprintCache shared by the targets of one task, or None
+        self.timing = timing  # _confirm.ConfirmTiming shared by the targets of one task, or None (a fresh one)
+        self.sleep, self.clock = sleep, clock
         self.target = target
         self.params = params
         self.check_mode = check_mode
@@ -760,14 +760,6 @@ class VMAccessRunner:
         except ArmError as e:
             self._arm_error("listing the extensions of", e)
         return (listed or {}).get("value") or []
-
-    def _read_extension(self, name):
-        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
-
-        try:
-            return self.arm.get(self._ext_path(name), params={"$expand": "instanceView"}, api_version=self.api_version)
-        except ArmError:
-            return None
 
     def _ext_path(self, name):
         try:
@@ -889,36 +881,47 @@ class VMAccessRunner:
 
         body = plan.body(vm.get("location"), fingerprint(plan.canonical, cache=self.fingerprints))
         try:
-            final = self.arm.put(self._ext_path(name), body, api_version=self.api_version)
+            # lro=False: no operation-status polls and no final GET; the handler's outcome is read from the
+            # extension itself (_wait_for_handler), which is also where its message is.
+            self.arm.put(self._ext_path(name), body, api_version=self.api_version, lro=False)
         except ArmError as e:
-            after = self._read_extension(name)
-            st = handler_status(after) if after else None
-            if st:
-                result["handler_status"] = st
-            if after:
-                result["provisioning_state"] = (after.get("properties") or {}).get("provisioningState")
-            code = getattr(e, "code", None) or ""
-            text = _error_text(e)
-            if code == "VMExtensionProvisioningError" or "Enable failed" in text or (st and st.get("level") == "Error"):
-                handler_msg = handler_message_from_error(getattr(e, "message", None) or text)
-                if st and st.get("message") and st.get("level") == "Error":
-                    handler_msg = st["message"]
-                result["message"] = self._scrub(handler_msg)
-                self._fail(
-                    "the VMAccessForLinux handler failed on %s: %s" % (self.target.display, handler_msg), **result
-                )
             self._arm_error("writing the extension '%s' on" % name, e, **result)
 
-        after = self._read_extension(name) or final or {}
+        after = self._wait_for_handler(name, result)
+        props = after.get("properties") or {}
         st = handler_status(after)
         if st:
             result["handler_status"] = st
             if st.get("message"):
                 result["message"] = self._scrub(st["message"])
-        result["provisioning_state"] = (after.get("properties") or {}).get("provisioningState")
-        if st and _lower(st.get("level")) == "error":
-            self._fail("the VMAccessForLinux handler failed on %s: %s" % (self.target.display, st.get("message")), **result)
+        result["provisioning_state"] = props.get("provisioningState")
+        if _lower(props.get("provisioningState")) != "succeeded" or (st and _lower(st.get("level")) == "error"):
+            reason = (st or {}).get("message") or "provisioningState %s, no handler status" % props.get("provisioningState")
+            self._fail("the VMAccessForLinux handler failed on %s: %s" % (self.target.display, reason), **result)
         return result
+
+    def _wait_for_handler(self, name, result):
+        """Read the extension (with its instance view) until its provisioningState is final; return it."""
+        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
+        from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import wait_for
+
+        def probe():
+            try:
+                ext = self.arm.get(self._ext_path(name), params={"$expand": "instanceView"}, api_version=self.api_version)
+            except ArmError as e:  # throttling and transient errors were retried by the client: this one is final
+                self._arm_error("reading the extension '%s' of" % name, e, **result)
+            state = _lower(((ext or {}).get("properties") or {}).get("provisioningState"))
+            return state in FINAL_PROVISIONING_STATES, ext or {}
+
+        done, after = wait_for(probe, EXTENSION_WAIT_SECONDS, timing=self.timing, sleep=self.sleep, clock=self.clock)
+        if not done:
+            state = ((after or {}).get("properties") or {}).get("provisioningState")
+            self._fail(
+                "the VMAccessForLinux extension '%s' on %s was accepted but did not finish within %d seconds "
+                "(provisioningState %s); Azure ends a handler run after 90 minutes: look at the extension's status "
+                "in the portal or with 'az vm extension show', then run the task again"
+                % (name, self.target.display, EXTENSION_WAIT_SECONDS, state), **dict(result, provisioning_state=state))
+        return after
 
 
 def _error_text(err):
@@ -942,7 +945,7 @@ MUTUALLY_EXCLUSIVE = [["ad_user", "password"]]
 
 def run(client, target, params, check_mode=False, diff=False, shared=None):
     """TaskSpec.run: validate (no network), then VMAccessRunner. Raises _arm.TaskError on failure. ``shared``: the
-    task's FingerprintCache (TaskSpec ``shared``)."""
+    task's BatchState (TaskSpec ``shared``), or None."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
 
     secrets = [params.get(k) for k in SECRET_KEYS if params.get(k)]
@@ -955,7 +958,7 @@ def run(client, target, params, check_mode=False, diff=False, shared=None):
     try:
         warnings.extend(validate(params))
         runner = VMAccessRunner(client, target, params, check_mode=check_mode, warn=warnings.append,
-                                fingerprints=shared)
+                                fingerprints=shared and shared.fingerprints, timing=shared and shared.timing)
         result = runner.run()
     except VMAccessError as e:
         raise TaskError(scrub(str(e), secrets))
@@ -975,4 +978,4 @@ def task_spec():
     """The module's TaskSpec (imported lazily so nothing loads AnsibleModule before it is needed)."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
 
-    return TaskSpec(ARGUMENT_SPEC, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, shared=FingerprintCache)
+    return TaskSpec(ARGUMENT_SPEC, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, shared=BatchState)

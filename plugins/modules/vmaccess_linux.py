@@ -37,7 +37,9 @@ description:
   - A Windows VM is refused (use the C(Microsoft.Compute/VMAccessAgent) extension, version 2.4, there). A VM that is
     not running is refused before anything is written.
   - Waits for the handler to finish and returns its status (C(Enable succeeded.)); a handler failure fails the task
-    with the handler's own message.
+    with the handler's own message. It waits by reading the extension (with its instance view) until its
+    provisioning state is final, not by polling the operation (about one read per VM once a batch has learned how
+    long the handler takes). Azure ends a handler run after 90 minutes; the module gives up waiting then too.
 author:
   - vmrescue.azure developers (@vmrescue)
 extends_documentation_fragment:

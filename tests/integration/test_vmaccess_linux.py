@@ -113,8 +113,11 @@ def test_update_key_uses_existing_extension_and_is_idempotent(sim, sim_env):
     vm_id = vm(sim, "rg-linux", "lin-vmaccess")  # has VMAccessForLinux under the name 'resetaccess'
     old = guest(sim, vm_id)["users"]["azureuser"]["authorized_keys"]
     runs = guest(sim, vm_id)["runs"]
+    polls = sim.control.counters()["poll"]
     r, writes = one(sim, sim_env, vm_id=vm_id, username="azureuser", ssh_key=ED_KEY)
     assert r["changed"] and not r.get("failed"), r
+    # the handler's outcome is read from the extension itself: no operation-status polls
+    assert sim.control.counters()["poll"] == polls
     assert r["extension_name"] == "resetaccess"
     assert r["message"] == "Enable succeeded."
     assert r["handler_status"]["code"] == "ProvisioningState/succeeded"

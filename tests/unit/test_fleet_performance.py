@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.vmrescue.azure.plugins.module_utils import _auth, _batch, _pacing
 from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent as pa
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import POLL_MAX
 from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec, execute
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
 
@@ -333,7 +334,7 @@ def test_confirm_backs_off_and_times_out_with_the_last_status():
     assert 'did not report it within 120s' in exc.value.msg
     # Gaps grow to POLL_MAX: far fewer reads than one every 2 s.
     assert c.reads <= 14  # a fixed 2 s poll would have read 60 times
-    assert max(t.slept) <= pa.POLL_MAX and t.now == pytest.approx(120)
+    assert max(t.slept) <= POLL_MAX and t.now == pytest.approx(120)
 
 
 def test_failed_provisioning_fails_the_target_with_the_arm_error():

@@ -299,18 +299,6 @@ def test_scrypt_parameters_documented():
 # Reading ARM answers
 
 
-def test_handler_message_from_error():
-    msg = (
-        "VM has reported a failure when processing extension 'enablevmaccess' (publisher 'Microsoft.OSTCExtensions' "
-        "and type 'VMAccessForLinux'). Error message: 'Enable failed: No password or ssh_key is specified.'. More "
-        "information on troubleshooting is available at https://aka.ms/VMExtensionCSELinuxTroubleshoot."
-    )
-    assert v.handler_message_from_error(msg) == "Enable failed: No password or ssh_key is specified."
-    msg2 = "VM has reported a failure ... Error message: 'Enable failed: Cannot reset sshd_config and remove a user in one operation.'"
-    assert v.handler_message_from_error(msg2) == "Enable failed: Cannot reset sshd_config and remove a user in one operation."
-    assert v.handler_message_from_error("something else") == "something else"
-
-
 def test_last_run_succeeded():
     ok = {"properties": {"provisioningState": "Succeeded", "instanceView": {"statuses": [
         {"code": "ProvisioningState/succeeded", "level": "Info", "message": "Enable succeeded."}]}}}

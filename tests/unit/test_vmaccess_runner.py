@@ -34,6 +34,13 @@ class FakeArm:
         self.handler = handler or (lambda settings, protected: (True, "Enable succeeded."))
         self.calls = []
         self.sent = []
+        self.pending = {}  # extension name -> [reads left while Updating, final properties]
+        self.busy_reads = 0
+        self.read_error = None
+        self.slept = []  # the runner's sleeps (it gets this list's append as its sleep)
+
+    def clock(self):
+        return sum(self.slept)
 
     @property
     def writes(self):
@@ -51,6 +58,13 @@ class FakeArm:
             return {"value": [copy.deepcopy(e) for e in self.extensions.values()]}
         if "/extensions/" in path:
             name = path.rsplit("/", 1)[1]
+            if self.read_error is not None:
+                raise self.read_error
+            if name in self.pending:
+                if self.pending[name][0] > 0:
+                    self.pending[name][0] -= 1
+                else:
+                    self.extensions[name]["properties"] = self.pending.pop(name)[1]
             if name not in self.extensions:
                 raise ArmError("not found", status=404, code="NotFound")
             return copy.deepcopy(self.extensions[name])
@@ -64,23 +78,20 @@ class FakeArm:
         ]
         return vm
 
-    def put(self, path, body, api_version=None, **kw):
+    def put(self, path, body, api_version=None, lro=True, **kw):
+        # As Resource Manager does: the PUT is accepted (provisioningState Updating); the handler's outcome shows on
+        # the extension after ``busy_reads`` more reads of it. The runner writes with lro=False and reads it back.
+        assert lro is False, "the runner confirms by reading the extension, not by polling the operation"
         self.calls.append(("PUT", path, None))
         self.sent.append(copy.deepcopy(body))
         name = path.rsplit("/", 1)[1]
         props = copy.deepcopy(body["properties"])
         protected = props.pop("protectedSettings", None)
         ok, message = self.handler(props.get("settings"), protected)
-        props["provisioningState"] = "Succeeded" if ok else "Failed"
-        props["instanceView"] = {"name": name, "statuses": [self._status(ok, message)]}
-        self.extensions[name] = {"name": name, "id": path, "properties": props}
-        if not ok:
-            raise ArmError(
-                "VM has reported a failure when processing extension '%s' (publisher 'Microsoft.OSTCExtensions' and type "
-                "'VMAccessForLinux'). Error message: '%s'. More information on troubleshooting is available at "
-                "https://aka.ms/VMExtensionCSELinuxTroubleshoot. " % (name, message),
-                code="VMExtensionProvisioningError",
-            )
+        final = dict(props, provisioningState="Succeeded" if ok else "Failed",
+                     instanceView={"name": name, "statuses": [self._status(ok, message)]})
+        self.extensions[name] = {"name": name, "id": path, "properties": dict(props, provisioningState="Updating")}
+        self.pending[name] = [self.busy_reads, final]
         return copy.deepcopy(self.extensions[name])
 
     def delete(self, path, api_version=None, **kw):
@@ -100,7 +111,8 @@ def run(arm, check_mode=False, **kw):
     warnings = []
     p = params(**kw)
     v.validate(p)
-    runner = v.VMAccessRunner(arm, parse_resource_id(VM_ID), p, check_mode=check_mode, warn=warnings.append)
+    runner = v.VMAccessRunner(arm, parse_resource_id(VM_ID), p, check_mode=check_mode, warn=warnings.append,
+                              sleep=arm.slept.append, clock=arm.clock)
     return runner.run(), warnings
 
 
@@ -236,7 +248,7 @@ def test_uniform_instance_path():
         "/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/3" % SUB
     )
     p = params(reset_ssh=True)
-    v.VMAccessRunner(arm, target, p).run()
+    v.VMAccessRunner(arm, target, p, sleep=arm.slept.append, clock=arm.clock).run()
     assert arm.writes[0][1].endswith("/virtualMachineScaleSets/ss/virtualMachines/3/extensions/enablevmaccess")
 
 
@@ -245,3 +257,41 @@ def test_invalid_key_refused_before_any_call():
     with pytest.raises(v.VMAccessError):
         run(arm, username="bob", ssh_key=ECDSA)
     assert arm.calls == []
+
+
+def test_write_is_confirmed_by_reading_the_extension_not_by_polling():
+    # One read of the VM, one PUT (accepted, lro=False), then reads of the extension until its state is final:
+    # no operation-status polls, no final GET of the LRO.
+    arm = FakeArm()
+    arm.busy_reads = 2
+    res, _ = run(arm, reset_ssh=True)
+    assert res["changed"] and res["provisioning_state"] == "Succeeded" and res["message"] == "Enable succeeded."
+    kinds = [(c[0], c[1].rsplit("/", 2)[-2:]) for c in arm.calls]
+    assert kinds == [("GET", ["virtualMachines", "vm1"]), ("PUT", ["extensions", "enablevmaccess"])] + \
+        [("GET", ["extensions", "enablevmaccess"])] * 3
+    assert all(c[2] == {"$expand": "instanceView"} for c in arm.calls[2:])
+    # first read after the expected handler time (2 s until the batch learned it), then backing off
+    assert arm.slept == [2.0, 1.0, 2.0]
+
+
+def test_handler_that_never_finishes_fails_after_the_wait_without_a_second_write():
+    arm = FakeArm()
+    arm.busy_reads = 10 ** 6
+    with pytest.raises(v.VMAccessFailure) as e:
+        run(arm, username="bob", password=PASSWORD)
+    assert "was accepted but did not finish within %d seconds (provisioningState Updating)" % v.EXTENSION_WAIT_SECONDS \
+        in e.value.msg
+    assert e.value.result["changed"] and e.value.result["provisioning_state"] == "Updating"
+    assert len(arm.writes) == 1 and sum(arm.slept) == pytest.approx(v.EXTENSION_WAIT_SECONDS)
+    assert PASSWORD not in e.value.msg and PASSWORD not in json.dumps(e.value.result)
+
+
+def test_read_error_while_waiting_fails_at_once():
+    arm = FakeArm()
+    arm.read_error = ArmError("The client does not have authorization to perform action "
+                              "'Microsoft.Compute/virtualMachines/extensions/read'", status=403,
+                              code="AuthorizationFailed")
+    with pytest.raises(v.VMAccessFailure) as e:
+        run(arm, reset_ssh=True)
+    assert "reading the extension 'enablevmaccess' of" in e.value.msg and "AuthorizationFailed" in e.value.msg
+    assert len(arm.writes) == 1 and len(arm.slept) == 1
