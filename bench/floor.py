@@ -71,6 +71,20 @@ def key_reset(cfg, n, reads_per_vm=2):
     return Floor(total, lines)
 
 
+def vmaccess_apply(cfg, n, reads_per_vm=2):
+    """N VMAccess runs that write: 1 extension PUT per VM, ``reads_per_vm`` reads (1 of the VM and its extensions,
+    1 seeing the handler finished), then the last handler run."""
+    w, wl = _term(cfg, "write", n)
+    r, rl = _term(cfg, "read", n * reads_per_vm)
+    ext = float(cfg["extension_seconds"])
+    total = max(w, r) + ext
+    lines = wl + rl + [
+        f"reads: {reads_per_vm} per VM (1 of the VM with its extensions, 1 of the extension once the handler is done)",
+        f"floor = max(writes {w:.1f} s, reads {r:.1f} s) + one handler run {ext:g} s (extension_seconds) = {total:.1f} s",
+    ]
+    return Floor(total, lines)
+
+
 def reads_only(cfg, n_reads, what):
     """A read-only workload of ``n_reads`` reads."""
     r, rl = _term(cfg, "read", n_reads)

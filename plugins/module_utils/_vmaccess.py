@@ -703,6 +703,14 @@ class VMAccessFailure(Exception):
         self.result = result
 
 
+class _UnseenHandler(Exception):
+    """The PUT was refused because the VM has a VMAccessForLinux extension its GET did not show."""
+
+
+def _is_duplicate_handler(err):
+    return getattr(err, "status", None) == 400 and "multiple vmextensions per handler" in (getattr(err, "message", "") or "").lower()
+
+
 class VMAccessRunner:
     """Read the target, decide, write (unless check mode), wait for the handler, report.
 
@@ -726,6 +734,7 @@ class VMAccessRunner:
             from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VERSION as api_version
         self.api_version = api_version
         self.plan = None
+        self._listed = False
         self.secrets = [params.get(k) for k in SECRET_KEYS if params.get(k)]
 
     # -- small helpers ------------------------------------------------------------------------------------
@@ -750,11 +759,18 @@ class VMAccessRunner:
         except ArmError as e:
             self._arm_error("reading", e)
 
-    def _list_extensions(self, vm):
+    def _list_extensions(self, vm, always=False):
+        """The VM's extensions. The VM GET has them in ``resources`` (full objects); Resource Manager leaves
+        ``resources`` out when the VM has none, so that costs no read. Only ID stubs (scale-set instances), or
+        ``always``, make a list call."""
         from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
 
-        if isinstance(vm.get("resources"), list) and all(isinstance(r, dict) and r.get("properties") for r in vm["resources"]):
-            return vm["resources"]
+        resources = vm.get("resources")
+        if not always:
+            if resources is None:
+                return []
+            if isinstance(resources, list) and all(isinstance(r, dict) and r.get("properties") for r in resources):
+                return resources
         try:
             listed = self.arm.get(self.target.path + "/extensions", api_version=self.api_version)
         except ArmError as e:
@@ -800,10 +816,19 @@ class VMAccessRunner:
                 key_text = resolve_ssh_key(params["ssh_key"], self.base_dir)
                 classify_ssh_key(key_text)
             self.plan = Plan(params, key_text)
+        try:
+            return self._run(state)
+        except _UnseenHandler:
+            # Azure refused a second VMAccessForLinux extension: the VM has one that its GET did not show. Decide
+            # again from the listed extensions (that one is then updated under its own name).
+            return self._run(state, list_extensions=True)
 
+    def _run(self, state, list_extensions=False):
+        params = self.params
         vm = self._read_vm()
         self._check_os(vm)
-        extensions = self._list_extensions(vm)
+        extensions = self._list_extensions(vm, always=list_extensions)
+        self._listed = list_extensions
         existing = [e for e in extensions if is_vmaccess_linux(e)]
         current = existing[0] if existing else None
         aad = [extension_name(e) for e in extensions if is_aad_login(e)]
@@ -885,6 +910,8 @@ class VMAccessRunner:
             # extension itself (_wait_for_handler), which is also where its message is.
             self.arm.put(self._ext_path(name), body, api_version=self.api_version, lro=False)
         except ArmError as e:
+            if current is None and not self._listed and _is_duplicate_handler(e):
+                raise _UnseenHandler()
             self._arm_error("writing the extension '%s' on" % name, e, **result)
 
         after = self._wait_for_handler(name, result)

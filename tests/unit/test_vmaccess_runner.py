@@ -37,6 +37,7 @@ class FakeArm:
         self.pending = {}  # extension name -> [reads left while Updating, final properties]
         self.busy_reads = 0
         self.read_error = None
+        self.hide_resources = False  # a VM GET that does not show its extensions
         self.slept = []  # the runner's sleeps (it gets this list's append as its sleep)
 
     def clock(self):
@@ -72,6 +73,8 @@ class FakeArm:
         vm["resources"] = [copy.deepcopy(e) for e in self.extensions.values()]
         for e in vm["resources"]:
             e["properties"].pop("instanceView", None)
+        if self.hide_resources or not vm["resources"]:  # as Resource Manager: no key when there are none
+            vm.pop("resources")
         vm["properties"]["instanceView"]["extensions"] = [
             {"name": n, "type": "x", "statuses": e["properties"].get("instanceView", {}).get("statuses", [])}
             for n, e in self.extensions.items()
@@ -83,8 +86,13 @@ class FakeArm:
         # the extension after ``busy_reads`` more reads of it. The runner writes with lro=False and reads it back.
         assert lro is False, "the runner confirms by reading the extension, not by polling the operation"
         self.calls.append(("PUT", path, None))
-        self.sent.append(copy.deepcopy(body))
         name = path.rsplit("/", 1)[1]
+        for other, e in self.extensions.items():
+            if other != name and e["properties"].get("type") == body["properties"]["type"]:
+                raise ArmError("Multiple VMExtensions per handler not supported for OS type 'Linux'. VMExtension '%s' "
+                               "with handler 'Microsoft.OSTCExtensions.VMAccessForLinux' already added or specified "
+                               "in input." % other, status=400, code="BadRequest")
+        self.sent.append(copy.deepcopy(body))
         props = copy.deepcopy(body["properties"])
         protected = props.pop("protectedSettings", None)
         ok, message = self.handler(props.get("settings"), protected)
@@ -295,3 +303,19 @@ def test_read_error_while_waiting_fails_at_once():
         run(arm, reset_ssh=True)
     assert "reading the extension 'enablevmaccess' of" in e.value.msg and "AuthorizationFailed" in e.value.msg
     assert len(arm.writes) == 1 and len(arm.slept) == 1
+
+
+def test_vm_without_extensions_needs_no_list_call():
+    arm = FakeArm()
+    run(arm, reset_ssh=True)
+    assert [c[1].rsplit("/", 1)[-1] for c in arm.calls] == ["vm1", "enablevmaccess", "enablevmaccess"]
+
+
+def test_extension_the_vm_get_did_not_show_is_found_after_azure_refuses_a_second_one():
+    arm = FakeArm(extensions=[ext("resetaccess")])
+    arm.hide_resources = True
+    res, _ = run(arm, reset_ssh=True)
+    assert res["changed"] and res["extension_name"] == "resetaccess" and res["message"] == "Enable succeeded."
+    puts = [c[1].rsplit("/", 1)[-1] for c in arm.calls if c[0] == "PUT"]
+    assert puts == ["enablevmaccess", "resetaccess"]  # refused, then the existing one updated
+    assert sorted(arm.extensions) == ["resetaccess"]
