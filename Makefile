@@ -21,6 +21,13 @@ AZCOLL_ANSIBLE_VERSION := 12.3.0
 AZCOLL_VENV := $(CACHE_DIR)/azcollection-$(AZCOLL_ANSIBLE_VERSION)
 AZCOLL_STAMP := $(AZCOLL_VENV)/.complete
 
+# The oldest ansible-core that meta/runtime.yml allows (requires_ansible '>=2.16.0'), newest patch release: the
+# integration tier runs on it too (`make compat`), in a virtualenv of its own with the other pins of
+# requirements-dev.txt, cached and keyed by version.
+COMPAT_ANSIBLE_CORE := 2.16.19
+COMPAT_VENV := $(CACHE_DIR)/ansible-core-$(COMPAT_ANSIBLE_CORE)
+COMPAT_STAMP := $(COMPAT_VENV)/.installed-$(DEV_HASH)
+
 COLLECTIONS := $(CURDIR)/.tmp/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/vmrescue/azure
 SANITY_ROOT := $(CURDIR)/.tmp/sanity/ansible_collections/vmrescue/azure
@@ -31,13 +38,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -p no:cacheprovider
 
-.PHONY: help venv azcli azcollection collection-link test unit sim integration fidelity live sanity lint demo bench clean
+.PHONY: help venv azcli azcollection compat-venv collection-link test unit sim integration compat fidelity live sanity lint demo bench clean
 
 help:
 	@echo "make demo   - start the simulator with the sample fleet and run the recovery job end to end"
 	@echo "make test   - every test tier: unit, simulator, integration, fidelity (SDK + Azure CLI), sanity, lint"
 	@echo "make bench  - fleet-scale benchmark (prints a table)"
-	@echo "tiers: make unit | sim | integration | fidelity | live | sanity | lint"
+	@echo "tiers: make unit | sim | integration | compat | fidelity | live | sanity | lint"
+	@echo "make compat - the integration tier on ansible-core $(COMPAT_ANSIBLE_CORE) (oldest supported minor)"
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): requirements-dev.txt
@@ -65,12 +73,22 @@ $(AZCOLL_STAMP):
 		2>&1 | { grep -v '^WARNING: Location' || true; }
 	@touch $@
 
+compat-venv: $(COMPAT_STAMP)
+$(COMPAT_STAMP): requirements-dev.txt
+	@mkdir -p $(CACHE_DIR)
+	@test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
+	@echo "installing ansible-core $(COMPAT_ANSIBLE_CORE) + the other test pins into $(COMPAT_VENV) (once; cached)"
+	grep -Ev '^(ansible-core|ansible-lint)==' requirements-dev.txt > $(COMPAT_VENV)/requirements.txt
+	$(COMPAT_VENV)/bin/python -m pip install -q --disable-pip-version-check ansible-core==$(COMPAT_ANSIBLE_CORE) \
+		-r $(COMPAT_VENV)/requirements.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
+	@rm -f $(COMPAT_VENV)/.installed-* && touch $@
+
 collection-link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@test -L $(COLLECTION_LINK) || ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
-test: venv azcli collection-link
-	$(MAKE) --no-print-directory pytest-all sanity lint
+test: venv azcli compat-venv collection-link
+	$(MAKE) --no-print-directory pytest-all compat sanity lint
 
 pytest-all:
 	$(PYTEST) tests/unit tests/sim tests/integration tests/fidelity tests/live
@@ -81,6 +99,9 @@ sim: venv collection-link
 	$(PYTEST) tests/sim
 integration: venv collection-link
 	$(PYTEST) tests/integration
+compat: compat-venv collection-link
+	$(COMPAT_VENV)/bin/python -m pytest -p no:cacheprovider tests/integration
+
 fidelity: venv azcli collection-link
 	$(PYTEST) tests/fidelity
 live: venv collection-link

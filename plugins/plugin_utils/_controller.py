@@ -59,7 +59,7 @@ class ControllerAction(ActionBase):
     """Run a vmrescue.azure TaskSpec on the controller (see the module docstring)."""
 
     TRANSFERS_FILES = False
-    _requires_connection = False  # ansible-core >= 2.18 honours this: no connection is set up for the host
+    _requires_connection = False  # no connection is ever opened: run() never touches self._connection
     SPEC = None
 
     def _spec(self):

@@ -47,6 +47,11 @@ class Result(object):
     def text(self):
         return (self.stdout or '') + (self.stderr or '')
 
+    def reveals(self, secret):
+        """True when ``secret`` is in the output, also where a wrapped warning (ansible-core < 2.19 wraps them at
+        79 columns, also at hyphens) split it across lines."""
+        return secret in self.text or ''.join(secret.split()) in ''.join(self.text.split())
+
     def host_results(self, task=-1, play=-1):
         if not self.data:
             raise AssertionError('no JSON output (rc=%s):\n%s' % (self.rc, self.text[-4000:]))

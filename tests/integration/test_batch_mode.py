@@ -99,7 +99,7 @@ def test_vmaccess_batch(sim_factory):
     assert all('runs Windows' in res[i]['msg'] for i in (2, 5))
     assert all(res[i]['changed'] for i in (0, 1, 3, 4))
     assert c['token'] == 1 and c['throttled'] == 0 and c['write'] == 4, c
-    assert password not in run.text
+    assert not run.reveals(password)
     assert 'rescue' in str(sim.control.guest(ids[0]))
 
 

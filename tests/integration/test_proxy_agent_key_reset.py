@@ -171,7 +171,7 @@ def test_no_permission_403(sim, sim_env):
     assert r.rc != 0, r
     assert 'AuthorizationFailed (HTTP 403)' in res['msg']
     assert "lacks permission for action 'Microsoft.Compute/virtualMachines/write'" in res['msg']
-    assert 'armsim-test-secret-2' not in r.text
+    assert not r.reveals('armsim-test-secret-2')
 
 
 def test_secrets_never_in_output(sim, sim_env):
@@ -186,7 +186,7 @@ def test_secrets_never_in_output(sim, sim_env):
     r = run_playbook(play(ok, bad), env, args=['-vvvv'])
     assert r.result(task=0).get('changed') is False, r
     assert r.result(task=1)['failed'] and 'sign-in' in r.result(task=1)['msg']
-    assert secret not in r.text
+    assert not r.reveals(secret)
 
 
 def test_injected_5xx_and_throttling(sim, sim_env):

@@ -373,12 +373,12 @@ def test_password_never_appears(sim, sim_env):
     assert res.rc == 0, res
     assert res.result(task=0)["changed"] and not res.result(task=1)["changed"]
     assert res.result(task=3).get("failed") and "Enable failed:" in res.result(task=3)["msg"], res.result(task=3)
-    assert PASSWORD not in res.text
+    assert not res.reveals(PASSWORD)
     assert PASSWORD not in json.dumps(res.data)
     log = sim.control.requests()
     assert log, "request log is empty"
     assert PASSWORD not in json.dumps(log)
     # check mode + diff too
     res = play(sim_env, task(vm_id=lin, username="azureuser", password=PASSWORD2), args=["-vvvv"], check=True, diff=True)
-    assert PASSWORD2 not in res.text and PASSWORD2 not in json.dumps(res.data)
+    assert not res.reveals(PASSWORD2) and PASSWORD2 not in json.dumps(res.data)
     assert PASSWORD2 not in json.dumps(sim.control.requests())
