@@ -470,7 +470,7 @@ def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock
             return bool(guid and (not prev_guid or guid != prev_guid or prev_latched == value)), None
         return False, None
 
-    confirmed, _ = wait_for(probe, wait_timeout, timing=timing, sleep=sleep, clock=clock)
+    confirmed = wait_for(probe, wait_timeout, timing=timing, sleep=sleep, clock=clock)[0]
     return confirmed, seen['agent'], seen['power']
 
 
