@@ -21,7 +21,10 @@ How:
   (write + rename, mode 0600). Then it writes ``<spool>/done`` and exits. A watcher thread ends the child as soon
   as the ``ansible-playbook`` process is gone (Ctrl-C, a cancelled AWX job): no orphan keeps calling Azure.
 - ``collect(info, index, timeout)`` (in each host's worker process): waits for ``<index>.json``; fails clearly
-  if the batch process died without writing it, or after ``timeout`` seconds.
+  if the batch process died without writing it, or after ``timeout`` seconds. A waiting worker ends at once when
+  the ``ansible-playbook`` process that started the batch is gone: ansible-core puts each worker in a session of
+  its own, so a cancelled AWX job (a signal to ``ansible-playbook`` or its process group) does not reach them, and
+  without this check they would wait for results nobody reads.
 
 Nothing secret is written: the results are the module results, with the task's ``no_log`` values masked by the
 caller before ``on_result`` is called.
@@ -152,8 +155,16 @@ def _read(path):
         return json.load(fh)
 
 
-def collect(info, index, timeout=None, clock=time.monotonic, sleep=time.sleep):
-    """The result of target ``index`` of the background batch ``info``: waits for it. Raises BackgroundError."""
+def _controller_gone(controller_pid):
+    """True when this worker's parent is no longer the ansible-playbook process that started the batch."""
+    return bool(controller_pid) and os.getppid() != controller_pid
+
+
+def collect(info, index, timeout=None, clock=time.monotonic, sleep=time.sleep, exit_=os._exit):
+    """The result of target ``index`` of the background batch ``info``: waits for it. Raises BackgroundError.
+
+    Called in a host's worker process (a child of ansible-playbook): when ansible-playbook is gone while it waits
+    (cancelled, killed), the worker ends itself with ``exit_(3)`` instead of waiting on."""
     spool = info.get('spool') if isinstance(info, dict) else None
     if not spool or not isinstance(spool, str):
         raise BackgroundError('not a background batch (expected the registered result of a task with background: true)')
@@ -165,7 +176,13 @@ def collect(info, index, timeout=None, clock=time.monotonic, sleep=time.sleep):
                               'while the ansible-playbook run that started it is running' % spool)
     path = os.path.join(spool, '%d.json' % index)
     deadline = None if not timeout else clock() + float(timeout)
+    controller_pid = info.get('controller_pid')
+    next_check = clock()
     while True:
+        if clock() >= next_check:
+            if _controller_gone(controller_pid):
+                exit_(3)
+            next_check = clock() + 0.5
         if os.path.exists(path):
             return _read(path)
         done = os.path.join(spool, 'done')
