@@ -38,13 +38,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -p no:cacheprovider
 
-.PHONY: help venv azcli azcollection compat-venv collection-link test unit sim integration compat fidelity live sanity lint demo bench clean
+.PHONY: help venv azcli azcollection compat-venv collection-link test unit sim integration compat fidelity live sanity lint docs-lint docs demo bench clean
 
 help:
 	@echo "make demo   - start the simulator with the sample fleet and run the recovery job end to end"
 	@echo "make test   - every test tier: unit, simulator, integration, fidelity (SDK + Azure CLI), sanity, lint"
 	@echo "make bench  - fleet-scale benchmark (prints a table)"
-	@echo "tiers: make unit | sim | integration | compat | fidelity | live | sanity | lint"
+	@echo "tiers: make unit | sim | integration | compat | fidelity | live | sanity | lint | docs-lint"
+	@echo "make docs   - build the documentation site (plugins, roles, docs/docsite guide) with antsibull-docs"
 	@echo "make compat - the integration tier on ansible-core $(COMPAT_ANSIBLE_CORE) (oldest supported minor)"
 
 venv: $(VENV_STAMP)
@@ -88,7 +89,7 @@ collection-link:
 	@test -L $(COLLECTION_LINK) || ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
 test: venv azcli compat-venv collection-link
-	$(MAKE) --no-print-directory pytest-all compat sanity lint
+	$(MAKE) --no-print-directory pytest-all compat sanity lint docs-lint
 
 pytest-all:
 	$(PYTEST) tests/unit tests/sim tests/integration tests/fidelity tests/live
@@ -121,6 +122,11 @@ sanity: venv
 
 lint: venv collection-link
 	$(VENV)/bin/ansible-lint --profile production
+
+# antsibull-docs checks every plugin's and role's documentation markup and references (M(), P(), O(), ...) and
+# docs/docsite (extra-docs.yml, links.yml, the rst guide). It calls ansible-doc: the venv's bin goes first on PATH.
+docs-lint: venv collection-link
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs $(COLLECTION_LINK)
 
 demo: venv collection-link
 	$(VPY) tests/demo.py
