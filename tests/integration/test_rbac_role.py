@@ -84,3 +84,18 @@ def test_role_holds_exactly_the_actions_the_collection_calls(sim, tmp_path):
     role = role_actions()
     assert seen - role == set(), 'the role lacks actions the collection calls: %s' % sorted(seen - role)
     assert role - seen == set(), 'the role grants actions the collection never calls: %s' % sorted(role - seen)
+
+
+def test_guide_shows_the_role_file():
+    """The user guide's copy of the role (antsibull-docs ships only rst) is the JSON file, parsed the same."""
+    path = os.path.join(REPO_ROOT, 'docs', 'docsite', 'rst', 'guide_authentication.rst')
+    with open(path) as fh:
+        text = fh.read()
+    block = text.split('.. code-block:: json\n\n', 1)[1]
+    lines = []
+    for line in block.splitlines():
+        if line and not line.startswith('    '):
+            break
+        lines.append(line[4:])
+    with open(ROLE_FILE) as fh:
+        assert json.loads('\n'.join(lines)) == json.load(fh)
