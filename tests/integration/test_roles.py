@@ -195,6 +195,7 @@ def test_reset_proxy_agent_keys_check_mode_writes_nothing(fleet, env, inventory)
     run = run_playbook(_playbook('reset_proxy_agent_keys'), env, inventory=inventory, check=True)
     summary = _published(run, 'proxy_agent_key_recovery_summary')
     assert sorted(summary['changed_hosts']) == ['lin-broken', 'lin-fail', 'ss-mix_1', 'win-broken']
+    assert all(v.endswith('would reset (check mode)') for v in summary['changed_hosts'].values()), summary
     assert fleet.control.counters()['write'] == 0
 
 
@@ -212,6 +213,8 @@ def test_regain_linux_access_mixed_fleet(fleet, env, inventory):
     assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
         == (9, 5, 0, 3, 1), summary
     assert sorted(summary['changed_hosts']) == ['lin-broken', 'lin-no-msp', 'lin-ok', 'ss-mix_0', 'ss-mix_1']
+    # The summary says what changed, not the handler's "Enable succeeded." (the key, never a secret).
+    assert summary['changed_hosts']['lin-ok'] == 'user rescue: SSH key set, sshd_config reset', summary
     assert sorted(summary['skipped_hosts']) == ['lin-dealloc', 'win-broken', 'win-ok']
     assert 'Windows' in summary['skipped_hosts']['win-ok']
     assert 'Windows' in summary['skipped_hosts']['win-broken']  # recognised from the module's refusal
@@ -235,6 +238,20 @@ def test_regain_linux_access_mixed_fleet(fleet, env, inventory):
     assert (summary['changed'], summary['already_fine'], summary['failed']) == (0, 6, 0)
     assert third.rc == 0 and _changed_hosts(third) == []
     assert fleet.control.counters()['write'] == 0
+
+
+def test_regain_linux_access_check_mode_and_removal_say_what(fleet, env, inventory):
+    fleet.control.reset_counters()
+    run = run_playbook(_playbook('regain_linux_access'), env, inventory=inventory, extra_vars=INTENT, check=True)
+    summary = _published(run, 'linux_access_recovery_summary')
+    assert summary['changed_hosts']['lin-ok'] == 'would apply: user rescue: SSH key set, sshd_config reset', summary
+    assert fleet.control.counters()['write'] == 0
+    run = run_playbook(_playbook('regain_linux_access'), env, inventory=inventory, extra_vars=INTENT)
+    run = run_playbook(_playbook('regain_linux_access'), env, inventory=inventory,
+                       extra_vars={'linux_access_recovery_state': 'absent'})
+    summary = _published(run, 'linux_access_recovery_summary')
+    assert summary['changed_hosts']['lin-ok'].startswith('VMAccessForLinux extension ') and \
+        summary['changed_hosts']['lin-ok'].endswith(' removed'), summary
 
 
 def test_linux_access_recovery_ssh_proof(fleet, env, tmp_path):
