@@ -64,10 +64,12 @@ options:
     type: str
   cloud_environment:
     description:
-      - V(AzureCloud) (default), V(AzureChinaCloud), V(AzureUSGovernment), or the URL of a cloud's metadata endpoint
-        (V(https://management.example/metadata/endpoints?api-version=2022-09-01)), from which C(resourceManager),
-        C(authentication.loginEndpoint) and C(authentication.audiences[0]) are used. The URL is fetched honouring
-        E(REQUESTS_CA_BUNDLE).
+      - V(AzureCloud) (default), V(AzureChinaCloud), V(AzureUSGovernment), or a URL. A URL is the cloud's Resource
+        Manager endpoint (V(https://management.local.azurestack.external), with or without a trailing slash), to which
+        C(/metadata/endpoints?api-version=2022-09-01) is appended as azure.azcollection (msrestazure) and the Azure CLI
+        do, or the full metadata URL (V(https://management.example/metadata/endpoints?api-version=2022-09-01)). From
+        the metadata C(resourceManager), C(authentication.loginEndpoint) and C(authentication.audiences[0]) are used.
+        The URL is fetched honouring E(REQUESTS_CA_BUNDLE).
       - Env E(AZURE_CLOUD_ENVIRONMENT).
     type: str
   cert_validation_mode:
@@ -177,7 +179,8 @@ options:
     vars:
       - name: azure_password
   cloud_environment:
-    description: Cloud name (V(AzureCloud), V(AzureChinaCloud), V(AzureUSGovernment)) or metadata endpoint URL.
+    description: Cloud name (V(AzureCloud), V(AzureChinaCloud), V(AzureUSGovernment)), the Resource Manager endpoint
+      URL (C(/metadata/endpoints?api-version=...) is appended) or the full metadata endpoint URL.
     type: str
     env:
       - name: AZURE_CLOUD_ENVIRONMENT

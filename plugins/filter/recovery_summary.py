@@ -12,13 +12,13 @@ author:
   - vmrescue.azure developers (@vmrescue)
 description:
   - Used by the C(proxy_agent_key_recovery) and C(linux_access_recovery) roles once per run (C(run_once)) to count the
-    outcomes that M(vmrescue.azure.recovery_outcomes#filter) worked out and to list the hosts of each status.
+    outcomes that P(vmrescue.azure.recovery_outcomes#filter) worked out and to list the hosts of each status.
   - Returns a dict with C(checked), C(changed), C(already_fine), C(skipped), C(failed) (counts), C(changed_hosts),
     C(skipped_hosts), C(failed_hosts) (dicts host -> reason) and C(already_fine_hosts) (a list), in host order; or,
     with O(as_lines=true), the lines the roles print (a headline, then the hosts of each status with their reason).
 options:
   _input:
-    description: The output of M(vmrescue.azure.recovery_outcomes#filter) (a dict host -> entry with C(outcome)).
+    description: The output of P(vmrescue.azure.recovery_outcomes#filter) (a dict host -> entry with C(outcome)).
     type: dict
     required: true
   role:

@@ -14,7 +14,8 @@ Public names (kept stable):
 - ``AuthError(Exception)``: a configuration or sign-in problem; the message never contains a secret.
 - ``Cloud``: ``name``, ``resource_manager`` (``https://host/``), ``authority`` (``https://login-host``),
   ``audience``, ``scope``, ``is_public``.
-- ``resolve_cloud(value, verify=True) -> Cloud``: a known cloud name or a metadata URL.
+- ``resolve_cloud(value, verify=True) -> Cloud``: a known cloud name, a Resource Manager endpoint
+  (``/metadata/endpoints?api-version=...`` appended) or a metadata URL.
 - ``AuthContext``: ``credential`` (an azure-identity TokenCredential), ``cloud``, ``source`` (text naming
   where the credential came from), ``verify`` (bool or CA path for the transport), ``subscription_id``
   (may be None), ``get_subscription_id()`` (falls back to ``az account show`` for Azure CLI sign-in only).
@@ -201,11 +202,25 @@ _CLOUD_ALIASES = {'azure_public_cloud': 'azurecloud', 'public': 'azurecloud', 'a
 
 _cloud_cache = {}
 
+# What msrestazure's get_cloud_from_metadata_endpoint (used by azure.azcollection) and the Azure CLI append to a
+# Resource Manager endpoint given as the cloud.
+METADATA_SUFFIX = '/metadata/endpoints?api-version=2022-09-01'
+
+
+def metadata_url(value):
+    """Return the metadata URL for ``value``: a Resource Manager endpoint gets METADATA_SUFFIX, a metadata URL is kept."""
+    value = value.strip()
+    path = value.split('://', 1)[-1].split('?', 1)[0]
+    if '/metadata/endpoints' in path.lower():
+        return value
+    return value.split('?', 1)[0].rstrip('/') + METADATA_SUFFIX
+
 
 def resolve_cloud(value, verify=True):
-    """Return the Cloud for a known name (default AzureCloud) or an ``https://.../metadata/endpoints`` URL.
+    """Return the Cloud for a known name (default AzureCloud), a Resource Manager endpoint or a metadata URL.
 
-    A metadata URL is fetched with requests (honouring REQUESTS_CA_BUNDLE unless ``verify`` is a path or False)
+    A Resource Manager endpoint (``https://management.local.azurestack.external``, with or without a trailing
+    slash) gets ``/metadata/endpoints?api-version=...`` appended, as msrestazure and the Azure CLI do. A metadata URL is fetched with requests (honouring REQUESTS_CA_BUNDLE unless ``verify`` is a path or False)
     and must return an object (or a list of objects) with ``resourceManager``, ``authentication.loginEndpoint``
     and ``authentication.audiences``.
     """
@@ -216,21 +231,22 @@ def resolve_cloud(value, verify=True):
     if key in KNOWN_CLOUDS:
         return KNOWN_CLOUDS[key]
     if not key.startswith('https://') and not key.startswith('http://'):
-        raise AuthError('cloud_environment: %r is neither a known cloud (%s) nor a metadata URL '
-                        '(https://host/metadata/endpoints?api-version=...)'
+        raise AuthError('cloud_environment: %r is neither a known cloud (%s) nor a URL (the Resource Manager '
+                        'endpoint https://management.example, or https://host/metadata/endpoints?api-version=...)'
                         % (value, ', '.join(c.name for c in KNOWN_CLOUDS.values())))
-    cache_key = (value.strip(), str(verify))
+    url = metadata_url(value)
+    cache_key = (url, str(verify))
     if cache_key in _cloud_cache:
         return _cloud_cache[cache_key]
     import requests  # lazy: only clouds given by URL need it
     try:
-        resp = requests.get(value.strip(), timeout=30, verify=verify, headers={'Accept': 'application/json'})
+        resp = requests.get(url, timeout=30, verify=verify, headers={'Accept': 'application/json'})
         resp.raise_for_status()
         data = resp.json()
     except (requests.RequestException, ValueError) as exc:
-        raise AuthError('cloud_environment: could not read cloud metadata from %s: %s' % (value.strip(), exc))
+        raise AuthError('cloud_environment: could not read cloud metadata from %s: %s' % (url, exc))
     if isinstance(data, list):
-        host = value.strip().split('://', 1)[-1].split('/', 1)[0].lower()
+        host = url.split('://', 1)[-1].split('/', 1)[0].lower()
         chosen = [d for d in data if isinstance(d, dict) and host in str(d.get('resourceManager', '')).lower()]
         data = (chosen or data or [None])[0]
     try:
@@ -238,7 +254,7 @@ def resolve_cloud(value, verify=True):
         cloud = Cloud(data.get('name') or 'custom', data['resourceManager'], auth['loginEndpoint'], auth['audiences'][0])
     except (KeyError, IndexError, TypeError, AttributeError):
         raise AuthError('cloud_environment: the metadata at %s lacks resourceManager, authentication.loginEndpoint '
-                        'or authentication.audiences' % value.strip())
+                        'or authentication.audiences' % url)
     if not cloud.authority.startswith('https://'):
         raise AuthError('cloud_environment: the login endpoint %s is not https (Entra ID authorities must be https)'
                         % cloud.authority)

@@ -152,3 +152,40 @@ def test_metadata_list_and_bad_payload(monkeypatch):
 def test_plain_http_authority_refused():
     with pytest.raises(AuthError, match='not https'):
         resolve_auth({'adfs_authority_url': 'http://adfs.local/adfs'}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET})
+
+
+@pytest.mark.parametrize('given', ['https://management.local.azurestack.external',
+                                   'https://management.local.azurestack.external/',
+                                   ' https://management.local.azurestack.external/ ',
+                                   'https://management.local.azurestack.external/metadata/endpoints?api-version=2022-09-01'])
+def test_cloud_environment_as_resource_manager_endpoint(monkeypatch, given):
+    """The ARM endpoint (msrestazure / Azure CLI convention) and the full metadata URL resolve the same cloud."""
+    import requests
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _auth
+    _auth._cloud_cache.clear()
+    seen = []
+
+    def fake_get(url, **kw):
+        seen.append(url)
+        return _Resp({'name': 'stack', 'resourceManager': 'https://management.local.azurestack.external/',
+                      'authentication': {'loginEndpoint': 'https://adfs.local.azurestack.external/adfs',
+                                         'audiences': ['https://management.adfs.azurestack.local/x']}})
+    monkeypatch.setattr(requests, 'get', fake_get)
+    cloud = resolve_cloud(given)
+    assert seen == ['https://management.local.azurestack.external/metadata/endpoints?api-version=2022-09-01']
+    assert cloud.resource_manager == 'https://management.local.azurestack.external/' and not cloud.is_public
+
+
+def test_metadata_url_keeps_its_own_api_version():
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import metadata_url
+    assert metadata_url('https://h/metadata/endpoints?api-version=2015-01-01') == \
+        'https://h/metadata/endpoints?api-version=2015-01-01'
+    assert metadata_url('https://h:8443/') == 'https://h:8443/metadata/endpoints?api-version=2022-09-01'
+    assert metadata_url('https://h/arm/') == 'https://h/arm/metadata/endpoints?api-version=2022-09-01'
+
+
+def test_named_cloud_makes_no_request(monkeypatch):
+    import requests
+    monkeypatch.setattr(requests, 'get', lambda *a, **kw: pytest.fail('named clouds need no metadata request'))
+    assert resolve_cloud('AzureCloud').resource_manager == 'https://management.azure.com/'
+    assert resolve_cloud('AZURE_PUBLIC_CLOUD').name == 'AzureCloud'
