@@ -93,3 +93,22 @@ def test_recovery_summary_counts_and_lines():
         'linux_access_recovery: 4 checked, 1 changed, 1 already fine, 1 skipped, 1 failed',
         'changed:', '  a: user created', 'already fine: b', 'skipped:',
         '  w: Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)', 'failed:', '  c: boom']
+
+
+def test_pending_hosts_are_skipped_and_the_summary_says_so():
+    from ansible_collections.vmrescue.azure.plugins.filter.recovery_summary import recovery_summary
+    pending = {'changed': False, 'failed': False, 'key_incarnation_id': 4, 'pending_since': '2026-12-04T11:50:00Z',
+               'health': {'verdict': 'pending', 'reason': 'the guest reports no keyIncarnationId yet',
+                          'pending_since': '2026-12-04T11:50:00Z'}}
+    unknown_time = dict(pending, pending_since=None, health=dict(pending['health'], pending_since=None))
+    out = recovery_outcomes({'results': [pending, unknown_time]}, ['a', 'b'], role=KEY, mode='unhealthy')
+    assert out['a']['outcome']['status'] == 'skipped'
+    assert out['a']['outcome']['reason'].startswith('a key reset is pending since 2026-12-04T11:50:00Z: ')
+    assert 'not raised again' in out['a']['outcome']['reason']
+    assert out['b']['outcome']['reason'].startswith('a key reset is pending since an unknown time: ')
+    lines = recovery_summary(out, role=KEY, as_lines=True)
+    assert lines[1].startswith('every host has a key reset pending from an earlier run: nothing was raised again')
+    healthy = {'changed': False, 'failed': False, 'key_incarnation_id': 3, 'health': {'verdict': 'healthy'}}
+    out = recovery_outcomes({'results': [pending, healthy]}, ['a', 'c'], role=KEY, mode='unhealthy')
+    assert recovery_summary(out, role=KEY, as_lines=True)[1] == (
+        '1 host(s) have a key reset pending from an earlier run (skipped, not raised again)')
