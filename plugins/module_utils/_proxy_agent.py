@@ -26,7 +26,7 @@ import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming, wait_for
+from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import STALE, ConfirmTiming, wait_for
 from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state, read_instance_view
 
 __all__ = ('os_type', 'power_state')  # re-exported: the inventory plugin and older callers read them from here
@@ -448,6 +448,9 @@ def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock
         if agent.get('json') and _int_or_none(states.get('keyIncarnationId')) == value:
             guid = states.get('keyGuid')
             return bool(guid and (not prev_guid or guid != prev_guid or prev_latched == value)), None
+        if before and agent.get('time') and agent.get('time') == before.get('time') and \
+                agent.get('key_latch_status') == before.get('key_latch_status'):
+            return STALE, None  # the status from before the write (the instance view lags the model)
         return False, None
 
     confirmed = wait_for(probe, wait_timeout, timing=timing, sleep=sleep, clock=clock)[0]

@@ -85,6 +85,9 @@ options:
       - The first confirmation read waits for the expected propagation delay, learned from the targets confirmed
         earlier in the same task (2 seconds until one was; then a running 0.8 quantile of the observed delays);
         later reads back off (doubling, at most every 15 s). So a batch spends about two reads per VM.
+        A read that still shows the agent status from before the write (Azure's instance view lags the model) is
+        not counted as a miss; when most first reads are such, the first read comes after 1 s and the second at
+        the learned delay (two confirmation reads).
       - Expected propagation is up to about 90 seconds (agent key poll, status write, extension status upload).
       - With V(true), a VM that is not running fails before any write (a reset cannot be confirmed on it);
         use V(false) to only raise the model value, which the guest latches when it next runs.
