@@ -142,3 +142,12 @@ def test_cancelled_run_rerun_raises_each_key_once(fleet, env, inventory):
     _assert_raised_once(fleet)
     summary = _summary(again)
     assert summary['failed'] + summary['changed'] + summary['skipped'] == len(_ids(fleet)), summary
+
+
+def test_a_long_run_prints_progress(fleet, env, tmp_path):
+    """While hosts wait for their guests, one progress line per ~15 s says done / pending / failed of N."""
+    fleet.control.config(relatch_seconds=17)
+    inv = write_inventory(tmp_path, dict((n, {'azure_vm_id': fleet.vm_id(RG, n)}) for n in VMS[:2]), name='two.yml')
+    run = run_playbook(PLAYBOOK, env, inventory=inv, extra_vars={'proxy_agent_key_recovery_wait_timeout': 60})
+    assert run.rc == 0, run
+    assert 'vmrescue.azure batch: 0 done (0 failed), 2 pending of 2, after 1' in run.text, run
