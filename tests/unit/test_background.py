@@ -175,3 +175,28 @@ def test_collect_ends_the_worker_when_its_parent_changed(tmp_path):
     assert exits == [3]
     os.kill(info['pid'], signal.SIGKILL)
     _wait_gone(info['pid'])
+
+
+def test_progress_line_every_period_from_one_waiting_collector(monkeypatch):
+    """Issue 11: a long run says how far it is (done / pending / failed of N) about every PROGRESS_SECONDS, once
+    per period however many hosts wait."""
+    monkeypatch.setattr(bg, 'PROGRESS_SECONDS', 0.3)
+
+    def run(on_result):
+        on_result(0, {'id': 'a', 'changed': True})
+        on_result(1, {'id': 'b', 'failed': True, 'msg': 'broken'})
+        time.sleep(1.0)
+        on_result(2, {'id': 'c'})
+        return {'msg': 'done'}
+
+    info = bg.start(run, 3)
+    lines = []
+    assert bg.collect(info, 2, on_progress=lines.append)['id'] == 'c'
+    assert lines and all(line.startswith('vmrescue.azure batch: 2 done (1 failed), 1 pending of 3, after ')
+                         for line in lines), lines
+    assert len(lines) <= 4, lines  # one per period, not one per poll
+    again = []
+    bg.collect(info, 0, on_progress=again.append)  # a result already there: no waiting, no line
+    assert again == []
+    _wait_gone(info['pid'])
+    assert bg.progress_line(info).startswith('vmrescue.azure batch: 3 done (1 failed), 0 pending of 3')
