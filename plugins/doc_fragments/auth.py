@@ -75,6 +75,7 @@ options:
   cert_validation_mode:
     description:
       - V(ignore) disables TLS certificate validation (for test endpoints only). Env E(AZURE_CERT_VALIDATION_MODE).
+        Every task, lookup and inventory run that uses it shows a warning, because Entra ID receives the client secret.
       - Default V(validate). To trust a private CA, set E(REQUESTS_CA_BUNDLE) instead.
     type: str
     choices: [validate, ignore]
@@ -106,6 +107,12 @@ options:
         their own.
       - Set V(false) (or env E(VMRESCUE_AZURE_TOKEN_CACHE=false)) to keep tokens in memory only.
       - Default V(true).
+    type: bool
+  allow_unencrypted_cloud_metadata:
+    description:
+      - Accept a plain C(http://) URL in O(cloud_environment). The cloud metadata decides where the client secret and
+        the tokens are sent, so without this option such a URL is refused before anything is sent.
+      - Env E(VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA). Default V(false).
     type: bool
 notes:
   - Secrets (O(secret), O(password)) are C(no_log) and never appear in results, warnings or error messages.
@@ -213,6 +220,13 @@ options:
     type: bool
     env:
       - name: VMRESCUE_AZURE_TOKEN_CACHE
+  allow_unencrypted_cloud_metadata:
+    description:
+      - Accept a plain C(http://) URL in O(cloud_environment), which is refused otherwise because the metadata
+        decides where the secret and tokens are sent.
+    type: bool
+    env:
+      - name: VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA
 notes:
   - Secrets are never logged or returned.
 requirements:

@@ -277,6 +277,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _fetch(self):
         try:
             auth = _auth.resolve_auth(self._auth_options(), env=os.environ)
+            for warning in auth.warnings:
+                self.display.warning(warning)
             client = _arm.ArmClient(auth)
             subs = self.get_option('subscriptions') or [client.subscription_id]
             if not all(subs):

@@ -197,9 +197,11 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
         if isinstance(res, Exception):  # finish() itself failed (on_result raised): report it on that target
             res = dict(changed=False, failed=True, msg='internal error: %s: %s' % (res.__class__.__name__, res))
         results[index] = res
-    if not batch:
-        return results[0]
-    return summarize(results)
+    out = results[0] if not batch else summarize(results)
+    for warning in getattr(getattr(client, 'auth', None), 'warnings', None) or []:
+        if warning not in (out.get('warnings') or []):
+            out.setdefault('warnings', []).append(warning)
+    return out
 
 
 class AzureModule(AnsibleModule):

@@ -115,7 +115,9 @@ class ControllerAction(ActionBase):
             return result
 
         if params.get('background'):
+            from ansible_collections.vmrescue.azure.plugins.module_utils._auth import security_warnings
             result = self._start_background(spec, params, check_mode, diff, env, clean, execute)
+            result['warnings'] = list(security_warnings(params, env))  # the batch's own process cannot warn
         else:
             result = execute(spec, params, check_mode=check_mode, diff=diff, env=env)
         if check_mode:
