@@ -128,6 +128,12 @@ def _proxy_agent_key(host, res, mode):
     elif verdict == 'healthy':
         status = 'already_fine'
         reason = 'key healthy, incarnation %s' % _text(res.get('key_incarnation_id'))
+    elif verdict == 'pending':
+        status = 'skipped'
+        reason = ('a key reset is pending since %s: %s; not raised again (re-run later to see it latched, or set '
+                  'proxy_agent_key_recovery_reset_unknown=true to raise it anyway)'
+                  % (_text(res.get('pending_since') or health.get('pending_since')) or 'an unknown time',
+                     _text(health.get('reason'))))
     else:
         status = 'skipped'
         reason = 'key health %s: %s; not reset%s' % (

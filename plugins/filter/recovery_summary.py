@@ -74,6 +74,13 @@ def recovery_summary(outcomes, role, as_lines=False):
         return summary
     lines = ['%s: %d checked, %d changed, %d already fine, %d skipped, %d failed' % (
         role, summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed'])]
+    pending = [h for h, r in by_status['skipped'] if r.startswith('a key reset is pending')]
+    if pending and len(pending) == summary['checked']:
+        lines.append('every host has a key reset pending from an earlier run: nothing was raised again; the guests '
+                     'latch their new keys on their own (re-run later to confirm)')
+    elif pending:
+        lines.append('%d host(s) have a key reset pending from an earlier run (skipped, not raised again)'
+                     % len(pending))
     for status, title in (('changed', 'changed:'), ('already_fine', None), ('skipped', 'skipped:'),
                           ('failed', 'failed:')):
         if not by_status[status]:

@@ -227,7 +227,8 @@ def key_health(resource, view):
         out.update(health='unknown', verdict='unknown', reason='instance view not read: %s' % view['_error'])
         return out
     agent = _proxy_agent.parse_agent_status(view)
-    verdict = _proxy_agent.classify_health(settings, agent, _proxy_agent.power_state(view))
+    verdict = _proxy_agent.classify_health(settings, agent, _proxy_agent.power_state(view),
+                                           record=_proxy_agent.parse_record(resource.get('tags')))
     out.update(key_latch_status=agent.get('key_latch_status'), verdict=verdict['verdict'], reason=verdict['reason'],
                health=VERDICT_HEALTH.get(verdict['verdict'], 'unknown'))
     return out

@@ -54,11 +54,12 @@ class TaskSpec(object):
 
     ``shared``: optional zero-argument factory of per-batch state handed to every ``run`` of one task as
     ``shared=`` (for example what earlier targets of the batch taught about timings). A spec with
-    ``target=True`` accepts ``targets``/``concurrency`` (batch mode, ``_batch``).
+    ``target=True`` accepts ``targets``/``concurrency`` (batch mode, ``_batch``). ``validate``: optional
+    ``validate(params)`` raising ``TaskError`` for bad option values; ``execute`` calls it before any call.
     """
 
     def __init__(self, argument_spec, run, mutually_exclusive=(), required_together=(), required_one_of=(),
-                 required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None):
+                 required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None, validate=None):
         self.argument_spec = argument_spec
         self.run = run
         self.mutually_exclusive = list(mutually_exclusive)
@@ -69,6 +70,7 @@ class TaskSpec(object):
         self.target = target
         self.supports_check_mode = supports_check_mode
         self.shared = shared
+        self.validate = validate
 
     def full_argument_spec(self):
         spec = {}
@@ -134,6 +136,11 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
     ``on_result(index, result)``, when given, is called with each target's final result as soon as that target is
     done (from the worker thread; ``index`` is the position in ``targets``); the background mode streams with it.
     """
+    if spec.validate is not None:
+        try:
+            spec.validate(params)
+        except TaskError as exc:
+            return dict(failed=True, changed=False, msg=exc.msg)
     batch = spec.target and params.get('targets') is not None
     concurrency = max(1, int(params.get('concurrency') or DEFAULT_CONCURRENCY)) if batch else 1
     if batch:

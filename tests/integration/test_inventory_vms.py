@@ -23,7 +23,10 @@ FLEET = fleet_on_test_principals([
          ],
          'scale_sets': [
              {'name': 'ss-uni', 'orchestration': 'Uniform', 'proxy_agent': {'key_incarnation_id': 2},
-              'instances': [{}, {'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_mismatch'}}]},
+              # the guest holds a key of the model's incarnation that does not match the host's: unhealthy (with
+              # a lower incarnation it would be a reset still pending, not a reason to raise again)
+              'instances': [{}, {'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_mismatch',
+                                                 'guest_key_incarnation_id': 2}}]},
              {'name': 'ss-flex', 'orchestration': 'Flexible',
               'vms': [{'name': 'flex-1', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}}]},
          ]},

@@ -25,7 +25,8 @@ FLEET = fleet_on_test_principals([
              {'name': 'lin-no-msp'},
              {'name': 'win-ok', 'os': 'windows', 'proxy_agent': {'key_incarnation_id': 2}},
              {'name': 'win-broken', 'os': 'windows',
-              'proxy_agent': {'key_incarnation_id': 4, 'fault': 'key_mismatch', 'guest_key_incarnation_id': 3}},
+              # a mismatched key of the model's incarnation: unhealthy (a lower one would be a pending reset)
+              'proxy_agent': {'key_incarnation_id': 4, 'fault': 'key_mismatch', 'guest_key_incarnation_id': 4}},
          ],
          'scale_sets': [
              {'name': 'ss-mix', 'orchestration': 'Uniform', 'proxy_agent': {'key_incarnation_id': 2},

@@ -326,6 +326,58 @@ def test_confirm_learns_the_latency_of_the_batch():
     assert 4.5 <= timing.expected() <= 8.0
 
 
+class StaleOnceClient(LatchClient):
+    """LatchClient whose instance view answers the agent status from before the write once after each write
+    (Azure's status lags the model); every status carries the time it was made."""
+
+    def __init__(self, t, latency, **kw):
+        super(StaleOnceClient, self).__init__(t, latency, **kw)
+        self.last_view = None
+        self.stale_left = 0
+
+    def get_with_etag(self, path, params=None, **kw):
+        model, etag = super(StaleOnceClient, self).get_with_etag(path, params=params, **kw)
+        if self.stale_left:
+            self.stale_left -= 1
+            model['properties']['instanceView'] = json.loads(json.dumps(self.last_view))
+            return model, etag
+        ext = model['properties']['instanceView']['extensions'][0]
+        ext['statuses'] = [{'code': 'ProvisioningState/succeeded', 'time': 'T%.3f' % self.t.now}]
+        self.last_view = json.loads(json.dumps(model['properties']['instanceView']))
+        return model, etag
+
+    def patch(self, path, body, lro=True, **kw):
+        out = super(StaleOnceClient, self).patch(path, body, lro=lro, **kw)
+        self.stale_left = 1
+        return out
+
+
+@pytest.mark.parametrize('latency', [2.0, 10.0, 40.0])
+def test_stale_status_once_after_each_write_keeps_the_learned_delay_bounded(latency):
+    """Issue 11: with one stale status after each write, every first read missed and was recorded as a miss, so
+    the learned first-read delay grew by its own back-off from target to target (without bound). A stale read is
+    a miss of its own kind: the delay stays near the latency and a target costs 1 pre-read + 2 confirm reads."""
+    t = FakeTime()
+    timing = pa.ConfirmTiming(initial=2.0)
+    reads = []
+    for _ in range(40):
+        c = StaleOnceClient(t, latency=latency)
+        assert _reset(c, t, timing)['confirmed']
+        reads.append(c.reads - 1)  # confirm reads (the first read is the pre-read)
+    assert timing.expected() <= latency * 1.3 + 1, sorted(timing._seen)  # pylint: disable=protected-access
+    settled = reads[10:]
+    assert sum(settled) / len(settled) <= 2.3, reads
+    assert max(settled) <= 3, reads
+
+
+def test_a_miss_does_not_lengthen_the_next_first_read_by_its_back_off():
+    timing = pa.ConfirmTiming(initial=2.0)
+    timing.observe(9.0, first_read=False, missed_at=5.0)  # missed at 5 s, seen at 9 s after a 4 s back-off
+    assert sorted(timing._seen) == [7.0]  # pylint: disable=protected-access
+    timing.observe(3.0, first_read=True)
+    assert sorted(timing._seen) == pytest.approx([2.85, 7.0])  # pylint: disable=protected-access
+
+
 def test_confirm_backs_off_and_times_out_with_the_last_status():
     t = FakeTime()
     c = LatchClient(t, latency=10 ** 6)

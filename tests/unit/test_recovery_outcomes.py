@@ -115,3 +115,22 @@ def test_check_mode_key_reset_says_would_reset():
         {'changed': True, 'check_mode': True, 'previous_key_incarnation_id': 3, 'key_incarnation_id': 4,
          'health': {'verdict': 'unhealthy'}}]}, ['a'], role='proxy_agent_key_recovery', mode='unhealthy')
     assert out['a']['outcome']['reason'] == 'key incarnation 3 -> 4, would reset (check mode)', out
+
+
+def test_pending_hosts_are_skipped_and_the_summary_says_so():
+    from ansible_collections.vmrescue.azure.plugins.filter.recovery_summary import recovery_summary
+    pending = {'changed': False, 'failed': False, 'key_incarnation_id': 4, 'pending_since': '2026-12-04T11:50:00Z',
+               'health': {'verdict': 'pending', 'reason': 'the guest reports no keyIncarnationId yet',
+                          'pending_since': '2026-12-04T11:50:00Z'}}
+    unknown_time = dict(pending, pending_since=None, health=dict(pending['health'], pending_since=None))
+    out = recovery_outcomes({'results': [pending, unknown_time]}, ['a', 'b'], role=KEY, mode='unhealthy')
+    assert out['a']['outcome']['status'] == 'skipped'
+    assert out['a']['outcome']['reason'].startswith('a key reset is pending since 2026-12-04T11:50:00Z: ')
+    assert 'not raised again' in out['a']['outcome']['reason']
+    assert out['b']['outcome']['reason'].startswith('a key reset is pending since an unknown time: ')
+    lines = recovery_summary(out, role=KEY, as_lines=True)
+    assert lines[1].startswith('every host has a key reset pending from an earlier run: nothing was raised again')
+    healthy = {'changed': False, 'failed': False, 'key_incarnation_id': 3, 'health': {'verdict': 'healthy'}}
+    out = recovery_outcomes({'results': [pending, healthy]}, ['a', 'c'], role=KEY, mode='unhealthy')
+    assert recovery_summary(out, role=KEY, as_lines=True)[1] == (
+        '1 host(s) have a key reset pending from an earlier run (skipped, not raised again)')
