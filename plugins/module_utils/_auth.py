@@ -260,10 +260,11 @@ def resolve_cloud(value, verify=True, allow_http=False):
     """Return the Cloud for a known name (default AzureCloud), a Resource Manager endpoint or a metadata URL.
 
     A Resource Manager endpoint (``https://management.local.azurestack.external``, with or without a trailing
-    slash) gets ``/metadata/endpoints?api-version=...`` appended, as msrestazure and the Azure CLI do. A metadata URL is fetched with requests (honouring REQUESTS_CA_BUNDLE unless ``verify`` is a path or False)
-    and must return an object (or a list of objects) with ``resourceManager``, ``authentication.loginEndpoint``
-    and ``authentication.audiences``. A plain ``http://`` URL is refused unless ``allow_http``: the metadata
-    decides where the client secret and the tokens are sent.
+    slash) gets ``/metadata/endpoints?api-version=...`` appended, as msrestazure and the Azure CLI do. The metadata
+    URL is fetched with requests (honouring REQUESTS_CA_BUNDLE unless ``verify`` is a path or False) and must return
+    an object (or a list of objects) with ``resourceManager``, ``authentication.loginEndpoint`` and
+    ``authentication.audiences``. A plain ``http://`` URL is refused unless ``allow_http``: the metadata decides
+    where the client secret and the tokens are sent.
     """
     if not value:
         return KNOWN_CLOUDS['azurecloud']
