@@ -103,7 +103,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 try:
     from ansible_collections.vmrescue.azure.plugins.module_utils import _arm, _auth
     from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent
-    from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess import os_type
+    from ansible_collections.vmrescue.azure.plugins.module_utils._vmview import os_type
     IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported in parse()
     IMPORT_ERROR = exc
