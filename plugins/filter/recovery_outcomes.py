@@ -35,7 +35,7 @@ options:
   role:
     description: Which role's rules to apply.
     type: str
-    choices: [proxy_agent_key_recovery, linux_access_recovery]
+    choices: [proxy_agent_key_recovery, linux_access_recovery, windows_access_recovery]
     required: true
   mode:
     description: The C(proxy_agent_key_recovery_mode) (V(unhealthy), V(all), V(incarnation)); proxy_agent_key_recovery only.
@@ -43,8 +43,8 @@ options:
   windows:
     description:
       - Hosts that were not sent to the batch task because their host vars say they run Windows; they are skipped
-        with that reason. linux_access_recovery only. With a list of per-host results, a skipped result (the role
-        does not report its Windows hosts) is such a host too.
+        with that reason. The access roles only (for windows_access_recovery, the Linux hosts). With a list of
+        per-host results, a skipped result (the role does not report the hosts of the other OS) is such a host too.
     type: list
     elements: str
   result_var:
@@ -87,6 +87,10 @@ from collections.abc import Mapping  # controller-side plugin: Python 3 only
 from ansible.errors import AnsibleFilterError
 
 WINDOWS_REASON = 'Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)'
+LINUX_REASON = 'Linux VM: VMAccessAgent does not apply (use the VMAccessForLinux extension)'
+# The access roles: the OS their handler does not run on -> (the module's refusal text, the skip reason)
+OTHER_OS = {'linux_access_recovery': ('runs Windows', WINDOWS_REASON),
+            'windows_access_recovery': ('runs Linux', LINUX_REASON)}
 
 
 def _text(value):
@@ -142,12 +146,13 @@ def _proxy_agent_key(host, res, mode):
     return status, reason
 
 
-def _linux_access(host, res):
+def _linux_access(host, res, role='linux_access_recovery'):
     failed = _failed(res)
     changed = bool(res.get('changed'))
     power_state = res.get('power_state') or 'running'
-    if re.search('runs Windows', _text(res.get('msg'))):
-        skip_reason = WINDOWS_REASON
+    refusal, other_os_reason = OTHER_OS[role]
+    if re.search(refusal, _text(res.get('msg'))):
+        skip_reason = other_os_reason
     elif power_state != 'running':
         skip_reason = 'VM not running (power state %s): start it and re-run' % _text(power_state)
     else:
@@ -204,7 +209,7 @@ def _host_var(hostvars, host, name):
 
 
 def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, result_var=None, proof_var=None):
-    if role not in ('proxy_agent_key_recovery', 'linux_access_recovery'):
+    if role not in ('proxy_agent_key_recovery', 'linux_access_recovery', 'windows_access_recovery'):
         raise AnsibleFilterError('recovery_outcomes: unknown role %r' % (role,))
     hosts = list(hosts or [])
     if result_var:  # _input is hostvars: each host's own result is its variable result_var
@@ -224,14 +229,15 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
                                  % type(batch).__name__)
     windows = list(windows or [])
     proofs = list(proofs or [])
+    other_os_reason = OTHER_OS.get(role, (None, WINDOWS_REASON))[1]
     out = {}
     for host in windows:
         if host not in hosts:  # not sent to the batch (the batch task form): reported first, as skipped
-            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': WINDOWS_REASON},
+            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason},
                          'changed': False, 'result': {}}
     for index, host in enumerate(hosts):
         if host in windows:
-            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': WINDOWS_REASON},
+            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason},
                          'changed': False, 'result': {}}
             continue
         res = per_host[index]
@@ -239,14 +245,14 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
             continue  # not part of this run (no result recorded)
         res = res if isinstance(res, Mapping) else missing
         if res.get('skipped') and not res.get('failed_target'):
-            if role == 'linux_access_recovery':  # the role reports only its Linux hosts: skipped = Windows
-                out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': WINDOWS_REASON},
+            if role in OTHER_OS:  # an access role reports only the hosts of its OS: skipped = the other OS
+                out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason},
                              'changed': False, 'result': {}}
             continue  # its reporting task was skipped: nothing was done for it
         if role == 'proxy_agent_key_recovery':
             status, reason = _proxy_agent_key(host, res, mode)
         else:
-            status, reason = _linux_access(host, res)
+            status, reason = _linux_access(host, res, role)
             proof = proofs[index] if index < len(proofs) else None
             if isinstance(proof, Mapping) and status in ('changed', 'already_fine'):
                 if proof.get('ok'):

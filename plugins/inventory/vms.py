@@ -110,7 +110,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 try:
     from ansible_collections.vmrescue.azure.plugins.module_utils import _arm, _auth
     from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent
-    from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess import os_type
+    from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type
     IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported in parse()
     IMPORT_ERROR = exc
@@ -247,7 +247,7 @@ def host_vars(kind, resource):
         'location': resource.get('location'),
         'azure_tags': resource.get('tags') or {},
         'vm_size': (props.get('hardwareProfile') or {}).get('vmSize') or (resource.get('sku') or {}).get('name'),
-        'os_profile': {'system': os_type(resource) or 'unknown'},
+        'os_profile': {'system': (os_type(resource) or 'unknown').lower()},
         'powerstate': _proxy_agent.power_state(view) or 'unknown',
         'provisioning_state': props.get('provisioningState'),
         'proxy_agent': key_health(resource, view),

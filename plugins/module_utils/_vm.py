@@ -28,7 +28,7 @@ Public names (kept stable):
   -> (view, change or None, response)``: ``decide(view) -> Change | None``; on a concurrent write (409, 412, or
   Compute's "can only be incremented") re-read and decide again.
 - ``is_concurrent(err)``, ``merged_tags(tags, updates)``, ``get_tag(tags, name)``, ``power_state(instance_view)``,
-  ``os_type(model)``, ``MAX_TAGS``.
+  ``vm_power_state(model)``, ``os_type(model)`` ('Linux' / 'Windows', as Azure spells them), ``MAX_TAGS``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ def power_state(instance_view):
         if code.lower().startswith('powerstate/'):
             return code.split('/', 1)[1].lower()
     return None
+
+
+def vm_power_state(model):
+    """The power state from a VM / instance body read with ``$expand=instanceView`` (see ``power_state``)."""
+    props = (model or {}).get('properties') or {}
+    return power_state(props.get('instanceView') or (model or {}).get('instanceView'))
 
 
 def os_type(model):

@@ -3,13 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""VMAccessForLinux: option validation, payload, fingerprint (forceUpdateTag) and the apply logic.
+"""The VMAccessForLinux profile: its options, their validation and the payload it sends.
 
 This is a private module_utils file of vmrescue.azure (the leading underscore says so): its interface may change
 at any time and it is not meant to be used from outside this collection.
 
-The pure part (validation, payload, fingerprint, decision) needs no network and is unit tested on its own.
-``VMAccessRunner`` does the Resource Manager calls through the shared ``ArmClient`` and ``Target``.
+Everything that does not depend on the handler (the fingerprint in ``forceUpdateTag``, scrubbing of secrets,
+find-or-reuse of the extension, the write and the read-back confirmation, batch state, diff) is in
+``_extension.py``; the names this module used to define there are re-exported below so imports keep working.
 
 Facts this module relies on (see docs/azure-facts.md, section 2, read from the VMAccess 1.5 handler source):
 
@@ -29,16 +30,42 @@ __metaclass__ = type
 
 import base64
 import binascii
-import copy
 import datetime
-import hashlib
-import hmac
-import json
 import os
 import re
 import struct
-import threading
 import time
+
+from ansible_collections.vmrescue.azure.plugins.module_utils import _extension
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (  # noqa: F401 (re-exported)
+    EXTENSION_WAIT_SECONDS,
+    FINAL_PROVISIONING_STATES,
+    FINGERPRINT_LENGTH,
+    FINGERPRINT_SCHEME,
+    MASK,
+    MAX_TAG_LENGTH,
+    MUTUALLY_EXCLUSIVE,
+    SALT_BYTES,
+    SCRYPT_DKLEN,
+    SCRYPT_MAXMEM,
+    SCRYPT_N,
+    SCRYPT_P,
+    SCRYPT_R,
+    BatchState,
+    ExtensionError as VMAccessError,
+    ExtensionFailure as VMAccessFailure,
+    FingerprintCache,
+    _scrypt,
+    extension_name,
+    fingerprint,
+    fingerprint_matches,
+    handler_status,
+    instance_view_extension_status,
+    last_run_succeeded,
+    scrub,
+    scrub_obj,
+    visible,
+)
 
 PUBLISHER = "Microsoft.OSTCExtensions"
 EXTENSION_TYPE = "VMAccessForLinux"
@@ -52,14 +79,6 @@ WINDOWS_TYPE_HANDLER_VERSION = "2.4"
 
 AAD_PUBLISHER = "Microsoft.Azure.ActiveDirectory"
 AAD_EXTENSION_TYPE = "AADSSHLoginForLinux"
-
-# Waiting for the handler: Azure ends an extension run after 90 minutes (the operation then fails), so a run still
-# going after that is not coming back on its own.
-EXTENSION_WAIT_SECONDS = 5400
-FINAL_PROVISIONING_STATES = ("succeeded", "failed", "canceled")
-
-# What Ansible itself prints for a no_log value; used wherever a password would otherwise appear.
-MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 
 PUBLIC_KEYS = ("check_disk", "repair_disk", "disk_name")
 PROTECTED_KEYS = (
@@ -123,20 +142,6 @@ SETTING_OPTIONS = (
     "enable_passwordless_access",
 )
 
-# --------------------------------------------------------------------------------------------------------------
-# Fingerprint parameters. scrypt (RFC 7914) is memory-hard: each guess costs 128 * r * n bytes = 16 MiB and about
-# 50 ms of one CPU core here. Changing any of them needs a new FINGERPRINT_SCHEME so old tags stay verifiable.
-FINGERPRINT_SCHEME = "vmrescue1"
-SCRYPT_N = 2**14
-SCRYPT_R = 8
-SCRYPT_P = 1
-SCRYPT_DKLEN = 32
-SCRYPT_MAXMEM = 64 * 1024 * 1024
-SALT_BYTES = 16
-# Length of "vmrescue1$" + 22 chars of salt + "$" + 43 chars of hash. forceUpdateTag is a free-form string; the
-# tag stays well under the 256 characters we allow ourselves (checked in fingerprint()).
-FINGERPRINT_LENGTH = len(FINGERPRINT_SCHEME) + 1 + 22 + 1 + 43
-MAX_TAG_LENGTH = 256
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
@@ -145,10 +150,6 @@ _SSH2_END = "---- END SSH2 PUBLIC KEY ----"
 _PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 _PEM_END = "-----END CERTIFICATE-----"
 _KEY_FILE_MAX_BYTES = 64 * 1024
-
-
-class VMAccessError(Exception):
-    """A request the module refuses before (or instead of) any write; the message names the options."""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -417,133 +418,7 @@ def extension_properties(settings, protected, type_handler_version, auto_upgrade
 
 def mask_protected(protected):
     """A copy of protectedSettings safe to show: secret values replaced by the no_log mask."""
-    out = {}
-    for k, v in (protected or {}).items():
-        out[k] = MASK if k in SECRET_KEYS else v
-    return out
-
-
-def scrub_obj(obj, secrets):
-    """scrub() every string inside lists and dicts."""
-    if isinstance(obj, dict):
-        return dict((k, scrub_obj(val, secrets)) for k, val in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return [scrub_obj(val, secrets) for val in obj]
-    if isinstance(obj, str):
-        return scrub(obj, secrets)
-    return obj
-
-
-def scrub(text, secrets):
-    """Replace every occurrence of a secret value in text by '********'."""
-    if text is None:
-        return text
-    text = str(text)
-    for s in secrets:
-        if s:
-            text = text.replace(s, "********")
-    return text
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Fingerprint
-
-
-def canonical_config(settings, protected, type_handler_version, auto_upgrade_minor_version, include_password=True):
-    """The bytes the fingerprint covers: extension identity + public + protected settings, canonical JSON."""
-    prot = dict(protected)
-    if not include_password:
-        prot.pop("password", None)
-    doc = {
-        "publisher": PUBLISHER,
-        "type": EXTENSION_TYPE,
-        "typeHandlerVersion": type_handler_version,
-        "autoUpgradeMinorVersion": bool(auto_upgrade_minor_version),
-        "settings": settings,
-        "protectedSettings": prot,
-        "passwordInFingerprint": bool(include_password),
-    }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _b64(data):
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _unb64(text):
-    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii"))
-
-
-def _scrypt(data, salt):
-    return hashlib.scrypt(data, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=SCRYPT_MAXMEM, dklen=SCRYPT_DKLEN)
-
-
-class FingerprintCache:
-    """Per task (one batch): one random salt for the task's writes, and each scrypt computed once per (salt,
-    request). A batch sends the same request to every target, so a 1000-VM batch pays one scrypt (about 25-50 ms
-    of CPU and 16 MiB) instead of one per VM, both when it writes and when a re-run verifies the tags it wrote.
-    Keys are (salt, SHA-256 of the request): the request itself (which holds the secrets) is not kept."""
-
-    def __init__(self):
-        self.salt = os.urandom(SALT_BYTES)
-        self._lock = threading.Lock()
-        self._entries = {}
-
-    def scrypt(self, canonical, salt):
-        key = (bytes(salt), hashlib.sha256(canonical).digest())
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                entry = self._entries[key] = [threading.Lock(), None]
-        with entry[0]:
-            if entry[1] is None:
-                entry[1] = _scrypt(canonical, salt)
-            return entry[1]
-
-
-class BatchState:
-    """What the targets of one task share (the TaskSpec's ``shared`` factory): the fingerprint cache and the
-    learned time a handler run takes to show as finished (``_confirm.ConfirmTiming``)."""
-
-    def __init__(self):
-        from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming
-
-        self.fingerprints = FingerprintCache()
-        self.timing = ConfirmTiming()
-
-
-def fingerprint(canonical, salt=None, cache=None):
-    """Return ``vmrescue1$<salt>$<hash>`` (unpadded URL-safe base64) for the canonical configuration bytes.
-    Without ``salt``: the ``cache``'s salt (one per task), else a fresh random one."""
-    if salt is None:
-        salt = cache.salt if cache is not None else os.urandom(SALT_BYTES)
-    digest = cache.scrypt(canonical, salt) if cache is not None else _scrypt(canonical, salt)
-    tag = "%s$%s$%s" % (FINGERPRINT_SCHEME, _b64(salt), _b64(digest))
-    if len(tag) > MAX_TAG_LENGTH:  # pragma: no cover - fixed by the parameters above
-        raise VMAccessError("internal error: fingerprint longer than %d characters" % MAX_TAG_LENGTH)
-    return tag
-
-
-def fingerprint_matches(tag, canonical, cache=None):
-    """True when ``tag`` is one of our fingerprints and was computed over exactly ``canonical``."""
-    if not isinstance(tag, str):
-        return False
-    parts = tag.split("$")
-    if len(parts) != 3 or parts[0] != FINGERPRINT_SCHEME:
-        return False
-    try:
-        salt = _unb64(parts[1])
-        expected = _unb64(parts[2])
-    except (binascii.Error, ValueError):
-        return False
-    if len(salt) != SALT_BYTES or len(expected) != SCRYPT_DKLEN:
-        return False
-    digest = cache.scrypt(canonical, salt) if cache is not None else _scrypt(canonical, salt)
-    return hmac.compare_digest(digest, expected)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Reading what ARM returns
+    return _extension.mask_protected(protected, SECRET_KEYS)
 
 
 def _lower(v):
@@ -551,458 +426,88 @@ def _lower(v):
 
 
 def is_vmaccess_linux(ext):
-    props = (ext or {}).get("properties") or {}
-    return _lower(props.get("publisher")) == PUBLISHER.lower() and _lower(props.get("type")) == EXTENSION_TYPE.lower()
+    return _extension.is_extension(ext, PUBLISHER, EXTENSION_TYPE)
 
 
 def is_aad_login(ext):
-    props = (ext or {}).get("properties") or {}
-    return _lower(props.get("publisher")) == AAD_PUBLISHER.lower() and _lower(props.get("type")) == AAD_EXTENSION_TYPE.lower()
-
-
-def extension_name(ext):
-    name = (ext or {}).get("name") or ""
-    # The VM GET lists extensions by name; a full id may also be there.
-    if not name and ext and ext.get("id"):
-        name = ext["id"].rstrip("/").split("/")[-1]
-    return name.split("/")[-1]
-
-
-def os_type(vm):
-    """'linux', 'windows' or None (unknown) for a VM or scale-set instance GET body."""
-    props = (vm or {}).get("properties") or {}
-    os_disk = ((props.get("storageProfile") or {}).get("osDisk")) or {}
-    t = _lower(os_disk.get("osType"))
-    if t in ("linux", "windows"):
-        return t
-    os_profile = props.get("osProfile") or {}
-    if os_profile.get("linuxConfiguration"):
-        return "linux"
-    if os_profile.get("windowsConfiguration"):
-        return "windows"
-    return None
-
-
-def power_state(vm):
-    """The 'PowerState/...' suffix from the instance view ('running', 'stopped', 'deallocated', ...), or None."""
-    props = (vm or {}).get("properties") or {}
-    iv = props.get("instanceView") or (vm or {}).get("instanceView") or {}
-    for st in iv.get("statuses") or []:
-        code = st.get("code") or ""
-        if code.startswith("PowerState/"):
-            return code.split("/", 1)[1].lower()
-    return None
-
-
-def handler_status(ext):
-    """The first status of the extension's instance view: {code, level, displayStatus, message} or None."""
-    props = (ext or {}).get("properties") or {}
-    iv = props.get("instanceView") or {}
-    statuses = iv.get("statuses") or []
-    if not statuses:
-        return None
-    st = statuses[0]
-    return dict((k, st.get(k)) for k in ("code", "level", "displayStatus", "message", "time") if st.get(k) is not None)
-
-
-def instance_view_extension_status(vm, name):
-    """Status of extension ``name`` from the VM instance view (``instanceView.extensions[]``), or None."""
-    props = (vm or {}).get("properties") or {}
-    iv = props.get("instanceView") or {}
-    for ext in iv.get("extensions") or []:
-        if (ext.get("name") or "").lower() == (name or "").lower():
-            statuses = ext.get("statuses") or []
-            if statuses:
-                st = statuses[0]
-                return dict((k, st.get(k)) for k in ("code", "level", "displayStatus", "message", "time") if st.get(k) is not None)
-    return None
-
-
-def last_run_succeeded(ext, status=None):
-    """True when ARM says the extension is provisioned and the handler did not report an error."""
-    props = (ext or {}).get("properties") or {}
-    if _lower(props.get("provisioningState")) != "succeeded":
-        return False
-    status = status or handler_status(ext)
-    if status:
-        if _lower(status.get("level")) == "error":
-            return False
-        code = _lower(status.get("code"))
-        if code and "failed" in code:
-            return False
-    return True
+    return _extension.is_extension(ext, AAD_PUBLISHER, AAD_EXTENSION_TYPE)
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The request the module would make
+# The profile
 
 
-class Plan:
+class LinuxHandler(_extension.Handler):
+    publisher = PUBLISHER
+    type = EXTENSION_TYPE
+    default_type_handler_version = DEFAULT_TYPE_HANDLER_VERSION
+    default_extension_name = DEFAULT_EXTENSION_NAME
+    module = "vmaccess_linux"
+    os = "linux"
+    secret_params = SECRET_KEYS
+    secret_keys = SECRET_KEYS
+
+    def validate(self, params):
+        return validate(params)
+
+    def plan(self, params, base_dir=None):
+        key_text = None
+        if params.get("ssh_key") is not None:
+            key_text = resolve_ssh_key(params["ssh_key"], base_dir)
+            classify_ssh_key(key_text)
+        return Plan(params, key_text)
+
+    def wrong_os_message(self, display):
+        return (
+            "%s runs Windows: VMAccessForLinux works on Linux only. On Windows use the VMAccessAgent extension "
+            "(publisher %s, type %s, version %s), for example the vmrescue.azure.vmaccess_windows module or "
+            "'az vm user update'. Nothing was changed."
+            % (display, WINDOWS_PUBLISHER, WINDOWS_EXTENSION_TYPE, WINDOWS_TYPE_HANDLER_VERSION)
+        )
+
+    def present_warnings(self, display, extensions, plan):
+        aad = [extension_name(e) for e in extensions if is_aad_login(e)]
+        if not aad:
+            return []
+        return [
+            "%s has the Microsoft Entra ID login extension (AADSSHLoginForLinux) '%s'. VMAccess sets "
+            "'ChallengeResponseAuthentication no' in sshd_config%s, which turns Entra ID SSH login off: "
+            "run that extension again afterwards."
+            % (display, aad[0], " and resets the password" if plan.protected.get("password") else "")
+        ]
+
+
+LINUX = LinuxHandler()
+
+
+class Plan(_extension.ExtensionPlan):
     """What to send for one target: settings, protected settings, fingerprint input. No network."""
 
     def __init__(self, params, ssh_key_text=None):
-        self.params = params
-        self.settings, self.protected = build_settings(params, ssh_key_text)
-        self.type_handler_version = params.get("type_handler_version") or DEFAULT_TYPE_HANDLER_VERSION
-        auto = params.get("auto_upgrade_minor_version")
-        self.auto_upgrade_minor_version = True if auto is None else bool(auto)
-        fp = params.get("fingerprint_password")
-        self.include_password = True if fp is None else bool(fp)
-        self.canonical = canonical_config(
-            self.settings, self.protected, self.type_handler_version, self.auto_upgrade_minor_version, self.include_password
-        )
-        self.secrets = [self.protected[k] for k in SECRET_KEYS if self.protected.get(k)]
-
-    def matches(self, existing_ext, cache=None):
-        tag = ((existing_ext or {}).get("properties") or {}).get("forceUpdateTag")
-        return fingerprint_matches(tag, self.canonical, cache)
-
-    def body(self, location, force_update_tag):
-        body = {
-            "properties": extension_properties(
-                self.settings, self.protected, self.type_handler_version, self.auto_upgrade_minor_version, force_update_tag
-            )
-        }
-        if location:
-            body = {"location": location, "properties": body["properties"]}
-        return body
-
-    def shown(self, name=None):
-        """What would be sent, secrets masked: for diff and return values."""
-        props = extension_properties(
-            copy.deepcopy(self.settings), mask_protected(self.protected), self.type_handler_version, self.auto_upgrade_minor_version
-        )
-        if name:
-            props = dict(name=name, **props)
-        return props
+        settings, protected = build_settings(params, ssh_key_text)
+        super(Plan, self).__init__(LINUX, params, settings, protected)
 
 
-def visible(ext):
-    """The parts of an existing extension ARM shows (for diff 'before')."""
-    if not ext:
-        return {}
-    props = ext.get("properties") or {}
-    out = {"name": extension_name(ext)}
-    for k in ("publisher", "type", "typeHandlerVersion", "autoUpgradeMinorVersion", "settings", "provisioningState"):
-        if k in props:
-            out[k] = props[k]
-    out["protectedSettings"] = "(never returned by Azure)"
-    return out
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Apply: the Resource Manager calls
-
-
-class VMAccessFailure(Exception):
-    """The task fails: ``msg`` (no secret in it) and extra return values in ``result``."""
-
-    def __init__(self, msg, **result):
-        super(VMAccessFailure, self).__init__(msg)
-        self.msg = msg
-        self.result = result
-
-
-class _UnseenHandler(Exception):
-    """The PUT was refused because the VM has a VMAccessForLinux extension its GET did not show."""
-
-
-def _is_duplicate_handler(err):
-    return getattr(err, "status", None) == 400 and "multiple vmextensions per handler" in (getattr(err, "message", "") or "").lower()
-
-
-class VMAccessRunner:
-    """Read the target, decide, write (unless check mode), wait for the handler, report.
-
-    ``arm`` is the shared ``_arm.ArmClient`` (or a test double) with ``get``, ``put`` and ``delete`` that take a
-    URL path and return parsed JSON (long-running operations waited for) and raise ``ArmError``; ``target`` a
-    ``_target.Target`` with its subscription. ``warn`` is called with each warning text.
-    """
+class VMAccessRunner(_extension.ExtensionRunner):
+    """The shared ExtensionRunner with the VMAccessForLinux profile (see _extension.ExtensionRunner)."""
 
     def __init__(self, arm, target, params, check_mode=False, warn=None, base_dir=None, api_version=None,
                  fingerprints=None, timing=None, sleep=time.sleep, clock=time.monotonic):
-        self.arm = arm
-        self.fingerprints = fingerprints  # FingerprintCache shared by the targets of one task, or None
-        self.timing = timing  # _confirm.ConfirmTiming shared by the targets of one task, or None (a fresh one)
-        self.sleep, self.clock = sleep, clock
-        self.target = target
-        self.params = params
-        self.check_mode = check_mode
-        self.warn = warn or (lambda msg: None)
-        self.base_dir = base_dir
-        if api_version is None:
-            from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VERSION as api_version
-        self.api_version = api_version
-        self.plan = None
-        self._listed = False
-        self.secrets = [params.get(k) for k in SECRET_KEYS if params.get(k)]
-
-    # -- small helpers ------------------------------------------------------------------------------------
-    def _scrub(self, text):
-        return scrub(text, self.secrets)
-
-    def _warn(self, text):
-        self.warn(self._scrub(text))
-
-    def _fail(self, msg, **result):
-        raise VMAccessFailure(self._scrub(msg), **scrub_obj(result, self.secrets))
-
-    def _arm_error(self, what, err, **result):
-        self._fail("%s %s failed: %s" % (what, self.target.display, _error_text(err)), **result)
-
-    # -- reads ---------------------------------------------------------------------------------------------
-    def _read_vm(self):
-        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
-
-        try:
-            return self.arm.get(self.target.path, params={"$expand": "instanceView"}, api_version=self.api_version)
-        except ArmError as e:
-            self._arm_error("reading", e)
-
-    def _list_extensions(self, vm, always=False):
-        """The VM's extensions. The VM GET has them in ``resources`` (full objects); Resource Manager leaves
-        ``resources`` out when the VM has none, so that costs no read. Only ID stubs (scale-set instances), or
-        ``always``, make a list call."""
-        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
-
-        resources = vm.get("resources")
-        if not always:
-            if resources is None:
-                return []
-            if isinstance(resources, list) and all(isinstance(r, dict) and r.get("properties") for r in resources):
-                return resources
-        try:
-            listed = self.arm.get(self.target.path + "/extensions", api_version=self.api_version)
-        except ArmError as e:
-            self._arm_error("listing the extensions of", e)
-        return (listed or {}).get("value") or []
-
-    def _ext_path(self, name):
-        try:
-            from urllib.parse import quote
-        except ImportError:  # pragma: no cover
-            from urllib import quote
-        return self.target.path + "/extensions/" + quote(name, safe="")
-
-    # -- checks -------------------------------------------------------------------------------------------
-    def _check_os(self, vm):
-        if os_type(vm) == "windows":
-            self._fail(
-                "%s runs Windows: VMAccessForLinux works on Linux only. On Windows use the VMAccessAgent extension "
-                "(publisher %s, type %s, version %s), for example 'az vm user update'. Nothing was changed."
-                % (self.target.display, WINDOWS_PUBLISHER, WINDOWS_EXTENSION_TYPE, WINDOWS_TYPE_HANDLER_VERSION),
-                vm_id=self.target.id,
-            )
-
-    def _check_running(self, vm, extension_name_):
-        state = power_state(vm)
-        if state is not None and state != "running":
-            self._fail(
-                "%s is not running (power state '%s'): the VM agent must be running to run the VMAccessForLinux "
-                "handler, and Azure refuses to change extensions of a VM that is not running. Start it first. "
-                "Nothing was changed." % (self.target.display, state),
-                vm_id=self.target.id,
-                extension_name=extension_name_,
-                power_state=state,
-            )
-
-    # -- the run ------------------------------------------------------------------------------------------
-    def run(self):
-        params = self.params
-        state = params.get("state") or "present"
-        if state == "present":
-            key_text = None
-            if params.get("ssh_key") is not None:
-                key_text = resolve_ssh_key(params["ssh_key"], self.base_dir)
-                classify_ssh_key(key_text)
-            self.plan = Plan(params, key_text)
-        try:
-            return self._run(state)
-        except _UnseenHandler:
-            # Azure refused a second VMAccessForLinux extension: the VM has one that its GET did not show. Decide
-            # again from the listed extensions (that one is then updated under its own name).
-            return self._run(state, list_extensions=True)
-
-    def _run(self, state, list_extensions=False):
-        params = self.params
-        vm = self._read_vm()
-        self._check_os(vm)
-        extensions = self._list_extensions(vm, always=list_extensions)
-        self._listed = list_extensions
-        existing = [e for e in extensions if is_vmaccess_linux(e)]
-        current = existing[0] if existing else None
-        aad = [extension_name(e) for e in extensions if is_aad_login(e)]
-
-        if current is not None:
-            name = extension_name(current)
-            wanted = params.get("extension_name")
-            if wanted and wanted.lower() != name.lower():
-                self._warn(
-                    "extension_name '%s' ignored: %s already has the VMAccessForLinux extension '%s' and Azure allows "
-                    "one per handler type; updating '%s'" % (wanted, self.target.display, name, name)
-                )
-        else:
-            name = params.get("extension_name") or DEFAULT_EXTENSION_NAME
-
-        if state == "absent":
-            return self._absent(vm, current, name)
-        return scrub_obj(self._present(vm, current, name, aad), self.secrets)
-
-    def _absent(self, vm, current, name):
-        result = dict(changed=False, vm_id=self.target.id, extension_name=name)
-        if current is None:
-            return result
-        self._check_running(vm, name)
-        result["changed"] = True
-        result["diff"] = dict(before=visible(current), after={})
-        if self.check_mode:
-            return result
-        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
-
-        try:
-            self.arm.delete(self._ext_path(name), api_version=self.api_version)
-        except ArmError as e:
-            self._arm_error("removing the extension '%s' from" % name, e, **result)
-        return result
-
-    def _present(self, vm, current, name, aad):
-        plan = self.plan
-        status = None
-        if current is not None:
-            status = instance_view_extension_status(vm, name) or handler_status(current)
-        matched = bool(current is not None and plan.matches(current, self.fingerprints) and last_run_succeeded(current, status))
-        result = dict(
-            changed=False,
-            vm_id=self.target.id,
-            extension_name=name,
-            extension=plan.shown(name),
-            fingerprint_matched=matched,
-        )
-        if status:
-            result["handler_status"] = status
-            if status.get("message"):
-                result["message"] = status["message"]
-        if current is not None:
-            result["provisioning_state"] = (current.get("properties") or {}).get("provisioningState")
-        if matched and not self.params.get("force"):
-            return result
-
-        self._check_running(vm, name)
-        result["changed"] = True
-        result["diff"] = dict(before=visible(current), after=plan.shown(name))
-        for k in ("handler_status", "message", "provisioning_state"):
-            result.pop(k, None)
-        if aad:
-            self._warn(
-                "%s has the Microsoft Entra ID login extension (AADSSHLoginForLinux) '%s'. VMAccess sets "
-                "'ChallengeResponseAuthentication no' in sshd_config%s, which turns Entra ID SSH login off: "
-                "run that extension again afterwards."
-                % (self.target.display, aad[0], " and resets the password" if plan.protected.get("password") else "")
-            )
-        if self.check_mode:
-            return result
-
-        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
-
-        body = plan.body(vm.get("location"), fingerprint(plan.canonical, cache=self.fingerprints))
-        try:
-            # lro=False: no operation-status polls and no final GET; the handler's outcome is read from the
-            # extension itself (_wait_for_handler), which is also where its message is.
-            self.arm.put(self._ext_path(name), body, api_version=self.api_version, lro=False)
-        except ArmError as e:
-            if current is None and not self._listed and _is_duplicate_handler(e):
-                raise _UnseenHandler()
-            self._arm_error("writing the extension '%s' on" % name, e, **result)
-
-        after = self._wait_for_handler(name, result)
-        props = after.get("properties") or {}
-        st = handler_status(after)
-        if st:
-            result["handler_status"] = st
-            if st.get("message"):
-                result["message"] = self._scrub(st["message"])
-        result["provisioning_state"] = props.get("provisioningState")
-        if _lower(props.get("provisioningState")) != "succeeded" or (st and _lower(st.get("level")) == "error"):
-            reason = (st or {}).get("message") or "provisioningState %s, no handler status" % props.get("provisioningState")
-            self._fail("the VMAccessForLinux handler failed on %s: %s" % (self.target.display, reason), **result)
-        return result
-
-    def _wait_for_handler(self, name, result):
-        """Read the extension (with its instance view) until its provisioningState is final; return it."""
-        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
-        from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import wait_for
-
-        def probe():
-            try:
-                ext = self.arm.get(self._ext_path(name), params={"$expand": "instanceView"}, api_version=self.api_version)
-            except ArmError as e:  # throttling and transient errors were retried by the client: this one is final
-                self._arm_error("reading the extension '%s' of" % name, e, **result)
-            state = _lower(((ext or {}).get("properties") or {}).get("provisioningState"))
-            return state in FINAL_PROVISIONING_STATES, ext or {}
-
-        done, after = wait_for(probe, EXTENSION_WAIT_SECONDS, timing=self.timing, sleep=self.sleep, clock=self.clock)
-        if not done:
-            state = ((after or {}).get("properties") or {}).get("provisioningState")
-            self._fail(
-                "the VMAccessForLinux extension '%s' on %s was accepted but did not finish within %d seconds "
-                "(provisioningState %s); Azure ends a handler run after 90 minutes: look at the extension's status "
-                "in the portal or with 'az vm extension show', then run the task again"
-                % (name, self.target.display, EXTENSION_WAIT_SECONDS, state), **dict(result, provisioning_state=state))
-        return after
-
-
-def _error_text(err):
-    if hasattr(err, "describe"):
-        return err.describe()
-    msg = getattr(err, "message", None) or str(err)
-    code = getattr(err, "code", None)
-    if code and code not in msg:
-        return "%s: %s" % (code, msg)
-    return msg
+        super(VMAccessRunner, self).__init__(LINUX, arm, target, params, check_mode=check_mode, warn=warn,
+                                             base_dir=base_dir, api_version=api_version, fingerprints=fingerprints,
+                                             timing=timing, sleep=sleep, clock=clock)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # TaskSpec: what the module file and the controller action run
 
-# The shared auth options have ``password`` for ``ad_user`` sign-in; in this module ``password`` is the VM user's
-# password (the extension's key). ad_user is refused together with it, so the two can never be confused (a
-# ``module_defaults`` group that sets ad_user + password would otherwise set the VM password to the sign-in one).
-MUTUALLY_EXCLUSIVE = [["ad_user", "password"]]
-
 
 def run(client, target, params, check_mode=False, diff=False, shared=None):
     """TaskSpec.run: validate (no network), then VMAccessRunner. Raises _arm.TaskError on failure. ``shared``: the
     task's BatchState (TaskSpec ``shared``), or None."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
-
-    secrets = [params.get(k) for k in SECRET_KEYS if params.get(k)]
-    warnings = []
-    if params.get("ad_user"):
-        raise TaskError(
-            "ad_user is not supported by vmaccess_linux: its password option is the VM user's password. Sign in with "
-            "AZURE_AD_USER and AZURE_PASSWORD in the environment, or another credential"
-        )
-    try:
-        warnings.extend(validate(params))
-        runner = VMAccessRunner(client, target, params, check_mode=check_mode, warn=warnings.append,
-                                fingerprints=shared and shared.fingerprints, timing=shared and shared.timing)
-        result = runner.run()
-    except VMAccessError as e:
-        raise TaskError(scrub(str(e), secrets))
-    except VMAccessFailure as e:
-        result = scrub_obj(dict(e.result), secrets)
-        if warnings:
-            result["warnings"] = [scrub(w, secrets) for w in warnings]
-        raise TaskError(scrub(e.msg, secrets), **result)
-    if warnings:
-        result["warnings"] = [scrub(w, secrets) for w in warnings]
-    if not diff:
-        result.pop("diff", None)
-    return result
+    return _extension.run_task(LINUX, client, target, params, check_mode=check_mode, diff=diff, shared=shared)
 
 
 def task_spec():
     """The module's TaskSpec (imported lazily so nothing loads AnsibleModule before it is needed)."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
-
-    return TaskSpec(ARGUMENT_SPEC, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, shared=BatchState)
+    return _extension.task_spec(LINUX, ARGUMENT_SPEC)

@@ -1,6 +1,7 @@
 """Microsoft.Compute: VMs, scale sets, scale-set instances, extensions, power actions, operations."""
 
 import copy
+import importlib
 import urllib.parse
 
 from . import errors
@@ -438,7 +439,19 @@ class Compute:
                            f"for VM extension '{ext.name}' with error message: '[ExtensionOperationError] Non retryable "
                            f"error received for operation 'Install' with message: '{message}''. "
                            f"More information on troubleshooting is available at {guide}"}
-        if ext.is_vmaccess_linux():
+        if machine.os == "linux" and ext.is_vmaccess_windows():
+            # [inferred] the Linux agent has no VMAccessAgent handler: reported like a Linux handler on Windows
+            message = f"The extension '{ext.display_handler}' is not supported on OS type 'Linux'."
+            return False, message, {
+                "code": "VMExtensionHandlerNonTransientError",
+                "message": f"The handler for VM extension type '{ext.display_handler}' has reported terminal failure "
+                           f"for VM extension '{ext.name}' with error message: '[ExtensionOperationError] Non retryable "
+                           f"error received for operation 'Install' with message: '{message}''. "
+                           f"More information on troubleshooting is available at {guide}"}
+        if ext.is_vmaccess_windows():
+            result = importlib.import_module("armsim.vmaccess_windows").run_vmaccess_agent(machine.guest, settings, protected)
+            ok, message = bool(result.ok), str(result.message)
+        elif ext.is_vmaccess_linux():
             result = guest_module().run_vmaccess(machine.guest, settings, protected)
             ok, message = bool(result.ok), str(result.message)
             if not getattr(result, "status_written", True):  # the handler crashed without a status file

@@ -199,6 +199,9 @@ class Fleet:
             if guest is None:  # as provisioned: the admin user holds the osProfile's SSH key
                 guest = {"users": {spec.get("admin_username", "azureuser"): {"ssh_keys": [FLEET_SSH_KEY], "sudo": True}}}
             machine.guest = guest_module().LinuxGuest.from_fleet(guest)
+        else:  # Windows: local users, Administrators, Remote Desktop (armsim.vmaccess_windows)
+            machine.guest = importlib.import_module("armsim.vmaccess_windows").WindowsGuest.from_fleet(
+                spec.get("guest"), spec.get("admin_username", "azureuser"))
         for ext_spec in spec.get("extensions") or ():
             props = {"publisher": ext_spec["publisher"], "type": ext_spec["type"],
                      "typeHandlerVersion": str(ext_spec.get("type_handler_version", "1.0")),

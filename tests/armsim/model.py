@@ -10,6 +10,7 @@ VM_TYPE = "Microsoft.Compute/virtualMachines"
 VMSS_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 INSTANCE_TYPE = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines"
 VMACCESS_LINUX = ("microsoft.ostcextensions", "vmaccessforlinux")
+VMACCESS_WINDOWS = ("microsoft.compute", "vmaccessagent")
 
 # Properties the service owns: ignored on PUT/PATCH input, kept from the stored model.
 READ_ONLY_PROPS = ("vmId", "provisioningState", "instanceView", "timeCreated", "latestModelApplied",
@@ -77,6 +78,9 @@ class Extension:
 
     def is_vmaccess_linux(self):
         return (self.props.get("publisher", "").lower(), self.props.get("type", "").lower()) == VMACCESS_LINUX
+
+    def is_vmaccess_windows(self):
+        return (self.props.get("publisher", "").lower(), self.props.get("type", "").lower()) == VMACCESS_WINDOWS
 
     def update_model(self, props, protected):
         props = {k: copy.deepcopy(v) for k, v in props.items()

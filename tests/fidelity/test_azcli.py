@@ -306,3 +306,35 @@ def test_vm_user_delete_reuses_existing_vmaccess_extension(az):
     # the CLI found the existing handler in the instance view and reused its name (one extension per handler)
     assert [p["path"].split("?")[0].rsplit("/", 1)[1] for p in puts] == ["resetaccess"]
     assert "ops" not in az.guest(name)["users"]
+
+
+def test_vm_user_update_on_windows_runs_vmaccessagent(az):
+    """``az vm user update`` on a Windows VM: the CLI's _reset_windows_admin path; the simulated guest changes."""
+    rg, name = "rg-windows", "win-no-msp"
+    vm_id = az.sim.vm_id(rg, name)
+    assert az.sim.control.guest(vm_id)["users"]["azureuser"]["password_version"] == 0
+    since = az.mark()
+    pw_file = az.cli.secret_file("vm-password", VM_PASSWORD)
+    out = az.cli.json("vm", "user", "update", "-g", rg, "-n", name, "-u", "azureuser", "--password=@" + pw_file, *az.sub)
+    os.unlink(pw_file)
+    assert out["name"] == "enablevmaccess" and "protectedSettings" not in json.dumps(out)
+    (put,) = _extension_puts(az.arm_requests(since))
+    body = put["body"]["properties"]
+    assert (body["publisher"], body["type"], body["typeHandlerVersion"]) == ("Microsoft.Compute", "VMAccessAgent", "2.4")
+    assert body["settings"] == {"UserName": "azureuser"} and "forceUpdateTag" not in body
+    assert body["protectedSettings"] == {"Password": "<redacted>"}
+    user = az.sim.control.guest(vm_id)["users"]["azureuser"]
+    assert user["password_version"] == 1 and user["admin"] and user["rid"] == 500
+
+    # a new name adds a local administrator; the built-in one stays
+    pw_file = az.cli.secret_file("vm-password", VM_PASSWORD)
+    az.cli.run("vm", "user", "update", "-g", rg, "-n", name, "-u", "rescueadmin", "--password=@" + pw_file,
+               *az.sub, "-o", "none")
+    os.unlink(pw_file)
+    g = az.sim.control.guest(vm_id)
+    assert g["users"]["rescueadmin"]["admin"] and g["users"]["rescueadmin"]["created_by_vmaccess"]
+    assert g["users"]["azureuser"]["rid"] == 500
+    # an SSH key is refused by the CLI itself on Windows
+    again = az.cli.run("vm", "user", "update", "-g", rg, "-n", name, "-u", "azureuser", "--ssh-key-value",
+                       ED25519_KEY, *az.sub, check=False)
+    assert again.returncode != 0 and "SSH key is not appliable on a Windows VM" in again.stderr

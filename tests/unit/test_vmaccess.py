@@ -9,6 +9,7 @@ import struct
 
 import pytest
 
+from ansible_collections.vmrescue.azure.plugins.module_utils import _extension
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vmaccess as v
 
 
@@ -231,8 +232,8 @@ def test_fingerprint_same_config_matches_with_fresh_salt():
 def test_fingerprint_cache_one_scrypt_per_salt_and_request(monkeypatch):
     """A batch sends one request to every target: one salt per task, one scrypt per (salt, request)."""
     calls = []
-    real = v._scrypt
-    monkeypatch.setattr(v, "_scrypt", lambda data, salt: calls.append(salt) or real(data, salt))
+    real = _extension._scrypt  # the fingerprint engine moved to _extension (shared with vmaccess_windows)
+    monkeypatch.setattr(_extension, "_scrypt", lambda data, salt: calls.append(salt) or real(data, salt))
     a = v.Plan(params(username="bob", password=PASSWORD, ssh_key=ED))
     other = v.Plan(params(username="bob", password=PASSWORD + "x", ssh_key=ED))
     cache = v.FingerprintCache()
@@ -314,10 +315,11 @@ def test_last_run_succeeded():
 def test_os_and_power():
     vm = {"properties": {"storageProfile": {"osDisk": {"osType": "Windows"}},
                          "instanceView": {"statuses": [{"code": "ProvisioningState/succeeded"}, {"code": "PowerState/deallocated"}]}}}
-    assert v.os_type(vm) == "windows"
-    assert v.power_state(vm) == "deallocated"
-    assert v.os_type({"properties": {"osProfile": {"linuxConfiguration": {"x": 1}}}}) == "linux"
-    assert v.power_state({"properties": {}}) is None
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
+    assert _vm.os_type(vm) == "Windows"
+    assert _vm.vm_power_state(vm) == "deallocated"
+    assert _vm.os_type({"properties": {"osProfile": {"linuxConfiguration": {"x": 1}}}}) == "Linux"
+    assert _vm.vm_power_state({"properties": {}}) is None
 
 
 def test_extension_recognition():

@@ -1,0 +1,228 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vmaccess_windows
+short_description: Regain access to a Windows VM through the VMAccessAgent extension, idempotently
+version_added: 0.1.0
+description:
+  - Runs the C(Microsoft.Compute/VMAccessAgent) VM extension (version 2.4, like C(az vm user update)) on one Azure
+    Windows VM or scale-set instance, or on many with O(targets), to reset the password of a local administrator,
+    add a local administrator when the name differs from the existing ones, or reset the Remote Desktop
+    configuration (service and firewall rule for port 3389); or removes the extension (O(state=absent)).
+  - Runs on the Ansible controller (an action plugin calls Azure Resource Manager from there); the target is taken from
+    the options or, when none is given, from the host's variables (see the target options).
+  - Every rule that can be checked on the controller is checked before any call to Azure, with the option names in
+    the message; Azure's rules for a Windows administrator name and password are applied (see O(username),
+    O(password)).
+  - Sends C(settings {"UserName"}) and C(protectedSettings {"Password"}) as the Azure CLI does; for O(reset_rdp) both
+    are empty, which makes the handler reset the Remote Desktop configuration. Azure encrypts the protected settings
+    for the VM and never returns them.
+  - "B(Idempotency that includes the password.) The module records a salted scrypt fingerprint of the whole request
+    (extension identity, settings and protected settings) in the extension's C(forceUpdateTag), the same scheme as
+    M(vmrescue.azure.vmaccess_linux). When the VM already has a VMAccessAgent extension whose tag verifies against
+    the request and whose last run succeeded, the task reports C(ok) and writes nothing. A new password makes the
+    handler run again. O(force=true) always runs it."
+  - A VM that already has a VMAccessAgent extension under another name gets that extension updated (Azure allows one
+    per handler type); otherwise the extension is named C(enablevmaccess), like the Azure CLI and the portal.
+  - A Linux VM is refused (use M(vmrescue.azure.vmaccess_linux)); a VM that is not running is refused before anything
+    is written.
+  - Waits for the handler by reading the extension (with its instance view) until its provisioning state is final
+    and returns its status; a handler failure fails the task with the handler's own message.
+author:
+  - vmrescue.azure developers (@vmrescue)
+extends_documentation_fragment:
+  - vmrescue.azure.auth
+  - vmrescue.azure.target
+  - vmrescue.azure.attributes
+  - vmrescue.azure.attributes.check_mode
+  - vmrescue.azure.attributes.diff_mode
+  - vmrescue.azure.attributes.controller
+attributes:
+  check_mode:
+    details:
+      - Reads the VM and its extensions and reports whether the handler would run; writes nothing.
+  diff_mode:
+    details:
+      - Shows the extension as Azure shows it now and what would be sent, the password masked.
+  idempotent:
+    description: Running the same task again reports no change when the first run succeeded.
+    support: full
+    details:
+      - Through the fingerprint in C(forceUpdateTag); see the description.
+options:
+  ad_user:
+    description:
+      - Not supported by this module, because O(password) is the VM administrator's password here; sign in as a user
+        with E(AZURE_AD_USER) and E(AZURE_PASSWORD) instead, or with another credential.
+      - Mutually exclusive with O(password).
+    type: str
+  state:
+    description:
+      - V(present) runs the handler with the requested settings (unless the same request already succeeded).
+      - V(absent) removes the VMAccessAgent extension from the VM, whatever its name. The handler has no undo; the
+        password, an added administrator and the Remote Desktop settings stay as they are. No other setting may be
+        given with it.
+    type: str
+    choices: [present, absent]
+    default: present
+  username:
+    description:
+      - The local administrator whose password is set. When no local account has that name, the handler adds a local
+        administrator with it.
+      - "Azure's rules for a Windows administrator name: at most 20 characters, not ending in C(.), none of
+        C(\\ / \" [ ] : | < > + = ; , ? * @ %), and not one of the names Azure reserves (such as C(administrator),
+        C(admin), C(guest), C(root), C(test), C(user))."
+      - Needs O(password).
+    type: str
+  password:
+    description:
+      - The new password of O(username). Keep it in Ansible Vault or a secret store, not in the playbook.
+      - "Azure's rules for a Windows password: 8 to 123 characters, three of lower-case, upper-case, digit and special
+        character, not one of the passwords Azure refuses as too common, and (Windows complexity) not containing the
+        user name."
+      - Never shown; masked in results and diffs, scrubbed from messages.
+    type: str
+  reset_rdp:
+    description:
+      - Reset the Remote Desktop configuration (enable the Remote Desktop service and the firewall rule for port
+        3389). The handler does this when it gets neither user name nor password, so this cannot be combined with
+        O(username) or O(password).
+    type: bool
+    default: false
+  extension_name:
+    description:
+      - Name of the extension when the VM has no VMAccessAgent extension yet. An existing one is updated under its own
+        name (with a warning when this differs).
+    type: str
+  type_handler_version:
+    description:
+      - The handler version (C(MAJOR.MINOR)).
+    type: str
+    default: "2.4"
+  auto_upgrade_minor_version:
+    description:
+      - Let Azure pick the newest minor version of the handler.
+    type: bool
+    default: true
+  force:
+    description:
+      - Run the handler even when the fingerprint says the same request already succeeded.
+    type: bool
+    default: false
+notes:
+  - The handler does not support domain controllers; it fails there with its own message.
+  - An ok result means that the last successful run had the same request, not that the guest still looks that way (a
+    user may have changed the password since). Use O(force=true) to apply it again.
+  - Anyone who can read the VM can read the salted, scrypt-hashed fingerprint in C(forceUpdateTag); every guess costs
+    about 16 MiB of memory and tens of milliseconds, but a weak password could still be guessed offline.
+seealso:
+  - module: vmrescue.azure.vmaccess_linux
+  - name: Reset Remote Desktop Services or its administrator password in a Windows VM
+    description: Microsoft's documentation of the VMAccess extension for Windows.
+    link: https://learn.microsoft.com/troubleshoot/azure/virtual-machines/windows/reset-rdp
+"""
+
+EXAMPLES = r"""
+- name: Reset the password of the local administrator (password from Ansible Vault)
+  vmrescue.azure.vmaccess_windows:
+    resource_group: myResourceGroup
+    name: myWindowsVM
+    username: azureAdmin
+    password: "{{ vault_windows_admin_password }}"
+
+- name: Add a local administrator for the rescue team
+  vmrescue.azure.vmaccess_windows:
+    vm_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/myResourceGroup/providers/Microsoft.Compute/virtualMachines/myWindowsVM
+    username: rescueAdmin
+    password: "{{ vault_rescue_password }}"
+
+- name: Reset the Remote Desktop configuration (service and firewall rule for 3389)
+  vmrescue.azure.vmaccess_windows:
+    resource_group: myResourceGroup
+    name: myWindowsVM
+    reset_rdp: true
+
+- name: Reset the password on many VMs in one task, 20 at a time
+  vmrescue.azure.vmaccess_windows:
+    targets: "{{ windows_vm_ids }}"
+    concurrency: 20
+    username: azureAdmin
+    password: "{{ vault_windows_admin_password }}"
+
+- name: Remove the VMAccessAgent extension (what it did in the guest stays)
+  vmrescue.azure.vmaccess_windows:
+    resource_group: myResourceGroup
+    name: myWindowsVM
+    state: absent
+"""
+
+RETURN = r"""
+results:
+  description:
+    - Batch mode (O(targets)) only, one entry per element of O(targets), in the same order. Each has the keys below
+      (those of a single-target run) plus C(id), C(changed), C(failed) and C(msg) (empty when it did not fail).
+  returned: with O(targets)
+  type: list
+  elements: dict
+total:
+  description: Batch mode only, the number of targets; also C(changed_count) and C(failed_count).
+  returned: with O(targets)
+  type: int
+vm_id:
+  description: Resource ID of the VM or scale-set instance.
+  returned: always
+  type: str
+extension_name:
+  description: Name of the VMAccessAgent extension that was (or would be) written or removed, or that matched.
+  returned: always
+  type: str
+  sample: enablevmaccess
+extension:
+  description: The extension as sent (or as it would be sent in check mode), the password masked.
+  returned: when state is present
+  type: dict
+  sample:
+    name: enablevmaccess
+    publisher: Microsoft.Compute
+    type: VMAccessAgent
+    typeHandlerVersion: "2.4"
+    autoUpgradeMinorVersion: true
+    settings: {UserName: azureAdmin}
+    protectedSettings: {Password: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER}
+fingerprint_matched:
+  description: Whether the extension already carried the fingerprint of this request and its last run succeeded.
+  returned: when state is present
+  type: bool
+message:
+  description: The handler's status message.
+  returned: when known
+  type: str
+handler_status:
+  description: The first status of the extension's instance view (code, level, displayStatus, message).
+  returned: when known
+  type: dict
+provisioning_state:
+  description: The extension's provisioning state after the task.
+  returned: when known
+  type: str
+  sample: Succeeded
+"""
+
+from ansible_collections.vmrescue.azure.plugins.module_utils._module import AzureModule  # noqa: E402
+from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess_windows import task_spec  # noqa: E402
+
+
+def main():
+    AzureModule(task_spec()).main()
+
+
+if __name__ == "__main__":
+    main()
