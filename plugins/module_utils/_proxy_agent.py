@@ -479,10 +479,9 @@ def _decide(view, params, need_view):
 
 
 def _pending_note(target, health):
-    since = health.get('pending_since')
+    since = ' since %s' % health['pending_since'] if health.get('pending_since') else ''
     return ('a key reset is pending on %s%s: %s. Not writing again; wait for the guest, or use state: reset or '
-            'force: true to raise keyIncarnationId anyway' % (target.display, ' since %s' % since if since else '',
-                                                               health['reason']))
+            'force: true to raise keyIncarnationId anyway' % (target.display, since, health['reason']))
 
 
 def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
