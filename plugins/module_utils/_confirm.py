@@ -13,7 +13,8 @@ Public names (kept stable):
 
 - ``ConfirmTiming``: per-batch learned latency (a TaskSpec's ``shared`` state, or part of it); thread-safe.
 - ``wait_for(probe, timeout, timing=None, sleep=time.sleep, clock=time.monotonic) -> (done, value)``; ``probe()``
-  returns ``(True|False|STALE, value)``.
+  returns ``(True|False|STALE, value)``. ``wait_steps(probe, timeout, timing=None, clock=...)``: the same as a step
+  generator (yields delays, returns ``(done, value)``); ``drive(steps, sleep)`` runs one in the calling thread.
 - ``STALE``: what a probe returns as ``done`` when the read still shows the state from before the write (Azure's
   instance view lags the model): a miss of its own kind that says nothing about the latency.
 - ``POLL_MAX``: the longest gap between two reads, in seconds.
@@ -101,13 +102,33 @@ class ConfirmTiming(object):
         return min(POLL_MAX, max(MIN_GAP, 0.5 * expected) * (2 ** (misses - 1)))
 
 
+def drive(steps, sleep=time.sleep):
+    """Run a step generator in this thread: sleep for each delay it yields; return what it returns."""
+    try:
+        delay = next(steps)
+        while True:
+            sleep(delay)
+            delay = steps.send(None)
+    except StopIteration as stop:
+        return stop.value
+
+
 def wait_for(probe, timeout, timing=None, sleep=time.sleep, clock=time.monotonic):
     """Call ``probe() -> (done, value)`` until ``done`` is True or ``timeout`` seconds have passed; ``(done, value)``.
+
+    ``wait_steps`` driven in this thread (``drive``): see there for the timing of the reads.
+    """
+    return drive(wait_steps(probe, timeout, timing=timing, clock=clock), sleep)
+
+
+def wait_steps(probe, timeout, timing=None, clock=time.monotonic):
+    """``wait_for`` as a step generator: yields the seconds to wait before each read, returns ``(done, value)``.
 
     The first call comes ``timing.first_delay()`` seconds after this one starts; after a STALE read the next comes
     at ``timing.expected()`` after the start (at least ``MIN_GAP`` later); after a miss, reads back off
     (``ConfirmTiming.backoff``). A confirmation is recorded in ``timing``. ``probe`` raises to stop with an error (a
-    failed provisioning state, a VM that stopped). ``value`` is the last probe's (None if none ran).
+    failed provisioning state, a VM that stopped). ``value`` is the last probe's (None if none ran). A batch
+    scheduler (``_batch.run_pipelined``) runs the reads of many targets without a thread per waiting target.
     """
     timing = timing or ConfirmTiming()
     start = clock()
@@ -121,7 +142,7 @@ def wait_for(probe, timeout, timing=None, sleep=time.sleep, clock=time.monotonic
         remaining = deadline - clock()
         if remaining <= 0:
             return False, value
-        sleep(min(delay, remaining))
+        yield min(delay, remaining)
         done, value = probe()
         reads += 1
         now = clock() - start

@@ -37,8 +37,10 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
     DEFAULT_CONCURRENCY,
     parse_targets,
     run_ordered,
+    run_pipelined,
     summarize,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import drive
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TARGET_MUTUALLY_EXCLUSIVE,
     TARGET_OPTIONS,
@@ -56,10 +58,14 @@ class TaskSpec(object):
     ``shared=`` (for example what earlier targets of the batch taught about timings). A spec with
     ``target=True`` accepts ``targets``/``concurrency`` (batch mode, ``_batch``). ``validate``: optional
     ``validate(params)`` raising ``TaskError`` for bad option values; ``execute`` calls it before any call.
+    ``steps``: optional generator form of ``run`` (same arguments; yields the seconds until its next request,
+    returns the result): ``execute`` then runs the targets as a pipeline (``_batch.run_pipelined``), so a target
+    waiting between two requests holds none of the ``concurrency`` workers.
     """
 
     def __init__(self, argument_spec, run, mutually_exclusive=(), required_together=(), required_one_of=(),
-                 required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None, validate=None):
+                 required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None, validate=None,
+                 steps=None):
         self.argument_spec = argument_spec
         self.run = run
         self.mutually_exclusive = list(mutually_exclusive)
@@ -71,6 +77,7 @@ class TaskSpec(object):
         self.supports_check_mode = supports_check_mode
         self.shared = shared
         self.validate = validate
+        self.steps = steps
 
     def full_argument_spec(self):
         spec = {}
@@ -104,13 +111,21 @@ def client_for(params, env=None, pool_size=10):
 
 def _run_one(spec, client, target, params, check_mode, diff, shared):
     """One target: ``spec.run`` with failures turned into a ``failed`` result (never raised)."""
+    return drive(_steps_one(spec, client, target, params, check_mode, diff, shared))
+
+
+def _steps_one(spec, client, target, params, check_mode, diff, shared):
+    """One target as a step generator (``spec.steps``, else ``spec.run`` in one step); failures become results."""
     try:
         if target is not None and not target.subscription_id:
             target = target.with_subscription(client.subscription_id)
         kwargs = dict(check_mode=check_mode, diff=diff)
         if spec.shared is not None:
             kwargs['shared'] = shared
-        result = spec.run(client, target, params, **kwargs)
+        if spec.steps is not None:
+            result = yield from spec.steps(client, target, params, **kwargs)
+        else:
+            result = spec.run(client, target, params, **kwargs)
     except TaskError as exc:
         result = dict(changed=False)
         if target is not None and target.subscription_id:
@@ -193,7 +208,16 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
             res = exc
         return finish(index, target, res)
 
-    for (index, _target), res in zip(pending, run_ordered(work, pending, concurrency)):
+    def work_steps(item):
+        index, target = item
+        res = yield from _steps_one(spec, client, target, params, check_mode, diff, shared)
+        return finish(index, target, res)
+
+    if spec.steps is not None:
+        done = run_pipelined(work_steps, pending, concurrency)
+    else:
+        done = run_ordered(work, pending, concurrency)
+    for (index, _target), res in zip(pending, done):
         if isinstance(res, Exception):  # finish() itself failed (on_result raised): report it on that target
             res = dict(changed=False, failed=True, msg='internal error: %s: %s' % (res.__class__.__name__, res))
         results[index] = res

@@ -26,7 +26,7 @@ import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import STALE, ConfirmTiming, wait_for
+from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import STALE, ConfirmTiming, drive, wait_steps
 from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state, read_instance_view
 
 __all__ = ('os_type', 'power_state')  # re-exported: the inventory plugin and older callers read them from here
@@ -423,12 +423,18 @@ def _failed_provisioning(target, model, view, value):
 
 
 def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock=time.monotonic, timing=None):
+    """``confirm_steps`` run in this thread. Returns (confirmed, agent, power)."""
+    return drive(confirm_steps(client, target, value, before, wait_timeout, clock=clock, timing=timing), sleep)
+
+
+def confirm_steps(client, target, value, before, wait_timeout, clock=time.monotonic, timing=None):
     """Read ``GET vm?$expand=instanceView`` until the guest reports keyIncarnationId == value (and a new keyGuid).
 
     One read carries both the model's provisioningState (a failed update fails the target with its ARM error)
     and the agent's keyLatchStatus. The reads are timed by ``_confirm.wait_for`` (the first after what earlier
     targets of the batch took, later ones backing off), all within ``wait_timeout``.
-    ``before``: the agent status parsed before the write. Returns (confirmed, agent, power).
+    ``before``: the agent status parsed before the write. A step generator (yields the seconds until its next read)
+    returning (confirmed, agent, power).
     """
     prev_states = ((before or {}).get('key_latch_status') or {}).get('states') or {}
     prev_guid = prev_states.get('keyGuid')
@@ -453,7 +459,7 @@ def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock
             return STALE, None  # the status from before the write (the instance view lags the model)
         return False, None
 
-    confirmed = wait_for(probe, wait_timeout, timing=timing, sleep=sleep, clock=clock)[0]
+    confirmed = (yield from wait_steps(probe, wait_timeout, timing=timing, clock=clock))[0]
     return confirmed, seen['agent'], seen['power']
 
 
@@ -479,14 +485,22 @@ def _decide(view, params, need_view):
 
 
 def _pending_note(target, health):
-    since = health.get('pending_since')
+    since = ' since %s' % health['pending_since'] if health.get('pending_since') else ''
     return ('a key reset is pending on %s%s: %s. Not writing again; wait for the guest, or use state: reset or '
-            'force: true to raise keyIncarnationId anyway' % (target.display, ' since %s' % since if since else '',
-                                                               health['reason']))
+            'force: true to raise keyIncarnationId anyway' % (target.display, since, health['reason']))
 
 
 def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
-    """The proxy_agent_key_reset behaviour for one target. Returns the result dict; raises TaskError/ArmError.
+    """The proxy_agent_key_reset behaviour for one target (``run_steps`` in this thread). Returns the result dict."""
+    return drive(run_steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock,
+                           shared=shared), sleep)
+
+
+def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
+              shared=None):
+    """The proxy_agent_key_reset behaviour for one target as a step generator: it yields the seconds to wait
+    before its next request (the confirmation reads) and returns the result dict; raises TaskError/ArmError. A
+    batch runs many of them on a few threads (``_batch.run_pipelined``): a target waiting for its guest holds none.
 
     ``shared``: the batch's ``ConfirmTiming`` (None: a fresh one). Reads: one GET of the model with the instance
     view, then (wait: true) the confirmation reads; writes: one PATCH (VM) or PUT (Uniform instance) with
@@ -576,8 +590,8 @@ def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, 
         result['diff']['after'] = {'key_incarnation_id': new}
     if not wait:
         return result
-    confirmed, last, power = confirm(client, target, new, decided['agent'], params.get('wait_timeout', 600),
-                                     sleep=sleep, clock=clock, timing=shared)
+    confirmed, last, power = yield from confirm_steps(client, target, new, decided['agent'],
+                                                      params.get('wait_timeout', 600), clock=clock, timing=shared)
     result['key_latch_status'] = (last or {}).get('key_latch_status')
     result['confirmed'] = confirmed
     if not confirmed:
@@ -596,4 +610,4 @@ def task_spec():
     """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
     return TaskSpec(ARGUMENT_SPEC, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, required_one_of=REQUIRED_ONE_OF,
-                    shared=ConfirmTiming, validate=validate)
+                    shared=ConfirmTiming, validate=validate, steps=run_steps)

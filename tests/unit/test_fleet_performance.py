@@ -170,6 +170,46 @@ def test_run_ordered_keeps_order_isolates_failures_and_bounds_concurrency():
     assert state['max'] <= 3
 
 
+def test_run_pipelined_waiting_items_hold_no_worker():
+    """Issue 11: 20 targets that each wait between two requests, 2 workers: every first step (the write) runs
+    before any second step (the confirmation read), at most 2 steps at once, results in input order."""
+    events, lock, flight = [], threading.Lock(), dict(now=0, max=0)
+
+    def steps(i):
+        with lock:
+            flight['now'] += 1
+            flight['max'] = max(flight['max'], flight['now'])
+            events.append(('write', i))
+            flight['now'] -= 1
+        yield 0.3  # the guest relatches meanwhile: no worker is held
+        with lock:
+            events.append(('read', i))
+        if i == 7:
+            raise ValueError('broken target')
+        return i * 10
+
+    results = _batch.run_pipelined(steps, range(20), concurrency=2)
+    assert [r for i, r in enumerate(results) if i != 7] == [i * 10 for i in range(20) if i != 7]
+    assert isinstance(results[7], ValueError)
+    kinds = [k for k, _i in events]
+    assert kinds == ['write'] * 20 + ['read'] * 20, events
+    assert flight['max'] <= 2
+
+
+def test_run_pipelined_runs_each_step_when_due():
+    order = []
+
+    def steps(item):
+        name, wait = item
+        yield wait
+        order.append(name)
+        return name
+
+    assert _batch.run_pipelined(steps, [('late', 0.4), ('soon', 0.1), ('mid', 0.2)], concurrency=1) == [
+        'late', 'soon', 'mid']
+    assert order == ['soon', 'mid', 'late']
+
+
 def test_parse_targets():
     good = VM_PATH % (SUB, 1)
     parsed = _batch.parse_targets([good, {'resource_group': 'rg', 'name': 'vm2'}, '/bad', None, {'vm_id': good, 'x': 1}, 7])
