@@ -111,6 +111,7 @@ try:
     from ansible_collections.vmrescue.azure.plugins.module_utils import _arm, _auth
     from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent
     from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type
+    from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_option_errors
     IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported in parse()
     IMPORT_ERROR = exc
@@ -323,7 +324,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if IMPORT_ERROR is not None:
             raise AnsibleError('vmrescue.azure.vms needs azure-identity and azure-mgmt-core on the controller: %s'
                                % to_native(IMPORT_ERROR))
-        self._read_config_data(path)
+        config = self._read_config_data(path)
+        problems = raw_option_errors(self.plugin_type, self._load_name, config)
+        if problems:
+            raise AnsibleParserError('vmrescue.azure.vms: %s (in %s)' % ('; '.join(problems), path))
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option('cache') and cache
         update_cache = self.get_option('cache') and not cache

@@ -103,11 +103,15 @@ from ansible.errors import AnsibleLookupError
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import TargetError, parse_resource_id, target_from_params
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._lookup import AzureLookupBase
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_option_errors
 
 
 class LookupModule(AzureLookupBase):
 
     def run(self, terms, variables=None, **kwargs):
+        problems = raw_option_errors(self.plugin_type, self._load_name, kwargs)
+        if problems:
+            raise AnsibleLookupError('vmrescue.azure.key_latch_status: %s' % '; '.join(problems))
         self.set_options(var_options=variables, direct=kwargs)
         targets = []
         try:

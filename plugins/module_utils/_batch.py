@@ -11,7 +11,8 @@ target is a batch of one: the same code runs.
 
 Public names (kept stable):
 
-- ``BATCH_OPTIONS`` (argspec: ``targets``, ``concurrency``, ``background``), ``BATCH_MUTUALLY_EXCLUSIVE``, ``DEFAULT_CONCURRENCY``.
+- ``BATCH_OPTIONS`` (argspec: ``targets``, ``concurrency``, ``background``), ``BATCH_MUTUALLY_EXCLUSIVE``, ``DEFAULT_CONCURRENCY``,
+  ``MAX_CONCURRENCY``, ``concurrency_error(value, option='concurrency') -> str | None`` (the refusal of an out-of-range value).
 - ``parse_targets(items) -> [(Target | None, error | None, label)]``: validation of each item, no network. An
   empty item (None or '') is "no target" (the same message as a task without a target).
 - ``run_ordered(func, items, concurrency) -> list``: ``func(item)`` for every item on at most ``concurrency``
@@ -42,6 +43,21 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
 # enough targets in flight to keep Resource Manager's write refill (10/s per principal) busy while each one waits
 # a few seconds for its confirmation, without thousands of idle threads.
 DEFAULT_CONCURRENCY = 64
+
+# Requests in flight, not VMs: more than the gateway's read burst (250) in flight at once only queues in the
+# client, and every worker holds a thread and a pooled connection.
+MAX_CONCURRENCY = 250
+
+
+def concurrency_error(value, option='concurrency'):
+    """The message refusing ``value`` for ``option``, or None when it is a whole number from 1 to MAX_CONCURRENCY."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        return ('%s must be a whole number from 1 to %d (requests in flight at once), got %r; leave it out for the '
+                'default %d' % (option, MAX_CONCURRENCY, value, DEFAULT_CONCURRENCY))
+    return None
+
 
 BATCH_OPTIONS = dict(
     targets=dict(type='list', elements='raw'),

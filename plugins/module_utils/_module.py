@@ -35,6 +35,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
     BATCH_MUTUALLY_EXCLUSIVE,
     BATCH_OPTIONS,
     DEFAULT_CONCURRENCY,
+    concurrency_error,
     parse_targets,
     run_ordered,
     run_pipelined,
@@ -157,6 +158,8 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
         except TaskError as exc:
             return dict(failed=True, changed=False, msg=exc.msg)
     batch = spec.target and params.get('targets') is not None
+    if batch and concurrency_error(params.get('concurrency')):
+        return dict(failed=True, changed=False, msg=concurrency_error(params.get('concurrency')))
     concurrency = max(1, int(params.get('concurrency') or DEFAULT_CONCURRENCY)) if batch else 1
     if batch:
         parsed = parse_targets(params['targets'])

@@ -4,6 +4,8 @@ against the simulator with Azure's real throttling (fast latencies). Counters co
 
 import os
 
+import pytest
+
 from ansible_runner import run_playbook, write_inventory
 
 KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDLD+lODql6zyvSYMiI7cpaf5tezh2fApbOXBlQThDPZ rescue@test'
@@ -212,3 +214,16 @@ def test_background_bad_input_fails_before_anything_starts(sim, tmp_path):
     assert 'ran with no_log: true' in run.result(task=0)['msg']
     c = sim.control.counters()
     assert c['read'] == 0 and c['write'] == 0, c
+
+
+@pytest.mark.parametrize('value', [0, -3, 100000])
+def test_out_of_range_concurrency_is_refused_before_any_call(sim, value):
+    vm = sim.vm_id('rg-linux', 'lin-ok')
+    sim.control.reset_counters()
+    run = run_playbook([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+        {'vmrescue.azure.proxy_agent_key_reset': {'targets': [vm], 'state': 'reset', 'concurrency': value},
+         'register': 'out', 'ignore_errors': True}]}], _env(sim))
+    res = run.result()
+    assert res['failed'] and 'concurrency must be a whole number from 1 to' in res['msg'], res
+    c = sim.control.counters()
+    assert c['token'] == 0 and c['read'] == 0 and c['write'] == 0, c

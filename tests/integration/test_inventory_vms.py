@@ -170,3 +170,19 @@ def test_reset_every_broken_key_with_limit(fleet, env, tmp_path):
     assert _group(inv, 'key_unhealthy') == []
     assert _group(inv, 'key_healthy') == ['flex-1', 'shared', 'shared_rg-win', 'ss-uni_0', 'ss-uni_1', 'web-lost',
                                           'web-ok', 'win-lost', 'win-ok']
+
+
+@pytest.mark.parametrize('option, value, needle', [
+    ('include_vmss_instances', 'maybe', "include_vmss_instances: 'maybe' is not a boolean"),
+    ('concurrency', 0, 'concurrency must be a whole number from 1 to'),
+    ('concurrency', -3, 'concurrency must be a whole number from 1 to'),
+])
+def test_bad_option_values_are_refused_before_any_read(fleet, env, tmp_path, option, value, needle):
+    """ansible-core's get_option reads 'maybe' as false and takes any number: the plugin checks the values as
+    given and reads nothing from Azure."""
+    fleet.control.reset_counters()
+    proc = _inventory(env, _config(tmp_path, **{option: value}), check=False)
+    out = proc.stdout + proc.stderr
+    assert needle in ' '.join(out.split()), out
+    c = fleet.control.counters()
+    assert c['read'] == 0 and c['token'] == 0, c

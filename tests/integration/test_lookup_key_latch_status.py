@@ -67,3 +67,18 @@ def test_missing_vm_and_bad_term_fail(sim, sim_env):
     assert r.rc != 0 and "VM 'nope' not found" in r.result()['msg']
     r = run_playbook(lookup_play("lookup('vmrescue.azure.key_latch_status', 'lin-ok')"), sim_env)
     assert r.rc != 0 and 'term: expected' in r.result()['msg']
+
+
+@pytest.mark.parametrize('kwargs, needle', [
+    ("concurrency=0", 'concurrency must be a whole number from 1 to'),
+    ("concurrency=-3", 'concurrency must be a whole number from 1 to'),
+    ("token_cache='perhaps'", "token_cache: 'perhaps' is not a boolean"),
+])
+def test_bad_option_values_are_refused_before_any_read(sim, sim_env, kwargs, needle):
+    vm = sim.vm_id('rg-linux', 'lin-ok')
+    sim.control.reset_counters()
+    r = run_playbook(lookup_play("query('vmrescue.azure.key_latch_status', vm, %s)" % kwargs, vm=vm), sim_env)
+    assert r.rc != 0
+    assert needle in ' '.join(r.text.split()), r.text[-2000:]
+    c = sim.control.counters()
+    assert c['read'] == 0 and c['token'] == 0, c
