@@ -138,7 +138,7 @@ def wait_for(probe, timeout, timing=None, sleep=time.sleep, clock=time.monotonic
 
     ``wait_steps`` driven in this thread (``drive``): see there for the timing of the reads.
     """
-    return drive(wait_steps(probe, timeout, timing=timing, clock=clock), sleep)
+    return tuple(drive(wait_steps(probe, timeout, timing=timing, clock=clock), sleep))
 
 
 def wait_steps(probe, timeout, timing=None, clock=time.monotonic):
