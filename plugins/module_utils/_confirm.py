@@ -35,6 +35,12 @@ POLL_MAX = 15
 STALE = 'stale'  # a probe's "done" for a read that shows the state from before the write
 STALE_PROBE = 1.0  # seconds: the first read when the batch learned that first reads are stale anyway
 MIN_GAP = 1.0  # seconds between two reads of one target
+# Until one target of the batch was confirmed, only SCOUTS targets read; the others check the learned timing every
+# LEARN_CHECK seconds without a request (a pipelined batch starts every target before any is confirmed, so without
+# this each would back off alone: ~12 reads per VM at a 90 s relatch), and read on their own after LEARN_WAIT_MAX.
+SCOUTS = 2
+LEARN_CHECK = 2.0
+LEARN_WAIT_MAX = 150.0
 
 
 class ConfirmTiming(object):
@@ -64,7 +70,21 @@ class ConfirmTiming(object):
         self.initial = float(initial)
         self._seen = collections.deque(maxlen=window)
         self._first_stale = collections.deque(maxlen=window)
+        self._scouts = 0
         self._lock = threading.Lock()
+
+    def learned(self):
+        """True once a target of the batch was confirmed."""
+        with self._lock:
+            return bool(self._seen)
+
+    def scout(self):
+        """True when this target should read before anything was learned (one of the first SCOUTS)."""
+        with self._lock:
+            if self._seen:
+                return True
+            self._scouts += 1
+            return self._scouts <= SCOUTS
 
     def expected(self):
         with self._lock:
@@ -118,13 +138,15 @@ def wait_for(probe, timeout, timing=None, sleep=time.sleep, clock=time.monotonic
 
     ``wait_steps`` driven in this thread (``drive``): see there for the timing of the reads.
     """
-    return drive(wait_steps(probe, timeout, timing=timing, clock=clock), sleep)
+    return tuple(drive(wait_steps(probe, timeout, timing=timing, clock=clock), sleep))
 
 
 def wait_steps(probe, timeout, timing=None, clock=time.monotonic):
     """``wait_for`` as a step generator: yields the seconds to wait before each read, returns ``(done, value)``.
 
-    The first call comes ``timing.first_delay()`` seconds after this one starts; after a STALE read the next comes
+    Until a target of the batch was confirmed, only the first ``SCOUTS`` targets read; the others wait for what
+    they learn (checking every ``LEARN_CHECK`` s, no request). The first call comes ``timing.first_delay()`` seconds
+    after this one starts (at once when that is past); after a STALE read the next comes
     at ``timing.expected()`` after the start (at least ``MIN_GAP`` later); after a miss, reads back off
     (``ConfirmTiming.backoff``). A confirmation is recorded in ``timing``. ``probe`` raises to stop with an error (a
     failed provisioning state, a VM that stopped). ``value`` is the last probe's (None if none ran). A batch
@@ -133,7 +155,13 @@ def wait_steps(probe, timeout, timing=None, clock=time.monotonic):
     timing = timing or ConfirmTiming()
     start = clock()
     deadline = start + max(0, timeout)
-    delay = timing.first_delay()
+    if not timing.scout():  # wait, without reading, for what the scouts learn
+        while not timing.learned() and clock() - start < LEARN_WAIT_MAX:
+            remaining = deadline - clock()
+            if remaining <= 0:
+                return False, None
+            yield min(LEARN_CHECK, remaining)
+    delay = max(0.0, start + timing.first_delay() - clock())
     misses = 0
     reads = 0
     missed_at = None

@@ -88,6 +88,9 @@ options:
         A read that still shows the agent status from before the write (Azure's instance view lags the model) is
         not counted as a miss; when most first reads are such, the first read comes after 1 s and the second at
         the learned delay (two confirmation reads).
+      - In a batch, a target waiting for its guest holds none of the O(concurrency) workers (they bound requests
+        in flight); until one target is confirmed, only two targets read and the others wait for the delay they
+        learn.
       - Expected propagation is up to about 90 seconds (agent key poll, status write, extension status upload).
       - With V(true), a VM that is not running fails before any write (a reset cannot be confirmed on it);
         use V(false) to only raise the model value, which the guest latches when it next runs.
