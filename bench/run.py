@@ -479,6 +479,23 @@ def run_lookup(ctx):
         "(one `query('vmrescue.azure.key_latch_status', *ids)` over %d VMs)" % ctx.n]
 
 
+def _timed(ctx, cmd, name, timeout):
+    """Run ``cmd`` with a cold HOME, counters reset first; return (measurement, counters incl. the sim's CPU)."""
+    ctx.sim.control.reset_counters()
+    cpu0 = measure.cpu_seconds(ctx.sim.proc.pid) or 0.0
+    m = measure.run(cmd, env=ctx.cold_env(name), cwd=ctx.work, log_path=ctx.log(name), timeout=timeout)
+    counters = ctx.sim.control.counters()
+    counters["sim_cpu"] = (measure.cpu_seconds(ctx.sim.proc.pid) or 0.0) - cpu0
+    return m, counters
+
+
+def _timed_rerun(ctx, cmd, name, timeout):
+    """_timed after the buckets a first run emptied have refilled (the floor assumes full buckets)."""
+    time.sleep(max(ctx.cfg["gw_read_burst"] / ctx.cfg["gw_read_rate"],
+                   ctx.cfg["gw_write_burst"] / ctx.cfg["gw_write_rate"]) + 1)
+    return _timed(ctx, cmd, name, timeout)
+
+
 def run_regain(ctx):
     fl = floors.reads_only(ctx.cfg, ctx.n, "%d reads, 1 per VM" % ctx.n)
     from cryptography.hazmat.primitives import serialization
@@ -496,15 +513,7 @@ def run_regain(ctx):
                             timeout=3600)
         c1 = ctx.sim.control.counters()
         _, _, s1 = recap(ctx.log("regain-first"))
-        # let the buckets the first run emptied refill before the timed re-run (the floor assumes full buckets)
-        time.sleep(max(ctx.cfg["gw_read_burst"] / ctx.cfg["gw_read_rate"],
-                       ctx.cfg["gw_write_burst"] / ctx.cfg["gw_write_rate"]) + 1)
-        ctx.sim.control.reset_counters()
-        cpu0 = measure.cpu_seconds(ctx.sim.proc.pid) or 0.0
-        m = measure.run(cmd, env=ctx.cold_env("regain"), cwd=ctx.work, log_path=ctx.log("regain"),
-                        timeout=max(900, 10 * fl.seconds))
-        counters = ctx.sim.control.counters()
-        counters["sim_cpu"] = (measure.cpu_seconds(ctx.sim.proc.pid) or 0.0) - cpu0
+        m, counters = _timed_rerun(ctx, cmd, "regain", max(900, 10 * fl.seconds))
     _, rows, s2 = recap(ctx.log("regain"))
     failed = s2["failed"] if s2 else ctx.n
     notes = ["first run (untimed): %.0f s%s (%d reads, %d writes, %d polls, %d 429s), %s"
@@ -541,21 +550,9 @@ def run_regain_windows(ctx):
         cmd = ctx.playbook("-i", inventory, "vmrescue.azure.regain_windows_access", "-e", "@" + intent)
         first_floor = floors.vmaccess_apply(ctx.cfg, ctx.n)
         fl = floors.reads_only(ctx.cfg, ctx.n, "%d reads, 1 per VM" % ctx.n)
-        ctx.sim.control.reset_counters()
-        cpu0 = measure.cpu_seconds(ctx.sim.proc.pid) or 0.0
-        first = measure.run(cmd, env=ctx.cold_env("regain_windows_first"), cwd=ctx.work,
-                            log_path=ctx.log("regain_windows_first"), timeout=3600)
-        c1 = ctx.sim.control.counters()
-        c1["sim_cpu"] = (measure.cpu_seconds(ctx.sim.proc.pid) or 0.0) - cpu0
+        first, c1 = _timed(ctx, cmd, "regain_windows_first", 3600)
         _, _, s1 = recap(ctx.log("regain_windows_first"))
-        time.sleep(max(ctx.cfg["gw_read_burst"] / ctx.cfg["gw_read_rate"],
-                       ctx.cfg["gw_write_burst"] / ctx.cfg["gw_write_rate"]) + 1)
-        ctx.sim.control.reset_counters()
-        cpu0 = measure.cpu_seconds(ctx.sim.proc.pid) or 0.0
-        m = measure.run(cmd, env=ctx.cold_env("regain_windows"), cwd=ctx.work, log_path=ctx.log("regain_windows"),
-                        timeout=max(900, 10 * fl.seconds))
-        counters = ctx.sim.control.counters()
-        counters["sim_cpu"] = (measure.cpu_seconds(ctx.sim.proc.pid) or 0.0) - cpu0
+        m, counters = _timed_rerun(ctx, cmd, "regain_windows", max(900, 10 * fl.seconds))
         _, _, s2 = recap(ctx.log("regain_windows"))
     finally:
         ctx.sim.control.reset(make_fleet(ctx.n))
