@@ -8,8 +8,11 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, collect
+
+_display = Display()  # in a worker process, display() goes to the controller's output
 
 ARGUMENT_SPEC = dict(
     batch=dict(type='dict', required=True),
@@ -50,7 +53,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('batch: expected the registered result of a task run with background: true '
                                     '(it has no background key)')
         try:
-            result = collect(batch['background'], index, timeout=params['timeout'] or None)
+            result = collect(batch['background'], index, timeout=params['timeout'] or None,
+                             on_progress=_display.display)
         except BackgroundError as exc:
             result = dict(changed=False, failed=True, msg=str(exc))
         result = dict(result)

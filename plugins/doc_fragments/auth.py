@@ -64,15 +64,18 @@ options:
     type: str
   cloud_environment:
     description:
-      - V(AzureCloud) (default), V(AzureChinaCloud), V(AzureUSGovernment), or the URL of a cloud's metadata endpoint
-        (V(https://management.example/metadata/endpoints?api-version=2022-09-01)), from which C(resourceManager),
-        C(authentication.loginEndpoint) and C(authentication.audiences[0]) are used. The URL is fetched honouring
-        E(REQUESTS_CA_BUNDLE).
+      - V(AzureCloud) (default), V(AzureChinaCloud), V(AzureUSGovernment), or a URL. A URL is the cloud's Resource
+        Manager endpoint (V(https://management.local.azurestack.external), with or without a trailing slash), to which
+        C(/metadata/endpoints?api-version=2022-09-01) is appended as azure.azcollection (msrestazure) and the Azure CLI
+        do, or the full metadata URL (V(https://management.example/metadata/endpoints?api-version=2022-09-01)). From
+        the metadata C(resourceManager), C(authentication.loginEndpoint) and C(authentication.audiences[0]) are used.
+        The URL is fetched honouring E(REQUESTS_CA_BUNDLE).
       - Env E(AZURE_CLOUD_ENVIRONMENT).
     type: str
   cert_validation_mode:
     description:
       - V(ignore) disables TLS certificate validation (for test endpoints only). Env E(AZURE_CERT_VALIDATION_MODE).
+        Every task, lookup and inventory run that uses it shows a warning, because Entra ID receives the client secret.
       - Default V(validate). To trust a private CA, set E(REQUESTS_CA_BUNDLE) instead.
     type: str
     choices: [validate, ignore]
@@ -104,6 +107,12 @@ options:
         their own.
       - Set V(false) (or env E(VMRESCUE_AZURE_TOKEN_CACHE=false)) to keep tokens in memory only.
       - Default V(true).
+    type: bool
+  allow_unencrypted_cloud_metadata:
+    description:
+      - Accept a plain C(http://) URL in O(cloud_environment). The cloud metadata decides where the client secret and
+        the tokens are sent, so without this option such a URL is refused before anything is sent.
+      - Env E(VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA). Default V(false).
     type: bool
 notes:
   - Secrets (O(secret), O(password)) are C(no_log) and never appear in results, warnings or error messages.
@@ -177,7 +186,8 @@ options:
     vars:
       - name: azure_password
   cloud_environment:
-    description: Cloud name (V(AzureCloud), V(AzureChinaCloud), V(AzureUSGovernment)) or metadata endpoint URL.
+    description: Cloud name (V(AzureCloud), V(AzureChinaCloud), V(AzureUSGovernment)), the Resource Manager endpoint
+      URL (C(/metadata/endpoints?api-version=...) is appended) or the full metadata endpoint URL.
     type: str
     env:
       - name: AZURE_CLOUD_ENVIRONMENT
@@ -210,6 +220,13 @@ options:
     type: bool
     env:
       - name: VMRESCUE_AZURE_TOKEN_CACHE
+  allow_unencrypted_cloud_metadata:
+    description:
+      - Accept a plain C(http://) URL in O(cloud_environment), which is refused otherwise because the metadata
+        decides where the secret and tokens are sent.
+    type: bool
+    env:
+      - name: VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA
 notes:
   - Secrets are never logged or returned.
 requirements:

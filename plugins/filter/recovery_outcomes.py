@@ -124,13 +124,20 @@ def _proxy_agent_key(host, res, mode):
         status = 'changed'
         reason = 'key incarnation %s -> %s%s' % (
             _text(res.get('previous_key_incarnation_id')), _text(res.get('key_incarnation_id')),
-            ', confirmed' if res.get('confirmed') else ', not confirmed (wait: false)')
+            ', would reset (check mode)' if res.get('check_mode')
+            else ', confirmed' if res.get('confirmed') else ', not confirmed (wait: false)')
     elif mode == 'incarnation':
         status = 'already_fine'
         reason = 'key incarnation already %s (key health: %s)' % (_text(res.get('key_incarnation_id')), verdict)
     elif verdict == 'healthy':
         status = 'already_fine'
         reason = 'key healthy, incarnation %s' % _text(res.get('key_incarnation_id'))
+    elif verdict == 'pending':
+        status = 'skipped'
+        reason = ('a key reset is pending since %s: %s; not raised again (re-run later to see it latched, or set '
+                  'proxy_agent_key_recovery_reset_unknown=true to raise it anyway)'
+                  % (_text(res.get('pending_since') or health.get('pending_since')) or 'an unknown time',
+                     _text(health.get('reason'))))
     else:
         status = 'skipped'
         reason = 'key health %s: %s; not reset%s' % (
@@ -155,11 +162,41 @@ def _linux_access(host, res, role='linux_access_recovery'):
         reason = skip_reason or _text(res.get('msg')) or 'unknown error'
     elif changed:
         status = 'changed'
-        reason = _text(res.get('message')) or 'done'
+        reason = _vmaccess_change(res)
     else:
         status = 'already_fine'
         reason = 'already applied (the same request succeeded last time)'
     return status, reason
+
+
+def _vmaccess_change(res):
+    """What a VMAccessForLinux run changed, from the extension settings it sent (the password is only named)."""
+    ext = res.get('extension')
+    if not isinstance(ext, Mapping):
+        # state=absent returns no extension; a result without either keeps the handler's message
+        what = ('VMAccessForLinux extension %s removed' % _text(res.get('extension_name')) if res.get('extension_name')
+                else _text(res.get('message')) or 'done')
+    else:
+        props = ext.get('properties') if isinstance(ext.get('properties'), Mapping) else ext
+        settings = props.get('settings') if isinstance(props.get('settings'), Mapping) else {}
+        protected = props.get('protectedSettings') if isinstance(props.get('protectedSettings'), Mapping) else {}
+        parts = []
+        user = protected.get('username')
+        if user:
+            creds = [n for k, n in (('ssh_key', 'SSH key'), ('password', 'password')) if protected.get(k)]
+            parts.append('user %s: %s set%s%s' % (
+                _text(user), ' and '.join(creds) or 'account', ' (other keys removed)' if protected.get(
+                    'remove_prior_keys') else '', ', sudo without password' if protected.get(
+                    'enable_passwordless_access') else ''))
+        for key, text in (('remove_user', 'user %s removed'), ('reset_ssh', 'sshd_config reset'),
+                          ('restore_backup_ssh', 'sshd_config restored from its backup'),
+                          ('check_disk', 'disks checked'), ('repair_disk', 'disk %s repaired')):
+            value = protected.get(key, settings.get(key))
+            if value:
+                arg = settings.get('disk_name') if key == 'repair_disk' else value
+                parts.append(text % _text(arg) if '%s' in text else text)
+        what = ', '.join(parts) or _text(res.get('message')) or 'done'
+    return ('would apply: ' + what) if res.get('check_mode') else what
 
 
 def _host_var(hostvars, host, name):

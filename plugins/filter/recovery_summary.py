@@ -12,13 +12,13 @@ author:
   - vmrescue.azure developers (@vmrescue)
 description:
   - Used by the C(proxy_agent_key_recovery) and C(linux_access_recovery) roles once per run (C(run_once)) to count the
-    outcomes that M(vmrescue.azure.recovery_outcomes#filter) worked out and to list the hosts of each status.
+    outcomes that P(vmrescue.azure.recovery_outcomes#filter) worked out and to list the hosts of each status.
   - Returns a dict with C(checked), C(changed), C(already_fine), C(skipped), C(failed) (counts), C(changed_hosts),
     C(skipped_hosts), C(failed_hosts) (dicts host -> reason) and C(already_fine_hosts) (a list), in host order; or,
     with O(as_lines=true), the lines the roles print (a headline, then the hosts of each status with their reason).
 options:
   _input:
-    description: The output of M(vmrescue.azure.recovery_outcomes#filter) (a dict host -> entry with C(outcome)).
+    description: The output of P(vmrescue.azure.recovery_outcomes#filter) (a dict host -> entry with C(outcome)).
     type: dict
     required: true
   role:
@@ -74,6 +74,13 @@ def recovery_summary(outcomes, role, as_lines=False):
         return summary
     lines = ['%s: %d checked, %d changed, %d already fine, %d skipped, %d failed' % (
         role, summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed'])]
+    pending = [h for h, r in by_status['skipped'] if r.startswith('a key reset is pending')]
+    if pending and len(pending) == summary['checked']:
+        lines.append('every host has a key reset pending from an earlier run: nothing was raised again; the guests '
+                     'latch their new keys on their own (re-run later to confirm)')
+    elif pending:
+        lines.append('%d host(s) have a key reset pending from an earlier run (skipped, not raised again)'
+                     % len(pending))
     for status, title in (('changed', 'changed:'), ('already_fine', None), ('skipped', 'skipped:'),
                           ('failed', 'failed:')):
         if not by_status[status]:

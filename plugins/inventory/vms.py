@@ -13,9 +13,16 @@ author:
   - vmrescue.azure developers (@vmrescue)
 description:
   - Lists the virtual machines and the Uniform scale-set instances of the given subscriptions and resource groups,
-    one host each, with the host vars the azure.azcollection C(azure_rm) inventory plugin uses (C(id), C(name),
-    C(resource_group) lower-cased, C(vmss), C(os_profile.system), C(powerstate)) plus C(azure_vm_id), so that the
-    roles and modules of this collection find their target without any other setting.
+    one host each, with the host vars of the azure.azcollection C(azure_rm) inventory plugin that playbooks rely on
+    (C(id), C(resource_group) lower-cased, C(location), C(vmss), C(os_profile.system), C(powerstate),
+    C(provisioning_state), C(vm_size)) plus C(azure_vm_id), so that the roles and modules of this collection find
+    their target without any other setting.
+  - The VM name and tags are the host vars C(azure_name) and C(azure_tags), not C(name) and C(tags) as with
+    C(azure_rm), because C(name) and C(tags) are names Ansible reserves for play keywords (ansible-core 2.19 warns about a
+    host var with such a name on every run), and amazon.aws prefixed its host vars for the same reason. For
+    compatibility, expressions in O(compose), O(groups) and O(keyed_groups) can still use C(name) and C(tags) (as
+    in a keyed group on C(tags.env)); in playbooks use C(azure_name) and C(azure_tags), or
+    C(inventory_hostname) for the host name.
   - Groups the hosts by OS (C(os_linux), C(os_windows)), by power state (C(powerstate_running),
     C(powerstate_deallocated), C(powerstate_stopped), ...) and by Guest Proxy Agent key health
     (C(key_healthy), C(key_unhealthy), C(key_unknown), C(msp_disabled)), with the same health classification as
@@ -90,7 +97,7 @@ resource_groups:
 #   - key: resource_group
 #     prefix: rg
 # compose:
-#   ansible_host: tags.ip | default(omit)
+#   ansible_host: azure_tags.ip | default(omit)
 """
 
 import os
@@ -103,7 +110,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 try:
     from ansible_collections.vmrescue.azure.plugins.module_utils import _arm, _auth
     from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent
-    from ansible_collections.vmrescue.azure.plugins.module_utils._vmview import os_type
+    from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type
     IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported in parse()
     IMPORT_ERROR = exc
@@ -220,7 +227,8 @@ def key_health(resource, view):
         out.update(health='unknown', verdict='unknown', reason='instance view not read: %s' % view['_error'])
         return out
     agent = _proxy_agent.parse_agent_status(view)
-    verdict = _proxy_agent.classify_health(settings, agent, _proxy_agent.power_state(view))
+    verdict = _proxy_agent.classify_health(settings, agent, _proxy_agent.power_state(view),
+                                           record=_proxy_agent.parse_record(resource.get('tags')))
     out.update(key_latch_status=agent.get('key_latch_status'), verdict=verdict['verdict'], reason=verdict['reason'],
                health=VERDICT_HEALTH.get(verdict['verdict'], 'unknown'))
     return out
@@ -233,13 +241,13 @@ def host_vars(kind, resource):
     hv = {
         'id': resource['id'],
         'azure_vm_id': resource['id'],
-        'name': resource.get('name'),
+        'azure_name': resource.get('name'),
         'resource_group': _rg_of(resource['id']).lower(),
         'subscription_id': _sub_of(resource['id']),
         'location': resource.get('location'),
-        'tags': resource.get('tags') or {},
+        'azure_tags': resource.get('tags') or {},
         'vm_size': (props.get('hardwareProfile') or {}).get('vmSize') or (resource.get('sku') or {}).get('name'),
-        'os_profile': {'system': os_type(resource) or 'unknown'},
+        'os_profile': {'system': (os_type(resource) or 'unknown').lower()},
         'powerstate': _proxy_agent.power_state(view) or 'unknown',
         'provisioning_state': props.get('provisioningState'),
         'proxy_agent': key_health(resource, view),
@@ -269,6 +277,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _fetch(self):
         try:
             auth = _auth.resolve_auth(self._auth_options(), env=os.environ)
+            for warning in auth.warnings:
+                self.display.warning(warning)
             client = _arm.ArmClient(auth)
             subs = self.get_option('subscriptions') or [client.subscription_id]
             if not all(subs):
@@ -284,7 +294,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         strict = self.get_option('strict')
         seen = {}
         for hv in records:
-            name = hv['name'] or hv['id'].rsplit('/', 1)[-1]
+            # Records cached by an earlier version carry name / tags.
+            hv = dict(hv)
+            hv.setdefault('azure_name', hv.pop('name', None))
+            hv.setdefault('azure_tags', hv.pop('tags', {}))
+            name = hv['azure_name'] or hv['id'].rsplit('/', 1)[-1]
             if name in seen and seen[name] != hv['id']:
                 name = '%s_%s' % (name, hv['resource_group'])
                 if name in seen and seen[name] != hv['id']:
@@ -298,9 +312,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for group in groups:
                 group = self.inventory.add_group(group)
                 self.inventory.add_child(group, name)
-            self._set_composite_vars(self.get_option('compose'), hv, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option('groups'), hv, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option('keyed_groups'), hv, name, strict=strict)
+            # Expressions written for azure_rm (name, tags) keep working; they are not set as host vars.
+            expr_vars = dict(hv, name=hv['azure_name'], tags=hv['azure_tags'])
+            self._set_composite_vars(self.get_option('compose'), expr_vars, name, strict=strict)
+            self._add_host_to_composed_groups(self.get_option('groups'), expr_vars, name, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option('keyed_groups'), expr_vars, name, strict=strict)
 
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache)

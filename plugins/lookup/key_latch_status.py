@@ -41,7 +41,9 @@ options:
     description:
       - What to do for a VM that has no usable agent status. The message says which case it is
         (C(disabled) proxy agent, C(deallocated) or stopped VM, C(stale) non-JSON status, C(no status) reported yet).
-      - V(error) fails the lookup, V(warn) warns and leaves the term out, V(skip) leaves it out silently.
+      - V(error) fails the lookup, V(warn) warns and returns C(null) in the term's place, V(skip) returns C(null)
+        there silently. The result keeps one entry per term, in term order, so it can be matched to the terms (as
+        amazon.aws's lookups do with their C(on_missing)).
       - A VM or resource group that does not exist, and permission errors, always fail.
     type: str
     choices: [error, warn, skip]
@@ -53,8 +55,8 @@ options:
 extends_documentation_fragment:
   - vmrescue.azure.auth.plugins
 notes:
-  - The result is a list with one entry per term (minus skipped ones); use C(query) or O(ansible.builtin.lookup#lookup:wantlist=true)
-    to always get a list.
+  - The result is a list with one entry per term (C(null) for a term without a usable status when O(on_missing) is
+    V(warn) or V(skip)); use C(query), or C(lookup) with C(wantlist=true), to always get a list.
 '''
 
 EXAMPLES = r'''
@@ -64,9 +66,9 @@ EXAMPLES = r'''
   vars:
     vm_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01
 
-- name: Read many VMs at once, skipping those without agent status
+- name: Read many VMs at once; null (and a warning) for those without agent status, so results match the IDs
   ansible.builtin.set_fact:
-    latch: "{{ query('vmrescue.azure.key_latch_status', *vm_ids, on_missing='warn') }}"
+    latch: "{{ dict(vm_ids | zip(query('vmrescue.azure.key_latch_status', *vm_ids, on_missing='warn'))) }}"
   vars:
     vm_ids:
       - /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01
@@ -79,7 +81,8 @@ EXAMPLES = r'''
 
 RETURN = r'''
 _raw:
-  description: One keyLatchStatus object per term, in term order.
+  description: One keyLatchStatus object per term, in term order (C(null) for a term without a usable status when
+    O(on_missing) is V(warn) or V(skip)).
   type: list
   elements: dict
   contains:
@@ -148,6 +151,7 @@ class LookupModule(AzureLookupBase):
                 raise AnsibleLookupError('%s: %s: %s' % (term, res.__class__.__name__, res))
             if res['missing']:
                 self.handle_missing(target.id, 'no key latch status (%s): %s' % (res['missing'], res['reason']))
+                out.append(None)  # keep positions: results match the terms
                 continue
             out.append(res['key_latch_status'])
         return out

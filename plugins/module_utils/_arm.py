@@ -10,8 +10,9 @@ Public names (kept stable):
 - ``API_VERSION``: Microsoft.Compute api-version used by the collection (has keyIncarnationId and the
   host endpoint settings).
 - ``ArmError(Exception)``: ``status`` (HTTP status or None), ``code``, ``message``, ``target``,
-  ``resource_id``, ``action`` (for 403: the missing permission), ``details``; ``describe()`` -> one clear
-  message; ``as_dict()`` -> JSON-safe dict for results. ``is_not_found``, ``is_conflict``.
+  ``resource_id``, ``action`` (for 403: the missing permission), ``details``, ``accepted`` (True: Azure took
+  the write and its long-running operation failed afterwards); ``describe()`` -> one clear message; ``as_dict()`` -> JSON-safe dict for results.
+  ``is_not_found``, ``is_conflict``.
 - ``TaskError(msg, **result)``: a failure with a final user-facing message and extra result keys.
 - ``ArmClient(auth, pool_size=10, pacer=None, **kw)``: one per credential; thread-safe (a batch shares one
   client between its workers: one credential, one connection pool of ``pool_size``, one ``_pacing.Pacer``).
@@ -55,6 +56,7 @@ class ArmError(Exception):
         self.action = action
         self.scope = scope
         self.request_id = request_id
+        self.accepted = False  # True when Azure accepted the write and the long-running operation failed
         if self.action is None and self.message:
             m = _ACTION_RE.search(self.message)
             if m:
@@ -314,7 +316,11 @@ class ArmClient(object):
             raise ArmError.from_body(resp.status_code, _json_or_none(resp), resource_id=rid, headers=resp.headers)
         if not lro:
             return _json_or_none(resp)
-        return self._poll(pr, rid)
+        try:
+            return self._poll(pr, rid)
+        except ArmError as err:
+            err.accepted = True  # Resource Manager took the write; the operation failed afterwards
+            raise
 
     def _poll(self, pipeline_response, rid):
         """Drive an LRO with ARMPolling from its initial response; return the final JSON (or None)."""

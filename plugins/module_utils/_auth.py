@@ -14,11 +14,14 @@ Public names (kept stable):
 - ``AuthError(Exception)``: a configuration or sign-in problem; the message never contains a secret.
 - ``Cloud``: ``name``, ``resource_manager`` (``https://host/``), ``authority`` (``https://login-host``),
   ``audience``, ``scope``, ``is_public``.
-- ``resolve_cloud(value, verify=True) -> Cloud``: a known cloud name or a metadata URL.
+- ``resolve_cloud(value, verify=True) -> Cloud``: a known cloud name, a Resource Manager endpoint
+  (``/metadata/endpoints?api-version=...`` appended) or a metadata URL.
 - ``AuthContext``: ``credential`` (an azure-identity TokenCredential), ``cloud``, ``source`` (text naming
   where the credential came from), ``verify`` (bool or CA path for the transport), ``subscription_id``
   (may be None), ``get_subscription_id()`` (falls back to ``az account show`` for Azure CLI sign-in only).
 - ``resolve_auth(options, env=None) -> AuthContext``: see SOURCE_ORDER_DOC; it is what the doc fragment says.
+- ``security_warnings(options, env=None) -> [str]``: the warnings every task, lookup and inventory run that uses
+  these options must show (today: TLS certificate validation turned off). ``AuthContext.warnings`` holds the same.
 
 azure.identity is imported lazily, one credential class at a time.
 """
@@ -53,6 +56,7 @@ AUTH_OPTIONS = dict(
     thumbprint=dict(type='str'),
     disable_instance_discovery=dict(type='bool'),
     token_cache=dict(type='bool'),
+    allow_unencrypted_cloud_metadata=dict(type='bool'),
 )
 AUTH_OPTION_NAMES = tuple(AUTH_OPTIONS)
 SECRET_OPTIONS = ('secret', 'password')
@@ -201,13 +205,66 @@ _CLOUD_ALIASES = {'azure_public_cloud': 'azurecloud', 'public': 'azurecloud', 'a
 
 _cloud_cache = {}
 
+# What msrestazure's get_cloud_from_metadata_endpoint (used by azure.azcollection) and the Azure CLI append to a
+# Resource Manager endpoint given as the cloud.
+METADATA_SUFFIX = '/metadata/endpoints?api-version=2022-09-01'
 
-def resolve_cloud(value, verify=True):
-    """Return the Cloud for a known name (default AzureCloud) or an ``https://.../metadata/endpoints`` URL.
 
-    A metadata URL is fetched with requests (honouring REQUESTS_CA_BUNDLE unless ``verify`` is a path or False)
-    and must return an object (or a list of objects) with ``resourceManager``, ``authentication.loginEndpoint``
-    and ``authentication.audiences``.
+def metadata_url(value):
+    """Return the metadata URL for ``value``: a Resource Manager endpoint gets METADATA_SUFFIX, a metadata URL is kept."""
+    value = value.strip()
+    path = value.split('://', 1)[-1].split('?', 1)[0]
+    if '/metadata/endpoints' in path.lower():
+        return value
+    return value.split('?', 1)[0].rstrip('/') + METADATA_SUFFIX
+
+
+CERT_IGNORE_WARNING = (
+    'cert_validation_mode=ignore (or AZURE_CERT_VALIDATION_MODE=ignore): TLS certificates are not checked for '
+    'Entra ID, which receives the client secret, nor for Resource Manager; anyone on the network path can read the '
+    'secret and the tokens. To trust a private CA, set REQUESTS_CA_BUNDLE to its certificate instead.')
+
+
+def security_warnings(options, env=None):
+    """The warnings a run with these auth options must show every time (see the module docstring)."""
+    env = os.environ if env is None else env
+    mode = (options or {}).get('cert_validation_mode') or env.get('AZURE_CERT_VALIDATION_MODE')
+    return [CERT_IGNORE_WARNING] if str(mode or '').strip().lower() == 'ignore' else []
+
+
+# The metadata fetch retries what Azure's own clients retry: connection errors, 408, 429 and 5xx, with back-off
+# (0.5, 1, 2, 4 s) and Retry-After honoured, so one failed response does not fail every host of a run.
+METADATA_RETRIES = 4
+
+
+def _fetch_metadata(url, verify):
+    import requests  # lazy: only clouds given by URL need it
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+    retry = Retry(total=METADATA_RETRIES, connect=METADATA_RETRIES, read=METADATA_RETRIES,
+                  status=METADATA_RETRIES, backoff_factor=0.5, status_forcelist=(408, 429, 500, 502, 503, 504),
+                  allowed_methods=frozenset(['GET']), respect_retry_after_header=True, raise_on_status=False)
+    with requests.Session() as session:
+        session.mount('https://', HTTPAdapter(max_retries=retry))
+        session.mount('http://', HTTPAdapter(max_retries=retry))
+        try:
+            resp = session.get(url, timeout=30, verify=verify, headers={'Accept': 'application/json'})
+            resp.raise_for_status()
+            return resp.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise AuthError('cloud_environment: could not read cloud metadata from %s (after %d retries): %s'
+                            % (url, METADATA_RETRIES, exc.__class__.__name__ if isinstance(exc, ValueError) else exc))
+
+
+def resolve_cloud(value, verify=True, allow_http=False):
+    """Return the Cloud for a known name (default AzureCloud), a Resource Manager endpoint or a metadata URL.
+
+    A Resource Manager endpoint (``https://management.local.azurestack.external``, with or without a trailing
+    slash) gets ``/metadata/endpoints?api-version=...`` appended, as msrestazure and the Azure CLI do. The metadata
+    URL is fetched with requests (honouring REQUESTS_CA_BUNDLE unless ``verify`` is a path or False) and must return
+    an object (or a list of objects) with ``resourceManager``, ``authentication.loginEndpoint`` and
+    ``authentication.audiences``. A plain ``http://`` URL is refused unless ``allow_http``: the metadata decides
+    where the client secret and the tokens are sent.
     """
     if not value:
         return KNOWN_CLOUDS['azurecloud']
@@ -216,21 +273,20 @@ def resolve_cloud(value, verify=True):
     if key in KNOWN_CLOUDS:
         return KNOWN_CLOUDS[key]
     if not key.startswith('https://') and not key.startswith('http://'):
-        raise AuthError('cloud_environment: %r is neither a known cloud (%s) nor a metadata URL '
-                        '(https://host/metadata/endpoints?api-version=...)'
+        raise AuthError('cloud_environment: %r is neither a known cloud (%s) nor a URL (the Resource Manager '
+                        'endpoint https://management.example, or https://host/metadata/endpoints?api-version=...)'
                         % (value, ', '.join(c.name for c in KNOWN_CLOUDS.values())))
-    cache_key = (value.strip(), str(verify))
+    url = metadata_url(value)
+    if key.startswith('http://') and not allow_http:
+        raise AuthError('cloud_environment: %s is plain http, but the cloud metadata decides where the client secret '
+                        'and the tokens are sent; use its https URL, or set allow_unencrypted_cloud_metadata=true '
+                        '(VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA=true) to accept that risk' % url)
+    cache_key = (url, str(verify))
     if cache_key in _cloud_cache:
         return _cloud_cache[cache_key]
-    import requests  # lazy: only clouds given by URL need it
-    try:
-        resp = requests.get(value.strip(), timeout=30, verify=verify, headers={'Accept': 'application/json'})
-        resp.raise_for_status()
-        data = resp.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise AuthError('cloud_environment: could not read cloud metadata from %s: %s' % (value.strip(), exc))
+    data = _fetch_metadata(url, verify)
     if isinstance(data, list):
-        host = value.strip().split('://', 1)[-1].split('/', 1)[0].lower()
+        host = url.split('://', 1)[-1].split('/', 1)[0].lower()
         chosen = [d for d in data if isinstance(d, dict) and host in str(d.get('resourceManager', '')).lower()]
         data = (chosen or data or [None])[0]
     try:
@@ -238,7 +294,7 @@ def resolve_cloud(value, verify=True):
         cloud = Cloud(data.get('name') or 'custom', data['resourceManager'], auth['loginEndpoint'], auth['audiences'][0])
     except (KeyError, IndexError, TypeError, AttributeError):
         raise AuthError('cloud_environment: the metadata at %s lacks resourceManager, authentication.loginEndpoint '
-                        'or authentication.audiences' % value.strip())
+                        'or authentication.audiences' % url)
     if not cloud.authority.startswith('https://'):
         raise AuthError('cloud_environment: the login endpoint %s is not https (Entra ID authorities must be https)'
                         % cloud.authority)
@@ -277,6 +333,7 @@ class AuthContext(object):
         self.subscription_id = subscription_id
         self.verify = verify
         self._cli = cli
+        self.warnings = [CERT_IGNORE_WARNING] if verify is False else []
 
     def get_subscription_id(self):
         """The default subscription; for Azure CLI sign-in only, falls back to ``az account show``."""
@@ -337,7 +394,10 @@ class _Resolver(object):
         if mode not in ('validate', 'ignore'):
             raise AuthError('cert_validation_mode must be validate or ignore')
         verify = False if mode == 'ignore' else True
-        cloud = resolve_cloud(self.opt('cloud_environment', 'AZURE_CLOUD_ENVIRONMENT'), verify=verify)
+        allow_http = _truthy(self.opt('allow_unencrypted_cloud_metadata',
+                                      'VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA') or False)
+        cloud = resolve_cloud(self.opt('cloud_environment', 'AZURE_CLOUD_ENVIRONMENT'), verify=verify,
+                              allow_http=allow_http)
         authority = self.opt('adfs_authority_url', 'AZURE_ADFS_AUTHORITY_URL') or cloud.authority
         if not str(authority).startswith('https://'):
             raise AuthError('the authority %s is not https (Entra ID authorities must be https)' % authority)

@@ -16,11 +16,19 @@ Public names (kept stable):
   empty item (None or '') is "no target" (the same message as a task without a target).
 - ``run_ordered(func, items, concurrency) -> list``: ``func(item)`` for every item on at most ``concurrency``
   threads; results in input order; an exception is returned in place of its result (never raised).
+- ``run_pipelined(start, items, concurrency, clock=time.monotonic) -> list``: ``start(item)`` returns a step
+  generator (it yields the seconds until its next step, returns its result); the steps of all items run on at most
+  ``concurrency`` threads, each when it is due (a heap of due times); an item waiting for its next step holds no
+  thread. Results (or exceptions) in input order.
 - ``summarize(results) -> dict``: the task result of a batch (``changed`` = any, ``results``, counts, ``msg``;
   ``failed`` only when no target was valid).
 """
 
 from __future__ import annotations
+
+import heapq
+import threading
+import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TARGET_OPTION_NAMES,
@@ -88,6 +96,61 @@ def run_ordered(func, items, concurrency):
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='vmrescue') as pool:
         return list(pool.map(safe, items))
+
+
+def run_pipelined(start, items, concurrency, clock=time.monotonic):
+    """Run the step generators ``start(item)`` with at most ``concurrency`` steps in flight; results in order.
+
+    Why: a target that waits (for its guest to latch a key, for a handler) between two requests must not hold a
+    worker: with threads per target the run time was ``N / concurrency x wait``. Here ``concurrency`` bounds the
+    requests in flight (a step is one or a few requests, paced by the client's pacer), and waiting targets are
+    entries of a heap of due times. An exception (in a step) is returned in place of that item's result.
+    """
+    items = list(items)
+    results = [None] * len(items)
+    workers = max(1, min(int(concurrency or 1), len(items) or 1))
+    cond = threading.Condition()
+    due = [(clock(), index, None) for index in range(len(items))]  # (when, index, generator or None: not started)
+    heapq.heapify(due)
+    state = dict(in_flight=0, left=len(items))
+
+    def step(index, gen):
+        try:
+            if gen is None:
+                gen = start(items[index])
+                delay = next(gen)
+            else:
+                delay = gen.send(None)
+        except StopIteration as stop:
+            outcome = ('done', stop.value)
+        except Exception as exc:  # pylint: disable=broad-except
+            outcome = ('done', exc)
+        else:
+            outcome = ('wait', delay)
+        with cond:
+            state['in_flight'] -= 1
+            if outcome[0] == 'done':
+                results[index] = outcome[1]
+                state['left'] -= 1
+            else:
+                heapq.heappush(due, (clock() + max(0.0, float(outcome[1] or 0)), index, gen))
+            cond.notify()
+
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='vmrescue') as pool:
+        with cond:
+            while state['left']:
+                now = clock()
+                if due and due[0][0] <= now and state['in_flight'] < workers:
+                    _when, index, gen = heapq.heappop(due)
+                    state['in_flight'] += 1
+                    pool.submit(step, index, gen)
+                    continue
+                wait = None
+                if due and state['in_flight'] < workers:
+                    wait = max(0.0, due[0][0] - now)
+                cond.wait(wait)
+    return results
 
 
 def summarize(results):

@@ -12,7 +12,11 @@ outcome needs about one read per target when the first read comes when the outco
 Public names (kept stable):
 
 - ``ConfirmTiming``: per-batch learned latency (a TaskSpec's ``shared`` state, or part of it); thread-safe.
-- ``wait_for(probe, timeout, timing=None, sleep=time.sleep, clock=time.monotonic) -> (done, value)``.
+- ``wait_for(probe, timeout, timing=None, sleep=time.sleep, clock=time.monotonic) -> (done, value)``; ``probe()``
+  returns ``(True|False|STALE, value)``. ``wait_steps(probe, timeout, timing=None, clock=...)``: the same as a step
+  generator (yields delays, returns ``(done, value)``); ``drive(steps, sleep)`` runs one in the calling thread.
+- ``STALE``: what a probe returns as ``done`` when the read still shows the state from before the write (Azure's
+  instance view lags the model): a miss of its own kind that says nothing about the latency.
 - ``POLL_MAX``: the longest gap between two reads, in seconds.
 """
 
@@ -28,15 +32,30 @@ import time
 POLL_MAX = 15
 
 
+STALE = 'stale'  # a probe's "done" for a read that shows the state from before the write
+STALE_PROBE = 1.0  # seconds: the first read when the batch learned that first reads are stale anyway
+MIN_GAP = 1.0  # seconds between two reads of one target
+
+
 class ConfirmTiming(object):
     """How long a write takes to show in what is read back, learned over the targets of one batch.
 
-    ``expected()``: when to read first after the write was accepted: ``initial`` (a conservative guess) until a
-    target was confirmed, then a running upper quantile (``QUANTILE``, 0.8) of the last ``window`` observations.
-    A confirmation on the first read records 0.95 x the wait (the true latency is at most that: probe slowly
-    downwards); one after misses records the time it was seen. With the median, the probes would settle at one
-    miss in two (2.5 reads per target); the 0.8 quantile settles near one in five and still follows a latency
-    that shrinks or grows. Thread-safe (the workers of a batch share one).
+    ``expected()``: when the outcome is expected to show after the write was accepted: ``initial`` (a conservative
+    guess) until a target was confirmed, then a running upper quantile (``QUANTILE``, 0.8) of the last ``window``
+    observations. What a target teaches:
+
+    - confirmed on its first informative read at ``t``: the latency is at most ``t``; 0.95 x ``t`` is recorded
+      (probe slowly downwards);
+    - confirmed at ``t`` after a read at ``m`` that missed: the latency is in (``m``, ``t``]; the middle is
+      recorded. The gap after a miss is the back-off, so recording ``t`` would make the next target's first read
+      later by this target's own back-off, and the next back-off longer again: with reads that miss for a reason
+      other than latency, the learned delay grew without bound (issue 11);
+    - a STALE read (the status from before the write) says nothing about the latency: it is not a miss, and it is
+      not recorded as one. When most first reads are stale, ``first_delay()`` reads first after ``STALE_PROBE``
+      seconds (that read is stale anyway) and the next one at ``expected()``: two reads per target.
+
+    With the median, the probes would settle at one miss in two (2.5 reads per target); the 0.8 quantile settles
+    near one in five and still follows a latency that shrinks or grows. Thread-safe (the workers of a batch share one).
     """
 
     QUANTILE = 0.8
@@ -44,6 +63,7 @@ class ConfirmTiming(object):
     def __init__(self, initial=2.0, window=15):
         self.initial = float(initial)
         self._seen = collections.deque(maxlen=window)
+        self._first_stale = collections.deque(maxlen=window)
         self._lock = threading.Lock()
 
     def expected(self):
@@ -53,37 +73,87 @@ class ConfirmTiming(object):
             ordered = sorted(self._seen)
             return ordered[min(len(ordered) - 1, int(self.QUANTILE * len(ordered)))]
 
-    def observe(self, seconds, first_read):
+    def first_delay(self):
+        """When to read first: early when first reads are mostly stale (that read is spent anyway), else expected()."""
         with self._lock:
-            self._seen.append(max(0.2, seconds * 0.95 if first_read else seconds))
+            stale = sum(self._first_stale) * 2 > len(self._first_stale) > 0
+        expected = self.expected()
+        return min(STALE_PROBE, expected) if stale else expected
+
+    def first_read(self, stale):
+        """Record whether a target's first read was stale."""
+        with self._lock:
+            self._first_stale.append(bool(stale))
+
+    def observe(self, seconds, first_read, missed_at=None):
+        """A confirmation ``seconds`` after the write; ``missed_at``: when the last informative read missed."""
+        if first_read:
+            value = seconds * 0.95
+        elif missed_at is None:
+            value = seconds
+        else:
+            value = missed_at + (seconds - missed_at) / 2.0
+        with self._lock:
+            self._seen.append(max(0.2, value))
 
     @staticmethod
     def backoff(expected, misses):
         """The wait before the next read after ``misses`` unconfirmed reads."""
-        return min(POLL_MAX, max(1.0, 0.5 * expected) * (2 ** (misses - 1)))
+        return min(POLL_MAX, max(MIN_GAP, 0.5 * expected) * (2 ** (misses - 1)))
+
+
+def drive(steps, sleep=time.sleep):
+    """Run a step generator in this thread: sleep for each delay it yields; return what it returns."""
+    try:
+        delay = next(steps)
+        while True:
+            sleep(delay)
+            delay = steps.send(None)
+    except StopIteration as stop:
+        return stop.value
 
 
 def wait_for(probe, timeout, timing=None, sleep=time.sleep, clock=time.monotonic):
-    """Call ``probe() -> (done, value)`` until ``done`` or ``timeout`` seconds have passed; return ``(done, value)``.
+    """Call ``probe() -> (done, value)`` until ``done`` is True or ``timeout`` seconds have passed; ``(done, value)``.
 
-    The first call comes ``timing.expected()`` seconds after this one starts, later ones back off
-    (``ConfirmTiming.backoff``); a confirmation is recorded in ``timing``. ``probe`` raises to stop with an error
-    (a failed provisioning state, a VM that stopped). ``value`` is the last probe's (None if none ran).
+    ``wait_steps`` driven in this thread (``drive``): see there for the timing of the reads.
+    """
+    return drive(wait_steps(probe, timeout, timing=timing, clock=clock), sleep)
+
+
+def wait_steps(probe, timeout, timing=None, clock=time.monotonic):
+    """``wait_for`` as a step generator: yields the seconds to wait before each read, returns ``(done, value)``.
+
+    The first call comes ``timing.first_delay()`` seconds after this one starts; after a STALE read the next comes
+    at ``timing.expected()`` after the start (at least ``MIN_GAP`` later); after a miss, reads back off
+    (``ConfirmTiming.backoff``). A confirmation is recorded in ``timing``. ``probe`` raises to stop with an error (a
+    failed provisioning state, a VM that stopped). ``value`` is the last probe's (None if none ran). A batch
+    scheduler (``_batch.run_pipelined``) runs the reads of many targets without a thread per waiting target.
     """
     timing = timing or ConfirmTiming()
     start = clock()
     deadline = start + max(0, timeout)
-    delay = timing.expected()
+    delay = timing.first_delay()
     misses = 0
+    reads = 0
+    missed_at = None
     value = None
     while True:
         remaining = deadline - clock()
         if remaining <= 0:
             return False, value
-        sleep(min(delay, remaining))
+        yield min(delay, remaining)
         done, value = probe()
-        if done:
-            timing.observe(clock() - start, first_read=misses == 0)
+        reads += 1
+        now = clock() - start
+        if reads == 1:
+            timing.first_read(done == STALE)
+        if done is True:
+            timing.observe(now, first_read=misses == 0, missed_at=missed_at)
             return True, value
+        if done == STALE and misses == 0:
+            delay = max(MIN_GAP, timing.expected() - now)
+            continue
         misses += 1
+        missed_at = now
         delay = timing.backoff(timing.expected(), misses)

@@ -36,7 +36,7 @@ import os
 import threading
 import time
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._vmview import os_type, power_state
+from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, vm_power_state
 
 # Waiting for the handler: Azure ends an extension run after 90 minutes (the operation then fails), so a run still
 # going after that is not coming back on its own.
@@ -471,12 +471,12 @@ class ExtensionRunner:
 
     # -- checks -------------------------------------------------------------------------------------------
     def _check_os(self, vm):
-        found = os_type(vm)
+        found = (os_type(vm) or '').lower() or None
         if found is not None and found != self.handler.os:
             self._fail(self.handler.wrong_os_message(self.target.display), vm_id=self.target.id)
 
     def _check_running(self, vm, extension_name_):
-        state = power_state(vm)
+        state = vm_power_state(vm)
         if state is not None and state != "running":
             self._fail(
                 "%s is not running (power state '%s'): the VM agent must be running to run the %s "

@@ -37,8 +37,10 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
     DEFAULT_CONCURRENCY,
     parse_targets,
     run_ordered,
+    run_pipelined,
     summarize,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import drive
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TARGET_MUTUALLY_EXCLUSIVE,
     TARGET_OPTIONS,
@@ -54,11 +56,16 @@ class TaskSpec(object):
 
     ``shared``: optional zero-argument factory of per-batch state handed to every ``run`` of one task as
     ``shared=`` (for example what earlier targets of the batch taught about timings). A spec with
-    ``target=True`` accepts ``targets``/``concurrency`` (batch mode, ``_batch``).
+    ``target=True`` accepts ``targets``/``concurrency`` (batch mode, ``_batch``). ``validate``: optional
+    ``validate(params)`` raising ``TaskError`` for bad option values; ``execute`` calls it before any call.
+    ``steps``: optional generator form of ``run`` (same arguments; yields the seconds until its next request,
+    returns the result): ``execute`` then runs the targets as a pipeline (``_batch.run_pipelined``), so a target
+    waiting between two requests holds none of the ``concurrency`` workers.
     """
 
     def __init__(self, argument_spec, run, mutually_exclusive=(), required_together=(), required_one_of=(),
-                 required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None):
+                 required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None, validate=None,
+                 steps=None):
         self.argument_spec = argument_spec
         self.run = run
         self.mutually_exclusive = list(mutually_exclusive)
@@ -69,6 +76,8 @@ class TaskSpec(object):
         self.target = target
         self.supports_check_mode = supports_check_mode
         self.shared = shared
+        self.validate = validate
+        self.steps = steps
 
     def full_argument_spec(self):
         spec = {}
@@ -102,13 +111,21 @@ def client_for(params, env=None, pool_size=10):
 
 def _run_one(spec, client, target, params, check_mode, diff, shared):
     """One target: ``spec.run`` with failures turned into a ``failed`` result (never raised)."""
+    return drive(_steps_one(spec, client, target, params, check_mode, diff, shared))
+
+
+def _steps_one(spec, client, target, params, check_mode, diff, shared):
+    """One target as a step generator (``spec.steps``, else ``spec.run`` in one step); failures become results."""
     try:
         if target is not None and not target.subscription_id:
             target = target.with_subscription(client.subscription_id)
         kwargs = dict(check_mode=check_mode, diff=diff)
         if spec.shared is not None:
             kwargs['shared'] = shared
-        result = spec.run(client, target, params, **kwargs)
+        if spec.steps is not None:
+            result = yield from spec.steps(client, target, params, **kwargs)
+        else:
+            result = spec.run(client, target, params, **kwargs)
     except TaskError as exc:
         result = dict(changed=False)
         if target is not None and target.subscription_id:
@@ -134,6 +151,11 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
     ``on_result(index, result)``, when given, is called with each target's final result as soon as that target is
     done (from the worker thread; ``index`` is the position in ``targets``); the background mode streams with it.
     """
+    if spec.validate is not None:
+        try:
+            spec.validate(params)
+        except TaskError as exc:
+            return dict(failed=True, changed=False, msg=exc.msg)
     batch = spec.target and params.get('targets') is not None
     concurrency = max(1, int(params.get('concurrency') or DEFAULT_CONCURRENCY)) if batch else 1
     if batch:
@@ -186,13 +208,24 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
             res = exc
         return finish(index, target, res)
 
-    for (index, _target), res in zip(pending, run_ordered(work, pending, concurrency)):
+    def work_steps(item):
+        index, target = item
+        res = yield from _steps_one(spec, client, target, params, check_mode, diff, shared)
+        return finish(index, target, res)
+
+    if spec.steps is not None:
+        done = run_pipelined(work_steps, pending, concurrency)
+    else:
+        done = run_ordered(work, pending, concurrency)
+    for (index, _target), res in zip(pending, done):
         if isinstance(res, Exception):  # finish() itself failed (on_result raised): report it on that target
             res = dict(changed=False, failed=True, msg='internal error: %s: %s' % (res.__class__.__name__, res))
         results[index] = res
-    if not batch:
-        return results[0]
-    return summarize(results)
+    out = results[0] if not batch else summarize(results)
+    for warning in getattr(getattr(client, 'auth', None), 'warnings', None) or []:
+        if warning not in (out.get('warnings') or []):
+            out.setdefault('warnings', []).append(warning)
+    return out
 
 
 class AzureModule(AnsibleModule):

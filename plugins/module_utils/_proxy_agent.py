@@ -19,13 +19,17 @@ Public names:
 
 from __future__ import annotations
 
-import copy
+import datetime
 import json
 import re
 import time
 
+from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming, wait_for
+from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import STALE, ConfirmTiming, drive, wait_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state, read_instance_view
+
+__all__ = ('os_type', 'power_state')  # re-exported: the inventory plugin and older callers read them from here
 
 PROXY_AGENT_TYPES = ('microsoft.cplat.proxyagent.proxyagentlinux', 'microsoft.cplat.proxyagent.proxyagentwindows')
 STATUS_SUBSTATUS_PREFIX = 'componentstatus/proxyagentstatus/'
@@ -40,7 +44,15 @@ ARGUMENT_SPEC = dict(
 MUTUALLY_EXCLUSIVE = [['state', 'key_incarnation_id']]
 REQUIRED_ONE_OF = [['state', 'key_incarnation_id']]
 
-CONCURRENCY_ATTEMPTS = 6
+INT32_MAX = 2 ** 31 - 1  # keyIncarnationId is an int32
+
+# The record of a reset this collection wrote: a tag on the VM / instance, written in the same write as the key,
+# value '<keyIncarnationId>@<UTC time>'. Another controller, a later AWX job and the inventory plugin see it.
+RECORD_TAG = 'vmrescue-key-reset'
+# A recorded reset whose guest reports no keyIncarnationId at all (a guest that lost its key) counts as pending
+# for this long after it was written; after that a guest still reporting a key failure is unhealthy again (the
+# record stays as history: a guest that latched it and lost its key later must be reset again).
+PENDING_HOLD = 1800
 
 # -- message families --------------------------------------------------------------------------------
 # (family, regex on keyLatchStatus.message, verdict when the latch states agree). Order matters.
@@ -66,6 +78,9 @@ HEALTH_TABLE = (
     ('no proxy agent extension status in the instance view', 'unknown', 'no'),
     ('agent status stale or unreadable (transitioning, message not JSON)', 'unknown', 'no'),
     ('secureChannelState disabled, or "Customer has not enforce the secure channel state"', 'not_enforced', 'no'),
+    ('a reset pending, whatever the message says: the latched keyIncarnationId is lower than the model, or the '
+     'guest reports none and the vmrescue-key-reset tag records a reset to the model value; not when that record '
+     'is more than 30 minutes old', 'pending', 'no (state: reset or force: true write anyway)'),
     ('"Failed to acquire key details", "Failed to check the key ... saved locally", "Failed to attest the key", '
      '"Failed to save key details"', 'unhealthy', 'yes'),
     ('"Failed to get key status" (the agent cannot reach the host; a reset does not fix this)', 'unknown', 'no'),
@@ -73,7 +88,7 @@ HEALTH_TABLE = (
     ('"poll_secure_channel_status task exited/cancelled" / status STOPPED', 'unknown', 'no'),
     ('ready message ("Found key details from local...", "Successfully attest the key...", old agents\' "Got key status '
      'successfully..."), keyGuid present, latched keyIncarnationId equal to the model', 'healthy', 'no'),
-    ('ready message but latched keyIncarnationId lower than the model (or missing while the model is > 0)', 'pending', 'no'),
+    ('ready message but no latched keyIncarnationId while the model is > 0', 'pending', 'no'),
     ('anything else', 'unknown', 'no'),
 )
 
@@ -132,15 +147,6 @@ def _legacy_fields(message):
     if guid and guid.lower() in ('none', 'null', ''):
         guid = None
     return guid, m.group(2)
-
-
-def power_state(instance_view):
-    """'running', 'deallocated', 'stopped', ... from the instance view's PowerState/* status, or None."""
-    for st in (instance_view or {}).get('statuses') or []:
-        code = str(st.get('code', ''))
-        if code.lower().startswith('powerstate/'):
-            return code.split('/', 1)[1].lower()
-    return None
 
 
 def _find_extension(instance_view):
@@ -214,23 +220,54 @@ def model_settings(model):
     return ((props.get('securityProfile') or {}).get('proxyAgentSettings')) or {}
 
 
-def os_type(model):
-    props = (model or {}).get('properties') or {}
-    ost = (((props.get('storageProfile') or {}).get('osDisk')) or {}).get('osType')
-    if ost:
-        return str(ost).capitalize()
-    osp = props.get('osProfile') or {}
-    if osp.get('windowsConfiguration'):
-        return 'Windows'
-    if osp.get('linuxConfiguration'):
-        return 'Linux'
+def record_value(incarnation, when=None):
+    """The RECORD_TAG value for a reset to ``incarnation`` written at ``when`` (UTC datetime; default now)."""
+    when = when or datetime.datetime.now(datetime.timezone.utc)
+    return '%d@%s' % (incarnation, when.strftime('%Y-%m-%dT%H:%M:%SZ'))
+
+
+def parse_record(tags):
+    """The reset recorded in ``tags`` (RECORD_TAG): ``{'key_incarnation_id': int, 'written_at': str, 'time':
+    datetime}``, or None when there is none or it does not parse (a user-edited tag is ignored, not trusted)."""
+    value = _vm.get_tag(tags, RECORD_TAG)
+    if not isinstance(value, str) or '@' not in value:
+        return None
+    number, _sep, stamp = value.partition('@')
+    incarnation = _int_or_none(number)
+    try:
+        when = datetime.datetime.strptime(stamp.strip(), '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+    if incarnation is None:
+        return None
+    return dict(key_incarnation_id=incarnation, written_at=stamp.strip(), time=when)
+
+
+def _pending(model_id, latched, record, now):
+    """(pending since (str or None), reason) when a reset is pending, else None. See HEALTH_TABLE.
+
+    A record of the model's value written more than PENDING_HOLD ago ends the pending state (the guest had its
+    time); without a record, a model above the latched key is pending since an unknown time.
+    """
+    since = record['written_at'] if record and record['key_incarnation_id'] == model_id else None
+    age = (now - record['time']).total_seconds() if since is not None else None
+    if age is not None and age >= PENDING_HOLD:
+        return None
+    if latched is not None and latched < model_id:
+        return since, ('the model keyIncarnationId is %d but the guest holds %d: a reset has not reached the guest '
+                       'yet' % (model_id, latched))
+    if latched is None and since is not None:
+        return since, ('keyIncarnationId %d was written at %s (%ds ago) and the guest reports no '
+                       'keyIncarnationId yet: the reset has not reached the guest' % (model_id, since, max(0, age)))
     return None
 
 
-def classify_health(settings, agent, power):
+def classify_health(settings, agent, power, record=None, now=None):
     """Classify the latched key (see HEALTH_TABLE). Returns a dict returned to users as ``health``.
 
-    ``settings``: the model's proxyAgentSettings; ``agent``: parse_agent_status(); ``power``: power_state().
+    ``settings``: the model's proxyAgentSettings; ``agent``: parse_agent_status(); ``power``: power_state();
+    ``record``: parse_record() of the resource's tags (a reset this collection wrote); ``now``: aware UTC datetime.
+    A pending verdict carries ``pending_since`` (the recorded write time, or None when unknown).
     """
     model_id = _int_or_none((settings or {}).get('keyIncarnationId')) or 0
     kls = agent.get('key_latch_status') if agent else None
@@ -247,7 +284,7 @@ def classify_health(settings, agent, power):
     latched = _int_or_none(states.get('keyIncarnationId'))
     h = dict(verdict='unknown', reset_needed=False, reason='', message_family=family, power_state=power,
              secure_channel=scs, key_guid=guid, latched_key_incarnation_id=latched, model_key_incarnation_id=model_id,
-             latch_status=(kls or {}).get('status'))
+             latch_status=(kls or {}).get('status'), pending_since=None)
 
     def verdict(v, reason):
         h['verdict'] = v
@@ -270,6 +307,12 @@ def classify_health(settings, agent, power):
         return verdict('unknown', 'the agent status has no keyLatchStatus')
     if family == 'not_enforced' or scs['in_use'] is False:
         return verdict('not_enforced', 'the secure channel is not enforced (%s): no key is in use' % (scs_text or message))
+    # old agents' "Got key status successfully" never carries keyIncarnationId: only the model says pending there
+    pending = _pending(model_id, latched, record if family != 'legacy_ok' else None,
+                       now or datetime.datetime.now(datetime.timezone.utc))
+    if pending is not None:
+        h['pending_since'] = pending[0]
+        return verdict('pending', pending[1])
     if family in KEY_FAILURE_FAMILIES:
         return verdict('unhealthy', 'the guest cannot use its key: %s' % message[:300])
     if family == 'key_status_failed':
@@ -290,51 +333,11 @@ def classify_health(settings, agent, power):
                                       'has not reached the guest yet' % model_id)
         if latched == model_id:
             return verdict('healthy', 'key %s (keyIncarnationId %d) latched and ready' % (guid, latched))
-        if latched < model_id:
-            return verdict('pending', 'the model keyIncarnationId is %d but the guest holds %d: a reset has not '
-                                      'reached the guest yet' % (model_id, latched))
         return verdict('unknown', 'the guest holds keyIncarnationId %d, above the model value %d' % (latched, model_id))
     return verdict('unknown', 'unrecognised keyLatchStatus message: %s' % message[:200])
 
 
-# -- ARM reads -----------------------------------------------------------------------------------------
-def _not_found(err, target):
-    code = (err.code or '').lower()
-    if code == 'resourcegroupnotfound':
-        return TaskError("resource group '%s' not found in subscription %s (%s)" % (
-            target.resource_group, target.subscription_id, err.describe()), arm_error=err.as_dict())
-    if target.is_vm:
-        what = "VM '%s' not found in resource group '%s'" % (target.name, target.resource_group)
-    else:
-        what = "scale-set instance '%s' of '%s' not found in resource group '%s'" % (
-            target.instance_id, target.vmss_name, target.resource_group)
-    return TaskError('%s (%s)' % (what, err.describe()), arm_error=err.as_dict())
-
-
-def read_model(client, target, expand_instance_view=False):
-    """GET the VM / instance model: (body, etag). A 404 becomes a TaskError naming what is missing.
-
-    With ``expand_instance_view`` the model comes with ``properties.instanceView`` (one read for both).
-    """
-    params = {'$expand': 'instanceView'} if expand_instance_view else None
-    try:
-        body, etag = client.get_with_etag(target.path, params=params, resource_id=target.id)
-    except ArmError as err:
-        if err.status == 404:
-            raise _not_found(err, target)
-        raise
-    return body, etag
-
-
-def read_instance_view(client, target):
-    try:
-        return client.get(target.path + '/instanceView', resource_id=target.id)
-    except ArmError as err:
-        if err.status == 404:
-            raise _not_found(err, target)
-        raise
-
-
+# -- ARM reads (the VM view and its 404 messages live in _vm) -------------------------------------------
 def _not_enabled(target, model):
     ost = os_type(model)
     ext = {'Windows': 'ProxyAgentWindows', 'Linux': 'ProxyAgentLinux'}.get(ost, 'ProxyAgentLinux/ProxyAgentWindows')
@@ -362,8 +365,7 @@ def read_key_latch_status(client, target):
         out['missing'] = 'deallocated' if power == 'deallocated' else 'not running'
         out['reason'] = 'the VM is %s: no fresh agent status' % power
     elif not agent['present']:
-        model, _etag = read_model(client, target)
-        if not model_settings(model).get('enabled'):
+        if not _vm.read_view(client, target).settings.get('enabled'):
             out['missing'] = 'disabled'
             out['reason'] = 'the Guest Proxy Agent is not enabled on this VM'
         else:
@@ -380,47 +382,28 @@ def read_key_latch_status(client, target):
 
 
 # -- write + confirm -----------------------------------------------------------------------------------
-def _is_concurrent(err):
-    if err.status in (409, 412):
-        return True
-    return err.status == 400 and 'can only be incremented' in (err.message or '').lower()
+def validate(params):
+    """Refuse bad input before any call: a TaskError naming the option and the fix."""
+    wanted = params.get('key_incarnation_id')
+    if wanted is not None and not 0 <= wanted <= INT32_MAX:
+        raise TaskError('key_incarnation_id must be between 0 and %d (the field is an int32 that can only be '
+                        'raised); got %d' % (INT32_MAX, wanted))
+    timeout = params.get('wait_timeout')
+    if timeout is not None and timeout <= 0:
+        raise TaskError('wait_timeout must be more than 0 seconds (got %d); to return without waiting for the guest '
+                        'use wait: false' % timeout)
 
 
-def _write_value(client, target, model, etag, value, lro=True):
-    if target.is_vm:
-        body = {'properties': {'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': value}}}}
-        return client.patch(target.path, body, lro=lro, resource_id=target.id)
-    body = copy.deepcopy(model)
-    body.get('properties', {}).pop('instanceView', None)  # read-only, present when read with $expand
-    body.setdefault('properties', {}).setdefault('securityProfile', {}).setdefault('proxyAgentSettings', {})
-    body['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId'] = value
-    return client.put(target.path, body, lro=lro, if_match=etag, resource_id=target.id)
-
-
-def write_key_incarnation(client, target, model, etag, desired, previous, mode, sleep=time.sleep, lro=True):
-    """Raise keyIncarnationId to ``desired``; on a concurrent raise re-read and converge.
-
-    ``mode``: 'at_least' (converged when the model reaches ``desired``) or 'reset' (converged when the model
-    moved above ``previous``: someone else's reset counts). ``lro=False`` returns once Resource Manager accepted
-    the write (the caller confirms through the instance view). Returns the model's value afterwards.
-    """
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            final = _write_value(client, target, model, etag, desired, lro=lro)
-            got = _int_or_none(model_settings(final).get('keyIncarnationId')) if final else None
-            return max(desired, got or 0)
-        except ArmError as err:
-            if not _is_concurrent(err) or attempt >= CONCURRENCY_ATTEMPTS:
-                raise
-            sleep(min(2 * attempt, 10))
-            model, etag = read_model(client, target)
-            current = _int_or_none(model_settings(model).get('keyIncarnationId')) or 0
-            if current >= desired or (mode == 'reset' and current > previous):
-                return current
-            if mode == 'reset':
-                desired = max(desired, current + 1)
+def _key_change(view, desired, warnings):
+    """The write that raises keyIncarnationId to ``desired`` and records it (RECORD_TAG) in the same request."""
+    tags = {}
+    if _vm.get_tag(view.tags, RECORD_TAG) is not None or len(view.tags) < _vm.MAX_TAGS:
+        tags[RECORD_TAG] = record_value(desired)
+    elif not warnings:
+        warnings.append('%s already has %d tags (the Azure limit): the reset is not recorded in the %s tag, so '
+                        'another run cannot see it is pending' % (view.target.display, len(view.tags), RECORD_TAG))
+    return _vm.Change(properties={'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': desired}}},
+                      tags=tags)
 
 
 def _failed_provisioning(target, model, view, value):
@@ -440,12 +423,18 @@ def _failed_provisioning(target, model, view, value):
 
 
 def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock=time.monotonic, timing=None):
+    """``confirm_steps`` run in this thread. Returns (confirmed, agent, power)."""
+    return drive(confirm_steps(client, target, value, before, wait_timeout, clock=clock, timing=timing), sleep)
+
+
+def confirm_steps(client, target, value, before, wait_timeout, clock=time.monotonic, timing=None):
     """Read ``GET vm?$expand=instanceView`` until the guest reports keyIncarnationId == value (and a new keyGuid).
 
     One read carries both the model's provisioningState (a failed update fails the target with its ARM error)
     and the agent's keyLatchStatus. The reads are timed by ``_confirm.wait_for`` (the first after what earlier
     targets of the batch took, later ones backing off), all within ``wait_timeout``.
-    ``before``: the agent status parsed before the write. Returns (confirmed, agent, power).
+    ``before``: the agent status parsed before the write. A step generator (yields the seconds until its next read)
+    returning (confirmed, agent, power).
     """
     prev_states = ((before or {}).get('key_latch_status') or {}).get('states') or {}
     prev_guid = prev_states.get('keyGuid')
@@ -453,13 +442,10 @@ def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock
     seen = dict(agent=before, power=None)
 
     def probe():
-        model, _etag = read_model(client, target, expand_instance_view=True)
-        view = ((model or {}).get('properties') or {}).get('instanceView')
-        if view is None:  # an endpoint that ignores $expand
-            view = read_instance_view(client, target)
-        if str(((model or {}).get('properties') or {}).get('provisioningState') or '').lower() == 'failed':
-            raise _failed_provisioning(target, model, view, value)
-        agent, power = parse_agent_status(view), power_state(view)
+        view = _vm.read_view(client, target, instance_view=True)
+        if str(view.provisioning_state or '').lower() == 'failed':
+            raise _failed_provisioning(target, view.model, view.instance_view, value)
+        agent, power = parse_agent_status(view.instance_view), view.power
         seen.update(agent=agent, power=power)
         if power and power != 'running':
             raise TaskError('%s stopped (power state %s) while waiting for the guest to latch keyIncarnationId %d'
@@ -468,54 +454,75 @@ def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock
         if agent.get('json') and _int_or_none(states.get('keyIncarnationId')) == value:
             guid = states.get('keyGuid')
             return bool(guid and (not prev_guid or guid != prev_guid or prev_latched == value)), None
+        if before and agent.get('time') and agent.get('time') == before.get('time') and \
+                agent.get('key_latch_status') == before.get('key_latch_status'):
+            return STALE, None  # the status from before the write (the instance view lags the model)
         return False, None
 
-    confirmed = wait_for(probe, wait_timeout, timing=timing, sleep=sleep, clock=clock)[0]
+    confirmed = (yield from wait_steps(probe, wait_timeout, timing=timing, clock=clock))[0]
     return confirmed, seen['agent'], seen['power']
 
 
+def _decide(view, params, need_view):
+    """(current, desired or None, agent, health) for one view of the target: the whole decision, no I/O."""
+    if not view.settings.get('enabled'):
+        raise _not_enabled(view.target, view.model)
+    state, wanted, force = params.get('state'), params.get('key_incarnation_id'), params.get('force', False)
+    current = _int_or_none(view.settings.get('keyIncarnationId')) or 0
+    agent = health = None
+    if need_view:
+        agent = parse_agent_status(view.instance_view)
+        health = classify_health(view.settings, agent, view.power, record=parse_record(view.tags))
+    desired = None
+    if state == 'reset':
+        desired = current + 1
+    elif state == 'healthy':
+        if health['reset_needed'] or (force and health['verdict'] in ('unknown', 'pending')):
+            desired = current + 1
+    elif wanted > current:
+        desired = wanted
+    return current, desired, agent, health
+
+
+def _pending_note(target, health):
+    since = ' since %s' % health['pending_since'] if health.get('pending_since') else ''
+    return ('a key reset is pending on %s%s: %s. Not writing again; wait for the guest, or use state: reset or '
+            'force: true to raise keyIncarnationId anyway' % (target.display, since, health['reason']))
+
+
 def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
-    """The proxy_agent_key_reset behaviour for one target. Returns the result dict; raises TaskError/ArmError.
+    """The proxy_agent_key_reset behaviour for one target (``run_steps`` in this thread). Returns the result dict."""
+    return drive(run_steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock,
+                           shared=shared), sleep)
+
+
+def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
+              shared=None):
+    """The proxy_agent_key_reset behaviour for one target as a step generator: it yields the seconds to wait
+    before its next request (the confirmation reads) and returns the result dict; raises TaskError/ArmError. A
+    batch runs many of them on a few threads (``_batch.run_pipelined``): a target waiting for its guest holds none.
 
     ``shared``: the batch's ``ConfirmTiming`` (None: a fresh one). Reads: one GET of the model with the instance
-    view, then (wait: true) the confirmation reads; writes: one PATCH (VM) or PUT (Uniform instance).
+    view, then (wait: true) the confirmation reads; writes: one PATCH (VM) or PUT (Uniform instance) with
+    If-Match, which also writes the RECORD_TAG record (see _vm.update for the re-decision after a 412).
     """
     state = params.get('state')
     wanted = params.get('key_incarnation_id')
     wait = params.get('wait', True)
-    force = params.get('force', False)
-    if wanted is not None and wanted < 0:
-        raise TaskError('key_incarnation_id must be 0 or more (it is an int32 that can only be raised)')
     if state is None and wanted is None:
         raise TaskError('one of state or key_incarnation_id is required')
+    validate(params)
 
     need_view = bool(wait or state == 'healthy')
-    model, etag = read_model(client, target, expand_instance_view=need_view)
-    settings = model_settings(model)
-    if not settings.get('enabled'):
-        raise _not_enabled(target, model)
-    current = _int_or_none(settings.get('keyIncarnationId')) or 0
-
-    agent = health = power = None
-    if need_view:
-        view = ((model or {}).get('properties') or {}).get('instanceView')
-        if view is None:  # an endpoint that ignores $expand
-            view = read_instance_view(client, target)
-        agent, power = parse_agent_status(view), power_state(view)
-        health = classify_health(settings, agent, power)
-
-    desired, mode = None, 'at_least'
-    if state == 'reset':
-        desired, mode = current + 1, 'reset'
-    elif state == 'healthy':
-        if health['reset_needed'] or (force and health['verdict'] == 'unknown'):
-            desired, mode = current + 1, 'reset'
-    elif wanted > current:
-        desired = wanted
+    view = _vm.read_view(client, target, instance_view=need_view)
+    current, desired, agent, health = _decide(view, params, need_view)
+    power = view.power
 
     result = dict(changed=desired is not None, id=target.id, previous_key_incarnation_id=current,
                   key_incarnation_id=desired if desired is not None else current,
                   key_latch_status=(agent or {}).get('key_latch_status'), health=health, confirmed=False)
+    if health is not None and health['verdict'] == 'pending':
+        result['pending_since'] = health.get('pending_since')
     if diff:
         result['diff'] = dict(before_header=target.id, after_header=target.id,
                               before={'key_incarnation_id': current},
@@ -525,6 +532,8 @@ def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, 
         if health is not None:
             latched = health.get('latched_key_incarnation_id')
             result['confirmed'] = latched is not None and latched >= current and health['verdict'] == 'healthy'
+            if health['verdict'] == 'pending':
+                result['msg'] = _pending_note(target, health)
         return result
 
     if wait and power and power != 'running':
@@ -536,26 +545,63 @@ def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, 
     if check_mode:
         return result
 
+    # Decide again on every re-read after a lost race (412/409): a reset another run wrote meanwhile is pending
+    # for this one too, and `state: reset` counts another writer's raise above what it decided on.
+    warnings = []
+    decided = dict(current=current, health=health, agent=agent)
+
+    def decide(v):
+        if v is view:
+            return _key_change(v, desired, warnings)
+        now_current, now_desired, now_agent, now_health = _decide(v, params, need_view)
+        decided.update(current=now_current, health=now_health, agent=now_agent)
+        if now_desired is None or (state == 'reset' and now_current > current):
+            return None
+        return _key_change(v, now_desired, warnings)
+
     # wait: true confirms through the instance view (which shows a failed update too), so the LRO status and
     # the final GET are not read; wait: false keeps the ARM LRO semantics (returns when the update finished).
-    new = write_key_incarnation(client, target, model, etag, desired, current, mode, sleep=sleep, lro=not wait)
+    try:
+        _last, change, _final = _vm.update(client, view, decide, lro=not wait, sleep=sleep, instance_view=need_view)
+    except ArmError as err:
+        if not err.accepted:
+            raise
+        raise TaskError('keyIncarnationId %d was accepted for %s but the update failed: %s'
+                        % (desired, target.display, err.describe()), id=target.id, changed=True,
+                        previous_key_incarnation_id=current, key_incarnation_id=desired, arm_error=err.as_dict())
+    if warnings:
+        result['warnings'] = warnings
+    if change is None:  # another run wrote first: its reset is this run's too
+        now_health = decided['health']
+        result.update(changed=False, key_incarnation_id=decided['current'], health=now_health,
+                      key_latch_status=((decided['agent'] or {}).get('key_latch_status')))
+        result['msg'] = ('another run raised keyIncarnationId of %s to %d between this run\'s read and its write: '
+                         'not raising again' % (target.display, decided['current']))
+        if now_health is not None and now_health['verdict'] == 'pending':
+            result['pending_since'] = now_health.get('pending_since')
+        if diff:
+            result['diff']['after'] = {'key_incarnation_id': decided['current']}
+        return result
+    new = change.properties['securityProfile']['proxyAgentSettings']['keyIncarnationId']
     result['key_incarnation_id'] = new
+    if change.tags:
+        result['key_reset_record'] = change.tags[RECORD_TAG]
     if diff:
         result['diff']['after'] = {'key_incarnation_id': new}
     if not wait:
         return result
-    confirmed, last, power = confirm(client, target, new, agent, params.get('wait_timeout', 600), sleep=sleep,
-                                     clock=clock, timing=shared)
+    confirmed, last, power = yield from confirm_steps(client, target, new, decided['agent'],
+                                                      params.get('wait_timeout', 600), clock=clock, timing=shared)
     result['key_latch_status'] = (last or {}).get('key_latch_status')
     result['confirmed'] = confirmed
     if not confirmed:
         last_text = json.dumps(result['key_latch_status'], sort_keys=True) if result['key_latch_status'] else \
             (last or {}).get('raw_message') or 'none'
         result['msg'] = ('keyIncarnationId raised to %d on %s, but the guest did not report it within %ss '
-                         '(wait_timeout). Last keyLatchStatus: %s' % (new, target.display,
-                                                                      params.get('wait_timeout', 600), last_text))
+                         '(wait_timeout); the reset stays pending (a re-run does not raise it again). Last '
+                         'keyLatchStatus: %s' % (new, target.display, params.get('wait_timeout', 600), last_text))
         raise TaskError(result.pop('msg'), **result)
-    view_health = classify_health(dict(settings, keyIncarnationId=new), last, power)
+    view_health = classify_health(dict(view.settings, keyIncarnationId=new), last, power)
     result['health'] = view_health
     return result
 
@@ -564,4 +610,4 @@ def task_spec():
     """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
     return TaskSpec(ARGUMENT_SPEC, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, required_one_of=REQUIRED_ONE_OF,
-                    shared=ConfirmTiming)
+                    shared=ConfirmTiming, validate=validate, steps=run_steps)

@@ -66,7 +66,6 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (
     scrub_obj,
     visible,
 )
-from ansible_collections.vmrescue.azure.plugins.module_utils._vmview import os_type, power_state  # noqa: F401 pylint: disable=unused-import
 
 PUBLISHER = "Microsoft.OSTCExtensions"
 EXTENSION_TYPE = "VMAccessForLinux"

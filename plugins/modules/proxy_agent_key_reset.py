@@ -17,9 +17,17 @@ description:
     Use it when a VM lost its latched key (for example after a disk moved to a new VM) or the host and guest keys
     no longer match, and the VM cannot reach WireServer or IMDS.
   - VMs (including Flexible scale-set instances) are updated with C(PATCH); Uniform scale-set instances with
-    C(GET) + C(PUT) of the instance model and C(If-Match). Keys are per instance; there is no scale-set-wide reset.
-  - A concurrent raise by someone else (C(can only be incremented), HTTP 409 another operation in progress, HTTP 412)
-    is re-read and converged, not failed.
+    C(GET) + C(PUT) of the instance model. Both writes carry C(If-Match) with the etag of the read the decision was
+    made on. Keys are per instance; there is no scale-set-wide reset.
+  - The write also records the reset in the tag C(vmrescue-key-reset) (value C(<keyIncarnationId>@<UTC time>), for
+    example C(7@2026-12-04T11:50:00Z)), in the same request, so another controller, a later job and the
+    C(vmrescue.azure.vms) inventory see that a reset is pending. Azure replaces the whole tag map on a write, so the
+    VM's own tags are sent back with it (never dropped; C(If-Match) makes sure they are the current ones). The tag
+    stays after the guest latched the key, as history; no extra write removes it. When a VM already has 50 tags
+    (the Azure limit) and no such tag, the reset is written without it, with a warning.
+  - A concurrent write by someone else (HTTP 412 from C(If-Match), HTTP 409 another operation in progress,
+    C(can only be incremented)) is re-read and decided again on what the other writer left; a reset another run
+    wrote meanwhile is pending for this run too, so two overlapping runs raise a key once, not twice.
   - O(state=healthy) classifies the latched key and resets only when it is not usable. The classification, in order,
     first match wins, returned as RV(health.verdict) (C(reset) says whether O(state=healthy) resets).
   - "VM not running (deallocated, stopped): C(unknown), reset: no."
@@ -27,6 +35,11 @@ description:
   - "Agent status stale or unreadable (substatus C(transitioning), message not JSON): C(unknown), reset: no."
   - "C(secureChannelState) C(disabled), or all endpoints C(Disabled), or message C(Customer has not enforce the secure channel state):
     C(not_enforced), reset: no (no key is in use)."
+  - "A reset pending, whatever the message says: the latched C(keyIncarnationId) lower than the model's, or the guest
+    reporting none while the C(vmrescue-key-reset) tag records a reset to the model's value; not when that record
+    is more than 30 minutes old (the guest had its time): C(pending), reset: no. The result gives RV(pending_since)
+    (the recorded write time; null when the raise was not recorded by this collection) and a C(msg) saying what to do
+    (O(state=reset) or O(force=true) raise it anyway)."
   - "Message C(Failed to acquire key details), C(Failed to check the key ... details saved locally), C(Failed to attest the key),
     C(Failed to save key details to file): C(unhealthy), reset: B(yes)."
   - "Message C(Failed to get key status) (the agent cannot reach the host; a reset does not fix this): C(unknown), reset: no."
@@ -35,12 +48,12 @@ description:
   - "Ready message (C(Found key details from local and ready to use), C(Successfully attest the key and ready to use), or old agents'
     (1.0.25 to 1.0.41) C(Got key status successfully ...)), a C(keyGuid), and the latched C(keyIncarnationId) equal to the model's:
     C(healthy), reset: no."
-  - "Ready message but the latched C(keyIncarnationId) lower than the model's (or absent while the model's is above 0):
+  - "Ready message but no latched C(keyIncarnationId) while the model's is above 0:
     C(pending) (an earlier reset has not reached the guest yet), reset: no."
   - "Anything else: C(unknown), reset: no."
   - C(secureChannelState) is parsed in all its forms, including the agent's two spaces before C(IMDS)
     (C(WireServer Enforce -  IMDS Enforce - HostGA Enforce)) and host schema 1.0's C(wireserver) / C(wireserverandimds).
-  - With O(force=true), O(state=healthy) also resets when the verdict is C(unknown).
+  - With O(force=true), O(state=healthy) also resets when the verdict is C(unknown) or C(pending).
 options:
   state:
     description:
@@ -53,10 +66,14 @@ options:
     description:
       - Converge C(keyIncarnationId) to at least this value. Ok (no write) when the model already has this value or more,
         so a fleet can be re-run with the same value safely.
+      - 0 to 2147483647 (the field is an int32); other values are refused before any call.
     type: int
   force:
     description:
-      - With O(state=healthy), also reset when the health cannot be determined (verdict C(unknown)).
+      - With O(state=healthy), also reset when the health cannot be determined (verdict C(unknown)) or a reset is
+        still pending (verdict C(pending)).
+      - Without it, a re-run while an earlier reset has not reached the guest (for example after a timeout or a
+        cancelled job) writes nothing, since each raise restarts the guest's key negotiation.
     type: bool
     default: false
   wait:
@@ -68,16 +85,23 @@ options:
       - The first confirmation read waits for the expected propagation delay, learned from the targets confirmed
         earlier in the same task (2 seconds until one was; then a running 0.8 quantile of the observed delays);
         later reads back off (doubling, at most every 15 s). So a batch spends about two reads per VM.
+        A read that still shows the agent status from before the write (Azure's instance view lags the model) is
+        not counted as a miss; when most first reads are such, the first read comes after 1 s and the second at
+        the learned delay (two confirmation reads).
       - Expected propagation is up to about 90 seconds (agent key poll, status write, extension status upload).
       - With V(true), a VM that is not running fails before any write (a reset cannot be confirmed on it);
         use V(false) to only raise the model value, which the guest latches when it next runs.
       - V(false) returns after the Resource Manager operation completes (its status is polled, then the VM read).
+        When Azure accepted the write and the operation then failed, the task fails with C(changed=true), the value
+        written and the Azure error.
     type: bool
     default: true
   wait_timeout:
     description:
       - Seconds to wait for the confirmation. On timeout the task fails with the last C(keyLatchStatus) seen
-        (the model change is kept; re-run with the same O(key_incarnation_id) to check again).
+        (the model change is kept and recorded; a re-run with O(state=healthy) reports the reset as pending instead of
+        raising the key again).
+      - Must be more than 0; 0 or less is refused before any call (use O(wait=false) not to wait).
     type: int
     default: 600
 extends_documentation_fragment:
@@ -244,10 +268,29 @@ health:
     power_state:
       description: Power state from the instance view.
       type: str
+    pending_since:
+      description: With verdict C(pending), when the pending reset was written (UTC, from the C(vmrescue-key-reset)
+        tag), or null when unknown.
+      type: str
 confirmed:
   description: Whether the guest reports the model's C(keyIncarnationId) (after a reset, with a new C(keyGuid)).
   returned: success
   type: bool
+pending_since:
+  description: When the health verdict is C(pending), the time the pending reset was written (UTC ISO 8601), null
+    when it was not recorded by this collection.
+  returned: when a reset is pending and nothing was written
+  type: str
+  sample: '2026-12-04T11:50:00Z'
+key_reset_record:
+  description: The value written to the C(vmrescue-key-reset) tag with the key (C(<keyIncarnationId>@<UTC time>)).
+  returned: when a key was written
+  type: str
+  sample: 10@2026-12-04T11:50:00Z
+msg:
+  description: Why nothing was written when a reset is pending or another run wrote first, and what to do.
+  returned: when a reset is pending or another run raised the key concurrently
+  type: str
 diff:
   description: Before and after C(key_incarnation_id), with C(--diff) or the task keyword C(diff).
   returned: when diff mode is on

@@ -20,13 +20,20 @@ How:
   and calls ``run(on_result)``; ``on_result(index, result)`` writes ``<spool>/<index>.json`` atomically
   (write + rename, mode 0600). Then it writes ``<spool>/done`` and exits. A watcher thread ends the child as soon
   as the ``ansible-playbook`` process is gone (Ctrl-C, a cancelled AWX job): no orphan keeps calling Azure.
-- ``collect(info, index, timeout)`` (in each host's worker process): waits for ``<index>.json``; fails clearly
-  if the batch process died without writing it, or after ``timeout`` seconds.
+- ``collect(info, index, timeout, on_progress=None)`` (in each host's worker process): waits for
+  ``<index>.json``; fails clearly if the batch process died without writing it, or after ``timeout`` seconds.
+  While it waits, ``on_progress(line)`` gets a progress line (done / pending / failed of N) every
+  ``PROGRESS_SECONDS``, from one waiting collector only (the first to create ``<spool>/tick-<n>`` for the period):
+  the batch process keeps the counts in ``<spool>/progress`` as each target finishes. A waiting worker ends at
+  once when the ``ansible-playbook`` process that started the batch is gone: ansible-core puts each worker in a
+  session of its own, so a cancelled AWX job (a signal to ``ansible-playbook`` or its process group) does not
+  reach them, and without this check they would wait for results nobody reads.
 
 Nothing secret is written: the results are the module results, with the task's ``no_log`` values masked by the
 caller before ``on_result`` is called.
 
-Public names (kept stable): ``start``, ``collect``, ``BackgroundError``, ``INFO_KEYS``.
+Public names (kept stable): ``start``, ``collect``, ``BackgroundError``, ``INFO_KEYS``, ``PROGRESS_SECONDS``,
+``progress_line(info)``.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import time
 
 INFO_KEYS = ('spool', 'total', 'pid', 'controller_pid', 'started')
 _POLL_SECONDS = 0.05
+PROGRESS_SECONDS = 15
 
 
 class BackgroundError(Exception):
@@ -107,8 +115,15 @@ def start(run, total):
             _detach_stdio()
             threading.Thread(target=_watch_controller, args=(controller_pid,), daemon=True).start()
 
+            counts = dict(done=0, failed=0, total=int(total))
+            counts_lock = threading.Lock()
+
             def on_result(index, result):
                 _write_json(spool, '%d.json' % index, result)
+                with counts_lock:
+                    counts['done'] += 1
+                    counts['failed'] += 1 if result.get('failed') else 0
+                    _write_json(spool, 'progress', counts)
 
             try:
                 summary = run(on_result)
@@ -152,8 +167,43 @@ def _read(path):
         return json.load(fh)
 
 
-def collect(info, index, timeout=None, clock=time.monotonic, sleep=time.sleep):
-    """The result of target ``index`` of the background batch ``info``: waits for it. Raises BackgroundError."""
+def _controller_gone(controller_pid):
+    """True when this worker's parent is no longer the ansible-playbook process that started the batch."""
+    return bool(controller_pid) and os.getppid() != controller_pid
+
+
+def progress_line(info):
+    """'vmrescue.azure batch: D done (F failed), P pending of N, after S s' from the batch's progress file."""
+    total = int(info.get('total') or 0)
+    try:
+        counts = _read(os.path.join(info['spool'], 'progress'))
+    except (OSError, ValueError, KeyError):
+        counts = {}
+    done, failed = int(counts.get('done') or 0), int(counts.get('failed') or 0)
+    return 'vmrescue.azure batch: %d done (%d failed), %d pending of %d, after %ds' % (
+        done, failed, total - done, total, max(0, time.time() - float(info.get('started') or time.time())))
+
+
+def _claim_tick(spool, started):
+    """True for exactly one caller per PROGRESS_SECONDS period of the batch (the first to create its tick file)."""
+    period = int(max(0, time.time() - started) // PROGRESS_SECONDS)
+    if period < 1:
+        return False
+    try:
+        os.close(os.open(os.path.join(spool, 'tick-%d' % period), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        return False
+    return True
+
+
+def collect(info, index, timeout=None, clock=time.monotonic, sleep=time.sleep, on_progress=None, exit_=os._exit):
+    """The result of target ``index`` of the background batch ``info``: waits for it. Raises BackgroundError.
+
+    ``on_progress(line)``: called with ``progress_line(info)`` about every PROGRESS_SECONDS while this collector
+    waits, by one collector of the batch at a time. Called in a host's worker process (a child of
+    ansible-playbook): when ansible-playbook is gone while it waits (cancelled, killed), the worker ends itself with
+    ``exit_(3)`` instead of waiting on.
+    """
     spool = info.get('spool') if isinstance(info, dict) else None
     if not spool or not isinstance(spool, str):
         raise BackgroundError('not a background batch (expected the registered result of a task with background: true)')
@@ -165,7 +215,13 @@ def collect(info, index, timeout=None, clock=time.monotonic, sleep=time.sleep):
                               'while the ansible-playbook run that started it is running' % spool)
     path = os.path.join(spool, '%d.json' % index)
     deadline = None if not timeout else clock() + float(timeout)
+    controller_pid = info.get('controller_pid')
+    next_check = clock()
     while True:
+        if clock() >= next_check:
+            if _controller_gone(controller_pid):
+                exit_(3)
+            next_check = clock() + 0.5
         if os.path.exists(path):
             return _read(path)
         done = os.path.join(spool, 'done')
@@ -181,4 +237,6 @@ def collect(info, index, timeout=None, clock=time.monotonic, sleep=time.sleep):
             raise BackgroundError('the background batch ended without a result for target %d%s' % (index, reason))
         if deadline is not None and clock() > deadline:
             raise BackgroundError('no result for target %d after %s seconds (timeout)' % (index, timeout))
+        if on_progress is not None and _claim_tick(spool, float(info.get('started') or time.time())):
+            on_progress(progress_line(info))
         sleep(_POLL_SECONDS)

@@ -97,7 +97,13 @@ class ControllerAction(ActionBase):
             raise AnsibleActionFail(remove_values(msg, no_log_values))
         params = validation.validated_parameters
 
+        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
         from ansible_collections.vmrescue.azure.plugins.module_utils._module import execute
+        if spec.validate is not None:  # bad values fail the task before any call, background or not
+            try:
+                spec.validate(params)
+            except TaskError as exc:
+                raise AnsibleActionFail(remove_values(exc.msg, no_log_values))
         check_mode = bool(self._task.check_mode)
         diff = bool(self._task.diff)
         env = self._environment()
@@ -109,7 +115,9 @@ class ControllerAction(ActionBase):
             return result
 
         if params.get('background'):
+            from ansible_collections.vmrescue.azure.plugins.module_utils._auth import security_warnings
             result = self._start_background(spec, params, check_mode, diff, env, clean, execute)
+            result['warnings'] = list(security_warnings(params, env))  # the batch's own process cannot warn
         else:
             result = execute(spec, params, check_mode=check_mode, diff=diff, env=env)
         if check_mode:

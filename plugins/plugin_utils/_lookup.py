@@ -44,9 +44,12 @@ class AzureLookupBase(LookupBase):
             from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
             from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
             try:
-                self._client = ArmClient(resolve_auth(self.auth_options()), pool_size=pool_size)
+                auth = resolve_auth(self.auth_options())
             except AuthError as exc:
                 raise AnsibleLookupError(str(exc))
+            for warning in auth.warnings:
+                display.warning(warning)
+            self._client = ArmClient(auth, pool_size=pool_size)
         return self._client
 
     def handle_missing(self, term, reason):

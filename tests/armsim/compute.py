@@ -166,6 +166,9 @@ class Compute:
         machine.model = new_model
         machine.etag_n += 1
         incarnation = machine.key_incarnation()
+        # The instance view lags the model: the next reads answer the agent status served before this write.
+        machine.stale_status_left = int(self.config["stale_status_reads"])
+        machine.stale_status = getattr(machine, "last_agent_status", None)
 
         def finish(when):
             agent = machine.agent
@@ -221,7 +224,11 @@ class Compute:
         body = req.json()
         self._check_if_match(req, machine)
         new_model = copy.deepcopy(machine.model)
-        deep_merge(new_model, _writable(body))
+        writable = _writable(body)
+        tags = writable.pop("tags", None)
+        deep_merge(new_model, writable)
+        if tags is not None:  # ARM: the tags of a PATCH replace the whole tag map (they are not merged)
+            new_model["tags"] = copy.deepcopy(tags)
         self._check_key_incarnation(machine, new_model, body, allow_equal=False)
         self._check_busy(machine, "Update")
         return self._commit_model(req, machine, new_model, "Update")
@@ -355,7 +362,12 @@ class Compute:
     def _extension_views(self, machine, now):
         views = [ext.instance_view() for ext in machine.extensions.values()]
         if machine.agent is not None and machine.proxy_enabled():
-            entry = machine.agent.extension_view(machine.os, machine.proxy_settings(), now)
+            if getattr(machine, "stale_status_left", 0) > 0 and getattr(machine, "stale_status", None) is not None:
+                machine.stale_status_left -= 1
+                entry = copy.deepcopy(machine.stale_status)  # same message, same time as before the write
+            else:
+                entry = machine.agent.extension_view(machine.os, machine.proxy_settings(), now)
+                machine.last_agent_status = copy.deepcopy(entry)
             if entry is not None:
                 views.insert(0, entry)
         return views

@@ -38,6 +38,10 @@ DEFAULTS = {
     "gw_delete_rate": 10,
     "gw_global_factor": 15,  # per-subscription limit across principals = factor x the per-principal one
     "latency_ms": 0,
+    # Instance-view reads after each model write that still answer the Guest Proxy Agent status from before the
+    # write (Azure's status lags the model: the agent uploads it every 15-60 s). 0: no lag modelled (the tests'
+    # default); make bench uses 1.
+    "stale_status_reads": 0,
     "page_size": 50,  # list pages (nextLink)
 }
 for _policy, _scopes in COMPUTE_POLICIES.items():

@@ -25,7 +25,8 @@ FLEET = fleet_on_test_principals([
              {'name': 'lin-no-msp'},
              {'name': 'win-ok', 'os': 'windows', 'proxy_agent': {'key_incarnation_id': 2}},
              {'name': 'win-broken', 'os': 'windows',
-              'proxy_agent': {'key_incarnation_id': 4, 'fault': 'key_mismatch', 'guest_key_incarnation_id': 3}},
+              # a mismatched key of the model's incarnation: unhealthy (a lower one would be a pending reset)
+              'proxy_agent': {'key_incarnation_id': 4, 'fault': 'key_mismatch', 'guest_key_incarnation_id': 4}},
          ],
          'scale_sets': [
              {'name': 'ss-mix', 'orchestration': 'Uniform', 'proxy_agent': {'key_incarnation_id': 2},
@@ -195,6 +196,7 @@ def test_reset_proxy_agent_keys_check_mode_writes_nothing(fleet, env, inventory)
     run = run_playbook(_playbook('reset_proxy_agent_keys'), env, inventory=inventory, check=True)
     summary = _published(run, 'proxy_agent_key_recovery_summary')
     assert sorted(summary['changed_hosts']) == ['lin-broken', 'lin-fail', 'ss-mix_1', 'win-broken']
+    assert all(v.endswith('would reset (check mode)') for v in summary['changed_hosts'].values()), summary
     assert fleet.control.counters()['write'] == 0
 
 
@@ -212,6 +214,8 @@ def test_regain_linux_access_mixed_fleet(fleet, env, inventory):
     assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
         == (9, 5, 0, 3, 1), summary
     assert sorted(summary['changed_hosts']) == ['lin-broken', 'lin-no-msp', 'lin-ok', 'ss-mix_0', 'ss-mix_1']
+    # The summary says what changed, not the handler's "Enable succeeded." (the key, never a secret).
+    assert summary['changed_hosts']['lin-ok'] == 'user rescue: SSH key set, sshd_config reset', summary
     assert sorted(summary['skipped_hosts']) == ['lin-dealloc', 'win-broken', 'win-ok']
     assert 'Windows' in summary['skipped_hosts']['win-ok']
     assert 'Windows' in summary['skipped_hosts']['win-broken']  # recognised from the module's refusal
@@ -235,6 +239,20 @@ def test_regain_linux_access_mixed_fleet(fleet, env, inventory):
     assert (summary['changed'], summary['already_fine'], summary['failed']) == (0, 6, 0)
     assert third.rc == 0 and _changed_hosts(third) == []
     assert fleet.control.counters()['write'] == 0
+
+
+def test_regain_linux_access_check_mode_and_removal_say_what(fleet, env, inventory):
+    fleet.control.reset_counters()
+    run = run_playbook(_playbook('regain_linux_access'), env, inventory=inventory, extra_vars=INTENT, check=True)
+    summary = _published(run, 'linux_access_recovery_summary')
+    assert summary['changed_hosts']['lin-ok'] == 'would apply: user rescue: SSH key set, sshd_config reset', summary
+    assert fleet.control.counters()['write'] == 0
+    run = run_playbook(_playbook('regain_linux_access'), env, inventory=inventory, extra_vars=INTENT)
+    run = run_playbook(_playbook('regain_linux_access'), env, inventory=inventory,
+                       extra_vars={'linux_access_recovery_state': 'absent'})
+    summary = _published(run, 'linux_access_recovery_summary')
+    assert summary['changed_hosts']['lin-ok'].startswith('VMAccessForLinux extension ') and \
+        summary['changed_hosts']['lin-ok'].endswith(' removed'), summary
 
 
 def test_linux_access_recovery_ssh_proof(fleet, env, tmp_path):
@@ -308,3 +326,55 @@ def test_roles_with_azure_rm_host_vars(fleet, env, tmp_path):
     run = run_playbook(_playbook('regain_linux_access'), env, inventory=inv, extra_vars=INTENT)
     summary = _published(run, 'linux_access_recovery_summary')
     assert sorted(summary['changed_hosts']) == ['lin-broken', 'ss-mix_1'] and list(summary['skipped_hosts']) == ['win-ok']
+
+
+# -- auth: role variable, play-level module_defaults, both ------------------------------------------------------
+def _auth_split(sim):
+    full = {'subscription_id': sim.subscription_id, 'client_id': sim.client_id, 'secret': sim.client_secret,
+            'tenant': sim.tenant_id, 'cloud_environment': sim.base_url}
+    return full
+
+
+@pytest.mark.parametrize('way', ['role_var', 'play_module_defaults', 'both'])
+@pytest.mark.parametrize('role', ['proxy_agent_key_recovery', 'linux_access_recovery'])
+def test_role_auth_merges_with_play_module_defaults(fleet, env, tmp_path, way, role):
+    """The role's *_auth and a play-level module_defaults for group/vmrescue.azure.azure each work alone, and
+    together they merge key by key: the role variable wins, the play's group defaults supply the rest. No AZURE_*
+    variable in the environment, so nothing else can sign in."""
+    clean = dict((k, v) for k, v in env.items() if not k.startswith('AZURE_'))
+    full = _auth_split(fleet)
+    if way == 'role_var':
+        role_auth, play_defaults = full, None
+    elif way == 'play_module_defaults':
+        role_auth, play_defaults = {}, full
+    else:
+        # Neither half signs in alone; the play's client_id is wrong and the role's must win.
+        role_auth = {'subscription_id': full['subscription_id'], 'client_id': full['client_id']}
+        play_defaults = dict(full, client_id='00000000-0000-0000-0000-00000000dead', subscription_id=None)
+        del play_defaults['subscription_id']
+    play = {'name': 'role auth', 'hosts': 'all', 'gather_facts': False,
+            'roles': [{'role': 'vmrescue.azure.' + role, 'vars': dict({role + '_auth': role_auth},
+                                                                     **({} if role.startswith('proxy') else INTENT))}]}
+    if play_defaults is not None:
+        play['module_defaults'] = {'group/vmrescue.azure.azure': play_defaults}
+    inv = write_inventory(tmp_path, {'lin-broken': _host_vars(fleet, 'lin-broken')})
+    run = run_playbook([play], clean, inventory=inv)
+    summary = _published(run, role + '_summary')
+    assert run.rc == 0 and list(summary['changed_hosts']) == ['lin-broken'], run
+    assert not run.reveals(fleet.client_secret)
+
+
+def test_role_auth_without_any_credential_fails_clearly(fleet, env, tmp_path):
+    """Neither the role variable nor module_defaults nor the environment: a failure naming what is missing."""
+    clean = dict((k, v) for k, v in env.items() if not k.startswith('AZURE_'))
+    clean['PATH'] = os.path.dirname(os.sys.executable) + os.pathsep + '/usr/bin:/bin'  # no az login either
+    play = {'name': 'role auth', 'hosts': 'all', 'gather_facts': False,
+            'module_defaults': {'group/vmrescue.azure.azure': {'client_id': fleet.client_id,
+                                                               'cloud_environment': fleet.base_url}},
+            'roles': [{'role': 'vmrescue.azure.proxy_agent_key_recovery',
+                       'vars': {'proxy_agent_key_recovery_auth': {'auth_source': 'env'}}}]}
+    inv = write_inventory(tmp_path, {'lin-broken': _host_vars(fleet, 'lin-broken')})
+    fleet.control.reset_counters()
+    run = run_playbook([play], clean, inventory=inv)
+    assert run.rc != 0
+    assert fleet.control.counters()['write'] == 0

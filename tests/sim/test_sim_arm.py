@@ -181,6 +181,30 @@ def test_etag_and_if_match(arm):
     assert arm.get(path).headers["ETag"] != etag
 
 
+def test_patch_tags_replace_the_whole_map(sim, arm):
+    """ARM: a PATCH with ``tags`` replaces the tag map (a client must send the merged map); without ``tags`` they stay."""
+    sim.control.config(lro_seconds=0)
+    path = arm.vm("rg-linux", "lin-ok")
+    arm.wait(arm.patch(path, {"tags": {"owner": "a", "cost": "b"}}))
+    assert arm.get(path).json()["tags"] == {"owner": "a", "cost": "b"}
+    arm.wait(arm.patch(path, {"tags": {"vmrescue-key-reset": "1@2026-12-04T00:00:00Z"}}))
+    assert arm.get(path).json()["tags"] == {"vmrescue-key-reset": "1@2026-12-04T00:00:00Z"}
+    arm.wait(arm.raise_key(path, 7))
+    assert arm.get(path).json()["tags"] == {"vmrescue-key-reset": "1@2026-12-04T00:00:00Z"}
+
+
+def test_instance_tags_roundtrip_through_put(sim, arm):
+    """Scale-set instances are ARM Resources with tags (VirtualMachineScaleSetVM allOf Resource)."""
+    sim.control.config(lro_seconds=0)
+    path = arm.instance("rg-vmss", "ss-uniform", 0)
+    resp = arm.get(path)
+    model = resp.json()
+    model["tags"] = {"vmrescue-key-reset": "2@2026-12-04T00:00:00Z"}
+    model["properties"]["securityProfile"]["proxyAgentSettings"]["keyIncarnationId"] = 2
+    arm.wait(arm.request("PUT", path, model, headers={"If-Match": resp.headers["ETag"]}))
+    assert arm.get(path).json()["tags"] == {"vmrescue-key-reset": "2@2026-12-04T00:00:00Z"}
+
+
 def test_setting_proxy_agent_on_a_vm_without_it_is_stored(arm):
     path = arm.vm("rg-linux", "lin-no-msp")
     resp = arm.patch(path, {"properties": {"securityProfile": {"proxyAgentSettings": {"enabled": True,

@@ -78,6 +78,21 @@ def test_relatch_after_reset(sim, arm):
     assert after["message"].startswith("Successfully attest the key and ready to use. - ")
 
 
+def test_stale_status_reads_answer_the_status_from_before_the_write(sim, arm):
+    """stale_status_reads=1: the first instance-view read after a write shows the agent status served before it
+    (same message, same time), even after the guest latched; the next read is fresh."""
+    sim.control.config(relatch_seconds=0.2, lro_seconds=0, stale_status_reads=1)
+    path = arm.vm("rg-linux", "lin-ok")
+    before = proxy_entry(arm.get(path + "/instanceView").json())
+    reset_and_wait(arm, path, 4)
+    time.sleep(0.6)  # latched by now
+    stale = proxy_entry(arm.get(path, query={"$expand": "instanceView"}).json()["properties"]["instanceView"])
+    assert stale == before
+    fresh = wait_for(lambda: (lambda l: l if l["states"]["keyIncarnationId"] == "4" else None)(arm.key_latch(path)))
+    assert fresh["states"]["keyGuid"] != json.loads(before["substatuses"][0]["message"])["keyLatchStatus"]["states"][
+        "keyGuid"]
+
+
 def test_no_relatch_without_reset(sim, arm):
     path = arm.vm("rg-linux", "lin-ok")
     arm.wait(arm.patch(path, {"tags": {"x": "y"}}))

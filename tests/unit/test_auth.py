@@ -18,6 +18,11 @@ def no_home_no_az(monkeypatch, tmp_path):
     return tmp_path
 
 
+def _method(func):
+    """A function as a requests.Session method (the metadata fetch uses a session with retries)."""
+    return lambda self, *args, **kwargs: func(*args, **kwargs)
+
+
 def kind(ctx):
     # resolve_auth wraps the azure-identity credential in SerializedCredential (one token request at a time).
     return type(ctx.credential.credential).__name__
@@ -120,7 +125,7 @@ def test_metadata_url_cloud_disables_instance_discovery(monkeypatch):
         seen['url'], seen['verify'] = url, kw.get('verify')
         return _Resp({'name': 'sim', 'resourceManager': 'https://127.0.0.1:9/',
                       'authentication': {'loginEndpoint': 'https://127.0.0.1:9/', 'audiences': ['https://sim/arm']}})
-    monkeypatch.setattr(requests, 'get', fake_get)
+    monkeypatch.setattr(requests.Session, 'get', _method(fake_get))
     url = 'https://127.0.0.1:9/metadata/endpoints?api-version=2022-09-01'
     ctx = resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T,
                                 'AZURE_CLOUD_ENVIRONMENT': url})
@@ -140,11 +145,11 @@ def test_metadata_url_cloud_disables_instance_discovery(monkeypatch):
 
 def test_metadata_list_and_bad_payload(monkeypatch):
     import requests
-    monkeypatch.setattr(requests, 'get', lambda url, **kw: _Resp([
+    monkeypatch.setattr(requests.Session, 'get', _method(lambda url, **kw: _Resp([
         {'name': 'a', 'resourceManager': 'https://elsewhere/', 'authentication': {'loginEndpoint': 'https://l/', 'audiences': ['x']}},
-        {'name': 'b', 'resourceManager': 'https://stack.local/', 'authentication': {'loginEndpoint': 'https://l/', 'audiences': ['y']}}]))
+        {'name': 'b', 'resourceManager': 'https://stack.local/', 'authentication': {'loginEndpoint': 'https://l/', 'audiences': ['y']}}])))
     assert resolve_cloud('https://stack.local/metadata/endpoints?api-version=1').name == 'b'
-    monkeypatch.setattr(requests, 'get', lambda url, **kw: _Resp({'resourceManager': 'https://x/'}))
+    monkeypatch.setattr(requests.Session, 'get', _method(lambda url, **kw: _Resp({'resourceManager': 'https://x/'})))
     with pytest.raises(AuthError, match='lacks resourceManager'):
         resolve_cloud('https://other.local/metadata/endpoints?api-version=1')
 
@@ -152,3 +157,114 @@ def test_metadata_list_and_bad_payload(monkeypatch):
 def test_plain_http_authority_refused():
     with pytest.raises(AuthError, match='not https'):
         resolve_auth({'adfs_authority_url': 'http://adfs.local/adfs'}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET})
+
+
+@pytest.mark.parametrize('given', ['https://management.local.azurestack.external',
+                                   'https://management.local.azurestack.external/',
+                                   ' https://management.local.azurestack.external/ ',
+                                   'https://management.local.azurestack.external/metadata/endpoints?api-version=2022-09-01'])
+def test_cloud_environment_as_resource_manager_endpoint(monkeypatch, given):
+    """The ARM endpoint (msrestazure / Azure CLI convention) and the full metadata URL resolve the same cloud."""
+    import requests
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _auth
+    _auth._cloud_cache.clear()
+    seen = []
+
+    def fake_get(url, **kw):
+        seen.append(url)
+        return _Resp({'name': 'stack', 'resourceManager': 'https://management.local.azurestack.external/',
+                      'authentication': {'loginEndpoint': 'https://adfs.local.azurestack.external/adfs',
+                                         'audiences': ['https://management.adfs.azurestack.local/x']}})
+    monkeypatch.setattr(requests.Session, 'get', _method(fake_get))
+    cloud = resolve_cloud(given)
+    assert seen == ['https://management.local.azurestack.external/metadata/endpoints?api-version=2022-09-01']
+    assert cloud.resource_manager == 'https://management.local.azurestack.external/' and not cloud.is_public
+
+
+def test_metadata_url_keeps_its_own_api_version():
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import metadata_url
+    assert metadata_url('https://h/metadata/endpoints?api-version=2015-01-01') == \
+        'https://h/metadata/endpoints?api-version=2015-01-01'
+    assert metadata_url('https://h:8443/') == 'https://h:8443/metadata/endpoints?api-version=2022-09-01'
+    assert metadata_url('https://h/arm/') == 'https://h/arm/metadata/endpoints?api-version=2022-09-01'
+
+
+def test_named_cloud_makes_no_request(monkeypatch):
+    import requests
+    monkeypatch.setattr(requests.Session, 'get', _method(lambda *a, **kw: pytest.fail('named clouds need no metadata request')))
+    assert resolve_cloud('AzureCloud').resource_manager == 'https://management.azure.com/'
+    assert resolve_cloud('AZURE_PUBLIC_CLOUD').name == 'AzureCloud'
+
+
+def test_plain_http_cloud_metadata_is_refused_before_anything_is_sent(monkeypatch):
+    sent = []
+    monkeypatch.setattr(_auth, '_fetch_metadata', lambda url, verify: sent.append(url))
+    with pytest.raises(AuthError, match='plain http.*allow_unencrypted_cloud_metadata=true'):
+        resolve_auth({'cloud_environment': 'http://arm.example.test'},
+                     env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T})
+    assert sent == []
+
+
+def test_plain_http_cloud_metadata_when_the_risk_is_accepted(monkeypatch):
+    meta = {'name': 'Lab', 'resourceManager': 'http://arm.example.test/',
+            'authentication': {'loginEndpoint': 'https://login.example.test/', 'audiences': ['https://arm.example.test/']}}
+    monkeypatch.setattr(_auth, '_fetch_metadata', lambda url, verify: meta)
+    for options, env in (({'allow_unencrypted_cloud_metadata': True}, {}),
+                         ({}, {'VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA': 'true'})):
+        _auth._cloud_cache.clear()
+        env = dict(env, AZURE_CLIENT_ID=C, AZURE_SECRET=SECRET, AZURE_TENANT=T)
+        ctx = resolve_auth(dict(options, cloud_environment='http://arm.example.test'), env=env)
+        assert ctx.cloud.name == 'Lab'
+
+
+def test_certificate_validation_off_is_always_warned():
+    env = {'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T}
+    assert resolve_auth({}, env=env).warnings == []
+    for options, extra in (({'cert_validation_mode': 'ignore'}, {}), ({}, {'AZURE_CERT_VALIDATION_MODE': 'ignore'})):
+        ctx = resolve_auth(options, env=dict(env, **extra))
+        assert ctx.warnings == [_auth.CERT_IGNORE_WARNING]
+        assert _auth.security_warnings(options, dict(env, **extra)) == [_auth.CERT_IGNORE_WARNING]
+        assert SECRET not in ctx.warnings[0] and 'client secret' in ctx.warnings[0]
+    assert _auth.security_warnings({'cert_validation_mode': 'validate'}, {}) == []
+
+
+def test_cloud_metadata_fetch_retries_transient_failures():
+    """One 503 (or a dropped connection) on the metadata URL must not fail the run: urllib3 retries with back-off."""
+    import http.server
+    import threading
+    calls = []
+    meta = json_bytes = None
+    meta = {'name': 'Lab', 'resourceManager': 'https://arm.example.test/',
+            'authentication': {'loginEndpoint': 'https://login.example.test/', 'audiences': ['https://arm.example.test/']}}
+    import json as _json
+    json_bytes = _json.dumps(meta).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            calls.append(self.path)
+            if len(calls) < 3:
+                self.send_response(503)
+                self.send_header('Retry-After', '0')
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header('Content-Type', 'application/json')
+            self.end_headers()
+            self.wfile.write(json_bytes)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = 'http://127.0.0.1:%d' % server.server_port
+        assert _auth._fetch_metadata(url + '/metadata/endpoints?api-version=2022-09-01', True) == meta
+        assert len(calls) == 3
+        calls[:] = ['x'] * 10  # from now on every call fails: a clear message, no secret, no traceback
+        server.RequestHandlerClass = type('Always503', (Handler,), {'do_GET': lambda self: (
+            self.send_response(503), self.send_header('Retry-After', '0'), self.end_headers())})
+        with pytest.raises(AuthError, match=r'could not read cloud metadata .*\(after 4 retries\)'):
+            _auth._fetch_metadata(url + '/metadata/endpoints?api-version=2022-09-01', True)
+    finally:
+        server.shutdown()

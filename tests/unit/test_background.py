@@ -128,3 +128,75 @@ def test_the_batch_process_ends_when_the_controller_is_gone(subreaper):
     t0 = time.monotonic()
     _wait_gone(pid, timeout=10)  # reparented to this test (subreaper)
     assert time.monotonic() - t0 < 5
+
+
+def test_a_waiting_host_worker_ends_when_the_controller_is_gone(subreaper):
+    """A cancelled AWX job kills ansible-playbook; its host workers (each in a session of their own, so a
+    process-group signal misses them) wait in collect() for a result: they must end by themselves, not wait on.
+
+    test -> controller (stands in for ansible-playbook) -> worker that collects a result the batch never writes."""
+    r, w = os.pipe()
+    controller = os.fork()
+    if controller == 0:
+        try:
+            # the batch belongs to this controller: started here, so its controller_pid is this process
+            info = dict(bg.start(lambda on_result: time.sleep(60), 1), controller_pid=os.getpid())
+            worker = os.fork()
+            if worker == 0:
+                try:
+                    os.write(w, ('%d %d' % (os.getpid(), info['pid'])).encode())
+                    bg.collect(info, 0)
+                finally:
+                    os._exit(0)
+            time.sleep(0.3)
+        finally:
+            os._exit(0)  # the controller dies while its worker waits
+    os.close(w)
+    worker_pid, batch_pid = (int(x) for x in os.read(r, 64).split())
+    os.close(r)
+    os.waitpid(controller, 0)
+    t0 = time.monotonic()
+    _wait_gone(worker_pid, timeout=10)  # reparented to this test (subreaper)
+    assert time.monotonic() - t0 < 5
+    os.kill(batch_pid, signal.SIGKILL)
+    _wait_gone(batch_pid)
+
+
+def test_collect_ends_the_worker_when_its_parent_changed(tmp_path):
+    info = bg.start(lambda on_result: time.sleep(60), 1)
+    exits = []
+
+    def fake_exit(code):
+        exits.append(code)
+        raise SystemExit(code)
+
+    with pytest.raises(SystemExit):
+        bg.collect(dict(info, controller_pid=os.getppid() + 999999), 0, exit_=fake_exit)
+    assert exits == [3]
+    os.kill(info['pid'], signal.SIGKILL)
+    _wait_gone(info['pid'])
+
+
+def test_progress_line_every_period_from_one_waiting_collector(monkeypatch):
+    """Issue 11: a long run says how far it is (done / pending / failed of N) about every PROGRESS_SECONDS, once
+    per period however many hosts wait."""
+    monkeypatch.setattr(bg, 'PROGRESS_SECONDS', 0.3)
+
+    def run(on_result):
+        on_result(0, {'id': 'a', 'changed': True})
+        on_result(1, {'id': 'b', 'failed': True, 'msg': 'broken'})
+        time.sleep(1.0)
+        on_result(2, {'id': 'c'})
+        return {'msg': 'done'}
+
+    info = bg.start(run, 3)
+    lines = []
+    assert bg.collect(info, 2, on_progress=lines.append)['id'] == 'c'
+    assert lines and all(line.startswith('vmrescue.azure batch: 2 done (1 failed), 1 pending of 3, after ')
+                         for line in lines), lines
+    assert len(lines) <= 4, lines  # one per period, not one per poll
+    again = []
+    bg.collect(info, 0, on_progress=again.append)  # a result already there: no waiting, no line
+    assert again == []
+    _wait_gone(info['pid'])
+    assert bg.progress_line(info).startswith('vmrescue.azure batch: 3 done (1 failed), 0 pending of 3')

@@ -170,6 +170,46 @@ def test_run_ordered_keeps_order_isolates_failures_and_bounds_concurrency():
     assert state['max'] <= 3
 
 
+def test_run_pipelined_waiting_items_hold_no_worker():
+    """Issue 11: 20 targets that each wait between two requests, 2 workers: every first step (the write) runs
+    before any second step (the confirmation read), at most 2 steps at once, results in input order."""
+    events, lock, flight = [], threading.Lock(), dict(now=0, max=0)
+
+    def steps(i):
+        with lock:
+            flight['now'] += 1
+            flight['max'] = max(flight['max'], flight['now'])
+            events.append(('write', i))
+            flight['now'] -= 1
+        yield 0.3  # the guest relatches meanwhile: no worker is held
+        with lock:
+            events.append(('read', i))
+        if i == 7:
+            raise ValueError('broken target')
+        return i * 10
+
+    results = _batch.run_pipelined(steps, range(20), concurrency=2)
+    assert [r for i, r in enumerate(results) if i != 7] == [i * 10 for i in range(20) if i != 7]
+    assert isinstance(results[7], ValueError)
+    kinds = [k for k, _i in events]
+    assert kinds == ['write'] * 20 + ['read'] * 20, events
+    assert flight['max'] <= 2
+
+
+def test_run_pipelined_runs_each_step_when_due():
+    order = []
+
+    def steps(item):
+        name, wait = item
+        yield wait
+        order.append(name)
+        return name
+
+    assert _batch.run_pipelined(steps, [('late', 0.4), ('soon', 0.1), ('mid', 0.2)], concurrency=1) == [
+        'late', 'soon', 'mid']
+    assert order == ['soon', 'mid', 'late']
+
+
 def test_parse_targets():
     good = VM_PATH % (SUB, 1)
     parsed = _batch.parse_targets([good, {'resource_group': 'rg', 'name': 'vm2'}, '/bad', None, {'vm_id': good, 'x': 1}, 7])
@@ -324,6 +364,58 @@ def test_confirm_learns_the_latency_of_the_batch():
         reads.append(c.reads)
     assert sum(reads) / len(reads) <= 2.3, (reads, sorted(timing._seen))  # pylint: disable=protected-access
     assert 4.5 <= timing.expected() <= 8.0
+
+
+class StaleOnceClient(LatchClient):
+    """LatchClient whose instance view answers the agent status from before the write once after each write
+    (Azure's status lags the model); every status carries the time it was made."""
+
+    def __init__(self, t, latency, **kw):
+        super(StaleOnceClient, self).__init__(t, latency, **kw)
+        self.last_view = None
+        self.stale_left = 0
+
+    def get_with_etag(self, path, params=None, **kw):
+        model, etag = super(StaleOnceClient, self).get_with_etag(path, params=params, **kw)
+        if self.stale_left:
+            self.stale_left -= 1
+            model['properties']['instanceView'] = json.loads(json.dumps(self.last_view))
+            return model, etag
+        ext = model['properties']['instanceView']['extensions'][0]
+        ext['statuses'] = [{'code': 'ProvisioningState/succeeded', 'time': 'T%.3f' % self.t.now}]
+        self.last_view = json.loads(json.dumps(model['properties']['instanceView']))
+        return model, etag
+
+    def patch(self, path, body, lro=True, **kw):
+        out = super(StaleOnceClient, self).patch(path, body, lro=lro, **kw)
+        self.stale_left = 1
+        return out
+
+
+@pytest.mark.parametrize('latency', [2.0, 10.0, 40.0])
+def test_stale_status_once_after_each_write_keeps_the_learned_delay_bounded(latency):
+    """Issue 11: with one stale status after each write, every first read missed and was recorded as a miss, so
+    the learned first-read delay grew by its own back-off from target to target (without bound). A stale read is
+    a miss of its own kind: the delay stays near the latency and a target costs 1 pre-read + 2 confirm reads."""
+    t = FakeTime()
+    timing = pa.ConfirmTiming(initial=2.0)
+    reads = []
+    for _ in range(40):
+        c = StaleOnceClient(t, latency=latency)
+        assert _reset(c, t, timing)['confirmed']
+        reads.append(c.reads - 1)  # confirm reads (the first read is the pre-read)
+    assert timing.expected() <= latency * 1.3 + 1, sorted(timing._seen)  # pylint: disable=protected-access
+    settled = reads[10:]
+    assert sum(settled) / len(settled) <= 2.3, reads
+    assert max(settled) <= 3, reads
+
+
+def test_a_miss_does_not_lengthen_the_next_first_read_by_its_back_off():
+    timing = pa.ConfirmTiming(initial=2.0)
+    timing.observe(9.0, first_read=False, missed_at=5.0)  # missed at 5 s, seen at 9 s after a 4 s back-off
+    assert sorted(timing._seen) == [7.0]  # pylint: disable=protected-access
+    timing.observe(3.0, first_read=True)
+    assert sorted(timing._seen) == pytest.approx([2.85, 7.0])  # pylint: disable=protected-access
 
 
 def test_confirm_backs_off_and_times_out_with_the_last_status():

@@ -2,6 +2,7 @@
 """keyLatchStatus parsing and health classification: every message family, the two-space secureChannelState,
 non-JSON (stale) messages, old agents. No network."""
 
+import datetime
 import json
 
 import pytest
@@ -203,3 +204,48 @@ def test_health_table_is_documented_in_module():
                         'Failed to save key details', 'Failed to get key status', 'Status unknown.',
                         'poll_secure_channel_status task exited', 'WireServer Enforce -  IMDS Enforce'):
         assert family_text in src, family_text
+
+
+# -- pending: the model above the latched key, or this collection's record of a reset not yet latched ----------
+NOW = datetime.datetime(2026, 12, 4, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def classify_with(v, model_id, tags, now=NOW):
+    return pa.classify_health({'enabled': True, 'keyIncarnationId': model_id}, pa.parse_agent_status(v),
+                              pa.power_state(v), record=pa.parse_record(tags), now=now)
+
+
+@pytest.mark.parametrize('message', ['Failed to attest the key: 401', 'Failed to acquire key details: x',
+                                     READY_LOCAL, 'Failed to save key details to file: y'])
+def test_model_above_latched_is_pending_whatever_the_message(message):
+    h = classify(view(message, states={'secureChannelState': SCS, 'keyGuid': GUID, 'keyIncarnationId': '10'}), 11)
+    assert h['verdict'] == 'pending' and not h['reset_needed'] and h['pending_since'] is None
+
+
+def test_record_of_unlatched_reset_is_pending_when_the_guest_lost_its_key():
+    lost = view('Failed to acquire key details: gone', states={'secureChannelState': SCS})
+    tags = {'Vmrescue-Key-Reset': '11@2026-12-04T11:50:00Z'}  # tag names are case-insensitive in Azure
+    h = classify_with(lost, 11, tags)
+    assert h['verdict'] == 'pending' and h['pending_since'] == '2026-12-04T11:50:00Z' and '600s ago' in h['reason']
+    # without the record (or with a record of another value) the same status needs a reset
+    assert classify_with(lost, 11, {})['verdict'] == 'unhealthy'
+    assert classify_with(lost, 11, {pa.RECORD_TAG: '10@2026-12-04T11:50:00Z'})['verdict'] == 'unhealthy'
+    # a record older than PENDING_HOLD is history: the guest had its time
+    old = NOW - datetime.timedelta(seconds=pa.PENDING_HOLD + 1)
+    assert classify_with(lost, 11, {pa.RECORD_TAG: pa.record_value(11, old)})['verdict'] == 'unhealthy'
+
+
+def test_record_is_history_once_latched():
+    ok = view(READY_LOCAL, states={'secureChannelState': SCS, 'keyGuid': GUID, 'keyIncarnationId': '11'})
+    h = classify_with(ok, 11, {pa.RECORD_TAG: '11@2026-12-04T11:59:00Z'})
+    assert h['verdict'] == 'healthy' and h['pending_since'] is None
+
+
+@pytest.mark.parametrize('value', ['garbage', '11', '11@yesterday', 'x@2026-12-04T11:50:00Z', None])
+def test_unparsable_record_is_ignored(value):
+    assert pa.parse_record({pa.RECORD_TAG: value}) is None
+
+
+def test_record_round_trip():
+    rec = pa.parse_record({pa.RECORD_TAG: pa.record_value(7, NOW)})
+    assert rec['key_incarnation_id'] == 7 and rec['written_at'] == '2026-12-04T12:00:00Z' and rec['time'] == NOW

@@ -46,10 +46,11 @@ class FakeClient(object):
         self.errors = list(errors or [])  # ArmErrors raised by the next writes
         self.calls = []
         self.etag = 1
+        self.tags = {'owner': 'team-a'}
         self.subscription_id = SUB
 
     def model(self):
-        return {'name': 'vm1', 'properties': {
+        return {'name': 'vm1', 'tags': dict(self.tags), 'properties': {
             'storageProfile': {'osDisk': {'osType': self.os_type}},
             'securityProfile': {'proxyAgentSettings': {'enabled': self.enabled, 'keyIncarnationId': self.key}}}}
 
@@ -80,15 +81,19 @@ class FakeClient(object):
             if callable(err):
                 err = err(self)
             raise err
+        if if_match is not None and if_match != '"%d"' % self.etag:
+            raise ArmError('precondition failed', status=412, code='PreconditionFailed')
         value = body['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId']
         assert value > self.key
         self.key = value
+        if 'tags' in body:  # like ARM: the map sent replaces the tags
+            self.tags = dict(body['tags'])
         self.etag += 1
         self.pending_reads = self.relatch_after
         return self.model()
 
-    def patch(self, path, body, **kw):
-        return self._write('PATCH', path, body)
+    def patch(self, path, body, if_match=None, **kw):
+        return self._write('PATCH', path, body, if_match)
 
     def put(self, path, body, if_match=None, **kw):
         return self._write('PUT', path, body, if_match)
@@ -114,7 +119,10 @@ def test_reset_vm_patch_and_confirm():
     assert (r['previous_key_incarnation_id'], r['key_incarnation_id']) == (5, 6)
     assert r['diff']['before'] == {'key_incarnation_id': 5} and r['diff']['after'] == {'key_incarnation_id': 6}
     (w,) = c.writes()
-    assert w[0] == 'PATCH' and w[2] == {'properties': {'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': 6}}}}
+    assert w[0] == 'PATCH' and w[3] == '"1"'  # If-Match: the etag the decision was made on
+    assert w[2]['properties'] == {'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': 6}}}
+    assert set(w[2]['tags']) == {'owner', pa.RECORD_TAG}  # the user's tags are sent back: ARM replaces the map
+    assert w[2]['tags'][pa.RECORD_TAG].startswith('6@') and r['key_reset_record'] == w[2]['tags'][pa.RECORD_TAG]
     assert r['key_latch_status']['states']['keyIncarnationId'] == '6'
     assert r['health']['verdict'] == 'healthy'
 
@@ -216,7 +224,91 @@ def _incremented(c):
 def test_concurrent_reset_converges_without_failing():
     c = FakeClient(key=5, errors=[_incremented])
     r = run(c, state='reset')
-    assert r['changed'] and r['key_incarnation_id'] == 6 and len(c.writes()) == 1
+    # another writer's raise counts: no second raise, and this run says so
+    assert not r['changed'] and r['key_incarnation_id'] == 6 and len(c.writes()) == 1 and c.key == 6
+    assert 'another run raised' in r['msg']
+
+
+def _other_controller_raised(c):
+    """Another controller wrote key + record after this run read the VM: this run's If-Match etag is stale."""
+    c.key += 1
+    c.tags[pa.RECORD_TAG] = pa.record_value(c.key)
+    c.etag += 1
+    c.pending_reads = 10 ** 6  # the guest has not latched it yet
+    c.guest = (None, None)
+    return ArmError('precondition failed', status=412, code='PreconditionFailed')
+
+
+def test_412_on_vm_patch_rereads_and_redecides_pending():
+    c = FakeClient(key=5, message='Failed to attest the key: 401')
+    c.errors = [_other_controller_raised]
+    r = run(c, state='healthy')
+    (w,) = c.writes()  # the one that lost the race; nothing after the re-read
+    assert w[0] == 'PATCH' and w[3] == '"1"'
+    assert c.key == 6 and not r['changed'] and r['health']['verdict'] == 'pending'
+    assert r['pending_since'] == c.tags[pa.RECORD_TAG].split('@')[1]
+    reads = [x for x in c.calls if x[0] == 'GET']
+    assert len(reads) == 2 and all(x[2] == {'$expand': 'instanceView'} for x in reads)
+
+
+def test_412_then_still_needed_writes_with_the_new_etag():
+    def user_tag_changed(c):
+        c.tags['cost'] = 'x'  # a tag edit elsewhere moved the etag; the key is untouched
+        c.etag += 1
+        return ArmError('precondition failed', status=412, code='PreconditionFailed')
+    c = FakeClient(key=5, message='Failed to attest the key: 401', errors=[user_tag_changed])
+    r = run(c, state='healthy')
+    w1, w2 = c.writes()
+    assert (w1[3], w2[3]) == ('"1"', '"2"') and r['changed'] and c.key == 6
+    assert c.tags['cost'] == 'x' and c.tags['owner'] == 'team-a'  # the re-read map was merged: no tag dropped
+
+
+def test_healthy_does_not_write_while_pending_and_force_does():
+    c = FakeClient(key=5, message='Failed to attest the key: 401', relatch_after=10 ** 6)
+    with pytest.raises(TaskError) as exc:
+        run(c, state='healthy', wait_timeout=5)  # raised, not latched within wait_timeout
+    assert exc.value.result['changed'] and c.key == 6
+    c.calls = []
+    r = run(c, state='healthy', wait_timeout=5)  # the re-run: pending, whatever the message says
+    assert not r['changed'] and c.writes() == [] and r['health']['verdict'] == 'pending'
+    assert 'state: reset' in r['msg'] and 'force: true' in r['msg']
+    r = run(c, state='healthy', force=True, wait=False)
+    assert r['changed'] and c.key == 7
+
+
+def test_lost_key_with_record_is_pending():
+    c = FakeClient(key=5, message='Failed to acquire key details: x', relatch_after=10 ** 6)
+    c.guest = (None, None)  # a guest that lost its key reports no keyIncarnationId
+    c.tags[pa.RECORD_TAG] = pa.record_value(5)
+    r = run(c, state='healthy')
+    assert not r['changed'] and r['health']['verdict'] == 'pending' and c.writes() == []
+
+
+@pytest.mark.parametrize('params, words', [
+    (dict(state='reset', wait_timeout=0), 'wait_timeout must be more than 0'),
+    (dict(state='reset', wait_timeout=-5), 'wait_timeout must be more than 0'),
+    (dict(key_incarnation_id=2 ** 31), 'key_incarnation_id must be between 0 and 2147483647'),
+    (dict(key_incarnation_id=-1), 'key_incarnation_id must be between 0 and 2147483647'),
+])
+def test_bad_values_refused_before_any_call(params, words):
+    p = dict(vm_id=VM.id, state=None, key_incarnation_id=None, force=False, wait=True, wait_timeout=60)
+    p.update(params)
+    r = execute(pa.task_spec(), p, client=object())  # any call on object() would raise
+    assert r['failed'] and words in r['msg']
+
+
+def test_wait_false_accepted_then_failed_reports_changed():
+    def failed_after_accept(c):
+        err = ArmError('the operation ended with status Failed', code='OperationFailed')
+        err.accepted = True
+        c.key += 1
+        return err
+    c = FakeClient(key=5, errors=[failed_after_accept])
+    with pytest.raises(TaskError) as exc:
+        run(c, state='reset', wait=False)
+    assert exc.value.result['changed'] is True and exc.value.result['key_incarnation_id'] == 6
+    assert 'accepted' in exc.value.msg and 'OperationFailed' in exc.value.msg
+    assert len(c.writes()) == 1  # an accepted write is never retried
 
 
 def test_concurrent_at_least_retries_when_still_below():

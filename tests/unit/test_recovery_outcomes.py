@@ -93,3 +93,44 @@ def test_recovery_summary_counts_and_lines():
         'linux_access_recovery: 4 checked, 1 changed, 1 already fine, 1 skipped, 1 failed',
         'changed:', '  a: user created', 'already fine: b', 'skipped:',
         '  w: Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)', 'failed:', '  c: boom']
+
+
+def test_linux_access_reason_says_what_changed():
+    """From the extension the module sent: no "Enable succeeded.", never the password's value."""
+    from ansible_collections.vmrescue.azure.plugins.filter.recovery_outcomes import _vmaccess_change
+    ext = {'name': 'enablevmaccess', 'settings': {'check_disk': True},
+           'protectedSettings': {'username': 'rescue', 'password': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER',
+                                 'ssh_key': 'ssh-ed25519 AAAA', 'reset_ssh': True}}
+    res = {'changed': True, 'extension': ext, 'extension_name': 'enablevmaccess', 'message': 'Enable succeeded.'}
+    assert _vmaccess_change(res) == 'user rescue: SSH key and password set, sshd_config reset, disks checked'
+    assert _vmaccess_change(dict(res, check_mode=True)).startswith('would apply: user rescue')
+    ext2 = {'settings': {'repair_disk': True, 'disk_name': 'data0'}, 'protectedSettings': {'remove_user': 'old'}}
+    assert _vmaccess_change({'extension': ext2}) == 'user old removed, disk data0 repaired'
+    assert _vmaccess_change({'extension_name': 'enablevmaccess'}) == 'VMAccessForLinux extension enablevmaccess removed'
+    assert _vmaccess_change({'message': 'Enable succeeded.'}) == 'Enable succeeded.'
+
+
+def test_check_mode_key_reset_says_would_reset():
+    out = recovery_outcomes({'results': [
+        {'changed': True, 'check_mode': True, 'previous_key_incarnation_id': 3, 'key_incarnation_id': 4,
+         'health': {'verdict': 'unhealthy'}}]}, ['a'], role='proxy_agent_key_recovery', mode='unhealthy')
+    assert out['a']['outcome']['reason'] == 'key incarnation 3 -> 4, would reset (check mode)', out
+
+
+def test_pending_hosts_are_skipped_and_the_summary_says_so():
+    from ansible_collections.vmrescue.azure.plugins.filter.recovery_summary import recovery_summary
+    pending = {'changed': False, 'failed': False, 'key_incarnation_id': 4, 'pending_since': '2026-12-04T11:50:00Z',
+               'health': {'verdict': 'pending', 'reason': 'the guest reports no keyIncarnationId yet',
+                          'pending_since': '2026-12-04T11:50:00Z'}}
+    unknown_time = dict(pending, pending_since=None, health=dict(pending['health'], pending_since=None))
+    out = recovery_outcomes({'results': [pending, unknown_time]}, ['a', 'b'], role=KEY, mode='unhealthy')
+    assert out['a']['outcome']['status'] == 'skipped'
+    assert out['a']['outcome']['reason'].startswith('a key reset is pending since 2026-12-04T11:50:00Z: ')
+    assert 'not raised again' in out['a']['outcome']['reason']
+    assert out['b']['outcome']['reason'].startswith('a key reset is pending since an unknown time: ')
+    lines = recovery_summary(out, role=KEY, as_lines=True)
+    assert lines[1].startswith('every host has a key reset pending from an earlier run: nothing was raised again')
+    healthy = {'changed': False, 'failed': False, 'key_incarnation_id': 3, 'health': {'verdict': 'healthy'}}
+    out = recovery_outcomes({'results': [pending, healthy]}, ['a', 'c'], role=KEY, mode='unhealthy')
+    assert recovery_summary(out, role=KEY, as_lines=True)[1] == (
+        '1 host(s) have a key reset pending from an earlier run (skipped, not raised again)')

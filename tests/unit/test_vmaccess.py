@@ -315,10 +315,11 @@ def test_last_run_succeeded():
 def test_os_and_power():
     vm = {"properties": {"storageProfile": {"osDisk": {"osType": "Windows"}},
                          "instanceView": {"statuses": [{"code": "ProvisioningState/succeeded"}, {"code": "PowerState/deallocated"}]}}}
-    assert v.os_type(vm) == "windows"
-    assert v.power_state(vm) == "deallocated"
-    assert v.os_type({"properties": {"osProfile": {"linuxConfiguration": {"x": 1}}}}) == "linux"
-    assert v.power_state({"properties": {}}) is None
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
+    assert _vm.os_type(vm) == "Windows"
+    assert _vm.vm_power_state(vm) == "deallocated"
+    assert _vm.os_type({"properties": {"osProfile": {"linuxConfiguration": {"x": 1}}}}) == "Linux"
+    assert _vm.vm_power_state({"properties": {}}) is None
 
 
 def test_extension_recognition():
