@@ -50,7 +50,7 @@ import floor as floors  # noqa: E402
 import measure  # noqa: E402
 from armsim.harness import Simulator  # noqa: E402
 
-ALL = ("collection", "azcollection", "azcli", "adhoc", "lookup", "regain")
+ALL = ("collection", "azcollection", "azcli", "adhoc", "lookup", "regain", "regain_windows")
 LABELS = {
     "collection": "vmrescue.azure reset_proxy_agent_keys",
     "azcollection": "azure.azcollection azure_rm_resource",
@@ -58,6 +58,8 @@ LABELS = {
     "adhoc": "ad-hoc proxy_agent_key_reset, no-op",
     "lookup": "key_latch_status lookup",
     "regain": "regain_linux_access re-run, all done",
+    "regain_windows": "regain_windows_access re-run, all done",
+    "regain_windows_first": "regain_windows_access first run (Windows fleet)",
 }
 START_KID, TARGET_KID = 1, 2  # generated VMs start at keyIncarnationId 1; every reset contender raises it to 2
 CLIENT_ID = "11111111-1111-4111-8111-111111111111"
@@ -477,6 +479,23 @@ def run_lookup(ctx):
         "(one `query('vmrescue.azure.key_latch_status', *ids)` over %d VMs)" % ctx.n]
 
 
+def _timed(ctx, cmd, name, timeout):
+    """Run ``cmd`` with a cold HOME, counters reset first; return (measurement, counters incl. the sim's CPU)."""
+    ctx.sim.control.reset_counters()
+    cpu0 = measure.cpu_seconds(ctx.sim.proc.pid) or 0.0
+    m = measure.run(cmd, env=ctx.cold_env(name), cwd=ctx.work, log_path=ctx.log(name), timeout=timeout)
+    counters = ctx.sim.control.counters()
+    counters["sim_cpu"] = (measure.cpu_seconds(ctx.sim.proc.pid) or 0.0) - cpu0
+    return m, counters
+
+
+def _timed_rerun(ctx, cmd, name, timeout):
+    """_timed after the buckets a first run emptied have refilled (the floor assumes full buckets)."""
+    time.sleep(max(ctx.cfg["gw_read_burst"] / ctx.cfg["gw_read_rate"],
+                   ctx.cfg["gw_write_burst"] / ctx.cfg["gw_write_rate"]) + 1)
+    return _timed(ctx, cmd, name, timeout)
+
+
 def run_regain(ctx):
     fl = floors.reads_only(ctx.cfg, ctx.n, "%d reads, 1 per VM" % ctx.n)
     from cryptography.hazmat.primitives import serialization
@@ -494,15 +513,7 @@ def run_regain(ctx):
                             timeout=3600)
         c1 = ctx.sim.control.counters()
         _, _, s1 = recap(ctx.log("regain-first"))
-        # let the buckets the first run emptied refill before the timed re-run (the floor assumes full buckets)
-        time.sleep(max(ctx.cfg["gw_read_burst"] / ctx.cfg["gw_read_rate"],
-                       ctx.cfg["gw_write_burst"] / ctx.cfg["gw_write_rate"]) + 1)
-        ctx.sim.control.reset_counters()
-        cpu0 = measure.cpu_seconds(ctx.sim.proc.pid) or 0.0
-        m = measure.run(cmd, env=ctx.cold_env("regain"), cwd=ctx.work, log_path=ctx.log("regain"),
-                        timeout=max(900, 10 * fl.seconds))
-        counters = ctx.sim.control.counters()
-        counters["sim_cpu"] = (measure.cpu_seconds(ctx.sim.proc.pid) or 0.0) - cpu0
+        m, counters = _timed_rerun(ctx, cmd, "regain", max(900, 10 * fl.seconds))
     _, rows, s2 = recap(ctx.log("regain"))
     failed = s2["failed"] if s2 else ctx.n
     notes = ["first run (untimed): %.0f s%s (%d reads, %d writes, %d polls, %d 429s), %s"
@@ -521,6 +532,40 @@ def run_regain(ctx):
              first_counters={k: c1[k] for k in ("token", "read", "write", "poll", "throttled")})
     return r, ["`ansible-playbook -i inventory.yml -f %d vmrescue.azure.regain_linux_access -e @intent.json` "
                "(user + SSH key + reset_ssh), run once untimed, then timed again" % ctx.forks]
+
+
+def run_regain_windows(ctx):
+    """regain_windows_access over N Windows VMs (a separate, all-Windows fleet loaded for this contender; the
+    generated fleet is restored afterwards): the first run (every VM written) against the VMAccess apply floor, then
+    the all-done re-run (0 writes) against its read floor. Returns two rows."""
+    fleet = make_fleet(ctx.n)
+    fleet["generate"].update(prefix="benchwin", windows_every=1)
+    ctx.sim.control.reset(fleet)
+    try:
+        ids = ctx.sim.control.vms()
+        inventory = write_inventory(os.path.join(ctx.work, "inventory-windows.yml"), ids, sys.executable)
+        intent = write(os.path.join(ctx.work, "intent-windows.json"), json.dumps({
+            "windows_access_recovery_username": "azureuser",
+            "windows_access_recovery_password": "Bench-Windows-Passw0rd-%d" % ctx.n}), mode=0o600)
+        cmd = ctx.playbook("-i", inventory, "vmrescue.azure.regain_windows_access", "-e", "@" + intent)
+        first_floor = floors.vmaccess_apply(ctx.cfg, ctx.n)
+        fl = floors.reads_only(ctx.cfg, ctx.n, "%d reads, 1 per VM" % ctx.n)
+        first, c1 = _timed(ctx, cmd, "regain_windows_first", 3600)
+        _, _, s1 = recap(ctx.log("regain_windows_first"))
+        m, counters = _timed_rerun(ctx, cmd, "regain_windows", max(900, 10 * fl.seconds))
+        _, _, s2 = recap(ctx.log("regain_windows"))
+    finally:
+        ctx.sim.control.reset(make_fleet(ctx.n))
+    ok_first = bool(s1) and not s1["failed"] and s1["changed"] == ctx.n
+    first_row = row("regain_windows_first", ctx.n, first, c1, s1["failed"] if s1 else ctx.n, None, first_floor,
+                    ("first run: " + _summary_text(s1)) if ok_first else
+                    "NOT A VALID MEASUREMENT: the first run did not change every VM (%s)" % _summary_text(s1))
+    rerun = row("regain_windows", ctx.n, m, counters, s2["failed"] if s2 else ctx.n, None, fl,
+                "re-run: " + _summary_text(s2) if s2 else "re-run printed no summary (exit %d)" % m.returncode)
+    rerun.update(first_row=first_row, first_floor=first_floor.as_dict(), summary=s2, first_summary=s1)
+    return rerun, ["`ansible-playbook -i inventory-windows.yml -f %d vmrescue.azure.regain_windows_access "
+                   "-e @intent-windows.json` (username + password) over an all-Windows fleet, first run then the "
+                   "all-done re-run, both timed" % ctx.forks]
 
 
 def _summary_text(s):
@@ -591,7 +636,8 @@ def targets(size_results):
                              % (n, a["wall"] / c["wall"], c["wall"], a["wall"],
                                 (": target >= 10x %s" % ("met" if a["wall"] / c["wall"] >= 10 else "NOT met"))
                                 if n == 100 else ""))
-        for name, what in (("lookup", "lookup"), ("regain", "regain_linux_access re-run")):
+        for name, what in (("lookup", "lookup"), ("regain", "regain_linux_access re-run"),
+                           ("regain_windows", "regain_windows_access re-run")):
             x = by.get((name, n))
             if x:
                 clean = x["write"] == 0 and x["failed"] == 0
@@ -821,17 +867,25 @@ def run_size(args, n, cfg_in):
                 r, cmds = run_azcli(ctx, AzHome(args.az, sim, work))
             else:
                 r, cmds = {"collection": run_collection, "azcollection": run_azcollection, "adhoc": run_adhoc,
-                           "lookup": run_lookup, "regain": run_regain}[name](ctx)
+                           "lookup": run_lookup, "regain": run_regain, "regain_windows": run_regain_windows}[name](ctx)
             if r is None:
                 res["skipped"].extend(cmds)
                 say("    skipped: " + "; ".join(cmds))
                 continue
             r["slowest_steps"] = task_times(os.path.join(work, name + ".tasks.tsv"))
+            if r.get("first_row"):  # regain_windows: the first run is a row of its own, before the re-run
+                first_row = r.pop("first_row")
+                first_row["slowest_steps"] = task_times(os.path.join(work, name + "_first.tasks.tsv"))
+                res["rows"].append(first_row)
             res["rows"].append(r)
             res["commands"][name] = cmds
             if name == "lookup":
                 res["floors"]["key_latch_status lookup over %d VMs" % n] = floors.reads_only(
                     cfg, n, "%d instance-view reads" % n).as_dict()
+            if name == "regain_windows":
+                res["floors"]["regain_windows_access first run over %d Windows VMs" % n] = r["first_floor"]
+                res["floors"]["regain_windows_access re-run over %d Windows VMs" % n] = floors.reads_only(
+                    cfg, n, "%d reads, 1 per VM" % n).as_dict()
             if name == "regain":
                 res["floors"]["regain_linux_access re-run over %d VMs" % n] = floors.reads_only(
                     cfg, n, "%d reads, 1 per VM" % n).as_dict()

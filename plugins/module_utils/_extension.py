@@ -610,7 +610,9 @@ class ExtensionRunner:
             state = _lower(((ext or {}).get("properties") or {}).get("provisioningState"))
             return state in FINAL_PROVISIONING_STATES, ext or {}
 
-        done, after = wait_for(probe, EXTENSION_WAIT_SECONDS, timing=self.timing, sleep=self.sleep, clock=self.clock)
+        # (done, value); indexed, not unpacked: wait_for returns what _confirm.drive returns, which pylint cannot infer
+        outcome = wait_for(probe, EXTENSION_WAIT_SECONDS, timing=self.timing, sleep=self.sleep, clock=self.clock)
+        done, after = outcome[0], outcome[1]
         if not done:
             state = ((after or {}).get("properties") or {}).get("provisioningState")
             self._fail(

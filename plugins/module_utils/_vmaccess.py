@@ -37,7 +37,7 @@ import struct
 import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _extension
-from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (  # noqa: F401 (re-exported)
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (  # noqa: F401 pylint: disable=unused-import
     EXTENSION_WAIT_SECONDS,
     FINAL_PROVISIONING_STATES,
     FINGERPRINT_LENGTH,

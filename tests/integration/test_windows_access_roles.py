@@ -69,3 +69,50 @@ def test_playbook_resolves_by_fqcn(env, inventory):
                           env=dict(env, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.tmp', 'collections')),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# -- regain_access: one intent for a mixed fleet -------------------------------------------------------------
+
+MIXED_PASSWORD = 'Zq7-Mixed-Fleet-4711'
+
+
+def test_regain_access_routes_each_host_by_os(fleet, env, inventory):
+    from test_roles import KEY
+    intent = {'regain_access_username': 'rescue', 'regain_access_password': MIXED_PASSWORD,
+              'regain_access_ssh_key': KEY}
+    run = run_playbook(_playbook('regain_access'), env, inventory=inventory, extra_vars=intent, args=['-vvvv'])
+    summary = _published(run, 'regain_access_summary')
+    _check_shape(summary)
+    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
+        == (9, 8, 0, 1, 0), summary
+    assert sorted(summary['changed_hosts']) == sorted(['lin-broken', 'lin-fail', 'lin-no-msp', 'lin-ok', 'ss-mix_0',
+                                                       'ss-mix_1', 'win-broken', 'win-ok'])
+    assert 'deallocated' in summary['skipped_hosts']['lin-dealloc']
+    assert run.rc == 0
+    assert not run.reveals(MIXED_PASSWORD) and MIXED_PASSWORD not in json.dumps(fleet.control.requests())
+    win = fleet.control.guest(fleet.vm_id(RG, 'win-ok'))
+    assert win['users']['rescue']['admin'] and win['users']['rescue']['created_by_vmaccess']
+    lin = fleet.control.guest(fleet.vm_id(RG, 'lin-ok'))
+    assert KEY.split()[1] in str(lin['users']['rescue'])
+
+    fleet.control.reset_counters()
+    again = run_playbook(_playbook('regain_access'), env, inventory=inventory, extra_vars=intent)
+    summary = _published(again, 'regain_access_summary')
+    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
+        == (9, 0, 8, 1, 0), summary
+    assert again.rc == 0 and fleet.control.counters()['write'] == 0
+
+
+def test_regain_access_ssh_key_alone_skips_windows(fleet, env, inventory):
+    from test_roles import KEY, _break_lin_fail, _failed_hosts
+    _break_lin_fail(fleet)
+    run = run_playbook(_playbook('regain_access'), env, inventory=inventory,
+                       extra_vars={'regain_access_username': 'rescue', 'regain_access_ssh_key': KEY})
+    summary = _published(run, 'regain_access_summary')
+    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
+        == (9, 5, 0, 3, 1), summary
+    assert list(summary['failed_hosts']) == ['lin-fail']
+    assert run.rc != 0 and _failed_hosts(run) == ['lin-fail']  # failed after the summary, the others not stopped
+    for host in ('win-ok', 'win-broken'):
+        assert 'an SSH key alone does not apply' in summary['skipped_hosts'][host]
+    assert fleet.control.guest(fleet.vm_id(RG, 'win-ok'))['runs'] == 0
