@@ -49,6 +49,8 @@ options:
   secret:
     description:
       - Service principal secret. Env E(AZURE_SECRET) or E(AZURE_CLIENT_SECRET). Never logged.
+      - Give it from a variable or Ansible Vault, never written inline in the task, because ansible-core prints the
+        first source lines of a failing task (its Origin) even with C(no_log).
     type: str
   tenant:
     description:

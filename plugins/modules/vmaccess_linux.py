@@ -86,6 +86,8 @@ options:
     description:
       - New password for O(username). Also turns on C(PasswordAuthentication) in C(sshd_config).
       - Never logged, returned or shown in a diff. See O(fingerprint_password) for how it enters the fingerprint.
+      - Give it from a variable or Ansible Vault, never written inline in the task, because ansible-core prints the
+        first source lines of a failing task (its Origin) even with C(no_log).
     type: str
   ssh_key:
     description:

@@ -85,6 +85,8 @@ options:
   password:
     description:
       - The new password of O(username). Keep it in Ansible Vault or a secret store, not in the playbook.
+      - Give it from a variable or Ansible Vault, never written inline in the task, because ansible-core prints the
+        first source lines of a failing task (its Origin) even with C(no_log).
       - "Azure's rules for a Windows password: 8 to 123 characters, three of lower-case, upper-case, digit and special
         character, not one of the passwords Azure refuses as too common, and (Windows complexity) not containing the
         user name."
