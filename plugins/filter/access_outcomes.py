@@ -15,10 +15,10 @@ description:
     Linux role skipped as a Windows VM takes the outcome of the Windows role; when the Windows role did not run
     (an SSH key alone is not an intent VMAccessAgent can apply), it is skipped with that reason. Every other host
     keeps its Linux outcome (a Linux host that the Windows role skipped as Linux).
-  - The result has the shape of M(vmrescue.azure.recovery_outcomes#filter), for M(vmrescue.azure.recovery_summary#filter).
+  - The result has the shape of P(vmrescue.azure.recovery_outcomes#filter), for P(vmrescue.azure.recovery_summary#filter).
 options:
   _input:
-    description: The outcomes of the Linux role (M(vmrescue.azure.recovery_outcomes#filter), role C(linux_access_recovery)).
+    description: The outcomes of the Linux role (P(vmrescue.azure.recovery_outcomes#filter), role C(linux_access_recovery)).
     type: dict
     required: true
   windows:
