@@ -225,6 +225,17 @@ CERT_IGNORE_WARNING = (
     'secret and the tokens. To trust a private CA, set REQUESTS_CA_BUNDLE to its certificate instead.')
 
 
+def _quiet_insecure_request_warnings():
+    """With certificate validation off, urllib3 warns on every request, from whichever thread sends it. The run
+    already shows CERT_IGNORE_WARNING once; and in an Ansible worker a warning written to stderr from a batch thread
+    can deadlock on ansible-core 2.16's stderr lock (inherited locked across the worker's fork)."""
+    try:
+        import urllib3
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    except Exception:  # pylint: disable=broad-except
+        pass
+
+
 def security_warnings(options, env=None):
     """The warnings a run with these auth options must show every time (see the module docstring)."""
     env = os.environ if env is None else env
@@ -334,6 +345,8 @@ class AuthContext(object):
         self.verify = verify
         self._cli = cli
         self.warnings = [CERT_IGNORE_WARNING] if verify is False else []
+        if verify is False:
+            _quiet_insecure_request_warnings()
 
     def get_subscription_id(self):
         """The default subscription; for Azure CLI sign-in only, falls back to ``az account show``."""
