@@ -27,6 +27,7 @@ Public names (kept stable):
   ``_module.TaskSpec``, or a zero-argument callable returning one, evaluated lazily).
 - ``target_id_from_hostvars(task_vars) -> str | None``.
 - ``HOSTVAR_TARGET_KEYS = ('azure_vm_id', 'id')``.
+- ``release_inherited_display_lock()``: see its docstring (ansible-core 2.16 workers and threads).
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import TARGET_OPTION_NAMES, is_compute_target_id
 
 HOSTVAR_TARGET_KEYS = ('azure_vm_id', 'id')
+
+
+def release_inherited_display_lock():
+    """Let threads of this worker process write to stdout/stderr on ansible-core 2.16.
+
+    ansible-core 2.16 forks each worker while holding Display's output lock (an RLock that also guards the
+    process's stdout/stderr buffers), so in the worker the main thread owns it for good and any other thread that
+    writes to stderr (a Python warning, azure-identity's log line on the last-resort handler) blocks forever: a batch
+    thread hung the whole task. The worker never writes through that lock itself (its display goes over the result
+    queue), so releasing it here is safe; on newer cores the lock is not held and this does nothing.
+    """
+    try:
+        from ansible.utils.display import Display
+        lock = getattr(Display(), '_lock', None)
+        is_owned = getattr(lock, '_is_owned', None)
+        while is_owned is not None and is_owned():
+            lock.release()
+    except Exception:  # pylint: disable=broad-except
+        pass
 
 
 def target_id_from_hostvars(task_vars):
@@ -81,6 +101,7 @@ class ControllerAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         super(ControllerAction, self).run(tmp, task_vars)
+        release_inherited_display_lock()
         spec = self._spec()
 
         args = dict(self._task.args)

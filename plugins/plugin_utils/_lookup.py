@@ -41,6 +41,8 @@ class AzureLookupBase(LookupBase):
 
     def client(self, pool_size=10):
         if self._client is None:
+            from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import release_inherited_display_lock
+            release_inherited_display_lock()  # the lookup's reads run on threads (see its docstring)
             from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
             from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
             try:
