@@ -431,17 +431,12 @@ class Compute:
         handler_type = ext.props.get("type", "")
         publisher = ext.props.get("publisher", "")
         guide = "https://aka.ms/VMExtension{}Troubleshoot".format("Windows" if machine.os == "windows" else "Linux")
-        if machine.os == "windows" and "linux" in handler_type.lower():
-            message = (f"The extension '{ext.display_handler}' is not supported on OS type 'Windows'.")
-            return False, message, {
-                "code": "VMExtensionHandlerNonTransientError",
-                "message": f"The handler for VM extension type '{ext.display_handler}' has reported terminal failure "
-                           f"for VM extension '{ext.name}' with error message: '[ExtensionOperationError] Non retryable "
-                           f"error received for operation 'Install' with message: '{message}''. "
-                           f"More information on troubleshooting is available at {guide}"}
-        if machine.os == "linux" and ext.is_vmaccess_windows():
-            # [inferred] the Linux agent has no VMAccessAgent handler: reported like a Linux handler on Windows
-            message = f"The extension '{ext.display_handler}' is not supported on OS type 'Linux'."
+        # A Linux handler on Windows (documented), or VMAccessAgent on Linux ([inferred]: reported the same way,
+        # the Linux agent has no VMAccessAgent handler).
+        wrong_os = ((machine.os == "windows" and "linux" in handler_type.lower())
+                    or (machine.os == "linux" and ext.is_vmaccess_windows()))
+        if wrong_os:
+            message = f"The extension '{ext.display_handler}' is not supported on OS type '{machine.os.capitalize()}'."
             return False, message, {
                 "code": "VMExtensionHandlerNonTransientError",
                 "message": f"The handler for VM extension type '{ext.display_handler}' has reported terminal failure "
