@@ -226,9 +226,8 @@ CERT_IGNORE_WARNING = (
 
 
 def _quiet_insecure_request_warnings():
-    """With certificate validation off, urllib3 warns on every request, from whichever thread sends it. The run
-    already shows CERT_IGNORE_WARNING once; and in an Ansible worker a warning written to stderr from a batch thread
-    can deadlock on ansible-core 2.16's stderr lock (inherited locked across the worker's fork)."""
+    """With certificate validation off, urllib3 warns on every request (thousands in a batch, raw on stderr). The
+    run shows CERT_IGNORE_WARNING once, as an Ansible warning, instead."""
     try:
         import urllib3
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
