@@ -8,7 +8,10 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
                                                      the first one is the ready file's client
     resource_groups: [{name, location, vms: [VM], scale_sets: [SS]}]   in the default subscription
     subscriptions: [{id, name, resource_groups: [...]}]                  more subscriptions
-    generate: {count, resource_group?, prefix?, windows_every?, faults?: {fault: every_nth}}
+    generate: {count, resource_group?, prefix?, windows_every?, faults?: {fault: every_nth}, subscriptions?: K}
+                                                     K > 1 spreads the VMs round-robin over K subscriptions
+                                                     (the default one, then subscription_ids(K)[1:]), each
+                                                     with its own throttle buckets as in Azure
 
     VM: {name, os: linux|windows, size?, power: running|stopped|deallocated, tags?, zones?,
          proxy_agent?: {enabled?: true, mode?: Enforce, wire_server?, imds?, key_incarnation_id?: 0,
@@ -76,7 +79,17 @@ class Fleet:
         sub_specs = list(data.get("subscriptions") or [])
         groups = list(data.get("resource_groups") or [])
         if data.get("generate"):
-            groups.append(generated_group(**data["generate"]))
+            generate = dict(data["generate"])
+            spread = int(generate.pop("subscriptions", 1) or 1)
+            if spread < 1:
+                raise FleetError("generate.subscriptions must be 1 or more")
+            first = str(data.get("subscription_id") or DEFAULT_SUBSCRIPTION)
+            for k, group in enumerate(generated_groups(spread, **generate)):
+                if k == 0:
+                    groups.append(group)
+                else:
+                    sub_specs.append({"id": subscription_ids(spread, first)[k], "name": f"armsim-{k + 1}",
+                                      "resource_groups": [group]})
         if groups or not sub_specs:
             sub_specs.insert(0, {"id": data.get("subscription_id") or DEFAULT_SUBSCRIPTION,
                                  "name": data.get("subscription_name") or "armsim", "resource_groups": groups})
@@ -274,6 +287,27 @@ def generated_group(count, resource_group="rg-bench", prefix="bench", location=D
         vms.append({"name": f"{prefix}-{i:05d}", "os": os_type,
                     "proxy_agent": {"key_incarnation_id": key_incarnation_id, "fault": fault}})
     return {"name": resource_group, "location": location, "vms": vms}
+
+
+def subscription_ids(k, first=DEFAULT_SUBSCRIPTION):
+    """The ids of a fleet generated over ``k`` subscriptions: ``first``, then ...0002, ...0003 (unless taken)."""
+    ids = [first]
+    n = 1
+    while len(ids) < k:
+        n += 1
+        candidate = f"00000000-0000-4000-8000-{n:012d}"
+        if candidate.lower() != first.lower():
+            ids.append(candidate)
+    return ids
+
+
+def generated_groups(k, count, **kwargs):
+    """``generated_group`` spread round-robin over ``k`` subscriptions: VM i goes to subscription i % k (names
+    stay those of one generated group, so a VM keeps its name whatever k is). One group per subscription."""
+    whole = generated_group(count, **kwargs)
+    if k == 1:
+        return [whole]
+    return [dict(whole, vms=whole["vms"][j::k]) for j in range(k)]
 
 
 def generate_fleet(count, **kwargs):
