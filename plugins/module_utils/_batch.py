@@ -17,10 +17,10 @@ Public names (kept stable):
   empty item (None or '') is "no target" (the same message as a task without a target).
 - ``run_ordered(func, items, concurrency) -> list``: ``func(item)`` for every item on at most ``concurrency``
   threads; results in input order; an exception is returned in place of its result (never raised).
-- ``run_pipelined(start, items, concurrency, clock=time.monotonic) -> list``: ``start(item)`` returns a step
-  generator (it yields the seconds until its next step, returns its result); the steps of all items run on at most
-  ``concurrency`` threads, each when it is due (a heap of due times); an item waiting for its next step holds no
-  thread. Results (or exceptions) in input order.
+- ``run_pipelined(start, items, concurrency, clock=time.monotonic, lane=None) -> list``: ``start(item)`` returns
+  a step generator (it yields the seconds until its next step, returns its result); the steps of all items run on
+  at most ``concurrency`` threads per lane (``lane(item)``: the subscription), each when it is due (a heap of due
+  times); an item waiting for its next step holds no thread. Results (or exceptions) in input order.
 - ``summarize(results) -> dict``: the task result of a batch (``changed`` = any, ``results``, counts, ``msg``;
   ``failed`` only when no target was valid).
 """
@@ -114,21 +114,36 @@ def run_ordered(func, items, concurrency):
         return list(pool.map(safe, items))
 
 
-def run_pipelined(start, items, concurrency, clock=time.monotonic):
-    """Run the step generators ``start(item)`` with at most ``concurrency`` steps in flight; results in order.
+def run_pipelined(start, items, concurrency, clock=time.monotonic, lane=None):
+    """Run the step generators ``start(item)`` with at most ``concurrency`` steps in flight per lane; results in
+    order.
 
     Why: a target that waits (for its guest to latch a key, for a handler) between two requests must not hold a
     worker: with threads per target the run time was ``N / concurrency x wait``. Here ``concurrency`` bounds the
     requests in flight (a step is one or a few requests, paced by the client's pacer), and waiting targets are
     entries of a heap of due times. An exception (in a step) is returned in place of that item's result.
+
+    ``lane(item)``: the throttling scope of an item (the subscription: Azure throttles per principal per
+    subscription). Each lane has its own heap and its own ``concurrency`` workers, so a step that sleeps for its
+    lane's pacer or for a 429's ``Retry-After`` only holds a worker of its own lane: subscription A being
+    throttled does not slow subscription B. Without ``lane``, one lane.
     """
     items = list(items)
     results = [None] * len(items)
-    workers = max(1, min(int(concurrency or 1), len(items) or 1))
+    lanes = {}  # lane key -> [heap of (when, index, generator or None: not started), in flight]
+    now0 = clock()
+    for index, item in enumerate(items):
+        key = lane(item) if lane is not None else None
+        lanes.setdefault(key, [[], 0])[0].append((now0, index, None))
+    cap = max(1, int(concurrency or 1))
+    workers = max(1, min(cap * max(1, len(lanes)), len(items) or 1))
+    lane_of = {}
+    for key, entry in lanes.items():
+        heapq.heapify(entry[0])
+        for _when, index, _gen in entry[0]:
+            lane_of[index] = entry
     cond = threading.Condition()
-    due = [(clock(), index, None) for index in range(len(items))]  # (when, index, generator or None: not started)
-    heapq.heapify(due)
-    state = dict(in_flight=0, left=len(items))
+    state = dict(left=len(items))
 
     def step(index, gen):
         try:
@@ -144,12 +159,13 @@ def run_pipelined(start, items, concurrency, clock=time.monotonic):
         else:
             outcome = ('wait', delay)
         with cond:
-            state['in_flight'] -= 1
+            entry = lane_of[index]
+            entry[1] -= 1
             if outcome[0] == 'done':
                 results[index] = outcome[1]
                 state['left'] -= 1
             else:
-                heapq.heappush(due, (clock() + max(0.0, float(outcome[1] or 0)), index, gen))
+                heapq.heappush(entry[0], (clock() + max(0.0, float(outcome[1] or 0)), index, gen))
             cond.notify()
 
     from concurrent.futures import ThreadPoolExecutor
@@ -157,14 +173,16 @@ def run_pipelined(start, items, concurrency, clock=time.monotonic):
         with cond:
             while state['left']:
                 now = clock()
-                if due and due[0][0] <= now and state['in_flight'] < workers:
-                    _when, index, gen = heapq.heappop(due)
-                    state['in_flight'] += 1
-                    pool.submit(step, index, gen)
-                    continue
                 wait = None
-                if due and state['in_flight'] < workers:
-                    wait = max(0.0, due[0][0] - now)
+                for entry in lanes.values():
+                    due = entry[0]
+                    while due and due[0][0] <= now and entry[1] < cap:
+                        _when, index, gen = heapq.heappop(due)
+                        entry[1] += 1
+                        pool.submit(step, index, gen)
+                    if due and entry[1] < cap:
+                        ahead = max(0.0, due[0][0] - now)
+                        wait = ahead if wait is None else min(wait, ahead)
                 cond.wait(wait)
     return results
 

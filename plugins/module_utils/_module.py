@@ -184,6 +184,10 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
             on_result(index, res)
         return res
 
+    def work_lane(item):
+        """Azure throttles per principal per subscription: each subscription is paced on its own workers."""
+        return (item[1].subscription_id or '').lower()
+
     results = [None] * len(parsed)
     for index, (target, err, label) in enumerate(parsed):
         if err is not None:
@@ -194,7 +198,9 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
     if pending:
         try:
             if client is None:
-                client = client_for(params, env=env, pool_size=min(concurrency, len(pending)) + 2)
+                # one connection per worker: ``concurrency`` per subscription (see work_lane)
+                lanes = len(set(work_lane(item) for item in pending))
+                client = client_for(params, env=env, pool_size=min(concurrency * lanes, len(pending)) + 2)
         except (AuthError, ArmError) as exc:
             msg = exc.describe() if isinstance(exc, ArmError) else str(exc)
             if on_result is not None:
@@ -217,7 +223,7 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
         return finish(index, target, res)
 
     if spec.steps is not None:
-        done = run_pipelined(work_steps, pending, concurrency)
+        done = run_pipelined(work_steps, pending, concurrency, lane=work_lane)
     else:
         done = run_ordered(work, pending, concurrency)
     for (index, _target), res in zip(pending, done):

@@ -546,3 +546,71 @@ def test_pipelined_batch_with_nothing_learned_yet_reads_about_twice_per_target()
     # the scout's last miss and its hit, a little under the latency for about half of them)
     assert sum(reads) / 100.0 <= 3.0, reads
     assert max(reads[_confirm.SCOUTS:]) <= 3, reads
+
+
+# -- per-subscription pacing (issue 11: fleets span subscriptions) ----------------------------------------------
+SUB_B = '00000000-0000-0000-0000-000000000002'
+
+
+def test_a_throttled_subscription_does_not_pace_another():
+    """ARM throttles per principal per subscription: a 429 or a low remaining-reads header in subscription A
+    slows A's requests only."""
+    t = FakeTime()
+    pacer = _pacing.Pacer(reserve=5, clock=t.clock, sleep=t.sleep)
+    keys = pacer.acquire('GET', URL % (SUB, 1))
+    pacer.observe(keys, URL % (SUB, 1), {'Retry-After': '10', 'x-ms-ratelimit-remaining-subscription-reads': '0'},
+                  status=429)
+    keys = pacer.acquire('GET', URL % (SUB, 2))
+    pacer.observe(keys, URL % (SUB, 2), {'x-ms-ratelimit-remaining-subscription-reads': '1'})
+    for i in range(100):  # subscription B: its own full buckets, no wait
+        pacer.observe(pacer.acquire('GET', URL % (SUB_B, i)), URL % (SUB_B, i),
+                      {'x-ms-ratelimit-remaining-subscription-reads': str(249 - i)})
+    assert t.slept[:1] and t.now == sum(t.slept)  # A's second read waited (for the retry's slot)
+    waited_by_a = t.now
+    pacer.acquire('GET', URL % (SUB_B, 100))
+    assert t.now == waited_by_a  # B never waited
+    pacer.acquire('GET', URL % (SUB, 3))
+    assert t.now > waited_by_a  # A still does: its bucket is low
+
+
+def test_run_pipelined_lanes_a_blocked_subscription_does_not_hold_the_others():
+    """Steps of subscription A block (sleeping for their pacer or a Retry-After) on every worker A may use;
+    subscription B's targets still run to the end meanwhile."""
+    release = threading.Event()
+    b_done = []
+
+    def steps(item):
+        sub, i = item
+        if sub == 'a':
+            assert release.wait(10), 'subscription A was never released'
+            yield 0
+            return ('a', i)
+        yield 0.01
+        b_done.append(i)
+        if len(b_done) == 10:
+            release.set()  # only after every target of B finished while A's workers were all blocked
+        return ('b', i)
+
+    items = [('a', i) for i in range(4)] + [('b', i) for i in range(10)]
+    results = _batch.run_pipelined(steps, items, concurrency=2, lane=lambda item: item[0])
+    assert results == [('a', i) for i in range(4)] + [('b', i) for i in range(10)]
+    assert sorted(b_done) == list(range(10))
+
+
+def test_run_pipelined_lane_bounds_steps_in_flight_per_lane():
+    lock, flight = threading.Lock(), {'a': [0, 0], 'b': [0, 0]}
+
+    def steps(item):
+        sub, _i = item
+        with lock:
+            flight[sub][0] += 1
+            flight[sub][1] = max(flight[sub][1], flight[sub][0])
+        time.sleep(0.02)
+        with lock:
+            flight[sub][0] -= 1
+        yield 0
+        return sub
+
+    items = [(s, i) for i in range(12) for s in 'ab']
+    assert _batch.run_pipelined(steps, items, concurrency=3, lane=lambda item: item[0]) == [s for s, _i in items]
+    assert flight['a'][1] <= 3 and flight['b'][1] <= 3
