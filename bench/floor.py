@@ -4,11 +4,18 @@ Every bucket is a token bucket (``burst`` tokens, refilled at ``rate`` per secon
 ``n`` requests charged to one bucket cannot finish before ``max(0, n - burst) / rate`` seconds, however they are
 sent. A workload's floor is the slowest of its buckets, plus the latencies that no client can overlap with its
 last request: for a key reset, the last write's ARM operation (``lro_seconds``) and then the guest relatch
-(``relatch_seconds``) before the confirming read can see the new key.
+(``relatch_seconds``) before the confirming read can see the new key. The reads are pipelined with that wait: the
+key-reset floor is ``max(writes + operation + relatch, reads)``.
 
 Only one principal is used, so the per-principal gateway bucket is always the tighter of the two gateway layers
 (the subscription-wide one is ``gw_global_factor`` times larger).
+
+Every bucket is per subscription (azure-facts.md section 3: the gateway per principal per subscription, Compute per
+subscription), so a fleet spread evenly over K subscriptions has the floor of its largest share, ``ceil(N / K)``
+VMs: the subscriptions' buckets drain in parallel.
 """
+
+import math
 
 
 def bucket_seconds(count, burst, rate_per_second):
@@ -55,38 +62,65 @@ def _term(cfg, kind, count):
     return best, lines
 
 
-def key_reset(cfg, n, reads_per_vm=2):
-    """N key resets: 1 write per VM, ``reads_per_vm`` reads (1 before, 1 confirming), then the last write's
-    operation and the guest relatch."""
+def per_subscription(n, subscriptions=1):
+    """(VMs in the largest subscription's share, [explanation]) for N VMs spread evenly over K subscriptions."""
+    k = max(1, int(subscriptions or 1))
+    if k == 1:
+        return n, []
+    share = int(math.ceil(n / float(k)))
+    return share, [f"{n} VMs over {k} subscriptions, each with its own buckets: the floor is that of the largest "
+                   f"share, ceil({n} / {k}) = {share} VMs (the subscriptions drain in parallel)"]
+
+
+def confirm_reads(cfg):
+    """Reads a confirming client needs per VM: 1 to learn the current incarnation, then 1 confirming read, plus
+    one per stale status the instance view answers after the write (``stale_status_reads``)."""
+    return 2 + int(cfg.get("stale_status_reads") or 0)
+
+
+def key_reset(cfg, n, reads_per_vm=None, subscriptions=1):
+    """N key resets: 1 write per VM, ``reads_per_vm`` reads (default ``confirm_reads``: 1 before, 1 confirming, 1
+    more per stale status), then the last write's operation and the guest relatch; per subscription."""
+    reads_per_vm = confirm_reads(cfg) if reads_per_vm is None else reads_per_vm
+    n, sl = per_subscription(n, subscriptions)
     w, wl = _term(cfg, "write", n)
     r, rl = _term(cfg, "read", n * reads_per_vm)
     lro, relatch = float(cfg["lro_seconds"]), float(cfg["relatch_seconds"])
-    total = max(w, r) + lro + relatch
-    lines = wl + rl + [
-        f"reads: {reads_per_vm} per VM (1 to learn the current incarnation, 1 to confirm the latched key); "
-        "operation-status polls would be reads too and are not counted (a client may skip them)",
-        f"floor = max(writes {w:.1f} s, reads {r:.1f} s) + one ARM operation {lro:g} s (lro_seconds) "
-        f"+ one guest relatch {relatch:g} s (relatch_seconds) = {total:.1f} s",
+    # Pipelined: VM i's confirming read can come no sooner than its write + operation + relatch, so the last one is
+    # at >= W + lro + relatch; and every read must pass the read buckets: >= R. Both bounds hold, nothing else adds
+    # (the reads of early VMs drain while later VMs are written and relatch).
+    total = max(w + lro + relatch, r)
+    stale = int(cfg.get("stale_status_reads") or 0)
+    lines = sl + wl + rl + [
+        f"reads: {reads_per_vm} per VM (1 to learn the current incarnation, "
+        + (f"{stale} answered with the status from before the write (stale_status_reads), " if stale else "")
+        + "1 to confirm the latched key); operation-status polls would be reads too and are not counted "
+        "(a client may skip them)",
+        f"floor = max(writes {w:.1f} s + one ARM operation {lro:g} s (lro_seconds) + one guest relatch {relatch:g} s "
+        f"(relatch_seconds), reads {r:.1f} s) = {total:.1f} s  (pipelined: the last write's VM is confirmed no sooner "
+        "than its operation and relatch after it; the reads of earlier VMs drain meanwhile)",
     ]
     return Floor(total, lines)
 
 
-def vmaccess_apply(cfg, n, reads_per_vm=2):
+def vmaccess_apply(cfg, n, reads_per_vm=2, subscriptions=1):
     """N VMAccess runs that write: 1 extension PUT per VM, ``reads_per_vm`` reads (1 of the VM and its extensions,
-    1 seeing the handler finished), then the last handler run."""
+    1 seeing the handler finished), then the last handler run; per subscription."""
+    n, sl = per_subscription(n, subscriptions)
     w, wl = _term(cfg, "write", n)
     r, rl = _term(cfg, "read", n * reads_per_vm)
     ext = float(cfg["extension_seconds"])
     total = max(w, r) + ext
-    lines = wl + rl + [
+    lines = sl + wl + rl + [
         f"reads: {reads_per_vm} per VM (1 of the VM with its extensions, 1 of the extension once the handler is done)",
         f"floor = max(writes {w:.1f} s, reads {r:.1f} s) + one handler run {ext:g} s (extension_seconds) = {total:.1f} s",
     ]
     return Floor(total, lines)
 
 
-def reads_only(cfg, n_reads, what):
-    """A read-only workload of ``n_reads`` reads."""
+def reads_only(cfg, n_reads, what, subscriptions=1):
+    """A read-only workload of ``n_reads`` reads (1 per VM), per subscription."""
+    n_reads, sl = per_subscription(n_reads, subscriptions)
     r, rl = _term(cfg, "read", n_reads)
-    lines = rl + [f"floor ({what}) = {r:.1f} s" + ("  (all reads fit in the burst: no ratio)" if r == 0 else "")]
+    lines = sl + rl + [f"floor ({what}) = {r:.1f} s" + ("  (all reads fit in the burst: no ratio)" if r == 0 else "")]
     return Floor(r, lines)
