@@ -624,7 +624,7 @@ def run_rerun_pending(ctx):
         LOAD["before"] = os.getloadavg()[0]
         m, counters = _timed(ctx, cmd, "rerun_pending", max(900, 10 * fl.seconds))
     text, _, s2 = recap(ctx.log("rerun_pending"))
-    pending_line = re.search(r"all \d+ hosts? ha(?:s|ve) a reset pending since[^\n\"]*", text)
+    pending_line = re.search(r"all \d+ host\(s\) have a key reset pending since[^\n\"]*", text)
     failed = s2["failed"] if s2 else ctx.n
     notes = ["first run with wait=false (untimed): %.0f s, %d writes, %s; %d of %d raised and %d latched when the "
              "re-run started" % (first.wall, c1["write"], _summary_text(s1), raised_before, ctx.n, latched_before),

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import re
+
 DOCUMENTATION = r'''
 name: recovery_summary
 short_description: The summary of a recovery role's run from each host's outcome
@@ -53,6 +55,9 @@ from ansible.errors import AnsibleFilterError
 STATUSES = ('changed', 'already_fine', 'skipped', 'failed')
 
 
+_PENDING_SINCE = re.compile(r'a key reset is pending since (\d\S*?): ')
+
+
 def recovery_summary(outcomes, role, as_lines=False):
     if not isinstance(outcomes, Mapping):
         raise AnsibleFilterError('recovery_summary: expected the dict that recovery_outcomes returns, got %s'
@@ -74,10 +79,13 @@ def recovery_summary(outcomes, role, as_lines=False):
         return summary
     lines = ['%s: %d checked, %d changed, %d already fine, %d skipped, %d failed' % (
         role, summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed'])]
-    pending = [h for h, r in by_status['skipped'] if r.startswith('a key reset is pending')]
+    pending = [(h, r) for h, r in by_status['skipped'] if r.startswith('a key reset is pending')]
     if pending and len(pending) == summary['checked']:
-        lines.append('every host has a key reset pending from an earlier run: nothing was raised again; the guests '
-                     'latch their new keys on their own (re-run later to confirm)')
+        # ISO times sort as text: the earliest recorded write is when the oldest reset was made
+        times = sorted(m.group(1) for m in (_PENDING_SINCE.match(r) for _h, r in pending) if m)
+        lines.append('all %d host(s) have a key reset pending since %s; nothing to write: the guests latch their '
+                     'new keys on their own (re-run later to confirm); proxy_agent_key_recovery_mode=all '
+                     '(state=reset) to force a new reset' % (len(pending), times[0] if times else 'an unknown time'))
     elif pending:
         lines.append('%d host(s) have a key reset pending from an earlier run (skipped, not raised again)'
                      % len(pending))

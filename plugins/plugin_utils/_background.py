@@ -18,7 +18,9 @@ How:
   ``ansible-playbook`` removes when it exits, then forks. The child detaches its standard streams, takes an
   exclusive lock on ``<spool>/lock`` for its whole life (collectors use it to tell "still working" from "died"),
   and calls ``run(on_result)``; ``on_result(index, result)`` writes ``<spool>/<index>.json`` atomically
-  (write + rename, mode 0600). Then it writes ``<spool>/done`` and exits. A watcher thread ends the child as soon
+  (write + rename, mode 0600) and appends ``index`` to ``<spool>/finished`` (``FinishedLog`` reads it: the
+  strategy ``vmrescue.azure.as_finished`` queues the hosts whose targets are done first). Then it writes
+  ``<spool>/done`` and exits. A watcher thread ends the child as soon
   as the ``ansible-playbook`` process is gone (Ctrl-C, a cancelled AWX job): no orphan keeps calling Azure.
 - ``collect(info, index, timeout, on_progress=None)`` (in each host's worker process): waits for
   ``<index>.json``; fails clearly if the batch process died without writing it, or after ``timeout`` seconds.
@@ -33,7 +35,8 @@ Nothing secret is written: the results are the module results, with the task's `
 caller before ``on_result`` is called.
 
 Public names (kept stable): ``start``, ``collect``, ``BackgroundError``, ``INFO_KEYS``, ``PROGRESS_SECONDS``,
-``progress_line(info)``.
+``progress_line(info)``, ``FinishedLog(info)`` (``.poll_new() -> [index]`` finished since the last call, in
+finishing order; ``.poll() -> set`` of all so far; read incrementally).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import threading
 import time
 
 INFO_KEYS = ('spool', 'total', 'pid', 'controller_pid', 'started')
+FINISHED = 'finished'  # the indexes of the targets done so far, one per line, in the order they finished
 _POLL_SECONDS = 0.05
 PROGRESS_SECONDS = 15
 
@@ -118,12 +122,15 @@ def start(run, total):
             counts = dict(done=0, failed=0, total=int(total))
             counts_lock = threading.Lock()
 
+            finished_fd = os.open(os.path.join(spool, FINISHED), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
             def on_result(index, result):
                 _write_json(spool, '%d.json' % index, result)
                 with counts_lock:
                     counts['done'] += 1
                     counts['failed'] += 1 if result.get('failed') else 0
                     _write_json(spool, 'progress', counts)
+                    os.write(finished_fd, b'%d\n' % index)  # after the result file: a listed index is readable
 
             try:
                 summary = run(on_result)
@@ -240,3 +247,33 @@ def collect(info, index, timeout=None, clock=time.monotonic, sleep=time.sleep, o
         if on_progress is not None and _claim_tick(spool, float(info.get('started') or time.time())):
             on_progress(progress_line(info))
         sleep(_POLL_SECONDS)
+
+
+class FinishedLog(object):
+    """The indexes of a background batch's targets that are done, read incrementally from ``<spool>/finished``."""
+
+    def __init__(self, info):
+        self.path = os.path.join(info['spool'], FINISHED)
+        self.offset = 0
+        self.done = set()
+        self._partial = b''
+
+    def poll_new(self):
+        """The indexes finished since the last call, in the order they finished."""
+        try:
+            with open(self.path, 'rb') as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except OSError:
+            return []
+        self.offset += len(data)
+        lines = (self._partial + data).split(b'\n')
+        self._partial = lines.pop()
+        new = [int(line) for line in lines if line.strip().isdigit() and int(line) not in self.done]
+        self.done.update(new)
+        return new
+
+    def poll(self):
+        """Every index finished so far (a set)."""
+        self.poll_new()
+        return self.done

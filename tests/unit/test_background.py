@@ -200,3 +200,16 @@ def test_progress_line_every_period_from_one_waiting_collector(monkeypatch):
     assert again == []
     _wait_gone(info['pid'])
     assert bg.progress_line(info).startswith('vmrescue.azure batch: 3 done (1 failed), 0 pending of 3')
+
+
+def test_finished_log_reads_the_indexes_incrementally_in_finishing_order(tmp_path):
+    from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import FINISHED, FinishedLog
+    log = FinishedLog({'spool': str(tmp_path)})
+    assert log.poll_new() == [] and log.poll() == set()  # nothing finished yet (no file)
+    path = tmp_path / FINISHED
+    path.write_bytes(b'5\n2\n1')  # the last line is still being written
+    assert log.poll_new() == [5, 2]
+    with open(path, 'ab') as fh:
+        fh.write(b'0\n3\n')
+    assert log.poll_new() == [10, 3]
+    assert log.poll() == {5, 2, 10, 3}

@@ -614,3 +614,13 @@ def test_run_pipelined_lane_bounds_steps_in_flight_per_lane():
     items = [(s, i) for i in range(12) for s in 'ab']
     assert _batch.run_pipelined(steps, items, concurrency=3, lane=lambda item: item[0]) == [s for s, _i in items]
     assert flight['a'][1] <= 3 and flight['b'][1] <= 3
+
+
+def test_batch_of_only_pending_resets_says_so():
+    results = [dict(id='a', changed=False, failed=False, msg='', pending_since='2026-12-04T11:50:00Z'),
+               dict(id='b', changed=False, failed=False, msg='', pending_since='2026-12-04T11:49:00Z')]
+    out = _batch.summarize(results)
+    assert out['msg'] == ('all 2 target(s) have a key reset pending since 2026-12-04T11:49:00Z; nothing to write '
+                          '(the guests latch on their own); state=reset to force a new reset')
+    results.append(dict(id='c', changed=False, failed=False, msg=''))
+    assert _batch.summarize(results)['msg'] == '3 target(s): 0 changed, 0 failed'

@@ -129,7 +129,8 @@ def test_pending_hosts_are_skipped_and_the_summary_says_so():
     assert 'not raised again' in out['a']['outcome']['reason']
     assert out['b']['outcome']['reason'].startswith('a key reset is pending since an unknown time: ')
     lines = recovery_summary(out, role=KEY, as_lines=True)
-    assert lines[1].startswith('every host has a key reset pending from an earlier run: nothing was raised again')
+    assert lines[1].startswith('all 2 host(s) have a key reset pending since 2026-12-04T11:50:00Z; nothing to write')
+    assert 'state=reset' in lines[1]
     healthy = {'changed': False, 'failed': False, 'key_incarnation_id': 3, 'health': {'verdict': 'healthy'}}
     out = recovery_outcomes({'results': [pending, healthy]}, ['a', 'c'], role=KEY, mode='unhealthy')
     assert recovery_summary(out, role=KEY, as_lines=True)[1] == (
