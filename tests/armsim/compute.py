@@ -170,7 +170,13 @@ class Compute:
         machine.stale_status_left = int(self.config["stale_status_reads"])
         machine.stale_status = getattr(machine, "last_agent_status", None)
 
+        failing = getattr(req, "operation_fault", None)
+
         def finish(when):
+            machine.update_failed = failing is not None
+            if failing is not None:  # Azure took the model; the platform failed to apply it (nothing reaches the guest)
+                return {"code": failing.code or "InternalExecutionError",
+                        "message": failing.message or "An internal execution error occurred. Please retry later."}
             agent = machine.agent
             if agent is not None and machine.proxy_enabled() and incarnation > agent.host_incarnation:
                 agent.key_reset(incarnation)

@@ -12,7 +12,7 @@ from .errors import ArmError
 from .routing import Response
 
 COUNTER_KINDS = ("token", "read", "write", "poll", "throttled")
-FAULT_KINDS = ("status", "drop", "slow", "conflict")
+FAULT_KINDS = ("status", "drop", "slow", "conflict", "operation_fails")
 REDACTED = "<redacted>"
 SECRET_KEYS = {"protectedsettings", "client_secret", "client_assertion", "adminpassword"}
 

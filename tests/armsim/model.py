@@ -196,7 +196,9 @@ class Machine:
         return int(self.proxy_settings().get("keyIncarnationId") or 0)
 
     def provisioning_state(self):
-        return "Updating" if self.busy is not None else "Succeeded"
+        if self.busy is not None:
+            return "Updating"
+        return "Failed" if getattr(self, "update_failed", False) else "Succeeded"
 
     def to_arm(self, instance_view=None):
         data = copy.deepcopy(self.model)

@@ -77,7 +77,9 @@ class App:
             counter = route.options.get("counter") or _default_counter(route, req.method)
             if counter == "token":
                 req.principal = req.form().get("client_id") or None
-            if fault is not None:
+            if fault is not None and fault.kind == "operation_fails":
+                req.operation_fault = fault  # served (accepted) as usual; its long-running operation fails
+            elif fault is not None:
                 raise fault.error()
             if route.options.get("auth", not route.kind.startswith("entra")):
                 extra.update(self._admit(req, route, groups))

@@ -227,3 +227,23 @@ def test_throttled_writes_are_paced_by_retry_after(sim, sim_env):
         assert sim.control.counters()['throttled'] >= 1
     finally:
         sim.control.config(compute_update_vm_resource_burst=12, compute_update_vm_resource_rate=4)
+
+
+def test_wait_false_accepted_write_whose_operation_failed_reports_changed_and_what_happened(sim, sim_env):
+    """Issue 11: Azure took the new keyIncarnationId (the model holds it) and its operation failed afterwards: the
+    task fails, and says changed (the model did change) with the operation's error, so that nobody re-runs
+    believing nothing was written."""
+    vm = sim.vm_id('rg-linux', 'lin-ok')
+    before = sim.control.vm(vm)['model']['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId']
+    sim.control.fault(method='PATCH', path_regex='virtualMachines/lin-ok$', kind='operation_fails', count=1,
+                      code='InternalExecutionError', message='An internal execution error occurred. Please retry later.')
+    r = run_playbook(play(dict(task(vm_id=vm, state='reset', wait=False), ignore_errors=True)), sim_env)
+    res = r.result()
+    assert res.get('failed') and res['changed'] is True, r
+    assert res['previous_key_incarnation_id'] == before and res['key_incarnation_id'] == before + 1, res
+    assert 'keyIncarnationId %d was accepted for' % (before + 1) in res['msg'], res
+    assert 'InternalExecutionError' in res['msg'] and 'update failed' in res['msg'], res
+    model = sim.control.vm(vm)['model']
+    assert model['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId'] == before + 1
+    assert model['properties']['provisioningState'] == 'Failed'
+    assert writes(sim) == 1
