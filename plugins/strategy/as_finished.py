@@ -12,8 +12,8 @@ author:
   - vmrescue.azure developers (@vmrescue)
 description:
   - The C(ansible.builtin.linear) strategy (every task over all hosts before the next task), with one difference
-    for a task that runs M(vmrescue.azure.batch_result) the way the collection's roles do
-    (O(vmrescue.azure.batch_result#module:index) set to C({{ ansible_play_batch.index(inventory_hostname) }})).
+    for a task that runs M(vmrescue.azure.batch_result) the way the collection's roles do, with
+    O(vmrescue.azure.batch_result#module:index) set to the host's position in C(ansible_play_batch).
   - With the linear strategy Ansible hands the hosts to its workers in inventory order, at most C(forks) at a time,
     and each worker waits for its host's target. A host whose target finished early, late in the inventory, is
     reported only once every host before it has a worker, which can be minutes of silence during a large run.
