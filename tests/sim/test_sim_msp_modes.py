@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from specconf import VM_SWAGGER, available, errors as spec_errors
+from specconf import VM_PATH, available, errors as spec_errors
 
 MSP_FLEET = os.path.join(os.path.dirname(__file__), "..", "armsim", "fleets", "msp.yaml")
 SCS = "WireServer {w} -  IMDS {i} - HostGA {w}"
 PA = ("properties", "securityProfile", "proxyAgentSettings")
-VM_PATH = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}"
+
 
 
 @pytest.fixture
