@@ -24,7 +24,7 @@ description:
   - Before the first change, the settings from before are recorded B(on the resource itself), in the tag
     C(vmrescue-msp-previous) (compact JSON, at most 256 characters, the Azure limit of a tag value), in the same
     write as the change. The VM's own tags are sent back with it, never dropped (Azure replaces the whole tag map on
-    a write; C(If-Match) makes sure they are the current ones). A later change does not overwrite the record: it
+    a write; C(If-Match) makes sure they are the current ones). A later change does not overwrite the record, which
     keeps the state from before break-glass. So O(state=restored) works from another controller or a later AWX job.
   - O(state=restored) puts back exactly what the record says and removes the tag in the same write. Without a
     record it changes nothing and says so.
@@ -79,7 +79,7 @@ options:
   add_proxy_agent_extension:
     description:
       - Linux only (C(addProxyAgentExtension), api-version 2025-04-01, which the task then uses to read and write
-        this target): install the ProxyAgentLinux extension. Refused for Windows targets.
+        this target), to install the ProxyAgentLinux extension. Refused for Windows targets.
     type: bool
   wait:
     description:
@@ -88,7 +88,7 @@ options:
         M(vmrescue.azure.proxy_agent_key_reset). A batch target waiting for its guest holds none of the
         O(concurrency) workers.
       - Not waited for (outcome C(pending)) when the VM is not running, when the guest reports no proxy agent status
-        (no agent to confirm it: the host still applies the settings), or when MSP was turned off.
+        (no agent to confirm it, but the host still applies the settings), or when MSP was turned off.
       - V(false) returns after the Resource Manager operation completes.
     type: bool
     default: true
