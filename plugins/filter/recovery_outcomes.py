@@ -52,6 +52,13 @@ options:
       - With C(hostvars) as the input, the name of the variable that holds each host's own result (the registered
         result of M(vmrescue.azure.batch_result)); a host without it is left out.
     type: str
+  break_glass_var:
+    description:
+      - proxy_agent_key_recovery only, with O(result_var). The name of the variable that holds, on each host, a dict
+        host -> the M(vmrescue.azure.proxy_agent_settings) result of the break-glass switch to Audit (the role's
+        C(proxy_agent_key_recovery_break_glass)). A host found there gets C(break_glass) in its entry (C(status)
+        C(audit) when the switch was written, C(failed) when it was not, and C(reason)), and its reason says so.
+    type: str
   proof_var:
     description:
       - With O(result_var), the name of the variable that holds each host's SSH proof (see O(proofs)).
@@ -208,10 +215,35 @@ def _host_var(hostvars, host, name):
     return None if value is None or type(value).__name__.endswith('Undefined') else value
 
 
-def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, result_var=None, proof_var=None):
+def _break_glass(res):
+    """(status, reason) of a host's break-glass switch from its proxy_agent_settings result."""
+    outcome = res.get('outcome') if isinstance(res.get('outcome'), Mapping) else {}
+    written = bool(res.get('changed')) or outcome.get('status') in ('done', 'unchanged', 'pending')
+    if res.get('failed') and not res.get('changed'):
+        return 'failed', 'break-glass switch to Audit failed: %s' % (_text(res.get('msg')) or 'unknown error')
+    if not written:
+        return 'failed', 'break-glass switch to Audit not made'
+    after = res.get('after') if isinstance(res.get('after'), Mapping) else {}
+    modes = ', '.join('%s %s' % (name, _text((after.get(key) or {}).get('mode')))
+                      for key, name in (('wire_server', 'WireServer'), ('imds', 'IMDS'))
+                      if isinstance(after.get(key), Mapping))
+    state = ('confirmed by the guest' if res.get('confirmed') else
+             'not confirmed by the guest (%s)' % _text(outcome.get('reason') or outcome.get('reason_code')))
+    return 'audit', 'in break-glass now (%s), %s; restore with vmrescue.azure.restore_proxy_agent_settings' % (
+        modes, state)
+
+
+def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, result_var=None, proof_var=None,
+                      break_glass_var=None):
     if role not in ('proxy_agent_key_recovery', 'linux_access_recovery', 'windows_access_recovery'):
         raise AnsibleFilterError('recovery_outcomes: unknown role %r' % (role,))
     hosts = list(hosts or [])
+    break_glass = {}
+    if result_var and break_glass_var:
+        for h in hosts:
+            by_host = _host_var(batch, h, break_glass_var)
+            if isinstance(by_host, Mapping) and isinstance(by_host.get(h), Mapping):
+                break_glass[h] = by_host[h]
     if result_var:  # _input is hostvars: each host's own result is its variable result_var
         hostvars = batch
         batch = [_host_var(hostvars, h, result_var) for h in hosts]
@@ -262,6 +294,11 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
                     reason += ', but the SSH proof failed: %s' % (_text(proof.get('msg')) or 'no answer')
         out[host] = {'outcome': {'host': host, 'status': status, 'reason': reason},
                      'changed': bool(res.get('changed')), 'result': res}
+        if host in break_glass:
+            bg_status, bg_reason = _break_glass(break_glass[host])
+            out[host]['break_glass'] = {'status': bg_status, 'reason': bg_reason}
+            out[host]['outcome']['reason'] = '%s; %s' % (reason, bg_reason)
+            out[host]['changed'] = out[host]['changed'] or bool(break_glass[host].get('changed'))
     return out
 
 

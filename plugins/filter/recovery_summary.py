@@ -16,7 +16,9 @@ description:
   - Used by the C(proxy_agent_key_recovery) and C(linux_access_recovery) roles once per run (C(run_once)) to count the
     outcomes that P(vmrescue.azure.recovery_outcomes#filter) worked out and to list the hosts of each status.
   - Returns a dict with C(checked), C(changed), C(already_fine), C(skipped), C(failed) (counts), C(changed_hosts),
-    C(skipped_hosts), C(failed_hosts) (dicts host -> reason) and C(already_fine_hosts) (a list), in host order; or,
+    C(skipped_hosts), C(failed_hosts) (dicts host -> reason), C(already_fine_hosts) (a list), and
+    for O(role=proxy_agent_key_recovery) C(break_glass_hosts) (dict host -> reason, the hosts a break-glass switch
+    put in Audit, now), in host order; or,
     with O(as_lines=true), the lines the roles print (a headline, then the hosts of each status with their reason).
 options:
   _input:
@@ -75,6 +77,11 @@ def recovery_summary(outcomes, role, as_lines=False):
     summary['already_fine_hosts'] = [h for h, _r in by_status['already_fine']]
     summary['skipped_hosts'] = dict(by_status['skipped'])
     summary['failed_hosts'] = dict(by_status['failed'])
+    if role == 'proxy_agent_key_recovery':
+        summary['break_glass_hosts'] = dict(
+            (str(h), str(e['break_glass'].get('reason') or '')) for h, e in outcomes.items()
+            if isinstance(e, Mapping) and isinstance(e.get('break_glass'), Mapping)
+            and e['break_glass'].get('status') == 'audit')
     if not as_lines:
         return summary
     lines = ['%s: %d checked, %d changed, %d already fine, %d skipped, %d failed' % (
@@ -98,6 +105,9 @@ def recovery_summary(outcomes, role, as_lines=False):
             continue
         lines.append(title)
         lines.extend('  %s: %s' % hr for hr in by_status[status])
+    if summary.get('break_glass_hosts'):
+        lines.append('in break-glass now (Audit; restore with vmrescue.azure.restore_proxy_agent_settings): '
+                     + ', '.join(summary['break_glass_hosts']))
     return lines
 
 

@@ -23,7 +23,8 @@ Public names (kept stable):
   missing); ``read_instance_view(client, target) -> dict``; ``not_found(err, target) -> TaskError``.
 - ``Change(properties=None, tags=None)``: what to write (a nested ``properties`` patch; tag updates, a value of
   None removes the tag).
-- ``write(client, view, change, lro=True)``: one write of ``change`` on top of ``view`` with ``If-Match``.
+- ``write(client, view, change, lro=True)``: one write of ``change`` on top of ``view`` with ``If-Match``, with
+  the api-version the view was read with (``view.api_version``; ``read_view(..., api_version=...)``).
 - ``update(client, view, decide, lro=True, sleep=time.sleep, instance_view=False, attempts=CONCURRENCY_ATTEMPTS)
   -> (view, change or None, response)``: ``decide(view) -> Change | None``; on a concurrent write (409, 412, or
   Compute's "can only be incremented") re-read and decide again.
@@ -36,7 +37,7 @@ from __future__ import annotations
 import copy
 import time
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VERSION, ArmError, TaskError
 
 CONCURRENCY_ATTEMPTS = 6
 MAX_TAGS = 50  # Resource Manager's limit of tags per resource
@@ -105,6 +106,7 @@ class VmView(object):
         self.power = power_state(self.instance_view)
         self.os_type = os_type(self.model)
         self.provisioning_state = self.properties.get('provisioningState')
+        self.api_version = API_VERSION  # the version it was read with (read_view sets it)
 
 
 def not_found(err, target):
@@ -130,11 +132,16 @@ def read_instance_view(client, target):
         raise
 
 
-def read_view(client, target, instance_view=False):
-    """GET the VM / instance model (with ``$expand=instanceView`` when asked: one read for both)."""
+def read_view(client, target, instance_view=False, api_version=API_VERSION):
+    """GET the VM / instance model (with ``$expand=instanceView`` when asked: one read for both).
+
+    ``api_version``: a later version shows fields the default one does not (``addProxyAgentExtension``, 2025-04-01);
+    write back with the same version (``write``/``update``), so a PUT carries what its GET returned.
+    """
     params = {'$expand': 'instanceView'} if instance_view else None
     try:
-        body, etag = client.get_with_etag(target.path, params=params, resource_id=target.id)
+        body, etag = client.get_with_etag(target.path, api_version=api_version, params=params,
+                                          resource_id=target.id)
     except ArmError as err:
         if err.status == 404:
             raise not_found(err, target)
@@ -144,7 +151,9 @@ def read_view(client, target, instance_view=False):
         view = ((body or {}).get('properties') or {}).get('instanceView')
         if view is None:  # an endpoint that ignores $expand
             view = read_instance_view(client, target)
-    return VmView(target, body, etag, instance_view=view)
+    out = VmView(target, body, etag, instance_view=view)
+    out.api_version = api_version
+    return out
 
 
 class Change(object):
@@ -173,14 +182,16 @@ def write(client, view, change, lro=True):
             body['properties'] = copy.deepcopy(change.properties)
         if change.tags:
             body['tags'] = merged_tags(view.tags, change.tags)
-        return client.patch(target.path, body, lro=lro, if_match=view.etag, resource_id=target.id)
+        return client.patch(target.path, body, api_version=view.api_version, lro=lro, if_match=view.etag,
+                            resource_id=target.id)
     body = copy.deepcopy(view.model)
     body.pop('etag', None)
     body.setdefault('properties', {}).pop('instanceView', None)  # read-only, present when read with $expand
     _deep_merge(body['properties'], change.properties)
     if change.tags:
         body['tags'] = merged_tags(view.tags, change.tags)
-    return client.put(target.path, body, lro=lro, if_match=view.etag, resource_id=target.id)
+    return client.put(target.path, body, api_version=view.api_version, lro=lro, if_match=view.etag,
+                      resource_id=target.id)
 
 
 def is_concurrent(err):
@@ -212,4 +223,4 @@ def update(client, view, decide, lro=True, sleep=time.sleep, instance_view=False
                 raise
             if err.status != 412:  # another operation runs: give it time; a 412 is answered at once
                 sleep(min(2 * attempt, 10))
-            view = read_view(client, view.target, instance_view=instance_view)
+            view = read_view(client, view.target, instance_view=instance_view, api_version=view.api_version)

@@ -4,7 +4,7 @@ import copy
 import importlib
 import urllib.parse
 
-from . import errors
+from . import errors, proxyagent
 from .errors import ArmError
 from .fleet import guest_module
 from .lro import format_seconds, lro_headers
@@ -14,6 +14,10 @@ from .util import deep_merge, dig, find_key, iso_now
 
 KEY_TARGET = "securityProfile.proxyAgentSettings.keyIncarnationId"
 KEY_MESSAGE = "The value `securityProfile.proxyAgentSettings.keyIncarnationId` can only be incremented."
+PA_TARGET = "securityProfile.proxyAgentSettings"
+ENDPOINT_MODES = ("Audit", "Enforce", "Disabled")
+# addProxyAgentExtension exists from api-version 2025-04-01 (spec pack excerpt); api-versions compare as dates.
+ADD_EXTENSION_SINCE = "2025-04-01"
 EXT_NOT_RUNNING = "Cannot modify extensions in the VM when the VM is not running."
 POWER_ACTIONS = {  # action -> (operation name, power state when done, transitional instance-view power code)
     "start": ("Start", "running", "starting"),
@@ -161,6 +165,64 @@ class Compute:
             raise errors.invalid_parameter(KEY_MESSAGE, KEY_TARGET)
         dig(new_model, "properties", "securityProfile", "proxyAgentSettings")["keyIncarnationId"] = requested
 
+    @staticmethod
+    def _check_proxy_agent_settings(req, machine, new_model, body):
+        """The documented refusals of proxyAgentSettings writes (azure-facts.md sections 1 and 6).
+
+        Error codes and texts are [inferred] (Compute's usual shapes): the facts say these requests are refused
+        with 400, not in which words.
+        """
+        explicit = dig(body, "properties", "securityProfile", "proxyAgentSettings")
+        if not isinstance(explicit, dict):
+            return
+        version = req.api_version or ""
+        if not machine.msp_supported and explicit:
+            # [inferred] text: MSP needs a supported VM size/image/security type; refused as a bad request.
+            raise ArmError(400, "BadRequest", f"ProxyAgentSettings is not supported for the virtual machine "
+                           f"'{machine.name}' (its size, image or security type does not support the Metadata "
+                           "Security Protocol).", target=PA_TARGET)
+        if find_key(explicit, "addProxyAgentExtension") is not None:
+            if version < ADD_EXTENSION_SINCE:
+                # [inferred] Compute's strict JSON reader for a member the api-version does not have.
+                raise ArmError(400, "InvalidRequestFormat",
+                               "Could not find member 'addProxyAgentExtension' on object of type "
+                               "'ProxyAgentSettings'. Path 'properties.securityProfile.proxyAgentSettings."
+                               "addProxyAgentExtension'.", target=f"{PA_TARGET}.addProxyAgentExtension")
+            if machine.os == "windows" and find_key(explicit, "addProxyAgentExtension") is True:
+                # [inferred] text; the spec: "currently applicable only for Linux Os".
+                raise errors.invalid_parameter(
+                    "The property 'securityProfile.proxyAgentSettings.addProxyAgentExtension' is only supported "
+                    "for Linux virtual machines.", f"{PA_TARGET}.addProxyAgentExtension")
+        settings = dig(new_model, "properties", "securityProfile", "proxyAgentSettings") or {}
+        for endpoint in ("wireServer", "imds"):
+            sent = find_key(explicit, endpoint)
+            if sent is None:
+                continue
+            if not isinstance(sent, dict):
+                raise errors.invalid_parameter(f"The value of parameter '{PA_TARGET}.{endpoint}' is invalid.",
+                                               f"{PA_TARGET}.{endpoint}")
+            stored = settings.get(endpoint) or {}
+            # [inferred] JSON merge-patch: a null or empty reference (or mode) in a PATCH removes it.
+            for key in ("mode", "inVMAccessControlProfileReferenceId"):
+                if key in sent and sent[key] in (None, ""):
+                    stored.pop(key, None)
+            mode = stored.get("mode")
+            if mode is not None and mode not in ENDPOINT_MODES:
+                match = next((m for m in ENDPOINT_MODES if m.lower() == str(mode).lower()), None)
+                if match is None:  # [inferred] text
+                    raise errors.invalid_parameter(
+                        f"The value '{mode}' of parameter '{PA_TARGET}.{endpoint}.mode' is invalid. Allowed values "
+                        f"are: {', '.join(ENDPOINT_MODES)}.", f"{PA_TARGET}.{endpoint}.mode")
+                stored["mode"] = match  # modelAsString: ARM accepts any case and stores its own spelling
+            if mode is not None and stored.get("inVMAccessControlProfileReferenceId"):
+                # documented refusal (azure-facts.md section 6); [inferred] text
+                raise errors.invalid_parameter(
+                    f"Parameters '{PA_TARGET}.{endpoint}.mode' and '{PA_TARGET}.{endpoint}."
+                    "inVMAccessControlProfileReferenceId' cannot be specified together: the mode is taken from "
+                    "the InVMAccessControlProfile version.", f"{PA_TARGET}.{endpoint}")
+            if isinstance(settings, dict) and endpoint in settings:
+                settings[endpoint] = stored
+
     def _commit_model(self, req, machine, new_model, operation, status=200, body_on_response=True):
         """Store a new model and run the update as an LRO; a raised key is applied when it completes."""
         machine.model = new_model
@@ -177,10 +239,12 @@ class Compute:
             if failing is not None:  # Azure took the model; the platform failed to apply it (nothing reaches the guest)
                 return {"code": failing.code or "InternalExecutionError",
                         "message": failing.message or "An internal execution error occurred. Please retry later."}
+            self._install_agent(machine, when)
             agent = machine.agent
             if agent is not None and machine.proxy_enabled() and incarnation > agent.host_incarnation:
                 agent.key_reset(incarnation)
                 self.schedule_relatch(machine, when)
+            self.schedule_apply(machine, when)
             return None
 
         body = (lambda: machine.to_arm()) if body_on_response else None
@@ -199,12 +263,41 @@ class Compute:
 
         self.world.scheduler.at(base_time + self.config["relatch_seconds"], relatch)
 
+    def schedule_apply(self, machine, base_time):
+        """The guest applies new endpoint settings after its latency (relatch_seconds), if it ever does."""
+        agent = machine.agent
+        if agent is None or machine.power != "running" or not machine.proxy_enabled() or \
+                not agent.can_apply(machine.proxy_settings()):
+            return
+        boot = machine.booted_at
+
+        def apply(_when):
+            settings = machine.proxy_settings()
+            if machine.power == "running" and machine.booted_at == boot and agent.can_apply(settings):
+                agent.apply_modes(settings)
+
+        self.world.scheduler.at(base_time + self.config["relatch_seconds"], apply)
+
+    @staticmethod
+    def _install_agent(machine, when):
+        """enabled: true installs ProxyAgentWindows; on Linux addProxyAgentExtension: true installs ProxyAgentLinux."""
+        if not machine.proxy_enabled():
+            return
+        settings = machine.proxy_settings()
+        wanted = machine.os == "windows" or settings.get("addProxyAgentExtension") is True
+        if machine.agent is None and wanted:
+            machine.agent = proxyagent.AgentState(machine.key_incarnation(), when)
+            machine.agent.apply_modes(settings)
+        elif machine.agent is not None and machine.agent.fault == "no_agent" and wanted:
+            machine.agent.set_fault(None)
+
     def boot(self, machine, when):
         machine.power = "running"
         machine.booted_at = when
         if machine.agent is not None:
             machine.agent.boot(when)
             self.schedule_relatch(machine, when)
+            self.schedule_apply(machine, when)
 
     def set_power(self, machine, state, when):
         if state == "running":
@@ -220,7 +313,7 @@ class Compute:
     def get_machine(self, req, **ids):
         machine = self.machine(**ids)
         view = self.instance_view(machine) if (req.query.get("$expand") or "").lower() == "instanceview" else None
-        return Response(200, machine.to_arm(instance_view=view), {"ETag": machine.etag})
+        return Response(200, _versioned(machine.to_arm(instance_view=view), req), {"ETag": machine.etag})
 
     def get_instance_view(self, req, **ids):
         return Response(200, self.instance_view(self.machine(**ids)))
@@ -235,6 +328,7 @@ class Compute:
         deep_merge(new_model, writable)
         if tags is not None:  # ARM: the tags of a PATCH replace the whole tag map (they are not merged)
             new_model["tags"] = copy.deepcopy(tags)
+        self._check_proxy_agent_settings(req, machine, new_model, body)
         self._check_key_incarnation(machine, new_model, body, allow_equal=False)
         self._check_busy(machine, "Update")
         return self._commit_model(req, machine, new_model, "Update")
@@ -261,6 +355,10 @@ class Compute:
         new_settings = dig(new_model, "properties", "securityProfile", "proxyAgentSettings")
         if isinstance(new_settings, dict) and find_key(new_settings, "keyIncarnationId") is None:
             new_settings["keyIncarnationId"] = machine.key_incarnation()  # omitted on PUT: unchanged
+        old_add = machine.proxy_settings().get("addProxyAgentExtension")
+        if isinstance(new_settings, dict) and old_add is not None and (req.api_version or "") < ADD_EXTENSION_SINCE:
+            new_settings.setdefault("addProxyAgentExtension", old_add)  # [inferred] an older version cannot clear it
+        self._check_proxy_agent_settings(req, machine, new_model, body)
         self._check_key_incarnation(machine, new_model, body, allow_equal=True)
         self._check_busy(machine, "Update")
         if machine.is_instance:  # Azure answers a scale-set instance PUT with 202 Accepted
@@ -289,7 +387,7 @@ class Compute:
     def list_vms(self, req, sub, rg=None):
         groups = [self.world.group(sub, rg)] if rg is not None else self.world.subscription(sub).groups.values()
         machines = [m for g in groups for m in g.vms.values()]
-        return self._page(req, [m.to_arm() for m in machines])
+        return self._page(req, [_versioned(m.to_arm(), req) for m in machines])
 
     def list_scale_sets(self, req, sub, rg=None):
         groups = [self.world.group(sub, rg)] if rg is not None else self.world.subscription(sub).groups.values()
@@ -307,7 +405,7 @@ class Compute:
                            f"Scale Set '{scale_set.name}' with orchestration mode 'Flexible'. List the virtual machines "
                            "of the resource group instead.")
         expand = (req.query.get("$expand") or "").lower() == "instanceview"
-        items = [m.to_arm(instance_view=self.instance_view(m) if expand else None)
+        items = [_versioned(m.to_arm(instance_view=self.instance_view(m) if expand else None), req)
                  for m in scale_set.instances.values()]
         return self._page(req, items)
 
@@ -514,6 +612,15 @@ def _writable(body):
         os_profile = props.get("osProfile")
         if isinstance(os_profile, dict):
             os_profile.pop("adminPassword", None)  # accepted, never stored or returned
+    return data
+
+
+def _versioned(data, req):
+    """A VM / instance body as the request's api-version shows it (fields of later versions left out)."""
+    if (req.api_version or "") < ADD_EXTENSION_SINCE:
+        settings = dig(data, "properties", "securityProfile", "proxyAgentSettings")
+        if isinstance(settings, dict):
+            settings.pop("addProxyAgentExtension", None)
     return data
 
 

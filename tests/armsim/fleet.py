@@ -16,7 +16,10 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
     VM: {name, os: linux|windows, size?, power: running|stopped|deallocated, tags?, zones?,
          proxy_agent?: {enabled?: true, mode?: Enforce, wire_server?, imds?, key_incarnation_id?: 0,
                         fault?: key_lost|key_mismatch|stale|agent_stopped|no_agent|old_agent|disabled_channel,
-                        guest_key_incarnation_id?, extension_name?, version?},
+                        guest_key_incarnation_id?, extension_name?, version?,
+                        wire_server_profile?, imds_profile?   (inVMAccessControlProfileReferenceId),
+                        applies_modes?: true   (false: a guest that never applies new endpoint modes)},
+         msp_supported?: true   (false: the VM cannot run MSP; writes of proxyAgentSettings are refused),
          guest?: {...} (armsim.vmaccess.LinuxGuest.from_fleet),
          extensions?: [{name, publisher, type, type_handler_version, settings?, force_update_tag?, ok?, message?}]}
     SS: {name, orchestration: Uniform|Flexible, os, size?, proxy_agent?, guest?,
@@ -206,7 +209,9 @@ class Fleet:
             machine.agent = proxyagent.AgentState(
                 int(pa.get("key_incarnation_id") or 0), self.now, fault=pa.get("fault"),
                 extension_name=pa.get("extension_name"), version=pa.get("version"),
-                guest_incarnation=pa.get("guest_key_incarnation_id"))
+                guest_incarnation=pa.get("guest_key_incarnation_id"), applies_modes=pa.get("applies_modes", True))
+            machine.agent.apply_modes(machine.proxy_settings())
+        machine.msp_supported = bool(spec.get("msp_supported", True))
         if machine.os == "linux":
             guest = spec.get("guest")
             if guest is None:  # as provisioned: the admin user holds the osProfile's SSH key
@@ -252,9 +257,10 @@ def vm_properties(name, rg, spec, os_type):
                     "keyIncarnationId": int(pa.get("key_incarnation_id") or 0)}
         for key, fleet_key in (("wireServer", "wire_server"), ("imds", "imds")):
             mode = pa.get(fleet_key) or pa.get("mode", "Enforce")
-            settings[key] = {"mode": mode}
-            if pa.get(f"{fleet_key}_profile"):
-                settings[key]["inVMAccessControlProfileReferenceId"] = pa[f"{fleet_key}_profile"]
+            if pa.get(f"{fleet_key}_profile"):  # a profile carries its own mode: the two together are refused
+                settings[key] = {"inVMAccessControlProfileReferenceId": pa[f"{fleet_key}_profile"]}
+            else:
+                settings[key] = {"mode": mode}
         security["proxyAgentSettings"] = settings
     return {
         "vmId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rg.id}/{name}")),

@@ -159,6 +159,7 @@ class Machine:
         self.guest = None  # vmaccess.LinuxGuest for Linux machines
         self.extensions = {}  # lower name -> Extension
         self.booted_at = 0.0
+        self.msp_supported = True  # False: proxyAgentSettings writes are refused (fleet proxy_agent.supported)
 
     @property
     def is_instance(self):

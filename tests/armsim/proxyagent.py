@@ -43,8 +43,13 @@ def check_fault(fault):
 class AgentState:
     """What the platform holds (host key) and what the guest agent has latched."""
 
-    def __init__(self, incarnation, now, fault=None, extension_name=None, version=None, guest_incarnation=None):
+    def __init__(self, incarnation, now, fault=None, extension_name=None, version=None, guest_incarnation=None,
+                 applies_modes=True):
         self.extension_name = extension_name or DEFAULT_EXTENSION_NAME
+        # The endpoint modes the guest enforces: it applies a new model's wireServer/imds settings after its
+        # latency (config relatch_seconds, like a new key); a guest with applies_modes false never does.
+        self.applies_modes = bool(applies_modes)
+        self.applied = {}
         self.version = version
         self.host_incarnation = incarnation
         self.host_guid = str(uuid.uuid4())
@@ -86,6 +91,17 @@ class AgentState:
         if self.fault in CURED_BY_RESET:
             self.fault = None
 
+    def apply_modes(self, settings):
+        """The guest takes the model's endpoint settings (what secureChannelState and the rule ids report)."""
+        self.applied = applied_settings(settings)
+
+    def modes_pending(self, settings):
+        return self.applied != applied_settings(settings)
+
+    def can_apply(self, settings):
+        return self.applies_modes and self.fault not in ("no_agent", "agent_stopped", "stale") and \
+            self.modes_pending(settings)
+
     def boot(self, now):
         self.started = now
         self.attested = False
@@ -95,6 +111,7 @@ class AgentState:
         return self.version or (OLD_VERSION if self.fault == "old_agent" else CURRENT_VERSION)
 
     def key_latch_status(self, settings, now):
+        settings = self.applied or settings  # what the guest enforces, not the model
         ms = int(max(0.0, now - self.started) * 1000)
         states = {"secureChannelState": _channel_state(settings, self.fault)}
         if self.guest_guid and self.fault != "disabled_channel":
@@ -170,7 +187,18 @@ class AgentState:
             "host": {"keyIncarnationId": self.host_incarnation, "keyGuid": self.host_guid},
             "guest": {"keyIncarnationId": self.guest_incarnation, "keyGuid": self.guest_guid},
             "attested": self.attested, "pending": self.pending(),
+            "applies_modes": self.applies_modes, "applied": self.applied,
         }
+
+
+def applied_settings(settings):
+    """The part of proxyAgentSettings the guest enforces: per-endpoint mode and profile reference."""
+    out = {}
+    for endpoint in ("wireServer", "imds"):
+        out[endpoint] = {"mode": _mode(settings or {}, endpoint),
+                         "inVMAccessControlProfileReferenceId": dig(settings or {}, endpoint,
+                                                                     "inVMAccessControlProfileReferenceId")}
+    return out
 
 
 def _mode(settings, endpoint):

@@ -11,6 +11,10 @@ import pathlib
 
 SPECS = pathlib.Path(os.environ.get("VMRESCUE_COMPUTE_SPECS", "/work/shared/specs/compute"))
 VM_SWAGGER = SPECS / "specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable/2024-11-01/virtualMachine.json"
+VMSS_SWAGGER = VM_SWAGGER.parent / "virtualMachineScaleSet.json"
+VM_PATH = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}"
+INSTANCE_PATH = ("/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/"
+                 "virtualMachineScaleSets/{vmScaleSetName}/virtualMachines/{instanceId}")
 VM_EXTENSION_PATH = ("/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/"
                      "virtualMachines/{vmName}/extensions/{vmExtensionName}")
 

@@ -1,0 +1,482 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Metadata Security Protocol endpoint settings: break-glass and restore (private: may change without notice).
+
+What it does: converge ``securityProfile.proxyAgentSettings`` (``enabled``, ``wireServer`` / ``imds``
+HostEndpointSettings, ``addProxyAgentExtension``) of a VM or Uniform scale-set instance, recording the settings
+from before the first change **on the resource itself** (``RECORD_TAG``) so that ``state: restored`` puts them back
+from any controller; then confirm that the guest applied the new modes (its ``secureChannelState``).
+
+The write path is ``_vm``'s (PATCH for a VM, GET + PUT with If-Match for an instance, 409/412 re-decide, tags merged,
+never replaced); the confirmation is ``_confirm.wait_steps`` with the batch's ``ConfirmTiming``, like the key reset.
+
+Public names:
+
+- ``ARGUMENT_SPEC``, ``MUTUALLY_EXCLUSIVE``; ``validate(params)`` (bad input refused before any call).
+- ``run_steps(client, target, params, check_mode=False, diff=False, sleep=..., clock=..., shared=None)`` (a step
+  generator: yields seconds until its next read, returns the result dict); ``run(...)`` the same in this thread.
+- ``task_spec()``: the module's TaskSpec.
+- ``RECORD_TAG``, ``encode_record(settings, subscription_id) -> str``, ``decode_record(text, subscription_id) ->
+  dict`` (raises ValueError), ``normalize(settings) -> dict``: the settings as compared and returned.
+- ``outcome(status, reason_code, reason) -> dict``: the per-target ``outcome`` (status done / pending / failed /
+  skipped / unchanged).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+
+from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VERSION, ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import STALE, ConfirmTiming, drive, wait_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import (
+    parse_agent_status,
+    parse_secure_channel_state,
+)
+
+MODES = ('Audit', 'Enforce', 'Disabled')
+ENDPOINTS = (('wire_server', 'wireServer'), ('imds', 'imds'))
+# addProxyAgentExtension is a member from api-version 2025-04-01 (spec pack excerpt); read and written with it.
+ADD_EXTENSION_API_VERSION = '2025-04-01'
+
+ARGUMENT_SPEC = dict(
+    state=dict(type='str', choices=['present', 'restored'], default='present'),
+    wire_server_mode=dict(type='str', choices=list(MODES)),
+    imds_mode=dict(type='str', choices=list(MODES)),
+    wire_server_profile_reference_id=dict(type='str'),
+    imds_profile_reference_id=dict(type='str'),
+    enabled=dict(type='bool'),
+    add_proxy_agent_extension=dict(type='bool'),
+    wait=dict(type='bool', default=True),
+    wait_timeout=dict(type='int', default=600),
+)
+MUTUALLY_EXCLUSIVE = [['wire_server_mode', 'wire_server_profile_reference_id'],
+                      ['imds_mode', 'imds_profile_reference_id']]
+SETTING_OPTIONS = ('wire_server_mode', 'imds_mode', 'wire_server_profile_reference_id', 'imds_profile_reference_id',
+                   'enabled', 'add_proxy_agent_extension')
+
+# The record of the settings before break-glass: compact JSON in one tag on the VM / instance. Resource Manager
+# limits a tag value to 256 characters; profile references of the VM's own subscription are stored as
+# '~<rg>/<gallery>/<profile>/<version>' to fit.
+RECORD_TAG = 'vmrescue-msp-previous'
+TAG_VALUE_MAX = 256
+_PROFILE_RE = re.compile(r'^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/'
+                         r'inVMAccessControlProfiles/[^/]+/versions/[^/]+$', re.I)
+
+
+def outcome(status, reason_code, reason):
+    """The per-target outcome shared by the collection's modules."""
+    return dict(status=status, reason_code=reason_code, reason=reason)
+
+
+# -- the settings as compared, returned and recorded ----------------------------------------------------------
+def normalize(settings):
+    """``{enabled, wire_server: {mode, profile_reference_id}, imds: {...}, add_proxy_agent_extension}``."""
+    settings = settings or {}
+    out = dict(enabled=bool(settings.get('enabled')))
+    for name, key in ENDPOINTS:
+        ep = settings.get(key)
+        if isinstance(ep, dict):
+            out[name] = dict(mode=ep.get('mode') or None,
+                             profile_reference_id=ep.get('inVMAccessControlProfileReferenceId') or None)
+        else:
+            out[name] = None
+    out['add_proxy_agent_extension'] = settings.get('addProxyAgentExtension')
+    return out
+
+
+def _same_ref(a, b):
+    return (a or '').lower() == (b or '').lower()
+
+
+def _endpoint_equal(a, b):
+    a, b = a or {}, b or {}
+    return (a.get('mode') or None) == (b.get('mode') or None) and \
+        _same_ref(a.get('profile_reference_id'), b.get('profile_reference_id'))
+
+
+def equal(a, b):
+    return a['enabled'] == b['enabled'] and all(_endpoint_equal(a[n], b[n]) for n, _k in ENDPOINTS) and \
+        (b.get('add_proxy_agent_extension') is None or a.get('add_proxy_agent_extension') ==
+         b.get('add_proxy_agent_extension'))
+
+
+_SHORT_RE = re.compile(r'^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/'
+                       r'galleries/(?P<g>[^/]+)/inVMAccessControlProfiles/(?P<p>[^/]+)/versions/(?P<v>[^/]+)$')
+
+
+def _short_ref(ref, subscription_id):
+    """``~rg/gallery/profile/version`` for a profile version of the VM's subscription spelled the canonical way."""
+    match = _SHORT_RE.match(ref or '')
+    if match and subscription_id and match.group('sub').lower() == subscription_id.lower() and \
+            match.group('sub') == subscription_id:
+        return '~' + '/'.join(match.group(k) for k in ('rg', 'g', 'p', 'v'))
+    return ref
+
+
+def _long_ref(ref, subscription_id):
+    if isinstance(ref, str) and ref.startswith('~'):
+        parts = ref[1:].split('/')
+        if len(parts) != 4:
+            raise ValueError('bad short profile reference %r' % ref)
+        return ('/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/galleries/%s/'
+                'inVMAccessControlProfiles/%s/versions/%s' % tuple([subscription_id] + parts))
+    return ref
+
+
+def encode_record(norm, subscription_id):
+    """The RECORD_TAG value for normalized settings ``norm``: compact JSON; keys absent when absent."""
+    data = {'v': 1, 'e': 1 if norm['enabled'] else 0}
+    for name, short in (('wire_server', 'w'), ('imds', 'i')):
+        ep = norm.get(name)
+        if ep is None:
+            continue
+        if ep.get('mode'):
+            data[short] = ep['mode']
+        if ep.get('profile_reference_id'):
+            data[short + 'r'] = _short_ref(ep['profile_reference_id'], subscription_id)
+        if not ep.get('mode') and not ep.get('profile_reference_id'):
+            data[short] = ''
+    if norm.get('add_proxy_agent_extension') is not None:
+        data['a'] = 1 if norm['add_proxy_agent_extension'] else 0
+    return json.dumps(data, separators=(',', ':'), sort_keys=True)
+
+
+def decode_record(text, subscription_id):
+    """Normalized settings from a RECORD_TAG value; ValueError when it is not one this module wrote."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get('v') != 1 or 'e' not in data:
+        raise ValueError('not a version 1 record')
+    out = dict(enabled=bool(data['e']), add_proxy_agent_extension=None)
+    for name, short in (('wire_server', 'w'), ('imds', 'i')):
+        if short not in data and short + 'r' not in data:
+            out[name] = None
+            continue
+        mode = data.get(short) or None
+        if mode is not None and mode not in MODES:
+            raise ValueError('unknown mode %r' % mode)
+        out[name] = dict(mode=mode, profile_reference_id=_long_ref(data.get(short + 'r'), subscription_id) or None)
+    if 'a' in data:
+        out['add_proxy_agent_extension'] = bool(data['a'])
+    return out
+
+
+def _record_of(view):
+    """(normalized settings, raw text) of the record on ``view``, (None, None) without one; TaskError if garbled."""
+    text = _vm.get_tag(view.tags, RECORD_TAG)
+    if text is None:
+        return None, None
+    try:
+        return decode_record(str(text), view.target.subscription_id), text
+    except (ValueError, TypeError, KeyError) as exc:
+        raise TaskError('the %s tag on %s does not hold settings this collection recorded (%s): %r. Fix or remove the '
+                        'tag by hand (it is the record of the settings before break-glass), then re-run'
+                        % (RECORD_TAG, view.target.display, exc, str(text)[:100]), id=view.target.id,
+                        outcome=outcome('failed', 'bad_record', 'the %s tag is not a record' % RECORD_TAG))
+
+
+# -- input ---------------------------------------------------------------------------------------------------
+def validate(params):
+    """Refuse bad input before any call: a TaskError naming the option and the fix."""
+    state = params.get('state') or 'present'
+    given = [name for name in SETTING_OPTIONS if params.get(name) is not None]
+    if state == 'restored' and given:
+        raise TaskError('state: restored puts back the settings recorded in the %s tag; leave out %s (or use '
+                        'state: present to set them)' % (RECORD_TAG, ', '.join(given)))
+    if state == 'present' and not given:
+        raise TaskError('state: present needs at least one of %s (for break-glass: wire_server_mode: Audit and '
+                        'imds_mode: Audit); to put back recorded settings use state: restored'
+                        % ', '.join(SETTING_OPTIONS))
+    for name, _key in ENDPOINTS:
+        if params.get(name + '_mode') is not None and params.get(name + '_profile_reference_id') is not None:
+            raise TaskError('%s_mode and %s_profile_reference_id are mutually exclusive (Azure refuses a mode and a '
+                            'profile reference on the same endpoint: the profile version carries its own mode); '
+                            'give one' % (name, name))
+        mode = params.get(name + '_mode')
+        if mode is not None and mode not in MODES:
+            raise TaskError('%s_mode must be one of %s (as Azure spells them), got %r' % (name, ', '.join(MODES), mode))
+        ref = params.get(name + '_profile_reference_id')
+        if ref is not None and not _PROFILE_RE.match(str(ref)):
+            raise TaskError('%s_profile_reference_id must be the resource ID of an InVMAccessControlProfile version '
+                            '(/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Compute/galleries/<gallery>/'
+                            'inVMAccessControlProfiles/<profile>/versions/<version>), got %r' % (name, ref))
+    if params.get('enabled') is False and any(params.get(n) is not None for n in SETTING_OPTIONS
+                                              if n not in ('enabled', 'add_proxy_agent_extension')):
+        raise TaskError('enabled: false turns the Metadata Security Protocol off, so endpoint modes and profile '
+                        'references have no effect; leave them out, or use wire_server_mode/imds_mode: Audit to '
+                        'keep MSP on without enforcing')
+    timeout = params.get('wait_timeout')
+    if timeout is not None and timeout <= 0:
+        raise TaskError('wait_timeout must be more than 0 seconds (got %d); to return without waiting for the guest '
+                        'use wait: false' % timeout)
+
+
+# -- deciding --------------------------------------------------------------------------------------------------
+def _desired(current, params):
+    """The normalized settings ``params`` ask for, from ``current``."""
+    want = copy.deepcopy(current)
+    if params.get('enabled') is not None:
+        want['enabled'] = params['enabled']
+    for name, _key in ENDPOINTS:
+        if params.get(name + '_mode') is not None:
+            want[name] = dict(mode=params[name + '_mode'], profile_reference_id=None)
+        elif params.get(name + '_profile_reference_id') is not None:
+            want[name] = dict(mode=None, profile_reference_id=params[name + '_profile_reference_id'])
+    if params.get('add_proxy_agent_extension') is not None:
+        want['add_proxy_agent_extension'] = params['add_proxy_agent_extension']
+    return want
+
+
+def _settings_patch(current, want, restoring):
+    """The nested proxyAgentSettings change from ``current`` to ``want`` (None values remove a field)."""
+    patch = {}
+    if want['enabled'] != current['enabled']:
+        patch['enabled'] = want['enabled']
+    for name, key in ENDPOINTS:
+        if _endpoint_equal(current[name], want[name]) or (want[name] is None and not restoring):
+            continue
+        ep = want[name] or {}
+        patch[key] = {'mode': ep.get('mode') or None,
+                      'inVMAccessControlProfileReferenceId': ep.get('profile_reference_id') or None}
+    add = want.get('add_proxy_agent_extension')
+    if add is not None and add != current.get('add_proxy_agent_extension'):
+        patch['addProxyAgentExtension'] = add
+    elif add is None and restoring and current.get('add_proxy_agent_extension'):
+        patch['addProxyAgentExtension'] = False  # recorded absent (off); a PATCH cannot remove a boolean
+    return patch
+
+
+def _refuse(view, params, current, want):
+    """Refusals that need the resource: MSP off, Windows-only / Linux-only fields, an unrecordable state."""
+    target = view.target
+    ost = view.os_type
+    modes_asked = any(params.get(n + s) is not None for n, _k in ENDPOINTS for s in ('_mode', '_profile_reference_id'))
+    if modes_asked and not want['enabled']:
+        raise TaskError('the Metadata Security Protocol is not enabled on %s (securityProfile.proxyAgentSettings.'
+                        'enabled is not true), so its endpoint modes cannot be set. Add enabled: true to turn it on '
+                        '(on Windows this installs the ProxyAgentWindows extension; on Linux the agent comes with the '
+                        'image or with add_proxy_agent_extension: true)' % target.display,
+                        id=target.id, proxy_agent_enabled=False, os_type=ost,
+                        outcome=outcome('failed', 'msp_not_enabled', 'MSP is not enabled'))
+    if params.get('add_proxy_agent_extension') is not None and ost == 'Windows':
+        raise TaskError('add_proxy_agent_extension applies to Linux only (%s is Windows: enabled: true installs the '
+                        'ProxyAgentWindows extension there); leave it out for Windows targets' % target.display,
+                        id=target.id, os_type=ost,
+                        outcome=outcome('failed', 'linux_only', 'add_proxy_agent_extension on Windows'))
+
+
+def _record_change(view, current, record_text):
+    """Tag updates that record ``current`` (when no record exists yet); TaskError when it cannot be recorded."""
+    if record_text is not None:
+        return {}
+    text = encode_record(current, view.target.subscription_id)
+    target = view.target
+    if len(text) > TAG_VALUE_MAX:
+        raise TaskError('the settings of %s do not fit in one tag value (%d characters, Azure allows %d): the %s '
+                        'record that state: restored needs cannot be written, so nothing was changed. Profile '
+                        'references in another subscription take the most room; note the settings (returned as '
+                        'before) and set them by hand' % (target.display, len(text), TAG_VALUE_MAX, RECORD_TAG),
+                        id=target.id, before=current,
+                        outcome=outcome('failed', 'record_too_long', 'the previous settings do not fit in a tag'))
+    if len(view.tags) >= _vm.MAX_TAGS:
+        raise TaskError('%s already has %d tags (the Azure limit): the %s record that state: restored needs cannot '
+                        'be written, so nothing was changed. Remove a tag and re-run' % (
+                            target.display, len(view.tags), RECORD_TAG), id=target.id, before=current,
+                        outcome=outcome('failed', 'too_many_tags', 'no room for the record tag'))
+    return {RECORD_TAG: text}
+
+
+def _change(current, want, tags, restoring):
+    patch = _settings_patch(current, want, restoring)
+    props = {'securityProfile': {'proxyAgentSettings': patch}} if patch else {}
+    if not props and not tags:
+        return None
+    return _vm.Change(properties=props, tags=tags)
+
+
+# -- confirmation ----------------------------------------------------------------------------------------------
+def _applied(agent, want):
+    """True when the agent's secureChannelState / rule ids show ``want``'s endpoint settings."""
+    kls = (agent or {}).get('key_latch_status') or {}
+    states = kls.get('states') or {}
+    scs = parse_secure_channel_state(states.get('secureChannelState'))
+    for name, rule_key, scs_key in (('wire_server', 'wireServerRuleId', 'wireserver'), ('imds', 'imdsRuleId', 'imds')):
+        ep = want.get(name) or {}
+        if ep.get('mode') and scs.get(scs_key) != ep['mode']:
+            return False
+        if ep.get('profile_reference_id') and not _same_ref(states.get(rule_key), ep['profile_reference_id']):
+            return False
+    return True
+
+
+def confirm_steps(client, target, want, before, wait_timeout, clock=time.monotonic, timing=None):
+    """Read ``GET vm?$expand=instanceView`` until the guest reports ``want``'s modes. Returns (confirmed, agent)."""
+    seen = dict(agent=before)
+
+    def probe():
+        view = _vm.read_view(client, target, instance_view=True)
+        if str(view.provisioning_state or '').lower() == 'failed':
+            raise TaskError('the endpoint settings were accepted for %s but the update failed (provisioningState '
+                            'Failed)' % target.display, changed=True, id=target.id,
+                            outcome=outcome('failed', 'provisioning_failed', 'the update failed'))
+        agent = parse_agent_status(view.instance_view)
+        seen['agent'] = agent
+        if view.power and view.power != 'running':
+            raise TaskError('%s stopped (power state %s) while waiting for the guest to apply the endpoint modes'
+                            % (target.display, view.power), changed=True, id=target.id,
+                            outcome=outcome('pending', 'not_running', 'the VM stopped'))
+        if agent.get('json') and _applied(agent, want):
+            return True, None
+        if before and agent.get('time') and agent.get('time') == before.get('time') and \
+                agent.get('key_latch_status') == before.get('key_latch_status'):
+            return STALE, None
+        return False, None
+
+    confirmed = (yield from wait_steps(probe, wait_timeout, timing=timing, clock=clock))[0]
+    return confirmed, seen['agent']
+
+
+def _channel(agent):
+    return (((agent or {}).get('key_latch_status') or {}).get('states') or {}).get('secureChannelState')
+
+
+# -- the module ------------------------------------------------------------------------------------------------
+def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
+    """``run_steps`` in this thread."""
+    return drive(run_steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock,
+                           shared=shared), sleep)
+
+
+def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
+              shared=None):
+    """The proxy_agent_settings behaviour for one target as a step generator (see ``_proxy_agent.run_steps``).
+
+    Reads: one GET of the model with its instance view (api-version 2025-04-01 when add_proxy_agent_extension is
+    given), then (wait: true) the confirmation reads. Writes: one PATCH (VM) or PUT (instance) with If-Match that
+    carries the settings and, on the first change, the record tag.
+    """
+    validate(params)
+    restoring = (params.get('state') or 'present') == 'restored'
+    wait = params.get('wait', True)
+    api_version = ADD_EXTENSION_API_VERSION if params.get('add_proxy_agent_extension') is not None else API_VERSION
+    view = _vm.read_view(client, target, instance_view=True, api_version=api_version)
+    decided = {}
+
+    def decide(v):
+        current = normalize(v.settings)
+        record, record_text = _record_of(v)
+        if restoring:
+            if record is None:
+                decided.update(current=current, want=current, record=None, record_text=None)
+                return None
+            want = dict(record)
+            if want.get('add_proxy_agent_extension') is None and current.get('add_proxy_agent_extension') is None:
+                want['add_proxy_agent_extension'] = None
+            decided.update(current=current, want=want, record=record, record_text=record_text)
+            return _change(current, want, {RECORD_TAG: None}, True)
+        want = _desired(current, params)
+        _refuse(v, params, current, want)
+        decided.update(current=current, want=want, record=record, record_text=record_text)
+        if equal(current, want):
+            return None
+        return _change(current, want, _record_change(v, current, record_text), False)
+
+    change = decide(view)
+    current, want = decided['current'], decided['want']
+    agent_before = parse_agent_status(view.instance_view)
+    result = dict(changed=change is not None, id=target.id, before=current, after=want if change else current,
+                  recorded=None, record=decided['record'], confirmed=False,
+                  secure_channel_state=_channel(agent_before))
+    if change is not None and change.tags.get(RECORD_TAG):
+        result['recorded'] = change.tags[RECORD_TAG]
+    if diff:
+        result['diff'] = dict(before_header=target.id, after_header=target.id, before=current, after=result['after'])
+
+    if change is None:
+        if restoring and decided['record'] is None:
+            result['msg'] = ('%s has no %s record: nothing to restore (it was not switched by this collection, or '
+                             'was restored already)' % (target.display, RECORD_TAG))
+            result['outcome'] = outcome('skipped', 'no_record', 'no recorded settings to restore')
+        else:
+            result['confirmed'] = bool(agent_before.get('json')) and _applied(agent_before, current)
+            result['outcome'] = outcome('unchanged', 'in_state', 'the settings are already as asked')
+        return result
+    if check_mode:
+        result['outcome'] = outcome('skipped', 'check_mode', 'check mode: would change %s' % ', '.join(
+            _changed_fields(current, result['after'])))
+        return result
+
+    def redecide(v):
+        return change if v is view else decide(v)
+
+    try:
+        last_view, written, _final = _vm.update(client, view, redecide, lro=not wait, sleep=sleep,
+                                                instance_view=True)
+    except ArmError as err:
+        if not err.accepted:
+            raise TaskError('%s: %s' % (target.display, err.describe()), id=target.id, changed=False, before=current,
+                            arm_error=err.as_dict(), outcome=outcome('failed', 'arm_error', err.describe()))
+        raise TaskError('the endpoint settings were accepted for %s but the update failed: %s'
+                        % (target.display, err.describe()), id=target.id, changed=True, before=current,
+                        arm_error=err.as_dict(), outcome=outcome('failed', 'update_failed', err.describe()))
+    if written is None:  # another run wrote the same meanwhile
+        result.update(changed=False, after=decided['current'], recorded=None,
+                      outcome=outcome('unchanged', 'written_by_another_run',
+                                      'another run wrote these settings between this run\'s read and its write'))
+        return result
+    if written is not change:
+        result['before'], result['after'] = decided['current'], decided['want']
+        result['recorded'] = written.tags.get(RECORD_TAG) or None
+    want = decided['want']
+    if not want['enabled']:
+        result['outcome'] = outcome('done', 'msp_disabled', 'MSP is off: there is no guest mode to confirm')
+        return result
+    if not wait:
+        result['outcome'] = outcome('pending', 'not_waited', 'written; the guest was not asked (wait: false)')
+        return result
+    if last_view.power and last_view.power != 'running':
+        result['outcome'] = outcome('pending', 'not_running', 'the VM is %s: the guest applies the settings when it '
+                                                              'runs' % last_view.power)
+        return result
+    if not agent_before.get('present'):
+        result['msg'] = ('%s reports no Guest Proxy Agent status: the settings are written (the host applies them) '
+                         'but the guest cannot confirm them' % target.display)
+        result['outcome'] = outcome('pending', 'no_agent', 'no proxy agent status in the instance view')
+        return result
+    confirmed, agent = yield from confirm_steps(client, target, want, agent_before, params.get('wait_timeout', 600),
+                                                clock=clock, timing=shared)
+    result['confirmed'] = confirmed
+    result['secure_channel_state'] = _channel(agent)
+    if confirmed:
+        result['outcome'] = outcome('done', 'confirmed', 'the guest reports %s' % result['secure_channel_state'])
+        return result
+    result['outcome'] = outcome('pending', 'confirm_timeout', 'the guest did not report the new modes within %ss'
+                                % params.get('wait_timeout', 600))
+    msg = ('the endpoint settings of %s were written (and the previous ones recorded), but the guest did not report '
+           'them within %ss (wait_timeout); last secureChannelState: %s' % (
+               target.display, params.get('wait_timeout', 600), result['secure_channel_state'] or 'none'))
+    raise TaskError(msg, **result)
+
+
+def _changed_fields(a, b):
+    out = []
+    if a['enabled'] != b['enabled']:
+        out.append('enabled')
+    for name, _k in ENDPOINTS:
+        if not _endpoint_equal(a[name], b[name]):
+            out.append(name)
+    if b.get('add_proxy_agent_extension') is not None and a.get('add_proxy_agent_extension') != \
+            b.get('add_proxy_agent_extension'):
+        out.append('add_proxy_agent_extension')
+    return out or ['the record tag']
+
+
+def task_spec():
+    """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
+    from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
+    return TaskSpec(ARGUMENT_SPEC, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, shared=ConfirmTiming,
+                    validate=validate, steps=run_steps)

@@ -1,0 +1,261 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vmrescue.azure contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: proxy_agent_settings
+short_description: Set the Metadata Security Protocol endpoint modes of a VM or scale-set instance, and restore them
+version_added: 0.2.0
+author:
+  - vmrescue.azure developers (@vmrescue)
+description:
+  - Converges C(securityProfile.proxyAgentSettings) of a VM or Uniform scale-set instance - C(enabled), the
+    C(wireServer) and C(imds) endpoint settings (a mode C(Audit), C(Enforce) or C(Disabled), or an
+    InVMAccessControlProfile version reference) and, on Linux, C(addProxyAgentExtension) - then confirms through
+    the instance view that the guest applied the new modes (the agent's C(secureChannelState), and its rule ids for
+    profile references).
+  - "The break-glass runbook: when a guest cannot latch a new key (agent stopped, no eBPF or cgroup v2, kernel older
+    than 5.15, no agent on a Linux image) it stays cut off from WireServer and IMDS while they are in C(Enforce).
+    Microsoft's answer is to switch the endpoints to C(Audit), recover, and go back. This module does the switch
+    (O(wire_server_mode=Audit), O(imds_mode=Audit)) and the way back (O(state=restored))."
+  - Before the first change, the settings from before are recorded B(on the resource itself), in the tag
+    C(vmrescue-msp-previous) (compact JSON, at most 256 characters, the Azure limit of a tag value), in the same
+    write as the change. The VM's own tags are sent back with it, never dropped (Azure replaces the whole tag map on
+    a write; C(If-Match) makes sure they are the current ones). A later change does not overwrite the record, which
+    keeps the state from before break-glass. So O(state=restored) works from another controller or a later AWX job.
+  - O(state=restored) puts back exactly what the record says and removes the tag in the same write. Without a
+    record it changes nothing and says so.
+  - VMs (including Flexible scale-set instances) are updated with C(PATCH); Uniform scale-set instances with
+    C(GET) + C(PUT) of the instance model. Both carry C(If-Match); a concurrent write (HTTP 412 or 409) is re-read
+    and decided again.
+  - Refused before any write, with a message naming the fix - a mode and a profile reference for the same endpoint
+    (Azure refuses them together); modes while MSP is not enabled (C(enabled) not true; add O(enabled=true));
+    O(add_proxy_agent_extension) on Windows; O(enabled=false) together with modes; O(state=restored) with settings;
+    settings that cannot be recorded (50 tags already, or a record longer than 256 characters).
+  - Each target's result has an RV(outcome) (C(status) C(done), C(pending), C(failed), C(skipped) or C(unchanged),
+    with a C(reason_code) and a C(reason)).
+options:
+  state:
+    description:
+      - V(present) sets the settings given by the other options (at least one is required).
+      - V(restored) puts back the settings recorded in the C(vmrescue-msp-previous) tag and removes the tag; no other
+        setting option may be given.
+    type: str
+    choices: [present, restored]
+    default: present
+  wire_server_mode:
+    description:
+      - Mode of the WireServer endpoint (C(securityProfile.proxyAgentSettings.wireServer.mode)), as Azure spells it.
+      - V(Audit) logs what Enforce would deny without denying it (break-glass); V(Enforce) denies unauthorised
+        callers; V(Disabled) turns the endpoint's protection off.
+      - Replaces a profile reference on that endpoint. Mutually exclusive with O(wire_server_profile_reference_id).
+    type: str
+    choices: [Audit, Enforce, Disabled]
+  imds_mode:
+    description:
+      - Mode of the IMDS endpoint (C(securityProfile.proxyAgentSettings.imds.mode)); see O(wire_server_mode).
+      - Mutually exclusive with O(imds_profile_reference_id).
+    type: str
+    choices: [Audit, Enforce, Disabled]
+  wire_server_profile_reference_id:
+    description:
+      - Resource ID of an InVMAccessControlProfile version
+        (C(/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/{gallery}/inVMAccessControlProfiles/{profile}/versions/{version}))
+        whose rules govern WireServer (the version carries its own mode). Replaces a mode on that endpoint.
+    type: str
+  imds_profile_reference_id:
+    description:
+      - The same as O(wire_server_profile_reference_id), for IMDS.
+    type: str
+  enabled:
+    description:
+      - C(securityProfile.proxyAgentSettings.enabled). On Windows V(true) installs the ProxyAgentWindows extension;
+        on Linux the agent comes with the image or with O(add_proxy_agent_extension=true).
+      - V(false) turns the Metadata Security Protocol off (cannot be combined with modes or profile references).
+    type: bool
+  add_proxy_agent_extension:
+    description:
+      - Linux only (C(addProxyAgentExtension), api-version 2025-04-01, which the task then uses to read and write
+        this target), to install the ProxyAgentLinux extension. Refused for Windows targets.
+    type: bool
+  wait:
+    description:
+      - Confirm through the VM read with its instance view that the guest reports the new modes in
+        C(secureChannelState) (and the profile references in its rule ids), with the same learned, paced reads as
+        M(vmrescue.azure.proxy_agent_key_reset). A batch target waiting for its guest holds none of the
+        O(concurrency) workers.
+      - Not waited for (outcome C(pending)) when the VM is not running, when the guest reports no proxy agent status
+        (no agent to confirm it, but the host still applies the settings), or when MSP was turned off.
+      - V(false) returns after the Resource Manager operation completes.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for the confirmation. On timeout the target fails with outcome C(pending)
+        (C(confirm_timeout)); the settings and the record are kept, and a re-run writes nothing.
+      - Must be more than 0.
+    type: int
+    default: 600
+extends_documentation_fragment:
+  - vmrescue.azure.auth
+  - vmrescue.azure.target
+  - vmrescue.azure.attributes
+  - vmrescue.azure.attributes.check_mode
+  - vmrescue.azure.attributes.diff_mode
+  - vmrescue.azure.attributes.controller
+notes:
+  - "Cost in Resource Manager calls: a run that changes nothing makes 1 read (the model with its instance view); a
+    confirmed change makes 1 write and about 2 reads. Check mode makes the 1 read and no write."
+  - "Permissions: C(Microsoft.Compute/virtualMachines/read) and C(/write) (for scale-set instances
+    C(Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read) and C(/write)): the role in
+    docs/docsite/vmrescue-azure-role.json has them."
+seealso:
+  - module: vmrescue.azure.proxy_agent_key_reset
+  - name: Metadata Security Protocol
+    description: Microsoft's documentation of MSP, its modes and the Audit-mode escape hatch.
+    link: https://learn.microsoft.com/azure/virtual-machines/metadata-security-protocol/overview
+'''
+
+EXAMPLES = r'''
+- name: Break-glass - switch both endpoints of the unreachable hosts to Audit, recover, then restore
+  hosts: broken_vms
+  gather_facts: false
+  tasks:
+    - name: Switch to Audit (the settings before are recorded on each VM)
+      vmrescue.azure.proxy_agent_settings:
+        wire_server_mode: Audit
+        imds_mode: Audit
+      register: glass
+
+    - name: Put back what was there before
+      vmrescue.azure.proxy_agent_settings:
+        state: restored
+
+- name: One task for a whole play batch (batch mode), credentials from vault-encrypted variables
+  hosts: broken_vms
+  gather_facts: false
+  tasks:
+    - name: Audit everywhere
+      vmrescue.azure.proxy_agent_settings:
+        targets: "{{ ansible_play_batch | map('extract', hostvars) | map('vmrescue.azure.target_id') | list }}"
+        wire_server_mode: Audit
+        imds_mode: Audit
+        auth_source: credentials
+        client_id: "{{ vault_azure_client_id }}"
+        secret: "{{ vault_azure_secret }}"
+        tenant: "{{ vault_azure_tenant }}"
+        subscription_id: "{{ azure_subscription_id }}"
+      run_once: true
+      register: glass
+
+    - name: Hosts whose guest did not confirm the switch
+      ansible.builtin.debug:
+        msg: "{{ glass.results | rejectattr('outcome.status', 'equalto', 'done') | map(attribute='id') | list }}"
+
+- name: Single targets from localhost
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Govern WireServer by a profile version on a Uniform scale-set instance
+      vmrescue.azure.proxy_agent_settings:
+        resource_group: rg-web
+        vmss_name: web-ss
+        instance_id: "3"
+        wire_server_profile_reference_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/galleries/g1/inVMAccessControlProfiles/web/versions/1.0.0
+
+    - name: Install the agent on a Linux VM and enable MSP in Audit
+      vmrescue.azure.proxy_agent_settings:
+        resource_group: rg-web
+        name: web-02
+        enabled: true
+        add_proxy_agent_extension: true
+        wire_server_mode: Audit
+        imds_mode: Audit
+'''
+
+RETURN = r'''
+results:
+  description:
+    - Batch mode (O(targets)) only, one entry per element of O(targets), in the same order, each with the keys below
+      plus C(id), C(changed), C(failed) and C(msg).
+  returned: with O(targets)
+  type: list
+  elements: dict
+total:
+  description: Batch mode only, the number of targets; also C(changed_count) and C(failed_count).
+  returned: with O(targets)
+  type: int
+id:
+  description: Resource ID of the VM or scale-set instance.
+  returned: always
+  type: str
+before:
+  description:
+    - The settings before the task - C(enabled), C(wire_server) and C(imds) (each C({mode, profile_reference_id}) or
+      null when absent) and C(add_proxy_agent_extension) (null unless read with api-version 2025-04-01).
+  returned: success
+  type: dict
+  sample: {"enabled": true, "wire_server": {"mode": "Enforce", "profile_reference_id": null},
+           "imds": {"mode": "Enforce", "profile_reference_id": null}, "add_proxy_agent_extension": null}
+after:
+  description: The settings after the task (what they would be, in check mode); the same shape as RV(before).
+  returned: success
+  type: dict
+recorded:
+  description: The value written to the C(vmrescue-msp-previous) tag by this task (null when none was written).
+  returned: success
+  type: str
+  sample: '{"e":1,"i":"Enforce","v":1,"w":"Enforce"}'
+record:
+  description: The settings the C(vmrescue-msp-previous) tag held when the task started (null without one).
+  returned: success
+  type: dict
+confirmed:
+  description: Whether the guest reports the settings of RV(after) (C(secureChannelState), rule ids).
+  returned: success
+  type: bool
+secure_channel_state:
+  description: The last C(secureChannelState) the guest reported.
+  returned: success
+  type: str
+  sample: WireServer Audit -  IMDS Audit - HostGA Audit
+outcome:
+  description: What happened to this target.
+  returned: always
+  type: dict
+  contains:
+    status:
+      description: C(done), C(pending) (written, not confirmed), C(failed), C(skipped) (check mode, or nothing to
+        restore) or C(unchanged).
+      type: str
+    reason_code:
+      description: A stable code, for example C(confirmed), C(in_state), C(no_record), C(check_mode), C(no_agent),
+        C(not_running), C(not_waited), C(confirm_timeout), C(msp_not_enabled), C(linux_only), C(too_many_tags),
+        C(record_too_long), C(arm_error).
+      type: str
+    reason:
+      description: The same in words.
+      type: str
+msg:
+  description: Why nothing was done (no record to restore), or what is pending.
+  returned: when there is something to say
+  type: str
+diff:
+  description: Before and after settings, with C(--diff) or the task keyword C(diff).
+  returned: when diff mode is on
+  type: dict
+'''
+
+from ansible_collections.vmrescue.azure.plugins.module_utils._module import AzureModule
+from ansible_collections.vmrescue.azure.plugins.module_utils._msp_settings import task_spec
+
+
+def main():
+    AzureModule(task_spec()).main()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,75 @@
+"""_msp_settings: the record encoding, input validation and the decision (no network)."""
+
+import pytest
+
+from ansible_collections.vmrescue.azure.plugins.module_utils import _msp_settings as m
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
+
+SUB = '5b0c3e2a-0000-4000-8000-00000000bbbb'
+REF = ('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/inVMAccessControlProfiles/p/'
+       'versions/1.0.0' % SUB)
+
+
+def test_record_round_trip_and_short_refs():
+    norm = m.normalize({'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': REF},
+                        'imds': {'mode': 'Enforce'}})
+    text = m.encode_record(norm, SUB)
+    assert SUB not in text and len(text) < 100
+    assert m.decode_record(text, SUB) == dict(norm, add_proxy_agent_extension=None)
+
+
+def test_record_absent_endpoint_and_extension():
+    norm = m.normalize({'enabled': False, 'addProxyAgentExtension': True})
+    back = m.decode_record(m.encode_record(norm, SUB), SUB)
+    assert back == norm and back['wire_server'] is None
+
+
+@pytest.mark.parametrize('text', ['', 'x', '{"v":2,"e":1}', '{"v":1}', '{"v":1,"e":1,"w":"Permissive"}'])
+def test_garbled_records_refused(text):
+    with pytest.raises((ValueError, KeyError)):
+        m.decode_record(text, SUB)
+
+
+@pytest.mark.parametrize('params,words', [
+    ({'state': 'present'}, 'needs at least one'),
+    ({'state': 'restored', 'enabled': True}, 'leave out enabled'),
+    ({'wire_server_mode': 'Audit', 'wire_server_profile_reference_id': REF}, 'mutually exclusive'),
+    ({'imds_profile_reference_id': 'p1'}, 'InVMAccessControlProfile version'),
+    ({'enabled': False, 'imds_mode': 'Audit'}, 'enabled: false'),
+    ({'imds_mode': 'Audit', 'wait_timeout': 0}, 'wait_timeout'),
+])
+def test_validate_refuses(params, words):
+    with pytest.raises(TaskError) as exc:
+        m.validate(dict({'state': 'present'}, **params))
+    assert words in exc.value.msg
+
+
+def test_settings_patch_removes_the_other_endpoint_field():
+    current = m.normalize({'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': REF},
+                           'imds': {'mode': 'Enforce'}})
+    want = m._desired(current, {'wire_server_mode': 'Audit', 'imds_mode': 'Enforce'})
+    assert m._settings_patch(current, want, False) == {
+        'wireServer': {'mode': 'Audit', 'inVMAccessControlProfileReferenceId': None}}
+    assert m.equal(current, m._desired(current, {'imds_mode': 'Enforce'}))
+
+
+def test_record_that_does_not_fit_is_refused():
+    class View(object):
+        tags = {'owner': 'x'}
+
+        class target(object):
+            subscription_id = SUB
+            display = "VM 'v'"
+            id = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/v' % SUB
+
+    other = REF.replace(SUB, '00000000-0000-0000-0000-00000000ffff').replace('/p/', '/' + 'p' * 60 + '/')
+    current = m.normalize({'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': other},
+                           'imds': {'inVMAccessControlProfileReferenceId': other}})
+    with pytest.raises(TaskError) as exc:
+        m._record_change(View, current, None)
+    assert 'do not fit in one tag value' in exc.value.msg and exc.value.result['outcome']['reason_code'] == \
+        'record_too_long'
+    View.tags = dict(('t%d' % i, 'v') for i in range(50))
+    with pytest.raises(TaskError) as exc:
+        m._record_change(View, m.normalize({'enabled': True}), None)
+    assert '50 tags' in exc.value.msg
