@@ -109,8 +109,9 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 
 try:
     from ansible_collections.vmrescue.azure.plugins.module_utils import _arm, _auth
-    from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent
-    from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _msp_status
+    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import parse_record
+    from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state
     from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_option_errors
     IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported in parse()
@@ -213,7 +214,7 @@ class Lister(object):
 
 def key_health(resource, view):
     """The proxy agent part of the host vars, classified by the shared table of _proxy_agent (as the module does)."""
-    settings = _proxy_agent.model_settings(resource)
+    settings = _msp_status.model_settings(resource)
     out = {
         'enabled': bool(settings.get('enabled')),
         'key_incarnation_id': settings.get('keyIncarnationId', 0) if settings else None,
@@ -227,9 +228,8 @@ def key_health(resource, view):
     if view.get('_error'):
         out.update(health='unknown', verdict='unknown', reason='instance view not read: %s' % view['_error'])
         return out
-    agent = _proxy_agent.parse_agent_status(view)
-    verdict = _proxy_agent.classify_health(settings, agent, _proxy_agent.power_state(view),
-                                           record=_proxy_agent.parse_record(resource.get('tags')))
+    agent = _msp_status.parse_agent_status(view)
+    verdict = _msp_status.classify_health(settings, agent, power_state(view), record=parse_record(resource.get('tags')))
     out.update(key_latch_status=agent.get('key_latch_status'), verdict=verdict['verdict'], reason=verdict['reason'],
                health=VERDICT_HEALTH.get(verdict['verdict'], 'unknown'))
     return out
@@ -249,7 +249,7 @@ def host_vars(kind, resource):
         'azure_tags': resource.get('tags') or {},
         'vm_size': (props.get('hardwareProfile') or {}).get('vmSize') or (resource.get('sku') or {}).get('name'),
         'os_profile': {'system': (os_type(resource) or 'unknown').lower()},
-        'powerstate': _proxy_agent.power_state(view) or 'unknown',
+        'powerstate': power_state(view) or 'unknown',
         'provisioning_state': props.get('provisioningState'),
         'proxy_agent': key_health(resource, view),
     }
