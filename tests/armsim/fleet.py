@@ -12,8 +12,12 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
 
     VM: {name, os: linux|windows, size?, power: running|stopped|deallocated, tags?, zones?,
          proxy_agent?: {enabled?: true, mode?: Enforce, wire_server?, imds?, key_incarnation_id?: 0,
-                        fault?: key_lost|key_mismatch|stale|agent_stopped|no_agent|old_agent|disabled_channel,
-                        guest_key_incarnation_id?, extension_name?, version?},
+                        fault?: key_lost|key_mismatch|stale|agent_stopped|no_agent|old_agent|disabled_channel|
+                                ebpf_failed|listener_failed,
+                        guest_key_incarnation_id?, extension_name?, version?,
+                        denied_callers?: [{user, process, endpoint: wireserver|imds|hostga, groups?, cmdline?,
+                                           count?}]   (callers the rules do not authorise: see proxyagent.summaries),
+                        status_age?: seconds the reported agent status lags (a stale status)},
          guest?: {...} (armsim.vmaccess.LinuxGuest.from_fleet),
          extensions?: [{name, publisher, type, type_handler_version, settings?, force_update_tag?, ok?, message?}]}
     SS: {name, orchestration: Uniform|Flexible, os, size?, proxy_agent?, guest?,
@@ -193,7 +197,8 @@ class Fleet:
             machine.agent = proxyagent.AgentState(
                 int(pa.get("key_incarnation_id") or 0), self.now, fault=pa.get("fault"),
                 extension_name=pa.get("extension_name"), version=pa.get("version"),
-                guest_incarnation=pa.get("guest_key_incarnation_id"))
+                guest_incarnation=pa.get("guest_key_incarnation_id"), denied_callers=pa.get("denied_callers"),
+                status_age=pa.get("status_age"))
         if machine.os == "linux":
             guest = spec.get("guest")
             if guest is None:  # as provisioned: the admin user holds the osProfile's SSH key
