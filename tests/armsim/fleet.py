@@ -19,11 +19,13 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
                                            count?}]   (callers the rules do not authorise: see proxyagent.summaries),
                         status_age?: seconds the reported agent status lags (a stale status)},
          guest?: {...} (armsim.vmaccess.LinuxGuest.from_fleet),
+         extra_properties?: {...}  merged into the model's properties (fields of a newer api-version),
          extensions?: [{name, publisher, type, type_handler_version, settings?, force_update_tag?, ok?, message?}]}
     SS: {name, orchestration: Uniform|Flexible, os, size?, proxy_agent?, guest?,
          instances: N | [per-instance VM overrides]   (Uniform), vms: [VM] (Flexible)}
 """
 
+import copy
 import importlib
 import secrets
 import uuid
@@ -32,7 +34,7 @@ import yaml
 
 from . import proxyagent
 from .model import Extension, Machine, ResourceGroup, ScaleSet, Subscription
-from .util import iso_now
+from .util import deep_merge, iso_now
 
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 DEFAULT_SUBSCRIPTION = "00000000-0000-4000-8000-000000000001"
@@ -153,7 +155,16 @@ class Fleet:
                  "properties": props}
         if orchestration == "Uniform":
             vm_props = vm_properties(name, rg, spec, os_type)
-            profile = {k: vm_props[k] for k in ("storageProfile", "networkProfile", "securityProfile") if k in vm_props}
+            # The scale set's VM profile has its own shapes (VirtualMachineScaleSetStorageProfile / NetworkProfile):
+            # no disk or NIC ids, NIC configurations instead of NICs.
+            storage = copy.deepcopy(vm_props["storageProfile"])
+            storage["osDisk"].pop("name", None)
+            storage["osDisk"]["managedDisk"].pop("id", None)
+            subnet = (f"/subscriptions/{rg.sub.id}/resourceGroups/{rg.name}/providers/Microsoft.Network/"
+                      f"virtualNetworks/{name}-vnet/subnets/default")
+            profile = {"storageProfile": storage, "securityProfile": vm_props["securityProfile"], "networkProfile": {
+                "networkInterfaceConfigurations": [{"name": f"{name}-nic", "properties": {
+                    "primary": True, "ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}]}}]}}
             profile["osProfile"] = dict(vm_props["osProfile"], computerNamePrefix=name[:9])
             profile["osProfile"].pop("computerName", None)
             profile["extensionProfile"] = {"extensions": []}
@@ -248,7 +259,7 @@ def vm_properties(name, rg, spec, os_type):
             if pa.get(f"{fleet_key}_profile"):
                 settings[key]["inVMAccessControlProfileReferenceId"] = pa[f"{fleet_key}_profile"]
         security["proxyAgentSettings"] = settings
-    return {
+    props = {
         "vmId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rg.id}/{name}")),
         "hardwareProfile": {"vmSize": spec.get("size") or DEFAULT_SIZE},
         "storageProfile": {
@@ -264,6 +275,9 @@ def vm_properties(name, rg, spec, os_type):
         "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
         "timeCreated": "2025-01-15T09:30:00.0000000+00:00",
     }
+    # Fields a newer api-version added (or a made-up future one), as Azure would hold them for a resource written
+    # at that version: `properties` merged in as given.
+    return deep_merge(props, spec.get("extra_properties") or {})
 
 
 def generated_group(count, resource_group="rg-bench", prefix="bench", location=DEFAULT_LOCATION, windows_every=0,
