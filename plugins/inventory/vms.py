@@ -277,9 +277,9 @@ def key_health(resource, view, diagnosis=None):
     if view.get('_error'):
         out.update(health='unknown', verdict='unknown', reason='instance view not read: %s' % view['_error'])
         return out
-    agent = _msp_status.parse_agent_status(view)
-    verdict = (diagnosis or diagnose(resource, view))['key']
-    out.update(key_latch_status=agent.get('key_latch_status'), verdict=verdict['verdict'], reason=verdict['reason'],
+    diagnosis = diagnosis or diagnose(resource, view)
+    verdict = diagnosis['key']
+    out.update(key_latch_status=diagnosis['key_latch_status'], verdict=verdict['verdict'], reason=verdict['reason'],
                health=VERDICT_HEALTH.get(verdict['verdict'], 'unknown'))
     return out
 

@@ -417,6 +417,23 @@ def model_modes(settings):
     return out
 
 
+# A command line can carry a secret (a token in a header, a password option, a SAS signature): the value after
+# such a name is masked before a command line is returned or shown.
+_SECRET_ARG_RE = re.compile(
+    r'((?:--?|\b)(?:password|passwd|pwd|secret|client[-_]?secret|token|access[-_]?token|api[-_]?key|key|sig|'
+    r'authorization)\b["\']?(?:\s*[=:]\s*|\s+)(?:bearer\s+|basic\s+)?)'
+    r"(\"[^\"]*\"|'[^']*'|\S+)", re.I)
+_BEARER_RE = re.compile(r'\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}', re.I)
+
+
+def scrub_cmdline(cmdline):
+    """``cmdline`` with the values of secret-looking arguments masked (``--password x`` -> ``--password ***``)."""
+    if not cmdline:
+        return cmdline
+    text = _SECRET_ARG_RE.sub(lambda m: m.group(1) + '***', str(cmdline))
+    return _BEARER_RE.sub(lambda m: m.group(1) + ' ***', text)
+
+
 def _caller_key(entry):
     return (entry.get('userName'), entry.get('processFullPath'), entry.get('processCmdLine'), entry.get('ip'),
             int_or_none(entry.get('port')))
@@ -440,7 +457,7 @@ def denied_callers(instance_view, modes=None):
     """The callers the agent did not authorize, merged from both summaries, most frequent first.
 
     Each: ``endpoint`` ('wireserver' / 'imds' / 'hostga' / None), ``ip``, ``port``, ``user``, ``user_groups``,
-    ``process`` (processFullPath), ``cmdline``, ``count``, ``response_status``, ``blocked`` (True: the agent blocks
+    ``process`` (processFullPath), ``cmdline`` (secret-looking argument values masked: ``scrub_cmdline``), ``count``, ``response_status``, ``blocked`` (True: the agent blocks
     it, a 403 in the connection summary or its endpoint enforces; False: audited, the call went on), ``mode`` (of
     its endpoint, from ``modes``), ``action`` (one line: what to do). ``modes``: the endpoint modes in effect
     (``parse_secure_channel_state`` or ``model_modes``).
@@ -463,7 +480,7 @@ def denied_callers(instance_view, modes=None):
                 item = merged[key] = dict(
                     endpoint=endpoint, ip=e.get('ip'), port=int_or_none(e.get('port')), user=e.get('userName'),
                     user_groups=list(e.get('userGroups') or []), process=e.get('processFullPath'),
-                    cmdline=e.get('processCmdLine'), count=0, response_status=e.get('responseStatus'),
+                    cmdline=scrub_cmdline(e.get('processCmdLine')), count=0, response_status=e.get('responseStatus'),
                     blocked=False, mode=(modes or {}).get(endpoint) if endpoint else None, sources=[])
             item['count'] = max(item['count'], int_or_none(e.get('count')) or 0)
             item['sources'].append(source)
@@ -510,8 +527,8 @@ def diagnose(model, instance_view, power, os_type=None, record=None, now=None, s
     ``now``: aware UTC datetime. Returns a dict: enabled, os_type, present, missing (bool), extension_name,
     agent_version, agent_status, components ({ebpf, listener, monitor, telemetry}), unhealthy (bool),
     modes ({wireserver, imds, hostga}), modes_source ('guest' / 'model'), model_modes, denials (denied_callers),
-    failed_auth_summary ('ok' / text), stale (bool), stale_reasons, key (classify_health), problems (one line
-    each).
+    summaries_note (the connection summary's text when it is not a list), stale (bool), stale_reasons, key
+    (classify_health), key_latch_status (parse_agent_status'), problems (one line each).
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
     settings = model_settings(model)
@@ -523,7 +540,7 @@ def diagnose(model, instance_view, power, os_type=None, record=None, now=None, s
                extension_name=agent['extension_name'], agent_version=agent['agent_version'],
                agent_status=agent['agent_status'], components=agent['components'], unhealthy=False,
                modes=wanted, modes_source='model', model_modes=wanted, denials=[], summaries_note=None,
-               stale=False, stale_reasons=[], key=key, problems=[])
+               stale=False, stale_reasons=[], key=key, key_latch_status=agent['key_latch_status'], problems=[])
     if not enabled:
         return out
     running = not power or power == 'running'

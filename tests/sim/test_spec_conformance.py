@@ -149,6 +149,19 @@ def test_write_responses_conform(sim, arm):
         "autoUpgradeMinorVersion": True, "settings": {"check_disk": True}}})
     assert resp.status_code in (200, 201), resp.text
     found += problems(resp.json(), ext, "put", resp.status_code)
+    inst_ext = arm.instance("rg-vmss", "ss-uniform", 1) + "/extensions/conformance"
+    resp = arm.put(inst_ext, {"location": "westeurope", "properties": {
+        "publisher": "Microsoft.OSTCExtensions", "type": "VMAccessForLinux", "typeHandlerVersion": "1.5",
+        "autoUpgradeMinorVersion": True, "settings": {"check_disk": True}}})
+    assert resp.status_code in (200, 201), resp.text
+    found += problems(resp.json(), inst_ext, "put", resp.status_code)
+    inst = arm.instance("rg-vmss", "ss-uniform", 0)
+    model = arm.get(inst).json()
+    model["properties"].pop("instanceView", None)
+    resp = arm.put(inst, model)  # Azure answers 202 Accepted without a body; the final model is read back
+    assert resp.status_code == 202, resp.text
+    arm.wait(resp)
+    found += problems(arm.get(inst).json(), inst, "get", 200)
     assert found == [], "\n".join(found)
 
 

@@ -230,3 +230,24 @@ def test_windows_extra_ebpf_substatus_is_ignored_for_summaries():
                                               'message': 'Ebpf Drivers successfully queried.'})
     d = diag(v, os_type='Windows')
     assert d['problems'] == [] and d['denials'] == []
+
+
+@pytest.mark.parametrize('cmdline, expected', [
+    ('python3 -u /usr/sbin/waagent -run-exthandlers', 'python3 -u /usr/sbin/waagent -run-exthandlers'),
+    ('mysql --password=Zq7-Hidden-4711 -h db', 'mysql --password=*** -h db'),
+    ('app --client-secret "Zq7 Hidden" --x 1', 'app --client-secret *** --x 1'),
+    ('curl -H "Authorization: Bearer eyJ0eXAiOiJKV1QiLCJhbGciOi.abc" http://169.254.169.254/x',
+     'curl -H "Authorization: Bearer *** http://169.254.169.254/x'),
+    ('curl https://acct.blob.core.windows.net/c/b?sv=2022&sig=AbCdEf%2B123', 'curl https://acct.blob.core.windows.net/c/b?sv=2022&sig=***'),
+    ('tool token:abc123', 'tool token:***'),
+    (None, None),
+])
+def test_scrub_cmdline(cmdline, expected):
+    assert ms.scrub_cmdline(cmdline) == expected
+
+
+def test_denied_caller_cmdline_is_scrubbed():
+    leaky = dict(CURL_BLOCKED, processCmdLine='curl -H "Authorization: Bearer eyJ0eXAiOiJKV1QiLCJhbGci.sig" http://x')
+    d = diag(view(failed=[leaky]))
+    assert 'eyJ0' not in json.dumps(d)
+    assert 'eyJ0' not in d['denials'][0]['cmdline'] and 'eyJ0' not in ' '.join(d['problems'])
