@@ -143,7 +143,8 @@ _raw:
           description: The process' full path.
           type: str
         cmdline:
-          description: The process' command line.
+          description: The process' command line, the values of secret-looking arguments (password, token, key,
+            sig, Authorization) masked.
           type: str
         count:
           description: How many calls the agent counted.

@@ -12,17 +12,18 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
 
     VM: {name, os: linux|windows, size?, power: running|stopped|deallocated, tags?, zones?,
          proxy_agent?: {enabled?: true, mode?: Enforce, wire_server?, imds?, key_incarnation_id?: 0,
-                        fault?: key_lost|key_mismatch|stale|agent_stopped|no_agent|old_agent|disabled_channel|
-                                ebpf_failed|listener_failed,
-                        guest_key_incarnation_id?, extension_name?, version?,
-                        denied_callers?: [{user, process, endpoint: wireserver|imds|hostga, groups?, cmdline?,
-                                           count?}]   (callers the rules do not authorise: see proxyagent.summaries),
-                        status_age?: seconds the reported agent status lags (a stale status)},
+                        fault?: key_lost|key_mismatch|stale|agent_stopped|no_agent|old_agent|disabled_channel,
+                        guest_key_incarnation_id?, extension_name?, version?},
          guest?: {...} (armsim.vmaccess.LinuxGuest.from_fleet),
-         extra_properties?: {...}  merged into the model's properties (fields of a newer api-version),
          extensions?: [{name, publisher, type, type_handler_version, settings?, force_update_tag?, ok?, message?}]}
     SS: {name, orchestration: Uniform|Flexible, os, size?, proxy_agent?, guest?,
          instances: N | [per-instance VM overrides]   (Uniform), vms: [VM] (Flexible)}
+
+    The agent's health beyond the key (diagnostics; see fleets/msp_diagnostics.yaml):
+    VM.proxy_agent also takes fault ebpf_failed|listener_failed, denied_callers: [{user, process, endpoint:
+    wireserver|imds|hostga, groups?, cmdline?, count?}] (callers the rules do not authorise: see
+    proxyagent.AgentState.summaries), status_age: seconds the reported agent status lags (a stale status).
+    VM.extra_properties: {...} merged into the model's properties (fields of a newer api-version).
 """
 
 import copy
@@ -208,8 +209,7 @@ class Fleet:
             machine.agent = proxyagent.AgentState(
                 int(pa.get("key_incarnation_id") or 0), self.now, fault=pa.get("fault"),
                 extension_name=pa.get("extension_name"), version=pa.get("version"),
-                guest_incarnation=pa.get("guest_key_incarnation_id"), denied_callers=pa.get("denied_callers"),
-                status_age=pa.get("status_age"))
+                guest_incarnation=pa.get("guest_key_incarnation_id"))
         if machine.os == "linux":
             guest = spec.get("guest")
             if guest is None:  # as provisioned: the admin user holds the osProfile's SSH key
@@ -228,6 +228,18 @@ class Fleet:
             ext = Extension(machine, ext_spec["name"], props, machine.location)
             ext.set_status(ext_spec.get("ok", True), ext_spec.get("message", "Enable succeeded."))
             machine.extensions[ext.name.lower()] = ext
+        self._equip_diagnostics(machine, spec)
+
+    @staticmethod
+    def _equip_diagnostics(machine, spec):
+        """The agent's health beyond the key (denied callers, a status age) and fields of newer api-versions."""
+        pa = spec.get("proxy_agent") or {}
+        if machine.agent is not None:
+            machine.agent.denied_callers = [proxyagent.check_caller(c) for c in pa.get("denied_callers") or ()]
+            machine.agent.status_age = int(pa.get("status_age") or 0)
+        # Fields a newer api-version added (or a made-up future one), as Azure holds them for a resource written at
+        # that version: merged into the model's properties as given.
+        deep_merge(machine.model.setdefault("properties", {}), spec.get("extra_properties") or {})
 
 
 def vm_properties(name, rg, spec, os_type):
@@ -259,7 +271,7 @@ def vm_properties(name, rg, spec, os_type):
             if pa.get(f"{fleet_key}_profile"):
                 settings[key]["inVMAccessControlProfileReferenceId"] = pa[f"{fleet_key}_profile"]
         security["proxyAgentSettings"] = settings
-    props = {
+    return {
         "vmId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rg.id}/{name}")),
         "hardwareProfile": {"vmSize": spec.get("size") or DEFAULT_SIZE},
         "storageProfile": {
@@ -275,9 +287,6 @@ def vm_properties(name, rg, spec, os_type):
         "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
         "timeCreated": "2025-01-15T09:30:00.0000000+00:00",
     }
-    # Fields a newer api-version added (or a made-up future one), as Azure would hold them for a resource written
-    # at that version: `properties` merged in as given.
-    return deep_merge(props, spec.get("extra_properties") or {})
 
 
 def generated_group(count, resource_group="rg-bench", prefix="bench", location=DEFAULT_LOCATION, windows_every=0,

@@ -55,13 +55,8 @@ def check_fault(fault):
 class AgentState:
     """What the platform holds (host key) and what the guest agent has latched."""
 
-    def __init__(self, incarnation, now, fault=None, extension_name=None, version=None, guest_incarnation=None,
-                 denied_callers=None, status_age=0):
+    def __init__(self, incarnation, now, fault=None, extension_name=None, version=None, guest_incarnation=None):
         self.extension_name = extension_name or DEFAULT_EXTENSION_NAME
-        # Callers the agent's rules do not authorise: [{user, groups?, process, cmdline?, endpoint, count?}]
-        self.denied_callers = [check_caller(c) for c in denied_callers or ()]
-        # Seconds the reported status lags behind now (a guest agent that stopped uploading its status).
-        self.status_age = int(status_age or 0)
         self.version = version
         self.host_incarnation = incarnation
         self.host_guid = str(uuid.uuid4())
@@ -70,6 +65,10 @@ class AgentState:
         self.attested = False
         self.started = now
         self.fault = None
+        # Callers the agent's rules do not authorise: [{user, groups?, process, cmdline?, endpoint, count?}]
+        # (check_caller); the seconds the reported status lags behind now (a guest agent no longer uploading).
+        self.denied_callers = []
+        self.status_age = 0
         self.set_fault(fault, guest_incarnation)
 
     # -- transitions ---------------------------------------------------------------------------------
@@ -163,6 +162,7 @@ class AgentState:
         on: 200 OK in the connection summary) and in Enforce (blocked: 403 Forbidden there too)
         (proxy_agent/src/proxy/proxy_server.rs). A Disabled endpoint checks nothing (inferred: no entries).
         """
+        settings = getattr(self, "applied", None) or settings  # the modes the guest enforces, when tracked
         connections, failed = [_connection_summary(os_type)], []
         channel = _channel_state(settings, self.fault)
         for caller in self.denied_callers:
@@ -225,28 +225,10 @@ class AgentState:
     def to_json(self):
         return {
             "extension_name": self.extension_name, "version": self.agent_version(), "fault": self.fault,
-            "denied_callers": self.denied_callers, "status_age": self.status_age,
             "host": {"keyIncarnationId": self.host_incarnation, "keyGuid": self.host_guid},
             "guest": {"keyIncarnationId": self.guest_incarnation, "keyGuid": self.guest_guid},
             "attested": self.attested, "pending": self.pending(),
         }
-
-
-def check_caller(caller):
-    """A fleet / control-API denied caller, checked: {user, process, endpoint, groups?, cmdline?, count?}."""
-    if not isinstance(caller, dict) or not caller.get("user") or not caller.get("process"):
-        raise ValueError(f"a denied caller needs user and process: {caller!r}")
-    endpoint = str(caller.get("endpoint", "wireserver")).lower()
-    if endpoint not in ENDPOINT_ADDRESSES:
-        raise ValueError(f"denied caller endpoint {caller.get('endpoint')!r}: one of {', '.join(ENDPOINT_ADDRESSES)}")
-    return dict(caller, endpoint=endpoint)
-
-
-def _endpoint_mode(settings, endpoint, fault):
-    """The mode the guest applies to ``endpoint`` (HostGA follows WireServer), as in its secureChannelState."""
-    if fault == "disabled_channel":
-        return "Disabled"
-    return _mode(settings, "imds" if endpoint == "imds" else "wireServer")
 
 
 def _mode(settings, endpoint):
@@ -278,3 +260,20 @@ def _connection_summary(os_type):
     return {"userName": "root", "userGroups": ["root"], "ip": "168.63.129.16", "port": 80,
             "processFullPath": "/usr/bin/python3", "processCmdLine": "python3 -u /usr/sbin/waagent -run-exthandlers",
             "responseStatus": "200 OK", "count": 42}
+
+
+def check_caller(caller):
+    """A fleet / control-API denied caller, checked: {user, process, endpoint, groups?, cmdline?, count?}."""
+    if not isinstance(caller, dict) or not caller.get("user") or not caller.get("process"):
+        raise ValueError(f"a denied caller needs user and process: {caller!r}")
+    endpoint = str(caller.get("endpoint", "wireserver")).lower()
+    if endpoint not in ENDPOINT_ADDRESSES:
+        raise ValueError(f"denied caller endpoint {caller.get('endpoint')!r}: one of {', '.join(ENDPOINT_ADDRESSES)}")
+    return dict(caller, endpoint=endpoint)
+
+
+def _endpoint_mode(settings, endpoint, fault):
+    """The mode the guest applies to ``endpoint`` (HostGA follows WireServer), as in its secureChannelState."""
+    if fault == "disabled_channel":
+        return "Disabled"
+    return _mode(settings, "imds" if endpoint == "imds" else "wireServer")

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """The inventory's Metadata Security Protocol diagnostics groups and the proxy_agent_diagnostics lookup, through
-real ansible-inventory / ansible-playbook processes against the simulator's MSP fleet (fleets/msp.yaml)."""
+real ansible-inventory / ansible-playbook processes against the simulator's MSP fleet (fleets/msp_diagnostics.yaml)."""
 
 import json
 import os
@@ -15,9 +15,9 @@ pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 
 
 @pytest.fixture
-def env(msp_sim):
+def env(diag_sim):
     out = dict(os.environ)
-    out.update(msp_sim.env())
+    out.update(diag_sim.env())
     out['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_DIR
     out['PATH'] = VENV_BIN + os.pathsep + out.get('PATH', '')
     out.pop('PYTHONPATH', None)
@@ -28,7 +28,7 @@ def env(msp_sim):
 def config(tmp_path):
     path = os.path.join(str(tmp_path), 'msp.vms.yml')
     with open(path, 'w') as fh:
-        yaml.safe_dump({'plugin': 'vmrescue.azure.vms', 'resource_groups': ['rg-msp']}, fh)
+        yaml.safe_dump({'plugin': 'vmrescue.azure.vms', 'resource_groups': ['rg-mspdiag']}, fh)
     return path
 
 
@@ -53,8 +53,8 @@ def _group(inv, name):
     return sorted(inv.get(name, {}).get('hosts', []))
 
 
-def test_msp_groups_and_health_host_var(msp_sim, env, config):
-    msp_sim.control.reset_counters()
+def test_msp_groups_and_health_host_var(diag_sim, env, config):
+    diag_sim.control.reset_counters()
     inv = _inventory(env, config)
     assert _group(inv, 'msp_audit') == ['msp-audit', 'msp-mixed']
     assert _group(inv, 'msp_enforce') == ['msp-denied', 'msp-ebpf', 'msp-mixed', 'msp-no-agent', 'msp-ok', 'msp-stale',
@@ -81,15 +81,15 @@ def test_msp_groups_and_health_host_var(msp_sim, env, config):
     assert hv['msp-ok']['proxy_agent_health']['problems'] == []
     assert hv['msp-off']['proxy_agent_health']['enabled'] is False
     # still only bulk reads: the diagnostics come from the instance views already read
-    c = msp_sim.control.counters()
+    c = diag_sim.control.counters()
     assert c['write'] == 0 and not c['by_route'].get('vm.get'), c
 
 
-def test_lookup_names_the_denied_callers_of_the_group(msp_sim, env, config):
+def test_lookup_names_the_denied_callers_of_the_group(diag_sim, env, config):
     play = [{'name': 'why', 'hosts': 'msp_denials', 'gather_facts': False, 'tasks': [
         {'name': 'diagnose', 'ansible.builtin.set_fact': {
             'diag': "{{ lookup('vmrescue.azure.proxy_agent_diagnostics', azure_vm_id) }}"}}]}]
-    msp_sim.control.reset_counters()
+    diag_sim.control.reset_counters()
     r = run_playbook(play, env, inventory=config)
     assert r.rc == 0, r
     hosts = r.host_results()
@@ -103,14 +103,14 @@ def test_lookup_names_the_denied_callers_of_the_group(msp_sim, env, config):
     java = hosts['msp-audit']['ansible_facts']['diag']['denied_callers'][0]
     assert java['blocked'] is False and java['endpoint'] == 'WireServer' and 'before switching' in java['action']
     inst = hosts['ss-msp_1']['ansible_facts']['diag']
-    assert inst['id'] == msp_sim.instance_id('rg-msp', 'ss-msp', 1) and inst['denied_callers'][0]['count'] == 4
-    assert msp_sim.control.counters()['write'] == 0
+    assert inst['id'] == diag_sim.instance_id('rg-mspdiag', 'ss-msp', 1) and inst['denied_callers'][0]['count'] == 4
+    assert diag_sim.control.counters()['write'] == 0
 
 
-def test_lookup_by_name_for_missing_unhealthy_and_disabled(msp_sim, env):
+def test_lookup_by_name_for_missing_unhealthy_and_disabled(diag_sim, env):
     play = [{'name': 'lookup', 'hosts': 'localhost', 'gather_facts': False, 'tasks': [
         {'name': 'read', 'ansible.builtin.set_fact': {'out': "{{ query('vmrescue.azure.proxy_agent_diagnostics', *ids) }}"}}],
-        'vars': {'ids': [msp_sim.vm_id('rg-msp', n) for n in ('msp-no-agent', 'msp-win-listener', 'msp-off', 'msp-ok')]}}]
+        'vars': {'ids': [diag_sim.vm_id('rg-mspdiag', n) for n in ('msp-no-agent', 'msp-win-listener', 'msp-off', 'msp-ok')]}}]
     r = run_playbook(play, env)
     assert r.rc == 0, r
     missing, listener, off, ok = r.result()['ansible_facts']['out']
@@ -122,5 +122,5 @@ def test_lookup_by_name_for_missing_unhealthy_and_disabled(msp_sim, env):
 
     r = run_playbook([{'name': 'by name', 'hosts': 'localhost', 'gather_facts': False, 'tasks': [
         {'name': 'read', 'ansible.builtin.set_fact': {'out': "{{ lookup('vmrescue.azure.proxy_agent_diagnostics', "
-                                                             "resource_group='rg-msp', name='msp-nope') }}"}}]}], env)
+                                                             "resource_group='rg-mspdiag', name='msp-nope') }}"}}]}], env)
     assert r.rc != 0 and "VM 'msp-nope' not found" in r.result()['msg']

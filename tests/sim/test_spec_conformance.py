@@ -131,9 +131,9 @@ def test_every_read_response_conforms(sim, arm):
     assert found == [], "\n".join(found)
 
 
-def test_msp_fleet_read_responses_conform(msp_sim):
+def test_msp_fleet_read_responses_conform(diag_sim):
     from simarm import Arm
-    found, _ids = sweep(Arm(msp_sim), msp_sim)
+    found, _ids = sweep(Arm(diag_sim), diag_sim)
     assert found == [], "\n".join(found)
 
 
