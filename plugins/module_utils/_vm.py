@@ -178,7 +178,7 @@ def write(client, view, change, lro=True):
         if change.tags:
             body['tags'] = merged_tags(view.tags, change.tags)
         return client.patch(target.path, body, lro=lro, if_match=view.etag, resource_id=target.id)
-    body = copy.deepcopy(view.model)  # every field the GET returned, known to this api-version or not
+    body = copy.deepcopy(view.model)
     body.pop('etag', None)
     body.setdefault('properties', {}).pop('instanceView', None)  # read-only, present when read with $expand
     _deep_merge(body['properties'], change.properties)
