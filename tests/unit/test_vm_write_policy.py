@@ -37,7 +37,7 @@ class Recorder(object):
         self.calls.append(('PUT', path, body, if_match))
         return {}
 
-    def patch(self, path, body, lro=True, if_match=None, resource_id=None):
+    def patch(self, path, body, lro=True, if_match=None, resource_id=None, **_kw):
         self.calls.append(('PATCH', path, body, if_match))
         return {}
 
