@@ -33,7 +33,7 @@ class Recorder(object):
     def __init__(self):
         self.calls = []
 
-    def put(self, path, body, lro=True, if_match=None, resource_id=None):
+    def put(self, path, body, lro=True, if_match=None, resource_id=None, **_kw):
         self.calls.append(('PUT', path, body, if_match))
         return {}
 
