@@ -36,12 +36,21 @@ def newer_sim(sim):
     return sim
 
 
+def paths(node, prefix=""):
+    """Every leaf path of a JSON object ('/properties/securityProfile/...')."""
+    if isinstance(node, dict) and node:
+        return set().union(*(paths(v, "%s/%s" % (prefix, k)) for k, v in node.items()))
+    return {prefix}
+
+
 def test_key_reset_keeps_fields_of_newer_api_versions(newer_sim, sim_env, monkeypatch):
     from ansible_runner import run_playbook
+    from simarm import Arm
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     inst = newer_sim.instance_id("rg-newer", "ss-newer", 0)
     vm = newer_sim.vm_id("rg-newer", "vm-newer")
+    before = Arm(newer_sim).get(inst).json()  # what a GET at the collection's api-version returns
     newer_sim.control.clear_requests()
     tasks = [{"name": "reset %s" % t, "vmrescue.azure.proxy_agent_key_reset": {"vm_id": t, "state": "reset"}}
              for t in (inst, vm)]
@@ -50,13 +59,18 @@ def test_key_reset_keeps_fields_of_newer_api_versions(newer_sim, sim_env, monkey
 
     put = [e for e in newer_sim.control.requests() if e["method"] == "PUT"]
     assert len(put) == 1
-    body = put[0]["body"]["properties"]
-    assert body["securityProfile"]["proxyAgentSettings"]["addProxyAgentExtension"] is True
-    assert body["futureProfile"] == {"setting": "kept"}
-    for target, key in ((inst, 2), (vm, 2)):
+    # The PUT drops nothing its GET returned (etag and the read-only instance view aside).
+    sent = paths(put[0]["body"])
+    dropped = {p for p in paths(before) - sent if p != "/etag" and not p.startswith("/properties/instanceView")
+               and not any(q.startswith(p + "/") for q in sent)}  # an empty map the write filled (tags)
+    assert dropped == set(), dropped
+    assert put[0]["body"]["properties"]["futureProfile"] == {"setting": "kept"}
+    # Whether the GET showed the 2025-04-01 field or not (Azure shows it from 2025-04-01 on and keeps it on an
+    # older-version PUT), both the instance and the VM still hold both fields after the reset.
+    for target in (inst, vm):
         props = newer_sim.control.vm(target)["model"]["properties"]
         settings = props["securityProfile"]["proxyAgentSettings"]
-        assert settings["addProxyAgentExtension"] is True and settings["keyIncarnationId"] == key
+        assert settings["addProxyAgentExtension"] is True and settings["keyIncarnationId"] == 2
         assert props["futureProfile"] == {"setting": "kept"}
 
     if specconf.available():  # the allow-list knows the 2025-04-01 field; the made-up one is named
