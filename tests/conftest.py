@@ -3,6 +3,7 @@
 Fixtures:
 - ``sim``: one simulator process per session (tests/armsim/fleets/test.yaml, FAST_CONFIG); before every test
   that uses it, it is reset to that fleet (counters, faults, request log, throttle buckets and operations cleared).
+- ``diag_sim``: the same simulator reset to the MSP diagnostics fleet (fleets/msp_diagnostics.yaml on the test principals).
 - ``sim_factory(fleet=None, config=None)``: start a separate simulator for this test (stopped afterwards).
 - ``sim_env``: ``sim.env()`` merged over os.environ, plus ANSIBLE_COLLECTIONS_PATH, for child processes.
 """
@@ -36,6 +37,7 @@ os.environ["ANSIBLE_COLLECTIONS_PATH"] = COLLECTIONS_DIR
 from armsim.harness import Simulator  # noqa: E402  (needs TESTS_DIR on sys.path)
 
 TEST_FLEET = os.path.join(TESTS_DIR, "armsim", "fleets", "test.yaml")
+DIAG_FLEET = os.path.join(TESTS_DIR, "armsim", "fleets", "msp_diagnostics.yaml")
 # Fast timings for tests; throttling stays on with Azure's real limits. Retry-After stays an integer
 # (1 s) because that is what Azure sends and what clients must parse.
 FAST_CONFIG = {
@@ -59,6 +61,24 @@ def sim(_sim_process):
     """The session simulator, reset to the test fleet and FAST_CONFIG."""
     _sim_process.control.reset(TEST_FLEET)
     return _sim_process
+
+
+def diag_fleet():
+    """msp.yaml's resource groups on the test fleet's tenant, subscription and principals (one dict)."""
+    import yaml
+    with open(TEST_FLEET) as fh:
+        base = yaml.safe_load(fh)
+    with open(DIAG_FLEET) as fh:
+        msp = yaml.safe_load(fh)
+    base.pop("subscriptions", None)
+    return dict(base, resource_groups=msp["resource_groups"])
+
+
+@pytest.fixture
+def diag_sim(sim):
+    """The session simulator reset to the MSP diagnostics fleet (tests/armsim/fleets/msp_diagnostics.yaml)."""
+    sim.control.reset(diag_fleet())
+    return sim
 
 
 @pytest.fixture

@@ -33,6 +33,21 @@ description:
     agent status, a reset the guest has not latched yet).
   - Each host also gets C(proxy_agent) with C(enabled), C(key_incarnation_id) (the model's), C(health) (the group
     above without its prefix), C(verdict) and C(reason) (the module's classification) and C(key_latch_status).
+  - "Groups by the agent's health beyond the key (the same diagnostics as the lookup
+    P(vmrescue.azure.proxy_agent_diagnostics#lookup)): C(msp_enforce) / C(msp_audit) (some endpoint, WireServer,
+    IMDS or HostGA, enforces / audits; a host with WireServer Enforce and IMDS Audit is in both), C(msp_denials) (the
+    agent's connection or failed-authentication summary names callers its rules do not authorise),
+    C(proxy_agent_missing) (MSP enabled, the VM running, and no ProxyAgentLinux / ProxyAgentWindows extension
+    reporting: a Linux image without the agent), C(proxy_agent_unhealthy) (the agent's eBPF program or proxy
+    listener is not C(RUNNING)), C(proxy_agent_stale) (the agent marks its status stale, the status is older than 15
+    minutes, or the model's keyIncarnationId stays ahead of the guest's long after a recorded reset). The endpoint
+    modes are the guest's own (its C(secureChannelState)) when it reports one, else the model's settings."
+  - Each host also gets C(proxy_agent_health), a compact summary of those diagnostics, with C(enabled), C(present),
+    C(missing), C(agent_version), C(agent_status), C(ebpf) and C(listener) (their status), C(unhealthy), C(modes)
+    (C(wireserver), C(imds), C(hostga)), C(modes_source) (C(guest) or C(model)), C(denials) and C(blocked)
+    (how many denied callers, how many of them blocked), C(denied_callers) (up to five one-line summaries),
+    C(stale), C(stale_reasons) and C(problems) (one line each). The denied callers in full, with what to do for
+    each, come from the P(vmrescue.azure.proxy_agent_diagnostics#lookup) lookup.
   - "Calls: per subscription (or per resource group when O(resource_groups) is given) one paged list of VMs and one
     of scale sets; per Uniform scale set one paged list of its instances with C($expand=instanceView); per VM one
     instance view read, done concurrently (ARM offers C($expand=instanceView) on the VM list only together with a
@@ -87,6 +102,8 @@ resource_groups:
 
 # Then:
 #   ansible-inventory -i fleet.vms.yml --graph key_unhealthy
+#   ansible-inventory -i fleet.vms.yml --graph msp_denials      (callers the agent's rules deny: see their detail
+#                                                                 with lookup('vmrescue.azure.proxy_agent_diagnostics'))
 #   ansible-playbook -i fleet.vms.yml vmrescue.azure.reset_proxy_agent_keys -l key_unhealthy
 #   ansible-playbook -i fleet.vms.yml vmrescue.azure.regain_linux_access -l 'os_linux:&powerstate_running' -e @intent.yml
 
@@ -109,8 +126,9 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 
 try:
     from ansible_collections.vmrescue.azure.plugins.module_utils import _arm, _auth
-    from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent
-    from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _msp_status
+    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import parse_record
+    from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state
     from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_option_errors
     IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported in parse()
@@ -132,6 +150,23 @@ HEALTH_GROUPS = {
     'unknown': 'key_unknown',
     'disabled': 'msp_disabled',
 }
+
+
+def diagnostic_groups(health):
+    """The groups of one host's ``proxy_agent_health`` (see DOCUMENTATION)."""
+    groups = []
+    if not health or not health.get('enabled'):
+        return groups
+    modes = set(v for v in (health.get('modes') or {}).values() if v)
+    if 'Enforce' in modes:
+        groups.append('msp_enforce')
+    if 'Audit' in modes:
+        groups.append('msp_audit')
+    for flag, group in (('denials', 'msp_denials'), ('missing', 'proxy_agent_missing'),
+                        ('unhealthy', 'proxy_agent_unhealthy'), ('stale', 'proxy_agent_stale')):
+        if health.get(flag):
+            groups.append(group)
+    return groups
 
 
 def _rg_of(resource_id):
@@ -211,9 +246,24 @@ class Lister(object):
         return found
 
 
-def key_health(resource, view):
-    """The proxy agent part of the host vars, classified by the shared table of _proxy_agent (as the module does)."""
-    settings = _proxy_agent.model_settings(resource)
+def diagnose(resource, view):
+    """_msp_status.diagnose of one VM / instance (None when its instance view could not be read)."""
+    if view.get('_error'):
+        return None
+    return _msp_status.diagnose(resource, view, power_state(view), os_type(resource),
+                                record=parse_record(resource.get('tags')))
+
+
+def agent_health(diagnosis, view):
+    """The ``proxy_agent_health`` host var: the compact diagnosis, or why there is none."""
+    if diagnosis is None:
+        return {'enabled': None, 'problems': ['instance view not read: %s' % view.get('_error')]}
+    return _msp_status.compact(diagnosis)
+
+
+def key_health(resource, view, diagnosis=None):
+    """The proxy agent part of the host vars, classified by the shared table of _msp_status (as the module does)."""
+    settings = _msp_status.model_settings(resource)
     out = {
         'enabled': bool(settings.get('enabled')),
         'key_incarnation_id': settings.get('keyIncarnationId', 0) if settings else None,
@@ -227,10 +277,9 @@ def key_health(resource, view):
     if view.get('_error'):
         out.update(health='unknown', verdict='unknown', reason='instance view not read: %s' % view['_error'])
         return out
-    agent = _proxy_agent.parse_agent_status(view)
-    verdict = _proxy_agent.classify_health(settings, agent, _proxy_agent.power_state(view),
-                                           record=_proxy_agent.parse_record(resource.get('tags')))
-    out.update(key_latch_status=agent.get('key_latch_status'), verdict=verdict['verdict'], reason=verdict['reason'],
+    diagnosis = diagnosis or diagnose(resource, view)
+    verdict = diagnosis['key']
+    out.update(key_latch_status=diagnosis['key_latch_status'], verdict=verdict['verdict'], reason=verdict['reason'],
                health=VERDICT_HEALTH.get(verdict['verdict'], 'unknown'))
     return out
 
@@ -249,10 +298,12 @@ def host_vars(kind, resource):
         'azure_tags': resource.get('tags') or {},
         'vm_size': (props.get('hardwareProfile') or {}).get('vmSize') or (resource.get('sku') or {}).get('name'),
         'os_profile': {'system': (os_type(resource) or 'unknown').lower()},
-        'powerstate': _proxy_agent.power_state(view) or 'unknown',
+        'powerstate': power_state(view) or 'unknown',
         'provisioning_state': props.get('provisioningState'),
-        'proxy_agent': key_health(resource, view),
     }
+    diagnosis = diagnose(resource, view)
+    hv['proxy_agent'] = key_health(resource, view, diagnosis)
+    hv['proxy_agent_health'] = agent_health(diagnosis, view)
     if kind == 'vmss_instance':
         hv['vmss'] = resource.get('_vmss') or {}
         hv['instance_id'] = resource.get('instanceId')
@@ -310,6 +361,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.inventory.set_variable(name, key, value)
             groups = ['os_%s' % hv['os_profile']['system'], 'powerstate_%s' % hv['powerstate'],
                       HEALTH_GROUPS.get(hv['proxy_agent'].get('health'), 'key_unknown')]
+            groups += diagnostic_groups(hv.get('proxy_agent_health'))  # records cached by an earlier version: none
             for group in groups:
                 group = self.inventory.add_group(group)
                 self.inventory.add_child(group, name)

@@ -13,26 +13,31 @@ Public names:
   shared=None) -> dict``: the module's whole behaviour; raises ``_arm.TaskError`` / ``_arm.ArmError``.
 - ``ConfirmTiming`` (from ``_confirm``): per-batch learned confirmation latency (the TaskSpec's ``shared`` state).
 - ``read_key_latch_status(client, target) -> dict``: for the lookup: ``{'id', 'key_latch_status', 'missing'}``.
-- ``parse_agent_status(instance_view) -> dict``; ``classify_health(model_settings, agent, power_state) -> dict``;
-  ``parse_secure_channel_state(text) -> dict``; ``message_family(text) -> str``; ``power_state(instance_view)``.
+- ``record_value(incarnation, when=None)``, ``parse_record(tags)``: the ``RECORD_TAG`` record of a reset.
+- Re-exported from ``_msp_status`` (the one place that parses the agent's status; import them from there):
+  ``parse_agent_status``, ``classify_health``, ``parse_secure_channel_state``, ``message_family``,
+  ``model_settings``, ``HEALTH_TABLE``, ``PENDING_HOLD``; from ``_vm``: ``power_state``, ``os_type``.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import re
 import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import STALE, ConfirmTiming, drive, wait_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._msp_status import (
+    HEALTH_TABLE, PENDING_HOLD, classify_health, message_family, model_settings, parse_agent_status,
+    parse_secure_channel_state)
+from ansible_collections.vmrescue.azure.plugins.module_utils._msp_status import int_or_none as _int_or_none
 from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state, read_instance_view
 
-__all__ = ('os_type', 'power_state')  # re-exported: the inventory plugin and older callers read them from here
+# re-exported for older callers (the tests and the key reset's docs read them from here)
+__all__ = ('os_type', 'power_state', 'HEALTH_TABLE', 'PENDING_HOLD', 'classify_health', 'message_family',
+           'model_settings', 'parse_agent_status', 'parse_secure_channel_state', 'ConfirmTiming')
 
-PROXY_AGENT_TYPES = ('microsoft.cplat.proxyagent.proxyagentlinux', 'microsoft.cplat.proxyagent.proxyagentwindows')
-STATUS_SUBSTATUS_PREFIX = 'componentstatus/proxyagentstatus/'
 
 ARGUMENT_SPEC = dict(
     state=dict(type='str', choices=['reset', 'healthy']),
@@ -49,175 +54,8 @@ INT32_MAX = 2 ** 31 - 1  # keyIncarnationId is an int32
 # The record of a reset this collection wrote: a tag on the VM / instance, written in the same write as the key,
 # value '<keyIncarnationId>@<UTC time>'. Another controller, a later AWX job and the inventory plugin see it.
 RECORD_TAG = 'vmrescue-key-reset'
-# A recorded reset whose guest reports no keyIncarnationId at all (a guest that lost its key) counts as pending
-# for this long after it was written; after that a guest still reporting a key failure is unhealthy again (the
-# record stays as history: a guest that latched it and lost its key later must be reset again).
-PENDING_HOLD = 1800
-
-# -- message families --------------------------------------------------------------------------------
-# (family, regex on keyLatchStatus.message, verdict when the latch states agree). Order matters.
-MESSAGE_FAMILIES = (
-    ('ready_local', re.compile(r'^\s*Found key details from local and ready to use', re.I)),
-    ('ready_attested', re.compile(r'^\s*Successfully attest(ed)? the key and ready to use', re.I)),
-    ('legacy_ok', re.compile(r'^\s*Got key status successfully', re.I)),
-    ('not_enforced', re.compile(r'^\s*Customer has not enforced? the secure channel state', re.I)),
-    ('key_status_failed', re.compile(r'^\s*Failed to get key status', re.I)),
-    ('acquire_failed', re.compile(r'^\s*Failed to acquire key details', re.I)),
-    ('save_failed', re.compile(r'^\s*Failed to save key details', re.I)),
-    ('local_key_failed', re.compile(r'^\s*Failed to check the key', re.I)),
-    ('attest_failed', re.compile(r'^\s*Failed to attest the key', re.I)),
-    ('starting', re.compile(r'^\s*(Status unknown|poll secure channel status task started)', re.I)),
-    ('stopped', re.compile(r'poll_secure_channel_status task (exited|cancelled|canceled)', re.I)),
-)
-READY_FAMILIES = ('ready_local', 'ready_attested', 'legacy_ok')
-KEY_FAILURE_FAMILIES = ('acquire_failed', 'save_failed', 'local_key_failed', 'attest_failed')
-
-# The documented classification (also in the module DOCUMENTATION).
-HEALTH_TABLE = (
-    ('VM not running (deallocated, stopped, ...)', 'unknown', 'no'),
-    ('no proxy agent extension status in the instance view', 'unknown', 'no'),
-    ('agent status stale or unreadable (transitioning, message not JSON)', 'unknown', 'no'),
-    ('secureChannelState disabled, or "Customer has not enforce the secure channel state"', 'not_enforced', 'no'),
-    ('a reset pending, whatever the message says: the latched keyIncarnationId is lower than the model, or the '
-     'guest reports none and the vmrescue-key-reset tag records a reset to the model value; not when that record '
-     'is more than 30 minutes old', 'pending', 'no (state: reset or force: true write anyway)'),
-    ('"Failed to acquire key details", "Failed to check the key ... saved locally", "Failed to attest the key", '
-     '"Failed to save key details"', 'unhealthy', 'yes'),
-    ('"Failed to get key status" (the agent cannot reach the host; a reset does not fix this)', 'unknown', 'no'),
-    ('"Status unknown." / "poll secure channel status task started." / status UNKNOWN', 'unknown', 'no'),
-    ('"poll_secure_channel_status task exited/cancelled" / status STOPPED', 'unknown', 'no'),
-    ('ready message ("Found key details from local...", "Successfully attest the key...", old agents\' "Got key status '
-     'successfully..."), keyGuid present, latched keyIncarnationId equal to the model', 'healthy', 'no'),
-    ('ready message but no latched keyIncarnationId while the model is > 0', 'pending', 'no'),
-    ('anything else', 'unknown', 'no'),
-)
-
-
-def message_family(message):
-    """Name of the keyLatchStatus.message family (see MESSAGE_FAMILIES), or 'other'."""
-    text = message or ''
-    for name, rx in MESSAGE_FAMILIES:
-        if rx.search(text):
-            return name
-    return 'other'
-
-
-_SCS_RE = re.compile(r'WireServer\s+(\w+)\s*-\s*IMDS\s+(\w+)(?:\s*-\s*HostGA\s+(\w+))?', re.I)
-
-
-def parse_secure_channel_state(text):
-    """Parse secureChannelState. Returns {'raw', 'wireserver', 'imds', 'hostga', 'in_use'}.
-
-    Forms: 'WireServer Enforce -  IMDS Audit - HostGA Disabled' (two spaces before IMDS, HostGA since 1.0.28;
-    any spacing accepted), host schema 1.0 lower-case 'wireserver' / 'wireserverandimds', 'disabled', 'Unknown'.
-    ``in_use``: True when some endpoint enforces or audits (a key is in use), False when all are disabled,
-    None when unknown.
-    """
-    out = {'raw': text, 'wireserver': None, 'imds': None, 'hostga': None, 'in_use': None}
-    if not text:
-        return out
-    t = text.strip()
-    m = _SCS_RE.search(t)
-    if m:
-        out['wireserver'] = m.group(1).capitalize()
-        out['imds'] = m.group(2).capitalize()
-        if m.group(3):
-            out['hostga'] = m.group(3).capitalize()
-        modes = [v for v in (out['wireserver'], out['imds'], out['hostga']) if v]
-        out['in_use'] = any(v in ('Enforce', 'Audit') for v in modes)
-        return out
-    low = t.lower()
-    if low == 'disabled':
-        out.update(wireserver='Disabled', imds='Disabled', in_use=False)
-    elif low == 'wireserver':
-        out.update(wireserver='Enforce', imds='Disabled', in_use=True)
-    elif low == 'wireserverandimds':
-        out.update(wireserver='Enforce', imds='Enforce', in_use=True)
-    return out
-
-
-_LEGACY_RE = re.compile(r'keyGuid:\s*([^,\s]*)\s*,.*?secureChannelState:\s*(.*?)\s*,\s*version:', re.I | re.S)
-
-
-def _legacy_fields(message):
-    m = _LEGACY_RE.search(message or '')
-    if not m:
-        return None, None
-    guid = m.group(1) or None
-    if guid and guid.lower() in ('none', 'null', ''):
-        guid = None
-    return guid, m.group(2)
-
-
-def _find_extension(instance_view):
-    for ext in (instance_view or {}).get('extensions') or []:
-        etype = str(ext.get('type', '')).lower()
-        if etype in PROXY_AGENT_TYPES or etype.endswith('.proxyagentlinux') or etype.endswith('.proxyagentwindows') \
-                or etype in ('proxyagentlinux', 'proxyagentwindows'):
-            return ext
-    return None
-
-
-def parse_agent_status(instance_view):
-    """Extract the Guest Proxy Agent's status from an instance view.
-
-    Returns a dict: present (extension found), extension_name, extension_type, substatus_code, substatus_level,
-    json (message parsed as JSON), raw_message (the message when it is not JSON), agent_version, agent_status,
-    key_latch_status ({status, message, states} or None), time (of the extension status), stale (bool).
-    """
-    out = dict(present=False, extension_name=None, extension_type=None, substatus_code=None, substatus_level=None,
-               json=False, raw_message=None, agent_version=None, agent_status=None, key_latch_status=None,
-               time=None, stale=False)
-    ext = _find_extension(instance_view)
-    if ext is None:
-        return out
-    out.update(present=True, extension_name=ext.get('name'), extension_type=ext.get('type'))
-    statuses = ext.get('statuses') or []
-    if statuses:
-        out['time'] = statuses[0].get('time')
-    sub = None
-    for s in ext.get('substatuses') or []:
-        if str(s.get('code', '')).lower().startswith(STATUS_SUBSTATUS_PREFIX):
-            sub = s
-            break
-    if sub is None:
-        return out
-    out['substatus_code'] = sub.get('code')
-    out['substatus_level'] = sub.get('level')
-    message = sub.get('message')
-    parsed = None
-    if isinstance(message, str) and message.strip().startswith('{'):
-        try:
-            parsed = json.loads(message)
-        except ValueError:
-            parsed = None
-    if not isinstance(parsed, dict):
-        out['raw_message'] = message
-        out['stale'] = True
-        return out
-    out['json'] = True
-    out['agent_version'] = parsed.get('version')
-    out['agent_status'] = parsed.get('status')
-    kls = parsed.get('keyLatchStatus')
-    if isinstance(kls, dict):
-        out['key_latch_status'] = dict(status=kls.get('status'), message=kls.get('message'),
-                                       states=dict(kls.get('states') or {}))
-    if str(out['substatus_code']).lower().endswith('/transitioning'):
-        out['stale'] = True
-    return out
-
-
-def _int_or_none(value):
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-
-
-def model_settings(model):
-    """properties.securityProfile.proxyAgentSettings of a VM or instance model ({} when absent)."""
-    props = (model or {}).get('properties') or {}
-    return ((props.get('securityProfile') or {}).get('proxyAgentSettings')) or {}
+# A recorded reset whose guest reports no keyIncarnationId at all counts as pending for PENDING_HOLD seconds
+# (_msp_status) after it was written.
 
 
 def record_value(incarnation, when=None):
@@ -241,100 +79,6 @@ def parse_record(tags):
     if incarnation is None:
         return None
     return dict(key_incarnation_id=incarnation, written_at=stamp.strip(), time=when)
-
-
-def _pending(model_id, latched, record, now):
-    """(pending since (str or None), reason) when a reset is pending, else None. See HEALTH_TABLE.
-
-    A record of the model's value written more than PENDING_HOLD ago ends the pending state (the guest had its
-    time); without a record, a model above the latched key is pending since an unknown time.
-    """
-    since = record['written_at'] if record and record['key_incarnation_id'] == model_id else None
-    age = (now - record['time']).total_seconds() if since is not None else None
-    if age is not None and age >= PENDING_HOLD:
-        return None
-    if latched is not None and latched < model_id:
-        return since, ('the model keyIncarnationId is %d but the guest holds %d: a reset has not reached the guest '
-                       'yet' % (model_id, latched))
-    if latched is None and since is not None:
-        return since, ('keyIncarnationId %d was written at %s (%ds ago) and the guest reports no '
-                       'keyIncarnationId yet: the reset has not reached the guest' % (model_id, since, max(0, age)))
-    return None
-
-
-def classify_health(settings, agent, power, record=None, now=None):
-    """Classify the latched key (see HEALTH_TABLE). Returns a dict returned to users as ``health``.
-
-    ``settings``: the model's proxyAgentSettings; ``agent``: parse_agent_status(); ``power``: power_state();
-    ``record``: parse_record() of the resource's tags (a reset this collection wrote); ``now``: aware UTC datetime.
-    A pending verdict carries ``pending_since`` (the recorded write time, or None when unknown).
-    """
-    model_id = _int_or_none((settings or {}).get('keyIncarnationId')) or 0
-    kls = agent.get('key_latch_status') if agent else None
-    states = (kls or {}).get('states') or {}
-    message = (kls or {}).get('message') or ''
-    family = message_family(message) if kls else None
-    scs_text = states.get('secureChannelState')
-    guid = states.get('keyGuid') or None
-    if family == 'legacy_ok':
-        lg, ls = _legacy_fields(message)
-        guid = guid or lg
-        scs_text = scs_text or ls
-    scs = parse_secure_channel_state(scs_text)
-    latched = _int_or_none(states.get('keyIncarnationId'))
-    h = dict(verdict='unknown', reset_needed=False, reason='', message_family=family, power_state=power,
-             secure_channel=scs, key_guid=guid, latched_key_incarnation_id=latched, model_key_incarnation_id=model_id,
-             latch_status=(kls or {}).get('status'), pending_since=None)
-
-    def verdict(v, reason):
-        h['verdict'] = v
-        h['reason'] = reason
-        h['reset_needed'] = v == 'unhealthy'
-        return h
-
-    if power and power != 'running':
-        return verdict('unknown', 'the VM is %s: the guest reports no fresh key status' % power)
-    if not agent or not agent.get('present'):
-        return verdict('unknown', 'no Guest Proxy Agent extension status in the instance view')
-    if agent.get('substatus_code') is None:
-        return verdict('unknown', 'the proxy agent extension reports no ProxyAgentStatus substatus')
-    if not agent.get('json'):
-        return verdict('unknown', 'the agent status is stale or unreadable (not JSON): %s'
-                       % str(agent.get('raw_message') or '')[:200])
-    if agent.get('stale'):
-        return verdict('unknown', 'the agent status is transitioning (stale)')
-    if kls is None:
-        return verdict('unknown', 'the agent status has no keyLatchStatus')
-    if family == 'not_enforced' or scs['in_use'] is False:
-        return verdict('not_enforced', 'the secure channel is not enforced (%s): no key is in use' % (scs_text or message))
-    # old agents' "Got key status successfully" never carries keyIncarnationId: only the model says pending there
-    pending = _pending(model_id, latched, record if family != 'legacy_ok' else None,
-                       now or datetime.datetime.now(datetime.timezone.utc))
-    if pending is not None:
-        h['pending_since'] = pending[0]
-        return verdict('pending', pending[1])
-    if family in KEY_FAILURE_FAMILIES:
-        return verdict('unhealthy', 'the guest cannot use its key: %s' % message[:300])
-    if family == 'key_status_failed':
-        return verdict('unknown', 'the agent cannot get the key status from the host (a key reset does not fix '
-                                  'this): %s' % message[:300])
-    status = str(kls.get('status') or '').upper()
-    if family == 'stopped' or status == 'STOPPED':
-        return verdict('unknown', "the agent's key poll loop is not running (status %s)" % (status or family))
-    if family == 'starting' or status == 'UNKNOWN':
-        return verdict('unknown', 'the agent is starting or has not polled the key yet')
-    if family in READY_FAMILIES:
-        if not guid:
-            return verdict('unknown', 'the agent reports ready but no keyGuid')
-        if latched is None:
-            if model_id == 0 or family == 'legacy_ok':
-                return verdict('healthy', 'key %s latched and ready' % guid)
-            return verdict('pending', 'the model keyIncarnationId is %d but the latched key carries none: a reset '
-                                      'has not reached the guest yet' % model_id)
-        if latched == model_id:
-            return verdict('healthy', 'key %s (keyIncarnationId %d) latched and ready' % (guid, latched))
-        return verdict('unknown', 'the guest holds keyIncarnationId %d, above the model value %d' % (latched, model_id))
-    return verdict('unknown', 'unrecognised keyLatchStatus message: %s' % message[:200])
 
 
 # -- ARM reads (the VM view and its 404 messages live in _vm) -------------------------------------------

@@ -10,6 +10,10 @@ whole model. Both carry ``If-Match`` with the etag the decision was made on, so 
 its re-run) that decided on the same state never both write: the second gets 412 PreconditionFailed, reads the
 resource again and decides again on what the first one wrote.
 
+api-version policy (docs/design.md): the collection pins ``_arm.API_VERSION`` and never drops a field it read. An
+instance's PUT body is its GET body minus ``etag`` and the read-only ``properties.instanceView`` only, so fields
+this version does not define (a newer version's, a future one) go back as they came.
+
 Tags: Resource Manager replaces the whole tag map when a PATCH or PUT carries ``tags``. A change that sets tags is
 therefore sent as the resource's current tags merged with the change (never a partial map); with ``If-Match`` the
 map merged into is the one the write replaces, so no user tag is dropped. Scale-set instances carry tags too (the

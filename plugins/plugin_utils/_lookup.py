@@ -11,7 +11,10 @@ Public names (kept stable):
 - ``AzureLookupBase(LookupBase)``: ``self.client(pool_size=10)`` (one ArmClient per lookup call: one
   credential, one connection pool, one pacer shared by the concurrent reads), ``self.handle_missing(term, reason)``
   (applies ``on_missing``: error/warn/skip; returns True when the term is to be skipped), ``self.run_concurrently(func, items, workers)`` (thread pool,
-  results in input order; exceptions are returned, not raised).
+  results in input order; exceptions are returned, not raised), ``self.read_targets(terms, variables, kwargs,
+  read)``: the whole run of a lookup over VM / instance targets (option checks, terms or the by-name options,
+  one client, concurrent ``read(client, target)``, errors as ``AnsibleLookupError``); returns
+  ``[(term, target, result)]`` in term order.
 """
 
 from __future__ import annotations
@@ -63,6 +66,51 @@ class AzureLookupBase(LookupBase):
         if mode == 'warn':
             display.warning(text)
         return True
+
+    def read_targets(self, terms, variables, kwargs, read):
+        """Run ``read(client, target)`` for every term (or the by-name options) concurrently; see the module doc."""
+        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+        from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
+            TargetError, parse_resource_id, target_from_params)
+        from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_option_errors
+
+        problems = raw_option_errors(self.plugin_type, self._load_name, kwargs)
+        if problems:
+            raise AnsibleLookupError('%s: %s' % (self._load_name, '; '.join(problems)))
+        self.set_options(var_options=variables, direct=kwargs)
+        targets = []
+        try:
+            for term in terms or []:
+                targets.append((term, parse_resource_id(term, 'term')))
+            if not targets:
+                params = dict((k, self.get_option(k)) for k in ('resource_group', 'name', 'vmss_name', 'instance_id'))
+                t = target_from_params(params)
+                targets.append(('%s' % t.display, t))
+        except TargetError as exc:
+            raise AnsibleLookupError(str(exc))
+
+        concurrency = max(1, self.get_option('concurrency'))
+        client = self.client(pool_size=min(concurrency, max(1, len(targets))) + 2)
+        try:
+            resolved = [(term, t if t.subscription_id else t.with_subscription(client.subscription_id))
+                        for term, t in targets]
+        except AuthError as exc:
+            raise AnsibleLookupError(str(exc))
+        # One client for all terms: one token (the credential serialises token requests), one connection pool,
+        # and one pacer that spaces the reads by Resource Manager's read bucket.
+        results = self.run_concurrently(lambda item: read(client, item[1]), resolved, concurrency)
+        out = []
+        for (term, target), res in zip(resolved, results):
+            if isinstance(res, ArmError):
+                raise AnsibleLookupError('%s: %s' % (term, res.describe()))
+            if isinstance(res, TaskError):
+                raise AnsibleLookupError('%s: %s' % (term, res.msg))
+            if isinstance(res, AuthError):
+                raise AnsibleLookupError(str(res))
+            if isinstance(res, Exception):
+                raise AnsibleLookupError('%s: %s: %s' % (term, res.__class__.__name__, res))
+            out.append((term, target, res))
+        return out
 
     @staticmethod
     def run_concurrently(func, items, workers):

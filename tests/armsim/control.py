@@ -8,6 +8,7 @@ import threading
 from urllib.parse import unquote
 
 from .config import ConfigError, coerce
+from . import proxyagent
 from .errors import ArmError
 from .routing import Response
 
@@ -232,7 +233,12 @@ class Control:
             else:
                 if machine.agent is None:
                     raise ValueError("this VM has no proxy agent")
-                machine.agent.set_fault(body.get("fault"), body.get("guest_key_incarnation_id"))
+                if "denied_callers" in body:
+                    machine.agent.denied_callers = [proxyagent.check_caller(c) for c in body["denied_callers"] or ()]
+                if "status_age" in body:
+                    machine.agent.status_age = int(body["status_age"] or 0)
+                if "fault" in body or not ({"denied_callers", "status_age"} & set(body)):
+                    machine.agent.set_fault(body.get("fault"), body.get("guest_key_incarnation_id"))
         except ValueError as exc:
             raise ArmError(400, "InvalidRequest", str(exc)) from None
         return Response(200, self.world.machine_state(machine))

@@ -24,8 +24,15 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
          extensions?: [{name, publisher, type, type_handler_version, settings?, force_update_tag?, ok?, message?}]}
     SS: {name, orchestration: Uniform|Flexible, os, size?, proxy_agent?, guest?,
          instances: N | [per-instance VM overrides]   (Uniform), vms: [VM] (Flexible)}
+
+    The agent's health beyond the key (diagnostics; see fleets/msp_diagnostics.yaml):
+    VM.proxy_agent also takes fault ebpf_failed|listener_failed, denied_callers: [{user, process, endpoint:
+    wireserver|imds|hostga, groups?, cmdline?, count?}] (callers the rules do not authorise: see
+    proxyagent.AgentState.summaries), status_age: seconds the reported agent status lags (a stale status).
+    VM.extra_properties: {...} merged into the model's properties (fields of a newer api-version).
 """
 
+import copy
 import importlib
 import secrets
 import uuid
@@ -34,7 +41,7 @@ import yaml
 
 from . import proxyagent
 from .model import Extension, Machine, ResourceGroup, ScaleSet, Subscription
-from .util import iso_now
+from .util import deep_merge, iso_now
 
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 DEFAULT_SUBSCRIPTION = "00000000-0000-4000-8000-000000000001"
@@ -165,7 +172,16 @@ class Fleet:
                  "properties": props}
         if orchestration == "Uniform":
             vm_props = vm_properties(name, rg, spec, os_type)
-            profile = {k: vm_props[k] for k in ("storageProfile", "networkProfile", "securityProfile") if k in vm_props}
+            # The scale set's VM profile has its own shapes (VirtualMachineScaleSetStorageProfile / NetworkProfile):
+            # no disk or NIC ids, NIC configurations instead of NICs.
+            storage = copy.deepcopy(vm_props["storageProfile"])
+            storage["osDisk"].pop("name", None)
+            storage["osDisk"]["managedDisk"].pop("id", None)
+            subnet = (f"/subscriptions/{rg.sub.id}/resourceGroups/{rg.name}/providers/Microsoft.Network/"
+                      f"virtualNetworks/{name}-vnet/subnets/default")
+            profile = {"storageProfile": storage, "securityProfile": vm_props["securityProfile"], "networkProfile": {
+                "networkInterfaceConfigurations": [{"name": f"{name}-nic", "properties": {
+                    "primary": True, "ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}]}}]}}
             profile["osProfile"] = dict(vm_props["osProfile"], computerNamePrefix=name[:9])
             profile["osProfile"].pop("computerName", None)
             profile["extensionProfile"] = {"extensions": []}
@@ -230,6 +246,18 @@ class Fleet:
             ext = Extension(machine, ext_spec["name"], props, machine.location)
             ext.set_status(ext_spec.get("ok", True), ext_spec.get("message", "Enable succeeded."))
             machine.extensions[ext.name.lower()] = ext
+        self._equip_diagnostics(machine, spec)
+
+    @staticmethod
+    def _equip_diagnostics(machine, spec):
+        """The agent's health beyond the key (denied callers, a status age) and fields of newer api-versions."""
+        pa = spec.get("proxy_agent") or {}
+        if machine.agent is not None:
+            machine.agent.denied_callers = [proxyagent.check_caller(c) for c in pa.get("denied_callers") or ()]
+            machine.agent.status_age = int(pa.get("status_age") or 0)
+        # Fields a newer api-version added (or a made-up future one), as Azure holds them for a resource written at
+        # that version: merged into the model's properties as given.
+        deep_merge(machine.model.setdefault("properties", {}), spec.get("extra_properties") or {})
 
 
 def vm_properties(name, rg, spec, os_type):

@@ -81,6 +81,10 @@ class Control:
             body["guest_key_incarnation_id"] = guest_key_incarnation_id
         return self._call("POST", f"/vms/{quote(vm_id, safe='')}/agent", body)
 
+    def set_agent(self, vm_id, **body):
+        """Change the agent of a VM: any of fault, guest_key_incarnation_id, denied_callers, status_age."""
+        return self._call("POST", f"/vms/{quote(vm_id, safe='')}/agent", body)
+
     def requests(self, since=0):
         return self._call("GET", f"/requests?since={since}")
 

@@ -1,14 +1,17 @@
 """Guest Proxy Agent simulation: the key held by the host, the key latched in the guest, and the
 ProxyAgentLinux/ProxyAgentWindows instance-view entry the agent reports (azure-facts.md section 1)."""
 
+import datetime
 import json
 import uuid
 
 from .util import dig, iso_now
 
-FAULTS = ("key_lost", "key_mismatch", "stale", "agent_stopped", "no_agent", "old_agent", "disabled_channel")
-# Faults under which the agent still polls and latches a new key after a reset.
-RELATCHES = (None, "key_lost", "key_mismatch", "old_agent")
+FAULTS = ("key_lost", "key_mismatch", "stale", "agent_stopped", "no_agent", "old_agent", "disabled_channel",
+          "ebpf_failed", "listener_failed")
+# Faults under which the agent still polls and latches a new key after a reset (the key keeper does not need the
+# eBPF redirector or the proxy listener: they are separate tasks of the agent).
+RELATCHES = (None, "key_lost", "key_mismatch", "old_agent", "ebpf_failed", "listener_failed")
 # Faults a successful relatch cures.
 CURED_BY_RESET = ("key_lost", "key_mismatch")
 
@@ -28,6 +31,15 @@ MSG_STOPPED = "poll_secure_channel_status task exited."
 MSG_DISABLED = "Customer has not enforce the secure channel state. - {ms}"
 MSG_OLD = ("Got key status successfully: authorizationScheme: Azure-HMAC-SHA256, keyGuid: {guid}, "
            "secureChannelState: wireserverandimds, version: 1.0")
+# GuestProxyAgent's own texts (proxy_agent/src/redirector/linux.rs, proxy/proxy_server.rs, the extension's
+# service_main.rs) for the component failures and for empty summaries.
+MSG_EBPF_FAILED = "Failed to load HashMap 'policy_map' with error: Operation not permitted (os error 1)"
+MSG_LISTENER_FAILED = "Failed to bind TcpListener '127.0.0.1:3080': Address already in use (os error 98)"
+MSG_NO_CONNECTIONS = "proxy connection summary is empty"
+MSG_NO_FAILED_AUTH = "proxy failed auth summary is empty"
+# Where each endpoint listens (the agent's constants): a summary entry's ip/port name its endpoint.
+ENDPOINT_ADDRESSES = {"wireserver": ("168.63.129.16", 80), "imds": ("169.254.169.254", 80),
+                      "hostga": ("168.63.129.16", 32526)}
 MSG_STALE = ("Proxy agent status is stale: the status file was last updated more than 5 minutes ago "
              "({time}). The agent may not be running.")
 
@@ -58,6 +70,10 @@ class AgentState:
         self.attested = False
         self.started = now
         self.fault = None
+        # Callers the agent's rules do not authorise: [{user, groups?, process, cmdline?, endpoint, count?}]
+        # (check_caller); the seconds the reported status lags behind now (a guest agent no longer uploading).
+        self.denied_callers = []
+        self.status_age = 0
         self.set_fault(fault, guest_incarnation)
 
     # -- transitions ---------------------------------------------------------------------------------
@@ -134,16 +150,51 @@ class AgentState:
 
     def agent_status(self, settings, now):
         running = {"status": "RUNNING"}
+        ebpf = dict(running, message="Started redirector with eBPF maps - 0")
+        listener = dict(running, message="Started proxy listener 127.0.0.1:3080, ready to process requests")
+        if self.fault == "ebpf_failed":
+            ebpf = {"status": "STOPPED", "message": MSG_EBPF_FAILED}
+        elif self.fault == "listener_failed":
+            listener = {"status": "STOPPED", "message": MSG_LISTENER_FAILED}
+        key = self.key_latch_status(settings, now)
+        # The agent's overall status is ERROR when the key keeper, the redirector or the listener is not RUNNING
+        # (proxy_agent/src/proxy_agent_status.rs).
+        ok = all(c["status"] == "RUNNING" for c in (key, ebpf, listener))
         return {
             "version": self.agent_version(),
-            "status": "SUCCESS",
+            "status": "SUCCESS" if ok else "ERROR",
             "monitorStatus": dict(running, message="Monitor thread started."),
-            "keyLatchStatus": self.key_latch_status(settings, now),
-            "ebpfProgramStatus": dict(running, message="Started redirector with eBPF maps - 0"),
-            "proxyListenerStatus": dict(running, message="Started proxy listener 127.0.0.1:3080, ready to process requests"),
+            "keyLatchStatus": key,
+            "ebpfProgramStatus": ebpf,
+            "proxyListenerStatus": listener,
             "telemetryLoggerStatus": dict(running, message="Telemetry event logger thread started."),
             "proxyConnectionsCount": 12,
         }
+
+    def summaries(self, os_type, settings):
+        """(connection summary, failed-authentication summary) lists, as the agent keeps them.
+
+        Every proxied call goes into the connection summary with its HTTP status; a call the rules do not
+        authorise also goes into the failed-authentication summary (403 Forbidden), in Audit (the call then goes
+        on: 200 OK in the connection summary) and in Enforce (blocked: 403 Forbidden there too)
+        (proxy_agent/src/proxy/proxy_server.rs). A Disabled endpoint checks nothing (inferred: no entries).
+        """
+        settings = getattr(self, "applied", None) or settings  # the modes the guest enforces, when tracked
+        connections, failed = [_connection_summary(os_type)], []
+        channel = _channel_state(settings, self.fault)
+        for caller in self.denied_callers:
+            mode = _endpoint_mode(settings, caller["endpoint"], self.fault)
+            if mode == "Disabled" or channel == "disabled":
+                continue
+            ip, port = ENDPOINT_ADDRESSES[caller["endpoint"]]
+            entry = {"userName": caller["user"], "ip": ip, "port": port,
+                     "processCmdLine": caller.get("cmdline") or caller["process"], "responseStatus": "403 Forbidden",
+                     "count": int(caller.get("count", 1)), "userGroups": list(caller.get("groups") or [caller["user"]]),
+                     "processFullPath": caller["process"]}
+            failed.append(entry)
+            connections.append(dict(entry, responseStatus="403 Forbidden" if mode == "Enforce" else "200 OK"))
+        # Sorted by count, ascending, as the extension's get_top_proxy_connection_summary leaves them.
+        return sorted(connections, key=lambda e: e["count"]), sorted(failed, key=lambda e: e["count"])
 
     def extension_view(self, os_type, settings, now):
         """The instance-view ``extensions[]`` entry, or None when the agent extension is absent."""
@@ -156,10 +207,11 @@ class AgentState:
             messages = [stale, stale, stale]
         else:
             state, display = "succeeded", "Provisioning succeeded"
+            connections, failed = self.summaries(os_type, settings)
             messages = [
                 json.dumps(self.agent_status(settings, now), separators=(",", ":")),
-                json.dumps([_connection_summary(os_type)], separators=(",", ":")),
-                "[]",
+                json.dumps(connections, separators=(",", ":")) if connections else MSG_NO_CONNECTIONS,
+                json.dumps(failed, separators=(",", ":")) if failed else MSG_NO_FAILED_AUTH,
             ]
         components = ["ProxyAgentStatus", "ProxyAgentConnectionSummary", "ProxyAgentFailedAuthenticationSummary"]
         substatuses = [
@@ -177,9 +229,15 @@ class AgentState:
             "statuses": [{
                 "code": f"ProvisioningState/{state}", "level": "Info", "displayStatus": display,
                 "message": "Proxy Agent service is running" if state == "succeeded" else messages[0],
-                "time": iso_now(),
+                "time": self.status_time(),
             }],
         }
+
+    def status_time(self):
+        if not self.status_age:
+            return iso_now()
+        then = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=self.status_age)
+        return then.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0+00:00"
 
     def to_json(self):
         return {
@@ -230,3 +288,20 @@ def _connection_summary(os_type):
     return {"userName": "root", "userGroups": ["root"], "ip": "168.63.129.16", "port": 80,
             "processFullPath": "/usr/bin/python3", "processCmdLine": "python3 -u /usr/sbin/waagent -run-exthandlers",
             "responseStatus": "200 OK", "count": 42}
+
+
+def check_caller(caller):
+    """A fleet / control-API denied caller, checked: {user, process, endpoint, groups?, cmdline?, count?}."""
+    if not isinstance(caller, dict) or not caller.get("user") or not caller.get("process"):
+        raise ValueError(f"a denied caller needs user and process: {caller!r}")
+    endpoint = str(caller.get("endpoint", "wireserver")).lower()
+    if endpoint not in ENDPOINT_ADDRESSES:
+        raise ValueError(f"denied caller endpoint {caller.get('endpoint')!r}: one of {', '.join(ENDPOINT_ADDRESSES)}")
+    return dict(caller, endpoint=endpoint)
+
+
+def _endpoint_mode(settings, endpoint, fault):
+    """The mode the guest applies to ``endpoint`` (HostGA follows WireServer), as in its secureChannelState."""
+    if fault == "disabled_channel":
+        return "Disabled"
+    return _mode(settings, "imds" if endpoint == "imds" else "wireServer")

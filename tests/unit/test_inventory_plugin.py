@@ -123,3 +123,25 @@ def test_lister_resource_group_scopes():
     paths = [p for p, _ in client.reads]
     assert paths == ['/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachines' % (s, g)
                      for s in (SUB, 'sub2') for g in ('rg-a', 'rg-b')]
+
+
+def test_no_sideways_import_of_the_vmaccess_profiles():
+    import inspect
+    source = inspect.getsource(vms)
+    assert '_vmaccess' not in source and '_msp_status' in source
+
+
+def test_diagnostic_groups():
+    assert vms.diagnostic_groups(None) == [] and vms.diagnostic_groups({'enabled': False}) == []
+    assert vms.diagnostic_groups({'enabled': None, 'problems': ['instance view not read']}) == []
+    health = {'enabled': True, 'modes': {'wireserver': 'Enforce', 'imds': 'Audit', 'hostga': 'Enforce'},
+              'denials': 2, 'missing': False, 'unhealthy': True, 'stale': False}
+    assert vms.diagnostic_groups(health) == ['msp_enforce', 'msp_audit', 'msp_denials', 'proxy_agent_unhealthy']
+
+
+def test_host_vars_carry_the_compact_health_and_survive_an_unread_view():
+    hv = vms.host_vars('vm', dict(_vm(VM1), properties=dict(_vm(VM1)['properties'], instanceView=_view())))
+    assert hv['proxy_agent_health']['problems'] == [] and hv['proxy_agent_health']['ebpf'] is None
+    err = vms.host_vars('vm', dict(_vm(VM1), properties=dict(_vm(VM1)['properties'], instanceView={'_error': 'boom'})))
+    assert err['proxy_agent_health'] == {'enabled': None, 'problems': ['instance view not read: boom']}
+    assert vms.diagnostic_groups(err['proxy_agent_health']) == []
