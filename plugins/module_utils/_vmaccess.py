@@ -140,6 +140,18 @@ SETTING_OPTIONS = (
 )
 
 
+# Accounts the handler will not manage (VMAccess Utils/distroutils.py, create_account / delete_account): a user
+# whose uid is below UID_MIN (login.defs; 100 when unset) is a system user. Setting its password or key fails
+# ("Failed to set password for system user: root (0x06)."); removing it is skipped with only a line in the guest
+# log ("DeleteAccount: root is a system user. Will not delete account.") while the extension reports "Enable
+# succeeded.". The uid is only known on the guest: these names are system users on every Azure Linux image.
+SYSTEM_USERS = frozenset(
+    "root bin daemon adm lp sync shutdown halt mail news uucp operator games gopher ftp nobody nfsnobody sshd dbus "
+    "messagebus syslog sys man proxy www-data backup list irc gnats systemd-network systemd-resolve "
+    "systemd-timesync systemd-coredump polkitd chrony ntp postfix rpc rpcuser tss _apt".split()
+)
+USERNAME_MAX = 32  # useradd refuses longer names
+
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
 _SSH2_BEGIN = "---- BEGIN SSH2 PUBLIC KEY ----"
@@ -274,6 +286,20 @@ def _is_set(params, name):
     return v is not None
 
 
+def _check_user_name(option, name):
+    if len(name) > USERNAME_MAX or not _USERNAME_RE.match(name):
+        raise VMAccessError("%s: '%s' is not a valid Linux user name (letters, digits, '_', '.', '-', at most %d "
+                            "characters, not starting with '-' or '.')" % (option, name[:64], USERNAME_MAX))
+    if name.lower() in SYSTEM_USERS:
+        if option == "remove_user":
+            reason = ("the VMAccessForLinux handler does not remove a system user: it skips it and still reports "
+                      "'Enable succeeded.'")
+        else:
+            reason = ("the VMAccessForLinux handler refuses to set a password or key for a system user ('Failed to "
+                      "set password for system user: %s (0x06).'); give a regular user name (it gets sudo)" % name)
+        raise VMAccessError("%s: '%s' is a system account: %s" % (option, name, reason))
+
+
 def validate(params, today=None):
     """Check every rule of the handler that can be checked on the controller.
 
@@ -327,8 +353,7 @@ def validate(params, today=None):
                 "in one run ('Cannot reset sshd_config and remove a user in one operation.'); use two tasks"
                 % " or ".join(conflicting)
             )
-        if not _USERNAME_RE.match(params["remove_user"]):
-            raise VMAccessError("remove_user: '%s' is not a valid Linux user name" % params["remove_user"])
+        _check_user_name("remove_user", params["remove_user"])
 
     if _is_true(params, "reset_ssh") and _is_true(params, "restore_backup_ssh"):
         raise VMAccessError(
@@ -337,8 +362,7 @@ def validate(params, today=None):
         )
 
     if _is_set(params, "username"):
-        if not _USERNAME_RE.match(params["username"]):
-            raise VMAccessError("username: '%s' is not a valid Linux user name" % params["username"])
+        _check_user_name("username", params["username"])
         if not _is_set(params, "password") and not _is_set(params, "ssh_key"):
             raise VMAccessError(
                 "username needs password or ssh_key (the handler fails with 'No password or ssh_key is specified.')"
