@@ -39,6 +39,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._batch import concurrency_error
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import TARGET_OPTION_NAMES, is_compute_target_id
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_arg_errors
 
@@ -137,6 +138,9 @@ class ControllerAction(ActionBase):
                 spec.validate(params)
             except TaskError as exc:
                 return self._refused(exc.msg, no_log_values)
+        if spec.target and params.get('targets') is not None and concurrency_error(params.get('concurrency')):
+            # here, not only in the batch: a background batch would start, then fail every host with it
+            return self._refused(concurrency_error(params.get('concurrency')), no_log_values)
         check_mode = bool(self._task.check_mode)
         diff = bool(self._task.diff)
         env = self._environment()

@@ -53,7 +53,16 @@ def raw_option_errors(plugin_type, plugin_name, raw):
             problem = concurrency_error(number)
             if problem:
                 errors.append(problem)
+        else:
+            problem = _type_problem(_CONFIG_KINDS.get(kind), value)
+            if problem:
+                errors.append('%s %s' % (name, problem))
     return errors
+
+
+# ansible-core's config type names -> the argument spec names _type_problem knows
+_CONFIG_KINDS = {'str': 'str', 'string': 'str', 'path': 'path', 'tmppath': 'path', 'pathspec': 'list',
+                 'int': 'int', 'integer': 'int', 'list': 'list', 'dict': 'dict', 'dictionary': 'dict'}
 
 
 _INT_TEXT = re.compile(r'^\s*[-+]?\d+\s*$')
