@@ -9,12 +9,21 @@ import os
 
 from ansible.errors import AnsibleError
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess import looks_like_key_text, task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._sshkey import looks_private
+from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess import PRIVATE_KEY_MESSAGE, looks_like_key_text, task_spec
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import ControllerAction
 
 
 class ActionModule(ControllerAction):
     SPEC = staticmethod(task_spec)
+
+    def refuse_raw_args(self, args):
+        # A private key given by mistake as ssh_key: refused before anything reads it, masked, never echoed
+        # (ssh_key is not no_log: a public key is fine to show).
+        key = args.get('ssh_key')
+        if isinstance(key, str) and looks_private(key):
+            return PRIVATE_KEY_MESSAGE, [key] + [line for line in key.splitlines() if len(line.strip()) >= 16]
+        return None
 
     def run(self, tmp=None, task_vars=None):
         # ssh_key may name a public key file on the controller: look it up like a files/ lookup of the task

@@ -376,10 +376,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if IMPORT_ERROR is not None:
             raise AnsibleError('vmrescue.azure.vms needs azure-identity and azure-mgmt-core on the controller: %s'
                                % to_native(IMPORT_ERROR))
-        config = self._read_config_data(path)
-        problems = raw_option_errors(self.plugin_type, self._load_name, config)
+        # The values as written, checked before ansible-core's config reads them (it would take 'maybe' for
+        # false, and its own type error echoes the value, which may be a secret given in the wrong option).
+        try:
+            raw = self.loader.load_from_file(path, cache='none', trusted_as_template=True)
+        except TypeError:  # ansible-core < 2.19: no trusted_as_template / cache words
+            raw = self.loader.load_from_file(path, cache=False)
+        except Exception:  # pylint: disable=broad-except  # unreadable: _read_config_data reports it
+            raw = None
+        problems = raw_option_errors(self.plugin_type, self._load_name, raw) if isinstance(raw, dict) else []
         if problems:
             raise AnsibleParserError('vmrescue.azure.vms: %s (in %s)' % ('; '.join(problems), path))
+        config = self._read_config_data(path)
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option('cache') and cache
         update_cache = self.get_option('cache') and not cache

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -437,7 +438,11 @@ class _Resolver(object):
         return True if value in (None, '') else _truthy(value)
 
     def subscription(self):
-        return self.opt('subscription_id', 'AZURE_SUBSCRIPTION_ID')
+        value = self.opt('subscription_id', 'AZURE_SUBSCRIPTION_ID')
+        if value not in (None, '') and not is_guid(value):
+            raise AuthError('subscription_id (or AZURE_SUBSCRIPTION_ID) is not a subscription ID: give the GUID '
+                            'shown by az account show (id)')
+        return value
 
 
 def _cached(kw, *identity):
@@ -458,6 +463,85 @@ def _cached(kw, *identity):
     return kw
 
 
+_GUID_RE = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+# azure-identity's own rule (VALID_TENANT_ID_CHARACTERS): a GUID or a domain such as contoso.onmicrosoft.com.
+_TENANT_RE = re.compile(r'^[A-Za-z0-9.-]{1,253}$')
+_CERT_MAX_BYTES = 1024 * 1024
+
+
+def _named(where, option, env_names=None):
+    """How a message names a value: the option, the environment variable(s) or the profile key it came from."""
+    if where == 'environment' and env_names:
+        return env_names
+    if where.startswith('profile'):
+        return '%s in %s' % (option, where)
+    return option
+
+
+def is_guid(value):
+    return isinstance(value, str) and bool(_GUID_RE.match(value))
+
+
+def check_tenant(tenant, where='options'):
+    """Refuse a tenant azure-identity would refuse with a bare ValueError; the message names the option."""
+    if tenant is None:
+        return
+    if not isinstance(tenant, str) or not _TENANT_RE.match(tenant) or tenant.startswith(('.', '-')):
+        raise AuthError('%s is not a tenant: give the directory (tenant) ID, a GUID, or its domain name such as '
+                        'contoso.onmicrosoft.com (letters, digits, "-" and "." only)'
+                        % _named(where, 'tenant', 'AZURE_TENANT / AZURE_TENANT_ID'))
+
+
+def check_client_id(client_id, where='options', adfs=False):
+    """An Entra application or managed identity client ID is a GUID (AD FS client IDs may be any word)."""
+    if client_id is None:
+        return
+    ok = isinstance(client_id, str) and (is_guid(client_id) or (adfs and client_id.strip() == client_id
+                                                                   and client_id and client_id.isprintable()))
+    if not ok:
+        raise AuthError('%s is not an application (client) ID: give the GUID shown as "Application (client) ID" '
+                        'for the app registration or managed identity' % _named(where, 'client_id', 'AZURE_CLIENT_ID'))
+
+
+def check_certificate(path, where='options'):
+    """``x509_certificate_path`` must name a readable PEM file with the certificate and its private key (what
+    azure-identity's CertificateCredential reads), or a PKCS12 file without password."""
+    name = _named(where, 'x509_certificate_path', 'AZURE_CLIENT_CERTIFICATE_PATH')
+    if not os.path.isfile(path):
+        raise AuthError('%s: %s does not exist or is not a file' % (name, path))
+    try:
+        with open(path, 'rb') as fh:
+            data = fh.read(_CERT_MAX_BYTES + 1)
+    except (IOError, OSError) as exc:
+        raise AuthError('%s: cannot read %s: %s' % (name, path, exc.strerror or exc.__class__.__name__))
+    if len(data) > _CERT_MAX_BYTES:
+        raise AuthError('%s: %s is larger than 1 MiB: not a certificate file' % (name, path))
+    if b'-----BEGIN' in data:
+        missing = [what for what, marker in (('the certificate', b'CERTIFICATE-----'),
+                                             ('its private key', b'PRIVATE KEY-----')) if marker not in data]
+        if missing:
+            raise AuthError('%s: %s is a PEM file without %s; certificate sign-in needs one PEM file holding both '
+                            'the certificate and its private key' % (name, path, ' and '.join(missing)))
+        return
+    try:
+        from cryptography.hazmat.primitives.serialization import pkcs12
+        pkcs12.load_key_and_certificates(data, None)
+    except Exception:  # pylint: disable=broad-except  # any parse error: not a usable certificate
+        raise AuthError('%s: %s is not a certificate: give a PEM file with the certificate and its private key '
+                        '(or a PKCS12 file without password)' % (name, path))
+
+
+def _identity(where, build, *options):
+    """Build an azure-identity credential; its ValueError (bad tenant, client ID, certificate) becomes an
+    AuthError naming the option(s) instead of a bare ValueError."""
+    try:
+        return build()
+    except ValueError as exc:
+        text = str(exc).lower()
+        named = [o for o in options if o.split('_')[0] in text] or list(options)
+        raise AuthError('%s: azure-identity refused %s: %s' % (where, ' / '.join(named), str(exc).split('. ')[0]))
+
+
 def _tenant_for(authority, tenant):
     if tenant:
         return tenant
@@ -469,25 +553,36 @@ def _tenant_for(authority, tenant):
 def _client_secret(tenant, client_id, secret, kw, where):
     if not tenant:
         raise AuthError('%s: a service principal needs a tenant (tenant / AZURE_TENANT / AZURE_TENANT_ID)' % where)
+    check_tenant(tenant, where)
+    check_client_id(client_id, where, adfs=tenant == 'adfs')
+    if not isinstance(secret, str):
+        raise AuthError('%s: the client secret must be a string' % where)
     from azure.identity import ClientSecretCredential
-    return ClientSecretCredential(tenant, client_id, secret, **_cached(kw, tenant, client_id, secret))
+    return _identity(where, lambda: ClientSecretCredential(tenant, client_id, secret,
+                                                           **_cached(kw, tenant, client_id, secret)),
+                     'tenant', 'client_id')
 
 
 def _certificate(tenant, client_id, path, kw, where):
     if not tenant:
         raise AuthError('%s: certificate sign-in needs a tenant (tenant / AZURE_TENANT / AZURE_TENANT_ID)' % where)
-    if not os.path.isfile(path):
-        raise AuthError('%s: x509_certificate_path %s does not exist' % (where, path))
+    check_tenant(tenant, where)
+    check_client_id(client_id, where, adfs=tenant == 'adfs')
+    check_certificate(path, where)
     from azure.identity import CertificateCredential
-    return CertificateCredential(tenant, client_id, certificate_path=path,
-                                 **_cached(kw, tenant, client_id, path, os.path.getmtime(path)))
+    return _identity(where, lambda: CertificateCredential(tenant, client_id, certificate_path=path,
+                                                          **_cached(kw, tenant, client_id, path,
+                                                                    os.path.getmtime(path))),
+                     'x509_certificate_path', 'tenant', 'client_id')
 
 
 def _user_password(tenant, client_id, user, password, kw):
+    check_tenant(tenant, 'options')
+    check_client_id(client_id, 'options', adfs=tenant == 'adfs')
     from azure.identity import UsernamePasswordCredential
-    return UsernamePasswordCredential(client_id or AZURE_CLI_CLIENT_ID, user, password,
-                                      tenant_id=tenant or 'organizations',
-                                      **_cached(kw, tenant, client_id, user, password))
+    return _identity('user sign-in', lambda: UsernamePasswordCredential(
+        client_id or AZURE_CLI_CLIENT_ID, user, password, tenant_id=tenant or 'organizations',
+        **_cached(kw, tenant, client_id, user, password)), 'tenant', 'client_id', 'ad_user')
 
 
 def _from_values(r, values, kw, where):
@@ -553,6 +648,7 @@ def _msi(r, kw):
     if kw.get('connection_verify') is False:
         extra['connection_verify'] = False
     if client_id:
+        check_client_id(client_id, 'managed identity')
         return ManagedIdentityCredential(client_id=client_id, **extra)
     return ManagedIdentityCredential(**extra)
 

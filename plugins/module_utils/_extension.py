@@ -672,4 +672,15 @@ def task_spec(handler, argument_spec):
     def run(client, target, params, check_mode=False, diff=False, shared=None):
         return run_task(handler, client, target, params, check_mode=check_mode, diff=diff, shared=shared)
 
-    return TaskSpec(argument_spec, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, shared=BatchState)
+    def validate(params):
+        """Every option checked once, before sign-in and before any call (the action runs it on the raw task)."""
+        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
+        secrets = [params.get(k) for k in handler.secret_params if params.get(k)]
+        try:
+            handler.validate(params)
+            if (params.get("state") or "present") == "present":
+                handler.plan(params)  # e.g. ssh_key: read and parsed (no network)
+        except ExtensionError as e:
+            raise TaskError(scrub(str(e), secrets))
+
+    return TaskSpec(argument_spec, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, shared=BatchState, validate=validate)

@@ -28,15 +28,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
-import binascii
 import datetime
 import os
 import re
-import struct
 import time
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _extension
+from ansible_collections.vmrescue.azure.plugins.module_utils import _extension, _sshkey
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (  # noqa: F401 pylint: disable=unused-import
     EXTENSION_WAIT_SECONDS,
     FINAL_PROVISIONING_STATES,
@@ -143,6 +140,18 @@ SETTING_OPTIONS = (
 )
 
 
+# Accounts the handler will not manage (VMAccess Utils/distroutils.py, create_account / delete_account): a user
+# whose uid is below UID_MIN (login.defs; 100 when unset) is a system user. Setting its password or key fails
+# ("Failed to set password for system user: root (0x06)."); removing it is skipped with only a line in the guest
+# log ("DeleteAccount: root is a system user. Will not delete account.") while the extension reports "Enable
+# succeeded.". The uid is only known on the guest: these names are system users on every Azure Linux image.
+SYSTEM_USERS = frozenset(
+    "root bin daemon adm lp sync shutdown halt mail news uucp operator games gopher ftp nobody nfsnobody sshd dbus "
+    "messagebus syslog sys man proxy www-data backup list irc gnats systemd-network systemd-resolve "
+    "systemd-timesync systemd-coredump polkitd chrony ntp postfix rpc rpcuser tss _apt".split()
+)
+USERNAME_MAX = 32  # useradd refuses longer names
+
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
 _SSH2_BEGIN = "---- BEGIN SSH2 PUBLIC KEY ----"
@@ -150,6 +159,9 @@ _SSH2_END = "---- END SSH2 PUBLIC KEY ----"
 _PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 _PEM_END = "-----END CERTIFICATE-----"
 _KEY_FILE_MAX_BYTES = 64 * 1024
+PRIVATE_KEY_MESSAGE = ("ssh_key holds a PRIVATE key (it is not shown); give the public key (the .pub file, or "
+                       "'ssh-keygen -y -f KEYFILE' prints it), and treat that private key as exposed if it was "
+                       "written into a playbook or inventory")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -174,6 +186,8 @@ def resolve_ssh_key(value, base_dir=None):
     """
     if value is None:
         return None
+    if _sshkey.looks_private(value):
+        raise VMAccessError(PRIVATE_KEY_MESSAGE)
     if looks_like_key_text(value):
         return value.strip()
     path = os.path.expanduser(value)
@@ -193,47 +207,41 @@ def resolve_ssh_key(value, base_dir=None):
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 raise VMAccessError("ssh_key: the file '%s' is not a text public key" % candidate)
-            if "PRIVATE KEY" in text:
+            if _sshkey.looks_private(text):
                 raise VMAccessError(
                     "ssh_key: the file '%s' holds a PRIVATE key; give the public key (usually the .pub file next to it)" % candidate
                 )
             return text.strip()
     raise VMAccessError(
         "ssh_key: '%s' is neither a public key (ssh-rsa, ssh-ed25519, an SSH2 block or a PEM certificate) "
-        "nor an existing file on the controller" % value
+        "nor an existing file on the controller" % (value if len(value) <= 200 else value[:40] + "...")
     )
-
-
-def _check_openssh_blob(key_type, b64):
-    try:
-        blob = base64.b64decode(b64.encode("ascii"), validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        return False
-    if len(blob) < 4:
-        return False
-    (n,) = struct.unpack(">I", blob[:4])
-    return blob[4:4 + n] == key_type.encode("ascii")
 
 
 def classify_ssh_key(text):
     """Return the key kind (``ssh-rsa``, ``ssh-ed25519``, ``ssh2``, ``pem``) or raise VMAccessError with the reason.
 
-    The handler appends ``ssh-rsa`` / ``ssh-ed25519`` lines to authorized_keys, converts an SSH2 block with
-    ``ssh-keygen -i``, and treats anything else as a PEM certificate (``openssl x509 -pubkey``): an ECDSA or a
-    FIDO (``sk-*``) key therefore makes the handler fail with "Failed to generate public key file.".
+    OpenSSH lines and SSH2 blocks are parsed in full by ``_sshkey`` (strict base64, every length-prefixed field,
+    inner type equal to the outer, no trailing bytes, key sizes): a key cut short is refused as truncated instead
+    of being installed. The handler appends ``ssh-rsa`` / ``ssh-ed25519`` lines to authorized_keys, converts an SSH2
+    block with ``ssh-keygen -i``, and treats anything else as a PEM certificate (``openssl x509 -pubkey``): an
+    ECDSA, DSA or FIDO (``sk-*``) key therefore makes the handler fail with "Failed to generate public key file.".
+    Messages never contain the key.
     """
     s = (text or "").strip()
     if not s:
         raise VMAccessError("ssh_key is empty")
-    if "PRIVATE KEY" in s:
-        raise VMAccessError("ssh_key holds a PRIVATE key; give the public key (the .pub file)")
+    if _sshkey.looks_private(s):
+        raise VMAccessError(PRIVATE_KEY_MESSAGE)
     if s.startswith(_SSH2_BEGIN):
-        if _SSH2_END not in s:
-            raise VMAccessError("ssh_key: the SSH2 public key block has no '%s' line" % _SSH2_END)
+        try:
+            _sshkey.parse_ssh2_block(s)
+        except _sshkey.SshKeyError as exc:
+            raise VMAccessError("ssh_key: %s" % exc)
         return "ssh2"
     if s.startswith(_PEM_BEGIN):
         if not s.endswith(_PEM_END):
-            raise VMAccessError("ssh_key: the PEM certificate does not end with '%s'" % _PEM_END)
+            raise VMAccessError("ssh_key: the PEM certificate does not end with '%s' (it looks truncated)" % _PEM_END)
         return "pem"
     if s.startswith("-----BEGIN"):
         raise VMAccessError(
@@ -241,25 +249,26 @@ def classify_ssh_key(text):
             "the VMAccessForLinux handler runs 'openssl x509' on it and fails on other PEM objects"
         )
     lines = s.splitlines()
-    fields = lines[0].split()
-    key_type = fields[0]
-    if key_type.startswith("ecdsa-sha2-") or key_type.startswith("sk-"):
-        kind = "ECDSA" if key_type.startswith("ecdsa-") else "FIDO security key (sk-*)"
-        raise VMAccessError(
-            "ssh_key: %s keys (%s) are not supported: the VMAccessForLinux handler accepts only ssh-rsa and ssh-ed25519 "
-            "keys, SSH2 public key blocks and PEM certificates, treats anything else as a PEM certificate and fails "
-            "('Failed to generate public key file.'); use an ssh-rsa or ssh-ed25519 key" % (kind, key_type)
-        )
-    if key_type not in ("ssh-rsa", "ssh-ed25519"):
+    key_type = lines[0].split()[0]
+    if len(lines) > 1 and key_type in _sshkey.KEY_TYPES:
+        raise VMAccessError("ssh_key: give exactly one public key (one line); run the task once per key")
+    if key_type not in _sshkey.KEY_TYPES and not key_type.endswith(_sshkey.CERT_SUFFIX):
         raise VMAccessError(
             "ssh_key: unsupported key format '%s': the VMAccessForLinux handler accepts ssh-rsa and ssh-ed25519 keys, "
             "SSH2 public key blocks (%s) and PEM certificates" % (key_type[:40], _SSH2_BEGIN)
         )
-    if len(lines) > 1:
-        raise VMAccessError("ssh_key: give exactly one public key (one line); run the task once per key")
-    if len(fields) < 2 or not _check_openssh_blob(key_type, fields[1]):
-        raise VMAccessError("ssh_key: the %s key is malformed (its base64 part does not decode to a %s key)" % (key_type, key_type))
-    return key_type
+    try:
+        key = _sshkey.parse_line(lines[0])
+    except _sshkey.SshKeyError as exc:
+        raise VMAccessError("ssh_key: %s" % exc)
+    if key.type not in ("ssh-rsa", "ssh-ed25519"):
+        kind = {"ssh-dss": "DSA"}.get(key.type, "ECDSA" if key.type.startswith("ecdsa-") else "FIDO security key (sk-*)")
+        raise VMAccessError(
+            "ssh_key: %s keys (%s) are not supported: the VMAccessForLinux handler accepts only ssh-rsa and ssh-ed25519 "
+            "keys, SSH2 public key blocks and PEM certificates, treats anything else as a PEM certificate and fails "
+            "('Failed to generate public key file.'); use an ssh-rsa or ssh-ed25519 key" % (kind, key.type)
+        )
+    return key.type
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -275,6 +284,20 @@ def _is_set(params, name):
     if isinstance(v, bool):
         return v
     return v is not None
+
+
+def _check_user_name(option, name):
+    if len(name) > USERNAME_MAX or not _USERNAME_RE.match(name):
+        raise VMAccessError("%s: '%s' is not a valid Linux user name (letters, digits, '_', '.', '-', at most %d "
+                            "characters, not starting with '-' or '.')" % (option, name[:64], USERNAME_MAX))
+    if name.lower() in SYSTEM_USERS:
+        if option == "remove_user":
+            reason = ("the VMAccessForLinux handler does not remove a system user: it skips it and still reports "
+                      "'Enable succeeded.'")
+        else:
+            reason = ("the VMAccessForLinux handler refuses to set a password or key for a system user ('Failed to "
+                      "set password for system user: %s (0x06).'); give a regular user name (it gets sudo)" % name)
+        raise VMAccessError("%s: '%s' is a system account: %s" % (option, name, reason))
 
 
 def validate(params, today=None):
@@ -330,8 +353,7 @@ def validate(params, today=None):
                 "in one run ('Cannot reset sshd_config and remove a user in one operation.'); use two tasks"
                 % " or ".join(conflicting)
             )
-        if not _USERNAME_RE.match(params["remove_user"]):
-            raise VMAccessError("remove_user: '%s' is not a valid Linux user name" % params["remove_user"])
+        _check_user_name("remove_user", params["remove_user"])
 
     if _is_true(params, "reset_ssh") and _is_true(params, "restore_backup_ssh"):
         raise VMAccessError(
@@ -340,8 +362,7 @@ def validate(params, today=None):
         )
 
     if _is_set(params, "username"):
-        if not _USERNAME_RE.match(params["username"]):
-            raise VMAccessError("username: '%s' is not a valid Linux user name" % params["username"])
+        _check_user_name("username", params["username"])
         if not _is_set(params, "password") and not _is_set(params, "ssh_key"):
             raise VMAccessError(
                 "username needs password or ssh_key (the handler fails with 'No password or ssh_key is specified.')"

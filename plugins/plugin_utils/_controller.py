@@ -39,7 +39,9 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._batch import concurrency_error
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import TARGET_OPTION_NAMES, is_compute_target_id
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_arg_errors
 
 HOSTVAR_TARGET_KEYS = ('azure_vm_id', 'id')
 
@@ -110,12 +112,23 @@ class ControllerAction(ActionBase):
             if vm_id:
                 args['vm_id'] = vm_id
 
+        # Raw values first, before the argument spec coerces them (a list given as a password would become its
+        # text): refused naming the option, never echoing the value; then the module's own checks of raw values.
+        raw_secrets = set(v for k, v in args.items() if isinstance(v, str) and v
+                          and (spec.full_argument_spec().get(k) or {}).get('no_log'))
+        refusal = self.refuse_raw_args(args)
+        if refusal:
+            return self._refused(refusal[0], raw_secrets | set(refusal[1]))
+        problems = raw_arg_errors(spec.full_argument_spec(), args)
+        if problems:
+            return self._refused('Invalid arguments for %s: %s' % (self._task.action, '; '.join(problems)), raw_secrets)
+
         validator = ArgumentSpecValidator(spec.full_argument_spec(), **spec.constraints())
         validation = validator.validate(args)
-        no_log_values = set(getattr(validation, '_no_log_values', set()))
+        no_log_values = set(getattr(validation, '_no_log_values', set())) | raw_secrets
         if validation.error_messages:
             msg = 'Invalid arguments for %s: %s' % (self._task.action, '; '.join(validation.error_messages))
-            raise AnsibleActionFail(remove_values(msg, no_log_values))
+            return self._refused(msg, no_log_values)
         params = validation.validated_parameters
 
         from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
@@ -124,7 +137,10 @@ class ControllerAction(ActionBase):
             try:
                 spec.validate(params)
             except TaskError as exc:
-                raise AnsibleActionFail(remove_values(exc.msg, no_log_values))
+                return self._refused(exc.msg, no_log_values)
+        if spec.target and params.get('targets') is not None and concurrency_error(params.get('concurrency')):
+            # here, not only in the batch: a background batch would start, then fail every host with it
+            return self._refused(concurrency_error(params.get('concurrency')), no_log_values)
         check_mode = bool(self._task.check_mode)
         diff = bool(self._task.diff)
         env = self._environment()
@@ -147,6 +163,18 @@ class ControllerAction(ActionBase):
             result.setdefault('warnings', []).append(w.get('warning') if isinstance(w, dict) else str(w))
         result['invocation'] = {'module_args': params}
         return clean(result)
+
+    def refuse_raw_args(self, args):
+        """Hook: ``(message, [values to mask])`` to refuse the task from its raw arguments, or None.
+
+        Runs before anything else reads the arguments; a value named here is masked wherever the result could
+        show it (a private key given as ``ssh_key``)."""
+        return None
+
+    @staticmethod
+    def _refused(msg, secrets):
+        """A failed result for bad input, before any call: no ``invocation`` (the values may be secrets)."""
+        return dict(failed=True, changed=False, msg=remove_values(msg, set(s for s in secrets if s)))
 
     def _start_background(self, spec, params, check_mode, diff, env, clean, execute):
         """``background: true``: start the batch in a background process and return at once (see _background)."""

@@ -29,17 +29,17 @@ def kind(ctx):
 
 
 def test_options_first():
-    ctx = resolve_auth(dict(client_id=C, secret=SECRET, tenant=T, subscription_id='s'),
-                       env={'AZURE_CLIENT_ID': 'other', 'AZURE_SECRET': 'x', 'AZURE_TENANT': T})
+    ctx = resolve_auth(dict(client_id=C, secret=SECRET, tenant=T, subscription_id='5b0c3e2a-0000-4000-8000-00000000bbbb'),
+                       env={'AZURE_CLIENT_ID': '33333333-1111-4111-8111-111111111111', 'AZURE_SECRET': 'x', 'AZURE_TENANT': T})
     assert kind(ctx) == 'ClientSecretCredential' and ctx.source == 'service principal (options)'
-    assert ctx.subscription_id == 's' and ctx.cloud.name == 'AzureCloud'
+    assert ctx.subscription_id == '5b0c3e2a-0000-4000-8000-00000000bbbb' and ctx.cloud.name == 'AzureCloud'
 
 
 def test_awx_env_names():
     ctx = resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T,
-                                'AZURE_SUBSCRIPTION_ID': 'sub'})
+                                'AZURE_SUBSCRIPTION_ID': '5b0c3e2a-0000-4000-8000-00000000bbbc'})
     assert kind(ctx) == 'ClientSecretCredential' and ctx.source == 'service principal (environment)'
-    assert ctx.get_subscription_id() == 'sub'
+    assert ctx.get_subscription_id() == '5b0c3e2a-0000-4000-8000-00000000bbbc'
 
 
 def test_azure_identity_env_names():
@@ -62,15 +62,15 @@ def test_user_password_env():
 def test_credentials_file_profiles(no_home_no_az):
     d = no_home_no_az / '.azure'
     d.mkdir()
-    (d / 'credentials').write_text('[default]\nclient_id=%s\nsecret=%s\ntenant=%s\nsubscription_id=sub-default\n\n'
-                                   '[other]\nclient_id=%s\nsecret=%s\ntenant=%s\nsubscription_id=sub-other\n'
+    (d / 'credentials').write_text('[default]\nclient_id=%s\nsecret=%s\ntenant=%s\nsubscription_id=5b0c3e2a-0000-4000-8000-00000000d00d\n\n'
+                                   '[other]\nclient_id=%s\nsecret=%s\ntenant=%s\nsubscription_id=5b0c3e2a-0000-4000-8000-00000000d0d0\n'
                                    'cloud_environment=AzureChinaCloud\n' % (C, SECRET, T, C, SECRET, T))
     ctx = resolve_auth({}, env={})
-    assert ctx.source == "service principal (profile 'default')" and ctx.subscription_id == 'sub-default'
+    assert ctx.source == "service principal (profile 'default')" and ctx.subscription_id == '5b0c3e2a-0000-4000-8000-00000000d00d'
     ctx = resolve_auth({'profile': 'other'}, env={})
-    assert ctx.subscription_id == 'sub-other' and ctx.cloud.name == 'AzureChinaCloud'
+    assert ctx.subscription_id == '5b0c3e2a-0000-4000-8000-00000000d0d0' and ctx.cloud.name == 'AzureChinaCloud'
     ctx = resolve_auth({}, env={'AZURE_PROFILE': 'other'})
-    assert ctx.subscription_id == 'sub-other'
+    assert ctx.subscription_id == '5b0c3e2a-0000-4000-8000-00000000d0d0'
     with pytest.raises(AuthError, match="profile 'missing' not found"):
         resolve_auth({'profile': 'missing'}, env={})
 

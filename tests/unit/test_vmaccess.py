@@ -13,16 +13,21 @@ from ansible_collections.vmrescue.azure.plugins.module_utils import _extension
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vmaccess as v
 
 
-def _openssh(key_type, body=b"\x01" * 32):
-    blob = struct.pack(">I", len(key_type)) + key_type.encode() + struct.pack(">I", len(body)) + body
-    return "%s %s user@host" % (key_type, base64.b64encode(blob).decode())
+try:
+    import sshkey_samples as samples
+except ImportError:  # pragma: no cover
+    from . import sshkey_samples as samples
 
 
-RSA = _openssh("ssh-rsa", b"\x01\x00\x01" + b"\x02" * 256)
+def _openssh(key_type):
+    return samples.line(key_type)
+
+
+RSA = _openssh("ssh-rsa")
 ED = _openssh("ssh-ed25519")
 ECDSA = _openssh("ecdsa-sha2-nistp256")
 SK = _openssh("sk-ssh-ed25519@openssh.com")
-SSH2 = "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"x\"\nAAAAB3NzaC1yc2E=\n---- END SSH2 PUBLIC KEY ----"
+SSH2 = samples.ssh2_block("ssh-rsa")
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 PASSWORD = "S3cret-Passw0rd!x"
 
@@ -85,13 +90,13 @@ def test_false_booleans_do_not_conflict():
 BAD_KEYS = [
     (ECDSA, "ECDSA keys (ecdsa-sha2-nistp256) are not supported: the VMAccessForLinux handler accepts only ssh-rsa"),
     (SK, "FIDO security key (sk-*) keys (sk-ssh-ed25519@openssh.com) are not supported"),
-    (_openssh("ssh-dss"), "unsupported key format 'ssh-dss'"),
+    (_openssh("ssh-dss"), "DSA keys (ssh-dss) are not supported"),
     ("ssh-rsa AAAA!!!notbase64 x", "the ssh-rsa key is malformed"),
     (_openssh("ssh-ed25519").replace("ssh-ed25519 ", "ssh-rsa ", 1), "the ssh-rsa key is malformed"),
     (RSA + "\n" + ED, "give exactly one public key"),
     ("-----BEGIN PUBLIC KEY-----\nMII\n-----END PUBLIC KEY-----", "only a PEM certificate"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----", "PRIVATE key"),
-    ("---- BEGIN SSH2 PUBLIC KEY ----\nAAAA", "has no '---- END SSH2 PUBLIC KEY ----' line"),
+    ("---- BEGIN SSH2 PUBLIC KEY ----\nAAAA", "does not end with '---- END SSH2 PUBLIC KEY ----'"),
     ("-----BEGIN CERTIFICATE-----\nMIIB", "does not end with '-----END CERTIFICATE-----'"),
 ]
 
