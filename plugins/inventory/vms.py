@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: vms
-short_description: Azure VMs and scale-set instances, grouped by OS, power state and proxy agent key health
+short_description: Azure VMs and scale-set instances, grouped by OS, power state, proxy agent key health and MSP diagnostics
 version_added: 0.1.0
 author:
   - vmrescue.azure developers (@vmrescue)

@@ -69,7 +69,7 @@ EXAMPLES = r'''
   ansible.builtin.debug:
     msg: "{{ item.endpoint }} {{ item.process }} ({{ item.user }}) x{{ item.count }}: {{ item.action }}"
   loop: "{{ lookup('vmrescue.azure.proxy_agent_diagnostics', azure_vm_id).denied_callers }}"
-  delegate_to: localhost
+  when: "'msp_denials' in group_names"
 
 - name: Why is this VM cut off
   ansible.builtin.debug:

@@ -5,7 +5,7 @@
 - the responses of the writes (VM PATCH, extension PUT);
 - every request body the collection sends, captured from the simulator's request log during one small
   ansible-playbook run of each writing module (proxy_agent_key_reset on a VM and an instance, vmaccess_linux,
-  vmaccess_windows).
+  vmaccess_windows, and proxy_agent_settings on a VM and an instance when the collection has it).
 
 Both schema errors and undeclared fields count: jsonschema lets an object carry properties its definition does not
 name, so a field of a newer api-version than the one the collection pins would pass unnoticed. Such fields go on
@@ -180,6 +180,14 @@ def test_every_request_body_the_collection_sends_conforms(sim, sim_env, monkeypa
         {"name": "vmaccess_windows", "vmrescue.azure.vmaccess_windows": {
             "vm_id": sim.vm_id("rg-windows", "win-ok"), "username": "rescue", "password": "Zq7-Conformance-4711"}},
     ]
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if os.path.exists(os.path.join(repo, "plugins", "modules", "proxy_agent_settings.py")):  # the mode switch
+        tasks += [
+            {"name": "endpoint mode, VM (PATCH)", "vmrescue.azure.proxy_agent_settings": {
+                "vm_id": sim.vm_id("rg-linux", "lin-audit"), "wire_server_mode": "Enforce", "wait": False}},
+            {"name": "endpoint mode, Uniform instance (GET + PUT)", "vmrescue.azure.proxy_agent_settings": {
+                "vm_id": sim.instance_id("rg-vmss", "ss-uniform", 1), "imds_mode": "Audit", "wait": False}},
+        ]
     sim.control.clear_requests()
     r = run_playbook([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], sim_env)
     assert r.rc == 0, r.text[-3000:]
