@@ -164,7 +164,8 @@ EXAMPLES = r'''
         resource_group: rg-web
         vmss_name: web-ss
         instance_id: "3"
-        wire_server_profile_reference_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/galleries/g1/inVMAccessControlProfiles/web/versions/1.0.0
+        wire_server_profile_reference_id: >-
+          /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/galleries/g1/inVMAccessControlProfiles/web/versions/1.0.0
 
     - name: Install the agent on a Linux VM and enable MSP in Audit
       vmrescue.azure.proxy_agent_settings:
