@@ -107,6 +107,9 @@ extends_documentation_fragment:
   - vmrescue.azure.attributes.diff_mode
   - vmrescue.azure.attributes.controller
 notes:
+  - An endpoint that had no settings of its own before break-glass (a VM where only the deprecated VM-wide C(mode)
+    was set) is restored as empty settings C({}), which means the same (the VM-wide mode applies); a later run sees
+    it as unchanged.
   - "Cost in Resource Manager calls: a run that changes nothing makes 1 read (the model with its instance view); a
     confirmed change makes 1 write and about 2 reads. Check mode makes the 1 read and no write."
   - "Permissions: C(Microsoft.Compute/virtualMachines/read) and C(/write) (for scale-set instances

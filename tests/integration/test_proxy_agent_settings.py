@@ -223,3 +223,14 @@ def test_lost_race_412_is_decided_again(msp, sim_env):
     patches = [e for e in msp.control.requests() if e['method'] == 'PATCH']
     assert [e['status'] for e in patches] == [412, 200]
     assert json.loads(model(msp, vm)['tags'][TAG])['w'] == 'Enforce'
+
+
+def test_failures_carry_an_outcome(msp, sim_env):
+    missing = msp.vm_id('rg-msp', 'no-such-vm')
+    r = run_adhoc('localhost', MOD, dict(targets=[missing, ids(msp)['off']], **AUDIT), sim_env)
+    assert r.rc == 0, r
+    gone, off = r.result()['results']
+    assert gone['failed'] and gone['outcome']['status'] == 'failed' and 'not found' in gone['msg']
+    assert off['failed'] and off['outcome'] == {'status': 'failed', 'reason_code': 'msp_not_enabled',
+                                                'reason': 'MSP is not enabled'}
+    assert msp.control.counters()['write'] == 0
