@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: proxy_agent_settings
 short_description: Set the Metadata Security Protocol endpoint modes of a VM or scale-set instance, and restore them
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - vmrescue.azure developers (@vmrescue)
 description:
