@@ -124,3 +124,20 @@ def reads_only(cfg, n_reads, what, subscriptions=1):
     r, rl = _term(cfg, "read", n_reads)
     lines = sl + rl + [f"floor ({what}) = {r:.1f} s" + ("  (all reads fit in the burst: no ratio)" if r == 0 else "")]
     return Floor(r, lines)
+
+
+def mode_switch(cfg, n, reads_per_vm=2):
+    """N endpoint-mode switches (break-glass to Audit): 1 write per VM (the modes and the record tag in one PATCH),
+    ``reads_per_vm`` reads (1 before, 1 confirming), then the last write's operation and the guest applying the
+    mode (the simulator applies modes after ``relatch_seconds``, like a key)."""
+    w, wl = _term(cfg, "write", n)
+    r, rl = _term(cfg, "read", n * reads_per_vm)
+    lro, apply = float(cfg["lro_seconds"]), float(cfg["relatch_seconds"])
+    total = max(w, r) + lro + apply
+    lines = wl + rl + [
+        f"reads: {reads_per_vm} per VM (1 of the model with its instance view, 1 to confirm the guest's "
+        "secureChannelState)",
+        f"floor = max(writes {w:.1f} s, reads {r:.1f} s) + one ARM operation {lro:g} s (lro_seconds) "
+        f"+ the guest applying the mode {apply:g} s (relatch_seconds) = {total:.1f} s",
+    ]
+    return Floor(total, lines)

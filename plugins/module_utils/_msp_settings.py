@@ -353,6 +353,20 @@ def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, 
 
 def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
               shared=None):
+    """``_steps`` with every failure carrying an ``outcome`` (status failed unless it says otherwise)."""
+    try:
+        return (yield from _steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock,
+                                  shared=shared))
+    except TaskError as exc:
+        exc.result.setdefault('outcome', outcome('failed', 'error', exc.msg[:300]))
+        raise
+    except ArmError as err:
+        raise TaskError(err.describe(), id=target.id, changed=False, arm_error=err.as_dict(),
+                        outcome=outcome('failed', 'arm_error', err.describe()[:300]))
+
+
+def _steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
+           shared=None):
     """The proxy_agent_settings behaviour for one target as a step generator (see ``_proxy_agent.run_steps``).
 
     Reads: one GET of the model with its instance view (api-version 2025-04-01 when add_proxy_agent_extension is

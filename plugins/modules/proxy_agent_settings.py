@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: proxy_agent_settings
 short_description: Set the Metadata Security Protocol endpoint modes of a VM or scale-set instance, and restore them
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - vmrescue.azure developers (@vmrescue)
 description:
@@ -107,6 +107,9 @@ extends_documentation_fragment:
   - vmrescue.azure.attributes.diff_mode
   - vmrescue.azure.attributes.controller
 notes:
+  - An endpoint that had no settings of its own before break-glass (a VM where only the deprecated VM-wide C(mode)
+    was set) is restored as empty settings C({}), which means the same (the VM-wide mode applies); a later run sees
+    it as unchanged.
   - "Cost in Resource Manager calls: a run that changes nothing makes 1 read (the model with its instance view); a
     confirmed change makes 1 write and about 2 reads. Check mode makes the 1 read and no write."
   - "Permissions: C(Microsoft.Compute/virtualMachines/read) and C(/write) (for scale-set instances
@@ -164,7 +167,8 @@ EXAMPLES = r'''
         resource_group: rg-web
         vmss_name: web-ss
         instance_id: "3"
-        wire_server_profile_reference_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/galleries/g1/inVMAccessControlProfiles/web/versions/1.0.0
+        wire_server_profile_reference_id: >-
+          /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web/providers/Microsoft.Compute/galleries/g1/inVMAccessControlProfiles/web/versions/1.0.0
 
     - name: Install the agent on a Linux VM and enable MSP in Audit
       vmrescue.azure.proxy_agent_settings:

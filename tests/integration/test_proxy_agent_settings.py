@@ -186,3 +186,51 @@ def test_request_bodies_conform_to_the_spec(msp, sim_env):
             assert specconf.errors(body, specconf.VM_PATH, 'patch') == [], e
         else:
             assert specconf.errors(body, specconf.INSTANCE_PATH, 'put', swagger=specconf.VMSS_SWAGGER) == [], e
+
+
+def test_two_runs_at_once_record_the_state_before_break_glass(msp, sim_env):
+    """Two controllers switch the same VMs at once: one write lands per target, the loser re-reads (412) and decides
+    again on what the winner wrote, and the record keeps the settings from before (never 'Audit')."""
+    import threading
+    t = ids(msp)
+    targets = [t['lin'], t['inst'], t['win']]
+    results = []
+
+    def one():
+        results.append(run_adhoc('localhost', MOD, dict(targets=targets, wait_timeout=8, **AUDIT), sim_env))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert all(r.rc == 0 for r in results), results
+    landed = [e for e in msp.control.requests() if e['method'] in ('PATCH', 'PUT') and e['status'] < 300]
+    assert len(landed) == 3, landed
+    for k in ('lin', 'inst', 'win'):
+        record = json.loads(model(msp, t[k])['tags'][TAG])
+        assert record['w'] == 'Enforce' and record['i'] == 'Enforce', record
+    changed = [sum(1 for i in r.result()['results'] if i['changed']) for r in results]
+    assert sorted(changed) == [0, 3] or sum(changed) == 3, changed
+
+
+def test_lost_race_412_is_decided_again(msp, sim_env):
+    vm = ids(msp)['lin']
+    msp.control.fault(method='PATCH', path_regex='/virtualMachines/msp-lin$', status=412, code='PreconditionFailed',
+                      count=1, message='The specified precondition failed (injected).')
+    r = run_adhoc('localhost', MOD, dict(vm_id=vm, wait_timeout=8, **AUDIT), sim_env)
+    assert r.rc == 0 and r.result()['changed'] and r.result()['confirmed'], r
+    patches = [e for e in msp.control.requests() if e['method'] == 'PATCH']
+    assert [e['status'] for e in patches] == [412, 200]
+    assert json.loads(model(msp, vm)['tags'][TAG])['w'] == 'Enforce'
+
+
+def test_failures_carry_an_outcome(msp, sim_env):
+    missing = msp.vm_id('rg-msp', 'no-such-vm')
+    r = run_adhoc('localhost', MOD, dict(targets=[missing, ids(msp)['off']], **AUDIT), sim_env)
+    assert r.rc == 0, r
+    gone, off = r.result()['results']
+    assert gone['failed'] and gone['outcome']['status'] == 'failed' and 'not found' in gone['msg']
+    assert off['failed'] and off['outcome'] == {'status': 'failed', 'reason_code': 'msp_not_enabled',
+                                                'reason': 'MSP is not enabled'}
+    assert msp.control.counters()['write'] == 0
