@@ -93,12 +93,15 @@ class ConfirmTiming(object):
             ordered = sorted(self._seen)
             return ordered[min(len(ordered) - 1, int(self.QUANTILE * len(ordered)))]
 
+    def stale_first(self):
+        """True when most first reads of the batch were stale (the instance view lags the writes)."""
+        with self._lock:
+            return sum(self._first_stale) * 2 > len(self._first_stale) > 0
+
     def first_delay(self):
         """When to read first: early when first reads are mostly stale (that read is spent anyway), else expected()."""
-        with self._lock:
-            stale = sum(self._first_stale) * 2 > len(self._first_stale) > 0
         expected = self.expected()
-        return min(STALE_PROBE, expected) if stale else expected
+        return min(STALE_PROBE, expected) if self.stale_first() else expected
 
     def first_read(self, stale):
         """Record whether a target's first read was stale."""
@@ -145,7 +148,9 @@ def wait_steps(probe, timeout, timing=None, clock=time.monotonic):
     """``wait_for`` as a step generator: yields the seconds to wait before each read, returns ``(done, value)``.
 
     Until a target of the batch was confirmed, only the first ``SCOUTS`` targets read; the others wait for what
-    they learn (checking every ``LEARN_CHECK`` s, no request). The first call comes ``timing.first_delay()`` seconds
+    they learn (checking every ``LEARN_CHECK`` s, no request), except that once the scouts' first reads were stale
+    each of them spends its own stale read ``STALE_PROBE`` s after its write (spread with the writes, not all at
+    once when the delay is learned) and reads next at the learned delay. The first call comes ``timing.first_delay()`` seconds
     after this one starts (at once when that is past); after a STALE read the next comes
     at ``timing.expected()`` after the start (at least ``MIN_GAP`` later); after a miss, reads back off
     (``ConfirmTiming.backoff``). A confirmation is recorded in ``timing``. ``probe`` raises to stop with an error (a
@@ -155,17 +160,37 @@ def wait_steps(probe, timeout, timing=None, clock=time.monotonic):
     timing = timing or ConfirmTiming()
     start = clock()
     deadline = start + max(0, timeout)
+    misses = 0
+    reads = 0
+    missed_at = None
+    value = None
     if not timing.scout():  # wait, without reading, for what the scouts learn
         while not timing.learned() and clock() - start < LEARN_WAIT_MAX:
             remaining = deadline - clock()
             if remaining <= 0:
                 return False, None
+            if reads == 0 and timing.stale_first():
+                # The scouts' first reads were stale: this target's stale read is spent anyway, so spend it now,
+                # STALE_PROBE after its write, while the batch is still writing. Kept for when the delay is
+                # learned, all targets waiting then would spend it at once and crowd the confirming reads.
+                early = start + STALE_PROBE - clock()
+                if early > 0:
+                    yield min(early, remaining)
+                    continue
+                done, value = probe()
+                reads = 1
+                timing.first_read(done == STALE)
+                if done is True:
+                    timing.observe(clock() - start, first_read=True)
+                    return True, value
+                if done != STALE:
+                    misses, missed_at = 1, clock() - start
+                continue
             yield min(LEARN_CHECK, remaining)
-    delay = max(0.0, start + timing.first_delay() - clock())
-    misses = 0
-    reads = 0
-    missed_at = None
-    value = None
+    if reads:  # the early read was spent: the next one at the learned delay
+        delay = max(0.0, start + max(timing.expected(), STALE_PROBE + MIN_GAP) - clock())
+    else:
+        delay = max(0.0, start + timing.first_delay() - clock())
     while True:
         remaining = deadline - clock()
         if remaining <= 0:

@@ -515,12 +515,14 @@ def test_pipelined_batch_with_nothing_learned_yet_reads_about_twice_per_target()
     now = [0.0]
     timing = _confirm.ConfirmTiming(initial=2.0)
     reads = [0] * 100
+    first_read_after = [None] * 100
     latency = 90.0
 
     def probe_for(i, written_at):
         def probe():
             reads[i] += 1
             if reads[i] == 1:
+                first_read_after[i] = now[0] - written_at
                 return _confirm.STALE, None
             return now[0] - written_at >= latency, None
         return probe
@@ -546,6 +548,9 @@ def test_pipelined_batch_with_nothing_learned_yet_reads_about_twice_per_target()
     # the scout's last miss and its hit, a little under the latency for about half of them)
     assert sum(reads) / 100.0 <= 3.0, reads
     assert max(reads[_confirm.SCOUTS:]) <= 3, reads
+    # every target spent its stale read soon after its write, not all at once when the scouts learned the delay
+    # (at 90 s): the reads stay spread at the pace of the writes
+    assert max(first_read_after[_confirm.SCOUTS:]) <= _confirm.STALE_PROBE + _confirm.LEARN_CHECK, first_read_after
 
 
 # -- per-subscription pacing (issue 11: fleets span subscriptions) ----------------------------------------------
