@@ -95,7 +95,7 @@ HEALTH_TABLE = (
 
 def message_family(message):
     """Name of the keyLatchStatus.message family (see MESSAGE_FAMILIES), or 'other'."""
-    text = message or ''
+    text = message if isinstance(message, str) else ''
     for name, rx in MESSAGE_FAMILIES:
         if rx.search(text):
             return name
@@ -114,7 +114,7 @@ def parse_secure_channel_state(text):
     None when unknown.
     """
     out = {'raw': text, 'wireserver': None, 'imds': None, 'hostga': None, 'in_use': None}
-    if not text:
+    if not text or not isinstance(text, str):
         return out
     t = text.strip()
     m = _SCS_RE.search(t)
@@ -200,11 +200,25 @@ def parse_agent_status(instance_view):
     out['agent_status'] = parsed.get('status')
     kls = parsed.get('keyLatchStatus')
     if isinstance(kls, dict):
-        out['key_latch_status'] = dict(status=kls.get('status'), message=kls.get('message'),
-                                       states=dict(kls.get('states') or {}))
+        # The guest writes this: take only the shapes the agent documents (strings; states a map of strings), so a
+        # list or a number where a string belongs reads as unknown instead of breaking the classification.
+        states = kls.get('states')
+        states = dict((str(key), _text(val)) for key, val in states.items()
+                      if _text(val) is not None) if isinstance(states, dict) else {}
+        out['key_latch_status'] = dict(status=_text(kls.get('status')), message=_text(kls.get('message')),
+                                       states=states)
     if str(out['substatus_code']).lower().endswith('/transitioning'):
         out['stale'] = True
     return out
+
+
+def _text(value):
+    """A guest-reported scalar as text (numbers too); None for anything else (lists, objects, null)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def _int_or_none(value):
