@@ -118,6 +118,15 @@ options:
     type: bool
 notes:
   - Secrets (O(secret), O(password)) are C(no_log) and never appear in results, warnings or error messages.
+  - "Secrets belong in variables or Ansible Vault (for example C(password: \"{{ vault_vm_password }}\")), not
+    written inline in the task, in a flow-style task or in an ad-hoc C(-a) argument; ansible-core shows the first
+    source lines of a failing task (its Origin) whatever C(no_log) says."
+  - Every option is checked before any call to Azure, and refused with a message naming it. A value must have the
+    option's type as written, a list, dictionary, number or boolean given for a string option is refused rather
+    than turned into its text (quote numbers such as a version, V("1.5")), and a boolean accepts only true/false
+    words (V(maybe) is refused). O(tenant) must be a tenant ID or domain name, O(client_id) and O(subscription_id)
+    GUIDs, and O(x509_certificate_path) a PEM file with the certificate and its private key (or PKCS12 without a
+    password); errors of azure-identity are reported naming the option.
   - Only the azure-identity credential class that is used is imported.
 requirements:
   - azure-identity >= 1.15.0
@@ -230,7 +239,11 @@ options:
     env:
       - name: VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA
 notes:
-  - Secrets are never logged or returned.
+  - Secrets are never logged or returned. Give them from variables, the environment or Ansible Vault, not written
+    inline.
+  - Option values are checked as written, before anything is read from Azure, booleans strictly (V(maybe) is
+    refused), strings only where strings are meant, O(tenant) a tenant ID or domain, O(client_id) and
+    O(subscription_id) GUIDs.
 requirements:
   - azure-identity >= 1.15.0
   - azure-mgmt-core >= 1.4.0

@@ -108,7 +108,7 @@ HEALTH_TABLE = (
 
 def message_family(message):
     """Name of the keyLatchStatus.message family (see MESSAGE_FAMILIES), or 'other'."""
-    text = message or ''
+    text = message if isinstance(message, str) else ''
     for name, rx in MESSAGE_FAMILIES:
         if rx.search(text):
             return name
@@ -127,7 +127,7 @@ def parse_secure_channel_state(text):
     None when unknown.
     """
     out = {'raw': text, 'wireserver': None, 'imds': None, 'hostga': None, 'in_use': None}
-    if not text:
+    if not text or not isinstance(text, str):
         return out
     t = text.strip()
     m = _SCS_RE.search(t)
@@ -161,6 +161,15 @@ def legacy_fields(message):
     if guid and guid.lower() in ('none', 'null', ''):
         guid = None
     return guid, m.group(2)
+
+
+def _text(value):
+    """A guest-reported scalar as text (numbers too); None for anything else (lists, objects, null)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def find_extension(instance_view):
@@ -232,8 +241,13 @@ def parse_agent_status(instance_view):
     out['agent_status'] = parsed.get('status')
     kls = parsed.get('keyLatchStatus')
     if isinstance(kls, dict):
-        out['key_latch_status'] = dict(status=kls.get('status'), message=kls.get('message'),
-                                       states=dict(kls.get('states') or {}))
+        # The guest writes this: take only the shapes the agent documents (strings; states a map of strings), so a
+        # list or a number where a string belongs reads as unknown instead of breaking the classification.
+        states = kls.get('states')
+        states = dict((str(key), _text(val)) for key, val in states.items()
+                      if _text(val) is not None) if isinstance(states, dict) else {}
+        out['key_latch_status'] = dict(status=_text(kls.get('status')), message=_text(kls.get('message')),
+                                       states=states)
     out['components'] = dict(monitor=_detail(parsed.get('monitorStatus')), ebpf=_detail(parsed.get('ebpfProgramStatus')),
                              listener=_detail(parsed.get('proxyListenerStatus')),
                              telemetry=_detail(parsed.get('telemetryLoggerStatus')))

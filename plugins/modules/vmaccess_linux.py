@@ -81,6 +81,9 @@ options:
       - The user to create or update. The handler creates it if missing and gives it sudo rights
         (C(/etc/sudoers.d/waagent)). Needs O(password) or O(ssh_key) or both.
       - Do not name a user you do not want to be a sudoer.
+      - System accounts (C(root), C(bin), C(daemon), C(sshd) and the other accounts every Azure Linux image has
+        below C(UID_MIN)) are refused before any call, because the handler refuses to set their password or key
+        (C(Failed to set password for system user)).
     type: str
   password:
     description:
@@ -98,6 +101,13 @@ options:
         public key block (C(---- BEGIN SSH2 PUBLIC KEY ----)) and a PEM certificate. ECDSA (C(ecdsa-sha2-*)) and FIDO
         (C(sk-*)) keys are refused, because the handler treats them as a certificate and fails.
       - The key is appended; the existing keys stay unless O(remove_prior_keys=true).
+      - The key is parsed in full before any call (strict base64, every length field, the type inside the key equal
+        to the one in front of it, nothing after the last field, key sizes; an RSA modulus of 1024 bits or more,
+        Azure asks for 2048). A key cut short, as happens when it is copied from a wrapped terminal, is refused as
+        truncated instead of being installed. OpenSSH certificates (C(*-cert-v01@openssh.com)) are refused.
+      - A private key given by mistake (C(-----BEGIN ... PRIVATE KEY-----), C(PuTTY-User-Key-File)) is refused
+        before anything reads it and never shown, not even in C(invocation); treat that key as exposed if it was
+        written into a playbook or an inventory.
     type: str
   remove_prior_keys:
     description:
@@ -123,6 +133,8 @@ options:
       - Delete this user (C(userdel)) and its sudoers entry. Cannot be combined with O(reset_ssh),
         O(restore_backup_ssh) or O(password) (the handler refuses to change C(sshd_config) and remove a user in one
         run).
+      - System accounts such as C(root) are refused before any call, because the handler skips them while still
+        reporting C(Enable succeeded.).
     type: str
   check_disk:
     description:

@@ -167,7 +167,7 @@ def test_bad_input_inventory_cases(sim, sim_env, files, tmp_path):
     # ansible-core reports each failed source as a warning block "Failed to parse inventory with ... plugin: <msg>"
     # that names the source file (in the collection's message, and in ansible-core's "Origin" line)
     flat = ' '.join(text.split())
-    blocks = flat.split('Failed to parse inventory with')
+    blocks = flat.split('Failed to parse')  # 2.19: 'Failed to parse inventory with'; 2.16: 'Failed to parse <path>'
     results = {}
     for cid, _plugin, _args, _w in INVENTORY_CASES:
         mine = [b for b in blocks[1:] if '/%s.vms.yml' % cid in b]

@@ -495,7 +495,7 @@ def test_token_cache_opt_out_and_partitioned_per_secret(monkeypatch, tmp_path):
     monkeypatch.setenv('HOME', str(tmp_path))
     captured = []
     monkeypatch.setattr(azure.identity, 'ClientSecretCredential', lambda *a, **kw: captured.append(kw) or object())
-    env = {'AZURE_CLIENT_ID': '00000000-0000-0000-0000-0000000000c1', 'AZURE_SECRET': 's1', 'AZURE_TENANT': 't'}
+    env = {'AZURE_CLIENT_ID': '11111111-1111-4111-8111-111111111111', 'AZURE_SECRET': 's1', 'AZURE_TENANT': 't'}
     _auth.resolve_auth({}, env=env)
     _auth.resolve_auth({}, env=dict(env, AZURE_SECRET='s2'))
     _auth.resolve_auth({}, env=dict(env, VMRESCUE_AZURE_TOKEN_CACHE='false'))
