@@ -33,6 +33,8 @@ import os
 import shutil
 import subprocess
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
+
 try:
     import configparser
 except ImportError:  # pragma: no cover
@@ -164,8 +166,10 @@ class SerializedCredential(object):
         return getattr(self.credential, name)
 
 
-class AuthError(Exception):
+class AuthError(VmrescueError):
     """Authentication configuration or sign-in failed. Messages name options, never their values."""
+
+    reason_code = 'auth_failed'
 
 
 class Cloud(object):
