@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, collect
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import failed_result, redact_task_source
 
 _display = Display()  # in a worker process, display() goes to the controller's output
 
@@ -27,36 +28,39 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
+        redact_task_source()
         super(ActionModule, self).run(tmp, task_vars)
         validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(dict(self._task.args))
-        if validation.error_messages:
-            raise AnsibleActionFail('Invalid arguments for vmrescue.azure.batch_result: %s'
-                                    % '; '.join(validation.error_messages))
+        if validation.error_messages:  # returned, not raised (see plugin_utils/_controller.py failed_result)
+            return failed_result('Invalid arguments for vmrescue.azure.batch_result: %s'
+                                 % '; '.join(validation.error_messages))
         params = validation.validated_parameters
         batch, index = params['batch'], params['index']
         if batch.get('skipped'):
-            return dict(changed=False, skipped=True, index=index, failed_target=False,
-                        msg='the batch task was skipped: %s' % (batch.get('skip_reason') or batch.get('false_condition')
-                                                                or 'no reason given'))
+            msg = 'the batch task was skipped: %s' % (batch.get('skip_reason') or batch.get('false_condition')
+                                                      or 'no reason given')
+            return dict(changed=False, skipped=True, index=index, failed_target=False, msg=msg,
+                        outcome=outcome('skipped', 'skipped', msg))
         if 'background' not in batch and 'censored' in batch:
-            raise AnsibleActionFail('batch: the batch task ran with no_log: true, which hides the result this module '
-                                    'needs; its secret options (password, client secret, ...) are masked in its result '
-                                    'anyway, so run the batch task without no_log')
+            return failed_result('batch: the batch task ran with no_log: true, which hides the result this module '
+                                 'needs; its secret options (password, client secret, ...) are masked in its result '
+                                 'anyway, so run the batch task without no_log')
         if 'background' not in batch:
             # the batch task failed before it started (invalid arguments, sign-in): every host gets its message
             if batch.get('failed'):
-                result = dict(changed=False, failed_target=True, index=index,
-                              msg=batch.get('msg') or 'the batch task failed')
+                msg = batch.get('msg') or 'the batch task failed'
+                result = dict(changed=False, failed_target=True, index=index, msg=msg,
+                              outcome=batch.get('outcome') or outcome('failed', 'error', msg))
                 if params['fail_on_failure']:
                     result['failed'] = True
                 return result
-            raise AnsibleActionFail('batch: expected the registered result of a task run with background: true '
-                                    '(it has no background key)')
+            return failed_result('batch: expected the registered result of a task run with background: true '
+                                 '(it has no background key)')
         try:
             result = collect(batch['background'], index, timeout=params['timeout'] or None,
                              on_progress=_display.display)
         except BackgroundError as exc:
-            result = dict(changed=False, failed=True, msg=str(exc))
+            result = failed_result(str(exc), reason_code='internal_error')
         result = dict(result)
         result['index'] = index
         result['failed_target'] = bool(result.get('failed'))

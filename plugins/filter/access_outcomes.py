@@ -49,7 +49,6 @@ from collections.abc import Mapping  # controller-side plugin: Python 3 only
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.vmrescue.azure.plugins.filter.recovery_outcomes import WINDOWS_REASON
 
 SSH_KEY_ONLY_REASON = ('Windows VM: an SSH key alone does not apply (VMAccessAgent resets a user name and password;'
                        ' give a password to include Windows hosts)')
@@ -63,13 +62,14 @@ def access_outcomes(linux, windows, windows_ran):
     for host in list(linux) + [h for h in windows if h not in linux]:
         lin = linux.get(host)
         outcome = (lin or {}).get('outcome') or {}
-        is_windows = lin is None or (outcome.get('status') == 'skipped' and outcome.get('reason') == WINDOWS_REASON)
+        is_windows = lin is None or (outcome.get('status') == 'skipped' and outcome.get('reason_code') == 'wrong_os')
         if not is_windows:
             out[host] = lin
         elif windows_ran and host in windows:
             out[host] = windows[host]
         else:
-            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': SSH_KEY_ONLY_REASON},
+            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': SSH_KEY_ONLY_REASON,
+                                     'reason_code': 'ssh_key_only'},
                          'changed': False, 'result': {}}
     return out
 

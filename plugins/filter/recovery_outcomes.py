@@ -87,7 +87,6 @@ _value:
   type: dict
 '''
 
-import re
 
 from collections.abc import Mapping  # controller-side plugin: Python 3 only
 
@@ -95,9 +94,18 @@ from ansible.errors import AnsibleFilterError
 
 WINDOWS_REASON = 'Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)'
 LINUX_REASON = 'Linux VM: VMAccessAgent does not apply (use the VMAccessForLinux extension)'
-# The access roles: the OS their handler does not run on -> (the module's refusal text, the skip reason)
-OTHER_OS = {'linux_access_recovery': ('runs Windows', WINDOWS_REASON),
-            'windows_access_recovery': ('runs Linux', LINUX_REASON)}
+# The access roles: the skip reason of a host of the other OS (the module's outcome reason_code wrong_os)
+OTHER_OS = {'linux_access_recovery': ('wrong_os', WINDOWS_REASON),
+            'windows_access_recovery': ('wrong_os', LINUX_REASON)}
+
+# Module outcome reason codes that make a failed target a skipped host (not an error of the run)
+SKIP_CODES = ('wrong_os', 'msp_not_enabled', 'deallocated', 'not_running')
+
+
+def _reason_code(res):
+    """The module's ``outcome.reason_code`` for this target ('' when the result has no outcome)."""
+    found = res.get('outcome')
+    return _text(found.get('reason_code')) if isinstance(found, Mapping) else ''
 
 
 def _text(value):
@@ -116,7 +124,10 @@ def _proxy_agent_key(host, res, mode):
     verdict = _text(health.get('verdict')) if isinstance(health, Mapping) else 'not read'
     # A failure that is a reason to skip the host, not an error: no proxy agent, or a VM that is not running.
     power_state = res.get('power_state') or 'running'
-    if not res.get('proxy_agent_enabled', True):
+    code = _reason_code(res)
+    if code in ('deallocated', 'not_running') and power_state == 'running':
+        power_state = 'deallocated' if code == 'deallocated' else 'not running'
+    if code == 'msp_not_enabled' or not res.get('proxy_agent_enabled', True):
         skip_reason = 'the Guest Proxy Agent is not enabled on this VM: there is no key to reset'
     elif power_state != 'running' and not res.get('changed', False):
         skip_reason = ('the VM is %s: a new key cannot be confirmed until it runs;'
@@ -157,10 +168,11 @@ def _linux_access(host, res, role='linux_access_recovery'):
     failed = _failed(res)
     changed = bool(res.get('changed'))
     power_state = res.get('power_state') or 'running'
-    refusal, other_os_reason = OTHER_OS[role]
-    if re.search(refusal, _text(res.get('msg'))):
+    other_os_code, other_os_reason = OTHER_OS[role]
+    code = _reason_code(res)
+    if code == other_os_code:
         skip_reason = other_os_reason
-    elif power_state != 'running':
+    elif power_state != 'running' or code in ('deallocated', 'not_running'):
         skip_reason = 'VM not running (power state %s): start it and re-run' % _text(power_state)
     else:
         skip_reason = ''
@@ -204,6 +216,10 @@ def _vmaccess_change(res):
                 parts.append(text % _text(arg) if '%s' in text else text)
         what = ', '.join(parts) or _text(res.get('message')) or 'done'
     return ('would apply: ' + what) if res.get('check_mode') else what
+
+
+def _status_code(status):
+    return {'changed': 'changed', 'already_fine': 'unchanged', 'skipped': 'skipped'}.get(status, 'error')
 
 
 def _host_var(hostvars, host, name):
@@ -265,11 +281,11 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
     out = {}
     for host in windows:
         if host not in hosts:  # not sent to the batch (the batch task form): reported first, as skipped
-            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason},
+            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason, 'reason_code': 'wrong_os'},
                          'changed': False, 'result': {}}
     for index, host in enumerate(hosts):
         if host in windows:
-            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason},
+            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason, 'reason_code': 'wrong_os'},
                          'changed': False, 'result': {}}
             continue
         res = per_host[index]
@@ -278,7 +294,7 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
         res = res if isinstance(res, Mapping) else missing
         if res.get('skipped') and not res.get('failed_target'):
             if role in OTHER_OS:  # an access role reports only the hosts of its OS: skipped = the other OS
-                out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason},
+                out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason, 'reason_code': 'wrong_os'},
                              'changed': False, 'result': {}}
             continue  # its reporting task was skipped: nothing was done for it
         if role == 'proxy_agent_key_recovery':
@@ -292,7 +308,8 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
                 else:
                     status = 'failed'
                     reason += ', but the SSH proof failed: %s' % (_text(proof.get('msg')) or 'no answer')
-        out[host] = {'outcome': {'host': host, 'status': status, 'reason': reason},
+        out[host] = {'outcome': {'host': host, 'status': status, 'reason': reason,
+                                 'reason_code': _reason_code(res) or _status_code(status)},
                      'changed': bool(res.get('changed')), 'result': res}
         if host in break_glass:
             bg_status, bg_reason = _break_glass(break_glass[host])

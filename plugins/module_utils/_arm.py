@@ -35,14 +35,20 @@ from __future__ import annotations
 import json
 import re
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
+
 API_VERSION = '2024-11-01'
 USER_AGENT = 'vmrescue.azure/0.1.0'
 
 _ACTION_RE = re.compile(r"perform action '([^']+)'(?: over scope '([^']+)')?", re.I)
 
 
-class ArmError(Exception):
-    """A failed Resource Manager request, an LRO that failed, or a sign-in failure."""
+class ArmError(VmrescueError):
+    """A failed Resource Manager request, an LRO that failed, or a sign-in failure.
+
+    ``msg`` is ``describe()``; ``to_result()`` adds ``arm_error`` (``as_dict()``) and the ``reason_code`` of the
+    status/code (throttled, conflict, not_found, forbidden, auth_failed, timeout, connection_error, arm_error).
+    """
 
     def __init__(self, message, status=None, code=None, target=None, resource_id=None, details=None,
                  action=None, scope=None, request_id=None):
@@ -116,17 +122,54 @@ class ArmError(Exception):
         return dict(status=self.status, code=self.code, message=self.message, target=self.target,
                     resource_id=self.resource_id, action=self.action, request_id=self.request_id)
 
+    @property
+    def msg(self):
+        return self.describe()
+
+    @msg.setter
+    def msg(self, value):
+        self.message = value or ''
+
+    @property
+    def reason_code(self):
+        return arm_reason_code(self.status, self.code)
+
+    def to_result(self, secrets=()):
+        """The failed result of this error: ``msg``, ``outcome``, ``arm_error`` and ``id`` (the resource), scrubbed."""
+        from ansible_collections.vmrescue.azure.plugins.module_utils._errors import scrub_obj
+        out = super(ArmError, self).to_result(secrets)
+        out['arm_error'] = scrub_obj(self.as_dict(), secrets)
+        return out
+
     def __str__(self):
         return self.describe()
 
 
-class TaskError(Exception):
-    """A failure a plugin reports as-is: ``msg`` (already clear) and extra result keys (``result``)."""
+def arm_reason_code(status, code):
+    """The outcome reason_code of an ARM status/code."""
+    code = (code or '').lower()
+    if status == 429 or 'toomanyrequests' in code or 'throttl' in code:
+        return 'throttled'
+    if status == 401 or code in ('authenticationfailed', 'invalidauthenticationtoken', 'expiredauthenticationtoken'):
+        return 'auth_failed'
+    if status == 403 or 'authorizationfailed' in code:
+        return 'forbidden'
+    if status == 404 or code in ('resourcenotfound', 'notfound', 'resourcegroupnotfound'):
+        return 'not_found'
+    if status in (409, 412) or 'conflict' in code:
+        return 'conflict'
+    if status in (408, 504) or 'timeout' in code or 'timedout' in code:
+        return 'timeout'
+    if code == 'connectionerror':
+        return 'connection_error'
+    if code.startswith('provisioningstate') or code in ('operationfailed', 'operationcanceled'):
+        return 'provisioning_failed'
+    return 'arm_error'
 
-    def __init__(self, msg, **result):
-        super(TaskError, self).__init__(msg)
-        self.msg = msg
-        self.result = result
+
+class TaskError(VmrescueError):
+    """A failure a plugin reports as-is: ``msg`` (already clear), extra result keys (``result``) and
+    ``reason_code`` (keyword, for the outcome; default ``error``)."""
 
 
 class ArmResponse(object):

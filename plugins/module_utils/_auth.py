@@ -34,6 +34,8 @@ import re
 import shutil
 import subprocess
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
+
 try:
     import configparser
 except ImportError:  # pragma: no cover
@@ -165,8 +167,10 @@ class SerializedCredential(object):
         return getattr(self.credential, name)
 
 
-class AuthError(Exception):
+class AuthError(VmrescueError):
     """Authentication configuration or sign-in failed. Messages name options, never their values."""
+
+    reason_code = 'auth_failed'
 
 
 class Cloud(object):

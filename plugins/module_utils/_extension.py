@@ -36,6 +36,7 @@ import os
 import threading
 import time
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, scrub, scrub_obj
 from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, vm_power_state
 
 # Waiting for the handler: Azure ends an extension run after 90 minutes (the operation then fails), so a run still
@@ -62,43 +63,18 @@ FINGERPRINT_LENGTH = len(FINGERPRINT_SCHEME) + 1 + 22 + 1 + 43
 MAX_TAG_LENGTH = 256
 
 
-class ExtensionError(Exception):
+class ExtensionError(VmrescueError):
     """A request the module refuses before (or instead of) any write; the message names the options."""
 
+    reason_code = 'invalid_input'
 
-class ExtensionFailure(Exception):
-    """The task fails: ``msg`` (no secret in it) and extra return values in ``result``."""
 
-    def __init__(self, msg, **result):
-        super(ExtensionFailure, self).__init__(msg)
-        self.msg = msg
-        self.result = result
+class ExtensionFailure(VmrescueError):
+    """The task fails: ``msg`` (no secret in it), extra return values in ``result``, ``reason_code``."""
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Secrets
-
-
-def scrub_obj(obj, secrets):
-    """scrub() every string inside lists and dicts."""
-    if isinstance(obj, dict):
-        return dict((k, scrub_obj(val, secrets)) for k, val in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return [scrub_obj(val, secrets) for val in obj]
-    if isinstance(obj, str):
-        return scrub(obj, secrets)
-    return obj
-
-
-def scrub(text, secrets):
-    """Replace every occurrence of a secret value in text by '********'."""
-    if text is None:
-        return text
-    text = str(text)
-    for s in secrets:
-        if s:
-            text = text.replace(s, "********")
-    return text
+# Secrets: scrub() and scrub_obj() live in _errors (one place for every failure path); re-exported here.
 
 
 def mask_protected(protected, secret_keys):
@@ -429,11 +405,12 @@ class ExtensionRunner:
     def _warn(self, text):
         self.warn(self._scrub(text))
 
-    def _fail(self, msg, **result):
-        raise ExtensionFailure(self._scrub(msg), **scrub_obj(result, self.secrets))
+    def _fail(self, msg, reason_code="error", **result):
+        raise ExtensionFailure(self._scrub(msg), reason_code=reason_code, **scrub_obj(result, self.secrets))
 
     def _arm_error(self, what, err, **result):
-        self._fail("%s %s failed: %s" % (what, self.target.display, _error_text(err)), **result)
+        self._fail("%s %s failed: %s" % (what, self.target.display, _error_text(err)), reason_code=err.reason_code,
+                   **result)
 
     # -- reads ---------------------------------------------------------------------------------------------
     def _read_vm(self):
@@ -473,7 +450,8 @@ class ExtensionRunner:
     def _check_os(self, vm):
         found = (os_type(vm) or '').lower() or None
         if found is not None and found != self.handler.os:
-            self._fail(self.handler.wrong_os_message(self.target.display), vm_id=self.target.id)
+            self._fail(self.handler.wrong_os_message(self.target.display), reason_code="wrong_os", vm_id=self.target.id,
+                       os_type=found)
 
     def _check_running(self, vm, extension_name_):
         state = vm_power_state(vm)
@@ -482,6 +460,7 @@ class ExtensionRunner:
                 "%s is not running (power state '%s'): the VM agent must be running to run the %s "
                 "handler, and Azure refuses to change extensions of a VM that is not running. Start it first. "
                 "Nothing was changed." % (self.target.display, state, self.handler.label),
+                reason_code="deallocated" if state == "deallocated" else "not_running",
                 vm_id=self.target.id,
                 extension_name=extension_name_,
                 power_state=state,
@@ -594,7 +573,8 @@ class ExtensionRunner:
         result["provisioning_state"] = props.get("provisioningState")
         if _lower(props.get("provisioningState")) != "succeeded" or (st and _lower(st.get("level")) == "error"):
             reason = (st or {}).get("message") or "provisioningState %s, no handler status" % props.get("provisioningState")
-            self._fail("the %s handler failed on %s: %s" % (self.handler.label, self.target.display, reason), **result)
+            self._fail("the %s handler failed on %s: %s" % (self.handler.label, self.target.display, reason),
+                       reason_code="handler_failed", **result)
         return result
 
     def _wait_for_handler(self, name, result):
@@ -620,7 +600,7 @@ class ExtensionRunner:
                 "(provisioningState %s); Azure ends a handler run after 90 minutes: look at the extension's status "
                 "in the portal or with 'az vm extension show', then run the task again"
                 % (self.handler.label, name, self.target.display, EXTENSION_WAIT_SECONDS, state),
-                **dict(result, provisioning_state=state))
+                reason_code="timeout", **dict(result, provisioning_state=state))
         return after
 
 
@@ -643,7 +623,8 @@ def run_task(handler, client, target, params, check_mode=False, diff=False, shar
     if params.get("ad_user"):
         raise TaskError(
             "ad_user is not supported by %s: its password option is the VM user's password. Sign in with "
-            "AZURE_AD_USER and AZURE_PASSWORD in the environment, or another credential" % handler.module
+            "AZURE_AD_USER and AZURE_PASSWORD in the environment, or another credential" % handler.module,
+            reason_code="invalid_input",
         )
     try:
         warnings.extend(handler.validate(params))
@@ -651,18 +632,29 @@ def run_task(handler, client, target, params, check_mode=False, diff=False, shar
                                  base_dir=base_dir, fingerprints=shared and shared.fingerprints,
                                  timing=shared and shared.timing)
         result = runner.run()
-    except ExtensionError as e:
-        raise TaskError(scrub(str(e), secrets))
-    except ExtensionFailure as e:
+    except (ExtensionError, ExtensionFailure) as e:
         result = scrub_obj(dict(e.result), secrets)
         if warnings:
             result["warnings"] = [scrub(w, secrets) for w in warnings]
-        raise TaskError(scrub(e.msg, secrets), **result)
+        raise TaskError(scrub(e.msg, secrets), reason_code=e.reason_code, **result)
     if warnings:
         result["warnings"] = [scrub(w, secrets) for w in warnings]
     if not diff:
         result.pop("diff", None)
+    result["outcome"] = success_outcome(result, check_mode)
     return result
+
+
+def success_outcome(result, check_mode):
+    """The outcome of a target that did not fail: done (changed), pending (check mode: would change) or
+    unchanged."""
+    from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
+
+    if result.get("changed"):
+        if check_mode:
+            return outcome("pending", "check_mode", "would change (check mode)")
+        return outcome("done", "changed", result.get("message") or "applied")
+    return outcome("unchanged", "unchanged", "already applied: nothing to change")
 
 
 def task_spec(handler, argument_spec):

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS, AUTH_OPTION_NAMES, AuthError
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, outcome, secret_values
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS, AUTH_OPTION_NAMES
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
     BATCH_MUTUALLY_EXCLUSIVE,
     BATCH_OPTIONS,
@@ -110,6 +111,17 @@ def client_for(params, env=None, pool_size=10):
     return ArmClient(auth, pool_size=pool_size)
 
 
+def task_secrets(params):
+    """The values scrubbed from every result of a task: its secret options and any private key it was given."""
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import SECRET_OPTIONS
+    return secret_values(params, [params.get(k) for k in SECRET_OPTIONS if isinstance(params.get(k), str)])
+
+
+def _failed(exc, params):
+    """The failed result of a VmrescueError raised before any target ran (validation, sign-in)."""
+    return exc.to_result(task_secrets(params))
+
+
 def _run_one(spec, client, target, params, check_mode, diff, shared):
     """One target: ``spec.run`` with failures turned into a ``failed`` result (never raised)."""
     return drive(_steps_one(spec, client, target, params, check_mode, diff, shared))
@@ -127,20 +139,11 @@ def _steps_one(spec, client, target, params, check_mode, diff, shared):
             result = yield from spec.steps(client, target, params, **kwargs)
         else:
             result = spec.run(client, target, params, **kwargs)
-    except TaskError as exc:
-        result = dict(changed=False)
-        if target is not None and target.subscription_id:
-            result['id'] = target.id
-        result.update(exc.result)
-        result.update(failed=True, msg=exc.msg)
-        return result
-    except ArmError as exc:
-        out = dict(failed=True, changed=False, msg=exc.describe(), arm_error=exc.as_dict())
-        if target is not None and target.subscription_id:
+    except VmrescueError as exc:  # TaskError, ArmError, AuthError, TargetError, ...: one failed result
+        out = exc.to_result(task_secrets(params))
+        if target is not None and target.subscription_id and not out.get('id'):
             out['id'] = target.id
         return out
-    except (AuthError, TargetError) as exc:
-        return dict(failed=True, changed=False, msg=str(exc))
     return result
 
 
@@ -155,11 +158,11 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
     if spec.validate is not None:
         try:
             spec.validate(params)
-        except TaskError as exc:
-            return dict(failed=True, changed=False, msg=exc.msg)
+        except VmrescueError as exc:
+            return _failed(exc, params)
     batch = spec.target and params.get('targets') is not None
     if batch and concurrency_error(params.get('concurrency')):
-        return dict(failed=True, changed=False, msg=concurrency_error(params.get('concurrency')))
+        return _failed(TaskError(concurrency_error(params.get('concurrency')), reason_code='invalid_input'), params)
     concurrency = max(1, int(params.get('concurrency') or DEFAULT_CONCURRENCY)) if batch else 1
     if batch:
         parsed = parse_targets(params['targets'])
@@ -167,13 +170,13 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
         try:
             parsed = [(target_from_params(params), None, None)]
         except TargetError as exc:
-            return dict(failed=True, changed=False, msg=str(exc))
+            return _failed(exc, params)
     else:
         parsed = [(None, None, None)]
 
     def finish(index, target, res):
         if isinstance(res, Exception):  # a bug, not an Azure failure: still only this target fails
-            res = dict(changed=False, failed=True, msg='internal error: %s: %s' % (res.__class__.__name__, res))
+            res = _internal_error(res, params)
         if target is not None and not res.get('id'):
             res['id'] = target.id if target.subscription_id else None
         if batch:
@@ -191,7 +194,8 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
     results = [None] * len(parsed)
     for index, (target, err, label) in enumerate(parsed):
         if err is not None:
-            results[index] = dict(id=label, changed=False, failed=True, msg=err, invalid=True)
+            results[index] = dict(id=label, changed=False, failed=True, msg=err, invalid=True,
+                                  outcome=outcome('failed', 'invalid_target', err))
             if on_result is not None:
                 on_result(index, dict((k, v) for k, v in results[index].items() if k != 'invalid'))
     pending = [(index, target) for index, (target, err, _label) in enumerate(parsed) if err is None]
@@ -201,12 +205,13 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
                 # one connection per worker: ``concurrency`` per subscription (see work_lane)
                 lanes = len(set(work_lane(item) for item in pending))
                 client = client_for(params, env=env, pool_size=min(concurrency * lanes, len(pending)) + 2)
-        except (AuthError, ArmError) as exc:
-            msg = exc.describe() if isinstance(exc, ArmError) else str(exc)
+        except VmrescueError as exc:
+            failed = _failed(exc, params)
+            failed.pop('arm_error', None)
             if on_result is not None:
                 for index, target in pending:
-                    finish(index, target, dict(failed=True, changed=False, msg=msg))
-            return dict(failed=True, changed=False, msg=msg)
+                    finish(index, target, dict(failed))
+            return failed
     shared = spec.shared() if spec.shared is not None else None
 
     def work(item):
@@ -228,13 +233,19 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
         done = run_ordered(work, pending, concurrency)
     for (index, _target), res in zip(pending, done):
         if isinstance(res, Exception):  # finish() itself failed (on_result raised): report it on that target
-            res = dict(changed=False, failed=True, msg='internal error: %s: %s' % (res.__class__.__name__, res))
+            res = _internal_error(res, params)
         results[index] = res
     out = results[0] if not batch else summarize(results)
     for warning in getattr(getattr(client, 'auth', None), 'warnings', None) or []:
         if warning not in (out.get('warnings') or []):
             out.setdefault('warnings', []).append(warning)
     return out
+
+
+def _internal_error(exc, params):
+    """A bug, not an Azure failure: a failed result naming the exception (scrubbed), never raised."""
+    return TaskError('internal error: %s: %s' % (exc.__class__.__name__, exc),
+                     reason_code='internal_error').to_result(task_secrets(params))
 
 
 class AzureModule(AnsibleModule):

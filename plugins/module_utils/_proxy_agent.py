@@ -90,7 +90,7 @@ def _not_enabled(target, model):
         'securityProfile.proxyAgentSettings.enabled is not true, so there is no key to reset. Enable it first '
         '(for example az vm update --enable-proxy-agent true; the agent runs as the %s extension), then re-run.'
         % (target.display, ' (%s)' % ost if ost else '', ext),
-        id=target.id, proxy_agent_enabled=False, os_type=ost)
+        reason_code='msp_not_enabled', id=target.id, proxy_agent_enabled=False, os_type=ost)
 
 
 def read_key_latch_status(client, target):
@@ -131,11 +131,11 @@ def validate(params):
     wanted = params.get('key_incarnation_id')
     if wanted is not None and not 0 <= wanted <= INT32_MAX:
         raise TaskError('key_incarnation_id must be between 0 and %d (the field is an int32 that can only be '
-                        'raised); got %d' % (INT32_MAX, wanted))
+                        'raised); got %d' % (INT32_MAX, wanted), reason_code='invalid_input')
     timeout = params.get('wait_timeout')
     if timeout is not None and timeout <= 0:
         raise TaskError('wait_timeout must be more than 0 seconds (got %d); to return without waiting for the guest '
-                        'use wait: false' % timeout)
+                        'use wait: false' % timeout, reason_code='invalid_input')
 
 
 def _key_change(view, desired, warnings):
@@ -193,7 +193,8 @@ def confirm_steps(client, target, value, before, wait_timeout, clock=time.monoto
         seen.update(agent=agent, power=power)
         if power and power != 'running':
             raise TaskError('%s stopped (power state %s) while waiting for the guest to latch keyIncarnationId %d'
-                            % (target.display, power, value), changed=True, key_incarnation_id=value)
+                            % (target.display, power, value), reason_code=_power_reason(power), changed=True,
+                            key_incarnation_id=value)
         states = ((agent.get('key_latch_status') or {}).get('states')) or {}
         if agent.get('json') and _int_or_none(states.get('keyIncarnationId')) == value:
             guid = states.get('keyGuid')
@@ -254,7 +255,7 @@ def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.s
     wanted = params.get('key_incarnation_id')
     wait = params.get('wait', True)
     if state is None and wanted is None:
-        raise TaskError('one of state or key_incarnation_id is required')
+        raise TaskError('one of state or key_incarnation_id is required', reason_code='invalid_input')
     validate(params)
 
     need_view = bool(wait or state == 'healthy')
@@ -284,8 +285,8 @@ def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.s
         raise TaskError('%s is %s: the guest cannot latch a new key until it runs, so a reset cannot be confirmed. '
                         'Start the VM first, or use wait: false to only raise keyIncarnationId in the model (the '
                         'guest latches it when it starts).' % (target.display, power),
-                        id=target.id, changed=False, previous_key_incarnation_id=current, power_state=power,
-                        health=health)
+                        reason_code=_power_reason(power), id=target.id, changed=False,
+                        previous_key_incarnation_id=current, power_state=power, health=health)
     if check_mode:
         return result
 
@@ -311,7 +312,8 @@ def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.s
         if not err.accepted:
             raise
         raise TaskError('keyIncarnationId %d was accepted for %s but the update failed: %s'
-                        % (desired, target.display, err.describe()), id=target.id, changed=True,
+                        % (desired, target.display, err.describe()), reason_code='provisioning_failed',
+                        id=target.id, changed=True,
                         previous_key_incarnation_id=current, key_incarnation_id=desired, arm_error=err.as_dict())
     if warnings:
         result['warnings'] = warnings
@@ -344,14 +346,54 @@ def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.s
         result['msg'] = ('keyIncarnationId raised to %d on %s, but the guest did not report it within %ss '
                          '(wait_timeout); the reset stays pending (a re-run does not raise it again). Last '
                          'keyLatchStatus: %s' % (new, target.display, params.get('wait_timeout', 600), last_text))
-        raise TaskError(result.pop('msg'), **result)
+        raise TaskError(result.pop('msg'), reason_code='timeout', **result)
     view_health = classify_health(dict(view.settings, keyIncarnationId=new), last, power)
     result['health'] = view_health
+    return result
+
+
+def _power_reason(power):
+    return 'deallocated' if str(power or '').lower() == 'deallocated' else 'not_running'
+
+
+def result_outcome(result, check_mode=False):
+    """The ``outcome`` of a key reset that did not fail (see _errors.outcome)."""
+    from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
+
+    health = result.get('health') if isinstance(result.get('health'), dict) else {}
+    verdict = health.get('verdict')
+    if result.get('changed'):
+        if check_mode:
+            return outcome('pending', 'check_mode', 'would raise keyIncarnationId to %s (check mode)'
+                           % result.get('key_incarnation_id'))
+        if result.get('confirmed'):
+            return outcome('done', 'latched', 'keyIncarnationId %s latched by the guest' % result.get('key_incarnation_id'))
+        return outcome('pending', 'pending_confirmation', 'keyIncarnationId raised to %s, not confirmed (wait: false)'
+                       % result.get('key_incarnation_id'))
+    if verdict == 'pending':
+        return outcome('pending', 'pending_confirmation', result.get('msg') or health.get('reason') or '')
+    if verdict in (None, 'healthy'):
+        return outcome('unchanged', 'unchanged', result.get('msg') or 'keyIncarnationId already %s'
+                       % result.get('key_incarnation_id'))
+    return outcome('skipped', 'key_not_latched', 'key health %s: %s' % (verdict, health.get('reason') or ''))
+
+
+def run_steps_with_outcome(client, target, params, check_mode=False, diff=False, **kwargs):
+    """``run_steps`` plus the result's ``outcome`` (failures get theirs from the error, _errors.VmrescueError)."""
+    result = yield from run_steps(client, target, params, check_mode=check_mode, diff=diff, **kwargs)
+    result['outcome'] = result_outcome(result, check_mode)
+    return result
+
+
+def run_with_outcome(client, target, params, check_mode=False, diff=False, **kwargs):
+    result = run(client, target, params, check_mode=check_mode, diff=diff, **kwargs)
+    result['outcome'] = result_outcome(result, check_mode)
     return result
 
 
 def task_spec():
     """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
-    return TaskSpec(ARGUMENT_SPEC, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, required_one_of=REQUIRED_ONE_OF,
-                    shared=ConfirmTiming, validate=validate, steps=run_steps)
+    return TaskSpec(ARGUMENT_SPEC, run_with_outcome, mutually_exclusive=MUTUALLY_EXCLUSIVE,
+                    required_one_of=REQUIRED_ONE_OF, shared=ConfirmTiming, validate=validate,
+                    steps=run_steps_with_outcome)

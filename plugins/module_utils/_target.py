@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
+
 try:
     from urllib.parse import quote
 except ImportError:  # pragma: no cover
@@ -68,8 +70,10 @@ _BAD_SEGMENT = re.compile(r'[/?#\x00-\x1f]')
 _GUID = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
 
 
-class TargetError(ValueError):
+class TargetError(VmrescueError, ValueError):
     """The target options or resource ID are invalid. ``str(err)`` is the user-facing message."""
+
+    reason_code = 'invalid_target'
 
 
 class Target(object):

@@ -93,6 +93,30 @@ index:
   description: The O(index) that was collected.
   type: int
   returned: always
+outcome:
+  description:
+    - What happened to the target, in a stable form to branch on (the roles' summaries do; never match C(msg)).
+    - C(status) is one of V(done) (changed and confirmed), V(pending) (accepted, not yet confirmed; also a change
+      check mode would make), V(unchanged) (already as asked, nothing written), V(skipped) (deliberately left
+      alone), V(failed).
+    - C(reason_code) is a stable snake_case code, for example V(changed), V(unchanged), V(latched),
+      V(pending_confirmation), V(check_mode), V(not_found), V(wrong_os), V(deallocated), V(not_running),
+      V(msp_not_enabled), V(timeout), V(throttled), V(auth_failed), V(forbidden), V(conflict), V(connection_error),
+      V(provisioning_failed), V(handler_failed), V(invalid_input), V(invalid_target), V(internal_error),
+      V(arm_error), V(error). C(reason) is the human-readable reason (never a secret).
+  returned: always
+  type: dict
+  sample: {"status": "failed", "reason_code": "wrong_os", "reason": "the VM runs Windows"}
+  contains:
+    status:
+      description: V(done), V(pending), V(unchanged), V(skipped) or V(failed).
+      type: str
+    reason_code:
+      description: Stable snake_case code of the reason.
+      type: str
+    reason:
+      description: The reason in words (the failure message for a failed target).
+      type: str
 id:
   description: The target's resource ID; the other keys are those of the batch module's per-target result.
   type: str

@@ -213,6 +213,31 @@ results:
   elements: dict
   sample: [{"id": "/subscriptions/.../virtualMachines/web-01", "changed": true, "failed": false, "msg": "",
             "previous_key_incarnation_id": 3, "key_incarnation_id": 4, "confirmed": true}]
+outcome:
+  description:
+    - What happened to the target, in a stable form to branch on (the roles' summaries do; never match C(msg)).
+    - C(status) is one of V(done) (changed and confirmed), V(pending) (accepted, not yet confirmed; also a change
+      check mode would make), V(unchanged) (already as asked, nothing written), V(skipped) (deliberately left
+      alone), V(failed).
+    - C(reason_code) is a stable snake_case code, for example V(changed), V(unchanged), V(latched),
+      V(pending_confirmation), V(check_mode), V(not_found), V(wrong_os), V(deallocated), V(not_running),
+      V(msp_not_enabled), V(timeout), V(throttled), V(auth_failed), V(forbidden), V(conflict), V(connection_error),
+      V(provisioning_failed), V(handler_failed), V(invalid_input), V(invalid_target), V(internal_error),
+      V(arm_error), V(error). C(reason) is the human-readable reason (never a secret).
+    - In batch mode, every entry of RV(results) has its own C(outcome).
+  returned: always (in batch mode, in each entry of RV(results))
+  type: dict
+  sample: {"status": "failed", "reason_code": "wrong_os", "reason": "the VM runs Windows"}
+  contains:
+    status:
+      description: V(done), V(pending), V(unchanged), V(skipped) or V(failed).
+      type: str
+    reason_code:
+      description: Stable snake_case code of the reason.
+      type: str
+    reason:
+      description: The reason in words (the failure message for a failed target).
+      type: str
 total:
   description: Batch mode only, the number of targets; also C(changed_count) and C(failed_count).
   returned: with O(targets)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 
-from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
@@ -63,6 +62,34 @@ def release_inherited_display_lock():
             lock.release()
     except Exception:  # pylint: disable=broad-except
         pass
+
+
+def redact_task_source():
+    """Have ansible-core show only the file and line of this worker's failing task, not its source lines.
+
+    ansible-core 2.19 prints an "Origin" excerpt with every failed task: the task's first source line and the two
+    before it (for an ad-hoc run: its arguments), even with ``no_log``, and whether the action returned a failed
+    result or raised. A secret written inline in the task (or in the two lines above it) would be printed. The
+    collection's actions enter ansible-core's own redaction context for the rest of this worker process (one
+    worker runs one task for one host), so the excerpt becomes ``(source not shown: content redacted)``.
+    Older cores show no excerpt (and lack the context): nothing to do there.
+    """
+    try:
+        from ansible._internal._errors._error_utils import RedactAnnotatedSourceContext
+    except ImportError:
+        return
+    try:
+        if not RedactAnnotatedSourceContext.current(optional=True):
+            RedactAnnotatedSourceContext().__enter__()  # pylint: disable=unnecessary-dunder-call
+    except Exception:  # pylint: disable=broad-except
+        pass
+
+
+def failed_result(msg, secrets=(), reason_code='invalid_input', **fields):
+    """A failed task result (scrubbed) for an error found in the action: returned, never raised, so ansible-core
+    attaches no task arguments to an exception."""
+    from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
+    return VmrescueError(msg, reason_code=reason_code, **fields).to_result(secrets)
 
 
 def target_id_from_hostvars(task_vars):
@@ -102,6 +129,7 @@ class ControllerAction(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
+        redact_task_source()
         super(ControllerAction, self).run(tmp, task_vars)
         release_inherited_display_lock()
         spec = self._spec()
@@ -114,8 +142,9 @@ class ControllerAction(ActionBase):
 
         # Raw values first, before the argument spec coerces them (a list given as a password would become its
         # text): refused naming the option, never echoing the value; then the module's own checks of raw values.
-        raw_secrets = set(v for k, v in args.items() if isinstance(v, str) and v
-                          and (spec.full_argument_spec().get(k) or {}).get('no_log'))
+        from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, secret_values
+        raw_secrets = secret_values(args, set(v for k, v in args.items() if isinstance(v, str) and v
+                                              and (spec.full_argument_spec().get(k) or {}).get('no_log')))
         refusal = self.refuse_raw_args(args)
         if refusal:
             return self._refused(refusal[0], raw_secrets | set(refusal[1]))
@@ -125,19 +154,20 @@ class ControllerAction(ActionBase):
 
         validator = ArgumentSpecValidator(spec.full_argument_spec(), **spec.constraints())
         validation = validator.validate(args)
-        no_log_values = set(getattr(validation, '_no_log_values', set())) | raw_secrets
+        # the no_log option values, plus any private key given (by mistake) in a plain option such as ssh_key
+        no_log_values = secret_values(args, set(getattr(validation, '_no_log_values', set())) | raw_secrets)
         if validation.error_messages:
             msg = 'Invalid arguments for %s: %s' % (self._task.action, '; '.join(validation.error_messages))
+            # returned, not raised: the result is scrubbed and carries no task arguments (no invocation)
             return self._refused(msg, no_log_values)
         params = validation.validated_parameters
 
-        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
         from ansible_collections.vmrescue.azure.plugins.module_utils._module import execute
         if spec.validate is not None:  # bad values fail the task before any call, background or not
             try:
                 spec.validate(params)
-            except TaskError as exc:
-                return self._refused(exc.msg, no_log_values)
+            except VmrescueError as exc:
+                return self._clean_failure(exc.to_result(no_log_values), no_log_values)
         if spec.target and params.get('targets') is not None and concurrency_error(params.get('concurrency')):
             # here, not only in the batch: a background batch would start, then fail every host with it
             return self._refused(concurrency_error(params.get('concurrency')), no_log_values)
@@ -153,7 +183,10 @@ class ControllerAction(ActionBase):
 
         if params.get('background'):
             from ansible_collections.vmrescue.azure.plugins.module_utils._auth import security_warnings
-            result = self._start_background(spec, params, check_mode, diff, env, clean, execute)
+            try:
+                result = self._start_background(spec, params, check_mode, diff, env, clean, execute)
+            except VmrescueError as exc:
+                return self._clean_failure(exc.to_result(no_log_values), no_log_values)
             result['warnings'] = list(security_warnings(params, env))  # the batch's own process cannot warn
         else:
             result = execute(spec, params, check_mode=check_mode, diff=diff, env=env)
@@ -173,14 +206,21 @@ class ControllerAction(ActionBase):
 
     @staticmethod
     def _refused(msg, secrets):
-        """A failed result for bad input, before any call: no ``invocation`` (the values may be secrets)."""
-        return dict(failed=True, changed=False, msg=remove_values(msg, set(s for s in secrets if s)))
+        """A failed result for bad input, before any call: scrubbed, no ``invocation`` (the values may be secrets)."""
+        secrets = set(s for s in secrets if s)
+        return remove_values(failed_result(msg, secrets), secrets)
+
+    @staticmethod
+    def _clean_failure(result, no_log_values):
+        return remove_values(result, no_log_values)
 
     def _start_background(self, spec, params, check_mode, diff, env, clean, execute):
         """``background: true``: start the batch in a background process and return at once (see _background)."""
         from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, start
+        from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
         if params.get('targets') is None:
-            raise AnsibleActionFail('background: true needs targets (the batch mode); for one VM, leave it out')
+            raise VmrescueError('background: true needs targets (the batch mode); for one VM, leave it out',
+                                reason_code='invalid_input')
         total = len(params['targets'])
 
         def run(on_result):
@@ -189,7 +229,7 @@ class ControllerAction(ActionBase):
         try:
             info = start(run, total)
         except (BackgroundError, OSError) as exc:
-            raise AnsibleActionFail('could not start the background batch: %s' % exc)
+            raise VmrescueError('could not start the background batch: %s' % exc, reason_code='internal_error')
         return dict(changed=False, background=info,
                     msg='%d target(s) started in the background; collect each with vmrescue.azure.batch_result'
                         % total)

@@ -26,7 +26,8 @@ def test_proxy_agent_key_outcomes():
     assert _status(out) == {'a': ('changed', True), 'b': ('already_fine', False), 'c': ('skipped', False),
                             'd': ('skipped', False), 'e': ('failed', False), 'f': ('skipped', False),
                             'g': ('failed', False)}
-    assert out['a']['outcome'] == {'host': 'a', 'status': 'changed', 'reason': 'key incarnation 2 -> 3, confirmed'}
+    assert out['a']['outcome'] == {'host': 'a', 'status': 'changed', 'reason': 'key incarnation 2 -> 3, confirmed',
+                                   'reason_code': 'changed'}
     assert out['b']['outcome']['reason'] == 'key healthy, incarnation 3'
     assert 'deallocated' in out['c']['outcome']['reason'] and 'not enabled' in out['d']['outcome']['reason']
     assert out['e']['outcome']['reason'] == 'Injected failure' and out['g']['outcome']['reason'] == 'batch broke'
@@ -41,7 +42,8 @@ def test_linux_access_outcomes():
     results = [
         {'changed': True, 'failed': False, 'message': 'user rescue created'},
         {'changed': False, 'failed': False},
-        {'changed': False, 'failed': True, 'msg': 'the VM runs Windows: use VMAccessAgent'},
+        {'changed': False, 'failed': True, 'msg': 'the VM is Windows: use VMAccessAgent',
+         'outcome': {'status': 'failed', 'reason_code': 'wrong_os', 'reason': 'the VM is Windows'}},
         {'changed': False, 'failed': True, 'power_state': 'deallocated', 'msg': 'x'},
         {'changed': False, 'failed': True, 'msg': 'Injected failure'},
     ]
@@ -135,3 +137,18 @@ def test_pending_hosts_are_skipped_and_the_summary_says_so():
     out = recovery_outcomes({'results': [pending, healthy]}, ['a', 'c'], role=KEY, mode='unhealthy')
     assert recovery_summary(out, role=KEY, as_lines=True)[1] == (
         '1 host(s) have a key reset pending from an earlier run (skipped, not raised again)')
+
+
+def test_access_outcomes_read_the_reason_code_not_the_message():
+    """A wrong-OS refusal is known by the module's outcome.reason_code; the message text decides nothing."""
+    results = [
+        {'changed': False, 'failed': True, 'msg': 'whatever words',
+         'outcome': {'status': 'failed', 'reason_code': 'wrong_os', 'reason': 'whatever words'}},
+        {'changed': False, 'failed': True, 'msg': 'the VM runs Windows (an Azure message)',
+         'outcome': {'status': 'failed', 'reason_code': 'handler_failed', 'reason': 'x'}},
+        {'changed': False, 'failed': True, 'msg': 'x',
+         'outcome': {'status': 'failed', 'reason_code': 'deallocated', 'reason': 'x'}},
+    ]
+    out = recovery_outcomes({'results': results}, ['a', 'b', 'c'], role=LINUX)
+    assert _status(out) == {'a': ('skipped', False), 'b': ('failed', False), 'c': ('skipped', False)}
+    assert [out[h]['outcome']['reason_code'] for h in 'abc'] == ['wrong_os', 'handler_failed', 'deallocated']
