@@ -152,3 +152,26 @@ def test_access_outcomes_read_the_reason_code_not_the_message():
     out = recovery_outcomes({'results': results}, ['a', 'b', 'c'], role=LINUX)
     assert _status(out) == {'a': ('skipped', False), 'b': ('failed', False), 'c': ('skipped', False)}
     assert [out[h]['outcome']['reason_code'] for h in 'abc'] == ['wrong_os', 'handler_failed', 'deallocated']
+
+
+def test_break_glass_hosts_in_outcomes_and_summary():
+    from ansible_collections.vmrescue.azure.plugins.filter.recovery_summary import recovery_summary
+    timeout = {'changed': True, 'failed_target': True, 'confirmed': False, 'msg': 'did not report keyIncarnationId 2'}
+    hostvars = {
+        'a': {'r': timeout, 'bg': {'a': {'changed': True, 'failed': False, 'confirmed': True,
+                                         'after': {'wire_server': {'mode': 'Audit'}, 'imds': {'mode': 'Audit'}},
+                                         'outcome': {'status': 'done', 'reason_code': 'confirmed', 'reason': 'ok'}}}},
+        'b': {'r': timeout, 'bg': {'b': {'changed': False, 'failed': True, 'msg': 'AuthorizationFailed',
+                                         'outcome': {'status': 'failed', 'reason_code': 'arm_error', 'reason': 'x'}}}},
+        'c': {'r': {'changed': True, 'failed': False, 'confirmed': True, 'previous_key_incarnation_id': 1,
+                    'key_incarnation_id': 2}},
+    }
+    out = recovery_outcomes(hostvars, ['a', 'b', 'c'], role=KEY, mode='all', result_var='r', break_glass_var='bg')
+    assert out['a']['break_glass']['status'] == 'audit' and out['a']['outcome']['status'] == 'failed'
+    assert 'in break-glass now (WireServer Audit, IMDS Audit), confirmed by the guest' in out['a']['outcome']['reason']
+    assert out['b']['break_glass']['status'] == 'failed' and 'AuthorizationFailed' in out['b']['outcome']['reason']
+    assert 'break_glass' not in out['c']
+    summary = recovery_summary(out, role=KEY)
+    assert list(summary['break_glass_hosts']) == ['a']
+    assert recovery_summary(out, role=KEY, as_lines=True)[-1].startswith('in break-glass now')
+    assert 'break_glass_hosts' not in recovery_summary(out, role=LINUX)
