@@ -257,17 +257,18 @@ def classify_ssh_key(text):
             "ssh_key: unsupported key format '%s': the VMAccessForLinux handler accepts ssh-rsa and ssh-ed25519 keys, "
             "SSH2 public key blocks (%s) and PEM certificates" % (key_type[:40], _SSH2_BEGIN)
         )
+    if key_type in _sshkey.KEY_TYPES and key_type not in ("ssh-rsa", "ssh-ed25519"):
+        # said first, whatever the rest of the line: no form of such a key can work
+        kind = {"ssh-dss": "DSA"}.get(key_type, "ECDSA" if key_type.startswith("ecdsa-") else "FIDO security key (sk-*)")
+        raise VMAccessError(
+            "ssh_key: %s keys (%s) are not supported: the VMAccessForLinux handler accepts only ssh-rsa and ssh-ed25519 "
+            "keys, SSH2 public key blocks and PEM certificates, treats anything else as a PEM certificate and fails "
+            "('Failed to generate public key file.'); use an ssh-rsa or ssh-ed25519 key" % (kind, key_type)
+        )
     try:
         key = _sshkey.parse_line(lines[0])
     except _sshkey.SshKeyError as exc:
         raise VMAccessError("ssh_key: %s" % exc)
-    if key.type not in ("ssh-rsa", "ssh-ed25519"):
-        kind = {"ssh-dss": "DSA"}.get(key.type, "ECDSA" if key.type.startswith("ecdsa-") else "FIDO security key (sk-*)")
-        raise VMAccessError(
-            "ssh_key: %s keys (%s) are not supported: the VMAccessForLinux handler accepts only ssh-rsa and ssh-ed25519 "
-            "keys, SSH2 public key blocks and PEM certificates, treats anything else as a PEM certificate and fails "
-            "('Failed to generate public key file.'); use an ssh-rsa or ssh-ed25519 key" % (kind, key.type)
-        )
     return key.type
 
 
