@@ -258,7 +258,7 @@ class ArmClient(object):
                    retry_backoff_factor=0.8, retry_backoff_max=retry_backoff_max),
             # After the retry policy: every attempt (retries too) waits for its slot and reports its headers.
             pacing_policy_class()(self.pacer),
-            ARMChallengeAuthenticationPolicy(auth.credential, auth.cloud.scope),
+            _fresh_token_policy_class(ARMChallengeAuthenticationPolicy)(auth.credential, auth.cloud.scope),
             _Count(),
             policies.SensitiveHeaderCleanupPolicy(),
         ]
@@ -305,6 +305,9 @@ class ArmClient(object):
         try:
             return self._client.send_request(request, stream=False, _return_pipeline_response=True, **self._request_kwargs)
         except ClientAuthenticationError as exc:
+            from ansible_collections.vmrescue.azure.plugins.module_utils._auth import TransientSignInError
+            if isinstance(exc, TransientSignInError):
+                raise ArmError(_short(exc), code='TokenEndpointUnavailable', resource_id=rid)
             raise ArmError('sign-in with %s failed: %s' % (self.auth.source, _short(exc)), status=401,
                            code='AuthenticationFailed', resource_id=rid)
         except (ServiceRequestError, ServiceResponseError) as exc:
@@ -394,6 +397,55 @@ class ArmClient(object):
             raise ArmError('long-running operation failed: %s' % _short(exc), code='OperationFailed', resource_id=rid)
         except AzureError as exc:
             raise ArmError('long-running operation failed: %s' % _short(exc), code=exc.__class__.__name__, resource_id=rid)
+
+
+def fresh_token_claims(now=None):
+    """The claims of a token request that must not be answered from a cache: a token issued from now on (the
+    ``nbf`` claim Resource Manager itself sends in a continuous access evaluation challenge). MSAL sends a request
+    with claims to Entra ID instead of answering it from its (shared, persistent) token cache, and replaces the
+    cached token with the new one."""
+    import time
+    return json.dumps({'access_token': {'nbf': {'essential': True, 'value': str(int(now if now is not None else time.time()))}}})
+
+
+def _fresh_token_policy_class(base):
+    """``base`` (ARMChallengeAuthenticationPolicy) plus: after a 401 that is not a claims challenge (the token was
+    revoked, its signing key rotated, or it is otherwise no longer accepted), one fresh token from Entra ID,
+    bypassing every token cache, and one retry of the request. A 401 for a token obtained that way is final.
+
+    azure-core only forgets its own copy of the token after a 401; the credential would answer the next request
+    from the shared token cache (~/.IdentityService) with the same rejected token until it expires.
+    """
+    import threading
+
+    class FreshTokenOn401Policy(base):
+        def __init__(self, *args, **kwargs):
+            super(FreshTokenOn401Policy, self).__init__(*args, **kwargs)
+            self._fresh_lock = threading.Lock()
+            self._fresh = None  # the last token obtained bypassing the caches
+
+        def on_challenge(self, request, response):
+            if super(FreshTokenOn401Policy, self).on_challenge(request, response):
+                return True
+            used = (request.http_request.headers.get('Authorization') or '')[len('Bearer '):]
+            with self._fresh_lock:
+                fresh = self._fresh
+                if fresh is not None and fresh.token == used:
+                    return False  # the fresh token was refused too: a real failure
+                if fresh is None or self._need_new_token_for(fresh):
+                    self._request_token(*self._scopes, claims=fresh_token_claims())
+                    fresh = self._fresh = self._token
+                else:  # another request of this client already fetched a fresh one
+                    self._token = fresh
+            self._update_headers(request.http_request.headers, fresh.token)
+            return True
+
+        @staticmethod
+        def _need_new_token_for(token):
+            import time
+            return token.expires_on - time.time() < 300
+
+    return FreshTokenOn401Policy
 
 
 def _pooled_transport(pool_size, transport_kwargs):

@@ -117,6 +117,71 @@ def private_cache_dir():
     return path
 
 
+# Retries of the token requests, given to azure-identity's own pipeline (azure-core RetryPolicy; azure-identity
+# marks its token POSTs retryable): 408, 429 and 5xx (Retry-After honoured) and dropped connections, five times
+# with back-off 0.5 s doubling to at most 8 s (about 15 s in all). azure-core's default is three status retries.
+ENTRA_RETRY = dict(retry_total=5, retry_connect=5, retry_read=5, retry_status=5, retry_backoff_factor=0.5,
+                   retry_backoff_max=8)
+# After a transient token endpoint failure outlasted those retries, the other targets of the same process fail
+# with it for this many seconds instead of each running the retries again (a 50-VM batch would wait 50 x 15 s).
+TRANSIENT_HOLD_SECONDS = 20
+
+_HTTP_ERROR_RE = __import__('re').compile(r'HTTP Error: (\d{3})|\b(5\d\d|429|408) (?:Server Error|Client Error)')
+
+
+class TransientSignInError(Exception):
+    """The token endpoint failed with a transient error (5xx, 429, 408 or a dropped connection) after the retries.
+
+    ``status`` (int or None for a dropped connection), ``authority``; ``str()`` names it as transient. It is a
+    subclass of azure-core's ClientAuthenticationError at runtime (see ``transient_sign_in_error``), so callers that
+    only know azure-core still see an authentication error.
+    """
+
+
+def _transient_status(exc):
+    """(True, status or None) when ``exc`` (an azure-identity error) is a transient token endpoint failure."""
+    try:
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    except ImportError:  # pragma: no cover
+        return False, None
+    seen = 0
+    cur = exc
+    while cur is not None and seen < 8:
+        if isinstance(cur, (ServiceRequestError, ServiceResponseError)):
+            return True, None
+        resp = getattr(cur, 'response', None)
+        status = getattr(resp, 'status_code', None)
+        if isinstance(status, int) and (status >= 500 or status in (408, 429)):
+            return True, status
+        m = _HTTP_ERROR_RE.search(str(getattr(cur, 'message', None) or cur))
+        if m:
+            code = int(m.group(1) or m.group(2))
+            if code >= 500 or code in (408, 429):
+                return True, code
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return False, None
+
+
+_TRANSIENT_CLASS = {}
+
+
+def transient_sign_in_error(authority, status):
+    """A TransientSignInError (also a ClientAuthenticationError) with the message users see."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    what = 'returned HTTP %s' % status if status else 'dropped the connection'
+    msg = ('the token endpoint of %s %s on every attempt (%d retries with back-off): a transient Entra ID failure, not a '
+           'credential problem; nothing was changed by this request: re-run' % (authority, what, ENTRA_RETRY['retry_total']))
+
+    if 'cls' not in _TRANSIENT_CLASS:
+        _TRANSIENT_CLASS['cls'] = type('TransientSignInError', (TransientSignInError, ClientAuthenticationError), {})
+    err = _TRANSIENT_CLASS['cls'](message=msg)
+    err.status = status
+    err.authority = authority
+    return err
+
+
 class SerializedCredential(object):
     """A TokenCredential wrapper: one token request at a time.
 
@@ -124,33 +189,57 @@ class SerializedCredential(object):
     credential's cache and the others find it there. With ``lock_path`` (the shared token cache is on) an
     exclusive ``flock`` on that file does the same across the Ansible worker processes of this user: the first
     one asks Entra ID, the others read the token from the persistent cache.
+
+    A transient token endpoint failure (after azure-identity's retries, ENTRA_RETRY) is raised as a
+    ``TransientSignInError`` naming it, and held for TRANSIENT_HOLD_SECONDS (the next callers get it at once).
     """
 
-    def __init__(self, credential, lock_path=None):
+    def __init__(self, credential, lock_path=None, authority=None, clock=None):
         import threading
+        import time
         self.credential = credential
         self.lock_path = lock_path
+        self.authority = authority or 'Entra ID'
+        self._clock = clock or time.monotonic
+        self._held = None  # (until, error)
         self._lock = threading.Lock()
         if hasattr(credential, 'get_token_info'):
             self.get_token_info = self._get_token_info
 
     def _locked(self, func, *args, **kwargs):
         with self._lock:
-            fd = None
-            if self.lock_path:
-                try:
-                    import fcntl
-                    fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                except (OSError, ImportError):
-                    if fd is not None:
-                        os.close(fd)
-                    fd = None
+            if self._held is not None:
+                if self._clock() < self._held[0]:
+                    raise self._held[1]
+                self._held = None
             try:
-                return func(*args, **kwargs)
-            finally:
+                return self._flocked(func, *args, **kwargs)
+            except Exception as exc:  # pylint: disable=broad-except
+                if isinstance(exc, TransientSignInError):
+                    raise
+                transient, status = _transient_status(exc)
+                if not transient:
+                    raise
+                err = transient_sign_in_error(self.authority, status)
+                self._held = (self._clock() + TRANSIENT_HOLD_SECONDS, err)
+                raise err
+
+    def _flocked(self, func, *args, **kwargs):
+        fd = None
+        if self.lock_path:
+            try:
+                import fcntl
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except (OSError, ImportError):
                 if fd is not None:
-                    os.close(fd)  # closing releases the flock
+                    os.close(fd)
+                fd = None
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if fd is not None:
+                os.close(fd)  # closing releases the flock
 
     def get_token(self, *scopes, **kwargs):
         return self._locked(self.credential.get_token, *scopes, **kwargs)
@@ -425,6 +514,7 @@ class _Resolver(object):
         else:
             did = _truthy(did)
         kwargs = {'authority': str(authority).rstrip('/')}
+        kwargs.update(ENTRA_RETRY)
         if did:
             kwargs['disable_instance_discovery'] = True
         if not verify:
@@ -668,7 +758,8 @@ def resolve_auth(options, env=None):
     env = os.environ if env is None else env
     r = _Resolver(options, env)
     ctx = _resolve(r, env)
-    ctx.credential = SerializedCredential(ctx.credential, r.lock_path)
+    authority = r.opt('adfs_authority_url', 'AZURE_ADFS_AUTHORITY_URL') or ctx.cloud.authority
+    ctx.credential = SerializedCredential(ctx.credential, r.lock_path, authority=str(authority).rstrip('/'))
     return ctx
 
 

@@ -37,7 +37,8 @@ import threading
 import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, scrub, scrub_obj
-from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, vm_power_state
+from ansible_collections.vmrescue.azure.plugins.module_utils._vm import (
+    CONCURRENCY_ATTEMPTS, busy_delay, is_busy, os_type, vm_power_state)
 
 # Waiting for the handler: Azure ends an extension run after 90 minutes (the operation then fails), so a run still
 # going after that is not coming back on its own.
@@ -439,6 +440,16 @@ class ExtensionRunner:
             self._arm_error("listing the extensions of", e)
         return (listed or {}).get("value") or []
 
+    def _read_extension(self, name):
+        """The extension resource itself (with its instance view), or None when it is gone."""
+        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
+
+        try:
+            return self.arm.get(self._ext_path(name), params={"$expand": "instanceView"}, api_version=self.api_version,
+                                missing_ok=True)
+        except ArmError as e:
+            self._arm_error("reading the extension '%s' of" % name, e)
+
     def _ext_path(self, name):
         try:
             from urllib.parse import quote
@@ -486,6 +497,10 @@ class ExtensionRunner:
         self._listed = list_extensions
         existing = [e for e in extensions if self.handler.is_own(e)]
         current = existing[0] if existing else None
+        if current is not None and "forceUpdateTag" not in (current.get("properties") or {}):
+            # The VM GET's resources entry may leave forceUpdateTag out (the official VirtualMachines_Get example
+            # does): read the extension itself rather than take the absence for "never run by us" and re-run it.
+            current = self._read_extension(extension_name(current)) or current
 
         if current is not None:
             name = extension_name(current)
@@ -554,14 +569,23 @@ class ExtensionRunner:
         from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
 
         body = plan.body(vm.get("location"), fingerprint(plan.canonical, cache=self.fingerprints))
-        try:
-            # lro=False: no operation-status polls and no final GET; the handler's outcome is read from the
-            # extension itself (_wait_for_handler), which is also where its message is.
-            self.arm.put(self._ext_path(name), body, api_version=self.api_version, lro=False)
-        except ArmError as e:
-            if current is None and not self._listed and _is_duplicate_handler(e):
-                raise _UnseenHandler()
-            self._arm_error("writing the extension '%s' on" % name, e, **result)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                # lro=False: no operation-status polls and no final GET; the handler's outcome is read from the
+                # extension itself (_wait_for_handler), which is also where its message is.
+                self.arm.put(self._ext_path(name), body, api_version=self.api_version, lro=False)
+                break
+            except ArmError as e:
+                if current is None and not self._listed and _is_duplicate_handler(e):
+                    raise _UnseenHandler()
+                if is_busy(e) and attempt < CONCURRENCY_ATTEMPTS:
+                    # another operation runs on the VM (409): the same PUT succeeds once it is done, as the key
+                    # reset's write path does (_vm.update)
+                    self.sleep(busy_delay(attempt))
+                    continue
+                self._arm_error("writing the extension '%s' on" % name, e, **result)
 
         after = self._wait_for_handler(name, result)
         props = after.get("properties") or {}

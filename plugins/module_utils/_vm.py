@@ -32,6 +32,7 @@ Public names (kept stable):
 - ``update(client, view, decide, lro=True, sleep=time.sleep, instance_view=False, attempts=CONCURRENCY_ATTEMPTS)
   -> (view, change or None, response)``: ``decide(view) -> Change | None``; on a concurrent write (409, 412, or
   Compute's "can only be incremented") re-read and decide again.
+- ``is_busy(err)`` (409 "another operation is in progress"), ``busy_delay(attempt)``.
 - ``is_concurrent(err)``, ``merged_tags(tags, updates)``, ``get_tag(tags, name)``, ``power_state(instance_view)``,
   ``vm_power_state(model)``, ``os_type(model)`` ('Linux' / 'Windows', as Azure spells them), ``MAX_TAGS``.
 """
@@ -207,6 +208,22 @@ def is_concurrent(err):
     return err.status == 400 and 'can only be incremented' in (err.message or '').lower()
 
 
+def is_busy(err):
+    """Azure refused a write because another operation runs on the VM (409 OperationNotAllowed "... another
+    operation is in progress", Conflict, RetryableError, OperationPreempted): the same write succeeds later. Not a VM
+    that is not running (also a 409 OperationNotAllowed), nor an accepted-then-failed operation."""
+    if getattr(err, 'accepted', False) or err.status != 409:
+        return False
+    text = (err.message or '').lower()
+    code = (err.code or '').lower()
+    return 'another operation' in text or code in ('conflict', 'retryableerror', 'operationpreempted')
+
+
+def busy_delay(attempt):
+    """Seconds to wait before attempt ``attempt + 1`` of a write refused because another operation runs."""
+    return min(2 * attempt, 10)
+
+
 def update(client, view, decide, lro=True, sleep=time.sleep, instance_view=False, attempts=CONCURRENCY_ATTEMPTS):
     """Write ``decide(view)`` with If-Match; on a concurrent write read again and decide again.
 
@@ -226,5 +243,5 @@ def update(client, view, decide, lro=True, sleep=time.sleep, instance_view=False
             if not is_concurrent(err) or attempt >= attempts:
                 raise
             if err.status != 412:  # another operation runs: give it time; a 412 is answered at once
-                sleep(min(2 * attempt, 10))
+                sleep(busy_delay(attempt))
             view = read_view(client, view.target, instance_view=instance_view, api_version=view.api_version)

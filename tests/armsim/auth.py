@@ -30,6 +30,9 @@ class TokenIssuer:
     def __init__(self):
         self.key = secrets.token_bytes(32)
 
+    def rotate(self):
+        self.key = secrets.token_bytes(32)
+
     def issue(self, claims):
         header = _b64(json.dumps({"typ": "JWT", "alg": "HS256", "kid": "armsim"}).encode())
         payload = _b64(json.dumps(claims).encode())

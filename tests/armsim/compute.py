@@ -313,7 +313,12 @@ class Compute:
     def get_machine(self, req, **ids):
         machine = self.machine(**ids)
         view = self.instance_view(machine) if (req.query.get("$expand") or "").lower() == "instanceview" else None
-        return Response(200, _versioned(machine.to_arm(instance_view=view), req), {"ETag": machine.etag})
+        data = machine.to_arm(instance_view=view)
+        if not self.config.get("vm_resources_force_update_tag", True):
+            # As the official VirtualMachines_Get example shows them: extension entries without forceUpdateTag.
+            for entry in data.get("resources") or ():
+                (entry.get("properties") or {}).pop("forceUpdateTag", None)
+        return Response(200, _versioned(data, req), {"ETag": machine.etag})
 
     def get_instance_view(self, req, **ids):
         return Response(200, self.instance_view(self.machine(**ids)))

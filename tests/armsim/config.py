@@ -43,6 +43,9 @@ DEFAULTS = {
     # default); make bench uses 1.
     "stale_status_reads": 0,
     "page_size": 50,  # list pages (nextLink)
+    # The VM GET's ``resources`` entries carry each extension's forceUpdateTag. false: they leave it out, as the
+    # official VirtualMachines_Get example does (the extension's own GET still has it).
+    "vm_resources_force_update_tag": True,
 }
 for _policy, _scopes in COMPUTE_POLICIES.items():
     for _scope, _values in _scopes.items():

@@ -13,7 +13,7 @@ from .errors import ArmError
 from .routing import Response
 
 COUNTER_KINDS = ("token", "read", "write", "poll", "throttled")
-FAULT_KINDS = ("status", "drop", "slow", "conflict", "operation_fails")
+FAULT_KINDS = ("status", "drop", "slow", "conflict", "operation_fails", "deallocate")
 REDACTED = "<redacted>"
 SECRET_KEYS = {"protectedsettings", "client_secret", "client_assertion", "adminpassword"}
 
@@ -163,6 +163,7 @@ class Control:
         add("DELETE", r"/_sim/faults", self.clear_faults, "control")
         add("GET", r"/_sim/requests", self.requests, "control")
         add("DELETE", r"/_sim/requests", self.clear_requests, "control")
+        add("POST", r"/_sim/tokens/rotate", self.rotate_tokens, "control")
         add("GET", r"/_sim/vms", self.list_vms, "control")
         add("GET", r"/_sim/vms/(?P<rid>.+?)(?P<action>/power|/agent|/guest)?", self.vm, "control")
         add("POST", r"/_sim/vms/(?P<rid>.+?)(?P<action>/power|/agent)", self.vm_action, "control")
@@ -210,6 +211,12 @@ class Control:
     def clear_requests(self, req):
         self.world.log.clear()
         return Response(200, [])
+
+    def rotate_tokens(self, req):
+        """A new token signing key: every token issued so far is refused (401 InvalidAuthenticationToken), as after
+        Entra ID rolled its key or revoked the tokens; a cached token must then be replaced by a fresh one."""
+        self.world.entra.issuer.rotate()
+        return Response(200, {"ok": True})
 
     def list_vms(self, req):
         return Response(200, sorted(m.id for m in self.world.fleet.machines.values()))

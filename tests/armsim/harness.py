@@ -63,6 +63,10 @@ class Control:
     def clear_faults(self):
         return self._call("DELETE", "/faults")
 
+    def rotate_token_key(self):
+        """Refuse every token issued so far (see control.Control.rotate_tokens)."""
+        return self._call("POST", "/tokens/rotate")
+
     def vms(self):
         return self._call("GET", "/vms")
 

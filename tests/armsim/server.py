@@ -25,6 +25,7 @@ class App:
         self.control_router = Router()
         self.entra = Entra(world)
         world.compute = Compute(world)
+        world.entra = self.entra  # the control API rotates its signing key
         for part in (self.entra, Resources(world), world.compute):
             part.register(self.router)
         Control(world).register(self.control_router)
@@ -41,6 +42,10 @@ class App:
             fault = world.faults.take(req.method, req.raw_path)
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
+            fault = None
+        if fault is not None and fault.kind == "deallocate":
+            with world.lock:  # someone else deallocates the VM just before this request arrives
+                world.deallocate_addressed(req.path)
             fault = None
         if fault is not None and fault.kind == "drop":
             world.log.add(req, "dropped", None, time.monotonic() - started)

@@ -53,6 +53,18 @@ class World:
         self.faults.clear()
         self.log.clear()
 
+    def deallocate_addressed(self, path):
+        """Deallocate the VM or instance ``path`` addresses (a fault: another actor stops it mid-flow)."""
+        low = path.lower()
+        parts = low.split("/")
+        for end in range(len(parts), 0, -1):
+            machine = self.fleet.machines.get("/".join(parts[:end]))
+            if machine is not None:
+                machine.busy = machine.busy_kind = None
+                self.compute.set_power(machine, "deallocated", self.now())
+                return machine
+        return None
+
     def subscription(self, sub):
         subscription = self.fleet.subscriptions.get(sub.lower())
         if subscription is None:

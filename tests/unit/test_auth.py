@@ -4,7 +4,7 @@
 import pytest
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _auth
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AuthError, resolve_auth, resolve_cloud
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth import ENTRA_RETRY, AuthError, resolve_auth, resolve_cloud
 
 T = '8c1a4d5e-0000-4000-8000-00000000aaaa'
 C = '11111111-1111-4111-8111-111111111111'
@@ -137,10 +137,11 @@ def test_metadata_url_cloud_disables_instance_discovery(monkeypatch):
     monkeypatch.setattr(azure.identity, 'ClientSecretCredential', lambda *a, **kw: captured.update(kw) or object())
     resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T, 'AZURE_CLOUD_ENVIRONMENT': url})
     assert captured.pop('cache_persistence_options').name.startswith('vmrescue.azure.')  # the shared token cache (default on)
-    assert captured == {'authority': 'https://127.0.0.1:9', 'disable_instance_discovery': True}
+    assert captured == dict(ENTRA_RETRY, authority='https://127.0.0.1:9', disable_instance_discovery=True)
     captured.clear()
     resolve_auth({'token_cache': False}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T})
-    assert captured == {'authority': 'https://login.microsoftonline.com'}  # public cloud: discovery stays on
+    # public cloud: discovery stays on; the token requests get the collection's retries (ENTRA_RETRY)
+    assert captured == dict(ENTRA_RETRY, authority='https://login.microsoftonline.com')
 
 
 def test_metadata_list_and_bad_payload(monkeypatch):
