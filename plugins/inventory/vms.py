@@ -107,11 +107,13 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._azure_plugin import AzurePluginMixin
+
 try:
-    from ansible_collections.vmrescue.azure.plugins.module_utils import _arm, _auth
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _arm
+    from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
     from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent
     from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type
-    from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_option_errors
     IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported in parse()
     IMPORT_ERROR = exc
@@ -259,28 +261,20 @@ def host_vars(kind, resource):
     return hv
 
 
-class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+class InventoryModule(AzurePluginMixin, BaseInventoryPlugin, Constructable, Cacheable):
+    """Auth options, client, warnings and error translation: plugin_utils/_azure_plugin.AzurePluginMixin (shared
+    with the lookup)."""
 
     NAME = 'vmrescue.azure.vms'
+    ERROR_CLASS = AnsibleParserError
+    ERROR_PREFIX = 'vmrescue.azure.vms: '
 
     def verify_file(self, path):
         return super(InventoryModule, self).verify_file(path) and path.endswith(('vms.yml', 'vms.yaml'))
 
-    def _auth_options(self):
-        opts = {}
-        for name in _auth.AUTH_OPTION_NAMES:
-            try:
-                opts[name] = self.get_option(name)
-            except KeyError:
-                opts[name] = None
-        return opts
-
     def _fetch(self):
         try:
-            auth = _auth.resolve_auth(self._auth_options(), env=os.environ)
-            for warning in auth.warnings:
-                self.display.warning(warning)
-            client = _arm.ArmClient(auth)
+            client = self.azure_client(env=os.environ)
             subs = self.get_option('subscriptions') or [client.subscription_id]
             if not all(subs):
                 raise AnsibleParserError('vmrescue.azure.vms: no subscription: set subscriptions, subscription_id '
@@ -288,8 +282,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             lister = Lister(client, subs, self.get_option('resource_groups'),
                             self.get_option('include_vmss_instances'), self.get_option('concurrency'))
             return [host_vars(kind, res) for kind, res in lister.fetch()]
-        except (_auth.AuthError, _arm.ArmError) as err:
-            raise AnsibleParserError('vmrescue.azure.vms: %s' % to_native(err))
+        except VmrescueError as err:
+            raise self.plugin_error(err)
 
     def _populate(self, records):
         strict = self.get_option('strict')
@@ -325,9 +319,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleError('vmrescue.azure.vms needs azure-identity and azure-mgmt-core on the controller: %s'
                                % to_native(IMPORT_ERROR))
         config = self._read_config_data(path)
-        problems = raw_option_errors(self.plugin_type, self._load_name, config)
-        if problems:
-            raise AnsibleParserError('vmrescue.azure.vms: %s (in %s)' % ('; '.join(problems), path))
+        self.check_raw_options(config, where=path)
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option('cache') and cache
         update_cache = self.get_option('cache') and not cache

@@ -99,19 +99,14 @@ _raw:
       type: dict
 '''
 
-from ansible.errors import AnsibleLookupError
-
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import TargetError, parse_resource_id, target_from_params
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._lookup import AzureLookupBase
-from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_option_errors
 
 
 class LookupModule(AzureLookupBase):
 
     def run(self, terms, variables=None, **kwargs):
-        problems = raw_option_errors(self.plugin_type, self._load_name, kwargs)
-        if problems:
-            raise AnsibleLookupError('vmrescue.azure.key_latch_status: %s' % '; '.join(problems))
+        self.check_raw_options(kwargs)
         self.set_options(var_options=variables, direct=kwargs)
         targets = []
         try:
@@ -122,10 +117,9 @@ class LookupModule(AzureLookupBase):
                 t = target_from_params(params)
                 targets.append(('%s' % t.display, t))
         except TargetError as exc:
-            raise AnsibleLookupError(str(exc))
+            raise self.plugin_error(exc)
 
-        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
-        from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AuthError
+        from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
         from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import read_key_latch_status
 
         concurrency = max(1, self.get_option('concurrency'))
@@ -133,8 +127,8 @@ class LookupModule(AzureLookupBase):
         try:
             resolved = [(term, t if t.subscription_id else t.with_subscription(client.subscription_id))
                         for term, t in targets]
-        except AuthError as exc:
-            raise AnsibleLookupError(str(exc))
+        except VmrescueError as exc:
+            raise self.plugin_error(exc)
 
         def read(item):
             return read_key_latch_status(client, item[1])
@@ -145,14 +139,8 @@ class LookupModule(AzureLookupBase):
 
         out = []
         for (term, target), res in zip(resolved, results):
-            if isinstance(res, ArmError):
-                raise AnsibleLookupError('%s: %s' % (term, res.describe()))
-            if isinstance(res, TaskError):
-                raise AnsibleLookupError('%s: %s' % (term, res.msg))
-            if isinstance(res, AuthError):
-                raise AnsibleLookupError(str(res))
-            if isinstance(res, Exception):
-                raise AnsibleLookupError('%s: %s: %s' % (term, res.__class__.__name__, res))
+            if isinstance(res, Exception):  # ArmError, TaskError, AuthError, or a bug: scrubbed
+                raise self.plugin_error(res, term=None if res.__class__.__name__ == 'AuthError' else term)
             if res['missing']:
                 self.handle_missing(target.id, 'no key latch status (%s): %s' % (res['missing'], res['reason']))
                 out.append(None)  # keep positions: results match the terms

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Lookup base for vmrescue.azure (private: may change without notice).
 
-Option adapter: the auth options are read with ``get_option`` (the ``vmrescue.azure.auth.plugins`` doc fragment
+Auth options, client, warnings and error translation come from ``_azure_plugin.AzurePluginMixin`` (shared with the
+inventory plugin): the auth options are read with ``get_option`` (the ``vmrescue.azure.auth.plugins`` doc fragment
 declares them with env/vars sources) and handed to the same ``_auth.resolve_auth`` the modules use.
 
 Public names (kept stable):
@@ -20,38 +21,21 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible.utils.display import Display
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTION_NAMES, AuthError
-
-display = Display()
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._azure_plugin import AzurePluginMixin, display  # noqa: F401
 
 
-class AzureLookupBase(LookupBase):
+class AzureLookupBase(AzurePluginMixin, LookupBase):
+    """Lookup base: the shared auth/client/error handling of ``_azure_plugin.AzurePluginMixin``."""
+
+    ERROR_CLASS = AnsibleLookupError
     _client = None
-
-    def auth_options(self):
-        out = {}
-        for name in AUTH_OPTION_NAMES:
-            try:
-                out[name] = self.get_option(name)
-            except KeyError:
-                out[name] = None
-        return out
 
     def client(self, pool_size=10):
         if self._client is None:
-            from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import release_inherited_display_lock
-            release_inherited_display_lock()  # the lookup's reads run on threads (see its docstring)
-            from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
-            from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
-            try:
-                auth = resolve_auth(self.auth_options())
-            except AuthError as exc:
-                raise AnsibleLookupError(str(exc))
-            for warning in auth.warnings:
-                display.warning(warning)
-            self._client = ArmClient(auth, pool_size=pool_size)
+            from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import redact_task_source
+            redact_task_source()  # a failing lookup fails its task: show no source line (inline secret= options)
+            self._client = self.azure_client(pool_size=pool_size)
         return self._client
 
     def handle_missing(self, term, reason):
@@ -59,9 +43,9 @@ class AzureLookupBase(LookupBase):
         mode = self.get_option('on_missing')
         text = '%s: %s' % (term, reason)
         if mode == 'error':
-            raise AnsibleLookupError(text)
+            raise self.plugin_error(text)
         if mode == 'warn':
-            display.warning(text)
+            self.warn(text)
         return True
 
     @staticmethod
