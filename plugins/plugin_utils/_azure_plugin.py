@@ -79,6 +79,9 @@ class AzurePluginMixin(object):
             auth = resolve_auth(self.auth_options(), env=env)
         except VmrescueError as exc:
             raise self.plugin_error(exc)
+        except (ValueError, TypeError) as exc:  # azure-identity refuses an option value (an invalid tenant, ...)
+            from ansible_collections.vmrescue.azure.plugins.module_utils._auth import auth_setup_error
+            raise self.plugin_error(auth_setup_error(exc))
         for warning in auth.warnings:
             self.warn(warning)
         return auth
