@@ -15,9 +15,12 @@ description:
     results of their batch into one small entry per host, from either the registered result of a batch task (one result
     per target, in the order of the targets), or the list of each host's own result
     (M(vmrescue.azure.batch_result)), in the order of O(hosts).
-  - Each entry is a dict with C(outcome) (a dict with C(host), C(status) and C(reason); C(status) is one of
-    V(changed), V(already_fine), V(skipped), V(failed)), C(changed) (the module's own change flag for that host)
-    and C(result) (the module's result for that host).
+  - Each entry is a dict with C(outcome) (a dict with C(host), C(status), C(reason) and C(reason_code); C(status) is
+    one of V(changed), V(already_fine), V(skipped), V(failed)), C(changed) (the module's own change flag for that
+    host) and C(result) (the module's result for that host).
+  - What a host's result means is read from the module's C(outcome.reason_code) (for example V(wrong_os),
+    V(deallocated), V(msp_not_enabled)) and its fields, never from message text. C(reason_code) is the module's
+    code, V(pending_confirmation) for a key reset pending from an earlier run, else derived from C(status).
   - A host without a result (the batch task failed as a whole) is failed with the batch task's message.
 options:
   _input:
@@ -118,16 +121,18 @@ def _failed(res):
 
 
 def _proxy_agent_key(host, res, mode):
+    """(status, reason, reason_code or None: the module's own)."""
+    code = None
     failed = _failed(res)
     changed = bool(res.get('changed'))
     health = res.get('health')
     verdict = _text(health.get('verdict')) if isinstance(health, Mapping) else 'not read'
     # A failure that is a reason to skip the host, not an error: no proxy agent, or a VM that is not running.
     power_state = res.get('power_state') or 'running'
-    code = _reason_code(res)
-    if code in ('deallocated', 'not_running') and power_state == 'running':
-        power_state = 'deallocated' if code == 'deallocated' else 'not running'
-    if code == 'msp_not_enabled' or not res.get('proxy_agent_enabled', True):
+    module_code = _reason_code(res)
+    if module_code in ('deallocated', 'not_running') and power_state == 'running':
+        power_state = 'deallocated' if module_code == 'deallocated' else 'not running'
+    if module_code == 'msp_not_enabled' or not res.get('proxy_agent_enabled', True):
         skip_reason = 'the Guest Proxy Agent is not enabled on this VM: there is no key to reset'
     elif power_state != 'running' and not res.get('changed', False):
         skip_reason = ('the VM is %s: a new key cannot be confirmed until it runs;'
@@ -151,7 +156,7 @@ def _proxy_agent_key(host, res, mode):
         status = 'already_fine'
         reason = 'key healthy, incarnation %s' % _text(res.get('key_incarnation_id'))
     elif verdict == 'pending':
-        status = 'skipped'
+        status, code = 'skipped', 'pending_confirmation'
         reason = ('a key reset is pending since %s: %s; not raised again (re-run later to see it latched, or set '
                   'proxy_agent_key_recovery_reset_unknown=true to raise it anyway)'
                   % (_text(res.get('pending_since') or health.get('pending_since')) or 'an unknown time',
@@ -161,7 +166,7 @@ def _proxy_agent_key(host, res, mode):
         reason = 'key health %s: %s; not reset%s' % (
             verdict, _text((health if isinstance(health, Mapping) else {}).get('reason')),
             ' (set proxy_agent_key_recovery_reset_unknown=true to reset)' if verdict == 'unknown' else '')
-    return status, reason
+    return status, reason, code
 
 
 def _linux_access(host, res, role='linux_access_recovery'):
@@ -298,8 +303,9 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
                              'changed': False, 'result': {}}
             continue  # its reporting task was skipped: nothing was done for it
         if role == 'proxy_agent_key_recovery':
-            status, reason = _proxy_agent_key(host, res, mode)
+            status, reason, code = _proxy_agent_key(host, res, mode)
         else:
+            code = None
             status, reason = _linux_access(host, res, role)
             proof = proofs[index] if index < len(proofs) else None
             if isinstance(proof, Mapping) and status in ('changed', 'already_fine'):
@@ -309,7 +315,7 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
                     status = 'failed'
                     reason += ', but the SSH proof failed: %s' % (_text(proof.get('msg')) or 'no answer')
         out[host] = {'outcome': {'host': host, 'status': status, 'reason': reason,
-                                 'reason_code': _reason_code(res) or _status_code(status)},
+                                 'reason_code': code or _reason_code(res) or _status_code(status)},
                      'changed': bool(res.get('changed')), 'result': res}
         if host in break_glass:
             bg_status, bg_reason = _break_glass(break_glass[host])

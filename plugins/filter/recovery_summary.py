@@ -65,11 +65,13 @@ def recovery_summary(outcomes, role, as_lines=False):
         raise AnsibleFilterError('recovery_summary: expected the dict that recovery_outcomes returns, got %s'
                                  % type(outcomes).__name__)
     by_status = dict((s, []) for s in STATUSES)
+    codes = {}
     for host, entry in outcomes.items():
         outcome = entry.get('outcome') if isinstance(entry, Mapping) else None
         if not isinstance(outcome, Mapping) or outcome.get('status') not in by_status:
             raise AnsibleFilterError('recovery_summary: no valid outcome for host %s' % host)
         by_status[outcome['status']].append((str(host), str(outcome.get('reason') or '')))
+        codes[str(host)] = outcome.get('reason_code')
     summary = dict(checked=sum(len(v) for v in by_status.values()))
     for status in STATUSES:
         summary[status] = len(by_status[status])
@@ -86,7 +88,7 @@ def recovery_summary(outcomes, role, as_lines=False):
         return summary
     lines = ['%s: %d checked, %d changed, %d already fine, %d skipped, %d failed' % (
         role, summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed'])]
-    pending = [(h, r) for h, r in by_status['skipped'] if r.startswith('a key reset is pending')]
+    pending = [(h, r) for h, r in by_status['skipped'] if codes.get(h) == 'pending_confirmation']
     if pending and len(pending) == summary['checked']:
         # ISO times sort as text: the earliest recorded write is when the oldest reset was made
         times = sorted(m.group(1) for m in (_PENDING_SINCE.match(r) for _h, r in pending) if m)

@@ -124,12 +124,14 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._azure_plugin import AzurePluginMixin
+
 try:
-    from ansible_collections.vmrescue.azure.plugins.module_utils import _arm, _auth
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _arm
     from ansible_collections.vmrescue.azure.plugins.module_utils import _msp_status
+    from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
     from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import parse_record
     from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state
-    from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_option_errors
     IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported in parse()
     IMPORT_ERROR = exc
@@ -310,28 +312,20 @@ def host_vars(kind, resource):
     return hv
 
 
-class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+class InventoryModule(AzurePluginMixin, BaseInventoryPlugin, Constructable, Cacheable):
+    """Auth options, client, warnings and error translation: plugin_utils/_azure_plugin.AzurePluginMixin (shared
+    with the lookup)."""
 
     NAME = 'vmrescue.azure.vms'
+    ERROR_CLASS = AnsibleParserError
+    ERROR_PREFIX = 'vmrescue.azure.vms: '
 
     def verify_file(self, path):
         return super(InventoryModule, self).verify_file(path) and path.endswith(('vms.yml', 'vms.yaml'))
 
-    def _auth_options(self):
-        opts = {}
-        for name in _auth.AUTH_OPTION_NAMES:
-            try:
-                opts[name] = self.get_option(name)
-            except KeyError:
-                opts[name] = None
-        return opts
-
     def _fetch(self):
         try:
-            auth = _auth.resolve_auth(self._auth_options(), env=os.environ)
-            for warning in auth.warnings:
-                self.display.warning(warning)
-            client = _arm.ArmClient(auth)
+            client = self.azure_client(env=os.environ)
             subs = self.get_option('subscriptions') or [client.subscription_id]
             if not all(subs):
                 raise AnsibleParserError('vmrescue.azure.vms: no subscription: set subscriptions, subscription_id '
@@ -339,8 +333,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             lister = Lister(client, subs, self.get_option('resource_groups'),
                             self.get_option('include_vmss_instances'), self.get_option('concurrency'))
             return [host_vars(kind, res) for kind, res in lister.fetch()]
-        except (_auth.AuthError, _arm.ArmError) as err:
-            raise AnsibleParserError('vmrescue.azure.vms: %s' % to_native(err))
+        except VmrescueError as err:
+            raise self.plugin_error(err)
 
     def _populate(self, records):
         strict = self.get_option('strict')
@@ -384,9 +378,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raw = self.loader.load_from_file(path, cache=False)
         except Exception:  # pylint: disable=broad-except  # unreadable: _read_config_data reports it
             raw = None
-        problems = raw_option_errors(self.plugin_type, self._load_name, raw) if isinstance(raw, dict) else []
-        if problems:
-            raise AnsibleParserError('vmrescue.azure.vms: %s (in %s)' % ('; '.join(problems), path))
+        if isinstance(raw, dict):
+            self.check_raw_options(raw, where=path)
         config = self._read_config_data(path)
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option('cache') and cache

@@ -262,6 +262,12 @@ class AuthError(VmrescueError):
     reason_code = 'auth_failed'
 
 
+def auth_setup_error(exc):
+    """An error azure-identity raised while the credential was built (a bad option value) as an AuthError."""
+    return AuthError('the credential could not be set up from the auth options (tenant, client_id, secret, '
+                     'x509_certificate_path, ...): %s' % (str(exc) or exc.__class__.__name__))
+
+
 class Cloud(object):
     """Endpoints of one Azure cloud."""
 

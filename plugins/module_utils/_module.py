@@ -31,7 +31,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, outcome, secret_values
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS, AUTH_OPTION_NAMES
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS, AUTH_OPTION_NAMES, auth_setup_error
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
     BATCH_MUTUALLY_EXCLUSIVE,
     BATCH_OPTIONS,
@@ -205,7 +205,9 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
                 # one connection per worker: ``concurrency`` per subscription (see work_lane)
                 lanes = len(set(work_lane(item) for item in pending))
                 client = client_for(params, env=env, pool_size=min(concurrency * lanes, len(pending)) + 2)
-        except VmrescueError as exc:
+        except (VmrescueError, ValueError, TypeError) as exc:
+            if not isinstance(exc, VmrescueError):  # azure-identity refuses an option value (an invalid tenant, ...)
+                exc = auth_setup_error(exc)
             failed = _failed(exc, params)
             failed.pop('arm_error', None)
             if on_result is not None:

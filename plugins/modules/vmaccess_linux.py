@@ -89,8 +89,10 @@ options:
     description:
       - New password for O(username). Also turns on C(PasswordAuthentication) in C(sshd_config).
       - Never logged, returned or shown in a diff. See O(fingerprint_password) for how it enters the fingerprint.
-      - Give it from a variable or Ansible Vault, never written inline in the task, because ansible-core prints the
-        first source lines of a failing task (its Origin) even with C(no_log).
+      - Give it from a variable or Ansible Vault, never written inline in the task. ansible-core 2.19 prints the
+        first source lines of a failing task (its Origin) even with C(no_log); the collection's own actions and
+        lookups have them replaced by a note that the content is redacted, but a task that fails before the
+        collection's code runs (for example an undefined variable in its arguments) still shows them.
     type: str
   ssh_key:
     description:

@@ -85,8 +85,10 @@ options:
   password:
     description:
       - The new password of O(username). Keep it in Ansible Vault or a secret store, not in the playbook.
-      - Give it from a variable or Ansible Vault, never written inline in the task, because ansible-core prints the
-        first source lines of a failing task (its Origin) even with C(no_log).
+      - Give it from a variable or Ansible Vault, never written inline in the task. ansible-core 2.19 prints the
+        first source lines of a failing task (its Origin) even with C(no_log); the collection's own actions and
+        lookups have them replaced by a note that the content is redacted, but a task that fails before the
+        collection's code runs (for example an undefined variable in its arguments) still shows them.
       - "Azure's rules for a Windows password: 8 to 123 characters, three of lower-case, upper-case, digit and special
         character, not one of the passwords Azure refuses as too common, and (Windows complexity) not containing the
         user name."

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 
+from ansible.errors import AnsibleActionSkip
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
@@ -128,8 +129,23 @@ class ControllerAction(ActionBase):
         return env
 
     def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
+        """Every failure is a returned, scrubbed failed result: nothing raises through ansible-core (which would
+        attach the task's arguments to the error)."""
         redact_task_source()
+        try:
+            return self._run(tmp, task_vars)
+        except AnsibleActionSkip:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except  # a bug: still a scrubbed failed result
+            from ansible_collections.vmrescue.azure.plugins.module_utils._errors import secret_values
+            args = dict(self._task.args or {})
+            secrets = secret_values(args, [v for k, v in args.items()
+                                           if k in ('password', 'secret') and isinstance(v, str)])
+            return failed_result('internal error: %s: %s' % (exc.__class__.__name__, exc), secrets,
+                                 reason_code='internal_error')
+
+    def _run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
         super(ControllerAction, self).run(tmp, task_vars)
         release_inherited_display_lock()
         spec = self._spec()

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Lookup base for vmrescue.azure (private: may change without notice).
 
-Option adapter: the auth options are read with ``get_option`` (the ``vmrescue.azure.auth.plugins`` doc fragment
+Auth options, client, warnings and error translation come from ``_azure_plugin.AzurePluginMixin`` (shared with the
+inventory plugin): the auth options are read with ``get_option`` (the ``vmrescue.azure.auth.plugins`` doc fragment
 declares them with env/vars sources) and handed to the same ``_auth.resolve_auth`` the modules use.
 
 Public names (kept stable):
@@ -23,38 +24,21 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible.utils.display import Display
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTION_NAMES, AuthError
-
-display = Display()
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._azure_plugin import AzurePluginMixin, display  # noqa: F401
 
 
-class AzureLookupBase(LookupBase):
+class AzureLookupBase(AzurePluginMixin, LookupBase):
+    """Lookup base: the shared auth/client/error handling of ``_azure_plugin.AzurePluginMixin``."""
+
+    ERROR_CLASS = AnsibleLookupError
     _client = None
-
-    def auth_options(self):
-        out = {}
-        for name in AUTH_OPTION_NAMES:
-            try:
-                out[name] = self.get_option(name)
-            except KeyError:
-                out[name] = None
-        return out
 
     def client(self, pool_size=10):
         if self._client is None:
-            from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import release_inherited_display_lock
-            release_inherited_display_lock()  # the lookup's reads run on threads (see its docstring)
-            from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
-            from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
-            try:
-                auth = resolve_auth(self.auth_options())
-            except AuthError as exc:
-                raise AnsibleLookupError(str(exc))
-            for warning in auth.warnings:
-                display.warning(warning)
-            self._client = ArmClient(auth, pool_size=pool_size)
+            from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import redact_task_source
+            redact_task_source()  # a failing lookup fails its task: show no source line (inline secret= options)
+            self._client = self.azure_client(pool_size=pool_size)
         return self._client
 
     def handle_missing(self, term, reason):
@@ -62,21 +46,18 @@ class AzureLookupBase(LookupBase):
         mode = self.get_option('on_missing')
         text = '%s: %s' % (term, reason)
         if mode == 'error':
-            raise AnsibleLookupError(text)
+            raise self.plugin_error(text)
         if mode == 'warn':
-            display.warning(text)
+            self.warn(text)
         return True
 
     def read_targets(self, terms, variables, kwargs, read):
         """Run ``read(client, target)`` for every term (or the by-name options) concurrently; see the module doc."""
-        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+        from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
         from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
             TargetError, parse_resource_id, target_from_params)
-        from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_option_errors
 
-        problems = raw_option_errors(self.plugin_type, self._load_name, kwargs)
-        if problems:
-            raise AnsibleLookupError('%s: %s' % (self._load_name, '; '.join(problems)))
+        self.check_raw_options(kwargs)
         self.set_options(var_options=variables, direct=kwargs)
         targets = []
         try:
@@ -87,28 +68,23 @@ class AzureLookupBase(LookupBase):
                 t = target_from_params(params)
                 targets.append(('%s' % t.display, t))
         except TargetError as exc:
-            raise AnsibleLookupError(str(exc))
+            raise self.plugin_error(exc)
 
         concurrency = max(1, self.get_option('concurrency'))
         client = self.client(pool_size=min(concurrency, max(1, len(targets))) + 2)
         try:
             resolved = [(term, t if t.subscription_id else t.with_subscription(client.subscription_id))
                         for term, t in targets]
-        except AuthError as exc:
-            raise AnsibleLookupError(str(exc))
+        except VmrescueError as exc:
+            raise self.plugin_error(exc)
+
         # One client for all terms: one token (the credential serialises token requests), one connection pool,
         # and one pacer that spaces the reads by Resource Manager's read bucket.
         results = self.run_concurrently(lambda item: read(client, item[1]), resolved, concurrency)
         out = []
         for (term, target), res in zip(resolved, results):
-            if isinstance(res, ArmError):
-                raise AnsibleLookupError('%s: %s' % (term, res.describe()))
-            if isinstance(res, TaskError):
-                raise AnsibleLookupError('%s: %s' % (term, res.msg))
-            if isinstance(res, AuthError):
-                raise AnsibleLookupError(str(res))
-            if isinstance(res, Exception):
-                raise AnsibleLookupError('%s: %s: %s' % (term, res.__class__.__name__, res))
+            if isinstance(res, Exception):  # ArmError, TaskError, AuthError, or a bug: scrubbed
+                raise self.plugin_error(res, term=None if res.__class__.__name__ == 'AuthError' else term)
             out.append((term, target, res))
         return out
 

@@ -1,0 +1,342 @@
+# -*- coding: utf-8 -*-
+"""Secrets suite: every failing path of the collection, and no secret in anything it prints or returns.
+
+Three known secrets: a VM password, the client secret (the simulator's, and a wrong one), and an OpenSSH private key
+given by mistake as ``ssh_key``. Every failing path (argument-spec errors, validation errors, ARM errors including
+an Azure error that echoes the password, the handler on the wrong OS, a deallocated VM, sign-in with a wrong client
+secret or an invalid tenant, background batches, lookups, the inventory plugin, a role) runs
+
+- written inline in a playbook, in flow style (``- vmrescue.azure.vmaccess_linux: {password: X, ...}``) and in block
+  style, with and without ``no_log``, and as ad-hoc ``ansible -m`` commands;
+- at default verbosity and at ``-vvvv``, with ``--diff``, through ansible-core's default callback and through the
+  test JSON callback (every returned value), with ANSIBLE_LOG_PATH set;
+
+and stdout, stderr, the log file, the JSON results and the simulator's request log (which keeps protectedSettings
+and client secrets redacted at the source) are scanned: zero hits.
+
+ansible-core 2.19 prints an "Origin" excerpt of a failing task's source (its first line and the two before it; for
+an ad-hoc command, its arguments) even with ``no_log``; the collection's actions and lookups switch it to
+"(source not shown: content redacted)" (plugin_utils/_controller.py ``redact_task_source``). What the collection
+cannot control (a failure before its code runs, such as an undefined variable in the task's arguments) is
+documented in docs/docsite/rst/guide.rst ("Secrets") and not tested here.
+
+Fast: one shared simulator, many cases per ansible-playbook process, the variants run in parallel.
+"""
+
+import json
+import os
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import yaml
+
+from ansible_runner import REPO_ROOT, _env, no_global_ca_bundle  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
+
+PASSWORD = 'Vm-Pa55w0rd-Q7zX!kept'
+WRONG_SECRET = 'Wr0ng-Cl1ent-S3cret-zq9'
+# An OpenSSH private key (random bytes, not a real key): given as ssh_key by mistake
+PRIVATE_KEY_BODY = [
+    'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW',
+    'QyNTUxOQAAACDq7Kd1V0xQd3Jxv9mYF2l7Y2dHk0pQ1zN8rT5uW6vX4wAAAJhqZ3VwamZ2',
+    'cAAAAAtzc2gtZWQyNTUxOQAAACDq7Kd1V0xQd3Jxv9mYF2l7Y2dHk0pQ1zN8rT5uW6vX4w',
+]
+PRIVATE_KEY = ('-----BEGIN OPENSSH PRIVATE KEY-----\n' + '\n'.join(PRIVATE_KEY_BODY)
+               + '\n-----END OPENSSH PRIVATE KEY-----\n')
+MOD_LINUX = 'vmrescue.azure.vmaccess_linux'
+MOD_WINDOWS = 'vmrescue.azure.vmaccess_windows'
+MOD_KEY = 'vmrescue.azure.proxy_agent_key_reset'
+VERBOSITY = ((), ('-vvvv',))
+
+
+def _needles(sim):
+    return {'password': PASSWORD, 'client secret': sim.client_secret, 'wrong client secret': WRONG_SECRET,
+            'private key': PRIVATE_KEY_BODY[0], 'private key line 2': PRIVATE_KEY_BODY[1],
+            'private key line 3': PRIVATE_KEY_BODY[2]}
+
+
+def _hits(text, needles):
+    """The needles found in text (also when a wrapped line split one: whitespace removed)."""
+    flat = ''.join((text or '').split())
+    return sorted(name for name, value in needles.items() if value in (text or '') or ''.join(value.split()) in flat)
+
+
+def _playbook(sim, tmp_path):
+    """The playbook of every failing module path, written inline: flow style, block style, no_log."""
+    vm = sim.vm_id('rg-linux', 'lin-ok')
+    win = sim.vm_id('rg-windows', 'win-ok')
+    gone = sim.vm_id('rg-linux', 'lin-no-such-vm')
+    dealloc = sim.vm_id('rg-linux', 'lin-deallocated')
+    sp = 'client_id: %s, tenant: %s' % (sim.client_id, sim.tenant_id)
+    sec = json.dumps(sim.client_secret)
+    pw = json.dumps(PASSWORD)
+    key = json.dumps(PRIVATE_KEY)
+    flow = [
+        # argument-spec errors (a secret next to the bad value)
+        "- %s: {password: %s, username: bob, reset_ssh: perhaps, vm_id: %s}" % (MOD_LINUX, pw, vm),
+        "- %s: {password: %s, username: bob, vm_id: %s, secret: %s, %s, no_such_option: 1}" % (MOD_LINUX, pw, vm, sec, sp),
+        "- %s: {password: %s, username: admin1, vm_id: %s, targets: [%s]}" % (MOD_WINDOWS, pw, win, win),
+        "- %s: {key_incarnation_id: banana, vm_id: %s, secret: %s, %s}" % (MOD_KEY, vm, sec, sp),
+        # validation errors
+        "- %s: {password: %s, vm_id: %s}" % (MOD_WINDOWS, pw, win),
+        "- %s: {key_incarnation_id: 2147483648, vm_id: %s, secret: %s, %s}" % (MOD_KEY, vm, sec, sp),
+        "- %s: {username: bob, ssh_key: %s, vm_id: %s}" % (MOD_LINUX, key, vm),
+        "- %s: {username: bob, ssh_key: %s, password: %s, targets: [%s, %s]}" % (MOD_LINUX, key, pw, vm, gone),
+        # ARM errors: not found, wrong OS, deallocated, an Azure error that echoes the password (fault)
+        "- %s: {password: %s, username: bob, vm_id: %s}" % (MOD_LINUX, pw, gone),
+        "- %s: {password: %s, username: bob, vm_id: %s}" % (MOD_LINUX, pw, win),
+        "- %s: {password: %s, username: bob, vm_id: %s}" % (MOD_LINUX, pw, dealloc),
+        "- %s: {password: %s, username: bob, vm_id: %s, force: true}" % (MOD_LINUX, pw, vm),
+        "- %s: {password: %s, username: admin1, vm_id: %s}" % (MOD_WINDOWS, pw, vm),
+        "- %s: {password: %s, username: bob, targets: [%s, %s, %s, not-an-id]}" % (MOD_LINUX, pw, vm, win, gone),
+        # auth errors: a wrong client secret, an invalid tenant
+        "- %s: {state: reset, vm_id: %s, client_id: %s, tenant: %s, secret: %s}" % (
+            MOD_KEY, vm, sim.client_id, sim.tenant_id, json.dumps(WRONG_SECRET)),
+        "- %s: {state: reset, vm_id: %s, client_id: %s, tenant: 'not a tenant!', secret: %s}" % (MOD_KEY, vm, sim.client_id, sec),
+        "- %s: {password: %s, username: bob, vm_id: %s, client_id: %s, tenant: %s, secret: %s}" % (
+            MOD_LINUX, pw, vm, sim.client_id, sim.tenant_id, json.dumps(WRONG_SECRET)),
+        # lookups
+        "- ansible.builtin.debug: {msg: \"{{ lookup('vmrescue.azure.key_latch_status', '%s', secret=%s, client_id='%s', "
+        "tenant='%s') }}\"}" % (gone, json.dumps(sim.client_secret).replace('"', "'"), sim.client_id, sim.tenant_id),
+        "- ansible.builtin.debug: {msg: \"{{ lookup('vmrescue.azure.key_latch_status', '%s', secret='%s', client_id='%s', "
+        "tenant='%s') }}\"}" % (vm, WRONG_SECRET, sim.client_id, sim.tenant_id),
+        "- ansible.builtin.debug: {msg: \"{{ lookup('vmrescue.azure.key_latch_status', '%s', secret='%s', "
+        "on_missing='maybe') }}\"}" % (vm, WRONG_SECRET),
+    ]
+    tasks = []
+    for line in flow:
+        tasks.append(line + '\n  ignore_errors: true')
+    # block style (the secret a few lines down; the next task's excerpt shows the lines above it)
+    tasks.append(textwrap.dedent('''\
+        - name: block style, argument-spec error
+          %s:
+            username: bob
+            password: %s
+            reset_ssh: perhaps
+            vm_id: %s
+          ignore_errors: true''') % (MOD_LINUX, pw, vm))
+    tasks.append(textwrap.dedent('''\
+        - %s:
+            vm_id: %s
+            state: reset
+            client_id: %s
+            tenant: %s
+            secret: %s
+          ignore_errors: true''') % (MOD_KEY, vm, sim.client_id, sim.tenant_id, json.dumps(WRONG_SECRET)))
+    tasks.append(textwrap.dedent('''\
+        - %s:
+            password: %s
+            username: bob
+            vm_id: %s
+          no_log: true
+          ignore_errors: true''') % (MOD_LINUX, pw, gone))
+    # background batch + batch_result
+    tasks.append(textwrap.dedent('''\
+        - %s: {password: %s, username: bob, targets: [%s, %s, %s], background: true}
+          register: batch
+          ignore_errors: true
+        - vmrescue.azure.batch_result: {batch: "{{ batch }}", index: "{{ item }}", timeout: 120}
+          loop: [0, 1, 2]
+          ignore_errors: true
+        - vmrescue.azure.batch_result: {batch: {censored: hidden}, index: 0}
+          ignore_errors: true
+        - vmrescue.azure.batch_result: {batch: "{{ batch }}", index: maybe}
+          ignore_errors: true''') % (MOD_LINUX, pw, vm, win, gone))
+    body = '\n'.join(textwrap.indent(t, '    ') for t in tasks)
+    text = '- hosts: localhost\n  gather_facts: false\n  tasks:\n' + body + '\n'
+    path = tmp_path / 'inline.yml'
+    path.write_text(text)
+    yaml.safe_load(text)  # the playbook itself is valid YAML
+    return str(path), len(flow) + 7
+
+
+def _role_playbook(sim, tmp_path):
+    """The Linux access role over hosts that fail (wrong OS, missing, deallocated), the password in the play vars."""
+    inv = {'all': {'hosts': {
+        'win': {'azure_vm_id': sim.vm_id('rg-windows', 'win-ok')},
+        'gone': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-no-such-vm')},
+        'dealloc': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-deallocated')},
+    }}}
+    inv_path = tmp_path / 'role-inventory.yml'
+    inv_path.write_text(yaml.safe_dump(inv))
+    text = textwrap.dedent('''\
+        - hosts: all
+          gather_facts: false
+          vars: {linux_access_recovery_username: bob, linux_access_recovery_password: %s}
+          roles:
+            - vmrescue.azure.linux_access_recovery
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - ansible.builtin.include_role:
+                name: vmrescue.azure.linux_access_recovery
+              vars: {linux_access_recovery_password: %s, linux_access_recovery_reset_ssh: perhaps}
+        ''') % (json.dumps(PASSWORD), json.dumps(PASSWORD))
+    path = tmp_path / 'role.yml'
+    path.write_text(text)
+    return str(path), str(inv_path)
+
+
+def _inventory_sources(sim, tmp_path):
+    """vms.yml inventory sources with the client secret inline: a wrong secret, an invalid tenant, a bad option."""
+    out = []
+    for name, extra in (('wrong', {'client_id': sim.client_id, 'tenant': sim.tenant_id, 'secret': WRONG_SECRET}),
+                        ('tenant', {'client_id': sim.client_id, 'tenant': 'not a tenant!', 'secret': sim.client_secret}),
+                        ('option', {'client_id': sim.client_id, 'tenant': sim.tenant_id, 'secret': sim.client_secret,
+                                    'include_vmss_instances': 'maybe'})):
+        d = tmp_path / ('inv-%s' % name)
+        d.mkdir()
+        path = d / 'vms.yml'
+        path.write_text(yaml.safe_dump(dict({'plugin': 'vmrescue.azure.vms', 'strict': True}, **extra)))
+        out.append(str(path))
+    return out
+
+
+def _adhoc_cases(sim):
+    vm = sim.vm_id('rg-linux', 'lin-ok')
+    gone = sim.vm_id('rg-linux', 'lin-no-such-vm')
+    win = sim.vm_id('rg-windows', 'win-ok')
+    sp = {'client_id': sim.client_id, 'tenant': sim.tenant_id}
+    return [
+        (MOD_LINUX, {'password': PASSWORD, 'username': 'bob', 'reset_ssh': 'perhaps', 'vm_id': vm}),
+        (MOD_LINUX, 'password=%s username=bob reset_ssh=perhaps vm_id=%s' % (PASSWORD, vm)),
+        (MOD_LINUX, {'password': PASSWORD, 'username': 'bob', 'vm_id': gone}),
+        (MOD_LINUX, {'password': PASSWORD, 'username': 'bob', 'vm_id': win}),
+        (MOD_LINUX, {'username': 'bob', 'ssh_key': PRIVATE_KEY, 'vm_id': vm}),
+        (MOD_WINDOWS, {'password': PASSWORD, 'vm_id': win}),
+        (MOD_KEY, dict(sp, state='reset', vm_id=vm, secret=WRONG_SECRET)),
+        (MOD_KEY, dict(sp, state='reset', vm_id=vm, secret=sim.client_secret, tenant='not a tenant!')),
+        (MOD_KEY, dict(sp, key_incarnation_id='banana', vm_id=vm, secret=sim.client_secret)),
+    ]
+
+
+def _scan_result(result, needles, where, hits):
+    found = _hits(result.stdout, needles)
+    if found:
+        hits.append('%s stdout: %s' % (where, found))
+    found = _hits(result.stderr, needles)
+    if found:
+        hits.append('%s stderr: %s' % (where, found))
+
+
+def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
+    needles = _needles(sim)
+    # An Azure error that echoes what it was sent (the password) when the VMAccess extension of lin-ok is written
+    sim.control.fault(method='PUT', path_regex='lin-ok/extensions', kind='status', status=400, code='InvalidParameter',
+                      message="The value '%s' of parameter 'password' is not valid." % PASSWORD)
+    playbook, n_cases = _playbook(sim, tmp_path)
+    role_playbook, role_inventory = _role_playbook(sim, tmp_path)
+    inventories = _inventory_sources(sim, tmp_path)
+    adhoc = _adhoc_cases(sim)
+
+    jobs = []  # (label, callable) -> Result; log path per job
+    for verbosity in VERBOSITY:
+        vname = 'vvvv' if verbosity else 'default'
+        for callback in ('ansible.builtin.default', 'vmr_json'):
+            label = 'playbook %s %s' % (vname, callback)
+            jobs.append((label, 'playbook', dict(playbook=playbook, args=verbosity, diff=True, callback=callback)))
+        jobs.append(('role %s' % vname, 'playbook', dict(playbook=role_playbook, inventory=role_inventory,
+                                                        args=verbosity, diff=True, callback='ansible.builtin.default')))
+        for i, path in enumerate(inventories):
+            jobs.append(('inventory %d %s' % (i, vname), 'inventory', dict(path=path, args=verbosity)))
+        for i, (module, args) in enumerate(adhoc):
+            jobs.append(('adhoc %d %s %s' % (i, module, vname), 'adhoc', dict(module=module, args=args,
+                                                                               extra=verbosity)))
+
+    def run(job):
+        label, kind, kw = job
+        log = tmp_path / ('log-%s.txt' % label.replace(' ', '_').replace('.', '_'))
+        env = dict(sim_env, ANSIBLE_LOG_PATH=str(log))
+        if kind == 'playbook':
+            env_cb = dict(env, ANSIBLE_STDOUT_CALLBACK=kw.get('callback', 'vmr_json'))
+            result = _run_playbook_with_callback(kw['playbook'], env_cb, kw.get('inventory'), kw['args'],
+                                                 kw.get('diff', False))
+        elif kind == 'adhoc':
+            result = _run_adhoc(kw['module'], kw['args'], env, list(kw['extra']))
+        else:
+            result = _run_inventory(kw['path'], env, kw['args'])
+        text = log.read_text() if log.exists() else ''
+        return label, result, text
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(run, jobs))
+
+    hits = []
+    scanned = 0
+    for label, result, log_text in outcomes:
+        _scan_result(result, needles, label, hits)
+        found = _hits(log_text, needles)
+        if found:
+            hits.append('%s ANSIBLE_LOG_PATH: %s' % (label, found))
+        scanned += 3
+        if result.data:
+            found = _hits(json.dumps(result.data), needles)
+            if found:
+                hits.append('%s returned values: %s' % (label, found))
+            scanned += 1
+    log = json.dumps(sim.control.requests())
+    found = _hits(log, needles)
+    if found:
+        hits.append('simulator request log: %s' % found)
+    scanned += 1
+    assert not hits, 'secrets leaked:\n' + '\n'.join(hits)
+
+    # The cases did fail as intended (the suite scans failing paths, not successes)
+    by_label = dict((label, result) for label, result, _log in outcomes)
+    default = by_label['playbook default vmr_json']
+    tasks = default.data['plays'][0]['tasks']
+    failed = [t for t in tasks if any(h.get('failed') or h.get('failed_target') for h in t['hosts'].values())
+              or any(isinstance(h.get('results'), list) and any(r.get('failed') for r in h['results'])
+                     for h in t['hosts'].values())]
+    assert len(failed) >= n_cases - 2, [t['task'] for t in tasks]
+    assert 'source not shown' in by_label['playbook default ansible.builtin.default'].stdout
+    assert 'Invalid arguments' in by_label['adhoc 0 %s default' % MOD_LINUX].text
+    assert 'source not shown' in by_label['adhoc 0 %s default' % MOD_LINUX].text
+    assert 'PRIVATE key' in by_label['adhoc 4 %s default' % MOD_LINUX].text
+    for i in range(len(inventories)):
+        assert 'Unable to parse' in by_label['inventory %d default' % i].text
+    assert 'not a boolean' in by_label['inventory 2 vvvv'].text
+    print('secrets suite: %d processes, %d outputs scanned, %d playbook cases' % (len(outcomes), scanned, n_cases))
+
+
+def _run_adhoc(module, module_args, env, args):
+    """``ansible -m`` with ansible-core's ad-hoc callback (minimal: the [ERROR] line with its Origin, then the whole
+    result as JSON), --diff."""
+    import subprocess
+    import sys
+
+    from ansible_runner import Result, _common
+    child = _env(env)
+    child['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.minimal'
+    margs = json.dumps(module_args) if isinstance(module_args, dict) else module_args
+    cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible'), 'localhost'] + _common(None, None, False, True) + \
+        ['-m', module, '-a', margs] + list(args)
+    workdir = os.path.join(REPO_ROOT, '.tmp', 'integration')
+    os.makedirs(workdir, exist_ok=True)
+    return Result(subprocess.run(cmd, env=child, capture_output=True, text=True, timeout=600, cwd=workdir))
+
+
+def _run_playbook_with_callback(playbook, env, inventory, args, diff):
+    import subprocess
+
+    from ansible_runner import Result, _common
+    child = _env(env)
+    child['ANSIBLE_STDOUT_CALLBACK'] = env['ANSIBLE_STDOUT_CALLBACK']
+    cmd = [os.path.join(os.path.dirname(__import__('sys').executable), 'ansible-playbook')] + \
+        _common(inventory, None, False, diff) + list(args) + [playbook]
+    workdir = os.path.join(REPO_ROOT, '.tmp', 'integration')
+    os.makedirs(workdir, exist_ok=True)
+    return Result(subprocess.run(cmd, env=child, capture_output=True, text=True, timeout=900, cwd=workdir))
+
+
+def _run_inventory(path, env, args):
+    import subprocess
+    import sys
+
+    from ansible_runner import Result
+    child = _env(env)
+    child['ANSIBLE_INVENTORY_UNPARSED_WARNING'] = 'True'
+    cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-inventory'), '-i', path, '--list'] + list(args)
+    return Result(subprocess.run(cmd, env=child, capture_output=True, text=True, timeout=600))
