@@ -346,9 +346,10 @@ def run_collection(ctx):
     if per_vm:
         limit = floors.confirm_reads(ctx.cfg)
         over = sorted(c for c in per_vm.values() if c > limit)
-        r["reads_by_vm"] = {"max": max(per_vm.values()), "over_limit": len(over), "over_counts": over[:10]}
+        r["reads_by_vm"] = {"max": max(per_vm.values()), "over_limit": len(over),
+                            "over_counts": sorted(over, reverse=True)[:10]}
         extra_note += "; per VM (request log): %d of %d VMs read at most %d times, %d more (%s)" % (
-            ctx.n - len(over), ctx.n, limit, len(over), ", ".join(map(str, over[:10])) or "-")
+            ctx.n - len(over), ctx.n, limit, len(over), ", ".join(map(str, sorted(over, reverse=True)[:10])) or "-")
     r["note"] = "; ".join(x for x in (note, extra_note) if x)
     return r, [
         "`ansible-playbook -i inventory.yml -f %d vmrescue.azure.reset_proxy_agent_keys -e '%s'`" % (ctx.forks, extra)]
@@ -825,10 +826,11 @@ def targets(size_results):
                 by_vm = c.get("reads_by_vm")
                 detail = ""
                 if by_vm:
-                    detail = "; %d of %d VMs read at most 3 times, %d more (%s: the scouts that learn the delay " \
-                             "back off while nothing is learned yet)" % (
+                    detail = "; %d of %d VMs read at most 3 times, %d more (%s; the 2 scouts back off until the " \
+                             "batch learns the delay, and a confirming read that comes before the latch, as the " \
+                             "learned delay probes downwards, is followed by one more)" % (
                                  n - by_vm["over_limit"], n, by_vm["over_limit"],
-                                 ", ".join(map(str, by_vm["over_counts"])) or "-")
+                                 ", ".join(map(str, sorted(by_vm["over_counts"], reverse=True))) or "-")
                 lines.append("reads per VM, reset %d VMs: %.2f on average (target <= 1 pre-read + 2 confirmation reads "
                              "on a VM stale once)%s: %s" % (
                                  n, c["reads_per_vm"], detail,
