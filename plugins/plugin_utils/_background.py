@@ -48,14 +48,18 @@ import tempfile
 import threading
 import time
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
+
 INFO_KEYS = ('spool', 'total', 'pid', 'controller_pid', 'started')
 FINISHED = 'finished'  # the indexes of the targets done so far, one per line, in the order they finished
 _POLL_SECONDS = 0.05
 PROGRESS_SECONDS = 15
 
 
-class BackgroundError(Exception):
-    pass
+class BackgroundError(VmrescueError):
+    """The background batch could not be started or its results read (a collection error: _errors)."""
+
+    reason_code = 'internal_error'
 
 
 def _local_tmp():
