@@ -456,7 +456,8 @@ def _steps(client, target, params, check_mode=False, diff=False, sleep=time.slee
         result['outcome'] = outcome('pending', 'not_running', 'the VM is %s: the guest applies the settings when it '
                                                               'runs' % last_view.power)
         return result
-    if not agent_before.get('present'):
+    if not agent_before.get('present') and decided['current']['enabled']:
+        # MSP on and no agent status: nothing will report (a guest that was off shows its agent once enabled)
         result['msg'] = ('%s reports no Guest Proxy Agent status: the settings are written (the host applies them) '
                          'but the guest cannot confirm them' % target.display)
         result['outcome'] = outcome('pending', 'no_agent', 'no proxy agent status in the instance view')
@@ -473,6 +474,9 @@ def _steps(client, target, params, check_mode=False, diff=False, sleep=time.slee
     msg = ('the endpoint settings of %s were written (and the previous ones recorded), but the guest did not report '
            'them within %ss (wait_timeout); last secureChannelState: %s' % (
                target.display, params.get('wait_timeout', 600), result['secure_channel_state'] or 'none'))
+    if not (agent or {}).get('present'):
+        msg += ('; the guest reports no Guest Proxy Agent status (on Linux the agent comes with the image or with '
+                'add_proxy_agent_extension: true)')
     raise TaskError(msg, **result)
 
 

@@ -87,8 +87,9 @@ options:
         C(secureChannelState) (and the profile references in its rule ids), with the same learned, paced reads as
         M(vmrescue.azure.proxy_agent_key_reset). A batch target waiting for its guest holds none of the
         O(concurrency) workers.
-      - Not waited for (outcome C(pending)) when the VM is not running, when the guest reports no proxy agent status
-        (no agent to confirm it, but the host still applies the settings), or when MSP was turned off.
+      - Not waited for (outcome C(pending)) when the VM is not running, when MSP was already on and the guest reports
+        no proxy agent status (no agent to confirm it, but the host still applies the settings), or when MSP was turned
+        off. When MSP is turned on, the task waits for the agent to report.
       - V(false) returns after the Resource Manager operation completes.
     type: bool
     default: true

@@ -234,3 +234,17 @@ def test_failures_carry_an_outcome(msp, sim_env):
     assert off['failed'] and off['outcome'] == {'status': 'failed', 'reason_code': 'msp_not_enabled',
                                                 'reason': 'MSP is not enabled'}
     assert msp.control.counters()['write'] == 0
+
+
+def test_msp_off_then_restored(msp, sim_env):
+    """The runbook's other escape: turn MSP off (enabled: false), then put it back on with its modes."""
+    vm = ids(msp)['win']
+    before = pa(msp, vm)
+    r = run_adhoc('localhost', MOD, {'vm_id': vm, 'enabled': False}, sim_env)
+    assert r.rc == 0, r
+    out = r.result()
+    assert out['changed'] and out['outcome']['reason_code'] == 'msp_disabled' and pa(msp, vm)['enabled'] is False
+    assert json.loads(out['recorded']) == {'e': 1, 'i': 'Enforce', 'v': 1, 'w': 'Enforce'}
+    r = run_adhoc('localhost', MOD, {'vm_id': vm, 'state': 'restored', 'wait_timeout': 8}, sim_env)
+    assert r.rc == 0 and r.result()['changed'] and r.result()['confirmed'], r
+    assert pa(msp, vm) == before and TAG not in (model(msp, vm).get('tags') or {})
