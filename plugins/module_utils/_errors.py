@@ -41,6 +41,9 @@ REASON_CODES = (
     'provisioning_failed', 'handler_failed',
     # the task's input
     'invalid_input', 'invalid_target',
+    # endpoint modes (proxy_agent_settings)
+    'confirmed', 'confirm_timeout', 'in_state', 'no_record', 'bad_record', 'record_too_long', 'too_many_tags',
+    'linux_only', 'msp_disabled', 'not_waited', 'update_failed', 'written_by_another_run',
     # anything else
     'internal_error', 'error',
 )

@@ -19,8 +19,7 @@ Public names:
 - ``task_spec()``: the module's TaskSpec.
 - ``RECORD_TAG``, ``encode_record(settings, subscription_id) -> str``, ``decode_record(text, subscription_id) ->
   dict`` (raises ValueError), ``normalize(settings) -> dict``: the settings as compared and returned.
-- ``outcome(status, reason_code, reason) -> dict``: the per-target ``outcome`` (status done / pending / failed /
-  skipped / unchanged).
+- Every result carries the per-target ``outcome`` of ``_errors.outcome`` (reason codes in ``_errors.REASON_CODES``).
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ import time
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VERSION, ArmError, TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import STALE, ConfirmTiming, drive, wait_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import (
     parse_agent_status,
     parse_secure_channel_state,
@@ -66,11 +66,6 @@ RECORD_TAG = 'vmrescue-msp-previous'
 TAG_VALUE_MAX = 256
 _PROFILE_RE = re.compile(r'^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/'
                          r'inVMAccessControlProfiles/[^/]+/versions/[^/]+$', re.I)
-
-
-def outcome(status, reason_code, reason):
-    """The per-target outcome shared by the collection's modules."""
-    return dict(status=status, reason_code=reason_code, reason=reason)
 
 
 # -- the settings as compared, returned and recorded ----------------------------------------------------------
