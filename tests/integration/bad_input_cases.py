@@ -130,6 +130,8 @@ TARGET = [
        resource_group='rg-vmss', instance_id='0'),
     _p('target-instance-id-list', ['instance_id must be a string'], state='reset', vm_id=None, resource_group='rg-vmss',
        vmss_name='ss-uniform', instance_id=[0]),
+    _p('target-instance-id-bool', ['instance_id must be a string', 'a boolean'], state='reset', vm_id=None,
+       resource_group='rg-vmss', vmss_name='ss-uniform', instance_id=True),
     _p('target-targets-and-vm-id', ['mutually exclusive', 'targets'], state='reset', targets=['{{ lin }}']),
     _p('target-targets-dict', ['targets must be a list', 'a dictionary'], state='reset', vm_id=None,
        targets={'a': 1}),
