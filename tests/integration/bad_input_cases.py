@@ -308,6 +308,7 @@ WINDOWS = [
     _w('win-username-slash', ['username', 'character Windows does not allow'], username='dom\\user', password=PW),
     _w('win-username-at', ['username', 'character Windows does not allow'], username='user@corp', password=PW),
     _w('win-username-star', ['username', 'character Windows does not allow'], username='us*r', password=PW),
+    _w('win-username-tab', ['username', 'character Windows does not allow'], username='ab\tc', password=PW),
     _w('win-username-dot', ["cannot end in '.'"], username='rescue.', password=PW),
     _w('win-username-spaces', ['username must not be empty or start or end with spaces'], username=' rescue',
        password=PW),
