@@ -52,7 +52,7 @@ DISALLOWED_PASSWORDS = frozenset(
     ["abc@123", "P@$$w0rd", "P@ssw0rd", "P@ssword123", "Pa$$word", "pass@word1", "Password!", "Password1",
      "Password22", "iloveyou!"]
 )
-_BAD_USERNAME_CHARS = re.compile(r'[\\/"\[\]:|<>+=;,?*@%]')
+_BAD_USERNAME_CHARS = re.compile(r'[\\/"\[\]:|<>+=;,?*@%\x00-\x1f\x7f]')  # and control characters
 
 
 def validate(params):
@@ -91,7 +91,8 @@ def validate(params):
         raise ExtensionError("username: a Windows administrator name cannot end in '.'")
     if _BAD_USERNAME_CHARS.search(name):
         raise ExtensionError("username: '%s' contains a character Windows does not allow in a user name "
-                             "(\\ / \" [ ] : | < > + = ; , ? * @ %%)" % name)
+                             "(\\ / \" [ ] : | < > + = ; , ? * @ %%, control characters)"
+                             % name.encode("unicode_escape").decode("ascii"))
     if name.lower() in RESERVED_USERNAMES:
         raise ExtensionError("username: '%s' is a name Azure does not allow for a Windows administrator; choose "
                              "another name" % name)

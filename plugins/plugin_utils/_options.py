@@ -115,6 +115,10 @@ def _type_problem(kind, value):
     return None
 
 
+# String options whose values are whole numbers by nature (a scale-set instance ID): a number is taken as its text.
+NUMBER_AS_TEXT = ('instance_id',)
+
+
 def raw_arg_errors(argument_spec, args):
     """Messages for task arguments whose raw value is not of the option's type (before any coercion).
 
@@ -129,6 +133,8 @@ def raw_arg_errors(argument_spec, args):
             continue
         kind = spec.get('type') or 'str'
         if not isinstance(kind, str):
+            continue
+        if name in NUMBER_AS_TEXT and isinstance(value, int) and not isinstance(value, bool):
             continue
         problem = _type_problem(kind, value)
         if problem:

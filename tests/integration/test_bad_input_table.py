@@ -175,3 +175,18 @@ def test_bad_input_inventory_cases(sim, sim_env, files, tmp_path):
         results[cid] = {'failed': bool(mine), 'msg': ' '.join(mine)[:1500]}
     problems = _check(INVENTORY_CASES, results, text, sim)
     assert not problems, '\n'.join(problems) + '\n' + text[-3000:]
+
+
+@pytest.mark.parametrize('args', [
+    {'username': 'rescue', 'ssh_key': T.PRIVATE_KEY},
+    {'username': 'rescue', 'password': ['a', T.PASSWORD]},
+], ids=['private-key', 'password-list'])
+def test_bad_input_ad_hoc_at_vvvv_shows_no_secret(args, sim, sim_env):
+    """An ad-hoc run (ansible-core shows an ad-hoc task's args on some failures): refused, nothing echoed."""
+    from ansible_runner import run_adhoc
+    sim.control.reset_counters()
+    run = run_adhoc('localhost', 'vmrescue.azure.vmaccess_linux', dict(args, vm_id=sim.vm_id('rg-linux', 'lin-ok')),
+                    sim_env, args=['-vvvv', '-c', 'local'])
+    assert run.rc != 0 and ('PRIVATE key' in run.text or 'password must be a string' in run.text), run
+    assert not [s for s in _secrets(sim) if run.reveals(s)]
+    assert not sim.control.counters().get('write')

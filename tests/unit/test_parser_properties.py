@@ -212,3 +212,9 @@ def test_non_strings_for_string_options_are_refused_naming_the_option(value, opt
     errors = raw_arg_errors(v.ARGUMENT_SPEC, {option: value})
     assert len(errors) == 1 and errors[0].startswith('%s must be a string' % option)
     assert raw_arg_errors(v.ARGUMENT_SPEC, {option: 'text'}) == []
+
+
+def test_instance_id_may_be_a_number_but_not_a_boolean():
+    from ansible_collections.vmrescue.azure.plugins.module_utils._target import TARGET_OPTIONS
+    assert raw_arg_errors(TARGET_OPTIONS, {'instance_id': 3}) == []
+    assert raw_arg_errors(TARGET_OPTIONS, {'instance_id': True}) == ['instance_id must be a string, got a boolean']
