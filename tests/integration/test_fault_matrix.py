@@ -306,3 +306,39 @@ def test_killed_run_leaves_nothing_behind(fleet, env, inventory, role, sig):
     assert run.rc == 0 and summary['failed'] == 0, (summary['failed_hosts'], run)
     writes = _assert_no_double_change(fleet, role)
     assert set(writes.values()) == {1}, writes
+
+
+# -- the inventory plugin: a stale cached token is replaced; an outage is an error, never "no hosts matched" -------
+def _vms_inventory(tmp_path):
+    import yaml
+    path = os.path.join(str(tmp_path), 'fleet.vms.yml')
+    with open(path, 'w') as fh:
+        yaml.safe_dump({'plugin': 'vmrescue.azure.vms', 'resource_groups': [RG]}, fh)
+    return path
+
+
+def test_inventory_replaces_a_stale_cached_token(fleet, env, tmp_path):
+    path = _vms_inventory(tmp_path)
+    run, summary = _run('key', fleet, env, path)  # fills the shared token cache
+    assert run.rc == 0 and summary['changed'] == N, summary
+    fleet.control.reset(FLEET)
+    fleet.control.rotate_token_key()
+    run, summary = _run('key', fleet, env, path)
+    assert run.rc == 0 and summary['changed'] == N, (summary, run)  # the inventory and the role found all 50
+    assert any(e['status'] == 401 for e in fleet.control.requests()), 'the cached token was not used'
+
+
+def test_inventory_token_outage_is_an_error_not_an_empty_run(fleet, env, tmp_path):
+    """Ansible's convention for an inventory source that fails: its error shown (as a warning), or the run failed
+    with ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true (what AWX inventory updates set); either way the error names
+    the transient token endpoint failure, not a sign-in refusal (HTTP 401) or an empty inventory."""
+    path = _vms_inventory(tmp_path)
+    fleet.control.fault(method='POST', path_regex='oauth2', status=503)
+    playbook = os.path.join(REPO_ROOT, 'playbooks', 'reset_proxy_agent_keys.yml')
+    for strict in (False, True):
+        run = run_playbook(playbook, dict(env, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=str(strict)), inventory=path)
+        text = ' '.join(run.text.split())
+        assert 'TokenEndpointUnavailable' in text and 'transient' in text, run
+        assert 'HTTP 401' not in text, run
+        if strict:
+            assert run.rc != 0, run
