@@ -342,3 +342,14 @@ def test_inventory_token_outage_is_an_error_not_an_empty_run(fleet, env, tmp_pat
         assert 'HTTP 401' not in text, run
         if strict:
             assert run.rc != 0, run
+
+
+def test_resources_without_force_update_tag_do_not_rerun_the_handler(fleet, env, inventory):
+    """The VM GET's resources entries without forceUpdateTag (as the official VirtualMachines_Get example): the
+    re-run reads each extension itself and finds the request done, instead of running the handler 50 times again."""
+    fleet.control.config(vm_resources_force_update_tag=False)
+    run, summary = _run('linux', fleet, env, inventory)
+    assert run.rc == 0 and summary['changed'] == N, summary
+    again, summary = _run('linux', fleet, env, inventory)
+    assert again.rc == 0 and summary['already_fine'] == N and summary['changed'] == 0, summary
+    assert set(_accepted_writes(fleet, 'linux').values()) == {1}
