@@ -537,6 +537,14 @@ class ExtensionRunner:
     def _present(self, vm, current, name, extensions):
         plan = self.plan
         status = None
+        if current is not None and plan.matches(current, self.fingerprints) and \
+                _lower((current.get("properties") or {}).get("provisioningState")) not in FINAL_PROVISIONING_STATES:
+            # This very request is still running on the VM (a run that was cancelled or lost its result after Azure
+            # accepted it): wait for its outcome rather than run the handler a second time.
+            current = self._wait_for_handler(name, {})
+            props = dict(vm.get("properties") or {})
+            props["instanceView"] = dict(props.get("instanceView") or {}, extensions=[])  # statuses before the wait
+            vm = dict(vm, properties=props)
         if current is not None:
             status = instance_view_extension_status(vm, name) or handler_status(current)
         matched = bool(current is not None and plan.matches(current, self.fingerprints) and last_run_succeeded(current, status))

@@ -135,3 +135,40 @@ def test_latency_is_added_to_arm_responses(sim, arm):
     start = time.monotonic()
     arm.get(arm.vm("rg-linux", "lin-ok"))
     assert time.monotonic() - start >= 0.3
+
+
+# -- issue 12: the fault matrix's hooks -------------------------------------------------------------------------
+def test_rotating_the_token_key_refuses_every_earlier_token(sim, arm):
+    vm = arm.vm("rg-linux", "lin-ok")
+    assert arm.get(vm).status_code == 200
+    sim.control.rotate_token_key()
+    resp = arm.get(vm)
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "InvalidAuthenticationToken"
+    assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
+    fresh = arm.get_token(sim.client_id, sim.client_secret)
+    assert arm.get(vm, token=fresh).status_code == 200
+
+
+def test_deallocate_fault_deallocates_the_addressed_vm_before_the_request(sim, arm):
+    sim.control.fault(method="PUT", path_regex="lin-ok/extensions/", kind="deallocate", count=1)
+    vm = arm.vm("rg-linux", "lin-ok")
+    body = {"location": "westeurope", "properties": {"publisher": "Microsoft.OSTCExtensions",
+                                                     "type": "VMAccessForLinux", "typeHandlerVersion": "1.5"}}
+    resp = arm.put(vm + "/extensions/enablevmaccess", body)
+    assert resp.status_code == 409 and "not running" in resp.json()["error"]["message"]
+    assert sim.control.vm(sim.vm_id("rg-linux", "lin-ok"))["power"] == "deallocated"
+    assert sim.control.vm(sim.vm_id("rg-linux", "lin-audit"))["power"] == "running"
+
+
+def test_vm_resources_without_force_update_tag(sim, arm):
+    """vm_resources_force_update_tag=false: the VM GET's resources entries as in the official VirtualMachines_Get
+    example (no forceUpdateTag); the extension's own GET keeps it."""
+    vm = arm.vm("rg-linux", "lin-ok")
+    body = {"location": "westeurope", "properties": {"publisher": "Microsoft.OSTCExtensions", "settings": {},
+                                                     "type": "VMAccessForLinux", "typeHandlerVersion": "1.5",
+                                                     "forceUpdateTag": "t1"}}
+    arm.wait(arm.put(vm + "/extensions/enablevmaccess", body))
+    assert arm.get(vm).json()["resources"][0]["properties"]["forceUpdateTag"] == "t1"
+    sim.control.config(vm_resources_force_update_tag=False)
+    assert "forceUpdateTag" not in arm.get(vm).json()["resources"][0]["properties"]
+    assert arm.get(vm + "/extensions/enablevmaccess").json()["properties"]["forceUpdateTag"] == "t1"

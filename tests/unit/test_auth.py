@@ -269,3 +269,65 @@ def test_cloud_metadata_fetch_retries_transient_failures():
             _auth._fetch_metadata(url + '/metadata/endpoints?api-version=2022-09-01', True)
     finally:
         server.shutdown()
+
+
+# -- issue 12: transient token endpoint failures ----------------------------------------------------------------
+def _failing_credential(exc):
+    calls = []
+
+    class Cred(object):
+        def get_token(self, *scopes, **kw):
+            calls.append(scopes)
+            raise exc
+    return Cred(), calls
+
+
+def test_token_endpoint_5xx_after_the_retries_is_named_transient_and_held():
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import (
+        TRANSIENT_HOLD_SECONDS, SerializedCredential, TransientSignInError)
+    now = [0.0]
+    cred, calls = _failing_credential(ClientAuthenticationError(message='Authentication failed: HTTP Error: 503'))
+    wrapped = SerializedCredential(cred, authority='https://login.example', clock=lambda: now[0])
+    with pytest.raises(TransientSignInError) as err:
+        wrapped.get_token('s')
+    assert isinstance(err.value, ClientAuthenticationError) and err.value.status == 503
+    assert 'token endpoint of https://login.example returned HTTP 503' in str(err.value)
+    assert 'transient' in str(err.value) and '401' not in str(err.value)
+    with pytest.raises(TransientSignInError):
+        wrapped.get_token('s')  # held: the next target of the batch does not run the retries again
+    assert len(calls) == 1
+    now[0] += TRANSIENT_HOLD_SECONDS + 1
+    with pytest.raises(TransientSignInError):
+        wrapped.get_token('s')
+    assert len(calls) == 2
+
+
+def test_dropped_connection_to_the_token_endpoint_is_named():
+    from azure.core.exceptions import ClientAuthenticationError, ServiceResponseError
+
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import SerializedCredential, TransientSignInError
+    try:
+        try:
+            raise ServiceResponseError('Connection aborted.')
+        except ServiceResponseError as inner:
+            raise ClientAuthenticationError(message='Authentication failed: Connection aborted.') from inner
+    except ClientAuthenticationError as exc:
+        outer = exc
+    cred, _ = _failing_credential(outer)
+    with pytest.raises(TransientSignInError, match='dropped the connection'):
+        SerializedCredential(cred).get_token('s')
+
+
+def test_a_wrong_secret_stays_an_authentication_error():
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import SerializedCredential, TransientSignInError
+    cred, calls = _failing_credential(ClientAuthenticationError(message='Authentication failed: AADSTS7000215: Invalid client secret'))
+    wrapped = SerializedCredential(cred)
+    for _ in range(2):
+        with pytest.raises(ClientAuthenticationError) as err:
+            wrapped.get_token('s')
+        assert not isinstance(err.value, TransientSignInError)
+    assert len(calls) == 2  # not held

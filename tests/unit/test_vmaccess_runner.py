@@ -319,3 +319,69 @@ def test_extension_the_vm_get_did_not_show_is_found_after_azure_refuses_a_second
     puts = [c[1].rsplit("/", 1)[-1] for c in arm.calls if c[0] == "PUT"]
     assert puts == ["enablevmaccess", "resetaccess"]  # refused, then the existing one updated
     assert sorted(arm.extensions) == ["resetaccess"]
+
+
+# -- issue 12: transient faults --------------------------------------------------------------------------------
+BUSY = "Operation 'Update' is not allowed on VM 'vm1' since another operation is in progress."
+
+
+def test_busy_409_on_the_extension_put_is_retried_with_back_off():
+    arm = FakeArm()
+    put, refusals = arm.put, [2]
+
+    def busy_put(path, body, **kw):
+        if refusals[0]:
+            refusals[0] -= 1
+            arm.calls.append(("PUT", path, None))
+            raise ArmError(BUSY, status=409, code="OperationNotAllowed")
+        return put(path, body, **kw)
+    arm.put = busy_put
+    res, _ = run(arm, username="bob", ssh_key=ED)
+    assert res["changed"] and res["message"] == "Enable succeeded."
+    assert len(arm.writes) == 3 and arm.slept[:2] == [2, 4]  # _vm.busy_delay, as the key reset
+
+
+def test_a_409_for_a_vm_that_is_not_running_is_not_retried():
+    arm = FakeArm()
+
+    def refused(path, body, **kw):
+        arm.calls.append(("PUT", path, None))
+        raise ArmError("Cannot modify extensions in the VM when the VM is not running.", status=409,
+                       code="OperationNotAllowed")
+    arm.put = refused
+    with pytest.raises(v.VMAccessFailure, match="not running"):
+        run(arm, username="bob", ssh_key=ED)
+    assert len(arm.writes) == 1
+
+
+def test_resources_entry_without_force_update_tag_reads_the_extension_instead_of_rerunning():
+    arm = FakeArm()
+    run(arm, username="bob", ssh_key=ED)
+    get = arm.get
+
+    def vm_get_without_tag(path, **kw):
+        out = get(path, **kw)
+        for entry in (out or {}).get("resources") or ():
+            entry["properties"].pop("forceUpdateTag", None)
+        return out
+    arm.get = vm_get_without_tag
+    arm.calls.clear()
+    res, _ = run(arm, username="bob", ssh_key=ED)
+    assert not res["changed"] and res["fingerprint_matched"], res
+    assert arm.writes == []
+    assert any(c[0] == "GET" and c[1].endswith("/extensions/enablevmaccess") for c in arm.calls)
+
+
+def test_the_same_request_still_running_is_waited_for_not_sent_again():
+    """A cancelled run left the handler running: the re-run waits for that run instead of running it twice."""
+    arm = FakeArm()
+    arm.busy_reads = 3
+    runner = v.VMAccessRunner(arm, parse_resource_id(VM_ID), params(username="bob", ssh_key=ED),
+                              sleep=arm.slept.append, clock=arm.clock)
+    runner.plan = runner.handler.plan(runner.params)
+    body = runner.plan.body("westeurope", v.fingerprint(runner.plan.canonical))
+    arm.put(VM_ID + "/extensions/enablevmaccess", body, api_version="x", lro=False)  # the cancelled run's PUT
+    arm.calls.clear()
+    res, _ = run(arm, username="bob", ssh_key=ED)
+    assert arm.writes == [], arm.calls
+    assert not res["changed"] and res["fingerprint_matched"] and res["message"] == "Enable succeeded.", res
