@@ -66,14 +66,15 @@ def release_inherited_display_lock():
 
 
 def redact_task_source():
-    """Have ansible-core show only the file and line of this worker's failing task, not its source lines.
+    """Have ansible-core show no source lines (nor ad-hoc arguments) for this worker's failing task.
 
     ansible-core 2.19 prints an "Origin" excerpt with every failed task: the task's first source line and the two
     before it (for an ad-hoc run: its arguments), even with ``no_log``, and whether the action returned a failed
     result or raised. A secret written inline in the task (or in the two lines above it) would be printed. The
     collection's actions enter ansible-core's own redaction context for the rest of this worker process (one
-    worker runs one task for one host), so the excerpt becomes ``(source not shown: content redacted)``.
-    Older cores show no excerpt (and lack the context): nothing to do there.
+    worker runs one task for one host), so the excerpt becomes ``Origin: None`` and ``(source not shown: content
+    redacted)``: the task is still named by its TASK banner and its message. Older cores show no excerpt (and lack
+    the context): nothing to do there.
     """
     try:
         from ansible._internal._errors._error_utils import RedactAnnotatedSourceContext

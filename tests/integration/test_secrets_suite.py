@@ -69,6 +69,7 @@ def _playbook(sim, tmp_path):
     win = sim.vm_id('rg-windows', 'win-ok')
     gone = sim.vm_id('rg-linux', 'lin-no-such-vm')
     dealloc = sim.vm_id('rg-linux', 'lin-deallocated')
+    locked = sim.vm_id('rg-linux', 'lin-locked')
     sp = 'client_id: %s, tenant: %s' % (sim.client_id, sim.tenant_id)
     sec = json.dumps(sim.client_secret)
     pw = json.dumps(PASSWORD)
@@ -105,6 +106,8 @@ def _playbook(sim, tmp_path):
         "- ansible.builtin.debug: {msg: \"{{ lookup('vmrescue.azure.key_latch_status', '%s', secret='%s', "
         "on_missing='maybe') }}\"}" % (vm, WRONG_SECRET),
     ]
+    # and one that succeeds: its diff (--diff) shows the protected settings masked
+    flow.append("- %s: {password: %s, username: bob, vm_id: %s}" % (MOD_LINUX, pw, locked))
     tasks = []
     for line in flow:
         tasks.append(line + '\n  ignore_errors: true')
@@ -290,7 +293,7 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
     failed = [t for t in tasks if any(h.get('failed') or h.get('failed_target') for h in t['hosts'].values())
               or any(isinstance(h.get('results'), list) and any(r.get('failed') for r in h['results'])
                      for h in t['hosts'].values())]
-    assert len(failed) >= n_cases - 2, [t['task'] for t in tasks]
+    assert len(failed) >= n_cases - 4, [t['task'] for t in tasks]
     assert 'source not shown' in by_label['playbook default ansible.builtin.default'].stdout
     assert 'Invalid arguments' in by_label['adhoc 0 %s default' % MOD_LINUX].text
     assert 'source not shown' in by_label['adhoc 0 %s default' % MOD_LINUX].text
