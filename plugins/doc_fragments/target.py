@@ -58,6 +58,8 @@ options:
       - With O(targets), how many targets are worked on at the same time (threads sharing one client; the
         connection pool has as many connections). Each target mostly waits for Azure, and Azure's throttling sets the
         pace of large batches, so this bounds how many are in flight rather than the speed.
+      - Azure throttles per principal per subscription, so targets in several subscriptions get this many workers
+        per subscription, each subscription paced on its own; a throttled subscription does not slow the others.
     type: int
     default: 64
   background:

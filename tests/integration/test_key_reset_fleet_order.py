@@ -58,8 +58,9 @@ def test_hosts_are_reported_as_their_targets_finish(ordered):
     assert run.rc == 0, run
     order = _report_order(run)
     assert sorted(order) == sorted(BROKEN + [LATE_BUT_FIRST]), order
-    # the first two workers were given hosts before any target was done; the next free one gets the finished host
-    assert order.index(LATE_BUT_FIRST) == 2, order
+    # the first two workers were given hosts before any target was done; the first one free gets the finished host
+    # (the linear strategy reports it last, after the 5 hosts before it in the inventory)
+    assert order.index(LATE_BUT_FIRST) <= 2, order
     summary = _summary(run)
     assert summary['changed'] == len(BROKEN) and summary['already_fine'] == 1, summary
 
