@@ -596,8 +596,9 @@ def check_client_id(client_id, where='options', adfs=False):
     """An Entra application or managed identity client ID is a GUID (AD FS client IDs may be any word)."""
     if client_id is None:
         return
-    ok = isinstance(client_id, str) and (is_guid(client_id) or (adfs and client_id.strip() == client_id
-                                                                   and client_id and client_id.isprintable()))
+    any_word = adfs and isinstance(client_id, str) and client_id and client_id.strip() == client_id \
+        and client_id.isprintable()
+    ok = isinstance(client_id, str) and (is_guid(client_id) or any_word)
     if not ok:
         raise AuthError('%s is not an application (client) ID: give the GUID shown as "Application (client) ID" '
                         'for the app registration or managed identity' % _named(where, 'client_id', 'AZURE_CLIENT_ID'))
@@ -639,7 +640,7 @@ def _identity(where, build, *options):
     except ValueError as exc:
         text = str(exc).lower()
         named = [o for o in options if o.split('_')[0] in text] or list(options)
-        raise AuthError('%s: azure-identity refused %s: %s' % (where, ' / '.join(named), str(exc).split('. ')[0]))
+        raise AuthError('%s: azure-identity refused %s: %s' % (where, ' / '.join(named), str(exc).split('. ', maxsplit=1)[0]))
 
 
 def _tenant_for(authority, tenant):

@@ -203,9 +203,9 @@ def summarize(results):
     pending = [r for r in results if 'pending_since' in r and not r.get('changed') and not r.get('failed')]
     if results and len(pending) == len(results):  # a re-run that finds only resets made earlier, not latched yet
         times = sorted(str(r['pending_since']) for r in pending if r.get('pending_since'))
+        since = times[0] if times else 'an unknown time'
         out['msg'] = ('all %d target(s) have a key reset pending since %s; nothing to write (the guests latch on '
-                      'their own); state=reset to force a new reset' % (len(results), times[0] if times else
-                                                                         'an unknown time'))
+                      'their own); state=reset to force a new reset' % (len(results), since))
     if results and not valid:
         out['failed'] = True
         out['msg'] = 'no valid target: ' + '; '.join(r['msg'] for r in results)

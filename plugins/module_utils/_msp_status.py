@@ -471,7 +471,8 @@ def denied_callers(instance_view, modes=None):
     """The callers the agent did not authorize, merged from both summaries, most frequent first.
 
     Each: ``endpoint`` ('wireserver' / 'imds' / 'hostga' / None), ``ip``, ``port``, ``user``, ``user_groups``,
-    ``process`` (processFullPath), ``cmdline`` (secret-looking argument values masked: ``scrub_cmdline``), ``count``, ``response_status``, ``blocked`` (True: the agent blocks
+    ``process`` (processFullPath), ``cmdline`` (secret-looking argument values masked: ``scrub_cmdline``),
+    ``count``, ``response_status``, ``blocked`` (True: the agent blocks
     it, a 403 in the connection summary or its endpoint enforces; False: audited, the call went on), ``mode`` (of
     its endpoint, from ``modes``), ``action`` (one line: what to do). ``modes``: the endpoint modes in effect
     (``parse_secure_channel_state`` or ``model_modes``).

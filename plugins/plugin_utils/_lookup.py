@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.vmrescue.azure.plugins.plugin_utils._azure_plugin import AzurePluginMixin, display  # noqa: F401
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._azure_plugin import AzurePluginMixin
 
 
 class AzureLookupBase(AzurePluginMixin, LookupBase):
