@@ -71,6 +71,21 @@ CHECK_REPAIR_DISK_ERROR = 4
 
 # /etc/login.defs UID_MIN on Ubuntu/Debian/RHEL; the handler falls back to 100 when it cannot read it.
 UID_MIN = 1000
+# The system accounts of an Azure Ubuntu 22.04 image's /etc/passwd (name, uid, home), besides root: the handler
+# refuses to set their passwords or keys and skips deleting them (uid < UID_MIN), so a guest that lacked them would
+# let `username: daemon` create a new sudo user where a real VM refuses. [source] the image's /etc/passwd; homes
+# as there.
+IMAGE_SYSTEM_USERS = (
+    ("daemon", 1, "/usr/sbin"), ("bin", 2, "/bin"), ("sys", 3, "/dev"), ("sync", 4, "/bin"), ("games", 5, "/usr/games"),
+    ("man", 6, "/var/cache/man"), ("lp", 7, "/var/spool/lpd"), ("mail", 8, "/var/mail"), ("news", 9, "/var/spool/news"),
+    ("uucp", 10, "/var/spool/uucp"), ("proxy", 13, "/bin"), ("www-data", 33, "/var/www"), ("backup", 34, "/var/backups"),
+    ("list", 38, "/var/list"), ("irc", 39, "/run/ircd"), ("gnats", 41, "/var/lib/gnats"),
+    ("systemd-network", 100, "/run/systemd"), ("systemd-resolve", 101, "/run/systemd"), ("messagebus", 102, "/nonexistent"),
+    ("systemd-timesync", 103, "/run/systemd"), ("syslog", 104, "/home/syslog"), ("_apt", 105, "/nonexistent"),
+    ("tss", 106, "/var/lib/tpm"), ("uuidd", 107, "/run/uuidd"), ("tcpdump", 108, "/nonexistent"),
+    ("sshd", 109, "/run/sshd"), ("pollinate", 110, "/var/cache/pollinate"), ("landscape", 111, "/var/lib/landscape"),
+    ("fwupd-refresh", 112, "/run/systemd"), ("chrony", 113, "/var/lib/chrony"),
+)
 
 # [inferred] Abbreviated stand-in for the handler's resources/default (Ubuntu has no ubuntu_default
 # resource in the tree, so _get_default_ssh_config_filename() falls back to 'default'). Written for the
@@ -212,6 +227,8 @@ class LinuxGuest:
         """
         g = cls()
         g._add_system_user("root", 0, "/root")
+        for name, uid, home in IMAGE_SYSTEM_USERS:
+            g._add_system_user(name, uid, home)
         d = dict(d or {})
         users = d.get("users")
         if users is None:

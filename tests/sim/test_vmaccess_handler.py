@@ -64,7 +64,8 @@ def ops(g):
 def test_default_guest_has_azureuser_and_root():
     g = LinuxGuest.from_fleet(None)
     j = g.to_json()
-    assert set(j["users"]) == {"root", "azureuser"}
+    assert set(u for u in j["users"] if j["users"][u]["uid"] >= 1000 or u == "root") == {"root", "azureuser"}
+    assert j["users"]["daemon"]["uid"] < 1000 and j["users"]["sshd"]["uid"] < 1000  # the image's system accounts
     assert j["users"]["azureuser"]["uid"] >= 1000 and j["users"]["root"]["uid"] == 0
     assert j["users"]["azureuser"]["sudo"] is True
     assert j["users"]["azureuser"]["sudoers"] is None  # cloud-init's sudoers file, not waagent's
@@ -330,11 +331,14 @@ def test_empty_password_ignored_but_counts_as_modified(guest):
     assert guest.sshd_restarts == 2  # "" is not None
 
 
-def test_system_user_refused(guest):
-    r = run_vmaccess(guest, {}, {"username": "root", "password": "S3cret-Pass!"})
+@pytest.mark.parametrize("user", ["root", "daemon", "sshd"])
+def test_system_user_refused(guest, user):
+    """root and the image's other system accounts (uid below UID_MIN) exist on the guest: the handler refuses
+    them instead of creating a new sudo user of that name."""
+    r = run_vmaccess(guest, {}, {"username": user, "password": "S3cret-Pass!"})
     assert r.message == (
         "Enable failed: Failed to create the account or set the password with "
-        "Failed to set password for system user: root (0x06)."
+        "Failed to set password for system user: %s (0x06)." % user
     )
     assert r.error_code == 0
     assert ("Enable", "(02101)Failed to create the account or set the password") in ops(guest)
