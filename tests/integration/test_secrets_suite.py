@@ -49,6 +49,8 @@ MOD_LINUX = 'vmrescue.azure.vmaccess_linux'
 MOD_WINDOWS = 'vmrescue.azure.vmaccess_windows'
 MOD_KEY = 'vmrescue.azure.proxy_agent_key_reset'
 VERBOSITY = ((), ('-vvvv',))
+# ansible-core 2.19 prints an Origin excerpt for every failed task (older cores print none for a failed result)
+ORIGIN_EXCERPT = tuple(int(x) for x in __import__('ansible.release').release.__version__.split('.')[:2]) >= (2, 19)
 
 
 def _needles(sim):
@@ -294,9 +296,10 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
               or any(isinstance(h.get('results'), list) and any(r.get('failed') for r in h['results'])
                      for h in t['hosts'].values())]
     assert len(failed) >= n_cases - 4, [t['task'] for t in tasks]
-    assert 'source not shown' in by_label['playbook default ansible.builtin.default'].stdout
     assert 'Invalid arguments' in by_label['adhoc 0 %s default' % MOD_LINUX].text
-    assert 'source not shown' in by_label['adhoc 0 %s default' % MOD_LINUX].text
+    if ORIGIN_EXCERPT:  # ansible-core 2.19+: the excerpt is there, and redacted
+        assert 'source not shown' in by_label['playbook default ansible.builtin.default'].stdout
+        assert 'source not shown' in by_label['adhoc 0 %s default' % MOD_LINUX].text
     assert 'PRIVATE key' in by_label['adhoc 4 %s default' % MOD_LINUX].text
     for i in range(len(inventories)):
         assert 'Unable to parse' in by_label['inventory %d default' % i].text
