@@ -79,12 +79,20 @@ class ConfirmTiming(object):
             return bool(self._seen)
 
     def scout(self):
-        """True when this target should read before anything was learned (one of the first SCOUTS)."""
+        """True when this target should read before anything was learned (one of SCOUTS at a time)."""
         with self._lock:
             if self._seen:
                 return True
-            self._scouts += 1
-            return self._scouts <= SCOUTS
+            if self._scouts < SCOUTS:
+                self._scouts += 1
+                return True
+            return False
+
+    def release_scout(self):
+        """A scout ended without a confirmation (its VM stopped, its handler failed, it timed out): a waiting target
+        takes its place, instead of every other target waiting LEARN_WAIT_MAX for what it would never learn."""
+        with self._lock:
+            self._scouts = max(0, self._scouts - 1)
 
     def expected(self):
         with self._lock:
@@ -155,12 +163,25 @@ def wait_steps(probe, timeout, timing=None, clock=time.monotonic):
     timing = timing or ConfirmTiming()
     start = clock()
     deadline = start + max(0, timeout)
-    if not timing.scout():  # wait, without reading, for what the scouts learn
-        while not timing.learned() and clock() - start < LEARN_WAIT_MAX:
-            remaining = deadline - clock()
-            if remaining <= 0:
-                return False, None
-            yield min(LEARN_CHECK, remaining)
+    scouting = timing.scout()
+    # wait, without reading, for what the scouts learn (or for a scout's place, when one ended unconfirmed)
+    while not scouting and not timing.learned() and clock() - start < LEARN_WAIT_MAX:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return False, None
+        yield min(LEARN_CHECK, remaining)
+        scouting = timing.scout()
+    confirmed = False
+    try:
+        result = yield from _read_until(probe, timing, start, deadline, clock)
+        confirmed = result[0] is True
+        return result
+    finally:
+        if scouting and not confirmed:
+            timing.release_scout()
+
+
+def _read_until(probe, timing, start, deadline, clock):
     delay = max(0.0, start + timing.first_delay() - clock())
     misses = 0
     reads = 0
