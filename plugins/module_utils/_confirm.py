@@ -79,12 +79,22 @@ class ConfirmTiming(object):
             return bool(self._seen)
 
     def scout(self):
-        """True when this target should read before anything was learned (one of the first SCOUTS)."""
+        """Truthy when this target should read before anything was learned (one of SCOUTS at a time): ``'scout'``
+        when it took a scout's place (give it back with ``release_scout`` if it ends unconfirmed), ``True`` once
+        something was learned (everyone reads), else False."""
         with self._lock:
             if self._seen:
                 return True
-            self._scouts += 1
-            return self._scouts <= SCOUTS
+            if self._scouts < SCOUTS:
+                self._scouts += 1
+                return 'scout'
+            return False
+
+    def release_scout(self):
+        """A scout ended without a confirmation (its VM stopped, its handler failed, it timed out): a waiting target
+        takes its place, instead of every other target waiting LEARN_WAIT_MAX for what it would never learn."""
+        with self._lock:
+            self._scouts = max(0, self._scouts - 1)
 
     def expected(self):
         with self._lock:
@@ -160,33 +170,49 @@ def wait_steps(probe, timeout, timing=None, clock=time.monotonic):
     timing = timing or ConfirmTiming()
     start = clock()
     deadline = start + max(0, timeout)
+    scout = [timing.scout()]
+    confirmed = False
+    try:
+        result = yield from _read_until(probe, timing, start, deadline, clock, scout)
+        confirmed = result[0] is True
+        return result
+    finally:
+        if scout[0] == 'scout' and not confirmed:
+            # A scout ended without a confirmation (its VM stopped, its handler failed, it timed out): a waiting
+            # target takes its place, instead of every other target waiting LEARN_WAIT_MAX for nothing.
+            timing.release_scout()
+
+
+def _read_until(probe, timing, start, deadline, clock, scout):
+    """wait_steps' reads; ``scout[0]`` says whether this target holds a scout's place (updated when it takes one)."""
     misses = 0
     reads = 0
     missed_at = None
     value = None
-    if not timing.scout():  # wait, without reading, for what the scouts learn
-        while not timing.learned() and clock() - start < LEARN_WAIT_MAX:
-            remaining = deadline - clock()
-            if remaining <= 0:
-                return False, None
-            if reads == 0 and timing.stale_first():
-                # The scouts' first reads were stale: this target's stale read is spent anyway, so spend it now,
-                # STALE_PROBE after its write, while the batch is still writing. Kept for when the delay is
-                # learned, all targets waiting then would spend it at once and crowd the confirming reads.
-                early = start + STALE_PROBE - clock()
-                if early > 0:
-                    yield min(early, remaining)
-                    continue
-                done, value = probe()
-                reads = 1
-                timing.first_read(done == STALE)
-                if done is True:
-                    timing.observe(clock() - start, first_read=True)
-                    return True, value
-                if done != STALE:
-                    misses, missed_at = 1, clock() - start
+    # wait, without reading, for what the scouts learn (or for a scout's place, when one ended unconfirmed)
+    while not scout[0] and not timing.learned() and clock() - start < LEARN_WAIT_MAX:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return False, None
+        if reads == 0 and timing.stale_first():
+            # The scouts' first reads were stale: this target's stale read is spent anyway, so spend it now,
+            # STALE_PROBE after its write, while the batch is still writing. Kept for when the delay is
+            # learned, all targets waiting then would spend it at once and crowd the confirming reads.
+            early = start + STALE_PROBE - clock()
+            if early > 0:
+                yield min(early, remaining)
                 continue
-            yield min(LEARN_CHECK, remaining)
+            done, value = probe()
+            reads = 1
+            timing.first_read(done == STALE)
+            if done is True:
+                timing.observe(clock() - start, first_read=True)
+                return True, value
+            if done != STALE:
+                misses, missed_at = 1, clock() - start
+            continue
+        yield min(LEARN_CHECK, remaining)
+        scout[0] = timing.scout()
     if reads:  # the early read was spent: the next one at the learned delay
         delay = max(0.0, start + max(timing.expected(), STALE_PROBE + MIN_GAP) - clock())
     else:
