@@ -433,7 +433,14 @@ def _fresh_token_policy_class(base):
                 if fresh is not None and fresh.token == used:
                     return False  # the fresh token was refused too: a real failure
                 if fresh is None or self._need_new_token_for(fresh):
-                    self._request_token(*self._scopes, claims=fresh_token_claims())
+                    try:
+                        self._request_token(*self._scopes, claims=fresh_token_claims())
+                    except Exception as exc:  # pylint: disable=broad-except
+                        from ansible_collections.vmrescue.azure.plugins.module_utils._auth import TransientSignInError
+                        if isinstance(exc, TransientSignInError):
+                            raise
+                        # a credential that takes no claims (the Azure CLI's keeps no token of ours): the 401 stands
+                        return False
                     fresh = self._fresh = self._token
                 else:  # another request of this client already fetched a fresh one
                     self._token = fresh

@@ -126,7 +126,7 @@ ENTRA_RETRY = dict(retry_total=5, retry_connect=5, retry_read=5, retry_status=5,
 # with it for this many seconds instead of each running the retries again (a 50-VM batch would wait 50 x 15 s).
 TRANSIENT_HOLD_SECONDS = 20
 
-_HTTP_ERROR_RE = __import__('re').compile(r'HTTP Error: (\d{3})|\b(5\d\d|429|408) (?:Server Error|Client Error)')
+_HTTP_ERROR_RE = re.compile(r'HTTP Error: (\d{3})|\b(5\d\d|429|408) (?:Server Error|Client Error)')
 
 
 class TransientSignInError(Exception):

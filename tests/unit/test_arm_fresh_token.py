@@ -74,3 +74,14 @@ def test_a_refused_fresh_token_is_a_real_failure():
     assert server.seen == ['stale', 'fresh-1']  # one retry
     assert _send(policy).http_response.status_code == 401
     assert cred.issued == 1  # no fresh token per request for a credential the server refuses
+
+
+def test_a_credential_without_claims_support_keeps_the_401():
+    class Cli(Credential):
+        def get_token(self, *scopes, **kw):
+            if kw.get('claims'):
+                raise ValueError('This credential does not support claims challenges')
+            return AccessToken('stale', 2 ** 40)
+    server = Server(lambda t: False)
+    assert _send(_policy(Cli(), server)).http_response.status_code == 401
+    assert server.seen == ['stale']
