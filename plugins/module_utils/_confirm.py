@@ -39,6 +39,11 @@ MIN_GAP = 1.0  # seconds between two reads of one target
 # LEARN_CHECK seconds without a request (a pipelined batch starts every target before any is confirmed, so without
 # this each would back off alone: ~12 reads per VM at a 90 s relatch), and read on their own after LEARN_WAIT_MAX.
 SCOUTS = 2
+# While fewer than WARMUP targets were confirmed, expected() is the latest confirmation time seen (an upper bound),
+# not the running quantile: the targets that waited for the scouts all take their delay from the first
+# confirmation at once, and the scouts' learned values (the middle of a back-off gap of up to POLL_MAX) can be
+# below the latency, which made most of the batch read once too early (one more read and POLL_MAX more each).
+WARMUP = SCOUTS + 1
 LEARN_CHECK = 2.0
 LEARN_WAIT_MAX = 150.0
 
@@ -69,6 +74,7 @@ class ConfirmTiming(object):
     def __init__(self, initial=2.0, window=15):
         self.initial = float(initial)
         self._seen = collections.deque(maxlen=window)
+        self._upper = []  # confirmation times (upper bounds of the latency) during the warm-up
         self._first_stale = collections.deque(maxlen=window)
         self._scouts = 0
         self._lock = threading.Lock()
@@ -100,6 +106,8 @@ class ConfirmTiming(object):
         with self._lock:
             if not self._seen:
                 return self.initial
+            if len(self._upper) < WARMUP:
+                return max(self._upper)
             ordered = sorted(self._seen)
             return ordered[min(len(ordered) - 1, int(self.QUANTILE * len(ordered)))]
 
@@ -128,6 +136,8 @@ class ConfirmTiming(object):
             value = missed_at + (seconds - missed_at) / 2.0
         with self._lock:
             self._seen.append(max(0.2, value))
+            if len(self._upper) < WARMUP:
+                self._upper.append(float(seconds))
 
     @staticmethod
     def backoff(expected, misses):

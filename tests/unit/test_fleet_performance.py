@@ -629,3 +629,16 @@ def test_batch_of_only_pending_resets_says_so():
                           '(the guests latch on their own); state=reset to force a new reset')
     results.append(dict(id='c', changed=False, failed=False, msg=''))
     assert _batch.summarize(results)['msg'] == '3 target(s): 0 changed, 0 failed'
+
+
+def test_until_warm_the_expected_delay_is_the_latest_confirmation_time():
+    """The targets that waited for the scouts all read at the first learned delay: during the warm-up it is the
+    scout's confirmation time (an upper bound), not the middle of its last back-off gap (possibly under the
+    latency, which made most of them read once too early)."""
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _confirm
+    timing = _confirm.ConfirmTiming(initial=2.0)
+    timing.observe(108.0, first_read=False, missed_at=93.0)  # a scout: missed at 93 s, confirmed at 108 s
+    assert timing.expected() == 108.0  # not the midpoint 100.5
+    for _ in range(_confirm.WARMUP):
+        timing.observe(106.0, first_read=True)
+    assert timing.expected() < 108.0  # warm: the running quantile, probing downwards
