@@ -126,18 +126,22 @@ def reads_only(cfg, n_reads, what, subscriptions=1):
     return Floor(r, lines)
 
 
-def mode_switch(cfg, n, reads_per_vm=2):
+def mode_switch(cfg, n, reads_per_vm=None, subscriptions=1):
     """N endpoint-mode switches (break-glass to Audit): 1 write per VM (the modes and the record tag in one PATCH),
-    ``reads_per_vm`` reads (1 before, 1 confirming), then the last write's operation and the guest applying the
-    mode (the simulator applies modes after ``relatch_seconds``, like a key)."""
+    ``reads_per_vm`` reads (default ``confirm_reads``: 1 before, 1 confirming, 1 more per stale status: the instance
+    view lags after any model write), then the last write's operation and the guest applying the mode (the
+    simulator applies modes after ``relatch_seconds``, like a key); pipelined and per subscription, as key_reset."""
+    reads_per_vm = confirm_reads(cfg) if reads_per_vm is None else reads_per_vm
+    n, sl = per_subscription(n, subscriptions)
     w, wl = _term(cfg, "write", n)
     r, rl = _term(cfg, "read", n * reads_per_vm)
     lro, apply = float(cfg["lro_seconds"]), float(cfg["relatch_seconds"])
-    total = max(w, r) + lro + apply
-    lines = wl + rl + [
-        f"reads: {reads_per_vm} per VM (1 of the model with its instance view, 1 to confirm the guest's "
-        "secureChannelState)",
-        f"floor = max(writes {w:.1f} s, reads {r:.1f} s) + one ARM operation {lro:g} s (lro_seconds) "
-        f"+ the guest applying the mode {apply:g} s (relatch_seconds) = {total:.1f} s",
+    total = max(w + lro + apply, r)
+    lines = sl + wl + rl + [
+        f"reads: {reads_per_vm} per VM (1 of the model with its instance view, "
+        + ("%d answered with the status from before the write, " % (reads_per_vm - 2) if reads_per_vm > 2 else "")
+        + "1 to confirm the guest's secureChannelState)",
+        f"floor = max(writes {w:.1f} s + one ARM operation {lro:g} s (lro_seconds) + the guest applying the mode "
+        f"{apply:g} s (relatch_seconds), reads {r:.1f} s) = {total:.1f} s  (pipelined, as for the key reset)",
     ]
     return Floor(total, lines)

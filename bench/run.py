@@ -732,7 +732,7 @@ def audit_state(sim, ids):
 def run_break_glass(ctx):
     """proxy_agent_settings over N VMs in Enforce: every VM switched to Audit (and its settings recorded in a tag),
     confirmed through the guest's secureChannelState, against the mode-switch floor."""
-    fl = floors.mode_switch(ctx.cfg, ctx.n)
+    fl = floors.mode_switch(ctx.cfg, ctx.n, subscriptions=ctx.subs)
     play = write(os.path.join(ctx.work, "break_glass.yml"), BREAK_GLASS_PLAY)
     cmd = ctx.playbook("-i", ctx.inventory, play)
     with Fresh(ctx.sim) as fresh:
@@ -1149,7 +1149,8 @@ def run_size(args, n, cfg_in):
             res["rows"].append(r)
             res["commands"][name] = cmds
             if name == "break_glass":
-                res["floors"]["switch of %d VMs to Audit (break-glass)" % n] = floors.mode_switch(cfg, n).as_dict()
+                res["floors"]["switch of %d VMs to Audit (break-glass)" % n] = floors.mode_switch(
+                    cfg, n, subscriptions=args.subscriptions).as_dict()
             if name == "lookup":
                 res["floors"]["key_latch_status lookup over %d VMs" % n] = floors.reads_only(
                     cfg, n, "%d instance-view reads" % n, args.subscriptions).as_dict()
