@@ -38,7 +38,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -p no:cacheprovider
 
-.PHONY: help venv azcli azcollection compat-venv collection-link test test-rest pytest-all unit sim integration compat fidelity live sanity sanity-compat lint docs-lint docs demo bench clean
+.PHONY: help venv azcli azcollection compat-venv collection-link test static pytest-all unit sim integration compat fidelity live sanity sanity-compat lint docs-lint docs demo bench clean
 
 help:
 	@echo "make demo   - start the simulator with the sample fleet and run the recovery job end to end"
@@ -88,13 +88,14 @@ collection-link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@test -L $(COLLECTION_LINK) || ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
-# Two lanes on the 2-core machine: the pytest tiers (mostly waiting on simulated Azure latencies) beside the
-# ansible-core 2.16 integration tier and the static checks; each lane's output is printed when it finishes.
+# Three lanes on the 2-core machine: the pytest tiers and the ansible-core 2.16 integration tier (both mostly
+# waiting on simulated Azure latencies) beside the static checks, which run one after another (sanity and
+# sanity-compat share .tmp/sanity); each lane's output is printed when it finishes.
 test: venv azcli compat-venv collection-link
-	$(MAKE) --no-print-directory -j2 --output-sync=target pytest-all test-rest
+	$(MAKE) --no-print-directory -j3 --output-sync=target pytest-all compat static
 
-test-rest:
-	$(MAKE) --no-print-directory compat sanity sanity-compat lint docs-lint
+static:
+	$(MAKE) --no-print-directory -j1 sanity sanity-compat lint docs-lint
 
 pytest-all:
 	$(PYTEST) tests/unit tests/sim tests/integration tests/fidelity tests/live
