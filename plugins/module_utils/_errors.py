@@ -141,11 +141,5 @@ class VmrescueError(Exception):
         out.update(self.result)
         msg = scrub(self.msg, secrets)
         out.update(failed=True, msg=msg)
-        # A failure is a failed outcome; its code is the error's, or the one the raiser put in the result fields
-        # (an error raised with outcome=... and no reason_code of its own).
-        given = out.get('outcome')
-        code = self.reason_code
-        if code == 'error' and isinstance(given, dict) and given.get('reason_code'):
-            code = given['reason_code']
-        out['outcome'] = outcome('failed', code, msg)
+        out['outcome'] = outcome('failed', self.reason_code, msg)
         return scrub_obj(out, secrets)

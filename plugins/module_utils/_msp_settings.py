@@ -171,7 +171,7 @@ def _record_of(view):
         raise TaskError('the %s tag on %s does not hold settings this collection recorded (%s): %r. Fix or remove the '
                         'tag by hand (it is the record of the settings before break-glass), then re-run'
                         % (RECORD_TAG, view.target.display, exc, str(text)[:100]), id=view.target.id,
-                        outcome=outcome('failed', 'bad_record', 'the %s tag is not a record' % RECORD_TAG))
+                        reason_code='bad_record')
 
 
 # -- input ---------------------------------------------------------------------------------------------------
@@ -256,12 +256,12 @@ def _refuse(view, params, current, want):
                         '(on Windows this installs the ProxyAgentWindows extension; on Linux the agent comes with the '
                         'image or with add_proxy_agent_extension: true)' % target.display,
                         id=target.id, proxy_agent_enabled=False, os_type=ost,
-                        outcome=outcome('failed', 'msp_not_enabled', 'MSP is not enabled'))
+                        reason_code='msp_not_enabled')
     if params.get('add_proxy_agent_extension') is not None and ost == 'Windows':
         raise TaskError('add_proxy_agent_extension applies to Linux only (%s is Windows: enabled: true installs the '
                         'ProxyAgentWindows extension there); leave it out for Windows targets' % target.display,
                         id=target.id, os_type=ost,
-                        outcome=outcome('failed', 'linux_only', 'add_proxy_agent_extension on Windows'))
+                        reason_code='linux_only')
 
 
 def _record_change(view, current, record_text):
@@ -276,12 +276,12 @@ def _record_change(view, current, record_text):
                         'references in another subscription take the most room; note the settings (returned as '
                         'before) and set them by hand' % (target.display, len(text), TAG_VALUE_MAX, RECORD_TAG),
                         id=target.id, before=current,
-                        outcome=outcome('failed', 'record_too_long', 'the previous settings do not fit in a tag'))
+                        reason_code='record_too_long')
     if len(view.tags) >= _vm.MAX_TAGS:
         raise TaskError('%s already has %d tags (the Azure limit): the %s record that state: restored needs cannot '
                         'be written, so nothing was changed. Remove a tag and re-run' % (
                             target.display, len(view.tags), RECORD_TAG), id=target.id, before=current,
-                        outcome=outcome('failed', 'too_many_tags', 'no room for the record tag'))
+                        reason_code='too_many_tags')
     return {RECORD_TAG: text}
 
 
@@ -317,13 +317,13 @@ def confirm_steps(client, target, want, before, wait_timeout, clock=time.monoton
         if str(view.provisioning_state or '').lower() == 'failed':
             raise TaskError('the endpoint settings were accepted for %s but the update failed (provisioningState '
                             'Failed)' % target.display, changed=True, id=target.id,
-                            outcome=outcome('failed', 'provisioning_failed', 'the update failed'))
+                            reason_code='provisioning_failed')
         agent = parse_agent_status(view.instance_view)
         seen['agent'] = agent
         if view.power and view.power != 'running':
             raise TaskError('%s stopped (power state %s) while waiting for the guest to apply the endpoint modes'
                             % (target.display, view.power), changed=True, id=target.id,
-                            outcome=outcome('pending', 'not_running', 'the VM stopped'))
+                            reason_code='not_running')
         if agent.get('json') and _applied(agent, want):
             return True, None
         if before and agent.get('time') and agent.get('time') == before.get('time') and \
@@ -348,16 +348,13 @@ def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, 
 
 def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
               shared=None):
-    """``_steps`` with every failure carrying an ``outcome`` (status failed unless it says otherwise)."""
+    """``_steps`` with an ARM error turned into a failed result for this target (its outcome from the error's code)."""
     try:
         return (yield from _steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock,
                                   shared=shared))
-    except TaskError as exc:
-        exc.result.setdefault('outcome', outcome('failed', 'error', exc.msg[:300]))
-        raise
     except ArmError as err:
         raise TaskError(err.describe(), id=target.id, changed=False, arm_error=err.as_dict(),
-                        outcome=outcome('failed', 'arm_error', err.describe()[:300]))
+                        reason_code=err.reason_code)
 
 
 def _steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
@@ -428,10 +425,10 @@ def _steps(client, target, params, check_mode=False, diff=False, sleep=time.slee
     except ArmError as err:
         if not err.accepted:
             raise TaskError('%s: %s' % (target.display, err.describe()), id=target.id, changed=False, before=current,
-                            arm_error=err.as_dict(), outcome=outcome('failed', 'arm_error', err.describe()))
+                            arm_error=err.as_dict(), reason_code=err.reason_code)
         raise TaskError('the endpoint settings were accepted for %s but the update failed: %s'
                         % (target.display, err.describe()), id=target.id, changed=True, before=current,
-                        arm_error=err.as_dict(), outcome=outcome('failed', 'update_failed', err.describe()))
+                        arm_error=err.as_dict(), reason_code='update_failed')
     if written is None:  # another run wrote the same meanwhile
         result.update(changed=False, after=decided['current'], recorded=None,
                       outcome=outcome('unchanged', 'written_by_another_run',
@@ -464,15 +461,13 @@ def _steps(client, target, params, check_mode=False, diff=False, sleep=time.slee
     if confirmed:
         result['outcome'] = outcome('done', 'confirmed', 'the guest reports %s' % result['secure_channel_state'])
         return result
-    result['outcome'] = outcome('pending', 'confirm_timeout', 'the guest did not report the new modes within %ss'
-                                % params.get('wait_timeout', 600))
     msg = ('the endpoint settings of %s were written (and the previous ones recorded), but the guest did not report '
            'them within %ss (wait_timeout); last secureChannelState: %s' % (
                target.display, params.get('wait_timeout', 600), result['secure_channel_state'] or 'none'))
     if not (agent or {}).get('present'):
         msg += ('; the guest reports no Guest Proxy Agent status (on Linux the agent comes with the image or with '
                 'add_proxy_agent_extension: true)')
-    raise TaskError(msg, **result)
+    raise TaskError(msg, reason_code='confirm_timeout', **result)
 
 
 def _changed_fields(a, b):

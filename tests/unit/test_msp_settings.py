@@ -67,7 +67,7 @@ def test_record_that_does_not_fit_is_refused():
                            'imds': {'inVMAccessControlProfileReferenceId': other}})
     with pytest.raises(TaskError) as exc:
         m._record_change(View, current, None)
-    assert 'do not fit in one tag value' in exc.value.msg and exc.value.result['outcome']['reason_code'] == \
+    assert 'do not fit in one tag value' in exc.value.msg and exc.value.to_result()['outcome']['reason_code'] == \
         'record_too_long'
     View.tags = dict(('t%d' % i, 'v') for i in range(50))
     with pytest.raises(TaskError) as exc:
