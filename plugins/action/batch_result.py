@@ -17,10 +17,22 @@ _display = Display()  # in a worker process, display() goes to the controller's 
 
 ARGUMENT_SPEC = dict(
     batch=dict(type='dict', required=True),
-    index=dict(type='int', required=True),
+    index=dict(type='int'),
+    hosts_var=dict(type='str', default='ansible_play_batch'),
     timeout=dict(type='int', default=0),
     fail_on_failure=dict(type='bool', default=True),
 )
+
+
+def host_index(task_vars, hosts_var='ansible_play_batch'):
+    """The position of the task's host in the list of hosts ``task_vars[hosts_var]``, or None."""
+    hosts, name = task_vars.get(hosts_var), task_vars.get('inventory_hostname')
+    if isinstance(hosts, (str, bytes, dict)):
+        return None
+    try:
+        return list(hosts).index(name)
+    except (TypeError, ValueError):
+        return None
 
 
 class ActionModule(ActionBase):
@@ -36,6 +48,20 @@ class ActionModule(ActionBase):
                                  % '; '.join(validation.error_messages))
         params = validation.validated_parameters
         batch, index = params['batch'], params['index']
+        if index is None:
+            # The host's position in the list of hosts, found here in Python: the template
+            # ansible_play_batch.index(inventory_hostname) costs O(hosts) per host under ansible-core 2.19's lazy
+            # templating (it wraps the whole list for every host), which made a 5000-host play quadratic.
+            hosts_var, name = params['hosts_var'], (task_vars or {}).get('inventory_hostname')
+            index = host_index(task_vars or {}, hosts_var)
+            if index is None:
+                if hosts_var not in (task_vars or {}):
+                    return failed_result('hosts_var: there is no variable %s; give the name of the variable that '
+                                         "lists the hosts in the order of the batch task's targets, or index"
+                                         % hosts_var)
+                msg = '%s is not in %s: its target is not in this batch' % (name, hosts_var)
+                return dict(changed=False, skipped=True, failed_target=False, msg=msg,
+                            outcome=outcome('skipped', 'skipped', msg))
         if batch.get('skipped'):
             msg = 'the batch task was skipped: %s' % (batch.get('skip_reason') or batch.get('false_condition')
                                                       or 'no reason given')

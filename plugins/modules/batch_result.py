@@ -32,10 +32,21 @@ options:
   index:
     description:
       - The position of this host's target in the batch task's O(vmrescue.azure.proxy_agent_key_reset#module:targets)
-        (0 for the first), typically C(ansible_play_batch.index(inventory_hostname)) when the targets were built from
-        C(ansible_play_batch).
+        (0 for the first).
+      - Default, the position of this host in the list of hosts named by O(hosts_var) (C(ansible_play_batch)), which
+        is right when the targets were built from that list, as in the examples. Leave it unset then rather than
+        templating C(ansible_play_batch.index(inventory_hostname)), which under ansible-core 2.19 costs time
+        proportional to the number of hosts for every host (minutes of controller CPU in a play of thousands of
+        hosts).
     type: int
-    required: true
+  hosts_var:
+    description:
+      - The name of the variable that lists the hosts in the order of the batch task's targets (a list of inventory
+        host names), when O(index) is not given. This host's position in it is its index; a host that is not in it is
+        skipped (its target is not in the batch).
+      - Only the name, not a template; the list is read from the host's variables on the controller.
+    type: str
+    default: ansible_play_batch
   timeout:
     description:
       - Seconds to wait for the result; V(0) (the default) waits as long as the batch process is working (each
@@ -81,7 +92,7 @@ EXAMPLES = r'''
 - name: Report each host's own result as soon as its key is confirmed
   vmrescue.azure.batch_result:
     batch: "{{ key_batch }}"
-    index: "{{ ansible_play_batch.index(inventory_hostname) }}"
+    # index: the host's position in ansible_play_batch (the default), as the targets above
 '''
 
 RETURN = r'''

@@ -16,7 +16,7 @@ author:
 description:
   - The C(ansible.builtin.linear) strategy (every task over all hosts before the next task), with one difference
     for a task that runs M(vmrescue.azure.batch_result) the way the collection's roles do, with
-    O(vmrescue.azure.batch_result#module:index) set to the host's position in C(ansible_play_batch).
+    O(vmrescue.azure.batch_result#module:index) unset or set to the host's position in C(ansible_play_batch).
   - With the linear strategy Ansible hands the hosts to its workers in inventory order, at most C(forks) at a time,
     and each worker waits for its host's target. A host whose target finished early, late in the inventory, is
     reported only once every host before it has a worker, which can be minutes of silence during a large run.
@@ -68,7 +68,7 @@ class StrategyModule(LinearStrategyModule):
         if str(task.action) not in _ACTIONS or any(t._uuid != task._uuid for _h, t in host_tasks):
             return None
         index_expr, batch_expr = task.args.get('index'), task.args.get('batch')
-        if not isinstance(index_expr, str) or not _ROLE_INDEX.match(index_expr.strip()):
+        if index_expr is not None and not (isinstance(index_expr, str) and _ROLE_INDEX.match(index_expr.strip())):
             return None
         task_vars = self._variable_manager.get_vars(play=iterator._play, host=host_tasks[0][0], task=task,
                                                     _hosts=self._hosts_cache, _hosts_all=self._hosts_cache_all)
@@ -76,7 +76,10 @@ class StrategyModule(LinearStrategyModule):
         info = batch.get('background') if isinstance(batch, dict) else None
         if not isinstance(info, dict) or not info.get('spool'):
             return None
-        position = dict((name, i) for i, name in enumerate(task_vars.get('ansible_play_batch') or []))
+        hosts_var = task.args.get('hosts_var', 'ansible_play_batch') if index_expr is None else 'ansible_play_batch'
+        if not isinstance(hosts_var, str) or '{' in hosts_var:
+            return None
+        position = dict((name, i) for i, name in enumerate(task_vars.get(hosts_var) or []))
         index_to_pos = {}
         for pos, (host, _task) in enumerate(host_tasks):
             index = position.get(host.get_name())

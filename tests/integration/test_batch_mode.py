@@ -181,6 +181,43 @@ def test_background_batch_reports_each_host_on_its_own(sim_factory, tmp_path):
     assert not any(s['changed'] for s in run.stats.values())
 
 
+def test_batch_result_finds_the_host_index_itself(sim_factory, tmp_path):
+    """No index: batch_result takes the host's position in ansible_play_batch (or in the list hosts_var names) in
+    Python; the template ansible_play_batch.index(inventory_hostname) cost O(hosts) per host under ansible-core
+    2.19 (quadratic at 5000 hosts). A host not in the hosts_var list is skipped; an unknown hosts_var is refused."""
+    sim = sim_factory(fleet={'generate': {'count': 6}})
+    ids = _ids(sim, 6)
+    hosts = dict(('h%02d' % i, {'azure_vm_id': vm}) for i, vm in enumerate(ids))
+    inv = write_inventory(tmp_path, hosts)
+    run = run_playbook([{'hosts': 'all', 'gather_facts': False, 'tasks': [
+        {'vmrescue.azure.proxy_agent_key_reset': {'targets': TARGETS, 'state': 'reset', 'background': True},
+         'run_once': True, 'register': 'batch'},
+        {'vmrescue.azure.batch_result': {'batch': '{{ batch }}'}, 'register': 'mine'}]}], _env(sim), inventory=inv)
+    mine = run.host_results(task=1)
+    assert run.rc == 0, run
+    assert dict((h, (r['id'], r['index'])) for h, r in mine.items()) == dict(
+        ('h%02d' % i, (vm, i)) for i, vm in enumerate(ids)), mine
+
+    odd = ['h01', 'h03', 'h05']
+    run = run_playbook([{'hosts': 'all', 'gather_facts': False, 'tasks': [
+        {'ansible.builtin.set_fact': {'odd_hosts': odd}, 'run_once': True},
+        {'vmrescue.azure.proxy_agent_key_reset': {
+            'targets': "{{ odd_hosts | map('extract', hostvars) | map('vmrescue.azure.target_id') | list }}",
+            'state': 'reset', 'background': True}, 'run_once': True, 'register': 'batch'},
+        {'vmrescue.azure.batch_result': {'batch': '{{ batch }}', 'hosts_var': 'odd_hosts'}, 'register': 'mine'},
+        {'vmrescue.azure.batch_result': {'batch': '{{ batch }}', 'hosts_var': 'no_such_list'},
+         'ignore_errors': True}]}], _env(sim), inventory=inv)
+    mine = run.host_results(task=2)
+    for i, vm in enumerate(ids):
+        r = mine['h%02d' % i]
+        if 'h%02d' % i in odd:
+            assert (r['id'], r['index'], r['changed']) == (vm, odd.index('h%02d' % i), True), r
+        else:
+            assert r['skipped'] is True and 'is not in odd_hosts' in r['msg'], r
+    bad = run.host_results(task=3)
+    assert all(r['failed'] and 'hosts_var: there is no variable no_such_list' in r['msg'] for r in bad.values()), bad
+
+
 def test_background_bad_input_fails_before_anything_starts(sim, tmp_path):
     vm = sim.vm_id('rg-linux', 'lin-ok')
     inv = write_inventory(tmp_path, {'a': {'azure_vm_id': vm}, 'b': {'azure_vm_id': vm}})
