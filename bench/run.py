@@ -405,9 +405,9 @@ def run_azcollection(ctx):
 
 
 def reads_by_vm(sim, ids, counters):
-    """{vm id: successful GETs of that VM} from the simulator's request log, or None when the log (20000 entries)
-    did not hold the whole run."""
-    if counters.get("read", 0) + counters.get("write", 0) + counters.get("token", 0) + 50 >= 20000:
+    """{vm id: successful GETs of that VM} from the simulator's request log, or None when the log (60000 entries,
+    tests/armsim/control.py RequestLog) did not hold the whole run."""
+    if counters.get("read", 0) + counters.get("write", 0) + counters.get("token", 0) + 50 >= 60000:
         return None
     wanted = dict((i.lower(), 0) for i in ids)
     for entry in sim.control.requests():

@@ -117,7 +117,7 @@ def _redact_secret(value):
 
 
 class RequestLog:
-    def __init__(self, maxlen=20000):
+    def __init__(self, maxlen=60000):
         self.entries = collections.deque(maxlen=maxlen)
         self.seq = 0
         self.lock = threading.Lock()
