@@ -340,6 +340,8 @@ BATCH = [
      ['fail_on_failure', 'bool']),
     ('br-no-log-batch', B, dict(batch={'censored': 'the output has been hidden', 'changed': False}, index=0),
      ['no_log']),
+    ('br-hosts-var-missing', B, dict(batch={'changed': False}, hosts_var='no_such_list'),
+     ['hosts_var', 'no variable no_such_list']),
 ]
 
 # ---- lookup key_latch_status -------------------------------------------------------------------------------------
