@@ -31,9 +31,10 @@ import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VERSION, ArmError, TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import STALE, ConfirmTiming, drive, wait_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming, drive
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import (
+    agent_status_steps,
     parse_agent_status,
     parse_secure_channel_state,
 )
@@ -309,30 +310,20 @@ def _applied(agent, want):
 
 
 def confirm_steps(client, target, want, before, wait_timeout, clock=time.monotonic, timing=None):
-    """Read ``GET vm?$expand=instanceView`` until the guest reports ``want``'s modes. Returns (confirmed, agent)."""
-    seen = dict(agent=before)
+    """Read ``GET vm?$expand=instanceView`` until the guest reports ``want``'s modes (``agent_status_steps``).
+    Returns (confirmed, agent)."""
+    def failed(_view):
+        return TaskError('the endpoint settings were accepted for %s but the update failed (provisioningState '
+                         'Failed)' % target.display, changed=True, id=target.id, reason_code='provisioning_failed')
 
-    def probe():
-        view = _vm.read_view(client, target, instance_view=True)
-        if str(view.provisioning_state or '').lower() == 'failed':
-            raise TaskError('the endpoint settings were accepted for %s but the update failed (provisioningState '
-                            'Failed)' % target.display, changed=True, id=target.id,
-                            reason_code='provisioning_failed')
-        agent = parse_agent_status(view.instance_view)
-        seen['agent'] = agent
-        if view.power and view.power != 'running':
-            raise TaskError('%s stopped (power state %s) while waiting for the guest to apply the endpoint modes'
-                            % (target.display, view.power), changed=True, id=target.id,
-                            reason_code='not_running')
-        if agent.get('json') and _applied(agent, want):
-            return True, None
-        if before and agent.get('time') and agent.get('time') == before.get('time') and \
-                agent.get('key_latch_status') == before.get('key_latch_status'):
-            return STALE, None
-        return False, None
+    def stopped(power):
+        return TaskError('%s stopped (power state %s) while waiting for the guest to apply the endpoint modes'
+                         % (target.display, power), changed=True, id=target.id, reason_code='not_running')
 
-    confirmed = (yield from wait_steps(probe, wait_timeout, timing=timing, clock=clock))[0]
-    return confirmed, seen['agent']
+    confirmed, agent, _power = yield from agent_status_steps(
+        client, target, before, lambda agent: _applied(agent, want), wait_timeout, on_failed=failed,
+        on_stopped=stopped, clock=clock, timing=timing)
+    return confirmed, agent
 
 
 def _channel(agent):

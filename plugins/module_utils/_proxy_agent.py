@@ -171,34 +171,28 @@ def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock
     return drive(confirm_steps(client, target, value, before, wait_timeout, clock=clock, timing=timing), sleep)
 
 
-def confirm_steps(client, target, value, before, wait_timeout, clock=time.monotonic, timing=None):
-    """Read ``GET vm?$expand=instanceView`` until the guest reports keyIncarnationId == value (and a new keyGuid).
+def agent_status_steps(client, target, before, accept, wait_timeout, on_failed, on_stopped, clock=time.monotonic,
+                       timing=None):
+    """Read ``GET vm?$expand=instanceView`` until ``accept(agent)`` holds for the guest proxy agent's parsed status:
+    the probe of ``_confirm.wait_steps`` shared by the key reset and the endpoint-mode switch (``_msp_settings``).
 
-    One read carries both the model's provisioningState (a failed update fails the target with its ARM error)
-    and the agent's keyLatchStatus. The reads are timed by ``_confirm.wait_for`` (the first after what earlier
-    targets of the batch took, later ones backing off), all within ``wait_timeout``.
-    ``before``: the agent status parsed before the write. A step generator (yields the seconds until its next read)
-    returning (confirmed, agent, power).
+    One read carries both the model's provisioningState (``Failed``: raises ``on_failed(view)``) and the agent's
+    status; a VM that is not running raises ``on_stopped(power)``; a read that still shows ``before``'s status (same
+    status time and keyLatchStatus: the instance view lags the model) is ``STALE``. ``accept`` is only asked about
+    a status the agent reported as JSON. A step generator returning (confirmed, last agent status, power state).
     """
-    prev_states = ((before or {}).get('key_latch_status') or {}).get('states') or {}
-    prev_guid = prev_states.get('keyGuid')
-    prev_latched = _int_or_none(prev_states.get('keyIncarnationId'))
     seen = dict(agent=before, power=None)
 
     def probe():
         view = _vm.read_view(client, target, instance_view=True)
         if str(view.provisioning_state or '').lower() == 'failed':
-            raise _failed_provisioning(target, view.model, view.instance_view, value)
+            raise on_failed(view)
         agent, power = parse_agent_status(view.instance_view), view.power
         seen.update(agent=agent, power=power)
         if power and power != 'running':
-            raise TaskError('%s stopped (power state %s) while waiting for the guest to latch keyIncarnationId %d'
-                            % (target.display, power, value), reason_code=_power_reason(power), changed=True,
-                            key_incarnation_id=value)
-        states = ((agent.get('key_latch_status') or {}).get('states')) or {}
-        if agent.get('json') and _int_or_none(states.get('keyIncarnationId')) == value:
-            guid = states.get('keyGuid')
-            return bool(guid and (not prev_guid or guid != prev_guid or prev_latched == value)), None
+            raise on_stopped(power)
+        if agent.get('json') and accept(agent):
+            return True, None
         if before and agent.get('time') and agent.get('time') == before.get('time') and \
                 agent.get('key_latch_status') == before.get('key_latch_status'):
             return STALE, None  # the status from before the write (the instance view lags the model)
@@ -206,6 +200,35 @@ def confirm_steps(client, target, value, before, wait_timeout, clock=time.monoto
 
     confirmed = (yield from wait_steps(probe, wait_timeout, timing=timing, clock=clock))[0]
     return confirmed, seen['agent'], seen['power']
+
+
+def confirm_steps(client, target, value, before, wait_timeout, clock=time.monotonic, timing=None):
+    """Read ``GET vm?$expand=instanceView`` until the guest reports keyIncarnationId == value (and a new keyGuid).
+
+    ``agent_status_steps``: a failed update fails the target with its ARM error; the reads are timed by
+    ``_confirm.wait_steps`` (the first after what earlier targets of the batch took, later ones backing off), all
+    within ``wait_timeout``. ``before``: the agent status parsed before the write. A step generator (yields the
+    seconds until its next read) returning (confirmed, agent, power).
+    """
+    prev_states = ((before or {}).get('key_latch_status') or {}).get('states') or {}
+    prev_guid = prev_states.get('keyGuid')
+    prev_latched = _int_or_none(prev_states.get('keyIncarnationId'))
+
+    def latched(agent):
+        states = ((agent.get('key_latch_status') or {}).get('states')) or {}
+        if _int_or_none(states.get('keyIncarnationId')) != value:
+            return False
+        guid = states.get('keyGuid')
+        return bool(guid and (not prev_guid or guid != prev_guid or prev_latched == value))
+
+    def stopped(power):
+        return TaskError('%s stopped (power state %s) while waiting for the guest to latch keyIncarnationId %d'
+                         % (target.display, power, value), reason_code=_power_reason(power), changed=True,
+                         key_incarnation_id=value)
+
+    return (yield from agent_status_steps(
+        client, target, before, latched, wait_timeout, clock=clock, timing=timing, on_stopped=stopped,
+        on_failed=lambda view: _failed_provisioning(target, view.model, view.instance_view, value)))
 
 
 def _decide(view, params, need_view):

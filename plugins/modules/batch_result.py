@@ -140,7 +140,8 @@ from ansible.module_utils.basic import AnsibleModule
 def main():
     module = AnsibleModule(argument_spec=dict(
         batch=dict(type='dict', required=True),
-        index=dict(type='int', required=True),
+        index=dict(type='int'),
+        hosts_var=dict(type='str', default='ansible_play_batch'),
         timeout=dict(type='int', default=0),
         fail_on_failure=dict(type='bool', default=True),
     ), supports_check_mode=True)
