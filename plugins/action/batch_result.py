@@ -52,14 +52,15 @@ class ActionModule(ActionBase):
             # The host's position in the list of hosts, found here in Python: the template
             # ansible_play_batch.index(inventory_hostname) costs O(hosts) per host under ansible-core 2.19's lazy
             # templating (it wraps the whole list for every host), which made a 5000-host play quadratic.
-            hosts_var, name = params['hosts_var'], (task_vars or {}).get('inventory_hostname')
-            index = host_index(task_vars or {}, hosts_var)
+            task_vars, hosts_var = task_vars or {}, params['hosts_var']
+            index = host_index(task_vars, hosts_var)
             if index is None:
-                if hosts_var not in (task_vars or {}):
+                if hosts_var not in task_vars:
                     return failed_result('hosts_var: there is no variable %s; give the name of the variable that '
                                          "lists the hosts in the order of the batch task's targets, or index"
                                          % hosts_var)
-                msg = '%s is not in %s: its target is not in this batch' % (name, hosts_var)
+                msg = '%s is not in %s: its target is not in this batch' % (
+                    task_vars.get('inventory_hostname'), hosts_var)
                 return dict(changed=False, skipped=True, failed_target=False, msg=msg,
                             outcome=outcome('skipped', 'skipped', msg))
         if batch.get('skipped'):

@@ -77,3 +77,29 @@ options:
 notes:
   - The target is validated before any call to Azure; a malformed O(vm_id) gets a message naming what is wrong.
 '''
+
+    # The lookups' terms and target options (vmrescue.azure.target.lookup)
+    LOOKUP = r'''
+options:
+  _terms:
+    description: VM or Uniform scale-set instance resource IDs.
+    type: list
+    elements: str
+    required: false
+  resource_group:
+    description: Resource group of the VM (with O(name)) or scale set (with O(vmss_name) and O(instance_id)).
+    type: str
+  name:
+    description: VM name, in the default subscription (O(subscription_id)).
+    type: str
+  vmss_name:
+    description: Uniform scale set name.
+    type: str
+  instance_id:
+    description: Scale-set instance ID.
+    type: str
+  concurrency:
+    description: How many terms are read at the same time.
+    type: int
+    default: 16
+'''

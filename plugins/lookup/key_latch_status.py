@@ -20,23 +20,6 @@ description:
     write; the VM model is read only to explain a missing status).
   - All C(states) values are strings, as the agent writes them.
 options:
-  _terms:
-    description: VM or Uniform scale-set instance resource IDs.
-    type: list
-    elements: str
-    required: false
-  resource_group:
-    description: Resource group of the VM (with O(name)) or scale set (with O(vmss_name) and O(instance_id)).
-    type: str
-  name:
-    description: VM name, in the default subscription (O(subscription_id)).
-    type: str
-  vmss_name:
-    description: Uniform scale set name.
-    type: str
-  instance_id:
-    description: Scale-set instance ID.
-    type: str
   on_missing:
     description:
       - What to do for a VM that has no usable agent status. The message says which case it is
@@ -48,12 +31,9 @@ options:
     type: str
     choices: [error, warn, skip]
     default: error
-  concurrency:
-    description: How many terms are read at the same time.
-    type: int
-    default: 16
 extends_documentation_fragment:
   - vmrescue.azure.auth.plugins
+  - vmrescue.azure.target.lookup
 notes:
   - The result is a list with one entry per term (C(null) for a term without a usable status when O(on_missing) is
     V(warn) or V(skip)); use C(query), or C(lookup) with C(wantlist=true), to always get a list.

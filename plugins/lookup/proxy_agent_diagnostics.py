@@ -27,30 +27,9 @@ description:
     O(resource_group) + O(name) or O(resource_group) + O(vmss_name) + O(instance_id) options.
   - The inventory plugin P(vmrescue.azure.vms#inventory) groups hosts by the same diagnostics (C(msp_denials),
     C(proxy_agent_missing), ...).
-options:
-  _terms:
-    description: VM or Uniform scale-set instance resource IDs.
-    type: list
-    elements: str
-    required: false
-  resource_group:
-    description: Resource group of the VM (with O(name)) or scale set (with O(vmss_name) and O(instance_id)).
-    type: str
-  name:
-    description: VM name, in the default subscription (O(subscription_id)).
-    type: str
-  vmss_name:
-    description: Uniform scale set name.
-    type: str
-  instance_id:
-    description: Scale-set instance ID.
-    type: str
-  concurrency:
-    description: How many terms are read at the same time.
-    type: int
-    default: 16
 extends_documentation_fragment:
   - vmrescue.azure.auth.plugins
+  - vmrescue.azure.target.lookup
 notes:
   - The result is a list with one entry per term; use C(query), or C(lookup) with C(wantlist=true), to always get
     a list.
