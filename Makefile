@@ -38,13 +38,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -p no:cacheprovider
 
-.PHONY: help venv azcli azcollection compat-venv collection-link test static pytest-all unit sim integration compat fidelity live sanity sanity-compat lint docs-lint docs demo bench clean
+.PHONY: help venv azcli azcollection compat-venv collection-link test static pytest-all unit sim integration compat fidelity live sanity sanity-compat lint fmt docs-lint docs demo bench clean
 
 help:
 	@echo "make demo   - start the simulator with the sample fleet and run the recovery job end to end"
 	@echo "make test   - every test tier: unit, simulator, integration, fidelity (SDK + Azure CLI), sanity, lint"
 	@echo "make bench  - fleet-scale benchmark (prints a table)"
 	@echo "tiers: make unit | sim | integration | compat | fidelity | live | sanity | lint | docs-lint"
+	@echo "make fmt    - format and fix every Python file (ruff), as make lint checks them"
 	@echo "make docs   - build the documentation site (plugins, roles, docs/docsite guide) with antsibull-docs"
 	@echo "make compat - the integration tier on ansible-core $(COMPAT_ANSIBLE_CORE) (oldest supported minor)"
 
@@ -137,8 +138,16 @@ sanity-compat: compat-venv
 	$(MAKE) --no-print-directory sanity SANITY_ANSIBLE_TEST=$(COMPAT_VENV)/bin/ansible-test \
 		SANITY_ARGS="--skip-test pylint --skip-test future-import-boilerplate --skip-test metaclass-boilerplate"
 
+# One dialect for every Python file (ruff.toml): the formatter and the linter, then ansible-lint for roles and playbooks.
+# `make fmt` fixes what the first two report; .pre-commit-config.yaml runs the same commands before a commit.
 lint: venv collection-link
+	$(VENV)/bin/ruff format --check --diff .
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ansible-lint --profile production
+
+fmt: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 # antsibull-docs checks every plugin's and role's documentation markup and references (M(), P(), O(), ...) and
 # docs/docsite (extra-docs.yml, links.yml, the rst guide). It calls ansible-doc: the venv's bin goes first on PATH.

@@ -27,16 +27,22 @@ def bucket_seconds(count, burst, rate_per_second):
 
 def _buckets(cfg, kind):
     """(label, burst, rate per second) of every subscription-wide bucket a request ``kind`` is charged to."""
-    if kind == "write":
+    if kind == 'write':
         return [
-            ("gateway writes", cfg["gw_write_burst"], cfg["gw_write_rate"]),
-            ("Compute UpdateVM per subscription", cfg["compute_update_vm_sub_burst"],
-             cfg["compute_update_vm_sub_rate"] / 60.0),
+            ('gateway writes', cfg['gw_write_burst'], cfg['gw_write_rate']),
+            (
+                'Compute UpdateVM per subscription',
+                cfg['compute_update_vm_sub_burst'],
+                cfg['compute_update_vm_sub_rate'] / 60.0,
+            ),
         ]
     return [
-        ("gateway reads", cfg["gw_read_burst"], cfg["gw_read_rate"]),
-        ("Compute LowCostGet per subscription", cfg["compute_low_cost_get_sub_burst"],
-         cfg["compute_low_cost_get_sub_rate"] / 60.0),
+        ('gateway reads', cfg['gw_read_burst'], cfg['gw_read_rate']),
+        (
+            'Compute LowCostGet per subscription',
+            cfg['compute_low_cost_get_sub_burst'],
+            cfg['compute_low_cost_get_sub_rate'] / 60.0,
+        ),
     ]
 
 
@@ -46,18 +52,20 @@ class Floor:
         self.lines = lines
 
     def as_dict(self):
-        return {"seconds": self.seconds, "how": self.lines}
+        return {'seconds': self.seconds, 'how': self.lines}
 
 
 def _term(cfg, kind, count):
     """(seconds, [explanation]) for ``count`` requests of ``kind``: the slowest bucket wins."""
-    if not cfg.get("throttle", True):
-        return 0.0, [f"{count} {kind}s: throttling is off"]
+    if not cfg.get('throttle', True):
+        return 0.0, [f'{count} {kind}s: throttling is off']
     best, lines = 0.0, []
     for label, burst, rate in _buckets(cfg, kind):
         secs = bucket_seconds(count, burst, rate)
-        lines.append(f"{count} {kind}s through {label} (burst {burst:g}, {rate:g}/s): "
-                     f"max(0, {count} - {burst:g}) / {rate:g} = {secs:.1f} s")
+        lines.append(
+            f'{count} {kind}s through {label} (burst {burst:g}, {rate:g}/s): '
+            f'max(0, {count} - {burst:g}) / {rate:g} = {secs:.1f} s'
+        )
         best = max(best, secs)
     return best, lines
 
@@ -68,14 +76,16 @@ def per_subscription(n, subscriptions=1):
     if k == 1:
         return n, []
     share = int(math.ceil(n / float(k)))
-    return share, [f"{n} VMs over {k} subscriptions, each with its own buckets: the floor is that of the largest "
-                   f"share, ceil({n} / {k}) = {share} VMs (the subscriptions drain in parallel)"]
+    return share, [
+        f'{n} VMs over {k} subscriptions, each with its own buckets: the floor is that of the largest '
+        f'share, ceil({n} / {k}) = {share} VMs (the subscriptions drain in parallel)'
+    ]
 
 
 def confirm_reads(cfg):
     """Reads a confirming client needs per VM: 1 to learn the current incarnation, then 1 confirming read, plus
     one per stale status the instance view answers after the write (``stale_status_reads``)."""
-    return 2 + int(cfg.get("stale_status_reads") or 0)
+    return 2 + int(cfg.get('stale_status_reads') or 0)
 
 
 def key_reset(cfg, n, reads_per_vm=None, subscriptions=1):
@@ -83,23 +93,28 @@ def key_reset(cfg, n, reads_per_vm=None, subscriptions=1):
     more per stale status), then the last write's operation and the guest relatch; per subscription."""
     reads_per_vm = confirm_reads(cfg) if reads_per_vm is None else reads_per_vm
     n, sl = per_subscription(n, subscriptions)
-    w, wl = _term(cfg, "write", n)
-    r, rl = _term(cfg, "read", n * reads_per_vm)
-    lro, relatch = float(cfg["lro_seconds"]), float(cfg["relatch_seconds"])
+    w, wl = _term(cfg, 'write', n)
+    r, rl = _term(cfg, 'read', n * reads_per_vm)
+    lro, relatch = float(cfg['lro_seconds']), float(cfg['relatch_seconds'])
     # Pipelined: VM i's confirming read can come no sooner than its write + operation + relatch, so the last one is
     # at >= W + lro + relatch; and every read must pass the read buckets: >= R. Both bounds hold, nothing else adds
     # (the reads of early VMs drain while later VMs are written and relatch).
     total = max(w + lro + relatch, r)
-    stale = int(cfg.get("stale_status_reads") or 0)
-    lines = sl + wl + rl + [
-        f"reads: {reads_per_vm} per VM (1 to learn the current incarnation, "
-        + (f"{stale} answered with the status from before the write (stale_status_reads), " if stale else "")
-        + "1 to confirm the latched key); operation-status polls would be reads too and are not counted "
-        "(a client may skip them)",
-        f"floor = max(writes {w:.1f} s + one ARM operation {lro:g} s (lro_seconds) + one guest relatch {relatch:g} s "
-        f"(relatch_seconds), reads {r:.1f} s) = {total:.1f} s  (pipelined: the last write's VM is confirmed no sooner "
-        "than its operation and relatch after it; the reads of earlier VMs drain meanwhile)",
-    ]
+    stale = int(cfg.get('stale_status_reads') or 0)
+    lines = (
+        sl
+        + wl
+        + rl
+        + [
+            f'reads: {reads_per_vm} per VM (1 to learn the current incarnation, '
+            + (f'{stale} answered with the status from before the write (stale_status_reads), ' if stale else '')
+            + '1 to confirm the latched key); operation-status polls would be reads too and are not counted '
+            '(a client may skip them)',
+            f'floor = max(writes {w:.1f} s + one ARM operation {lro:g} s (lro_seconds) + one guest relatch {relatch:g} s '
+            f"(relatch_seconds), reads {r:.1f} s) = {total:.1f} s  (pipelined: the last write's VM is confirmed no sooner "
+            'than its operation and relatch after it; the reads of earlier VMs drain meanwhile)',
+        ]
+    )
     return Floor(total, lines)
 
 
@@ -107,22 +122,27 @@ def vmaccess_apply(cfg, n, reads_per_vm=2, subscriptions=1):
     """N VMAccess runs that write: 1 extension PUT per VM, ``reads_per_vm`` reads (1 of the VM and its extensions,
     1 seeing the handler finished), then the last handler run; per subscription."""
     n, sl = per_subscription(n, subscriptions)
-    w, wl = _term(cfg, "write", n)
-    r, rl = _term(cfg, "read", n * reads_per_vm)
-    ext = float(cfg["extension_seconds"])
+    w, wl = _term(cfg, 'write', n)
+    r, rl = _term(cfg, 'read', n * reads_per_vm)
+    ext = float(cfg['extension_seconds'])
     total = max(w, r) + ext
-    lines = sl + wl + rl + [
-        f"reads: {reads_per_vm} per VM (1 of the VM with its extensions, 1 of the extension once the handler is done)",
-        f"floor = max(writes {w:.1f} s, reads {r:.1f} s) + one handler run {ext:g} s (extension_seconds) = {total:.1f} s",
-    ]
+    lines = (
+        sl
+        + wl
+        + rl
+        + [
+            f'reads: {reads_per_vm} per VM (1 of the VM with its extensions, 1 of the extension once the handler is done)',
+            f'floor = max(writes {w:.1f} s, reads {r:.1f} s) + one handler run {ext:g} s (extension_seconds) = {total:.1f} s',
+        ]
+    )
     return Floor(total, lines)
 
 
 def reads_only(cfg, n_reads, what, subscriptions=1):
     """A read-only workload of ``n_reads`` reads (1 per VM), per subscription."""
     n_reads, sl = per_subscription(n_reads, subscriptions)
-    r, rl = _term(cfg, "read", n_reads)
-    lines = sl + rl + [f"floor ({what}) = {r:.1f} s" + ("  (all reads fit in the burst: no ratio)" if r == 0 else "")]
+    r, rl = _term(cfg, 'read', n_reads)
+    lines = sl + rl + [f'floor ({what}) = {r:.1f} s' + ('  (all reads fit in the burst: no ratio)' if r == 0 else '')]
     return Floor(r, lines)
 
 
@@ -133,15 +153,20 @@ def mode_switch(cfg, n, reads_per_vm=None, subscriptions=1):
     simulator applies modes after ``relatch_seconds``, like a key); pipelined and per subscription, as key_reset."""
     reads_per_vm = confirm_reads(cfg) if reads_per_vm is None else reads_per_vm
     n, sl = per_subscription(n, subscriptions)
-    w, wl = _term(cfg, "write", n)
-    r, rl = _term(cfg, "read", n * reads_per_vm)
-    lro, apply = float(cfg["lro_seconds"]), float(cfg["relatch_seconds"])
+    w, wl = _term(cfg, 'write', n)
+    r, rl = _term(cfg, 'read', n * reads_per_vm)
+    lro, apply = float(cfg['lro_seconds']), float(cfg['relatch_seconds'])
     total = max(w + lro + apply, r)
-    lines = sl + wl + rl + [
-        f"reads: {reads_per_vm} per VM (1 of the model with its instance view, "
-        + ("%d answered with the status from before the write, " % (reads_per_vm - 2) if reads_per_vm > 2 else "")
-        + "1 to confirm the guest's secureChannelState)",
-        f"floor = max(writes {w:.1f} s + one ARM operation {lro:g} s (lro_seconds) + the guest applying the mode "
-        f"{apply:g} s (relatch_seconds), reads {r:.1f} s) = {total:.1f} s  (pipelined, as for the key reset)",
-    ]
+    lines = (
+        sl
+        + wl
+        + rl
+        + [
+            f'reads: {reads_per_vm} per VM (1 of the model with its instance view, '
+            + ('%d answered with the status from before the write, ' % (reads_per_vm - 2) if reads_per_vm > 2 else '')
+            + "1 to confirm the guest's secureChannelState)",
+            f'floor = max(writes {w:.1f} s + one ARM operation {lro:g} s (lro_seconds) + the guest applying the mode '
+            f'{apply:g} s (relatch_seconds), reads {r:.1f} s) = {total:.1f} s  (pipelined, as for the key reset)',
+        ]
+    )
     return Floor(total, lines)

@@ -26,21 +26,21 @@ import subprocess
 import threading
 import time
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
+PAGE = os.sysconf('SC_PAGE_SIZE')
 
 
 def _children_map():
     kids = {}
-    for name in os.listdir("/proc"):
+    for name in os.listdir('/proc'):
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
+            with open(f'/proc/{name}/stat', 'rb') as fh:
                 stat = fh.read()
         except OSError:
             continue
         # the command name may contain spaces and parentheses: the fields after the last ')' are safe
-        fields = stat[stat.rfind(b")") + 2:].split()
+        fields = stat[stat.rfind(b')') + 2 :].split()
         kids.setdefault(int(fields[1]), []).append(int(name))
     return kids
 
@@ -60,11 +60,11 @@ def _memory(pid):
     """(rss_bytes, pss_bytes) of one process, (0, 0) when it is gone."""
     rss = pss = 0
     try:
-        with open(f"/proc/{pid}/statm", "rb") as fh:
+        with open(f'/proc/{pid}/statm', 'rb') as fh:
             rss = int(fh.read().split()[1]) * PAGE
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+        with open(f'/proc/{pid}/smaps_rollup', 'rb') as fh:
             for line in fh:
-                if line.startswith(b"Pss:"):
+                if line.startswith(b'Pss:'):
                     pss = int(line.split()[1]) * 1024
                     break
     except (OSError, ValueError, IndexError):
@@ -75,12 +75,12 @@ def _memory(pid):
 def cpu_seconds(pid):
     """user + system CPU seconds a running process (not its children) used so far; None if it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
+        with open(f'/proc/{pid}/stat', 'rb') as fh:
             stat = fh.read()
     except OSError:
         return None
-    fields = stat[stat.rfind(b")") + 2:].split()
-    ticks = os.sysconf("SC_CLK_TCK")
+    fields = stat[stat.rfind(b')') + 2 :].split()
+    ticks = os.sysconf('SC_CLK_TCK')
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
@@ -95,6 +95,7 @@ class Result:
 def _subreaper(on):
     try:
         import ctypes
+
         return ctypes.CDLL(None, use_errno=True).prctl(36, 1 if on else 0, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         return False
@@ -128,7 +129,7 @@ def _reap_adopted(known, deadline):
                     os.kill(p, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            deadline = float("inf")
+            deadline = float('inf')
         time.sleep(0.05)
 
 
@@ -136,15 +137,22 @@ def run(cmd, env=None, cwd=None, log_path=None, timeout=None, interval=0.2):
     """Run ``cmd`` (a list, no shell) to completion or ``timeout`` seconds; return a :class:`Result`."""
     subreaper = _subreaper(True)
     known = set(_children_map().get(os.getpid(), ()))  # e.g. the simulator: never reaped here
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    log = open(log_path, 'wb') if log_path else subprocess.DEVNULL
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     finally:
         if log_path:
             log.close()
-    peak = {"rss": 0, "pss": 0, "procs": 0}
+    peak = {'rss': 0, 'pss': 0, 'procs': 0}
     done = threading.Event()
 
     def sample():
@@ -157,9 +165,9 @@ def run(cmd, env=None, cwd=None, log_path=None, timeout=None, interval=0.2):
                 r, s = _memory(p)
                 rss += r
                 pss += s
-            peak["rss"] = max(peak["rss"], rss)
-            peak["pss"] = max(peak["pss"], pss)
-            peak["procs"] = max(peak["procs"], len(pids))
+            peak['rss'] = max(peak['rss'], rss)
+            peak['pss'] = max(peak['pss'], pss)
+            peak['procs'] = max(peak['procs'], len(pids))
             done.wait(interval)
 
     timed_out = threading.Event()
@@ -189,11 +197,17 @@ def run(cmd, env=None, cwd=None, log_path=None, timeout=None, interval=0.2):
     _kill_group(proc.pid, signal.SIGKILL)  # leftovers (e.g. az processes still running after a timeout)
     sampler.join()
     return Result(
-        returncode=proc.returncode, timed_out=timed_out.is_set(), wall=wall,
-        cpu_user=usage.ru_utime + orphan_user, cpu_sys=usage.ru_stime + orphan_sys,
-        cpu=usage.ru_utime + usage.ru_stime + orphan_user + orphan_sys, orphan_cpu=orphan_user + orphan_sys,
+        returncode=proc.returncode,
+        timed_out=timed_out.is_set(),
+        wall=wall,
+        cpu_user=usage.ru_utime + orphan_user,
+        cpu_sys=usage.ru_stime + orphan_sys,
+        cpu=usage.ru_utime + usage.ru_stime + orphan_user + orphan_sys,
+        orphan_cpu=orphan_user + orphan_sys,
         max_rss_mb=usage.ru_maxrss / 1024.0,  # Linux: kilobytes
-        peak_tree_pss_mb=peak["pss"] / 2 ** 20, peak_tree_rss_mb=peak["rss"] / 2 ** 20, peak_procs=peak["procs"],
+        peak_tree_pss_mb=peak['pss'] / 2**20,
+        peak_tree_rss_mb=peak['rss'] / 2**20,
+        peak_procs=peak['procs'],
     )
 
 

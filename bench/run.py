@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import re
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -41,57 +40,78 @@ import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
-TESTS = os.path.join(REPO, "tests")
-CONTENDERS = os.path.join(BENCH, "contenders")
-COLLECTIONS = os.path.join(REPO, ".tmp", "collections")
-LINK = os.path.join(COLLECTIONS, "ansible_collections", "vmrescue", "azure")
-OUT = os.path.join(REPO, ".tmp", "bench")
-DOC = os.path.join(REPO, "docs", "performance.md")
+TESTS = os.path.join(REPO, 'tests')
+CONTENDERS = os.path.join(BENCH, 'contenders')
+COLLECTIONS = os.path.join(REPO, '.tmp', 'collections')
+LINK = os.path.join(COLLECTIONS, 'ansible_collections', 'vmrescue', 'azure')
+OUT = os.path.join(REPO, '.tmp', 'bench')
+DOC = os.path.join(REPO, 'docs', 'performance.md')
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
 
 sys.path.insert(0, BENCH)
 sys.path.insert(0, TESTS)
 import floor as floors  # noqa: E402
 import measure  # noqa: E402
+
 from armsim.harness import Simulator  # noqa: E402
 
-ALL = ("collection", "azcollection", "azcli", "adhoc", "lookup", "regain", "regain_windows", "rerun_pending", "break_glass")
+ALL = (
+    'collection',
+    'azcollection',
+    'azcli',
+    'adhoc',
+    'lookup',
+    'regain',
+    'regain_windows',
+    'rerun_pending',
+    'break_glass',
+)
 # Latency profiles. "real": azure-facts.md section 6 (a VM write ~15 s, a new key in the guest's status ~90 s after,
 # the instance view answers once with the status from before each write, operations say Retry-After 10, a VMAccess
 # handler run ~30 s as the simulator's default). "quick": short latencies for development only.
 PROFILES = {
-    "real": {"lro_seconds": 15.0, "relatch_seconds": 90.0, "extension_seconds": 30.0, "lro_retry_after": 10,
-             "stale_status_reads": 1},
-    "quick": {"lro_seconds": 1.0, "relatch_seconds": 3.0, "extension_seconds": 1.0, "lro_retry_after": 1,
-              "stale_status_reads": 1},
+    'real': {
+        'lro_seconds': 15.0,
+        'relatch_seconds': 90.0,
+        'extension_seconds': 30.0,
+        'lro_retry_after': 10,
+        'stale_status_reads': 1,
+    },
+    'quick': {
+        'lro_seconds': 1.0,
+        'relatch_seconds': 3.0,
+        'extension_seconds': 1.0,
+        'lro_retry_after': 1,
+        'stale_status_reads': 1,
+    },
 }
-QUICK_TAG = " [quick latencies]"
+QUICK_TAG = ' [quick latencies]'
 LABELS = {
-    "collection": "vmrescue.azure reset_proxy_agent_keys",
-    "azcollection": "azure.azcollection azure_rm_resource",
-    "azcli": "az vm update loop (xargs -P)",
-    "adhoc": "ad-hoc proxy_agent_key_reset, no-op",
-    "lookup": "key_latch_status lookup",
-    "regain": "regain_linux_access re-run, all done",
-    "regain_windows": "regain_windows_access re-run, all done",
-    "regain_windows_first": "regain_windows_access first run (Windows fleet)",
-    "rerun_pending": "reset_proxy_agent_keys re-run, resets pending",
-    "break_glass": "proxy_agent_settings: switch to Audit (break-glass)",
+    'collection': 'vmrescue.azure reset_proxy_agent_keys',
+    'azcollection': 'azure.azcollection azure_rm_resource',
+    'azcli': 'az vm update loop (xargs -P)',
+    'adhoc': 'ad-hoc proxy_agent_key_reset, no-op',
+    'lookup': 'key_latch_status lookup',
+    'regain': 'regain_linux_access re-run, all done',
+    'regain_windows': 'regain_windows_access re-run, all done',
+    'regain_windows_first': 'regain_windows_access first run (Windows fleet)',
+    'rerun_pending': 'reset_proxy_agent_keys re-run, resets pending',
+    'break_glass': 'proxy_agent_settings: switch to Audit (break-glass)',
 }
 START_KID, TARGET_KID = 1, 2  # generated VMs start at keyIncarnationId 1; every reset contender raises it to 2
-CLIENT_ID = "11111111-1111-4111-8111-111111111111"
+CLIENT_ID = '11111111-1111-4111-8111-111111111111'
 # A second controller's service principal (rerun_pending: the re-run's requests are counted apart from the run
 # still confirming; ARM gives each principal its own gateway buckets)
-RERUN_CLIENT_ID, RERUN_SECRET = "33333333-3333-4333-8333-333333333333", "bench-rerun-secret-not-for-production"
-HEADLINE = re.compile(r"(\w+): (\d+) checked, (\d+) changed, (\d+) already fine, (\d+) skipped, (\d+) failed")
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+RERUN_CLIENT_ID, RERUN_SECRET = '33333333-3333-4333-8333-333333333333', 'bench-rerun-secret-not-for-production'
+HEADLINE = re.compile(r'(\w+): (\d+) checked, (\d+) changed, (\d+) already fine, (\d+) skipped, (\d+) failed')
+RECAP = re.compile(r'^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
 
 
 class HarnessError(RuntimeError):
     """The benchmark itself broke (not a contender): exit non-zero."""
 
 
-def say(text=""):
+def say(text=''):
     print(text, flush=True)
 
 
@@ -100,30 +120,35 @@ def say(text=""):
 # ----------------------------------------------------------------------------------------------------------------
 def clean_env():
     """The parent environment without anything that would point a client somewhere else."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AZURE_", "ANSIBLE_", "MSAL_", "IDENTITY_")) and k not in (
-               "PYTHONPATH", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "VIRTUAL_ENV")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["LANG"] = env.get("LANG") or "C.UTF-8"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(('AZURE_', 'ANSIBLE_', 'MSAL_', 'IDENTITY_'))
+        and k not in ('PYTHONPATH', 'REQUESTS_CA_BUNDLE', 'SSL_CERT_FILE', 'CURL_CA_BUNDLE', 'VIRTUAL_ENV')
+    }
+    env['PYTHONDONTWRITEBYTECODE'] = '1'
+    env['LANG'] = env.get('LANG') or 'C.UTF-8'
     return env
 
 
 def ansible_env(work, forks, python, bin_dir, collections_path):
     env = clean_env()
-    env.update({
-        "PATH": bin_dir + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
-        "ANSIBLE_COLLECTIONS_PATH": collections_path,
-        "ANSIBLE_PYTHON_INTERPRETER": python,
-        "ANSIBLE_LOCAL_TEMP": os.path.join(work, "ansible-tmp"),
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORKS": str(forks),
-        "ANSIBLE_DEPRECATION_WARNINGS": "False",
-        # where the wall time went: play/task start times (bench/callback_plugins/bench_task_times.py)
-        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(REPO, "bench", "callback_plugins"),
-        "ANSIBLE_CALLBACKS_ENABLED": "bench_task_times",
-    })
+    env.update(
+        {
+            'PATH': bin_dir + os.pathsep + env.get('PATH', '/usr/bin:/bin'),
+            'ANSIBLE_COLLECTIONS_PATH': collections_path,
+            'ANSIBLE_PYTHON_INTERPRETER': python,
+            'ANSIBLE_LOCAL_TEMP': os.path.join(work, 'ansible-tmp'),
+            'ANSIBLE_RETRY_FILES_ENABLED': 'False',
+            'ANSIBLE_HOST_KEY_CHECKING': 'False',
+            'ANSIBLE_NOCOLOR': '1',
+            'ANSIBLE_FORKS': str(forks),
+            'ANSIBLE_DEPRECATION_WARNINGS': 'False',
+            # where the wall time went: play/task start times (bench/callback_plugins/bench_task_times.py)
+            'ANSIBLE_CALLBACK_PLUGINS': os.path.join(REPO, 'bench', 'callback_plugins'),
+            'ANSIBLE_CALLBACKS_ENABLED': 'bench_task_times',
+        }
+    )
     return env
 
 
@@ -131,12 +156,12 @@ def task_times(path, top=4):
     """The ``top`` longest plays/tasks of one run from its task-times file: [(seconds, name)], longest first."""
     try:
         with open(path) as fh:
-            marks = [line.rstrip("\n").split("\t", 2) for line in fh if line.strip()]
+            marks = [line.rstrip('\n').split('\t', 2) for line in fh if line.strip()]
     except OSError:
         return []
     spans = []
     for (t0, kind, name), (t1, _, _) in zip(marks, marks[1:]):
-        spans.append((float(t1) - float(t0), ("play " if kind == "play" else "") + name))
+        spans.append((float(t1) - float(t0), ('play ' if kind == 'play' else '') + name))
     return sorted(spans, reverse=True)[:top]
 
 
@@ -156,49 +181,64 @@ def _version(cmd):
 
 def describe_machine(args):
     mem_kb = 0
-    with open("/proc/meminfo") as fh:
+    with open('/proc/meminfo') as fh:
         for line in fh:
-            if line.startswith("MemTotal:"):
+            if line.startswith('MemTotal:'):
                 mem_kb = int(line.split()[1])
-    cpu = ""
-    with open("/proc/cpuinfo") as fh:
+    cpu = ''
+    with open('/proc/cpuinfo') as fh:
         for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
                 break
     az_ver = None
     if args.az and os.path.exists(args.az):
-        azpy = os.path.join(os.path.dirname(args.az), "python")
-        az_ver = _version([azpy, "-c", "import importlib.metadata as m; print(m.version('azure-cli'))"])
-    azc_py = os.path.join(args.azcollection_venv, "bin", "python")
+        azpy = os.path.join(os.path.dirname(args.az), 'python')
+        az_ver = _version([azpy, '-c', "import importlib.metadata as m; print(m.version('azure-cli'))"])
+    azc_py = os.path.join(args.azcollection_venv, 'bin', 'python')
     return {
-        "nproc": os.cpu_count(), "memory_gib": round(mem_kb / 2 ** 20, 1), "cpu": cpu,
-        "kernel": platform.release(), "python": platform.python_version(),
-        "ansible_core": _version([sys.executable, "-c", "import ansible.release as r; print(r.__version__)"]),
-        "azcollection_venv": {
-            "ansible": _version([azc_py, "-c", "import importlib.metadata as m; print(m.version('ansible'))"]),
-            "ansible_core": _version([azc_py, "-c", "import ansible.release as r; print(r.__version__)"]),
-            "azure.azcollection": _azcollection_version(azc_py),
-        } if os.path.exists(azc_py) else None,
-        "azure_cli": az_ver,
+        'nproc': os.cpu_count(),
+        'memory_gib': round(mem_kb / 2**20, 1),
+        'cpu': cpu,
+        'kernel': platform.release(),
+        'python': platform.python_version(),
+        'ansible_core': _version([sys.executable, '-c', 'import ansible.release as r; print(r.__version__)']),
+        'azcollection_venv': {
+            'ansible': _version([azc_py, '-c', "import importlib.metadata as m; print(m.version('ansible'))"]),
+            'ansible_core': _version([azc_py, '-c', 'import ansible.release as r; print(r.__version__)']),
+            'azure.azcollection': _azcollection_version(azc_py),
+        }
+        if os.path.exists(azc_py)
+        else None,
+        'azure_cli': az_ver,
     }
 
 
 def _azcollection_version(python):
-    code = ("import json, os, ansible_collections.azure.azcollection as c; "
-            "print(json.load(open(os.path.join(list(c.__path__)[0], 'MANIFEST.json')))['collection_info']['version'])")
-    return _version([python, "-c", code])
+    code = (
+        'import json, os, ansible_collections.azure.azcollection as c; '
+        "print(json.load(open(os.path.join(list(c.__path__)[0], 'MANIFEST.json')))['collection_info']['version'])"
+    )
+    return _version([python, '-c', code])
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # simulator helpers
 # ----------------------------------------------------------------------------------------------------------------
 def make_fleet(n, subscriptions=1):
-    return {"principals": [{"name": "automation", "client_id": CLIENT_ID,
-                            "client_secret": "bench-secret-not-for-production"},
-                           {"name": "second-controller", "client_id": RERUN_CLIENT_ID, "client_secret": RERUN_SECRET}],
-            "generate": {"count": n, "resource_group": "rg-bench", "prefix": "bench",
-                         "key_incarnation_id": START_KID, "subscriptions": subscriptions}}
+    return {
+        'principals': [
+            {'name': 'automation', 'client_id': CLIENT_ID, 'client_secret': 'bench-secret-not-for-production'},
+            {'name': 'second-controller', 'client_id': RERUN_CLIENT_ID, 'client_secret': RERUN_SECRET},
+        ],
+        'generate': {
+            'count': n,
+            'resource_group': 'rg-bench',
+            'prefix': 'bench',
+            'key_incarnation_id': START_KID,
+            'subscriptions': subscriptions,
+        },
+    }
 
 
 def fleet_state(sim, ids, target=TARGET_KID):
@@ -206,8 +246,8 @@ def fleet_state(sim, ids, target=TARGET_KID):
     raised = latched = 0
     for vm_id in ids:
         st = sim.control.vm(vm_id)
-        model = st["model"]["properties"]["securityProfile"]["proxyAgentSettings"].get("keyIncarnationId", 0)
-        guest = ((st.get("proxy_agent") or {}).get("guest") or {}).get("keyIncarnationId") or 0
+        model = st['model']['properties']['securityProfile']['proxyAgentSettings'].get('keyIncarnationId', 0)
+        guest = ((st.get('proxy_agent') or {}).get('guest') or {}).get('keyIncarnationId') or 0
         raised += model >= target
         latched += int(guest) >= target
     return raised, latched
@@ -226,67 +266,96 @@ class Fresh:
 
     def counters(self):
         c = self.sim.control.counters()
-        c["sim_cpu"] = (measure.cpu_seconds(self.sim.proc.pid) or 0.0) - self.cpu0
+        c['sim_cpu'] = (measure.cpu_seconds(self.sim.proc.pid) or 0.0) - self.cpu0
         return c
 
     def __exit__(self, *exc):
         return False
 
 
-def row(name, n, m, counters, failed, not_done=None, floor=None, note=""):
+def row(name, n, m, counters, failed, not_done=None, floor=None, note=''):
     r = {
-        "contender": name, "label": LABELS[name] + (QUICK_TAG if PROFILE["name"] == "quick" else ""), "size": n,
-        "wall": m.wall, "cpu": m.cpu, "max_rss_mb": m.max_rss_mb, "peak_tree_pss_mb": m.peak_tree_pss_mb,
-        "peak_tree_rss_mb": m.peak_tree_rss_mb, "peak_procs": m.peak_procs, "returncode": m.returncode,
-        "timed_out": m.timed_out,
-        "token": counters.get("token", 0), "read": counters.get("read", 0), "write": counters.get("write", 0),
-        "poll": counters.get("poll", 0), "throttled": counters.get("throttled", 0),
-        "sim_cpu": counters.get("sim_cpu"), "by_route": counters.get("by_route"),
-        "failed": failed, "not_done": not_done,
-        "floor": floor.seconds if floor else None, "ratio": None, "note": note,
-        "load_before": LOAD.get("before"), "profile": PROFILE["name"], "subscriptions": PROFILE["subscriptions"],
+        'contender': name,
+        'label': LABELS[name] + (QUICK_TAG if PROFILE['name'] == 'quick' else ''),
+        'size': n,
+        'wall': m.wall,
+        'cpu': m.cpu,
+        'max_rss_mb': m.max_rss_mb,
+        'peak_tree_pss_mb': m.peak_tree_pss_mb,
+        'peak_tree_rss_mb': m.peak_tree_rss_mb,
+        'peak_procs': m.peak_procs,
+        'returncode': m.returncode,
+        'timed_out': m.timed_out,
+        'token': counters.get('token', 0),
+        'read': counters.get('read', 0),
+        'write': counters.get('write', 0),
+        'poll': counters.get('poll', 0),
+        'throttled': counters.get('throttled', 0),
+        'sim_cpu': counters.get('sim_cpu'),
+        'by_route': counters.get('by_route'),
+        'failed': failed,
+        'not_done': not_done,
+        'floor': floor.seconds if floor else None,
+        'ratio': None,
+        'note': note,
+        'load_before': LOAD.get('before'),
+        'profile': PROFILE['name'],
+        'subscriptions': PROFILE['subscriptions'],
     }
     if floor and floor.seconds > 0:
-        r["ratio"] = m.wall / floor.seconds
+        r['ratio'] = m.wall / floor.seconds
     return r
 
 
-PROFILE = {"name": "real", "subscriptions": 1}  # set by main()
+PROFILE = {'name': 'real', 'subscriptions': 1}  # set by main()
 LOAD = {}  # the machine's 1-minute load average before the current contender (other work on the machine)
 
 
 def write(path, text, mode=0o644):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as fh:
+    with os.fdopen(fd, 'w') as fh:
         fh.write(text)
     return path
 
 
 def write_inventory(path, ids, python):
-    lines = ["# generated by bench/run.py: one host per VM, identified by azure_vm_id", "all:", "  vars:",
-             "    ansible_connection: local", f"    ansible_python_interpreter: {python}", "  hosts:"]
+    lines = [
+        '# generated by bench/run.py: one host per VM, identified by azure_vm_id',
+        'all:',
+        '  vars:',
+        '    ansible_connection: local',
+        f'    ansible_python_interpreter: {python}',
+        '  hosts:',
+    ]
     for vm_id in ids:
-        lines.append(f"    {vm_id.rsplit('/', 1)[1]}:")
-        lines.append(f"      azure_vm_id: {vm_id}")
-    return write(path, "\n".join(lines) + "\n")
+        lines.append(f'    {vm_id.rsplit("/", 1)[1]}:')
+        lines.append(f'      azure_vm_id: {vm_id}')
+    return write(path, '\n'.join(lines) + '\n')
 
 
 def recap(log_path):
-    with open(log_path, errors="replace") as fh:
+    with open(log_path, errors='replace') as fh:
         text = fh.read()
-    rows = {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)), "unreachable": int(m.group(4)),
-                         "failed": int(m.group(5))} for m in RECAP.finditer(text)}
+    rows = {
+        m.group(1): {
+            'ok': int(m.group(2)),
+            'changed': int(m.group(3)),
+            'unreachable': int(m.group(4)),
+            'failed': int(m.group(5)),
+        }
+        for m in RECAP.finditer(text)
+    }
     head = HEADLINE.findall(text)
     summary = None
     if head:
         h = head[-1]
-        summary = dict(zip(("checked", "changed", "already_fine", "skipped", "failed"), map(int, h[1:])))
+        summary = dict(zip(('checked', 'changed', 'already_fine', 'skipped', 'failed'), map(int, h[1:])))
     return text, rows, summary
 
 
 def tail(log_path, lines=15):
-    with open(log_path, errors="replace") as fh:
-        return "".join(fh.readlines()[-lines:])
+    with open(log_path, errors='replace') as fh:
+        return ''.join(fh.readlines()[-lines:])
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -297,124 +366,165 @@ class Ctx:
         self.args, self.sim, self.n, self.ids, self.work, self.cfg = args, sim, n, ids, work, cfg
         self.forks = args.forks
         self.subs = args.subscriptions
-        self.inventory = write_inventory(os.path.join(work, "inventory.yml"), ids, sys.executable)
+        self.inventory = write_inventory(os.path.join(work, 'inventory.yml'), ids, sys.executable)
         self.env = ansible_env(work, self.forks, sys.executable, VENV_BIN, COLLECTIONS)
         self.env.update(sim.env())
-        os.makedirs(os.path.join(work, "ansible-tmp"), exist_ok=True)
+        os.makedirs(os.path.join(work, 'ansible-tmp'), exist_ok=True)
 
     def log(self, name):
-        return os.path.join(self.work, name + ".log")
+        return os.path.join(self.work, name + '.log')
 
     def cold_env(self, name, env=None):
         """``env`` (default: the collection's) with a new, empty HOME: every measured run starts with no token
         cache (~/.IdentityService) and no ~/.ansible, and nothing of the simulator's lands in the real HOME."""
-        home = os.path.join(self.work, "home", name)
+        home = os.path.join(self.work, 'home', name)
         shutil.rmtree(home, ignore_errors=True)
         os.makedirs(home, mode=0o700)
-        return dict(env or self.env, HOME=home, VMRESCUE_BENCH_TASK_TIMES=os.path.join(self.work, name + ".tasks.tsv"))
+        return dict(env or self.env, HOME=home, VMRESCUE_BENCH_TASK_TIMES=os.path.join(self.work, name + '.tasks.tsv'))
 
     def playbook(self, *args):
-        return [os.path.join(VENV_BIN, "ansible-playbook"), "-f", str(self.forks), *args]
+        return [os.path.join(VENV_BIN, 'ansible-playbook'), '-f', str(self.forks), *args]
 
 
 def run_collection(ctx):
     fl = floors.key_reset(ctx.cfg, ctx.n, subscriptions=ctx.subs)
-    extra = json.dumps({"proxy_agent_key_recovery_mode": "incarnation",
-                        "proxy_agent_key_recovery_key_incarnation_id": TARGET_KID})
-    cmd = ctx.playbook("-i", ctx.inventory, "vmrescue.azure.reset_proxy_agent_keys", "-e", extra)
+    extra = json.dumps(
+        {'proxy_agent_key_recovery_mode': 'incarnation', 'proxy_agent_key_recovery_key_incarnation_id': TARGET_KID}
+    )
+    cmd = ctx.playbook('-i', ctx.inventory, 'vmrescue.azure.reset_proxy_agent_keys', '-e', extra)
     with Fresh(ctx.sim) as fresh:
-        m = measure.run(cmd, env=ctx.cold_env("collection"), cwd=ctx.work, log_path=ctx.log("collection"),
-                        timeout=max(900, 10 * fl.seconds))
+        m = measure.run(
+            cmd,
+            env=ctx.cold_env('collection'),
+            cwd=ctx.work,
+            log_path=ctx.log('collection'),
+            timeout=max(900, 10 * fl.seconds),
+        )
         counters = fresh.counters()
         per_vm = reads_by_vm(ctx.sim, ctx.ids, counters)
-    _, rows, summary = recap(ctx.log("collection"))
+    _, rows, summary = recap(ctx.log('collection'))
     raised, latched = fleet_state(ctx.sim, ctx.ids)
-    failed = summary["failed"] if summary else sum(1 for r in rows.values() if r["failed"] or r["unreachable"])
-    note = ""
+    failed = summary['failed'] if summary else sum(1 for r in rows.values() if r['failed'] or r['unreachable'])
+    note = ''
     if summary is None:
-        note = "no summary printed (exit %d)" % m.returncode
+        note = 'no summary printed (exit %d)' % m.returncode
         failed = failed or ctx.n - latched
-    elif summary["changed"] != ctx.n:
-        note = "changed %d of %d" % (summary["changed"], ctx.n)
+    elif summary['changed'] != ctx.n:
+        note = 'changed %d of %d' % (summary['changed'], ctx.n)
     if m.timed_out:
-        note = "timed out"
-    r = row("collection", ctx.n, m, counters, failed, ctx.n - latched, fl, note)
-    r["extra_writes"] = max(0, counters.get("write", 0) - ctx.n)  # each VM needs exactly one: more = a double raise
-    r["reads_per_vm"] = counters.get("read", 0) / float(ctx.n)
-    extra_note = "%.2f reads per VM (target <= %d), %d writes beyond 1 per VM (double raises)" % (
-        r["reads_per_vm"], floors.confirm_reads(ctx.cfg), r["extra_writes"])
+        note = 'timed out'
+    r = row('collection', ctx.n, m, counters, failed, ctx.n - latched, fl, note)
+    r['extra_writes'] = max(0, counters.get('write', 0) - ctx.n)  # each VM needs exactly one: more = a double raise
+    r['reads_per_vm'] = counters.get('read', 0) / float(ctx.n)
+    extra_note = '%.2f reads per VM (target <= %d), %d writes beyond 1 per VM (double raises)' % (
+        r['reads_per_vm'],
+        floors.confirm_reads(ctx.cfg),
+        r['extra_writes'],
+    )
     if per_vm:
         limit = floors.confirm_reads(ctx.cfg)
         over = sorted(c for c in per_vm.values() if c > limit)
-        r["reads_by_vm"] = {"max": max(per_vm.values()), "over_limit": len(over),
-                            "over_counts": sorted(over, reverse=True)[:10]}
-        extra_note += "; per VM (request log): %d of %d VMs read at most %d times, %d more (%s)" % (
-            ctx.n - len(over), ctx.n, limit, len(over), ", ".join(map(str, sorted(over, reverse=True)[:10])) or "-")
-    r["note"] = "; ".join(x for x in (note, extra_note) if x)
+        r['reads_by_vm'] = {
+            'max': max(per_vm.values()),
+            'over_limit': len(over),
+            'over_counts': sorted(over, reverse=True)[:10],
+        }
+        extra_note += '; per VM (request log): %d of %d VMs read at most %d times, %d more (%s)' % (
+            ctx.n - len(over),
+            ctx.n,
+            limit,
+            len(over),
+            ', '.join(map(str, sorted(over, reverse=True)[:10])) or '-',
+        )
+    r['note'] = '; '.join(x for x in (note, extra_note) if x)
     return r, [
-        "`ansible-playbook -i inventory.yml -f %d vmrescue.azure.reset_proxy_agent_keys -e '%s'`" % (ctx.forks, extra)]
+        "`ansible-playbook -i inventory.yml -f %d vmrescue.azure.reset_proxy_agent_keys -e '%s'`" % (ctx.forks, extra)
+    ]
 
 
 def run_azcollection(ctx):
     args = ctx.args
     fl = floors.key_reset(ctx.cfg, ctx.n, subscriptions=ctx.subs)
     venv = args.azcollection_venv
-    py = os.path.join(venv, "bin", "python")
-    if not os.path.exists(os.path.join(venv, ".complete")):
-        return None, ["azure.azcollection skipped: %s is not installed (make azcollection)" % venv]
-    inv = write_inventory(os.path.join(ctx.work, "inventory-azcollection.yml"), ctx.ids, py)
-    empty = os.path.join(ctx.work, "no-collections")
+    py = os.path.join(venv, 'bin', 'python')
+    if not os.path.exists(os.path.join(venv, '.complete')):
+        return None, ['azure.azcollection skipped: %s is not installed (make azcollection)' % venv]
+    inv = write_inventory(os.path.join(ctx.work, 'inventory-azcollection.yml'), ctx.ids, py)
+    empty = os.path.join(ctx.work, 'no-collections')
     os.makedirs(empty, exist_ok=True)
-    env = ansible_env(ctx.work, ctx.forks, py, os.path.join(venv, "bin"), empty)
+    env = ansible_env(ctx.work, ctx.forks, py, os.path.join(venv, 'bin'), empty)
     sim = ctx.sim
     # azure-facts.md section 4: what works unmodified (AZURE_CLOUD_ENVIRONMENT as a metadata URL is broken).
-    env.update({
-        "AZURE_CLIENT_ID": sim.client_id, "AZURE_SECRET": sim.client_secret, "AZURE_TENANT": sim.tenant_id,
-        "AZURE_SUBSCRIPTION_ID": sim.subscription_id, "AZURE_ADFS_AUTHORITY_URL": sim.base_url,
-        "AZURE_DISABLE_INSTANCE_DISCOVERY": "true", "REQUESTS_CA_BUNDLE": sim.ca_file, "SSL_CERT_FILE": sim.ca_file,
-        "ARM_URL": sim.base_url,
-    })
+    env.update(
+        {
+            'AZURE_CLIENT_ID': sim.client_id,
+            'AZURE_SECRET': sim.client_secret,
+            'AZURE_TENANT': sim.tenant_id,
+            'AZURE_SUBSCRIPTION_ID': sim.subscription_id,
+            'AZURE_ADFS_AUTHORITY_URL': sim.base_url,
+            'AZURE_DISABLE_INSTANCE_DISCOVERY': 'true',
+            'REQUESTS_CA_BUNDLE': sim.ca_file,
+            'SSL_CERT_FILE': sim.ca_file,
+            'ARM_URL': sim.base_url,
+        }
+    )
     cap = args.cap_seconds if ctx.n > args.cap_above else None
-    cmd = [os.path.join(venv, "bin", "ansible-playbook"), "-f", str(ctx.forks), "-i", inv,
-           os.path.join(CONTENDERS, "azcollection_reset.yml"), "-e",
-           json.dumps(dict(key_incarnation_id=TARGET_KID, **poll_budget(ctx.cfg)))]
+    cmd = [
+        os.path.join(venv, 'bin', 'ansible-playbook'),
+        '-f',
+        str(ctx.forks),
+        '-i',
+        inv,
+        os.path.join(CONTENDERS, 'azcollection_reset.yml'),
+        '-e',
+        json.dumps(dict(key_incarnation_id=TARGET_KID, **poll_budget(ctx.cfg))),
+    ]
     with Fresh(sim) as fresh:
-        m = measure.run(cmd, env=ctx.cold_env("azcollection", env), cwd=ctx.work, log_path=ctx.log("azcollection"),
-                        timeout=cap or max(3600, 40 * ctx.n))
+        m = measure.run(
+            cmd,
+            env=ctx.cold_env('azcollection', env),
+            cwd=ctx.work,
+            log_path=ctx.log('azcollection'),
+            timeout=cap or max(3600, 40 * ctx.n),
+        )
         counters = fresh.counters()
-    text, rows, _ = recap(ctx.log("azcollection"))
+    text, rows, _ = recap(ctx.log('azcollection'))
     raised, latched = fleet_state(sim, ctx.ids)
-    confirm_part = text.split("TASK [Wait until the guest has latched the new key]", 1)
-    confirmed = len(re.findall(r"^ok: \[", confirm_part[1], re.M)) if len(confirm_part) > 1 else 0
-    failed = sum(1 for r in rows.values() if r["failed"] or r["unreachable"])
-    note, projected = "", None
+    confirm_part = text.split('TASK [Wait until the guest has latched the new key]', 1)
+    confirmed = len(re.findall(r'^ok: \[', confirm_part[1], re.M)) if len(confirm_part) > 1 else 0
+    failed = sum(1 for r in rows.values() if r['failed'] or r['unreachable'])
+    note, projected = '', None
     if m.timed_out:
         done_units = raised + confirmed
         projected = m.wall * 2 * ctx.n / done_units if done_units else None
-        note = ("capped at %d s: %d of %d PATCHed, %d confirmed (%.2f VMs/s PATCHed); projected full run at this "
-                "rate: %s" % (cap, raised, ctx.n, confirmed, raised / m.wall,
-                              "%.0f s" % projected if projected else "n/a"))
+        note = (
+            'capped at %d s: %d of %d PATCHed, %d confirmed (%.2f VMs/s PATCHed); projected full run at this '
+            'rate: %s' % (cap, raised, ctx.n, confirmed, raised / m.wall, '%.0f s' % projected if projected else 'n/a')
+        )
     elif m.returncode != 0 and not rows:
-        note = "exit %d, no recap: %s" % (m.returncode, tail(ctx.log("azcollection"), 3).strip()[-300:])
-    r = row("azcollection", ctx.n, m, counters, failed, ctx.n - latched, fl, note)
-    r.update(capped=bool(m.timed_out), patched=raised, confirmed=confirmed,
-             projected=projected if m.timed_out else None)
-    return r, ["`%s/bin/ansible-playbook -i inventory.yml -f %d bench/contenders/azcollection_reset.yml -e "
-               "key_incarnation_id=%d` (ansible %s)" % (_home(venv), ctx.forks, TARGET_KID,
-                                                        ctx.args.machine.get("azcollection_venv", {}).get("ansible"))]
+        note = 'exit %d, no recap: %s' % (m.returncode, tail(ctx.log('azcollection'), 3).strip()[-300:])
+    r = row('azcollection', ctx.n, m, counters, failed, ctx.n - latched, fl, note)
+    r.update(
+        capped=bool(m.timed_out), patched=raised, confirmed=confirmed, projected=projected if m.timed_out else None
+    )
+    return r, [
+        '`%s/bin/ansible-playbook -i inventory.yml -f %d bench/contenders/azcollection_reset.yml -e '
+        'key_incarnation_id=%d` (ansible %s)'
+        % (_home(venv), ctx.forks, TARGET_KID, ctx.args.machine.get('azcollection_venv', {}).get('ansible'))
+    ]
 
 
 def reads_by_vm(sim, ids, counters):
     """{vm id: successful GETs of that VM} from the simulator's request log, or None when the log (60000 entries,
     tests/armsim/control.py RequestLog) did not hold the whole run."""
-    if counters.get("read", 0) + counters.get("write", 0) + counters.get("token", 0) + 50 >= 60000:
+    if counters.get('read', 0) + counters.get('write', 0) + counters.get('token', 0) + 50 >= 60000:
         return None
     wanted = dict((i.lower(), 0) for i in ids)
     for entry in sim.control.requests():
-        if entry["method"] == "GET" and entry["status"] == 200:
-            path = entry["path"].split("?", 1)[0].lower()
-            if path.endswith("/instanceview"):
-                path = path[:-len("/instanceview")]
+        if entry['method'] == 'GET' and entry['status'] == 200:
+            path = entry['path'].split('?', 1)[0].lower()
+            if path.endswith('/instanceview'):
+                path = path[: -len('/instanceview')]
             if path in wanted:
                 wanted[path] += 1
     return wanted
@@ -423,13 +533,15 @@ def reads_by_vm(sim, ids, counters):
 def poll_budget(cfg):
     """How often and how long contenders 2 and 3 poll for the new key, as a user would set it for the latencies:
     every 2 s for up to a minute at short latencies, every 10 s for up to 5 minutes at Azure's (~105 s)."""
-    latency = float(cfg["lro_seconds"]) + float(cfg["relatch_seconds"])
-    return {"confirm_delay": 2, "confirm_retries": 30} if latency <= 30 else {"confirm_delay": 10, "confirm_retries": 30}
+    latency = float(cfg['lro_seconds']) + float(cfg['relatch_seconds'])
+    return (
+        {'confirm_delay': 2, 'confirm_retries': 30} if latency <= 30 else {'confirm_delay': 10, 'confirm_retries': 30}
+    )
 
 
 def _home(path):
-    home = os.path.expanduser("~")
-    return "~" + path[len(home):] if path.startswith(home + os.sep) else path
+    home = os.path.expanduser('~')
+    return '~' + path[len(home) :] if path.startswith(home + os.sep) else path
 
 
 class AzHome:
@@ -437,30 +549,55 @@ class AzHome:
 
     def __init__(self, az, sim, work):
         self.az = az
-        self.home = os.path.join(work, "azcli-home")
+        self.home = os.path.join(work, 'azcli-home')
         shutil.rmtree(self.home, ignore_errors=True)
         os.makedirs(self.home, mode=0o700)
         env = clean_env()
-        env.update({
-            "PATH": os.path.dirname(az) + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
-            "HOME": self.home, "AZURE_CONFIG_DIR": os.path.join(self.home, ".azure"),
-            "REQUESTS_CA_BUNDLE": sim.ca_file, "SSL_CERT_FILE": sim.ca_file,
-            "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_ONLY_SHOW_ERRORS": "true",
-            "AZURE_CORE_NO_COLOR": "true", "AZURE_CORE_SURVEY_MESSAGE": "false", "NO_PROXY": "127.0.0.1,localhost",
-        })
+        env.update(
+            {
+                'PATH': os.path.dirname(az) + os.pathsep + env.get('PATH', '/usr/bin:/bin'),
+                'HOME': self.home,
+                'AZURE_CONFIG_DIR': os.path.join(self.home, '.azure'),
+                'REQUESTS_CA_BUNDLE': sim.ca_file,
+                'SSL_CERT_FILE': sim.ca_file,
+                'AZURE_CORE_COLLECT_TELEMETRY': 'false',
+                'AZURE_CORE_ONLY_SHOW_ERRORS': 'true',
+                'AZURE_CORE_NO_COLOR': 'true',
+                'AZURE_CORE_SURVEY_MESSAGE': 'false',
+                'NO_PROXY': '127.0.0.1,localhost',
+            }
+        )
         self.env = env
-        secret = write(os.path.join(self.home, "sp-secret"), sim.client_secret, 0o600)
+        secret = write(os.path.join(self.home, 'sp-secret'), sim.client_secret, 0o600)
         try:
-            for cmd in (["cloud", "register", "-n", "armsim", "--endpoint-resource-manager", sim.base_url],
-                        ["cloud", "set", "-n", "armsim"],
-                        ["config", "set", "core.instance_discovery=false"],
-                        ["login", "--service-principal", "-u", sim.client_id, "--password=@" + secret,
-                         "--tenant", sim.tenant_id, "-o", "none"],
-                        ["account", "set", "-s", sim.subscription_id]):
-                proc = subprocess.run([az, *cmd], env=env, capture_output=True, text=True, timeout=300,
-                                      cwd=self.home, stdin=subprocess.DEVNULL)
+            for cmd in (
+                ['cloud', 'register', '-n', 'armsim', '--endpoint-resource-manager', sim.base_url],
+                ['cloud', 'set', '-n', 'armsim'],
+                ['config', 'set', 'core.instance_discovery=false'],
+                [
+                    'login',
+                    '--service-principal',
+                    '-u',
+                    sim.client_id,
+                    '--password=@' + secret,
+                    '--tenant',
+                    sim.tenant_id,
+                    '-o',
+                    'none',
+                ],
+                ['account', 'set', '-s', sim.subscription_id],
+            ):
+                proc = subprocess.run(
+                    [az, *cmd],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                    cwd=self.home,
+                    stdin=subprocess.DEVNULL,
+                )
                 if proc.returncode != 0:
-                    raise HarnessError("az %s failed: %s" % (cmd[0], proc.stderr.replace(sim.client_secret, "***")))
+                    raise HarnessError('az %s failed: %s' % (cmd[0], proc.stderr.replace(sim.client_secret, '***')))
         finally:
             os.unlink(secret)
 
@@ -468,82 +605,129 @@ class AzHome:
 def run_azcli(ctx, azhome):
     args = ctx.args
     fl = floors.key_reset(ctx.cfg, ctx.n, subscriptions=ctx.subs)
-    ids_file = write(os.path.join(ctx.work, "vm-ids.txt"), "\n".join(ctx.ids) + "\n")
-    run_dir = os.path.join(ctx.work, "azcli-run")
+    ids_file = write(os.path.join(ctx.work, 'vm-ids.txt'), '\n'.join(ctx.ids) + '\n')
+    run_dir = os.path.join(ctx.work, 'azcli-run')
     os.makedirs(run_dir, exist_ok=True)
     cap = args.cap_seconds if ctx.n > args.cap_above else None
     budget = poll_budget(ctx.cfg)
-    cmd = ["bash", os.path.join(CONTENDERS, "az_loop.sh"), ids_file, str(ctx.forks), str(TARGET_KID),
-           str(budget["confirm_delay"]), str(budget["confirm_retries"])]
+    cmd = [
+        'bash',
+        os.path.join(CONTENDERS, 'az_loop.sh'),
+        ids_file,
+        str(ctx.forks),
+        str(TARGET_KID),
+        str(budget['confirm_delay']),
+        str(budget['confirm_retries']),
+    ]
     with Fresh(ctx.sim) as fresh:
-        m = measure.run(cmd, env=azhome.env, cwd=run_dir, log_path=ctx.log("azcli"),
-                        timeout=cap or max(3600, 40 * ctx.n))
+        m = measure.run(
+            cmd, env=azhome.env, cwd=run_dir, log_path=ctx.log('azcli'), timeout=cap or max(3600, 40 * ctx.n)
+        )
         counters = fresh.counters()
     raised, latched = fleet_state(ctx.sim, ctx.ids)
-    with open(ctx.log("azcli"), errors="replace") as fh:
-        confirmed = sum(1 for line in fh if line.startswith("confirmed "))
+    with open(ctx.log('azcli'), errors='replace') as fh:
+        confirmed = sum(1 for line in fh if line.startswith('confirmed '))
     failed = 0
-    for name in ("failed-update.txt", "unconfirmed.txt"):
+    for name in ('failed-update.txt', 'unconfirmed.txt'):
         path = os.path.join(run_dir, name)
         if os.path.exists(path):
             with open(path) as fh:
                 failed += sum(1 for line in fh if line.strip())
-    note, projected = "", None
+    note, projected = '', None
     if m.timed_out:
         done_units = raised + confirmed
         projected = m.wall * 2 * ctx.n / done_units if done_units else None
-        note = ("capped at %d s: %d of %d updated, %d confirmed (%.2f VMs/s updated); projected full run at this "
-                "rate: %s" % (cap, raised, ctx.n, confirmed, raised / m.wall,
-                              "%.0f s" % projected if projected else "n/a"))
-    r = row("azcli", ctx.n, m, counters, failed, ctx.n - latched, fl, note)
-    r.update(capped=bool(m.timed_out), patched=raised, confirmed=confirmed,
-             projected=projected if m.timed_out else None)
-    return r, ["`bench/contenders/az_loop.sh vm-ids.txt %d %d` (azure-cli %s, logged in once beforehand, untimed)"
-               % (ctx.forks, TARGET_KID, args.machine.get("azure_cli"))]
+        note = (
+            'capped at %d s: %d of %d updated, %d confirmed (%.2f VMs/s updated); projected full run at this '
+            'rate: %s' % (cap, raised, ctx.n, confirmed, raised / m.wall, '%.0f s' % projected if projected else 'n/a')
+        )
+    r = row('azcli', ctx.n, m, counters, failed, ctx.n - latched, fl, note)
+    r.update(
+        capped=bool(m.timed_out), patched=raised, confirmed=confirmed, projected=projected if m.timed_out else None
+    )
+    return r, [
+        '`bench/contenders/az_loop.sh vm-ids.txt %d %d` (azure-cli %s, logged in once beforehand, untimed)'
+        % (ctx.forks, TARGET_KID, args.machine.get('azure_cli'))
+    ]
 
 
 def run_adhoc(ctx):
     vm_id = ctx.ids[0]
-    cmd = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", "vmrescue.azure.proxy_agent_key_reset",
-           "-a", "vm_id=%s key_incarnation_id=%d" % (vm_id, START_KID)]
+    cmd = [
+        os.path.join(VENV_BIN, 'ansible'),
+        'localhost',
+        '-m',
+        'vmrescue.azure.proxy_agent_key_reset',
+        '-a',
+        'vm_id=%s key_incarnation_id=%d' % (vm_id, START_KID),
+    ]
     runs = []
     for i in range(ctx.args.adhoc_repeat):
         with Fresh(ctx.sim) as fresh:
-            m = measure.run(cmd, env=ctx.cold_env("adhoc"), cwd=ctx.work, log_path=ctx.log("adhoc-%d" % i), timeout=300,
-                            interval=0.05)
+            m = measure.run(
+                cmd,
+                env=ctx.cold_env('adhoc'),
+                cwd=ctx.work,
+                log_path=ctx.log('adhoc-%d' % i),
+                timeout=300,
+                interval=0.05,
+            )
             c = fresh.counters()
-        with open(ctx.log("adhoc-%d" % i), errors="replace") as fh:
+        with open(ctx.log('adhoc-%d' % i), errors='replace') as fh:
             out = fh.read()
         ok = m.returncode == 0 and re.search(r'"changed": false', out) is not None
         runs.append((m, c, ok))
     med = lambda key: statistics.median(getattr(m, key) for m, _, _ in runs)  # noqa: E731
-    mm = measure.Result(wall=med("wall"), cpu=med("cpu"), max_rss_mb=med("max_rss_mb"),
-                        peak_tree_pss_mb=med("peak_tree_pss_mb"), peak_tree_rss_mb=med("peak_tree_rss_mb"),
-                        peak_procs=max(m.peak_procs for m, _, _ in runs), returncode=max(m.returncode for m, _, _ in runs),
-                        timed_out=any(m.timed_out for m, _, _ in runs))
-    counters = {k: statistics.median(c[k] for _, c, _ in runs) for k in ("token", "read", "write", "poll",
-                                                                         "throttled", "sim_cpu")}
+    mm = measure.Result(
+        wall=med('wall'),
+        cpu=med('cpu'),
+        max_rss_mb=med('max_rss_mb'),
+        peak_tree_pss_mb=med('peak_tree_pss_mb'),
+        peak_tree_rss_mb=med('peak_tree_rss_mb'),
+        peak_procs=max(m.peak_procs for m, _, _ in runs),
+        returncode=max(m.returncode for m, _, _ in runs),
+        timed_out=any(m.timed_out for m, _, _ in runs),
+    )
+    counters = {
+        k: statistics.median(c[k] for _, c, _ in runs)
+        for k in ('token', 'read', 'write', 'poll', 'throttled', 'sim_cpu')
+    }
     failed = sum(1 for _, _, ok in runs if not ok)
-    r = row("adhoc", 1, mm, counters, failed, None, None,
-            "median of %d runs (walls %s s)" % (len(runs), ", ".join("%.2f" % m.wall for m, _, _ in runs)))
-    r["runs"] = [dict(m.as_dict(), counters={k: c[k] for k in ("token", "read", "write", "poll", "throttled")})
-                 for m, c, _ in runs]
-    return r, ["`ansible localhost -m vmrescue.azure.proxy_agent_key_reset -a \"vm_id=<id> key_incarnation_id=%d\"`"
-               " (the VM is already at %d: nothing to do), %d times" % (START_KID, START_KID, ctx.args.adhoc_repeat)]
+    r = row(
+        'adhoc',
+        1,
+        mm,
+        counters,
+        failed,
+        None,
+        None,
+        'median of %d runs (walls %s s)' % (len(runs), ', '.join('%.2f' % m.wall for m, _, _ in runs)),
+    )
+    r['runs'] = [
+        dict(m.as_dict(), counters={k: c[k] for k in ('token', 'read', 'write', 'poll', 'throttled')})
+        for m, c, _ in runs
+    ]
+    return r, [
+        '`ansible localhost -m vmrescue.azure.proxy_agent_key_reset -a "vm_id=<id> key_incarnation_id=%d"`'
+        ' (the VM is already at %d: nothing to do), %d times' % (START_KID, START_KID, ctx.args.adhoc_repeat)
+    ]
 
 
 def run_lookup(ctx):
-    fl = floors.reads_only(ctx.cfg, ctx.n, "%d instance-view reads" % ctx.n, ctx.subs)
-    ids_file = write(os.path.join(ctx.work, "vm-ids.json"), json.dumps({"bench_vm_ids": ctx.ids}))
-    cmd = ctx.playbook(os.path.join(CONTENDERS, "latch_lookup.yml"), "-e", "@" + ids_file)
+    fl = floors.reads_only(ctx.cfg, ctx.n, '%d instance-view reads' % ctx.n, ctx.subs)
+    ids_file = write(os.path.join(ctx.work, 'vm-ids.json'), json.dumps({'bench_vm_ids': ctx.ids}))
+    cmd = ctx.playbook(os.path.join(CONTENDERS, 'latch_lookup.yml'), '-e', '@' + ids_file)
     with Fresh(ctx.sim) as fresh:
-        m = measure.run(cmd, env=ctx.cold_env("lookup"), cwd=ctx.work, log_path=ctx.log("lookup"), timeout=max(600, 10 * fl.seconds))
+        m = measure.run(
+            cmd, env=ctx.cold_env('lookup'), cwd=ctx.work, log_path=ctx.log('lookup'), timeout=max(600, 10 * fl.seconds)
+        )
         counters = fresh.counters()
     failed = 0 if m.returncode == 0 else ctx.n
-    note = "" if m.returncode == 0 else "exit %d: %s" % (m.returncode, tail(ctx.log("lookup"), 3).strip()[-300:])
-    return row("lookup", ctx.n, m, counters, failed, None, fl, note), [
-        "`ansible-playbook bench/contenders/latch_lookup.yml -e @vm-ids.json` "
-        "(one `query('vmrescue.azure.key_latch_status', *ids)` over %d VMs)" % ctx.n]
+    note = '' if m.returncode == 0 else 'exit %d: %s' % (m.returncode, tail(ctx.log('lookup'), 3).strip()[-300:])
+    return row('lookup', ctx.n, m, counters, failed, None, fl, note), [
+        '`ansible-playbook bench/contenders/latch_lookup.yml -e @vm-ids.json` '
+        "(one `query('vmrescue.azure.key_latch_status', *ids)` over %d VMs)" % ctx.n
+    ]
 
 
 def _timed(ctx, cmd, name, timeout):
@@ -552,53 +736,89 @@ def _timed(ctx, cmd, name, timeout):
     cpu0 = measure.cpu_seconds(ctx.sim.proc.pid) or 0.0
     m = measure.run(cmd, env=ctx.cold_env(name), cwd=ctx.work, log_path=ctx.log(name), timeout=timeout)
     counters = ctx.sim.control.counters()
-    counters["sim_cpu"] = (measure.cpu_seconds(ctx.sim.proc.pid) or 0.0) - cpu0
+    counters['sim_cpu'] = (measure.cpu_seconds(ctx.sim.proc.pid) or 0.0) - cpu0
     return m, counters
 
 
 def _timed_rerun(ctx, cmd, name, timeout):
     """_timed after the buckets a first run emptied have refilled (the floor assumes full buckets)."""
-    time.sleep(max(ctx.cfg["gw_read_burst"] / ctx.cfg["gw_read_rate"],
-                   ctx.cfg["gw_write_burst"] / ctx.cfg["gw_write_rate"]) + 1)
+    time.sleep(
+        max(ctx.cfg['gw_read_burst'] / ctx.cfg['gw_read_rate'], ctx.cfg['gw_write_burst'] / ctx.cfg['gw_write_rate'])
+        + 1
+    )
     return _timed(ctx, cmd, name, timeout)
 
 
 def run_regain(ctx):
-    fl = floors.reads_only(ctx.cfg, ctx.n, "%d reads, 1 per VM" % ctx.n, ctx.subs)
+    fl = floors.reads_only(ctx.cfg, ctx.n, '%d reads, 1 per VM' % ctx.n, ctx.subs)
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
-    public = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode() + " rescue@bench"
-    intent = write(os.path.join(ctx.work, "intent.json"), json.dumps({
-        "linux_access_recovery_username": "rescue", "linux_access_recovery_ssh_key": public,
-        "linux_access_recovery_reset_ssh": True}))
-    cmd = ctx.playbook("-i", ctx.inventory, "vmrescue.azure.regain_linux_access", "-e", "@" + intent)
+
+    public = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+        + ' rescue@bench'
+    )
+    intent = write(
+        os.path.join(ctx.work, 'intent.json'),
+        json.dumps(
+            {
+                'linux_access_recovery_username': 'rescue',
+                'linux_access_recovery_ssh_key': public,
+                'linux_access_recovery_reset_ssh': True,
+            }
+        ),
+    )
+    cmd = ctx.playbook('-i', ctx.inventory, 'vmrescue.azure.regain_linux_access', '-e', '@' + intent)
     first_floor = floors.vmaccess_apply(ctx.cfg, ctx.n, subscriptions=ctx.subs)
     with Fresh(ctx.sim):
         ctx.sim.control.reset_counters()
-        first = measure.run(cmd, env=ctx.cold_env("regain-first"), cwd=ctx.work, log_path=ctx.log("regain-first"),
-                            timeout=3600)
+        first = measure.run(
+            cmd, env=ctx.cold_env('regain-first'), cwd=ctx.work, log_path=ctx.log('regain-first'), timeout=3600
+        )
         c1 = ctx.sim.control.counters()
-        _, _, s1 = recap(ctx.log("regain-first"))
-        m, counters = _timed_rerun(ctx, cmd, "regain", max(900, 10 * fl.seconds))
-    _, rows, s2 = recap(ctx.log("regain"))
-    failed = s2["failed"] if s2 else ctx.n
-    notes = ["first run (untimed): %.0f s%s (%d reads, %d writes, %d polls, %d 429s), %s"
-             % (first.wall, " = %.2fx its floor of %.0f s" % (first.wall / first_floor.seconds, first_floor.seconds)
-                if first_floor.seconds > 0 else "", c1["read"], c1["write"], c1["poll"], c1["throttled"],
-                _summary_text(s1))]
-    if not s1 or s1["failed"] or s1["changed"] + s1["already_fine"] != ctx.n:
-        notes.insert(0, "NOT A VALID MEASUREMENT: the first run did not bring every VM to done (log: %s)"
-                     % os.path.relpath(ctx.log("regain-first"), REPO))
+        _, _, s1 = recap(ctx.log('regain-first'))
+        m, counters = _timed_rerun(ctx, cmd, 'regain', max(900, 10 * fl.seconds))
+    _, rows, s2 = recap(ctx.log('regain'))
+    failed = s2['failed'] if s2 else ctx.n
+    notes = [
+        'first run (untimed): %.0f s%s (%d reads, %d writes, %d polls, %d 429s), %s'
+        % (
+            first.wall,
+            ' = %.2fx its floor of %.0f s' % (first.wall / first_floor.seconds, first_floor.seconds)
+            if first_floor.seconds > 0
+            else '',
+            c1['read'],
+            c1['write'],
+            c1['poll'],
+            c1['throttled'],
+            _summary_text(s1),
+        )
+    ]
+    if not s1 or s1['failed'] or s1['changed'] + s1['already_fine'] != ctx.n:
+        notes.insert(
+            0,
+            'NOT A VALID MEASUREMENT: the first run did not bring every VM to done (log: %s)'
+            % os.path.relpath(ctx.log('regain-first'), REPO),
+        )
     if s2 is None:
-        notes.append("re-run printed no summary (exit %d)" % m.returncode)
+        notes.append('re-run printed no summary (exit %d)' % m.returncode)
     else:
-        notes.append("re-run: " + _summary_text(s2))
-    r = row("regain", ctx.n, m, counters, failed, None, fl, "; ".join(notes))
-    r.update(first_run=first.as_dict(), first_summary=s1, summary=s2, first_floor=first_floor.as_dict(),
-             first_counters={k: c1[k] for k in ("token", "read", "write", "poll", "throttled")})
-    return r, ["`ansible-playbook -i inventory.yml -f %d vmrescue.azure.regain_linux_access -e @intent.json` "
-               "(user + SSH key + reset_ssh), run once untimed, then timed again" % ctx.forks]
+        notes.append('re-run: ' + _summary_text(s2))
+    r = row('regain', ctx.n, m, counters, failed, None, fl, '; '.join(notes))
+    r.update(
+        first_run=first.as_dict(),
+        first_summary=s1,
+        summary=s2,
+        first_floor=first_floor.as_dict(),
+        first_counters={k: c1[k] for k in ('token', 'read', 'write', 'poll', 'throttled')},
+    )
+    return r, [
+        '`ansible-playbook -i inventory.yml -f %d vmrescue.azure.regain_linux_access -e @intent.json` '
+        '(user + SSH key + reset_ssh), run once untimed, then timed again' % ctx.forks
+    ]
 
 
 def run_regain_windows(ctx):
@@ -606,33 +826,59 @@ def run_regain_windows(ctx):
     generated fleet is restored afterwards): the first run (every VM written) against the VMAccess apply floor, then
     the all-done re-run (0 writes) against its read floor. Returns two rows."""
     fleet = make_fleet(ctx.n, ctx.subs)
-    fleet["generate"].update(prefix="benchwin", windows_every=1)
+    fleet['generate'].update(prefix='benchwin', windows_every=1)
     ctx.sim.control.reset(fleet)
     try:
         ids = ctx.sim.control.vms()
-        inventory = write_inventory(os.path.join(ctx.work, "inventory-windows.yml"), ids, sys.executable)
-        intent = write(os.path.join(ctx.work, "intent-windows.json"), json.dumps({
-            "windows_access_recovery_username": "azureuser",
-            "windows_access_recovery_password": "Bench-Windows-Passw0rd-%d" % ctx.n}), mode=0o600)
-        cmd = ctx.playbook("-i", inventory, "vmrescue.azure.regain_windows_access", "-e", "@" + intent)
+        inventory = write_inventory(os.path.join(ctx.work, 'inventory-windows.yml'), ids, sys.executable)
+        intent = write(
+            os.path.join(ctx.work, 'intent-windows.json'),
+            json.dumps(
+                {
+                    'windows_access_recovery_username': 'azureuser',
+                    'windows_access_recovery_password': 'Bench-Windows-Passw0rd-%d' % ctx.n,
+                }
+            ),
+            mode=0o600,
+        )
+        cmd = ctx.playbook('-i', inventory, 'vmrescue.azure.regain_windows_access', '-e', '@' + intent)
         first_floor = floors.vmaccess_apply(ctx.cfg, ctx.n, subscriptions=ctx.subs)
-        fl = floors.reads_only(ctx.cfg, ctx.n, "%d reads, 1 per VM" % ctx.n, ctx.subs)
-        first, c1 = _timed(ctx, cmd, "regain_windows_first", 3600)
-        _, _, s1 = recap(ctx.log("regain_windows_first"))
-        m, counters = _timed_rerun(ctx, cmd, "regain_windows", max(900, 10 * fl.seconds))
-        _, _, s2 = recap(ctx.log("regain_windows"))
+        fl = floors.reads_only(ctx.cfg, ctx.n, '%d reads, 1 per VM' % ctx.n, ctx.subs)
+        first, c1 = _timed(ctx, cmd, 'regain_windows_first', 3600)
+        _, _, s1 = recap(ctx.log('regain_windows_first'))
+        m, counters = _timed_rerun(ctx, cmd, 'regain_windows', max(900, 10 * fl.seconds))
+        _, _, s2 = recap(ctx.log('regain_windows'))
     finally:
         ctx.sim.control.reset(make_fleet(ctx.n, ctx.subs))
-    ok_first = bool(s1) and not s1["failed"] and s1["changed"] == ctx.n
-    first_row = row("regain_windows_first", ctx.n, first, c1, s1["failed"] if s1 else ctx.n, None, first_floor,
-                    ("first run: " + _summary_text(s1)) if ok_first else
-                    "NOT A VALID MEASUREMENT: the first run did not change every VM (%s)" % _summary_text(s1))
-    rerun = row("regain_windows", ctx.n, m, counters, s2["failed"] if s2 else ctx.n, None, fl,
-                "re-run: " + _summary_text(s2) if s2 else "re-run printed no summary (exit %d)" % m.returncode)
+    ok_first = bool(s1) and not s1['failed'] and s1['changed'] == ctx.n
+    first_row = row(
+        'regain_windows_first',
+        ctx.n,
+        first,
+        c1,
+        s1['failed'] if s1 else ctx.n,
+        None,
+        first_floor,
+        ('first run: ' + _summary_text(s1))
+        if ok_first
+        else 'NOT A VALID MEASUREMENT: the first run did not change every VM (%s)' % _summary_text(s1),
+    )
+    rerun = row(
+        'regain_windows',
+        ctx.n,
+        m,
+        counters,
+        s2['failed'] if s2 else ctx.n,
+        None,
+        fl,
+        're-run: ' + _summary_text(s2) if s2 else 're-run printed no summary (exit %d)' % m.returncode,
+    )
     rerun.update(first_row=first_row, first_floor=first_floor.as_dict(), summary=s2, first_summary=s1)
-    return rerun, ["`ansible-playbook -i inventory-windows.yml -f %d vmrescue.azure.regain_windows_access "
-                   "-e @intent-windows.json` (username + password) over an all-Windows fleet, first run then the "
-                   "all-done re-run, both timed" % ctx.forks]
+    return rerun, [
+        '`ansible-playbook -i inventory-windows.yml -f %d vmrescue.azure.regain_windows_access '
+        '-e @intent-windows.json` (username + password) over an all-Windows fleet, first run then the '
+        'all-done re-run, both timed' % ctx.forks
+    ]
 
 
 def run_rerun_pending(ctx):
@@ -641,27 +887,40 @@ def run_rerun_pending(ctx):
     Azure's latencies), reset_proxy_agent_keys runs again at its default mode (unhealthy) over the same VMs from a
     second controller (its own service principal, so that its requests are counted apart) and is timed. It must
     write nothing: a pending reset is not a reason to raise again. The first run is then waited for, untimed."""
-    fl = floors.reads_only(ctx.cfg, ctx.n, "%d reads, 1 per VM" % ctx.n, ctx.subs)
-    first_extra = json.dumps({"proxy_agent_key_recovery_mode": "incarnation",
-                              "proxy_agent_key_recovery_key_incarnation_id": TARGET_KID})
-    first_cmd = ctx.playbook("-i", ctx.inventory, "vmrescue.azure.reset_proxy_agent_keys", "-e", first_extra)
-    cmd = ctx.playbook("-i", ctx.inventory, "vmrescue.azure.reset_proxy_agent_keys")
-    rerun_env = dict(ctx.cold_env("rerun_pending"), AZURE_CLIENT_ID=RERUN_CLIENT_ID, AZURE_SECRET=RERUN_SECRET,
-                     AZURE_CLIENT_SECRET=RERUN_SECRET)
+    fl = floors.reads_only(ctx.cfg, ctx.n, '%d reads, 1 per VM' % ctx.n, ctx.subs)
+    first_extra = json.dumps(
+        {'proxy_agent_key_recovery_mode': 'incarnation', 'proxy_agent_key_recovery_key_incarnation_id': TARGET_KID}
+    )
+    first_cmd = ctx.playbook('-i', ctx.inventory, 'vmrescue.azure.reset_proxy_agent_keys', '-e', first_extra)
+    cmd = ctx.playbook('-i', ctx.inventory, 'vmrescue.azure.reset_proxy_agent_keys')
+    rerun_env = dict(
+        ctx.cold_env('rerun_pending'),
+        AZURE_CLIENT_ID=RERUN_CLIENT_ID,
+        AZURE_SECRET=RERUN_SECRET,
+        AZURE_CLIENT_SECRET=RERUN_SECRET,
+    )
     with Fresh(ctx.sim):
-        with open(ctx.log("rerun_pending_first"), "wb") as log:
-            first = subprocess.Popen(first_cmd, env=ctx.cold_env("rerun_pending_first"), cwd=ctx.work, stdout=log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(ctx.log('rerun_pending_first'), 'wb') as log:
+            first = subprocess.Popen(
+                first_cmd,
+                env=ctx.cold_env('rerun_pending_first'),
+                cwd=ctx.work,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         t0 = time.monotonic()
         try:
-            while first.poll() is None and ctx.sim.control.counters()["write"] < ctx.n:
+            while first.poll() is None and ctx.sim.control.counters()['write'] < ctx.n:
                 time.sleep(0.5)
             started_after = time.monotonic() - t0
             c0 = ctx.sim.control.counters()
             cpu0 = measure.cpu_seconds(ctx.sim.proc.pid) or 0.0
-            LOAD["before"] = os.getloadavg()[0]
-            m = measure.run(cmd, env=rerun_env, cwd=ctx.work, log_path=ctx.log("rerun_pending"),
-                            timeout=max(900, 10 * fl.seconds))
+            LOAD['before'] = os.getloadavg()[0]
+            m = measure.run(
+                cmd, env=rerun_env, cwd=ctx.work, log_path=ctx.log('rerun_pending'), timeout=max(900, 10 * fl.seconds)
+            )
             c1 = ctx.sim.control.counters()
             sim_cpu = (measure.cpu_seconds(ctx.sim.proc.pid) or 0.0) - cpu0
             first.wait(timeout=3600)
@@ -669,30 +928,43 @@ def run_rerun_pending(ctx):
             if first.poll() is None:
                 os.killpg(first.pid, 9)
                 first.wait()
-    mine0 = c0["by_principal"].get(RERUN_CLIENT_ID) or {}
-    mine1 = c1["by_principal"].get(RERUN_CLIENT_ID) or {}
-    counters = dict((k, mine1.get(k, 0) - mine0.get(k, 0)) for k in ("token", "read", "write", "poll", "throttled"))
-    counters["sim_cpu"] = sim_cpu
-    _, _, s1 = recap(ctx.log("rerun_pending_first"))
-    text, _, s2 = recap(ctx.log("rerun_pending"))
-    pending_line = re.search(r"all \d+ host\(s\) have a key reset pending since[^\n\"]*", text)
-    pending = re.search(r"(\d+) host\(s\) have a key reset pending", text)
-    failed = s2["failed"] if s2 else ctx.n
-    notes = ["started %.0f s into the first run, once it had written all %d keys; first run (untimed, still "
-             "confirming meanwhile): %s, %d writes in all" % (started_after, c0["write"], _summary_text(s1),
-                                                               c1["write"]),
-             "re-run (its own principal): " + (_summary_text(s2) if s2 else "no summary (exit %d)" % m.returncode),
-             "it said: %s" % (pending_line.group(0) if pending_line else
-                              "%s host(s) pending (not all)" % (pending.group(1) if pending else "no"))]
-    if float(ctx.cfg["relatch_seconds"]) < 30:
-        notes.append("with quick latencies most guests latch before the re-run reads them: it measures an all-done "
-                     "re-run rather than a pending one")
-    r = row("rerun_pending", ctx.n, m, counters, failed, None, fl, "; ".join(notes))
-    r.update(summary=s2, first_summary=s1, floor_how=fl.as_dict(),
-             pending_when_started=int(pending.group(1)) if pending else 0)
-    return r, ["`ansible-playbook -i inventory.yml -f %d vmrescue.azure.reset_proxy_agent_keys -e '%s'` started "
-               "(untimed); once it has written every key, timed from a second principal: `ansible-playbook -i "
-               "inventory.yml -f %d vmrescue.azure.reset_proxy_agent_keys`" % (ctx.forks, first_extra, ctx.forks)]
+    mine0 = c0['by_principal'].get(RERUN_CLIENT_ID) or {}
+    mine1 = c1['by_principal'].get(RERUN_CLIENT_ID) or {}
+    counters = dict((k, mine1.get(k, 0) - mine0.get(k, 0)) for k in ('token', 'read', 'write', 'poll', 'throttled'))
+    counters['sim_cpu'] = sim_cpu
+    _, _, s1 = recap(ctx.log('rerun_pending_first'))
+    text, _, s2 = recap(ctx.log('rerun_pending'))
+    pending_line = re.search(r'all \d+ host\(s\) have a key reset pending since[^\n\"]*', text)
+    pending = re.search(r'(\d+) host\(s\) have a key reset pending', text)
+    failed = s2['failed'] if s2 else ctx.n
+    notes = [
+        'started %.0f s into the first run, once it had written all %d keys; first run (untimed, still '
+        'confirming meanwhile): %s, %d writes in all' % (started_after, c0['write'], _summary_text(s1), c1['write']),
+        're-run (its own principal): ' + (_summary_text(s2) if s2 else 'no summary (exit %d)' % m.returncode),
+        'it said: %s'
+        % (
+            pending_line.group(0)
+            if pending_line
+            else '%s host(s) pending (not all)' % (pending.group(1) if pending else 'no')
+        ),
+    ]
+    if float(ctx.cfg['relatch_seconds']) < 30:
+        notes.append(
+            'with quick latencies most guests latch before the re-run reads them: it measures an all-done '
+            're-run rather than a pending one'
+        )
+    r = row('rerun_pending', ctx.n, m, counters, failed, None, fl, '; '.join(notes))
+    r.update(
+        summary=s2,
+        first_summary=s1,
+        floor_how=fl.as_dict(),
+        pending_when_started=int(pending.group(1)) if pending else 0,
+    )
+    return r, [
+        "`ansible-playbook -i inventory.yml -f %d vmrescue.azure.reset_proxy_agent_keys -e '%s'` started "
+        '(untimed); once it has written every key, timed from a second principal: `ansible-playbook -i '
+        'inventory.yml -f %d vmrescue.azure.reset_proxy_agent_keys`' % (ctx.forks, first_extra, ctx.forks)
+    ]
 
 
 BREAK_GLASS_PLAY = """---
@@ -714,7 +986,7 @@ BREAK_GLASS_PLAY = """---
         msg: "break-glass: {{ glass.total }} targets, {{ glass.changed_count }} changed, {{ glass.failed_count }} failed, {{ glass.results | selectattr('confirmed') | list | length }} confirmed"
       run_once: true
 """
-BREAK_GLASS_LINE = re.compile(r"break-glass: (\d+) targets, (\d+) changed, (\d+) failed, (\d+) confirmed")
+BREAK_GLASS_LINE = re.compile(r'break-glass: (\d+) targets, (\d+) changed, (\d+) failed, (\d+) confirmed')
 
 
 def audit_state(sim, ids):
@@ -722,10 +994,10 @@ def audit_state(sim, ids):
     model = applied = 0
     for vm_id in ids:
         st = sim.control.vm(vm_id)
-        pa = st["model"]["properties"]["securityProfile"]["proxyAgentSettings"]
-        model += (pa.get("wireServer") or {}).get("mode") == "Audit" and (pa.get("imds") or {}).get("mode") == "Audit"
-        got = (st.get("proxy_agent") or {}).get("applied") or {}
-        applied += all((got.get(k) or {}).get("mode") == "Audit" for k in ("wireServer", "imds"))
+        pa = st['model']['properties']['securityProfile']['proxyAgentSettings']
+        model += (pa.get('wireServer') or {}).get('mode') == 'Audit' and (pa.get('imds') or {}).get('mode') == 'Audit'
+        got = (st.get('proxy_agent') or {}).get('applied') or {}
+        applied += all((got.get(k) or {}).get('mode') == 'Audit' for k in ('wireServer', 'imds'))
     return model, applied
 
 
@@ -733,52 +1005,93 @@ def run_break_glass(ctx):
     """proxy_agent_settings over N VMs in Enforce: every VM switched to Audit (and its settings recorded in a tag),
     confirmed through the guest's secureChannelState, against the mode-switch floor."""
     fl = floors.mode_switch(ctx.cfg, ctx.n, subscriptions=ctx.subs)
-    play = write(os.path.join(ctx.work, "break_glass.yml"), BREAK_GLASS_PLAY)
-    cmd = ctx.playbook("-i", ctx.inventory, play)
+    play = write(os.path.join(ctx.work, 'break_glass.yml'), BREAK_GLASS_PLAY)
+    cmd = ctx.playbook('-i', ctx.inventory, play)
     with Fresh(ctx.sim) as fresh:
-        m = measure.run(cmd, env=ctx.cold_env("break_glass"), cwd=ctx.work, log_path=ctx.log("break_glass"),
-                        timeout=max(900, 10 * fl.seconds))
+        m = measure.run(
+            cmd,
+            env=ctx.cold_env('break_glass'),
+            cwd=ctx.work,
+            log_path=ctx.log('break_glass'),
+            timeout=max(900, 10 * fl.seconds),
+        )
         counters = fresh.counters()
         in_model, applied = audit_state(ctx.sim, ctx.ids)
-    with open(ctx.log("break_glass"), errors="replace") as fh:
+    with open(ctx.log('break_glass'), errors='replace') as fh:
         found = BREAK_GLASS_LINE.findall(fh.read())
-    note = "%d of %d in Audit in the model, %d applied by the guest" % (in_model, ctx.n, applied)
+    note = '%d of %d in Audit in the model, %d applied by the guest' % (in_model, ctx.n, applied)
     failed = ctx.n - in_model
     if found:
         total, changed, failed_count, confirmed = map(int, found[-1])
         failed = failed_count
-        note = "%d changed, %d confirmed, %d failed; %s" % (changed, confirmed, failed_count, note)
+        note = '%d changed, %d confirmed, %d failed; %s' % (changed, confirmed, failed_count, note)
     else:
-        note = "no count printed (exit %d); %s" % (m.returncode, note)
+        note = 'no count printed (exit %d); %s' % (m.returncode, note)
     if m.timed_out:
-        note = "timed out; " + note
-    return row("break_glass", ctx.n, m, counters, failed, ctx.n - applied, fl, note), [
-        "`ansible-playbook -i inventory.yml -f %d break_glass.yml` (one run_once task: "
-        "vmrescue.azure.proxy_agent_settings with targets = the play batch, wire_server_mode/imds_mode Audit)"
-        % ctx.forks]
+        note = 'timed out; ' + note
+    return row('break_glass', ctx.n, m, counters, failed, ctx.n - applied, fl, note), [
+        '`ansible-playbook -i inventory.yml -f %d break_glass.yml` (one run_once task: '
+        'vmrescue.azure.proxy_agent_settings with targets = the play batch, wire_server_mode/imds_mode Audit)'
+        % ctx.forks
+    ]
 
 
 def _summary_text(s):
     if not s:
-        return "no summary"
-    return "%d changed, %d already fine, %d skipped, %d failed" % (s["changed"], s["already_fine"], s["skipped"],
-                                                                   s["failed"])
+        return 'no summary'
+    return '%d changed, %d already fine, %d skipped, %d failed' % (
+        s['changed'],
+        s['already_fine'],
+        s['skipped'],
+        s['failed'],
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # output
 # ----------------------------------------------------------------------------------------------------------------
-COLUMNS = ("contender", "VMs", "wall s", "CPU s", "max RSS MB", "tree PSS MB", "tokens", "reads", "writes",
-           "polls", "429s", "failed", "not done", "floor s", "x floor", "sim CPU s")
+COLUMNS = (
+    'contender',
+    'VMs',
+    'wall s',
+    'CPU s',
+    'max RSS MB',
+    'tree PSS MB',
+    'tokens',
+    'reads',
+    'writes',
+    'polls',
+    '429s',
+    'failed',
+    'not done',
+    'floor s',
+    'x floor',
+    'sim CPU s',
+)
 
 
 def _fmt(r):
-    def num(v, fmt="%.1f"):
-        return "-" if v is None else fmt % v
-    return (r["label"], str(r["size"]), num(r["wall"]), num(r["cpu"]), num(r["max_rss_mb"], "%.0f"),
-            num(r["peak_tree_pss_mb"], "%.0f"), num(r["token"], "%g"), num(r["read"], "%g"), num(r["write"], "%g"),
-            num(r["poll"], "%g"), num(r["throttled"], "%g"), num(r["failed"], "%g"), num(r["not_done"], "%g"),
-            num(r["floor"]), (">" if r.get("capped") else "") + num(r["ratio"], "%.2f"), num(r["sim_cpu"]))
+    def num(v, fmt='%.1f'):
+        return '-' if v is None else fmt % v
+
+    return (
+        r['label'],
+        str(r['size']),
+        num(r['wall']),
+        num(r['cpu']),
+        num(r['max_rss_mb'], '%.0f'),
+        num(r['peak_tree_pss_mb'], '%.0f'),
+        num(r['token'], '%g'),
+        num(r['read'], '%g'),
+        num(r['write'], '%g'),
+        num(r['poll'], '%g'),
+        num(r['throttled'], '%g'),
+        num(r['failed'], '%g'),
+        num(r['not_done'], '%g'),
+        num(r['floor']),
+        ('>' if r.get('capped') else '') + num(r['ratio'], '%.2f'),
+        num(r['sim_cpu']),
+    )
 
 
 def text_table(rows):
@@ -786,216 +1099,334 @@ def text_table(rows):
     widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
     lines = []
     for j, c in enumerate(cells):
-        lines.append("  ".join(v.ljust(widths[i]) if i == 0 else v.rjust(widths[i]) for i, v in enumerate(c)))
+        lines.append('  '.join(v.ljust(widths[i]) if i == 0 else v.rjust(widths[i]) for i, v in enumerate(c)))
         if j == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+            lines.append('  '.join('-' * w for w in widths))
+    return '\n'.join(lines)
 
 
 def md_table(rows):
-    out = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|"]
-    out += ["| " + " | ".join(_fmt(r)) + " |" for r in rows]
-    return "\n".join(out)
+    out = ['| ' + ' | '.join(COLUMNS) + ' |', '|' + '|'.join(['---'] + ['---:'] * (len(COLUMNS) - 1)) + '|']
+    out += ['| ' + ' | '.join(_fmt(r)) + ' |' for r in rows]
+    return '\n'.join(out)
 
 
 def targets(size_results):
     """The issue's targets, checked against whatever sizes ran."""
     lines = []
-    by = {(r["contender"], r["size"]): r for res in size_results.values() for r in res["rows"]}
+    by = {(r['contender'], r['size']): r for res in size_results.values() for r in res['rows']}
     for n in sorted(size_results):
-        c = by.get(("collection", n))
+        c = by.get(('collection', n))
         if c:
-            subs = c.get("subscriptions") or 1
+            subs = c.get('subscriptions') or 1
             limit = 1.5 if subs > 1 else 1.25
-            ok = (c["ratio"] is not None and c["ratio"] <= limit and c["failed"] == 0 and not c["not_done"]
-                  and not c["throttled"] and not c.get("extra_writes"))
-            quick = c.get("profile") == "quick"
+            ok = (
+                c['ratio'] is not None
+                and c['ratio'] <= limit
+                and c['failed'] == 0
+                and not c['not_done']
+                and not c['throttled']
+                and not c.get('extra_writes')
+            )
+            quick = c.get('profile') == 'quick'
             if quick:
                 verdict = "quick latencies: for development, the targets are set at Azure's"
             elif (n, subs) in ((1000, 1), (5000, 5)):
-                verdict = "met" if ok else "NOT met"
+                verdict = 'met' if ok else 'NOT met'
             else:
-                verdict = "for information (the targets are set at 1000 VMs, and 5000 over 5 subscriptions)"
-            lines.append("reset %d VMs%s: %.1f s = %.2fx the floor (target <= %.2fx), %d failed, %d writes beyond 1 "
-                         "per VM, %d 429s, controller CPU %.0f s, peak controller memory %.0f MB (process tree PSS; "
-                         "largest process %.0f MB RSS)%s: %s"
-                         % (n, " over %d subscriptions" % subs if subs > 1 else "", c["wall"], c["ratio"] or 0, limit,
-                            c["failed"], c.get("extra_writes") or 0, c["throttled"], c["cpu"],
-                            c["peak_tree_pss_mb"] or 0, c["max_rss_mb"] or 0, QUICK_TAG if quick else "", verdict))
-            if c.get("reads_per_vm") is not None:
-                by_vm = c.get("reads_by_vm")
-                detail = ""
+                verdict = 'for information (the targets are set at 1000 VMs, and 5000 over 5 subscriptions)'
+            lines.append(
+                'reset %d VMs%s: %.1f s = %.2fx the floor (target <= %.2fx), %d failed, %d writes beyond 1 '
+                'per VM, %d 429s, controller CPU %.0f s, peak controller memory %.0f MB (process tree PSS; '
+                'largest process %.0f MB RSS)%s: %s'
+                % (
+                    n,
+                    ' over %d subscriptions' % subs if subs > 1 else '',
+                    c['wall'],
+                    c['ratio'] or 0,
+                    limit,
+                    c['failed'],
+                    c.get('extra_writes') or 0,
+                    c['throttled'],
+                    c['cpu'],
+                    c['peak_tree_pss_mb'] or 0,
+                    c['max_rss_mb'] or 0,
+                    QUICK_TAG if quick else '',
+                    verdict,
+                )
+            )
+            if c.get('reads_per_vm') is not None:
+                by_vm = c.get('reads_by_vm')
+                detail = ''
                 if by_vm:
-                    detail = "; %d of %d VMs read at most 3 times, %d more (%s; the 2 scouts back off until the " \
-                             "batch learns the delay, and a confirming read that comes before the latch, as the " \
-                             "learned delay probes downwards, is followed by one more)" % (
-                                 n - by_vm["over_limit"], n, by_vm["over_limit"],
-                                 ", ".join(map(str, sorted(by_vm["over_counts"], reverse=True))) or "-")
-                lines.append("reads per VM, reset %d VMs: %.2f on average (target <= 1 pre-read + 2 confirmation reads "
-                             "on a VM stale once)%s: %s" % (
-                                 n, c["reads_per_vm"], detail,
-                                 "met" if c["reads_per_vm"] <= 3.0 else
-                                 "met for every VM but %d scouts" % by_vm["over_limit"]
-                                 if by_vm and by_vm["over_limit"] <= 2 else "NOT met"))
-            lines.append("token requests, reset %d VMs: %d (target: 1 per credential): %s"
-                         % (n, c["token"], "met" if c["token"] <= 1 else "NOT met"))
-        a = by.get(("azcollection", n))
+                    detail = (
+                        '; %d of %d VMs read at most 3 times, %d more (%s; the 2 scouts back off until the '
+                        'batch learns the delay, and a confirming read that comes before the latch, as the '
+                        'learned delay probes downwards, is followed by one more)'
+                        % (
+                            n - by_vm['over_limit'],
+                            n,
+                            by_vm['over_limit'],
+                            ', '.join(map(str, sorted(by_vm['over_counts'], reverse=True))) or '-',
+                        )
+                    )
+                lines.append(
+                    'reads per VM, reset %d VMs: %.2f on average (target <= 1 pre-read + 2 confirmation reads '
+                    'on a VM stale once)%s: %s'
+                    % (
+                        n,
+                        c['reads_per_vm'],
+                        detail,
+                        'met'
+                        if c['reads_per_vm'] <= 3.0
+                        else 'met for every VM but %d scouts' % by_vm['over_limit']
+                        if by_vm and by_vm['over_limit'] <= 2
+                        else 'NOT met',
+                    )
+                )
+            lines.append(
+                'token requests, reset %d VMs: %d (target: 1 per credential): %s'
+                % (n, c['token'], 'met' if c['token'] <= 1 else 'NOT met')
+            )
+        a = by.get(('azcollection', n))
         if c and a:
-            if a.get("capped"):
-                done = a.get("patched", 0) + a.get("confirmed", 0)
-                projected = a.get("projected") or (a["wall"] * 2 * n / done if done else None)
-                lines.append("vs azure.azcollection at %d: contender 2 did not finish (capped at %.0f s: %d of %d "
-                             "PATCHed, %d confirmed)%s" % (
-                                 n, a["wall"], a.get("patched", 0), n, a.get("confirmed", 0),
-                                 "; projected at its measured rate: about %.0f s, %.1fx contender 1's %.0f s"
-                                 % (projected, projected / c["wall"], c["wall"]) if projected else ""))
+            if a.get('capped'):
+                done = a.get('patched', 0) + a.get('confirmed', 0)
+                projected = a.get('projected') or (a['wall'] * 2 * n / done if done else None)
+                lines.append(
+                    'vs azure.azcollection at %d: contender 2 did not finish (capped at %.0f s: %d of %d '
+                    'PATCHed, %d confirmed)%s'
+                    % (
+                        n,
+                        a['wall'],
+                        a.get('patched', 0),
+                        n,
+                        a.get('confirmed', 0),
+                        "; projected at its measured rate: about %.0f s, %.1fx contender 1's %.0f s"
+                        % (projected, projected / c['wall'], c['wall'])
+                        if projected
+                        else '',
+                    )
+                )
             else:
-                lines.append("vs azure.azcollection at %d: %.1fx faster (%.1f s vs %.1f s)%s"
-                             % (n, a["wall"] / c["wall"], c["wall"], a["wall"],
-                                (": target >= 10x %s" % ("met" if a["wall"] / c["wall"] >= 10 else "NOT met"))
-                                if n == 100 else ""))
-        p = by.get(("rerun_pending", n))
+                lines.append(
+                    'vs azure.azcollection at %d: %.1fx faster (%.1f s vs %.1f s)%s'
+                    % (
+                        n,
+                        a['wall'] / c['wall'],
+                        c['wall'],
+                        a['wall'],
+                        (': target >= 10x %s' % ('met' if a['wall'] / c['wall'] >= 10 else 'NOT met'))
+                        if n == 100
+                        else '',
+                    )
+                )
+        p = by.get(('rerun_pending', n))
         if p:
-            lines.append("re-run over %d VMs while %d resets were pending: %d writes, %.1f s (%s), %d failed "
-                         "(target: 0 writes): %s" % (
-                             n, p.get("pending_when_started") or 0, p["write"], p["wall"],
-                             "%.2fx the read floor" % p["ratio"] if p["ratio"] else "floor 0 s (within the burst)",
-                             p["failed"], "met" if p["write"] == 0 and not p["failed"] else "NOT met"))
-        for name, what in (("lookup", "lookup"), ("regain", "regain_linux_access re-run"),
-                           ("regain_windows", "regain_windows_access re-run")):
+            lines.append(
+                're-run over %d VMs while %d resets were pending: %d writes, %.1f s (%s), %d failed '
+                '(target: 0 writes): %s'
+                % (
+                    n,
+                    p.get('pending_when_started') or 0,
+                    p['write'],
+                    p['wall'],
+                    '%.2fx the read floor' % p['ratio'] if p['ratio'] else 'floor 0 s (within the burst)',
+                    p['failed'],
+                    'met' if p['write'] == 0 and not p['failed'] else 'NOT met',
+                )
+            )
+        for name, what in (
+            ('lookup', 'lookup'),
+            ('regain', 'regain_linux_access re-run'),
+            ('regain_windows', 'regain_windows_access re-run'),
+        ):
             x = by.get((name, n))
             if x:
-                clean = x["write"] == 0 and x["failed"] == 0
-                if x["ratio"]:
-                    verdict = "met" if clean and x["ratio"] <= 1.25 else "NOT met"
-                    ratio = "%.2fx the read floor" % x["ratio"]
+                clean = x['write'] == 0 and x['failed'] == 0
+                if x['ratio']:
+                    verdict = 'met' if clean and x['ratio'] <= 1.25 else 'NOT met'
+                    ratio = '%.2fx the read floor' % x['ratio']
                 else:  # every read fits in the burst: there is no floor to compare with at this size
-                    verdict = ("ratio not applicable at this size (the target is measured at 1000), 0 writes %s"
-                               % ("met" if clean else "NOT met"))
-                    ratio = "floor 0 s (within the burst)"
-                lines.append("%s over %d VMs: %.1f s, %s, %d writes (target <= 1.25x, 0 writes): %s"
-                             % (what, n, x["wall"], ratio, x["write"], verdict))
-        b = by.get(("break_glass", n))
+                    verdict = 'ratio not applicable at this size (the target is measured at 1000), 0 writes %s' % (
+                        'met' if clean else 'NOT met'
+                    )
+                    ratio = 'floor 0 s (within the burst)'
+                lines.append(
+                    '%s over %d VMs: %.1f s, %s, %d writes (target <= 1.25x, 0 writes): %s'
+                    % (what, n, x['wall'], ratio, x['write'], verdict)
+                )
+        b = by.get(('break_glass', n))
         if b:
-            ok = b["ratio"] is not None and b["ratio"] <= 1.25 and b["failed"] == 0 and not b["not_done"]
-            lines.append("switch %d VMs to Audit (break-glass): %.1f s = %.2fx the floor, %d failed, %s not applied, "
-                         "%d 429s: %s" % (n, b["wall"], b["ratio"] or 0, b["failed"], b["not_done"], b["throttled"],
-                                          ("met" if ok else "NOT met") if n == 1000 else
-                                          "for information (the target is set at 1000 VMs)"))
-    adhoc = [r for res in size_results.values() for r in res["rows"] if r["contender"] == "adhoc"]
+            ok = b['ratio'] is not None and b['ratio'] <= 1.25 and b['failed'] == 0 and not b['not_done']
+            lines.append(
+                'switch %d VMs to Audit (break-glass): %.1f s = %.2fx the floor, %d failed, %s not applied, '
+                '%d 429s: %s'
+                % (
+                    n,
+                    b['wall'],
+                    b['ratio'] or 0,
+                    b['failed'],
+                    b['not_done'],
+                    b['throttled'],
+                    ('met' if ok else 'NOT met') if n == 1000 else 'for information (the target is set at 1000 VMs)',
+                )
+            )
+    adhoc = [r for res in size_results.values() for r in res['rows'] if r['contender'] == 'adhoc']
     if adhoc:
         r = adhoc[-1]
-        ok = r["wall"] < 1.5 and r["peak_tree_pss_mb"] < 120
-        lines.append("no-op ad-hoc: %.2f s, %.0f MB tree PSS, %.0f MB max process RSS (target < 1.5 s, < 120 MB): %s"
-                     % (r["wall"], r["peak_tree_pss_mb"], r["max_rss_mb"], "met" if ok else "NOT met"))
+        ok = r['wall'] < 1.5 and r['peak_tree_pss_mb'] < 120
+        lines.append(
+            'no-op ad-hoc: %.2f s, %.0f MB tree PSS, %.0f MB max process RSS (target < 1.5 s, < 120 MB): %s'
+            % (r['wall'], r['peak_tree_pss_mb'], r['max_rss_mb'], 'met' if ok else 'NOT met')
+        )
     return lines
 
 
 def size_section(n, res, meta):
-    m = meta["machine"]
-    subs = meta.get("subscriptions") or 1
-    quick = meta.get("profile") == "quick"
-    lines = ["### %d VMs%s%s" % (n, " over %d subscriptions" % subs if subs > 1 else "",
-                                 " (quick latencies, not Azure's)" if quick else ""), "",
-             "Latencies: %s." % meta.get("latencies", "not recorded"),
-             "Run %s with `%s`; forks %d; simulator: %s; machine load average at the start %s (other work on the "
-             "machine: see the note)." % (
-                 meta["date"], meta["command"], meta["forks"],
-                 ", ".join("%s=%s" % kv for kv in sorted(meta["sim_config"].items())),
-                 "/".join(str(x) for x in m.get("load_at_start") or []) or "n/a"),
-             "Machine: %s CPUs (%s), %s GiB, Linux %s, Python %s, ansible-core %s; contender 2: ansible %s "
-             "(ansible-core %s, azure.azcollection %s); contender 3: azure-cli %s." % (
-                 m["nproc"], m["cpu"], m["memory_gib"], m["kernel"], m["python"], m["ansible_core"],
-                 (m.get("azcollection_venv") or {}).get("ansible"), (m.get("azcollection_venv") or {}).get("ansible_core"),
-                 (m.get("azcollection_venv") or {}).get("azure.azcollection"), m.get("azure_cli")),
-             "", md_table(res["rows"]), "", "Floors:", ""]
-    for key, fl in res["floors"].items():
-        lines.append("- %s:" % key)
-        lines += ["  - %s" % line for line in fl["how"]]
-    lines += ["", "Commands and notes:", ""]
-    for r in res["rows"]:
-        lines.append("- %s: %s%s" % (r["label"], "; ".join(res["commands"].get(r["contender"], [])),
-                                     (" — " + r["note"]) if r["note"] else ""))
-    for s in res.get("skipped", []):
-        lines.append("- %s" % s)
-    return "\n".join(lines) + "\n"
+    m = meta['machine']
+    subs = meta.get('subscriptions') or 1
+    quick = meta.get('profile') == 'quick'
+    lines = [
+        '### %d VMs%s%s'
+        % (n, ' over %d subscriptions' % subs if subs > 1 else '', " (quick latencies, not Azure's)" if quick else ''),
+        '',
+        'Latencies: %s.' % meta.get('latencies', 'not recorded'),
+        'Run %s with `%s`; forks %d; simulator: %s; machine load average at the start %s (other work on the '
+        'machine: see the note).'
+        % (
+            meta['date'],
+            meta['command'],
+            meta['forks'],
+            ', '.join('%s=%s' % kv for kv in sorted(meta['sim_config'].items())),
+            '/'.join(str(x) for x in m.get('load_at_start') or []) or 'n/a',
+        ),
+        'Machine: %s CPUs (%s), %s GiB, Linux %s, Python %s, ansible-core %s; contender 2: ansible %s '
+        '(ansible-core %s, azure.azcollection %s); contender 3: azure-cli %s.'
+        % (
+            m['nproc'],
+            m['cpu'],
+            m['memory_gib'],
+            m['kernel'],
+            m['python'],
+            m['ansible_core'],
+            (m.get('azcollection_venv') or {}).get('ansible'),
+            (m.get('azcollection_venv') or {}).get('ansible_core'),
+            (m.get('azcollection_venv') or {}).get('azure.azcollection'),
+            m.get('azure_cli'),
+        ),
+        '',
+        md_table(res['rows']),
+        '',
+        'Floors:',
+        '',
+    ]
+    for key, fl in res['floors'].items():
+        lines.append('- %s:' % key)
+        lines += ['  - %s' % line for line in fl['how']]
+    lines += ['', 'Commands and notes:', '']
+    for r in res['rows']:
+        lines.append(
+            '- %s: %s%s'
+            % (r['label'], '; '.join(res['commands'].get(r['contender'], [])), (' — ' + r['note']) if r['note'] else '')
+        )
+    for s in res.get('skipped', []):
+        lines.append('- %s' % s)
+    return '\n'.join(lines) + '\n'
 
 
-SIZE_RE = re.compile(r"<!-- bench:size=(\d+):start -->\n(.*?)<!-- bench:size=\1:end -->\n", re.S)
-LATEST_START, LATEST_END = "<!-- bench:latest:start -->", "<!-- bench:latest:end -->"
+SIZE_RE = re.compile(r'<!-- bench:size=(\d+):start -->\n(.*?)<!-- bench:size=\1:end -->\n', re.S)
+LATEST_START, LATEST_END = '<!-- bench:latest:start -->', '<!-- bench:latest:end -->'
 
 
 def update_doc(size_results, meta, target_lines):
     with open(DOC) as fh:
         doc = fh.read()
     if LATEST_START not in doc or LATEST_END not in doc:
-        raise HarnessError("%s has no %s ... %s markers" % (DOC, LATEST_START, LATEST_END))
+        raise HarnessError('%s has no %s ... %s markers' % (DOC, LATEST_START, LATEST_END))
     head, rest = doc.split(LATEST_START, 1)
     body, foot = rest.split(LATEST_END, 1)
     sections = {int(m.group(1)): m.group(2) for m in SIZE_RE.finditer(body)}
     for n, res in size_results.items():
         sections[n] = size_section(n, res, meta)
-    new = ["", "_Written by `make bench` (bench/run.py); the sections of sizes not run last time are kept._", ""]
-    new += ["Targets, as of the last run (%s, sizes %s):" % (meta["date"], ", ".join(map(str, sorted(size_results)))),
-            ""] + ["- %s" % t for t in target_lines] + [""]
+    new = ['', '_Written by `make bench` (bench/run.py); the sections of sizes not run last time are kept._', '']
+    new += (
+        ['Targets, as of the last run (%s, sizes %s):' % (meta['date'], ', '.join(map(str, sorted(size_results)))), '']
+        + ['- %s' % t for t in target_lines]
+        + ['']
+    )
     for n in sorted(sections):
-        new.append("<!-- bench:size=%d:start -->\n%s<!-- bench:size=%d:end -->\n" % (n, sections[n], n))
-    with open(DOC, "w") as fh:
-        fh.write(head + LATEST_START + "\n" + "\n".join(new) + LATEST_END + foot)
+        new.append('<!-- bench:size=%d:start -->\n%s<!-- bench:size=%d:end -->\n' % (n, sections[n], n))
+    with open(DOC, 'w') as fh:
+        fh.write(head + LATEST_START + '\n' + '\n'.join(new) + LATEST_END + foot)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", default="100,1000", help="fleet sizes, comma-separated (default 100,1000)")
-    p.add_argument("--forks", type=int, default=20, help="Ansible forks and xargs -P for every contender (20)")
-    p.add_argument("--contenders", default=",".join(ALL), help="subset of: " + ",".join(ALL))
-    p.add_argument("--quick", action="store_true",
-                   help="short latencies for development (operation 1 s, relatch 3 s, handler 1 s, Retry-After 1); "
-                        "every figure is marked %r. Default: Azure's (operation 15 s, relatch 90 s, handler 30 s, "
-                        "Retry-After 10), the instance view stale once after each write" % QUICK_TAG.strip())
-    p.add_argument("--subscriptions", type=int, default=1,
-                   help="spread the N VMs round-robin over K subscriptions, each with its own buckets (1)")
-    p.add_argument("--lro-seconds", type=float, help="ARM operation latency (profile: 15, quick 1)")
-    p.add_argument("--relatch-seconds", type=float, help="guest relatch latency (profile: 90, quick 3)")
-    p.add_argument("--extension-seconds", type=float, help="VMAccess handler run time (profile: 30, quick 1)")
-    p.add_argument("--lro-retry-after", type=int, help="Retry-After on operations (profile: 10, quick 1)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other simulator setting")
-    p.add_argument("--cap-seconds", type=float, default=240,
-                   help="run-time cap for contenders 2 and 3 above --cap-above VMs (240)")
-    p.add_argument("--cap-above", type=int, default=100, help="sizes up to this run contenders 2 and 3 to the end")
-    p.add_argument("--adhoc-repeat", type=int, default=5)
-    p.add_argument("--azcollection-venv", default=os.path.expanduser("~/.cache/vmrescue-azure/azcollection-12.3.0"))
-    p.add_argument("--az", default=os.environ.get("VMRESCUE_AZ") or
-                   os.path.expanduser("~/.cache/vmrescue-azure/azcli-2.91.0/bin/az"))
+    p = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument('--sizes', default='100,1000', help='fleet sizes, comma-separated (default 100,1000)')
+    p.add_argument('--forks', type=int, default=20, help='Ansible forks and xargs -P for every contender (20)')
+    p.add_argument('--contenders', default=','.join(ALL), help='subset of: ' + ','.join(ALL))
+    p.add_argument(
+        '--quick',
+        action='store_true',
+        help='short latencies for development (operation 1 s, relatch 3 s, handler 1 s, Retry-After 1); '
+        "every figure is marked %r. Default: Azure's (operation 15 s, relatch 90 s, handler 30 s, "
+        'Retry-After 10), the instance view stale once after each write' % QUICK_TAG.strip(),
+    )
+    p.add_argument(
+        '--subscriptions',
+        type=int,
+        default=1,
+        help='spread the N VMs round-robin over K subscriptions, each with its own buckets (1)',
+    )
+    p.add_argument('--lro-seconds', type=float, help='ARM operation latency (profile: 15, quick 1)')
+    p.add_argument('--relatch-seconds', type=float, help='guest relatch latency (profile: 90, quick 3)')
+    p.add_argument('--extension-seconds', type=float, help='VMAccess handler run time (profile: 30, quick 1)')
+    p.add_argument('--lro-retry-after', type=int, help='Retry-After on operations (profile: 10, quick 1)')
+    p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help='any other simulator setting')
+    p.add_argument(
+        '--cap-seconds', type=float, default=240, help='run-time cap for contenders 2 and 3 above --cap-above VMs (240)'
+    )
+    p.add_argument('--cap-above', type=int, default=100, help='sizes up to this run contenders 2 and 3 to the end')
+    p.add_argument('--adhoc-repeat', type=int, default=5)
+    p.add_argument('--azcollection-venv', default=os.path.expanduser('~/.cache/vmrescue-azure/azcollection-12.3.0'))
+    p.add_argument(
+        '--az',
+        default=os.environ.get('VMRESCUE_AZ') or os.path.expanduser('~/.cache/vmrescue-azure/azcli-2.91.0/bin/az'),
+    )
     docs = p.add_mutually_exclusive_group()
-    docs.add_argument("--docs", dest="docs", action="store_true", default=None, help="update docs/performance.md")
-    docs.add_argument("--no-docs", dest="docs", action="store_false")
-    p.add_argument("--render", metavar="RESULTS_JSON",
-                   help="run nothing: print the tables of a results file and write docs/performance.md from it")
+    docs.add_argument('--docs', dest='docs', action='store_true', default=None, help='update docs/performance.md')
+    docs.add_argument('--no-docs', dest='docs', action='store_false')
+    p.add_argument(
+        '--render',
+        metavar='RESULTS_JSON',
+        help='run nothing: print the tables of a results file and write docs/performance.md from it',
+    )
     args = p.parse_args(argv)
-    args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    args.sizes = [int(s) for s in args.sizes.split(',') if s.strip()]
+    args.contenders = [c.strip() for c in args.contenders.split(',') if c.strip()]
     bad = set(args.contenders) - set(ALL)
     if bad:
-        p.error("unknown contender(s): %s" % ", ".join(sorted(bad)))
+        p.error('unknown contender(s): %s' % ', '.join(sorted(bad)))
     if args.docs is None:
         args.docs = any(n >= 100 for n in args.sizes)
     if args.subscriptions < 1:
-        p.error("--subscriptions must be 1 or more")
-    args.profile = "quick" if args.quick else "real"
+        p.error('--subscriptions must be 1 or more')
+    args.profile = 'quick' if args.quick else 'real'
     return args
 
 
 def sim_config(args):
     cfg = dict(PROFILES[args.profile])
-    for key in ("lro_seconds", "relatch_seconds", "extension_seconds", "lro_retry_after"):
+    for key in ('lro_seconds', 'relatch_seconds', 'extension_seconds', 'lro_retry_after'):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     for item in args.set:
-        key, _, value = item.partition("=")
-        cfg[key.strip()] = json.loads(value) if value.strip()[:1] in "0123456789-tf[{\"" else value
+        key, _, value = item.partition('=')
+        cfg[key.strip()] = json.loads(value) if value.strip()[:1] in '0123456789-tf[{"' else value
     return cfg
 
 
@@ -1007,88 +1438,122 @@ def main(argv=None):
     os.makedirs(OUT, exist_ok=True)
     stamp = datetime.datetime.now().astimezone()
     args.machine = describe_machine(args)
-    args.machine["load_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    args.machine['load_at_start'] = [round(x, 2) for x in os.getloadavg()]
     cfg_in = sim_config(args)
     PROFILE.update(name=args.profile, subscriptions=args.subscriptions)
-    meta = {"date": stamp.strftime("%Y-%m-%d %H:%M %Z"), "command": _command_line(), "forks": args.forks,
-            "sim_config": cfg_in, "machine": args.machine, "profile": args.profile,
-            "subscriptions": args.subscriptions, "latencies": latencies_text(args.profile, cfg_in)}
-    say("vmrescue.azure fleet benchmark: sizes %s, forks %d, contenders %s, %d subscription(s)" % (
-        ",".join(map(str, args.sizes)), args.forks, ",".join(args.contenders), args.subscriptions))
-    say("latencies: " + meta["latencies"])
-    say("machine: %s" % json.dumps(args.machine))
+    meta = {
+        'date': stamp.strftime('%Y-%m-%d %H:%M %Z'),
+        'command': _command_line(),
+        'forks': args.forks,
+        'sim_config': cfg_in,
+        'machine': args.machine,
+        'profile': args.profile,
+        'subscriptions': args.subscriptions,
+        'latencies': latencies_text(args.profile, cfg_in),
+    }
+    say(
+        'vmrescue.azure fleet benchmark: sizes %s, forks %d, contenders %s, %d subscription(s)'
+        % (','.join(map(str, args.sizes)), args.forks, ','.join(args.contenders), args.subscriptions)
+    )
+    say('latencies: ' + meta['latencies'])
+    say('machine: %s' % json.dumps(args.machine))
     size_results = {}
     for n in args.sizes:
         size_results[n] = run_size(args, n, cfg_in)
     target_lines = targets(size_results)
-    show(size_results, target_lines, meta["latencies"])
-    result = {"date": stamp.isoformat(), "command": meta["command"], "machine": args.machine, "forks": args.forks,
-              "sim_config": cfg_in, "sizes": {str(n): res for n, res in size_results.items()},
-              "targets": target_lines, "profile": args.profile, "subscriptions": args.subscriptions,
-              "latencies": meta["latencies"]}
-    path = os.path.join(OUT, "results-%s.json" % stamp.strftime("%Y%m%d-%H%M%S"))
-    with open(path, "w") as fh:
+    show(size_results, target_lines, meta['latencies'])
+    result = {
+        'date': stamp.isoformat(),
+        'command': meta['command'],
+        'machine': args.machine,
+        'forks': args.forks,
+        'sim_config': cfg_in,
+        'sizes': {str(n): res for n, res in size_results.items()},
+        'targets': target_lines,
+        'profile': args.profile,
+        'subscriptions': args.subscriptions,
+        'latencies': meta['latencies'],
+    }
+    path = os.path.join(OUT, 'results-%s.json' % stamp.strftime('%Y%m%d-%H%M%S'))
+    with open(path, 'w') as fh:
         json.dump(result, fh, indent=1)
-    shutil.copyfile(path, os.path.join(OUT, "latest.json"))
-    say("results: %s" % os.path.relpath(path, REPO))
+    shutil.copyfile(path, os.path.join(OUT, 'latest.json'))
+    say('results: %s' % os.path.relpath(path, REPO))
     if args.docs:
         update_doc(size_results, meta, target_lines)
-        say("updated %s" % os.path.relpath(DOC, REPO))
+        say('updated %s' % os.path.relpath(DOC, REPO))
     return 0
 
 
 def latencies_text(profile, cfg):
-    text = ("operation %gs, relatch %gs, VMAccess handler %gs, Retry-After %ss, instance view stale %s read(s) after "
-            "each write" % (cfg["lro_seconds"], cfg["relatch_seconds"], cfg["extension_seconds"],
-                            cfg["lro_retry_after"], cfg.get("stale_status_reads", 0)))
-    if profile == "quick":
+    text = (
+        'operation %gs, relatch %gs, VMAccess handler %gs, Retry-After %ss, instance view stale %s read(s) after '
+        'each write'
+        % (
+            cfg['lro_seconds'],
+            cfg['relatch_seconds'],
+            cfg['extension_seconds'],
+            cfg['lro_retry_after'],
+            cfg.get('stale_status_reads', 0),
+        )
+    )
+    if profile == 'quick':
         return "QUICK profile, not Azure's latencies: " + text
-    real = all(cfg[k] == v for k, v in PROFILES["real"].items())
-    return ("Azure's latencies (azure-facts.md section 6): " if real else "custom latencies: ") + text
+    real = all(cfg[k] == v for k, v in PROFILES['real'].items())
+    return ("Azure's latencies (azure-facts.md section 6): " if real else 'custom latencies: ') + text
 
 
-def show(size_results, target_lines, latencies=""):
+def show(size_results, target_lines, latencies=''):
     say()
-    say("=" * 100)
+    say('=' * 100)
     if latencies:
-        say("latencies: " + latencies)
+        say('latencies: ' + latencies)
     for n, res in size_results.items():
-        say("%d VMs" % n)
-        say(text_table(res["rows"]))
+        say('%d VMs' % n)
+        say(text_table(res['rows']))
         say()
-        for key, fl in res["floors"].items():
-            say("floor, %s:" % key)
-            for line in fl["how"]:
-                say("  " + line)
-        for r in res["rows"]:
-            if r["note"]:
-                say("note, %s: %s" % (r["label"], r["note"]))
-        for s in res.get("skipped", []):
-            say("note: " + s)
+        for key, fl in res['floors'].items():
+            say('floor, %s:' % key)
+            for line in fl['how']:
+                say('  ' + line)
+        for r in res['rows']:
+            if r['note']:
+                say('note, %s: %s' % (r['label'], r['note']))
+        for s in res.get('skipped', []):
+            say('note: ' + s)
         say()
-    say("columns: wall = elapsed; CPU = user+sys of the contender's whole process tree (os.wait4 of its process); "
-        "max RSS = largest single process (ru_maxrss); tree PSS = peak of the summed PSS of the process tree "
+    say(
+        "columns: wall = elapsed; CPU = user+sys of the contender's whole process tree (os.wait4 of its process); "
+        'max RSS = largest single process (ru_maxrss); tree PSS = peak of the summed PSS of the process tree '
         "(sampled from /proc); tokens/reads/writes/polls/429s = the simulator's counters; failed = what the "
-        "contender reported; not done = VMs whose guest did not latch the new key (simulator state); "
-        "sim CPU = the simulator's own CPU (same 2 cores)")
+        'contender reported; not done = VMs whose guest did not latch the new key (simulator state); '
+        "sim CPU = the simulator's own CPU (same 2 cores)"
+    )
     say()
-    say("targets (issues 6 and 11):")
+    say('targets (issues 6 and 11):')
     for t in target_lines:
-        say("  " + t)
+        say('  ' + t)
 
 
 def render(path):
     with open(path) as fh:
         result = json.load(fh)
-    size_results = {int(n): res for n, res in result["sizes"].items()}
+    size_results = {int(n): res for n, res in result['sizes'].items()}
     target_lines = targets(size_results)
-    show(size_results, target_lines, result.get("latencies", ""))
-    date = datetime.datetime.fromisoformat(result["date"])
-    meta = {"date": date.strftime("%Y-%m-%d %H:%M %Z"), "command": result["command"], "forks": result["forks"],
-            "sim_config": result["sim_config"], "machine": result["machine"], "profile": result.get("profile"),
-            "subscriptions": result.get("subscriptions", 1), "latencies": result.get("latencies", "not recorded")}
+    show(size_results, target_lines, result.get('latencies', ''))
+    date = datetime.datetime.fromisoformat(result['date'])
+    meta = {
+        'date': date.strftime('%Y-%m-%d %H:%M %Z'),
+        'command': result['command'],
+        'forks': result['forks'],
+        'sim_config': result['sim_config'],
+        'machine': result['machine'],
+        'profile': result.get('profile'),
+        'subscriptions': result.get('subscriptions', 1),
+        'latencies': result.get('latencies', 'not recorded'),
+    }
     update_doc(size_results, meta, target_lines)
-    say("updated %s from %s" % (os.path.relpath(DOC, REPO), path))
+    say('updated %s from %s' % (os.path.relpath(DOC, REPO), path))
     return 0
 
 
@@ -1100,13 +1565,13 @@ def _command_line():
         if skip:
             skip = False
             continue
-        if a in ("--azcollection-venv", "--az"):
+        if a in ('--azcollection-venv', '--az'):
             skip = True
             continue
-        if a.startswith(("--azcollection-venv=", "--az=")):
+        if a.startswith(('--azcollection-venv=', '--az=')):
             continue
         out.append(a)
-    return "make bench" + (' BENCH_ARGS="%s"' % " ".join(out) if out else "")
+    return 'make bench' + (' BENCH_ARGS="%s"' % ' '.join(out) if out else '')
 
 
 def run_size(args, n, cfg_in):
@@ -1114,68 +1579,92 @@ def run_size(args, n, cfg_in):
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     say()
-    say("=== %d VMs: starting the simulator (%s)" % (n, ", ".join("%s=%s" % kv for kv in sorted(cfg_in.items()))))
-    res = {"rows": [], "floors": {}, "commands": {}, "skipped": []}
-    with Simulator.start(fleet=make_fleet(n, args.subscriptions), config=cfg_in, state_dir=os.path.join(work, "sim")) as sim:
+    say('=== %d VMs: starting the simulator (%s)' % (n, ', '.join('%s=%s' % kv for kv in sorted(cfg_in.items()))))
+    res = {'rows': [], 'floors': {}, 'commands': {}, 'skipped': []}
+    with Simulator.start(
+        fleet=make_fleet(n, args.subscriptions), config=cfg_in, state_dir=os.path.join(work, 'sim')
+    ) as sim:
         cfg = sim.control.config()
-        res["sim_config"] = cfg
+        res['sim_config'] = cfg
         ids = sim.control.vms()
         if len(ids) != n:
-            raise HarnessError("the simulator has %d VMs, expected %d" % (len(ids), n))
+            raise HarnessError('the simulator has %d VMs, expected %d' % (len(ids), n))
         ctx = Ctx(args, sim, n, ids, work, cfg)
-        res["floors"]["key reset of %d VMs" % n] = floors.key_reset(cfg, n, subscriptions=args.subscriptions).as_dict()
+        res['floors']['key reset of %d VMs' % n] = floors.key_reset(cfg, n, subscriptions=args.subscriptions).as_dict()
         for name in args.contenders:
-            say("--- %d VMs: %s" % (n, LABELS[name]))
-            LOAD["before"] = os.getloadavg()[0]
-            if name == "azcli":
+            say('--- %d VMs: %s' % (n, LABELS[name]))
+            LOAD['before'] = os.getloadavg()[0]
+            if name == 'azcli':
                 if not (args.az and os.path.exists(args.az)):
-                    res["skipped"].append("az loop skipped: no Azure CLI at %s (make azcli)" % args.az)
+                    res['skipped'].append('az loop skipped: no Azure CLI at %s (make azcli)' % args.az)
                     continue
                 r, cmds = run_azcli(ctx, AzHome(args.az, sim, work))
             else:
-                r, cmds = {"collection": run_collection, "azcollection": run_azcollection, "adhoc": run_adhoc,
-                           "lookup": run_lookup, "regain": run_regain, "regain_windows": run_regain_windows,
-                           "rerun_pending": run_rerun_pending,
-                           "break_glass": run_break_glass}[name](ctx)
+                r, cmds = {
+                    'collection': run_collection,
+                    'azcollection': run_azcollection,
+                    'adhoc': run_adhoc,
+                    'lookup': run_lookup,
+                    'regain': run_regain,
+                    'regain_windows': run_regain_windows,
+                    'rerun_pending': run_rerun_pending,
+                    'break_glass': run_break_glass,
+                }[name](ctx)
             if r is None:
-                res["skipped"].extend(cmds)
-                say("    skipped: " + "; ".join(cmds))
+                res['skipped'].extend(cmds)
+                say('    skipped: ' + '; '.join(cmds))
                 continue
-            r["slowest_steps"] = task_times(os.path.join(work, name + ".tasks.tsv"))
-            if r.get("first_row"):  # regain_windows: the first run is a row of its own, before the re-run
-                first_row = r.pop("first_row")
-                first_row["slowest_steps"] = task_times(os.path.join(work, name + "_first.tasks.tsv"))
-                res["rows"].append(first_row)
-            res["rows"].append(r)
-            res["commands"][name] = cmds
-            if name == "break_glass":
-                res["floors"]["switch of %d VMs to Audit (break-glass)" % n] = floors.mode_switch(
-                    cfg, n, subscriptions=args.subscriptions).as_dict()
-            if name == "lookup":
-                res["floors"]["key_latch_status lookup over %d VMs" % n] = floors.reads_only(
-                    cfg, n, "%d instance-view reads" % n, args.subscriptions).as_dict()
-            if name == "regain_windows":
-                res["floors"]["regain_windows_access first run over %d Windows VMs" % n] = r["first_floor"]
-                res["floors"]["regain_windows_access re-run over %d Windows VMs" % n] = floors.reads_only(
-                    cfg, n, "%d reads, 1 per VM" % n, args.subscriptions).as_dict()
-            if name == "rerun_pending":
-                res["floors"]["reset_proxy_agent_keys re-run over %d VMs with resets pending" % n] = r["floor_how"]
-            if name == "regain":
-                res["floors"]["regain_linux_access re-run over %d VMs" % n] = floors.reads_only(
-                    cfg, n, "%d reads, 1 per VM" % n, args.subscriptions).as_dict()
-                res["floors"]["regain_linux_access first run over %d VMs (untimed, for information)" % n] = \
-                    r["first_floor"]
-            say("    %.1f s wall, %.1f s CPU, %d tokens, %d reads, %d writes, %d polls, %d 429s, failed %s%s"
-                % (r["wall"], r["cpu"], r["token"], r["read"], r["write"], r["poll"], r["throttled"], r["failed"],
-                   ("; " + r["note"]) if r["note"] else ""))
-            if r["slowest_steps"]:
-                say("    slowest steps: " + "; ".join("%.1f s %s" % st for st in r["slowest_steps"]))
+            r['slowest_steps'] = task_times(os.path.join(work, name + '.tasks.tsv'))
+            if r.get('first_row'):  # regain_windows: the first run is a row of its own, before the re-run
+                first_row = r.pop('first_row')
+                first_row['slowest_steps'] = task_times(os.path.join(work, name + '_first.tasks.tsv'))
+                res['rows'].append(first_row)
+            res['rows'].append(r)
+            res['commands'][name] = cmds
+            if name == 'break_glass':
+                res['floors']['switch of %d VMs to Audit (break-glass)' % n] = floors.mode_switch(
+                    cfg, n, subscriptions=args.subscriptions
+                ).as_dict()
+            if name == 'lookup':
+                res['floors']['key_latch_status lookup over %d VMs' % n] = floors.reads_only(
+                    cfg, n, '%d instance-view reads' % n, args.subscriptions
+                ).as_dict()
+            if name == 'regain_windows':
+                res['floors']['regain_windows_access first run over %d Windows VMs' % n] = r['first_floor']
+                res['floors']['regain_windows_access re-run over %d Windows VMs' % n] = floors.reads_only(
+                    cfg, n, '%d reads, 1 per VM' % n, args.subscriptions
+                ).as_dict()
+            if name == 'rerun_pending':
+                res['floors']['reset_proxy_agent_keys re-run over %d VMs with resets pending' % n] = r['floor_how']
+            if name == 'regain':
+                res['floors']['regain_linux_access re-run over %d VMs' % n] = floors.reads_only(
+                    cfg, n, '%d reads, 1 per VM' % n, args.subscriptions
+                ).as_dict()
+                res['floors']['regain_linux_access first run over %d VMs (untimed, for information)' % n] = r[
+                    'first_floor'
+                ]
+            say(
+                '    %.1f s wall, %.1f s CPU, %d tokens, %d reads, %d writes, %d polls, %d 429s, failed %s%s'
+                % (
+                    r['wall'],
+                    r['cpu'],
+                    r['token'],
+                    r['read'],
+                    r['write'],
+                    r['poll'],
+                    r['throttled'],
+                    r['failed'],
+                    ('; ' + r['note']) if r['note'] else '',
+                )
+            )
+            if r['slowest_steps']:
+                say('    slowest steps: ' + '; '.join('%.1f s %s' % st for st in r['slowest_steps']))
     return res
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     try:
         sys.exit(main())
     except HarnessError as exc:
-        say("BENCH HARNESS ERROR: %s" % exc)
+        say('BENCH HARNESS ERROR: %s' % exc)
         sys.exit(2)

@@ -15,8 +15,8 @@ import pytest
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(TESTS_DIR)
-COLLECTIONS_DIR = os.path.join(REPO_ROOT, ".tmp", "collections")
-COLLECTION_LINK = os.path.join(COLLECTIONS_DIR, "ansible_collections", "vmrescue", "azure")
+COLLECTIONS_DIR = os.path.join(REPO_ROOT, '.tmp', 'collections')
+COLLECTION_LINK = os.path.join(COLLECTIONS_DIR, 'ansible_collections', 'vmrescue', 'azure')
 
 
 def _ensure_collection_link():
@@ -32,24 +32,24 @@ _ensure_collection_link()
 for _path in (COLLECTIONS_DIR, TESTS_DIR):
     if _path not in sys.path:
         sys.path.insert(0, _path)
-os.environ["ANSIBLE_COLLECTIONS_PATH"] = COLLECTIONS_DIR
+os.environ['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_DIR
 
 from armsim.harness import Simulator  # noqa: E402  (needs TESTS_DIR on sys.path)
 
-TEST_FLEET = os.path.join(TESTS_DIR, "armsim", "fleets", "test.yaml")
-DIAG_FLEET = os.path.join(TESTS_DIR, "armsim", "fleets", "msp_diagnostics.yaml")
+TEST_FLEET = os.path.join(TESTS_DIR, 'armsim', 'fleets', 'test.yaml')
+DIAG_FLEET = os.path.join(TESTS_DIR, 'armsim', 'fleets', 'msp_diagnostics.yaml')
 # Fast timings for tests; throttling stays on with Azure's real limits. Retry-After stays an integer
 # (1 s) because that is what Azure sends and what clients must parse.
 FAST_CONFIG = {
-    "lro_seconds": 0.2,
-    "lro_retry_after": 1,
-    "relatch_seconds": 0.5,
-    "extension_seconds": 0.2,
-    "throttle": True,
+    'lro_seconds': 0.2,
+    'lro_retry_after': 1,
+    'relatch_seconds': 0.5,
+    'extension_seconds': 0.2,
+    'throttle': True,
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope='session')
 def _sim_process():
     sim = Simulator.start(fleet=TEST_FLEET, config=FAST_CONFIG)
     yield sim
@@ -66,12 +66,13 @@ def sim(_sim_process):
 def diag_fleet():
     """msp.yaml's resource groups on the test fleet's tenant, subscription and principals (one dict)."""
     import yaml
+
     with open(TEST_FLEET) as fh:
         base = yaml.safe_load(fh)
     with open(DIAG_FLEET) as fh:
         msp = yaml.safe_load(fh)
-    base.pop("subscriptions", None)
-    return dict(base, resource_groups=msp["resource_groups"])
+    base.pop('subscriptions', None)
+    return dict(base, resource_groups=msp['resource_groups'])
 
 
 @pytest.fixture
@@ -100,5 +101,5 @@ def sim_factory():
 def sim_env(sim):
     env = dict(os.environ)
     env.update(sim.env())
-    env["ANSIBLE_COLLECTIONS_PATH"] = COLLECTIONS_DIR
+    env['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_DIR
     return env

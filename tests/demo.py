@@ -1,5 +1,4 @@
 #!/usr/bin/env python3
-# -*- coding: utf-8 -*-
 """`make demo`: the whole recovery job, end to end, on the embedded ARM simulator.
 
 1. starts the simulator with tests/armsim/fleets/demo.yaml (fast timings: the demo takes well under a minute);
@@ -66,17 +65,19 @@ def ensure_collection_link():
 def child_env(sim):
     env = dict(os.environ)
     env.update(sim.env())
-    env.update({
-        'PATH': BIN + os.pathsep + env.get('PATH', ''),
-        'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS,
-        'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
-        'ANSIBLE_LOCAL_TEMP': os.path.join(WORK, 'ansible-tmp'),
-        'ANSIBLE_RETRY_FILES_ENABLED': 'False',
-        'ANSIBLE_NOCOLOR': '1',
-        'ANSIBLE_FORKS': '20',
-        'ANSIBLE_SHOW_CUSTOM_STATS': 'true',
-        'ANSIBLE_DISPLAY_SKIPPED_HOSTS': 'false',
-    })
+    env.update(
+        {
+            'PATH': BIN + os.pathsep + env.get('PATH', ''),
+            'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS,
+            'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
+            'ANSIBLE_LOCAL_TEMP': os.path.join(WORK, 'ansible-tmp'),
+            'ANSIBLE_RETRY_FILES_ENABLED': 'False',
+            'ANSIBLE_NOCOLOR': '1',
+            'ANSIBLE_FORKS': '20',
+            'ANSIBLE_SHOW_CUSTOM_STATS': 'true',
+            'ANSIBLE_DISPLAY_SKIPPED_HOSTS': 'false',
+        }
+    )
     env.pop('PYTHONPATH', None)
     return env
 
@@ -85,19 +86,27 @@ def write_files(sim):
     os.makedirs(WORK, exist_ok=True)
     inventory = os.path.join(WORK, 'fleet.vms.yml')
     with open(inventory, 'w') as fh:
-        fh.write('# The collection inventory plugin: every VM and Uniform scale-set instance of the subscription,\n'
-                 '# grouped by OS, power state and proxy agent key health. Credentials: the AZURE_* environment.\n'
-                 'plugin: vmrescue.azure.vms\n')
+        fh.write(
+            '# The collection inventory plugin: every VM and Uniform scale-set instance of the subscription,\n'
+            '# grouped by OS, power state and proxy agent key health. Credentials: the AZURE_* environment.\n'
+            'plugin: vmrescue.azure.vms\n'
+        )
     # A fresh key pair for the rescue user (only the public half goes to Azure).
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
+
     key = ed25519.Ed25519PrivateKey.generate()
     private = os.path.join(WORK, 'rescue_ed25519')
     with open(os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'wb') as fh:
-        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                   serialization.NoEncryption()))
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                           serialization.PublicFormat.OpenSSH).decode() + ' rescue@demo'
+        fh.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+            )
+        )
+    public = (
+        key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        + ' rescue@demo'
+    )
     intent = os.path.join(WORK, 'intent.yml')
     with open(intent, 'w') as fh:
         fh.write('# What regain_linux_access applies to every Linux host: a sudo user with a key, and sshd reset.\n')
@@ -108,10 +117,17 @@ def write_files(sim):
 
 
 def read_inventory(env, inventory):
-    proc = subprocess.run([os.path.join(BIN, 'ansible-inventory'), '-i', inventory, '--list'], env=env,
-                          capture_output=True, text=True, timeout=300)
-    expect(proc.returncode == 0 and 'Unable to parse' not in proc.stderr,
-           'ansible-inventory failed:\n' + proc.stdout + proc.stderr)
+    proc = subprocess.run(
+        [os.path.join(BIN, 'ansible-inventory'), '-i', inventory, '--list'],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    expect(
+        proc.returncode == 0 and 'Unable to parse' not in proc.stderr,
+        'ansible-inventory failed:\n' + proc.stdout + proc.stderr,
+    )
     return _plain(json.loads(proc.stdout))
 
 
@@ -154,9 +170,18 @@ def show_fleet(sim, inv, title):
         guest = None
         if hv['os_profile']['system'] == 'linux':
             guest = sim.control.guest(hv['id'])
-        rows.append((name, hv['resource_group'], 'instance' if hv.get('vmss') else 'vm', hv['os_profile']['system'],
-                     hv['powerstate'], str(pa.get('key_incarnation_id', '-')), pa.get('health', '-'),
-                     login_state(guest) if guest is not None else '(Windows)'))
+        rows.append(
+            (
+                name,
+                hv['resource_group'],
+                'instance' if hv.get('vmss') else 'vm',
+                hv['os_profile']['system'],
+                hv['powerstate'],
+                str(pa.get('key_incarnation_id', '-')),
+                pa.get('health', '-'),
+                login_state(guest) if guest is not None else '(Windows)',
+            )
+        )
     head = ('HOST', 'RESOURCE GROUP', 'KIND', 'OS', 'POWER', 'KEY#', 'KEY HEALTH', 'WHO CAN LOG IN')
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     fmt = '  '.join('%%-%ds' % w for w in widths)
@@ -164,16 +189,20 @@ def show_fleet(sim, inv, title):
     say(fmt % tuple('-' * w for w in widths))
     for row in rows:
         say(fmt % row)
-    groups = ', '.join('%s=%d' % (g, len(inv.get(g, {}).get('hosts', [])))
-                       for g in ('key_healthy', 'key_unhealthy', 'key_unknown', 'msp_disabled'))
+    groups = ', '.join(
+        '%s=%d' % (g, len(inv.get(g, {}).get('hosts', [])))
+        for g in ('key_healthy', 'key_unhealthy', 'key_unknown', 'msp_disabled')
+    )
     say('inventory groups: ' + groups)
     return hostvars
 
 
 def run_playbook(env, name, inventory, extra=(), log=None):
     cmd = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, 'vmrescue.azure.%s' % name] + list(extra)
-    shown = ' '.join(['ansible-playbook', '-i', os.path.relpath(inventory, REPO), 'vmrescue.azure.%s' % name] +
-                     [a.replace(WORK, os.path.relpath(WORK, REPO)) for a in extra])
+    shown = ' '.join(
+        ['ansible-playbook', '-i', os.path.relpath(inventory, REPO), 'vmrescue.azure.%s' % name]
+        + [a.replace(WORK, os.path.relpath(WORK, REPO)) for a in extra]
+    )
     say()
     say('$ ' + shown)
     started = time.time()
@@ -186,17 +215,21 @@ def run_playbook(env, name, inventory, extra=(), log=None):
     match = re.search(r'^TASK \[[^\]]*Show the summary\].*?(?=^\s*$)', proc.stdout, re.M | re.S)
     if match:
         say(match.group(0).rstrip())
-    recap = proc.stdout[proc.stdout.find('PLAY RECAP'):] if 'PLAY RECAP' in proc.stdout else ''
+    recap = proc.stdout[proc.stdout.find('PLAY RECAP') :] if 'PLAY RECAP' in proc.stdout else ''
     recap = recap.split('\nCUSTOM STATS')[0].rstrip()
     say()
     say(recap)
-    say('(exit status %d, %.1f s; full log: %s)' % (proc.returncode, elapsed,
-                                                   os.path.relpath(os.path.join(WORK, log or name + '.log'), REPO)))
+    say(
+        '(exit status %d, %.1f s; full log: %s)'
+        % (proc.returncode, elapsed, os.path.relpath(os.path.join(WORK, log or name + '.log'), REPO))
+    )
     head = HEADLINE.search(proc.stdout)
     expect(head is not None, '%s printed no summary:\n%s' % (name, out[-3000:]))
     summary = dict(zip(('checked', 'changed', 'already_fine', 'skipped', 'failed'), map(int, head.groups()[1:])))
-    recap_rows = dict((m.group(1), {'changed': int(m.group(3)), 'failed': int(m.group(5)),
-                                    'unreachable': int(m.group(4))}) for m in RECAP.finditer(recap))
+    recap_rows = dict(
+        (m.group(1), {'changed': int(m.group(3)), 'failed': int(m.group(5)), 'unreachable': int(m.group(4))})
+        for m in RECAP.finditer(recap)
+    )
     return proc.returncode, summary, recap_rows
 
 
@@ -212,11 +245,17 @@ def main():
         inventory, intent, public_key = write_files(sim)
 
         banner('1. The fleet before: keys broken after a migration, a Linux host nobody can log in to')
-        before = show_fleet(sim, read_inventory(env, inventory), 'ansible-inventory -i %s --list, as a table:'
-                            % os.path.relpath(inventory, REPO))
+        before = show_fleet(
+            sim,
+            read_inventory(env, inventory),
+            'ansible-inventory -i %s --list, as a table:' % os.path.relpath(inventory, REPO),
+        )
         broken = sorted(h for h, hv in before.items() if hv['proxy_agent'].get('health') == 'unhealthy')
-        locked = sorted(h for h, hv in before.items() if hv['os_profile']['system'] == 'linux'
-                        and login_state(sim.control.guest(hv['id'])).startswith('LOCKED'))
+        locked = sorted(
+            h
+            for h, hv in before.items()
+            if hv['os_profile']['system'] == 'linux' and login_state(sim.control.guest(hv['id'])).startswith('LOCKED')
+        )
         say('broken keys: %s' % ', '.join(broken))
         say('locked out:  %s' % ', '.join(locked))
         expect(broken and locked, 'the demo fleet should have broken keys and a locked-out host')
@@ -224,43 +263,59 @@ def main():
         banner('2. Reset every proxy agent key that is not usable, confirm the guest latched it')
         rc, keys, recap = run_playbook(env, 'reset_proxy_agent_keys', inventory, log='reset_proxy_agent_keys-1.log')
         expect(rc == 0 and keys['failed'] == 0, 'reset_proxy_agent_keys failed (rc %d, %s)' % (rc, keys))
-        expect(sorted(h for h, r in recap.items() if r['changed']) == broken,
-               'reset_proxy_agent_keys changed %s, expected the broken keys %s'
-               % (sorted(h for h, r in recap.items() if r['changed']), broken))
+        expect(
+            sorted(h for h, r in recap.items() if r['changed']) == broken,
+            'reset_proxy_agent_keys changed %s, expected the broken keys %s'
+            % (sorted(h for h, r in recap.items() if r['changed']), broken),
+        )
 
         banner('3. Give every Linux host a sudo user "%s" with a new SSH key and a clean sshd_config' % RESCUE_USER)
-        rc, access, recap = run_playbook(env, 'regain_linux_access', inventory, extra=['-e', '@' + intent],
-                                         log='regain_linux_access-1.log')
+        rc, access, recap = run_playbook(
+            env, 'regain_linux_access', inventory, extra=['-e', '@' + intent], log='regain_linux_access-1.log'
+        )
         expect(rc == 0 and access['failed'] == 0, 'regain_linux_access failed (rc %d, %s)' % (rc, access))
         expect(access['changed'] > 0, 'regain_linux_access changed nothing')
 
         after = show_fleet(sim, read_inventory(env, inventory), 'The fleet after both playbooks:')
-        expect(not [h for h, hv in after.items() if hv['proxy_agent'].get('health') == 'unhealthy'],
-               'keys are still unhealthy after the reset')
+        expect(
+            not [h for h, hv in after.items() if hv['proxy_agent'].get('health') == 'unhealthy'],
+            'keys are still unhealthy after the reset',
+        )
         for host in locked:
             if after[host]['powerstate'] != 'running':
-                say('%s: still locked out: it is %s (skipped, with the reason, in the summary)'
-                    % (host, after[host]['powerstate']))
+                say(
+                    '%s: still locked out: it is %s (skipped, with the reason, in the summary)'
+                    % (host, after[host]['powerstate'])
+                )
                 continue
             guest = sim.control.guest(after[host]['id'])
             keys_now = (guest['users'].get(RESCUE_USER) or {}).get('authorized_keys') or []
             expect(public_key in keys_now, '%s did not get the rescue key' % host)
-        say('%s: %s can log in now (the new key is in authorized_keys, with sudo)'
-            % (', '.join(h for h in locked if after[h]['powerstate'] == 'running'), RESCUE_USER))
+        say(
+            '%s: %s can log in now (the new key is in authorized_keys, with sudo)'
+            % (', '.join(h for h in locked if after[h]['powerstate'] == 'running'), RESCUE_USER)
+        )
 
         banner('4. Run both again: a re-run finishes what is left and changes nothing else')
         rc1, keys2, recap1 = run_playbook(env, 'reset_proxy_agent_keys', inventory, log='reset_proxy_agent_keys-2.log')
-        rc2, access2, recap2 = run_playbook(env, 'regain_linux_access', inventory, extra=['-e', '@' + intent],
-                                            log='regain_linux_access-2.log')
+        rc2, access2, recap2 = run_playbook(
+            env, 'regain_linux_access', inventory, extra=['-e', '@' + intent], log='regain_linux_access-2.log'
+        )
         changed_again = [h for h, r in list(recap1.items()) + list(recap2.items()) if r['changed']]
         expect(rc1 == 0 and rc2 == 0, 'second run failed (rc %d / %d)' % (rc1, rc2))
-        expect(keys2['changed'] == 0 and access2['changed'] == 0 and not changed_again,
-               'the second run changed something: %s' % changed_again)
+        expect(
+            keys2['changed'] == 0 and access2['changed'] == 0 and not changed_again,
+            'the second run changed something: %s' % changed_again,
+        )
 
-        banner('Done in %.0f s: %d keys reset, %d Linux hosts repaired, second run: 0 changes.'
-               % (time.time() - started, keys['changed'], access['changed']))
-        say('Skipped with a reason (see the summaries): %d for the key reset, %d for Linux access.'
-            % (keys['skipped'], access['skipped']))
+        banner(
+            'Done in %.0f s: %d keys reset, %d Linux hosts repaired, second run: 0 changes.'
+            % (time.time() - started, keys['changed'], access['changed'])
+        )
+        say(
+            'Skipped with a reason (see the summaries): %d for the key reset, %d for Linux access.'
+            % (keys['skipped'], access['skipped'])
+        )
     return 0
 
 

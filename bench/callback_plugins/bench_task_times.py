@@ -15,25 +15,25 @@ description: [Benchmark helper of vmrescue.azure; not part of the collection.]
 
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
-    CALLBACK_TYPE = "aggregate"
-    CALLBACK_NAME = "bench_task_times"
+    CALLBACK_TYPE = 'aggregate'
+    CALLBACK_NAME = 'bench_task_times'
     CALLBACK_NEEDS_ENABLED = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        path = os.environ.get("VMRESCUE_BENCH_TASK_TIMES")
-        self._fh = open(path, "w", buffering=1) if path else None
+        path = os.environ.get('VMRESCUE_BENCH_TASK_TIMES')
+        self._fh = open(path, 'w', buffering=1) if path else None
         self._t0 = time.monotonic()
 
     def _mark(self, kind, name):
         if self._fh:
-            self._fh.write("%.3f\t%s\t%s\n" % (time.monotonic() - self._t0, kind, name))
+            self._fh.write('%.3f\t%s\t%s\n' % (time.monotonic() - self._t0, kind, name))
 
     def v2_playbook_on_play_start(self, play):
-        self._mark("play", play.get_name())
+        self._mark('play', play.get_name())
 
     def v2_playbook_on_task_start(self, task, is_conditional):
-        self._mark("task", task.get_name())
+        self._mark('task', task.get_name())
 
     def v2_playbook_on_stats(self, stats):
-        self._mark("end", "")
+        self._mark('end', '')

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """vmrescue.azure.batch_result: one host's result of a background batch (see plugin_utils/_background.py)."""
@@ -41,11 +40,12 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         redact_task_source()
-        super(ActionModule, self).run(tmp, task_vars)
+        super().run(tmp, task_vars)
         validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(dict(self._task.args))
         if validation.error_messages:  # returned, not raised (see plugin_utils/_controller.py failed_result)
-            return failed_result('Invalid arguments for vmrescue.azure.batch_result: %s'
-                                 % '; '.join(validation.error_messages))
+            return failed_result(
+                'Invalid arguments for vmrescue.azure.batch_result: %s' % '; '.join(validation.error_messages)
+            )
         params = validation.validated_parameters
         batch, index = params['batch'], params['index']
         if index is None:
@@ -56,36 +56,60 @@ class ActionModule(ActionBase):
             index = host_index(task_vars, hosts_var)
             if index is None:
                 if hosts_var not in task_vars:
-                    return failed_result('hosts_var: there is no variable %s; give the name of the variable that '
-                                         "lists the hosts in the order of the batch task's targets, or index"
-                                         % hosts_var)
+                    return failed_result(
+                        'hosts_var: there is no variable %s; give the name of the variable that '
+                        "lists the hosts in the order of the batch task's targets, or index" % hosts_var
+                    )
                 msg = '%s is not in %s: its target is not in this batch' % (
-                    task_vars.get('inventory_hostname'), hosts_var)
-                return dict(changed=False, skipped=True, failed_target=False, msg=msg,
-                            outcome=outcome('skipped', 'skipped', msg))
+                    task_vars.get('inventory_hostname'),
+                    hosts_var,
+                )
+                return dict(
+                    changed=False,
+                    skipped=True,
+                    failed_target=False,
+                    msg=msg,
+                    outcome=outcome('skipped', 'skipped', msg),
+                )
         if batch.get('skipped'):
-            msg = 'the batch task was skipped: %s' % (batch.get('skip_reason') or batch.get('false_condition')
-                                                      or 'no reason given')
-            return dict(changed=False, skipped=True, index=index, failed_target=False, msg=msg,
-                        outcome=outcome('skipped', 'skipped', msg))
+            msg = 'the batch task was skipped: %s' % (
+                batch.get('skip_reason') or batch.get('false_condition') or 'no reason given'
+            )
+            return dict(
+                changed=False,
+                skipped=True,
+                index=index,
+                failed_target=False,
+                msg=msg,
+                outcome=outcome('skipped', 'skipped', msg),
+            )
         if 'background' not in batch and 'censored' in batch:
-            return failed_result('batch: the batch task ran with no_log: true, which hides the result this module '
-                                 'needs; its secret options (password, client secret, ...) are masked in its result '
-                                 'anyway, so run the batch task without no_log')
+            return failed_result(
+                'batch: the batch task ran with no_log: true, which hides the result this module '
+                'needs; its secret options (password, client secret, ...) are masked in its result '
+                'anyway, so run the batch task without no_log'
+            )
         if 'background' not in batch:
             # the batch task failed before it started (invalid arguments, sign-in): every host gets its message
             if batch.get('failed'):
                 msg = batch.get('msg') or 'the batch task failed'
-                result = dict(changed=False, failed_target=True, index=index, msg=msg,
-                              outcome=batch.get('outcome') or outcome('failed', 'error', msg))
+                result = dict(
+                    changed=False,
+                    failed_target=True,
+                    index=index,
+                    msg=msg,
+                    outcome=batch.get('outcome') or outcome('failed', 'error', msg),
+                )
                 if params['fail_on_failure']:
                     result['failed'] = True
                 return result
-            return failed_result('batch: expected the registered result of a task run with background: true '
-                                 '(it has no background key)')
+            return failed_result(
+                'batch: expected the registered result of a task run with background: true (it has no background key)'
+            )
         try:
-            result = collect(batch['background'], index, timeout=params['timeout'] or None,
-                             on_progress=_display.display)
+            result = collect(
+                batch['background'], index, timeout=params['timeout'] or None, on_progress=_display.display
+            )
         except BackgroundError as exc:
             result = failed_result(str(exc), reason_code='internal_error')
         result = dict(result)

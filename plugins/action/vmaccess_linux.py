@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Runs vmrescue.azure.vmaccess_linux on the controller (see plugin_utils/_controller.py)."""
@@ -10,7 +9,11 @@ import os
 from ansible.errors import AnsibleError
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._sshkey import looks_private
-from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess import PRIVATE_KEY_MESSAGE, looks_like_key_text, task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess import (
+    PRIVATE_KEY_MESSAGE,
+    looks_like_key_text,
+    task_spec,
+)
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import ControllerAction
 
 
@@ -36,4 +39,4 @@ class ActionModule(ControllerAction):
                 found = None
             if found:
                 self._task.args = dict(self._task.args, ssh_key=found)
-        return super(ActionModule, self).run(tmp, task_vars)
+        return super().run(tmp, task_vars)

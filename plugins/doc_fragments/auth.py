@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Authentication options shared by every vmrescue.azure module (DOCUMENTATION) and lookup (PLUGINS)."""
@@ -6,11 +5,10 @@
 from __future__ import annotations
 
 
-class ModuleDocFragment(object):
-
+class ModuleDocFragment:
     # Modules: options come from the task (and module_defaults for the group vmrescue.azure.azure);
     # the environment variables below are read by the shared auth code, in the same order for modules and lookups.
-    DOCUMENTATION = r'''
+    DOCUMENTATION = r"""
 options:
   auth_source:
     description:
@@ -133,11 +131,11 @@ notes:
 requirements:
   - azure-identity >= 1.15.0
   - azure-mgmt-core >= 1.4.0
-'''
+"""
 
     # Lookups/plugins: the same options with env and vars sources declared (the shared auth code reads the same
     # environment variables again, so both routes agree).
-    PLUGINS = r'''
+    PLUGINS = r"""
 options:
   auth_source:
     description:
@@ -249,4 +247,4 @@ notes:
 requirements:
   - azure-identity >= 1.15.0
   - azure-mgmt-core >= 1.4.0
-'''
+"""

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Target addressing options (one VM or Uniform scale-set instance)."""
@@ -6,9 +5,8 @@
 from __future__ import annotations
 
 
-class ModuleDocFragment(object):
-
-    DOCUMENTATION = r'''
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
 options:
   vm_id:
     description:
@@ -76,10 +74,10 @@ options:
     default: false
 notes:
   - The target is validated before any call to Azure; a malformed O(vm_id) gets a message naming what is wrong.
-'''
+"""
 
     # The lookups' terms and target options (vmrescue.azure.target.lookup)
-    LOOKUP = r'''
+    LOOKUP = r"""
 options:
   _terms:
     description: VM or Uniform scale-set instance resource IDs.
@@ -102,4 +100,4 @@ options:
     description: How many terms are read at the same time.
     type: int
     default: 16
-'''
+"""

@@ -1,10 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 name: access_outcomes
 short_description: One outcome per host for a mixed fleet from the Linux and the Windows access roles
 version_added: 0.1.0
@@ -29,29 +28,30 @@ options:
     description: Whether the Windows role ran (the intent had a user name and a password).
     type: bool
     required: true
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: One outcome per host
   ansible.builtin.set_fact:
     regain_access_outcome_by_host: >-
       {{ linux_outcomes | vmrescue.azure.access_outcomes(windows=windows_outcomes, windows_ran=true) }}
   run_once: true
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 _value:
   description: A dict host -> entry with C(outcome) (C(host), C(status), C(reason)), C(changed) and C(result).
   type: dict
-'''
+"""
 
 from collections.abc import Mapping  # controller-side plugin: Python 3 only
 
 from ansible.errors import AnsibleFilterError
 
-
-SSH_KEY_ONLY_REASON = ('Windows VM: an SSH key alone does not apply (VMAccessAgent resets a user name and password;'
-                       ' give a password to include Windows hosts)')
+SSH_KEY_ONLY_REASON = (
+    'Windows VM: an SSH key alone does not apply (VMAccessAgent resets a user name and password;'
+    ' give a password to include Windows hosts)'
+)
 
 
 def access_outcomes(linux, windows, windows_ran):
@@ -68,12 +68,19 @@ def access_outcomes(linux, windows, windows_ran):
         elif windows_ran and host in windows:
             out[host] = windows[host]
         else:
-            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': SSH_KEY_ONLY_REASON,
-                                     'reason_code': 'ssh_key_only'},
-                         'changed': False, 'result': {}}
+            out[host] = {
+                'outcome': {
+                    'host': host,
+                    'status': 'skipped',
+                    'reason': SSH_KEY_ONLY_REASON,
+                    'reason_code': 'ssh_key_only',
+                },
+                'changed': False,
+                'result': {},
+            }
     return out
 
 
-class FilterModule(object):
+class FilterModule:
     def filters(self):
         return {'access_outcomes': access_outcomes}

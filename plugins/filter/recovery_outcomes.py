@@ -1,10 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 name: recovery_outcomes
 short_description: Each host's outcome from the result of a recovery role's batch task
 version_added: 0.1.0
@@ -72,9 +71,9 @@ options:
         C(msg)) or V(null) where none was made. A failed proof fails the host.
     type: list
     elements: raw
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: Compute the outcome of every host once, from each host's own result (vmrescue.azure.batch_result)
   ansible.builtin.set_fact:
     proxy_agent_key_recovery_outcomes: >-
@@ -82,13 +81,13 @@ EXAMPLES = r'''
                                                      mode=proxy_agent_key_recovery_mode,
                                                      result_var='proxy_agent_key_recovery_result') }}
   run_once: true
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 _value:
   description: A dict host -> entry (see the description).
   type: dict
-'''
+"""
 
 
 from collections.abc import Mapping  # controller-side plugin: Python 3 only
@@ -98,8 +97,10 @@ from ansible.errors import AnsibleFilterError
 WINDOWS_REASON = 'Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)'
 LINUX_REASON = 'Linux VM: VMAccessAgent does not apply (use the VMAccessForLinux extension)'
 # The access roles: the skip reason of a host of the other OS (the module's outcome reason_code wrong_os)
-OTHER_OS = {'linux_access_recovery': ('wrong_os', WINDOWS_REASON),
-            'windows_access_recovery': ('wrong_os', LINUX_REASON)}
+OTHER_OS = {
+    'linux_access_recovery': ('wrong_os', WINDOWS_REASON),
+    'windows_access_recovery': ('wrong_os', LINUX_REASON),
+}
 
 # Module outcome reason codes that make a failed target a skipped host (not an error of the run)
 SKIP_CODES = ('wrong_os', 'msp_not_enabled', 'deallocated', 'not_running')
@@ -135,9 +136,11 @@ def _proxy_agent_key(host, res, mode):
     if module_code == 'msp_not_enabled' or not res.get('proxy_agent_enabled', True):
         skip_reason = 'the Guest Proxy Agent is not enabled on this VM: there is no key to reset'
     elif power_state != 'running' and not res.get('changed', False):
-        skip_reason = ('the VM is %s: a new key cannot be confirmed until it runs;'
-                       ' not reset (start it, or set proxy_agent_key_recovery_wait=false to only raise the model value)'
-                       % _text(power_state))
+        skip_reason = (
+            'the VM is %s: a new key cannot be confirmed until it runs;'
+            ' not reset (start it, or set proxy_agent_key_recovery_wait=false to only raise the model value)'
+            % _text(power_state)
+        )
     else:
         skip_reason = ''
     if failed:
@@ -146,9 +149,14 @@ def _proxy_agent_key(host, res, mode):
     elif changed:
         status = 'changed'
         reason = 'key incarnation %s -> %s%s' % (
-            _text(res.get('previous_key_incarnation_id')), _text(res.get('key_incarnation_id')),
-            ', would reset (check mode)' if res.get('check_mode')
-            else ', confirmed' if res.get('confirmed') else ', not confirmed (wait: false)')
+            _text(res.get('previous_key_incarnation_id')),
+            _text(res.get('key_incarnation_id')),
+            ', would reset (check mode)'
+            if res.get('check_mode')
+            else ', confirmed'
+            if res.get('confirmed')
+            else ', not confirmed (wait: false)',
+        )
     elif mode == 'incarnation':
         status = 'already_fine'
         reason = 'key incarnation already %s (key health: %s)' % (_text(res.get('key_incarnation_id')), verdict)
@@ -157,15 +165,21 @@ def _proxy_agent_key(host, res, mode):
         reason = 'key healthy, incarnation %s' % _text(res.get('key_incarnation_id'))
     elif verdict == 'pending':
         status, code = 'skipped', 'pending_confirmation'
-        reason = ('a key reset is pending since %s: %s; not raised again (re-run later to see it latched, or set '
-                  'proxy_agent_key_recovery_reset_unknown=true to raise it anyway)'
-                  % (_text(res.get('pending_since') or health.get('pending_since')) or 'an unknown time',
-                     _text(health.get('reason'))))
+        reason = (
+            'a key reset is pending since %s: %s; not raised again (re-run later to see it latched, or set '
+            'proxy_agent_key_recovery_reset_unknown=true to raise it anyway)'
+            % (
+                _text(res.get('pending_since') or health.get('pending_since')) or 'an unknown time',
+                _text(health.get('reason')),
+            )
+        )
     else:
         status = 'skipped'
         reason = 'key health %s: %s; not reset%s' % (
-            verdict, _text((health if isinstance(health, Mapping) else {}).get('reason')),
-            ' (set proxy_agent_key_recovery_reset_unknown=true to reset)' if verdict == 'unknown' else '')
+            verdict,
+            _text((health if isinstance(health, Mapping) else {}).get('reason')),
+            ' (set proxy_agent_key_recovery_reset_unknown=true to reset)' if verdict == 'unknown' else '',
+        )
     return status, reason, code
 
 
@@ -198,8 +212,11 @@ def _vmaccess_change(res):
     ext = res.get('extension')
     if not isinstance(ext, Mapping):
         # state=absent returns no extension; a result without either keeps the handler's message
-        what = ('VMAccessForLinux extension %s removed' % _text(res.get('extension_name')) if res.get('extension_name')
-                else _text(res.get('message')) or 'done')
+        what = (
+            'VMAccessForLinux extension %s removed' % _text(res.get('extension_name'))
+            if res.get('extension_name')
+            else _text(res.get('message')) or 'done'
+        )
     else:
         props = ext.get('properties') if isinstance(ext.get('properties'), Mapping) else ext
         settings = props.get('settings') if isinstance(props.get('settings'), Mapping) else {}
@@ -208,13 +225,22 @@ def _vmaccess_change(res):
         user = protected.get('username')
         if user:
             creds = [n for k, n in (('ssh_key', 'SSH key'), ('password', 'password')) if protected.get(k)]
-            parts.append('user %s: %s set%s%s' % (
-                _text(user), ' and '.join(creds) or 'account', ' (other keys removed)' if protected.get(
-                    'remove_prior_keys') else '', ', sudo without password' if protected.get(
-                    'enable_passwordless_access') else ''))
-        for key, text in (('remove_user', 'user %s removed'), ('reset_ssh', 'sshd_config reset'),
-                          ('restore_backup_ssh', 'sshd_config restored from its backup'),
-                          ('check_disk', 'disks checked'), ('repair_disk', 'disk %s repaired')):
+            parts.append(
+                'user %s: %s set%s%s'
+                % (
+                    _text(user),
+                    ' and '.join(creds) or 'account',
+                    ' (other keys removed)' if protected.get('remove_prior_keys') else '',
+                    ', sudo without password' if protected.get('enable_passwordless_access') else '',
+                )
+            )
+        for key, text in (
+            ('remove_user', 'user %s removed'),
+            ('reset_ssh', 'sshd_config reset'),
+            ('restore_backup_ssh', 'sshd_config restored from its backup'),
+            ('check_disk', 'disks checked'),
+            ('repair_disk', 'disk %s repaired'),
+        ):
             value = protected.get(key, settings.get(key))
             if value:
                 arg = settings.get('disk_name') if key == 'repair_disk' else value
@@ -245,17 +271,25 @@ def _break_glass(res):
     if not written:
         return 'failed', 'break-glass switch to Audit not made'
     after = res.get('after') if isinstance(res.get('after'), Mapping) else {}
-    modes = ', '.join('%s %s' % (name, _text((after.get(key) or {}).get('mode')))
-                      for key, name in (('wire_server', 'WireServer'), ('imds', 'IMDS'))
-                      if isinstance(after.get(key), Mapping))
-    state = ('confirmed by the guest' if res.get('confirmed') else
-             'not confirmed by the guest (%s)' % _text(outcome.get('reason') or outcome.get('reason_code')))
+    modes = ', '.join(
+        '%s %s' % (name, _text((after.get(key) or {}).get('mode')))
+        for key, name in (('wire_server', 'WireServer'), ('imds', 'IMDS'))
+        if isinstance(after.get(key), Mapping)
+    )
+    state = (
+        'confirmed by the guest'
+        if res.get('confirmed')
+        else 'not confirmed by the guest (%s)' % _text(outcome.get('reason') or outcome.get('reason_code'))
+    )
     return 'audit', 'in break-glass now (%s), %s; restore with vmrescue.azure.restore_proxy_agent_settings' % (
-        modes, state)
+        modes,
+        state,
+    )
 
 
-def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, result_var=None, proof_var=None,
-                      break_glass_var=None):
+def recovery_outcomes(
+    batch, hosts, role, mode=None, windows=None, proofs=None, result_var=None, proof_var=None, break_glass_var=None
+):
     if role not in ('proxy_agent_key_recovery', 'linux_access_recovery', 'windows_access_recovery'):
         raise AnsibleFilterError('recovery_outcomes: unknown role %r' % (role,))
     hosts = list(hosts or [])
@@ -278,20 +312,27 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
         missing = {'changed': False, 'failed': True, 'msg': 'no result'}
         per_host = [batch[i] if i < len(batch) else None for i in range(len(hosts))]
     else:
-        raise AnsibleFilterError('recovery_outcomes: expected a batch result (dict) or a list of results, got %s'
-                                 % type(batch).__name__)
+        raise AnsibleFilterError(
+            'recovery_outcomes: expected a batch result (dict) or a list of results, got %s' % type(batch).__name__
+        )
     windows = list(windows or [])
     proofs = list(proofs or [])
     other_os_reason = OTHER_OS.get(role, (None, WINDOWS_REASON))[1]
     out = {}
     for host in windows:
         if host not in hosts:  # not sent to the batch (the batch task form): reported first, as skipped
-            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason, 'reason_code': 'wrong_os'},
-                         'changed': False, 'result': {}}
+            out[host] = {
+                'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason, 'reason_code': 'wrong_os'},
+                'changed': False,
+                'result': {},
+            }
     for index, host in enumerate(hosts):
         if host in windows:
-            out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason, 'reason_code': 'wrong_os'},
-                         'changed': False, 'result': {}}
+            out[host] = {
+                'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason, 'reason_code': 'wrong_os'},
+                'changed': False,
+                'result': {},
+            }
             continue
         res = per_host[index]
         if res is None:
@@ -299,8 +340,16 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
         res = res if isinstance(res, Mapping) else missing
         if res.get('skipped') and not res.get('failed_target'):
             if role in OTHER_OS:  # an access role reports only the hosts of its OS: skipped = the other OS
-                out[host] = {'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason, 'reason_code': 'wrong_os'},
-                             'changed': False, 'result': {}}
+                out[host] = {
+                    'outcome': {
+                        'host': host,
+                        'status': 'skipped',
+                        'reason': other_os_reason,
+                        'reason_code': 'wrong_os',
+                    },
+                    'changed': False,
+                    'result': {},
+                }
             continue  # its reporting task was skipped: nothing was done for it
         if role == 'proxy_agent_key_recovery':
             status, reason, code = _proxy_agent_key(host, res, mode)
@@ -314,9 +363,16 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
                 else:
                     status = 'failed'
                     reason += ', but the SSH proof failed: %s' % (_text(proof.get('msg')) or 'no answer')
-        out[host] = {'outcome': {'host': host, 'status': status, 'reason': reason,
-                                 'reason_code': code or _reason_code(res) or _status_code(status)},
-                     'changed': bool(res.get('changed')), 'result': res}
+        out[host] = {
+            'outcome': {
+                'host': host,
+                'status': status,
+                'reason': reason,
+                'reason_code': code or _reason_code(res) or _status_code(status),
+            },
+            'changed': bool(res.get('changed')),
+            'result': res,
+        }
         if host in break_glass:
             bg_status, bg_reason = _break_glass(break_glass[host])
             out[host]['break_glass'] = {'status': bg_status, 'reason': bg_reason}
@@ -325,6 +381,6 @@ def recovery_outcomes(batch, hosts, role, mode=None, windows=None, proofs=None, 
     return out
 
 
-class FilterModule(object):
+class FilterModule:
     def filters(self):
         return {'recovery_outcomes': recovery_outcomes}

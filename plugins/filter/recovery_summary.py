@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -6,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 name: recovery_summary
 short_description: The summary of a recovery role's run from each host's outcome
 version_added: 0.1.0
@@ -33,22 +32,22 @@ options:
     description: Return the printable lines instead of the summary dict.
     type: bool
     default: false
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: Count the outcomes
   ansible.builtin.set_fact:
     proxy_agent_key_recovery_summary: >-
       {{ proxy_agent_key_recovery_outcome_by_host
          | vmrescue.azure.recovery_summary(role='proxy_agent_key_recovery') }}
   run_once: true
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 _value:
   description: The summary dict, or a list of lines with O(as_lines=true).
   type: raw
-'''
+"""
 
 from collections.abc import Mapping  # controller-side plugin: Python 3 only
 
@@ -62,8 +61,9 @@ _PENDING_SINCE = re.compile(r'a key reset is pending since (\d\S*?): ')
 
 def recovery_summary(outcomes, role, as_lines=False):
     if not isinstance(outcomes, Mapping):
-        raise AnsibleFilterError('recovery_summary: expected the dict that recovery_outcomes returns, got %s'
-                                 % type(outcomes).__name__)
+        raise AnsibleFilterError(
+            'recovery_summary: expected the dict that recovery_outcomes returns, got %s' % type(outcomes).__name__
+        )
     by_status = dict((s, []) for s in STATUSES)
     codes = {}
     for host, entry in outcomes.items():
@@ -81,25 +81,37 @@ def recovery_summary(outcomes, role, as_lines=False):
     summary['failed_hosts'] = dict(by_status['failed'])
     if role == 'proxy_agent_key_recovery':
         summary['break_glass_hosts'] = dict(
-            (str(h), str(e['break_glass'].get('reason') or '')) for h, e in outcomes.items()
-            if isinstance(e, Mapping) and isinstance(e.get('break_glass'), Mapping)
-            and e['break_glass'].get('status') == 'audit')
+            (str(h), str(e['break_glass'].get('reason') or ''))
+            for h, e in outcomes.items()
+            if isinstance(e, Mapping)
+            and isinstance(e.get('break_glass'), Mapping)
+            and e['break_glass'].get('status') == 'audit'
+        )
     if not as_lines:
         return summary
-    lines = ['%s: %d checked, %d changed, %d already fine, %d skipped, %d failed' % (
-        role, summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed'])]
+    lines = [
+        '%s: %d checked, %d changed, %d already fine, %d skipped, %d failed'
+        % (role, summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed'])
+    ]
     pending = [(h, r) for h, r in by_status['skipped'] if codes.get(h) == 'pending_confirmation']
     if pending and len(pending) == summary['checked']:
         # ISO times sort as text: the earliest recorded write is when the oldest reset was made
         times = sorted(m.group(1) for m in (_PENDING_SINCE.match(r) for _h, r in pending) if m)
-        lines.append('all %d host(s) have a key reset pending since %s; nothing to write: the guests latch their '
-                     'new keys on their own (re-run later to confirm); proxy_agent_key_recovery_mode=all '
-                     '(state=reset) to force a new reset' % (len(pending), times[0] if times else 'an unknown time'))
+        lines.append(
+            'all %d host(s) have a key reset pending since %s; nothing to write: the guests latch their '
+            'new keys on their own (re-run later to confirm); proxy_agent_key_recovery_mode=all '
+            '(state=reset) to force a new reset' % (len(pending), times[0] if times else 'an unknown time')
+        )
     elif pending:
-        lines.append('%d host(s) have a key reset pending from an earlier run (skipped, not raised again)'
-                     % len(pending))
-    for status, title in (('changed', 'changed:'), ('already_fine', None), ('skipped', 'skipped:'),
-                          ('failed', 'failed:')):
+        lines.append(
+            '%d host(s) have a key reset pending from an earlier run (skipped, not raised again)' % len(pending)
+        )
+    for status, title in (
+        ('changed', 'changed:'),
+        ('already_fine', None),
+        ('skipped', 'skipped:'),
+        ('failed', 'failed:'),
+    ):
         if not by_status[status]:
             continue
         if title is None:
@@ -108,11 +120,13 @@ def recovery_summary(outcomes, role, as_lines=False):
         lines.append(title)
         lines.extend('  %s: %s' % hr for hr in by_status[status])
     if summary.get('break_glass_hosts'):
-        lines.append('in break-glass now (Audit; restore with vmrescue.azure.restore_proxy_agent_settings): '
-                     + ', '.join(summary['break_glass_hosts']))
+        lines.append(
+            'in break-glass now (Audit; restore with vmrescue.azure.restore_proxy_agent_settings): '
+            + ', '.join(summary['break_glass_hosts'])
+        )
     return lines
 
 
-class FilterModule(object):
+class FilterModule:
     def filters(self):
         return {'recovery_summary': recovery_summary}

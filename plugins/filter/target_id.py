@@ -1,10 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 name: target_id
 short_description: The VM or scale-set instance resource ID of an inventory host
 version_added: 0.1.0
@@ -21,21 +20,21 @@ options:
     description: The host's variables, for example C(hostvars[inventory_hostname]).
     type: dict
     required: true
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: Reset the keys of every host of this play batch in one controller-side task
   vmrescue.azure.proxy_agent_key_reset:
     targets: "{{ ansible_play_batch | map('extract', hostvars) | map('vmrescue.azure.target_id') | select | list }}"
     state: healthy
   run_once: true
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 _value:
   description: The resource ID, or V(None) when the host names no VM.
   type: str
-'''
+"""
 
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import target_id_from_hostvars
 
@@ -44,6 +43,6 @@ def target_id(host_vars):
     return target_id_from_hostvars(host_vars)
 
 
-class FilterModule(object):
+class FilterModule:
     def filters(self):
         return {'target_id': target_id}

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -127,11 +126,11 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._azure_plugin import AzurePluginMixin
 
 try:
-    from ansible_collections.vmrescue.azure.plugins.module_utils import _arm
-    from ansible_collections.vmrescue.azure.plugins.module_utils import _msp_status
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _arm, _msp_status
     from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
     from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import parse_record
     from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state
+
     IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported in parse()
     IMPORT_ERROR = exc
@@ -164,8 +163,12 @@ def diagnostic_groups(health):
         groups.append('msp_enforce')
     if 'Audit' in modes:
         groups.append('msp_audit')
-    for flag, group in (('denials', 'msp_denials'), ('missing', 'proxy_agent_missing'),
-                        ('unhealthy', 'proxy_agent_unhealthy'), ('stale', 'proxy_agent_stale')):
+    for flag, group in (
+        ('denials', 'msp_denials'),
+        ('missing', 'proxy_agent_missing'),
+        ('unhealthy', 'proxy_agent_unhealthy'),
+        ('stale', 'proxy_agent_stale'),
+    ):
         if health.get(flag):
             groups.append(group)
     return groups
@@ -188,7 +191,7 @@ def _orchestration(vmss):
     return ((vmss.get('properties') or {}).get('orchestrationMode') or 'Uniform').lower()
 
 
-class Lister(object):
+class Lister:
     """The ARM reads, bulk where ARM allows it. ``fetch()`` -> list of (kind, resource JSON with instanceView)."""
 
     def __init__(self, client, subscriptions, resource_groups, include_instances, concurrency):
@@ -223,8 +226,11 @@ class Lister(object):
         for scope in self._scopes():
             vms.extend(self._pages('%s/%s/virtualMachines' % (scope, COMPUTE)))
             if self.include_instances:
-                uniform.extend(s for s in self._pages('%s/%s/virtualMachineScaleSets' % (scope, COMPUTE))
-                               if _orchestration(s) == 'uniform')
+                uniform.extend(
+                    s
+                    for s in self._pages('%s/%s/virtualMachineScaleSets' % (scope, COMPUTE))
+                    if _orchestration(s) == 'uniform'
+                )
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             views = list(pool.map(self._instance_view, vms))
             for found in pool.map(self._instances, uniform):
@@ -252,8 +258,9 @@ def diagnose(resource, view):
     """_msp_status.diagnose of one VM / instance (None when its instance view could not be read)."""
     if view.get('_error'):
         return None
-    return _msp_status.diagnose(resource, view, power_state(view), os_type(resource),
-                                record=parse_record(resource.get('tags')))
+    return _msp_status.diagnose(
+        resource, view, power_state(view), os_type(resource), record=parse_record(resource.get('tags'))
+    )
 
 
 def agent_health(diagnosis, view):
@@ -281,8 +288,12 @@ def key_health(resource, view, diagnosis=None):
         return out
     diagnosis = diagnosis or diagnose(resource, view)
     verdict = diagnosis['key']
-    out.update(key_latch_status=diagnosis['key_latch_status'], verdict=verdict['verdict'], reason=verdict['reason'],
-               health=VERDICT_HEALTH.get(verdict['verdict'], 'unknown'))
+    out.update(
+        key_latch_status=diagnosis['key_latch_status'],
+        verdict=verdict['verdict'],
+        reason=verdict['reason'],
+        health=VERDICT_HEALTH.get(verdict['verdict'], 'unknown'),
+    )
     return out
 
 
@@ -321,17 +332,23 @@ class InventoryModule(AzurePluginMixin, BaseInventoryPlugin, Constructable, Cach
     ERROR_PREFIX = 'vmrescue.azure.vms: '
 
     def verify_file(self, path):
-        return super(InventoryModule, self).verify_file(path) and path.endswith(('vms.yml', 'vms.yaml'))
+        return super().verify_file(path) and path.endswith(('vms.yml', 'vms.yaml'))
 
     def _fetch(self):
         try:
             client = self.azure_client(env=os.environ)
             subs = self.get_option('subscriptions') or [client.subscription_id]
             if not all(subs):
-                raise AnsibleParserError('vmrescue.azure.vms: no subscription: set subscriptions, subscription_id '
-                                         'or AZURE_SUBSCRIPTION_ID')
-            lister = Lister(client, subs, self.get_option('resource_groups'),
-                            self.get_option('include_vmss_instances'), self.get_option('concurrency'))
+                raise AnsibleParserError(
+                    'vmrescue.azure.vms: no subscription: set subscriptions, subscription_id or AZURE_SUBSCRIPTION_ID'
+                )
+            lister = Lister(
+                client,
+                subs,
+                self.get_option('resource_groups'),
+                self.get_option('include_vmss_instances'),
+                self.get_option('concurrency'),
+            )
             return [host_vars(kind, res) for kind, res in lister.fetch()]
         except VmrescueError as err:
             raise self.plugin_error(err)
@@ -353,8 +370,11 @@ class InventoryModule(AzurePluginMixin, BaseInventoryPlugin, Constructable, Cach
             self.inventory.add_host(name)
             for key, value in hv.items():
                 self.inventory.set_variable(name, key, value)
-            groups = ['os_%s' % hv['os_profile']['system'], 'powerstate_%s' % hv['powerstate'],
-                      HEALTH_GROUPS.get(hv['proxy_agent'].get('health'), 'key_unknown')]
+            groups = [
+                'os_%s' % hv['os_profile']['system'],
+                'powerstate_%s' % hv['powerstate'],
+                HEALTH_GROUPS.get(hv['proxy_agent'].get('health'), 'key_unknown'),
+            ]
             groups += diagnostic_groups(hv.get('proxy_agent_health'))  # records cached by an earlier version: none
             for group in groups:
                 group = self.inventory.add_group(group)
@@ -366,10 +386,12 @@ class InventoryModule(AzurePluginMixin, BaseInventoryPlugin, Constructable, Cach
             self._add_host_to_keyed_groups(self.get_option('keyed_groups'), expr_vars, name, strict=strict)
 
     def parse(self, inventory, loader, path, cache=True):
-        super(InventoryModule, self).parse(inventory, loader, path, cache)
+        super().parse(inventory, loader, path, cache)
         if IMPORT_ERROR is not None:
-            raise AnsibleError('vmrescue.azure.vms needs azure-identity and azure-mgmt-core on the controller: %s'
-                               % to_native(IMPORT_ERROR))
+            raise AnsibleError(
+                'vmrescue.azure.vms needs azure-identity and azure-mgmt-core on the controller: %s'
+                % to_native(IMPORT_ERROR)
+            )
         # The values as written, checked before ansible-core's config reads them (it would take 'maybe' for
         # false, and its own type error echoes the value, which may be a secret given in the wrong option).
         try:
@@ -380,7 +402,7 @@ class InventoryModule(AzurePluginMixin, BaseInventoryPlugin, Constructable, Cach
             raw = None
         if isinstance(raw, dict):
             self.check_raw_options(raw, where=path)
-        config = self._read_config_data(path)
+        self._read_config_data(path)
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option('cache') and cache
         update_cache = self.get_option('cache') and not cache

@@ -1,10 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 name: key_latch_status
 short_description: Read the Guest Proxy Agent's keyLatchStatus of VMs and scale-set instances
 version_added: 0.1.0
@@ -37,9 +36,9 @@ extends_documentation_fragment:
 notes:
   - The result is a list with one entry per term (C(null) for a term without a usable status when O(on_missing) is
     V(warn) or V(skip)); use C(query), or C(lookup) with C(wantlist=true), to always get a list.
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: Show the key latch status of one VM
   ansible.builtin.debug:
     msg: "{{ lookup('vmrescue.azure.key_latch_status', vm_id) }}"
@@ -57,9 +56,9 @@ EXAMPLES = r'''
 - name: By name, in the default subscription
   ansible.builtin.debug:
     msg: "{{ lookup('vmrescue.azure.key_latch_status', resource_group='rg-web', name='web-01').states.keyIncarnationId }}"
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 _raw:
   description: One keyLatchStatus object per term, in term order (C(null) for a term without a usable status when
     O(on_missing) is V(warn) or V(skip)).
@@ -77,13 +76,12 @@ _raw:
         C(secureChannelState), C(keyGuid) (once a key is held), C(keyIncarnationId) (when the latched key carries one),
         rule IDs. All values are strings.
       type: dict
-'''
+"""
 
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._lookup import AzureLookupBase
 
 
 class LookupModule(AzureLookupBase):
-
     def run(self, terms, variables=None, **kwargs):
         from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import read_key_latch_status
 

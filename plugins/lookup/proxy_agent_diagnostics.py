@@ -1,10 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 name: proxy_agent_diagnostics
 short_description: Why a VM is cut off - the Guest Proxy Agent's health beyond the key, and the callers it denies
 version_added: 0.1.0
@@ -35,9 +34,9 @@ notes:
     a list.
   - A VM or resource group that does not exist, and permission errors, fail the lookup. A VM without MSP, or not
     running, is not an error. Its entry says so (C(enabled), C(power_state)).
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: Who does the agent deny on this VM, and what to do about it
   ansible.builtin.debug:
     msg: "{{ lookup('vmrescue.azure.proxy_agent_diagnostics', vm_id).denied_callers | map(attribute='action') }}"
@@ -53,9 +52,9 @@ EXAMPLES = r'''
 - name: Why is this VM cut off
   ansible.builtin.debug:
     msg: "{{ lookup('vmrescue.azure.proxy_agent_diagnostics', resource_group='rg-web', name='web-01').problems }}"
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 _raw:
   description: One diagnosis per term, in term order.
   type: list
@@ -156,7 +155,7 @@ _raw:
       description: One line per problem found (empty when the agent is healthy and denies nobody).
       type: list
       elements: str
-'''
+"""
 
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._lookup import AzureLookupBase
 
@@ -168,19 +167,43 @@ def read_diagnostics(client, target):
 
     view = _vm.read_view(client, target, instance_view=True)
     d = _msp_status.diagnose(view.model, view.instance_view, view.power, view.os_type, record=parse_record(view.tags))
-    callers = [dict(endpoint=_msp_status.ENDPOINT_NAMES.get(c['endpoint'], c['endpoint']), user=c['user'],
-                    user_groups=c['user_groups'], process=c['process'], cmdline=c['cmdline'], count=c['count'],
-                    blocked=c['blocked'], mode=c['mode'], response_status=c['response_status'], action=c['action'])
-               for c in d['denials']]
-    return dict(id=target.id, enabled=d['enabled'], os_type=d['os_type'], power_state=d['power_state'],
-                present=d['present'], missing=d['missing'], agent_version=d['agent_version'],
-                agent_status=d['agent_status'], components=d['components'], unhealthy=d['unhealthy'],
-                modes=d['modes'], modes_source=d['modes_source'], model_modes=d['model_modes'],
-                denied_callers=callers, stale=d['stale'], stale_reasons=d['stale_reasons'],
-                key=dict(verdict=d['key']['verdict'], reason=d['key']['reason']), problems=d['problems'])
+    callers = [
+        dict(
+            endpoint=_msp_status.ENDPOINT_NAMES.get(c['endpoint'], c['endpoint']),
+            user=c['user'],
+            user_groups=c['user_groups'],
+            process=c['process'],
+            cmdline=c['cmdline'],
+            count=c['count'],
+            blocked=c['blocked'],
+            mode=c['mode'],
+            response_status=c['response_status'],
+            action=c['action'],
+        )
+        for c in d['denials']
+    ]
+    return dict(
+        id=target.id,
+        enabled=d['enabled'],
+        os_type=d['os_type'],
+        power_state=d['power_state'],
+        present=d['present'],
+        missing=d['missing'],
+        agent_version=d['agent_version'],
+        agent_status=d['agent_status'],
+        components=d['components'],
+        unhealthy=d['unhealthy'],
+        modes=d['modes'],
+        modes_source=d['modes_source'],
+        model_modes=d['model_modes'],
+        denied_callers=callers,
+        stale=d['stale'],
+        stale_reasons=d['stale_reasons'],
+        key=dict(verdict=d['key']['verdict'], reason=d['key']['reason']),
+        problems=d['problems'],
+    )
 
 
 class LookupModule(AzureLookupBase):
-
     def run(self, terms, variables=None, **kwargs):
         return [res for _term, _target, res in self.read_targets(terms, variables, kwargs, read_diagnostics)]

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Resource Manager client on azure-mgmt-core (private: not a public API, may change without notice).
@@ -50,9 +49,19 @@ class ArmError(VmrescueError):
     status/code (throttled, conflict, not_found, forbidden, auth_failed, timeout, connection_error, arm_error).
     """
 
-    def __init__(self, message, status=None, code=None, target=None, resource_id=None, details=None,
-                 action=None, scope=None, request_id=None):
-        super(ArmError, self).__init__(message)
+    def __init__(
+        self,
+        message,
+        status=None,
+        code=None,
+        target=None,
+        resource_id=None,
+        details=None,
+        action=None,
+        scope=None,
+        request_id=None,
+    ):
+        super().__init__(message)
         self.message = message or ''
         self.status = status
         self.code = code
@@ -82,8 +91,15 @@ class ArmError(VmrescueError):
         if headers is not None:
             request_id = headers.get('x-ms-correlation-request-id') or headers.get('x-ms-request-id')
         message = err.get('message') or default_message or ('HTTP %s' % status if status else 'request failed')
-        return cls(message, status=status, code=err.get('code'), target=err.get('target'), resource_id=resource_id,
-                   details=err.get('details') or [], request_id=request_id)
+        return cls(
+            message,
+            status=status,
+            code=err.get('code'),
+            target=err.get('target'),
+            resource_id=resource_id,
+            details=err.get('details') or [],
+            request_id=request_id,
+        )
 
     @property
     def is_not_found(self):
@@ -102,9 +118,11 @@ class ArmError(VmrescueError):
         parts = ['%s%s: %s' % (head, where, self.message.rstrip())]
         if self.status == 403 or (self.code or '').lower() in ('authorizationfailed', 'linkedauthorizationfailed'):
             if self.action:
-                parts.append("The credential lacks permission for action '%s'%s; grant a role that includes it "
-                             "(for example Virtual Machine Contributor)." % (
-                                 self.action, (" on scope '%s'" % self.scope) if self.scope else ''))
+                parts.append(
+                    "The credential lacks permission for action '%s'%s; grant a role that includes it "
+                    '(for example Virtual Machine Contributor).'
+                    % (self.action, (" on scope '%s'" % self.scope) if self.scope else '')
+                )
         if self.target and self.target not in self.message:
             parts.append('Target: %s.' % self.target)
         codes = []
@@ -119,8 +137,15 @@ class ArmError(VmrescueError):
         return ' '.join(parts)
 
     def as_dict(self):
-        return dict(status=self.status, code=self.code, message=self.message, target=self.target,
-                    resource_id=self.resource_id, action=self.action, request_id=self.request_id)
+        return dict(
+            status=self.status,
+            code=self.code,
+            message=self.message,
+            target=self.target,
+            resource_id=self.resource_id,
+            action=self.action,
+            request_id=self.request_id,
+        )
 
     @property
     def msg(self):
@@ -137,7 +162,8 @@ class ArmError(VmrescueError):
     def to_result(self, secrets=()):
         """The failed result of this error: ``msg``, ``outcome``, ``arm_error`` and ``id`` (the resource), scrubbed."""
         from ansible_collections.vmrescue.azure.plugins.module_utils._errors import scrub_obj
-        out = super(ArmError, self).to_result(secrets)
+
+        out = super().to_result(secrets)
         out['arm_error'] = scrub_obj(self.as_dict(), secrets)
         return out
 
@@ -172,7 +198,7 @@ class TaskError(VmrescueError):
     ``reason_code`` (keyword, for the outcome; default ``error``)."""
 
 
-class ArmResponse(object):
+class ArmResponse:
     """Status, headers (case-insensitive) and parsed JSON body (or None) of one response."""
 
     def __init__(self, status, headers, body):
@@ -200,11 +226,20 @@ def _json_or_none(http_response):
         return None
 
 
-class ArmClient(object):
+class ArmClient:
     """Resource Manager client bound to one credential and cloud (``_auth.AuthContext``)."""
 
-    def __init__(self, auth, retry_total=10, retry_backoff_max=60, polling_interval=5, transport=None, timeout=120,
-                 pool_size=10, pacer=None):
+    def __init__(
+        self,
+        auth,
+        retry_total=10,
+        retry_backoff_max=60,
+        polling_interval=5,
+        transport=None,
+        timeout=120,
+        pool_size=10,
+        pacer=None,
+    ):
         import threading
 
         from azure.core.pipeline import policies
@@ -254,8 +289,14 @@ class ArmClient(object):
             policies.ProxyPolicy(),
             policies.ContentDecodePolicy(),
             policies.RedirectPolicy(),
-            _Retry(retry_total=retry_total, retry_connect=5, retry_read=5, retry_status=retry_total,
-                   retry_backoff_factor=0.8, retry_backoff_max=retry_backoff_max),
+            _Retry(
+                retry_total=retry_total,
+                retry_connect=5,
+                retry_read=5,
+                retry_status=retry_total,
+                retry_backoff_factor=0.8,
+                retry_backoff_max=retry_backoff_max,
+            ),
             # After the retry policy: every attempt (retries too) waits for its slot and reports its headers.
             pacing_policy_class()(self.pacer),
             _fresh_token_policy_class(ARMChallengeAuthenticationPolicy)(auth.credential, auth.cloud.scope),
@@ -276,6 +317,7 @@ class ArmClient(object):
 
     def _url(self, path, api_version, params):
         from urllib.parse import urlencode
+
         if path.startswith('https://'):
             url = path
         else:
@@ -289,7 +331,12 @@ class ArmClient(object):
         return url
 
     def _send(self, method, path, api_version, params=None, body=None, headers=None, if_match=None, resource_id=None):
-        from azure.core.exceptions import AzureError, ClientAuthenticationError, ServiceRequestError, ServiceResponseError
+        from azure.core.exceptions import (
+            AzureError,
+            ClientAuthenticationError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
         from azure.core.rest import HttpRequest
 
         hdrs = {'Accept': 'application/json'}
@@ -303,28 +350,48 @@ class ArmClient(object):
         request = HttpRequest(method, self._url(path, api_version, params), headers=hdrs, content=content)
         rid = resource_id or (path.split('?', 1)[0] if not path.startswith('https://') else None)
         try:
-            return self._client.send_request(request, stream=False, _return_pipeline_response=True, **self._request_kwargs)
+            return self._client.send_request(
+                request, stream=False, _return_pipeline_response=True, **self._request_kwargs
+            )
         except ClientAuthenticationError as exc:
             from ansible_collections.vmrescue.azure.plugins.module_utils._auth import TransientSignInError
+
             if isinstance(exc, TransientSignInError):
                 raise ArmError(_short(exc), code='TokenEndpointUnavailable', resource_id=rid)
-            raise ArmError('sign-in with %s failed: %s' % (self.auth.source, _short(exc)), status=401,
-                           code='AuthenticationFailed', resource_id=rid)
+            raise ArmError(
+                'sign-in with %s failed: %s' % (self.auth.source, _short(exc)),
+                status=401,
+                code='AuthenticationFailed',
+                resource_id=rid,
+            )
         except (ServiceRequestError, ServiceResponseError) as exc:
-            raise ArmError('could not reach Resource Manager at %s: %s' % (self.auth.cloud.resource_manager, _short(exc)),
-                           code='ConnectionError', resource_id=rid)
+            raise ArmError(
+                'could not reach Resource Manager at %s: %s' % (self.auth.cloud.resource_manager, _short(exc)),
+                code='ConnectionError',
+                resource_id=rid,
+            )
         except AzureError as exc:
             raise ArmError(_short(exc), code=exc.__class__.__name__, resource_id=rid)
 
-    def request(self, method, path, api_version=API_VERSION, params=None, body=None, headers=None, if_match=None,
-                resource_id=None):
+    def request(
+        self,
+        method,
+        path,
+        api_version=API_VERSION,
+        params=None,
+        body=None,
+        headers=None,
+        if_match=None,
+        resource_id=None,
+    ):
         """One request (retries included, no LRO handling). Raises ArmError for status >= 400."""
         pr = self._send(method, path, api_version, params, body, headers, if_match, resource_id)
         resp = pr.http_response
         parsed = _json_or_none(resp)
         if resp.status_code >= 400:
-            raise ArmError.from_body(resp.status_code, parsed, resource_id=resource_id or path.split('?', 1)[0],
-                                     headers=resp.headers)
+            raise ArmError.from_body(
+                resp.status_code, parsed, resource_id=resource_id or path.split('?', 1)[0], headers=resp.headers
+            )
         return ArmResponse(resp.status_code, resp.headers, parsed)
 
     # -- convenience --------------------------------------------------------------------------------
@@ -383,20 +450,33 @@ class ArmClient(object):
             body = _json_or_none(resp) if resp is not None else None
             status = resp.status_code if resp is not None else None
             if isinstance(body, dict) and str(body.get('status', '')).lower() in ('failed', 'canceled'):
-                err = ArmError.from_body(None, body, resource_id=rid, headers=resp.headers,
-                                         default_message='the operation ended with status %s' % body.get('status'))
+                err = ArmError.from_body(
+                    None,
+                    body,
+                    resource_id=rid,
+                    headers=resp.headers,
+                    default_message='the operation ended with status %s' % body.get('status'),
+                )
                 if not err.code:
                     err.code = 'Operation' + str(body.get('status'))
                 raise err
-            if isinstance(body, dict) and isinstance(body.get('properties'), dict) and \
-                    str(body['properties'].get('provisioningState', '')).lower() in ('failed', 'canceled'):
-                raise ArmError('the operation ended with provisioningState %s' % body['properties']['provisioningState'],
-                               code='ProvisioningState' + body['properties']['provisioningState'], resource_id=rid)
+            if (
+                isinstance(body, dict)
+                and isinstance(body.get('properties'), dict)
+                and str(body['properties'].get('provisioningState', '')).lower() in ('failed', 'canceled')
+            ):
+                raise ArmError(
+                    'the operation ended with provisioningState %s' % body['properties']['provisioningState'],
+                    code='ProvisioningState' + body['properties']['provisioningState'],
+                    resource_id=rid,
+                )
             if status and status >= 400:
                 raise ArmError.from_body(status, body, resource_id=rid, headers=resp.headers)
             raise ArmError('long-running operation failed: %s' % _short(exc), code='OperationFailed', resource_id=rid)
         except AzureError as exc:
-            raise ArmError('long-running operation failed: %s' % _short(exc), code=exc.__class__.__name__, resource_id=rid)
+            raise ArmError(
+                'long-running operation failed: %s' % _short(exc), code=exc.__class__.__name__, resource_id=rid
+            )
 
 
 def fresh_token_claims(now=None):
@@ -405,7 +485,10 @@ def fresh_token_claims(now=None):
     with claims to Entra ID instead of answering it from its (shared, persistent) token cache, and replaces the
     cached token with the new one."""
     import time
-    return json.dumps({'access_token': {'nbf': {'essential': True, 'value': str(int(now if now is not None else time.time()))}}})
+
+    return json.dumps(
+        {'access_token': {'nbf': {'essential': True, 'value': str(int(now if now is not None else time.time()))}}}
+    )
 
 
 def _fresh_token_policy_class(base):
@@ -420,14 +503,14 @@ def _fresh_token_policy_class(base):
 
     class FreshTokenOn401Policy(base):
         def __init__(self, *args, **kwargs):
-            super(FreshTokenOn401Policy, self).__init__(*args, **kwargs)
+            super().__init__(*args, **kwargs)
             self._fresh_lock = threading.Lock()
             self._fresh = None  # the last token obtained bypassing the caches
 
         def on_challenge(self, request, response):
-            if super(FreshTokenOn401Policy, self).on_challenge(request, response):
+            if super().on_challenge(request, response):
                 return True
-            used = (request.http_request.headers.get('Authorization') or '')[len('Bearer '):]
+            used = (request.http_request.headers.get('Authorization') or '')[len('Bearer ') :]
             with self._fresh_lock:
                 fresh = self._fresh
                 if fresh is not None and fresh.token == used:
@@ -437,6 +520,7 @@ def _fresh_token_policy_class(base):
                         self._request_token(*self._scopes, claims=fresh_token_claims())
                     except Exception as exc:  # pylint: disable=broad-except
                         from ansible_collections.vmrescue.azure.plugins.module_utils._auth import TransientSignInError
+
                         if isinstance(exc, TransientSignInError):
                             raise
                         # a credential that takes no claims (the Azure CLI's keeps no token of ours): the 401 stands
@@ -450,6 +534,7 @@ def _fresh_token_policy_class(base):
         @staticmethod
         def _need_new_token_for(token):
             import time
+
             return token.expires_on - time.time() < 300
 
     return FreshTokenOn401Policy
@@ -463,8 +548,11 @@ def _pooled_transport(pool_size, transport_kwargs):
 
     session = requests.Session()
     # Like azure-core's own adapter: no urllib3 retries (the RetryPolicy retries), but a pool per concurrency.
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(1, int(pool_size)),
-                                            max_retries=Retry(total=False, redirect=False, raise_on_status=False))
+    adapter = requests.adapters.HTTPAdapter(
+        pool_connections=4,
+        pool_maxsize=max(1, int(pool_size)),
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+    )
     session.mount('https://', adapter)
     session.mount('http://', adapter)
     return RequestsTransport(session=session, session_owner=True, **transport_kwargs)

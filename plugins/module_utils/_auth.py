@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Credential and cloud resolution (private: not a public API, may change without notice).
@@ -95,6 +94,7 @@ def private_cache_dir():
     symlink or owned by another user. Cache files of ours that are readable by others are tightened to 0600.
     """
     import stat
+
     path = os.path.expanduser(os.path.join('~', '.IdentityService'))
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
@@ -120,8 +120,9 @@ def private_cache_dir():
 # Retries of the token requests, given to azure-identity's own pipeline (azure-core RetryPolicy; azure-identity
 # marks its token POSTs retryable): 408, 429 and 5xx (Retry-After honoured) and dropped connections, five times
 # with back-off 0.5 s doubling to at most 8 s (about 15 s in all). azure-core's default is three status retries.
-ENTRA_RETRY = dict(retry_total=5, retry_connect=5, retry_read=5, retry_status=5, retry_backoff_factor=0.5,
-                   retry_backoff_max=8)
+ENTRA_RETRY = dict(
+    retry_total=5, retry_connect=5, retry_read=5, retry_status=5, retry_backoff_factor=0.5, retry_backoff_max=8
+)
 # After a transient token endpoint failure outlasted those retries, the other targets of the same process fail
 # with it for this many seconds instead of each running the retries again (a 50-VM batch would wait 50 x 15 s).
 TRANSIENT_HOLD_SECONDS = 20
@@ -171,8 +172,11 @@ def transient_sign_in_error(authority, status):
     from azure.core.exceptions import ClientAuthenticationError
 
     what = 'returned HTTP %s' % status if status else 'dropped the connection'
-    msg = ('the token endpoint of %s %s on every attempt (%d retries with back-off): a transient Entra ID failure, not a '
-           'credential problem; nothing was changed by this request: re-run' % (authority, what, ENTRA_RETRY['retry_total']))
+    msg = (
+        'the token endpoint of %s %s on every attempt (%d retries with back-off): a transient Entra ID failure, not a '
+        'credential problem; nothing was changed by this request: re-run'
+        % (authority, what, ENTRA_RETRY['retry_total'])
+    )
 
     if 'cls' not in _TRANSIENT_CLASS:
         _TRANSIENT_CLASS['cls'] = type('TransientSignInError', (TransientSignInError, ClientAuthenticationError), {})
@@ -182,7 +186,7 @@ def transient_sign_in_error(authority, status):
     return err
 
 
-class SerializedCredential(object):
+class SerializedCredential:
     """A TokenCredential wrapper: one token request at a time.
 
     Threads of one process (a batch) wait for each other, so that the first caller's token lands in the
@@ -197,6 +201,7 @@ class SerializedCredential(object):
     def __init__(self, credential, lock_path=None, authority=None, clock=None):
         import threading
         import time
+
         self.credential = credential
         self.lock_path = lock_path
         self.authority = authority or 'Entra ID'
@@ -229,6 +234,7 @@ class SerializedCredential(object):
         if self.lock_path:
             try:
                 import fcntl
+
                 fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
                 fcntl.flock(fd, fcntl.LOCK_EX)
             except (OSError, ImportError):
@@ -264,11 +270,13 @@ class AuthError(VmrescueError):
 
 def auth_setup_error(exc):
     """An error azure-identity raised while the credential was built (a bad option value) as an AuthError."""
-    return AuthError('the credential could not be set up from the auth options (tenant, client_id, secret, '
-                     'x509_certificate_path, ...): %s' % (str(exc) or exc.__class__.__name__))
+    return AuthError(
+        'the credential could not be set up from the auth options (tenant, client_id, secret, '
+        'x509_certificate_path, ...): %s' % (str(exc) or exc.__class__.__name__)
+    )
 
 
-class Cloud(object):
+class Cloud:
     """Endpoints of one Azure cloud."""
 
     def __init__(self, name, resource_manager, authority, audience):
@@ -292,16 +300,32 @@ class Cloud(object):
 
 
 KNOWN_CLOUDS = {
-    'azurecloud': Cloud('AzureCloud', 'https://management.azure.com/', 'https://login.microsoftonline.com',
-                        'https://management.core.windows.net/'),
-    'azurechinacloud': Cloud('AzureChinaCloud', 'https://management.chinacloudapi.cn/', 'https://login.chinacloudapi.cn',
-                             'https://management.core.chinacloudapi.cn/'),
-    'azureusgovernment': Cloud('AzureUSGovernment', 'https://management.usgovcloudapi.net/',
-                               'https://login.microsoftonline.us', 'https://management.core.usgovcloudapi.net/'),
+    'azurecloud': Cloud(
+        'AzureCloud',
+        'https://management.azure.com/',
+        'https://login.microsoftonline.com',
+        'https://management.core.windows.net/',
+    ),
+    'azurechinacloud': Cloud(
+        'AzureChinaCloud',
+        'https://management.chinacloudapi.cn/',
+        'https://login.chinacloudapi.cn',
+        'https://management.core.chinacloudapi.cn/',
+    ),
+    'azureusgovernment': Cloud(
+        'AzureUSGovernment',
+        'https://management.usgovcloudapi.net/',
+        'https://login.microsoftonline.us',
+        'https://management.core.usgovcloudapi.net/',
+    ),
 }
 # azure.azcollection / msrestazure spellings
-_CLOUD_ALIASES = {'azure_public_cloud': 'azurecloud', 'public': 'azurecloud', 'azure_china_cloud': 'azurechinacloud',
-                  'azure_us_gov_cloud': 'azureusgovernment'}
+_CLOUD_ALIASES = {
+    'azure_public_cloud': 'azurecloud',
+    'public': 'azurecloud',
+    'azure_china_cloud': 'azurechinacloud',
+    'azure_us_gov_cloud': 'azureusgovernment',
+}
 
 _cloud_cache = {}
 
@@ -322,7 +346,8 @@ def metadata_url(value):
 CERT_IGNORE_WARNING = (
     'cert_validation_mode=ignore (or AZURE_CERT_VALIDATION_MODE=ignore): TLS certificates are not checked for '
     'Entra ID, which receives the client secret, nor for Resource Manager; anyone on the network path can read the '
-    'secret and the tokens. To trust a private CA, set REQUESTS_CA_BUNDLE to its certificate instead.')
+    'secret and the tokens. To trust a private CA, set REQUESTS_CA_BUNDLE to its certificate instead.'
+)
 
 
 def _quiet_insecure_request_warnings():
@@ -330,6 +355,7 @@ def _quiet_insecure_request_warnings():
     run shows CERT_IGNORE_WARNING once, as an Ansible warning, instead."""
     try:
         import urllib3
+
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     except Exception:  # pylint: disable=broad-except
         pass
@@ -351,9 +377,18 @@ def _fetch_metadata(url, verify):
     import requests  # lazy: only clouds given by URL need it
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
-    retry = Retry(total=METADATA_RETRIES, connect=METADATA_RETRIES, read=METADATA_RETRIES,
-                  status=METADATA_RETRIES, backoff_factor=0.5, status_forcelist=(408, 429, 500, 502, 503, 504),
-                  allowed_methods=frozenset(['GET']), respect_retry_after_header=True, raise_on_status=False)
+
+    retry = Retry(
+        total=METADATA_RETRIES,
+        connect=METADATA_RETRIES,
+        read=METADATA_RETRIES,
+        status=METADATA_RETRIES,
+        backoff_factor=0.5,
+        status_forcelist=(408, 429, 500, 502, 503, 504),
+        allowed_methods=frozenset(['GET']),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
     with requests.Session() as session:
         session.mount('https://', HTTPAdapter(max_retries=retry))
         session.mount('http://', HTTPAdapter(max_retries=retry))
@@ -362,8 +397,10 @@ def _fetch_metadata(url, verify):
             resp.raise_for_status()
             return resp.json()
         except (requests.RequestException, ValueError) as exc:
-            raise AuthError('cloud_environment: could not read cloud metadata from %s (after %d retries): %s'
-                            % (url, METADATA_RETRIES, exc.__class__.__name__ if isinstance(exc, ValueError) else exc))
+            raise AuthError(
+                'cloud_environment: could not read cloud metadata from %s (after %d retries): %s'
+                % (url, METADATA_RETRIES, exc.__class__.__name__ if isinstance(exc, ValueError) else exc)
+            )
 
 
 def resolve_cloud(value, verify=True, allow_http=False):
@@ -383,14 +420,18 @@ def resolve_cloud(value, verify=True, allow_http=False):
     if key in KNOWN_CLOUDS:
         return KNOWN_CLOUDS[key]
     if not key.startswith('https://') and not key.startswith('http://'):
-        raise AuthError('cloud_environment: %r is neither a known cloud (%s) nor a URL (the Resource Manager '
-                        'endpoint https://management.example, or https://host/metadata/endpoints?api-version=...)'
-                        % (value, ', '.join(c.name for c in KNOWN_CLOUDS.values())))
+        raise AuthError(
+            'cloud_environment: %r is neither a known cloud (%s) nor a URL (the Resource Manager '
+            'endpoint https://management.example, or https://host/metadata/endpoints?api-version=...)'
+            % (value, ', '.join(c.name for c in KNOWN_CLOUDS.values()))
+        )
     url = metadata_url(value)
     if key.startswith('http://') and not allow_http:
-        raise AuthError('cloud_environment: %s is plain http, but the cloud metadata decides where the client secret '
-                        'and the tokens are sent; use its https URL, or set allow_unencrypted_cloud_metadata=true '
-                        '(VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA=true) to accept that risk' % url)
+        raise AuthError(
+            'cloud_environment: %s is plain http, but the cloud metadata decides where the client secret '
+            'and the tokens are sent; use its https URL, or set allow_unencrypted_cloud_metadata=true '
+            '(VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA=true) to accept that risk' % url
+        )
     cache_key = (url, str(verify))
     if cache_key in _cloud_cache:
         return _cloud_cache[cache_key]
@@ -401,13 +442,19 @@ def resolve_cloud(value, verify=True, allow_http=False):
         data = (chosen or data or [None])[0]
     try:
         auth = data['authentication']
-        cloud = Cloud(data.get('name') or 'custom', data['resourceManager'], auth['loginEndpoint'], auth['audiences'][0])
+        cloud = Cloud(
+            data.get('name') or 'custom', data['resourceManager'], auth['loginEndpoint'], auth['audiences'][0]
+        )
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise AuthError('cloud_environment: the metadata at %s lacks resourceManager, authentication.loginEndpoint '
-                        'or authentication.audiences' % url)
+        raise AuthError(
+            'cloud_environment: the metadata at %s lacks resourceManager, authentication.loginEndpoint '
+            'or authentication.audiences' % url
+        )
     if not cloud.authority.startswith('https://'):
-        raise AuthError('cloud_environment: the login endpoint %s is not https (Entra ID authorities must be https)'
-                        % cloud.authority)
+        raise AuthError(
+            'cloud_environment: the login endpoint %s is not https (Entra ID authorities must be https)'
+            % cloud.authority
+        )
     _cloud_cache[cache_key] = cloud
     return cloud
 
@@ -433,7 +480,7 @@ def read_credentials_profile(name, path=None):
     return dict(parser.items(name))
 
 
-class AuthContext(object):
+class AuthContext:
     """A resolved credential plus the cloud and default subscription. See the module docstring."""
 
     def __init__(self, credential, cloud, source, subscription_id=None, verify=True, cli=False):
@@ -454,8 +501,10 @@ class AuthContext(object):
         if self._cli:
             self.subscription_id = _az_account_subscription()
             return self.subscription_id
-        raise AuthError('no subscription: set subscription_id (or AZURE_SUBSCRIPTION_ID, or subscription_id in the '
-                        'credentials profile), or address the VM by its full resource ID (vm_id)')
+        raise AuthError(
+            'no subscription: set subscription_id (or AZURE_SUBSCRIPTION_ID, or subscription_id in the '
+            'credentials profile), or address the VM by its full resource ID (vm_id)'
+        )
 
 
 def _az_account_subscription():
@@ -463,19 +512,22 @@ def _az_account_subscription():
     if not az:
         raise AuthError('no subscription: subscription_id is not set and the Azure CLI (az) is not on PATH')
     try:
-        out = subprocess.run([az, 'account', 'show', '-o', 'json'], capture_output=True, text=True, timeout=60, check=False)
+        out = subprocess.run(
+            [az, 'account', 'show', '-o', 'json'], capture_output=True, text=True, timeout=60, check=False
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise AuthError('az account show failed: %s' % exc.__class__.__name__)
     if out.returncode != 0:
-        raise AuthError('az account show failed (run az login, or set subscription_id): %s'
-                        % (out.stderr or '').strip()[:300])
+        raise AuthError(
+            'az account show failed (run az login, or set subscription_id): %s' % (out.stderr or '').strip()[:300]
+        )
     try:
         return json.loads(out.stdout)['id']
     except (ValueError, KeyError, TypeError):
         raise AuthError('az account show returned no subscription id')
 
 
-class _Resolver(object):
+class _Resolver:
     def __init__(self, options, env):
         self.o = dict((k, options.get(k)) for k in AUTH_OPTION_NAMES)
         self.env = env
@@ -506,10 +558,12 @@ class _Resolver(object):
         if mode not in ('validate', 'ignore'):
             raise AuthError('cert_validation_mode must be validate or ignore')
         verify = False if mode == 'ignore' else True
-        allow_http = _truthy(self.opt('allow_unencrypted_cloud_metadata',
-                                      'VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA') or False)
-        cloud = resolve_cloud(self.opt('cloud_environment', 'AZURE_CLOUD_ENVIRONMENT'), verify=verify,
-                              allow_http=allow_http)
+        allow_http = _truthy(
+            self.opt('allow_unencrypted_cloud_metadata', 'VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA') or False
+        )
+        cloud = resolve_cloud(
+            self.opt('cloud_environment', 'AZURE_CLOUD_ENVIRONMENT'), verify=verify, allow_http=allow_http
+        )
         authority = self.opt('adfs_authority_url', 'AZURE_ADFS_AUTHORITY_URL') or cloud.authority
         if not str(authority).startswith('https://'):
             raise AuthError('the authority %s is not https (Entra ID authorities must be https)' % authority)
@@ -540,8 +594,10 @@ class _Resolver(object):
     def subscription(self):
         value = self.opt('subscription_id', 'AZURE_SUBSCRIPTION_ID')
         if value not in (None, '') and not is_guid(value):
-            raise AuthError('subscription_id (or AZURE_SUBSCRIPTION_ID) is not a subscription ID: give the GUID '
-                            'shown by az account show (id)')
+            raise AuthError(
+                'subscription_id (or AZURE_SUBSCRIPTION_ID) is not a subscription ID: give the GUID '
+                'shown by az account show (id)'
+            )
         return value
 
 
@@ -555,11 +611,14 @@ def _cached(kw, *identity):
     kw = dict(kw)
     if kw.pop('_token_cache', False):
         import hashlib
+
         from azure.identity import TokenCachePersistenceOptions
+
         digest = hashlib.sha256('\0'.join(str(p) for p in (kw.get('authority'),) + identity).encode('utf-8'))
         # Tried first: the platform's encrypted store (libsecret); else a 0600 file in the 0700 directory.
         kw['cache_persistence_options'] = TokenCachePersistenceOptions(
-            name='%s.%s' % (TOKEN_CACHE_NAME, digest.hexdigest()[:16]), allow_unencrypted_storage=True)
+            name='%s.%s' % (TOKEN_CACHE_NAME, digest.hexdigest()[:16]), allow_unencrypted_storage=True
+        )
     return kw
 
 
@@ -587,21 +646,26 @@ def check_tenant(tenant, where='options'):
     if tenant is None:
         return
     if not isinstance(tenant, str) or not _TENANT_RE.match(tenant) or tenant.startswith(('.', '-')):
-        raise AuthError('%s is not a tenant: give the directory (tenant) ID, a GUID, or its domain name such as '
-                        'contoso.onmicrosoft.com (letters, digits, "-" and "." only)'
-                        % _named(where, 'tenant', 'AZURE_TENANT / AZURE_TENANT_ID'))
+        raise AuthError(
+            '%s is not a tenant: give the directory (tenant) ID, a GUID, or its domain name such as '
+            'contoso.onmicrosoft.com (letters, digits, "-" and "." only)'
+            % _named(where, 'tenant', 'AZURE_TENANT / AZURE_TENANT_ID')
+        )
 
 
 def check_client_id(client_id, where='options', adfs=False):
     """An Entra application or managed identity client ID is a GUID (AD FS client IDs may be any word)."""
     if client_id is None:
         return
-    any_word = adfs and isinstance(client_id, str) and client_id and client_id.strip() == client_id \
-        and client_id.isprintable()
+    any_word = (
+        adfs and isinstance(client_id, str) and client_id and client_id.strip() == client_id and client_id.isprintable()
+    )
     ok = isinstance(client_id, str) and (is_guid(client_id) or any_word)
     if not ok:
-        raise AuthError('%s is not an application (client) ID: give the GUID shown as "Application (client) ID" '
-                        'for the app registration or managed identity' % _named(where, 'client_id', 'AZURE_CLIENT_ID'))
+        raise AuthError(
+            '%s is not an application (client) ID: give the GUID shown as "Application (client) ID" '
+            'for the app registration or managed identity' % _named(where, 'client_id', 'AZURE_CLIENT_ID')
+        )
 
 
 def check_certificate(path, where='options'):
@@ -613,23 +677,31 @@ def check_certificate(path, where='options'):
     try:
         with open(path, 'rb') as fh:
             data = fh.read(_CERT_MAX_BYTES + 1)
-    except (IOError, OSError) as exc:
+    except OSError as exc:
         raise AuthError('%s: cannot read %s: %s' % (name, path, exc.strerror or exc.__class__.__name__))
     if len(data) > _CERT_MAX_BYTES:
         raise AuthError('%s: %s is larger than 1 MiB: not a certificate file' % (name, path))
     if b'-----BEGIN' in data:
-        missing = [what for what, marker in (('the certificate', b'CERTIFICATE-----'),
-                                             ('its private key', b'PRIVATE KEY-----')) if marker not in data]
+        missing = [
+            what
+            for what, marker in (('the certificate', b'CERTIFICATE-----'), ('its private key', b'PRIVATE KEY-----'))
+            if marker not in data
+        ]
         if missing:
-            raise AuthError('%s: %s is a PEM file without %s; certificate sign-in needs one PEM file holding both '
-                            'the certificate and its private key' % (name, path, ' and '.join(missing)))
+            raise AuthError(
+                '%s: %s is a PEM file without %s; certificate sign-in needs one PEM file holding both '
+                'the certificate and its private key' % (name, path, ' and '.join(missing))
+            )
         return
     try:
         from cryptography.hazmat.primitives.serialization import pkcs12
+
         pkcs12.load_key_and_certificates(data, None)
     except Exception:  # pylint: disable=broad-except  # any parse error: not a usable certificate
-        raise AuthError('%s: %s is not a certificate: give a PEM file with the certificate and its private key '
-                        '(or a PKCS12 file without password)' % (name, path))
+        raise AuthError(
+            '%s: %s is not a certificate: give a PEM file with the certificate and its private key '
+            '(or a PKCS12 file without password)' % (name, path)
+        )
 
 
 def _identity(where, build, *options):
@@ -640,7 +712,9 @@ def _identity(where, build, *options):
     except ValueError as exc:
         text = str(exc).lower()
         named = [o for o in options if o.split('_')[0] in text] or list(options)
-        raise AuthError('%s: azure-identity refused %s: %s' % (where, ' / '.join(named), str(exc).split('. ', maxsplit=1)[0]))
+        raise AuthError(
+            '%s: azure-identity refused %s: %s' % (where, ' / '.join(named), str(exc).split('. ', maxsplit=1)[0])
+        )
 
 
 def _tenant_for(authority, tenant):
@@ -659,9 +733,13 @@ def _client_secret(tenant, client_id, secret, kw, where):
     if not isinstance(secret, str):
         raise AuthError('%s: the client secret must be a string' % where)
     from azure.identity import ClientSecretCredential
-    return _identity(where, lambda: ClientSecretCredential(tenant, client_id, secret,
-                                                           **_cached(kw, tenant, client_id, secret)),
-                     'tenant', 'client_id')
+
+    return _identity(
+        where,
+        lambda: ClientSecretCredential(tenant, client_id, secret, **_cached(kw, tenant, client_id, secret)),
+        'tenant',
+        'client_id',
+    )
 
 
 def _certificate(tenant, client_id, path, kw, where):
@@ -671,31 +749,54 @@ def _certificate(tenant, client_id, path, kw, where):
     check_client_id(client_id, where, adfs=tenant == 'adfs')
     check_certificate(path, where)
     from azure.identity import CertificateCredential
-    return _identity(where, lambda: CertificateCredential(tenant, client_id, certificate_path=path,
-                                                          **_cached(kw, tenant, client_id, path,
-                                                                    os.path.getmtime(path))),
-                     'x509_certificate_path', 'tenant', 'client_id')
+
+    return _identity(
+        where,
+        lambda: CertificateCredential(
+            tenant, client_id, certificate_path=path, **_cached(kw, tenant, client_id, path, os.path.getmtime(path))
+        ),
+        'x509_certificate_path',
+        'tenant',
+        'client_id',
+    )
 
 
 def _user_password(tenant, client_id, user, password, kw):
     check_tenant(tenant, 'options')
     check_client_id(client_id, 'options', adfs=tenant == 'adfs')
     from azure.identity import UsernamePasswordCredential
-    return _identity('user sign-in', lambda: UsernamePasswordCredential(
-        client_id or AZURE_CLI_CLIENT_ID, user, password, tenant_id=tenant or 'organizations',
-        **_cached(kw, tenant, client_id, user, password)), 'tenant', 'client_id', 'ad_user')
+
+    return _identity(
+        'user sign-in',
+        lambda: UsernamePasswordCredential(
+            client_id or AZURE_CLI_CLIENT_ID,
+            user,
+            password,
+            tenant_id=tenant or 'organizations',
+            **_cached(kw, tenant, client_id, user, password),
+        ),
+        'tenant',
+        'client_id',
+        'ad_user',
+    )
 
 
 def _from_values(r, values, kw, where):
     """Build a credential from a dict with client_id/secret/tenant/ad_user/password/x509 keys, or None."""
     tenant = _tenant_for(kw['authority'], values.get('tenant'))
     if values.get('client_id') and values.get('secret'):
-        return _client_secret(tenant, values['client_id'], values['secret'], kw, where), 'service principal (%s)' % where
+        return _client_secret(
+            tenant, values['client_id'], values['secret'], kw, where
+        ), 'service principal (%s)' % where
     if values.get('client_id') and values.get('x509_certificate_path'):
-        return (_certificate(tenant, values['client_id'], values['x509_certificate_path'], kw, where),
-                'certificate service principal (%s)' % where)
+        return (
+            _certificate(tenant, values['client_id'], values['x509_certificate_path'], kw, where),
+            'certificate service principal (%s)' % where,
+        )
     if values.get('ad_user') and values.get('password'):
-        return _user_password(tenant, values.get('client_id'), values['ad_user'], values['password'], kw), 'user (%s)' % where
+        return _user_password(
+            tenant, values.get('client_id'), values['ad_user'], values['password'], kw
+        ), 'user (%s)' % where
     return None
 
 
@@ -707,18 +808,25 @@ def _from_env(r, env, kw):
     if client_id and secret:
         return _client_secret(tenant, client_id, secret, kw, 'environment'), 'service principal (environment)'
     if client_id and g('AZURE_CLIENT_CERTIFICATE_PATH'):
-        return _certificate(tenant, client_id, g('AZURE_CLIENT_CERTIFICATE_PATH'), kw, 'environment'), \
-            'certificate service principal (environment)'
+        return _certificate(
+            tenant, client_id, g('AZURE_CLIENT_CERTIFICATE_PATH'), kw, 'environment'
+        ), 'certificate service principal (environment)'
     if g('AZURE_AD_USER') and g('AZURE_PASSWORD'):
         return _user_password(tenant, client_id, g('AZURE_AD_USER'), g('AZURE_PASSWORD'), kw), 'user (environment)'
     if g('AZURE_FEDERATED_TOKEN_FILE') and client_id:
         if not tenant:
             raise AuthError('environment: workload identity needs AZURE_TENANT_ID (or AZURE_TENANT)')
         from azure.identity import WorkloadIdentityCredential
-        return (WorkloadIdentityCredential(tenant_id=tenant, client_id=client_id,
-                                           token_file_path=g('AZURE_FEDERATED_TOKEN_FILE'),
-                                           **_cached(kw, tenant, client_id, g('AZURE_FEDERATED_TOKEN_FILE'))),
-                'workload identity (environment)')
+
+        return (
+            WorkloadIdentityCredential(
+                tenant_id=tenant,
+                client_id=client_id,
+                token_file_path=g('AZURE_FEDERATED_TOKEN_FILE'),
+                **_cached(kw, tenant, client_id, g('AZURE_FEDERATED_TOKEN_FILE')),
+            ),
+            'workload identity (environment)',
+        )
     return None
 
 
@@ -731,19 +839,23 @@ def _from_profile(r, name, kw, required):
     found = _from_values(r, data, kw, "profile '%s'" % name)
     if found is None:
         if required:
-            raise AuthError("profile '%s' in ~/.azure/credentials has neither client_id + secret, client_id + "
-                            "x509_certificate_path, nor ad_user + password" % name)
+            raise AuthError(
+                "profile '%s' in ~/.azure/credentials has neither client_id + secret, client_id + "
+                'x509_certificate_path, nor ad_user + password' % name
+            )
         return None
     return found + (cloud, verify)
 
 
 def _cli(kw):
     from azure.identity import AzureCliCredential
+
     return AzureCliCredential()
 
 
 def _msi(r, kw):
     from azure.identity import ManagedIdentityCredential
+
     client_id = r.o.get('client_id') or r.env.get('AZURE_CLIENT_ID')
     extra = {}
     if kw.get('connection_verify') is False:
@@ -788,9 +900,11 @@ def _resolve(r, env):
             cred, desc, cloud, verify = _from_profile(r, env['AZURE_PROFILE'], kw, True)
             return AuthContext(cred, cloud, desc, r.subscription(), verify)
         if found is None:
-            raise AuthError('auth_source=env: no credentials in the environment (AZURE_CLIENT_ID with AZURE_SECRET or '
-                            'AZURE_CLIENT_SECRET and AZURE_TENANT, AZURE_AD_USER with AZURE_PASSWORD, '
-                            'AZURE_FEDERATED_TOKEN_FILE, or AZURE_PROFILE)')
+            raise AuthError(
+                'auth_source=env: no credentials in the environment (AZURE_CLIENT_ID with AZURE_SECRET or '
+                'AZURE_CLIENT_SECRET and AZURE_TENANT, AZURE_AD_USER with AZURE_PASSWORD, '
+                'AZURE_FEDERATED_TOKEN_FILE, or AZURE_PROFILE)'
+            )
         return AuthContext(found[0], cloud, found[1], r.subscription(), verify)
     if source == 'cli':
         return AuthContext(_cli(kw), cloud, 'Azure CLI', r.subscription(), verify, cli=True)

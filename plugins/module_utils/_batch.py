@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Batch mode: many targets in one task, one process (private: may change without notice).
@@ -55,8 +54,10 @@ def concurrency_error(value, option='concurrency'):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
-        return ('%s must be a whole number from 1 to %d (requests in flight at once), got %r; leave it out for the '
-                'default %d' % (option, MAX_CONCURRENCY, value, DEFAULT_CONCURRENCY))
+        return (
+            '%s must be a whole number from 1 to %d (requests in flight at once), got %r; leave it out for the '
+            'default %d' % (option, MAX_CONCURRENCY, value, DEFAULT_CONCURRENCY)
+        )
     return None
 
 
@@ -81,13 +82,17 @@ def parse_targets(items):
             elif isinstance(item, dict):
                 unknown = sorted(set(item) - set(TARGET_OPTION_NAMES))
                 if unknown:
-                    raise TargetError('targets[%d]: unknown key(s) %s; use %s' % (
-                        index, ', '.join(map(str, unknown)), ', '.join(TARGET_OPTION_NAMES)))
+                    raise TargetError(
+                        'targets[%d]: unknown key(s) %s; use %s'
+                        % (index, ', '.join(map(str, unknown)), ', '.join(TARGET_OPTION_NAMES))
+                    )
                 label = item.get('vm_id') or '/'.join(str(item.get(k)) for k in TARGET_OPTION_NAMES[1:] if item.get(k))
                 target = target_from_params(dict((k, item.get(k)) for k in TARGET_OPTION_NAMES))
             else:
-                raise TargetError('targets[%d]: expected a resource ID or a dict of target keys, got %s'
-                                  % (index, type(item).__name__))
+                raise TargetError(
+                    'targets[%d]: expected a resource ID or a dict of target keys, got %s'
+                    % (index, type(item).__name__)
+                )
         except TargetError as exc:
             text = str(exc)
             if not text.startswith('targets['):
@@ -100,6 +105,7 @@ def parse_targets(items):
 
 def run_ordered(func, items, concurrency):
     """``func(item)`` for each item with at most ``concurrency`` threads; results (or exceptions) in order."""
+
     def safe(item):
         try:
             return func(item)
@@ -111,6 +117,7 @@ def run_ordered(func, items, concurrency):
     if workers == 1:
         return [safe(i) for i in items]
     from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='vmrescue') as pool:
         return list(pool.map(safe, items))
 
@@ -169,6 +176,7 @@ def run_pipelined(start, items, concurrency, clock=time.monotonic, lane=None):
             cond.notify()
 
     from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='vmrescue') as pool:
         with cond:
             while state['left']:
@@ -213,8 +221,10 @@ def summarize(results):
     if results and len(pending) == len(results):  # a re-run that finds only resets made earlier, not latched yet
         times = sorted(str(r['pending_since']) for r in pending if r.get('pending_since'))
         since = times[0] if times else 'an unknown time'
-        out['msg'] = ('all %d target(s) have a key reset pending since %s; nothing to write (the guests latch on '
-                      'their own); state=reset to force a new reset' % (len(results), since))
+        out['msg'] = (
+            'all %d target(s) have a key reset pending since %s; nothing to write (the guests latch on '
+            'their own); state=reset to force a new reset' % (len(results), since)
+        )
     if results and not valid:
         out['failed'] = True
         out['msg'] = 'no valid target: ' + '; '.join(r['msg'] for r in results)

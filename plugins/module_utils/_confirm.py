@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Confirm a write by reading the resource, with a first read timed from what the batch learned (private).
@@ -52,7 +51,7 @@ PROBE_DOWN = 0.99
 LEARN_WAIT_MAX = 150.0
 
 
-class ConfirmTiming(object):
+class ConfirmTiming:
     """How long a write takes to show in what is read back, learned over the targets of one batch.
 
     ``expected()``: when the outcome is expected to show after the write was accepted: ``initial`` (a conservative

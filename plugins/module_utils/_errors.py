@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The collection's error base, secret scrubbing and per-target outcome (private: may change without notice).
@@ -32,20 +31,49 @@ STATUSES = ('done', 'pending', 'unchanged', 'skipped', 'failed')
 # Stable codes (add, never rename): what the roles' summaries branch on.
 REASON_CODES = (
     # success and no-op
-    'changed', 'unchanged', 'check_mode', 'latched', 'pending_confirmation',
+    'changed',
+    'unchanged',
+    'check_mode',
+    'latched',
+    'pending_confirmation',
     # target state
-    'not_found', 'wrong_os', 'deallocated', 'not_running', 'msp_not_enabled', 'no_agent', 'agent_unhealthy',
+    'not_found',
+    'wrong_os',
+    'deallocated',
+    'not_running',
+    'msp_not_enabled',
+    'no_agent',
+    'agent_unhealthy',
     'key_not_latched',
     # Azure and the network
-    'timeout', 'throttled', 'conflict', 'forbidden', 'auth_failed', 'connection_error', 'arm_error',
-    'provisioning_failed', 'handler_failed',
+    'timeout',
+    'throttled',
+    'conflict',
+    'forbidden',
+    'auth_failed',
+    'connection_error',
+    'arm_error',
+    'provisioning_failed',
+    'handler_failed',
     # the task's input
-    'invalid_input', 'invalid_target',
+    'invalid_input',
+    'invalid_target',
     # endpoint modes (proxy_agent_settings)
-    'confirmed', 'confirm_timeout', 'in_state', 'no_record', 'bad_record', 'record_too_long', 'too_many_tags',
-    'linux_only', 'msp_disabled', 'not_waited', 'update_failed', 'written_by_another_run',
+    'confirmed',
+    'confirm_timeout',
+    'in_state',
+    'no_record',
+    'bad_record',
+    'record_too_long',
+    'too_many_tags',
+    'linux_only',
+    'msp_disabled',
+    'not_waited',
+    'update_failed',
+    'written_by_another_run',
     # anything else
-    'internal_error', 'error',
+    'internal_error',
+    'error',
 )
 
 
@@ -118,7 +146,7 @@ class VmrescueError(Exception):
     reason_code = 'error'
 
     def __init__(self, msg='', reason_code=None, **result):
-        super(VmrescueError, self).__init__(msg)
+        super().__init__(msg)
         self._msg = msg
         self.result = result
         if reason_code:

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -22,10 +21,6 @@ here, once:
 * ``run_task``: the TaskSpec ``run`` of a profile.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import base64
 import binascii
 import copy
@@ -38,20 +33,25 @@ import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, scrub, scrub_obj
 from ansible_collections.vmrescue.azure.plugins.module_utils._vm import (
-    CONCURRENCY_ATTEMPTS, busy_delay, is_busy, os_type, vm_power_state)
+    CONCURRENCY_ATTEMPTS,
+    busy_delay,
+    is_busy,
+    os_type,
+    vm_power_state,
+)
 
 # Waiting for the handler: Azure ends an extension run after 90 minutes (the operation then fails), so a run still
 # going after that is not coming back on its own.
 EXTENSION_WAIT_SECONDS = 5400
-FINAL_PROVISIONING_STATES = ("succeeded", "failed", "canceled")
+FINAL_PROVISIONING_STATES = ('succeeded', 'failed', 'canceled')
 
 # What Ansible itself prints for a no_log value; used wherever a password would otherwise appear.
-MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+MASK = 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
 
 # --------------------------------------------------------------------------------------------------------------
 # Fingerprint parameters. scrypt (RFC 7914) is memory-hard: each guess costs 128 * r * n bytes = 16 MiB and about
 # 50 ms of one CPU core here. Changing any of them needs a new FINGERPRINT_SCHEME so old tags stay verifiable.
-FINGERPRINT_SCHEME = "vmrescue1"
+FINGERPRINT_SCHEME = 'vmrescue1'
 SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1
@@ -90,8 +90,16 @@ def mask_protected(protected, secret_keys):
 # Fingerprint
 
 
-def canonical_config(publisher, ext_type, settings, protected, type_handler_version, auto_upgrade_minor_version,
-                     include_password=True, secret_keys=("password",)):
+def canonical_config(
+    publisher,
+    ext_type,
+    settings,
+    protected,
+    type_handler_version,
+    auto_upgrade_minor_version,
+    include_password=True,
+    secret_keys=('password',),
+):
     """The bytes the fingerprint covers: extension identity + public + protected settings, canonical JSON.
     ``include_password=False`` leaves the ``secret_keys`` out (and says so in the document)."""
     prot = dict(protected)
@@ -99,23 +107,23 @@ def canonical_config(publisher, ext_type, settings, protected, type_handler_vers
         for k in secret_keys:
             prot.pop(k, None)
     doc = {
-        "publisher": publisher,
-        "type": ext_type,
-        "typeHandlerVersion": type_handler_version,
-        "autoUpgradeMinorVersion": bool(auto_upgrade_minor_version),
-        "settings": settings,
-        "protectedSettings": prot,
-        "passwordInFingerprint": bool(include_password),
+        'publisher': publisher,
+        'type': ext_type,
+        'typeHandlerVersion': type_handler_version,
+        'autoUpgradeMinorVersion': bool(auto_upgrade_minor_version),
+        'settings': settings,
+        'protectedSettings': prot,
+        'passwordInFingerprint': bool(include_password),
     }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(doc, sort_keys=True, separators=(',', ':'), ensure_ascii=False).encode('utf-8')
 
 
 def _b64(data):
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+    return base64.urlsafe_b64encode(data).decode('ascii').rstrip('=')
 
 
 def _unb64(text):
-    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii"))
+    return base64.urlsafe_b64decode((text + '=' * (-len(text) % 4)).encode('ascii'))
 
 
 def _scrypt(data, salt):
@@ -162,9 +170,9 @@ def fingerprint(canonical, salt=None, cache=None):
     if salt is None:
         salt = cache.salt if cache is not None else os.urandom(SALT_BYTES)
     digest = cache.scrypt(canonical, salt) if cache is not None else _scrypt(canonical, salt)
-    tag = "%s$%s$%s" % (FINGERPRINT_SCHEME, _b64(salt), _b64(digest))
+    tag = '%s$%s$%s' % (FINGERPRINT_SCHEME, _b64(salt), _b64(digest))
     if len(tag) > MAX_TAG_LENGTH:  # pragma: no cover - fixed by the parameters above
-        raise ExtensionError("internal error: fingerprint longer than %d characters" % MAX_TAG_LENGTH)
+        raise ExtensionError('internal error: fingerprint longer than %d characters' % MAX_TAG_LENGTH)
     return tag
 
 
@@ -172,7 +180,7 @@ def fingerprint_matches(tag, canonical, cache=None):
     """True when ``tag`` is one of our fingerprints and was computed over exactly ``canonical``."""
     if not isinstance(tag, str):
         return False
-    parts = tag.split("$")
+    parts = tag.split('$')
     if len(parts) != 3 or parts[0] != FINGERPRINT_SCHEME:
         return False
     try:
@@ -191,31 +199,31 @@ def fingerprint_matches(tag, canonical, cache=None):
 
 
 def _lower(v):
-    return (v or "").lower() if isinstance(v, str) else ""
+    return (v or '').lower() if isinstance(v, str) else ''
 
 
 def is_extension(ext, publisher, ext_type):
-    props = (ext or {}).get("properties") or {}
-    return _lower(props.get("publisher")) == publisher.lower() and _lower(props.get("type")) == ext_type.lower()
+    props = (ext or {}).get('properties') or {}
+    return _lower(props.get('publisher')) == publisher.lower() and _lower(props.get('type')) == ext_type.lower()
 
 
 def extension_name(ext):
-    name = (ext or {}).get("name") or ""
+    name = (ext or {}).get('name') or ''
     # The VM GET lists extensions by name; a full id may also be there.
-    if not name and ext and ext.get("id"):
-        name = ext["id"].rstrip("/").split("/")[-1]
-    return name.split("/")[-1]
+    if not name and ext and ext.get('id'):
+        name = ext['id'].rstrip('/').split('/')[-1]
+    return name.split('/')[-1]
 
 
 def _status_fields(st):
-    return dict((k, st.get(k)) for k in ("code", "level", "displayStatus", "message", "time") if st.get(k) is not None)
+    return dict((k, st.get(k)) for k in ('code', 'level', 'displayStatus', 'message', 'time') if st.get(k) is not None)
 
 
 def handler_status(ext):
     """The first status of the extension's instance view: {code, level, displayStatus, message} or None."""
-    props = (ext or {}).get("properties") or {}
-    iv = props.get("instanceView") or {}
-    statuses = iv.get("statuses") or []
+    props = (ext or {}).get('properties') or {}
+    iv = props.get('instanceView') or {}
+    statuses = iv.get('statuses') or []
     if not statuses:
         return None
     return _status_fields(statuses[0])
@@ -223,11 +231,11 @@ def handler_status(ext):
 
 def instance_view_extension_status(vm, name):
     """Status of extension ``name`` from the VM instance view (``instanceView.extensions[]``), or None."""
-    props = (vm or {}).get("properties") or {}
-    iv = props.get("instanceView") or {}
-    for ext in iv.get("extensions") or []:
-        if (ext.get("name") or "").lower() == (name or "").lower():
-            statuses = ext.get("statuses") or []
+    props = (vm or {}).get('properties') or {}
+    iv = props.get('instanceView') or {}
+    for ext in iv.get('extensions') or []:
+        if (ext.get('name') or '').lower() == (name or '').lower():
+            statuses = ext.get('statuses') or []
             if statuses:
                 return _status_fields(statuses[0])
     return None
@@ -235,15 +243,15 @@ def instance_view_extension_status(vm, name):
 
 def last_run_succeeded(ext, status=None):
     """True when ARM says the extension is provisioned and the handler did not report an error."""
-    props = (ext or {}).get("properties") or {}
-    if _lower(props.get("provisioningState")) != "succeeded":
+    props = (ext or {}).get('properties') or {}
+    if _lower(props.get('provisioningState')) != 'succeeded':
         return False
     status = status or handler_status(ext)
     if status:
-        if _lower(status.get("level")) == "error":
+        if _lower(status.get('level')) == 'error':
             return False
-        code = _lower(status.get("code"))
-        if code and "failed" in code:
+        code = _lower(status.get('code'))
+        if code and 'failed' in code:
             return False
     return True
 
@@ -252,12 +260,12 @@ def visible(ext):
     """The parts of an existing extension ARM shows (for diff 'before')."""
     if not ext:
         return {}
-    props = ext.get("properties") or {}
-    out = {"name": extension_name(ext)}
-    for k in ("publisher", "type", "typeHandlerVersion", "autoUpgradeMinorVersion", "settings", "provisioningState"):
+    props = ext.get('properties') or {}
+    out = {'name': extension_name(ext)}
+    for k in ('publisher', 'type', 'typeHandlerVersion', 'autoUpgradeMinorVersion', 'settings', 'provisioningState'):
         if k in props:
             out[k] = props[k]
-    out["protectedSettings"] = "(never returned by Azure)"
+    out['protectedSettings'] = '(never returned by Azure)'
     return out
 
 
@@ -272,11 +280,11 @@ class Handler:
     type = None
     default_type_handler_version = None
     # The name the Azure CLI and the portal use (azure-cli vm/custom.py: _ACCESS_EXT_HANDLER_NAME = 'enablevmaccess').
-    default_extension_name = "enablevmaccess"
+    default_extension_name = 'enablevmaccess'
     module = None  # the module name, for messages
     os = None  # 'linux' or 'windows': the OS the handler runs on
-    secret_params = ("password",)  # options whose values are secrets
-    secret_keys = ("password",)  # protectedSettings keys whose values are secrets
+    secret_params = ('password',)  # options whose values are secrets
+    secret_keys = ('password',)  # protectedSettings keys whose values are secrets
 
     @property
     def label(self):
@@ -308,39 +316,45 @@ class ExtensionPlan:
         self.handler = handler
         self.params = params
         self.settings, self.protected = settings, protected
-        self.type_handler_version = params.get("type_handler_version") or handler.default_type_handler_version
-        auto = params.get("auto_upgrade_minor_version")
+        self.type_handler_version = params.get('type_handler_version') or handler.default_type_handler_version
+        auto = params.get('auto_upgrade_minor_version')
         self.auto_upgrade_minor_version = True if auto is None else bool(auto)
-        fp = params.get("fingerprint_password")
+        fp = params.get('fingerprint_password')
         self.include_password = True if fp is None else bool(fp)
         self.canonical = canonical_config(
-            handler.publisher, handler.type, self.settings, self.protected, self.type_handler_version,
-            self.auto_upgrade_minor_version, self.include_password, handler.secret_keys,
+            handler.publisher,
+            handler.type,
+            self.settings,
+            self.protected,
+            self.type_handler_version,
+            self.auto_upgrade_minor_version,
+            self.include_password,
+            handler.secret_keys,
         )
         self.secrets = [self.protected[k] for k in handler.secret_keys if self.protected.get(k)]
 
     def properties(self, settings, protected, force_update_tag=None):
         props = {
-            "publisher": self.handler.publisher,
-            "type": self.handler.type,
-            "typeHandlerVersion": self.type_handler_version,
-            "autoUpgradeMinorVersion": bool(self.auto_upgrade_minor_version),
-            "settings": settings,
-            "protectedSettings": protected,
+            'publisher': self.handler.publisher,
+            'type': self.handler.type,
+            'typeHandlerVersion': self.type_handler_version,
+            'autoUpgradeMinorVersion': bool(self.auto_upgrade_minor_version),
+            'settings': settings,
+            'protectedSettings': protected,
         }
         if force_update_tag is not None:
-            props["forceUpdateTag"] = force_update_tag
+            props['forceUpdateTag'] = force_update_tag
         return props
 
     def matches(self, existing_ext, cache=None):
-        tag = ((existing_ext or {}).get("properties") or {}).get("forceUpdateTag")
+        tag = ((existing_ext or {}).get('properties') or {}).get('forceUpdateTag')
         return fingerprint_matches(tag, self.canonical, cache)
 
     def body(self, location, force_update_tag):
         props = self.properties(self.settings, self.protected, force_update_tag)
         if location:
-            return {"location": location, "properties": props}
-        return {"properties": props}
+            return {'location': location, 'properties': props}
+        return {'properties': props}
 
     def shown(self, name=None):
         """What would be sent, secrets masked: for diff and return values."""
@@ -359,16 +373,19 @@ class _UnseenHandler(Exception):
 
 
 def _is_duplicate_handler(err):
-    return getattr(err, "status", None) == 400 and "multiple vmextensions per handler" in (getattr(err, "message", "") or "").lower()
+    return (
+        getattr(err, 'status', None) == 400
+        and 'multiple vmextensions per handler' in (getattr(err, 'message', '') or '').lower()
+    )
 
 
 def _error_text(err):
-    if hasattr(err, "describe"):
+    if hasattr(err, 'describe'):
         return err.describe()
-    msg = getattr(err, "message", None) or str(err)
-    code = getattr(err, "code", None)
+    msg = getattr(err, 'message', None) or str(err)
+    code = getattr(err, 'code', None)
     if code and code not in msg:
-        return "%s: %s" % (code, msg)
+        return '%s: %s' % (code, msg)
     return msg
 
 
@@ -380,8 +397,21 @@ class ExtensionRunner:
     a ``_target.Target``. ``warn`` is called with each warning text.
     """
 
-    def __init__(self, handler, arm, target, params, check_mode=False, warn=None, base_dir=None, api_version=None,
-                 fingerprints=None, timing=None, sleep=time.sleep, clock=time.monotonic):
+    def __init__(
+        self,
+        handler,
+        arm,
+        target,
+        params,
+        check_mode=False,
+        warn=None,
+        base_dir=None,
+        api_version=None,
+        fingerprints=None,
+        timing=None,
+        sleep=time.sleep,
+        clock=time.monotonic,
+    ):
         self.handler = handler
         self.arm = arm
         self.fingerprints = fingerprints  # FingerprintCache shared by the targets of one task, or None
@@ -406,21 +436,22 @@ class ExtensionRunner:
     def _warn(self, text):
         self.warn(self._scrub(text))
 
-    def _fail(self, msg, reason_code="error", **result):
+    def _fail(self, msg, reason_code='error', **result):
         raise ExtensionFailure(self._scrub(msg), reason_code=reason_code, **scrub_obj(result, self.secrets))
 
     def _arm_error(self, what, err, **result):
-        self._fail("%s %s failed: %s" % (what, self.target.display, _error_text(err)), reason_code=err.reason_code,
-                   **result)
+        self._fail(
+            '%s %s failed: %s' % (what, self.target.display, _error_text(err)), reason_code=err.reason_code, **result
+        )
 
     # -- reads ---------------------------------------------------------------------------------------------
     def _read_vm(self):
         from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
 
         try:
-            return self.arm.get(self.target.path, params={"$expand": "instanceView"}, api_version=self.api_version)
+            return self.arm.get(self.target.path, params={'$expand': 'instanceView'}, api_version=self.api_version)
         except ArmError as e:
-            self._arm_error("reading", e)
+            self._arm_error('reading', e)
 
     def _list_extensions(self, vm, always=False):
         """The VM's extensions. The VM GET has them in ``resources`` (full objects); Resource Manager leaves
@@ -428,25 +459,26 @@ class ExtensionRunner:
         ``always``, make a list call."""
         from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
 
-        resources = vm.get("resources")
+        resources = vm.get('resources')
         if not always:
             if resources is None:
                 return []
-            if isinstance(resources, list) and all(isinstance(r, dict) and r.get("properties") for r in resources):
+            if isinstance(resources, list) and all(isinstance(r, dict) and r.get('properties') for r in resources):
                 return resources
         try:
-            listed = self.arm.get(self.target.path + "/extensions", api_version=self.api_version)
+            listed = self.arm.get(self.target.path + '/extensions', api_version=self.api_version)
         except ArmError as e:
-            self._arm_error("listing the extensions of", e)
-        return (listed or {}).get("value") or []
+            self._arm_error('listing the extensions of', e)
+        return (listed or {}).get('value') or []
 
     def _read_extension(self, name):
         """The extension resource itself (with its instance view), or None when it is gone."""
         from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
 
         try:
-            return self.arm.get(self._ext_path(name), params={"$expand": "instanceView"}, api_version=self.api_version,
-                                missing_ok=True)
+            return self.arm.get(
+                self._ext_path(name), params={'$expand': 'instanceView'}, api_version=self.api_version, missing_ok=True
+            )
         except ArmError as e:
             self._arm_error("reading the extension '%s' of" % name, e)
 
@@ -455,23 +487,27 @@ class ExtensionRunner:
             from urllib.parse import quote
         except ImportError:  # pragma: no cover
             from urllib import quote
-        return self.target.path + "/extensions/" + quote(name, safe="")
+        return self.target.path + '/extensions/' + quote(name, safe='')
 
     # -- checks -------------------------------------------------------------------------------------------
     def _check_os(self, vm):
         found = (os_type(vm) or '').lower() or None
         if found is not None and found != self.handler.os:
-            self._fail(self.handler.wrong_os_message(self.target.display), reason_code="wrong_os", vm_id=self.target.id,
-                       os_type=found)
+            self._fail(
+                self.handler.wrong_os_message(self.target.display),
+                reason_code='wrong_os',
+                vm_id=self.target.id,
+                os_type=found,
+            )
 
     def _check_running(self, vm, extension_name_):
         state = vm_power_state(vm)
-        if state is not None and state != "running":
+        if state is not None and state != 'running':
             self._fail(
                 "%s is not running (power state '%s'): the VM agent must be running to run the %s "
-                "handler, and Azure refuses to change extensions of a VM that is not running. Start it first. "
-                "Nothing was changed." % (self.target.display, state, self.handler.label),
-                reason_code="deallocated" if state == "deallocated" else "not_running",
+                'handler, and Azure refuses to change extensions of a VM that is not running. Start it first. '
+                'Nothing was changed.' % (self.target.display, state, self.handler.label),
+                reason_code='deallocated' if state == 'deallocated' else 'not_running',
                 vm_id=self.target.id,
                 extension_name=extension_name_,
                 power_state=state,
@@ -479,8 +515,8 @@ class ExtensionRunner:
 
     # -- the run ------------------------------------------------------------------------------------------
     def run(self):
-        state = self.params.get("state") or "present"
-        if state == "present":
+        state = self.params.get('state') or 'present'
+        if state == 'present':
             self.plan = self.handler.plan(self.params, self.base_dir)
         try:
             return self._run(state)
@@ -497,23 +533,24 @@ class ExtensionRunner:
         self._listed = list_extensions
         existing = [e for e in extensions if self.handler.is_own(e)]
         current = existing[0] if existing else None
-        if current is not None and "forceUpdateTag" not in (current.get("properties") or {}):
+        if current is not None and 'forceUpdateTag' not in (current.get('properties') or {}):
             # The VM GET's resources entry may leave forceUpdateTag out (the official VirtualMachines_Get example
             # does): read the extension itself rather than take the absence for "never run by us" and re-run it.
             current = self._read_extension(extension_name(current)) or current
 
         if current is not None:
             name = extension_name(current)
-            wanted = params.get("extension_name")
+            wanted = params.get('extension_name')
             if wanted and wanted.lower() != name.lower():
                 self._warn(
                     "extension_name '%s' ignored: %s already has the %s extension '%s' and Azure allows "
-                    "one per handler type; updating '%s'" % (wanted, self.target.display, self.handler.label, name, name)
+                    "one per handler type; updating '%s'"
+                    % (wanted, self.target.display, self.handler.label, name, name)
                 )
         else:
-            name = params.get("extension_name") or self.handler.default_extension_name
+            name = params.get('extension_name') or self.handler.default_extension_name
 
-        if state == "absent":
+        if state == 'absent':
             return self._absent(vm, current, name)
         return scrub_obj(self._present(vm, current, name, extensions), self.secrets)
 
@@ -522,8 +559,8 @@ class ExtensionRunner:
         if current is None:
             return result
         self._check_running(vm, name)
-        result["changed"] = True
-        result["diff"] = dict(before=visible(current), after={})
+        result['changed'] = True
+        result['diff'] = dict(before=visible(current), after={})
         if self.check_mode:
             return result
         from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
@@ -537,17 +574,22 @@ class ExtensionRunner:
     def _present(self, vm, current, name, extensions):
         plan = self.plan
         status = None
-        if current is not None and plan.matches(current, self.fingerprints) and \
-                _lower((current.get("properties") or {}).get("provisioningState")) not in FINAL_PROVISIONING_STATES:
+        if (
+            current is not None
+            and plan.matches(current, self.fingerprints)
+            and _lower((current.get('properties') or {}).get('provisioningState')) not in FINAL_PROVISIONING_STATES
+        ):
             # This very request is still running on the VM (a run that was cancelled or lost its result after Azure
             # accepted it): wait for its outcome rather than run the handler a second time.
             current = self._wait_for_handler(name, {})
-            props = dict(vm.get("properties") or {})
-            props["instanceView"] = dict(props.get("instanceView") or {}, extensions=[])  # statuses before the wait
+            props = dict(vm.get('properties') or {})
+            props['instanceView'] = dict(props.get('instanceView') or {}, extensions=[])  # statuses before the wait
             vm = dict(vm, properties=props)
         if current is not None:
             status = instance_view_extension_status(vm, name) or handler_status(current)
-        matched = bool(current is not None and plan.matches(current, self.fingerprints) and last_run_succeeded(current, status))
+        matched = bool(
+            current is not None and plan.matches(current, self.fingerprints) and last_run_succeeded(current, status)
+        )
         result = dict(
             changed=False,
             vm_id=self.target.id,
@@ -556,18 +598,18 @@ class ExtensionRunner:
             fingerprint_matched=matched,
         )
         if status:
-            result["handler_status"] = status
-            if status.get("message"):
-                result["message"] = status["message"]
+            result['handler_status'] = status
+            if status.get('message'):
+                result['message'] = status['message']
         if current is not None:
-            result["provisioning_state"] = (current.get("properties") or {}).get("provisioningState")
-        if matched and not self.params.get("force"):
+            result['provisioning_state'] = (current.get('properties') or {}).get('provisioningState')
+        if matched and not self.params.get('force'):
             return result
 
         self._check_running(vm, name)
-        result["changed"] = True
-        result["diff"] = dict(before=visible(current), after=plan.shown(name))
-        for k in ("handler_status", "message", "provisioning_state"):
+        result['changed'] = True
+        result['diff'] = dict(before=visible(current), after=plan.shown(name))
+        for k in ('handler_status', 'message', 'provisioning_state'):
             result.pop(k, None)
         for w in self.handler.present_warnings(self.target.display, extensions, plan):
             self._warn(w)
@@ -576,7 +618,7 @@ class ExtensionRunner:
 
         from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
 
-        body = plan.body(vm.get("location"), fingerprint(plan.canonical, cache=self.fingerprints))
+        body = plan.body(vm.get('location'), fingerprint(plan.canonical, cache=self.fingerprints))
         attempt = 0
         while True:
             attempt += 1
@@ -596,17 +638,22 @@ class ExtensionRunner:
                 self._arm_error("writing the extension '%s' on" % name, e, **result)
 
         after = self._wait_for_handler(name, result)
-        props = after.get("properties") or {}
+        props = after.get('properties') or {}
         st = handler_status(after)
         if st:
-            result["handler_status"] = st
-            if st.get("message"):
-                result["message"] = self._scrub(st["message"])
-        result["provisioning_state"] = props.get("provisioningState")
-        if _lower(props.get("provisioningState")) != "succeeded" or (st and _lower(st.get("level")) == "error"):
-            reason = (st or {}).get("message") or "provisioningState %s, no handler status" % props.get("provisioningState")
-            self._fail("the %s handler failed on %s: %s" % (self.handler.label, self.target.display, reason),
-                       reason_code="handler_failed", **result)
+            result['handler_status'] = st
+            if st.get('message'):
+                result['message'] = self._scrub(st['message'])
+        result['provisioning_state'] = props.get('provisioningState')
+        if _lower(props.get('provisioningState')) != 'succeeded' or (st and _lower(st.get('level')) == 'error'):
+            reason = (st or {}).get('message') or 'provisioningState %s, no handler status' % props.get(
+                'provisioningState'
+            )
+            self._fail(
+                'the %s handler failed on %s: %s' % (self.handler.label, self.target.display, reason),
+                reason_code='handler_failed',
+                **result,
+            )
         return result
 
     def _wait_for_handler(self, name, result):
@@ -616,23 +663,27 @@ class ExtensionRunner:
 
         def probe():
             try:
-                ext = self.arm.get(self._ext_path(name), params={"$expand": "instanceView"}, api_version=self.api_version)
+                ext = self.arm.get(
+                    self._ext_path(name), params={'$expand': 'instanceView'}, api_version=self.api_version
+                )
             except ArmError as e:  # throttling and transient errors were retried by the client: this one is final
                 self._arm_error("reading the extension '%s' of" % name, e, **result)
-            state = _lower(((ext or {}).get("properties") or {}).get("provisioningState"))
+            state = _lower(((ext or {}).get('properties') or {}).get('provisioningState'))
             return state in FINAL_PROVISIONING_STATES, ext or {}
 
         # (done, value); indexed, not unpacked: wait_for returns what _confirm.drive returns, which pylint cannot infer
         outcome = wait_for(probe, EXTENSION_WAIT_SECONDS, timing=self.timing, sleep=self.sleep, clock=self.clock)
         done, after = outcome[0], outcome[1]
         if not done:
-            state = ((after or {}).get("properties") or {}).get("provisioningState")
+            state = ((after or {}).get('properties') or {}).get('provisioningState')
             self._fail(
                 "the %s extension '%s' on %s was accepted but did not finish within %d seconds "
                 "(provisioningState %s); Azure ends a handler run after 90 minutes: look at the extension's status "
                 "in the portal or with 'az vm extension show', then run the task again"
                 % (self.handler.label, name, self.target.display, EXTENSION_WAIT_SECONDS, state),
-                reason_code="timeout", **dict(result, provisioning_state=state))
+                reason_code='timeout',
+                **dict(result, provisioning_state=state),
+            )
         return after
 
 
@@ -642,7 +693,7 @@ class ExtensionRunner:
 # The shared auth options have ``password`` for ``ad_user`` sign-in; in these modules ``password`` is the VM user's
 # password (the extension's key). ad_user is refused together with it, so the two can never be confused (a
 # ``module_defaults`` group that sets ad_user + password would otherwise set the VM password to the sign-in one).
-MUTUALLY_EXCLUSIVE = [["ad_user", "password"]]
+MUTUALLY_EXCLUSIVE = [['ad_user', 'password']]
 
 
 def run_task(handler, client, target, params, check_mode=False, diff=False, shared=None, base_dir=None):
@@ -652,28 +703,36 @@ def run_task(handler, client, target, params, check_mode=False, diff=False, shar
 
     secrets = [params.get(k) for k in handler.secret_params if params.get(k)]
     warnings = []
-    if params.get("ad_user"):
+    if params.get('ad_user'):
         raise TaskError(
             "ad_user is not supported by %s: its password option is the VM user's password. Sign in with "
-            "AZURE_AD_USER and AZURE_PASSWORD in the environment, or another credential" % handler.module,
-            reason_code="invalid_input",
+            'AZURE_AD_USER and AZURE_PASSWORD in the environment, or another credential' % handler.module,
+            reason_code='invalid_input',
         )
     try:
         warnings.extend(handler.validate(params))
-        runner = ExtensionRunner(handler, client, target, params, check_mode=check_mode, warn=warnings.append,
-                                 base_dir=base_dir, fingerprints=shared and shared.fingerprints,
-                                 timing=shared and shared.timing)
+        runner = ExtensionRunner(
+            handler,
+            client,
+            target,
+            params,
+            check_mode=check_mode,
+            warn=warnings.append,
+            base_dir=base_dir,
+            fingerprints=shared and shared.fingerprints,
+            timing=shared and shared.timing,
+        )
         result = runner.run()
     except (ExtensionError, ExtensionFailure) as e:
         result = scrub_obj(dict(e.result), secrets)
         if warnings:
-            result["warnings"] = [scrub(w, secrets) for w in warnings]
+            result['warnings'] = [scrub(w, secrets) for w in warnings]
         raise TaskError(scrub(e.msg, secrets), reason_code=e.reason_code, **result)
     if warnings:
-        result["warnings"] = [scrub(w, secrets) for w in warnings]
+        result['warnings'] = [scrub(w, secrets) for w in warnings]
     if not diff:
-        result.pop("diff", None)
-    result["outcome"] = success_outcome(result, check_mode)
+        result.pop('diff', None)
+    result['outcome'] = success_outcome(result, check_mode)
     return result
 
 
@@ -682,11 +741,11 @@ def success_outcome(result, check_mode):
     unchanged."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
 
-    if result.get("changed"):
+    if result.get('changed'):
         if check_mode:
-            return outcome("pending", "check_mode", "would change (check mode)")
-        return outcome("done", "changed", result.get("message") or "applied")
-    return outcome("unchanged", "unchanged", "already applied: nothing to change")
+            return outcome('pending', 'check_mode', 'would change (check mode)')
+        return outcome('done', 'changed', result.get('message') or 'applied')
+    return outcome('unchanged', 'unchanged', 'already applied: nothing to change')
 
 
 def task_spec(handler, argument_spec):
@@ -699,10 +758,11 @@ def task_spec(handler, argument_spec):
     def validate(params):
         """Every option checked once, before sign-in and before any call (the action runs it on the raw task)."""
         from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
+
         secrets = [params.get(k) for k in handler.secret_params if params.get(k)]
         try:
             handler.validate(params)
-            if (params.get("state") or "present") == "present":
+            if (params.get('state') or 'present') == 'present':
                 handler.plan(params)  # e.g. ssh_key: read and parsed (no network)
         except ExtensionError as e:
             raise TaskError(scrub(str(e), secrets))

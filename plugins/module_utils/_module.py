@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Module plumbing shared by every vmrescue.azure module (private: may change without notice).
@@ -30,8 +29,11 @@ from __future__ import annotations
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, outcome, secret_values
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS, AUTH_OPTION_NAMES, auth_setup_error
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth import (
+    AUTH_OPTION_NAMES,
+    AUTH_OPTIONS,
+    auth_setup_error,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
     BATCH_MUTUALLY_EXCLUSIVE,
     BATCH_OPTIONS,
@@ -43,6 +45,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
     summarize,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import drive
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, outcome, secret_values
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TARGET_MUTUALLY_EXCLUSIVE,
     TARGET_OPTIONS,
@@ -53,7 +56,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
 )
 
 
-class TaskSpec(object):
+class TaskSpec:
     """What one module is: its options, constraints and run function.
 
     ``shared``: optional zero-argument factory of per-batch state handed to every ``run`` of one task as
@@ -65,9 +68,21 @@ class TaskSpec(object):
     waiting between two requests holds none of the ``concurrency`` workers.
     """
 
-    def __init__(self, argument_spec, run, mutually_exclusive=(), required_together=(), required_one_of=(),
-                 required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None, validate=None,
-                 steps=None):
+    def __init__(
+        self,
+        argument_spec,
+        run,
+        mutually_exclusive=(),
+        required_together=(),
+        required_one_of=(),
+        required_if=(),
+        required_by=None,
+        target=True,
+        supports_check_mode=True,
+        shared=None,
+        validate=None,
+        steps=None,
+    ):
         self.argument_spec = argument_spec
         self.run = run
         self.mutually_exclusive = list(mutually_exclusive)
@@ -99,14 +114,20 @@ class TaskSpec(object):
             rt += TARGET_REQUIRED_TOGETHER
             for k, v in TARGET_REQUIRED_BY.items():
                 rb.setdefault(k, v)
-        return dict(mutually_exclusive=me, required_together=rt, required_one_of=list(self.required_one_of),
-                    required_if=list(self.required_if), required_by=rb)
+        return dict(
+            mutually_exclusive=me,
+            required_together=rt,
+            required_one_of=list(self.required_one_of),
+            required_if=list(self.required_if),
+            required_by=rb,
+        )
 
 
 def client_for(params, env=None, pool_size=10):
     """Resolve auth from the auth options in ``params`` and return an ArmClient."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
     from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
+
     auth = resolve_auth(dict((k, params.get(k)) for k in AUTH_OPTION_NAMES), env=env)
     return ArmClient(auth, pool_size=pool_size)
 
@@ -114,6 +135,7 @@ def client_for(params, env=None, pool_size=10):
 def task_secrets(params):
     """The values scrubbed from every result of a task: its secret options and any private key it was given."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._auth import SECRET_OPTIONS
+
     return secret_values(params, [params.get(k) for k in SECRET_OPTIONS if isinstance(params.get(k), str)])
 
 
@@ -192,10 +214,16 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
         return (item[1].subscription_id or '').lower()
 
     results = [None] * len(parsed)
-    for index, (target, err, label) in enumerate(parsed):
+    for index, (_target, err, label) in enumerate(parsed):
         if err is not None:
-            results[index] = dict(id=label, changed=False, failed=True, msg=err, invalid=True,
-                                  outcome=outcome('failed', 'invalid_target', err))
+            results[index] = dict(
+                id=label,
+                changed=False,
+                failed=True,
+                msg=err,
+                invalid=True,
+                outcome=outcome('failed', 'invalid_target', err),
+            )
             if on_result is not None:
                 on_result(index, dict((k, v) for k, v in results[index].items() if k != 'invalid'))
     pending = [(index, target) for index, (target, err, _label) in enumerate(parsed) if err is None]
@@ -246,8 +274,9 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
 
 def _internal_error(exc, params):
     """A bug, not an Azure failure: a failed result naming the exception (scrubbed), never raised."""
-    return TaskError('internal error: %s: %s' % (exc.__class__.__name__, exc),
-                     reason_code='internal_error').to_result(task_secrets(params))
+    return TaskError('internal error: %s: %s' % (exc.__class__.__name__, exc), reason_code='internal_error').to_result(
+        task_secrets(params)
+    )
 
 
 class AzureModule(AnsibleModule):
@@ -257,13 +286,14 @@ class AzureModule(AnsibleModule):
         self.spec = spec
         kw = spec.constraints()
         kw.update(kwargs)
-        super(AzureModule, self).__init__(argument_spec=spec.full_argument_spec(),
-                                          supports_check_mode=spec.supports_check_mode, **kw)
+        super().__init__(argument_spec=spec.full_argument_spec(), supports_check_mode=spec.supports_check_mode, **kw)
 
     def main(self):
         if self.params.get('background'):
-            self.fail_json(msg='background: true runs only through the collection\'s action plugin (on the '
-                               'controller); call the module by its name vmrescue.azure.<module>')
+            self.fail_json(
+                msg="background: true runs only through the collection's action plugin (on the "
+                'controller); call the module by its name vmrescue.azure.<module>'
+            )
         result = execute(self.spec, self.params, check_mode=self.check_mode, diff=self._diff)
         if result.pop('failed', False):
             msg = result.pop('msg', 'failed')

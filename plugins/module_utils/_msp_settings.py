@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Metadata Security Protocol endpoint settings: break-glass and restore (private: may change without notice).
@@ -55,18 +54,29 @@ ARGUMENT_SPEC = dict(
     wait=dict(type='bool', default=True),
     wait_timeout=dict(type='int', default=600),
 )
-MUTUALLY_EXCLUSIVE = [['wire_server_mode', 'wire_server_profile_reference_id'],
-                      ['imds_mode', 'imds_profile_reference_id']]
-SETTING_OPTIONS = ('wire_server_mode', 'imds_mode', 'wire_server_profile_reference_id', 'imds_profile_reference_id',
-                   'enabled', 'add_proxy_agent_extension')
+MUTUALLY_EXCLUSIVE = [
+    ['wire_server_mode', 'wire_server_profile_reference_id'],
+    ['imds_mode', 'imds_profile_reference_id'],
+]
+SETTING_OPTIONS = (
+    'wire_server_mode',
+    'imds_mode',
+    'wire_server_profile_reference_id',
+    'imds_profile_reference_id',
+    'enabled',
+    'add_proxy_agent_extension',
+)
 
 # The record of the settings before break-glass: compact JSON in one tag on the VM / instance. Resource Manager
 # limits a tag value to 256 characters; profile references of the VM's own subscription are stored as
 # '~<rg>/<gallery>/<profile>/<version>' to fit.
 RECORD_TAG = 'vmrescue-msp-previous'
 TAG_VALUE_MAX = 256
-_PROFILE_RE = re.compile(r'^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/'
-                         r'inVMAccessControlProfiles/[^/]+/versions/[^/]+$', re.I)
+_PROFILE_RE = re.compile(
+    r'^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/'
+    r'inVMAccessControlProfiles/[^/]+/versions/[^/]+$',
+    re.I,
+)
 
 
 # -- the settings as compared, returned and recorded ----------------------------------------------------------
@@ -77,8 +87,9 @@ def normalize(settings):
     for name, key in ENDPOINTS:
         ep = settings.get(key)
         if isinstance(ep, dict):
-            out[name] = dict(mode=ep.get('mode') or None,
-                             profile_reference_id=ep.get('inVMAccessControlProfileReferenceId') or None)
+            out[name] = dict(
+                mode=ep.get('mode') or None, profile_reference_id=ep.get('inVMAccessControlProfileReferenceId') or None
+            )
         else:
             out[name] = None
     out['add_proxy_agent_extension'] = settings.get('addProxyAgentExtension')
@@ -91,25 +102,37 @@ def _same_ref(a, b):
 
 def _endpoint_equal(a, b):
     a, b = a or {}, b or {}
-    return (a.get('mode') or None) == (b.get('mode') or None) and \
-        _same_ref(a.get('profile_reference_id'), b.get('profile_reference_id'))
+    return (a.get('mode') or None) == (b.get('mode') or None) and _same_ref(
+        a.get('profile_reference_id'), b.get('profile_reference_id')
+    )
 
 
 def equal(a, b):
-    return a['enabled'] == b['enabled'] and all(_endpoint_equal(a[n], b[n]) for n, _k in ENDPOINTS) and \
-        (b.get('add_proxy_agent_extension') is None or a.get('add_proxy_agent_extension') ==
-         b.get('add_proxy_agent_extension'))
+    return (
+        a['enabled'] == b['enabled']
+        and all(_endpoint_equal(a[n], b[n]) for n, _k in ENDPOINTS)
+        and (
+            b.get('add_proxy_agent_extension') is None
+            or a.get('add_proxy_agent_extension') == b.get('add_proxy_agent_extension')
+        )
+    )
 
 
-_SHORT_RE = re.compile(r'^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/'
-                       r'galleries/(?P<g>[^/]+)/inVMAccessControlProfiles/(?P<p>[^/]+)/versions/(?P<v>[^/]+)$')
+_SHORT_RE = re.compile(
+    r'^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/'
+    r'galleries/(?P<g>[^/]+)/inVMAccessControlProfiles/(?P<p>[^/]+)/versions/(?P<v>[^/]+)$'
+)
 
 
 def _short_ref(ref, subscription_id):
     """``~rg/gallery/profile/version`` for a profile version of the VM's subscription spelled the canonical way."""
     match = _SHORT_RE.match(ref or '')
-    if match and subscription_id and match.group('sub').lower() == subscription_id.lower() and \
-            match.group('sub') == subscription_id:
+    if (
+        match
+        and subscription_id
+        and match.group('sub').lower() == subscription_id.lower()
+        and match.group('sub') == subscription_id
+    ):
         return '~' + '/'.join(match.group(k) for k in ('rg', 'g', 'p', 'v'))
     return ref
 
@@ -119,8 +142,10 @@ def _long_ref(ref, subscription_id):
         parts = ref[1:].split('/')
         if len(parts) != 4:
             raise ValueError('bad short profile reference %r' % ref)
-        return ('/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/galleries/%s/'
-                'inVMAccessControlProfiles/%s/versions/%s' % tuple([subscription_id] + parts))
+        return (
+            '/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/galleries/%s/'
+            'inVMAccessControlProfiles/%s/versions/%s' % tuple([subscription_id] + parts)
+        )
     return ref
 
 
@@ -169,10 +194,13 @@ def _record_of(view):
     try:
         return decode_record(str(text), view.target.subscription_id), text
     except (ValueError, TypeError, KeyError) as exc:
-        raise TaskError('the %s tag on %s does not hold settings this collection recorded (%s): %r. Fix or remove the '
-                        'tag by hand (it is the record of the settings before break-glass), then re-run'
-                        % (RECORD_TAG, view.target.display, exc, str(text)[:100]), id=view.target.id,
-                        reason_code='bad_record')
+        raise TaskError(
+            'the %s tag on %s does not hold settings this collection recorded (%s): %r. Fix or remove the '
+            'tag by hand (it is the record of the settings before break-glass), then re-run'
+            % (RECORD_TAG, view.target.display, exc, str(text)[:100]),
+            id=view.target.id,
+            reason_code='bad_record',
+        )
 
 
 # -- input ---------------------------------------------------------------------------------------------------
@@ -181,34 +209,46 @@ def validate(params):
     state = params.get('state') or 'present'
     given = [name for name in SETTING_OPTIONS if params.get(name) is not None]
     if state == 'restored' and given:
-        raise TaskError('state: restored puts back the settings recorded in the %s tag; leave out %s (or use '
-                        'state: present to set them)' % (RECORD_TAG, ', '.join(given)))
+        raise TaskError(
+            'state: restored puts back the settings recorded in the %s tag; leave out %s (or use '
+            'state: present to set them)' % (RECORD_TAG, ', '.join(given))
+        )
     if state == 'present' and not given:
-        raise TaskError('state: present needs at least one of %s (for break-glass: wire_server_mode: Audit and '
-                        'imds_mode: Audit); to put back recorded settings use state: restored'
-                        % ', '.join(SETTING_OPTIONS))
+        raise TaskError(
+            'state: present needs at least one of %s (for break-glass: wire_server_mode: Audit and '
+            'imds_mode: Audit); to put back recorded settings use state: restored' % ', '.join(SETTING_OPTIONS)
+        )
     for name, _key in ENDPOINTS:
         if params.get(name + '_mode') is not None and params.get(name + '_profile_reference_id') is not None:
-            raise TaskError('%s_mode and %s_profile_reference_id are mutually exclusive (Azure refuses a mode and a '
-                            'profile reference on the same endpoint: the profile version carries its own mode); '
-                            'give one' % (name, name))
+            raise TaskError(
+                '%s_mode and %s_profile_reference_id are mutually exclusive (Azure refuses a mode and a '
+                'profile reference on the same endpoint: the profile version carries its own mode); '
+                'give one' % (name, name)
+            )
         mode = params.get(name + '_mode')
         if mode is not None and mode not in MODES:
             raise TaskError('%s_mode must be one of %s (as Azure spells them), got %r' % (name, ', '.join(MODES), mode))
         ref = params.get(name + '_profile_reference_id')
         if ref is not None and not _PROFILE_RE.match(str(ref)):
-            raise TaskError('%s_profile_reference_id must be the resource ID of an InVMAccessControlProfile version '
-                            '(/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Compute/galleries/<gallery>/'
-                            'inVMAccessControlProfiles/<profile>/versions/<version>), got %r' % (name, ref))
-    if params.get('enabled') is False and any(params.get(n) is not None for n in SETTING_OPTIONS
-                                              if n not in ('enabled', 'add_proxy_agent_extension')):
-        raise TaskError('enabled: false turns the Metadata Security Protocol off, so endpoint modes and profile '
-                        'references have no effect; leave them out, or use wire_server_mode/imds_mode: Audit to '
-                        'keep MSP on without enforcing')
+            raise TaskError(
+                '%s_profile_reference_id must be the resource ID of an InVMAccessControlProfile version '
+                '(/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Compute/galleries/<gallery>/'
+                'inVMAccessControlProfiles/<profile>/versions/<version>), got %r' % (name, ref)
+            )
+    if params.get('enabled') is False and any(
+        params.get(n) is not None for n in SETTING_OPTIONS if n not in ('enabled', 'add_proxy_agent_extension')
+    ):
+        raise TaskError(
+            'enabled: false turns the Metadata Security Protocol off, so endpoint modes and profile '
+            'references have no effect; leave them out, or use wire_server_mode/imds_mode: Audit to '
+            'keep MSP on without enforcing'
+        )
     timeout = params.get('wait_timeout')
     if timeout is not None and timeout <= 0:
-        raise TaskError('wait_timeout must be more than 0 seconds (got %d); to return without waiting for the guest '
-                        'use wait: false' % timeout)
+        raise TaskError(
+            'wait_timeout must be more than 0 seconds (got %d); to return without waiting for the guest '
+            'use wait: false' % timeout
+        )
 
 
 # -- deciding --------------------------------------------------------------------------------------------------
@@ -236,8 +276,10 @@ def _settings_patch(current, want, restoring):
         if _endpoint_equal(current[name], want[name]) or (want[name] is None and not restoring):
             continue
         ep = want[name] or {}
-        patch[key] = {'mode': ep.get('mode') or None,
-                      'inVMAccessControlProfileReferenceId': ep.get('profile_reference_id') or None}
+        patch[key] = {
+            'mode': ep.get('mode') or None,
+            'inVMAccessControlProfileReferenceId': ep.get('profile_reference_id') or None,
+        }
     add = want.get('add_proxy_agent_extension')
     if add is not None and add != current.get('add_proxy_agent_extension'):
         patch['addProxyAgentExtension'] = add
@@ -252,17 +294,24 @@ def _refuse(view, params, current, want):
     ost = view.os_type
     modes_asked = any(params.get(n + s) is not None for n, _k in ENDPOINTS for s in ('_mode', '_profile_reference_id'))
     if modes_asked and not want['enabled']:
-        raise TaskError('the Metadata Security Protocol is not enabled on %s (securityProfile.proxyAgentSettings.'
-                        'enabled is not true), so its endpoint modes cannot be set. Add enabled: true to turn it on '
-                        '(on Windows this installs the ProxyAgentWindows extension; on Linux the agent comes with the '
-                        'image or with add_proxy_agent_extension: true)' % target.display,
-                        id=target.id, proxy_agent_enabled=False, os_type=ost,
-                        reason_code='msp_not_enabled')
+        raise TaskError(
+            'the Metadata Security Protocol is not enabled on %s (securityProfile.proxyAgentSettings.'
+            'enabled is not true), so its endpoint modes cannot be set. Add enabled: true to turn it on '
+            '(on Windows this installs the ProxyAgentWindows extension; on Linux the agent comes with the '
+            'image or with add_proxy_agent_extension: true)' % target.display,
+            id=target.id,
+            proxy_agent_enabled=False,
+            os_type=ost,
+            reason_code='msp_not_enabled',
+        )
     if params.get('add_proxy_agent_extension') is not None and ost == 'Windows':
-        raise TaskError('add_proxy_agent_extension applies to Linux only (%s is Windows: enabled: true installs the '
-                        'ProxyAgentWindows extension there); leave it out for Windows targets' % target.display,
-                        id=target.id, os_type=ost,
-                        reason_code='linux_only')
+        raise TaskError(
+            'add_proxy_agent_extension applies to Linux only (%s is Windows: enabled: true installs the '
+            'ProxyAgentWindows extension there); leave it out for Windows targets' % target.display,
+            id=target.id,
+            os_type=ost,
+            reason_code='linux_only',
+        )
 
 
 def _record_change(view, current, record_text):
@@ -272,17 +321,24 @@ def _record_change(view, current, record_text):
     text = encode_record(current, view.target.subscription_id)
     target = view.target
     if len(text) > TAG_VALUE_MAX:
-        raise TaskError('the settings of %s do not fit in one tag value (%d characters, Azure allows %d): the %s '
-                        'record that state: restored needs cannot be written, so nothing was changed. Profile '
-                        'references in another subscription take the most room; note the settings (returned as '
-                        'before) and set them by hand' % (target.display, len(text), TAG_VALUE_MAX, RECORD_TAG),
-                        id=target.id, before=current,
-                        reason_code='record_too_long')
+        raise TaskError(
+            'the settings of %s do not fit in one tag value (%d characters, Azure allows %d): the %s '
+            'record that state: restored needs cannot be written, so nothing was changed. Profile '
+            'references in another subscription take the most room; note the settings (returned as '
+            'before) and set them by hand' % (target.display, len(text), TAG_VALUE_MAX, RECORD_TAG),
+            id=target.id,
+            before=current,
+            reason_code='record_too_long',
+        )
     if len(view.tags) >= _vm.MAX_TAGS:
-        raise TaskError('%s already has %d tags (the Azure limit): the %s record that state: restored needs cannot '
-                        'be written, so nothing was changed. Remove a tag and re-run' % (
-                            target.display, len(view.tags), RECORD_TAG), id=target.id, before=current,
-                        reason_code='too_many_tags')
+        raise TaskError(
+            '%s already has %d tags (the Azure limit): the %s record that state: restored needs cannot '
+            'be written, so nothing was changed. Remove a tag and re-run'
+            % (target.display, len(view.tags), RECORD_TAG),
+            id=target.id,
+            before=current,
+            reason_code='too_many_tags',
+        )
     return {RECORD_TAG: text}
 
 
@@ -312,17 +368,36 @@ def _applied(agent, want):
 def confirm_steps(client, target, want, before, wait_timeout, clock=time.monotonic, timing=None):
     """Read ``GET vm?$expand=instanceView`` until the guest reports ``want``'s modes (``agent_status_steps``).
     Returns (confirmed, agent)."""
+
     def failed(_view):
-        return TaskError('the endpoint settings were accepted for %s but the update failed (provisioningState '
-                         'Failed)' % target.display, changed=True, id=target.id, reason_code='provisioning_failed')
+        return TaskError(
+            'the endpoint settings were accepted for %s but the update failed (provisioningState '
+            'Failed)' % target.display,
+            changed=True,
+            id=target.id,
+            reason_code='provisioning_failed',
+        )
 
     def stopped(power):
-        return TaskError('%s stopped (power state %s) while waiting for the guest to apply the endpoint modes'
-                         % (target.display, power), changed=True, id=target.id, reason_code='not_running')
+        return TaskError(
+            '%s stopped (power state %s) while waiting for the guest to apply the endpoint modes'
+            % (target.display, power),
+            changed=True,
+            id=target.id,
+            reason_code='not_running',
+        )
 
     confirmed, agent, _power = yield from agent_status_steps(
-        client, target, before, lambda agent: _applied(agent, want), wait_timeout, on_failed=failed,
-        on_stopped=stopped, clock=clock, timing=timing)
+        client,
+        target,
+        before,
+        lambda agent: _applied(agent, want),
+        wait_timeout,
+        on_failed=failed,
+        on_stopped=stopped,
+        clock=clock,
+        timing=timing,
+    )
     return confirmed, agent
 
 
@@ -333,23 +408,29 @@ def _channel(agent):
 # -- the module ------------------------------------------------------------------------------------------------
 def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
     """``run_steps`` in this thread."""
-    return drive(run_steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock,
-                           shared=shared), sleep)
+    return drive(
+        run_steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock, shared=shared),
+        sleep,
+    )
 
 
-def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
-              shared=None):
+def run_steps(
+    client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None
+):
     """``_steps`` with an ARM error turned into a failed result for this target (its outcome from the error's code)."""
     try:
-        return (yield from _steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock,
-                                  shared=shared))
+        return (
+            yield from _steps(
+                client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock, shared=shared
+            )
+        )
     except ArmError as err:
-        raise TaskError(err.describe(), id=target.id, changed=False, arm_error=err.as_dict(),
-                        reason_code=err.reason_code)
+        raise TaskError(
+            err.describe(), id=target.id, changed=False, arm_error=err.as_dict(), reason_code=err.reason_code
+        )
 
 
-def _steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
-           shared=None):
+def _steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
     """The proxy_agent_settings behaviour for one target as a step generator (see ``_proxy_agent.run_steps``).
 
     Reads: one GET of the model with its instance view (api-version 2025-04-01 when add_proxy_agent_extension is
@@ -385,9 +466,16 @@ def _steps(client, target, params, check_mode=False, diff=False, sleep=time.slee
     change = decide(view)
     current, want = decided['current'], decided['want']
     agent_before = parse_agent_status(view.instance_view)
-    result = dict(changed=change is not None, id=target.id, before=current, after=want if change else current,
-                  recorded=None, record=decided['record'], confirmed=False,
-                  secure_channel_state=_channel(agent_before))
+    result = dict(
+        changed=change is not None,
+        id=target.id,
+        before=current,
+        after=want if change else current,
+        recorded=None,
+        record=decided['record'],
+        confirmed=False,
+        secure_channel_state=_channel(agent_before),
+    )
     if change is not None and change.tags.get(RECORD_TAG):
         result['recorded'] = change.tags[RECORD_TAG]
     if diff:
@@ -395,35 +483,57 @@ def _steps(client, target, params, check_mode=False, diff=False, sleep=time.slee
 
     if change is None:
         if restoring and decided['record'] is None:
-            result['msg'] = ('%s has no %s record: nothing to restore (it was not switched by this collection, or '
-                             'was restored already)' % (target.display, RECORD_TAG))
+            result['msg'] = (
+                '%s has no %s record: nothing to restore (it was not switched by this collection, or '
+                'was restored already)' % (target.display, RECORD_TAG)
+            )
             result['outcome'] = outcome('skipped', 'no_record', 'no recorded settings to restore')
         else:
             result['confirmed'] = bool(agent_before.get('json')) and _applied(agent_before, current)
             result['outcome'] = outcome('unchanged', 'in_state', 'the settings are already as asked')
         return result
     if check_mode:
-        result['outcome'] = outcome('skipped', 'check_mode', 'check mode: would change %s' % ', '.join(
-            _changed_fields(current, result['after'])))
+        result['outcome'] = outcome(
+            'skipped',
+            'check_mode',
+            'check mode: would change %s' % ', '.join(_changed_fields(current, result['after'])),
+        )
         return result
 
     def redecide(v):
         return change if v is view else decide(v)
 
     try:
-        last_view, written, _final = _vm.update(client, view, redecide, lro=not wait, sleep=sleep,
-                                                instance_view=True)
+        last_view, written, _final = _vm.update(client, view, redecide, lro=not wait, sleep=sleep, instance_view=True)
     except ArmError as err:
         if not err.accepted:
-            raise TaskError('%s: %s' % (target.display, err.describe()), id=target.id, changed=False, before=current,
-                            arm_error=err.as_dict(), reason_code=err.reason_code)
-        raise TaskError('the endpoint settings were accepted for %s but the update failed: %s'
-                        % (target.display, err.describe()), id=target.id, changed=True, before=current,
-                        arm_error=err.as_dict(), reason_code='update_failed')
+            raise TaskError(
+                '%s: %s' % (target.display, err.describe()),
+                id=target.id,
+                changed=False,
+                before=current,
+                arm_error=err.as_dict(),
+                reason_code=err.reason_code,
+            )
+        raise TaskError(
+            'the endpoint settings were accepted for %s but the update failed: %s' % (target.display, err.describe()),
+            id=target.id,
+            changed=True,
+            before=current,
+            arm_error=err.as_dict(),
+            reason_code='update_failed',
+        )
     if written is None:  # another run wrote the same meanwhile
-        result.update(changed=False, after=decided['current'], recorded=None,
-                      outcome=outcome('unchanged', 'written_by_another_run',
-                                      'another run wrote these settings between this run\'s read and its write'))
+        result.update(
+            changed=False,
+            after=decided['current'],
+            recorded=None,
+            outcome=outcome(
+                'unchanged',
+                'written_by_another_run',
+                "another run wrote these settings between this run's read and its write",
+            ),
+        )
         return result
     if written is not change:
         result['before'], result['after'] = decided['current'], decided['want']
@@ -436,28 +546,36 @@ def _steps(client, target, params, check_mode=False, diff=False, sleep=time.slee
         result['outcome'] = outcome('pending', 'not_waited', 'written; the guest was not asked (wait: false)')
         return result
     if last_view.power and last_view.power != 'running':
-        result['outcome'] = outcome('pending', 'not_running', 'the VM is %s: the guest applies the settings when it '
-                                                              'runs' % last_view.power)
+        result['outcome'] = outcome(
+            'pending', 'not_running', 'the VM is %s: the guest applies the settings when it runs' % last_view.power
+        )
         return result
     if not agent_before.get('present') and decided['current']['enabled']:
         # MSP on and no agent status: nothing will report (a guest that was off shows its agent once enabled)
-        result['msg'] = ('%s reports no Guest Proxy Agent status: the settings are written (the host applies them) '
-                         'but the guest cannot confirm them' % target.display)
+        result['msg'] = (
+            '%s reports no Guest Proxy Agent status: the settings are written (the host applies them) '
+            'but the guest cannot confirm them' % target.display
+        )
         result['outcome'] = outcome('pending', 'no_agent', 'no proxy agent status in the instance view')
         return result
-    confirmed, agent = yield from confirm_steps(client, target, want, agent_before, params.get('wait_timeout', 600),
-                                                clock=clock, timing=shared)
+    confirmed, agent = yield from confirm_steps(
+        client, target, want, agent_before, params.get('wait_timeout', 600), clock=clock, timing=shared
+    )
     result['confirmed'] = confirmed
     result['secure_channel_state'] = _channel(agent)
     if confirmed:
         result['outcome'] = outcome('done', 'confirmed', 'the guest reports %s' % result['secure_channel_state'])
         return result
-    msg = ('the endpoint settings of %s were written (and the previous ones recorded), but the guest did not report '
-           'them within %ss (wait_timeout); last secureChannelState: %s' % (
-               target.display, params.get('wait_timeout', 600), result['secure_channel_state'] or 'none'))
+    msg = (
+        'the endpoint settings of %s were written (and the previous ones recorded), but the guest did not report '
+        'them within %ss (wait_timeout); last secureChannelState: %s'
+        % (target.display, params.get('wait_timeout', 600), result['secure_channel_state'] or 'none')
+    )
     if not (agent or {}).get('present'):
-        msg += ('; the guest reports no Guest Proxy Agent status (on Linux the agent comes with the image or with '
-                'add_proxy_agent_extension: true)')
+        msg += (
+            '; the guest reports no Guest Proxy Agent status (on Linux the agent comes with the image or with '
+            'add_proxy_agent_extension: true)'
+        )
     raise TaskError(msg, reason_code='confirm_timeout', **result)
 
 
@@ -468,8 +586,9 @@ def _changed_fields(a, b):
     for name, _k in ENDPOINTS:
         if not _endpoint_equal(a[name], b[name]):
             out.append(name)
-    if b.get('add_proxy_agent_extension') is not None and a.get('add_proxy_agent_extension') != \
-            b.get('add_proxy_agent_extension'):
+    if b.get('add_proxy_agent_extension') is not None and a.get('add_proxy_agent_extension') != b.get(
+        'add_proxy_agent_extension'
+    ):
         out.append('add_proxy_agent_extension')
     return out or ['the record tag']
 
@@ -477,5 +596,12 @@ def _changed_fields(a, b):
 def task_spec():
     """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
-    return TaskSpec(ARGUMENT_SPEC, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, shared=ConfirmTiming,
-                    validate=validate, steps=run_steps)
+
+    return TaskSpec(
+        ARGUMENT_SPEC,
+        run,
+        mutually_exclusive=MUTUALLY_EXCLUSIVE,
+        shared=ConfirmTiming,
+        validate=validate,
+        steps=run_steps,
+    )

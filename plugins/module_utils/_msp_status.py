@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Guest Proxy Agent (Metadata Security Protocol) status and diagnostics, parsed from a VM's instance view
@@ -91,16 +90,28 @@ HEALTH_TABLE = (
     ('no proxy agent extension status in the instance view', 'unknown', 'no'),
     ('agent status stale or unreadable (transitioning, message not JSON)', 'unknown', 'no'),
     ('secureChannelState disabled, or "Customer has not enforce the secure channel state"', 'not_enforced', 'no'),
-    ('a reset pending, whatever the message says: the latched keyIncarnationId is lower than the model, or the '
-     'guest reports none and the vmrescue-key-reset tag records a reset to the model value; not when that record '
-     'is more than 30 minutes old', 'pending', 'no (state: reset or force: true write anyway)'),
-    ('"Failed to acquire key details", "Failed to check the key ... saved locally", "Failed to attest the key", '
-     '"Failed to save key details"', 'unhealthy', 'yes'),
+    (
+        'a reset pending, whatever the message says: the latched keyIncarnationId is lower than the model, or the '
+        'guest reports none and the vmrescue-key-reset tag records a reset to the model value; not when that record '
+        'is more than 30 minutes old',
+        'pending',
+        'no (state: reset or force: true write anyway)',
+    ),
+    (
+        '"Failed to acquire key details", "Failed to check the key ... saved locally", "Failed to attest the key", '
+        '"Failed to save key details"',
+        'unhealthy',
+        'yes',
+    ),
     ('"Failed to get key status" (the agent cannot reach the host; a reset does not fix this)', 'unknown', 'no'),
     ('"Status unknown." / "poll secure channel status task started." / status UNKNOWN', 'unknown', 'no'),
     ('"poll_secure_channel_status task exited/cancelled" / status STOPPED', 'unknown', 'no'),
-    ('ready message ("Found key details from local...", "Successfully attest the key...", old agents\' "Got key status '
-     'successfully..."), keyGuid present, latched keyIncarnationId equal to the model', 'healthy', 'no'),
+    (
+        'ready message ("Found key details from local...", "Successfully attest the key...", old agents\' "Got key status '
+        'successfully..."), keyGuid present, latched keyIncarnationId equal to the model',
+        'healthy',
+        'no',
+    ),
     ('ready message but no latched keyIncarnationId while the model is > 0', 'pending', 'no'),
     ('anything else', 'unknown', 'no'),
 )
@@ -176,8 +187,12 @@ def find_extension(instance_view):
     """The instance view's proxy agent extension entry (matched by type, whatever its name), or None."""
     for ext in (instance_view or {}).get('extensions') or []:
         etype = str(ext.get('type', '')).lower()
-        if etype in PROXY_AGENT_TYPES or etype.endswith('.proxyagentlinux') or etype.endswith('.proxyagentwindows') \
-                or etype in ('proxyagentlinux', 'proxyagentwindows'):
+        if (
+            etype in PROXY_AGENT_TYPES
+            or etype.endswith('.proxyagentlinux')
+            or etype.endswith('.proxyagentwindows')
+            or etype in ('proxyagentlinux', 'proxyagentwindows')
+        ):
             return ext
     return None
 
@@ -215,9 +230,22 @@ def parse_agent_status(instance_view):
     key_latch_status ({status, message, states} or None), time (of the extension status), stale (bool),
     components ({monitor, ebpf, listener, telemetry: {status, message} or None}), connections_count.
     """
-    out = dict(present=False, extension_name=None, extension_type=None, substatus_code=None, substatus_level=None,
-               json=False, raw_message=None, agent_version=None, agent_status=None, key_latch_status=None,
-               time=None, stale=False, components={}, connections_count=None)
+    out = dict(
+        present=False,
+        extension_name=None,
+        extension_type=None,
+        substatus_code=None,
+        substatus_level=None,
+        json=False,
+        raw_message=None,
+        agent_version=None,
+        agent_status=None,
+        key_latch_status=None,
+        time=None,
+        stale=False,
+        components={},
+        connections_count=None,
+    )
     ext = find_extension(instance_view)
     if ext is None:
         return out
@@ -244,13 +272,20 @@ def parse_agent_status(instance_view):
         # The guest writes this: take only the shapes the agent documents (strings; states a map of strings), so a
         # list or a number where a string belongs reads as unknown instead of breaking the classification.
         states = kls.get('states')
-        states = dict((str(key), _text(val)) for key, val in states.items()
-                      if _text(val) is not None) if isinstance(states, dict) else {}
-        out['key_latch_status'] = dict(status=_text(kls.get('status')), message=_text(kls.get('message')),
-                                       states=states)
-    out['components'] = dict(monitor=_detail(parsed.get('monitorStatus')), ebpf=_detail(parsed.get('ebpfProgramStatus')),
-                             listener=_detail(parsed.get('proxyListenerStatus')),
-                             telemetry=_detail(parsed.get('telemetryLoggerStatus')))
+        states = (
+            dict((str(key), _text(val)) for key, val in states.items() if _text(val) is not None)
+            if isinstance(states, dict)
+            else {}
+        )
+        out['key_latch_status'] = dict(
+            status=_text(kls.get('status')), message=_text(kls.get('message')), states=states
+        )
+    out['components'] = dict(
+        monitor=_detail(parsed.get('monitorStatus')),
+        ebpf=_detail(parsed.get('ebpfProgramStatus')),
+        listener=_detail(parsed.get('proxyListenerStatus')),
+        telemetry=_detail(parsed.get('telemetryLoggerStatus')),
+    )
     out['connections_count'] = parsed.get('proxyConnectionsCount')
     if str(out['substatus_code']).lower().endswith('/transitioning'):
         out['stale'] = True
@@ -281,11 +316,15 @@ def _pending(model_id, latched, record, now):
     if age is not None and age >= PENDING_HOLD:
         return None
     if latched is not None and latched < model_id:
-        return since, ('the model keyIncarnationId is %d but the guest holds %d: a reset has not reached the guest '
-                       'yet' % (model_id, latched))
+        return since, (
+            'the model keyIncarnationId is %d but the guest holds %d: a reset has not reached the guest '
+            'yet' % (model_id, latched)
+        )
     if latched is None and since is not None:
-        return since, ('keyIncarnationId %d was written at %s (%ds ago) and the guest reports no '
-                       'keyIncarnationId yet: the reset has not reached the guest' % (model_id, since, max(0, age)))
+        return since, (
+            'keyIncarnationId %d was written at %s (%ds ago) and the guest reports no '
+            'keyIncarnationId yet: the reset has not reached the guest' % (model_id, since, max(0, age))
+        )
     return None
 
 
@@ -309,9 +348,19 @@ def classify_health(settings, agent, power, record=None, now=None):
         scs_text = scs_text or ls
     scs = parse_secure_channel_state(scs_text)
     latched = int_or_none(states.get('keyIncarnationId'))
-    h = dict(verdict='unknown', reset_needed=False, reason='', message_family=family, power_state=power,
-             secure_channel=scs, key_guid=guid, latched_key_incarnation_id=latched, model_key_incarnation_id=model_id,
-             latch_status=(kls or {}).get('status'), pending_since=None)
+    h = dict(
+        verdict='unknown',
+        reset_needed=False,
+        reason='',
+        message_family=family,
+        power_state=power,
+        secure_channel=scs,
+        key_guid=guid,
+        latched_key_incarnation_id=latched,
+        model_key_incarnation_id=model_id,
+        latch_status=(kls or {}).get('status'),
+        pending_since=None,
+    )
 
     def verdict(v, reason):
         h['verdict'] = v
@@ -326,25 +375,32 @@ def classify_health(settings, agent, power, record=None, now=None):
     if agent.get('substatus_code') is None:
         return verdict('unknown', 'the proxy agent extension reports no ProxyAgentStatus substatus')
     if not agent.get('json'):
-        return verdict('unknown', 'the agent status is stale or unreadable (not JSON): %s'
-                       % str(agent.get('raw_message') or '')[:200])
+        return verdict(
+            'unknown',
+            'the agent status is stale or unreadable (not JSON): %s' % str(agent.get('raw_message') or '')[:200],
+        )
     if agent.get('stale'):
         return verdict('unknown', 'the agent status is transitioning (stale)')
     if kls is None:
         return verdict('unknown', 'the agent status has no keyLatchStatus')
     if family == 'not_enforced' or scs['in_use'] is False:
-        return verdict('not_enforced', 'the secure channel is not enforced (%s): no key is in use' % (scs_text or message))
+        return verdict(
+            'not_enforced', 'the secure channel is not enforced (%s): no key is in use' % (scs_text or message)
+        )
     # old agents' "Got key status successfully" never carries keyIncarnationId: only the model says pending there
-    pending = _pending(model_id, latched, record if family != 'legacy_ok' else None,
-                       now or datetime.datetime.now(datetime.timezone.utc))
+    pending = _pending(
+        model_id, latched, record if family != 'legacy_ok' else None, now or datetime.datetime.now(datetime.UTC)
+    )
     if pending is not None:
         h['pending_since'] = pending[0]
         return verdict('pending', pending[1])
     if family in KEY_FAILURE_FAMILIES:
         return verdict('unhealthy', 'the guest cannot use its key: %s' % message[:300])
     if family == 'key_status_failed':
-        return verdict('unknown', 'the agent cannot get the key status from the host (a key reset does not fix '
-                                  'this): %s' % message[:300])
+        return verdict(
+            'unknown',
+            'the agent cannot get the key status from the host (a key reset does not fix this): %s' % message[:300],
+        )
     status = str(kls.get('status') or '').upper()
     if family == 'stopped' or status == 'STOPPED':
         return verdict('unknown', "the agent's key poll loop is not running (status %s)" % (status or family))
@@ -356,13 +412,19 @@ def classify_health(settings, agent, power, record=None, now=None):
         if latched is None:
             if model_id == 0 or family == 'legacy_ok':
                 return verdict('healthy', 'key %s latched and ready' % guid)
-            return verdict('pending', 'the model keyIncarnationId is %d but the latched key carries none: a reset '
-                                      'has not reached the guest yet' % model_id)
+            return verdict(
+                'pending',
+                'the model keyIncarnationId is %d but the latched key carries none: a reset '
+                'has not reached the guest yet' % model_id,
+            )
         if latched == model_id:
             return verdict('healthy', 'key %s (keyIncarnationId %d) latched and ready' % (guid, latched))
         if latched < model_id:
-            return verdict('unknown', 'the guest still holds keyIncarnationId %d, below the model value %d, long '
-                                      'after the recorded reset' % (latched, model_id))
+            return verdict(
+                'unknown',
+                'the guest still holds keyIncarnationId %d, below the model value %d, long '
+                'after the recorded reset' % (latched, model_id),
+            )
         return verdict('unknown', 'the guest holds keyIncarnationId %d, above the model value %d' % (latched, model_id))
     return verdict('unknown', 'unrecognised keyLatchStatus message: %s' % message[:200])
 
@@ -436,7 +498,9 @@ def model_modes(settings):
 _SECRET_ARG_RE = re.compile(
     r'((?:--?|\b)(?:password|passwd|pwd|secret|client[-_]?secret|token|access[-_]?token|api[-_]?key|key|sig|'
     r'authorization)\b["\']?(?:\s*[=:]\s*|\s+)(?:bearer\s+|basic\s+)?)'
-    r"(\"[^\"]*\"|'[^']*'|\S+)", re.I)
+    r"(\"[^\"]*\"|'[^']*'|\S+)",
+    re.I,
+)
 _BEARER_RE = re.compile(r'\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}', re.I)
 
 
@@ -449,8 +513,13 @@ def scrub_cmdline(cmdline):
 
 
 def _caller_key(entry):
-    return (entry.get('userName'), entry.get('processFullPath'), entry.get('processCmdLine'), entry.get('ip'),
-            int_or_none(entry.get('port')))
+    return (
+        entry.get('userName'),
+        entry.get('processFullPath'),
+        entry.get('processCmdLine'),
+        entry.get('ip'),
+        int_or_none(entry.get('port')),
+    )
 
 
 def action_for(caller):
@@ -459,12 +528,16 @@ def action_for(caller):
     setting = 'imds' if caller['endpoint'] == 'imds' else 'wireServer'
     who = '%s (user %s)' % (caller['process'] or caller['cmdline'] or 'the process', caller['user'] or '?')
     if caller['blocked']:
-        return ('%s is blocked from %s: allow it with a rule in the inVMAccessControlProfile that %s.'
-                'inVMAccessControlProfileReferenceId points at (a new profile version), or switch %s to Audit while '
-                'you do (vmrescue.azure.proxy_agent_settings %s_mode: Audit)'
-                % (who, endpoint, setting, setting, 'imds' if setting == 'imds' else 'wire_server'))
-    return ('%s is not authorized for %s but allowed while %s audits: add a rule for it to the '
-            'inVMAccessControlProfile before switching %s to Enforce' % (who, endpoint, endpoint, setting))
+        return (
+            '%s is blocked from %s: allow it with a rule in the inVMAccessControlProfile that %s.'
+            'inVMAccessControlProfileReferenceId points at (a new profile version), or switch %s to Audit while '
+            'you do (vmrescue.azure.proxy_agent_settings %s_mode: Audit)'
+            % (who, endpoint, setting, setting, 'imds' if setting == 'imds' else 'wire_server')
+        )
+    return (
+        '%s is not authorized for %s but allowed while %s audits: add a rule for it to the '
+        'inVMAccessControlProfile before switching %s to Enforce' % (who, endpoint, endpoint, setting)
+    )
 
 
 def denied_callers(instance_view, modes=None):
@@ -493,10 +566,19 @@ def denied_callers(instance_view, modes=None):
             if item is None:
                 endpoint = endpoint_of(e.get('ip'), e.get('port'))
                 item = merged[key] = dict(
-                    endpoint=endpoint, ip=e.get('ip'), port=int_or_none(e.get('port')), user=e.get('userName'),
-                    user_groups=list(e.get('userGroups') or []), process=e.get('processFullPath'),
-                    cmdline=scrub_cmdline(e.get('processCmdLine')), count=0, response_status=e.get('responseStatus'),
-                    blocked=False, mode=(modes or {}).get(endpoint) if endpoint else None, sources=[])
+                    endpoint=endpoint,
+                    ip=e.get('ip'),
+                    port=int_or_none(e.get('port')),
+                    user=e.get('userName'),
+                    user_groups=list(e.get('userGroups') or []),
+                    process=e.get('processFullPath'),
+                    cmdline=scrub_cmdline(e.get('processCmdLine')),
+                    count=0,
+                    response_status=e.get('responseStatus'),
+                    blocked=False,
+                    mode=(modes or {}).get(endpoint) if endpoint else None,
+                    sources=[],
+                )
             item['count'] = max(item['count'], int_or_none(e.get('count')) or 0)
             item['sources'].append(source)
             if source == 'connection_summary':
@@ -522,7 +604,7 @@ def _parse_time(value):
         sign = 1 if m.group(3)[0] == '+' else -1
         hours, minutes = int(m.group(3)[1:3]), int(m.group(3)[4:6])
         when -= sign * datetime.timedelta(hours=hours, minutes=minutes)
-    return when.replace(tzinfo=datetime.timezone.utc)
+    return when.replace(tzinfo=datetime.UTC)
 
 
 def _component_problem(name, detail):
@@ -545,17 +627,34 @@ def diagnose(model, instance_view, power, os_type=None, record=None, now=None, s
     summaries_note (the connection summary's text when it is not a list), stale (bool), stale_reasons, key
     (classify_health), key_latch_status (parse_agent_status'), problems (one line each).
     """
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     settings = model_settings(model)
     enabled = bool(settings.get('enabled'))
     agent = parse_agent_status(instance_view)
     key = classify_health(settings, agent, power, record=record, now=now)
     wanted = model_modes(settings)
-    out = dict(enabled=enabled, os_type=os_type, power_state=power, present=agent['present'], missing=False,
-               extension_name=agent['extension_name'], agent_version=agent['agent_version'],
-               agent_status=agent['agent_status'], components=agent['components'], unhealthy=False,
-               modes=wanted, modes_source='model', model_modes=wanted, denials=[], summaries_note=None,
-               stale=False, stale_reasons=[], key=key, key_latch_status=agent['key_latch_status'], problems=[])
+    out = dict(
+        enabled=enabled,
+        os_type=os_type,
+        power_state=power,
+        present=agent['present'],
+        missing=False,
+        extension_name=agent['extension_name'],
+        agent_version=agent['agent_version'],
+        agent_status=agent['agent_status'],
+        components=agent['components'],
+        unhealthy=False,
+        modes=wanted,
+        modes_source='model',
+        model_modes=wanted,
+        denials=[],
+        summaries_note=None,
+        stale=False,
+        stale_reasons=[],
+        key=key,
+        key_latch_status=agent['key_latch_status'],
+        problems=[],
+    )
     if not enabled:
         return out
     running = not power or power == 'running'
@@ -564,21 +663,29 @@ def diagnose(model, instance_view, power, os_type=None, record=None, now=None, s
         agent_name = 'ProxyAgentWindows' if os_type == 'Windows' else 'ProxyAgentLinux'
         out['problems'].append(
             'MSP is enabled but no %s extension reports a status: the guest has no working proxy agent%s'
-            % (agent_name, ' (install it: addProxyAgentExtension, or az vm update --add-proxy-agent-extension; '
-                           'kernel 5.15+ and cgroup v2 needed)' if os_type != 'Windows' else ''))
+            % (
+                agent_name,
+                ' (install it: addProxyAgentExtension, or az vm update --add-proxy-agent-extension; '
+                'kernel 5.15+ and cgroup v2 needed)'
+                if os_type != 'Windows'
+                else '',
+            )
+        )
         return out
     if not running or not agent['present']:
         return out
     if agent['stale']:
-        out['stale_reasons'].append('transitioning: %s' % str(agent['raw_message'] or 'the agent marks its status '
-                                                              'transitioning')[:200])
+        out['stale_reasons'].append(
+            'transitioning: %s' % str(agent['raw_message'] or 'the agent marks its status transitioning')[:200]
+        )
     when = _parse_time(agent['time'])
     if when is not None and (now - when).total_seconds() > stale_after:
         out['stale_reasons'].append('status from %s, %d s old' % (agent['time'], int((now - when).total_seconds())))
     latched, model_id = key['latched_key_incarnation_id'], key['model_key_incarnation_id']
     if latched is not None and latched < model_id and key['verdict'] != 'pending':
-        out['stale_reasons'].append('the model keyIncarnationId %d is ahead of the guest\'s %d long after the reset'
-                                    % (model_id, latched))
+        out['stale_reasons'].append(
+            "the model keyIncarnationId %d is ahead of the guest's %d long after the reset" % (model_id, latched)
+        )
     out['stale'] = bool(out['stale_reasons'])
     if out['stale']:
         out['problems'].append('agent status stale: %s' % '; '.join(out['stale_reasons']))
@@ -600,22 +707,40 @@ def diagnose(model, instance_view, power, os_type=None, record=None, now=None, s
     _entries, note = parse_summary((_substatus(ext, CONNECTION_SUBSTATUS) or {}).get('message'))
     out['summaries_note'] = note
     for caller in out['denials']:
-        out['problems'].append('%s %s %s x%d' % ('blocked' if caller['blocked'] else 'audited',
-                                                 ENDPOINT_NAMES.get(caller['endpoint'], '?'),
-                                                 caller['process'] or caller['cmdline'], caller['count']))
+        out['problems'].append(
+            '%s %s %s x%d'
+            % (
+                'blocked' if caller['blocked'] else 'audited',
+                ENDPOINT_NAMES.get(caller['endpoint'], '?'),
+                caller['process'] or caller['cmdline'],
+                caller['count'],
+            )
+        )
     return out
 
 
 def compact(diagnosis):
     """The inventory's ``proxy_agent_health`` host var: the diagnosis without the key detail and the full callers."""
     d = diagnosis
-    return dict(enabled=d['enabled'], present=d['present'], missing=d['missing'], agent_version=d['agent_version'],
-                agent_status=d['agent_status'],
-                ebpf=(d['components'].get('ebpf') or {}).get('status'),
-                listener=(d['components'].get('listener') or {}).get('status'), unhealthy=d['unhealthy'],
-                modes=d['modes'], modes_source=d['modes_source'],
-                denials=len(d['denials']), blocked=sum(1 for c in d['denials'] if c['blocked']),
-                denied_callers=['%s %s (%s) x%d' % (ENDPOINT_NAMES.get(c['endpoint'], '?'),
-                                                    c['process'] or c['cmdline'], c['user'], c['count'])
-                                for c in d['denials'][:5]],
-                stale=d['stale'], stale_reasons=d['stale_reasons'], problems=d['problems'])
+    return dict(
+        enabled=d['enabled'],
+        present=d['present'],
+        missing=d['missing'],
+        agent_version=d['agent_version'],
+        agent_status=d['agent_status'],
+        ebpf=(d['components'].get('ebpf') or {}).get('status'),
+        listener=(d['components'].get('listener') or {}).get('status'),
+        unhealthy=d['unhealthy'],
+        modes=d['modes'],
+        modes_source=d['modes_source'],
+        denials=len(d['denials']),
+        blocked=sum(1 for c in d['denials'] if c['blocked']),
+        denied_callers=[
+            '%s %s (%s) x%d'
+            % (ENDPOINT_NAMES.get(c['endpoint'], '?'), c['process'] or c['cmdline'], c['user'], c['count'])
+            for c in d['denials'][:5]
+        ],
+        stale=d['stale'],
+        stale_reasons=d['stale_reasons'],
+        problems=d['problems'],
+    )

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Client-side pacing of Resource Manager requests (private: may change without notice).
@@ -31,25 +30,34 @@ import time
 
 # Resource Manager gateway, per subscription + principal: kind -> (burst, refill per second).
 GATEWAY_LIMITS = {'read': (250, 25.0), 'write': (200, 10.0), 'delete': (200, 10.0)}
-GATEWAY_HEADERS = {'read': 'x-ms-ratelimit-remaining-subscription-reads',
-                   'write': 'x-ms-ratelimit-remaining-subscription-writes',
-                   'delete': 'x-ms-ratelimit-remaining-subscription-deletes'}
+GATEWAY_HEADERS = {
+    'read': 'x-ms-ratelimit-remaining-subscription-reads',
+    'write': 'x-ms-ratelimit-remaining-subscription-writes',
+    'delete': 'x-ms-ratelimit-remaining-subscription-deletes',
+}
 COMPUTE_HEADER = 'x-ms-ratelimit-remaining-resource'
 # Microsoft.Compute one-minute buckets (header policy name -> (burst, refill per second)). A name ending in
 # "Subscription1Min" is per subscription, "1Min" alone per resource (VM / instance).
 COMPUTE_LIMITS = {
-    'UpdateVM1Min': (12, 4 / 60.0), 'UpdateVMSubscription1Min': (1500, 500 / 60.0),
-    'LowCostGet1Min': (36, 12 / 60.0), 'LowCostGetSubscription1Min': (24000, 8000 / 60.0),
+    'UpdateVM1Min': (12, 4 / 60.0),
+    'UpdateVMSubscription1Min': (1500, 500 / 60.0),
+    'LowCostGet1Min': (36, 12 / 60.0),
+    'LowCostGetSubscription1Min': (24000, 8000 / 60.0),
     'HighCostGetSubscription1Min': (900, 300 / 60.0),
-    'GetOperation1Min': (45, 15 / 60.0), 'GetOperationSubscription1Min': (15000, 5000 / 60.0),
+    'GetOperation1Min': (45, 15 / 60.0),
+    'GetOperationSubscription1Min': (15000, 5000 / 60.0),
 }
 # Which Compute policy a request is charged to (by method and URL), for the buckets learned from headers.
 _OPERATION_RE = re.compile(r'/providers/microsoft\.compute/locations/[^/]+/operations/', re.I)
-_LIST_RE = re.compile(r'/providers/microsoft\.compute/(virtualmachines|virtualmachinescalesets(/[^/]+/virtualmachines)?)/?$',
-                      re.I)
+_LIST_RE = re.compile(
+    r'/providers/microsoft\.compute/(virtualmachines|virtualmachinescalesets(/[^/]+/virtualmachines)?)/?$', re.I
+)
 _SUB_RE = re.compile(r'/subscriptions/([^/?]+)', re.I)
-_RESOURCE_RE = re.compile(r'^.*?/providers/microsoft\.compute/(?:virtualmachinescalesets/[^/]+/virtualmachines/[^/]+|'
-                          r'virtualmachines/[^/]+)', re.I)
+_RESOURCE_RE = re.compile(
+    r'^.*?/providers/microsoft\.compute/(?:virtualmachinescalesets/[^/]+/virtualmachines/[^/]+|'
+    r'virtualmachines/[^/]+)',
+    re.I,
+)
 _COMPUTE_ITEM_RE = re.compile(r'Microsoft\.Compute/([A-Za-z]+?)(Subscription)?(1Min|30Min)\s*;\s*(\d+)', re.I)
 
 
@@ -76,7 +84,7 @@ def compute_policy(method, path):
     return 'UpdateVM'
 
 
-class _Bucket(object):
+class _Bucket:
     """A token-bucket model. ``tokens`` may go below zero: that is the queue of reserved, not yet due, slots."""
 
     def __init__(self, burst, rate, now):
@@ -117,7 +125,7 @@ class _Bucket(object):
             self.tokens = min(self.burst, float(remaining))  # nothing in flight: the server's count is exact
 
 
-class Pacer(object):
+class Pacer:
     """Token-bucket models of the throttling buckets a client draws from; see the module docstring."""
 
     def __init__(self, reserve=5, clock=time.monotonic, sleep=time.sleep):
@@ -257,7 +265,7 @@ def pacing_policy_class():
         """Waits for the pacer before each attempt and feeds it the response headers."""
 
         def __init__(self, pacer):
-            super(PacingPolicy, self).__init__()
+            super().__init__()
             self.pacer = pacer
 
         def send(self, request):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Guest Proxy Agent key status, health classification and key reset (private: may change without notice).
@@ -29,14 +28,30 @@ from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import STALE, ConfirmTiming, drive, wait_steps
 from ansible_collections.vmrescue.azure.plugins.module_utils._msp_status import (
-    HEALTH_TABLE, PENDING_HOLD, classify_health, message_family, model_settings, parse_agent_status,
-    parse_secure_channel_state)
-from ansible_collections.vmrescue.azure.plugins.module_utils._msp_status import int_or_none as _int_or_none
+    HEALTH_TABLE,
+    PENDING_HOLD,
+    classify_health,
+    int_or_none as _int_or_none,
+    message_family,
+    model_settings,
+    parse_agent_status,
+    parse_secure_channel_state,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state, read_instance_view
 
 # re-exported for older callers (the tests and the key reset's docs read them from here)
-__all__ = ('os_type', 'power_state', 'HEALTH_TABLE', 'PENDING_HOLD', 'classify_health', 'message_family',
-           'model_settings', 'parse_agent_status', 'parse_secure_channel_state', 'ConfirmTiming')
+__all__ = (
+    'os_type',
+    'power_state',
+    'HEALTH_TABLE',
+    'PENDING_HOLD',
+    'classify_health',
+    'message_family',
+    'model_settings',
+    'parse_agent_status',
+    'parse_secure_channel_state',
+    'ConfirmTiming',
+)
 
 
 ARGUMENT_SPEC = dict(
@@ -49,7 +64,7 @@ ARGUMENT_SPEC = dict(
 MUTUALLY_EXCLUSIVE = [['state', 'key_incarnation_id']]
 REQUIRED_ONE_OF = [['state', 'key_incarnation_id']]
 
-INT32_MAX = 2 ** 31 - 1  # keyIncarnationId is an int32
+INT32_MAX = 2**31 - 1  # keyIncarnationId is an int32
 
 # The record of a reset this collection wrote: a tag on the VM / instance, written in the same write as the key,
 # value '<keyIncarnationId>@<UTC time>'. Another controller, a later AWX job and the inventory plugin see it.
@@ -60,7 +75,7 @@ RECORD_TAG = 'vmrescue-key-reset'
 
 def record_value(incarnation, when=None):
     """The RECORD_TAG value for a reset to ``incarnation`` written at ``when`` (UTC datetime; default now)."""
-    when = when or datetime.datetime.now(datetime.timezone.utc)
+    when = when or datetime.datetime.now(datetime.UTC)
     return '%d@%s' % (incarnation, when.strftime('%Y-%m-%dT%H:%M:%SZ'))
 
 
@@ -73,7 +88,7 @@ def parse_record(tags):
     number, _sep, stamp = value.partition('@')
     incarnation = _int_or_none(number)
     try:
-        when = datetime.datetime.strptime(stamp.strip(), '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
+        when = datetime.datetime.strptime(stamp.strip(), '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.UTC)
     except ValueError:
         return None
     if incarnation is None:
@@ -90,7 +105,11 @@ def _not_enabled(target, model):
         'securityProfile.proxyAgentSettings.enabled is not true, so there is no key to reset. Enable it first '
         '(for example az vm update --enable-proxy-agent true; the agent runs as the %s extension), then re-run.'
         % (target.display, ' (%s)' % ost if ost else '', ext),
-        reason_code='msp_not_enabled', id=target.id, proxy_agent_enabled=False, os_type=ost)
+        reason_code='msp_not_enabled',
+        id=target.id,
+        proxy_agent_enabled=False,
+        os_type=ost,
+    )
 
 
 def read_key_latch_status(client, target):
@@ -130,12 +149,18 @@ def validate(params):
     """Refuse bad input before any call: a TaskError naming the option and the fix."""
     wanted = params.get('key_incarnation_id')
     if wanted is not None and not 0 <= wanted <= INT32_MAX:
-        raise TaskError('key_incarnation_id must be between 0 and %d (the field is an int32 that can only be '
-                        'raised); got %d' % (INT32_MAX, wanted), reason_code='invalid_input')
+        raise TaskError(
+            'key_incarnation_id must be between 0 and %d (the field is an int32 that can only be '
+            'raised); got %d' % (INT32_MAX, wanted),
+            reason_code='invalid_input',
+        )
     timeout = params.get('wait_timeout')
     if timeout is not None and timeout <= 0:
-        raise TaskError('wait_timeout must be more than 0 seconds (got %d); to return without waiting for the guest '
-                        'use wait: false' % timeout, reason_code='invalid_input')
+        raise TaskError(
+            'wait_timeout must be more than 0 seconds (got %d); to return without waiting for the guest '
+            'use wait: false' % timeout,
+            reason_code='invalid_input',
+        )
 
 
 def _key_change(view, desired, warnings):
@@ -144,10 +169,11 @@ def _key_change(view, desired, warnings):
     if _vm.get_tag(view.tags, RECORD_TAG) is not None or len(view.tags) < _vm.MAX_TAGS:
         tags[RECORD_TAG] = record_value(desired)
     elif not warnings:
-        warnings.append('%s already has %d tags (the Azure limit): the reset is not recorded in the %s tag, so '
-                        'another run cannot see it is pending' % (view.target.display, len(view.tags), RECORD_TAG))
-    return _vm.Change(properties={'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': desired}}},
-                      tags=tags)
+        warnings.append(
+            '%s already has %d tags (the Azure limit): the reset is not recorded in the %s tag, so '
+            'another run cannot see it is pending' % (view.target.display, len(view.tags), RECORD_TAG)
+        )
+    return _vm.Change(properties={'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': desired}}}, tags=tags)
 
 
 def _failed_provisioning(target, model, view, value):
@@ -158,12 +184,18 @@ def _failed_provisioning(target, model, view, value):
         if c.lower().startswith('provisioningstate/failed'):
             code = c.split('/', 2)[2] if c.count('/') >= 2 else 'ProvisioningFailed'
             message = st.get('message') or st.get('displayStatus')
-    err = ArmError(message or 'the update ended with provisioningState Failed', code=code or 'ProvisioningStateFailed',
-                   resource_id=target.id)
-    return TaskError('keyIncarnationId %d was accepted for %s but the update failed: %s'
-                     % (value, target.display, err.describe()), changed=True, key_incarnation_id=value,
-                     arm_error=err.as_dict(), provisioning_state=((model or {}).get('properties') or {}).get(
-                         'provisioningState'))
+    err = ArmError(
+        message or 'the update ended with provisioningState Failed',
+        code=code or 'ProvisioningStateFailed',
+        resource_id=target.id,
+    )
+    return TaskError(
+        'keyIncarnationId %d was accepted for %s but the update failed: %s' % (value, target.display, err.describe()),
+        changed=True,
+        key_incarnation_id=value,
+        arm_error=err.as_dict(),
+        provisioning_state=((model or {}).get('properties') or {}).get('provisioningState'),
+    )
 
 
 def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock=time.monotonic, timing=None):
@@ -171,8 +203,9 @@ def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock
     return drive(confirm_steps(client, target, value, before, wait_timeout, clock=clock, timing=timing), sleep)
 
 
-def agent_status_steps(client, target, before, accept, wait_timeout, on_failed, on_stopped, clock=time.monotonic,
-                       timing=None):
+def agent_status_steps(
+    client, target, before, accept, wait_timeout, on_failed, on_stopped, clock=time.monotonic, timing=None
+):
     """Read ``GET vm?$expand=instanceView`` until ``accept(agent)`` holds for the guest proxy agent's parsed status:
     the probe of ``_confirm.wait_steps`` shared by the key reset and the endpoint-mode switch (``_msp_settings``).
 
@@ -193,8 +226,12 @@ def agent_status_steps(client, target, before, accept, wait_timeout, on_failed, 
             raise on_stopped(power)
         if agent.get('json') and accept(agent):
             return True, None
-        if before and agent.get('time') and agent.get('time') == before.get('time') and \
-                agent.get('key_latch_status') == before.get('key_latch_status'):
+        if (
+            before
+            and agent.get('time')
+            and agent.get('time') == before.get('time')
+            and agent.get('key_latch_status') == before.get('key_latch_status')
+        ):
             return STALE, None  # the status from before the write (the instance view lags the model)
         return False, None
 
@@ -222,13 +259,27 @@ def confirm_steps(client, target, value, before, wait_timeout, clock=time.monoto
         return bool(guid and (not prev_guid or guid != prev_guid or prev_latched == value))
 
     def stopped(power):
-        return TaskError('%s stopped (power state %s) while waiting for the guest to latch keyIncarnationId %d'
-                         % (target.display, power, value), reason_code=_power_reason(power), changed=True,
-                         key_incarnation_id=value)
+        return TaskError(
+            '%s stopped (power state %s) while waiting for the guest to latch keyIncarnationId %d'
+            % (target.display, power, value),
+            reason_code=_power_reason(power),
+            changed=True,
+            key_incarnation_id=value,
+        )
 
-    return (yield from agent_status_steps(
-        client, target, before, latched, wait_timeout, clock=clock, timing=timing, on_stopped=stopped,
-        on_failed=lambda view: _failed_provisioning(target, view.model, view.instance_view, value)))
+    return (
+        yield from agent_status_steps(
+            client,
+            target,
+            before,
+            latched,
+            wait_timeout,
+            clock=clock,
+            timing=timing,
+            on_stopped=stopped,
+            on_failed=lambda view: _failed_provisioning(target, view.model, view.instance_view, value),
+        )
+    )
 
 
 def _decide(view, params, need_view):
@@ -254,18 +305,23 @@ def _decide(view, params, need_view):
 
 def _pending_note(target, health):
     since = ' since %s' % health['pending_since'] if health.get('pending_since') else ''
-    return ('a key reset is pending on %s%s: %s. Not writing again; wait for the guest, or use state: reset or '
-            'force: true to raise keyIncarnationId anyway' % (target.display, since, health['reason']))
+    return (
+        'a key reset is pending on %s%s: %s. Not writing again; wait for the guest, or use state: reset or '
+        'force: true to raise keyIncarnationId anyway' % (target.display, since, health['reason'])
+    )
 
 
 def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
     """The proxy_agent_key_reset behaviour for one target (``run_steps`` in this thread). Returns the result dict."""
-    return drive(run_steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock,
-                           shared=shared), sleep)
+    return drive(
+        run_steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock, shared=shared),
+        sleep,
+    )
 
 
-def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
-              shared=None):
+def run_steps(
+    client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None
+):
     """The proxy_agent_key_reset behaviour for one target as a step generator: it yields the seconds to wait
     before its next request (the confirmation reads) and returns the result dict; raises TaskError/ArmError. A
     batch runs many of them on a few threads (``_batch.run_pipelined``): a target waiting for its guest holds none.
@@ -286,15 +342,24 @@ def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.s
     current, desired, agent, health = _decide(view, params, need_view)
     power = view.power
 
-    result = dict(changed=desired is not None, id=target.id, previous_key_incarnation_id=current,
-                  key_incarnation_id=desired if desired is not None else current,
-                  key_latch_status=(agent or {}).get('key_latch_status'), health=health, confirmed=False)
+    result = dict(
+        changed=desired is not None,
+        id=target.id,
+        previous_key_incarnation_id=current,
+        key_incarnation_id=desired if desired is not None else current,
+        key_latch_status=(agent or {}).get('key_latch_status'),
+        health=health,
+        confirmed=False,
+    )
     if health is not None and health['verdict'] == 'pending':
         result['pending_since'] = health.get('pending_since')
     if diff:
-        result['diff'] = dict(before_header=target.id, after_header=target.id,
-                              before={'key_incarnation_id': current},
-                              after={'key_incarnation_id': result['key_incarnation_id']})
+        result['diff'] = dict(
+            before_header=target.id,
+            after_header=target.id,
+            before={'key_incarnation_id': current},
+            after={'key_incarnation_id': result['key_incarnation_id']},
+        )
 
     if desired is None:
         if health is not None:
@@ -305,11 +370,17 @@ def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.s
         return result
 
     if wait and power and power != 'running':
-        raise TaskError('%s is %s: the guest cannot latch a new key until it runs, so a reset cannot be confirmed. '
-                        'Start the VM first, or use wait: false to only raise keyIncarnationId in the model (the '
-                        'guest latches it when it starts).' % (target.display, power),
-                        reason_code=_power_reason(power), id=target.id, changed=False,
-                        previous_key_incarnation_id=current, power_state=power, health=health)
+        raise TaskError(
+            '%s is %s: the guest cannot latch a new key until it runs, so a reset cannot be confirmed. '
+            'Start the VM first, or use wait: false to only raise keyIncarnationId in the model (the '
+            'guest latches it when it starts).' % (target.display, power),
+            reason_code=_power_reason(power),
+            id=target.id,
+            changed=False,
+            previous_key_incarnation_id=current,
+            power_state=power,
+            health=health,
+        )
     if check_mode:
         return result
 
@@ -334,18 +405,30 @@ def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.s
     except ArmError as err:
         if not err.accepted:
             raise
-        raise TaskError('keyIncarnationId %d was accepted for %s but the update failed: %s'
-                        % (desired, target.display, err.describe()), reason_code='provisioning_failed',
-                        id=target.id, changed=True,
-                        previous_key_incarnation_id=current, key_incarnation_id=desired, arm_error=err.as_dict())
+        raise TaskError(
+            'keyIncarnationId %d was accepted for %s but the update failed: %s'
+            % (desired, target.display, err.describe()),
+            reason_code='provisioning_failed',
+            id=target.id,
+            changed=True,
+            previous_key_incarnation_id=current,
+            key_incarnation_id=desired,
+            arm_error=err.as_dict(),
+        )
     if warnings:
         result['warnings'] = warnings
     if change is None:  # another run wrote first: its reset is this run's too
         now_health = decided['health']
-        result.update(changed=False, key_incarnation_id=decided['current'], health=now_health,
-                      key_latch_status=((decided['agent'] or {}).get('key_latch_status')))
-        result['msg'] = ('another run raised keyIncarnationId of %s to %d between this run\'s read and its write: '
-                         'not raising again' % (target.display, decided['current']))
+        result.update(
+            changed=False,
+            key_incarnation_id=decided['current'],
+            health=now_health,
+            key_latch_status=((decided['agent'] or {}).get('key_latch_status')),
+        )
+        result['msg'] = (
+            "another run raised keyIncarnationId of %s to %d between this run's read and its write: "
+            'not raising again' % (target.display, decided['current'])
+        )
         if now_health is not None and now_health['verdict'] == 'pending':
             result['pending_since'] = now_health.get('pending_since')
         if diff:
@@ -359,16 +442,22 @@ def run_steps(client, target, params, check_mode=False, diff=False, sleep=time.s
         result['diff']['after'] = {'key_incarnation_id': new}
     if not wait:
         return result
-    confirmed, last, power = yield from confirm_steps(client, target, new, decided['agent'],
-                                                      params.get('wait_timeout', 600), clock=clock, timing=shared)
+    confirmed, last, power = yield from confirm_steps(
+        client, target, new, decided['agent'], params.get('wait_timeout', 600), clock=clock, timing=shared
+    )
     result['key_latch_status'] = (last or {}).get('key_latch_status')
     result['confirmed'] = confirmed
     if not confirmed:
-        last_text = json.dumps(result['key_latch_status'], sort_keys=True) if result['key_latch_status'] else \
-            (last or {}).get('raw_message') or 'none'
-        result['msg'] = ('keyIncarnationId raised to %d on %s, but the guest did not report it within %ss '
-                         '(wait_timeout); the reset stays pending (a re-run does not raise it again). Last '
-                         'keyLatchStatus: %s' % (new, target.display, params.get('wait_timeout', 600), last_text))
+        last_text = (
+            json.dumps(result['key_latch_status'], sort_keys=True)
+            if result['key_latch_status']
+            else (last or {}).get('raw_message') or 'none'
+        )
+        result['msg'] = (
+            'keyIncarnationId raised to %d on %s, but the guest did not report it within %ss '
+            '(wait_timeout); the reset stays pending (a re-run does not raise it again). Last '
+            'keyLatchStatus: %s' % (new, target.display, params.get('wait_timeout', 600), last_text)
+        )
         raise TaskError(result.pop('msg'), reason_code='timeout', **result)
     view_health = classify_health(dict(view.settings, keyIncarnationId=new), last, power)
     result['health'] = view_health
@@ -387,17 +476,28 @@ def result_outcome(result, check_mode=False):
     verdict = health.get('verdict')
     if result.get('changed'):
         if check_mode:
-            return outcome('pending', 'check_mode', 'would raise keyIncarnationId to %s (check mode)'
-                           % result.get('key_incarnation_id'))
+            return outcome(
+                'pending',
+                'check_mode',
+                'would raise keyIncarnationId to %s (check mode)' % result.get('key_incarnation_id'),
+            )
         if result.get('confirmed'):
-            return outcome('done', 'latched', 'keyIncarnationId %s latched by the guest' % result.get('key_incarnation_id'))
-        return outcome('pending', 'pending_confirmation', 'keyIncarnationId raised to %s, not confirmed (wait: false)'
-                       % result.get('key_incarnation_id'))
+            return outcome(
+                'done', 'latched', 'keyIncarnationId %s latched by the guest' % result.get('key_incarnation_id')
+            )
+        return outcome(
+            'pending',
+            'pending_confirmation',
+            'keyIncarnationId raised to %s, not confirmed (wait: false)' % result.get('key_incarnation_id'),
+        )
     if verdict == 'pending':
         return outcome('pending', 'pending_confirmation', result.get('msg') or health.get('reason') or '')
     if verdict in (None, 'healthy'):
-        return outcome('unchanged', 'unchanged', result.get('msg') or 'keyIncarnationId already %s'
-                       % result.get('key_incarnation_id'))
+        return outcome(
+            'unchanged',
+            'unchanged',
+            result.get('msg') or 'keyIncarnationId already %s' % result.get('key_incarnation_id'),
+        )
     return outcome('skipped', 'key_not_latched', 'key health %s: %s' % (verdict, health.get('reason') or ''))
 
 
@@ -417,6 +517,13 @@ def run_with_outcome(client, target, params, check_mode=False, diff=False, **kwa
 def task_spec():
     """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
-    return TaskSpec(ARGUMENT_SPEC, run_with_outcome, mutually_exclusive=MUTUALLY_EXCLUSIVE,
-                    required_one_of=REQUIRED_ONE_OF, shared=ConfirmTiming, validate=validate,
-                    steps=run_steps_with_outcome)
+
+    return TaskSpec(
+        ARGUMENT_SPEC,
+        run_with_outcome,
+        mutually_exclusive=MUTUALLY_EXCLUSIVE,
+        required_one_of=REQUIRED_ONE_OF,
+        shared=ConfirmTiming,
+        validate=validate,
+        steps=run_steps_with_outcome,
+    )

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Resource addressing for vmrescue.azure (private: not a public API, may change without notice).
@@ -76,7 +75,7 @@ class TargetError(VmrescueError, ValueError):
     reason_code = 'invalid_target'
 
 
-class Target(object):
+class Target:
     """One VM or Uniform scale-set instance. Immutable; compare with ``==`` (case-insensitive like ARM)."""
 
     __slots__ = ('kind', 'subscription_id', 'resource_group', 'name', 'vmss_name', 'instance_id')
@@ -114,24 +113,34 @@ class Target(object):
         """URL path of the resource (names percent-encoded), for the ARM client."""
         self._need_subscription()
         base = '/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/' % (
-            quote(self.subscription_id, safe=''), quote(self.resource_group, safe=''))
+            quote(self.subscription_id, safe=''),
+            quote(self.resource_group, safe=''),
+        )
         if self.kind == KIND_VM:
             return base + 'virtualMachines/' + quote(self.name, safe='')
         return base + 'virtualMachineScaleSets/%s/virtualMachines/%s' % (
-            quote(self.vmss_name, safe=''), quote(self.instance_id, safe=''))
+            quote(self.vmss_name, safe=''),
+            quote(self.instance_id, safe=''),
+        )
 
     @property
     def resource_group_path(self):
         self._need_subscription()
         return '/subscriptions/%s/resourceGroups/%s' % (
-            quote(self.subscription_id, safe=''), quote(self.resource_group, safe=''))
+            quote(self.subscription_id, safe=''),
+            quote(self.resource_group, safe=''),
+        )
 
     @property
     def display(self):
         """Short human form for messages: ``VM rg/name`` or ``scale-set instance rg/ss/3``."""
         if self.kind == KIND_VM:
             return "VM '%s' in resource group '%s'" % (self.name, self.resource_group)
-        return "scale-set instance '%s/%s' in resource group '%s'" % (self.vmss_name, self.instance_id, self.resource_group)
+        return "scale-set instance '%s/%s' in resource group '%s'" % (
+            self.vmss_name,
+            self.instance_id,
+            self.resource_group,
+        )
 
     def with_subscription(self, subscription_id):
         """Return a copy with the subscription filled in (when it was not part of the address)."""
@@ -141,11 +150,19 @@ class Target(object):
 
     def _need_subscription(self):
         if not self.subscription_id:
-            raise TargetError('no subscription for %s: set subscription_id (or AZURE_SUBSCRIPTION_ID) or use vm_id' % self.display)
+            raise TargetError(
+                'no subscription for %s: set subscription_id (or AZURE_SUBSCRIPTION_ID) or use vm_id' % self.display
+            )
 
     def _key(self):
-        return (self.kind, (self.subscription_id or '').lower(), self.resource_group.lower(),
-                (self.name or '').lower(), (self.vmss_name or '').lower(), (self.instance_id or '').lower())
+        return (
+            self.kind,
+            (self.subscription_id or '').lower(),
+            self.resource_group.lower(),
+            (self.name or '').lower(),
+            (self.vmss_name or '').lower(),
+            (self.instance_id or '').lower(),
+        )
 
     def __eq__(self, other):
         return isinstance(other, Target) and self._key() == other._key()
@@ -164,7 +181,9 @@ def _check_segment(value, what, option):
     if not value:
         raise TargetError('%s: the %s is empty' % (option, what))
     if _BAD_SEGMENT.search(value):
-        raise TargetError('%s: the %s %r contains a character that cannot appear in a resource name' % (option, what, value))
+        raise TargetError(
+            '%s: the %s %r contains a character that cannot appear in a resource name' % (option, what, value)
+        )
     return value
 
 
@@ -246,8 +265,10 @@ def target_from_params(params, required=True):
     given = [k for k in TARGET_OPTION_NAMES if _given(params, k)]
     if not given:
         if required:
-            raise TargetError('no target: set vm_id, or resource_group and name, or resource_group, vmss_name and '
-                              'instance_id (or the host var azure_vm_id)')
+            raise TargetError(
+                'no target: set vm_id, or resource_group and name, or resource_group, vmss_name and '
+                'instance_id (or the host var azure_vm_id)'
+            )
         return None
     if 'vm_id' in given:
         others = [k for k in given if k != 'vm_id']
@@ -257,18 +278,29 @@ def target_from_params(params, required=True):
     rg = params.get('resource_group')
     if _given(params, 'name'):
         if _given(params, 'vmss_name') or _given(params, 'instance_id'):
-            raise TargetError('name is mutually exclusive with vmss_name/instance_id (a Flexible scale-set instance is a '
-                              'VM: use its name; a Uniform instance: use vmss_name and instance_id)')
+            raise TargetError(
+                'name is mutually exclusive with vmss_name/instance_id (a Flexible scale-set instance is a '
+                'VM: use its name; a Uniform instance: use vmss_name and instance_id)'
+            )
         if not rg:
             raise TargetError('name requires resource_group')
-        return Target(KIND_VM, None, _check_segment(rg, 'resource group name', 'resource_group'),
-                      name=_check_segment(params['name'], 'VM name', 'name'))
+        return Target(
+            KIND_VM,
+            None,
+            _check_segment(rg, 'resource group name', 'resource_group'),
+            name=_check_segment(params['name'], 'VM name', 'name'),
+        )
     if _given(params, 'vmss_name') or _given(params, 'instance_id'):
         missing = [k for k in ('resource_group', 'vmss_name', 'instance_id') if not _given(params, k)]
         if missing:
-            raise TargetError('a scale-set instance needs resource_group, vmss_name and instance_id; missing %s'
-                              % ', '.join(missing))
-        return Target(KIND_VMSS_INSTANCE, None, _check_segment(rg, 'resource group name', 'resource_group'),
-                      vmss_name=_check_segment(params['vmss_name'], 'scale set name', 'vmss_name'),
-                      instance_id=_check_segment(str(params['instance_id']), 'instance ID', 'instance_id'))
+            raise TargetError(
+                'a scale-set instance needs resource_group, vmss_name and instance_id; missing %s' % ', '.join(missing)
+            )
+        return Target(
+            KIND_VMSS_INSTANCE,
+            None,
+            _check_segment(rg, 'resource group name', 'resource_group'),
+            vmss_name=_check_segment(params['vmss_name'], 'scale set name', 'vmss_name'),
+            instance_id=_check_segment(str(params['instance_id']), 'instance ID', 'instance_id'),
+        )
     raise TargetError('resource_group alone does not name a VM: add name, or vmss_name and instance_id')

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One view of a VM or Uniform scale-set instance, and one write path for its model (private).
@@ -97,7 +96,7 @@ def merged_tags(tags, updates):
     return out
 
 
-class VmView(object):
+class VmView:
     """What one GET of a VM / instance model says (with the instance view when read with ``$expand``)."""
 
     def __init__(self, target, model, etag, instance_view=None):
@@ -118,13 +117,19 @@ def not_found(err, target):
     """A 404 as a TaskError naming what is missing (the resource group, the VM or the instance)."""
     code = (err.code or '').lower()
     if code == 'resourcegroupnotfound':
-        return TaskError("resource group '%s' not found in subscription %s (%s)" % (
-            target.resource_group, target.subscription_id, err.describe()), arm_error=err.as_dict())
+        return TaskError(
+            "resource group '%s' not found in subscription %s (%s)"
+            % (target.resource_group, target.subscription_id, err.describe()),
+            arm_error=err.as_dict(),
+        )
     if target.is_vm:
         what = "VM '%s' not found in resource group '%s'" % (target.name, target.resource_group)
     else:
         what = "scale-set instance '%s' of '%s' not found in resource group '%s'" % (
-            target.instance_id, target.vmss_name, target.resource_group)
+            target.instance_id,
+            target.vmss_name,
+            target.resource_group,
+        )
     return TaskError('%s (%s)' % (what, err.describe()), arm_error=err.as_dict())
 
 
@@ -145,8 +150,7 @@ def read_view(client, target, instance_view=False, api_version=API_VERSION):
     """
     params = {'$expand': 'instanceView'} if instance_view else None
     try:
-        body, etag = client.get_with_etag(target.path, api_version=api_version, params=params,
-                                          resource_id=target.id)
+        body, etag = client.get_with_etag(target.path, api_version=api_version, params=params, resource_id=target.id)
     except ArmError as err:
         if err.status == 404:
             raise not_found(err, target)
@@ -161,7 +165,7 @@ def read_view(client, target, instance_view=False, api_version=API_VERSION):
     return out
 
 
-class Change(object):
+class Change:
     """A write: ``properties`` (nested dict merged into the model) and ``tags`` (updates; None removes)."""
 
     def __init__(self, properties=None, tags=None):
@@ -187,16 +191,18 @@ def write(client, view, change, lro=True):
             body['properties'] = copy.deepcopy(change.properties)
         if change.tags:
             body['tags'] = merged_tags(view.tags, change.tags)
-        return client.patch(target.path, body, api_version=view.api_version, lro=lro, if_match=view.etag,
-                            resource_id=target.id)
+        return client.patch(
+            target.path, body, api_version=view.api_version, lro=lro, if_match=view.etag, resource_id=target.id
+        )
     body = copy.deepcopy(view.model)
     body.pop('etag', None)
     body.setdefault('properties', {}).pop('instanceView', None)  # read-only, present when read with $expand
     _deep_merge(body['properties'], change.properties)
     if change.tags:
         body['tags'] = merged_tags(view.tags, change.tags)
-    return client.put(target.path, body, api_version=view.api_version, lro=lro, if_match=view.etag,
-                      resource_id=target.id)
+    return client.put(
+        target.path, body, api_version=view.api_version, lro=lro, if_match=view.etag, resource_id=target.id
+    )
 
 
 def is_concurrent(err):

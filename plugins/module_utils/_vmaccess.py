@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -23,10 +22,6 @@ Facts this module relies on (see docs/azure-facts.md, section 2, read from the V
   in ``forceUpdateTag`` so it can tell, without reading any secret back, whether the request differs from the last
   successful one.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import datetime
 import os
@@ -64,79 +59,79 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (
     visible,
 )
 
-PUBLISHER = "Microsoft.OSTCExtensions"
-EXTENSION_TYPE = "VMAccessForLinux"
+PUBLISHER = 'Microsoft.OSTCExtensions'
+EXTENSION_TYPE = 'VMAccessForLinux'
 # The name the Azure CLI and the portal use (azure-cli vm/custom.py: _ACCESS_EXT_HANDLER_NAME = 'enablevmaccess').
-DEFAULT_EXTENSION_NAME = "enablevmaccess"
-DEFAULT_TYPE_HANDLER_VERSION = "1.5"
+DEFAULT_EXTENSION_NAME = 'enablevmaccess'
+DEFAULT_TYPE_HANDLER_VERSION = '1.5'
 
-WINDOWS_PUBLISHER = "Microsoft.Compute"
-WINDOWS_EXTENSION_TYPE = "VMAccessAgent"
-WINDOWS_TYPE_HANDLER_VERSION = "2.4"
+WINDOWS_PUBLISHER = 'Microsoft.Compute'
+WINDOWS_EXTENSION_TYPE = 'VMAccessAgent'
+WINDOWS_TYPE_HANDLER_VERSION = '2.4'
 
-AAD_PUBLISHER = "Microsoft.Azure.ActiveDirectory"
-AAD_EXTENSION_TYPE = "AADSSHLoginForLinux"
+AAD_PUBLISHER = 'Microsoft.Azure.ActiveDirectory'
+AAD_EXTENSION_TYPE = 'AADSSHLoginForLinux'
 
-PUBLIC_KEYS = ("check_disk", "repair_disk", "disk_name")
+PUBLIC_KEYS = ('check_disk', 'repair_disk', 'disk_name')
 PROTECTED_KEYS = (
-    "username",
-    "password",
-    "ssh_key",
-    "reset_ssh",
-    "remove_user",
-    "expiration",
-    "remove_prior_keys",
-    "restore_backup_ssh",
-    "enable_passwordless_access",
+    'username',
+    'password',
+    'ssh_key',
+    'reset_ssh',
+    'remove_user',
+    'expiration',
+    'remove_prior_keys',
+    'restore_backup_ssh',
+    'enable_passwordless_access',
 )
 BOOLEAN_KEYS = (
-    "check_disk",
-    "repair_disk",
-    "reset_ssh",
-    "remove_prior_keys",
-    "restore_backup_ssh",
-    "enable_passwordless_access",
+    'check_disk',
+    'repair_disk',
+    'reset_ssh',
+    'remove_prior_keys',
+    'restore_backup_ssh',
+    'enable_passwordless_access',
 )
-SECRET_KEYS = ("password",)
+SECRET_KEYS = ('password',)
 
 # The options this module adds to the shared auth + target argspec (_module.AzureModule merges them).
 ARGUMENT_SPEC = dict(
-    state=dict(type="str", default="present", choices=["present", "absent"]),
-    username=dict(type="str"),
-    password=dict(type="str", no_log=True),
-    ssh_key=dict(type="str", no_log=False),
-    remove_prior_keys=dict(type="bool", no_log=False),
-    expiration=dict(type="str"),
-    reset_ssh=dict(type="bool"),
-    restore_backup_ssh=dict(type="bool"),
-    remove_user=dict(type="str"),
-    check_disk=dict(type="bool"),
-    repair_disk=dict(type="bool"),
-    disk_name=dict(type="str"),
-    enable_passwordless_access=dict(type="bool", no_log=False),
-    extension_name=dict(type="str"),
-    type_handler_version=dict(type="str", default=DEFAULT_TYPE_HANDLER_VERSION),
-    auto_upgrade_minor_version=dict(type="bool", default=True),
-    force=dict(type="bool", default=False),
-    fingerprint_password=dict(type="bool", default=True, no_log=False),
+    state=dict(type='str', default='present', choices=['present', 'absent']),
+    username=dict(type='str'),
+    password=dict(type='str', no_log=True),
+    ssh_key=dict(type='str', no_log=False),
+    remove_prior_keys=dict(type='bool', no_log=False),
+    expiration=dict(type='str'),
+    reset_ssh=dict(type='bool'),
+    restore_backup_ssh=dict(type='bool'),
+    remove_user=dict(type='str'),
+    check_disk=dict(type='bool'),
+    repair_disk=dict(type='bool'),
+    disk_name=dict(type='str'),
+    enable_passwordless_access=dict(type='bool', no_log=False),
+    extension_name=dict(type='str'),
+    type_handler_version=dict(type='str', default=DEFAULT_TYPE_HANDLER_VERSION),
+    auto_upgrade_minor_version=dict(type='bool', default=True),
+    force=dict(type='bool', default=False),
+    fingerprint_password=dict(type='bool', default=True, no_log=False),
 )
 
 # Options that ask the handler to do something (state=present needs at least one of them).
-ACTION_OPTIONS = ("username", "reset_ssh", "restore_backup_ssh", "remove_user", "check_disk", "repair_disk")
+ACTION_OPTIONS = ('username', 'reset_ssh', 'restore_backup_ssh', 'remove_user', 'check_disk', 'repair_disk')
 # Options that only make sense when the handler runs (refused with state=absent).
 SETTING_OPTIONS = (
-    "username",
-    "password",
-    "ssh_key",
-    "remove_prior_keys",
-    "expiration",
-    "reset_ssh",
-    "restore_backup_ssh",
-    "remove_user",
-    "check_disk",
-    "repair_disk",
-    "disk_name",
-    "enable_passwordless_access",
+    'username',
+    'password',
+    'ssh_key',
+    'remove_prior_keys',
+    'expiration',
+    'reset_ssh',
+    'restore_backup_ssh',
+    'remove_user',
+    'check_disk',
+    'repair_disk',
+    'disk_name',
+    'enable_passwordless_access',
 )
 
 
@@ -146,35 +141,37 @@ SETTING_OPTIONS = (
 # log ("DeleteAccount: root is a system user. Will not delete account.") while the extension reports "Enable
 # succeeded.". The uid is only known on the guest: these names are system users on every Azure Linux image.
 SYSTEM_USERS = frozenset(
-    "root bin daemon adm lp sync shutdown halt mail news uucp operator games gopher ftp nobody nfsnobody sshd dbus "
-    "messagebus syslog sys man proxy www-data backup list irc gnats systemd-network systemd-resolve "
-    "systemd-timesync systemd-coredump polkitd chrony ntp postfix rpc rpcuser tss _apt".split()
+    'root bin daemon adm lp sync shutdown halt mail news uucp operator games gopher ftp nobody nfsnobody sshd dbus '
+    'messagebus syslog sys man proxy www-data backup list irc gnats systemd-network systemd-resolve '
+    'systemd-timesync systemd-coredump polkitd chrony ntp postfix rpc rpcuser tss _apt'.split()
 )
 USERNAME_MAX = 32  # useradd refuses longer names
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_USERNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
-_SSH2_BEGIN = "---- BEGIN SSH2 PUBLIC KEY ----"
-_SSH2_END = "---- END SSH2 PUBLIC KEY ----"
-_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
-_PEM_END = "-----END CERTIFICATE-----"
+_DATE_RE = re.compile(r'^\d{4}-\d{2}-\d{2}$')
+_USERNAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$')
+_SSH2_BEGIN = '---- BEGIN SSH2 PUBLIC KEY ----'
+_SSH2_END = '---- END SSH2 PUBLIC KEY ----'
+_PEM_BEGIN = '-----BEGIN CERTIFICATE-----'
+_PEM_END = '-----END CERTIFICATE-----'
 _KEY_FILE_MAX_BYTES = 64 * 1024
-PRIVATE_KEY_MESSAGE = ("ssh_key holds a PRIVATE key (it is not shown); give the public key (the .pub file, or "
-                       "'ssh-keygen -y -f KEYFILE' prints it), and treat that private key as exposed if it was "
-                       "written into a playbook or inventory")
+PRIVATE_KEY_MESSAGE = (
+    'ssh_key holds a PRIVATE key (it is not shown); give the public key (the .pub file, or '
+    "'ssh-keygen -y -f KEYFILE' prints it), and treat that private key as exposed if it was "
+    'written into a playbook or inventory'
+)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # SSH key handling
 
 
-_KEY_TEXT_RE = re.compile(r"^\s*(?:ssh-[A-Za-z0-9@.-]+|ecdsa-sha2-\S+|sk-\S+)\s+\S")
+_KEY_TEXT_RE = re.compile(r'^\s*(?:ssh-[A-Za-z0-9@.-]+|ecdsa-sha2-\S+|sk-\S+)\s+\S')
 
 
 def looks_like_key_text(value):
     """True for key material (never a path): an OpenSSH key line, an SSH2/PEM block, or several lines."""
     s = value.strip()
-    return bool(_KEY_TEXT_RE.match(s)) or s.startswith("----") or "\n" in s
+    return bool(_KEY_TEXT_RE.match(s)) or s.startswith('----') or '\n' in s
 
 
 def resolve_ssh_key(value, base_dir=None):
@@ -197,24 +194,30 @@ def resolve_ssh_key(value, base_dir=None):
     for candidate in candidates:
         if os.path.isfile(candidate):
             try:
-                with open(candidate, "rb") as f:
+                with open(candidate, 'rb') as f:
                     data = f.read(_KEY_FILE_MAX_BYTES + 1)
-            except (IOError, OSError) as e:
-                raise VMAccessError("ssh_key: cannot read the file '%s' on the controller: %s" % (candidate, e.strerror or e))
+            except OSError as e:
+                raise VMAccessError(
+                    "ssh_key: cannot read the file '%s' on the controller: %s" % (candidate, e.strerror or e)
+                )
             if len(data) > _KEY_FILE_MAX_BYTES:
-                raise VMAccessError("ssh_key: the file '%s' is larger than %d bytes; it is not a public key" % (candidate, _KEY_FILE_MAX_BYTES))
+                raise VMAccessError(
+                    "ssh_key: the file '%s' is larger than %d bytes; it is not a public key"
+                    % (candidate, _KEY_FILE_MAX_BYTES)
+                )
             try:
-                text = data.decode("utf-8")
+                text = data.decode('utf-8')
             except UnicodeDecodeError:
                 raise VMAccessError("ssh_key: the file '%s' is not a text public key" % candidate)
             if _sshkey.looks_private(text):
                 raise VMAccessError(
-                    "ssh_key: the file '%s' holds a PRIVATE key; give the public key (usually the .pub file next to it)" % candidate
+                    "ssh_key: the file '%s' holds a PRIVATE key; give the public key (usually the .pub file next to it)"
+                    % candidate
                 )
             return text.strip()
     raise VMAccessError(
         "ssh_key: '%s' is neither a public key (ssh-rsa, ssh-ed25519, an SSH2 block or a PEM certificate) "
-        "nor an existing file on the controller" % (value if len(value) <= 200 else value[:40] + "...")
+        'nor an existing file on the controller' % (value if len(value) <= 200 else value[:40] + '...')
     )
 
 
@@ -228,47 +231,49 @@ def classify_ssh_key(text):
     ECDSA, DSA or FIDO (``sk-*``) key therefore makes the handler fail with "Failed to generate public key file.".
     Messages never contain the key.
     """
-    s = (text or "").strip()
+    s = (text or '').strip()
     if not s:
-        raise VMAccessError("ssh_key is empty")
+        raise VMAccessError('ssh_key is empty')
     if _sshkey.looks_private(s):
         raise VMAccessError(PRIVATE_KEY_MESSAGE)
     if s.startswith(_SSH2_BEGIN):
         try:
             _sshkey.parse_ssh2_block(s)
         except _sshkey.SshKeyError as exc:
-            raise VMAccessError("ssh_key: %s" % exc)
-        return "ssh2"
+            raise VMAccessError('ssh_key: %s' % exc)
+        return 'ssh2'
     if s.startswith(_PEM_BEGIN):
         if not s.endswith(_PEM_END):
             raise VMAccessError("ssh_key: the PEM certificate does not end with '%s' (it looks truncated)" % _PEM_END)
-        return "pem"
-    if s.startswith("-----BEGIN"):
+        return 'pem'
+    if s.startswith('-----BEGIN'):
         raise VMAccessError(
-            "ssh_key: only a PEM certificate (-----BEGIN CERTIFICATE-----) is accepted in PEM form; "
+            'ssh_key: only a PEM certificate (-----BEGIN CERTIFICATE-----) is accepted in PEM form; '
             "the VMAccessForLinux handler runs 'openssl x509' on it and fails on other PEM objects"
         )
     lines = s.splitlines()
     key_type = lines[0].split()[0]
     if len(lines) > 1 and key_type in _sshkey.KEY_TYPES:
-        raise VMAccessError("ssh_key: give exactly one public key (one line); run the task once per key")
+        raise VMAccessError('ssh_key: give exactly one public key (one line); run the task once per key')
     if key_type not in _sshkey.KEY_TYPES and not key_type.endswith(_sshkey.CERT_SUFFIX):
         raise VMAccessError(
             "ssh_key: unsupported key format '%s': the VMAccessForLinux handler accepts ssh-rsa and ssh-ed25519 keys, "
-            "SSH2 public key blocks (%s) and PEM certificates" % (key_type[:40], _SSH2_BEGIN)
+            'SSH2 public key blocks (%s) and PEM certificates' % (key_type[:40], _SSH2_BEGIN)
         )
-    if key_type in _sshkey.KEY_TYPES and key_type not in ("ssh-rsa", "ssh-ed25519"):
+    if key_type in _sshkey.KEY_TYPES and key_type not in ('ssh-rsa', 'ssh-ed25519'):
         # said first, whatever the rest of the line: no form of such a key can work
-        kind = {"ssh-dss": "DSA"}.get(key_type, "ECDSA" if key_type.startswith("ecdsa-") else "FIDO security key (sk-*)")
+        kind = {'ssh-dss': 'DSA'}.get(
+            key_type, 'ECDSA' if key_type.startswith('ecdsa-') else 'FIDO security key (sk-*)'
+        )
         raise VMAccessError(
-            "ssh_key: %s keys (%s) are not supported: the VMAccessForLinux handler accepts only ssh-rsa and ssh-ed25519 "
-            "keys, SSH2 public key blocks and PEM certificates, treats anything else as a PEM certificate and fails "
+            'ssh_key: %s keys (%s) are not supported: the VMAccessForLinux handler accepts only ssh-rsa and ssh-ed25519 '
+            'keys, SSH2 public key blocks and PEM certificates, treats anything else as a PEM certificate and fails '
             "('Failed to generate public key file.'); use an ssh-rsa or ssh-ed25519 key" % (kind, key_type)
         )
     try:
         key = _sshkey.parse_line(lines[0])
     except _sshkey.SshKeyError as exc:
-        raise VMAccessError("ssh_key: %s" % exc)
+        raise VMAccessError('ssh_key: %s' % exc)
     return key.type
 
 
@@ -289,15 +294,21 @@ def _is_set(params, name):
 
 def _check_user_name(option, name):
     if len(name) > USERNAME_MAX or not _USERNAME_RE.match(name):
-        raise VMAccessError("%s: '%s' is not a valid Linux user name (letters, digits, '_', '.', '-', at most %d "
-                            "characters, not starting with '-' or '.')" % (option, name[:64], USERNAME_MAX))
+        raise VMAccessError(
+            "%s: '%s' is not a valid Linux user name (letters, digits, '_', '.', '-', at most %d "
+            "characters, not starting with '-' or '.')" % (option, name[:64], USERNAME_MAX)
+        )
     if name.lower() in SYSTEM_USERS:
-        if option == "remove_user":
-            reason = ("the VMAccessForLinux handler does not remove a system user: it skips it and still reports "
-                      "'Enable succeeded.'")
+        if option == 'remove_user':
+            reason = (
+                'the VMAccessForLinux handler does not remove a system user: it skips it and still reports '
+                "'Enable succeeded.'"
+            )
         else:
-            reason = ("the VMAccessForLinux handler refuses to set a password or key for a system user ('Failed to "
-                      "set password for system user: %s (0x06).'); give a regular user name (it gets sudo)" % name)
+            reason = (
+                "the VMAccessForLinux handler refuses to set a password or key for a system user ('Failed to "
+                "set password for system user: %s (0x06).'); give a regular user name (it gets sudo)" % name
+            )
         raise VMAccessError("%s: '%s' is a system account: %s" % (option, name, reason))
 
 
@@ -307,88 +318,88 @@ def validate(params, today=None):
     Raises VMAccessError with the option names in the message. Returns a list of warnings.
     """
     warnings = []
-    state = params.get("state") or "present"
+    state = params.get('state') or 'present'
     given = [o for o in SETTING_OPTIONS if _is_set(params, o)]
 
-    if state == "absent":
+    if state == 'absent':
         if given:
             raise VMAccessError(
-                "state=absent removes the VMAccessForLinux extension and cannot be combined with %s" % ", ".join(given)
+                'state=absent removes the VMAccessForLinux extension and cannot be combined with %s' % ', '.join(given)
             )
         return warnings
 
-    for name in ("username", "remove_user", "disk_name", "extension_name", "type_handler_version"):
+    for name in ('username', 'remove_user', 'disk_name', 'extension_name', 'type_handler_version'):
         v = params.get(name)
         if v is not None and not str(v).strip():
-            raise VMAccessError("%s must not be empty" % name)
-    if params.get("password") is not None and params.get("password") == "":
-        raise VMAccessError("password must not be empty (the handler ignores an empty password)")
-    if params.get("ssh_key") is not None and not params["ssh_key"].strip():
-        raise VMAccessError("ssh_key must not be empty")
+            raise VMAccessError('%s must not be empty' % name)
+    if params.get('password') is not None and params.get('password') == '':
+        raise VMAccessError('password must not be empty (the handler ignores an empty password)')
+    if params.get('ssh_key') is not None and not params['ssh_key'].strip():
+        raise VMAccessError('ssh_key must not be empty')
 
-    if _is_true(params, "remove_prior_keys") and not _is_set(params, "ssh_key"):
-        raise VMAccessError("remove_prior_keys needs ssh_key (it truncates authorized_keys before adding the new key)")
+    if _is_true(params, 'remove_prior_keys') and not _is_set(params, 'ssh_key'):
+        raise VMAccessError('remove_prior_keys needs ssh_key (it truncates authorized_keys before adding the new key)')
 
-    for name in ("password", "ssh_key", "expiration", "enable_passwordless_access"):
-        if _is_set(params, name) and not _is_set(params, "username"):
-            raise VMAccessError("%s needs username (the user to set it for)" % name)
+    for name in ('password', 'ssh_key', 'expiration', 'enable_passwordless_access'):
+        if _is_set(params, name) and not _is_set(params, 'username'):
+            raise VMAccessError('%s needs username (the user to set it for)' % name)
 
     if not any(_is_set(params, o) for o in ACTION_OPTIONS):
         raise VMAccessError(
-            "nothing to do: give one of username (with password and/or ssh_key), reset_ssh, restore_backup_ssh, "
-            "remove_user, check_disk, repair_disk (or state=absent to remove the extension)"
+            'nothing to do: give one of username (with password and/or ssh_key), reset_ssh, restore_backup_ssh, '
+            'remove_user, check_disk, repair_disk (or state=absent to remove the extension)'
         )
 
-    if _is_true(params, "check_disk") and _is_true(params, "repair_disk"):
-        raise VMAccessError("check_disk and repair_disk are mutually exclusive (the handler accepts only one of them)")
-    if _is_set(params, "disk_name") and not _is_true(params, "repair_disk"):
-        raise VMAccessError("disk_name is used only with repair_disk=true")
-    if _is_true(params, "repair_disk") and not _is_set(params, "disk_name"):
-        raise VMAccessError("repair_disk=true needs disk_name (the disk to repair)")
+    if _is_true(params, 'check_disk') and _is_true(params, 'repair_disk'):
+        raise VMAccessError('check_disk and repair_disk are mutually exclusive (the handler accepts only one of them)')
+    if _is_set(params, 'disk_name') and not _is_true(params, 'repair_disk'):
+        raise VMAccessError('disk_name is used only with repair_disk=true')
+    if _is_true(params, 'repair_disk') and not _is_set(params, 'disk_name'):
+        raise VMAccessError('repair_disk=true needs disk_name (the disk to repair)')
 
-    if _is_set(params, "remove_user"):
-        conflicting = [o for o in ("reset_ssh", "restore_backup_ssh", "password") if _is_set(params, o)]
+    if _is_set(params, 'remove_user'):
+        conflicting = [o for o in ('reset_ssh', 'restore_backup_ssh', 'password') if _is_set(params, o)]
         if conflicting:
             raise VMAccessError(
-                "remove_user cannot be combined with %s: the handler refuses to change sshd_config and remove a user "
+                'remove_user cannot be combined with %s: the handler refuses to change sshd_config and remove a user '
                 "in one run ('Cannot reset sshd_config and remove a user in one operation.'); use two tasks"
-                % " or ".join(conflicting)
+                % ' or '.join(conflicting)
             )
-        _check_user_name("remove_user", params["remove_user"])
+        _check_user_name('remove_user', params['remove_user'])
 
-    if _is_true(params, "reset_ssh") and _is_true(params, "restore_backup_ssh"):
+    if _is_true(params, 'reset_ssh') and _is_true(params, 'restore_backup_ssh'):
         raise VMAccessError(
-            "reset_ssh and restore_backup_ssh are mutually exclusive (one replaces sshd_config with the distribution "
-            "default, the other restores the backup)"
+            'reset_ssh and restore_backup_ssh are mutually exclusive (one replaces sshd_config with the distribution '
+            'default, the other restores the backup)'
         )
 
-    if _is_set(params, "username"):
-        _check_user_name("username", params["username"])
-        if not _is_set(params, "password") and not _is_set(params, "ssh_key"):
+    if _is_set(params, 'username'):
+        _check_user_name('username', params['username'])
+        if not _is_set(params, 'password') and not _is_set(params, 'ssh_key'):
             raise VMAccessError(
                 "username needs password or ssh_key (the handler fails with 'No password or ssh_key is specified.')"
             )
 
-    if _is_set(params, "expiration"):
-        exp = params["expiration"]
+    if _is_set(params, 'expiration'):
+        exp = params['expiration']
         if not _DATE_RE.match(exp):
             raise VMAccessError("expiration must be a date in the form YYYY-MM-DD, got '%s'" % exp)
         try:
-            day = datetime.datetime.strptime(exp, "%Y-%m-%d").date()
+            day = datetime.datetime.strptime(exp, '%Y-%m-%d').date()
         except ValueError:
             raise VMAccessError("expiration: '%s' is not a valid calendar date (YYYY-MM-DD)" % exp)
         today = today or datetime.date.today()
         if day <= today:
-            warnings.append("expiration %s is not in the future: a new account would be expired at once" % exp)
+            warnings.append('expiration %s is not in the future: a new account would be expired at once' % exp)
         warnings.append(
-            "expiration is applied only when the handler creates the account (useradd -e); "
-            "it does not change an existing account"
+            'expiration is applied only when the handler creates the account (useradd -e); '
+            'it does not change an existing account'
         )
 
-    if _is_set(params, "type_handler_version"):
-        if not re.match(r"^\d+\.\d+$", params["type_handler_version"]):
+    if _is_set(params, 'type_handler_version'):
+        if not re.match(r'^\d+\.\d+$', params['type_handler_version']):
             raise VMAccessError(
-                "type_handler_version must be MAJOR.MINOR (for example 1.5), got '%s'" % params["type_handler_version"]
+                "type_handler_version must be MAJOR.MINOR (for example 1.5), got '%s'" % params['type_handler_version']
             )
     return warnings
 
@@ -415,7 +426,7 @@ def build_settings(params, ssh_key_text=None):
             value = params.get(key)
             if value is None:
                 continue
-            if key == "ssh_key" and ssh_key_text is not None:
+            if key == 'ssh_key' and ssh_key_text is not None:
                 value = ssh_key_text
         if key in PUBLIC_KEYS:
             settings[key] = value
@@ -426,15 +437,15 @@ def build_settings(params, ssh_key_text=None):
 
 def extension_properties(settings, protected, type_handler_version, auto_upgrade_minor_version, force_update_tag=None):
     props = {
-        "publisher": PUBLISHER,
-        "type": EXTENSION_TYPE,
-        "typeHandlerVersion": type_handler_version,
-        "autoUpgradeMinorVersion": bool(auto_upgrade_minor_version),
-        "settings": settings,
-        "protectedSettings": protected,
+        'publisher': PUBLISHER,
+        'type': EXTENSION_TYPE,
+        'typeHandlerVersion': type_handler_version,
+        'autoUpgradeMinorVersion': bool(auto_upgrade_minor_version),
+        'settings': settings,
+        'protectedSettings': protected,
     }
     if force_update_tag is not None:
-        props["forceUpdateTag"] = force_update_tag
+        props['forceUpdateTag'] = force_update_tag
     return props
 
 
@@ -444,7 +455,7 @@ def mask_protected(protected):
 
 
 def _lower(v):
-    return (v or "").lower() if isinstance(v, str) else ""
+    return (v or '').lower() if isinstance(v, str) else ''
 
 
 def is_vmaccess_linux(ext):
@@ -464,8 +475,8 @@ class LinuxHandler(_extension.Handler):
     type = EXTENSION_TYPE
     default_type_handler_version = DEFAULT_TYPE_HANDLER_VERSION
     default_extension_name = DEFAULT_EXTENSION_NAME
-    module = "vmaccess_linux"
-    os = "linux"
+    module = 'vmaccess_linux'
+    os = 'linux'
     secret_params = SECRET_KEYS
     secret_keys = SECRET_KEYS
 
@@ -474,15 +485,15 @@ class LinuxHandler(_extension.Handler):
 
     def plan(self, params, base_dir=None):
         key_text = None
-        if params.get("ssh_key") is not None:
-            key_text = resolve_ssh_key(params["ssh_key"], base_dir)
+        if params.get('ssh_key') is not None:
+            key_text = resolve_ssh_key(params['ssh_key'], base_dir)
             classify_ssh_key(key_text)
         return Plan(params, key_text)
 
     def wrong_os_message(self, display):
         return (
-            "%s runs Windows: VMAccessForLinux works on Linux only. On Windows use the VMAccessAgent extension "
-            "(publisher %s, type %s, version %s), for example the vmrescue.azure.vmaccess_windows module or "
+            '%s runs Windows: VMAccessForLinux works on Linux only. On Windows use the VMAccessAgent extension '
+            '(publisher %s, type %s, version %s), for example the vmrescue.azure.vmaccess_windows module or '
             "'az vm user update'. Nothing was changed."
             % (display, WINDOWS_PUBLISHER, WINDOWS_EXTENSION_TYPE, WINDOWS_TYPE_HANDLER_VERSION)
         )
@@ -494,8 +505,8 @@ class LinuxHandler(_extension.Handler):
         return [
             "%s has the Microsoft Entra ID login extension (AADSSHLoginForLinux) '%s'. VMAccess sets "
             "'ChallengeResponseAuthentication no' in sshd_config%s, which turns Entra ID SSH login off: "
-            "run that extension again afterwards."
-            % (display, aad[0], " and resets the password" if plan.protected.get("password") else "")
+            'run that extension again afterwards.'
+            % (display, aad[0], ' and resets the password' if plan.protected.get('password') else '')
         ]
 
 
@@ -507,17 +518,40 @@ class Plan(_extension.ExtensionPlan):
 
     def __init__(self, params, ssh_key_text=None):
         settings, protected = build_settings(params, ssh_key_text)
-        super(Plan, self).__init__(LINUX, params, settings, protected)
+        super().__init__(LINUX, params, settings, protected)
 
 
 class VMAccessRunner(_extension.ExtensionRunner):
     """The shared ExtensionRunner with the VMAccessForLinux profile (see _extension.ExtensionRunner)."""
 
-    def __init__(self, arm, target, params, check_mode=False, warn=None, base_dir=None, api_version=None,
-                 fingerprints=None, timing=None, sleep=time.sleep, clock=time.monotonic):
-        super(VMAccessRunner, self).__init__(LINUX, arm, target, params, check_mode=check_mode, warn=warn,
-                                             base_dir=base_dir, api_version=api_version, fingerprints=fingerprints,
-                                             timing=timing, sleep=sleep, clock=clock)
+    def __init__(
+        self,
+        arm,
+        target,
+        params,
+        check_mode=False,
+        warn=None,
+        base_dir=None,
+        api_version=None,
+        fingerprints=None,
+        timing=None,
+        sleep=time.sleep,
+        clock=time.monotonic,
+    ):
+        super().__init__(
+            LINUX,
+            arm,
+            target,
+            params,
+            check_mode=check_mode,
+            warn=warn,
+            base_dir=base_dir,
+            api_version=api_version,
+            fingerprints=fingerprints,
+            timing=timing,
+            sleep=sleep,
+            clock=clock,
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------

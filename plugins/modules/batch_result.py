@@ -1,11 +1,10 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 module: batch_result
 short_description: Report one host's result of a batch started with background=true
 version_added: 0.1.0
@@ -78,9 +77,9 @@ notes:
 seealso:
   - module: vmrescue.azure.proxy_agent_key_reset
   - module: vmrescue.azure.vmaccess_linux
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: Reset the keys of all hosts of the play in one batch, in the background
   vmrescue.azure.proxy_agent_key_reset:
     targets: "{{ ansible_play_batch | map('extract', hostvars) | map('vmrescue.azure.target_id') | list }}"
@@ -93,9 +92,9 @@ EXAMPLES = r'''
   vmrescue.azure.batch_result:
     batch: "{{ key_batch }}"
     # index: the host's position in ansible_play_batch (the default), as the targets above
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 failed_target:
   description: Whether this host's target failed (also when O(fail_on_failure=false)).
   type: bool
@@ -132,21 +131,26 @@ id:
   description: The target's resource ID; the other keys are those of the batch module's per-target result.
   type: str
   returned: when the target was valid
-'''
+"""
 
 from ansible.module_utils.basic import AnsibleModule
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
-        batch=dict(type='dict', required=True),
-        index=dict(type='int'),
-        hosts_var=dict(type='str', default='ansible_play_batch'),
-        timeout=dict(type='int', default=0),
-        fail_on_failure=dict(type='bool', default=True),
-    ), supports_check_mode=True)
-    module.fail_json(msg='vmrescue.azure.batch_result runs on the controller through its action plugin; '
-                         'call it by its full name vmrescue.azure.batch_result')
+    module = AnsibleModule(
+        argument_spec=dict(
+            batch=dict(type='dict', required=True),
+            index=dict(type='int'),
+            hosts_var=dict(type='str', default='ansible_play_batch'),
+            timeout=dict(type='int', default=0),
+            fail_on_failure=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    module.fail_json(
+        msg='vmrescue.azure.batch_result runs on the controller through its action plugin; '
+        'call it by its full name vmrescue.azure.batch_result'
+    )
 
 
 if __name__ == '__main__':

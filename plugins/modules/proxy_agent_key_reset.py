@@ -1,11 +1,10 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 module: proxy_agent_key_reset
 short_description: Reset the Guest Proxy Agent (Metadata Security Protocol) key of a VM or scale-set instance
 version_added: 0.1.0
@@ -127,9 +126,9 @@ notes:
 seealso:
   - plugin: vmrescue.azure.key_latch_status
     plugin_type: lookup
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: Reset the key of every VM of an azure_rm inventory group when it is not usable (the VMs are unreachable)
   hosts: azure_vms
   gather_facts: false
@@ -200,9 +199,9 @@ EXAMPLES = r'''
         group/vmrescue.azure.azure:
           auth_source: env
           subscription_id: 00000000-0000-0000-0000-000000000000
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 results:
   description:
     - Batch mode (O(targets)) only, one entry per element of O(targets), in the same order. Each has the keys below
@@ -323,7 +322,7 @@ diff:
   description: Before and after C(key_incarnation_id), with C(--diff) or the task keyword C(diff).
   returned: when diff mode is on
   type: dict
-'''
+"""
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._module import AzureModule
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import task_spec

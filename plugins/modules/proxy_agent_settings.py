@@ -1,11 +1,10 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 module: proxy_agent_settings
 short_description: Set the Metadata Security Protocol endpoint modes of a VM or scale-set instance, and restore them
 version_added: 0.1.0
@@ -121,9 +120,9 @@ seealso:
   - name: Metadata Security Protocol
     description: Microsoft's documentation of MSP, its modes and the Audit-mode escape hatch.
     link: https://learn.microsoft.com/azure/virtual-machines/metadata-security-protocol/overview
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: Break-glass - switch both endpoints of the unreachable hosts to Audit, recover, then restore
   hosts: broken_vms
   gather_facts: false
@@ -179,9 +178,9 @@ EXAMPLES = r'''
         add_proxy_agent_extension: true
         wire_server_mode: Audit
         imds_mode: Audit
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 results:
   description:
     - Batch mode (O(targets)) only, one entry per element of O(targets), in the same order, each with the keys below
@@ -252,7 +251,7 @@ diff:
   description: Before and after settings, with C(--diff) or the task keyword C(diff).
   returned: when diff mode is on
   type: dict
-'''
+"""
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._module import AzureModule
 from ansible_collections.vmrescue.azure.plugins.module_utils._msp_settings import task_spec

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the lookup and inventory plugins share (private: may change without notice).
@@ -28,7 +27,7 @@ from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw
 display = Display()
 
 
-class AzurePluginMixin(object):
+class AzurePluginMixin:
     """Auth options -> AuthContext -> ArmClient, warnings and error translation for lookups and inventories."""
 
     ERROR_CLASS = AnsibleError
@@ -75,12 +74,14 @@ class AzurePluginMixin(object):
 
     def auth_context(self, env=None):
         from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
+
         try:
             auth = resolve_auth(self.auth_options(), env=env)
         except VmrescueError as exc:
             raise self.plugin_error(exc)
         except (ValueError, TypeError) as exc:  # azure-identity refuses an option value (an invalid tenant, ...)
             from ansible_collections.vmrescue.azure.plugins.module_utils._auth import auth_setup_error
+
             raise self.plugin_error(auth_setup_error(exc))
         for warning in auth.warnings:
             self.warn(warning)
@@ -90,5 +91,6 @@ class AzurePluginMixin(object):
         """One ArmClient (one credential, one connection pool, one pacer) for this plugin's reads."""
         from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
         from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import release_inherited_display_lock
+
         release_inherited_display_lock()  # the reads run on threads (see its docstring)
         return ArmClient(self.auth_context(env=env), pool_size=pool_size)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Background batches: start a batch once, collect each host's result from its own task (private).
@@ -65,6 +64,7 @@ class BackgroundError(VmrescueError):
 def _local_tmp():
     try:
         from ansible import constants as C
+
         path = C.DEFAULT_LOCAL_TMP  # the per-run directory ansible-playbook removes at exit (0700)
     except Exception:  # pylint: disable=broad-except
         path = None
@@ -115,6 +115,7 @@ def start(run, total):
         try:
             os.close(ready_r)
             import signal
+
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C ends ansible-playbook; the watcher ends us
             lock_fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
@@ -140,8 +141,9 @@ def start(run, total):
                 summary = run(on_result)
                 done = dict(failed=bool(summary.get('failed')), msg=summary.get('msg', ''))
             except Exception as exc:  # pylint: disable=broad-except
-                done = dict(failed=True, msg='internal error in the background batch: %s: %s'
-                            % (exc.__class__.__name__, exc))
+                done = dict(
+                    failed=True, msg='internal error in the background batch: %s: %s' % (exc.__class__.__name__, exc)
+                )
                 code = 1
             _write_json(spool, 'done', done)
         except BaseException:  # pylint: disable=broad-except
@@ -192,7 +194,12 @@ def progress_line(info):
         counts = {}
     done, failed = int(counts.get('done') or 0), int(counts.get('failed') or 0)
     return 'vmrescue.azure batch: %d done (%d failed), %d pending of %d, after %ds' % (
-        done, failed, total - done, total, max(0, time.time() - float(info.get('started') or time.time())))
+        done,
+        failed,
+        total - done,
+        total,
+        max(0, time.time() - float(info.get('started') or time.time())),
+    )
 
 
 def _claim_tick(spool, started):
@@ -222,8 +229,10 @@ def collect(info, index, timeout=None, clock=time.monotonic, sleep=time.sleep, o
     if not 0 <= index < total:
         raise BackgroundError('index %d is outside the batch (0 to %d)' % (index, total - 1))
     if not os.path.isdir(spool):
-        raise BackgroundError('the spool directory of the background batch is gone (%s): results are only kept '
-                              'while the ansible-playbook run that started it is running' % spool)
+        raise BackgroundError(
+            'the spool directory of the background batch is gone (%s): results are only kept '
+            'while the ansible-playbook run that started it is running' % spool
+        )
     path = os.path.join(spool, '%d.json' % index)
     deadline = None if not timeout else clock() + float(timeout)
     controller_pid = info.get('controller_pid')
@@ -253,7 +262,7 @@ def collect(info, index, timeout=None, clock=time.monotonic, sleep=time.sleep, o
         sleep(_POLL_SECONDS)
 
 
-class FinishedLog(object):
+class FinishedLog:
     """The indexes of a background batch's targets that are done, read incrementally from ``<spool>/finished``."""
 
     def __init__(self, info):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller-side action base for vmrescue.azure modules (private: may change without notice).
@@ -57,6 +56,7 @@ def release_inherited_display_lock():
     """
     try:
         from ansible.utils.display import Display
+
         lock = getattr(Display(), '_lock', None)
         is_owned = getattr(lock, '_is_owned', None)
         while is_owned is not None and is_owned():
@@ -91,6 +91,7 @@ def failed_result(msg, secrets=(), reason_code='invalid_input', **fields):
     """A failed task result (scrubbed) for an error found in the action: returned, never raised, so ansible-core
     attaches no task arguments to an exception."""
     from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
+
     return VmrescueError(msg, reason_code=reason_code, **fields).to_result(secrets)
 
 
@@ -139,15 +140,18 @@ class ControllerAction(ActionBase):
             raise
         except Exception as exc:  # pylint: disable=broad-except  # a bug: still a scrubbed failed result
             from ansible_collections.vmrescue.azure.plugins.module_utils._errors import secret_values
+
             args = dict(self._task.args or {})
-            secrets = secret_values(args, [v for k, v in args.items()
-                                           if k in ('password', 'secret') and isinstance(v, str)])
-            return failed_result('internal error: %s: %s' % (exc.__class__.__name__, exc), secrets,
-                                 reason_code='internal_error')
+            secrets = secret_values(
+                args, [v for k, v in args.items() if k in ('password', 'secret') and isinstance(v, str)]
+            )
+            return failed_result(
+                'internal error: %s: %s' % (exc.__class__.__name__, exc), secrets, reason_code='internal_error'
+            )
 
     def _run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
-        super(ControllerAction, self).run(tmp, task_vars)
+        super().run(tmp, task_vars)
         release_inherited_display_lock()
         spec = self._spec()
 
@@ -160,8 +164,15 @@ class ControllerAction(ActionBase):
         # Raw values first, before the argument spec coerces them (a list given as a password would become its
         # text): refused naming the option, never echoing the value; then the module's own checks of raw values.
         from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, secret_values
-        raw_secrets = secret_values(args, set(v for k, v in args.items() if isinstance(v, str) and v
-                                              and (spec.full_argument_spec().get(k) or {}).get('no_log')))
+
+        raw_secrets = secret_values(
+            args,
+            set(
+                v
+                for k, v in args.items()
+                if isinstance(v, str) and v and (spec.full_argument_spec().get(k) or {}).get('no_log')
+            ),
+        )
         refusal = self.refuse_raw_args(args)
         if refusal:
             return self._refused(refusal[0], raw_secrets | set(refusal[1]))
@@ -180,6 +191,7 @@ class ControllerAction(ActionBase):
         params = validation.validated_parameters
 
         from ansible_collections.vmrescue.azure.plugins.module_utils._module import execute
+
         if spec.validate is not None:  # bad values fail the task before any call, background or not
             try:
                 spec.validate(params)
@@ -200,6 +212,7 @@ class ControllerAction(ActionBase):
 
         if params.get('background'):
             from ansible_collections.vmrescue.azure.plugins.module_utils._auth import security_warnings
+
             try:
                 result = self._start_background(spec, params, check_mode, diff, env, clean, execute)
             except VmrescueError as exc:
@@ -233,20 +246,31 @@ class ControllerAction(ActionBase):
 
     def _start_background(self, spec, params, check_mode, diff, env, clean, execute):
         """``background: true``: start the batch in a background process and return at once (see _background)."""
-        from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, start
         from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
+        from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, start
+
         if params.get('targets') is None:
-            raise VmrescueError('background: true needs targets (the batch mode); for one VM, leave it out',
-                                reason_code='invalid_input')
+            raise VmrescueError(
+                'background: true needs targets (the batch mode); for one VM, leave it out', reason_code='invalid_input'
+            )
         total = len(params['targets'])
 
         def run(on_result):
-            return execute(spec, params, check_mode=check_mode, diff=diff, env=env,
-                           on_result=lambda index, res: on_result(index, clean(res)))
+            return execute(
+                spec,
+                params,
+                check_mode=check_mode,
+                diff=diff,
+                env=env,
+                on_result=lambda index, res: on_result(index, clean(res)),
+            )
+
         try:
             info = start(run, total)
         except (BackgroundError, OSError) as exc:
             raise VmrescueError('could not start the background batch: %s' % exc, reason_code='internal_error')
-        return dict(changed=False, background=info,
-                    msg='%d target(s) started in the background; collect each with vmrescue.azure.batch_result'
-                        % total)
+        return dict(
+            changed=False,
+            background=info,
+            msg='%d target(s) started in the background; collect each with vmrescue.azure.batch_result' % total,
+        )

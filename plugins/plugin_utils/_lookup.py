@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Lookup base for vmrescue.azure (private: may change without notice).
@@ -37,6 +36,7 @@ class AzureLookupBase(AzurePluginMixin, LookupBase):
     def client(self, pool_size=10):
         if self._client is None:
             from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import redact_task_source
+
             redact_task_source()  # a failing lookup fails its task: show no source line (inline secret= options)
             self._client = self.azure_client(pool_size=pool_size)
         return self._client
@@ -55,7 +55,10 @@ class AzureLookupBase(AzurePluginMixin, LookupBase):
         """Run ``read(client, target)`` for every term (or the by-name options) concurrently; see the module doc."""
         from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
         from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
-            TargetError, parse_resource_id, target_from_params)
+            TargetError,
+            parse_resource_id,
+            target_from_params,
+        )
 
         self.check_raw_options(kwargs)
         self.set_options(var_options=variables, direct=kwargs)
@@ -73,8 +76,9 @@ class AzureLookupBase(AzurePluginMixin, LookupBase):
         concurrency = max(1, self.get_option('concurrency'))
         client = self.client(pool_size=min(concurrency, max(1, len(targets))) + 2)
         try:
-            resolved = [(term, t if t.subscription_id else t.with_subscription(client.subscription_id))
-                        for term, t in targets]
+            resolved = [
+                (term, t if t.subscription_id else t.with_subscription(client.subscription_id)) for term, t in targets
+            ]
         except VmrescueError as exc:
             raise self.plugin_error(exc)
 
@@ -95,6 +99,7 @@ class AzureLookupBase(AzurePluginMixin, LookupBase):
                 return func(item)
             except Exception as exc:  # pylint: disable=broad-except
                 return exc
+
         if len(items) <= 1 or workers <= 1:
             return [safe(i) for i in items]
         with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Strict checks of the options a lookup or inventory source was given (private: may change without notice).
@@ -31,6 +30,7 @@ def raw_option_errors(plugin_type, plugin_name, raw):
     """
     from ansible import constants as C
     from ansible.module_utils.parsing.convert_bool import boolean
+
     try:
         defs = C.config.get_configuration_definitions(plugin_type, plugin_name) or {}
     except Exception:  # pylint: disable=broad-except
@@ -47,7 +47,9 @@ def raw_option_errors(plugin_type, plugin_name, raw):
                 errors.append('%s: %r is not a boolean; use true or false' % (name, value))
         elif name == 'concurrency':
             try:
-                number = int(value) if not isinstance(value, bool) and str(value).strip().lstrip('-').isdigit() else value
+                number = (
+                    int(value) if not isinstance(value, bool) and str(value).strip().lstrip('-').isdigit() else value
+                )
             except (TypeError, ValueError):
                 number = value
             problem = concurrency_error(number)
@@ -61,8 +63,18 @@ def raw_option_errors(plugin_type, plugin_name, raw):
 
 
 # ansible-core's config type names -> the argument spec names _type_problem knows
-_CONFIG_KINDS = {'str': 'str', 'string': 'str', 'path': 'path', 'tmppath': 'path', 'pathspec': 'list',
-                 'int': 'int', 'integer': 'int', 'list': 'list', 'dict': 'dict', 'dictionary': 'dict'}
+_CONFIG_KINDS = {
+    'str': 'str',
+    'string': 'str',
+    'path': 'path',
+    'tmppath': 'path',
+    'pathspec': 'list',
+    'int': 'int',
+    'integer': 'int',
+    'list': 'list',
+    'dict': 'dict',
+    'dictionary': 'dict',
+}
 
 
 _INT_TEXT = re.compile(r'^\s*[-+]?\d+\s*$')
@@ -91,8 +103,11 @@ def _type_problem(kind, value):
     if kind in ('str', 'path'):
         if isinstance(value, str):
             return None
-        hint = ' (quote it: a YAML number such as 1.10 would lose digits)' if isinstance(value, (int, float)) \
-            and not isinstance(value, bool) else ''
+        hint = (
+            ' (quote it: a YAML number such as 1.10 would lose digits)'
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else ''
+        )
         return 'must be a string, got %s%s' % (_kind(value), hint)
     if kind == 'int':
         if isinstance(value, int) and not isinstance(value, bool):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -7,7 +6,7 @@ from __future__ import annotations
 # The linear strategy's own attributes (iterator._play, tqm._terminated, _workers) are what it uses itself.
 # pylint: disable=protected-access
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 name: as_finished
 short_description: Linear, with the hosts of a background batch reported as their targets finish
 version_added: 0.1.0
@@ -28,7 +27,7 @@ description:
     collection's roles, or with C(ANSIBLE_STRATEGY=vmrescue.azure.as_finished).
 notes:
   - Only the order in which hosts are given to the workers changes; what each host runs and reports is the same.
-'''
+"""
 
 import collections
 import re
@@ -48,9 +47,8 @@ _FREE_WORKER_POLL = 0.005
 
 
 class StrategyModule(LinearStrategyModule):
-
     def _get_next_task_lockstep(self, hosts, iterator):
-        host_tasks = super(StrategyModule, self)._get_next_task_lockstep(hosts, iterator)
+        host_tasks = super()._get_next_task_lockstep(hosts, iterator)
         try:
             plan = self._finish_order_plan(host_tasks, iterator)
         except Exception as exc:  # pylint: disable=broad-except
@@ -70,8 +68,13 @@ class StrategyModule(LinearStrategyModule):
         index_expr, batch_expr = task.args.get('index'), task.args.get('batch')
         if index_expr is not None and not (isinstance(index_expr, str) and _ROLE_INDEX.match(index_expr.strip())):
             return None
-        task_vars = self._variable_manager.get_vars(play=iterator._play, host=host_tasks[0][0], task=task,
-                                                    _hosts=self._hosts_cache, _hosts_all=self._hosts_cache_all)
+        task_vars = self._variable_manager.get_vars(
+            play=iterator._play,
+            host=host_tasks[0][0],
+            task=task,
+            _hosts=self._hosts_cache,
+            _hosts_all=self._hosts_cache_all,
+        )
         batch = Templar(loader=self._loader, variables=task_vars).template(batch_expr)
         info = batch.get('background') if isinstance(batch, dict) else None
         if not isinstance(info, dict) or not info.get('spool'):

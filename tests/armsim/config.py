@@ -5,47 +5,51 @@ import yaml
 # Compute throttling policies (azure-facts.md section 3): name -> per-resource and per-subscription
 # one-minute token buckets as (refill per minute, maximum). ``None`` means no bucket at that scope.
 COMPUTE_POLICIES = {
-    "UpdateVM": {"resource": (4, 12), "sub": (500, 1500)},
-    "LowCostGet": {"resource": (12, 36), "sub": (8000, 24000)},
-    "HighCostGet": {"resource": None, "sub": (300, 900)},
-    "GetOperation": {"resource": (15, 45), "sub": (5000, 15000)},
+    'UpdateVM': {'resource': (4, 12), 'sub': (500, 1500)},
+    'LowCostGet': {'resource': (12, 36), 'sub': (8000, 24000)},
+    'HighCostGet': {'resource': None, 'sub': (300, 900)},
+    'GetOperation': {'resource': (15, 45), 'sub': (5000, 15000)},
 }
 
 
-_POLICY_KEYS = {"UpdateVM": "update_vm", "LowCostGet": "low_cost_get", "HighCostGet": "high_cost_get",
-                "GetOperation": "get_operation"}
+_POLICY_KEYS = {
+    'UpdateVM': 'update_vm',
+    'LowCostGet': 'low_cost_get',
+    'HighCostGet': 'high_cost_get',
+    'GetOperation': 'get_operation',
+}
 
 
 def compute_keys(policy, scope):
     """Config keys (rate per minute, burst) of one compute bucket, e.g. compute_update_vm_resource_rate."""
-    base = f"compute_{_POLICY_KEYS[policy]}_{scope}"
-    return base + "_rate", base + "_burst"
+    base = f'compute_{_POLICY_KEYS[policy]}_{scope}'
+    return base + '_rate', base + '_burst'
 
 
 DEFAULTS = {
-    "token_lifetime": 3599,  # seconds, as Entra ID issues them
-    "lro_seconds": 15.0,  # how long a write (PATCH/PUT VM, power action) runs
-    "lro_retry_after": 10,  # Retry-After on LRO responses (seconds)
-    "relatch_seconds": 90.0,  # key reset applied -> new key visible in the guest's keyLatchStatus
-    "extension_seconds": 30.0,  # extension PUT -> handler result
-    "busy_conflict": True,  # a second write while an operation runs -> 409 OperationNotAllowed
-    "throttle": True,
-    "gw_read_burst": 250,
-    "gw_read_rate": 25,
-    "gw_write_burst": 200,
-    "gw_write_rate": 10,
-    "gw_delete_burst": 200,
-    "gw_delete_rate": 10,
-    "gw_global_factor": 15,  # per-subscription limit across principals = factor x the per-principal one
-    "latency_ms": 0,
+    'token_lifetime': 3599,  # seconds, as Entra ID issues them
+    'lro_seconds': 15.0,  # how long a write (PATCH/PUT VM, power action) runs
+    'lro_retry_after': 10,  # Retry-After on LRO responses (seconds)
+    'relatch_seconds': 90.0,  # key reset applied -> new key visible in the guest's keyLatchStatus
+    'extension_seconds': 30.0,  # extension PUT -> handler result
+    'busy_conflict': True,  # a second write while an operation runs -> 409 OperationNotAllowed
+    'throttle': True,
+    'gw_read_burst': 250,
+    'gw_read_rate': 25,
+    'gw_write_burst': 200,
+    'gw_write_rate': 10,
+    'gw_delete_burst': 200,
+    'gw_delete_rate': 10,
+    'gw_global_factor': 15,  # per-subscription limit across principals = factor x the per-principal one
+    'latency_ms': 0,
     # Instance-view reads after each model write that still answer the Guest Proxy Agent status from before the
     # write (Azure's status lags the model: the agent uploads it every 15-60 s). 0: no lag modelled (the tests'
     # default); make bench uses 1.
-    "stale_status_reads": 0,
-    "page_size": 50,  # list pages (nextLink)
+    'stale_status_reads': 0,
+    'page_size': 50,  # list pages (nextLink)
     # The VM GET's ``resources`` entries carry each extension's forceUpdateTag. false: they leave it out, as the
     # official VirtualMachines_Get example does (the extension's own GET still has it).
-    "vm_resources_force_update_tag": True,
+    'vm_resources_force_update_tag': True,
 }
 for _policy, _scopes in COMPUTE_POLICIES.items():
     for _scope, _values in _scopes.items():
@@ -61,7 +65,7 @@ class ConfigError(ValueError):
 def coerce(key, value):
     """Validate ``key`` and convert ``value`` (possibly a string from --set) to the default's type."""
     if key not in DEFAULTS:
-        raise ConfigError(f"unknown config key {key!r}")
+        raise ConfigError(f'unknown config key {key!r}')
     if isinstance(value, str):
         value = yaml.safe_load(value)
     default = DEFAULTS[key]
@@ -75,7 +79,7 @@ def coerce(key, value):
         if isinstance(default, float):
             return float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"bad value for {key}: {value!r}") from None
+        raise ConfigError(f'bad value for {key}: {value!r}') from None
     return value
 
 
@@ -83,8 +87,8 @@ def parse_sets(items):
     """['a=1', 'b=true'] -> {'a': 1, 'b': True}."""
     out = {}
     for item in items or ():
-        key, sep, value = item.partition("=")
+        key, sep, value = item.partition('=')
         if not sep:
-            raise ConfigError(f"--set expects key=value, got {item!r}")
+            raise ConfigError(f'--set expects key=value, got {item!r}')
         out[key.strip()] = coerce(key.strip(), value)
     return out

@@ -7,15 +7,15 @@ import re
 import threading
 from urllib.parse import unquote
 
-from .config import ConfigError, coerce
 from . import proxyagent
+from .config import ConfigError, coerce
 from .errors import ArmError
 from .routing import Response
 
-COUNTER_KINDS = ("token", "read", "write", "poll", "throttled")
-FAULT_KINDS = ("status", "drop", "slow", "conflict", "operation_fails", "deallocate")
-REDACTED = "<redacted>"
-SECRET_KEYS = {"protectedsettings", "client_secret", "client_assertion", "adminpassword"}
+COUNTER_KINDS = ('token', 'read', 'write', 'poll', 'throttled')
+FAULT_KINDS = ('status', 'drop', 'slow', 'conflict', 'operation_fails', 'deallocate')
+REDACTED = '<redacted>'
+SECRET_KEYS = {'protectedsettings', 'client_secret', 'client_assertion', 'adminpassword'}
 
 
 class Counters:
@@ -34,7 +34,7 @@ class Counters:
         if principal:
             bucket = self.by_principal.setdefault(principal, dict.fromkeys(COUNTER_KINDS, 0))
             bucket[kind] += 1
-        if route and kind != "throttled":
+        if route and kind != 'throttled':
             self.by_route[route] = self.by_route.get(route, 0) + 1
 
     def to_json(self):
@@ -43,38 +43,58 @@ class Counters:
 
 class Fault:
     def __init__(self, spec):
-        self.method = (spec.get("method") or "*").upper()
-        self.path_regex = spec.get("path_regex") or ".*"
+        self.method = (spec.get('method') or '*').upper()
+        self.path_regex = spec.get('path_regex') or '.*'
         self.regex = re.compile(self.path_regex, re.IGNORECASE)
-        self.kind = spec.get("kind") or "status"
+        self.kind = spec.get('kind') or 'status'
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}")
-        self.status = int(spec.get("status") or (409 if self.kind == "conflict" else 500))
-        self.code = spec.get("code")
-        self.message = spec.get("message")
-        self.count = spec.get("count")  # None: forever
-        self.delay = float(spec.get("delay") or 0)
+            raise ValueError(f'fault kind must be one of {", ".join(FAULT_KINDS)}')
+        self.status = int(spec.get('status') or (409 if self.kind == 'conflict' else 500))
+        self.code = spec.get('code')
+        self.message = spec.get('message')
+        self.count = spec.get('count')  # None: forever
+        self.delay = float(spec.get('delay') or 0)
         self.hits = 0
 
     def matches(self, method, raw_path):
         """``path_regex`` is searched in the path, and in the path with its query string."""
-        if self.method not in ("*", method) or (self.count is not None and self.count <= 0):
+        if self.method not in ('*', method) or (self.count is not None and self.count <= 0):
             return False
-        return bool(self.regex.search(raw_path.partition("?")[0]) or self.regex.search(raw_path))
+        return bool(self.regex.search(raw_path.partition('?')[0]) or self.regex.search(raw_path))
 
     def error(self):
-        if self.kind == "conflict":
-            return ArmError(self.status, self.code or "OperationNotAllowed",
-                            self.message or "Operation 'Update' is not allowed since another operation is in progress.")
-        codes = {500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout",
-                 429: "TooManyRequests", 409: "Conflict"}
-        return ArmError(self.status, self.code or codes.get(self.status, "InjectedFault"),
-                        self.message or "The server encountered an internal error (injected by armsim).",
-                        headers={"Retry-After": "1"} if self.status in (429, 503) else None)
+        if self.kind == 'conflict':
+            return ArmError(
+                self.status,
+                self.code or 'OperationNotAllowed',
+                self.message or "Operation 'Update' is not allowed since another operation is in progress.",
+            )
+        codes = {
+            500: 'InternalServerError',
+            502: 'BadGateway',
+            503: 'ServiceUnavailable',
+            504: 'GatewayTimeout',
+            429: 'TooManyRequests',
+            409: 'Conflict',
+        }
+        return ArmError(
+            self.status,
+            self.code or codes.get(self.status, 'InjectedFault'),
+            self.message or 'The server encountered an internal error (injected by armsim).',
+            headers={'Retry-After': '1'} if self.status in (429, 503) else None,
+        )
 
     def to_json(self):
-        return {"method": self.method, "path_regex": self.path_regex, "kind": self.kind, "status": self.status,
-                "code": self.code, "count": self.count, "delay": self.delay, "hits": self.hits}
+        return {
+            'method': self.method,
+            'path_regex': self.path_regex,
+            'kind': self.kind,
+            'status': self.status,
+            'code': self.code,
+            'count': self.count,
+            'delay': self.delay,
+            'hits': self.hits,
+        }
 
 
 class Faults:
@@ -132,17 +152,26 @@ class RequestLog:
             try:
                 body = redact(json.loads(req.body))
             except ValueError:
-                body = redact(req.form()) if "form" in (req.header("Content-Type") or "") else "<non-json body>"
+                body = redact(req.form()) if 'form' in (req.header('Content-Type') or '') else '<non-json body>'
         with self.lock:
             self.seq += 1
-            self.entries.append({"seq": self.seq, "method": req.method, "path": req.raw_path, "status": status,
-                                 "route": req.route_kind, "principal": principal, "body": body,
-                                 "duration_ms": round(duration * 1000, 1),
-                                 "if_match": req.header("If-Match")})
+            self.entries.append(
+                {
+                    'seq': self.seq,
+                    'method': req.method,
+                    'path': req.raw_path,
+                    'status': status,
+                    'route': req.route_kind,
+                    'principal': principal,
+                    'body': body,
+                    'duration_ms': round(duration * 1000, 1),
+                    'if_match': req.header('If-Match'),
+                }
+            )
 
     def to_json(self, since=0):
         with self.lock:
-            return [e for e in self.entries if e["seq"] > since]
+            return [e for e in self.entries if e['seq'] > since]
 
 
 class Control:
@@ -153,25 +182,25 @@ class Control:
 
     def register(self, router):
         add = router.add
-        add("POST", r"/_sim/reset", self.reset, "control")
-        add("GET", r"/_sim/config", self.get_config, "control")
-        add("POST", r"/_sim/config", self.set_config, "control")
-        add("GET", r"/_sim/counters", self.counters, "control")
-        add("POST", r"/_sim/counters/reset", self.reset_counters, "control")
-        add("GET", r"/_sim/faults", self.list_faults, "control")
-        add("POST", r"/_sim/faults", self.add_fault, "control")
-        add("DELETE", r"/_sim/faults", self.clear_faults, "control")
-        add("GET", r"/_sim/requests", self.requests, "control")
-        add("DELETE", r"/_sim/requests", self.clear_requests, "control")
-        add("POST", r"/_sim/tokens/rotate", self.rotate_tokens, "control")
-        add("GET", r"/_sim/vms", self.list_vms, "control")
-        add("GET", r"/_sim/vms/(?P<rid>.+?)(?P<action>/power|/agent|/guest)?", self.vm, "control")
-        add("POST", r"/_sim/vms/(?P<rid>.+?)(?P<action>/power|/agent)", self.vm_action, "control")
+        add('POST', r'/_sim/reset', self.reset, 'control')
+        add('GET', r'/_sim/config', self.get_config, 'control')
+        add('POST', r'/_sim/config', self.set_config, 'control')
+        add('GET', r'/_sim/counters', self.counters, 'control')
+        add('POST', r'/_sim/counters/reset', self.reset_counters, 'control')
+        add('GET', r'/_sim/faults', self.list_faults, 'control')
+        add('POST', r'/_sim/faults', self.add_fault, 'control')
+        add('DELETE', r'/_sim/faults', self.clear_faults, 'control')
+        add('GET', r'/_sim/requests', self.requests, 'control')
+        add('DELETE', r'/_sim/requests', self.clear_requests, 'control')
+        add('POST', r'/_sim/tokens/rotate', self.rotate_tokens, 'control')
+        add('GET', r'/_sim/vms', self.list_vms, 'control')
+        add('GET', r'/_sim/vms/(?P<rid>.+?)(?P<action>/power|/agent|/guest)?', self.vm, 'control')
+        add('POST', r'/_sim/vms/(?P<rid>.+?)(?P<action>/power|/agent)', self.vm_action, 'control')
 
     def reset(self, req):
         body = req.json()
-        self.world.reset(body.get("fleet"), keep_source=body.get("fleet") is None)
-        return Response(200, {"ok": True, "vms": len(self.world.fleet.machines)})
+        self.world.reset(body.get('fleet'), keep_source=body.get('fleet') is None)
+        return Response(200, {'ok': True, 'vms': len(self.world.fleet.machines)})
 
     def get_config(self, req):
         return Response(200, dict(self.world.config))
@@ -180,7 +209,7 @@ class Control:
         try:
             updates = {k: coerce(k, v) for k, v in req.json().items()}
         except ConfigError as exc:
-            raise ArmError(400, "InvalidConfig", str(exc)) from None
+            raise ArmError(400, 'InvalidConfig', str(exc)) from None
         self.world.config.update(updates)
         return Response(200, dict(self.world.config))
 
@@ -198,7 +227,7 @@ class Control:
         try:
             fault = self.world.faults.add(req.json())
         except (ValueError, re.error) as exc:
-            raise ArmError(400, "InvalidFault", str(exc)) from None
+            raise ArmError(400, 'InvalidFault', str(exc)) from None
         return Response(200, fault.to_json())
 
     def clear_faults(self, req):
@@ -206,7 +235,7 @@ class Control:
         return Response(200, [])
 
     def requests(self, req):
-        return Response(200, self.world.log.to_json(int(req.query.get("since") or 0)))
+        return Response(200, self.world.log.to_json(int(req.query.get('since') or 0)))
 
     def clear_requests(self, req):
         self.world.log.clear()
@@ -216,36 +245,36 @@ class Control:
         """A new token signing key: every token issued so far is refused (401 InvalidAuthenticationToken), as after
         Entra ID rolled its key or revoked the tokens; a cached token must then be replaced by a fresh one."""
         self.world.entra.issuer.rotate()
-        return Response(200, {"ok": True})
+        return Response(200, {'ok': True})
 
     def list_vms(self, req):
         return Response(200, sorted(m.id for m in self.world.fleet.machines.values()))
 
     def _machine(self, rid):
-        machine = self.world.fleet.machines.get(unquote(rid).rstrip("/").lower())
+        machine = self.world.fleet.machines.get(unquote(rid).rstrip('/').lower())
         if machine is None:
-            raise ArmError(404, "NotFound", f"no VM or instance {unquote(rid)!r} in the fleet")
+            raise ArmError(404, 'NotFound', f'no VM or instance {unquote(rid)!r} in the fleet')
         return machine
 
     def vm(self, req, rid, action=None):
         state = self.world.machine_state(self._machine(rid))
-        return Response(200, state["guest"] if action == "/guest" else state)
+        return Response(200, state['guest'] if action == '/guest' else state)
 
     def vm_action(self, req, rid, action):
         machine = self._machine(rid)
         body = req.json()
         try:
-            if action == "/power":
-                self.world.compute.set_power(machine, body.get("state"), self.world.now())
+            if action == '/power':
+                self.world.compute.set_power(machine, body.get('state'), self.world.now())
             else:
                 if machine.agent is None:
-                    raise ValueError("this VM has no proxy agent")
-                if "denied_callers" in body:
-                    machine.agent.denied_callers = [proxyagent.check_caller(c) for c in body["denied_callers"] or ()]
-                if "status_age" in body:
-                    machine.agent.status_age = int(body["status_age"] or 0)
-                if "fault" in body or not ({"denied_callers", "status_age"} & set(body)):
-                    machine.agent.set_fault(body.get("fault"), body.get("guest_key_incarnation_id"))
+                    raise ValueError('this VM has no proxy agent')
+                if 'denied_callers' in body:
+                    machine.agent.denied_callers = [proxyagent.check_caller(c) for c in body['denied_callers'] or ()]
+                if 'status_age' in body:
+                    machine.agent.status_age = int(body['status_age'] or 0)
+                if 'fault' in body or not ({'denied_callers', 'status_age'} & set(body)):
+                    machine.agent.set_fault(body.get('fault'), body.get('guest_key_incarnation_id'))
         except ValueError as exc:
-            raise ArmError(400, "InvalidRequest", str(exc)) from None
+            raise ArmError(400, 'InvalidRequest', str(exc)) from None
         return Response(200, self.world.machine_state(machine))

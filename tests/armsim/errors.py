@@ -1,6 +1,6 @@
 """ARM error responses: one exception type, raised anywhere, rendered by the server."""
 
-NOT_FOUND_FIX = "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+NOT_FOUND_FIX = 'For more details please go to https://aka.ms/ARMResourceNotFoundFix'
 
 
 class ArmError(Exception):
@@ -16,38 +16,38 @@ class ArmError(Exception):
         self.headers = dict(headers or {})
 
     def body(self):
-        err = {"code": self.code, "message": self.message}
+        err = {'code': self.code, 'message': self.message}
         if self.target is not None:
-            err["target"] = self.target
+            err['target'] = self.target
         if self.details is not None:
-            err["details"] = self.details
-        return {"error": err}
+            err['details'] = self.details
+        return {'error': err}
 
 
 def resource_not_found(resource_type, name, resource_group):
     return ArmError(
         404,
-        "ResourceNotFound",
+        'ResourceNotFound',
         f"The Resource '{resource_type}/{name}' under resource group '{resource_group}' was not found. "
         + NOT_FOUND_FIX,
     )
 
 
 def resource_group_not_found(name):
-    return ArmError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
+    return ArmError(404, 'ResourceGroupNotFound', f"Resource group '{name}' could not be found.")
 
 
 def subscription_not_found(sub):
-    return ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+    return ArmError(404, 'SubscriptionNotFound', f"The subscription '{sub}' could not be found.")
 
 
 def invalid_parameter(message, target=None):
-    return ArmError(400, "InvalidParameter", message, target=target)
+    return ArmError(400, 'InvalidParameter', message, target=target)
 
 
 def operation_in_progress(operation, vm_name):
     return ArmError(
         409,
-        "OperationNotAllowed",
+        'OperationNotAllowed',
         f"Operation '{operation}' is not allowed on VM '{vm_name}' since another operation is in progress.",
     )

@@ -43,23 +43,27 @@ from . import proxyagent
 from .model import Extension, Machine, ResourceGroup, ScaleSet, Subscription
 from .util import deep_merge, iso_now
 
-DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-DEFAULT_SUBSCRIPTION = "00000000-0000-4000-8000-000000000001"
-DEFAULT_LOCATION = "westeurope"
-DEFAULT_SIZE = "Standard_D2s_v5"
+DEFAULT_TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'
+DEFAULT_SUBSCRIPTION = '00000000-0000-4000-8000-000000000001'
+DEFAULT_LOCATION = 'westeurope'
+DEFAULT_SIZE = 'Standard_D2s_v5'
 IMAGES = {
-    "linux": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"},
-    "windows": {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2022-datacenter-azure-edition",
-                "version": "latest"},
+    'linux': {'publisher': 'Canonical', 'offer': 'ubuntu-24_04-lts', 'sku': 'server', 'version': 'latest'},
+    'windows': {
+        'publisher': 'MicrosoftWindowsServer',
+        'offer': 'WindowsServer',
+        'sku': '2022-datacenter-azure-edition',
+        'version': 'latest',
+    },
 }
 
 
-FLEET_SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFleetKeyFleetKeyFleetKeyFleetKey0000 fleet"
+FLEET_SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFleetKeyFleetKeyFleetKeyFleetKey0000 fleet'
 
 
 def guest_module():
     """The VMAccess guest simulation (imported on first use: it is large and only Linux guests need it)."""
-    return importlib.import_module("armsim.vmaccess")
+    return importlib.import_module('armsim.vmaccess')
 
 
 class FleetError(ValueError):
@@ -68,11 +72,11 @@ class FleetError(ValueError):
 
 class Principal:
     def __init__(self, spec):
-        self.name = spec.get("name") or "automation"
-        self.client_id = str(spec.get("client_id") or uuid.uuid4())
-        self.client_secret = str(spec.get("client_secret") or secrets.token_urlsafe(24))
-        self.object_id = str(spec.get("object_id") or uuid.uuid5(uuid.NAMESPACE_URL, self.client_id))
-        self.denied_actions = [a.lower() for a in spec.get("denied_actions") or ()]
+        self.name = spec.get('name') or 'automation'
+        self.client_id = str(spec.get('client_id') or uuid.uuid4())
+        self.client_secret = str(spec.get('client_secret') or secrets.token_urlsafe(24))
+        self.object_id = str(spec.get('object_id') or uuid.uuid5(uuid.NAMESPACE_URL, self.client_id))
+        self.denied_actions = [a.lower() for a in spec.get('denied_actions') or ()]
 
 
 class Fleet:
@@ -81,28 +85,39 @@ class Fleet:
     def __init__(self, data, now):
         self.data = data
         self.now = now
-        self.tenant_id = str(data.get("tenant_id") or DEFAULT_TENANT)
-        self.config = dict(data.get("config") or {})
-        self.principals = [Principal(p) for p in data.get("principals") or [{}]]
+        self.tenant_id = str(data.get('tenant_id') or DEFAULT_TENANT)
+        self.config = dict(data.get('config') or {})
+        self.principals = [Principal(p) for p in data.get('principals') or [{}]]
         self.subscriptions = {}
         self.machines = {}  # lower resource id -> Machine
-        sub_specs = list(data.get("subscriptions") or [])
-        groups = list(data.get("resource_groups") or [])
-        if data.get("generate"):
-            generate = dict(data["generate"])
-            spread = int(generate.pop("subscriptions", 1) or 1)
+        sub_specs = list(data.get('subscriptions') or [])
+        groups = list(data.get('resource_groups') or [])
+        if data.get('generate'):
+            generate = dict(data['generate'])
+            spread = int(generate.pop('subscriptions', 1) or 1)
             if spread < 1:
-                raise FleetError("generate.subscriptions must be 1 or more")
-            first = str(data.get("subscription_id") or DEFAULT_SUBSCRIPTION)
+                raise FleetError('generate.subscriptions must be 1 or more')
+            first = str(data.get('subscription_id') or DEFAULT_SUBSCRIPTION)
             for k, group in enumerate(generated_groups(spread, **generate)):
                 if k == 0:
                     groups.append(group)
                 else:
-                    sub_specs.append({"id": subscription_ids(spread, first)[k], "name": f"armsim-{k + 1}",
-                                      "resource_groups": [group]})
+                    sub_specs.append(
+                        {
+                            'id': subscription_ids(spread, first)[k],
+                            'name': f'armsim-{k + 1}',
+                            'resource_groups': [group],
+                        }
+                    )
         if groups or not sub_specs:
-            sub_specs.insert(0, {"id": data.get("subscription_id") or DEFAULT_SUBSCRIPTION,
-                                 "name": data.get("subscription_name") or "armsim", "resource_groups": groups})
+            sub_specs.insert(
+                0,
+                {
+                    'id': data.get('subscription_id') or DEFAULT_SUBSCRIPTION,
+                    'name': data.get('subscription_name') or 'armsim',
+                    'resource_groups': groups,
+                },
+            )
         for spec in sub_specs:
             self._add_subscription(spec)
         self.default_subscription = next(iter(self.subscriptions.values()))
@@ -114,213 +129,294 @@ class Fleet:
             return cls({}, now)
         if isinstance(source, dict):
             return cls(source, now)
-        with open(source, encoding="utf-8") as fh:
+        with open(source, encoding='utf-8') as fh:
             data = yaml.safe_load(fh) or {}
         if not isinstance(data, dict):
-            raise FleetError(f"{source}: a fleet is a mapping")
+            raise FleetError(f'{source}: a fleet is a mapping')
         return cls(data, now)
 
     def principal(self, client_id):
         for p in self.principals:
-            if p.client_id.lower() == (client_id or "").lower():
+            if p.client_id.lower() == (client_id or '').lower():
                 return p
         return None
 
     # -- building -------------------------------------------------------------------------------
     def _add_subscription(self, spec):
-        sub = Subscription(str(spec["id"]), spec.get("name") or "armsim", self.tenant_id)
+        sub = Subscription(str(spec['id']), spec.get('name') or 'armsim', self.tenant_id)
         self.subscriptions[sub.id.lower()] = sub
-        for g in spec.get("resource_groups") or ():
-            rg = ResourceGroup(sub, g["name"], g.get("location") or DEFAULT_LOCATION, g.get("tags"))
+        for g in spec.get('resource_groups') or ():
+            rg = ResourceGroup(sub, g['name'], g.get('location') or DEFAULT_LOCATION, g.get('tags'))
             sub.groups[rg.name.lower()] = rg
-            for vm_spec in g.get("vms") or ():
+            for vm_spec in g.get('vms') or ():
                 self._add_vm(rg, vm_spec)
-            for ss_spec in g.get("scale_sets") or ():
+            for ss_spec in g.get('scale_sets') or ():
                 self._add_scale_set(rg, ss_spec)
 
     def _register(self, machine):
         key = machine.id.lower()
         if key in self.machines:
-            raise FleetError(f"duplicate resource {machine.id}")
+            raise FleetError(f'duplicate resource {machine.id}')
         self.machines[key] = machine
 
     def _add_vm(self, rg, spec, scale_set=None):
-        name = spec["name"]
-        os_type = (spec.get("os") or "linux").lower()
+        name = spec['name']
+        os_type = (spec.get('os') or 'linux').lower()
         model = {
-            "location": spec.get("location") or rg.location,
-            "tags": dict(spec.get("tags") or {}),
-            "properties": vm_properties(name, rg, spec, os_type),
+            'location': spec.get('location') or rg.location,
+            'tags': dict(spec.get('tags') or {}),
+            'properties': vm_properties(name, rg, spec, os_type),
         }
         if scale_set is not None:
-            model["properties"]["platformFaultDomain"] = 0
-        if spec.get("zones"):
-            model["zones"] = list(spec["zones"])
-        machine = Machine(rg, name, os_type, model, power=spec.get("power", "running"), scale_set=scale_set)
+            model['properties']['platformFaultDomain'] = 0
+        if spec.get('zones'):
+            model['zones'] = list(spec['zones'])
+        machine = Machine(rg, name, os_type, model, power=spec.get('power', 'running'), scale_set=scale_set)
         self._equip(machine, spec)
         rg.vms[name.lower()] = machine
         self._register(machine)
         return machine
 
     def _add_scale_set(self, rg, spec):
-        name = spec["name"]
-        orchestration = spec.get("orchestration", "Uniform")
-        os_type = (spec.get("os") or "linux").lower()
-        props = {"orchestrationMode": orchestration, "provisioningState": "Succeeded",
-                 "uniqueId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rg.id}/{name}")), "timeCreated": iso_now()}
-        model = {"location": spec.get("location") or rg.location, "tags": dict(spec.get("tags") or {}),
-                 "properties": props}
-        if orchestration == "Uniform":
+        name = spec['name']
+        orchestration = spec.get('orchestration', 'Uniform')
+        os_type = (spec.get('os') or 'linux').lower()
+        props = {
+            'orchestrationMode': orchestration,
+            'provisioningState': 'Succeeded',
+            'uniqueId': str(uuid.uuid5(uuid.NAMESPACE_URL, f'{rg.id}/{name}')),
+            'timeCreated': iso_now(),
+        }
+        model = {
+            'location': spec.get('location') or rg.location,
+            'tags': dict(spec.get('tags') or {}),
+            'properties': props,
+        }
+        if orchestration == 'Uniform':
             vm_props = vm_properties(name, rg, spec, os_type)
             # The scale set's VM profile has its own shapes (VirtualMachineScaleSetStorageProfile / NetworkProfile):
             # no disk or NIC ids, NIC configurations instead of NICs.
-            storage = copy.deepcopy(vm_props["storageProfile"])
-            storage["osDisk"].pop("name", None)
-            storage["osDisk"]["managedDisk"].pop("id", None)
-            subnet = (f"/subscriptions/{rg.sub.id}/resourceGroups/{rg.name}/providers/Microsoft.Network/"
-                      f"virtualNetworks/{name}-vnet/subnets/default")
-            profile = {"storageProfile": storage, "securityProfile": vm_props["securityProfile"], "networkProfile": {
-                "networkInterfaceConfigurations": [{"name": f"{name}-nic", "properties": {
-                    "primary": True, "ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}]}}]}}
-            profile["osProfile"] = dict(vm_props["osProfile"], computerNamePrefix=name[:9])
-            profile["osProfile"].pop("computerName", None)
-            profile["extensionProfile"] = {"extensions": []}
-            props.update({"upgradePolicy": {"mode": "Manual"}, "virtualMachineProfile": profile, "overprovision": False,
-                          "singlePlacementGroup": True})
-            model["sku"] = {"name": spec.get("size") or DEFAULT_SIZE, "tier": "Standard"}
+            storage = copy.deepcopy(vm_props['storageProfile'])
+            storage['osDisk'].pop('name', None)
+            storage['osDisk']['managedDisk'].pop('id', None)
+            subnet = (
+                f'/subscriptions/{rg.sub.id}/resourceGroups/{rg.name}/providers/Microsoft.Network/'
+                f'virtualNetworks/{name}-vnet/subnets/default'
+            )
+            profile = {
+                'storageProfile': storage,
+                'securityProfile': vm_props['securityProfile'],
+                'networkProfile': {
+                    'networkInterfaceConfigurations': [
+                        {
+                            'name': f'{name}-nic',
+                            'properties': {
+                                'primary': True,
+                                'ipConfigurations': [{'name': 'ipconfig1', 'properties': {'subnet': {'id': subnet}}}],
+                            },
+                        }
+                    ]
+                },
+            }
+            profile['osProfile'] = dict(vm_props['osProfile'], computerNamePrefix=name[:9])
+            profile['osProfile'].pop('computerName', None)
+            profile['extensionProfile'] = {'extensions': []}
+            props.update(
+                {
+                    'upgradePolicy': {'mode': 'Manual'},
+                    'virtualMachineProfile': profile,
+                    'overprovision': False,
+                    'singlePlacementGroup': True,
+                }
+            )
+            model['sku'] = {'name': spec.get('size') or DEFAULT_SIZE, 'tier': 'Standard'}
         else:
-            props["platformFaultDomainCount"] = 1
+            props['platformFaultDomainCount'] = 1
         ss = ScaleSet(rg, name, orchestration, model)
         rg.scale_sets[name.lower()] = ss
-        if orchestration == "Uniform":
-            instances = spec.get("instances", 2)
+        if orchestration == 'Uniform':
+            instances = spec.get('instances', 2)
             if isinstance(instances, int):
                 instances = [{} for _ in range(instances)]
             for n, inst_spec in enumerate(instances):
-                merged = {k: v for k, v in spec.items() if k not in ("instances", "name", "orchestration")}
+                merged = {k: v for k, v in spec.items() if k not in ('instances', 'name', 'orchestration')}
                 merged.update(inst_spec or {})
-                self._add_instance(ss, str(inst_spec.get("instance_id", n)) if inst_spec else str(n), merged, os_type)
+                self._add_instance(ss, str(inst_spec.get('instance_id', n)) if inst_spec else str(n), merged, os_type)
         else:
-            for vm_spec in spec.get("vms") or ():
-                self._add_vm(rg, dict(vm_spec, os=vm_spec.get("os", os_type)), scale_set=ss)
+            for vm_spec in spec.get('vms') or ():
+                self._add_vm(rg, dict(vm_spec, os=vm_spec.get('os', os_type)), scale_set=ss)
 
     def _add_instance(self, ss, instance_id, spec, os_type):
         rg = ss.rg
-        props = vm_properties(f"{ss.name}{int(instance_id):06x}" if instance_id.isdigit() else instance_id, rg, spec,
-                              os_type)
-        props.pop("diagnosticsProfile", None)
-        model = {"location": ss.model["location"], "tags": {}, "sku": {"name": spec.get("size") or DEFAULT_SIZE,
-                                                                          "tier": "Standard"},
-                 "properties": props}
-        machine = Machine(rg, f"{ss.name}_{instance_id}", os_type, model, power=spec.get("power", "running"),
-                          scale_set=ss, instance_id=instance_id)
+        props = vm_properties(
+            f'{ss.name}{int(instance_id):06x}' if instance_id.isdigit() else instance_id, rg, spec, os_type
+        )
+        props.pop('diagnosticsProfile', None)
+        model = {
+            'location': ss.model['location'],
+            'tags': {},
+            'sku': {'name': spec.get('size') or DEFAULT_SIZE, 'tier': 'Standard'},
+            'properties': props,
+        }
+        machine = Machine(
+            rg,
+            f'{ss.name}_{instance_id}',
+            os_type,
+            model,
+            power=spec.get('power', 'running'),
+            scale_set=ss,
+            instance_id=instance_id,
+        )
         self._equip(machine, spec)
         ss.instances[instance_id] = machine
         self._register(machine)
 
     def _equip(self, machine, spec):
         machine.booted_at = self.now
-        pa = spec.get("proxy_agent")
-        if pa and pa.get("enabled", True):
+        pa = spec.get('proxy_agent')
+        if pa and pa.get('enabled', True):
             machine.agent = proxyagent.AgentState(
-                int(pa.get("key_incarnation_id") or 0), self.now, fault=pa.get("fault"),
-                extension_name=pa.get("extension_name"), version=pa.get("version"),
-                guest_incarnation=pa.get("guest_key_incarnation_id"), applies_modes=pa.get("applies_modes", True))
+                int(pa.get('key_incarnation_id') or 0),
+                self.now,
+                fault=pa.get('fault'),
+                extension_name=pa.get('extension_name'),
+                version=pa.get('version'),
+                guest_incarnation=pa.get('guest_key_incarnation_id'),
+                applies_modes=pa.get('applies_modes', True),
+            )
             machine.agent.apply_modes(machine.proxy_settings())
-        machine.msp_supported = bool(spec.get("msp_supported", True))
-        if machine.os == "linux":
-            guest = spec.get("guest")
+        machine.msp_supported = bool(spec.get('msp_supported', True))
+        if machine.os == 'linux':
+            guest = spec.get('guest')
             if guest is None:  # as provisioned: the admin user holds the osProfile's SSH key
-                guest = {"users": {spec.get("admin_username", "azureuser"): {"ssh_keys": [FLEET_SSH_KEY], "sudo": True}}}
+                guest = {
+                    'users': {spec.get('admin_username', 'azureuser'): {'ssh_keys': [FLEET_SSH_KEY], 'sudo': True}}
+                }
             machine.guest = guest_module().LinuxGuest.from_fleet(guest)
         else:  # Windows: local users, Administrators, Remote Desktop (armsim.vmaccess_windows)
-            machine.guest = importlib.import_module("armsim.vmaccess_windows").WindowsGuest.from_fleet(
-                spec.get("guest"), spec.get("admin_username", "azureuser"))
-        for ext_spec in spec.get("extensions") or ():
-            props = {"publisher": ext_spec["publisher"], "type": ext_spec["type"],
-                     "typeHandlerVersion": str(ext_spec.get("type_handler_version", "1.0")),
-                     "autoUpgradeMinorVersion": ext_spec.get("auto_upgrade_minor_version", True),
-                     "settings": ext_spec.get("settings") or {}}
-            if ext_spec.get("force_update_tag"):
-                props["forceUpdateTag"] = str(ext_spec["force_update_tag"])
-            ext = Extension(machine, ext_spec["name"], props, machine.location)
-            ext.set_status(ext_spec.get("ok", True), ext_spec.get("message", "Enable succeeded."))
+            machine.guest = importlib.import_module('armsim.vmaccess_windows').WindowsGuest.from_fleet(
+                spec.get('guest'), spec.get('admin_username', 'azureuser')
+            )
+        for ext_spec in spec.get('extensions') or ():
+            props = {
+                'publisher': ext_spec['publisher'],
+                'type': ext_spec['type'],
+                'typeHandlerVersion': str(ext_spec.get('type_handler_version', '1.0')),
+                'autoUpgradeMinorVersion': ext_spec.get('auto_upgrade_minor_version', True),
+                'settings': ext_spec.get('settings') or {},
+            }
+            if ext_spec.get('force_update_tag'):
+                props['forceUpdateTag'] = str(ext_spec['force_update_tag'])
+            ext = Extension(machine, ext_spec['name'], props, machine.location)
+            ext.set_status(ext_spec.get('ok', True), ext_spec.get('message', 'Enable succeeded.'))
             machine.extensions[ext.name.lower()] = ext
         self._equip_diagnostics(machine, spec)
 
     @staticmethod
     def _equip_diagnostics(machine, spec):
         """The agent's health beyond the key (denied callers, a status age) and fields of newer api-versions."""
-        pa = spec.get("proxy_agent") or {}
+        pa = spec.get('proxy_agent') or {}
         if machine.agent is not None:
-            machine.agent.denied_callers = [proxyagent.check_caller(c) for c in pa.get("denied_callers") or ()]
-            machine.agent.status_age = int(pa.get("status_age") or 0)
+            machine.agent.denied_callers = [proxyagent.check_caller(c) for c in pa.get('denied_callers') or ()]
+            machine.agent.status_age = int(pa.get('status_age') or 0)
         # Fields a newer api-version added (or a made-up future one), as Azure holds them for a resource written at
         # that version: merged into the model's properties as given.
-        deep_merge(machine.model.setdefault("properties", {}), spec.get("extra_properties") or {})
+        deep_merge(machine.model.setdefault('properties', {}), spec.get('extra_properties') or {})
 
 
 def vm_properties(name, rg, spec, os_type):
     """A realistic VM ``properties`` object (also the base of instance models)."""
     sub_id = rg.sub.id
-    nic = f"/subscriptions/{sub_id}/resourceGroups/{rg.name}/providers/Microsoft.Network/networkInterfaces/{name}-nic"
-    disk = f"/subscriptions/{sub_id}/resourceGroups/{rg.name}/providers/Microsoft.Compute/disks/{name}_OsDisk_1"
-    admin = spec.get("admin_username", "azureuser")
-    os_profile = {"computerName": spec.get("computer_name") or name[:15], "adminUsername": admin,
-                  "secrets": [], "allowExtensionOperations": True, "requireGuestProvisionSignal": True}
-    if os_type == "windows":
-        os_profile["windowsConfiguration"] = {
-            "provisionVMAgent": True, "enableAutomaticUpdates": True,
-            "patchSettings": {"patchMode": "AutomaticByOS", "assessmentMode": "ImageDefault"}}
+    nic = f'/subscriptions/{sub_id}/resourceGroups/{rg.name}/providers/Microsoft.Network/networkInterfaces/{name}-nic'
+    disk = f'/subscriptions/{sub_id}/resourceGroups/{rg.name}/providers/Microsoft.Compute/disks/{name}_OsDisk_1'
+    admin = spec.get('admin_username', 'azureuser')
+    os_profile = {
+        'computerName': spec.get('computer_name') or name[:15],
+        'adminUsername': admin,
+        'secrets': [],
+        'allowExtensionOperations': True,
+        'requireGuestProvisionSignal': True,
+    }
+    if os_type == 'windows':
+        os_profile['windowsConfiguration'] = {
+            'provisionVMAgent': True,
+            'enableAutomaticUpdates': True,
+            'patchSettings': {'patchMode': 'AutomaticByOS', 'assessmentMode': 'ImageDefault'},
+        }
     else:
-        os_profile["linuxConfiguration"] = {
-            "disablePasswordAuthentication": True, "provisionVMAgent": True,
-            "ssh": {"publicKeys": [{"path": f"/home/{admin}/.ssh/authorized_keys",
-                                    "keyData": FLEET_SSH_KEY}]},
-            "patchSettings": {"patchMode": "ImageDefault", "assessmentMode": "ImageDefault"}}
-    security = {"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True}}
-    pa = spec.get("proxy_agent")
+        os_profile['linuxConfiguration'] = {
+            'disablePasswordAuthentication': True,
+            'provisionVMAgent': True,
+            'ssh': {'publicKeys': [{'path': f'/home/{admin}/.ssh/authorized_keys', 'keyData': FLEET_SSH_KEY}]},
+            'patchSettings': {'patchMode': 'ImageDefault', 'assessmentMode': 'ImageDefault'},
+        }
+    security = {'securityType': 'TrustedLaunch', 'uefiSettings': {'secureBootEnabled': True, 'vTpmEnabled': True}}
+    pa = spec.get('proxy_agent')
     if pa:
-        settings = {"enabled": bool(pa.get("enabled", True)), "mode": pa.get("mode", "Enforce"),
-                    "keyIncarnationId": int(pa.get("key_incarnation_id") or 0)}
-        for key, fleet_key in (("wireServer", "wire_server"), ("imds", "imds")):
-            mode = pa.get(fleet_key) or pa.get("mode", "Enforce")
-            if pa.get(f"{fleet_key}_profile"):  # a profile carries its own mode: the two together are refused
-                settings[key] = {"inVMAccessControlProfileReferenceId": pa[f"{fleet_key}_profile"]}
+        settings = {
+            'enabled': bool(pa.get('enabled', True)),
+            'mode': pa.get('mode', 'Enforce'),
+            'keyIncarnationId': int(pa.get('key_incarnation_id') or 0),
+        }
+        for key, fleet_key in (('wireServer', 'wire_server'), ('imds', 'imds')):
+            mode = pa.get(fleet_key) or pa.get('mode', 'Enforce')
+            if pa.get(f'{fleet_key}_profile'):  # a profile carries its own mode: the two together are refused
+                settings[key] = {'inVMAccessControlProfileReferenceId': pa[f'{fleet_key}_profile']}
             else:
-                settings[key] = {"mode": mode}
-        security["proxyAgentSettings"] = settings
+                settings[key] = {'mode': mode}
+        security['proxyAgentSettings'] = settings
     return {
-        "vmId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rg.id}/{name}")),
-        "hardwareProfile": {"vmSize": spec.get("size") or DEFAULT_SIZE},
-        "storageProfile": {
-            "imageReference": dict(IMAGES[os_type], exactVersion="1.0.0"),
-            "osDisk": {"osType": "Windows" if os_type == "windows" else "Linux", "name": f"{name}_OsDisk_1",
-                       "createOption": "FromImage", "caching": "ReadWrite",
-                       "managedDisk": {"storageAccountType": "Premium_LRS", "id": disk},
-                       "deleteOption": "Delete", "diskSizeGB": 127 if os_type == "windows" else 30},
-            "dataDisks": [], "diskControllerType": "SCSI"},
-        "osProfile": os_profile,
-        "networkProfile": {"networkInterfaces": [{"id": nic, "properties": {"primary": True, "deleteOption": "Delete"}}]},
-        "securityProfile": security,
-        "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
-        "timeCreated": "2025-01-15T09:30:00.0000000+00:00",
+        'vmId': str(uuid.uuid5(uuid.NAMESPACE_URL, f'{rg.id}/{name}')),
+        'hardwareProfile': {'vmSize': spec.get('size') or DEFAULT_SIZE},
+        'storageProfile': {
+            'imageReference': dict(IMAGES[os_type], exactVersion='1.0.0'),
+            'osDisk': {
+                'osType': 'Windows' if os_type == 'windows' else 'Linux',
+                'name': f'{name}_OsDisk_1',
+                'createOption': 'FromImage',
+                'caching': 'ReadWrite',
+                'managedDisk': {'storageAccountType': 'Premium_LRS', 'id': disk},
+                'deleteOption': 'Delete',
+                'diskSizeGB': 127 if os_type == 'windows' else 30,
+            },
+            'dataDisks': [],
+            'diskControllerType': 'SCSI',
+        },
+        'osProfile': os_profile,
+        'networkProfile': {
+            'networkInterfaces': [{'id': nic, 'properties': {'primary': True, 'deleteOption': 'Delete'}}]
+        },
+        'securityProfile': security,
+        'diagnosticsProfile': {'bootDiagnostics': {'enabled': True}},
+        'timeCreated': '2025-01-15T09:30:00.0000000+00:00',
     }
 
 
-def generated_group(count, resource_group="rg-bench", prefix="bench", location=DEFAULT_LOCATION, windows_every=0,
-                    key_incarnation_id=1, faults=None):
+def generated_group(
+    count,
+    resource_group='rg-bench',
+    prefix='bench',
+    location=DEFAULT_LOCATION,
+    windows_every=0,
+    key_incarnation_id=1,
+    faults=None,
+):
     """A resource group with ``count`` proxy-agent VMs; ``faults`` maps a fault to "every Nth VM"."""
     vms = []
     for i in range(int(count)):
-        os_type = "windows" if windows_every and i % int(windows_every) == windows_every - 1 else "linux"
+        os_type = 'windows' if windows_every and i % int(windows_every) == windows_every - 1 else 'linux'
         fault = None
         for name, every in (faults or {}).items():
             if every and i % int(every) == int(every) - 1:
                 fault = name
-        vms.append({"name": f"{prefix}-{i:05d}", "os": os_type,
-                    "proxy_agent": {"key_incarnation_id": key_incarnation_id, "fault": fault}})
-    return {"name": resource_group, "location": location, "vms": vms}
+        vms.append(
+            {
+                'name': f'{prefix}-{i:05d}',
+                'os': os_type,
+                'proxy_agent': {'key_incarnation_id': key_incarnation_id, 'fault': fault},
+            }
+        )
+    return {'name': resource_group, 'location': location, 'vms': vms}
 
 
 def subscription_ids(k, first=DEFAULT_SUBSCRIPTION):
@@ -329,7 +425,7 @@ def subscription_ids(k, first=DEFAULT_SUBSCRIPTION):
     n = 1
     while len(ids) < k:
         n += 1
-        candidate = f"00000000-0000-4000-8000-{n:012d}"
+        candidate = f'00000000-0000-4000-8000-{n:012d}'
         if candidate.lower() != first.lower():
             ids.append(candidate)
     return ids
@@ -341,15 +437,21 @@ def generated_groups(k, count, **kwargs):
     whole = generated_group(count, **kwargs)
     if k == 1:
         return [whole]
-    return [dict(whole, vms=whole["vms"][j::k]) for j in range(k)]
+    return [dict(whole, vms=whole['vms'][j::k]) for j in range(k)]
 
 
 def generate_fleet(count, **kwargs):
-    return {"principals": [{"name": "automation", "client_id": "11111111-1111-4111-8111-111111111111",
-                            "client_secret": "bench-secret-not-for-production"}],
-            "resource_groups": [generated_group(count, **kwargs)]}
+    return {
+        'principals': [
+            {
+                'name': 'automation',
+                'client_id': '11111111-1111-4111-8111-111111111111',
+                'client_secret': 'bench-secret-not-for-production',
+            }
+        ],
+        'resource_groups': [generated_group(count, **kwargs)],
+    }
 
 
 def dump(data):
     return yaml.safe_dump(data, sort_keys=False)
-

@@ -1,8 +1,8 @@
 """Start and drive a simulator process from Python (tests, benchmarks, the demo).
 
-    with Simulator.start(fleet="tests/armsim/fleets/test.yaml", config={"lro_seconds": 0.2}) as sim:
-        sim.control.fault(method="PATCH", path_regex="virtualMachines/vm1", kind="status", status=503, count=1)
-        env = sim.env()
+with Simulator.start(fleet="tests/armsim/fleets/test.yaml", config={"lro_seconds": 0.2}) as sim:
+    sim.control.fault(method="PATCH", path_regex="virtualMachines/vm1", kind="status", status=503, count=1)
+    env = sim.env()
 """
 
 import json
@@ -17,7 +17,7 @@ from urllib.parse import quote
 import requests
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLEETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fleets")
+FLEETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fleets')
 
 
 class SimulatorError(RuntimeError):
@@ -28,7 +28,7 @@ class Control:
     """Client of the control API (``/_sim/``)."""
 
     def __init__(self, base_url, ca_file):
-        self.base = base_url + "/_sim"
+        self.base = base_url + '/_sim'
         self.ca_file = ca_file
         self.session = requests.Session()
 
@@ -36,64 +36,73 @@ class Control:
         # verify= per request: a REQUESTS_CA_BUNDLE in the environment would win over Session.verify.
         resp = self.session.request(method, self.base + path, json=body, timeout=30, verify=self.ca_file)
         if resp.status_code >= 400:
-            raise SimulatorError(f"{method} /_sim{path}: {resp.status_code} {resp.text}")
+            raise SimulatorError(f'{method} /_sim{path}: {resp.status_code} {resp.text}')
         return resp.json() if resp.content else None
 
     def reset(self, fleet=None):
         """Reload ``fleet`` (path or dict; None: the current fleet) and clear all runtime state."""
         if isinstance(fleet, (str, os.PathLike)):
             fleet = os.path.abspath(fleet)
-        return self._call("POST", "/reset", {"fleet": fleet} if fleet is not None else {})
+        return self._call('POST', '/reset', {'fleet': fleet} if fleet is not None else {})
 
     def config(self, **kv):
-        return self._call("POST", "/config", kv) if kv else self._call("GET", "/config")
+        return self._call('POST', '/config', kv) if kv else self._call('GET', '/config')
 
     def counters(self):
-        return self._call("GET", "/counters")
+        return self._call('GET', '/counters')
 
     def reset_counters(self):
-        return self._call("POST", "/counters/reset")
+        return self._call('POST', '/counters/reset')
 
-    def fault(self, method="*", path_regex=".*", kind="status", status=None, code=None, count=None, delay=None,
-              message=None):
-        spec = {"method": method, "path_regex": path_regex, "kind": kind, "status": status, "code": code,
-                "count": count, "delay": delay, "message": message}
-        return self._call("POST", "/faults", {k: v for k, v in spec.items() if v is not None})
+    def fault(
+        self, method='*', path_regex='.*', kind='status', status=None, code=None, count=None, delay=None, message=None
+    ):
+        spec = {
+            'method': method,
+            'path_regex': path_regex,
+            'kind': kind,
+            'status': status,
+            'code': code,
+            'count': count,
+            'delay': delay,
+            'message': message,
+        }
+        return self._call('POST', '/faults', {k: v for k, v in spec.items() if v is not None})
 
     def clear_faults(self):
-        return self._call("DELETE", "/faults")
+        return self._call('DELETE', '/faults')
 
     def rotate_token_key(self):
         """Refuse every token issued so far (see control.Control.rotate_tokens)."""
-        return self._call("POST", "/tokens/rotate")
+        return self._call('POST', '/tokens/rotate')
 
     def vms(self):
-        return self._call("GET", "/vms")
+        return self._call('GET', '/vms')
 
     def vm(self, vm_id):
-        return self._call("GET", "/vms/" + quote(vm_id, safe=""))
+        return self._call('GET', '/vms/' + quote(vm_id, safe=''))
 
     def guest(self, vm_id):
-        return self.vm(vm_id)["guest"]
+        return self.vm(vm_id)['guest']
 
     def set_power(self, vm_id, state):
-        return self._call("POST", f"/vms/{quote(vm_id, safe='')}/power", {"state": state})
+        return self._call('POST', f'/vms/{quote(vm_id, safe="")}/power', {'state': state})
 
     def set_agent_fault(self, vm_id, fault, guest_key_incarnation_id=None):
-        body = {"fault": fault}
+        body = {'fault': fault}
         if guest_key_incarnation_id is not None:
-            body["guest_key_incarnation_id"] = guest_key_incarnation_id
-        return self._call("POST", f"/vms/{quote(vm_id, safe='')}/agent", body)
+            body['guest_key_incarnation_id'] = guest_key_incarnation_id
+        return self._call('POST', f'/vms/{quote(vm_id, safe="")}/agent', body)
 
     def set_agent(self, vm_id, **body):
         """Change the agent of a VM: any of fault, guest_key_incarnation_id, denied_callers, status_age."""
-        return self._call("POST", f"/vms/{quote(vm_id, safe='')}/agent", body)
+        return self._call('POST', f'/vms/{quote(vm_id, safe="")}/agent', body)
 
     def requests(self, since=0):
-        return self._call("GET", f"/requests?since={since}")
+        return self._call('GET', f'/requests?since={since}')
 
     def clear_requests(self):
-        return self._call("DELETE", "/requests")
+        return self._call('DELETE', '/requests')
 
 
 class Simulator:
@@ -104,46 +113,65 @@ class Simulator:
         self.state_dir = state_dir
         self._owns_state_dir = owns_state_dir
         self.ready = ready
-        for key in ("base_url", "port", "ca_file", "tenant_id", "client_id", "client_secret", "subscription_id",
-                    "metadata_url"):
+        for key in (
+            'base_url',
+            'port',
+            'ca_file',
+            'tenant_id',
+            'client_id',
+            'client_secret',
+            'subscription_id',
+            'metadata_url',
+        ):
             setattr(self, key, ready[key])
         self.control = Control(self.base_url, self.ca_file)
 
     @classmethod
-    def start(cls, fleet=None, config=None, state_dir=None, host="127.0.0.1", port=0, timeout=30, python=None):
+    def start(cls, fleet=None, config=None, state_dir=None, host='127.0.0.1', port=0, timeout=30, python=None):
         """Start a simulator with ``fleet`` (a path or a dict) and ``config`` overrides; wait until it is ready."""
         owns = state_dir is None
-        state_dir = state_dir or tempfile.mkdtemp(prefix="armsim-")
+        state_dir = state_dir or tempfile.mkdtemp(prefix='armsim-')
         os.makedirs(state_dir, exist_ok=True)
         if isinstance(fleet, dict):
-            path = os.path.join(state_dir, "fleet.json")
-            with open(path, "w", encoding="utf-8") as fh:
+            path = os.path.join(state_dir, 'fleet.json')
+            with open(path, 'w', encoding='utf-8') as fh:
                 json.dump(fleet, fh)
             fleet = path
-        ready_file = os.path.join(state_dir, "ready.json")
+        ready_file = os.path.join(state_dir, 'ready.json')
         if os.path.exists(ready_file):
             os.unlink(ready_file)
-        cmd = [python or sys.executable, "-m", "armsim", "--host", host, "--port", str(port),
-               "--state-dir", state_dir, "--ready-file", ready_file]
+        cmd = [
+            python or sys.executable,
+            '-m',
+            'armsim',
+            '--host',
+            host,
+            '--port',
+            str(port),
+            '--state-dir',
+            state_dir,
+            '--ready-file',
+            ready_file,
+        ]
         if fleet is not None:
-            cmd += ["--fleet", os.path.abspath(fleet)]
+            cmd += ['--fleet', os.path.abspath(fleet)]
         for key, value in (config or {}).items():
-            cmd += ["--set", f"{key}={json.dumps(value)}"]
+            cmd += ['--set', f'{key}={json.dumps(value)}']
         env = dict(os.environ)
-        env["PYTHONPATH"] = TESTS_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        log = open(os.path.join(state_dir, "armsim.log"), "wb")
+        env['PYTHONPATH'] = TESTS_DIR + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
+        log = open(os.path.join(state_dir, 'armsim.log'), 'wb')
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=TESTS_DIR)
         log.close()
         deadline = time.monotonic() + timeout
         while not os.path.exists(ready_file):
             if proc.poll() is not None:
-                with open(os.path.join(state_dir, "armsim.log"), encoding="utf-8", errors="replace") as fh:
-                    raise SimulatorError(f"armsim exited with {proc.returncode}:\n{fh.read()}")
+                with open(os.path.join(state_dir, 'armsim.log'), encoding='utf-8', errors='replace') as fh:
+                    raise SimulatorError(f'armsim exited with {proc.returncode}:\n{fh.read()}')
             if time.monotonic() > deadline:
                 proc.kill()
-                raise SimulatorError("armsim did not become ready in time")
+                raise SimulatorError('armsim did not become ready in time')
             time.sleep(0.05)
-        with open(ready_file, encoding="utf-8") as fh:
+        with open(ready_file, encoding='utf-8') as fh:
             ready = json.load(fh)
         return cls(proc, state_dir, ready, owns)
 
@@ -168,21 +196,27 @@ class Simulator:
     def env(self):
         """Environment variables for clients (Ansible, the Azure SDK, the Azure CLI)."""
         return {
-            "AZURE_CLIENT_ID": self.client_id, "AZURE_SECRET": self.client_secret,
-            "AZURE_CLIENT_SECRET": self.client_secret, "AZURE_TENANT": self.tenant_id,
-            "AZURE_TENANT_ID": self.tenant_id, "AZURE_SUBSCRIPTION_ID": self.subscription_id,
-            "AZURE_CLOUD_ENVIRONMENT": self.metadata_url, "REQUESTS_CA_BUNDLE": self.ca_file,
-            "SSL_CERT_FILE": self.ca_file,
+            'AZURE_CLIENT_ID': self.client_id,
+            'AZURE_SECRET': self.client_secret,
+            'AZURE_CLIENT_SECRET': self.client_secret,
+            'AZURE_TENANT': self.tenant_id,
+            'AZURE_TENANT_ID': self.tenant_id,
+            'AZURE_SUBSCRIPTION_ID': self.subscription_id,
+            'AZURE_CLOUD_ENVIRONMENT': self.metadata_url,
+            'REQUESTS_CA_BUNDLE': self.ca_file,
+            'SSL_CERT_FILE': self.ca_file,
         }
 
     def vm_id(self, rg, name, subscription_id=None):
         sub = subscription_id or self.subscription_id
-        return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}"
+        return f'/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}'
 
     def instance_id(self, rg, vmss, n, subscription_id=None):
         sub = subscription_id or self.subscription_id
-        return (f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/"
-                f"virtualMachineScaleSets/{vmss}/virtualMachines/{n}")
+        return (
+            f'/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/'
+            f'virtualMachineScaleSets/{vmss}/virtualMachines/{n}'
+        )
 
     def fleet_path(self, name):
-        return os.path.join(FLEETS_DIR, name if name.endswith((".yaml", ".json")) else name + ".yaml")
+        return os.path.join(FLEETS_DIR, name if name.endswith(('.yaml', '.json')) else name + '.yaml')

@@ -40,23 +40,23 @@ class Operation:
         self.final = final  # callable -> the resource body the Location URL returns when done (None for actions)
         self.start_time = iso_now()
         self.end_time = None
-        self.status = "InProgress"
+        self.status = 'InProgress'
         self.error = None
 
     @property
     def done(self):
-        return self.status != "InProgress"
+        return self.status != 'InProgress'
 
     def status_body(self):
-        body = {"startTime": self.start_time, "status": self.status, "name": self.id}
+        body = {'startTime': self.start_time, 'status': self.status, 'name': self.id}
         if self.end_time:
-            body["endTime"] = self.end_time
+            body['endTime'] = self.end_time
         if self.error:
-            body["error"] = self.error
+            body['error'] = self.error
         return body
 
     def path(self):
-        return f"/subscriptions/{self.sub}/providers/Microsoft.Compute/locations/{self.location}/operations/{self.id}"
+        return f'/subscriptions/{self.sub}/providers/Microsoft.Compute/locations/{self.location}/operations/{self.id}'
 
 
 class Operations:
@@ -75,7 +75,7 @@ class Operations:
         def complete(when):
             error = finish(when)
             op.end_time = iso_now()
-            op.status = "Failed" if error else "Succeeded"
+            op.status = 'Failed' if error else 'Succeeded'
             op.error = error
 
         self.scheduler.at(due, complete)
@@ -84,16 +84,16 @@ class Operations:
     def get(self, sub, op_id):
         op = self.ops.get(op_id.lower())
         if op is None or op.sub.lower() != sub.lower():
-            raise ArmError(404, "NotFound", f"The operation '{op_id}' could not be found.")
+            raise ArmError(404, 'NotFound', f"The operation '{op_id}' could not be found.")
         return op
 
 
 def lro_headers(op, base_url, api_version, retry_after):
     """Azure-AsyncOperation + Location (+ Retry-After) for an operation's 200/201/202 response."""
-    url = f"{base_url}{op.path()}?p={op.id[:8]}&api-version={api_version}"
-    headers = {"Azure-AsyncOperation": url, "Location": url + "&monitor=true"}
+    url = f'{base_url}{op.path()}?p={op.id[:8]}&api-version={api_version}'
+    headers = {'Azure-AsyncOperation': url, 'Location': url + '&monitor=true'}
     if retry_after is not None:
-        headers["Retry-After"] = format_seconds(retry_after)
+        headers['Retry-After'] = format_seconds(retry_after)
     return headers
 
 

@@ -6,15 +6,22 @@ import json
 
 from .util import dig, iso_now
 
-VM_TYPE = "Microsoft.Compute/virtualMachines"
-VMSS_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
-INSTANCE_TYPE = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines"
-VMACCESS_LINUX = ("microsoft.ostcextensions", "vmaccessforlinux")
-VMACCESS_WINDOWS = ("microsoft.compute", "vmaccessagent")
+VM_TYPE = 'Microsoft.Compute/virtualMachines'
+VMSS_TYPE = 'Microsoft.Compute/virtualMachineScaleSets'
+INSTANCE_TYPE = 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines'
+VMACCESS_LINUX = ('microsoft.ostcextensions', 'vmaccessforlinux')
+VMACCESS_WINDOWS = ('microsoft.compute', 'vmaccessagent')
 
 # Properties the service owns: ignored on PUT/PATCH input, kept from the stored model.
-READ_ONLY_PROPS = ("vmId", "provisioningState", "instanceView", "timeCreated", "latestModelApplied",
-                   "virtualMachineScaleSet", "modelDefinitionApplied")
+READ_ONLY_PROPS = (
+    'vmId',
+    'provisioningState',
+    'instanceView',
+    'timeCreated',
+    'latestModelApplied',
+    'virtualMachineScaleSet',
+    'modelDefinitionApplied',
+)
 
 
 def fingerprint(data):
@@ -31,10 +38,18 @@ class Subscription:
 
     def to_arm(self):
         return {
-            "id": f"/subscriptions/{self.id}", "authorizationSource": "RoleBased", "managedByTenants": [],
-            "subscriptionId": self.id, "tenantId": self.tenant_id, "displayName": self.name, "state": "Enabled",
-            "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01",
-                                     "spendingLimit": "Off"},
+            'id': f'/subscriptions/{self.id}',
+            'authorizationSource': 'RoleBased',
+            'managedByTenants': [],
+            'subscriptionId': self.id,
+            'tenantId': self.tenant_id,
+            'displayName': self.name,
+            'state': 'Enabled',
+            'subscriptionPolicies': {
+                'locationPlacementId': 'Public_2014-09-01',
+                'quotaId': 'PayAsYouGo_2014-09-01',
+                'spendingLimit': 'Off',
+            },
         }
 
 
@@ -49,11 +64,17 @@ class ResourceGroup:
 
     @property
     def id(self):
-        return f"/subscriptions/{self.sub.id}/resourceGroups/{self.name}"
+        return f'/subscriptions/{self.sub.id}/resourceGroups/{self.name}'
 
     def to_arm(self):
-        return {"id": self.id, "name": self.name, "type": "Microsoft.Resources/resourceGroups",
-                "location": self.location, "tags": self.tags, "properties": {"provisioningState": "Succeeded"}}
+        return {
+            'id': self.id,
+            'name': self.name,
+            'type': 'Microsoft.Resources/resourceGroups',
+            'location': self.location,
+            'tags': self.tags,
+            'properties': {'provisioningState': 'Succeeded'},
+        }
 
 
 class Extension:
@@ -63,62 +84,75 @@ class Extension:
         self.location = location
         self.props = {}  # public model: publisher, type, typeHandlerVersion, settings, forceUpdateTag, ...
         self.protected_fp = fingerprint(None)
-        self.provisioning_state = "Succeeded"
+        self.provisioning_state = 'Succeeded'
         self.status = None  # handler status entry of the instance view
         self.update_model(props, None)
 
     @property
     def handler(self):
         """publisher.type, lower-cased (the uniqueness key)."""
-        return f"{self.props.get('publisher', '')}.{self.props.get('type', '')}".lower()
+        return f'{self.props.get("publisher", "")}.{self.props.get("type", "")}'.lower()
 
     @property
     def display_handler(self):
-        return f"{self.props.get('publisher', '')}.{self.props.get('type', '')}"
+        return f'{self.props.get("publisher", "")}.{self.props.get("type", "")}'
 
     def is_vmaccess_linux(self):
-        return (self.props.get("publisher", "").lower(), self.props.get("type", "").lower()) == VMACCESS_LINUX
+        return (self.props.get('publisher', '').lower(), self.props.get('type', '').lower()) == VMACCESS_LINUX
 
     def is_vmaccess_windows(self):
-        return (self.props.get("publisher", "").lower(), self.props.get("type", "").lower()) == VMACCESS_WINDOWS
+        return (self.props.get('publisher', '').lower(), self.props.get('type', '').lower()) == VMACCESS_WINDOWS
 
     def update_model(self, props, protected):
-        props = {k: copy.deepcopy(v) for k, v in props.items()
-                 if k not in ("protectedSettings", "protectedSettingsFromKeyVault", "provisioningState", "instanceView")}
-        props.setdefault("settings", {})
+        props = {
+            k: copy.deepcopy(v)
+            for k, v in props.items()
+            if k not in ('protectedSettings', 'protectedSettingsFromKeyVault', 'provisioningState', 'instanceView')
+        }
+        props.setdefault('settings', {})
         self.props = props
         self.protected_fp = fingerprint(protected)
 
     def needs_rerun(self, props, protected):
-        return (fingerprint(props.get("settings") or {}) != fingerprint(self.props.get("settings") or {})
-                or fingerprint(protected) != self.protected_fp
-                or props.get("forceUpdateTag") != self.props.get("forceUpdateTag"))
+        return (
+            fingerprint(props.get('settings') or {}) != fingerprint(self.props.get('settings') or {})
+            or fingerprint(protected) != self.protected_fp
+            or props.get('forceUpdateTag') != self.props.get('forceUpdateTag')
+        )
 
     @property
     def id(self):
-        return f"{self.machine.id}/extensions/{self.name}"
+        return f'{self.machine.id}/extensions/{self.name}'
 
     def set_status(self, ok, message):
         if ok:
-            code, level, display = "ProvisioningState/succeeded", "Info", "Provisioning succeeded"
+            code, level, display = 'ProvisioningState/succeeded', 'Info', 'Provisioning succeeded'
         else:
-            code, level, display = "ProvisioningState/failed/1", "Error", "Provisioning failed"
-        self.status = {"code": code, "level": level, "displayStatus": display, "message": message, "time": iso_now()}
+            code, level, display = 'ProvisioningState/failed/1', 'Error', 'Provisioning failed'
+        self.status = {'code': code, 'level': level, 'displayStatus': display, 'message': message, 'time': iso_now()}
 
     def instance_view(self):
-        view = {"name": self.name, "type": self.display_handler,
-                "typeHandlerVersion": self.props.get("typeHandlerVersion", "")}
+        view = {
+            'name': self.name,
+            'type': self.display_handler,
+            'typeHandlerVersion': self.props.get('typeHandlerVersion', ''),
+        }
         if self.status:
-            view["statuses"] = [dict(self.status)]
+            view['statuses'] = [dict(self.status)]
         return view
 
     def to_arm(self, expand_instance_view=False):
         props = copy.deepcopy(self.props)
-        props["provisioningState"] = self.provisioning_state
+        props['provisioningState'] = self.provisioning_state
         if expand_instance_view:
-            props["instanceView"] = self.instance_view()
-        return {"name": self.name, "id": self.id, "type": f"{self.machine.type}/extensions",
-                "location": self.location, "properties": props}
+            props['instanceView'] = self.instance_view()
+        return {
+            'name': self.name,
+            'id': self.id,
+            'type': f'{self.machine.type}/extensions',
+            'location': self.location,
+            'properties': props,
+        }
 
 
 class ScaleSet:
@@ -131,20 +165,20 @@ class ScaleSet:
 
     @property
     def id(self):
-        return f"{self.rg.id}/providers/{VMSS_TYPE}/{self.name}"
+        return f'{self.rg.id}/providers/{VMSS_TYPE}/{self.name}'
 
     def to_arm(self):
         data = copy.deepcopy(self.model)
-        data["id"], data["name"], data["type"] = self.id, self.name, VMSS_TYPE
-        if self.orchestration == "Uniform":
-            data.setdefault("sku", {})["capacity"] = len(self.instances)
+        data['id'], data['name'], data['type'] = self.id, self.name, VMSS_TYPE
+        if self.orchestration == 'Uniform':
+            data.setdefault('sku', {})['capacity'] = len(self.instances)
         return data
 
 
 class Machine:
     """A VM or a Uniform scale-set instance: both have a model, power state, guest, extensions."""
 
-    def __init__(self, rg, name, os_type, model, power="running", scale_set=None, instance_id=None):
+    def __init__(self, rg, name, os_type, model, power='running', scale_set=None, instance_id=None):
         self.rg = rg
         self.name = name  # VM name, or "<ss>_<n>" for an instance
         self.os = os_type  # linux | windows
@@ -172,8 +206,8 @@ class Machine:
     @property
     def id(self):
         if self.is_instance:
-            return f"{self.scale_set.id}/virtualMachines/{self.instance_id}"
-        return f"{self.rg.id}/providers/{VM_TYPE}/{self.name}"
+            return f'{self.scale_set.id}/virtualMachines/{self.instance_id}'
+        return f'{self.rg.id}/providers/{VM_TYPE}/{self.name}'
 
     @property
     def sub(self):
@@ -181,42 +215,42 @@ class Machine:
 
     @property
     def location(self):
-        return self.model.get("location") or self.rg.location
+        return self.model.get('location') or self.rg.location
 
     @property
     def etag(self):
         return f'"{self.etag_n}"'
 
     def proxy_settings(self):
-        return dig(self.model, "properties", "securityProfile", "proxyAgentSettings", default={}) or {}
+        return dig(self.model, 'properties', 'securityProfile', 'proxyAgentSettings', default={}) or {}
 
     def proxy_enabled(self):
-        return bool(self.proxy_settings().get("enabled"))
+        return bool(self.proxy_settings().get('enabled'))
 
     def key_incarnation(self):
-        return int(self.proxy_settings().get("keyIncarnationId") or 0)
+        return int(self.proxy_settings().get('keyIncarnationId') or 0)
 
     def provisioning_state(self):
         if self.busy is not None:
-            return "Updating"
-        return "Failed" if getattr(self, "update_failed", False) else "Succeeded"
+            return 'Updating'
+        return 'Failed' if getattr(self, 'update_failed', False) else 'Succeeded'
 
     def to_arm(self, instance_view=None):
         data = copy.deepcopy(self.model)
-        data["id"], data["name"], data["type"] = self.id, self.name, self.type
-        data["location"] = self.location
-        data["etag"] = self.etag
-        props = data.setdefault("properties", {})
-        props["provisioningState"] = self.provisioning_state()
+        data['id'], data['name'], data['type'] = self.id, self.name, self.type
+        data['location'] = self.location
+        data['etag'] = self.etag
+        props = data.setdefault('properties', {})
+        props['provisioningState'] = self.provisioning_state()
         if self.is_instance:
-            data["instanceId"] = self.instance_id
-            props["latestModelApplied"] = True
+            data['instanceId'] = self.instance_id
+            props['latestModelApplied'] = True
         elif self.scale_set is not None:
-            props["virtualMachineScaleSet"] = {"id": self.scale_set.id}
+            props['virtualMachineScaleSet'] = {'id': self.scale_set.id}
         if instance_view is not None:
-            props["instanceView"] = instance_view
+            props['instanceView'] = instance_view
         if self.extensions and not self.is_instance:
-            data["resources"] = [ext.to_arm() for ext in self.extensions.values()]
+            data['resources'] = [ext.to_arm() for ext in self.extensions.values()]
         elif self.extensions:
-            data["resources"] = [{"id": ext.id} for ext in self.extensions.values()]
+            data['resources'] = [{'id': ext.id} for ext in self.extensions.values()]
         return data

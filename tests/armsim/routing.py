@@ -7,20 +7,20 @@ from urllib.parse import parse_qsl
 from .errors import ArmError
 
 # Building blocks of ARM paths (matched case-insensitively).
-SUB = r"/subscriptions/(?P<sub>[^/]+)"
-RG = SUB + r"/resourcegroups/(?P<rg>[^/]+)"
-COMPUTE = r"/providers/microsoft\.compute"
-VM = RG + COMPUTE + r"/virtualmachines/(?P<vm>[^/]+)"
-VMSS = RG + COMPUTE + r"/virtualmachinescalesets/(?P<ss>[^/]+)"
-INSTANCE = VMSS + r"/virtualmachines/(?P<inst>[^/]+)"
+SUB = r'/subscriptions/(?P<sub>[^/]+)'
+RG = SUB + r'/resourcegroups/(?P<rg>[^/]+)'
+COMPUTE = r'/providers/microsoft\.compute'
+VM = RG + COMPUTE + r'/virtualmachines/(?P<vm>[^/]+)'
+VMSS = RG + COMPUTE + r'/virtualmachinescalesets/(?P<ss>[^/]+)'
+INSTANCE = VMSS + r'/virtualmachines/(?P<inst>[^/]+)'
 
 
 class Request:
-    def __init__(self, method, raw_path, headers, body=b""):
+    def __init__(self, method, raw_path, headers, body=b''):
         self.method = method.upper()
         self.raw_path = raw_path
-        path, _, query = raw_path.partition("?")
-        self.path = path.rstrip("/") or "/"
+        path, _, query = raw_path.partition('?')
+        self.path = path.rstrip('/') or '/'
         self.query = {k.lower(): v for k, v in parse_qsl(query, keep_blank_values=True)}
         self.headers = headers  # email.message.Message: case-insensitive get()
         self.body = body
@@ -37,21 +37,23 @@ class Request:
         try:
             data = json.loads(self.body)
         except ValueError as exc:
-            raise ArmError(400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: {exc}") from None
+            raise ArmError(
+                400, 'InvalidRequestContent', f'The request content was invalid and could not be deserialized: {exc}'
+            ) from None
         if not isinstance(data, dict):
-            raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+            raise ArmError(400, 'InvalidRequestContent', 'The request content must be a JSON object.')
         return data
 
     def form(self):
-        return dict(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
+        return dict(parse_qsl(self.body.decode('utf-8', 'replace'), keep_blank_values=True))
 
     @property
     def api_version(self):
-        return self.query.get("api-version")
+        return self.query.get('api-version')
 
 
 class Response:
-    def __init__(self, status=200, body=None, headers=None, drop=False, content_type="application/json; charset=utf-8"):
+    def __init__(self, status=200, body=None, headers=None, drop=False, content_type='application/json; charset=utf-8'):
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
@@ -64,7 +66,7 @@ class Response:
 
     def payload(self):
         if self.body is None:
-            return b""
+            return b''
         if isinstance(self.body, bytes):
             return self.body
         if isinstance(self.body, str):
@@ -75,7 +77,7 @@ class Response:
 class Route:
     def __init__(self, method, pattern, handler, kind, **options):
         self.method = method
-        self.regex = re.compile("^" + pattern + "$", re.IGNORECASE)
+        self.regex = re.compile('^' + pattern + '$', re.IGNORECASE)
         self.handler = handler
         self.kind = kind
         self.options = options

@@ -15,7 +15,7 @@ from .errors import ArmError
 from .resources import Resources
 from .routing import Request, Response, Router
 
-API_VERSION = re.compile(r"^20\d\d-\d\d-\d\d(-preview)?$")
+API_VERSION = re.compile(r'^20\d\d-\d\d-\d\d(-preview)?$')
 
 
 class App:
@@ -34,26 +34,26 @@ class App:
     def handle(self, req):
         started = time.monotonic()
         world = self.world
-        if req.path == "/_sim" or req.path.startswith("/_sim/"):
+        if req.path == '/_sim' or req.path.startswith('/_sim/'):
             with world.lock:
                 world.advance()
                 return self._dispatch(self.control_router, req)
         with world.lock:
             fault = world.faults.take(req.method, req.raw_path)
-        if fault is not None and fault.kind == "slow":
+        if fault is not None and fault.kind == 'slow':
             time.sleep(fault.delay)
             fault = None
-        if fault is not None and fault.kind == "deallocate":
+        if fault is not None and fault.kind == 'deallocate':
             with world.lock:  # someone else deallocates the VM just before this request arrives
                 world.deallocate_addressed(req.path)
             fault = None
-        if fault is not None and fault.kind == "drop":
-            world.log.add(req, "dropped", None, time.monotonic() - started)
+        if fault is not None and fault.kind == 'drop':
+            world.log.add(req, 'dropped', None, time.monotonic() - started)
             return Response(drop=True)
         with world.lock:
             world.advance()
             resp = self._serve(req, fault)
-        latency = float(world.config.get("latency_ms") or 0) / 1000.0
+        latency = float(world.config.get('latency_ms') or 0) / 1000.0
         if latency > 0:
             time.sleep(latency)
         world.log.add(req, resp.status, req.principal, time.monotonic() - started)
@@ -72,21 +72,24 @@ class App:
     def _serve(self, req, fault):
         world = self.world
         route, groups = self.router.match(req.method, req.path)
-        extra = {"x-ms-request-id": str(uuid.uuid4()), "x-ms-correlation-request-id": str(uuid.uuid4()),
-                 "Cache-Control": "no-cache"}
+        extra = {
+            'x-ms-request-id': str(uuid.uuid4()),
+            'x-ms-correlation-request-id': str(uuid.uuid4()),
+            'Cache-Control': 'no-cache',
+        }
         counter = None
         try:
             if route is None:
                 raise _no_route(req, groups)
             req.route_kind = route.kind
-            counter = route.options.get("counter") or _default_counter(route, req.method)
-            if counter == "token":
-                req.principal = req.form().get("client_id") or None
-            if fault is not None and fault.kind == "operation_fails":
+            counter = route.options.get('counter') or _default_counter(route, req.method)
+            if counter == 'token':
+                req.principal = req.form().get('client_id') or None
+            if fault is not None and fault.kind == 'operation_fails':
                 req.operation_fault = fault  # served (accepted) as usual; its long-running operation fails
             elif fault is not None:
                 raise fault.error()
-            if route.options.get("auth", not route.kind.startswith("entra")):
+            if route.options.get('auth', not route.kind.startswith('entra')):
                 extra.update(self._admit(req, route, groups))
             resp = route.handler(req, **groups)
         except ArmError as exc:
@@ -95,37 +98,43 @@ class App:
             resp.headers.setdefault(key, value)
         world.counters.count(counter, req.principal, req.route_kind)
         if resp.status == 429:
-            world.counters.count("throttled", req.principal, req.route_kind)
+            world.counters.count('throttled', req.principal, req.route_kind)
         return resp
 
     def _admit(self, req, route, groups):
         """Checks every ARM request passes before its handler; returns headers to add."""
         world = self.world
         claims = self.entra.authenticate(req)
-        req.principal = claims.get("appid")
-        if route.options.get("api_version", True):
+        req.principal = claims.get('appid')
+        if route.options.get('api_version', True):
             version = req.api_version
             if not version:
-                raise ArmError(400, "MissingApiVersionParameter",
-                               "The api-version query parameter (?api-version=) is required for all requests.")
+                raise ArmError(
+                    400,
+                    'MissingApiVersionParameter',
+                    'The api-version query parameter (?api-version=) is required for all requests.',
+                )
             if not API_VERSION.match(version):
-                raise ArmError(400, "InvalidApiVersionParameter",
-                               f"The api-version '{version}' is invalid. The supported versions are "
-                               "'2026-04-01,2025-04-01,2024-11-01,2024-07-01,2024-03-01,2023-09-01'.")
+                raise ArmError(
+                    400,
+                    'InvalidApiVersionParameter',
+                    f"The api-version '{version}' is invalid. The supported versions are "
+                    "'2026-04-01,2025-04-01,2024-11-01,2024-07-01,2024-03-01,2023-09-01'.",
+                )
         headers = {}
-        sub = groups.get("sub")
+        sub = groups.get('sub')
         now = world.now()
         if sub:
-            kind = {"GET": "read", "HEAD": "read", "DELETE": "delete"}.get(req.method, "write")
-            headers.update(world.throttle.gateway(sub, claims.get("oid") or req.principal, kind, now))
+            kind = {'GET': 'read', 'HEAD': 'read', 'DELETE': 'delete'}.get(req.method, 'write')
+            headers.update(world.throttle.gateway(sub, claims.get('oid') or req.principal, kind, now))
         scope = req.path
-        for _ in range(route.options.get("scope_strip", 0)):
-            scope = scope.rsplit("/", 1)[0]
+        for _ in range(route.options.get('scope_strip', 0)):
+            scope = scope.rsplit('/', 1)[0]
         try:
-            action = route.options.get("action")
+            action = route.options.get('action')
             if action:
                 self.entra.authorize(claims, action.format(**groups), scope)
-            policy = route.options.get("policy")
+            policy = route.options.get('policy')
             if policy and sub:
                 headers.update(world.throttle.compute(policy, sub, scope, now))
         except ArmError as exc:
@@ -135,42 +144,43 @@ class App:
 
 
 def _default_counter(route, method):
-    if route.kind.startswith("entra") or route.kind == "metadata":
+    if route.kind.startswith('entra') or route.kind == 'metadata':
         return None
-    return "read" if method in ("GET", "HEAD") else "write"
+    return 'read' if method in ('GET', 'HEAD') else 'write'
 
 
 def _no_route(req, allowed):
     if allowed:
-        return ArmError(405, "MethodNotAllowed", f"The requested resource does not support http method '{req.method}'.")
-    if req.path.lower().startswith("/subscriptions/") and "/providers/" in req.path.lower():
-        return ArmError(404, "InvalidResourceType",
-                        f"The resource type could not be found for the path '{req.path}' (armsim).")
-    return ArmError(404, "NotFound", f"No route for '{req.method} {req.path}' (armsim).")
+        return ArmError(405, 'MethodNotAllowed', f"The requested resource does not support http method '{req.method}'.")
+    if req.path.lower().startswith('/subscriptions/') and '/providers/' in req.path.lower():
+        return ArmError(
+            404, 'InvalidResourceType', f"The resource type could not be found for the path '{req.path}' (armsim)."
+        )
+    return ArmError(404, 'NotFound', f"No route for '{req.method} {req.path}' (armsim).")
 
 
 class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "armsim/1.0"
-    sys_version = ""
+    protocol_version = 'HTTP/1.1'
+    server_version = 'armsim/1.0'
+    sys_version = ''
     timeout = 120  # idle keep-alive connections are closed after this
 
     def log_message(self, format, *args):  # noqa: A002 - silence the default stderr access log
         pass
 
     def _read_body(self):
-        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+        if (self.headers.get('Transfer-Encoding') or '').lower() == 'chunked':
             chunks = []
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                size = int(self.rfile.readline().split(b';')[0].strip() or b'0', 16)
                 if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    while self.rfile.readline() not in (b'\r\n', b'\n', b''):
                         pass
-                    return b"".join(chunks)
+                    return b''.join(chunks)
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        length = int(self.headers.get('Content-Length') or 0)
+        return self.rfile.read(length) if length else b''
 
     def _handle(self):
         req = Request(self.command, self.path, self.headers, self._read_body())
@@ -182,15 +192,15 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        payload = b"" if self.command == "HEAD" else resp.payload()
+        payload = b'' if self.command == 'HEAD' else resp.payload()
         self.send_response(resp.status)
         if payload:
-            self.send_header("Content-Type", resp.content_type)
+            self.send_header('Content-Type', resp.content_type)
         for key, value in resp.headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header('Content-Length', str(len(payload)))
         # Headers and body in one write: two small writes meet Nagle + delayed ACK (~40 ms per response).
-        self._headers_buffer.extend([b"\r\n", payload])
+        self._headers_buffer.extend([b'\r\n', payload])
         self.flush_headers()
 
     do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = do_HEAD = _handle

@@ -6,8 +6,8 @@ import datetime
 
 def iso_now():
     """ARM-style UTC timestamp with 7 fractional digits, e.g. 2024-05-01T10:00:00.1234567+00:00."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0+00:00"
+    now = datetime.datetime.now(datetime.UTC)
+    return now.strftime('%Y-%m-%dT%H:%M:%S.%f') + '0+00:00'
 
 
 def deep_merge(target, patch):

@@ -29,16 +29,18 @@ import os
 import re
 
 # [inferred] the status texts the handler writes; the Windows handler's own strings are not published.
-MSG_ENABLE_SUCCEEDED = "Enable succeeded."
-MSG_DOMAIN_CONTROLLER = "VMAccess is not supported on a domain controller."
-MSG_PASSWORD_POLICY = ("The password does not meet the password policy requirements. Check the minimum password "
-                       "length, password complexity and password history requirements.")
-MSG_NO_PASSWORD = "A password is required to reset or add the local administrator account."
-MSG_INVALID_USERNAME = "The user name is not valid for a local account."
+MSG_ENABLE_SUCCEEDED = 'Enable succeeded.'
+MSG_DOMAIN_CONTROLLER = 'VMAccess is not supported on a domain controller.'
+MSG_PASSWORD_POLICY = (
+    'The password does not meet the password policy requirements. Check the minimum password '
+    'length, password complexity and password history requirements.'
+)
+MSG_NO_PASSWORD = 'A password is required to reset or add the local administrator account.'
+MSG_INVALID_USERNAME = 'The user name is not valid for a local account.'
 
 RDP_PORT = 3389
 BUILTIN_ADMIN_RID = 500
-ADMINISTRATORS = "Administrators"
+ADMINISTRATORS = 'Administrators'
 # [source: Windows local account rules] characters a local user name cannot contain; at most 20 characters.
 _BAD_NAME_RE = re.compile(r'["/\\\[\]:;|=,+*?<>@]')
 
@@ -51,7 +53,7 @@ class HandlerResult:
 
 def _hash_password(password: str) -> tuple[str, str]:
     salt = os.urandom(16).hex()
-    return salt, hashlib.sha256((salt + password).encode("utf-8")).hexdigest()
+    return salt, hashlib.sha256((salt + password).encode('utf-8')).hexdigest()
 
 
 def password_policy_ok(password: str, user: str) -> bool:
@@ -59,8 +61,14 @@ def password_policy_ok(password: str, user: str) -> bool:
     adminPassword rules, Windows 'Password must meet complexity requirements']."""
     if not 8 <= len(password) <= 123:
         return False
-    classes = sum((any(c.islower() for c in password), any(c.isupper() for c in password),
-                   any(c.isdigit() for c in password), any(not c.isalnum() for c in password)))
+    classes = sum(
+        (
+            any(c.islower() for c in password),
+            any(c.isupper() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() for c in password),
+        )
+    )
     if classes < 3:
         return False
     return not (len(user) >= 3 and user.lower() in password.lower())
@@ -74,75 +82,89 @@ class WindowsGuest:
         self.administrators: set[str] = set()
         self.domain_controller = False
         self.rdp_enabled = True  # fDenyTSConnections = 0
-        self.rdp_service = "running"  # TermService
+        self.rdp_service = 'running'  # TermService
         self.rdp_port = RDP_PORT
         self.firewall_rdp_enabled = True
         self.runs = 0
         self.events: list[dict[str, str]] = []
 
     @classmethod
-    def from_fleet(cls, d: dict | None, admin_username: str = "azureuser") -> "WindowsGuest":
+    def from_fleet(cls, d: dict | None, admin_username: str = 'azureuser') -> WindowsGuest:
         """``guest`` mapping: users {name: {password?, admin? (default true), disabled?}}, domain_controller?,
         rdp_enabled?, rdp_service?, rdp_port?, firewall_rdp_enabled?. The first user (or ``admin_username``) is
         the built-in administrator (RID 500), as Azure provisions it from osProfile.adminUsername."""
         g = cls()
         d = dict(d or {})
-        users = d.get("users") or {admin_username: {"admin": True}}
+        users = d.get('users') or {admin_username: {'admin': True}}
         for i, (name, spec) in enumerate(users.items()):
             spec = dict(spec or {})
-            g._add_user(name, rid=BUILTIN_ADMIN_RID if i == 0 else 1000 + i, disabled=bool(spec.get("disabled")))
-            if spec.get("password"):
-                g.users[name.lower()]["password"] = _hash_password(str(spec["password"]))
-            if spec.get("admin", True):
+            g._add_user(name, rid=BUILTIN_ADMIN_RID if i == 0 else 1000 + i, disabled=bool(spec.get('disabled')))
+            if spec.get('password'):
+                g.users[name.lower()]['password'] = _hash_password(str(spec['password']))
+            if spec.get('admin', True):
                 g.administrators.add(name.lower())
-        g.domain_controller = bool(d.get("domain_controller", False))
-        g.rdp_enabled = bool(d.get("rdp_enabled", True))
-        g.rdp_service = str(d.get("rdp_service", "running"))
-        g.rdp_port = int(d.get("rdp_port", RDP_PORT))
-        g.firewall_rdp_enabled = bool(d.get("firewall_rdp_enabled", True))
+        g.domain_controller = bool(d.get('domain_controller', False))
+        g.rdp_enabled = bool(d.get('rdp_enabled', True))
+        g.rdp_service = str(d.get('rdp_service', 'running'))
+        g.rdp_port = int(d.get('rdp_port', RDP_PORT))
+        g.firewall_rdp_enabled = bool(d.get('firewall_rdp_enabled', True))
         return g
 
     def _add_user(self, name, rid, disabled=False, created=False):
-        self.users[name.lower()] = {"name": name, "rid": rid, "disabled": disabled, "password": None,
-                                    "password_version": 0, "created_by_vmaccess": created}
+        self.users[name.lower()] = {
+            'name': name,
+            'rid': rid,
+            'disabled': disabled,
+            'password': None,
+            'password_version': 0,
+            'created_by_vmaccess': created,
+        }
 
     def builtin_admin(self):
-        return next((u for u in self.users.values() if u["rid"] == BUILTIN_ADMIN_RID), None)
+        return next((u for u in self.users.values() if u['rid'] == BUILTIN_ADMIN_RID), None)
 
     def password_matches(self, user: str, password: str) -> bool:
         u = self.users.get(user.lower())
-        if not u or not u["password"]:
+        if not u or not u['password']:
             return False
-        salt, digest = u["password"]
-        return hmac.compare_digest(digest, hashlib.sha256((salt + password).encode("utf-8")).hexdigest())
+        salt, digest = u['password']
+        return hmac.compare_digest(digest, hashlib.sha256((salt + password).encode('utf-8')).hexdigest())
 
     def to_json(self) -> dict:
         return {
-            "os": "windows",
-            "users": {u["name"]: {"rid": u["rid"], "disabled": u["disabled"], "password_set": u["password"] is not None,
-                                  "password_version": u["password_version"], "admin": k in self.administrators,
-                                  "created_by_vmaccess": u["created_by_vmaccess"]} for k, u in self.users.items()},
-            "administrators": sorted(self.users[k]["name"] for k in self.administrators if k in self.users),
-            "domain_controller": self.domain_controller,
-            "rdp_enabled": self.rdp_enabled,
-            "rdp_service": self.rdp_service,
-            "rdp_port": self.rdp_port,
-            "firewall_rdp_enabled": self.firewall_rdp_enabled,
-            "runs": self.runs,
-            "events": [dict(e) for e in self.events],
+            'os': 'windows',
+            'users': {
+                u['name']: {
+                    'rid': u['rid'],
+                    'disabled': u['disabled'],
+                    'password_set': u['password'] is not None,
+                    'password_version': u['password_version'],
+                    'admin': k in self.administrators,
+                    'created_by_vmaccess': u['created_by_vmaccess'],
+                }
+                for k, u in self.users.items()
+            },
+            'administrators': sorted(self.users[k]['name'] for k in self.administrators if k in self.users),
+            'domain_controller': self.domain_controller,
+            'rdp_enabled': self.rdp_enabled,
+            'rdp_service': self.rdp_service,
+            'rdp_port': self.rdp_port,
+            'firewall_rdp_enabled': self.firewall_rdp_enabled,
+            'runs': self.runs,
+            'events': [dict(e) for e in self.events],
         }
 
     def _event(self, op: str, message: str) -> None:
-        self.events.append({"run": str(self.runs), "op": op, "message": message})
+        self.events.append({'run': str(self.runs), 'op': op, 'message': message})
 
 
 def _reset_rdp(guest: WindowsGuest) -> None:
     # [source: reset-rdp doc] enables the Remote Desktop service and the firewall rule for the default port 3389.
     guest.rdp_enabled = True
-    guest.rdp_service = "running"
+    guest.rdp_service = 'running'
     guest.rdp_port = RDP_PORT  # [inferred] the configuration is reset to the default port
     guest.firewall_rdp_enabled = True
-    guest._event("ResetRDP", "Remote Desktop enabled, firewall rule for TCP 3389 enabled")
+    guest._event('ResetRDP', 'Remote Desktop enabled, firewall rule for TCP 3389 enabled')
 
 
 def run_vmaccess_agent(guest: WindowsGuest, settings: dict | None, protected: dict | None) -> HandlerResult:
@@ -150,41 +172,41 @@ def run_vmaccess_agent(guest: WindowsGuest, settings: dict | None, protected: di
     guest.runs += 1
     settings = settings or {}
     protected = protected or {}
-    user = settings.get("UserName")
-    password = protected.get("Password")
+    user = settings.get('UserName')
+    password = protected.get('Password')
     if guest.domain_controller:  # [source: reset-rdp doc] not supported on a domain controller
-        guest._event("Enable", "refused: domain controller")
+        guest._event('Enable', 'refused: domain controller')
         return HandlerResult(False, MSG_DOMAIN_CONTROLLER)
     if not user and not password:
         _reset_rdp(guest)
         return HandlerResult(True, MSG_ENABLE_SUCCEEDED)
     if not user:  # [inferred] a password alone applies to the built-in administrator
         admin = guest.builtin_admin()
-        user = admin["name"] if admin else None
+        user = admin['name'] if admin else None
         if user is None:
             return HandlerResult(False, MSG_INVALID_USERNAME)
     if not password:  # [inferred]
-        guest._event("Enable", "refused: no password")
+        guest._event('Enable', 'refused: no password')
         return HandlerResult(False, MSG_NO_PASSWORD)
     user = str(user)
-    if len(user) > 20 or _BAD_NAME_RE.search(user) or user.endswith(".") or not user.strip():
+    if len(user) > 20 or _BAD_NAME_RE.search(user) or user.endswith('.') or not user.strip():
         return HandlerResult(False, MSG_INVALID_USERNAME)
     if not password_policy_ok(str(password), user):
-        guest._event("Enable", "password refused by policy for %s" % user)
+        guest._event('Enable', 'password refused by policy for %s' % user)
         return HandlerResult(False, MSG_PASSWORD_POLICY)
     key = user.lower()
     if key not in guest.users:
         # [source: reset-rdp doc] a name other than the current local administrator adds a local administrator
         guest._add_user(user, rid=1000 + len(guest.users) + 1, created=True)
-        guest._event("Enable", "created local administrator %s" % user)
+        guest._event('Enable', 'created local administrator %s' % user)
     u = guest.users[key]
-    u["password"] = _hash_password(str(password))
-    u["password_version"] += 1
-    u["disabled"] = False  # [inferred] the account is enabled so the new password can be used
+    u['password'] = _hash_password(str(password))
+    u['password_version'] += 1
+    u['disabled'] = False  # [inferred] the account is enabled so the new password can be used
     guest.administrators.add(key)
-    guest._event("Enable", "password reset for %s" % u["name"])
+    guest._event('Enable', 'password reset for %s' % u['name'])
     # [inferred] the handler also makes sure Remote Desktop is reachable when it resets the administrator
     return HandlerResult(True, MSG_ENABLE_SUCCEEDED)
 
 
-__all__ = ["HandlerResult", "WindowsGuest", "run_vmaccess_agent", "password_policy_ok"]
+__all__ = ['HandlerResult', 'WindowsGuest', 'run_vmaccess_agent', 'password_policy_ok']

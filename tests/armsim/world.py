@@ -12,7 +12,7 @@ from .throttle import Throttle
 
 
 class World:
-    def __init__(self, fleet_source, cli_config, base_url=""):
+    def __init__(self, fleet_source, cli_config, base_url=''):
         self.lock = threading.RLock()
         self.base_url = base_url
         self.cli_config = dict(cli_config or {})
@@ -56,12 +56,12 @@ class World:
     def deallocate_addressed(self, path):
         """Deallocate the VM or instance ``path`` addresses (a fault: another actor stops it mid-flow)."""
         low = path.lower()
-        parts = low.split("/")
+        parts = low.split('/')
         for end in range(len(parts), 0, -1):
-            machine = self.fleet.machines.get("/".join(parts[:end]))
+            machine = self.fleet.machines.get('/'.join(parts[:end]))
             if machine is not None:
                 machine.busy = machine.busy_kind = None
-                self.compute.set_power(machine, "deallocated", self.now())
+                self.compute.set_power(machine, 'deallocated', self.now())
                 return machine
         return None
 
@@ -81,16 +81,23 @@ class World:
         """Full internal state of one VM/instance for the control API."""
         guest = machine.guest.to_json() if machine.guest is not None else None
         return {
-            "id": machine.id,
-            "kind": "instance" if machine.is_instance else "vm",
-            "os": machine.os,
-            "power": machine.power,
-            "busy": machine.busy_kind,
-            "etag": machine.etag,
-            "model": machine.to_arm(),
-            "proxy_agent": machine.agent.to_json() if machine.agent is not None else None,
-            "extensions": {e.name: {"handler": e.display_handler, "provisioningState": e.provisioning_state,
-                                    "settings": e.props.get("settings"), "forceUpdateTag": e.props.get("forceUpdateTag"),
-                                    "status": e.status} for e in machine.extensions.values()},
-            "guest": guest,
+            'id': machine.id,
+            'kind': 'instance' if machine.is_instance else 'vm',
+            'os': machine.os,
+            'power': machine.power,
+            'busy': machine.busy_kind,
+            'etag': machine.etag,
+            'model': machine.to_arm(),
+            'proxy_agent': machine.agent.to_json() if machine.agent is not None else None,
+            'extensions': {
+                e.name: {
+                    'handler': e.display_handler,
+                    'provisioningState': e.provisioning_state,
+                    'settings': e.props.get('settings'),
+                    'forceUpdateTag': e.props.get('forceUpdateTag'),
+                    'status': e.status,
+                }
+                for e in machine.extensions.values()
+            },
+            'guest': guest,
         }

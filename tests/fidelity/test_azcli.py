@@ -21,35 +21,35 @@ import time
 
 import pytest
 
-AZ = os.environ.get("VMRESCUE_AZ")
+AZ = os.environ.get('VMRESCUE_AZ')
 AZ_USABLE = bool(AZ) and os.path.isfile(AZ) and os.access(AZ, os.X_OK)
 
 pytestmark = pytest.mark.skipif(
     not AZ_USABLE,
-    reason="Azure CLI fidelity tier: VMRESCUE_AZ is not set to an executable az "
-           "(`make azcli` builds it; `make test` exports VMRESCUE_AZ)",
+    reason='Azure CLI fidelity tier: VMRESCUE_AZ is not set to an executable az '
+    '(`make azcli` builds it; `make test` exports VMRESCUE_AZ)',
 )
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
-FLEET = os.path.join(TESTS_DIR, "armsim", "fleets", "test.yaml")
+FLEET = os.path.join(TESTS_DIR, 'armsim', 'fleets', 'test.yaml')
 # Short simulated delays keep this tier fast. lro_retry_after matters most: az waits as long as Retry-After says.
-FAST = {"lro_seconds": 0.3, "lro_retry_after": 1, "extension_seconds": 0.3, "relatch_seconds": 2.0}
-CLOUD = "armsim"
-RG = "rg-linux"
+FAST = {'lro_seconds': 0.3, 'lro_retry_after': 1, 'extension_seconds': 0.3, 'relatch_seconds': 2.0}
+CLOUD = 'armsim'
+RG = 'rg-linux'
 AZ_TIMEOUT = 120
 
-VM_PASSWORD = "Fidelity-Passw0rd!7"  # only ever written to a 0600 file and replaced by *** in messages
+VM_PASSWORD = 'Fidelity-Passw0rd!7'  # only ever written to a 0600 file and replaced by *** in messages
 
 
 def _openssh(key_type, body):
-    blob = struct.pack(">I", len(key_type)) + key_type.encode() + struct.pack(">I", len(body)) + body
-    return "%s %s" % (key_type, base64.b64encode(blob).decode())
+    blob = struct.pack('>I', len(key_type)) + key_type.encode() + struct.pack('>I', len(body)) + body
+    return '%s %s' % (key_type, base64.b64encode(blob).decode())
 
 
-ED25519_KEY = _openssh("ssh-ed25519", bytes(range(32))) + " fidelity@azcli"
+ED25519_KEY = _openssh('ssh-ed25519', bytes(range(32))) + ' fidelity@azcli'
 
 
 class AzCli:
@@ -59,64 +59,78 @@ class AzCli:
         self.home = home
         self.secrets = [s for s in secrets if s]
         self.env = {
-            "PATH": os.path.dirname(AZ) + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": home,  # nothing read from or written to the real ~/.azure or ~/.ssh
-            "AZURE_CONFIG_DIR": os.path.join(home, ".azure"),
-            "REQUESTS_CA_BUNDLE": ca_file,
-            "SSL_CERT_FILE": ca_file,
-            "AZURE_CORE_COLLECT_TELEMETRY": "false",
-            "AZURE_CORE_ONLY_SHOW_ERRORS": "true",
-            "AZURE_CORE_NO_COLOR": "true",
-            "AZURE_CORE_SURVEY_MESSAGE": "false",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "LANG": "C.UTF-8",
+            'PATH': os.path.dirname(AZ) + os.pathsep + os.environ.get('PATH', '/usr/bin:/bin'),
+            'HOME': home,  # nothing read from or written to the real ~/.azure or ~/.ssh
+            'AZURE_CONFIG_DIR': os.path.join(home, '.azure'),
+            'REQUESTS_CA_BUNDLE': ca_file,
+            'SSL_CERT_FILE': ca_file,
+            'AZURE_CORE_COLLECT_TELEMETRY': 'false',
+            'AZURE_CORE_ONLY_SHOW_ERRORS': 'true',
+            'AZURE_CORE_NO_COLOR': 'true',
+            'AZURE_CORE_SURVEY_MESSAGE': 'false',
+            'NO_PROXY': '127.0.0.1,localhost',
+            'LANG': 'C.UTF-8',
         }
 
     def redact(self, text):
         for secret in self.secrets:
-            text = text.replace(secret, "***")
+            text = text.replace(secret, '***')
         return text
 
     def secret_file(self, name, value):
         """A 0600 file holding ``value``, for ``--password=@FILE``."""
         path = os.path.join(self.home, name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, 'w') as fh:
             fh.write(value)
         return path
 
     def run(self, *args, check=True, timeout=AZ_TIMEOUT):
-        shown = self.redact("az " + " ".join(args))
+        shown = self.redact('az ' + ' '.join(args))
         started = time.monotonic()
         try:
-            proc = subprocess.run([AZ, *args], env=self.env, capture_output=True, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL, cwd=self.home)
+            proc = subprocess.run(
+                [AZ, *args],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+            )
         except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            err = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-            pytest.fail("%s timed out after %ss\nstdout:\n%s\nstderr:\n%s"
-                        % (shown, timeout, self.redact(out), self.redact(err)), pytrace=False)
-        if os.environ.get("VMRESCUE_AZ_TRACE"):
-            sys.stderr.write("%.2fs %s\n" % (time.monotonic() - started, shown))
+            out = (exc.stdout or b'').decode(errors='replace') if isinstance(exc.stdout, bytes) else (exc.stdout or '')
+            err = (exc.stderr or b'').decode(errors='replace') if isinstance(exc.stderr, bytes) else (exc.stderr or '')
+            pytest.fail(
+                '%s timed out after %ss\nstdout:\n%s\nstderr:\n%s'
+                % (shown, timeout, self.redact(out), self.redact(err)),
+                pytrace=False,
+            )
+        if os.environ.get('VMRESCUE_AZ_TRACE'):
+            sys.stderr.write('%.2fs %s\n' % (time.monotonic() - started, shown))
         if check and proc.returncode != 0:
-            pytest.fail("%s exited %d\nstdout:\n%s\nstderr:\n%s"
-                        % (shown, proc.returncode, self.redact(proc.stdout), self.redact(proc.stderr)), pytrace=False)
+            pytest.fail(
+                '%s exited %d\nstdout:\n%s\nstderr:\n%s'
+                % (shown, proc.returncode, self.redact(proc.stdout), self.redact(proc.stderr)),
+                pytrace=False,
+            )
         return proc
 
     def json(self, *args):
-        proc = self.run(*args, "-o", "json")
+        proc = self.run(*args, '-o', 'json')
         try:
             return json.loads(proc.stdout)
         except ValueError:
-            pytest.fail("az %s printed no JSON:\n%s" % (self.redact(" ".join(args)), self.redact(proc.stdout)),
-                        pytrace=False)
+            pytest.fail(
+                'az %s printed no JSON:\n%s' % (self.redact(' '.join(args)), self.redact(proc.stdout)), pytrace=False
+            )
 
 
 class Ctx:
     def __init__(self, sim, cli):
         self.sim = sim
         self.cli = cli
-        self.sub = ["--subscription", sim.subscription_id]
+        self.sub = ['--subscription', sim.subscription_id]
 
     def vm_id(self, name):
         return self.sim.vm_id(RG, name)
@@ -129,33 +143,34 @@ class Ctx:
 
     def mark(self):
         entries = self.sim.control.requests()
-        return entries[-1]["seq"] if entries else 0
+        return entries[-1]['seq'] if entries else 0
 
     def arm_requests(self, since):
         """ARM requests (no token, control or metadata calls) logged after ``since``."""
-        return [e for e in self.sim.control.requests(since=since)
-                if e["path"].lower().startswith("/subscriptions/")]
+        return [e for e in self.sim.control.requests(since=since) if e['path'].lower().startswith('/subscriptions/')]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def az():
     """One simulator and one az login for the whole module (az start-up is the cost of this tier)."""
     from armsim.harness import Simulator
 
-    home = tempfile.mkdtemp(prefix="vmrescue-azcli-")
+    home = tempfile.mkdtemp(prefix='vmrescue-azcli-')
     os.chmod(home, 0o700)
     sim = Simulator.start(fleet=FLEET, config=FAST)
     try:
         cli = AzCli(home, sim.ca_file, [sim.client_secret, VM_PASSWORD])
-        cli.run("cloud", "register", "-n", CLOUD, "--endpoint-resource-manager", sim.base_url.rstrip("/"))
-        cli.run("cloud", "set", "-n", CLOUD)
-        cli.run("config", "set", "core.instance_discovery=false")
-        secret = cli.secret_file("sp-secret", sim.client_secret)
-        accounts = cli.json("login", "--service-principal", "-u", sim.client_id, "--password=@" + secret,
-                            "--tenant", sim.tenant_id)
+        cli.run('cloud', 'register', '-n', CLOUD, '--endpoint-resource-manager', sim.base_url.rstrip('/'))
+        cli.run('cloud', 'set', '-n', CLOUD)
+        cli.run('config', 'set', 'core.instance_discovery=false')
+        secret = cli.secret_file('sp-secret', sim.client_secret)
+        accounts = cli.json(
+            'login', '--service-principal', '-u', sim.client_id, '--password=@' + secret, '--tenant', sim.tenant_id
+        )
         os.unlink(secret)
-        assert [a["id"] for a in accounts if a["id"] == sim.subscription_id], \
+        assert [a['id'] for a in accounts if a['id'] == sim.subscription_id], (
             "az login did not list the simulator's subscription: %s" % cli.redact(json.dumps(accounts))
+        )
         yield Ctx(sim, cli)
     finally:
         sim.stop()
@@ -164,177 +179,220 @@ def az():
 
 def _proxy_agent_status(view):
     """(extension entry, parsed ProxyAgentStatus message) from ``az vm get-instance-view`` output."""
-    iv = view.get("instanceView") or {}
-    for ext in iv.get("extensions") or []:
-        if (ext.get("type") or "").lower() in ("microsoft.cplat.proxyagent.proxyagentlinux",
-                                               "microsoft.cplat.proxyagent.proxyagentwindows"):
-            for sub in ext.get("substatuses") or []:
-                if (sub.get("code") or "").startswith("ComponentStatus/ProxyAgentStatus/"):
-                    return ext, json.loads(sub["message"])
+    iv = view.get('instanceView') or {}
+    for ext in iv.get('extensions') or []:
+        if (ext.get('type') or '').lower() in (
+            'microsoft.cplat.proxyagent.proxyagentlinux',
+            'microsoft.cplat.proxyagent.proxyagentwindows',
+        ):
+            for sub in ext.get('substatuses') or []:
+                if (sub.get('code') or '').startswith('ComponentStatus/ProxyAgentStatus/'):
+                    return ext, json.loads(sub['message'])
             return ext, None
     return None, None
 
 
 def _extension_puts(entries):
-    return [e for e in entries if e["method"] == "PUT" and "/extensions/" in e["path"]]
+    return [e for e in entries if e['method'] == 'PUT' and '/extensions/' in e['path']]
 
 
 # ----------------------------------------------------------------------------------------------------------------
 
 
 def test_login_made_the_simulator_the_active_cloud(az):
-    account = az.cli.json("account", "show")
-    assert account["id"] == az.sim.subscription_id
-    assert account["tenantId"] == az.sim.tenant_id
-    assert account["environmentName"] == CLOUD
-    assert account["user"] == {"name": az.sim.client_id, "type": "servicePrincipal"}
-    assert az.sim.control.counters()["token"] >= 1
+    account = az.cli.json('account', 'show')
+    assert account['id'] == az.sim.subscription_id
+    assert account['tenantId'] == az.sim.tenant_id
+    assert account['environmentName'] == CLOUD
+    assert account['user'] == {'name': az.sim.client_id, 'type': 'servicePrincipal'}
+    assert az.sim.control.counters()['token'] >= 1
 
 
 def test_vm_get_instance_view_shows_key_latch_status(az):
-    view = az.cli.json("vm", "get-instance-view", "-g", RG, "-n", "lin-audit", *az.sub)
+    view = az.cli.json('vm', 'get-instance-view', '-g', RG, '-n', 'lin-audit', *az.sub)
     ext, status = _proxy_agent_status(view)
-    assert ext is not None, "no ProxyAgentLinux extension in: %s" % json.dumps(view.get("instanceView"))[:2000]
-    assert status is not None, "no ComponentStatus/ProxyAgentStatus substatus in %s" % json.dumps(ext)
-    latch = status["keyLatchStatus"]
-    assert latch["status"] == "RUNNING"
-    assert latch["states"]["keyIncarnationId"] == "7"
-    assert latch["states"]["keyGuid"]
-    assert view["securityProfile"]["proxyAgentSettings"]["keyIncarnationId"] == 7
+    assert ext is not None, 'no ProxyAgentLinux extension in: %s' % json.dumps(view.get('instanceView'))[:2000]
+    assert status is not None, 'no ComponentStatus/ProxyAgentStatus substatus in %s' % json.dumps(ext)
+    latch = status['keyLatchStatus']
+    assert latch['status'] == 'RUNNING'
+    assert latch['states']['keyIncarnationId'] == '7'
+    assert latch['states']['keyGuid']
+    assert view['securityProfile']['proxyAgentSettings']['keyIncarnationId'] == 7
 
 
 def test_vm_update_key_incarnation_id_and_guest_relatches(az):
-    name = "lin-ok"
-    before = az.cli.json("vm", "get-instance-view", "-g", RG, "-n", name, *az.sub)
+    name = 'lin-ok'
+    before = az.cli.json('vm', 'get-instance-view', '-g', RG, '-n', name, *az.sub)
     _, old = _proxy_agent_status(before)
-    assert old["keyLatchStatus"]["states"]["keyIncarnationId"] == "3"
-    old_guid = old["keyLatchStatus"]["states"]["keyGuid"]
+    assert old['keyLatchStatus']['states']['keyIncarnationId'] == '3'
+    old_guid = old['keyLatchStatus']['states']['keyGuid']
 
-    model_before = az.model(name)["model"]["properties"]
+    model_before = az.model(name)['model']['properties']
     since = az.mark()
-    vm = az.cli.json("vm", "update", "-g", RG, "-n", name, "--key-incarnation-id", "4", *az.sub)
-    assert vm["securityProfile"]["proxyAgentSettings"]["keyIncarnationId"] == 4
-    assert vm["provisioningState"] == "Succeeded"
+    vm = az.cli.json('vm', 'update', '-g', RG, '-n', name, '--key-incarnation-id', '4', *az.sub)
+    assert vm['securityProfile']['proxyAgentSettings']['keyIncarnationId'] == 4
+    assert vm['provisioningState'] == 'Succeeded'
     vm_path = az.vm_id(name).lower()
-    writes = [(e["method"], e["status"]) for e in az.arm_requests(since)
-              if e["path"].split("?")[0].lower() == vm_path and e["method"] != "GET"]
-    assert writes and writes[0][0] == "PUT" and writes[0][1] in (200, 201, 202), writes  # a generic update: GET + PUT
+    writes = [
+        (e['method'], e['status'])
+        for e in az.arm_requests(since)
+        if e['path'].split('?')[0].lower() == vm_path and e['method'] != 'GET'
+    ]
+    assert writes and writes[0][0] == 'PUT' and writes[0][1] in (200, 201, 202), writes  # a generic update: GET + PUT
     # The CLI PUTs the model back without storageProfile.imageReference (it nulls it to skip the image permission
     # check); Azure keeps a VM's image reference, so nothing but the key incarnation may change.
-    model_after = az.model(name)["model"]["properties"]
-    assert model_after["storageProfile"].get("imageReference") == model_before["storageProfile"]["imageReference"]
-    assert model_after["osProfile"] == model_before["osProfile"]
-    assert model_after["vmId"] == model_before["vmId"]
+    model_after = az.model(name)['model']['properties']
+    assert model_after['storageProfile'].get('imageReference') == model_before['storageProfile']['imageReference']
+    assert model_after['osProfile'] == model_before['osProfile']
+    assert model_after['vmId'] == model_before['vmId']
 
     # the guest relatches: new key, incarnation 4 (relatch_seconds is 2 here)
     deadline = time.monotonic() + 30
     while True:
-        view = az.cli.json("vm", "get-instance-view", "-g", RG, "-n", name, *az.sub)
+        view = az.cli.json('vm', 'get-instance-view', '-g', RG, '-n', name, *az.sub)
         _, status = _proxy_agent_status(view)
-        states = status["keyLatchStatus"]["states"]
-        if states.get("keyIncarnationId") == "4":
+        states = status['keyLatchStatus']['states']
+        if states.get('keyIncarnationId') == '4':
             break
-        assert time.monotonic() < deadline, "guest did not relatch to incarnation 4: %s" % json.dumps(status)
+        assert time.monotonic() < deadline, 'guest did not relatch to incarnation 4: %s' % json.dumps(status)
         time.sleep(1)
-    assert states["keyGuid"] and states["keyGuid"] != old_guid
+    assert states['keyGuid'] and states['keyGuid'] != old_guid
 
     # a lower value is refused with Azure's message, and az exits non-zero
-    again = az.cli.run("vm", "update", "-g", RG, "-n", name, "--key-incarnation-id", "3", *az.sub, check=False)
+    again = az.cli.run('vm', 'update', '-g', RG, '-n', name, '--key-incarnation-id', '3', *az.sub, check=False)
     assert again.returncode != 0
-    assert "can only be incremented" in again.stderr, az.cli.redact(again.stderr)
-    assert az.model(name)["model"]["properties"]["securityProfile"]["proxyAgentSettings"]["keyIncarnationId"] == 4
+    assert 'can only be incremented' in again.stderr, az.cli.redact(again.stderr)
+    assert az.model(name)['model']['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId'] == 4
 
 
 def test_vm_user_update_ssh_key(az):
-    name = "lin-locked"  # nobody can log in: azureuser has no key
-    assert az.guest(name)["users"]["azureuser"]["authorized_keys"] == []
+    name = 'lin-locked'  # nobody can log in: azureuser has no key
+    assert az.guest(name)['users']['azureuser']['authorized_keys'] == []
     since = az.mark()
-    out = az.cli.json("vm", "user", "update", "-g", RG, "-n", name, "-u", "azureuser",
-                      "--ssh-key-value", ED25519_KEY, *az.sub)
-    assert out["name"] == "enablevmaccess"
-    assert "protectedSettings" not in json.dumps(out)
+    out = az.cli.json(
+        'vm', 'user', 'update', '-g', RG, '-n', name, '-u', 'azureuser', '--ssh-key-value', ED25519_KEY, *az.sub
+    )
+    assert out['name'] == 'enablevmaccess'
+    assert 'protectedSettings' not in json.dumps(out)
     puts = _extension_puts(az.arm_requests(since))
-    assert [p["path"].split("?")[0].rsplit("/", 1)[1] for p in puts] == ["enablevmaccess"]
-    body = puts[0]["body"]["properties"]
-    assert (body["publisher"], body["type"], body["typeHandlerVersion"]) == \
-        ("Microsoft.OSTCExtensions", "VMAccessForLinux", "1.5")
-    assert body["settings"] == {} and "forceUpdateTag" not in body
-    assert body["protectedSettings"] == {"username": "<redacted>", "ssh_key": "<redacted>"}  # keys sent, values hidden
+    assert [p['path'].split('?')[0].rsplit('/', 1)[1] for p in puts] == ['enablevmaccess']
+    body = puts[0]['body']['properties']
+    assert (body['publisher'], body['type'], body['typeHandlerVersion']) == (
+        'Microsoft.OSTCExtensions',
+        'VMAccessForLinux',
+        '1.5',
+    )
+    assert body['settings'] == {} and 'forceUpdateTag' not in body
+    assert body['protectedSettings'] == {'username': '<redacted>', 'ssh_key': '<redacted>'}  # keys sent, values hidden
     guest = az.guest(name)
-    assert ED25519_KEY in guest["users"]["azureuser"]["authorized_keys"]
+    assert ED25519_KEY in guest['users']['azureuser']['authorized_keys']
 
 
 def test_vm_user_update_password(az):
-    name = "lin-locked"
-    before = az.guest(name)["users"].get("rescue")
+    name = 'lin-locked'
+    before = az.guest(name)['users'].get('rescue')
     assert before is None
-    pw_file = az.cli.secret_file("vm-password", VM_PASSWORD)
-    az.cli.run("vm", "user", "update", "-g", RG, "-n", name, "-u", "rescue", "--password=@" + pw_file,
-               *az.sub, "-o", "none")
+    pw_file = az.cli.secret_file('vm-password', VM_PASSWORD)
+    az.cli.run(
+        'vm', 'user', 'update', '-g', RG, '-n', name, '-u', 'rescue', '--password=@' + pw_file, *az.sub, '-o', 'none'
+    )
     os.unlink(pw_file)
-    user = az.guest(name)["users"]["rescue"]
-    assert user["password_set"] is True
-    assert user["created_by_vmaccess"] is True
-    assert user["sudo"] is True
+    user = az.guest(name)['users']['rescue']
+    assert user['password_set'] is True
+    assert user['created_by_vmaccess'] is True
+    assert user['sudo'] is True
     # a second password change is a new handler run: the password version moves on
-    pw_file = az.cli.secret_file("vm-password", VM_PASSWORD + "2")
-    az.cli.secrets.append(VM_PASSWORD + "2")
-    az.cli.run("vm", "user", "update", "-g", RG, "-n", name, "-u", "rescue", "--password=@" + pw_file,
-               *az.sub, "-o", "none")
+    pw_file = az.cli.secret_file('vm-password', VM_PASSWORD + '2')
+    az.cli.secrets.append(VM_PASSWORD + '2')
+    az.cli.run(
+        'vm', 'user', 'update', '-g', RG, '-n', name, '-u', 'rescue', '--password=@' + pw_file, *az.sub, '-o', 'none'
+    )
     os.unlink(pw_file)
-    assert az.guest(name)["users"]["rescue"]["password_version"] > user["password_version"]
+    assert az.guest(name)['users']['rescue']['password_version'] > user['password_version']
 
 
 def test_vm_user_reset_ssh(az):
     from armsim import vmaccess
 
-    name = "lin-locked"
+    name = 'lin-locked'
     before = az.guest(name)
-    az.cli.run("vm", "user", "reset-ssh", "-g", RG, "-n", name, *az.sub, "-o", "none")
+    az.cli.run('vm', 'user', 'reset-ssh', '-g', RG, '-n', name, *az.sub, '-o', 'none')
     after = az.guest(name)
-    assert after["sshd_config"] == vmaccess.HANDLER_DEFAULT_SSHD_CONFIG
-    assert after["sshd_restarts"] > before["sshd_restarts"]
-    assert after["port22_open"] is True
+    assert after['sshd_config'] == vmaccess.HANDLER_DEFAULT_SSHD_CONFIG
+    assert after['sshd_restarts'] > before['sshd_restarts']
+    assert after['port22_open'] is True
 
 
 def test_vm_user_delete_reuses_existing_vmaccess_extension(az):
-    name = "lin-vmaccess"  # has VMAccessForLinux under the name "resetaccess" and a user "ops"
-    assert "ops" in az.guest(name)["users"]
+    name = 'lin-vmaccess'  # has VMAccessForLinux under the name "resetaccess" and a user "ops"
+    assert 'ops' in az.guest(name)['users']
     since = az.mark()
-    az.cli.run("vm", "user", "delete", "-g", RG, "-n", name, "-u", "ops", *az.sub, "-o", "none")
+    az.cli.run('vm', 'user', 'delete', '-g', RG, '-n', name, '-u', 'ops', *az.sub, '-o', 'none')
     puts = _extension_puts(az.arm_requests(since))
     # the CLI found the existing handler in the instance view and reused its name (one extension per handler)
-    assert [p["path"].split("?")[0].rsplit("/", 1)[1] for p in puts] == ["resetaccess"]
-    assert "ops" not in az.guest(name)["users"]
+    assert [p['path'].split('?')[0].rsplit('/', 1)[1] for p in puts] == ['resetaccess']
+    assert 'ops' not in az.guest(name)['users']
 
 
 def test_vm_user_update_on_windows_runs_vmaccessagent(az):
     """``az vm user update`` on a Windows VM: the CLI's _reset_windows_admin path; the simulated guest changes."""
-    rg, name = "rg-windows", "win-no-msp"
+    rg, name = 'rg-windows', 'win-no-msp'
     vm_id = az.sim.vm_id(rg, name)
-    assert az.sim.control.guest(vm_id)["users"]["azureuser"]["password_version"] == 0
+    assert az.sim.control.guest(vm_id)['users']['azureuser']['password_version'] == 0
     since = az.mark()
-    pw_file = az.cli.secret_file("vm-password", VM_PASSWORD)
-    out = az.cli.json("vm", "user", "update", "-g", rg, "-n", name, "-u", "azureuser", "--password=@" + pw_file, *az.sub)
+    pw_file = az.cli.secret_file('vm-password', VM_PASSWORD)
+    out = az.cli.json(
+        'vm', 'user', 'update', '-g', rg, '-n', name, '-u', 'azureuser', '--password=@' + pw_file, *az.sub
+    )
     os.unlink(pw_file)
-    assert out["name"] == "enablevmaccess" and "protectedSettings" not in json.dumps(out)
+    assert out['name'] == 'enablevmaccess' and 'protectedSettings' not in json.dumps(out)
     (put,) = _extension_puts(az.arm_requests(since))
-    body = put["body"]["properties"]
-    assert (body["publisher"], body["type"], body["typeHandlerVersion"]) == ("Microsoft.Compute", "VMAccessAgent", "2.4")
-    assert body["settings"] == {"UserName": "azureuser"} and "forceUpdateTag" not in body
-    assert body["protectedSettings"] == {"Password": "<redacted>"}
-    user = az.sim.control.guest(vm_id)["users"]["azureuser"]
-    assert user["password_version"] == 1 and user["admin"] and user["rid"] == 500
+    body = put['body']['properties']
+    assert (body['publisher'], body['type'], body['typeHandlerVersion']) == (
+        'Microsoft.Compute',
+        'VMAccessAgent',
+        '2.4',
+    )
+    assert body['settings'] == {'UserName': 'azureuser'} and 'forceUpdateTag' not in body
+    assert body['protectedSettings'] == {'Password': '<redacted>'}
+    user = az.sim.control.guest(vm_id)['users']['azureuser']
+    assert user['password_version'] == 1 and user['admin'] and user['rid'] == 500
 
     # a new name adds a local administrator; the built-in one stays
-    pw_file = az.cli.secret_file("vm-password", VM_PASSWORD)
-    az.cli.run("vm", "user", "update", "-g", rg, "-n", name, "-u", "rescueadmin", "--password=@" + pw_file,
-               *az.sub, "-o", "none")
+    pw_file = az.cli.secret_file('vm-password', VM_PASSWORD)
+    az.cli.run(
+        'vm',
+        'user',
+        'update',
+        '-g',
+        rg,
+        '-n',
+        name,
+        '-u',
+        'rescueadmin',
+        '--password=@' + pw_file,
+        *az.sub,
+        '-o',
+        'none',
+    )
     os.unlink(pw_file)
     g = az.sim.control.guest(vm_id)
-    assert g["users"]["rescueadmin"]["admin"] and g["users"]["rescueadmin"]["created_by_vmaccess"]
-    assert g["users"]["azureuser"]["rid"] == 500
+    assert g['users']['rescueadmin']['admin'] and g['users']['rescueadmin']['created_by_vmaccess']
+    assert g['users']['azureuser']['rid'] == 500
     # an SSH key is refused by the CLI itself on Windows
-    again = az.cli.run("vm", "user", "update", "-g", rg, "-n", name, "-u", "azureuser", "--ssh-key-value",
-                       ED25519_KEY, *az.sub, check=False)
-    assert again.returncode != 0 and "SSH key is not appliable on a Windows VM" in again.stderr
+    again = az.cli.run(
+        'vm',
+        'user',
+        'update',
+        '-g',
+        rg,
+        '-n',
+        name,
+        '-u',
+        'azureuser',
+        '--ssh-key-value',
+        ED25519_KEY,
+        *az.sub,
+        check=False,
+    )
+    assert again.returncode != 0 and 'SSH key is not appliable on a Windows VM' in again.stderr

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Run real ``ansible-playbook`` / ``ansible`` processes against the simulator (shared by integration tests).
 
 Every child gets: the venv's bin first on PATH, ANSIBLE_COLLECTIONS_PATH=.tmp/collections, the simulator's
@@ -31,7 +30,7 @@ VENV_BIN = os.path.dirname(sys.executable)
 PYTHON = sys.executable
 
 
-class Result(object):
+class Result:
     def __init__(self, proc):
         self.rc = proc.returncode
         self.stdout = proc.stdout
@@ -104,29 +103,55 @@ def _run(cmd, env, timeout, cwd):
     return Result(proc)
 
 
-def run_playbook(playbook, env, inventory=None, extra_vars=None, args=(), check=False, diff=False, timeout=600,
-                 workdir=None):
+def run_playbook(
+    playbook, env, inventory=None, extra_vars=None, args=(), check=False, diff=False, timeout=600, workdir=None
+):
     workdir = workdir or os.path.join(REPO_ROOT, '.tmp', 'integration')
     os.makedirs(workdir, exist_ok=True)
     if isinstance(playbook, (list, dict)) or (isinstance(playbook, str) and '\n' in playbook):
-        text = playbook if isinstance(playbook, str) else yaml.safe_dump(
-            playbook if isinstance(playbook, list) else [playbook], sort_keys=False)
+        text = (
+            playbook
+            if isinstance(playbook, str)
+            else yaml.safe_dump(playbook if isinstance(playbook, list) else [playbook], sort_keys=False)
+        )
         import tempfile
+
         fd, path = tempfile.mkstemp(suffix='.yml', dir=workdir)
         with os.fdopen(fd, 'w') as fh:
             fh.write(text)
         playbook = path
-    cmd = [os.path.join(VENV_BIN, 'ansible-playbook')] + _common(inventory, extra_vars, check, diff) + list(args) + [playbook]
+    cmd = (
+        [os.path.join(VENV_BIN, 'ansible-playbook')]
+        + _common(inventory, extra_vars, check, diff)
+        + list(args)
+        + [playbook]
+    )
     return _run(cmd, env, timeout, workdir)
 
 
-def run_adhoc(pattern, module, module_args, env, inventory=None, extra_vars=None, args=(), check=False, diff=False,
-              timeout=600, workdir=None):
+def run_adhoc(
+    pattern,
+    module,
+    module_args,
+    env,
+    inventory=None,
+    extra_vars=None,
+    args=(),
+    check=False,
+    diff=False,
+    timeout=600,
+    workdir=None,
+):
     workdir = workdir or os.path.join(REPO_ROOT, '.tmp', 'integration')
     os.makedirs(workdir, exist_ok=True)
     margs = json.dumps(module_args) if isinstance(module_args, dict) else (module_args or '')
-    cmd = [os.path.join(VENV_BIN, 'ansible'), pattern] + _common(inventory, extra_vars, check, diff) + \
-        ['-m', module] + (['-a', margs] if margs else []) + list(args)
+    cmd = (
+        [os.path.join(VENV_BIN, 'ansible'), pattern]
+        + _common(inventory, extra_vars, check, diff)
+        + ['-m', module]
+        + (['-a', margs] if margs else [])
+        + list(args)
+    )
     return _run(cmd, env, timeout, workdir)
 
 
@@ -166,7 +191,11 @@ def fleet_on_test_principals(resource_groups, **extra):
     ``sim.env()`` of the session simulator still signs in to a simulator started with it."""
     with open(os.path.join(REPO_ROOT, 'tests', 'armsim', 'fleets', 'test.yaml')) as fh:
         base = yaml.safe_load(fh)
-    fleet = {'tenant_id': base['tenant_id'], 'subscription_id': base['subscription_id'],
-             'principals': base['principals'], 'resource_groups': resource_groups}
+    fleet = {
+        'tenant_id': base['tenant_id'],
+        'subscription_id': base['subscription_id'],
+        'principals': base['principals'],
+        'resource_groups': resource_groups,
+    }
     fleet.update(extra)
     return fleet

@@ -8,9 +8,9 @@ def _private_home(monkeypatch, tmp_path):
     """Each integration test's ansible processes get their own HOME: the collection's shared token cache
     (~/.IdentityService/vmrescue.azure.*) then holds only this test's tokens (a test's token count starts at
     zero), and nothing is written to the real home directory."""
-    home = tmp_path / "home"
+    home = tmp_path / 'home'
     home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv('HOME', str(home))
     return home
 
 
@@ -25,6 +25,7 @@ def _collect_rbac_actions(request):
     if 'sim' not in request.fixturenames:
         return
     from rbac import actions_of
+
     sim = request.getfixturevalue('_sim_process')  # the session process behind `sim`, still running
     try:
         log = sim.control.requests()
@@ -39,10 +40,12 @@ def pytest_sessionfinish(session, exitstatus):
     if not _SEEN_ACTIONS:
         return
     from rbac import role_actions
+
     missing = sorted(set(_SEEN_ACTIONS) - role_actions())
     if missing:
         lines = ['%s (first seen in %s)' % (a, _SEEN_ACTIONS[a]) for a in missing]
         session.config.get_terminal_writer().line(
             'docs/docsite/vmrescue-azure-role.json lacks actions the collection called:\n  ' + '\n  '.join(lines),
-            red=True)
+            red=True,
+        )
         session.exitstatus = 1

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """The Azure RBAC action an ARM request needs, derived from what the simulator logged (method + route), and the
 collection's least-privilege custom role (docs/docsite/vmrescue-azure-role.json)."""
 
@@ -35,7 +34,9 @@ def action_of(entry):
             return 'Microsoft.Compute/locations/operations/read'
         return 'Microsoft.Compute/%s/%s' % ('/'.join(types), verb)
     low = path.lower()
-    if re.match(r'^/subscriptions/[^/]+/resourcegroups/[^/]+$', low) or re.match(r'^/subscriptions/[^/]+/resourcegroups$', low):
+    if re.match(r'^/subscriptions/[^/]+/resourcegroups/[^/]+$', low) or re.match(
+        r'^/subscriptions/[^/]+/resourcegroups$', low
+    ):
         return 'Microsoft.Resources/subscriptions/resourceGroups/read'
     if re.match(r'^/subscriptions/[^/]+$', low):
         return 'Microsoft.Resources/subscriptions/read'

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Auth settings that weaken security are warned about every time; transient cloud-metadata failures are survived."""
 
 import pytest
@@ -23,16 +22,43 @@ def test_certificate_validation_off_warns_in_every_mode(sim, sim_env):
     assert r.rc == 0, r.text[-2500:]
     assert WARNING_WORDS in _one_line(r.text) and not r.reveals(sim.client_secret)
     # option in a playbook, batch in the background (the batch's own process has no terminal: the task warns)
-    r = run_playbook([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [
-        {MOD: {'targets': [vm], 'key_incarnation_id': 3, 'background': True, 'cert_validation_mode': 'ignore'},
-         'register': 'batch'},
-        {'vmrescue.azure.batch_result': {'batch': '{{ batch }}', 'index': 0}}]}], sim_env)
+    r = run_playbook(
+        [
+            {
+                'hosts': 'localhost',
+                'gather_facts': False,
+                'tasks': [
+                    {
+                        MOD: {
+                            'targets': [vm],
+                            'key_incarnation_id': 3,
+                            'background': True,
+                            'cert_validation_mode': 'ignore',
+                        },
+                        'register': 'batch',
+                    },
+                    {'vmrescue.azure.batch_result': {'batch': '{{ batch }}', 'index': 0}},
+                ],
+            }
+        ],
+        sim_env,
+    )
     assert r.rc == 0, r.text[-2500:]
     assert WARNING_WORDS in _one_line(r.text)
     assert r.result(task=0)['warnings'] and r.result(task=1)['id'] == vm
     # the lookup
-    r = run_playbook([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [
-        {'ansible.builtin.debug': {'msg': "{{ lookup('vmrescue.azure.key_latch_status', '%s') }}" % vm}}]}], env)
+    r = run_playbook(
+        [
+            {
+                'hosts': 'localhost',
+                'gather_facts': False,
+                'tasks': [
+                    {'ansible.builtin.debug': {'msg': "{{ lookup('vmrescue.azure.key_latch_status', '%s') }}" % vm}}
+                ],
+            }
+        ],
+        env,
+    )
     assert r.rc == 0, r.text[-2500:]
     assert WARNING_WORDS in _one_line(r.text)
     # validated certificates: no warning

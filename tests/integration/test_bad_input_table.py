@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The bad-input table of issue 12 (tests/integration/bad_input_cases.py), run against the session simulator.
 
@@ -19,8 +18,8 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_runner import REPO_ROOT, VENV_BIN, _env, no_global_ca_bundle, run_playbook  # noqa: F401
 import bad_input_cases as T
+from ansible_runner import REPO_ROOT, VENV_BIN, _env, no_global_ca_bundle, run_playbook  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 
@@ -37,8 +36,17 @@ INVENTORY_CASES = [c for c in T.CASES if c[1] == T.INV]
 
 def test_the_table_is_big_enough():
     assert len(T.CASES) >= 120
-    assert set(c[1] for c in T.CASES) >= {T.P, T.L, T.W, T.B, T.LK, T.INV, 'role:linux_access_recovery',
-                                          'role:windows_access_recovery', 'role:proxy_agent_key_recovery'}
+    assert set(c[1] for c in T.CASES) >= {
+        T.P,
+        T.L,
+        T.W,
+        T.B,
+        T.LK,
+        T.INV,
+        'role:linux_access_recovery',
+        'role:windows_access_recovery',
+        'role:proxy_agent_key_recovery',
+    }
 
 
 @pytest.fixture
@@ -51,9 +59,16 @@ def files(tmp_path):
 
 
 def _play_vars(sim, files):
-    return dict(vm_password=T.PASSWORD, client_secret=sim.client_secret, private_key=T.PRIVATE_KEY,
-                private_rsa=T.PRIVATE_RSA_PEM, putty_key=T.PUTTY_KEY, lin=sim.vm_id('rg-linux', 'lin-ok'),
-                win=sim.vm_id('rg-windows', 'win-ok'), **files)
+    return dict(
+        vm_password=T.PASSWORD,
+        client_secret=sim.client_secret,
+        private_key=T.PRIVATE_KEY,
+        private_rsa=T.PRIVATE_RSA_PEM,
+        putty_key=T.PUTTY_KEY,
+        lin=sim.vm_id('rg-linux', 'lin-ok'),
+        win=sim.vm_id('rg-windows', 'win-ok'),
+        **files,
+    )
 
 
 def _secrets(sim):
@@ -66,15 +81,23 @@ def _task(index, case):
     if plugin == T.LK:
         terms = args['terms']
         call = "lookup('vmrescue.azure.key_latch_status', *terms, **opts)"
-        return {'name': cid, 'ansible.builtin.debug': {'msg': '{{ %s }}' % call},
-                'vars': {'terms': terms, 'opts': args['opts']}, 'register': reg, 'ignore_errors': True}
+        return {
+            'name': cid,
+            'ansible.builtin.debug': {'msg': '{{ %s }}' % call},
+            'vars': {'terms': terms, 'opts': args['opts']},
+            'register': reg,
+            'ignore_errors': True,
+        }
     return {'name': cid, 'vmrescue.azure.%s' % plugin: args, 'register': reg, 'ignore_errors': True}
 
 
 def _collect(cases, out_path):
     body = ', '.join('"%s": {{ case_%03d | default({}) | to_json }}' % (c[0], i) for i, c in enumerate(cases))
-    return {'name': 'write every registered result', 'ansible.builtin.copy': {'content': '{ ' + body + ' }',
-                                                                              'dest': out_path}, 'no_log': False}
+    return {
+        'name': 'write every registered result',
+        'ansible.builtin.copy': {'content': '{ ' + body + ' }', 'dest': out_path},
+        'no_log': False,
+    }
 
 
 def _check(cases, results, run_text, sim):
@@ -104,9 +127,14 @@ def _check(cases, results, run_text, sim):
 def test_bad_input_module_and_lookup_cases(group, sim, sim_env, files, tmp_path):
     cases = MODULE_GROUPS[group]
     out = str(tmp_path / 'results.json')
-    play = {'name': 'bad input: %s' % group, 'hosts': 'localhost', 'connection': 'local', 'gather_facts': False,
-            'vars': _play_vars(sim, files),
-            'tasks': [_task(i, c) for i, c in enumerate(cases)] + [_collect(cases, out)]}
+    play = {
+        'name': 'bad input: %s' % group,
+        'hosts': 'localhost',
+        'connection': 'local',
+        'gather_facts': False,
+        'vars': _play_vars(sim, files),
+        'tasks': [_task(i, c) for i, c in enumerate(cases)] + [_collect(cases, out)],
+    }
     sim.control.reset_counters()
     run = run_playbook([play], sim_env, args=['-vvvv'])
     assert os.path.exists(out), run.text[-6000:]
@@ -120,9 +148,25 @@ def test_bad_input_role_cases(sim, sim_env, files, tmp_path):
     out = str(tmp_path / 'results.json')
     hosts = {'lin-ok': sim.vm_id('rg-linux', 'lin-ok'), 'win-ok': sim.vm_id('rg-windows', 'win-ok')}
     inventory = tmp_path / 'hosts.yml'
-    inventory.write_text(yaml.safe_dump({'all': {'hosts': dict(
-        (h, {'azure_vm_id': vid, 'ansible_connection': 'local',
-             'os_profile': {'system': 'windows' if h.startswith('win') else 'linux'}}) for h, vid in hosts.items())}}))
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                'all': {
+                    'hosts': dict(
+                        (
+                            h,
+                            {
+                                'azure_vm_id': vid,
+                                'ansible_connection': 'local',
+                                'os_profile': {'system': 'windows' if h.startswith('win') else 'linux'},
+                            },
+                        )
+                        for h, vid in hosts.items()
+                    )
+                }
+            }
+        )
+    )
     plays = []
     for host in ('lin-ok', 'win-ok'):  # one play per host: a role's run_once batch then sees only that host
         tasks = []
@@ -130,15 +174,28 @@ def test_bad_input_role_cases(sim, sim_env, files, tmp_path):
             role = plugin.split(':', 1)[1]
             if (host == 'win-ok') != role.startswith('windows'):
                 continue
-            tasks.append({'name': cid, 'block': [
-                {'ansible.builtin.include_role': {'name': 'vmrescue.azure.%s' % role}, 'vars': args}],
-                'rescue': [{'ansible.builtin.set_fact': {'case_%03d' % i: '{{ ansible_failed_result }}'}}]})
-        plays.append({'name': 'bad input: roles on %s' % host, 'hosts': host, 'gather_facts': False,
-                      'vars': _play_vars(sim, files), 'tasks': tasks})
+            tasks.append(
+                {
+                    'name': cid,
+                    'block': [{'ansible.builtin.include_role': {'name': 'vmrescue.azure.%s' % role}, 'vars': args}],
+                    'rescue': [{'ansible.builtin.set_fact': {'case_%03d' % i: '{{ ansible_failed_result }}'}}],
+                }
+            )
+        plays.append(
+            {
+                'name': 'bad input: roles on %s' % host,
+                'hosts': host,
+                'gather_facts': False,
+                'vars': _play_vars(sim, files),
+                'tasks': tasks,
+            }
+        )
     collect = _collect(ROLE_CASES, out)
-    collect['vars'] = {('case_%03d' % i): "{{ hostvars[%r]['case_%03d'] | default({}) }}"
-                       % ('win-ok' if c[1].endswith('windows_access_recovery') else 'lin-ok', i)
-                       for i, c in enumerate(ROLE_CASES)}
+    collect['vars'] = {
+        ('case_%03d' % i): "{{ hostvars[%r]['case_%03d'] | default({}) }}"
+        % ('win-ok' if c[1].endswith('windows_access_recovery') else 'lin-ok', i)
+        for i, c in enumerate(ROLE_CASES)
+    }
     plays.append({'name': 'collect', 'hosts': 'lin-ok', 'gather_facts': False, 'tasks': [collect]})
     sim.control.reset_counters()
     run = run_playbook(plays, sim_env, inventory=str(inventory))
@@ -162,8 +219,14 @@ def test_bad_input_inventory_cases(sim, sim_env, files, tmp_path):
     sim.control.reset_counters()
     env = _env(sim_env)
     env['ANSIBLE_INVENTORY_ENABLED'] = 'vmrescue.azure.vms'
-    proc = subprocess.run([os.path.join(VENV_BIN, 'ansible-inventory'), '--list', '-vvvv'] + sources, env=env,
-                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    proc = subprocess.run(
+        [os.path.join(VENV_BIN, 'ansible-inventory'), '--list', '-vvvv'] + sources,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(tmp_path),
+    )
     text = proc.stdout + proc.stderr
     # ansible-core reports each failed source as a warning block "Failed to parse inventory with ... plugin: <msg>"
     # that names the source file (in the collection's message, and in ansible-core's "Origin" line)
@@ -177,16 +240,26 @@ def test_bad_input_inventory_cases(sim, sim_env, files, tmp_path):
     assert not problems, '\n'.join(problems) + '\n' + text[-3000:]
 
 
-@pytest.mark.parametrize('args', [
-    {'username': 'rescue', 'ssh_key': T.PRIVATE_KEY},
-    {'username': 'rescue', 'password': ['a', T.PASSWORD]},
-], ids=['private-key', 'password-list'])
+@pytest.mark.parametrize(
+    'args',
+    [
+        {'username': 'rescue', 'ssh_key': T.PRIVATE_KEY},
+        {'username': 'rescue', 'password': ['a', T.PASSWORD]},
+    ],
+    ids=['private-key', 'password-list'],
+)
 def test_bad_input_ad_hoc_at_vvvv_shows_no_secret(args, sim, sim_env):
     """An ad-hoc run (ansible-core shows an ad-hoc task's args on some failures): refused, nothing echoed."""
     from ansible_runner import run_adhoc
+
     sim.control.reset_counters()
-    run = run_adhoc('localhost', 'vmrescue.azure.vmaccess_linux', dict(args, vm_id=sim.vm_id('rg-linux', 'lin-ok')),
-                    sim_env, args=['-vvvv', '-c', 'local'])
+    run = run_adhoc(
+        'localhost',
+        'vmrescue.azure.vmaccess_linux',
+        dict(args, vm_id=sim.vm_id('rg-linux', 'lin-ok')),
+        sim_env,
+        args=['-vvvv', '-c', 'local'],
+    )
     assert run.rc != 0 and ('PRIVATE key' in run.text or 'password must be a string' in run.text), run
     assert not [s for s in _secrets(sim) if run.reveals(s)]
     assert not sim.control.counters().get('write')

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """The break-glass escalation of proxy_agent_key_recovery and the playbook restore_proxy_agent_settings, through real
 ansible-playbook processes on tests/armsim/fleets/msp.yaml."""
 
@@ -29,10 +28,12 @@ def env(msp):
 
 
 def _hosts(sim):
-    return {'lin': {'azure_vm_id': sim.vm_id('rg-msp', 'msp-lin')},
-            'stuck': {'azure_vm_id': sim.vm_id('rg-msp', 'msp-key-stuck')},
-            'inst': {'azure_vm_id': sim.instance_id('rg-msp', 'ss-msp', 0)},
-            'win': {'azure_vm_id': sim.vm_id('rg-msp', 'msp-win')}}
+    return {
+        'lin': {'azure_vm_id': sim.vm_id('rg-msp', 'msp-lin')},
+        'stuck': {'azure_vm_id': sim.vm_id('rg-msp', 'msp-key-stuck')},
+        'inst': {'azure_vm_id': sim.instance_id('rg-msp', 'ss-msp', 0)},
+        'win': {'azure_vm_id': sim.vm_id('rg-msp', 'msp-win')},
+    }
 
 
 def _playbook(name):
@@ -59,9 +60,13 @@ def test_break_glass_then_restore(msp, env, tmp_path):
     hosts = _hosts(msp)
     inventory = write_inventory(tmp_path, hosts)
     before = {h: _model(msp, v['azure_vm_id']) for h, v in hosts.items()}
-    extra = {'proxy_agent_key_recovery_mode': 'all', 'proxy_agent_key_recovery_wait_timeout': 6,
-             'proxy_agent_key_recovery_break_glass': True, 'proxy_agent_key_recovery_break_glass_wait_timeout': 2,
-             'proxy_agent_key_recovery_fail_hosts': False}
+    extra = {
+        'proxy_agent_key_recovery_mode': 'all',
+        'proxy_agent_key_recovery_wait_timeout': 6,
+        'proxy_agent_key_recovery_break_glass': True,
+        'proxy_agent_key_recovery_break_glass_wait_timeout': 2,
+        'proxy_agent_key_recovery_fail_hosts': False,
+    }
     run = run_playbook(_playbook('reset_proxy_agent_keys'), env, inventory=inventory, extra_vars=extra)
     assert run.rc == 0, run
     summary = _published(run, 'proxy_agent_key_recovery_summary')
@@ -79,13 +84,19 @@ def test_break_glass_then_restore(msp, env, tmp_path):
     # the guest is repaired; the restore puts back exactly what was there, and only there
     msp.control.set_agent_fault(hosts['stuck']['azure_vm_id'], None)
     msp.control.reset_counters()
-    restore = run_playbook(_playbook('restore_proxy_agent_settings'), env, inventory=inventory,
-                           extra_vars={'vmrescue_restore_wait_timeout': 8})
+    restore = run_playbook(
+        _playbook('restore_proxy_agent_settings'),
+        env,
+        inventory=inventory,
+        extra_vars={'vmrescue_restore_wait_timeout': 8},
+    )
     assert restore.rc == 0, restore
     assert msp.control.counters()['write'] == 1
     after = _model(msp, hosts['stuck']['azure_vm_id'])
-    assert after['properties']['securityProfile']['proxyAgentSettings']['wireServer'] == \
-        before['stuck']['properties']['securityProfile']['proxyAgentSettings']['wireServer']
+    assert (
+        after['properties']['securityProfile']['proxyAgentSettings']['wireServer']
+        == before['stuck']['properties']['securityProfile']['proxyAgentSettings']['wireServer']
+    )
     assert after['properties']['securityProfile']['proxyAgentSettings']['imds'] == {'mode': 'Enforce'}
     assert TAG not in after['tags'] and 'vmrescue-key-reset' in after['tags']
     assert sorted(h for h, s in restore.stats.items() if s.get('changed')) == ['stuck']

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Fault matrix (issue 12): transient faults injected into the simulator while both roles work on a 50-VM fleet.
 
 For ``proxy_agent_key_recovery`` (playbooks/reset_proxy_agent_keys.yml) and ``linux_access_recovery``
@@ -22,27 +21,37 @@ import uuid
 
 import pytest
 
-from ansible_runner import (REPO_ROOT, VENV_BIN, _common, _env, fleet_on_test_principals, run_playbook,
-                            write_inventory)
+from ansible_runner import REPO_ROOT, VENV_BIN, _common, _env, fleet_on_test_principals, run_playbook, write_inventory
 
 RG = 'rg-faults'
 N = 50
 VMS = ['vm-%02d' % i for i in range(N)]
 START_KEY = 3
-FLEET = fleet_on_test_principals([
-    {'name': RG, 'location': 'westeurope',
-     'vms': [{'name': n, 'proxy_agent': {'key_incarnation_id': START_KEY, 'fault': 'key_lost'}} for n in VMS]},
-])
+FLEET = fleet_on_test_principals(
+    [
+        {
+            'name': RG,
+            'location': 'westeurope',
+            'vms': [{'name': n, 'proxy_agent': {'key_incarnation_id': START_KEY, 'fault': 'key_lost'}} for n in VMS],
+        },
+    ]
+)
 FAST = {'lro_seconds': 0.2, 'lro_retry_after': 1, 'relatch_seconds': 0.5, 'extension_seconds': 0.2, 'throttle': True}
 KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDLD+lODql6zyvSYMiI7cpaf5tezh2fApbOXBlQThDPZ rescue@test'
 
 ROLES = {
-    'key': dict(playbook='reset_proxy_agent_keys.yml', summary='proxy_agent_key_recovery_summary',
-                extra_vars={'proxy_agent_key_recovery_wait_timeout': 120},
-                write=('PATCH', r'/virtualMachines/vm-\d+$')),
-    'linux': dict(playbook='regain_linux_access.yml', summary='linux_access_recovery_summary',
-                  extra_vars={'linux_access_recovery_username': 'rescue', 'linux_access_recovery_ssh_key': KEY},
-                  write=('PUT', r'/virtualMachines/vm-\d+/extensions/[^/]+$')),
+    'key': dict(
+        playbook='reset_proxy_agent_keys.yml',
+        summary='proxy_agent_key_recovery_summary',
+        extra_vars={'proxy_agent_key_recovery_wait_timeout': 120},
+        write=('PATCH', r'/virtualMachines/vm-\d+$'),
+    ),
+    'linux': dict(
+        playbook='regain_linux_access.yml',
+        summary='linux_access_recovery_summary',
+        extra_vars={'linux_access_recovery_username': 'rescue', 'linux_access_recovery_ssh_key': KEY},
+        write=('PUT', r'/virtualMachines/vm-\d+/extensions/[^/]+$'),
+    ),
 }
 # The fault regexes of each role's write (the VM PATCH of the key reset, the VMAccess extension PUT).
 WRITE_RE = {'key': r'virtualMachines/vm-\d+\?', 'linux': r'virtualMachines/vm-\d+/extensions/'}
@@ -51,6 +60,7 @@ WRITE_RE = {'key': r'virtualMachines/vm-\d+\?', 'linux': r'virtualMachines/vm-\d
 @pytest.fixture(scope='module')
 def fsim():
     from armsim.harness import Simulator
+
     sim = Simulator.start(fleet=FLEET, config=FAST)
     yield sim
     sim.stop()
@@ -76,8 +86,9 @@ def inventory(fsim, tmp_path):
 
 def _run(role, sim, env, inventory):
     spec = ROLES[role]
-    run = run_playbook(os.path.join(REPO_ROOT, 'playbooks', spec['playbook']), env, inventory=inventory,
-                       extra_vars=spec['extra_vars'])
+    run = run_playbook(
+        os.path.join(REPO_ROOT, 'playbooks', spec['playbook']), env, inventory=inventory, extra_vars=spec['extra_vars']
+    )
     return run, _summary(run, spec['summary'])
 
 
@@ -142,10 +153,14 @@ def _faults(role, case):
     write = WRITE_RE[role]
     wm = ROLES[role]['write'][0]
     return {
-        'arm_5xx': [dict(method=wm, path_regex=write, status=503, count=30),
-                    dict(method='GET', path_regex=r'virtualMachines/vm-\d+\?', status=500, count=30)],
-        'arm_drops': [dict(method=wm, path_regex=write, kind='drop', count=30),
-                      dict(method='GET', path_regex=r'virtualMachines/vm-\d+\?', kind='drop', count=30)],
+        'arm_5xx': [
+            dict(method=wm, path_regex=write, status=503, count=30),
+            dict(method='GET', path_regex=r'virtualMachines/vm-\d+\?', status=500, count=30),
+        ],
+        'arm_drops': [
+            dict(method=wm, path_regex=write, kind='drop', count=30),
+            dict(method='GET', path_regex=r'virtualMachines/vm-\d+\?', kind='drop', count=30),
+        ],
         'busy_409': [dict(method=wm, path_regex=write, kind='conflict', count=40)],
         'storm_429': [dict(method='*', path_regex='virtualMachines', status=429, count=150)],
         'token_5xx': [dict(method='POST', path_regex='oauth2', status=503, count=4)],
@@ -155,8 +170,16 @@ def _faults(role, case):
     }[case]
 
 
-SURVIVED = ['arm_5xx', 'arm_drops', 'busy_409', 'storm_429', 'token_5xx', 'token_drops', 'metadata_5xx',
-            'expiring_tokens']
+SURVIVED = [
+    'arm_5xx',
+    'arm_drops',
+    'busy_409',
+    'storm_429',
+    'token_5xx',
+    'token_drops',
+    'metadata_5xx',
+    'expiring_tokens',
+]
 
 
 @pytest.mark.parametrize('role', ['key', 'linux'])
@@ -177,10 +200,14 @@ def test_transient_fault_is_survived(fleet, env, inventory, role, case):
 
 # -- faults that outlast the retries: failed with the true reason, then a re-run completes -------------------------
 OUTAGES = {
-    'token_outage': ([dict(method='POST', path_regex='oauth2', status=503)],
-                     r'TokenEndpointUnavailable .*token endpoint of \S+ returned HTTP 503 .*transient.*re-run'),
-    'metadata_outage': ([dict(method='GET', path_regex='metadata/endpoints', status=503)],
-                        r'could not read cloud metadata .*after 4 retries.*503'),
+    'token_outage': (
+        [dict(method='POST', path_regex='oauth2', status=503)],
+        r'TokenEndpointUnavailable .*token endpoint of \S+ returned HTTP 503 .*transient.*re-run',
+    ),
+    'metadata_outage': (
+        [dict(method='GET', path_regex='metadata/endpoints', status=503)],
+        r'could not read cloud metadata .*after 4 retries.*503',
+    ),
 }
 
 
@@ -201,7 +228,9 @@ def test_outage_fails_with_its_reason_and_rerun_completes(fleet, env, inventory,
 def test_token_endpoint_dropping_connections_is_named(fleet, env, inventory):
     fleet.control.fault(method='POST', path_regex='oauth2', kind='drop')
     run, summary = _run('key', fleet, env, inventory)
-    _assert_accounted(summary, failed_reason=r'TokenEndpointUnavailable .*dropped the connection .*transient', failed=VMS)
+    _assert_accounted(
+        summary, failed_reason=r'TokenEndpointUnavailable .*dropped the connection .*transient', failed=VMS
+    )
     _rerun_completes(fleet, 'key', env, inventory)
 
 
@@ -209,8 +238,12 @@ def test_token_endpoint_dropping_connections_is_named(fleet, env, inventory):
 def test_deallocated_mid_flow(fleet, env, inventory, role):
     """Five VMs are deallocated by someone else just before the role's write reaches them."""
     victims = VMS[:5]
-    fleet.control.fault(method=ROLES[role]['write'][0], kind='deallocate', count=5,
-                        path_regex=r'virtualMachines/vm-0[0-4](\?|/extensions/)')
+    fleet.control.fault(
+        method=ROLES[role]['write'][0],
+        kind='deallocate',
+        count=5,
+        path_regex=r'virtualMachines/vm-0[0-4](\?|/extensions/)',
+    )
     run, summary = _run(role, fleet, env, inventory)
     for n in victims:
         assert fleet.control.vm(fleet.vm_id(RG, n))['power'] == 'deallocated'
@@ -277,10 +310,14 @@ def test_killed_run_leaves_nothing_behind(fleet, env, inventory, role, sig):
     child_env['VMRESCUE_FAULT_RUN'] = marker
     workdir = os.path.join(REPO_ROOT, '.tmp', 'integration')
     os.makedirs(workdir, exist_ok=True)
-    cmd = [os.path.join(VENV_BIN, 'ansible-playbook')] + _common(inventory, spec['extra_vars'], False, False) + \
-        [os.path.join(REPO_ROOT, 'playbooks', spec['playbook'])]
-    proc = subprocess.Popen(cmd, env=child_env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    cmd = (
+        [os.path.join(VENV_BIN, 'ansible-playbook')]
+        + _common(inventory, spec['extra_vars'], False, False)
+        + [os.path.join(REPO_ROOT, 'playbooks', spec['playbook'])]
+    )
+    proc = subprocess.Popen(
+        cmd, env=child_env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and sum(_accepted_writes(fleet, role).values()) < 10:
@@ -294,8 +331,7 @@ def test_killed_run_leaves_nothing_behind(fleet, env, inventory, role, sig):
     while time.monotonic() < deadline and _marked_processes(marker):
         time.sleep(0.2)
     left = _marked_processes(marker)
-    assert not left, ['%d %s' % (p, open('/proc/%d/cmdline' % p, 'rb').read().replace(b'\0', b' ')[:200])
-                      for p in left]
+    assert not left, ['%d %s' % (p, open('/proc/%d/cmdline' % p, 'rb').read().replace(b'\0', b' ')[:200]) for p in left]
     # no VM half-changed: nothing written after the cancel, nothing written twice
     before = _accepted_writes(fleet, role)
     time.sleep(1)
@@ -311,6 +347,7 @@ def test_killed_run_leaves_nothing_behind(fleet, env, inventory, role, sig):
 # -- the inventory plugin: a stale cached token is replaced; an outage is an error, never "no hosts matched" -------
 def _vms_inventory(tmp_path):
     import yaml
+
     path = os.path.join(str(tmp_path), 'fleet.vms.yml')
     with open(path, 'w') as fh:
         yaml.safe_dump({'plugin': 'vmrescue.azure.vms', 'resource_groups': [RG]}, fh)

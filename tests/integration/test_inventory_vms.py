@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """The vmrescue.azure.vms inventory plugin, run by real ansible-inventory / ansible-playbook processes."""
 
 import json
@@ -10,33 +9,55 @@ import yaml
 
 from ansible_runner import COLLECTIONS_DIR, REPO_ROOT as REPO, VENV_BIN, fleet_on_test_principals, run_playbook
 
-
-FLEET = fleet_on_test_principals([
-        {'name': 'RG-Web', 'location': 'westeurope',
-         'vms': [
-             {'name': 'web-ok', 'proxy_agent': {'key_incarnation_id': 3}},
-             {'name': 'web-lost', 'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_lost'}},
-             {'name': 'web-off', 'power': 'deallocated', 'proxy_agent': {'key_incarnation_id': 1}},
-             {'name': 'web-nomsp'},
-             {'name': 'web-audit', 'proxy_agent': {'key_incarnation_id': 0, 'fault': 'disabled_channel'}},
-             {'name': 'shared', 'proxy_agent': {'key_incarnation_id': 1}},
-         ],
-         'scale_sets': [
-             {'name': 'ss-uni', 'orchestration': 'Uniform', 'proxy_agent': {'key_incarnation_id': 2},
-              # the guest holds a key of the model's incarnation that does not match the host's: unhealthy (with
-              # a lower incarnation it would be a reset still pending, not a reason to raise again)
-              'instances': [{}, {'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_mismatch',
-                                                 'guest_key_incarnation_id': 2}}]},
-             {'name': 'ss-flex', 'orchestration': 'Flexible',
-              'vms': [{'name': 'flex-1', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}}]},
-         ]},
-        {'name': 'rg-win', 'location': 'northeurope',
-         'vms': [
-             {'name': 'win-ok', 'os': 'windows', 'proxy_agent': {'key_incarnation_id': 2}},
-             {'name': 'win-lost', 'os': 'windows', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}},
-             {'name': 'shared', 'proxy_agent': {'key_incarnation_id': 1}},
-         ]},
-    ])
+FLEET = fleet_on_test_principals(
+    [
+        {
+            'name': 'RG-Web',
+            'location': 'westeurope',
+            'vms': [
+                {'name': 'web-ok', 'proxy_agent': {'key_incarnation_id': 3}},
+                {'name': 'web-lost', 'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_lost'}},
+                {'name': 'web-off', 'power': 'deallocated', 'proxy_agent': {'key_incarnation_id': 1}},
+                {'name': 'web-nomsp'},
+                {'name': 'web-audit', 'proxy_agent': {'key_incarnation_id': 0, 'fault': 'disabled_channel'}},
+                {'name': 'shared', 'proxy_agent': {'key_incarnation_id': 1}},
+            ],
+            'scale_sets': [
+                {
+                    'name': 'ss-uni',
+                    'orchestration': 'Uniform',
+                    'proxy_agent': {'key_incarnation_id': 2},
+                    # the guest holds a key of the model's incarnation that does not match the host's: unhealthy (with
+                    # a lower incarnation it would be a reset still pending, not a reason to raise again)
+                    'instances': [
+                        {},
+                        {
+                            'proxy_agent': {
+                                'key_incarnation_id': 2,
+                                'fault': 'key_mismatch',
+                                'guest_key_incarnation_id': 2,
+                            }
+                        },
+                    ],
+                },
+                {
+                    'name': 'ss-flex',
+                    'orchestration': 'Flexible',
+                    'vms': [{'name': 'flex-1', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}}],
+                },
+            ],
+        },
+        {
+            'name': 'rg-win',
+            'location': 'northeurope',
+            'vms': [
+                {'name': 'win-ok', 'os': 'windows', 'proxy_agent': {'key_incarnation_id': 2}},
+                {'name': 'win-lost', 'os': 'windows', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}},
+                {'name': 'shared', 'proxy_agent': {'key_incarnation_id': 1}},
+            ],
+        },
+    ]
+)
 VM_COUNT = 10  # VMs incl. the Flexible member; the 2 Uniform instances come from one list call
 
 
@@ -76,8 +97,13 @@ def _plain(value):
 
 
 def _inventory(env, path, check=True):
-    proc = subprocess.run([os.path.join(VENV_BIN, 'ansible-inventory'), '-i', path, '--list'], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [os.path.join(VENV_BIN, 'ansible-inventory'), '-i', path, '--list'],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert '[WARNING]: Unable to parse' not in proc.stderr, proc.stderr
@@ -93,8 +119,22 @@ def test_groups_and_host_vars(fleet, env, tmp_path):
     fleet.control.reset_counters()
     inv = _inventory(env, _config(tmp_path))
     hostvars = inv['_meta']['hostvars']
-    assert sorted(hostvars) == sorted(['web-ok', 'web-lost', 'web-off', 'web-nomsp', 'web-audit', 'shared',
-                                       'flex-1', 'ss-uni_0', 'ss-uni_1', 'win-ok', 'win-lost', 'shared_rg-win'])
+    assert sorted(hostvars) == sorted(
+        [
+            'web-ok',
+            'web-lost',
+            'web-off',
+            'web-nomsp',
+            'web-audit',
+            'shared',
+            'flex-1',
+            'ss-uni_0',
+            'ss-uni_1',
+            'win-ok',
+            'win-lost',
+            'shared_rg-win',
+        ]
+    )
     assert _group(inv, 'key_healthy') == ['shared', 'shared_rg-win', 'ss-uni_0', 'web-ok', 'win-ok']
     assert _group(inv, 'key_unhealthy') == ['flex-1', 'ss-uni_1', 'web-lost', 'win-lost']
     assert _group(inv, 'key_unknown') == ['web-off']
@@ -109,6 +149,7 @@ def test_groups_and_host_vars(fleet, env, tmp_path):
     assert vm['azure_name'] == 'web-lost' and vm['resource_group'] == 'rg-web' and vm['azure_tags'] == {}
     # No host var with a name Ansible reserves (ansible-core 2.19 warns about them on every run).
     from ansible.vars.reserved import get_reserved_names
+
     assert not [k for hv in hostvars.values() for k in hv if k in get_reserved_names()]
     assert vm['os_profile'] == {'system': 'linux'} and vm['powerstate'] == 'running'
     assert vm['proxy_agent']['health'] == 'unhealthy' and vm['proxy_agent']['enabled'] is True
@@ -132,12 +173,17 @@ def test_groups_and_host_vars(fleet, env, tmp_path):
 
 def test_resource_groups_paging_and_constructed(fleet, env, tmp_path):
     fleet.control.config(page_size=2)
-    inv = _inventory(env, _config(tmp_path, resource_groups=['rg-web'], include_vmss_instances=True,
-                                  keyed_groups=[{'key': 'resource_group', 'prefix': 'rg'}],
-                                  groups={'broken_linux': "proxy_agent.health == 'unhealthy' and "
-                                                          "os_profile.system == 'linux'"},
-                                  compose={'ansible_host': "name ~ '.example.test'",
-                                           'vm_label': "azure_name ~ '@' ~ (tags | length)"}))
+    inv = _inventory(
+        env,
+        _config(
+            tmp_path,
+            resource_groups=['rg-web'],
+            include_vmss_instances=True,
+            keyed_groups=[{'key': 'resource_group', 'prefix': 'rg'}],
+            groups={'broken_linux': "proxy_agent.health == 'unhealthy' and os_profile.system == 'linux'"},
+            compose={'ansible_host': "name ~ '.example.test'", 'vm_label': "azure_name ~ '@' ~ (tags | length)"},
+        ),
+    )
     hostvars = inv['_meta']['hostvars']
     assert len(hostvars) == 9
     assert _group(inv, 'rg_rg_web') == sorted(hostvars)
@@ -146,8 +192,9 @@ def test_resource_groups_paging_and_constructed(fleet, env, tmp_path):
     assert hostvars['web-ok']['vm_label'] == 'web-ok@0'
     assert 'name' not in hostvars['web-ok'] and 'tags' not in hostvars['web-ok']
 
-    no_instances = _inventory(env, _config(tmp_path, name='b.vms.yml', resource_groups=['rg-web'],
-                                           include_vmss_instances=False))
+    no_instances = _inventory(
+        env, _config(tmp_path, name='b.vms.yml', resource_groups=['rg-web'], include_vmss_instances=False)
+    )
     assert 'ss-uni_0' not in no_instances['_meta']['hostvars']
 
 
@@ -160,23 +207,35 @@ def test_missing_resource_group_is_an_error(fleet, env, tmp_path):
 def test_reset_every_broken_key_with_limit(fleet, env, tmp_path):
     """'Reset every broken key' is -l key_unhealthy; afterwards the group is empty."""
     path = _config(tmp_path)
-    run = run_playbook(os.path.join(REPO, 'playbooks', 'reset_proxy_agent_keys.yml'), env, inventory=path,
-                       args=['-l', 'key_unhealthy'])
+    run = run_playbook(
+        os.path.join(REPO, 'playbooks', 'reset_proxy_agent_keys.yml'), env, inventory=path, args=['-l', 'key_unhealthy']
+    )
     assert run.rc == 0, run
     assert 'reserved name' not in run.text, run.text
-    assert sorted(h for h, s in run.stats.items() if s.get('changed')) == ['flex-1', 'ss-uni_1', 'web-lost',
-                                                                          'win-lost']
+    assert sorted(h for h, s in run.stats.items() if s.get('changed')) == ['flex-1', 'ss-uni_1', 'web-lost', 'win-lost']
     inv = _inventory(env, path)
     assert _group(inv, 'key_unhealthy') == []
-    assert _group(inv, 'key_healthy') == ['flex-1', 'shared', 'shared_rg-win', 'ss-uni_0', 'ss-uni_1', 'web-lost',
-                                          'web-ok', 'win-lost', 'win-ok']
+    assert _group(inv, 'key_healthy') == [
+        'flex-1',
+        'shared',
+        'shared_rg-win',
+        'ss-uni_0',
+        'ss-uni_1',
+        'web-lost',
+        'web-ok',
+        'win-lost',
+        'win-ok',
+    ]
 
 
-@pytest.mark.parametrize('option, value, needle', [
-    ('include_vmss_instances', 'maybe', "include_vmss_instances: 'maybe' is not a boolean"),
-    ('concurrency', 0, 'concurrency must be a whole number from 1 to'),
-    ('concurrency', -3, 'concurrency must be a whole number from 1 to'),
-])
+@pytest.mark.parametrize(
+    'option, value, needle',
+    [
+        ('include_vmss_instances', 'maybe', "include_vmss_instances: 'maybe' is not a boolean"),
+        ('concurrency', 0, 'concurrency must be a whole number from 1 to'),
+        ('concurrency', -3, 'concurrency must be a whole number from 1 to'),
+    ],
+)
 def test_bad_option_values_are_refused_before_any_read(fleet, env, tmp_path, option, value, needle):
     """ansible-core's get_option reads 'maybe' as false and takes any number: the plugin checks the values as
     given and reads nothing from Azure."""

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Issue 11, what users see during and after a fleet run of ``reset_proxy_agent_keys``: hosts reported as their
 targets finish (strategy vmrescue.azure.as_finished), a re-run that only finds pending resets says so, and a fleet
 spread over three subscriptions (each paced on its own buckets) reset with one write per VM.
@@ -53,8 +52,9 @@ def test_hosts_are_reported_as_their_targets_finish(ordered):
     """2 forks, 6 hosts: the healthy last host is done long before the others; it is reported as soon as a worker
     is free, not after every host before it in the inventory (the linear strategy's order)."""
     _sim, env, inventory = ordered
-    run = run_playbook(PLAYBOOK, env, inventory=inventory, args=['-f', '2'],
-                       extra_vars={'proxy_agent_key_recovery_wait_timeout': 60})
+    run = run_playbook(
+        PLAYBOOK, env, inventory=inventory, args=['-f', '2'], extra_vars={'proxy_agent_key_recovery_wait_timeout': 60}
+    )
     assert run.rc == 0, run
     order = _report_order(run)
     assert sorted(order) == sorted(BROKEN + [LATE_BUT_FIRST]), order
@@ -68,8 +68,12 @@ def test_hosts_are_reported_as_their_targets_finish(ordered):
 def test_rerun_with_only_pending_resets_says_so(ordered):
     sim, env, inventory = ordered
     sim.control.config(relatch_seconds=30)  # the resets stay pending during the re-run
-    first = run_playbook(PLAYBOOK, env, inventory=inventory, extra_vars={'proxy_agent_key_recovery_mode': 'all',
-                                                                           'proxy_agent_key_recovery_wait': False})
+    first = run_playbook(
+        PLAYBOOK,
+        env,
+        inventory=inventory,
+        extra_vars={'proxy_agent_key_recovery_mode': 'all', 'proxy_agent_key_recovery_wait': False},
+    )
     assert first.rc == 0 and _summary(first)['changed'] == len(BROKEN) + 1, first
     sim.control.clear_requests()
     again = run_playbook(PLAYBOOK, env, inventory=inventory)
@@ -85,10 +89,16 @@ SUBS = 3
 @pytest.fixture
 def spread(sim, tmp_path):
     from armsim.fleet import subscription_ids
+
     fleet = fleet_on_test_principals([])
     fleet.pop('resource_groups')
-    fleet['generate'] = {'count': 9, 'subscriptions': SUBS, 'resource_group': 'rg-spread', 'prefix': 'sp',
-                         'key_incarnation_id': 1}
+    fleet['generate'] = {
+        'count': 9,
+        'subscriptions': SUBS,
+        'resource_group': 'rg-spread',
+        'prefix': 'sp',
+        'key_incarnation_id': 1,
+    }
     sim.control.reset(fleet)
     subs = subscription_ids(SUBS, fleet['subscription_id'])
     ids = dict(('sp-%05d' % i, sim.vm_id('rg-spread', 'sp-%05d' % i, subs[i % SUBS])) for i in range(9))
@@ -100,9 +110,12 @@ def spread(sim, tmp_path):
 
 def test_fleet_over_three_subscriptions_is_reset_once_per_vm(spread):
     sim, env, ids, inventory = spread
-    run = run_playbook(PLAYBOOK, env, inventory=inventory,
-                       extra_vars={'proxy_agent_key_recovery_mode': 'incarnation',
-                                   'proxy_agent_key_recovery_key_incarnation_id': 2})
+    run = run_playbook(
+        PLAYBOOK,
+        env,
+        inventory=inventory,
+        extra_vars={'proxy_agent_key_recovery_mode': 'incarnation', 'proxy_agent_key_recovery_key_incarnation_id': 2},
+    )
     assert run.rc == 0, run
     summary = _summary(run)
     assert summary['changed'] == len(ids) and summary['failed'] == 0, summary

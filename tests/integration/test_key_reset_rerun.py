@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Key resets are safe to re-run (issue 11): a re-run while resets are pending, two playbooks started at once over
 the same hosts, and a cancelled run re-run each raise every key exactly once.
 
@@ -21,14 +20,25 @@ RG = 'rg-rerun'
 VMS = ['vm-%02d' % i for i in range(8)]
 INSTANCES = [0, 1]
 START_KEY = 3
-FLEET = fleet_on_test_principals([
-    {'name': RG, 'location': 'westeurope',
-     'vms': [{'name': n, 'proxy_agent': {'key_incarnation_id': START_KEY, 'fault': 'key_lost'}} for n in VMS],
-     'scale_sets': [{'name': 'ss-rerun', 'orchestration': 'Uniform',
-                     'proxy_agent': {'key_incarnation_id': START_KEY},
-                     'instances': [{'proxy_agent': {'key_incarnation_id': START_KEY, 'fault': 'key_lost'}}
-                                   for _ in INSTANCES]}]},
-])
+FLEET = fleet_on_test_principals(
+    [
+        {
+            'name': RG,
+            'location': 'westeurope',
+            'vms': [{'name': n, 'proxy_agent': {'key_incarnation_id': START_KEY, 'fault': 'key_lost'}} for n in VMS],
+            'scale_sets': [
+                {
+                    'name': 'ss-rerun',
+                    'orchestration': 'Uniform',
+                    'proxy_agent': {'key_incarnation_id': START_KEY},
+                    'instances': [
+                        {'proxy_agent': {'key_incarnation_id': START_KEY, 'fault': 'key_lost'}} for _ in INSTANCES
+                    ],
+                }
+            ],
+        },
+    ]
+)
 PLAYBOOK = os.path.join(REPO_ROOT, 'playbooks', 'reset_proxy_agent_keys.yml')
 
 
@@ -111,6 +121,7 @@ def test_two_playbooks_at_once_raise_each_key_once(fleet, env, inventory):
 
     def go(i):
         runs[i] = run_playbook(PLAYBOOK, env, inventory=inventory, extra_vars=SHORT_WAIT)
+
     threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
@@ -127,8 +138,9 @@ def test_cancelled_run_rerun_raises_each_key_once(fleet, env, inventory):
     workdir = os.path.join(REPO_ROOT, '.tmp', 'integration')
     os.makedirs(workdir, exist_ok=True)
     cmd = [os.path.join(VENV_BIN, 'ansible-playbook')] + _common(inventory, SHORT_WAIT, False, False) + [PLAYBOOK]
-    proc = subprocess.Popen(cmd, env=_env(env), cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=_env(env), cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not any(_raises(fleet).values()):

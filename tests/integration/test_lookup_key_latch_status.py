@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """key_latch_status lookup through real ansible-playbook processes against the ARM simulator."""
 
 import pytest
@@ -9,13 +8,26 @@ pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 
 
 def lookup_play(expr, **vars_):
-    return [{'name': 'lookup', 'hosts': 'localhost', 'gather_facts': False, 'vars': vars_,
-             'tasks': [{'name': 'read', 'ansible.builtin.set_fact': {'out': '{{ %s }}' % expr}}]}]
+    return [
+        {
+            'name': 'lookup',
+            'hosts': 'localhost',
+            'gather_facts': False,
+            'vars': vars_,
+            'tasks': [{'name': 'read', 'ansible.builtin.set_fact': {'out': '{{ %s }}' % expr}}],
+        }
+    ]
 
 
 def test_many_terms_concurrently(sim, sim_env):
-    ids = [sim.vm_id('rg-linux', 'lin-ok'), sim.vm_id('rg-windows', 'win-ok'), sim.instance_id('rg-vmss', 'ss-uniform', 0),
-           sim.vm_id('rg-vmss', 'flex-1'), sim.vm_id('rg-linux', 'lin-old-agent'), sim.vm_id('rg-linux', 'lin-key-lost')]
+    ids = [
+        sim.vm_id('rg-linux', 'lin-ok'),
+        sim.vm_id('rg-windows', 'win-ok'),
+        sim.instance_id('rg-vmss', 'ss-uniform', 0),
+        sim.vm_id('rg-vmss', 'flex-1'),
+        sim.vm_id('rg-linux', 'lin-old-agent'),
+        sim.vm_id('rg-linux', 'lin-key-lost'),
+    ]
     sim.control.reset_counters()
     r = run_playbook(lookup_play("query('vmrescue.azure.key_latch_status', *ids)", ids=ids), sim_env)
     assert r.rc == 0, r
@@ -30,14 +42,22 @@ def test_many_terms_concurrently(sim, sim_env):
 
 
 def test_by_name_options(sim, sim_env):
-    r = run_playbook(lookup_play("lookup('vmrescue.azure.key_latch_status', resource_group='rg-linux', name='lin-audit')"),
-                     sim_env)
+    r = run_playbook(
+        lookup_play("lookup('vmrescue.azure.key_latch_status', resource_group='rg-linux', name='lin-audit')"), sim_env
+    )
     assert r.rc == 0, r
     assert r.result()['ansible_facts']['out']['states']['keyIncarnationId'] == '7'
 
 
-@pytest.mark.parametrize('name, which', [('lin-no-msp', 'disabled'), ('lin-deallocated', 'deallocated'),
-                                         ('lin-stale', 'stale'), ('lin-no-agent', 'no status')])
+@pytest.mark.parametrize(
+    'name, which',
+    [
+        ('lin-no-msp', 'disabled'),
+        ('lin-deallocated', 'deallocated'),
+        ('lin-stale', 'stale'),
+        ('lin-no-agent', 'no status'),
+    ],
+)
 def test_on_missing_error_says_which(sim, sim_env, name, which):
     vm = sim.vm_id('rg-linux', name)
     r = run_playbook(lookup_play("lookup('vmrescue.azure.key_latch_status', vm)", vm=vm), sim_env)
@@ -48,7 +68,11 @@ def test_on_missing_error_says_which(sim, sim_env, name, which):
 
 
 def test_on_missing_warn_and_skip(sim, sim_env):
-    ids = [sim.vm_id('rg-linux', 'lin-ok'), sim.vm_id('rg-linux', 'lin-stale'), sim.vm_id('rg-linux', 'lin-deallocated')]
+    ids = [
+        sim.vm_id('rg-linux', 'lin-ok'),
+        sim.vm_id('rg-linux', 'lin-stale'),
+        sim.vm_id('rg-linux', 'lin-deallocated'),
+    ]
     r = run_playbook(lookup_play("query('vmrescue.azure.key_latch_status', *ids, on_missing='warn')", ids=ids), sim_env)
     assert r.rc == 0, r
     out = r.result()['ansible_facts']['out']
@@ -69,11 +93,14 @@ def test_missing_vm_and_bad_term_fail(sim, sim_env):
     assert r.rc != 0 and 'term: expected' in r.result()['msg']
 
 
-@pytest.mark.parametrize('kwargs, needle', [
-    ("concurrency=0", 'concurrency must be a whole number from 1 to'),
-    ("concurrency=-3", 'concurrency must be a whole number from 1 to'),
-    ("token_cache='perhaps'", "token_cache: 'perhaps' is not a boolean"),
-])
+@pytest.mark.parametrize(
+    'kwargs, needle',
+    [
+        ('concurrency=0', 'concurrency must be a whole number from 1 to'),
+        ('concurrency=-3', 'concurrency must be a whole number from 1 to'),
+        ("token_cache='perhaps'", "token_cache: 'perhaps' is not a boolean"),
+    ],
+)
 def test_bad_option_values_are_refused_before_any_read(sim, sim_env, kwargs, needle):
     vm = sim.vm_id('rg-linux', 'lin-ok')
     sim.control.reset_counters()

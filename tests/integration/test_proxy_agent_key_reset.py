@@ -1,7 +1,4 @@
-# -*- coding: utf-8 -*-
 """proxy_agent_key_reset through real ansible-playbook / ansible processes against the ARM simulator."""
-
-import json
 
 import pytest
 
@@ -36,18 +33,25 @@ def test_reset_vm_playbook_confirmed(sim, sim_env):
     assert res['changed'] and res['confirmed']
     assert (res['previous_key_incarnation_id'], res['key_incarnation_id']) == (3, 4)
     assert res['key_latch_status']['states']['keyIncarnationId'] == '4'
-    assert res['diff'] == {'before': {'key_incarnation_id': 3}, 'after': {'key_incarnation_id': 4},
-                           'before_header': vm, 'after_header': vm}
+    assert res['diff'] == {
+        'before': {'key_incarnation_id': 3},
+        'after': {'key_incarnation_id': 4},
+        'before_header': vm,
+        'after_header': vm,
+    }
     assert res['id'] == vm
     assert sim.control.counters()['write'] == 1
 
 
 def test_reset_uniform_instance_healthy_and_flexible_instance(sim, sim_env):
     inst = sim.instance_id('rg-vmss', 'ss-uniform', 2)
-    r = run_playbook(play(
-        task(resource_group='rg-vmss', vmss_name='ss-uniform', instance_id='2', state='healthy'),
-        {'name': 'flex', MOD: {'resource_group': 'rg-vmss', 'name': 'flex-2', 'state': 'healthy'}, 'register': 'f'},
-    ), sim_env)
+    r = run_playbook(
+        play(
+            task(resource_group='rg-vmss', vmss_name='ss-uniform', instance_id='2', state='healthy'),
+            {'name': 'flex', MOD: {'resource_group': 'rg-vmss', 'name': 'flex-2', 'state': 'healthy'}, 'register': 'f'},
+        ),
+        sim_env,
+    )
     assert r.rc == 0, r
     u = r.result(task=0)
     assert u['id'] == inst and u['changed'] and u['confirmed'] and u['key_incarnation_id'] == 2
@@ -68,8 +72,12 @@ def test_second_runs_make_no_writes(sim, sim_env):
     r = run_playbook(play(task(vm_id=vm, key_incarnation_id=5)), sim_env)
     assert r.rc == 0 and r.result()['changed'], r
     sim.control.reset_counters()
-    r = run_playbook(play(task(vm_id=vm, key_incarnation_id=5), task(vm_id=vm, key_incarnation_id=2),
-                          task(vm_id=vm, state='healthy')), sim_env)
+    r = run_playbook(
+        play(
+            task(vm_id=vm, key_incarnation_id=5), task(vm_id=vm, key_incarnation_id=2), task(vm_id=vm, state='healthy')
+        ),
+        sim_env,
+    )
     assert r.rc == 0, r
     for i in range(3):
         res = r.result(task=i)
@@ -88,8 +96,11 @@ def test_check_mode_writes_nothing(sim, sim_env):
     assert res['health']['verdict'] == 'unhealthy'
     assert res['diff']['after'] == {'key_incarnation_id': 3}
     assert writes(sim) == 0
-    assert guest(sim, vm)['model']['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId'] == 2 \
-        if 'model' in guest(sim, vm) else True
+    assert (
+        guest(sim, vm)['model']['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId'] == 2
+        if 'model' in guest(sim, vm)
+        else True
+    )
 
 
 def test_model_above_latched_is_pending_and_force_raises(sim, sim_env):
@@ -112,14 +123,20 @@ def test_adhoc_localhost(sim, sim_env):
 
 
 def test_adhoc_on_inventory_of_unreachable_vms(sim, sim_env, tmp_path):
-    bogus = {'ansible_host': '203.0.113.77', 'ansible_connection': 'ssh', 'ansible_user': 'nobody',
-             'ansible_python_interpreter': '/nonexistent/python', 'ansible_become': True}
+    bogus = {
+        'ansible_host': '203.0.113.77',
+        'ansible_connection': 'ssh',
+        'ansible_user': 'nobody',
+        'ansible_python_interpreter': '/nonexistent/python',
+        'ansible_become': True,
+    }
     hosts = {
         'ok-vm': dict(bogus, azure_vm_id=sim.vm_id('rg-linux', 'lin-ok')),
         'lost-vm': dict(bogus, id=sim.vm_id('rg-linux', 'lin-key-lost'), name='lin-key-lost'),  # azure_rm style
         'inst-2': dict(bogus, id=sim.instance_id('rg-vmss', 'ss-uniform', 2)),
-        'win': dict(bogus, ansible_connection='winrm', ansible_shell_type='powershell',
-                    id=sim.vm_id('rg-windows', 'win-ok')),
+        'win': dict(
+            bogus, ansible_connection='winrm', ansible_shell_type='powershell', id=sim.vm_id('rg-windows', 'win-ok')
+        ),
     }
     inv = write_inventory(tmp_path, hosts, groups={'azure_vms': list(hosts)})
     r = run_adhoc('azure_vms', MOD, 'state=healthy', sim_env, inventory=inv, args=['-f', '4'])
@@ -138,14 +155,17 @@ def test_no_target_on_host_without_vars(sim, sim_env):
     assert r.rc != 0 and 'no target' in r.result()['msg']
 
 
-@pytest.mark.parametrize('rg, name, words', [
-    ('rg-linux', 'lin-no-msp', "not enabled on VM 'lin-no-msp' in resource group 'rg-linux' (Linux)"),
-    ('rg-windows', 'win-no-msp', "not enabled on VM 'win-no-msp' in resource group 'rg-windows' (Windows)"),
-    ('rg-linux', 'lin-deallocated', "is deallocated: the guest cannot latch a new key"),
-    ('rg-linux', 'lin-stopped', "is stopped: the guest cannot latch a new key"),
-    ('rg-linux', 'does-not-exist', "VM 'does-not-exist' not found in resource group 'rg-linux'"),
-    ('rg-missing', 'vm', "resource group 'rg-missing' not found in subscription"),
-])
+@pytest.mark.parametrize(
+    'rg, name, words',
+    [
+        ('rg-linux', 'lin-no-msp', "not enabled on VM 'lin-no-msp' in resource group 'rg-linux' (Linux)"),
+        ('rg-windows', 'win-no-msp', "not enabled on VM 'win-no-msp' in resource group 'rg-windows' (Windows)"),
+        ('rg-linux', 'lin-deallocated', 'is deallocated: the guest cannot latch a new key'),
+        ('rg-linux', 'lin-stopped', 'is stopped: the guest cannot latch a new key'),
+        ('rg-linux', 'does-not-exist', "VM 'does-not-exist' not found in resource group 'rg-linux'"),
+        ('rg-missing', 'vm', "resource group 'rg-missing' not found in subscription"),
+    ],
+)
 def test_error_messages(sim, sim_env, rg, name, words):
     r = run_playbook(play(task(resource_group=rg, name=name, state='reset')), sim_env)
     res = r.result()
@@ -179,8 +199,12 @@ def test_timeout_reports_last_key_latch_status(sim, sim_env):
 
 
 def test_no_permission_403(sim, sim_env):
-    env = dict(sim_env, AZURE_CLIENT_ID='22222222-2222-4222-8222-222222222222', AZURE_SECRET='armsim-test-secret-2',
-               AZURE_CLIENT_SECRET='armsim-test-secret-2')
+    env = dict(
+        sim_env,
+        AZURE_CLIENT_ID='22222222-2222-4222-8222-222222222222',
+        AZURE_SECRET='armsim-test-secret-2',
+        AZURE_CLIENT_SECRET='armsim-test-secret-2',
+    )
     vm = sim.vm_id('rg-linux', 'lin-key-lost')
     r = run_playbook(play(task(vm_id=vm, state='reset')), env, args=['-vvv'])
     res = r.result()
@@ -197,8 +221,10 @@ def test_secrets_never_in_output(sim, sim_env):
         env.pop(k)
     vm = sim.vm_id('rg-linux', 'lin-ok')
     ok = task(vm_id=vm, key_incarnation_id=1, client_id=sim.client_id, secret=secret, tenant=sim.tenant_id)
-    bad = dict(task(vm_id=vm, key_incarnation_id=1, client_id=sim.client_id, secret=secret + 'x',
-                    tenant=sim.tenant_id), ignore_errors=True)
+    bad = dict(
+        task(vm_id=vm, key_incarnation_id=1, client_id=sim.client_id, secret=secret + 'x', tenant=sim.tenant_id),
+        ignore_errors=True,
+    )
     r = run_playbook(play(ok, bad), env, args=['-vvvv'])
     assert r.result(task=0).get('changed') is False, r
     assert r.result(task=1)['failed'] and 'sign-in' in r.result(task=1)['msg']
@@ -224,7 +250,7 @@ def test_throttled_writes_are_paced_by_retry_after(sim, sim_env):
         tasks = [task(vm_id=vm, state='reset', wait=False) for _ in range(4)]
         r = run_playbook(play(*tasks), sim_env, timeout=300)
         assert r.rc == 0, r
-        assert r.result(task=3)["key_incarnation_id"] == 7 + 4
+        assert r.result(task=3)['key_incarnation_id'] == 7 + 4
         assert sim.control.counters()['throttled'] >= 1
     finally:
         sim.control.config(compute_update_vm_resource_burst=12, compute_update_vm_resource_rate=4)
@@ -236,8 +262,14 @@ def test_wait_false_accepted_write_whose_operation_failed_reports_changed_and_wh
     believing nothing was written."""
     vm = sim.vm_id('rg-linux', 'lin-ok')
     before = sim.control.vm(vm)['model']['properties']['securityProfile']['proxyAgentSettings']['keyIncarnationId']
-    sim.control.fault(method='PATCH', path_regex='virtualMachines/lin-ok$', kind='operation_fails', count=1,
-                      code='InternalExecutionError', message='An internal execution error occurred. Please retry later.')
+    sim.control.fault(
+        method='PATCH',
+        path_regex='virtualMachines/lin-ok$',
+        kind='operation_fails',
+        count=1,
+        code='InternalExecutionError',
+        message='An internal execution error occurred. Please retry later.',
+    )
     r = run_playbook(play(dict(task(vm_id=vm, state='reset', wait=False), ignore_errors=True)), sim_env)
     res = r.result()
     assert res.get('failed') and res['changed'] is True, r

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """proxy_agent_settings (break-glass and restore) through real ansible-playbook / ansible processes, on the mixed
 fleet tests/armsim/fleets/msp.yaml (VMs and Uniform instances, Linux and Windows, no agent, a guest that never
 applies a mode, MSP off, MSP unsupported)."""
@@ -43,10 +42,14 @@ def pa(sim, vm_id):
 
 def ids(sim):
     return {
-        'lin': sim.vm_id('rg-msp', 'msp-lin'), 'win': sim.vm_id('rg-msp', 'msp-win'),
-        'profile': sim.vm_id('rg-msp', 'msp-profile'), 'no_agent': sim.vm_id('rg-msp', 'msp-no-agent'),
-        'never': sim.vm_id('rg-msp', 'msp-never'), 'off': sim.vm_id('rg-msp', 'msp-off'),
-        'inst': sim.instance_id('rg-msp', 'ss-msp', 0), 'inst_win': sim.instance_id('rg-msp', 'ss-msp-win', 0),
+        'lin': sim.vm_id('rg-msp', 'msp-lin'),
+        'win': sim.vm_id('rg-msp', 'msp-win'),
+        'profile': sim.vm_id('rg-msp', 'msp-profile'),
+        'no_agent': sim.vm_id('rg-msp', 'msp-no-agent'),
+        'never': sim.vm_id('rg-msp', 'msp-never'),
+        'off': sim.vm_id('rg-msp', 'msp-off'),
+        'inst': sim.instance_id('rg-msp', 'ss-msp', 0),
+        'inst_win': sim.instance_id('rg-msp', 'ss-msp-win', 0),
     }
 
 
@@ -66,8 +69,11 @@ def test_break_glass_and_restore_mixed_fleet(msp, sim_env):
         assert res[k]['secure_channel_state'].startswith('WireServer Audit -  IMDS Audit')
         assert res[k]['after']['wire_server'] == {'mode': 'Audit', 'profile_reference_id': None}
         assert json.loads(res[k]['recorded'])['e'] == 1
-    assert res['no_agent']['outcome'] == {'status': 'pending', 'reason_code': 'no_agent',
-                                          'reason': 'no proxy agent status in the instance view'}
+    assert res['no_agent']['outcome'] == {
+        'status': 'pending',
+        'reason_code': 'no_agent',
+        'reason': 'no proxy agent status in the instance view',
+    }
     assert not res['no_agent']['failed'] and res['no_agent']['changed']
     assert res['never']['failed'] and res['never']['outcome']['reason_code'] == 'confirm_timeout'
     assert res['never']['changed'] and 'did not report' in res['never']['msg']
@@ -114,7 +120,9 @@ def test_break_glass_and_restore_mixed_fleet(msp, sim_env):
     r = run_adhoc('localhost', MOD, {'vm_id': t['lin'], 'state': 'restored'}, sim_env)
     assert r.rc == 0, r
     out = r.result()
-    assert not out['changed'] and out['outcome']['reason_code'] == 'no_record' and 'no vmrescue-msp-previous' in out['msg']
+    assert (
+        not out['changed'] and out['outcome']['reason_code'] == 'no_record' and 'no vmrescue-msp-previous' in out['msg']
+    )
     assert msp.control.counters()['write'] == 0
 
 
@@ -131,18 +139,31 @@ def test_check_mode_and_diff_write_nothing(msp, sim_env):
     assert not any(e['method'] in ('PUT', 'PATCH') for e in msp.control.requests())
 
 
-@pytest.mark.parametrize('args,words', [
-    (dict(name='msp-off', resource_group='rg-msp', **AUDIT), 'not enabled'),
-    (dict(name='msp-win', resource_group='rg-msp', add_proxy_agent_extension=True), 'Linux only'),
-    (dict(name='msp-lin', resource_group='rg-msp', wire_server_mode='Audit',
-          wire_server_profile_reference_id='/subscriptions/x/resourceGroups/r/providers/Microsoft.Compute/galleries/g/'
-                                           'inVMAccessControlProfiles/p/versions/1'), 'mutually exclusive'),
-    (dict(name='msp-lin', resource_group='rg-msp', state='restored', imds_mode='Audit'), 'leave out imds_mode'),
-    (dict(name='msp-lin', resource_group='rg-msp'), 'needs at least one'),
-    (dict(name='msp-lin', resource_group='rg-msp', imds_profile_reference_id='profile-1'), 'InVMAccessControlProfile'),
-    (dict(name='msp-lin', resource_group='rg-msp', imds_mode='audit'), 'value of imds_mode must be one of'),
-    (dict(name='msp-lin', resource_group='rg-msp', enabled='maybe'), 'enabled'),
-])
+@pytest.mark.parametrize(
+    'args,words',
+    [
+        (dict(name='msp-off', resource_group='rg-msp', **AUDIT), 'not enabled'),
+        (dict(name='msp-win', resource_group='rg-msp', add_proxy_agent_extension=True), 'Linux only'),
+        (
+            dict(
+                name='msp-lin',
+                resource_group='rg-msp',
+                wire_server_mode='Audit',
+                wire_server_profile_reference_id='/subscriptions/x/resourceGroups/r/providers/Microsoft.Compute/galleries/g/'
+                'inVMAccessControlProfiles/p/versions/1',
+            ),
+            'mutually exclusive',
+        ),
+        (dict(name='msp-lin', resource_group='rg-msp', state='restored', imds_mode='Audit'), 'leave out imds_mode'),
+        (dict(name='msp-lin', resource_group='rg-msp'), 'needs at least one'),
+        (
+            dict(name='msp-lin', resource_group='rg-msp', imds_profile_reference_id='profile-1'),
+            'InVMAccessControlProfile',
+        ),
+        (dict(name='msp-lin', resource_group='rg-msp', imds_mode='audit'), 'value of imds_mode must be one of'),
+        (dict(name='msp-lin', resource_group='rg-msp', enabled='maybe'), 'enabled'),
+    ],
+)
 def test_refusals_before_any_write(msp, sim_env, args, words):
     r = run_adhoc('localhost', MOD, args, sim_env)
     assert r.rc != 0 and words in r.text, r
@@ -155,8 +176,11 @@ def test_enable_and_install_agent_linux(msp, sim_env):
     assert r.rc == 0, r
     out = r.result()
     assert out['changed'] and out['after']['add_proxy_agent_extension'] is True
-    assert any('api-version=2025-04-01' in e['path'] or e.get('api_version') == '2025-04-01'
-               for e in msp.control.requests() if e['method'] == 'PATCH'), msp.control.requests()[-3:]
+    assert any(
+        'api-version=2025-04-01' in e['path'] or e.get('api_version') == '2025-04-01'
+        for e in msp.control.requests()
+        if e['method'] == 'PATCH'
+    ), msp.control.requests()[-3:]
     r = run_adhoc('localhost', MOD, {'vm_id': vm, 'add_proxy_agent_extension': True}, sim_env)
     assert r.rc == 0 and not r.result()['changed'], r
 
@@ -165,15 +189,22 @@ def test_request_bodies_conform_to_the_spec(msp, sim_env):
     """Every PATCH / PUT body the module sent validates against the official definitions (api-version 2024-11-01;
     addProxyAgentExtension is a 2025-04-01 member, checked against the 2025-04-01 excerpt's ProxyAgentSettings)."""
     import sys
+
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'sim'))
     import specconf
+
     if not specconf.available():
         pytest.skip('jsonschema / spec pack not available')
     t = ids(msp)
     targets = [t['lin'], t['profile'], t['inst'], t['inst_win']]
-    r = run_playbook(play(task(targets=targets, wait_timeout=8, **AUDIT),
-                          task(targets=targets, state='restored', wait_timeout=8),
-                          task(vm_id=t['no_agent'], add_proxy_agent_extension=True, wait=False)), sim_env)
+    r = run_playbook(
+        play(
+            task(targets=targets, wait_timeout=8, **AUDIT),
+            task(targets=targets, state='restored', wait_timeout=8),
+            task(vm_id=t['no_agent'], add_proxy_agent_extension=True, wait=False),
+        ),
+        sim_env,
+    )
     assert r.rc == 0, r
     writes = [e for e in msp.control.requests() if e['method'] in ('PUT', 'PATCH') and '/_sim/' not in e['path']]
     assert len(writes) == 9
@@ -192,6 +223,7 @@ def test_two_runs_at_once_record_the_state_before_break_glass(msp, sim_env):
     """Two controllers switch the same VMs at once: one write lands per target, the loser re-reads (412) and decides
     again on what the winner wrote, and the record keeps the settings from before (never 'Audit')."""
     import threading
+
     t = ids(msp)
     targets = [t['lin'], t['inst'], t['win']]
     results = []
@@ -216,8 +248,14 @@ def test_two_runs_at_once_record_the_state_before_break_glass(msp, sim_env):
 
 def test_lost_race_412_is_decided_again(msp, sim_env):
     vm = ids(msp)['lin']
-    msp.control.fault(method='PATCH', path_regex='/virtualMachines/msp-lin$', status=412, code='PreconditionFailed',
-                      count=1, message='The specified precondition failed (injected).')
+    msp.control.fault(
+        method='PATCH',
+        path_regex='/virtualMachines/msp-lin$',
+        status=412,
+        code='PreconditionFailed',
+        count=1,
+        message='The specified precondition failed (injected).',
+    )
     r = run_adhoc('localhost', MOD, dict(vm_id=vm, wait_timeout=8, **AUDIT), sim_env)
     assert r.rc == 0 and r.result()['changed'] and r.result()['confirmed'], r
     patches = [e for e in msp.control.requests() if e['method'] == 'PATCH']

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """The least-privilege custom role in docs/docsite/vmrescue-azure-role.json holds exactly the RBAC actions the
 collection calls: representative runs of every entry point (both playbooks on VMs and Uniform scale-set
 instances, check mode, VMAccess removal, the inventory plugin, the lookup) against the simulator, whose request log
@@ -12,18 +11,38 @@ import subprocess
 
 import yaml
 
-from ansible_runner import COLLECTIONS_DIR, REPO_ROOT, VENV_BIN, fleet_on_test_principals, run_adhoc, run_playbook, \
-    write_inventory
+from ansible_runner import (
+    COLLECTIONS_DIR,
+    REPO_ROOT,
+    VENV_BIN,
+    fleet_on_test_principals,
+    run_adhoc,
+    run_playbook,
+    write_inventory,
+)
 from rbac import ROLE_FILE, actions_of, role_actions
 
-FLEET = fleet_on_test_principals([
-    {'name': 'rg-rbac', 'location': 'westeurope',
-     'vms': [{'name': 'vm-broken', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}},
-             {'name': 'vm-ok', 'proxy_agent': {'key_incarnation_id': 2}},
-             {'name': 'vm-off', 'power': 'deallocated', 'proxy_agent': {'key_incarnation_id': 1}}],
-     'scale_sets': [{'name': 'ss', 'orchestration': 'Uniform', 'proxy_agent': {'key_incarnation_id': 1},
-                     'instances': [{'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}}, {}]}]},
-])
+FLEET = fleet_on_test_principals(
+    [
+        {
+            'name': 'rg-rbac',
+            'location': 'westeurope',
+            'vms': [
+                {'name': 'vm-broken', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}},
+                {'name': 'vm-ok', 'proxy_agent': {'key_incarnation_id': 2}},
+                {'name': 'vm-off', 'power': 'deallocated', 'proxy_agent': {'key_incarnation_id': 1}},
+            ],
+            'scale_sets': [
+                {
+                    'name': 'ss',
+                    'orchestration': 'Uniform',
+                    'proxy_agent': {'key_incarnation_id': 1},
+                    'instances': [{'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}}, {}],
+                }
+            ],
+        },
+    ]
+)
 KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDLD+lODql6zyvSYMiI7cpaf5tezh2fApbOXBlQThDPZ rescue@test'
 
 
@@ -36,8 +55,16 @@ def _env(sim):
 def test_role_json_is_an_azure_custom_role():
     with open(ROLE_FILE) as fh:
         role = json.load(fh)
-    assert set(role) == {'Name', 'IsCustom', 'Description', 'Actions', 'NotActions', 'DataActions', 'NotDataActions',
-                         'AssignableScopes'}
+    assert set(role) == {
+        'Name',
+        'IsCustom',
+        'Description',
+        'Actions',
+        'NotActions',
+        'DataActions',
+        'NotDataActions',
+        'AssignableScopes',
+    }
     assert role['IsCustom'] is True and role['Actions'] == sorted(set(role['Actions']))
     assert not role['NotActions'] and not role['DataActions'] and not [a for a in role['Actions'] if '*' in a]
 
@@ -45,26 +72,50 @@ def test_role_json_is_an_azure_custom_role():
 def test_role_holds_exactly_the_actions_the_collection_calls(sim, tmp_path):
     sim.control.reset(FLEET)
     env = _env(sim)
-    hosts = {'vm-broken': {'azure_vm_id': sim.vm_id('rg-rbac', 'vm-broken')},
-             'vm-ok': {'azure_vm_id': sim.vm_id('rg-rbac', 'vm-ok')},
-             'vm-off': {'azure_vm_id': sim.vm_id('rg-rbac', 'vm-off')},
-             'ss_0': {'azure_vm_id': sim.instance_id('rg-rbac', 'ss', 0)},
-             'ss_1': {'azure_vm_id': sim.instance_id('rg-rbac', 'ss', 1)}}
+    hosts = {
+        'vm-broken': {'azure_vm_id': sim.vm_id('rg-rbac', 'vm-broken')},
+        'vm-ok': {'azure_vm_id': sim.vm_id('rg-rbac', 'vm-ok')},
+        'vm-off': {'azure_vm_id': sim.vm_id('rg-rbac', 'vm-off')},
+        'ss_0': {'azure_vm_id': sim.instance_id('rg-rbac', 'ss', 0)},
+        'ss_1': {'azure_vm_id': sim.instance_id('rg-rbac', 'ss', 1)},
+    }
     inv = write_inventory(tmp_path, hosts)
     pb = os.path.join(REPO_ROOT, 'playbooks')
     intent = {'linux_access_recovery_username': 'rescue', 'linux_access_recovery_ssh_key': KEY}
     runs = [
         run_playbook(os.path.join(pb, 'reset_proxy_agent_keys.yml'), env, inventory=inv, check=True),
         run_playbook(os.path.join(pb, 'reset_proxy_agent_keys.yml'), env, inventory=inv),
-        run_playbook(os.path.join(pb, 'reset_proxy_agent_keys.yml'), env, inventory=inv,
-                     extra_vars={'proxy_agent_key_recovery_mode': 'all', 'proxy_agent_key_recovery_wait': False}),
+        run_playbook(
+            os.path.join(pb, 'reset_proxy_agent_keys.yml'),
+            env,
+            inventory=inv,
+            extra_vars={'proxy_agent_key_recovery_mode': 'all', 'proxy_agent_key_recovery_wait': False},
+        ),
         run_playbook(os.path.join(pb, 'regain_linux_access.yml'), env, inventory=inv, extra_vars=intent, check=True),
         run_playbook(os.path.join(pb, 'regain_linux_access.yml'), env, inventory=inv, extra_vars=intent),
-        run_playbook(os.path.join(pb, 'regain_linux_access.yml'), env, inventory=inv,
-                     extra_vars={'linux_access_recovery_state': 'absent'}),
-        run_playbook([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [{'ansible.builtin.debug': {
-            'msg': "{{ query('vmrescue.azure.key_latch_status', *ids, on_missing='skip') }}"}}],
-            'vars': {'ids': [h['azure_vm_id'] for h in hosts.values()]}}], env),
+        run_playbook(
+            os.path.join(pb, 'regain_linux_access.yml'),
+            env,
+            inventory=inv,
+            extra_vars={'linux_access_recovery_state': 'absent'},
+        ),
+        run_playbook(
+            [
+                {
+                    'hosts': 'localhost',
+                    'gather_facts': False,
+                    'tasks': [
+                        {
+                            'ansible.builtin.debug': {
+                                'msg': "{{ query('vmrescue.azure.key_latch_status', *ids, on_missing='skip') }}"
+                            }
+                        }
+                    ],
+                    'vars': {'ids': [h['azure_vm_id'] for h in hosts.values()]},
+                }
+            ],
+            env,
+        ),
         run_adhoc('vm-ok', 'vmrescue.azure.vmaccess_linux', {'reset_ssh': True}, env, inventory=inv),
     ]
     for run in runs:
@@ -73,8 +124,13 @@ def test_role_holds_exactly_the_actions_the_collection_calls(sim, tmp_path):
     cfg.write_text(yaml.safe_dump({'plugin': 'vmrescue.azure.vms'}))
     inv_env = dict(env, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_DIR, PATH=VENV_BIN + os.pathsep + env.get('PATH', ''))
     inv_env.pop('PYTHONPATH', None)
-    proc = subprocess.run([os.path.join(VENV_BIN, 'ansible-inventory'), '-i', str(cfg), '--list'], env=inv_env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [os.path.join(VENV_BIN, 'ansible-inventory'), '-i', str(cfg), '--list'],
+        env=inv_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
 
     log = sim.control.requests()

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """The recovery roles and collection playbooks, run by real ansible-playbook processes against the simulator.
 
 One mixed fleet: Linux and Windows VMs, a Uniform scale set, healthy and broken keys, a deallocated VM, a VM
@@ -13,32 +12,52 @@ import pytest
 
 from ansible_runner import REPO_ROOT as REPO, fleet_on_test_principals, run_playbook, write_inventory
 
-
 # The test fleet's tenant, subscription and principals, so sim.env() still signs in.
-FLEET = fleet_on_test_principals([
-        {'name': 'rg-mix', 'location': 'westeurope',
-         'vms': [
-             {'name': 'lin-ok', 'proxy_agent': {'key_incarnation_id': 3}},
-             {'name': 'lin-broken', 'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_lost'}},
-             {'name': 'lin-fail', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}},
-             {'name': 'lin-dealloc', 'power': 'deallocated', 'proxy_agent': {'key_incarnation_id': 1}},
-             {'name': 'lin-no-msp'},
-             {'name': 'win-ok', 'os': 'windows', 'proxy_agent': {'key_incarnation_id': 2}},
-             {'name': 'win-broken', 'os': 'windows',
-              # a mismatched key of the model's incarnation: unhealthy (a lower one would be a pending reset)
-              'proxy_agent': {'key_incarnation_id': 4, 'fault': 'key_mismatch', 'guest_key_incarnation_id': 4}},
-         ],
-         'scale_sets': [
-             {'name': 'ss-mix', 'orchestration': 'Uniform', 'proxy_agent': {'key_incarnation_id': 2},
-              'instances': [{}, {'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_lost'}}]},
-         ]},
-    ])
+FLEET = fleet_on_test_principals(
+    [
+        {
+            'name': 'rg-mix',
+            'location': 'westeurope',
+            'vms': [
+                {'name': 'lin-ok', 'proxy_agent': {'key_incarnation_id': 3}},
+                {'name': 'lin-broken', 'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_lost'}},
+                {'name': 'lin-fail', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}},
+                {'name': 'lin-dealloc', 'power': 'deallocated', 'proxy_agent': {'key_incarnation_id': 1}},
+                {'name': 'lin-no-msp'},
+                {'name': 'win-ok', 'os': 'windows', 'proxy_agent': {'key_incarnation_id': 2}},
+                {
+                    'name': 'win-broken',
+                    'os': 'windows',
+                    # a mismatched key of the model's incarnation: unhealthy (a lower one would be a pending reset)
+                    'proxy_agent': {'key_incarnation_id': 4, 'fault': 'key_mismatch', 'guest_key_incarnation_id': 4},
+                },
+            ],
+            'scale_sets': [
+                {
+                    'name': 'ss-mix',
+                    'orchestration': 'Uniform',
+                    'proxy_agent': {'key_incarnation_id': 2},
+                    'instances': [{}, {'proxy_agent': {'key_incarnation_id': 2, 'fault': 'key_lost'}}],
+                },
+            ],
+        },
+    ]
+)
 RG = 'rg-mix'
 VMS = ['lin-ok', 'lin-broken', 'lin-fail', 'lin-dealloc', 'lin-no-msp', 'win-ok', 'win-broken']
 INSTANCES = {'ss-mix_0': 0, 'ss-mix_1': 1}
 ALL_HOSTS = VMS + list(INSTANCES)
-SUMMARY_KEYS = ['checked', 'changed', 'already_fine', 'skipped', 'failed', 'changed_hosts', 'already_fine_hosts',
-                'skipped_hosts', 'failed_hosts']
+SUMMARY_KEYS = [
+    'checked',
+    'changed',
+    'already_fine',
+    'skipped',
+    'failed',
+    'changed_hosts',
+    'already_fine_hosts',
+    'skipped_hosts',
+    'failed_hosts',
+]
 # The simulator answers every write to lin-fail (VM PATCH/PUT, extension PUT) with this error.
 FAIL_MESSAGE = 'Injected failure for the test'
 
@@ -73,10 +92,22 @@ def inventory(fleet, tmp_path):
 
 
 def _break_lin_fail(sim):
-    sim.control.fault(method='PATCH', path_regex='/virtualMachines/lin-fail$', kind='status', status=403,
-                      code='AuthorizationFailed', message=FAIL_MESSAGE)
-    sim.control.fault(method='PUT', path_regex='/virtualMachines/lin-fail(/extensions/.*)?$', kind='status',
-                      status=403, code='AuthorizationFailed', message=FAIL_MESSAGE)
+    sim.control.fault(
+        method='PATCH',
+        path_regex='/virtualMachines/lin-fail$',
+        kind='status',
+        status=403,
+        code='AuthorizationFailed',
+        message=FAIL_MESSAGE,
+    )
+    sim.control.fault(
+        method='PUT',
+        path_regex='/virtualMachines/lin-fail(/extensions/.*)?$',
+        kind='status',
+        status=403,
+        code='AuthorizationFailed',
+        message=FAIL_MESSAGE,
+    )
 
 
 def _playbook(name):
@@ -115,8 +146,13 @@ def test_reset_proxy_agent_keys_mixed_fleet(fleet, env, inventory):
     run = run_playbook(_playbook('reset_proxy_agent_keys'), env, inventory=inventory)
     summary = _published(run, 'proxy_agent_key_recovery_summary')
     _check_shape(summary)
-    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
-        == (9, 3, 3, 2, 1), summary
+    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) == (
+        9,
+        3,
+        3,
+        2,
+        1,
+    ), summary
     assert sorted(summary['changed_hosts']) == ['lin-broken', 'ss-mix_1', 'win-broken']
     assert all(v.endswith('confirmed') for v in summary['changed_hosts'].values()), summary['changed_hosts']
     assert sorted(summary['already_fine_hosts']) == ['lin-ok', 'ss-mix_0', 'win-ok']
@@ -159,19 +195,32 @@ def test_reset_proxy_agent_keys_mixed_fleet(fleet, env, inventory):
 def test_reset_proxy_agent_keys_batches_and_limit(fleet, env, inventory):
     """serial batches of one host: the failing host's batch does not end the play; one summary at the end."""
     _break_lin_fail(fleet)
-    run = run_playbook(_playbook('reset_proxy_agent_keys'), env, inventory=inventory,
-                       extra_vars={'vmrescue_batch_size': 1, 'vmrescue_hosts': 'all:!win-ok'})
+    run = run_playbook(
+        _playbook('reset_proxy_agent_keys'),
+        env,
+        inventory=inventory,
+        extra_vars={'vmrescue_batch_size': 1, 'vmrescue_hosts': 'all:!win-ok'},
+    )
     summary = _published(run, 'proxy_agent_key_recovery_summary')
-    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
-        == (8, 3, 2, 2, 1), summary
+    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) == (
+        8,
+        3,
+        2,
+        2,
+        1,
+    ), summary
     assert _failed_hosts(run) == ['lin-fail']
     assert 'win-ok' not in run.stats
 
 
 def test_reset_proxy_agent_keys_reset_unknown_and_all(fleet, env, inventory):
     """mode=all resets every host with a key; a deallocated VM is skipped (cannot be confirmed), not failed."""
-    run = run_playbook(_playbook('reset_proxy_agent_keys'), env, inventory=inventory,
-                       extra_vars={'proxy_agent_key_recovery_mode': 'all'})
+    run = run_playbook(
+        _playbook('reset_proxy_agent_keys'),
+        env,
+        inventory=inventory,
+        extra_vars={'proxy_agent_key_recovery_mode': 'all'},
+    )
     summary = _published(run, 'proxy_agent_key_recovery_summary')
     assert (summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) == (7, 0, 2, 0), summary
     assert 'deallocated' in summary['skipped_hosts']['lin-dealloc']
@@ -179,8 +228,11 @@ def test_reset_proxy_agent_keys_reset_unknown_and_all(fleet, env, inventory):
 
 
 def test_reset_proxy_agent_keys_to_incarnation_is_idempotent(fleet, env, inventory):
-    extra = {'proxy_agent_key_recovery_mode': 'incarnation', 'proxy_agent_key_recovery_key_incarnation_id': 4,
-             'vmrescue_hosts': 'lin-ok:lin-broken:win-broken'}
+    extra = {
+        'proxy_agent_key_recovery_mode': 'incarnation',
+        'proxy_agent_key_recovery_key_incarnation_id': 4,
+        'vmrescue_hosts': 'lin-ok:lin-broken:win-broken',
+    }
     run = run_playbook(_playbook('reset_proxy_agent_keys'), env, inventory=inventory, extra_vars=extra)
     summary = _published(run, 'proxy_agent_key_recovery_summary')
     # lin-ok 3 -> 4, lin-broken 2 -> 4, win-broken already 4.
@@ -202,8 +254,11 @@ def test_reset_proxy_agent_keys_check_mode_writes_nothing(fleet, env, inventory)
 
 # -- linux_access_recovery ----------------------------------------------------------------------------------
 KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDLD+lODql6zyvSYMiI7cpaf5tezh2fApbOXBlQThDPZ rescue@test'
-INTENT = {'linux_access_recovery_username': 'rescue', 'linux_access_recovery_ssh_key': KEY,
-          'linux_access_recovery_reset_ssh': True}
+INTENT = {
+    'linux_access_recovery_username': 'rescue',
+    'linux_access_recovery_ssh_key': KEY,
+    'linux_access_recovery_reset_ssh': True,
+}
 
 
 def test_regain_linux_access_mixed_fleet(fleet, env, inventory):
@@ -211,8 +266,13 @@ def test_regain_linux_access_mixed_fleet(fleet, env, inventory):
     run = run_playbook(_playbook('regain_linux_access'), env, inventory=inventory, extra_vars=INTENT)
     summary = _published(run, 'linux_access_recovery_summary')
     _check_shape(summary)
-    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
-        == (9, 5, 0, 3, 1), summary
+    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) == (
+        9,
+        5,
+        0,
+        3,
+        1,
+    ), summary
     assert sorted(summary['changed_hosts']) == ['lin-broken', 'lin-no-msp', 'lin-ok', 'ss-mix_0', 'ss-mix_1']
     # The summary says what changed, not the handler's "Enable succeeded." (the key, never a secret).
     assert summary['changed_hosts']['lin-ok'] == 'user rescue: SSH key set, sshd_config reset', summary
@@ -248,33 +308,44 @@ def test_regain_linux_access_check_mode_and_removal_say_what(fleet, env, invento
     assert summary['changed_hosts']['lin-ok'] == 'would apply: user rescue: SSH key set, sshd_config reset', summary
     assert fleet.control.counters()['write'] == 0
     run = run_playbook(_playbook('regain_linux_access'), env, inventory=inventory, extra_vars=INTENT)
-    run = run_playbook(_playbook('regain_linux_access'), env, inventory=inventory,
-                       extra_vars={'linux_access_recovery_state': 'absent'})
+    run = run_playbook(
+        _playbook('regain_linux_access'), env, inventory=inventory, extra_vars={'linux_access_recovery_state': 'absent'}
+    )
     summary = _published(run, 'linux_access_recovery_summary')
-    assert summary['changed_hosts']['lin-ok'].startswith('VMAccessForLinux extension ') and \
-        summary['changed_hosts']['lin-ok'].endswith(' removed'), summary
+    assert summary['changed_hosts']['lin-ok'].startswith('VMAccessForLinux extension ') and summary['changed_hosts'][
+        'lin-ok'
+    ].endswith(' removed'), summary
 
 
 def test_linux_access_recovery_ssh_proof(fleet, env, tmp_path):
     """The optional proof connects with the host's connection (here: local) and reports it; off by default."""
-    hosts = {'lin-ok': dict(_host_vars(fleet, 'lin-ok'), ansible_connection='local'),
-             'ss-mix_0': dict(_host_vars(fleet, 'ss-mix_0'), ansible_connection='local')}
+    hosts = {
+        'lin-ok': dict(_host_vars(fleet, 'lin-ok'), ansible_connection='local'),
+        'ss-mix_0': dict(_host_vars(fleet, 'ss-mix_0'), ansible_connection='local'),
+    }
     inv = write_inventory(tmp_path, hosts)
-    run = run_playbook(_playbook('regain_linux_access'), env, inventory=inv,
-                       extra_vars=dict(INTENT, linux_access_recovery_prove_ssh=True,
-                                       linux_access_recovery_prove_timeout=20))
+    run = run_playbook(
+        _playbook('regain_linux_access'),
+        env,
+        inventory=inv,
+        extra_vars=dict(INTENT, linux_access_recovery_prove_ssh=True, linux_access_recovery_prove_timeout=20),
+    )
     summary = _published(run, 'linux_access_recovery_summary')
     assert summary['changed'] == 2 and summary['failed'] == 0, summary
     assert all('SSH proof ok' in v for v in summary['changed_hosts'].values()), summary
     assert run.rc == 0
 
     # A host that does not answer: the proof fails that host only, with the reason.
-    hosts['lin-ok'] = dict(_host_vars(fleet, 'lin-ok'), ansible_connection='ssh', ansible_host='127.0.0.1',
-                           ansible_port=9)
+    hosts['lin-ok'] = dict(
+        _host_vars(fleet, 'lin-ok'), ansible_connection='ssh', ansible_host='127.0.0.1', ansible_port=9
+    )
     inv = write_inventory(tmp_path, hosts, name='inventory2.yml')
-    run = run_playbook(_playbook('regain_linux_access'), env, inventory=inv,
-                       extra_vars=dict(INTENT, linux_access_recovery_prove_ssh=True,
-                                       linux_access_recovery_prove_timeout=3))
+    run = run_playbook(
+        _playbook('regain_linux_access'),
+        env,
+        inventory=inv,
+        extra_vars=dict(INTENT, linux_access_recovery_prove_ssh=True, linux_access_recovery_prove_timeout=3),
+    )
     summary = _published(run, 'linux_access_recovery_summary')
     assert list(summary['failed_hosts']) == ['lin-ok'], summary
     assert 'SSH proof failed' in summary['failed_hosts']['lin-ok']
@@ -283,15 +354,24 @@ def test_linux_access_recovery_ssh_proof(fleet, env, tmp_path):
 
 
 # -- argument specs -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize('playbook,extra,needle', [
-    ('reset_proxy_agent_keys', {'proxy_agent_key_recovery_mode': 'sometimes'}, 'proxy_agent_key_recovery_mode'),
-    ('reset_proxy_agent_keys', {'proxy_agent_key_recovery_wait_timeout': 'soon'},
-     'proxy_agent_key_recovery_wait_timeout'),
-    ('reset_proxy_agent_keys', {'proxy_agent_key_recovery_mode': 'incarnation'},
-     'proxy_agent_key_recovery_key_incarnation_id'),
-    ('regain_linux_access', {'linux_access_recovery_reset_ssh': 'perhaps'}, 'linux_access_recovery_reset_ssh'),
-    ('regain_linux_access', {'linux_access_recovery_state': 'gone'}, 'linux_access_recovery_state'),
-])
+@pytest.mark.parametrize(
+    'playbook,extra,needle',
+    [
+        ('reset_proxy_agent_keys', {'proxy_agent_key_recovery_mode': 'sometimes'}, 'proxy_agent_key_recovery_mode'),
+        (
+            'reset_proxy_agent_keys',
+            {'proxy_agent_key_recovery_wait_timeout': 'soon'},
+            'proxy_agent_key_recovery_wait_timeout',
+        ),
+        (
+            'reset_proxy_agent_keys',
+            {'proxy_agent_key_recovery_mode': 'incarnation'},
+            'proxy_agent_key_recovery_key_incarnation_id',
+        ),
+        ('regain_linux_access', {'linux_access_recovery_reset_ssh': 'perhaps'}, 'linux_access_recovery_reset_ssh'),
+        ('regain_linux_access', {'linux_access_recovery_state': 'gone'}, 'linux_access_recovery_state'),
+    ],
+)
 def test_argument_specs_reject_bad_input(fleet, env, inventory, playbook, extra, needle):
     fleet.control.reset_counters()
     run = run_playbook(_playbook(playbook), env, inventory=inventory, extra_vars=extra)
@@ -303,10 +383,19 @@ def test_argument_specs_reject_bad_input(fleet, env, inventory, playbook, extra,
 def test_playbooks_resolve_by_fqcn(env, inventory):
     """`ansible-playbook vmrescue.azure.<name>` finds the collection playbooks."""
     for name in ('reset_proxy_agent_keys', 'regain_linux_access'):
-        proc = subprocess.run([os.path.join(os.path.dirname(os.sys.executable), 'ansible-playbook'),
-                               '--syntax-check', '-i', inventory, 'vmrescue.azure.%s' % name],
-                              env=dict(env, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.tmp', 'collections')),
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [
+                os.path.join(os.path.dirname(os.sys.executable), 'ansible-playbook'),
+                '--syntax-check',
+                '-i',
+                inventory,
+                'vmrescue.azure.%s' % name,
+            ],
+            env=dict(env, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.tmp', 'collections')),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -315,9 +404,13 @@ def test_roles_with_azure_rm_host_vars(fleet, env, tmp_path):
     hosts = {}
     for name in ('lin-broken', 'win-ok', 'ss-mix_1'):
         rid = _host_vars(fleet, name)['azure_vm_id']
-        hosts[name] = {'id': rid, 'name': name, 'resource_group': RG.lower(),
-                       'os_profile': {'system': 'windows' if name.startswith('win') else 'linux'},
-                       'powerstate': 'running'}
+        hosts[name] = {
+            'id': rid,
+            'name': name,
+            'resource_group': RG.lower(),
+            'os_profile': {'system': 'windows' if name.startswith('win') else 'linux'},
+            'powerstate': 'running',
+        }
     hosts['ss-mix_1']['vmss'] = {'id': rid.rsplit('/virtualMachines/', 1)[0], 'name': 'ss-mix'}
     inv = write_inventory(tmp_path, hosts)
     run = run_playbook(_playbook('reset_proxy_agent_keys'), env, inventory=inv)
@@ -325,13 +418,20 @@ def test_roles_with_azure_rm_host_vars(fleet, env, tmp_path):
     assert sorted(summary['changed_hosts']) == ['lin-broken', 'ss-mix_1'] and summary['failed'] == 0, summary
     run = run_playbook(_playbook('regain_linux_access'), env, inventory=inv, extra_vars=INTENT)
     summary = _published(run, 'linux_access_recovery_summary')
-    assert sorted(summary['changed_hosts']) == ['lin-broken', 'ss-mix_1'] and list(summary['skipped_hosts']) == ['win-ok']
+    assert sorted(summary['changed_hosts']) == ['lin-broken', 'ss-mix_1'] and list(summary['skipped_hosts']) == [
+        'win-ok'
+    ]
 
 
 # -- auth: role variable, play-level module_defaults, both ------------------------------------------------------
 def _auth_split(sim):
-    full = {'subscription_id': sim.subscription_id, 'client_id': sim.client_id, 'secret': sim.client_secret,
-            'tenant': sim.tenant_id, 'cloud_environment': sim.base_url}
+    full = {
+        'subscription_id': sim.subscription_id,
+        'client_id': sim.client_id,
+        'secret': sim.client_secret,
+        'tenant': sim.tenant_id,
+        'cloud_environment': sim.base_url,
+    }
     return full
 
 
@@ -352,9 +452,17 @@ def test_role_auth_merges_with_play_module_defaults(fleet, env, tmp_path, way, r
         role_auth = {'subscription_id': full['subscription_id'], 'client_id': full['client_id']}
         play_defaults = dict(full, client_id='00000000-0000-0000-0000-00000000dead', subscription_id=None)
         del play_defaults['subscription_id']
-    play = {'name': 'role auth', 'hosts': 'all', 'gather_facts': False,
-            'roles': [{'role': 'vmrescue.azure.' + role, 'vars': dict({role + '_auth': role_auth},
-                                                                     **({} if role.startswith('proxy') else INTENT))}]}
+    play = {
+        'name': 'role auth',
+        'hosts': 'all',
+        'gather_facts': False,
+        'roles': [
+            {
+                'role': 'vmrescue.azure.' + role,
+                'vars': dict({role + '_auth': role_auth}, **({} if role.startswith('proxy') else INTENT)),
+            }
+        ],
+    }
     if play_defaults is not None:
         play['module_defaults'] = {'group/vmrescue.azure.azure': play_defaults}
     inv = write_inventory(tmp_path, {'lin-broken': _host_vars(fleet, 'lin-broken')})
@@ -368,11 +476,20 @@ def test_role_auth_without_any_credential_fails_clearly(fleet, env, tmp_path):
     """Neither the role variable nor module_defaults nor the environment: a failure naming what is missing."""
     clean = dict((k, v) for k, v in env.items() if not k.startswith('AZURE_'))
     clean['PATH'] = os.path.dirname(os.sys.executable) + os.pathsep + '/usr/bin:/bin'  # no az login either
-    play = {'name': 'role auth', 'hosts': 'all', 'gather_facts': False,
-            'module_defaults': {'group/vmrescue.azure.azure': {'client_id': fleet.client_id,
-                                                               'cloud_environment': fleet.base_url}},
-            'roles': [{'role': 'vmrescue.azure.proxy_agent_key_recovery',
-                       'vars': {'proxy_agent_key_recovery_auth': {'auth_source': 'env'}}}]}
+    play = {
+        'name': 'role auth',
+        'hosts': 'all',
+        'gather_facts': False,
+        'module_defaults': {
+            'group/vmrescue.azure.azure': {'client_id': fleet.client_id, 'cloud_environment': fleet.base_url}
+        },
+        'roles': [
+            {
+                'role': 'vmrescue.azure.proxy_agent_key_recovery',
+                'vars': {'proxy_agent_key_recovery_auth': {'auth_source': 'env'}},
+            }
+        ],
+    }
     inv = write_inventory(tmp_path, {'lin-broken': _host_vars(fleet, 'lin-broken')})
     fleet.control.reset_counters()
     run = run_playbook([play], clean, inventory=inv)

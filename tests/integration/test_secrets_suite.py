@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Secrets suite: every failing path of the collection, and no secret in anything it prints or returns.
 
 Three known secrets: a VM password, the client secret (the simulator's, and a wrong one), and an OpenSSH private key
@@ -43,8 +42,9 @@ PRIVATE_KEY_BODY = [
     'QyNTUxOQAAACDq7Kd1V0xQd3Jxv9mYF2l7Y2dHk0pQ1zN8rT5uW6vX4wAAAJhqZ3VwamZ2',
     'cAAAAAtzc2gtZWQyNTUxOQAAACDq7Kd1V0xQd3Jxv9mYF2l7Y2dHk0pQ1zN8rT5uW6vX4w',
 ]
-PRIVATE_KEY = ('-----BEGIN OPENSSH PRIVATE KEY-----\n' + '\n'.join(PRIVATE_KEY_BODY)
-               + '\n-----END OPENSSH PRIVATE KEY-----\n')
+PRIVATE_KEY = (
+    '-----BEGIN OPENSSH PRIVATE KEY-----\n' + '\n'.join(PRIVATE_KEY_BODY) + '\n-----END OPENSSH PRIVATE KEY-----\n'
+)
 MOD_LINUX = 'vmrescue.azure.vmaccess_linux'
 MOD_WINDOWS = 'vmrescue.azure.vmaccess_windows'
 MOD_KEY = 'vmrescue.azure.proxy_agent_key_reset'
@@ -54,9 +54,14 @@ ORIGIN_EXCERPT = tuple(int(x) for x in __import__('ansible.release').release.__v
 
 
 def _needles(sim):
-    return {'password': PASSWORD, 'client secret': sim.client_secret, 'wrong client secret': WRONG_SECRET,
-            'private key': PRIVATE_KEY_BODY[0], 'private key line 2': PRIVATE_KEY_BODY[1],
-            'private key line 3': PRIVATE_KEY_BODY[2]}
+    return {
+        'password': PASSWORD,
+        'client secret': sim.client_secret,
+        'wrong client secret': WRONG_SECRET,
+        'private key': PRIVATE_KEY_BODY[0],
+        'private key line 2': PRIVATE_KEY_BODY[1],
+        'private key line 3': PRIVATE_KEY_BODY[2],
+    }
 
 
 def _hits(text, needles):
@@ -78,28 +83,30 @@ def _playbook(sim, tmp_path):
     key = json.dumps(PRIVATE_KEY)
     flow = [
         # argument-spec errors (a secret next to the bad value)
-        "- %s: {password: %s, username: bob, reset_ssh: perhaps, vm_id: %s}" % (MOD_LINUX, pw, vm),
-        "- %s: {password: %s, username: bob, vm_id: %s, secret: %s, %s, no_such_option: 1}" % (MOD_LINUX, pw, vm, sec, sp),
-        "- %s: {password: %s, username: admin1, vm_id: %s, targets: [%s]}" % (MOD_WINDOWS, pw, win, win),
-        "- %s: {key_incarnation_id: banana, vm_id: %s, secret: %s, %s}" % (MOD_KEY, vm, sec, sp),
+        '- %s: {password: %s, username: bob, reset_ssh: perhaps, vm_id: %s}' % (MOD_LINUX, pw, vm),
+        '- %s: {password: %s, username: bob, vm_id: %s, secret: %s, %s, no_such_option: 1}'
+        % (MOD_LINUX, pw, vm, sec, sp),
+        '- %s: {password: %s, username: admin1, vm_id: %s, targets: [%s]}' % (MOD_WINDOWS, pw, win, win),
+        '- %s: {key_incarnation_id: banana, vm_id: %s, secret: %s, %s}' % (MOD_KEY, vm, sec, sp),
         # validation errors
-        "- %s: {password: %s, vm_id: %s}" % (MOD_WINDOWS, pw, win),
-        "- %s: {key_incarnation_id: 2147483648, vm_id: %s, secret: %s, %s}" % (MOD_KEY, vm, sec, sp),
-        "- %s: {username: bob, ssh_key: %s, vm_id: %s}" % (MOD_LINUX, key, vm),
-        "- %s: {username: bob, ssh_key: %s, password: %s, targets: [%s, %s]}" % (MOD_LINUX, key, pw, vm, gone),
+        '- %s: {password: %s, vm_id: %s}' % (MOD_WINDOWS, pw, win),
+        '- %s: {key_incarnation_id: 2147483648, vm_id: %s, secret: %s, %s}' % (MOD_KEY, vm, sec, sp),
+        '- %s: {username: bob, ssh_key: %s, vm_id: %s}' % (MOD_LINUX, key, vm),
+        '- %s: {username: bob, ssh_key: %s, password: %s, targets: [%s, %s]}' % (MOD_LINUX, key, pw, vm, gone),
         # ARM errors: not found, wrong OS, deallocated, an Azure error that echoes the password (fault)
-        "- %s: {password: %s, username: bob, vm_id: %s}" % (MOD_LINUX, pw, gone),
-        "- %s: {password: %s, username: bob, vm_id: %s}" % (MOD_LINUX, pw, win),
-        "- %s: {password: %s, username: bob, vm_id: %s}" % (MOD_LINUX, pw, dealloc),
-        "- %s: {password: %s, username: bob, vm_id: %s, force: true}" % (MOD_LINUX, pw, vm),
-        "- %s: {password: %s, username: admin1, vm_id: %s}" % (MOD_WINDOWS, pw, vm),
-        "- %s: {password: %s, username: bob, targets: [%s, %s, %s, not-an-id]}" % (MOD_LINUX, pw, vm, win, gone),
+        '- %s: {password: %s, username: bob, vm_id: %s}' % (MOD_LINUX, pw, gone),
+        '- %s: {password: %s, username: bob, vm_id: %s}' % (MOD_LINUX, pw, win),
+        '- %s: {password: %s, username: bob, vm_id: %s}' % (MOD_LINUX, pw, dealloc),
+        '- %s: {password: %s, username: bob, vm_id: %s, force: true}' % (MOD_LINUX, pw, vm),
+        '- %s: {password: %s, username: admin1, vm_id: %s}' % (MOD_WINDOWS, pw, vm),
+        '- %s: {password: %s, username: bob, targets: [%s, %s, %s, not-an-id]}' % (MOD_LINUX, pw, vm, win, gone),
         # auth errors: a wrong client secret, an invalid tenant
-        "- %s: {state: reset, vm_id: %s, client_id: %s, tenant: %s, secret: %s}" % (
-            MOD_KEY, vm, sim.client_id, sim.tenant_id, json.dumps(WRONG_SECRET)),
-        "- %s: {state: reset, vm_id: %s, client_id: %s, tenant: 'not a tenant!', secret: %s}" % (MOD_KEY, vm, sim.client_id, sec),
-        "- %s: {password: %s, username: bob, vm_id: %s, client_id: %s, tenant: %s, secret: %s}" % (
-            MOD_LINUX, pw, vm, sim.client_id, sim.tenant_id, json.dumps(WRONG_SECRET)),
+        '- %s: {state: reset, vm_id: %s, client_id: %s, tenant: %s, secret: %s}'
+        % (MOD_KEY, vm, sim.client_id, sim.tenant_id, json.dumps(WRONG_SECRET)),
+        "- %s: {state: reset, vm_id: %s, client_id: %s, tenant: 'not a tenant!', secret: %s}"
+        % (MOD_KEY, vm, sim.client_id, sec),
+        '- %s: {password: %s, username: bob, vm_id: %s, client_id: %s, tenant: %s, secret: %s}'
+        % (MOD_LINUX, pw, vm, sim.client_id, sim.tenant_id, json.dumps(WRONG_SECRET)),
         # lookups
         "- ansible.builtin.debug: {msg: \"{{ lookup('vmrescue.azure.key_latch_status', '%s', secret=%s, client_id='%s', "
         "tenant='%s') }}\"}" % (gone, json.dumps(sim.client_secret).replace('"', "'"), sim.client_id, sim.tenant_id),
@@ -109,36 +116,46 @@ def _playbook(sim, tmp_path):
         "on_missing='maybe') }}\"}" % (vm, WRONG_SECRET),
     ]
     # and one that succeeds: its diff (--diff) shows the protected settings masked
-    flow.append("- %s: {password: %s, username: bob, vm_id: %s}" % (MOD_LINUX, pw, locked))
+    flow.append('- %s: {password: %s, username: bob, vm_id: %s}' % (MOD_LINUX, pw, locked))
     tasks = []
     for line in flow:
         tasks.append(line + '\n  ignore_errors: true')
     # block style (the secret a few lines down; the next task's excerpt shows the lines above it)
-    tasks.append(textwrap.dedent('''\
+    tasks.append(
+        textwrap.dedent("""\
         - name: block style, argument-spec error
           %s:
             username: bob
             password: %s
             reset_ssh: perhaps
             vm_id: %s
-          ignore_errors: true''') % (MOD_LINUX, pw, vm))
-    tasks.append(textwrap.dedent('''\
+          ignore_errors: true""")
+        % (MOD_LINUX, pw, vm)
+    )
+    tasks.append(
+        textwrap.dedent("""\
         - %s:
             vm_id: %s
             state: reset
             client_id: %s
             tenant: %s
             secret: %s
-          ignore_errors: true''') % (MOD_KEY, vm, sim.client_id, sim.tenant_id, json.dumps(WRONG_SECRET)))
-    tasks.append(textwrap.dedent('''\
+          ignore_errors: true""")
+        % (MOD_KEY, vm, sim.client_id, sim.tenant_id, json.dumps(WRONG_SECRET))
+    )
+    tasks.append(
+        textwrap.dedent("""\
         - %s:
             password: %s
             username: bob
             vm_id: %s
           no_log: true
-          ignore_errors: true''') % (MOD_LINUX, pw, gone))
+          ignore_errors: true""")
+        % (MOD_LINUX, pw, gone)
+    )
     # background batch + batch_result
-    tasks.append(textwrap.dedent('''\
+    tasks.append(
+        textwrap.dedent("""\
         - %s: {password: %s, username: bob, targets: [%s, %s, %s], background: true}
           register: batch
           ignore_errors: true
@@ -148,7 +165,9 @@ def _playbook(sim, tmp_path):
         - vmrescue.azure.batch_result: {batch: {censored: hidden}, index: 0}
           ignore_errors: true
         - vmrescue.azure.batch_result: {batch: "{{ batch }}", index: maybe}
-          ignore_errors: true''') % (MOD_LINUX, pw, vm, win, gone))
+          ignore_errors: true""")
+        % (MOD_LINUX, pw, vm, win, gone)
+    )
     body = '\n'.join(textwrap.indent(t, '    ') for t in tasks)
     text = '- hosts: localhost\n  gather_facts: false\n  tasks:\n' + body + '\n'
     path = tmp_path / 'inline.yml'
@@ -159,14 +178,18 @@ def _playbook(sim, tmp_path):
 
 def _role_playbook(sim, tmp_path):
     """The Linux access role over hosts that fail (wrong OS, missing, deallocated), the password in the play vars."""
-    inv = {'all': {'hosts': {
-        'win': {'azure_vm_id': sim.vm_id('rg-windows', 'win-ok')},
-        'gone': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-no-such-vm')},
-        'dealloc': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-deallocated')},
-    }}}
+    inv = {
+        'all': {
+            'hosts': {
+                'win': {'azure_vm_id': sim.vm_id('rg-windows', 'win-ok')},
+                'gone': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-no-such-vm')},
+                'dealloc': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-deallocated')},
+            }
+        }
+    }
     inv_path = tmp_path / 'role-inventory.yml'
     inv_path.write_text(yaml.safe_dump(inv))
-    text = textwrap.dedent('''\
+    text = textwrap.dedent("""\
         - hosts: all
           gather_facts: false
           vars: {linux_access_recovery_username: bob, linux_access_recovery_password: %s}
@@ -178,7 +201,7 @@ def _role_playbook(sim, tmp_path):
             - ansible.builtin.include_role:
                 name: vmrescue.azure.linux_access_recovery
               vars: {linux_access_recovery_password: %s, linux_access_recovery_reset_ssh: perhaps}
-        ''') % (json.dumps(PASSWORD), json.dumps(PASSWORD))
+        """) % (json.dumps(PASSWORD), json.dumps(PASSWORD))
     path = tmp_path / 'role.yml'
     path.write_text(text)
     return str(path), str(inv_path)
@@ -187,10 +210,19 @@ def _role_playbook(sim, tmp_path):
 def _inventory_sources(sim, tmp_path):
     """vms.yml inventory sources with the client secret inline: a wrong secret, an invalid tenant, a bad option."""
     out = []
-    for name, extra in (('wrong', {'client_id': sim.client_id, 'tenant': sim.tenant_id, 'secret': WRONG_SECRET}),
-                        ('tenant', {'client_id': sim.client_id, 'tenant': 'not a tenant!', 'secret': sim.client_secret}),
-                        ('option', {'client_id': sim.client_id, 'tenant': sim.tenant_id, 'secret': sim.client_secret,
-                                    'include_vmss_instances': 'maybe'})):
+    for name, extra in (
+        ('wrong', {'client_id': sim.client_id, 'tenant': sim.tenant_id, 'secret': WRONG_SECRET}),
+        ('tenant', {'client_id': sim.client_id, 'tenant': 'not a tenant!', 'secret': sim.client_secret}),
+        (
+            'option',
+            {
+                'client_id': sim.client_id,
+                'tenant': sim.tenant_id,
+                'secret': sim.client_secret,
+                'include_vmss_instances': 'maybe',
+            },
+        ),
+    ):
         d = tmp_path / ('inv-%s' % name)
         d.mkdir()
         path = d / 'vms.yml'
@@ -229,8 +261,14 @@ def _scan_result(result, needles, where, hits):
 def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
     needles = _needles(sim)
     # An Azure error that echoes what it was sent (the password) when the VMAccess extension of lin-ok is written
-    sim.control.fault(method='PUT', path_regex='lin-ok/extensions', kind='status', status=400, code='InvalidParameter',
-                      message="The value '%s' of parameter 'password' is not valid." % PASSWORD)
+    sim.control.fault(
+        method='PUT',
+        path_regex='lin-ok/extensions',
+        kind='status',
+        status=400,
+        code='InvalidParameter',
+        message="The value '%s' of parameter 'password' is not valid." % PASSWORD,
+    )
     playbook, n_cases = _playbook(sim, tmp_path)
     role_playbook, role_inventory = _role_playbook(sim, tmp_path)
     inventories = _inventory_sources(sim, tmp_path)
@@ -242,13 +280,25 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
         for callback in ('ansible.builtin.default', 'vmr_json'):
             label = 'playbook %s %s' % (vname, callback)
             jobs.append((label, 'playbook', dict(playbook=playbook, args=verbosity, diff=True, callback=callback)))
-        jobs.append(('role %s' % vname, 'playbook', dict(playbook=role_playbook, inventory=role_inventory,
-                                                        args=verbosity, diff=True, callback='ansible.builtin.default')))
+        jobs.append(
+            (
+                'role %s' % vname,
+                'playbook',
+                dict(
+                    playbook=role_playbook,
+                    inventory=role_inventory,
+                    args=verbosity,
+                    diff=True,
+                    callback='ansible.builtin.default',
+                ),
+            )
+        )
         for i, path in enumerate(inventories):
             jobs.append(('inventory %d %s' % (i, vname), 'inventory', dict(path=path, args=verbosity)))
         for i, (module, args) in enumerate(adhoc):
-            jobs.append(('adhoc %d %s %s' % (i, module, vname), 'adhoc', dict(module=module, args=args,
-                                                                               extra=verbosity)))
+            jobs.append(
+                ('adhoc %d %s %s' % (i, module, vname), 'adhoc', dict(module=module, args=args, extra=verbosity))
+            )
 
     def run(job):
         label, kind, kw = job
@@ -256,8 +306,9 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
         env = dict(sim_env, ANSIBLE_LOG_PATH=str(log))
         if kind == 'playbook':
             env_cb = dict(env, ANSIBLE_STDOUT_CALLBACK=kw.get('callback', 'vmr_json'))
-            result = _run_playbook_with_callback(kw['playbook'], env_cb, kw.get('inventory'), kw['args'],
-                                                 kw.get('diff', False))
+            result = _run_playbook_with_callback(
+                kw['playbook'], env_cb, kw.get('inventory'), kw['args'], kw.get('diff', False)
+            )
         elif kind == 'adhoc':
             result = _run_adhoc(kw['module'], kw['args'], env, list(kw['extra']))
         else:
@@ -292,9 +343,15 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
     by_label = dict((label, result) for label, result, _log in outcomes)
     default = by_label['playbook default vmr_json']
     tasks = default.data['plays'][0]['tasks']
-    failed = [t for t in tasks if any(h.get('failed') or h.get('failed_target') for h in t['hosts'].values())
-              or any(isinstance(h.get('results'), list) and any(r.get('failed') for r in h['results'])
-                     for h in t['hosts'].values())]
+    failed = [
+        t
+        for t in tasks
+        if any(h.get('failed') or h.get('failed_target') for h in t['hosts'].values())
+        or any(
+            isinstance(h.get('results'), list) and any(r.get('failed') for r in h['results'])
+            for h in t['hosts'].values()
+        )
+    ]
     assert len(failed) >= n_cases - 4, [t['task'] for t in tasks]
     assert 'Invalid arguments' in by_label['adhoc 0 %s default' % MOD_LINUX].text
     if ORIGIN_EXCERPT:  # ansible-core 2.19+: the excerpt is there, and redacted
@@ -314,11 +371,16 @@ def _run_adhoc(module, module_args, env, args):
     import sys
 
     from ansible_runner import Result, _common
+
     child = _env(env)
     child['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.minimal'
     margs = json.dumps(module_args) if isinstance(module_args, dict) else module_args
-    cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible'), 'localhost'] + _common(None, None, False, True) + \
-        ['-m', module, '-a', margs] + list(args)
+    cmd = (
+        [os.path.join(os.path.dirname(sys.executable), 'ansible'), 'localhost']
+        + _common(None, None, False, True)
+        + ['-m', module, '-a', margs]
+        + list(args)
+    )
     workdir = os.path.join(REPO_ROOT, '.tmp', 'integration')
     os.makedirs(workdir, exist_ok=True)
     return Result(subprocess.run(cmd, env=child, capture_output=True, text=True, timeout=600, cwd=workdir))
@@ -328,10 +390,15 @@ def _run_playbook_with_callback(playbook, env, inventory, args, diff):
     import subprocess
 
     from ansible_runner import Result, _common
+
     child = _env(env)
     child['ANSIBLE_STDOUT_CALLBACK'] = env['ANSIBLE_STDOUT_CALLBACK']
-    cmd = [os.path.join(os.path.dirname(__import__('sys').executable), 'ansible-playbook')] + \
-        _common(inventory, None, False, diff) + list(args) + [playbook]
+    cmd = (
+        [os.path.join(os.path.dirname(__import__('sys').executable), 'ansible-playbook')]
+        + _common(inventory, None, False, diff)
+        + list(args)
+        + [playbook]
+    )
     workdir = os.path.join(REPO_ROOT, '.tmp', 'integration')
     os.makedirs(workdir, exist_ok=True)
     return Result(subprocess.run(cmd, env=child, capture_output=True, text=True, timeout=900, cwd=workdir))
@@ -342,6 +409,7 @@ def _run_inventory(path, env, args):
     import sys
 
     from ansible_runner import Result
+
     child = _env(env)
     child['ANSIBLE_INVENTORY_UNPARSED_WARNING'] = 'True'
     cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-inventory'), '-i', path, '--list'] + list(args)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """windows_access_recovery and regain_windows_access through real ansible-playbook runs against the simulator.
 
 The mixed fleet of test_roles.py: two Windows VMs (one marked by os_profile, one recognised from the module's
@@ -23,12 +22,16 @@ LINUX_HOSTS = ['lin-broken', 'lin-dealloc', 'lin-fail', 'lin-no-msp', 'lin-ok', 
 
 
 def test_regain_windows_access_mixed_fleet(fleet, env, inventory):
-    run = run_playbook(_playbook('regain_windows_access'), env, inventory=inventory, extra_vars=INTENT,
-                       args=['-vvvv'])
+    run = run_playbook(_playbook('regain_windows_access'), env, inventory=inventory, extra_vars=INTENT, args=['-vvvv'])
     summary = _published(run, 'windows_access_recovery_summary')
     _check_shape(summary)
-    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
-        == (9, 2, 0, 7, 0), summary
+    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) == (
+        9,
+        2,
+        0,
+        7,
+        0,
+    ), summary
     assert sorted(summary['changed_hosts']) == ['win-broken', 'win-ok']
     assert sorted(summary['skipped_hosts']) == LINUX_HOSTS
     assert all('Linux VM: VMAccessAgent does not apply' in r for r in summary['skipped_hosts'].values())
@@ -48,8 +51,13 @@ def test_regain_windows_access_mixed_fleet(fleet, env, inventory):
 
 def test_regain_windows_access_check_mode_writes_nothing(fleet, env, inventory):
     fleet.control.reset_counters()
-    run = run_playbook(_playbook('regain_windows_access'), env, inventory=inventory,
-                       extra_vars={'windows_access_recovery_reset_rdp': True}, check=True)
+    run = run_playbook(
+        _playbook('regain_windows_access'),
+        env,
+        inventory=inventory,
+        extra_vars={'windows_access_recovery_reset_rdp': True},
+        check=True,
+    )
     summary = _published(run, 'windows_access_recovery_summary')
     assert (summary['changed'], summary['skipped']) == (2, 7), summary
     assert fleet.control.counters()['write'] == 0
@@ -57,17 +65,30 @@ def test_regain_windows_access_check_mode_writes_nothing(fleet, env, inventory):
 
 def test_argument_spec_rejects_bad_input(fleet, env, inventory):
     fleet.control.reset_counters()
-    run = run_playbook(_playbook('regain_windows_access'), env, inventory=inventory,
-                       extra_vars={'windows_access_recovery_reset_rdp': 'perhaps'})
+    run = run_playbook(
+        _playbook('regain_windows_access'),
+        env,
+        inventory=inventory,
+        extra_vars={'windows_access_recovery_reset_rdp': 'perhaps'},
+    )
     assert run.rc != 0 and 'windows_access_recovery_reset_rdp' in run.text
     assert fleet.control.counters()['write'] == 0
 
 
 def test_playbook_resolves_by_fqcn(env, inventory):
-    proc = subprocess.run([os.path.join(os.path.dirname(os.sys.executable), 'ansible-playbook'),
-                           '--syntax-check', '-i', inventory, 'vmrescue.azure.regain_windows_access'],
-                          env=dict(env, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.tmp', 'collections')),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            os.path.join(os.path.dirname(os.sys.executable), 'ansible-playbook'),
+            '--syntax-check',
+            '-i',
+            inventory,
+            'vmrescue.azure.regain_windows_access',
+        ],
+        env=dict(env, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.tmp', 'collections')),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -78,15 +99,25 @@ MIXED_PASSWORD = 'Zq7-Mixed-Fleet-4711'
 
 def test_regain_access_routes_each_host_by_os(fleet, env, inventory):
     from test_roles import KEY
-    intent = {'regain_access_username': 'rescue', 'regain_access_password': MIXED_PASSWORD,
-              'regain_access_ssh_key': KEY}
+
+    intent = {
+        'regain_access_username': 'rescue',
+        'regain_access_password': MIXED_PASSWORD,
+        'regain_access_ssh_key': KEY,
+    }
     run = run_playbook(_playbook('regain_access'), env, inventory=inventory, extra_vars=intent, args=['-vvvv'])
     summary = _published(run, 'regain_access_summary')
     _check_shape(summary)
-    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
-        == (9, 8, 0, 1, 0), summary
-    assert sorted(summary['changed_hosts']) == sorted(['lin-broken', 'lin-fail', 'lin-no-msp', 'lin-ok', 'ss-mix_0',
-                                                       'ss-mix_1', 'win-broken', 'win-ok'])
+    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) == (
+        9,
+        8,
+        0,
+        1,
+        0,
+    ), summary
+    assert sorted(summary['changed_hosts']) == sorted(
+        ['lin-broken', 'lin-fail', 'lin-no-msp', 'lin-ok', 'ss-mix_0', 'ss-mix_1', 'win-broken', 'win-ok']
+    )
     assert 'deallocated' in summary['skipped_hosts']['lin-dealloc']
     assert run.rc == 0
     assert not run.reveals(MIXED_PASSWORD) and MIXED_PASSWORD not in json.dumps(fleet.control.requests())
@@ -98,19 +129,34 @@ def test_regain_access_routes_each_host_by_os(fleet, env, inventory):
     fleet.control.reset_counters()
     again = run_playbook(_playbook('regain_access'), env, inventory=inventory, extra_vars=intent)
     summary = _published(again, 'regain_access_summary')
-    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
-        == (9, 0, 8, 1, 0), summary
+    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) == (
+        9,
+        0,
+        8,
+        1,
+        0,
+    ), summary
     assert again.rc == 0 and fleet.control.counters()['write'] == 0
 
 
 def test_regain_access_ssh_key_alone_skips_windows(fleet, env, inventory):
     from test_roles import KEY, _break_lin_fail, _failed_hosts
+
     _break_lin_fail(fleet)
-    run = run_playbook(_playbook('regain_access'), env, inventory=inventory,
-                       extra_vars={'regain_access_username': 'rescue', 'regain_access_ssh_key': KEY})
+    run = run_playbook(
+        _playbook('regain_access'),
+        env,
+        inventory=inventory,
+        extra_vars={'regain_access_username': 'rescue', 'regain_access_ssh_key': KEY},
+    )
     summary = _published(run, 'regain_access_summary')
-    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) \
-        == (9, 5, 0, 3, 1), summary
+    assert (summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed']) == (
+        9,
+        5,
+        0,
+        3,
+        1,
+    ), summary
     assert list(summary['failed_hosts']) == ['lin-fail']
     assert run.rc != 0 and _failed_hosts(run) == ['lin-fail']  # failed after the summary, the others not stopped
     for host in ('win-ok', 'win-broken'):

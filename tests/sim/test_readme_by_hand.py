@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """README's "The ARM simulator by hand" works as written from the repository root (only the port and the
 /tmp paths are changed, so that parallel runs do not collide), and names every variable clients get from the
 test harness."""
@@ -43,10 +42,18 @@ def test_readme_simulator_commands_run_from_the_repo_root(tmp_path):
 def test_readme_names_the_client_variables():
     section = _section()
     import inspect
+
     from armsim.harness import Simulator
+
     harness_env = inspect.getsource(Simulator.env)
-    needed = ['AZURE_CLIENT_ID', 'AZURE_SECRET', 'AZURE_TENANT', 'AZURE_SUBSCRIPTION_ID', 'AZURE_CLOUD_ENVIRONMENT',
-              'REQUESTS_CA_BUNDLE']
+    needed = [
+        'AZURE_CLIENT_ID',
+        'AZURE_SECRET',
+        'AZURE_TENANT',
+        'AZURE_SUBSCRIPTION_ID',
+        'AZURE_CLOUD_ENVIRONMENT',
+        'REQUESTS_CA_BUNDLE',
+    ]
     assert all('"%s"' % n in harness_env for n in needed)
     for name in needed:
         assert re.search(r'`%s`' % name, section), name

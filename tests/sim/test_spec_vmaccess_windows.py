@@ -3,44 +3,45 @@ Microsoft.Compute 2024-11-01 definitions (tests/sim/specconf.py)."""
 
 import pytest
 
-import specconf
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vmaccess_windows as w
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension import fingerprint
 
-pytestmark = pytest.mark.skipif(not specconf.available(), reason="spec pack or jsonschema not available")
-PASSWORD = "Zq7-Windows-Secret-4711"
+import specconf
+
+pytestmark = pytest.mark.skipif(not specconf.available(), reason='spec pack or jsonschema not available')
+PASSWORD = 'Zq7-Windows-Secret-4711'
 
 
 def module_body(**kw):
-    p = dict((k, spec.get("default")) for k, spec in w.ARGUMENT_SPEC.items())
+    p = dict((k, spec.get('default')) for k, spec in w.ARGUMENT_SPEC.items())
     p.update(kw)
     plan = w.WINDOWS.plan(p)
-    return plan.body("westeurope", fingerprint(plan.canonical))
+    return plan.body('westeurope', fingerprint(plan.canonical))
 
 
-@pytest.mark.parametrize("kw", [dict(username="azureadmin", password=PASSWORD), dict(reset_rdp=True)])
+@pytest.mark.parametrize('kw', [dict(username='azureadmin', password=PASSWORD), dict(reset_rdp=True)])
 def test_module_put_body_conforms(kw):
-    assert specconf.errors(module_body(**kw), specconf.VM_EXTENSION_PATH, "put") == []
+    assert specconf.errors(module_body(**kw), specconf.VM_EXTENSION_PATH, 'put') == []
 
 
 def test_schema_check_catches_a_bad_body():  # the helper really validates
     body = module_body(reset_rdp=True)
-    body["properties"]["autoUpgradeMinorVersion"] = "yes"
-    assert specconf.errors(body, specconf.VM_EXTENSION_PATH, "put")
+    body['properties']['autoUpgradeMinorVersion'] = 'yes'
+    assert specconf.errors(body, specconf.VM_EXTENSION_PATH, 'put')
 
 
 def test_simulator_responses_conform(sim, arm):
-    path = arm.vm("rg-windows", "win-no-msp") + "/extensions/enablevmaccess"
-    resp = arm.put(path, module_body(username="azureadmin", password=PASSWORD))
+    path = arm.vm('rg-windows', 'win-no-msp') + '/extensions/enablevmaccess'
+    resp = arm.put(path, module_body(username='azureadmin', password=PASSWORD))
     assert resp.status_code == 201
-    assert specconf.errors(resp.json(), specconf.VM_EXTENSION_PATH, "put", "201") == []
+    assert specconf.errors(resp.json(), specconf.VM_EXTENSION_PATH, 'put', '201') == []
     arm.wait(resp)
-    got = arm.get(path, query={"$expand": "instanceView"})
-    assert got.json()["properties"]["instanceView"]["statuses"]
-    assert specconf.errors(got.json(), specconf.VM_EXTENSION_PATH, "get", "200") == []
+    got = arm.get(path, query={'$expand': 'instanceView'})
+    assert got.json()['properties']['instanceView']['statuses']
+    assert specconf.errors(got.json(), specconf.VM_EXTENSION_PATH, 'get', '200') == []
     # VMAccessAgent on a Linux VM: a failed extension with the error in its instance view, also conformant
-    lin = arm.vm("rg-linux", "lin-locked") + "/extensions/winaccess"
+    lin = arm.vm('rg-linux', 'lin-locked') + '/extensions/winaccess'
     arm.wait(arm.put(lin, module_body(reset_rdp=True)))
-    failed = arm.get(lin, query={"$expand": "instanceView"}).json()
-    assert failed["properties"]["provisioningState"] == "Failed"
-    assert specconf.errors(failed, specconf.VM_EXTENSION_PATH, "get", "200") == []
+    failed = arm.get(lin, query={'$expand': 'instanceView'}).json()
+    assert failed['properties']['provisioningState'] == 'Failed'
+    assert specconf.errors(failed, specconf.VM_EXTENSION_PATH, 'get', '200') == []

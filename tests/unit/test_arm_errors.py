@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """ArmError mapping: one clear message per failure (code, status, resource, 403 missing action). No network."""
 
 import json
@@ -11,10 +10,16 @@ RID = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/pro
 
 
 def test_403_names_missing_action():
-    body = {'error': {'code': 'AuthorizationFailed', 'message': (
-        "The client 'abc' with object id 'abc' does not have authorization to perform action "
-        "'Microsoft.Compute/virtualMachines/write' over scope '%s' or the scope is invalid. If access was recently "
-        "granted, please refresh your credentials." % RID)}}
+    body = {
+        'error': {
+            'code': 'AuthorizationFailed',
+            'message': (
+                "The client 'abc' with object id 'abc' does not have authorization to perform action "
+                "'Microsoft.Compute/virtualMachines/write' over scope '%s' or the scope is invalid. If access was recently "
+                'granted, please refresh your credentials.' % RID
+            ),
+        }
+    }
     err = ArmError.from_body(403, body, resource_id=RID)
     assert err.action == 'Microsoft.Compute/virtualMachines/write'
     assert err.scope == RID
@@ -24,15 +29,24 @@ def test_403_names_missing_action():
 
 
 def test_404_group():
-    err = ArmError.from_body(404, {'error': {'code': 'ResourceGroupNotFound', 'message': "Resource group 'rg' could not be found."}},
-                             resource_id=RID)
+    err = ArmError.from_body(
+        404,
+        {'error': {'code': 'ResourceGroupNotFound', 'message': "Resource group 'rg' could not be found."}},
+        resource_id=RID,
+    )
     assert err.is_not_found
     assert err.describe() == "ResourceGroupNotFound (HTTP 404) on %s: Resource group 'rg' could not be found." % RID
 
 
 def test_details_and_target():
-    body = {'error': {'code': 'OperationNotAllowed', 'message': 'throttled', 'target': 'x',
-                      'details': [{'code': 'TooManyRequests', 'target': 'UpdateVM', 'message': '{"allowed":12}'}]}}
+    body = {
+        'error': {
+            'code': 'OperationNotAllowed',
+            'message': 'throttled',
+            'target': 'x',
+            'details': [{'code': 'TooManyRequests', 'target': 'UpdateVM', 'message': '{"allowed":12}'}],
+        }
+    }
     text = ArmError.from_body(429, body).describe()
     assert 'OperationNotAllowed (HTTP 429)' in text and 'Target: x.' in text and 'TooManyRequests' in text
 
@@ -49,8 +63,9 @@ def test_lro_failed_status_body():
 
 
 def test_request_id_and_dict():
-    err = ArmError.from_body(409, {'error': {'code': 'Conflict', 'message': 'busy'}},
-                             headers={'x-ms-correlation-request-id': 'corr'})
+    err = ArmError.from_body(
+        409, {'error': {'code': 'Conflict', 'message': 'busy'}}, headers={'x-ms-correlation-request-id': 'corr'}
+    )
     d = err.as_dict()
     assert d['request_id'] == 'corr' and d['code'] == 'Conflict' and err.is_conflict
     json.dumps(d)
@@ -58,32 +73,37 @@ def test_request_id_and_dict():
 
 # --- the client against a fake transport ---------------------------------------------------------
 
-class _Cloud(object):
+
+class _Cloud:
     resource_manager = 'https://arm.example/'
     scope = 'https://arm.example/.default'
 
 
-class _Auth(object):
+class _Auth:
     cloud = _Cloud()
     verify = True
     source = 'test'
     subscription_id = None
 
-    class credential(object):  # noqa: N801
+    class credential:  # noqa: N801
         @staticmethod
         def get_token(*scopes, **kw):
-            from azure.core.credentials import AccessToken
             import time
+
+            from azure.core.credentials import AccessToken
+
             return AccessToken('tok', int(time.time()) + 3600)
 
         @staticmethod
         def get_token_info(*scopes, **kw):
-            from azure.core.credentials import AccessTokenInfo
             import time
+
+            from azure.core.credentials import AccessTokenInfo
+
             return AccessTokenInfo('tok', int(time.time()) + 3600)
 
 
-class FakeTransport(object):
+class FakeTransport:
     """azure-core HttpTransport returning scripted (status, headers, body) for each request."""
 
     def __init__(self, script):
@@ -107,6 +127,7 @@ class FakeTransport(object):
 
     def send(self, request, **kwargs):
         from azure.core.rest._http_response_impl import HttpResponseImpl
+
         self.requests.append((request.method, request.url, dict(request.headers)))
         status, headers, body = self.script.pop(0)
         content = json.dumps(body).encode() if body is not None else b''
@@ -115,8 +136,17 @@ class FakeTransport(object):
             pass
 
         from azure.core.utils import case_insensitive_dict
-        resp = Resp(request=request, internal_response=None, status_code=status, headers=case_insensitive_dict(headers),
-                    reason='x', content_type='application/json', block_size=4096, stream_download_generator=None)
+
+        resp = Resp(
+            request=request,
+            internal_response=None,
+            status_code=status,
+            headers=case_insensitive_dict(headers),
+            reason='x',
+            content_type='application/json',
+            block_size=4096,
+            stream_download_generator=None,
+        )
         resp._content = content
         resp._is_closed = True
         return resp
@@ -144,8 +174,12 @@ def test_get_missing_ok_and_error():
 
 
 def test_retry_after_429_then_ok():
-    c, t = client_with([_pr(429, {'Retry-After': '0'}, {'error': {'code': 'TooManyRequests', 'message': 'slow'}}),
-                        _pr(200, {'ETag': '"7"'}, {'name': 'vm'})])
+    c, t = client_with(
+        [
+            _pr(429, {'Retry-After': '0'}, {'error': {'code': 'TooManyRequests', 'message': 'slow'}}),
+            _pr(200, {'ETag': '"7"'}, {'name': 'vm'}),
+        ]
+    )
     body, etag = c.get_with_etag('/vm')
     assert body == {'name': 'vm'} and etag == '"7"' and len(t.requests) == 2
     assert c.stats['read'] == 2
@@ -154,8 +188,11 @@ def test_retry_after_429_then_ok():
 def test_patch_retried_on_503_and_lro_async_operation():
     script = [
         _pr(503, {}, None),
-        _pr(200, {'Azure-AsyncOperation': 'https://arm.example/op/1', 'Retry-After': '0'},
-            {'properties': {'provisioningState': 'Updating'}}),
+        _pr(
+            200,
+            {'Azure-AsyncOperation': 'https://arm.example/op/1', 'Retry-After': '0'},
+            {'properties': {'provisioningState': 'Updating'}},
+        ),
         _pr(200, {}, {'status': 'InProgress'}),
         _pr(200, {}, {'status': 'Succeeded'}),
         _pr(200, {}, {'properties': {'provisioningState': 'Succeeded', 'x': 1}}),
@@ -172,7 +209,11 @@ def test_patch_retried_on_503_and_lro_async_operation():
 def test_lro_failure_is_arm_error():
     script = [
         _pr(202, {'Azure-AsyncOperation': 'https://arm.example/op/2', 'Retry-After': '0'}, None),
-        _pr(200, {}, {'status': 'Failed', 'error': {'code': 'VMExtensionProvisioningError', 'message': 'handler failed'}}),
+        _pr(
+            200,
+            {},
+            {'status': 'Failed', 'error': {'code': 'VMExtensionProvisioningError', 'message': 'handler failed'}},
+        ),
     ]
     c, t = client_with(script)
     with pytest.raises(ArmError) as exc:

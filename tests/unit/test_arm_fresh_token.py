@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """_arm's token policy: one fresh token (bypassing the token caches) and one retry after an ARM 401."""
 
 import json
@@ -14,7 +13,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._arm import _fresh_
 CHALLENGE = 'Bearer authorization_uri="https://login/t", error="invalid_token", error_description="bad"'
 
 
-class Credential(object):
+class Credential:
     """Answers from its cache (the stale token) unless the request carries claims (then: a new token)."""
 
     def __init__(self):
@@ -25,13 +24,13 @@ class Credential(object):
         self.requests.append(kw.get('claims'))
         if kw.get('claims'):
             self.issued += 1
-            return AccessToken('fresh-%d' % self.issued, 2 ** 40)
-        return AccessToken('stale', 2 ** 40)
+            return AccessToken('fresh-%d' % self.issued, 2**40)
+        return AccessToken('stale', 2**40)
 
 
 class Server(HTTPPolicy):
     def __init__(self, accept):
-        super(Server, self).__init__()
+        super().__init__()
         self.accept = accept
         self.seen = []
 
@@ -39,9 +38,10 @@ class Server(HTTPPolicy):
         token = request.http_request.headers['Authorization'].split(' ', 1)[1]
         self.seen.append(token)
 
-        class Resp(object):
+        class Resp:
             status_code = 200 if self.accept(token) else 401
             headers = {} if status_code == 200 else {'WWW-Authenticate': CHALLENGE}
+
         return PipelineResponse(request.http_request, Resp(), request.context)
 
 
@@ -53,6 +53,7 @@ def _policy(cred, server):
 
 def _send(policy):
     from azure.core.pipeline import PipelineContext
+
     return policy.send(PipelineRequest(HttpRequest('GET', 'https://arm/x'), PipelineContext(None)))
 
 
@@ -81,7 +82,8 @@ def test_a_credential_without_claims_support_keeps_the_401():
         def get_token(self, *scopes, **kw):
             if kw.get('claims'):
                 raise ValueError('This credential does not support claims challenges')
-            return AccessToken('stale', 2 ** 40)
+            return AccessToken('stale', 2**40)
+
     server = Server(lambda t: False)
     assert _send(_policy(Cli(), server)).http_response.status_code == 401
     assert server.seen == ['stale']

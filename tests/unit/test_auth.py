@@ -1,10 +1,14 @@
-# -*- coding: utf-8 -*-
 """Auth resolution: source order, env names (azure.azcollection, AWX, azure-identity), clouds. No network."""
 
 import pytest
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _auth
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import ENTRA_RETRY, AuthError, resolve_auth, resolve_cloud
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth import (
+    ENTRA_RETRY,
+    AuthError,
+    resolve_auth,
+    resolve_cloud,
+)
 
 T = '8c1a4d5e-0000-4000-8000-00000000aaaa'
 C = '11111111-1111-4111-8111-111111111111'
@@ -29,15 +33,24 @@ def kind(ctx):
 
 
 def test_options_first():
-    ctx = resolve_auth(dict(client_id=C, secret=SECRET, tenant=T, subscription_id='5b0c3e2a-0000-4000-8000-00000000bbbb'),
-                       env={'AZURE_CLIENT_ID': '33333333-1111-4111-8111-111111111111', 'AZURE_SECRET': 'x', 'AZURE_TENANT': T})
+    ctx = resolve_auth(
+        dict(client_id=C, secret=SECRET, tenant=T, subscription_id='5b0c3e2a-0000-4000-8000-00000000bbbb'),
+        env={'AZURE_CLIENT_ID': '33333333-1111-4111-8111-111111111111', 'AZURE_SECRET': 'x', 'AZURE_TENANT': T},
+    )
     assert kind(ctx) == 'ClientSecretCredential' and ctx.source == 'service principal (options)'
     assert ctx.subscription_id == '5b0c3e2a-0000-4000-8000-00000000bbbb' and ctx.cloud.name == 'AzureCloud'
 
 
 def test_awx_env_names():
-    ctx = resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T,
-                                'AZURE_SUBSCRIPTION_ID': '5b0c3e2a-0000-4000-8000-00000000bbbc'})
+    ctx = resolve_auth(
+        {},
+        env={
+            'AZURE_CLIENT_ID': C,
+            'AZURE_SECRET': SECRET,
+            'AZURE_TENANT': T,
+            'AZURE_SUBSCRIPTION_ID': '5b0c3e2a-0000-4000-8000-00000000bbbc',
+        },
+    )
     assert kind(ctx) == 'ClientSecretCredential' and ctx.source == 'service principal (environment)'
     assert ctx.get_subscription_id() == '5b0c3e2a-0000-4000-8000-00000000bbbc'
 
@@ -62,11 +75,16 @@ def test_user_password_env():
 def test_credentials_file_profiles(no_home_no_az):
     d = no_home_no_az / '.azure'
     d.mkdir()
-    (d / 'credentials').write_text('[default]\nclient_id=%s\nsecret=%s\ntenant=%s\nsubscription_id=5b0c3e2a-0000-4000-8000-00000000d00d\n\n'
-                                   '[other]\nclient_id=%s\nsecret=%s\ntenant=%s\nsubscription_id=5b0c3e2a-0000-4000-8000-00000000d0d0\n'
-                                   'cloud_environment=AzureChinaCloud\n' % (C, SECRET, T, C, SECRET, T))
+    (d / 'credentials').write_text(
+        '[default]\nclient_id=%s\nsecret=%s\ntenant=%s\nsubscription_id=5b0c3e2a-0000-4000-8000-00000000d00d\n\n'
+        '[other]\nclient_id=%s\nsecret=%s\ntenant=%s\nsubscription_id=5b0c3e2a-0000-4000-8000-00000000d0d0\n'
+        'cloud_environment=AzureChinaCloud\n' % (C, SECRET, T, C, SECRET, T)
+    )
     ctx = resolve_auth({}, env={})
-    assert ctx.source == "service principal (profile 'default')" and ctx.subscription_id == '5b0c3e2a-0000-4000-8000-00000000d00d'
+    assert (
+        ctx.source == "service principal (profile 'default')"
+        and ctx.subscription_id == '5b0c3e2a-0000-4000-8000-00000000d00d'
+    )
     ctx = resolve_auth({'profile': 'other'}, env={})
     assert ctx.subscription_id == '5b0c3e2a-0000-4000-8000-00000000d0d0' and ctx.cloud.name == 'AzureChinaCloud'
     ctx = resolve_auth({}, env={'AZURE_PROFILE': 'other'})
@@ -86,8 +104,12 @@ def test_cli_then_msi(monkeypatch):
 
 
 def test_explicit_sources():
-    assert resolve_auth({'auth_source': 'msi'}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET,
-                                                      'AZURE_TENANT': T}).source == 'managed identity'
+    assert (
+        resolve_auth(
+            {'auth_source': 'msi'}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T}
+        ).source
+        == 'managed identity'
+    )
     with pytest.raises(AuthError, match='auth_source=env: no credentials'):
         resolve_auth({'auth_source': 'env', 'client_id': C, 'secret': SECRET, 'tenant': T}, env={})
 
@@ -106,7 +128,7 @@ def test_named_clouds():
         resolve_cloud('Mars')
 
 
-class _Resp(object):
+class _Resp:
     def __init__(self, data):
         self.data = data
 
@@ -119,24 +141,37 @@ class _Resp(object):
 
 def test_metadata_url_cloud_disables_instance_discovery(monkeypatch):
     import requests
+
     seen = {}
 
     def fake_get(url, **kw):
         seen['url'], seen['verify'] = url, kw.get('verify')
-        return _Resp({'name': 'sim', 'resourceManager': 'https://127.0.0.1:9/',
-                      'authentication': {'loginEndpoint': 'https://127.0.0.1:9/', 'audiences': ['https://sim/arm']}})
+        return _Resp(
+            {
+                'name': 'sim',
+                'resourceManager': 'https://127.0.0.1:9/',
+                'authentication': {'loginEndpoint': 'https://127.0.0.1:9/', 'audiences': ['https://sim/arm']},
+            }
+        )
+
     monkeypatch.setattr(requests.Session, 'get', _method(fake_get))
     url = 'https://127.0.0.1:9/metadata/endpoints?api-version=2022-09-01'
-    ctx = resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T,
-                                'AZURE_CLOUD_ENVIRONMENT': url})
+    ctx = resolve_auth(
+        {}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T, 'AZURE_CLOUD_ENVIRONMENT': url}
+    )
     assert seen['url'] == url and seen['verify'] is True  # True: requests then honours REQUESTS_CA_BUNDLE
     assert ctx.cloud.resource_manager == 'https://127.0.0.1:9/' and ctx.cloud.scope == 'https://sim/arm/.default'
     assert not ctx.cloud.is_public
     import azure.identity
+
     captured = {}
     monkeypatch.setattr(azure.identity, 'ClientSecretCredential', lambda *a, **kw: captured.update(kw) or object())
-    resolve_auth({}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T, 'AZURE_CLOUD_ENVIRONMENT': url})
-    assert captured.pop('cache_persistence_options').name.startswith('vmrescue.azure.')  # the shared token cache (default on)
+    resolve_auth(
+        {}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T, 'AZURE_CLOUD_ENVIRONMENT': url}
+    )
+    assert captured.pop('cache_persistence_options').name.startswith(
+        'vmrescue.azure.'
+    )  # the shared token cache (default on)
     assert captured == dict(ENTRA_RETRY, authority='https://127.0.0.1:9', disable_instance_discovery=True)
     captured.clear()
     resolve_auth({'token_cache': False}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T})
@@ -146,9 +181,27 @@ def test_metadata_url_cloud_disables_instance_discovery(monkeypatch):
 
 def test_metadata_list_and_bad_payload(monkeypatch):
     import requests
-    monkeypatch.setattr(requests.Session, 'get', _method(lambda url, **kw: _Resp([
-        {'name': 'a', 'resourceManager': 'https://elsewhere/', 'authentication': {'loginEndpoint': 'https://l/', 'audiences': ['x']}},
-        {'name': 'b', 'resourceManager': 'https://stack.local/', 'authentication': {'loginEndpoint': 'https://l/', 'audiences': ['y']}}])))
+
+    monkeypatch.setattr(
+        requests.Session,
+        'get',
+        _method(
+            lambda url, **kw: _Resp(
+                [
+                    {
+                        'name': 'a',
+                        'resourceManager': 'https://elsewhere/',
+                        'authentication': {'loginEndpoint': 'https://l/', 'audiences': ['x']},
+                    },
+                    {
+                        'name': 'b',
+                        'resourceManager': 'https://stack.local/',
+                        'authentication': {'loginEndpoint': 'https://l/', 'audiences': ['y']},
+                    },
+                ]
+            )
+        ),
+    )
     assert resolve_cloud('https://stack.local/metadata/endpoints?api-version=1').name == 'b'
     monkeypatch.setattr(requests.Session, 'get', _method(lambda url, **kw: _Resp({'resourceManager': 'https://x/'})))
     with pytest.raises(AuthError, match='lacks resourceManager'):
@@ -157,25 +210,42 @@ def test_metadata_list_and_bad_payload(monkeypatch):
 
 def test_plain_http_authority_refused():
     with pytest.raises(AuthError, match='not https'):
-        resolve_auth({'adfs_authority_url': 'http://adfs.local/adfs'}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET})
+        resolve_auth(
+            {'adfs_authority_url': 'http://adfs.local/adfs'}, env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET}
+        )
 
 
-@pytest.mark.parametrize('given', ['https://management.local.azurestack.external',
-                                   'https://management.local.azurestack.external/',
-                                   ' https://management.local.azurestack.external/ ',
-                                   'https://management.local.azurestack.external/metadata/endpoints?api-version=2022-09-01'])
+@pytest.mark.parametrize(
+    'given',
+    [
+        'https://management.local.azurestack.external',
+        'https://management.local.azurestack.external/',
+        ' https://management.local.azurestack.external/ ',
+        'https://management.local.azurestack.external/metadata/endpoints?api-version=2022-09-01',
+    ],
+)
 def test_cloud_environment_as_resource_manager_endpoint(monkeypatch, given):
     """The ARM endpoint (msrestazure / Azure CLI convention) and the full metadata URL resolve the same cloud."""
     import requests
+
     from ansible_collections.vmrescue.azure.plugins.module_utils import _auth
+
     _auth._cloud_cache.clear()
     seen = []
 
     def fake_get(url, **kw):
         seen.append(url)
-        return _Resp({'name': 'stack', 'resourceManager': 'https://management.local.azurestack.external/',
-                      'authentication': {'loginEndpoint': 'https://adfs.local.azurestack.external/adfs',
-                                         'audiences': ['https://management.adfs.azurestack.local/x']}})
+        return _Resp(
+            {
+                'name': 'stack',
+                'resourceManager': 'https://management.local.azurestack.external/',
+                'authentication': {
+                    'loginEndpoint': 'https://adfs.local.azurestack.external/adfs',
+                    'audiences': ['https://management.adfs.azurestack.local/x'],
+                },
+            }
+        )
+
     monkeypatch.setattr(requests.Session, 'get', _method(fake_get))
     cloud = resolve_cloud(given)
     assert seen == ['https://management.local.azurestack.external/metadata/endpoints?api-version=2022-09-01']
@@ -184,15 +254,21 @@ def test_cloud_environment_as_resource_manager_endpoint(monkeypatch, given):
 
 def test_metadata_url_keeps_its_own_api_version():
     from ansible_collections.vmrescue.azure.plugins.module_utils._auth import metadata_url
-    assert metadata_url('https://h/metadata/endpoints?api-version=2015-01-01') == \
-        'https://h/metadata/endpoints?api-version=2015-01-01'
+
+    assert (
+        metadata_url('https://h/metadata/endpoints?api-version=2015-01-01')
+        == 'https://h/metadata/endpoints?api-version=2015-01-01'
+    )
     assert metadata_url('https://h:8443/') == 'https://h:8443/metadata/endpoints?api-version=2022-09-01'
     assert metadata_url('https://h/arm/') == 'https://h/arm/metadata/endpoints?api-version=2022-09-01'
 
 
 def test_named_cloud_makes_no_request(monkeypatch):
     import requests
-    monkeypatch.setattr(requests.Session, 'get', _method(lambda *a, **kw: pytest.fail('named clouds need no metadata request')))
+
+    monkeypatch.setattr(
+        requests.Session, 'get', _method(lambda *a, **kw: pytest.fail('named clouds need no metadata request'))
+    )
     assert resolve_cloud('AzureCloud').resource_manager == 'https://management.azure.com/'
     assert resolve_cloud('AZURE_PUBLIC_CLOUD').name == 'AzureCloud'
 
@@ -201,17 +277,24 @@ def test_plain_http_cloud_metadata_is_refused_before_anything_is_sent(monkeypatc
     sent = []
     monkeypatch.setattr(_auth, '_fetch_metadata', lambda url, verify: sent.append(url))
     with pytest.raises(AuthError, match='plain http.*allow_unencrypted_cloud_metadata=true'):
-        resolve_auth({'cloud_environment': 'http://arm.example.test'},
-                     env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T})
+        resolve_auth(
+            {'cloud_environment': 'http://arm.example.test'},
+            env={'AZURE_CLIENT_ID': C, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': T},
+        )
     assert sent == []
 
 
 def test_plain_http_cloud_metadata_when_the_risk_is_accepted(monkeypatch):
-    meta = {'name': 'Lab', 'resourceManager': 'http://arm.example.test/',
-            'authentication': {'loginEndpoint': 'https://login.example.test/', 'audiences': ['https://arm.example.test/']}}
+    meta = {
+        'name': 'Lab',
+        'resourceManager': 'http://arm.example.test/',
+        'authentication': {'loginEndpoint': 'https://login.example.test/', 'audiences': ['https://arm.example.test/']},
+    }
     monkeypatch.setattr(_auth, '_fetch_metadata', lambda url, verify: meta)
-    for options, env in (({'allow_unencrypted_cloud_metadata': True}, {}),
-                         ({}, {'VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA': 'true'})):
+    for options, env in (
+        ({'allow_unencrypted_cloud_metadata': True}, {}),
+        ({}, {'VMRESCUE_AZURE_ALLOW_UNENCRYPTED_CLOUD_METADATA': 'true'}),
+    ):
         _auth._cloud_cache.clear()
         env = dict(env, AZURE_CLIENT_ID=C, AZURE_SECRET=SECRET, AZURE_TENANT=T)
         ctx = resolve_auth(dict(options, cloud_environment='http://arm.example.test'), env=env)
@@ -233,11 +316,16 @@ def test_cloud_metadata_fetch_retries_transient_failures():
     """One 503 (or a dropped connection) on the metadata URL must not fail the run: urllib3 retries with back-off."""
     import http.server
     import threading
+
     calls = []
     meta = json_bytes = None
-    meta = {'name': 'Lab', 'resourceManager': 'https://arm.example.test/',
-            'authentication': {'loginEndpoint': 'https://login.example.test/', 'audiences': ['https://arm.example.test/']}}
+    meta = {
+        'name': 'Lab',
+        'resourceManager': 'https://arm.example.test/',
+        'authentication': {'loginEndpoint': 'https://login.example.test/', 'audiences': ['https://arm.example.test/']},
+    }
     import json as _json
+
     json_bytes = _json.dumps(meta).encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -263,8 +351,17 @@ def test_cloud_metadata_fetch_retries_transient_failures():
         assert _auth._fetch_metadata(url + '/metadata/endpoints?api-version=2022-09-01', True) == meta
         assert len(calls) == 3
         calls[:] = ['x'] * 10  # from now on every call fails: a clear message, no secret, no traceback
-        server.RequestHandlerClass = type('Always503', (Handler,), {'do_GET': lambda self: (
-            self.send_response(503), self.send_header('Retry-After', '0'), self.end_headers())})
+        server.RequestHandlerClass = type(
+            'Always503',
+            (Handler,),
+            {
+                'do_GET': lambda self: (
+                    self.send_response(503),
+                    self.send_header('Retry-After', '0'),
+                    self.end_headers(),
+                )
+            },
+        )
         with pytest.raises(AuthError, match=r'could not read cloud metadata .*\(after 4 retries\)'):
             _auth._fetch_metadata(url + '/metadata/endpoints?api-version=2022-09-01', True)
     finally:
@@ -275,10 +372,11 @@ def test_cloud_metadata_fetch_retries_transient_failures():
 def _failing_credential(exc):
     calls = []
 
-    class Cred(object):
+    class Cred:
         def get_token(self, *scopes, **kw):
             calls.append(scopes)
             raise exc
+
     return Cred(), calls
 
 
@@ -286,7 +384,11 @@ def test_token_endpoint_5xx_after_the_retries_is_named_transient_and_held():
     from azure.core.exceptions import ClientAuthenticationError
 
     from ansible_collections.vmrescue.azure.plugins.module_utils._auth import (
-        TRANSIENT_HOLD_SECONDS, SerializedCredential, TransientSignInError)
+        TRANSIENT_HOLD_SECONDS,
+        SerializedCredential,
+        TransientSignInError,
+    )
+
     now = [0.0]
     cred, calls = _failing_credential(ClientAuthenticationError(message='Authentication failed: HTTP Error: 503'))
     wrapped = SerializedCredential(cred, authority='https://login.example', clock=lambda: now[0])
@@ -308,6 +410,7 @@ def test_dropped_connection_to_the_token_endpoint_is_named():
     from azure.core.exceptions import ClientAuthenticationError, ServiceResponseError
 
     from ansible_collections.vmrescue.azure.plugins.module_utils._auth import SerializedCredential, TransientSignInError
+
     try:
         try:
             raise ServiceResponseError('Connection aborted.')
@@ -324,7 +427,10 @@ def test_a_wrong_secret_stays_an_authentication_error():
     from azure.core.exceptions import ClientAuthenticationError
 
     from ansible_collections.vmrescue.azure.plugins.module_utils._auth import SerializedCredential, TransientSignInError
-    cred, calls = _failing_credential(ClientAuthenticationError(message='Authentication failed: AADSTS7000215: Invalid client secret'))
+
+    cred, calls = _failing_credential(
+        ClientAuthenticationError(message='Authentication failed: AADSTS7000215: Invalid client secret')
+    )
     wrapped = SerializedCredential(cred)
     for _ in range(2):
         with pytest.raises(ClientAuthenticationError) as err:

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Auth option checks before any credential is built: bad values become messages naming the option. No network."""
 
 import pytest
@@ -37,21 +36,24 @@ def test_invalid_tenant_from_environment_names_the_variable():
 
 @pytest.mark.parametrize('client_id', ['not-a-guid', '1234', C + 'x', ' ' + C])
 def test_invalid_client_id(client_id):
-    assert 'client_id is not an application (client) ID' in _refused(dict(client_id=client_id, secret=SECRET,
-                                                                          tenant=T))
+    assert 'client_id is not an application (client) ID' in _refused(dict(client_id=client_id, secret=SECRET, tenant=T))
 
 
 def test_subscription_id_must_be_a_guid():
     assert 'subscription_id (or AZURE_SUBSCRIPTION_ID) is not a subscription ID' in _refused(
-        dict(client_id=C, secret=SECRET, tenant=T, subscription_id='my-subscription'))
+        dict(client_id=C, secret=SECRET, tenant=T, subscription_id='my-subscription')
+    )
 
 
-@pytest.mark.parametrize('content,words', [
-    (b'not a certificate at all', 'is not a certificate'),
-    (b'-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', 'without its private key'),
-    (b'-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n', 'without the certificate'),
-    (b'', 'is not a certificate'),
-])
+@pytest.mark.parametrize(
+    'content,words',
+    [
+        (b'not a certificate at all', 'is not a certificate'),
+        (b'-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', 'without its private key'),
+        (b'-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n', 'without the certificate'),
+        (b'', 'is not a certificate'),
+    ],
+)
 def test_certificate_file_checked(tmp_path, content, words):
     path = tmp_path / 'sp.pem'
     path.write_bytes(content)
@@ -60,24 +62,35 @@ def test_certificate_file_checked(tmp_path, content, words):
 
 
 def test_missing_certificate_and_directory(tmp_path):
-    assert 'does not exist or is not a file' in _refused(dict(client_id=C, tenant=T,
-                                                              x509_certificate_path=str(tmp_path / 'nope.pem')))
-    assert 'does not exist or is not a file' in _refused(dict(client_id=C, tenant=T,
-                                                              x509_certificate_path=str(tmp_path)))
+    assert 'does not exist or is not a file' in _refused(
+        dict(client_id=C, tenant=T, x509_certificate_path=str(tmp_path / 'nope.pem'))
+    )
+    assert 'does not exist or is not a file' in _refused(
+        dict(client_id=C, tenant=T, x509_certificate_path=str(tmp_path))
+    )
 
 
 def test_pem_with_both_parts_is_accepted_as_far_as_azure_identity(tmp_path):
     # a structurally complete PEM passes our check; azure-identity's own ValueError is still named
     path = tmp_path / 'sp.pem'
-    path.write_bytes(b'-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n'
-                     b'-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
+    path.write_bytes(
+        b'-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n'
+        b'-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
+    )
     msg = _refused(dict(client_id=C, x509_certificate_path=str(path), tenant=T))
     assert 'azure-identity refused' in msg and 'x509_certificate_path' in msg
 
 
 def test_adfs_client_id_may_be_a_word():
-    ctx = resolve_auth(dict(client_id='ansible-adfs', secret=SECRET, tenant='adfs',
-                            adfs_authority_url='https://adfs.contoso.example/adfs'), env={})
+    ctx = resolve_auth(
+        dict(
+            client_id='ansible-adfs',
+            secret=SECRET,
+            tenant='adfs',
+            adfs_authority_url='https://adfs.contoso.example/adfs',
+        ),
+        env={},
+    )
     assert ctx.source == 'service principal (options)'
 
 

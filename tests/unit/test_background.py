@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """plugin_utils/_background: a batch started in a forked process, each target's result collected on its own."""
 
 import os
@@ -67,6 +66,7 @@ def test_a_killed_batch_is_noticed_not_waited_for_forever():
 def test_an_exception_in_the_batch_is_reported_to_every_waiting_host():
     def run(on_result):
         raise RuntimeError('bug')
+
     info = bg.start(run, 1)
     with pytest.raises(bg.BackgroundError, match='internal error in the background batch: RuntimeError: bug'):
         bg.collect(info, 0)
@@ -87,6 +87,7 @@ def test_timeout_and_bad_input():
 
 def _subreaper(on):
     import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     PR_SET_CHILD_SUBREAPER = 36
     return libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) == 0
@@ -192,8 +193,9 @@ def test_progress_line_every_period_from_one_waiting_collector(monkeypatch):
     info = bg.start(run, 3)
     lines = []
     assert bg.collect(info, 2, on_progress=lines.append)['id'] == 'c'
-    assert lines and all(line.startswith('vmrescue.azure batch: 2 done (1 failed), 1 pending of 3, after ')
-                         for line in lines), lines
+    assert lines and all(
+        line.startswith('vmrescue.azure batch: 2 done (1 failed), 1 pending of 3, after ') for line in lines
+    ), lines
     assert len(lines) <= 4, lines  # one per period, not one per poll
     again = []
     bg.collect(info, 0, on_progress=again.append)  # a result already there: no waiting, no line
@@ -204,6 +206,7 @@ def test_progress_line_every_period_from_one_waiting_collector(monkeypatch):
 
 def test_finished_log_reads_the_indexes_incrementally_in_finishing_order(tmp_path):
     from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import FINISHED, FinishedLog
+
     log = FinishedLog({'spool': str(tmp_path)})
     assert log.poll_new() == [] and log.poll() == set()  # nothing finished yet (no file)
     path = tmp_path / FINISHED

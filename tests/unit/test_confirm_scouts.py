@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """_confirm: a scout that ends unconfirmed (its VM was deallocated mid-flow) hands its place to a waiting target."""
 
 import pytest

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """The collection's error base: one scrubbed failed result (msg, fields, outcome) for every error class."""
 
 import pytest

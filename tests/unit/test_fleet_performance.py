@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Fleet-scale pieces without network: the pacer (_pacing), the batch executor (_batch / _module.execute), the
 adaptive confirmation (_proxy_agent.confirm + ConfirmTiming) and the private token cache directory (_auth)."""
 
@@ -10,8 +9,7 @@ import time
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _auth, _batch, _pacing
-from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent as pa
+from ansible_collections.vmrescue.azure.plugins.module_utils import _auth, _batch, _pacing, _proxy_agent as pa
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import POLL_MAX
 from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec, execute
@@ -22,7 +20,7 @@ VM_PATH = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtu
 URL = 'https://arm.example' + VM_PATH
 
 
-class FakeTime(object):
+class FakeTime:
     def __init__(self):
         self.now = 0.0
         self.slept = []
@@ -47,10 +45,14 @@ def test_compute_policy_of_requests():
     vm = VM_PATH % (SUB, 1)
     assert _pacing.compute_policy('GET', vm) == 'LowCostGet'
     assert _pacing.compute_policy('PATCH', vm) == 'UpdateVM'
-    assert _pacing.compute_policy('GET', '/subscriptions/%s/providers/Microsoft.Compute/locations/x/operations/1' % SUB) \
+    assert (
+        _pacing.compute_policy('GET', '/subscriptions/%s/providers/Microsoft.Compute/locations/x/operations/1' % SUB)
         == 'GetOperation'
-    assert _pacing.compute_policy('GET', '/subscriptions/%s/providers/Microsoft.Compute/virtualMachines' % SUB) \
+    )
+    assert (
+        _pacing.compute_policy('GET', '/subscriptions/%s/providers/Microsoft.Compute/virtualMachines' % SUB)
         == 'HighCostGet'
+    )
     assert _pacing.compute_policy('GET', '/subscriptions/%s/resourcegroups' % SUB) is None
 
 
@@ -105,8 +107,13 @@ def test_compute_bucket_learned_from_header_paces_that_resource_only():
     t = FakeTime()
     pacer = _pacing.Pacer(reserve=5, clock=t.clock, sleep=t.sleep)
     keys = pacer.acquire('PATCH', URL % (SUB, 1))
-    pacer.observe(keys, URL % (SUB, 1), {'x-ms-ratelimit-remaining-resource':
-                                         'Microsoft.Compute/UpdateVM1Min;1,Microsoft.Compute/UpdateVMSubscription1Min;1400'})
+    pacer.observe(
+        keys,
+        URL % (SUB, 1),
+        {
+            'x-ms-ratelimit-remaining-resource': 'Microsoft.Compute/UpdateVM1Min;1,Microsoft.Compute/UpdateVMSubscription1Min;1400'
+        },
+    )
     pacer.acquire('PATCH', URL % (SUB, 2))  # another VM: its own (unknown, so unpaced) resource bucket
     assert t.now == 0.0
     pacer.acquire('PATCH', URL % (SUB, 1))  # this VM has 1 left of 12, 1 is kept: wait for the refill (4/min)
@@ -118,9 +125,16 @@ def test_after_a_429_the_retry_waits_only_for_retry_after():
     t = FakeTime()
     pacer = _pacing.Pacer(reserve=5, clock=t.clock, sleep=t.sleep)
     keys = pacer.acquire('PATCH', URL % (SUB, 1))
-    pacer.observe(keys, URL % (SUB, 1), {'Retry-After': '5', 'x-ms-ratelimit-remaining-subscription-writes': '150',
-                                         'x-ms-ratelimit-remaining-resource': 'Microsoft.Compute/UpdateVM1Min;0'},
-                  status=429)
+    pacer.observe(
+        keys,
+        URL % (SUB, 1),
+        {
+            'Retry-After': '5',
+            'x-ms-ratelimit-remaining-subscription-writes': '150',
+            'x-ms-ratelimit-remaining-resource': 'Microsoft.Compute/UpdateVM1Min;0',
+        },
+        status=429,
+    )
     t.now += 5  # azure-core's RetryPolicy sleeps Retry-After
     pacer.acquire('PATCH', URL % (SUB, 1))
     assert t.slept == []
@@ -223,13 +237,18 @@ def test_run_pipelined_runs_each_step_when_due():
         return name
 
     assert _batch.run_pipelined(steps, [('late', 0.4), ('soon', 0.1), ('mid', 0.2)], concurrency=1) == [
-        'late', 'soon', 'mid']
+        'late',
+        'soon',
+        'mid',
+    ]
     assert order == ['soon', 'mid', 'late']
 
 
 def test_parse_targets():
     good = VM_PATH % (SUB, 1)
-    parsed = _batch.parse_targets([good, {'resource_group': 'rg', 'name': 'vm2'}, '/bad', None, {'vm_id': good, 'x': 1}, 7])
+    parsed = _batch.parse_targets(
+        [good, {'resource_group': 'rg', 'name': 'vm2'}, '/bad', None, {'vm_id': good, 'x': 1}, 7]
+    )
     assert parsed[0][0].id == good and parsed[0][1] is None
     assert parsed[1][0].name == 'vm2' and parsed[1][0].subscription_id is None
     assert parsed[2][0] is None and parsed[2][1].startswith('targets[2]: ')
@@ -238,7 +257,7 @@ def test_parse_targets():
     assert 'expected a resource ID or a dict' in parsed[5][1]
 
 
-class _Client(object):
+class _Client:
     subscription_id = SUB
 
 
@@ -294,6 +313,7 @@ def test_single_target_is_a_batch_of_one():
 
 def test_batch_options_are_mutually_exclusive_with_single_target_options():
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
     spec = pa.task_spec()
     v = ArgumentSpecValidator(spec.full_argument_spec(), **spec.constraints())
     res = v.validate({'targets': [VM_PATH % (SUB, 1)], 'vm_id': VM_PATH % (SUB, 1), 'state': 'reset'})
@@ -307,21 +327,37 @@ READY = 'Found key details from local and ready to use. - 1'
 
 
 def _model(key, latched, guid, prov='Succeeded', failed_status=None):
-    states = {'secureChannelState': 'WireServer Enforce -  IMDS Enforce - HostGA Enforce', 'keyGuid': guid,
-              'keyIncarnationId': str(latched)}
+    states = {
+        'secureChannelState': 'WireServer Enforce -  IMDS Enforce - HostGA Enforce',
+        'keyGuid': guid,
+        'keyIncarnationId': str(latched),
+    }
     msg = json.dumps({'version': '1.0.47', 'keyLatchStatus': {'status': 'RUNNING', 'message': READY, 'states': states}})
     statuses = [{'code': 'PowerState/running'}]
     if failed_status:
         statuses.insert(0, failed_status)
-    view = {'statuses': statuses, 'extensions': [{
-        'name': 'AzureProxyAgentExtension', 'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgentLinux',
-        'substatuses': [{'code': 'ComponentStatus/ProxyAgentStatus/succeeded', 'message': msg}]}]}
-    return {'properties': {'provisioningState': prov, 'instanceView': view,
-                           'securityProfile': {'proxyAgentSettings': {'enabled': True, 'keyIncarnationId': key}}}}
+    view = {
+        'statuses': statuses,
+        'extensions': [
+            {
+                'name': 'AzureProxyAgentExtension',
+                'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgentLinux',
+                'substatuses': [{'code': 'ComponentStatus/ProxyAgentStatus/succeeded', 'message': msg}],
+            }
+        ],
+    }
+    return {
+        'properties': {
+            'provisioningState': prov,
+            'instanceView': view,
+            'securityProfile': {'proxyAgentSettings': {'enabled': True, 'keyIncarnationId': key}},
+        }
+    }
 
 
-class LatchClient(object):
+class LatchClient:
     """A VM whose guest shows a written key ``latency`` seconds (fake clock) after the write was accepted."""
+
     subscription_id = SUB
 
     def __init__(self, t, latency, key=1, fail=False):
@@ -338,8 +374,16 @@ class LatchClient(object):
         assert params == {'$expand': 'instanceView'}  # never the LRO status, never a bare GET
         if self.written_at is not None and self.t.now - self.written_at >= self.latency:
             if self.fail:
-                return _model(self.key, self.latched, 'g-old', prov='Failed', failed_status={
-                    'code': 'ProvisioningState/failed/InternalOperationError', 'message': 'the host said no'}), '"2"'
+                return _model(
+                    self.key,
+                    self.latched,
+                    'g-old',
+                    prov='Failed',
+                    failed_status={
+                        'code': 'ProvisioningState/failed/InternalOperationError',
+                        'message': 'the host said no',
+                    },
+                ), '"2"'
             self.latched = self.key
         guid = 'g-%d' % self.latched
         return _model(self.key, self.latched, guid, prov='Updating' if self.latched != self.key else 'Succeeded'), '"1"'
@@ -388,12 +432,12 @@ class StaleOnceClient(LatchClient):
     (Azure's status lags the model); every status carries the time it was made."""
 
     def __init__(self, t, latency, **kw):
-        super(StaleOnceClient, self).__init__(t, latency, **kw)
+        super().__init__(t, latency, **kw)
         self.last_view = None
         self.stale_left = 0
 
     def get_with_etag(self, path, params=None, **kw):
-        model, etag = super(StaleOnceClient, self).get_with_etag(path, params=params, **kw)
+        model, etag = super().get_with_etag(path, params=params, **kw)
         if self.stale_left:
             self.stale_left -= 1
             model['properties']['instanceView'] = json.loads(json.dumps(self.last_view))
@@ -404,7 +448,7 @@ class StaleOnceClient(LatchClient):
         return model, etag
 
     def patch(self, path, body, lro=True, **kw):
-        out = super(StaleOnceClient, self).patch(path, body, lro=lro, **kw)
+        out = super().patch(path, body, lro=lro, **kw)
         self.stale_left = 1
         return out
 
@@ -437,7 +481,7 @@ def test_a_miss_does_not_lengthen_the_next_first_read_by_its_back_off():
 
 def test_confirm_backs_off_and_times_out_with_the_last_status():
     t = FakeTime()
-    c = LatchClient(t, latency=10 ** 6)
+    c = LatchClient(t, latency=10**6)
     with pytest.raises(TaskError) as exc:
         _reset(c, t, pa.ConfirmTiming(initial=2.0), timeout=120)
     assert 'did not report it within 120s' in exc.value.msg
@@ -483,13 +527,21 @@ def test_token_cache_directory_and_file_are_private(monkeypatch, tmp_path):
     assert stat.S_IMODE(os.stat(str(loose)).st_mode) == 0o600
 
     # What azure-identity does with our options when no keyring is usable: a FilePersistence in that directory.
-    from azure.identity._persistent_cache import _load_persistent_cache  # pylint: disable=import-outside-toplevel
     from azure.identity import TokenCachePersistenceOptions
+    from azure.identity._persistent_cache import _load_persistent_cache  # pylint: disable=import-outside-toplevel
+
     monkeypatch.setattr('msal_extensions.LibsecretPersistence', _no_keyring, raising=False)
-    cache = _load_persistent_cache(TokenCachePersistenceOptions(name='vmrescue.azure.fedcba9876543210',
-                                                                allow_unencrypted_storage=True))
-    cache.add({'client_id': 'c', 'scope': ['s'], 'token_endpoint': 'https://login.example/t/oauth2/v2.0/token',
-               'response': {'access_token': 'secret-token', 'expires_in': 3600, 'token_type': 'Bearer'}})
+    cache = _load_persistent_cache(
+        TokenCachePersistenceOptions(name='vmrescue.azure.fedcba9876543210', allow_unencrypted_storage=True)
+    )
+    cache.add(
+        {
+            'client_id': 'c',
+            'scope': ['s'],
+            'token_endpoint': 'https://login.example/t/oauth2/v2.0/token',
+            'response': {'access_token': 'secret-token', 'expires_in': 3600, 'token_type': 'Bearer'},
+        }
+    )
     written = tmp_path / '.IdentityService' / 'vmrescue.azure.fedcba9876543210.nocae'
     assert 'secret-token' in written.read_text()
     assert stat.S_IMODE(os.stat(str(written)).st_mode) == 0o600
@@ -509,6 +561,7 @@ def test_token_cache_refused_for_a_foreign_directory(monkeypatch, tmp_path):
 
 def test_token_cache_opt_out_and_partitioned_per_secret(monkeypatch, tmp_path):
     import azure.identity
+
     monkeypatch.setenv('HOME', str(tmp_path))
     captured = []
     monkeypatch.setattr(azure.identity, 'ClientSecretCredential', lambda *a, **kw: captured.append(kw) or object())
@@ -528,7 +581,9 @@ def test_pipelined_batch_with_nothing_learned_yet_reads_about_twice_per_target()
     is confirmed; the others then read at the learned delay. A 90 s latency with one stale status after each
     write costs 2-3 confirmation reads per target, not ~12."""
     import heapq
+
     from ansible_collections.vmrescue.azure.plugins.module_utils import _confirm
+
     now = [0.0]
     timing = _confirm.ConfirmTiming(initial=2.0)
     reads = [0] * 100
@@ -542,6 +597,7 @@ def test_pipelined_batch_with_nothing_learned_yet_reads_about_twice_per_target()
                 first_read_after[i] = now[0] - written_at
                 return _confirm.STALE, None
             return now[0] - written_at >= latency, None
+
         return probe
 
     heap = []
@@ -564,10 +620,10 @@ def test_pipelined_batch_with_nothing_learned_yet_reads_about_twice_per_target()
     # the scouts back off alone (~11 reads); the others read 2 or 3 times (the first learned delay is the middle of
     # the scout's last miss and its hit, a little under the latency for about half of them)
     assert sum(reads) / 100.0 <= 3.0, reads
-    assert max(reads[_confirm.SCOUTS:]) <= 3, reads
+    assert max(reads[_confirm.SCOUTS :]) <= 3, reads
     # every target spent its stale read soon after its write, not all at once when the scouts learned the delay
     # (at 90 s): the reads stay spread at the pace of the writes
-    assert max(first_read_after[_confirm.SCOUTS:]) <= _confirm.STALE_PROBE + _confirm.LEARN_CHECK, first_read_after
+    assert max(first_read_after[_confirm.SCOUTS :]) <= _confirm.STALE_PROBE + _confirm.LEARN_CHECK, first_read_after
 
 
 # -- per-subscription pacing (issue 11: fleets span subscriptions) ----------------------------------------------
@@ -580,13 +636,17 @@ def test_a_throttled_subscription_does_not_pace_another():
     t = FakeTime()
     pacer = _pacing.Pacer(reserve=5, clock=t.clock, sleep=t.sleep)
     keys = pacer.acquire('GET', URL % (SUB, 1))
-    pacer.observe(keys, URL % (SUB, 1), {'Retry-After': '10', 'x-ms-ratelimit-remaining-subscription-reads': '0'},
-                  status=429)
+    pacer.observe(
+        keys, URL % (SUB, 1), {'Retry-After': '10', 'x-ms-ratelimit-remaining-subscription-reads': '0'}, status=429
+    )
     keys = pacer.acquire('GET', URL % (SUB, 2))
     pacer.observe(keys, URL % (SUB, 2), {'x-ms-ratelimit-remaining-subscription-reads': '1'})
     for i in range(100):  # subscription B: its own full buckets, no wait
-        pacer.observe(pacer.acquire('GET', URL % (SUB_B, i)), URL % (SUB_B, i),
-                      {'x-ms-ratelimit-remaining-subscription-reads': str(249 - i)})
+        pacer.observe(
+            pacer.acquire('GET', URL % (SUB_B, i)),
+            URL % (SUB_B, i),
+            {'x-ms-ratelimit-remaining-subscription-reads': str(249 - i)},
+        )
     assert t.slept[:1] and t.now == sum(t.slept)  # A's second read waited (for the retry's slot)
     waited_by_a = t.now
     pacer.acquire('GET', URL % (SUB_B, 100))
@@ -639,11 +699,15 @@ def test_run_pipelined_lane_bounds_steps_in_flight_per_lane():
 
 
 def test_batch_of_only_pending_resets_says_so():
-    results = [dict(id='a', changed=False, failed=False, msg='', pending_since='2026-12-04T11:50:00Z'),
-               dict(id='b', changed=False, failed=False, msg='', pending_since='2026-12-04T11:49:00Z')]
+    results = [
+        dict(id='a', changed=False, failed=False, msg='', pending_since='2026-12-04T11:50:00Z'),
+        dict(id='b', changed=False, failed=False, msg='', pending_since='2026-12-04T11:49:00Z'),
+    ]
     out = _batch.summarize(results)
-    assert out['msg'] == ('all 2 target(s) have a key reset pending since 2026-12-04T11:49:00Z; nothing to write '
-                          '(the guests latch on their own); state=reset to force a new reset')
+    assert out['msg'] == (
+        'all 2 target(s) have a key reset pending since 2026-12-04T11:49:00Z; nothing to write '
+        '(the guests latch on their own); state=reset to force a new reset'
+    )
     results.append(dict(id='c', changed=False, failed=False, msg=''))
     assert _batch.summarize(results)['msg'] == '3 target(s): 0 changed, 0 failed'
 
@@ -653,6 +717,7 @@ def test_until_warm_the_expected_delay_is_the_latest_confirmation_time():
     scout's confirmation time (an upper bound), not the middle of its last back-off gap (possibly under the
     latency, which made most of them read once too early)."""
     from ansible_collections.vmrescue.azure.plugins.module_utils import _confirm
+
     timing = _confirm.ConfirmTiming(initial=2.0)
     timing.observe(108.0, first_read=False, missed_at=93.0)  # a scout: missed at 93 s, confirmed at 108 s
     assert timing.expected() == 108.0  # not the midpoint 100.5
@@ -665,6 +730,7 @@ def test_a_read_planned_before_the_learned_delay_rose_waits_for_the_new_one():
     """A target plans its read up to a relatch (~100 s) ahead; when other targets' misses raised the learned delay
     meanwhile, it reads at the new delay instead of missing too (a fourth read for one VM in five at 5000 VMs)."""
     from ansible_collections.vmrescue.azure.plugins.module_utils import _confirm
+
     timing = _confirm.ConfirmTiming(initial=2.0)
     for _ in range(15):
         timing.observe(10.0, first_read=False)

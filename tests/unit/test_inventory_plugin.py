@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for the vmrescue.azure.vms inventory plugin's pure parts and its lister (no network)."""
 
@@ -24,13 +23,22 @@ def _view(power='running', message='Found key details from local and ready to us
     states = {'secureChannelState': 'WireServer Enforce -  IMDS Enforce', 'keyIncarnationId': latched}
     if guid:
         states['keyGuid'] = guid
-    status = {'version': '1.0.47', 'status': 'SUCCESS',
-              'keyLatchStatus': {'status': 'RUNNING', 'message': message, 'states': states}}
-    return {'statuses': [{'code': 'ProvisioningState/succeeded'}, {'code': 'PowerState/' + power}],
-            'extensions': [{'name': 'AzureProxyAgentExtension', 'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgentLinux',
-                            'statuses': [{'code': 'ProvisioningState/succeeded'}],
-                            'substatuses': [{'code': 'ComponentStatus/ProxyAgentStatus/succeeded',
-                                             'message': json.dumps(status)}]}]}
+    status = {
+        'version': '1.0.47',
+        'status': 'SUCCESS',
+        'keyLatchStatus': {'status': 'RUNNING', 'message': message, 'states': states},
+    }
+    return {
+        'statuses': [{'code': 'ProvisioningState/succeeded'}, {'code': 'PowerState/' + power}],
+        'extensions': [
+            {
+                'name': 'AzureProxyAgentExtension',
+                'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgentLinux',
+                'statuses': [{'code': 'ProvisioningState/succeeded'}],
+                'substatuses': [{'code': 'ComponentStatus/ProxyAgentStatus/succeeded', 'message': json.dumps(status)}],
+            }
+        ],
+    }
 
 
 def test_key_health_uses_the_shared_classification():
@@ -64,7 +72,7 @@ def test_host_vars_like_azure_rm():
     assert hv['os_profile'] == {'system': 'windows'} and hv['powerstate'] == 'stopped'
 
 
-class FakeClient(object):
+class FakeClient:
     """Serves paged lists (2 per page) and instance views; records every path read."""
 
     def __init__(self, vms_, sets, instances, fail_view=None):
@@ -72,7 +80,7 @@ class FakeClient(object):
         self.reads = []
 
     def _page(self, items, path, start):
-        body = {'value': items[start:start + 2]}
+        body = {'value': items[start : start + 2]}
         if start + 2 < len(items):
             body['nextLink'] = 'https://arm.test%s?api-version=x&$skiptoken=%d' % (path, start + 2)
         return body
@@ -81,7 +89,7 @@ class FakeClient(object):
         self.reads.append((path, params))
         start = 0
         if path.startswith('https://'):
-            path, query = path[len('https://arm.test'):].split('?', 1)
+            path, query = path[len('https://arm.test') :].split('?', 1)
             start = int(query.rsplit('=', 1)[1])
             assert api_version is None
         if path.endswith('/instanceView'):
@@ -98,8 +106,10 @@ class FakeClient(object):
 
 def test_lister_pages_and_bulk_reads():
     vm_list = [_vm(RG_ID + '/providers/Microsoft.Compute/virtualMachines/vm%d' % i) for i in range(5)]
-    sets = [{'id': SS, 'name': 'ss', 'properties': {'orchestrationMode': 'Uniform'}},
-            {'id': SS + 'flex', 'name': 'ssflex', 'properties': {'orchestrationMode': 'Flexible'}}]
+    sets = [
+        {'id': SS, 'name': 'ss', 'properties': {'orchestrationMode': 'Uniform'}},
+        {'id': SS + 'flex', 'name': 'ssflex', 'properties': {'orchestrationMode': 'Flexible'}},
+    ]
     instances = []
     for i in range(5):
         inst = _vm(SS + '/virtualMachines/%d' % i)
@@ -121,12 +131,16 @@ def test_lister_resource_group_scopes():
     client = FakeClient([], [], [])
     vms.Lister(client, [SUB, 'sub2'], ['rg-a', 'rg-b'], False, 1).fetch()
     paths = [p for p, _ in client.reads]
-    assert paths == ['/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachines' % (s, g)
-                     for s in (SUB, 'sub2') for g in ('rg-a', 'rg-b')]
+    assert paths == [
+        '/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachines' % (s, g)
+        for s in (SUB, 'sub2')
+        for g in ('rg-a', 'rg-b')
+    ]
 
 
 def test_no_sideways_import_of_the_vmaccess_profiles():
     import inspect
+
     source = inspect.getsource(vms)
     assert '_vmaccess' not in source and '_msp_status' in source
 
@@ -134,8 +148,14 @@ def test_no_sideways_import_of_the_vmaccess_profiles():
 def test_diagnostic_groups():
     assert vms.diagnostic_groups(None) == [] and vms.diagnostic_groups({'enabled': False}) == []
     assert vms.diagnostic_groups({'enabled': None, 'problems': ['instance view not read']}) == []
-    health = {'enabled': True, 'modes': {'wireserver': 'Enforce', 'imds': 'Audit', 'hostga': 'Enforce'},
-              'denials': 2, 'missing': False, 'unhealthy': True, 'stale': False}
+    health = {
+        'enabled': True,
+        'modes': {'wireserver': 'Enforce', 'imds': 'Audit', 'hostga': 'Enforce'},
+        'denials': 2,
+        'missing': False,
+        'unhealthy': True,
+        'stale': False,
+    }
     assert vms.diagnostic_groups(health) == ['msp_enforce', 'msp_audit', 'msp_denials', 'proxy_agent_unhealthy']
 
 

@@ -6,13 +6,16 @@ from ansible_collections.vmrescue.azure.plugins.module_utils import _msp_setting
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
 
 SUB = '5b0c3e2a-0000-4000-8000-00000000bbbb'
-REF = ('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/inVMAccessControlProfiles/p/'
-       'versions/1.0.0' % SUB)
+REF = (
+    '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/inVMAccessControlProfiles/p/'
+    'versions/1.0.0' % SUB
+)
 
 
 def test_record_round_trip_and_short_refs():
-    norm = m.normalize({'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': REF},
-                        'imds': {'mode': 'Enforce'}})
+    norm = m.normalize(
+        {'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': REF}, 'imds': {'mode': 'Enforce'}}
+    )
     text = m.encode_record(norm, SUB)
     assert SUB not in text and len(text) < 100
     assert m.decode_record(text, SUB) == dict(norm, add_proxy_agent_extension=None)
@@ -30,14 +33,17 @@ def test_garbled_records_refused(text):
         m.decode_record(text, SUB)
 
 
-@pytest.mark.parametrize('params,words', [
-    ({'state': 'present'}, 'needs at least one'),
-    ({'state': 'restored', 'enabled': True}, 'leave out enabled'),
-    ({'wire_server_mode': 'Audit', 'wire_server_profile_reference_id': REF}, 'mutually exclusive'),
-    ({'imds_profile_reference_id': 'p1'}, 'InVMAccessControlProfile version'),
-    ({'enabled': False, 'imds_mode': 'Audit'}, 'enabled: false'),
-    ({'imds_mode': 'Audit', 'wait_timeout': 0}, 'wait_timeout'),
-])
+@pytest.mark.parametrize(
+    'params,words',
+    [
+        ({'state': 'present'}, 'needs at least one'),
+        ({'state': 'restored', 'enabled': True}, 'leave out enabled'),
+        ({'wire_server_mode': 'Audit', 'wire_server_profile_reference_id': REF}, 'mutually exclusive'),
+        ({'imds_profile_reference_id': 'p1'}, 'InVMAccessControlProfile version'),
+        ({'enabled': False, 'imds_mode': 'Audit'}, 'enabled: false'),
+        ({'imds_mode': 'Audit', 'wait_timeout': 0}, 'wait_timeout'),
+    ],
+)
 def test_validate_refuses(params, words):
     with pytest.raises(TaskError) as exc:
         m.validate(dict({'state': 'present'}, **params))
@@ -45,30 +51,39 @@ def test_validate_refuses(params, words):
 
 
 def test_settings_patch_removes_the_other_endpoint_field():
-    current = m.normalize({'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': REF},
-                           'imds': {'mode': 'Enforce'}})
+    current = m.normalize(
+        {'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': REF}, 'imds': {'mode': 'Enforce'}}
+    )
     want = m._desired(current, {'wire_server_mode': 'Audit', 'imds_mode': 'Enforce'})
     assert m._settings_patch(current, want, False) == {
-        'wireServer': {'mode': 'Audit', 'inVMAccessControlProfileReferenceId': None}}
+        'wireServer': {'mode': 'Audit', 'inVMAccessControlProfileReferenceId': None}
+    }
     assert m.equal(current, m._desired(current, {'imds_mode': 'Enforce'}))
 
 
 def test_record_that_does_not_fit_is_refused():
-    class View(object):
+    class View:
         tags = {'owner': 'x'}
 
-        class target(object):
+        class target:
             subscription_id = SUB
             display = "VM 'v'"
             id = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/v' % SUB
 
     other = REF.replace(SUB, '00000000-0000-0000-0000-00000000ffff').replace('/p/', '/' + 'p' * 60 + '/')
-    current = m.normalize({'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': other},
-                           'imds': {'inVMAccessControlProfileReferenceId': other}})
+    current = m.normalize(
+        {
+            'enabled': True,
+            'wireServer': {'inVMAccessControlProfileReferenceId': other},
+            'imds': {'inVMAccessControlProfileReferenceId': other},
+        }
+    )
     with pytest.raises(TaskError) as exc:
         m._record_change(View, current, None)
-    assert 'do not fit in one tag value' in exc.value.msg and exc.value.to_result()['outcome']['reason_code'] == \
-        'record_too_long'
+    assert (
+        'do not fit in one tag value' in exc.value.msg
+        and exc.value.to_result()['outcome']['reason_code'] == 'record_too_long'
+    )
     View.tags = dict(('t%d' % i, 'v') for i in range(50))
     with pytest.raises(TaskError) as exc:
         m._record_change(View, m.normalize({'enabled': True}), None)

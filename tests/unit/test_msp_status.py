@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """_msp_status: the agent's health beyond the key, from real-shaped instance views (the JSON of GuestProxyAgent's
 ProxyAgentStatus / ProxyConnectionSummary structs, the texts its extension writes). Table tests, no network."""
 
@@ -7,10 +6,9 @@ import json
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _msp_status as ms
-from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent
+from ansible_collections.vmrescue.azure.plugins.module_utils import _msp_status as ms, _proxy_agent
 
-NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 FRESH = '2026-01-01T11:59:30.1234567+00:00'
 GUID = 'e3882f98-da8d-4410-8394-06c23462781c'
 SCS = 'WireServer Enforce -  IMDS Audit - HostGA Enforce'
@@ -18,35 +16,89 @@ SCS = 'WireServer Enforce -  IMDS Audit - HostGA Enforce'
 RUNNING = {'status': 'RUNNING', 'message': 'ok'}
 
 # ProxyConnectionSummary entries as the agent serialises them (field order of the Rust struct).
-WAAGENT_OK = {'userName': 'root', 'ip': '168.63.129.16', 'port': 80,
-              'processCmdLine': 'python3 -u /usr/sbin/waagent -run-exthandlers', 'responseStatus': '200 OK',
-              'count': 42, 'userGroups': ['root'], 'processFullPath': '/usr/bin/python3'}
-CURL_BLOCKED = {'userName': 'app', 'ip': '169.254.169.254', 'port': 80,
-                'processCmdLine': 'curl -H Metadata:true http://169.254.169.254/metadata/instance',
-                'responseStatus': '403 Forbidden', 'count': 7, 'userGroups': ['app', 'docker'],
-                'processFullPath': '/usr/bin/curl'}
+WAAGENT_OK = {
+    'userName': 'root',
+    'ip': '168.63.129.16',
+    'port': 80,
+    'processCmdLine': 'python3 -u /usr/sbin/waagent -run-exthandlers',
+    'responseStatus': '200 OK',
+    'count': 42,
+    'userGroups': ['root'],
+    'processFullPath': '/usr/bin/python3',
+}
+CURL_BLOCKED = {
+    'userName': 'app',
+    'ip': '169.254.169.254',
+    'port': 80,
+    'processCmdLine': 'curl -H Metadata:true http://169.254.169.254/metadata/instance',
+    'responseStatus': '403 Forbidden',
+    'count': 7,
+    'userGroups': ['app', 'docker'],
+    'processFullPath': '/usr/bin/curl',
+}
 CURL_FAILED_AUTH = dict(CURL_BLOCKED, count=7)
-JAVA_AUDITED = {'userName': 'svc', 'ip': '168.63.129.16', 'port': 80, 'processCmdLine': 'java -jar app.jar',
-                'responseStatus': '403 Forbidden', 'count': 3, 'userGroups': None,
-                'processFullPath': '/usr/lib/jvm/bin/java'}
-HOSTGA = {'userName': 'root', 'ip': '168.63.129.16', 'port': 32526, 'processCmdLine': 'x', 'responseStatus':
-          '403 Forbidden', 'count': 1, 'userGroups': [], 'processFullPath': '/opt/x'}
+JAVA_AUDITED = {
+    'userName': 'svc',
+    'ip': '168.63.129.16',
+    'port': 80,
+    'processCmdLine': 'java -jar app.jar',
+    'responseStatus': '403 Forbidden',
+    'count': 3,
+    'userGroups': None,
+    'processFullPath': '/usr/lib/jvm/bin/java',
+}
+HOSTGA = {
+    'userName': 'root',
+    'ip': '168.63.129.16',
+    'port': 32526,
+    'processCmdLine': 'x',
+    'responseStatus': '403 Forbidden',
+    'count': 1,
+    'userGroups': [],
+    'processFullPath': '/opt/x',
+}
 
 
 def agent_json(ebpf=RUNNING, listener=RUNNING, status='SUCCESS', scs=SCS, latched='3'):
-    return {'version': '1.0.47', 'status': status, 'monitorStatus': RUNNING,
-            'keyLatchStatus': {'status': 'RUNNING', 'message': 'Found key details from local and ready to use. - 122',
-                               'states': {'secureChannelState': scs, 'keyGuid': GUID, 'keyIncarnationId': latched,
-                                          'wireServerRuleId': '', 'imdsRuleId': '', 'hostGARuleId': ''}},
-            'ebpfProgramStatus': ebpf, 'proxyListenerStatus': listener,
-            'telemetryLoggerStatus': RUNNING, 'proxyConnectionsCount': 52}
+    return {
+        'version': '1.0.47',
+        'status': status,
+        'monitorStatus': RUNNING,
+        'keyLatchStatus': {
+            'status': 'RUNNING',
+            'message': 'Found key details from local and ready to use. - 122',
+            'states': {
+                'secureChannelState': scs,
+                'keyGuid': GUID,
+                'keyIncarnationId': latched,
+                'wireServerRuleId': '',
+                'imdsRuleId': '',
+                'hostGARuleId': '',
+            },
+        },
+        'ebpfProgramStatus': ebpf,
+        'proxyListenerStatus': listener,
+        'telemetryLoggerStatus': RUNNING,
+        'proxyConnectionsCount': 52,
+    }
 
 
-def view(status=None, connections=None, failed=None, time=FRESH, state='succeeded', power='running', ext=True,
-         os_type='Linux', raw=None):
+def view(
+    status=None,
+    connections=None,
+    failed=None,
+    time=FRESH,
+    state='succeeded',
+    power='running',
+    ext=True,
+    os_type='Linux',
+    raw=None,
+):
     v = {'statuses': [{'code': 'ProvisioningState/succeeded'}, {'code': 'PowerState/%s' % power}]}
     if not ext:
-        v['extensions'] = [{'name': 'AADSSHLoginForLinux', 'type': 'Microsoft.Azure.ActiveDirectory.AADSSHLoginForLinux'}]
+        v['extensions'] = [
+            {'name': 'AADSSHLoginForLinux', 'type': 'Microsoft.Azure.ActiveDirectory.AADSSHLoginForLinux'}
+        ]
         return v
 
     def text(value, empty):
@@ -55,16 +107,25 @@ def view(status=None, connections=None, failed=None, time=FRESH, state='succeede
         if value is None:
             return empty
         return json.dumps(value, separators=(',', ':')) if not isinstance(value, str) else value
-    msgs = [text(connections, 'proxy connection summary is empty'),
-            raw if raw is not None else json.dumps(status if status is not None else agent_json()),
-            text(failed, 'proxy failed auth summary is empty')]
+
+    msgs = [
+        text(connections, 'proxy connection summary is empty'),
+        raw if raw is not None else json.dumps(status if status is not None else agent_json()),
+        text(failed, 'proxy failed auth summary is empty'),
+    ]
     names = ['ProxyAgentConnectionSummary', 'ProxyAgentStatus', 'ProxyAgentFailedAuthenticationSummary']
-    v['extensions'] = [{
-        'name': 'AzureProxyAgentExtension', 'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgent%s' % os_type,
-        'typeHandlerVersion': '1.0.47',
-        'statuses': [{'code': 'ProvisioningState/%s' % state, 'time': time}],
-        'substatuses': [{'code': 'ComponentStatus/%s/%s' % (n, state), 'level': 'Info', 'message': m}
-                        for n, m in zip(names, msgs)]}]
+    v['extensions'] = [
+        {
+            'name': 'AzureProxyAgentExtension',
+            'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgent%s' % os_type,
+            'typeHandlerVersion': '1.0.47',
+            'statuses': [{'code': 'ProvisioningState/%s' % state, 'time': time}],
+            'substatuses': [
+                {'code': 'ComponentStatus/%s/%s' % (n, state), 'level': 'Info', 'message': m}
+                for n, m in zip(names, msgs)
+            ],
+        }
+    ]
     return v
 
 
@@ -73,7 +134,9 @@ def model(enabled=True, incarnation=3, wire=None, imds=None, mode=None, wire_pro
     if mode:
         s['mode'] = mode
     if wire or wire_profile:
-        s['wireServer'] = {k: v for k, v in (('mode', wire), ('inVMAccessControlProfileReferenceId', wire_profile)) if v}
+        s['wireServer'] = {
+            k: v for k, v in (('mode', wire), ('inVMAccessControlProfileReferenceId', wire_profile)) if v
+        }
     if imds:
         s['imds'] = {'mode': imds}
     return {'properties': {'securityProfile': {'proxyAgentSettings': s}}}
@@ -81,6 +144,7 @@ def model(enabled=True, incarnation=3, wire=None, imds=None, mode=None, wire_pro
 
 def diag(v, m=None, os_type='Linux', **kw):
     from ansible_collections.vmrescue.azure.plugins.module_utils._vm import power_state
+
     return ms.diagnose(m or model(), v, power_state(v), os_type, now=NOW, **kw)
 
 
@@ -95,46 +159,71 @@ def test_one_place_per_concern():
 def test_module_is_pure():
     import ast
     import inspect
+
     tree = ast.parse(inspect.getsource(ms))
-    imported = [n.module if isinstance(n, ast.ImportFrom) else a.name
-                for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
-                for a in getattr(n, 'names', [])]
+    imported = [
+        n.module if isinstance(n, ast.ImportFrom) else a.name
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        for a in getattr(n, 'names', [])
+    ]
     assert not [m for m in imported if m and ('vmrescue' in m or m in ('requests', 'socket', 'urllib'))], imported
 
 
-@pytest.mark.parametrize('text, entries, note', [
-    ('proxy connection summary is empty', [], None),
-    ('proxy failed auth summary is empty', [], None),
-    (json.dumps([WAAGENT_OK, CURL_BLOCKED]), [WAAGENT_OK, CURL_BLOCKED], None),
-    ('[]', [], None),
-    ('Substatus of proxy agent connection message and failed auth message size exceeds max size, dropping '
-     'connection summary', None, 'Substatus of proxy agent connection message'),
-    ('Proxy agent aggregate status file is stale. Status timestamp: 2024-01-01T00:00:00Z', None, 'Proxy agent'),
-    ('[{"userName": "root", ', None, '[{"userName"'),
-    (None, None, None),
-])
+@pytest.mark.parametrize(
+    'text, entries, note',
+    [
+        ('proxy connection summary is empty', [], None),
+        ('proxy failed auth summary is empty', [], None),
+        (json.dumps([WAAGENT_OK, CURL_BLOCKED]), [WAAGENT_OK, CURL_BLOCKED], None),
+        ('[]', [], None),
+        (
+            'Substatus of proxy agent connection message and failed auth message size exceeds max size, dropping '
+            'connection summary',
+            None,
+            'Substatus of proxy agent connection message',
+        ),
+        ('Proxy agent aggregate status file is stale. Status timestamp: 2024-01-01T00:00:00Z', None, 'Proxy agent'),
+        ('[{"userName": "root", ', None, '[{"userName"'),
+        (None, None, None),
+    ],
+)
 def test_parse_summary(text, entries, note):
     got, got_note = ms.parse_summary(text)
     assert got == entries
     assert (got_note or '').startswith(note or '')
 
 
-@pytest.mark.parametrize('ip, port, endpoint', [
-    ('168.63.129.16', 80, 'wireserver'), ('168.63.129.16', 32526, 'hostga'), ('169.254.169.254', 80, 'imds'),
-    ('169.254.169.254', '80', 'imds'), ('10.0.0.4', 80, None), (None, None, None)])
+@pytest.mark.parametrize(
+    'ip, port, endpoint',
+    [
+        ('168.63.129.16', 80, 'wireserver'),
+        ('168.63.129.16', 32526, 'hostga'),
+        ('169.254.169.254', 80, 'imds'),
+        ('169.254.169.254', '80', 'imds'),
+        ('10.0.0.4', 80, None),
+        (None, None, None),
+    ],
+)
 def test_endpoint_of(ip, port, endpoint):
     assert ms.endpoint_of(ip, port) == endpoint
 
 
-@pytest.mark.parametrize('settings, modes', [
-    ({'enabled': False, 'mode': 'Enforce'}, ('Disabled', 'Disabled', 'Disabled')),
-    ({}, ('Disabled', 'Disabled', 'Disabled')),
-    ({'enabled': True}, ('Audit', 'Audit', 'Audit')),
-    ({'enabled': True, 'mode': 'Enforce'}, ('Enforce', 'Enforce', 'Enforce')),
-    ({'enabled': True, 'mode': 'Enforce', 'imds': {'mode': 'Audit'}}, ('Enforce', 'Audit', 'Enforce')),
-    ({'enabled': True, 'wireServer': {'mode': 'Disabled'}, 'imds': {'mode': 'Enforce'}}, ('Disabled', 'Enforce', 'Disabled')),
-    ({'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': '/x'}}, (None, 'Audit', None)),
-])
+@pytest.mark.parametrize(
+    'settings, modes',
+    [
+        ({'enabled': False, 'mode': 'Enforce'}, ('Disabled', 'Disabled', 'Disabled')),
+        ({}, ('Disabled', 'Disabled', 'Disabled')),
+        ({'enabled': True}, ('Audit', 'Audit', 'Audit')),
+        ({'enabled': True, 'mode': 'Enforce'}, ('Enforce', 'Enforce', 'Enforce')),
+        ({'enabled': True, 'mode': 'Enforce', 'imds': {'mode': 'Audit'}}, ('Enforce', 'Audit', 'Enforce')),
+        (
+            {'enabled': True, 'wireServer': {'mode': 'Disabled'}, 'imds': {'mode': 'Enforce'}},
+            ('Disabled', 'Enforce', 'Disabled'),
+        ),
+        ({'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': '/x'}}, (None, 'Audit', None)),
+    ],
+)
 def test_model_modes(settings, modes):
     got = ms.model_modes(settings)
     assert (got['wireserver'], got['imds'], got['hostga']) == modes
@@ -151,11 +240,22 @@ def test_healthy_enforcing_vm_has_no_problem():
 
 
 def test_enforced_denial_is_blocked_and_merged_across_summaries():
-    d = diag(view(connections=[WAAGENT_OK, CURL_BLOCKED], failed=[CURL_FAILED_AUTH],
-                  status=agent_json(scs='WireServer Enforce -  IMDS Enforce - HostGA Enforce')))
+    d = diag(
+        view(
+            connections=[WAAGENT_OK, CURL_BLOCKED],
+            failed=[CURL_FAILED_AUTH],
+            status=agent_json(scs='WireServer Enforce -  IMDS Enforce - HostGA Enforce'),
+        )
+    )
     assert len(d['denials']) == 1
     c = d['denials'][0]
-    assert (c['endpoint'], c['user'], c['process'], c['count'], c['blocked']) == ('imds', 'app', '/usr/bin/curl', 7, True)
+    assert (c['endpoint'], c['user'], c['process'], c['count'], c['blocked']) == (
+        'imds',
+        'app',
+        '/usr/bin/curl',
+        7,
+        True,
+    )
     assert c['user_groups'] == ['app', 'docker'] and c['response_status'] == '403 Forbidden' and c['mode'] == 'Enforce'
     assert sorted(c['sources']) == ['connection_summary', 'failed_authentication_summary']
     assert 'blocked from IMDS' in c['action'] and 'imds_mode: Audit' in c['action']
@@ -165,8 +265,13 @@ def test_enforced_denial_is_blocked_and_merged_across_summaries():
 
 def test_audited_denial_is_not_blocked():
     # Audit: the call is authorised-with-audit: the failed-auth summary has it, the connection summary shows 200.
-    d = diag(view(connections=[WAAGENT_OK, dict(JAVA_AUDITED, responseStatus='200 OK')], failed=[JAVA_AUDITED],
-                  status=agent_json(scs='WireServer Audit -  IMDS Audit - HostGA Audit')))
+    d = diag(
+        view(
+            connections=[WAAGENT_OK, dict(JAVA_AUDITED, responseStatus='200 OK')],
+            failed=[JAVA_AUDITED],
+            status=agent_json(scs='WireServer Audit -  IMDS Audit - HostGA Audit'),
+        )
+    )
     assert [(c['endpoint'], c['blocked'], c['mode']) for c in d['denials']] == [('wireserver', False, 'Audit')]
     assert 'before switching wireServer to Enforce' in d['denials'][0]['action']
     assert d['denials'][0]['user_groups'] == []
@@ -178,11 +283,22 @@ def test_denials_sorted_most_frequent_first_and_hostga():
     assert d['denials'][-1]['endpoint'] == 'hostga' and d['denials'][-1]['blocked'] is True  # HostGA Enforce
 
 
-@pytest.mark.parametrize('ebpf, listener, problem', [
-    ({'status': 'STOPPED', 'message': "Failed to load HashMap 'policy_map' with error: ..."}, RUNNING, 'eBPF program STOPPED'),
-    ({'status': 'UNKNOWN', 'message': 'eBPF redirector is starting'}, RUNNING, 'eBPF program UNKNOWN'),
-    (RUNNING, {'status': 'STOPPED', 'message': "Failed to bind TcpListener '127.0.0.1:3080'"}, 'proxy listener STOPPED'),
-])
+@pytest.mark.parametrize(
+    'ebpf, listener, problem',
+    [
+        (
+            {'status': 'STOPPED', 'message': "Failed to load HashMap 'policy_map' with error: ..."},
+            RUNNING,
+            'eBPF program STOPPED',
+        ),
+        ({'status': 'UNKNOWN', 'message': 'eBPF redirector is starting'}, RUNNING, 'eBPF program UNKNOWN'),
+        (
+            RUNNING,
+            {'status': 'STOPPED', 'message': "Failed to bind TcpListener '127.0.0.1:3080'"},
+            'proxy listener STOPPED',
+        ),
+    ],
+)
 def test_component_failures_are_unhealthy(ebpf, listener, problem):
     d = diag(view(status=agent_json(ebpf=ebpf, listener=listener, status='ERROR')))
     assert d['unhealthy'] and any(p.startswith(problem) for p in d['problems']), d['problems']
@@ -199,12 +315,18 @@ def test_missing_agent_on_linux_and_windows():
     assert not diag(view(ext=False, power='deallocated'))['missing']
 
 
-@pytest.mark.parametrize('kw, m, reason', [
-    (dict(time='2026-01-01T11:00:00Z'), None, 'status from 2026-01-01T11:00:00Z, 3600 s old'),
-    (dict(time='2026-01-01T12:30:00+01:00'), None, '1800 s old'),
-    (dict(state='transitioning', raw='Proxy agent aggregate status file is stale. Status timestamp: x'), None,
-     'transitioning: Proxy agent aggregate status file is stale'),
-])
+@pytest.mark.parametrize(
+    'kw, m, reason',
+    [
+        (dict(time='2026-01-01T11:00:00Z'), None, 'status from 2026-01-01T11:00:00Z, 3600 s old'),
+        (dict(time='2026-01-01T12:30:00+01:00'), None, '1800 s old'),
+        (
+            dict(state='transitioning', raw='Proxy agent aggregate status file is stale. Status timestamp: x'),
+            None,
+            'transitioning: Proxy agent aggregate status file is stale',
+        ),
+    ],
+)
 def test_stale(kw, m, reason):
     d = diag(view(**kw), m)
     assert d['stale'] and any(reason in r for r in d['stale_reasons']), d['stale_reasons']
@@ -213,8 +335,11 @@ def test_stale(kw, m, reason):
 def test_model_ahead_is_stale_only_after_the_pending_hold():
     # model 4, guest 3, no record: a pending reset, not stale
     assert not diag(view(), model(incarnation=4))['stale']
-    old = {'key_incarnation_id': 4, 'written_at': '2026-01-01T10:00:00Z',
-           'time': datetime.datetime(2026, 1, 1, 10, 0, tzinfo=datetime.timezone.utc)}
+    old = {
+        'key_incarnation_id': 4,
+        'written_at': '2026-01-01T10:00:00Z',
+        'time': datetime.datetime(2026, 1, 1, 10, 0, tzinfo=datetime.UTC),
+    }
     d = diag(view(), model(incarnation=4), record=old)
     assert d['stale'] and 'ahead' in d['stale_reasons'][0]
 
@@ -226,22 +351,31 @@ def test_fresh_time_with_fraction_and_offset_is_not_stale():
 
 def test_windows_extra_ebpf_substatus_is_ignored_for_summaries():
     v = view(os_type='Windows', connections=[WAAGENT_OK])
-    v['extensions'][0]['substatuses'].append({'code': 'ComponentStatus/EbpfStatus/succeeded',
-                                              'message': 'Ebpf Drivers successfully queried.'})
+    v['extensions'][0]['substatuses'].append(
+        {'code': 'ComponentStatus/EbpfStatus/succeeded', 'message': 'Ebpf Drivers successfully queried.'}
+    )
     d = diag(v, os_type='Windows')
     assert d['problems'] == [] and d['denials'] == []
 
 
-@pytest.mark.parametrize('cmdline, expected', [
-    ('python3 -u /usr/sbin/waagent -run-exthandlers', 'python3 -u /usr/sbin/waagent -run-exthandlers'),
-    ('mysql --password=Zq7-Hidden-4711 -h db', 'mysql --password=*** -h db'),
-    ('app --client-secret "Zq7 Hidden" --x 1', 'app --client-secret *** --x 1'),
-    ('curl -H "Authorization: Bearer eyJ0eXAiOiJKV1QiLCJhbGciOi.abc" http://169.254.169.254/x',
-     'curl -H "Authorization: Bearer *** http://169.254.169.254/x'),
-    ('curl https://acct.blob.core.windows.net/c/b?sv=2022&sig=AbCdEf%2B123', 'curl https://acct.blob.core.windows.net/c/b?sv=2022&sig=***'),
-    ('tool token:abc123', 'tool token:***'),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    'cmdline, expected',
+    [
+        ('python3 -u /usr/sbin/waagent -run-exthandlers', 'python3 -u /usr/sbin/waagent -run-exthandlers'),
+        ('mysql --password=Zq7-Hidden-4711 -h db', 'mysql --password=*** -h db'),
+        ('app --client-secret "Zq7 Hidden" --x 1', 'app --client-secret *** --x 1'),
+        (
+            'curl -H "Authorization: Bearer eyJ0eXAiOiJKV1QiLCJhbGciOi.abc" http://169.254.169.254/x',
+            'curl -H "Authorization: Bearer *** http://169.254.169.254/x',
+        ),
+        (
+            'curl https://acct.blob.core.windows.net/c/b?sv=2022&sig=AbCdEf%2B123',
+            'curl https://acct.blob.core.windows.net/c/b?sv=2022&sig=***',
+        ),
+        ('tool token:abc123', 'tool token:***'),
+        (None, None),
+    ],
+)
 def test_scrub_cmdline(cmdline, expected):
     assert ms.scrub_cmdline(cmdline) == expected
 

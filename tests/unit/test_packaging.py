@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """What ships: the built collection tarball carries the files users and tools expect (LICENSE, README,
 meta/execution-environment.yml, bindep.txt, requirements.txt, the docs site), leaves the test/dev files out, installs,
 and ansible-builder reads its dependencies (introspect) and creates an execution environment build context from it."""
@@ -36,8 +35,16 @@ def test_tarball_ships_what_users_and_tools_expect(tarball):
     with tarfile.open(str(tarball)) as tf:
         names = set(tf.getnames())
         license_text = tf.extractfile('LICENSE').read().decode()
-    for needed in ('LICENSE', 'README.md', 'requirements.txt', 'bindep.txt', 'meta/execution-environment.yml',
-                   'meta/runtime.yml', 'MANIFEST.json', 'FILES.json'):
+    for needed in (
+        'LICENSE',
+        'README.md',
+        'requirements.txt',
+        'bindep.txt',
+        'meta/execution-environment.yml',
+        'meta/runtime.yml',
+        'MANIFEST.json',
+        'FILES.json',
+    ):
         assert needed in names, needed
     assert 'GNU GENERAL PUBLIC LICENSE' in license_text and 'Version 3, 29 June 2007' in license_text
     assert not [n for n in names if n.split('/')[0] in ('tests', 'bench', '.venv', '.tmp', '.ci')]
@@ -54,8 +61,10 @@ def test_execution_environment_meta_points_at_shipped_files():
 
 def test_ansible_builder_introspect_and_create(tarball, tmp_path):
     colls = tmp_path / 'collections'
-    _run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--no-deps', '-p', str(colls), str(tarball)],
-         tmp_path)
+    _run(
+        [os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--no-deps', '-p', str(colls), str(tarball)],
+        tmp_path,
+    )
     # What ansible-builder resolves from the installed collection (its meta/execution-environment.yml).
     intro = _run([os.path.join(BIN, 'ansible-builder'), 'introspect', str(colls)], tmp_path).stdout
     data = yaml.safe_load(intro)
@@ -65,14 +74,32 @@ def test_ansible_builder_introspect_and_create(tarball, tmp_path):
     assert 'openssh-client' in system and 'vmrescue.azure' in system, intro
 
     # An execution environment definition (schema 3) that installs the built tarball.
-    (tmp_path / 'requirements.yml').write_text(yaml.safe_dump(
-        {'collections': [{'name': str(tarball), 'type': 'file'}]}))
-    ee = {'version': 3, 'images': {'base_image': {'name': 'quay.io/ansible/awx-ee:latest'}},
-          'dependencies': {'galaxy': 'requirements.yml', 'ansible_core': {'package_pip': 'ansible-core>=2.16'},
-                           'ansible_runner': {'package_pip': 'ansible-runner'}}}
+    (tmp_path / 'requirements.yml').write_text(
+        yaml.safe_dump({'collections': [{'name': str(tarball), 'type': 'file'}]})
+    )
+    ee = {
+        'version': 3,
+        'images': {'base_image': {'name': 'quay.io/ansible/awx-ee:latest'}},
+        'dependencies': {
+            'galaxy': 'requirements.yml',
+            'ansible_core': {'package_pip': 'ansible-core>=2.16'},
+            'ansible_runner': {'package_pip': 'ansible-runner'},
+        },
+    }
     (tmp_path / 'execution-environment.yml').write_text(yaml.safe_dump(ee))
-    _run([os.path.join(BIN, 'ansible-builder'), 'create', '-f', 'execution-environment.yml', '-c', 'context',
-          '--output-filename', 'Containerfile'], tmp_path)
+    _run(
+        [
+            os.path.join(BIN, 'ansible-builder'),
+            'create',
+            '-f',
+            'execution-environment.yml',
+            '-c',
+            'context',
+            '--output-filename',
+            'Containerfile',
+        ],
+        tmp_path,
+    )
     containerfile = (tmp_path / 'context' / 'Containerfile').read_text()
     assert 'ansible-galaxy collection install' in containerfile or 'install-from-bindep' in containerfile
     assert (tmp_path / 'context' / '_build' / 'requirements.yml').is_file()

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Property-based tests (hypothesis) for the parsers that take untrusted input (issue 12): resource IDs, the guest's
 keyLatchStatus, OpenSSH public keys and the VMAccess options. Each parser must either give a well-formed answer or
@@ -9,14 +8,15 @@ import base64
 import datetime
 import json
 
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent as pa
-from ansible_collections.vmrescue.azure.plugins.module_utils import _sshkey as k
-from ansible_collections.vmrescue.azure.plugins.module_utils import _target as tg
-from ansible_collections.vmrescue.azure.plugins.module_utils import _vmaccess as v
-from ansible_collections.vmrescue.azure.plugins.module_utils import _vmaccess_windows as vw
+from ansible_collections.vmrescue.azure.plugins.module_utils import (
+    _proxy_agent as pa,
+    _sshkey as k,
+    _target as tg,
+    _vmaccess as v,
+    _vmaccess_windows as vw,
+)
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_arg_errors
 
 try:
@@ -27,8 +27,11 @@ except ImportError:  # pragma: no cover
 QUICK = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ---- resource IDs ------------------------------------------------------------------------------------------------
-NAME = st.text(alphabet=st.characters(whitelist_categories=('Lu', 'Ll', 'Nd'), whitelist_characters='-_.()'),
-               min_size=1, max_size=30).filter(lambda s: s.strip() == s and not s.endswith('.'))
+NAME = st.text(
+    alphabet=st.characters(whitelist_categories=('Lu', 'Ll', 'Nd'), whitelist_characters='-_.()'),
+    min_size=1,
+    max_size=30,
+).filter(lambda s: s.strip() == s and not s.endswith('.'))
 GUID = st.uuids().map(str)
 
 
@@ -43,21 +46,46 @@ def test_vm_ids_round_trip(sub, rg, name, upper, slash):
 
 
 @QUICK
-@given(sub=GUID, rg=NAME, ss=NAME, inst=st.integers(0, 10 ** 6))
+@given(sub=GUID, rg=NAME, ss=NAME, inst=st.integers(0, 10**6))
 def test_instance_ids_round_trip(sub, rg, ss, inst):
-    rid = ('/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets/%s/'
-           'virtualMachines/%d' % (sub, rg, ss, inst))
+    rid = (
+        '/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets/%s/'
+        'virtualMachines/%d' % (sub, rg, ss, inst)
+    )
     t = tg.parse_resource_id(rid)
     assert not t.is_vm and t.instance_id == str(inst) and t.id == rid
 
 
 @QUICK
-@given(st.one_of(st.text(max_size=200), st.none(), st.integers(), st.lists(st.text(max_size=5), max_size=3),
-                 st.builds(lambda parts: '/' + '/'.join(parts),
-                           st.lists(st.sampled_from(['subscriptions', 'resourceGroups', 'providers',
-                                                     'Microsoft.Compute', 'virtualMachines', 'virtualMachineScaleSets',
-                                                     '00000000-0000-0000-0000-000000000001', 'x', '', '..', 'a?b']),
-                                    max_size=10))))
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.none(),
+        st.integers(),
+        st.lists(st.text(max_size=5), max_size=3),
+        st.builds(
+            lambda parts: '/' + '/'.join(parts),
+            st.lists(
+                st.sampled_from(
+                    [
+                        'subscriptions',
+                        'resourceGroups',
+                        'providers',
+                        'Microsoft.Compute',
+                        'virtualMachines',
+                        'virtualMachineScaleSets',
+                        '00000000-0000-0000-0000-000000000001',
+                        'x',
+                        '',
+                        '..',
+                        'a?b',
+                    ]
+                ),
+                max_size=10,
+            ),
+        ),
+    )
+)
 def test_any_value_parses_or_is_refused_naming_the_option(value):
     try:
         t = tg.parse_resource_id(value, 'vm_id')
@@ -68,42 +96,80 @@ def test_any_value_parses_or_is_refused_naming_the_option(value):
 
 
 # ---- keyLatchStatus (the guest writes it: untrusted) --------------------------------------------------------------
-JSONISH = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=30)),
-                       lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                               st.dictionaries(st.text(max_size=10), inner, max_size=3)),
-                       max_leaves=8)
-STATES = st.one_of(JSONISH, st.fixed_dictionaries({}, optional={
-    'secureChannelState': st.one_of(st.sampled_from(['WireServer Enforce -  IMDS Audit - HostGA Disabled',
-                                                     'disabled', 'wireserverandimds', 'Unknown']), JSONISH),
-    'keyGuid': st.one_of(st.uuids().map(str), JSONISH),
-    'keyIncarnationId': st.one_of(st.integers(-5, 2 ** 33).map(str), JSONISH)}))
-KLS = st.one_of(JSONISH, st.fixed_dictionaries({
-    'status': st.one_of(st.sampled_from(['RUNNING', 'STOPPED', 'UNKNOWN']), JSONISH),
-    'message': st.one_of(st.sampled_from(['Found key details from local and ready to use. - 122',
-                                          'Got key status successfully: keyGuid: x, secureChannelState: disabled, '
-                                          'version: 1', 'Customer has not enforce the secure channel state']),
-                         JSONISH),
-    'states': STATES}))
+JSONISH = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=30)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=10), inner, max_size=3)),
+    max_leaves=8,
+)
+STATES = st.one_of(
+    JSONISH,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            'secureChannelState': st.one_of(
+                st.sampled_from(
+                    ['WireServer Enforce -  IMDS Audit - HostGA Disabled', 'disabled', 'wireserverandimds', 'Unknown']
+                ),
+                JSONISH,
+            ),
+            'keyGuid': st.one_of(st.uuids().map(str), JSONISH),
+            'keyIncarnationId': st.one_of(st.integers(-5, 2**33).map(str), JSONISH),
+        },
+    ),
+)
+KLS = st.one_of(
+    JSONISH,
+    st.fixed_dictionaries(
+        {
+            'status': st.one_of(st.sampled_from(['RUNNING', 'STOPPED', 'UNKNOWN']), JSONISH),
+            'message': st.one_of(
+                st.sampled_from(
+                    [
+                        'Found key details from local and ready to use. - 122',
+                        'Got key status successfully: keyGuid: x, secureChannelState: disabled, version: 1',
+                        'Customer has not enforce the secure channel state',
+                    ]
+                ),
+                JSONISH,
+            ),
+            'states': STATES,
+        }
+    ),
+)
 
 
 def _instance_view(message, code='ProvisioningState/succeeded'):
-    return {'extensions': [{'name': 'AzureGuestProxyAgentExtension', 'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgentLinux',
-                            'statuses': [{'code': code, 'time': '2026-01-01T00:00:00Z'}],
-                            'substatuses': [{'code': 'ComponentStatus/ProxyAgentStatus/succeeded', 'level': 'Info',
-                                             'message': message}]}]}
+    return {
+        'extensions': [
+            {
+                'name': 'AzureGuestProxyAgentExtension',
+                'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgentLinux',
+                'statuses': [{'code': code, 'time': '2026-01-01T00:00:00Z'}],
+                'substatuses': [
+                    {'code': 'ComponentStatus/ProxyAgentStatus/succeeded', 'level': 'Info', 'message': message}
+                ],
+            }
+        ]
+    }
 
 
 @QUICK
-@given(kls=KLS, version=JSONISH, model=st.one_of(st.integers(0, 2 ** 31 - 1), JSONISH), raw=st.booleans(),
-       text=st.text(max_size=80))
+@given(
+    kls=KLS,
+    version=JSONISH,
+    model=st.one_of(st.integers(0, 2**31 - 1), JSONISH),
+    raw=st.booleans(),
+    text=st.text(max_size=80),
+)
 def test_key_latch_status_from_the_guest_never_breaks_the_parser(kls, version, model, raw, text):
     message = text if raw else json.dumps({'version': version, 'status': 'RUNNING', 'keyLatchStatus': kls})
     agent = pa.parse_agent_status(_instance_view(message))
     assert agent['present'] and isinstance(agent['stale'], bool)
     latch = agent['key_latch_status']
     assert latch is None or (isinstance(latch, dict) and isinstance(latch['states'], dict))
-    health = pa.classify_health({'keyIncarnationId': model}, agent, 'running',
-                                now=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc))
+    health = pa.classify_health(
+        {'keyIncarnationId': model}, agent, 'running', now=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    )
     assert health['verdict'] in ('healthy', 'unhealthy', 'unknown', 'pending', 'not_enforced')
     assert isinstance(health['reason'], str) and isinstance(health['reset_needed'], bool)
 
@@ -117,8 +183,11 @@ def test_secure_channel_state_any_value(text):
 
 # ---- OpenSSH public keys ---------------------------------------------------------------------------------------
 @QUICK
-@given(key_type=st.sampled_from(k.KEY_TYPES), comment=st.text(alphabet='abcxyz@.-_ ', max_size=20),
-       rsa_bits=st.integers(1024, 8192))
+@given(
+    key_type=st.sampled_from(k.KEY_TYPES),
+    comment=st.text(alphabet='abcxyz@.-_ ', max_size=20),
+    rsa_bits=st.integers(1024, 8192),
+)
 def test_every_well_formed_key_parses(key_type, comment, rsa_bits):
     fields = samples.fields(key_type, rsa_bits=rsa_bits)
     line = '%s %s %s' % (key_type, base64.b64encode(samples.blob(key_type, fields)).decode(), comment)
@@ -162,8 +231,12 @@ def test_any_text_as_ssh_key_is_classified_or_refused(text):
 
 
 # ---- VMAccess options --------------------------------------------------------------------------------------------
-VALUE = st.one_of(st.none(), st.booleans(), st.text(max_size=12),
-                  st.sampled_from(['root', 'rescue', '', ' ', 'sdc', '2031-01-01', '1.5', 'x' * 40]))
+VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.text(max_size=12),
+    st.sampled_from(['root', 'rescue', '', ' ', 'sdc', '2031-01-01', '1.5', 'x' * 40]),
+)
 LINUX_PARAMS = st.fixed_dictionaries({}, optional=dict((name, VALUE) for name in v.ARGUMENT_SPEC))
 SECRET = 'Zq7-property-Secret-5511'
 
@@ -190,8 +263,11 @@ def test_linux_validation_answers_or_refuses_and_never_echoes_the_password(param
 
 
 @QUICK
-@given(username=st.one_of(st.none(), st.text(max_size=25)), password=st.one_of(st.none(), st.text(max_size=30)),
-       reset_rdp=st.booleans())
+@given(
+    username=st.one_of(st.none(), st.text(max_size=25)),
+    password=st.one_of(st.none(), st.text(max_size=30)),
+    reset_rdp=st.booleans(),
+)
 def test_windows_validation_answers_or_refuses(username, password, reset_rdp):
     assume(not password or password not in (username or ''))
     try:
@@ -204,10 +280,16 @@ def test_windows_validation_answers_or_refuses(username, password, reset_rdp):
 
 
 @QUICK
-@given(value=st.one_of(st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(),
-                                                                                  max_size=2),
-                       st.integers(), st.floats(allow_nan=False), st.booleans()),
-       option=st.sampled_from(['password', 'username', 'ssh_key', 'remove_user', 'expiration', 'disk_name']))
+@given(
+    value=st.one_of(
+        st.lists(st.text(max_size=5), max_size=3),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.booleans(),
+    ),
+    option=st.sampled_from(['password', 'username', 'ssh_key', 'remove_user', 'expiration', 'disk_name']),
+)
 def test_non_strings_for_string_options_are_refused_naming_the_option(value, option):
     errors = raw_arg_errors(v.ARGUMENT_SPEC, {option: value})
     assert len(errors) == 1 and errors[0].startswith('%s must be a string' % option)
@@ -216,5 +298,6 @@ def test_non_strings_for_string_options_are_refused_naming_the_option(value, opt
 
 def test_instance_id_may_be_a_number_but_not_a_boolean():
     from ansible_collections.vmrescue.azure.plugins.module_utils._target import TARGET_OPTIONS
+
     assert raw_arg_errors(TARGET_OPTIONS, {'instance_id': 3}) == []
     assert raw_arg_errors(TARGET_OPTIONS, {'instance_id': True}) == ['instance_id must be a string, got a boolean']

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """DOCUMENTATION / EXAMPLES / RETURN of this change's plugins and doc fragments are valid YAML. No network."""
 
 import ast
@@ -10,8 +9,12 @@ import pytest
 import yaml
 
 ROOT = os.path.join(os.path.dirname(__file__), '..', '..')
-PLUGINS = sorted(os.path.relpath(p, ROOT) for kind in ('modules', 'lookup', 'filter', 'inventory')
-                 for p in glob.glob(os.path.join(ROOT, 'plugins', kind, '*.py')) if not p.endswith('__init__.py'))
+PLUGINS = sorted(
+    os.path.relpath(p, ROOT)
+    for kind in ('modules', 'lookup', 'filter', 'inventory')
+    for p in glob.glob(os.path.join(ROOT, 'plugins', kind, '*.py'))
+    if not p.endswith('__init__.py')
+)
 FRAGMENTS = ['plugins/doc_fragments/auth.py', 'plugins/doc_fragments/target.py', 'plugins/doc_fragments/attributes.py']
 
 
@@ -39,6 +42,7 @@ def test_fragments_parse(path):
 
 def test_auth_fragment_matches_argspec():
     from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS
+
     spec = importlib.util.spec_from_file_location('frag', os.path.join(ROOT, 'plugins/doc_fragments/auth.py'))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """keyLatchStatus parsing and health classification: every message family, the two-space secureChannelState,
 non-JSON (stale) messages, old agents. No network."""
 
@@ -13,52 +12,84 @@ GUID = 'e3882f98-da8d-4410-8394-06c23462781c'
 SCS = 'WireServer Enforce -  IMDS Enforce - HostGA Enforce'  # two spaces before IMDS: what the agent writes
 
 
-def view(message=None, status='RUNNING', states=None, power='running', os_type='Linux', json_message=True,
-         code='ComponentStatus/ProxyAgentStatus/succeeded', ext=True, raw=None, name='AzureProxyAgentExtension'):
+def view(
+    message=None,
+    status='RUNNING',
+    states=None,
+    power='running',
+    os_type='Linux',
+    json_message=True,
+    code='ComponentStatus/ProxyAgentStatus/succeeded',
+    ext=True,
+    raw=None,
+    name='AzureProxyAgentExtension',
+):
     v = {'statuses': [{'code': 'ProvisioningState/succeeded'}, {'code': 'PowerState/%s' % power}]}
     if not ext:
         return v
     if states is None:
         states = {'secureChannelState': SCS, 'keyGuid': GUID, 'keyIncarnationId': '10'}
-    body = {'version': '1.0.47', 'status': 'SUCCESS',
-            'keyLatchStatus': {'status': status, 'message': message, 'states': states}}
+    body = {
+        'version': '1.0.47',
+        'status': 'SUCCESS',
+        'keyLatchStatus': {'status': status, 'message': message, 'states': states},
+    }
     msg = raw if raw is not None else (json.dumps(body) if json_message else message)
     v['extensions'] = [
         {'name': 'other', 'type': 'Microsoft.Azure.Extensions.CustomScript', 'substatuses': []},
-        {'name': name, 'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgent%s' % os_type,
-         'statuses': [{'code': 'ProvisioningState/succeeded', 'time': '2025-01-01T00:00:00Z'}],
-         'substatuses': [
-             {'code': 'ComponentStatus/ProxyAgentConnectionSummary/succeeded', 'message': '[]'},
-             {'code': code, 'level': 'Info', 'message': msg}]}]
+        {
+            'name': name,
+            'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgent%s' % os_type,
+            'statuses': [{'code': 'ProvisioningState/succeeded', 'time': '2025-01-01T00:00:00Z'}],
+            'substatuses': [
+                {'code': 'ComponentStatus/ProxyAgentConnectionSummary/succeeded', 'message': '[]'},
+                {'code': code, 'level': 'Info', 'message': msg},
+            ],
+        },
+    ]
     return v
 
 
 def classify(v, model_id=10):
-    return pa.classify_health({'enabled': True, 'keyIncarnationId': model_id}, pa.parse_agent_status(v), pa.power_state(v))
+    return pa.classify_health(
+        {'enabled': True, 'keyIncarnationId': model_id}, pa.parse_agent_status(v), pa.power_state(v)
+    )
 
 
 READY_LOCAL = 'Found key details from local and ready to use. - 122'
 READY_ATTESTED = 'Successfully attest the key and ready to use. - 5034'
-LEGACY = ('Got key status successfully: authorizationScheme: Azure-HMAC-SHA256, keyGuid: %s, '
-          'secureChannelState: WireServer Enforce -  IMDS Enforce, version: 2.0.' % GUID)
+LEGACY = (
+    'Got key status successfully: authorizationScheme: Azure-HMAC-SHA256, keyGuid: %s, '
+    'secureChannelState: WireServer Enforce -  IMDS Enforce, version: 2.0.' % GUID
+)
 
 
-@pytest.mark.parametrize('message, family, verdict', [
-    (READY_LOCAL, 'ready_local', 'healthy'),
-    (READY_ATTESTED, 'ready_attested', 'healthy'),
-    ('Customer has not enforce the secure channel state. - 11', 'not_enforced', 'not_enforced'),
-    ("Failed to acquire key details: http status 409 Conflict - 800", 'acquire_failed', 'unhealthy'),
-    ("Failed to save key details to file: Permission denied (os error 13)", 'save_failed', 'unhealthy'),
-    ("Failed to check the key '%s' details saved locally: No such file or directory" % GUID, 'local_key_failed', 'unhealthy'),
-    ('Failed to attest the key: http status 401 Unauthorized - 9000', 'attest_failed', 'unhealthy'),
-    ('Failed to get key status - error sending request for url (http://168.63.129.16/secure-channel/status)',
-     'key_status_failed', 'unknown'),
-    ('Status unknown.', 'starting', 'unknown'),
-    ('poll secure channel status task started.', 'starting', 'unknown'),
-    ('poll_secure_channel_status task exited.', 'stopped', 'unknown'),
-    ('poll_secure_channel_status task cancelled.', 'stopped', 'unknown'),
-    ('something new the agent says', 'other', 'unknown'),
-])
+@pytest.mark.parametrize(
+    'message, family, verdict',
+    [
+        (READY_LOCAL, 'ready_local', 'healthy'),
+        (READY_ATTESTED, 'ready_attested', 'healthy'),
+        ('Customer has not enforce the secure channel state. - 11', 'not_enforced', 'not_enforced'),
+        ('Failed to acquire key details: http status 409 Conflict - 800', 'acquire_failed', 'unhealthy'),
+        ('Failed to save key details to file: Permission denied (os error 13)', 'save_failed', 'unhealthy'),
+        (
+            "Failed to check the key '%s' details saved locally: No such file or directory" % GUID,
+            'local_key_failed',
+            'unhealthy',
+        ),
+        ('Failed to attest the key: http status 401 Unauthorized - 9000', 'attest_failed', 'unhealthy'),
+        (
+            'Failed to get key status - error sending request for url (http://168.63.129.16/secure-channel/status)',
+            'key_status_failed',
+            'unknown',
+        ),
+        ('Status unknown.', 'starting', 'unknown'),
+        ('poll secure channel status task started.', 'starting', 'unknown'),
+        ('poll_secure_channel_status task exited.', 'stopped', 'unknown'),
+        ('poll_secure_channel_status task cancelled.', 'stopped', 'unknown'),
+        ('something new the agent says', 'other', 'unknown'),
+    ],
+)
 def test_message_families(message, family, verdict):
     h = classify(view(message))
     assert pa.message_family(message) == family
@@ -124,23 +155,28 @@ def test_legacy_agent_disabled_channel():
 
 
 def test_legacy_schema_1_lowercase():
-    msg = ('Got key status successfully: authorizationScheme: Azure-HMAC-SHA256, keyGuid: %s, '
-           'secureChannelState: wireserverandimds, version: 1.0' % GUID)
+    msg = (
+        'Got key status successfully: authorizationScheme: Azure-HMAC-SHA256, keyGuid: %s, '
+        'secureChannelState: wireserverandimds, version: 1.0' % GUID
+    )
     h = classify(view(msg, states={'keyGuid': GUID, 'keyIncarnationId': '10'}))
     assert h['verdict'] == 'healthy' and h['secure_channel']['imds'] == 'Enforce'
 
 
-@pytest.mark.parametrize('text, ws, imds, hostga, in_use', [
-    ('WireServer Enforce -  IMDS Enforce - HostGA Enforce', 'Enforce', 'Enforce', 'Enforce', True),
-    ('WireServer Enforce - IMDS Audit', 'Enforce', 'Audit', None, True),     # the docs' single space
-    ('WireServer Audit -  IMDS Disabled', 'Audit', 'Disabled', None, True),
-    ('WireServer Disabled -  IMDS Disabled - HostGA Disabled', 'Disabled', 'Disabled', 'Disabled', False),
-    ('wireserver', 'Enforce', 'Disabled', None, True),
-    ('wireserverandimds', 'Enforce', 'Enforce', None, True),
-    ('disabled', 'Disabled', 'Disabled', None, False),
-    ('Unknown', None, None, None, None),
-    (None, None, None, None, None),
-])
+@pytest.mark.parametrize(
+    'text, ws, imds, hostga, in_use',
+    [
+        ('WireServer Enforce -  IMDS Enforce - HostGA Enforce', 'Enforce', 'Enforce', 'Enforce', True),
+        ('WireServer Enforce - IMDS Audit', 'Enforce', 'Audit', None, True),  # the docs' single space
+        ('WireServer Audit -  IMDS Disabled', 'Audit', 'Disabled', None, True),
+        ('WireServer Disabled -  IMDS Disabled - HostGA Disabled', 'Disabled', 'Disabled', 'Disabled', False),
+        ('wireserver', 'Enforce', 'Disabled', None, True),
+        ('wireserverandimds', 'Enforce', 'Enforce', None, True),
+        ('disabled', 'Disabled', 'Disabled', None, False),
+        ('Unknown', None, None, None, None),
+        (None, None, None, None, None),
+    ],
+)
 def test_secure_channel_state(text, ws, imds, hostga, in_use):
     s = pa.parse_secure_channel_state(text)
     assert (s['wireserver'], s['imds'], s['hostga'], s['in_use']) == (ws, imds, hostga, in_use)
@@ -190,33 +226,58 @@ def test_windows_extension_and_custom_name():
 def test_parse_agent_status_fields():
     agent = pa.parse_agent_status(view(READY_LOCAL))
     assert agent['present'] and agent['json'] and agent['agent_version'] == '1.0.47'
-    assert agent['key_latch_status'] == {'status': 'RUNNING', 'message': READY_LOCAL,
-                                         'states': {'secureChannelState': SCS, 'keyGuid': GUID, 'keyIncarnationId': '10'}}
+    assert agent['key_latch_status'] == {
+        'status': 'RUNNING',
+        'message': READY_LOCAL,
+        'states': {'secureChannelState': SCS, 'keyGuid': GUID, 'keyIncarnationId': '10'},
+    }
 
 
 def test_health_table_is_documented_in_module():
     import os
+
     here = os.path.dirname(__file__)
     src = open(os.path.join(here, '..', '..', 'plugins', 'modules', 'proxy_agent_key_reset.py')).read()
-    for family_text in ('Found key details from local and ready to use', 'Successfully attest the key',
-                        'Got key status successfully', 'Customer has not enforce the secure channel state',
-                        'Failed to acquire key details', 'Failed to check the key', 'Failed to attest the key',
-                        'Failed to save key details', 'Failed to get key status', 'Status unknown.',
-                        'poll_secure_channel_status task exited', 'WireServer Enforce -  IMDS Enforce'):
+    for family_text in (
+        'Found key details from local and ready to use',
+        'Successfully attest the key',
+        'Got key status successfully',
+        'Customer has not enforce the secure channel state',
+        'Failed to acquire key details',
+        'Failed to check the key',
+        'Failed to attest the key',
+        'Failed to save key details',
+        'Failed to get key status',
+        'Status unknown.',
+        'poll_secure_channel_status task exited',
+        'WireServer Enforce -  IMDS Enforce',
+    ):
         assert family_text in src, family_text
 
 
 # -- pending: the model above the latched key, or this collection's record of a reset not yet latched ----------
-NOW = datetime.datetime(2026, 12, 4, 12, 0, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 12, 4, 12, 0, 0, tzinfo=datetime.UTC)
 
 
 def classify_with(v, model_id, tags, now=NOW):
-    return pa.classify_health({'enabled': True, 'keyIncarnationId': model_id}, pa.parse_agent_status(v),
-                              pa.power_state(v), record=pa.parse_record(tags), now=now)
+    return pa.classify_health(
+        {'enabled': True, 'keyIncarnationId': model_id},
+        pa.parse_agent_status(v),
+        pa.power_state(v),
+        record=pa.parse_record(tags),
+        now=now,
+    )
 
 
-@pytest.mark.parametrize('message', ['Failed to attest the key: 401', 'Failed to acquire key details: x',
-                                     READY_LOCAL, 'Failed to save key details to file: y'])
+@pytest.mark.parametrize(
+    'message',
+    [
+        'Failed to attest the key: 401',
+        'Failed to acquire key details: x',
+        READY_LOCAL,
+        'Failed to save key details to file: y',
+    ],
+)
 def test_model_above_latched_is_pending_whatever_the_message(message):
     h = classify(view(message, states={'secureChannelState': SCS, 'keyGuid': GUID, 'keyIncarnationId': '10'}), 11)
     assert h['verdict'] == 'pending' and not h['reset_needed'] and h['pending_since'] is None

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """proxy_agent_key_reset behaviour (run()) against a fake ArmClient: decisions, writes, concurrency convergence,
 confirmation, error messages. No network."""
 
@@ -14,27 +13,39 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._target import pars
 
 SUB = '00000000-0000-0000-0000-000000000001'
 VM = parse_resource_id('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1' % SUB)
-INST = parse_resource_id('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss/'
-                         'virtualMachines/2' % SUB)
+INST = parse_resource_id(
+    '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/2' % SUB
+)
 READY = 'Found key details from local and ready to use. - 1'
 
 
 def agent_view(incarnation, guid, message=READY, power='running'):
-    states = {'secureChannelState': 'WireServer Enforce -  IMDS Enforce - HostGA Enforce', 'keyGuid': guid,
-              'keyIncarnationId': str(incarnation)}
-    msg = json.dumps({'version': '1.0.47', 'keyLatchStatus': {'status': 'RUNNING', 'message': message, 'states': states}})
+    states = {
+        'secureChannelState': 'WireServer Enforce -  IMDS Enforce - HostGA Enforce',
+        'keyGuid': guid,
+        'keyIncarnationId': str(incarnation),
+    }
+    msg = json.dumps(
+        {'version': '1.0.47', 'keyLatchStatus': {'status': 'RUNNING', 'message': message, 'states': states}}
+    )
     v = {'statuses': [{'code': 'PowerState/%s' % power}]}
     if power == 'running':
-        v['extensions'] = [{'name': 'AzureProxyAgentExtension', 'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgentLinux',
-                            'substatuses': [{'code': 'ComponentStatus/ProxyAgentStatus/succeeded', 'message': msg}]}]
+        v['extensions'] = [
+            {
+                'name': 'AzureProxyAgentExtension',
+                'type': 'Microsoft.CPlat.ProxyAgent.ProxyAgentLinux',
+                'substatuses': [{'code': 'ComponentStatus/ProxyAgentStatus/succeeded', 'message': msg}],
+            }
+        ]
     return v
 
 
-class FakeClient(object):
+class FakeClient:
     """Models one VM: model key, guest latch (relatches after `relatch_after` instance-view reads)."""
 
-    def __init__(self, key=5, enabled=True, power='running', message=READY, relatch_after=1, os_type='Linux',
-                 errors=None):
+    def __init__(
+        self, key=5, enabled=True, power='running', message=READY, relatch_after=1, os_type='Linux', errors=None
+    ):
         self.key = key
         self.enabled = enabled
         self.power = power
@@ -50,9 +61,14 @@ class FakeClient(object):
         self.subscription_id = SUB
 
     def model(self):
-        return {'name': 'vm1', 'tags': dict(self.tags), 'properties': {
-            'storageProfile': {'osDisk': {'osType': self.os_type}},
-            'securityProfile': {'proxyAgentSettings': {'enabled': self.enabled, 'keyIncarnationId': self.key}}}}
+        return {
+            'name': 'vm1',
+            'tags': dict(self.tags),
+            'properties': {
+                'storageProfile': {'osDisk': {'osType': self.os_type}},
+                'securityProfile': {'proxyAgentSettings': {'enabled': self.enabled, 'keyIncarnationId': self.key}},
+            },
+        }
 
     def view(self):
         if self.pending_reads is not None:
@@ -109,6 +125,7 @@ def run(client, target=VM, **params):
 
     def sleep(s):
         clock[0] += s
+
     return pa.run(client, target, p, diff=True, sleep=sleep, clock=lambda: clock[0])
 
 
@@ -206,7 +223,7 @@ def test_deallocated_healthy_is_unknown_and_ok():
 
 
 def test_timeout_reports_last_status():
-    c = FakeClient(key=5, relatch_after=10 ** 6)
+    c = FakeClient(key=5, relatch_after=10**6)
     with pytest.raises(TaskError) as exc:
         run(c, state='reset', wait_timeout=30)
     assert 'did not report it within 30s' in exc.value.msg and 'Last keyLatchStatus' in exc.value.msg
@@ -217,8 +234,11 @@ def test_timeout_reports_last_status():
 def _incremented(c):
     c.key += 1  # someone else raised it meanwhile
     c.pending_reads = 1
-    return ArmError('The value `securityProfile.proxyAgentSettings.keyIncarnationId` can only be incremented.',
-                    status=400, code='InvalidParameter')
+    return ArmError(
+        'The value `securityProfile.proxyAgentSettings.keyIncarnationId` can only be incremented.',
+        status=400,
+        code='InvalidParameter',
+    )
 
 
 def test_concurrent_reset_converges_without_failing():
@@ -234,7 +254,7 @@ def _other_controller_raised(c):
     c.key += 1
     c.tags[pa.RECORD_TAG] = pa.record_value(c.key)
     c.etag += 1
-    c.pending_reads = 10 ** 6  # the guest has not latched it yet
+    c.pending_reads = 10**6  # the guest has not latched it yet
     c.guest = (None, None)
     return ArmError('precondition failed', status=412, code='PreconditionFailed')
 
@@ -256,6 +276,7 @@ def test_412_then_still_needed_writes_with_the_new_etag():
         c.tags['cost'] = 'x'  # a tag edit elsewhere moved the etag; the key is untouched
         c.etag += 1
         return ArmError('precondition failed', status=412, code='PreconditionFailed')
+
     c = FakeClient(key=5, message='Failed to attest the key: 401', errors=[user_tag_changed])
     r = run(c, state='healthy')
     w1, w2 = c.writes()
@@ -264,7 +285,7 @@ def test_412_then_still_needed_writes_with_the_new_etag():
 
 
 def test_healthy_does_not_write_while_pending_and_force_does():
-    c = FakeClient(key=5, message='Failed to attest the key: 401', relatch_after=10 ** 6)
+    c = FakeClient(key=5, message='Failed to attest the key: 401', relatch_after=10**6)
     with pytest.raises(TaskError) as exc:
         run(c, state='healthy', wait_timeout=5)  # raised, not latched within wait_timeout
     assert exc.value.result['changed'] and c.key == 6
@@ -277,19 +298,22 @@ def test_healthy_does_not_write_while_pending_and_force_does():
 
 
 def test_lost_key_with_record_is_pending():
-    c = FakeClient(key=5, message='Failed to acquire key details: x', relatch_after=10 ** 6)
+    c = FakeClient(key=5, message='Failed to acquire key details: x', relatch_after=10**6)
     c.guest = (None, None)  # a guest that lost its key reports no keyIncarnationId
     c.tags[pa.RECORD_TAG] = pa.record_value(5)
     r = run(c, state='healthy')
     assert not r['changed'] and r['health']['verdict'] == 'pending' and c.writes() == []
 
 
-@pytest.mark.parametrize('params, words', [
-    (dict(state='reset', wait_timeout=0), 'wait_timeout must be more than 0'),
-    (dict(state='reset', wait_timeout=-5), 'wait_timeout must be more than 0'),
-    (dict(key_incarnation_id=2 ** 31), 'key_incarnation_id must be between 0 and 2147483647'),
-    (dict(key_incarnation_id=-1), 'key_incarnation_id must be between 0 and 2147483647'),
-])
+@pytest.mark.parametrize(
+    'params, words',
+    [
+        (dict(state='reset', wait_timeout=0), 'wait_timeout must be more than 0'),
+        (dict(state='reset', wait_timeout=-5), 'wait_timeout must be more than 0'),
+        (dict(key_incarnation_id=2**31), 'key_incarnation_id must be between 0 and 2147483647'),
+        (dict(key_incarnation_id=-1), 'key_incarnation_id must be between 0 and 2147483647'),
+    ],
+)
 def test_bad_values_refused_before_any_call(params, words):
     p = dict(vm_id=VM.id, state=None, key_incarnation_id=None, force=False, wait=True, wait_timeout=60)
     p.update(params)
@@ -303,6 +327,7 @@ def test_wait_false_accepted_then_failed_reports_changed():
         err.accepted = True
         c.key += 1
         return err
+
     c = FakeClient(key=5, errors=[failed_after_accept])
     with pytest.raises(TaskError) as exc:
         run(c, state='reset', wait=False)
@@ -312,8 +337,11 @@ def test_wait_false_accepted_then_failed_reports_changed():
 
 
 def test_concurrent_at_least_retries_when_still_below():
-    busy = ArmError("Operation 'Update' is not allowed on VM 'vm1' since another operation is in progress.",
-                    status=409, code='OperationNotAllowed')
+    busy = ArmError(
+        "Operation 'Update' is not allowed on VM 'vm1' since another operation is in progress.",
+        status=409,
+        code='OperationNotAllowed',
+    )
     c = FakeClient(key=5, errors=[busy])
     r = run(c, key_incarnation_id=8)
     assert r['key_incarnation_id'] == 8 and len(c.writes()) == 2
@@ -333,7 +361,7 @@ def test_other_errors_propagate():
         run(c, state='reset')
 
 
-class _Missing(object):
+class _Missing:
     subscription_id = SUB
 
     def __init__(self, code):
@@ -343,11 +371,19 @@ class _Missing(object):
         raise ArmError('nope', status=404, code=self.code)
 
 
-@pytest.mark.parametrize('code, words', [('ResourceNotFound', "VM 'vm1' not found in resource group 'rg'"),
-                                         ('ResourceGroupNotFound', "resource group 'rg' not found in subscription")])
+@pytest.mark.parametrize(
+    'code, words',
+    [
+        ('ResourceNotFound', "VM 'vm1' not found in resource group 'rg'"),
+        ('ResourceGroupNotFound', "resource group 'rg' not found in subscription"),
+    ],
+)
 def test_missing_vm_or_group_via_execute(code, words):
-    r = execute(pa.task_spec(), dict(vm_id=VM.id, state='reset', wait=True, wait_timeout=5, force=False,
-                                     key_incarnation_id=None), client=_Missing(code))
+    r = execute(
+        pa.task_spec(),
+        dict(vm_id=VM.id, state='reset', wait=True, wait_timeout=5, force=False, key_incarnation_id=None),
+        client=_Missing(code),
+    )
     assert r['failed'] and words in r['msg'] and r['id'] == VM.id
 
 

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """The recovery_outcomes filter: each host's outcome from a batch task's results, computed once per batch."""
 
 from ansible_collections.vmrescue.azure.plugins.filter.recovery_outcomes import recovery_outcomes
@@ -13,26 +12,47 @@ def _status(out):
 
 def test_proxy_agent_key_outcomes():
     results = [
-        {'changed': True, 'failed': False, 'previous_key_incarnation_id': 2, 'key_incarnation_id': 3, 'confirmed': True},
+        {
+            'changed': True,
+            'failed': False,
+            'previous_key_incarnation_id': 2,
+            'key_incarnation_id': 3,
+            'confirmed': True,
+        },
         {'changed': False, 'failed': False, 'key_incarnation_id': 3, 'health': {'verdict': 'healthy'}},
         {'changed': False, 'failed': True, 'power_state': 'deallocated', 'msg': 'not running'},
         {'changed': False, 'failed': True, 'proxy_agent_enabled': False, 'msg': 'no agent'},
         {'changed': False, 'failed': True, 'msg': 'Injected failure'},
-        {'changed': False, 'failed': False, 'key_incarnation_id': 1,
-         'health': {'verdict': 'unknown', 'reason': 'no status'}},
+        {
+            'changed': False,
+            'failed': False,
+            'key_incarnation_id': 1,
+            'health': {'verdict': 'unknown', 'reason': 'no status'},
+        },
     ]
     hosts = ['a', 'b', 'c', 'd', 'e', 'f', 'g']  # g has no result: failed with the batch message
     out = recovery_outcomes({'results': results, 'msg': 'batch broke'}, hosts, role=KEY, mode='unhealthy')
-    assert _status(out) == {'a': ('changed', True), 'b': ('already_fine', False), 'c': ('skipped', False),
-                            'd': ('skipped', False), 'e': ('failed', False), 'f': ('skipped', False),
-                            'g': ('failed', False)}
-    assert out['a']['outcome'] == {'host': 'a', 'status': 'changed', 'reason': 'key incarnation 2 -> 3, confirmed',
-                                   'reason_code': 'changed'}
+    assert _status(out) == {
+        'a': ('changed', True),
+        'b': ('already_fine', False),
+        'c': ('skipped', False),
+        'd': ('skipped', False),
+        'e': ('failed', False),
+        'f': ('skipped', False),
+        'g': ('failed', False),
+    }
+    assert out['a']['outcome'] == {
+        'host': 'a',
+        'status': 'changed',
+        'reason': 'key incarnation 2 -> 3, confirmed',
+        'reason_code': 'changed',
+    }
     assert out['b']['outcome']['reason'] == 'key healthy, incarnation 3'
     assert 'deallocated' in out['c']['outcome']['reason'] and 'not enabled' in out['d']['outcome']['reason']
     assert out['e']['outcome']['reason'] == 'Injected failure' and out['g']['outcome']['reason'] == 'batch broke'
-    assert out['f']['outcome']['reason'] == ('key health unknown: no status; not reset'
-                                             ' (set proxy_agent_key_recovery_reset_unknown=true to reset)')
+    assert out['f']['outcome']['reason'] == (
+        'key health unknown: no status; not reset (set proxy_agent_key_recovery_reset_unknown=true to reset)'
+    )
     assert out['a']['result'] is results[0]
     inc = recovery_outcomes({'results': results[1:2]}, ['b'], role=KEY, mode='incarnation')
     assert inc['b']['outcome']['reason'] == 'key incarnation already 3 (key health: healthy)'
@@ -42,16 +62,28 @@ def test_linux_access_outcomes():
     results = [
         {'changed': True, 'failed': False, 'message': 'user rescue created'},
         {'changed': False, 'failed': False},
-        {'changed': False, 'failed': True, 'msg': 'the VM is Windows: use VMAccessAgent',
-         'outcome': {'status': 'failed', 'reason_code': 'wrong_os', 'reason': 'the VM is Windows'}},
+        {
+            'changed': False,
+            'failed': True,
+            'msg': 'the VM is Windows: use VMAccessAgent',
+            'outcome': {'status': 'failed', 'reason_code': 'wrong_os', 'reason': 'the VM is Windows'},
+        },
         {'changed': False, 'failed': True, 'power_state': 'deallocated', 'msg': 'x'},
         {'changed': False, 'failed': True, 'msg': 'Injected failure'},
     ]
     out = recovery_outcomes({'results': results}, ['a', 'b', 'c', 'd', 'e'], role=LINUX, windows=['w'])
-    assert _status(out) == {'a': ('changed', True), 'b': ('already_fine', False), 'c': ('skipped', False),
-                            'd': ('skipped', False), 'e': ('failed', False), 'w': ('skipped', False)}
+    assert _status(out) == {
+        'a': ('changed', True),
+        'b': ('already_fine', False),
+        'c': ('skipped', False),
+        'd': ('skipped', False),
+        'e': ('failed', False),
+        'w': ('skipped', False),
+    }
     assert out['a']['outcome']['reason'] == 'user rescue created'
-    assert out['c']['outcome']['reason'].startswith('Windows VM') and out['w']['outcome']['reason'].startswith('Windows VM')
+    assert out['c']['outcome']['reason'].startswith('Windows VM') and out['w']['outcome']['reason'].startswith(
+        'Windows VM'
+    )
     assert out['d']['outcome']['reason'] == 'VM not running (power state deallocated): start it and re-run'
     # No pending host: the batch task was skipped.
     assert _status(recovery_outcomes({'skipped': True}, [], role=LINUX, windows=['w'])) == {'w': ('skipped', False)}
@@ -62,47 +94,88 @@ class _HostVars(dict):
 
 
 def test_per_host_results_from_hostvars_with_proofs():
-    hv = _HostVars({
-        'a': {'r': {'changed': True, 'failed_target': False, 'message': 'done'}, 'p': {'ok': True}},
-        'b': {'r': {'changed': False, 'failed_target': True, 'msg': 'Injected failure'}},
-        'c': {'r': {'changed': False, 'failed_target': False}, 'p': {'ok': False, 'msg': 'timed out'}},
-        'w': {'r': {'changed': False, 'skipped': True, 'false_condition': 'x'}},
-        'n': {},
-    })
+    hv = _HostVars(
+        {
+            'a': {'r': {'changed': True, 'failed_target': False, 'message': 'done'}, 'p': {'ok': True}},
+            'b': {'r': {'changed': False, 'failed_target': True, 'msg': 'Injected failure'}},
+            'c': {'r': {'changed': False, 'failed_target': False}, 'p': {'ok': False, 'msg': 'timed out'}},
+            'w': {'r': {'changed': False, 'skipped': True, 'false_condition': 'x'}},
+            'n': {},
+        }
+    )
     out = recovery_outcomes(hv, ['a', 'b', 'c', 'w', 'n'], role=LINUX, result_var='r', proof_var='p')
-    assert _status(out) == {'a': ('changed', True), 'b': ('failed', False), 'c': ('failed', False),
-                            'w': ('skipped', False)}  # n: no result, not part of the run
+    assert _status(out) == {
+        'a': ('changed', True),
+        'b': ('failed', False),
+        'c': ('failed', False),
+        'w': ('skipped', False),
+    }  # n: no result, not part of the run
     assert out['a']['outcome']['reason'] == 'done; SSH proof ok'
-    assert out['c']['outcome']['reason'] == ('already applied (the same request succeeded last time), but the SSH '
-                                             'proof failed: timed out')
+    assert out['c']['outcome']['reason'] == (
+        'already applied (the same request succeeded last time), but the SSH proof failed: timed out'
+    )
     assert out['w']['outcome']['reason'].startswith('Windows VM')
-    key = recovery_outcomes(_HostVars({'a': {'r': {'changed': True, 'key_incarnation_id': 3,
-                                                   'previous_key_incarnation_id': 2, 'confirmed': True}}}),
-                            ['a'], role=KEY, mode='all', result_var='r')
+    key = recovery_outcomes(
+        _HostVars(
+            {
+                'a': {
+                    'r': {'changed': True, 'key_incarnation_id': 3, 'previous_key_incarnation_id': 2, 'confirmed': True}
+                }
+            }
+        ),
+        ['a'],
+        role=KEY,
+        mode='all',
+        result_var='r',
+    )
     assert key['a']['outcome']['reason'] == 'key incarnation 2 -> 3, confirmed'
 
 
 def test_recovery_summary_counts_and_lines():
     from ansible_collections.vmrescue.azure.plugins.filter.recovery_summary import recovery_summary
-    out = recovery_outcomes({'results': [
-        {'changed': True, 'message': 'user created'}, {'changed': False}, {'failed': True, 'msg': 'boom'}]},
-        ['a', 'b', 'c'], role=LINUX, windows=['w'])
+
+    out = recovery_outcomes(
+        {
+            'results': [
+                {'changed': True, 'message': 'user created'},
+                {'changed': False},
+                {'failed': True, 'msg': 'boom'},
+            ]
+        },
+        ['a', 'b', 'c'],
+        role=LINUX,
+        windows=['w'],
+    )
     s = recovery_summary(out, role=LINUX)
     assert (s['checked'], s['changed'], s['already_fine'], s['skipped'], s['failed']) == (4, 1, 1, 1, 1)
     assert s['changed_hosts'] == {'a': 'user created'} and s['already_fine_hosts'] == ['b']
     assert list(s['skipped_hosts']) == ['w'] and s['failed_hosts'] == {'c': 'boom'}
     assert recovery_summary(out, role=LINUX, as_lines=True) == [
         'linux_access_recovery: 4 checked, 1 changed, 1 already fine, 1 skipped, 1 failed',
-        'changed:', '  a: user created', 'already fine: b', 'skipped:',
-        '  w: Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)', 'failed:', '  c: boom']
+        'changed:',
+        '  a: user created',
+        'already fine: b',
+        'skipped:',
+        '  w: Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)',
+        'failed:',
+        '  c: boom',
+    ]
 
 
 def test_linux_access_reason_says_what_changed():
     """From the extension the module sent: no "Enable succeeded.", never the password's value."""
     from ansible_collections.vmrescue.azure.plugins.filter.recovery_outcomes import _vmaccess_change
-    ext = {'name': 'enablevmaccess', 'settings': {'check_disk': True},
-           'protectedSettings': {'username': 'rescue', 'password': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER',
-                                 'ssh_key': 'ssh-ed25519 AAAA', 'reset_ssh': True}}
+
+    ext = {
+        'name': 'enablevmaccess',
+        'settings': {'check_disk': True},
+        'protectedSettings': {
+            'username': 'rescue',
+            'password': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER',
+            'ssh_key': 'ssh-ed25519 AAAA',
+            'reset_ssh': True,
+        },
+    }
     res = {'changed': True, 'extension': ext, 'extension_name': 'enablevmaccess', 'message': 'Enable succeeded.'}
     assert _vmaccess_change(res) == 'user rescue: SSH key and password set, sshd_config reset, disks checked'
     assert _vmaccess_change(dict(res, check_mode=True)).startswith('would apply: user rescue')
@@ -113,17 +186,39 @@ def test_linux_access_reason_says_what_changed():
 
 
 def test_check_mode_key_reset_says_would_reset():
-    out = recovery_outcomes({'results': [
-        {'changed': True, 'check_mode': True, 'previous_key_incarnation_id': 3, 'key_incarnation_id': 4,
-         'health': {'verdict': 'unhealthy'}}]}, ['a'], role='proxy_agent_key_recovery', mode='unhealthy')
+    out = recovery_outcomes(
+        {
+            'results': [
+                {
+                    'changed': True,
+                    'check_mode': True,
+                    'previous_key_incarnation_id': 3,
+                    'key_incarnation_id': 4,
+                    'health': {'verdict': 'unhealthy'},
+                }
+            ]
+        },
+        ['a'],
+        role='proxy_agent_key_recovery',
+        mode='unhealthy',
+    )
     assert out['a']['outcome']['reason'] == 'key incarnation 3 -> 4, would reset (check mode)', out
 
 
 def test_pending_hosts_are_skipped_and_the_summary_says_so():
     from ansible_collections.vmrescue.azure.plugins.filter.recovery_summary import recovery_summary
-    pending = {'changed': False, 'failed': False, 'key_incarnation_id': 4, 'pending_since': '2026-12-04T11:50:00Z',
-               'health': {'verdict': 'pending', 'reason': 'the guest reports no keyIncarnationId yet',
-                          'pending_since': '2026-12-04T11:50:00Z'}}
+
+    pending = {
+        'changed': False,
+        'failed': False,
+        'key_incarnation_id': 4,
+        'pending_since': '2026-12-04T11:50:00Z',
+        'health': {
+            'verdict': 'pending',
+            'reason': 'the guest reports no keyIncarnationId yet',
+            'pending_since': '2026-12-04T11:50:00Z',
+        },
+    }
     unknown_time = dict(pending, pending_since=None, health=dict(pending['health'], pending_since=None))
     out = recovery_outcomes({'results': [pending, unknown_time]}, ['a', 'b'], role=KEY, mode='unhealthy')
     assert out['a']['outcome']['status'] == 'skipped'
@@ -136,18 +231,31 @@ def test_pending_hosts_are_skipped_and_the_summary_says_so():
     healthy = {'changed': False, 'failed': False, 'key_incarnation_id': 3, 'health': {'verdict': 'healthy'}}
     out = recovery_outcomes({'results': [pending, healthy]}, ['a', 'c'], role=KEY, mode='unhealthy')
     assert recovery_summary(out, role=KEY, as_lines=True)[1] == (
-        '1 host(s) have a key reset pending from an earlier run (skipped, not raised again)')
+        '1 host(s) have a key reset pending from an earlier run (skipped, not raised again)'
+    )
 
 
 def test_access_outcomes_read_the_reason_code_not_the_message():
     """A wrong-OS refusal is known by the module's outcome.reason_code; the message text decides nothing."""
     results = [
-        {'changed': False, 'failed': True, 'msg': 'whatever words',
-         'outcome': {'status': 'failed', 'reason_code': 'wrong_os', 'reason': 'whatever words'}},
-        {'changed': False, 'failed': True, 'msg': 'the VM runs Windows (an Azure message)',
-         'outcome': {'status': 'failed', 'reason_code': 'handler_failed', 'reason': 'x'}},
-        {'changed': False, 'failed': True, 'msg': 'x',
-         'outcome': {'status': 'failed', 'reason_code': 'deallocated', 'reason': 'x'}},
+        {
+            'changed': False,
+            'failed': True,
+            'msg': 'whatever words',
+            'outcome': {'status': 'failed', 'reason_code': 'wrong_os', 'reason': 'whatever words'},
+        },
+        {
+            'changed': False,
+            'failed': True,
+            'msg': 'the VM runs Windows (an Azure message)',
+            'outcome': {'status': 'failed', 'reason_code': 'handler_failed', 'reason': 'x'},
+        },
+        {
+            'changed': False,
+            'failed': True,
+            'msg': 'x',
+            'outcome': {'status': 'failed', 'reason_code': 'deallocated', 'reason': 'x'},
+        },
     ]
     out = recovery_outcomes({'results': results}, ['a', 'b', 'c'], role=LINUX)
     assert _status(out) == {'a': ('skipped', False), 'b': ('failed', False), 'c': ('skipped', False)}
@@ -156,15 +264,41 @@ def test_access_outcomes_read_the_reason_code_not_the_message():
 
 def test_break_glass_hosts_in_outcomes_and_summary():
     from ansible_collections.vmrescue.azure.plugins.filter.recovery_summary import recovery_summary
+
     timeout = {'changed': True, 'failed_target': True, 'confirmed': False, 'msg': 'did not report keyIncarnationId 2'}
     hostvars = {
-        'a': {'r': timeout, 'bg': {'a': {'changed': True, 'failed': False, 'confirmed': True,
-                                         'after': {'wire_server': {'mode': 'Audit'}, 'imds': {'mode': 'Audit'}},
-                                         'outcome': {'status': 'done', 'reason_code': 'confirmed', 'reason': 'ok'}}}},
-        'b': {'r': timeout, 'bg': {'b': {'changed': False, 'failed': True, 'msg': 'AuthorizationFailed',
-                                         'outcome': {'status': 'failed', 'reason_code': 'arm_error', 'reason': 'x'}}}},
-        'c': {'r': {'changed': True, 'failed': False, 'confirmed': True, 'previous_key_incarnation_id': 1,
-                    'key_incarnation_id': 2}},
+        'a': {
+            'r': timeout,
+            'bg': {
+                'a': {
+                    'changed': True,
+                    'failed': False,
+                    'confirmed': True,
+                    'after': {'wire_server': {'mode': 'Audit'}, 'imds': {'mode': 'Audit'}},
+                    'outcome': {'status': 'done', 'reason_code': 'confirmed', 'reason': 'ok'},
+                }
+            },
+        },
+        'b': {
+            'r': timeout,
+            'bg': {
+                'b': {
+                    'changed': False,
+                    'failed': True,
+                    'msg': 'AuthorizationFailed',
+                    'outcome': {'status': 'failed', 'reason_code': 'arm_error', 'reason': 'x'},
+                }
+            },
+        },
+        'c': {
+            'r': {
+                'changed': True,
+                'failed': False,
+                'confirmed': True,
+                'previous_key_incarnation_id': 1,
+                'key_incarnation_id': 2,
+            }
+        },
     }
     out = recovery_outcomes(hostvars, ['a', 'b', 'c'], role=KEY, mode='all', result_var='r', break_glass_var='bg')
     assert out['a']['break_glass']['status'] == 'audit' and out['a']['outcome']['status'] == 'failed'

@@ -3,11 +3,11 @@
 from ansible_collections.vmrescue.azure.plugins.strategy.as_finished import StrategyModule
 
 
-class _Tqm(object):
+class _Tqm:
     _terminated = False
 
 
-class _Log(object):
+class _Log:
     """A FinishedLog whose targets finish in the order given, one batch of indexes per poll."""
 
     def __init__(self, batches):

@@ -1,14 +1,23 @@
-# -*- coding: utf-8 -*-
 """Addressing: parse/validate vm_id, name-based targets, host vars. No network."""
 
 import pytest
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
-    KIND_VM, KIND_VMSS_INSTANCE, Target, TargetError, is_compute_target_id, parse_resource_id, target_from_params)
+    KIND_VM,
+    KIND_VMSS_INSTANCE,
+    Target,
+    TargetError,
+    is_compute_target_id,
+    parse_resource_id,
+    target_from_params,
+)
 
 SUB = '00000000-0000-0000-0000-000000000001'
 VM = '/subscriptions/%s/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachines/vm-1' % SUB
-INST = '/subscriptions/%s/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/3' % SUB
+INST = (
+    '/subscriptions/%s/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/3'
+    % SUB
+)
 
 
 def test_vm_id():
@@ -41,19 +50,32 @@ def test_path_is_encoded():
     assert t.path.endswith('/resourceGroups/rg%201/providers/Microsoft.Compute/virtualMachines/vm%251')
 
 
-@pytest.mark.parametrize('bad, words', [
-    ('vm-1', 'starts with /subscriptions/'),
-    ('/subscription/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/v' % SUB, 'does not start with'),
-    ('/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/v', 'is not a GUID'),
-    ('/subscriptions/%s/providers/Microsoft.Compute/virtualMachines/v' % SUB, 'no /resourceGroups/'),
-    ('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n' % SUB, 'not Microsoft.Compute'),
-    ('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss' % SUB,
-     'scale set, not one of its instances'),
-    ('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/v/extensions/x' % SUB,
-     'child resource'),
-    ('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/disks/d' % SUB, "'disks' is not a VM"),
-    ('/subscriptions/%s/resourceGroups/rg' % SUB, 'no /providers/'),
-])
+@pytest.mark.parametrize(
+    'bad, words',
+    [
+        ('vm-1', 'starts with /subscriptions/'),
+        (
+            '/subscription/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/v' % SUB,
+            'does not start with',
+        ),
+        ('/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/v', 'is not a GUID'),
+        ('/subscriptions/%s/providers/Microsoft.Compute/virtualMachines/v' % SUB, 'no /resourceGroups/'),
+        (
+            '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n' % SUB,
+            'not Microsoft.Compute',
+        ),
+        (
+            '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss' % SUB,
+            'scale set, not one of its instances',
+        ),
+        (
+            '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/v/extensions/x' % SUB,
+            'child resource',
+        ),
+        ('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/disks/d' % SUB, "'disks' is not a VM"),
+        ('/subscriptions/%s/resourceGroups/rg' % SUB, 'no /providers/'),
+    ],
+)
 def test_bad_ids_name_the_problem(bad, words):
     with pytest.raises(TargetError) as exc:
         parse_resource_id(bad)
@@ -83,16 +105,19 @@ def test_params_forms():
     assert t.kind == KIND_VMSS_INSTANCE and t.instance_id == '0'
 
 
-@pytest.mark.parametrize('kw, words', [
-    (dict(vm_id=VM, name='x'), 'mutually exclusive with name'),
-    (dict(vm_id=VM, resource_group='x'), 'mutually exclusive with resource_group'),
-    (dict(name='x'), 'name requires resource_group'),
-    (dict(resource_group='rg'), 'resource_group alone'),
-    (dict(resource_group='rg', vmss_name='ss'), 'missing instance_id'),
-    (dict(resource_group='rg', name='v', vmss_name='ss', instance_id='1'), 'mutually exclusive'),
-    (dict(), 'no target'),
-    (dict(resource_group='rg', name='a/b'), 'cannot appear in a resource name'),
-])
+@pytest.mark.parametrize(
+    'kw, words',
+    [
+        (dict(vm_id=VM, name='x'), 'mutually exclusive with name'),
+        (dict(vm_id=VM, resource_group='x'), 'mutually exclusive with resource_group'),
+        (dict(name='x'), 'name requires resource_group'),
+        (dict(resource_group='rg'), 'resource_group alone'),
+        (dict(resource_group='rg', vmss_name='ss'), 'missing instance_id'),
+        (dict(resource_group='rg', name='v', vmss_name='ss', instance_id='1'), 'mutually exclusive'),
+        (dict(), 'no target'),
+        (dict(resource_group='rg', name='a/b'), 'cannot appear in a resource name'),
+    ],
+)
 def test_params_errors(kw, words):
     with pytest.raises(TargetError, match=words):
         target_from_params(p(**kw))
@@ -101,7 +126,7 @@ def test_params_errors(kw, words):
 def test_name_target_without_subscription_needs_one():
     t = target_from_params(p(resource_group='rg', name='v'))
     with pytest.raises(TargetError, match='no subscription'):
-        t.id
+        _ = t.id
 
 
 def test_is_compute_target_id():
@@ -113,8 +138,12 @@ def test_is_compute_target_id():
 
 def test_hostvars_target():
     from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import target_id_from_hostvars
+
     assert target_id_from_hostvars({'azure_vm_id': VM, 'id': INST}) == VM
     assert target_id_from_hostvars({'id': INST}) == INST
-    assert target_id_from_hostvars({'id': '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Network/x/y' % SUB}) is None
+    assert (
+        target_id_from_hostvars({'id': '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Network/x/y' % SUB})
+        is None
+    )
     assert target_id_from_hostvars({'id': 42}) is None
     assert target_id_from_hostvars({}) is None

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Text users read: the shipped playbooks' headers carry no notes meant for developers, and README shows an
 inventory file for the collection's inventory plugin that the plugin accepts."""
 
@@ -10,8 +9,16 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOKS = sorted(f for f in os.listdir(os.path.join(REPO, 'playbooks')) if f.endswith('.yml'))
-DEVELOPER_NOTES = [r'make (bench|test|demo)', r'\bissue\b', r'to be tuned', r'\bTODO\b', r'\bFIXME\b', r'\bXXX\b',
-                   r'\bsimulator\b', r'\bbenchmark\b']
+DEVELOPER_NOTES = [
+    r'make (bench|test|demo)',
+    r'\bissue\b',
+    r'to be tuned',
+    r'\bTODO\b',
+    r'\bFIXME\b',
+    r'\bXXX\b',
+    r'\bsimulator\b',
+    r'\bbenchmark\b',
+]
 
 
 @pytest.mark.parametrize('name', PLAYBOOKS)
@@ -31,6 +38,7 @@ def test_readme_shows_an_inventory_file():
     assert found, 'README shows no inventory file for vmrescue.azure.vms'
     name = re.search(r'^# (\S+)', found[0], re.M).group(1)
     from ansible_collections.vmrescue.azure.plugins.inventory.vms import InventoryModule
+
     assert name.endswith(('vms.yml', 'vms.yaml'))
     config = yaml.safe_load(found[0])
     assert config['plugin'] == 'vmrescue.azure.vms' and set(config) <= {'plugin', 'resource_groups', 'subscriptions'}

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """_vm.write's api-version policy: a Uniform instance PUT sends back everything its GET returned (minus etag and
 the read-only instance view), fields unknown to the pinned api-version included; a VM PATCH sends only the change.
 No network."""
@@ -9,27 +8,41 @@ from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
 
 SUB = '00000000-0000-0000-0000-000000000001'
-INST = ('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/0'
-        % SUB)
+INST = (
+    '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/0' % SUB
+)
 VM = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm' % SUB
 
 MODEL = {
-    'id': INST, 'name': 'ss_0', 'type': 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines', 'instanceId': '0',
-    'location': 'westeurope', 'etag': '"7"', 'tags': {'owner': 'team-a'}, 'sku': {'name': 'Standard_D2s_v5'},
+    'id': INST,
+    'name': 'ss_0',
+    'type': 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines',
+    'instanceId': '0',
+    'location': 'westeurope',
+    'etag': '"7"',
+    'tags': {'owner': 'team-a'},
+    'sku': {'name': 'Standard_D2s_v5'},
     'futureTopLevel': {'kept': True},
     'properties': {
-        'provisioningState': 'Succeeded', 'latestModelApplied': True, 'vmId': 'abc',
+        'provisioningState': 'Succeeded',
+        'latestModelApplied': True,
+        'vmId': 'abc',
         'instanceView': {'statuses': [{'code': 'PowerState/running'}]},
-        'securityProfile': {'proxyAgentSettings': {
-            'enabled': True, 'keyIncarnationId': 3, 'wireServer': {'mode': 'Enforce'},
-            'addProxyAgentExtension': True,  # api-version 2025-04-01
-            'useLocalFileRules': False}},    # not in any stable spec of the pack
+        'securityProfile': {
+            'proxyAgentSettings': {
+                'enabled': True,
+                'keyIncarnationId': 3,
+                'wireServer': {'mode': 'Enforce'},
+                'addProxyAgentExtension': True,  # api-version 2025-04-01
+                'useLocalFileRules': False,
+            }
+        },  # not in any stable spec of the pack
         'someFutureProfile': {'setting': 1},
     },
 }
 
 
-class Recorder(object):
+class Recorder:
     def __init__(self):
         self.calls = []
 
@@ -54,8 +67,10 @@ def paths(node, prefix=''):
 def test_instance_put_never_drops_a_field_the_get_returned():
     client = Recorder()
     view = _vm.VmView(parse_resource_id(INST, 'vm_id'), copy.deepcopy(MODEL), '"7"')
-    change = _vm.Change(properties={'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': 4}}},
-                        tags={'vmrescue-key-reset': '4@2026-01-01T00:00:00Z'})
+    change = _vm.Change(
+        properties={'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': 4}}},
+        tags={'vmrescue-key-reset': '4@2026-01-01T00:00:00Z'},
+    )
     _vm.write(client, view, change)
     method, _path, body, if_match = client.calls[0]
     assert method == 'PUT' and if_match == '"7"'

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The module sends what the Azure CLI sends for the same intent.
 
@@ -70,21 +69,45 @@ except ImportError:  # tests/unit is a package
 
 # What the CLI passes to VMExtensionCreate, mapped to the REST body (snake -> camel), per intent.
 CLI_REQUESTS = {
-    "update_password": dict(name="enablevmaccess", publisher="Microsoft.OSTCExtensions", type="VMAccessForLinux",
-                            typeHandlerVersion="1.5", settings={}, protectedSettings={"username": "bob", "password": PASSWORD}),
-    "update_key": dict(name="enablevmaccess", publisher="Microsoft.OSTCExtensions", type="VMAccessForLinux",
-                       typeHandlerVersion="1.5", settings={}, protectedSettings={"username": "bob", "ssh_key": ED}),
-    "reset_ssh": dict(name="enablevmaccess", publisher="Microsoft.OSTCExtensions", type="VMAccessForLinux",
-                      typeHandlerVersion="1.5", settings={}, protectedSettings={"reset_ssh": True}),
-    "delete_user": dict(name="enablevmaccess", publisher="Microsoft.OSTCExtensions", type="VMAccessForLinux",
-                        typeHandlerVersion="1.5", settings={}, protectedSettings={"remove_user": "bob"}),
+    'update_password': dict(
+        name='enablevmaccess',
+        publisher='Microsoft.OSTCExtensions',
+        type='VMAccessForLinux',
+        typeHandlerVersion='1.5',
+        settings={},
+        protectedSettings={'username': 'bob', 'password': PASSWORD},
+    ),
+    'update_key': dict(
+        name='enablevmaccess',
+        publisher='Microsoft.OSTCExtensions',
+        type='VMAccessForLinux',
+        typeHandlerVersion='1.5',
+        settings={},
+        protectedSettings={'username': 'bob', 'ssh_key': ED},
+    ),
+    'reset_ssh': dict(
+        name='enablevmaccess',
+        publisher='Microsoft.OSTCExtensions',
+        type='VMAccessForLinux',
+        typeHandlerVersion='1.5',
+        settings={},
+        protectedSettings={'reset_ssh': True},
+    ),
+    'delete_user': dict(
+        name='enablevmaccess',
+        publisher='Microsoft.OSTCExtensions',
+        type='VMAccessForLinux',
+        typeHandlerVersion='1.5',
+        settings={},
+        protectedSettings={'remove_user': 'bob'},
+    ),
 }
 
 MODULE_INTENTS = {
-    "update_password": dict(username="bob", password=PASSWORD),  # az vm user update -u bob -p ...
-    "update_key": dict(username="bob", ssh_key=ED),  # az vm user update -u bob --ssh-key-value ...
-    "reset_ssh": dict(reset_ssh=True),  # az vm user reset-ssh
-    "delete_user": dict(remove_user="bob"),  # az vm user delete -u bob
+    'update_password': dict(username='bob', password=PASSWORD),  # az vm user update -u bob -p ...
+    'update_key': dict(username='bob', ssh_key=ED),  # az vm user update -u bob --ssh-key-value ...
+    'reset_ssh': dict(reset_ssh=True),  # az vm user reset-ssh
+    'delete_user': dict(remove_user='bob'),  # az vm user delete -u bob
 }
 
 
@@ -93,33 +116,35 @@ def module_request(intent, extensions=None):
     p = params(**MODULE_INTENTS[intent])
     v.validate(p)
     v.VMAccessRunner(arm, parse_resource_id(VM_ID), p).run()
-    (put,) = [c for c in arm.calls if c[0] == "PUT"]
+    (put,) = [c for c in arm.calls if c[0] == 'PUT']
     body = arm.sent[0]
-    return put[1].rsplit("/", 1)[1], body
+    return put[1].rsplit('/', 1)[1], body
 
 
-@pytest.mark.parametrize("intent", sorted(CLI_REQUESTS))
+@pytest.mark.parametrize('intent', sorted(CLI_REQUESTS))
 def test_same_request_as_azure_cli(intent):
     name, body = module_request(intent)
     cli = CLI_REQUESTS[intent]
-    props = body["properties"]
-    assert name == cli["name"]
-    for key in ("publisher", "type", "typeHandlerVersion", "settings", "protectedSettings"):
+    props = body['properties']
+    assert name == cli['name']
+    for key in ('publisher', 'type', 'typeHandlerVersion', 'settings', 'protectedSettings'):
         assert props[key] == cli[key], key
     # JSON booleans, same keys: the serialized protected settings are identical
-    assert json.dumps(props["protectedSettings"], sort_keys=True) == json.dumps(cli["protectedSettings"], sort_keys=True)
-    assert set(props) - set(cli) == {"autoUpgradeMinorVersion", "forceUpdateTag"}
-    assert body["location"] == "westeurope"
+    assert json.dumps(props['protectedSettings'], sort_keys=True) == json.dumps(
+        cli['protectedSettings'], sort_keys=True
+    )
+    assert set(props) - set(cli) == {'autoUpgradeMinorVersion', 'forceUpdateTag'}
+    assert body['location'] == 'westeurope'
 
 
 def test_existing_extension_name_reused_like_cli():
-    name, _ = module_request("reset_ssh", extensions=[ext("myaccess")])
-    assert name == "myaccess"
+    name, _ = module_request('reset_ssh', extensions=[ext('myaccess')])
+    assert name == 'myaccess'
 
 
 def _azcli_python():
-    az = os.environ.get("VMRESCUE_AZ") or os.path.expanduser("~/.cache/vmrescue-azure/azcli-2.91.0/bin/az")
-    py = os.path.join(os.path.dirname(az), "python")
+    az = os.environ.get('VMRESCUE_AZ') or os.path.expanduser('~/.cache/vmrescue-azure/azcli-2.91.0/bin/az')
+    py = os.path.join(os.path.dirname(az), 'python')
     return py if os.path.exists(py) else None
 
 
@@ -150,24 +175,27 @@ print(json.dumps(captured))
 """
 
 
-@pytest.mark.skipif(_azcli_python() is None, reason="Azure CLI virtualenv not installed (make azcli)")
-@pytest.mark.parametrize("existing", [[], [{"name": "myaccess", "type": "Microsoft.OSTCExtensions.VMAccessForLinux"}]])
+@pytest.mark.skipif(_azcli_python() is None, reason='Azure CLI virtualenv not installed (make azcli)')
+@pytest.mark.parametrize('existing', [[], [{'name': 'myaccess', 'type': 'Microsoft.OSTCExtensions.VMAccessForLinux'}]])
 def test_against_installed_azure_cli(existing):
     out = subprocess.run(
-        [_azcli_python(), "-c", _CAPTURE, json.dumps({"password": PASSWORD, "key": ED, "existing": existing})],
-        check=True, capture_output=True, text=True, timeout=120,
+        [_azcli_python(), '-c', _CAPTURE, json.dumps({'password': PASSWORD, 'key': ED, 'existing': existing})],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     captured = json.loads(out.strip().splitlines()[-1])
-    intents = ["update_password", "update_key", "reset_ssh", "delete_user"]
+    intents = ['update_password', 'update_key', 'reset_ssh', 'delete_user']
     assert len(captured) == len(intents)
-    exts = [ext(e["name"]) for e in existing]
+    exts = [ext(e['name']) for e in existing]
     for intent, cli in zip(intents, captured):
         name, body = module_request(intent, extensions=exts)
-        props = body["properties"]
-        assert name == cli["vm_extension_name"]
-        assert body["location"] == cli["location"]
-        assert props["publisher"] == cli["publisher"]
-        assert props["type"] == cli["type"]
-        assert props["typeHandlerVersion"] == cli["type_handler_version"]
-        assert props["settings"] == cli["settings"]
-        assert props["protectedSettings"] == cli["protected_settings"], intent
+        props = body['properties']
+        assert name == cli['vm_extension_name']
+        assert body['location'] == cli['location']
+        assert props['publisher'] == cli['publisher']
+        assert props['type'] == cli['type']
+        assert props['typeHandlerVersion'] == cli['type_handler_version']
+        assert props['settings'] == cli['settings']
+        assert props['protectedSettings'] == cli['protected_settings'], intent

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 """vmaccess_windows (the VMAccessAgent profile): validation, payload, idempotency, and parity with the Azure CLI.
 
@@ -17,7 +16,11 @@ import subprocess
 import pytest
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vmaccess_windows as w
-from ansible_collections.vmrescue.azure.plugins.module_utils._extension import ExtensionError, ExtensionFailure, ExtensionRunner
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (
+    ExtensionError,
+    ExtensionFailure,
+    ExtensionRunner,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
 
 try:
@@ -25,11 +28,11 @@ try:
 except ImportError:  # tests/unit is a package
     from .test_vmaccess_runner import VM_ID, FakeArm, ext
 
-PASSWORD = "Zq7-Windows-Secret-4711"
+PASSWORD = 'Zq7-Windows-Secret-4711'
 
 
 def params(**kw):
-    p = dict((k, spec.get("default")) for k, spec in w.ARGUMENT_SPEC.items())
+    p = dict((k, spec.get('default')) for k, spec in w.ARGUMENT_SPEC.items())
     p.update(kw)
     return p
 
@@ -37,26 +40,30 @@ def params(**kw):
 def run(arm, check_mode=False, **kw):
     p = params(**kw)
     w.validate(p)
-    return ExtensionRunner(w.WINDOWS, arm, parse_resource_id(VM_ID), p, check_mode=check_mode,
-                           sleep=arm.slept.append, clock=arm.clock).run()
+    return ExtensionRunner(
+        w.WINDOWS, arm, parse_resource_id(VM_ID), p, check_mode=check_mode, sleep=arm.slept.append, clock=arm.clock
+    ).run()
 
 
-@pytest.mark.parametrize("kw,message", [
-    (dict(username="ops"), "username needs password"),
-    (dict(password=PASSWORD), "password needs username"),
-    (dict(), "nothing to do"),
-    (dict(reset_rdp=True, password=PASSWORD), "reset_rdp cannot be combined"),
-    (dict(username="Guest", password=PASSWORD), "does not allow"),
-    (dict(username="a" * 21, password=PASSWORD), "at most 20"),
-    (dict(username="ops.", password=PASSWORD), "cannot end in '.'"),
-    (dict(username="o@ps", password=PASSWORD), "contains a character"),
-    (dict(username=" ops", password=PASSWORD), "spaces"),
-    (dict(username="ops", password="Ab1-" * 31), "8 to 123"),
-    (dict(username="ops", password="ALLUPPER123"), "3 of"),
-    (dict(username="ops", password="Password1"), "too common"),
-    (dict(username="rescue", password="My-Rescue-1"), "contains the user name"),
-    (dict(state="absent", reset_rdp=True), "state=absent"),
-])
+@pytest.mark.parametrize(
+    'kw,message',
+    [
+        (dict(username='ops'), 'username needs password'),
+        (dict(password=PASSWORD), 'password needs username'),
+        (dict(), 'nothing to do'),
+        (dict(reset_rdp=True, password=PASSWORD), 'reset_rdp cannot be combined'),
+        (dict(username='Guest', password=PASSWORD), 'does not allow'),
+        (dict(username='a' * 21, password=PASSWORD), 'at most 20'),
+        (dict(username='ops.', password=PASSWORD), "cannot end in '.'"),
+        (dict(username='o@ps', password=PASSWORD), 'contains a character'),
+        (dict(username=' ops', password=PASSWORD), 'spaces'),
+        (dict(username='ops', password='Ab1-' * 31), '8 to 123'),
+        (dict(username='ops', password='ALLUPPER123'), '3 of'),
+        (dict(username='ops', password='Password1'), 'too common'),
+        (dict(username='rescue', password='My-Rescue-1'), 'contains the user name'),
+        (dict(state='absent', reset_rdp=True), 'state=absent'),
+    ],
+)
 def test_refused_before_any_call(kw, message):
     with pytest.raises(ExtensionError) as e:
         w.validate(params(**kw))
@@ -65,72 +72,79 @@ def test_refused_before_any_call(kw, message):
 
 
 def test_accepted_bounds():
-    w.validate(params(username="a" * 20, password="Ab1-5678"))
-    w.validate(params(username="ops", password="Ab1-" * 30 + "xyz"))
+    w.validate(params(username='a' * 20, password='Ab1-5678'))
+    w.validate(params(username='ops', password='Ab1-' * 30 + 'xyz'))
     w.validate(params(reset_rdp=True))
-    w.validate(params(state="absent"))
+    w.validate(params(state='absent'))
 
 
 def test_password_reset_then_identical_run_writes_nothing_and_new_password_reruns():
-    arm = FakeArm(os="Windows")
-    r = run(arm, username="azureadmin", password=PASSWORD)
-    assert r["changed"] and len(arm.writes) == 1
-    assert r["extension"]["protectedSettings"] == {"Password": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}
+    arm = FakeArm(os='Windows')
+    r = run(arm, username='azureadmin', password=PASSWORD)
+    assert r['changed'] and len(arm.writes) == 1
+    assert r['extension']['protectedSettings'] == {'Password': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'}
     assert PASSWORD not in json.dumps(r)
-    r = run(arm, username="azureadmin", password=PASSWORD)
-    assert not r["changed"] and r["fingerprint_matched"] and len(arm.writes) == 1
-    r = run(arm, username="azureadmin", password=PASSWORD + "x")
-    assert r["changed"] and len(arm.writes) == 2
+    r = run(arm, username='azureadmin', password=PASSWORD)
+    assert not r['changed'] and r['fingerprint_matched'] and len(arm.writes) == 1
+    r = run(arm, username='azureadmin', password=PASSWORD + 'x')
+    assert r['changed'] and len(arm.writes) == 2
 
 
 def test_check_mode_writes_nothing():
-    arm = FakeArm(os="Windows")
+    arm = FakeArm(os='Windows')
     r = run(arm, check_mode=True, reset_rdp=True)
-    assert r["changed"] and arm.writes == []
+    assert r['changed'] and arm.writes == []
 
 
 def test_linux_vm_refused_pointing_to_vmaccess_linux():
-    arm = FakeArm(os="Linux")
+    arm = FakeArm(os='Linux')
     with pytest.raises(ExtensionFailure) as e:
-        run(arm, username="azureadmin", password=PASSWORD)
-    assert "vmrescue.azure.vmaccess_linux" in e.value.msg and arm.writes == []
+        run(arm, username='azureadmin', password=PASSWORD)
+    assert 'vmrescue.azure.vmaccess_linux' in e.value.msg and arm.writes == []
 
 
 def test_handler_failure_message_scrubbed():
-    arm = FakeArm(os="Windows", handler=lambda s, p: (False, "bad password %s" % p["Password"]))
+    arm = FakeArm(os='Windows', handler=lambda s, p: (False, 'bad password %s' % p['Password']))
     with pytest.raises(ExtensionFailure) as e:
-        run(arm, username="azureadmin", password=PASSWORD)
-    assert e.value.msg.startswith("the VMAccessAgent handler failed on") and PASSWORD not in e.value.msg
+        run(arm, username='azureadmin', password=PASSWORD)
+    assert e.value.msg.startswith('the VMAccessAgent handler failed on') and PASSWORD not in e.value.msg
 
 
 # -- parity with the Azure CLI ------------------------------------------------------------------------------
 
+
 def module_request(kw, extensions=None):
-    arm = FakeArm(os="Windows", extensions=extensions)
+    arm = FakeArm(os='Windows', extensions=extensions)
     run(arm, **kw)
-    (put,) = [c for c in arm.calls if c[0] == "PUT"]
-    return put[1].rsplit("/", 1)[1], arm.sent[0]
+    (put,) = [c for c in arm.calls if c[0] == 'PUT']
+    return put[1].rsplit('/', 1)[1], arm.sent[0]
 
 
 def test_same_request_as_azure_cli_source():
-    name, body = module_request(dict(username="bob", password=PASSWORD))
-    props = body["properties"]
-    assert name == "enablevmaccess" and body["location"] == "westeurope"
-    assert (props["publisher"], props["type"], props["typeHandlerVersion"]) == ("Microsoft.Compute", "VMAccessAgent", "2.4")
-    assert props["settings"] == {"UserName": "bob"} and props["protectedSettings"] == {"Password": PASSWORD}
-    assert set(props) - {"publisher", "type", "typeHandlerVersion", "settings", "protectedSettings"} == \
-        {"autoUpgradeMinorVersion", "forceUpdateTag"}
+    name, body = module_request(dict(username='bob', password=PASSWORD))
+    props = body['properties']
+    assert name == 'enablevmaccess' and body['location'] == 'westeurope'
+    assert (props['publisher'], props['type'], props['typeHandlerVersion']) == (
+        'Microsoft.Compute',
+        'VMAccessAgent',
+        '2.4',
+    )
+    assert props['settings'] == {'UserName': 'bob'} and props['protectedSettings'] == {'Password': PASSWORD}
+    assert set(props) - {'publisher', 'type', 'typeHandlerVersion', 'settings', 'protectedSettings'} == {
+        'autoUpgradeMinorVersion',
+        'forceUpdateTag',
+    }
 
 
 def test_existing_vmaccessagent_reused_under_its_name():
-    existing = ext("VMAccessAgent", publisher="Microsoft.Compute", type_="VMAccessAgent")
-    name, _ = module_request(dict(username="bob", password=PASSWORD), extensions=[existing])
-    assert name == "VMAccessAgent"
+    existing = ext('VMAccessAgent', publisher='Microsoft.Compute', type_='VMAccessAgent')
+    name, _ = module_request(dict(username='bob', password=PASSWORD), extensions=[existing])
+    assert name == 'VMAccessAgent'
 
 
 def _azcli_python():
-    az = os.environ.get("VMRESCUE_AZ") or os.path.expanduser("~/.cache/vmrescue-azure/azcli-2.91.0/bin/az")
-    py = os.path.join(os.path.dirname(az), "python")
+    az = os.environ.get('VMRESCUE_AZ') or os.path.expanduser('~/.cache/vmrescue-azure/azcli-2.91.0/bin/az')
+    py = os.path.join(os.path.dirname(az), 'python')
     return py if os.path.exists(py) else None
 
 
@@ -158,20 +172,23 @@ print(json.dumps(captured))
 """
 
 
-@pytest.mark.skipif(_azcli_python() is None, reason="Azure CLI virtualenv not installed (make azcli)")
-@pytest.mark.parametrize("existing", [[], [{"name": "myaccess", "type": "Microsoft.Compute.VMAccessAgent"}]])
+@pytest.mark.skipif(_azcli_python() is None, reason='Azure CLI virtualenv not installed (make azcli)')
+@pytest.mark.parametrize('existing', [[], [{'name': 'myaccess', 'type': 'Microsoft.Compute.VMAccessAgent'}]])
 def test_against_installed_azure_cli(existing):
     out = subprocess.run(
-        [_azcli_python(), "-c", _CAPTURE, json.dumps({"password": PASSWORD, "existing": existing})],
-        check=True, capture_output=True, text=True, timeout=120,
+        [_azcli_python(), '-c', _CAPTURE, json.dumps({'password': PASSWORD, 'existing': existing})],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     (cli,) = json.loads(out.strip().splitlines()[-1])
-    exts = [ext(e["name"], publisher="Microsoft.Compute", type_="VMAccessAgent") for e in existing]
-    name, body = module_request(dict(username="bob", password=PASSWORD), extensions=exts)
-    props = body["properties"]
-    assert name == cli["vm_extension_name"]
-    assert body["location"] == cli["location"]
-    assert props["publisher"] == cli["publisher"] and props["type"] == cli["type"]
-    assert props["typeHandlerVersion"] == cli["type_handler_version"]
-    assert props["settings"] == cli["settings"]
-    assert props["protectedSettings"] == cli["protected_settings"]
+    exts = [ext(e['name'], publisher='Microsoft.Compute', type_='VMAccessAgent') for e in existing]
+    name, body = module_request(dict(username='bob', password=PASSWORD), extensions=exts)
+    props = body['properties']
+    assert name == cli['vm_extension_name']
+    assert body['location'] == cli['location']
+    assert props['publisher'] == cli['publisher'] and props['type'] == cli['type']
+    assert props['typeHandlerVersion'] == cli['type_handler_version']
+    assert props['settings'] == cli['settings']
+    assert props['protectedSettings'] == cli['protected_settings']

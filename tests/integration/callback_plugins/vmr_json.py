@@ -1,15 +1,14 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Test-only stdout callback: one JSON document {plays: [{play, tasks: [{task, hosts: {h: result}}]}], stats}."""
 
 from __future__ import annotations
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 name: vmr_json
 type: stdout
 short_description: JSON output for the vmrescue.azure integration tests
 description: Prints the results of every task as one JSON document at the end of the run.
-'''
+"""
 
 import json
 
@@ -22,7 +21,7 @@ class CallbackModule(CallbackBase):
     CALLBACK_NAME = 'vmr_json'
 
     def __init__(self, *args, **kwargs):
-        super(CallbackModule, self).__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)
         self.plays = []
         self.warnings = []
 
