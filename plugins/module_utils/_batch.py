@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Batch mode: many targets in one task, one process (private: may change without notice).
 
-Every module of the collection that works on one VM (a ``_module.TaskSpec`` with ``target=True``) also accepts
+Every module of the collection that works on one VM (a ``_task.TaskSpec`` with ``target=True``) also accepts
 ``targets``: a list of VM / Uniform instance resource IDs, or of dicts with the usual target keys. The targets
 are processed by ``concurrency`` worker threads that share one credential (one token), one ``ArmClient`` (one
 connection pool of ``concurrency`` connections, one pacer) and the spec's per-batch shared state. A single

@@ -750,7 +750,7 @@ def success_outcome(result, check_mode):
 
 def task_spec(handler, argument_spec):
     """The TaskSpec of a profile (imported lazily so nothing loads AnsibleModule before it is needed)."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
+    from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 
     def run(client, target, params, check_mode=False, diff=False, shared=None):
         return run_task(handler, client, target, params, check_mode=check_mode, diff=diff, shared=shared)

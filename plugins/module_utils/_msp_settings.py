@@ -595,7 +595,7 @@ def _changed_fields(a, b):
 
 def task_spec():
     """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
+    from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 
     return TaskSpec(
         ARGUMENT_SPEC,

@@ -516,7 +516,7 @@ def run_with_outcome(client, target, params, check_mode=False, diff=False, **kwa
 
 def task_spec():
     """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec
+    from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 
     return TaskSpec(
         ARGUMENT_SPEC,

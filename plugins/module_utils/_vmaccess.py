@@ -94,7 +94,7 @@ BOOLEAN_KEYS = (
 )
 SECRET_KEYS = ('password',)
 
-# The options this module adds to the shared auth + target argspec (_module.AzureModule merges them).
+# The options this module adds to the shared auth + target argspec (_task.TaskSpec merges them).
 ARGUMENT_SPEC = dict(
     state=dict(type='str', default='present', choices=['present', 'absent']),
     username=dict(type='str'),

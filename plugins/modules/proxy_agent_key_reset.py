@@ -324,8 +324,8 @@ diff:
   type: dict
 """
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._module import AzureModule
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._runner import AzureModule
 
 
 def main():

@@ -253,8 +253,8 @@ diff:
   type: dict
 """
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._module import AzureModule
 from ansible_collections.vmrescue.azure.plugins.module_utils._msp_settings import task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._runner import AzureModule
 
 
 def main():

@@ -23,7 +23,7 @@ Uniform scale-set instance ID.
 Public names (kept stable):
 
 - ``ControllerAction(ActionBase)``: subclass it in ``plugins/action/<module>.py`` and set ``SPEC`` (a
-  ``_module.TaskSpec``, or a zero-argument callable returning one, evaluated lazily).
+  ``_task.TaskSpec``, or a zero-argument callable returning one, evaluated lazily).
 - ``target_id_from_hostvars(task_vars) -> str | None``.
 - ``HOSTVAR_TARGET_KEYS = ('azure_vm_id', 'id')``.
 - ``release_inherited_display_lock()``: see its docstring (ansible-core 2.16 workers and threads).
@@ -190,7 +190,7 @@ class ControllerAction(ActionBase):
             return self._refused(msg, no_log_values)
         params = validation.validated_parameters
 
-        from ansible_collections.vmrescue.azure.plugins.module_utils._module import execute
+        from ansible_collections.vmrescue.azure.plugins.module_utils._runner import execute
 
         if spec.validate is not None:  # bad values fail the task before any call, background or not
             try:

@@ -12,8 +12,9 @@ import pytest
 from ansible_collections.vmrescue.azure.plugins.module_utils import _auth, _batch, _pacing, _proxy_agent as pa
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import POLL_MAX
-from ansible_collections.vmrescue.azure.plugins.module_utils._module import TaskSpec, execute
+from ansible_collections.vmrescue.azure.plugins.module_utils._runner import execute
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
+from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 
 SUB = '00000000-0000-0000-0000-000000000001'
 VM_PATH = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm%d'

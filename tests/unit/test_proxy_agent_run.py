@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent as pa
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._module import execute
+from ansible_collections.vmrescue.azure.plugins.module_utils._runner import execute
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
 
 SUB = '00000000-0000-0000-0000-000000000001'

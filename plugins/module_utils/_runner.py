@@ -1,8 +1,8 @@
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Module plumbing shared by every vmrescue.azure module (private: may change without notice).
+"""The task runner shared by every vmrescue.azure module (private: may change without notice).
 
-A module is described by a ``TaskSpec``: its own argspec and constraints plus a ``run(client, target,
+A module is described by a ``_task.TaskSpec`` (base layer; each domain builds its own): its own argspec and constraints plus a ``run(client, target,
 params, check_mode=..., diff=...) -> dict`` function kept in module_utils. The shared auth and target options
 are merged in. The same spec runs two ways:
 
@@ -12,10 +12,6 @@ are merged in. The same spec runs two ways:
 
 Public names (kept stable):
 
-- ``TaskSpec(argument_spec, run, mutually_exclusive=(), required_together=(), required_one_of=(),
-  required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None)``;
-  ``.full_argument_spec()`` and ``.constraints()`` (dict of kwargs for AnsibleModule / ArgumentSpecValidator).
-  A spec with ``target=True`` also gets the batch options ``targets``/``concurrency`` (``_batch``).
 - ``execute(spec, params, check_mode=False, diff=False, env=None, client=None, on_result=None) -> dict``:
   validates the target(s) (no network), resolves auth, builds one ArmClient, runs ``spec.run`` per target (a
   single target is a batch of one); failures become ``failed: true`` results with one clear ``msg`` (never a
@@ -31,12 +27,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._auth import (
     AUTH_OPTION_NAMES,
-    AUTH_OPTIONS,
     auth_setup_error,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
-    BATCH_MUTUALLY_EXCLUSIVE,
-    BATCH_OPTIONS,
     DEFAULT_CONCURRENCY,
     concurrency_error,
     parse_targets,
@@ -47,80 +40,9 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import drive
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, outcome, secret_values
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
-    TARGET_MUTUALLY_EXCLUSIVE,
-    TARGET_OPTIONS,
-    TARGET_REQUIRED_BY,
-    TARGET_REQUIRED_TOGETHER,
     TargetError,
     target_from_params,
 )
-
-
-class TaskSpec:
-    """What one module is: its options, constraints and run function.
-
-    ``shared``: optional zero-argument factory of per-batch state handed to every ``run`` of one task as
-    ``shared=`` (for example what earlier targets of the batch taught about timings). A spec with
-    ``target=True`` accepts ``targets``/``concurrency`` (batch mode, ``_batch``). ``validate``: optional
-    ``validate(params)`` raising ``TaskError`` for bad option values; ``execute`` calls it before any call.
-    ``steps``: optional generator form of ``run`` (same arguments; yields the seconds until its next request,
-    returns the result): ``execute`` then runs the targets as a pipeline (``_batch.run_pipelined``), so a target
-    waiting between two requests holds none of the ``concurrency`` workers.
-    """
-
-    def __init__(
-        self,
-        argument_spec,
-        run,
-        mutually_exclusive=(),
-        required_together=(),
-        required_one_of=(),
-        required_if=(),
-        required_by=None,
-        target=True,
-        supports_check_mode=True,
-        shared=None,
-        validate=None,
-        steps=None,
-    ):
-        self.argument_spec = argument_spec
-        self.run = run
-        self.mutually_exclusive = list(mutually_exclusive)
-        self.required_together = list(required_together)
-        self.required_one_of = list(required_one_of)
-        self.required_if = list(required_if)
-        self.required_by = dict(required_by or {})
-        self.target = target
-        self.supports_check_mode = supports_check_mode
-        self.shared = shared
-        self.validate = validate
-        self.steps = steps
-
-    def full_argument_spec(self):
-        spec = {}
-        spec.update(AUTH_OPTIONS)
-        if self.target:
-            spec.update(TARGET_OPTIONS)
-            spec.update(BATCH_OPTIONS)
-        spec.update(self.argument_spec)
-        return spec
-
-    def constraints(self):
-        me = list(self.mutually_exclusive)
-        rt = list(self.required_together)
-        rb = dict(self.required_by)
-        if self.target:
-            me += TARGET_MUTUALLY_EXCLUSIVE + BATCH_MUTUALLY_EXCLUSIVE
-            rt += TARGET_REQUIRED_TOGETHER
-            for k, v in TARGET_REQUIRED_BY.items():
-                rb.setdefault(k, v)
-        return dict(
-            mutually_exclusive=me,
-            required_together=rt,
-            required_one_of=list(self.required_one_of),
-            required_if=list(self.required_if),
-            required_by=rb,
-        )
 
 
 def client_for(params, env=None, pool_size=10):
