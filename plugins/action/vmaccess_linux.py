@@ -8,12 +8,12 @@ import os
 
 from ansible.errors import AnsibleError
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._sshkey import looks_private
-from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess import (
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.linux import task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.linux_key import (
     PRIVATE_KEY_MESSAGE,
     looks_like_key_text,
-    task_spec,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.sshkey import looks_private
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import ControllerAction
 
 

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess_windows import task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.windows import task_spec
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import ControllerAction
 
 

@@ -396,8 +396,8 @@ provisioning_state:
   sample: Succeeded
 """
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.linux import task_spec  # noqa: E402
 from ansible_collections.vmrescue.azure.plugins.module_utils._runner import AzureModule  # noqa: E402
-from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess import task_spec  # noqa: E402
 
 
 def main():

@@ -241,8 +241,8 @@ provisioning_state:
   sample: Succeeded
 """
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.windows import task_spec  # noqa: E402
 from ansible_collections.vmrescue.azure.plugins.module_utils._runner import AzureModule  # noqa: E402
-from ansible_collections.vmrescue.azure.plugins.module_utils._vmaccess_windows import task_spec  # noqa: E402
 
 
 def main():

@@ -3,8 +3,8 @@ Microsoft.Compute 2024-11-01 definitions (tests/sim/specconf.py)."""
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _vmaccess_windows as w
-from ansible_collections.vmrescue.azure.plugins.module_utils._extension import fingerprint
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension import windows as w
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.fingerprint import fingerprint
 
 import specconf
 

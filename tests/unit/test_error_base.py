@@ -13,7 +13,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._errors import (
     scrub_obj,
     secret_values,
 )
-from ansible_collections.vmrescue.azure.plugins.module_utils._extension import ExtensionError, ExtensionFailure
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.errors import ExtensionError, ExtensionFailure
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import TargetError
 
 SECRET = 'S3cr3t-Value-99'

@@ -10,12 +10,13 @@ import json
 
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import (
-    _proxy_agent as pa,
-    _sshkey as k,
-    _target as tg,
-    _vmaccess as v,
-    _vmaccess_windows as vw,
+from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent as pa, _target as tg
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (
+    errors as ext_errors,
+    linux as v,
+    linux_key,
+    sshkey as k,
+    windows as vw,
 )
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_arg_errors
 
@@ -223,7 +224,7 @@ def test_random_blobs_are_refused_cleanly(key_type, blob):
 @given(st.text(max_size=300))
 def test_any_text_as_ssh_key_is_classified_or_refused(text):
     try:
-        kind = v.classify_ssh_key(text)
+        kind = linux_key.classify_ssh_key(text)
     except v.VMAccessError as exc:
         assert str(exc).startswith('ssh_key')
         return
@@ -272,7 +273,7 @@ def test_windows_validation_answers_or_refuses(username, password, reset_rdp):
     assume(not password or password not in (username or ''))
     try:
         vw.validate(dict(username=username, password=password, reset_rdp=reset_rdp))
-    except vw.ExtensionError as exc:
+    except ext_errors.ExtensionError as exc:
         assert not password or len(password) < 4 or password not in str(exc)
         return
     if not reset_rdp:

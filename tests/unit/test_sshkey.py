@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""plugins/module_utils/_sshkey.py: the strict OpenSSH public key reader, every key type. No network."""
+"""plugins/module_utils/_extension/sshkey.py: the strict OpenSSH public key reader, every key type. No network."""
 
 import base64
 
@@ -7,7 +7,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _sshkey as k, _vmaccess as v
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension import linux as v, linux_key, sshkey as k
 
 try:
     import sshkey_samples as samples
@@ -138,7 +138,7 @@ def test_malformed_lines(text):
 )
 def test_private_keys_detected_and_never_echoed(text):
     assert k.looks_private(text)
-    for call in (lambda: v.classify_ssh_key(text), lambda: v.resolve_ssh_key(text)):
+    for call in (lambda: linux_key.classify_ssh_key(text), lambda: linux_key.resolve_ssh_key(text)):
         with pytest.raises(v.VMAccessError) as e:
             call()
         assert 'PRIVATE key' in str(e.value) and text.splitlines()[1 if '\n' in text else 0][:8] not in str(e.value)
@@ -147,5 +147,5 @@ def test_private_keys_detected_and_never_echoed(text):
 def test_vmaccess_refuses_truncated_with_option_name():
     kt, b64, _c = samples.line('ssh-ed25519').split(' ')
     with pytest.raises(v.VMAccessError) as e:
-        v.classify_ssh_key('%s %s' % (kt, b64[:-4]))
+        linux_key.classify_ssh_key('%s %s' % (kt, b64[:-4]))
     assert str(e.value).startswith('ssh_key:') and 'truncated' in str(e.value)

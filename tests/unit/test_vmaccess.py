@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Unit tests for plugins/module_utils/_vmaccess.py: validation, payload, fingerprint, Azure CLI parity. No network."""
+"""Unit tests for plugins/module_utils/_extension/linux.py: validation, payload, fingerprint, Azure CLI parity. No network."""
 
 import base64
 import datetime
@@ -7,7 +7,14 @@ import json
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _extension, _vmaccess as v
+from ansible_collections.vmrescue.azure.plugins.module_utils import _errors
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (
+    fingerprint as fp,
+    linux as v,
+    linux_key,
+    profile,
+    status,
+)
 
 try:
     import sshkey_samples as samples
@@ -108,37 +115,37 @@ BAD_KEYS = [
 @pytest.mark.parametrize('key,message', BAD_KEYS, ids=[m[:40] for _, m in BAD_KEYS])
 def test_rejected_key_formats(key, message):
     with pytest.raises(v.VMAccessError) as e:
-        v.classify_ssh_key(key)
+        linux_key.classify_ssh_key(key)
     assert message in str(e.value)
 
 
 @pytest.mark.parametrize('key,kind', [(RSA, 'ssh-rsa'), (ED, 'ssh-ed25519'), (SSH2, 'ssh2'), (PEM, 'pem')])
 def test_accepted_key_formats(key, kind):
-    assert v.classify_ssh_key(key) == kind
+    assert linux_key.classify_ssh_key(key) == kind
 
 
 def test_ssh_key_from_file(tmp_path):
     pub = tmp_path / 'id_ed25519.pub'
     pub.write_text(ED + '\n')
-    assert v.resolve_ssh_key(str(pub)) == ED
-    assert v.resolve_ssh_key('id_ed25519.pub', base_dir=str(tmp_path)) == ED
-    assert v.resolve_ssh_key(ED + '\n') == ED  # key text is never taken for a path
+    assert linux_key.resolve_ssh_key(str(pub)) == ED
+    assert linux_key.resolve_ssh_key('id_ed25519.pub', base_dir=str(tmp_path)) == ED
+    assert linux_key.resolve_ssh_key(ED + '\n') == ED  # key text is never taken for a path
 
 
 def test_ssh_key_file_errors(tmp_path):
     priv = tmp_path / 'id_ed25519'
     priv.write_text('-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n-----END OPENSSH PRIVATE KEY-----\n')
     with pytest.raises(v.VMAccessError) as e:
-        v.resolve_ssh_key(str(priv))
+        linux_key.resolve_ssh_key(str(priv))
     assert 'holds a PRIVATE key' in str(e.value) and 'xx' not in str(e.value)
     with pytest.raises(v.VMAccessError) as e:
-        v.resolve_ssh_key(str(tmp_path / 'missing.pub'))
+        linux_key.resolve_ssh_key(str(tmp_path / 'missing.pub'))
     assert 'is neither a public key' in str(e.value) and 'nor an existing file on the controller' in str(e.value)
     # a relative path that starts like a key type is still a path
     d = tmp_path / 'ssh-keys'
     d.mkdir()
     (d / 'a.pub').write_text(RSA)
-    assert v.resolve_ssh_key('ssh-keys/a.pub', base_dir=str(tmp_path)) == RSA
+    assert linux_key.resolve_ssh_key('ssh-keys/a.pub', base_dir=str(tmp_path)) == RSA
 
 
 def test_expiration_warnings():
@@ -223,13 +230,13 @@ def test_body_shape():
 def test_shown_masks_password():
     plan = v.Plan(params(username='bob', password=PASSWORD, ssh_key=ED))
     shown = plan.shown('enablevmaccess')
-    assert shown['protectedSettings']['password'] == v.MASK
+    assert shown['protectedSettings']['password'] == profile.MASK
     assert shown['protectedSettings']['ssh_key'] == ED
     assert PASSWORD not in json.dumps(shown)
 
 
 def test_scrub():
-    assert v.scrub('failed for %s here' % PASSWORD, [PASSWORD]) == 'failed for ******** here'
+    assert _errors.scrub('failed for %s here' % PASSWORD, [PASSWORD]) == 'failed for ******** here'
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -237,43 +244,43 @@ def test_scrub():
 
 
 def test_fingerprint_format_and_length():
-    tag = v.fingerprint(b'{}')
+    tag = fp.fingerprint(b'{}')
     scheme, salt, digest = tag.split('$')
     assert scheme == 'vmrescue1'
     assert len(base64.urlsafe_b64decode(salt + '==')) == 16
     assert len(base64.urlsafe_b64decode(digest + '=')) == 32
-    assert len(tag) == v.FINGERPRINT_LENGTH == 76
-    assert len(tag) <= v.MAX_TAG_LENGTH
+    assert len(tag) == fp.FINGERPRINT_LENGTH == 76
+    assert len(tag) <= fp.MAX_TAG_LENGTH
 
 
 def test_fingerprint_same_config_matches_with_fresh_salt():
     a = v.Plan(params(username='bob', password=PASSWORD, ssh_key=ED))
     b = v.Plan(params(username='bob', password=PASSWORD, ssh_key=ED))
-    t1, t2 = v.fingerprint(a.canonical), v.fingerprint(a.canonical)
+    t1, t2 = fp.fingerprint(a.canonical), fp.fingerprint(a.canonical)
     assert t1 != t2  # fresh salt each time
     ext = {'properties': {'forceUpdateTag': t1}}
     assert b.matches(ext)
-    assert v.fingerprint_matches(t2, b.canonical)
+    assert fp.fingerprint_matches(t2, b.canonical)
 
 
 def test_fingerprint_cache_one_scrypt_per_salt_and_request(monkeypatch):
     """A batch sends one request to every target: one salt per task, one scrypt per (salt, request)."""
     calls = []
-    real = _extension._scrypt  # the fingerprint engine moved to _extension (shared with vmaccess_windows)
-    monkeypatch.setattr(_extension, '_scrypt', lambda data, salt: calls.append(salt) or real(data, salt))
+    real = fp._scrypt  # the fingerprint engine is _extension/fingerprint.py (shared with vmaccess_windows)
+    monkeypatch.setattr(fp, '_scrypt', lambda data, salt: calls.append(salt) or real(data, salt))
     a = v.Plan(params(username='bob', password=PASSWORD, ssh_key=ED))
     other = v.Plan(params(username='bob', password=PASSWORD + 'x', ssh_key=ED))
-    cache = v.FingerprintCache()
-    tags = [v.fingerprint(a.canonical, cache=cache) for _ in range(5)]
+    cache = fp.FingerprintCache()
+    tags = [fp.fingerprint(a.canonical, cache=cache) for _ in range(5)]
     assert len(set(tags)) == 1 and len(calls) == 1
     assert all(a.matches({'properties': {'forceUpdateTag': t}}, cache) for t in tags) and len(calls) == 1
     assert not other.matches({'properties': {'forceUpdateTag': tags[0]}}, cache) and len(calls) == 2
     # a re-run (new task, new cache) verifies the tags of the earlier task with one scrypt for all of them
-    rerun = v.FingerprintCache()
+    rerun = fp.FingerprintCache()
     assert rerun.salt != cache.salt
     assert all(a.matches({'properties': {'forceUpdateTag': t}}, rerun) for t in tags) and len(calls) == 3
     # tags written by single-target tasks (a salt each) still verify, one scrypt per salt
-    singles = [v.fingerprint(a.canonical) for _ in range(2)]
+    singles = [fp.fingerprint(a.canonical) for _ in range(2)]
     assert all(a.matches({'properties': {'forceUpdateTag': t}}, rerun) for t in singles)
 
 
@@ -290,7 +297,7 @@ def test_fingerprint_cache_one_scrypt_per_salt_and_request(monkeypatch):
 )
 def test_fingerprint_detects_each_change(change):
     base = dict(username='bob', password=PASSWORD, ssh_key=ED)
-    tag = v.fingerprint(v.Plan(params(**base)).canonical)
+    tag = fp.fingerprint(v.Plan(params(**base)).canonical)
     changed = dict(base, **change)
     assert not v.Plan(params(**changed)).matches({'properties': {'forceUpdateTag': tag}})
 
@@ -299,7 +306,7 @@ def test_fingerprint_without_password():
     base = dict(username='bob', password=PASSWORD, ssh_key=ED, fingerprint_password=False)
     plan = v.Plan(params(**base))
     assert PASSWORD.encode() not in plan.canonical
-    tag = v.fingerprint(plan.canonical)
+    tag = fp.fingerprint(plan.canonical)
     # a password-only change is not detected (documented: use force)
     assert v.Plan(params(**dict(base, password='another-one-123'))).matches({'properties': {'forceUpdateTag': tag}})
     # ... but a key change still is
@@ -311,16 +318,16 @@ def test_fingerprint_without_password():
 def test_fingerprint_canonical_contains_password_only_when_asked():
     plan = v.Plan(params(username='bob', password=PASSWORD))
     assert PASSWORD.encode() in plan.canonical  # it is hashed, never sent or returned as such
-    assert PASSWORD not in v.fingerprint(plan.canonical)
+    assert PASSWORD not in fp.fingerprint(plan.canonical)
 
 
 @pytest.mark.parametrize('tag', [None, '', '1', 'vmrescue1$x$y', 'other$AAAAAAAAAAAAAAAAAAAAAA$' + 'A' * 43, 123])
 def test_foreign_tags_never_match(tag):
-    assert not v.fingerprint_matches(tag, b'{}')
+    assert not fp.fingerprint_matches(tag, b'{}')
 
 
 def test_scrypt_parameters_documented():
-    assert (v.SCRYPT_N, v.SCRYPT_R, v.SCRYPT_P, v.SALT_BYTES, v.SCRYPT_DKLEN) == (2**14, 8, 1, 16, 32)
+    assert (fp.SCRYPT_N, fp.SCRYPT_R, fp.SCRYPT_P, fp.SALT_BYTES, fp.SCRYPT_DKLEN) == (2**14, 8, 1, 16, 32)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -345,10 +352,10 @@ def test_last_run_succeeded():
             },
         }
     }
-    assert v.last_run_succeeded(ok)
-    assert not v.last_run_succeeded(bad)
-    assert not v.last_run_succeeded(bad2)
-    assert v.handler_status(ok)['message'] == 'Enable succeeded.'
+    assert status.last_run_succeeded(ok)
+    assert not status.last_run_succeeded(bad)
+    assert not status.last_run_succeeded(bad2)
+    assert status.handler_status(ok)['message'] == 'Enable succeeded.'
 
 
 def test_os_and_power():
@@ -373,4 +380,4 @@ def test_extension_recognition():
     assert v.is_aad_login(
         {'properties': {'publisher': 'Microsoft.Azure.ActiveDirectory', 'type': 'AADSSHLoginForLinux'}}
     )
-    assert v.extension_name({'id': '/subscriptions/s/x/extensions/abc'}) == 'abc'
+    assert status.extension_name({'id': '/subscriptions/s/x/extensions/abc'}) == 'abc'

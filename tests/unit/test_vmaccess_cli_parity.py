@@ -57,7 +57,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _vmaccess as v
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension import linux as v
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
 
 try:

@@ -6,8 +6,13 @@ import json
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _vmaccess as v
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (
+    engine,
+    fingerprint as fp,
+    linux as v,
+    profile,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
 
 try:
@@ -263,7 +268,7 @@ def test_check_mode_reads_only_and_diff_masks_password():
     res, _ = run(arm, check_mode=True, username='bob', password=PASSWORD)
     assert res['changed'] and arm.writes == []
     after = res['diff']['after']
-    assert after['protectedSettings'] == {'username': 'bob', 'password': v.MASK}
+    assert after['protectedSettings'] == {'username': 'bob', 'password': profile.MASK}
     assert PASSWORD not in json.dumps(res)
 
 
@@ -327,11 +332,11 @@ def test_handler_that_never_finishes_fails_after_the_wait_without_a_second_write
     with pytest.raises(v.VMAccessFailure) as e:
         run(arm, username='bob', password=PASSWORD)
     assert (
-        'was accepted but did not finish within %d seconds (provisioningState Updating)' % v.EXTENSION_WAIT_SECONDS
+        'was accepted but did not finish within %d seconds (provisioningState Updating)' % engine.EXTENSION_WAIT_SECONDS
         in e.value.msg
     )
     assert e.value.result['changed'] and e.value.result['provisioning_state'] == 'Updating'
-    assert len(arm.writes) == 1 and sum(arm.slept) == pytest.approx(v.EXTENSION_WAIT_SECONDS)
+    assert len(arm.writes) == 1 and sum(arm.slept) == pytest.approx(engine.EXTENSION_WAIT_SECONDS)
     assert PASSWORD not in e.value.msg and PASSWORD not in json.dumps(e.value.result)
 
 
@@ -427,7 +432,7 @@ def test_the_same_request_still_running_is_waited_for_not_sent_again():
         arm, parse_resource_id(VM_ID), params(username='bob', ssh_key=ED), sleep=arm.slept.append, clock=arm.clock
     )
     runner.plan = runner.handler.plan(runner.params)
-    body = runner.plan.body('westeurope', v.fingerprint(runner.plan.canonical))
+    body = runner.plan.body('westeurope', fp.fingerprint(runner.plan.canonical))
     arm.put(VM_ID + '/extensions/enablevmaccess', body, api_version='x', lro=False)  # the cancelled run's PUT
     arm.calls.clear()
     res, _ = run(arm, username='bob', ssh_key=ED)

@@ -15,12 +15,9 @@ import subprocess
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _vmaccess_windows as w
-from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (
-    ExtensionError,
-    ExtensionFailure,
-    ExtensionRunner,
-)
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension import windows as w
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.engine import ExtensionRunner
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.errors import ExtensionError, ExtensionFailure
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
 
 try:

@@ -4,12 +4,13 @@
 
 """The VMAccessForLinux profile: its options, their validation and the payload it sends.
 
-This is a private module_utils file of vmrescue.azure (the leading underscore says so): its interface may change
-at any time and it is not meant to be used from outside this collection.
+This is a private module_utils file of vmrescue.azure (the package's leading underscore says so): its interface may
+change at any time and it is not meant to be used from outside this collection.
 
 Everything that does not depend on the handler (the fingerprint in ``forceUpdateTag``, scrubbing of secrets,
-find-or-reuse of the extension, the write and the read-back confirmation, batch state, diff) is in
-``_extension.py``; the names this module used to define there are re-exported below so imports keep working.
+find-or-reuse of the extension, the write and the read-back confirmation, batch state, diff) is in ``engine.py``
+and the files it uses; the ``ssh_key`` option (controller file or key text, the formats the handler accepts) is in
+``linux_key.py``.
 
 Facts this module relies on (see docs/azure-facts.md, section 2, read from the VMAccess 1.5 handler source):
 
@@ -21,43 +22,36 @@ Facts this module relies on (see docs/azure-facts.md, section 2, read from the V
   new ``forceUpdateTag`` does: the module records a salted scrypt fingerprint of the whole requested configuration
   in ``forceUpdateTag`` so it can tell, without reading any secret back, whether the request differs from the last
   successful one.
+
+Public names: ``LINUX`` (the ``LinuxHandler``), ``ARGUMENT_SPEC``, ``validate(params, today=None)``,
+``build_settings(params, ssh_key_text=None)``, ``Plan``, ``VMAccessRunner``, ``is_vmaccess_linux``,
+``is_aad_login``, ``run``, ``task_spec``; the option tables (``PUBLIC_KEYS``, ``PROTECTED_KEYS``, ``BOOLEAN_KEYS``,
+``ACTION_OPTIONS``, ``SETTING_OPTIONS``, ``SYSTEM_USERS``).
 """
 
 import datetime
-import os
 import re
 import time
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _extension, _sshkey
-from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (  # noqa: F401 pylint: disable=unused-import
-    EXTENSION_WAIT_SECONDS,
-    FINAL_PROVISIONING_STATES,
-    FINGERPRINT_LENGTH,
-    FINGERPRINT_SCHEME,
-    MASK,
-    MAX_TAG_LENGTH,
-    MUTUALLY_EXCLUSIVE,
-    SALT_BYTES,
-    SCRYPT_DKLEN,
-    SCRYPT_MAXMEM,
-    SCRYPT_N,
-    SCRYPT_P,
-    SCRYPT_R,
-    BatchState,
-    ExtensionError as VMAccessError,
-    ExtensionFailure as VMAccessFailure,
-    FingerprintCache,
-    _scrypt,
-    extension_name,
-    fingerprint,
-    fingerprint_matches,
-    handler_status,
-    instance_view_extension_status,
-    last_run_succeeded,
-    scrub,
-    scrub_obj,
-    visible,
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.engine import (
+    ExtensionRunner,
+    run_task,
+    task_spec as engine_task_spec,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.errors import ExtensionError, ExtensionFailure
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.linux_key import (
+    classify_ssh_key,
+    resolve_ssh_key,
+)
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.profile import ExtensionPlan, Handler
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.status import extension_name, is_extension
+
+# Aliases kept for older callers: the names this profile had before the engine was shared. The tests use them as
+# attributes of this module (``linux.VMAccessError``); new code imports ExtensionError / ExtensionFailure from
+# errors.py.
+VMAccessError = ExtensionError
+VMAccessFailure = ExtensionFailure
+
 
 PUBLISHER = 'Microsoft.OSTCExtensions'
 EXTENSION_TYPE = 'VMAccessForLinux'
@@ -149,132 +143,6 @@ USERNAME_MAX = 32  # useradd refuses longer names
 
 _DATE_RE = re.compile(r'^\d{4}-\d{2}-\d{2}$')
 _USERNAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$')
-_SSH2_BEGIN = '---- BEGIN SSH2 PUBLIC KEY ----'
-_SSH2_END = '---- END SSH2 PUBLIC KEY ----'
-_PEM_BEGIN = '-----BEGIN CERTIFICATE-----'
-_PEM_END = '-----END CERTIFICATE-----'
-_KEY_FILE_MAX_BYTES = 64 * 1024
-PRIVATE_KEY_MESSAGE = (
-    'ssh_key holds a PRIVATE key (it is not shown); give the public key (the .pub file, or '
-    "'ssh-keygen -y -f KEYFILE' prints it), and treat that private key as exposed if it was "
-    'written into a playbook or inventory'
-)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# SSH key handling
-
-
-_KEY_TEXT_RE = re.compile(r'^\s*(?:ssh-[A-Za-z0-9@.-]+|ecdsa-sha2-\S+|sk-\S+)\s+\S')
-
-
-def looks_like_key_text(value):
-    """True for key material (never a path): an OpenSSH key line, an SSH2/PEM block, or several lines."""
-    s = value.strip()
-    return bool(_KEY_TEXT_RE.match(s)) or s.startswith('----') or '\n' in s
-
-
-def resolve_ssh_key(value, base_dir=None):
-    """Return the public key text for ``ssh_key``: the value itself, or the content of a file on the controller.
-
-    Like the Azure CLI (``read_content_if_is_file``), a value that names an existing file is read. A value that
-    looks like key text is never taken for a path. ``~`` is expanded; a relative path is taken relative to
-    ``base_dir`` when given and that file exists there.
-    """
-    if value is None:
-        return None
-    if _sshkey.looks_private(value):
-        raise VMAccessError(PRIVATE_KEY_MESSAGE)
-    if looks_like_key_text(value):
-        return value.strip()
-    path = os.path.expanduser(value)
-    candidates = [path]
-    if base_dir and not os.path.isabs(path):
-        candidates.insert(0, os.path.join(base_dir, path))
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            try:
-                with open(candidate, 'rb') as f:
-                    data = f.read(_KEY_FILE_MAX_BYTES + 1)
-            except OSError as e:
-                raise VMAccessError(
-                    "ssh_key: cannot read the file '%s' on the controller: %s" % (candidate, e.strerror or e)
-                )
-            if len(data) > _KEY_FILE_MAX_BYTES:
-                raise VMAccessError(
-                    "ssh_key: the file '%s' is larger than %d bytes; it is not a public key"
-                    % (candidate, _KEY_FILE_MAX_BYTES)
-                )
-            try:
-                text = data.decode('utf-8')
-            except UnicodeDecodeError:
-                raise VMAccessError("ssh_key: the file '%s' is not a text public key" % candidate)
-            if _sshkey.looks_private(text):
-                raise VMAccessError(
-                    "ssh_key: the file '%s' holds a PRIVATE key; give the public key (usually the .pub file next to it)"
-                    % candidate
-                )
-            return text.strip()
-    raise VMAccessError(
-        "ssh_key: '%s' is neither a public key (ssh-rsa, ssh-ed25519, an SSH2 block or a PEM certificate) "
-        'nor an existing file on the controller' % (value if len(value) <= 200 else value[:40] + '...')
-    )
-
-
-def classify_ssh_key(text):
-    """Return the key kind (``ssh-rsa``, ``ssh-ed25519``, ``ssh2``, ``pem``) or raise VMAccessError with the reason.
-
-    OpenSSH lines and SSH2 blocks are parsed in full by ``_sshkey`` (strict base64, every length-prefixed field,
-    inner type equal to the outer, no trailing bytes, key sizes): a key cut short is refused as truncated instead
-    of being installed. The handler appends ``ssh-rsa`` / ``ssh-ed25519`` lines to authorized_keys, converts an SSH2
-    block with ``ssh-keygen -i``, and treats anything else as a PEM certificate (``openssl x509 -pubkey``): an
-    ECDSA, DSA or FIDO (``sk-*``) key therefore makes the handler fail with "Failed to generate public key file.".
-    Messages never contain the key.
-    """
-    s = (text or '').strip()
-    if not s:
-        raise VMAccessError('ssh_key is empty')
-    if _sshkey.looks_private(s):
-        raise VMAccessError(PRIVATE_KEY_MESSAGE)
-    if s.startswith(_SSH2_BEGIN):
-        try:
-            _sshkey.parse_ssh2_block(s)
-        except _sshkey.SshKeyError as exc:
-            raise VMAccessError('ssh_key: %s' % exc)
-        return 'ssh2'
-    if s.startswith(_PEM_BEGIN):
-        if not s.endswith(_PEM_END):
-            raise VMAccessError("ssh_key: the PEM certificate does not end with '%s' (it looks truncated)" % _PEM_END)
-        return 'pem'
-    if s.startswith('-----BEGIN'):
-        raise VMAccessError(
-            'ssh_key: only a PEM certificate (-----BEGIN CERTIFICATE-----) is accepted in PEM form; '
-            "the VMAccessForLinux handler runs 'openssl x509' on it and fails on other PEM objects"
-        )
-    lines = s.splitlines()
-    key_type = lines[0].split()[0]
-    if len(lines) > 1 and key_type in _sshkey.KEY_TYPES:
-        raise VMAccessError('ssh_key: give exactly one public key (one line); run the task once per key')
-    if key_type not in _sshkey.KEY_TYPES and not key_type.endswith(_sshkey.CERT_SUFFIX):
-        raise VMAccessError(
-            "ssh_key: unsupported key format '%s': the VMAccessForLinux handler accepts ssh-rsa and ssh-ed25519 keys, "
-            'SSH2 public key blocks (%s) and PEM certificates' % (key_type[:40], _SSH2_BEGIN)
-        )
-    if key_type in _sshkey.KEY_TYPES and key_type not in ('ssh-rsa', 'ssh-ed25519'):
-        # said first, whatever the rest of the line: no form of such a key can work
-        kind = {'ssh-dss': 'DSA'}.get(
-            key_type, 'ECDSA' if key_type.startswith('ecdsa-') else 'FIDO security key (sk-*)'
-        )
-        raise VMAccessError(
-            'ssh_key: %s keys (%s) are not supported: the VMAccessForLinux handler accepts only ssh-rsa and ssh-ed25519 '
-            'keys, SSH2 public key blocks and PEM certificates, treats anything else as a PEM certificate and fails '
-            "('Failed to generate public key file.'); use an ssh-rsa or ssh-ed25519 key" % (kind, key_type)
-        )
-    try:
-        key = _sshkey.parse_line(lines[0])
-    except _sshkey.SshKeyError as exc:
-        raise VMAccessError('ssh_key: %s' % exc)
-    return key.type
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -294,7 +162,7 @@ def _is_set(params, name):
 
 def _check_user_name(option, name):
     if len(name) > USERNAME_MAX or not _USERNAME_RE.match(name):
-        raise VMAccessError(
+        raise ExtensionError(
             "%s: '%s' is not a valid Linux user name (letters, digits, '_', '.', '-', at most %d "
             "characters, not starting with '-' or '.')" % (option, name[:64], USERNAME_MAX)
         )
@@ -309,85 +177,111 @@ def _check_user_name(option, name):
                 "the VMAccessForLinux handler refuses to set a password or key for a system user ('Failed to "
                 "set password for system user: %s (0x06).'); give a regular user name (it gets sudo)" % name
             )
-        raise VMAccessError("%s: '%s' is a system account: %s" % (option, name, reason))
+        raise ExtensionError("%s: '%s' is a system account: %s" % (option, name, reason))
 
 
 def validate(params, today=None):
     """Check every rule of the handler that can be checked on the controller.
 
-    Raises VMAccessError with the option names in the message. Returns a list of warnings.
+    Raises ExtensionError with the option names in the message. Returns a list of warnings.
     """
-    warnings = []
     state = params.get('state') or 'present'
     given = [o for o in SETTING_OPTIONS if _is_set(params, o)]
 
     if state == 'absent':
         if given:
-            raise VMAccessError(
+            raise ExtensionError(
                 'state=absent removes the VMAccessForLinux extension and cannot be combined with %s' % ', '.join(given)
             )
-        return warnings
+        return []
 
+    _check_not_empty(params)
+    _check_needed_options(params)
+    _check_disk_options(params)
+    _check_remove_user(params)
+    if _is_true(params, 'reset_ssh') and _is_true(params, 'restore_backup_ssh'):
+        raise ExtensionError(
+            'reset_ssh and restore_backup_ssh are mutually exclusive (one replaces sshd_config with the distribution '
+            'default, the other restores the backup)'
+        )
+    _check_username(params)
+    warnings = _expiration_warnings(params, today)
+    if _is_set(params, 'type_handler_version'):
+        if not re.match(r'^\d+\.\d+$', params['type_handler_version']):
+            raise ExtensionError(
+                "type_handler_version must be MAJOR.MINOR (for example 1.5), got '%s'" % params['type_handler_version']
+            )
+    return warnings
+
+
+def _check_not_empty(params):
     for name in ('username', 'remove_user', 'disk_name', 'extension_name', 'type_handler_version'):
         v = params.get(name)
         if v is not None and not str(v).strip():
-            raise VMAccessError('%s must not be empty' % name)
+            raise ExtensionError('%s must not be empty' % name)
     if params.get('password') is not None and params.get('password') == '':
-        raise VMAccessError('password must not be empty (the handler ignores an empty password)')
+        raise ExtensionError('password must not be empty (the handler ignores an empty password)')
     if params.get('ssh_key') is not None and not params['ssh_key'].strip():
-        raise VMAccessError('ssh_key must not be empty')
+        raise ExtensionError('ssh_key must not be empty')
 
+
+def _check_needed_options(params):
+    """Options that need another one, and a request that asks the handler to do something."""
     if _is_true(params, 'remove_prior_keys') and not _is_set(params, 'ssh_key'):
-        raise VMAccessError('remove_prior_keys needs ssh_key (it truncates authorized_keys before adding the new key)')
+        raise ExtensionError('remove_prior_keys needs ssh_key (it truncates authorized_keys before adding the new key)')
 
     for name in ('password', 'ssh_key', 'expiration', 'enable_passwordless_access'):
         if _is_set(params, name) and not _is_set(params, 'username'):
-            raise VMAccessError('%s needs username (the user to set it for)' % name)
+            raise ExtensionError('%s needs username (the user to set it for)' % name)
 
     if not any(_is_set(params, o) for o in ACTION_OPTIONS):
-        raise VMAccessError(
+        raise ExtensionError(
             'nothing to do: give one of username (with password and/or ssh_key), reset_ssh, restore_backup_ssh, '
             'remove_user, check_disk, repair_disk (or state=absent to remove the extension)'
         )
 
-    if _is_true(params, 'check_disk') and _is_true(params, 'repair_disk'):
-        raise VMAccessError('check_disk and repair_disk are mutually exclusive (the handler accepts only one of them)')
-    if _is_set(params, 'disk_name') and not _is_true(params, 'repair_disk'):
-        raise VMAccessError('disk_name is used only with repair_disk=true')
-    if _is_true(params, 'repair_disk') and not _is_set(params, 'disk_name'):
-        raise VMAccessError('repair_disk=true needs disk_name (the disk to repair)')
 
+def _check_disk_options(params):
+    if _is_true(params, 'check_disk') and _is_true(params, 'repair_disk'):
+        raise ExtensionError('check_disk and repair_disk are mutually exclusive (the handler accepts only one of them)')
+    if _is_set(params, 'disk_name') and not _is_true(params, 'repair_disk'):
+        raise ExtensionError('disk_name is used only with repair_disk=true')
+    if _is_true(params, 'repair_disk') and not _is_set(params, 'disk_name'):
+        raise ExtensionError('repair_disk=true needs disk_name (the disk to repair)')
+
+
+def _check_remove_user(params):
     if _is_set(params, 'remove_user'):
         conflicting = [o for o in ('reset_ssh', 'restore_backup_ssh', 'password') if _is_set(params, o)]
         if conflicting:
-            raise VMAccessError(
+            raise ExtensionError(
                 'remove_user cannot be combined with %s: the handler refuses to change sshd_config and remove a user '
                 "in one run ('Cannot reset sshd_config and remove a user in one operation.'); use two tasks"
                 % ' or '.join(conflicting)
             )
         _check_user_name('remove_user', params['remove_user'])
 
-    if _is_true(params, 'reset_ssh') and _is_true(params, 'restore_backup_ssh'):
-        raise VMAccessError(
-            'reset_ssh and restore_backup_ssh are mutually exclusive (one replaces sshd_config with the distribution '
-            'default, the other restores the backup)'
-        )
 
+def _check_username(params):
     if _is_set(params, 'username'):
         _check_user_name('username', params['username'])
         if not _is_set(params, 'password') and not _is_set(params, 'ssh_key'):
-            raise VMAccessError(
+            raise ExtensionError(
                 "username needs password or ssh_key (the handler fails with 'No password or ssh_key is specified.')"
             )
 
+
+def _expiration_warnings(params, today=None):
+    """Refuse an expiration that is not a date; warn that it applies to a new account only (and when it is past)."""
+    warnings = []
     if _is_set(params, 'expiration'):
         exp = params['expiration']
         if not _DATE_RE.match(exp):
-            raise VMAccessError("expiration must be a date in the form YYYY-MM-DD, got '%s'" % exp)
+            raise ExtensionError("expiration must be a date in the form YYYY-MM-DD, got '%s'" % exp)
         try:
             day = datetime.datetime.strptime(exp, '%Y-%m-%d').date()
         except ValueError:
-            raise VMAccessError("expiration: '%s' is not a valid calendar date (YYYY-MM-DD)" % exp)
+            raise ExtensionError("expiration: '%s' is not a valid calendar date (YYYY-MM-DD)" % exp)
         today = today or datetime.date.today()
         if day <= today:
             warnings.append('expiration %s is not in the future: a new account would be expired at once' % exp)
@@ -395,12 +289,6 @@ def validate(params, today=None):
             'expiration is applied only when the handler creates the account (useradd -e); '
             'it does not change an existing account'
         )
-
-    if _is_set(params, 'type_handler_version'):
-        if not re.match(r'^\d+\.\d+$', params['type_handler_version']):
-            raise VMAccessError(
-                "type_handler_version must be MAJOR.MINOR (for example 1.5), got '%s'" % params['type_handler_version']
-            )
     return warnings
 
 
@@ -435,42 +323,19 @@ def build_settings(params, ssh_key_text=None):
     return settings, protected
 
 
-def extension_properties(settings, protected, type_handler_version, auto_upgrade_minor_version, force_update_tag=None):
-    props = {
-        'publisher': PUBLISHER,
-        'type': EXTENSION_TYPE,
-        'typeHandlerVersion': type_handler_version,
-        'autoUpgradeMinorVersion': bool(auto_upgrade_minor_version),
-        'settings': settings,
-        'protectedSettings': protected,
-    }
-    if force_update_tag is not None:
-        props['forceUpdateTag'] = force_update_tag
-    return props
-
-
-def mask_protected(protected):
-    """A copy of protectedSettings safe to show: secret values replaced by the no_log mask."""
-    return _extension.mask_protected(protected, SECRET_KEYS)
-
-
-def _lower(v):
-    return (v or '').lower() if isinstance(v, str) else ''
-
-
 def is_vmaccess_linux(ext):
-    return _extension.is_extension(ext, PUBLISHER, EXTENSION_TYPE)
+    return is_extension(ext, PUBLISHER, EXTENSION_TYPE)
 
 
 def is_aad_login(ext):
-    return _extension.is_extension(ext, AAD_PUBLISHER, AAD_EXTENSION_TYPE)
+    return is_extension(ext, AAD_PUBLISHER, AAD_EXTENSION_TYPE)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # The profile
 
 
-class LinuxHandler(_extension.Handler):
+class LinuxHandler(Handler):
     publisher = PUBLISHER
     type = EXTENSION_TYPE
     default_type_handler_version = DEFAULT_TYPE_HANDLER_VERSION
@@ -513,7 +378,7 @@ class LinuxHandler(_extension.Handler):
 LINUX = LinuxHandler()
 
 
-class Plan(_extension.ExtensionPlan):
+class Plan(ExtensionPlan):
     """What to send for one target: settings, protected settings, fingerprint input. No network."""
 
     def __init__(self, params, ssh_key_text=None):
@@ -521,8 +386,8 @@ class Plan(_extension.ExtensionPlan):
         super().__init__(LINUX, params, settings, protected)
 
 
-class VMAccessRunner(_extension.ExtensionRunner):
-    """The shared ExtensionRunner with the VMAccessForLinux profile (see _extension.ExtensionRunner)."""
+class VMAccessRunner(ExtensionRunner):
+    """The shared ExtensionRunner with the VMAccessForLinux profile (see engine.ExtensionRunner)."""
 
     def __init__(
         self,
@@ -561,9 +426,9 @@ class VMAccessRunner(_extension.ExtensionRunner):
 def run(client, target, params, check_mode=False, diff=False, shared=None):
     """TaskSpec.run: validate (no network), then VMAccessRunner. Raises _arm.TaskError on failure. ``shared``: the
     task's BatchState (TaskSpec ``shared``), or None."""
-    return _extension.run_task(LINUX, client, target, params, check_mode=check_mode, diff=diff, shared=shared)
+    return run_task(LINUX, client, target, params, check_mode=check_mode, diff=diff, shared=shared)
 
 
 def task_spec():
-    """The module's TaskSpec (imported lazily so nothing loads AnsibleModule before it is needed)."""
-    return _extension.task_spec(LINUX, ARGUMENT_SPEC)
+    """The module's TaskSpec."""
+    return engine_task_spec(LINUX, ARGUMENT_SPEC)

@@ -5,7 +5,7 @@
 """The VMAccessAgent (Windows) profile: options, validation and payload (private).
 
 The engine (fingerprint in forceUpdateTag, scrubbing, find-or-reuse, write + read-back confirmation, batch state)
-is ``_extension.py``. Facts (azure-cli vm/custom.py ``_reset_windows_admin``, the VMAccess for Windows docs):
+is ``engine.py``. Facts (azure-cli vm/custom.py ``_reset_windows_admin``, the VMAccess for Windows docs):
 
 * publisher ``Microsoft.Compute``, type ``VMAccessAgent``, typeHandlerVersion ``2.4``, name ``enablevmaccess``
   (an existing VMAccessAgent extension is updated under its own name: one per handler type);
@@ -13,12 +13,17 @@ is ``_extension.py``. Facts (azure-cli vm/custom.py ``_reset_windows_admin``, th
   administrator's password, or adds a local administrator with that name when it differs from the current one;
 * with neither user name nor password it resets the Remote Desktop configuration (service, firewall rule for 3389);
 * it does not support domain controllers; it runs only on Windows.
+
+Public names: ``WINDOWS`` (the ``WindowsHandler``), ``ARGUMENT_SPEC``, ``validate(params)``,
+``build_settings(params)``, ``task_spec()``; Azure's rules ``USERNAME_MAX``, ``PASSWORD_MIN``, ``PASSWORD_MAX``,
+``RESERVED_USERNAMES``, ``DISALLOWED_PASSWORDS``.
 """
 
 import re
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _extension
-from ansible_collections.vmrescue.azure.plugins.module_utils._extension import ExtensionError
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.engine import task_spec as engine_task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.errors import ExtensionError
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.profile import ExtensionPlan, Handler
 
 PUBLISHER = 'Microsoft.Compute'
 EXTENSION_TYPE = 'VMAccessAgent'
@@ -89,6 +94,13 @@ def validate(params):
         raise ExtensionError('password needs username (the local administrator to set it for)')
     if password is None:
         raise ExtensionError('username needs password: the VMAccessAgent handler sets a password for that account')
+    _check_username(username)
+    _check_password(password, username)
+    return []
+
+
+def _check_username(username):
+    """Azure's rules for a Windows administrator name (adminUsername)."""
     name = username.strip()
     if not name or name != username:
         raise ExtensionError('username must not be empty or start or end with spaces')
@@ -107,6 +119,10 @@ def validate(params):
         raise ExtensionError(
             "username: '%s' is a name Azure does not allow for a Windows administrator; choose another name" % name
         )
+
+
+def _check_password(password, name):
+    """Azure's and Windows' rules for an administrator password (adminPassword); ``name`` is the checked user name."""
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         raise ExtensionError(
             'password: Azure requires %d to %d characters for a Windows password (got %d)'
@@ -129,7 +145,6 @@ def validate(params):
         raise ExtensionError('password: this is one of the passwords Azure refuses as too common; choose another')
     if len(name) >= 3 and name.lower() in password.lower():
         raise ExtensionError('password: Windows complexity rules refuse a password that contains the user name')
-    return []
 
 
 def build_settings(params):
@@ -139,7 +154,7 @@ def build_settings(params):
     return {'UserName': params['username']}, {'Password': params['password']}
 
 
-class WindowsHandler(_extension.Handler):
+class WindowsHandler(Handler):
     publisher = PUBLISHER
     type = EXTENSION_TYPE
     default_type_handler_version = DEFAULT_TYPE_HANDLER_VERSION
@@ -154,7 +169,7 @@ class WindowsHandler(_extension.Handler):
 
     def plan(self, params, base_dir=None):
         settings, protected = build_settings(params)
-        return _extension.ExtensionPlan(self, params, settings, protected)
+        return ExtensionPlan(self, params, settings, protected)
 
     def wrong_os_message(self, display):
         return (
@@ -168,4 +183,4 @@ WINDOWS = WindowsHandler()
 
 def task_spec():
     """The module's TaskSpec."""
-    return _extension.task_spec(WINDOWS, ARGUMENT_SPEC)
+    return engine_task_spec(WINDOWS, ARGUMENT_SPEC)

@@ -4,8 +4,8 @@
 
 """OpenSSH public key parsing: one strict reader of the key blob for every key type (private; pure, no I/O).
 
-This is a private module_utils file of vmrescue.azure (the leading underscore says so): its interface may change
-at any time and it is not meant to be used from outside this collection.
+This is a private module_utils file of vmrescue.azure (the package's leading underscore says so): its interface may
+change at any time and it is not meant to be used from outside this collection.
 
 A public key line is ``TYPE BASE64 [comment]``; the base64 part is the wire-format blob (RFC 4253 section 6.6,
 RFC 5656 section 3.1, RFC 8709, OpenSSH PROTOCOL.u2f and PROTOCOL.certkeys): a sequence of length-prefixed fields
