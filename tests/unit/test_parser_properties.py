@@ -11,12 +11,12 @@ import json
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import (
-    _proxy_agent as pa,
     _sshkey as k,
     _target as tg,
     _vmaccess as v,
     _vmaccess_windows as vw,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import status as pa
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_arg_errors
 
 try:
