@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_reset import task_spec
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import ControllerAction
 
 

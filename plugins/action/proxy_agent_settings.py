@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._msp_settings import task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.endpoint_modes import task_spec
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import ControllerAction
 
 

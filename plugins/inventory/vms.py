@@ -126,9 +126,11 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._azure_plugin import AzurePluginMixin
 
 try:
-    from ansible_collections.vmrescue.azure.plugins.module_utils import _arm, _msp_status
+    from ansible_collections.vmrescue.azure.plugins.module_utils import _arm
     from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
-    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import parse_record
+    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import diagnosis as agent_diagnosis
+    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import parse_record
+    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import model_settings
     from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state
 
     IMPORT_ERROR = None
@@ -255,10 +257,10 @@ class Lister:
 
 
 def diagnose(resource, view):
-    """_msp_status.diagnose of one VM / instance (None when its instance view could not be read)."""
+    """_proxy_agent.diagnosis.diagnose of one VM / instance (None when its instance view could not be read)."""
     if view.get('_error'):
         return None
-    return _msp_status.diagnose(
+    return agent_diagnosis.diagnose(
         resource, view, power_state(view), os_type(resource), record=parse_record(resource.get('tags'))
     )
 
@@ -267,12 +269,13 @@ def agent_health(diagnosis, view):
     """The ``proxy_agent_health`` host var: the compact diagnosis, or why there is none."""
     if diagnosis is None:
         return {'enabled': None, 'problems': ['instance view not read: %s' % view.get('_error')]}
-    return _msp_status.compact(diagnosis)
+    return agent_diagnosis.compact(diagnosis)
 
 
 def key_health(resource, view, diagnosis=None):
-    """The proxy agent part of the host vars, classified by the shared table of _msp_status (as the module does)."""
-    settings = _msp_status.model_settings(resource)
+    """The proxy agent part of the host vars, classified by the shared table of _proxy_agent.status (as the module
+    does)."""
+    settings = model_settings(resource)
     out = {
         'enabled': bool(settings.get('enabled')),
         'key_incarnation_id': settings.get('keyIncarnationId', 0) if settings else None,

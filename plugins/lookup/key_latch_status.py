@@ -78,13 +78,12 @@ _raw:
       type: dict
 """
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.reads import read_key_latch_status
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._lookup import AzureLookupBase
 
 
 class LookupModule(AzureLookupBase):
     def run(self, terms, variables=None, **kwargs):
-        from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import read_key_latch_status
-
         out = []
         for _term, target, res in self.read_targets(terms, variables, kwargs, read_key_latch_status):
             if res['missing']:

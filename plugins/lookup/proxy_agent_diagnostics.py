@@ -157,19 +157,19 @@ _raw:
       elements: str
 """
 
+from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.diagnosis import ENDPOINT_NAMES, diagnose
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import parse_record
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._lookup import AzureLookupBase
 
 
 def read_diagnostics(client, target):
     """One GET of the VM / instance with its instance view, diagnosed (the public shape in RETURN)."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils import _msp_status, _vm
-    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import parse_record
-
     view = _vm.read_view(client, target, instance_view=True)
-    d = _msp_status.diagnose(view.model, view.instance_view, view.power, view.os_type, record=parse_record(view.tags))
+    d = diagnose(view.model, view.instance_view, view.power, view.os_type, record=parse_record(view.tags))
     callers = [
         dict(
-            endpoint=_msp_status.ENDPOINT_NAMES.get(c['endpoint'], c['endpoint']),
+            endpoint=ENDPOINT_NAMES.get(c['endpoint'], c['endpoint']),
             user=c['user'],
             user_groups=c['user_groups'],
             process=c['process'],

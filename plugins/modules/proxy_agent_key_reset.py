@@ -324,7 +324,7 @@ diff:
   type: dict
 """
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_reset import task_spec
 from ansible_collections.vmrescue.azure.plugins.module_utils._runner import AzureModule
 
 

@@ -253,7 +253,7 @@ diff:
   type: dict
 """
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._msp_settings import task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.endpoint_modes import task_spec
 from ansible_collections.vmrescue.azure.plugins.module_utils._runner import AzureModule
 
 

@@ -2,8 +2,11 @@
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _msp_settings as m
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import (
+    endpoint_modes as m,
+    settings_record as rec,
+)
 
 SUB = '5b0c3e2a-0000-4000-8000-00000000bbbb'
 REF = (
@@ -18,19 +21,19 @@ def test_record_round_trip_and_short_refs():
     )
     text = m.encode_record(norm, SUB)
     assert SUB not in text and len(text) < 100
-    assert m.decode_record(text, SUB) == dict(norm, add_proxy_agent_extension=None)
+    assert rec.decode_record(text, SUB) == dict(norm, add_proxy_agent_extension=None)
 
 
 def test_record_absent_endpoint_and_extension():
     norm = m.normalize({'enabled': False, 'addProxyAgentExtension': True})
-    back = m.decode_record(m.encode_record(norm, SUB), SUB)
+    back = rec.decode_record(m.encode_record(norm, SUB), SUB)
     assert back == norm and back['wire_server'] is None
 
 
 @pytest.mark.parametrize('text', ['', 'x', '{"v":2,"e":1}', '{"v":1}', '{"v":1,"e":1,"w":"Permissive"}'])
 def test_garbled_records_refused(text):
     with pytest.raises((ValueError, KeyError)):
-        m.decode_record(text, SUB)
+        rec.decode_record(text, SUB)
 
 
 @pytest.mark.parametrize(

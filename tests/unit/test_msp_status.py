@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _msp_status as ms, _proxy_agent
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import (
+    diagnosis as dg,
+    endpoint_modes,
+    key_reset,
+    status as ms,
+)
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 FRESH = '2026-01-01T11:59:30.1234567+00:00'
@@ -145,15 +150,15 @@ def model(enabled=True, incarnation=3, wire=None, imds=None, mode=None, wire_pro
 def diag(v, m=None, os_type='Linux', **kw):
     from ansible_collections.vmrescue.azure.plugins.module_utils._vm import power_state
 
-    return ms.diagnose(m or model(), v, power_state(v), os_type, now=NOW, **kw)
+    return dg.diagnose(m or model(), v, power_state(v), os_type, now=NOW, **kw)
 
 
 def test_one_place_per_concern():
     # the key reset's names are the status module's (no copy)
-    assert _proxy_agent.parse_agent_status is ms.parse_agent_status
-    assert _proxy_agent.classify_health is ms.classify_health
-    assert _proxy_agent.message_family is ms.message_family
-    assert _proxy_agent.parse_secure_channel_state is ms.parse_secure_channel_state
+    assert key_reset.parse_agent_status is ms.parse_agent_status
+    assert key_reset.classify_health is ms.classify_health
+    assert dg.classify_health is ms.classify_health
+    assert endpoint_modes.parse_secure_channel_state is ms.parse_secure_channel_state
 
 
 def test_module_is_pure():
@@ -189,7 +194,7 @@ def test_module_is_pure():
     ],
 )
 def test_parse_summary(text, entries, note):
-    got, got_note = ms.parse_summary(text)
+    got, got_note = dg.parse_summary(text)
     assert got == entries
     assert (got_note or '').startswith(note or '')
 
@@ -206,7 +211,7 @@ def test_parse_summary(text, entries, note):
     ],
 )
 def test_endpoint_of(ip, port, endpoint):
-    assert ms.endpoint_of(ip, port) == endpoint
+    assert dg.endpoint_of(ip, port) == endpoint
 
 
 @pytest.mark.parametrize(
@@ -225,7 +230,7 @@ def test_endpoint_of(ip, port, endpoint):
     ],
 )
 def test_model_modes(settings, modes):
-    got = ms.model_modes(settings)
+    got = dg.model_modes(settings)
     assert (got['wireserver'], got['imds'], got['hostga']) == modes
 
 
@@ -235,7 +240,7 @@ def test_healthy_enforcing_vm_has_no_problem():
     assert d['modes'] == {'wireserver': 'Enforce', 'imds': 'Audit', 'hostga': 'Enforce'}
     assert d['modes_source'] == 'guest' and d['agent_version'] == '1.0.47' and d['denials'] == []
     assert d['key']['verdict'] == 'healthy'
-    c = ms.compact(d)
+    c = dg.compact(d)
     assert c['ebpf'] == 'RUNNING' and c['listener'] == 'RUNNING' and c['denials'] == 0
 
 
@@ -260,7 +265,7 @@ def test_enforced_denial_is_blocked_and_merged_across_summaries():
     assert sorted(c['sources']) == ['connection_summary', 'failed_authentication_summary']
     assert 'blocked from IMDS' in c['action'] and 'imds_mode: Audit' in c['action']
     assert 'inVMAccessControlProfile' in c['action']
-    assert ms.compact(d)['blocked'] == 1 and 'IMDS /usr/bin/curl (app) x7' in ms.compact(d)['denied_callers']
+    assert dg.compact(d)['blocked'] == 1 and 'IMDS /usr/bin/curl (app) x7' in dg.compact(d)['denied_callers']
 
 
 def test_audited_denial_is_not_blocked():
@@ -377,7 +382,7 @@ def test_windows_extra_ebpf_substatus_is_ignored_for_summaries():
     ],
 )
 def test_scrub_cmdline(cmdline, expected):
-    assert ms.scrub_cmdline(cmdline) == expected
+    assert dg.scrub_cmdline(cmdline) == expected
 
 
 def test_denied_caller_cmdline_is_scrubbed():

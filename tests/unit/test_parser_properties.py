@@ -10,7 +10,7 @@ import json
 
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent as pa, _target as tg
+from ansible_collections.vmrescue.azure.plugins.module_utils import _target as tg
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (
     errors as ext_errors,
     linux as v,
@@ -18,6 +18,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (
     sshkey as k,
     windows as vw,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import status as pa
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_arg_errors
 
 try:

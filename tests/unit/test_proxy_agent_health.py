@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent as pa
+from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import key_record as kr, status as pa
 
 GUID = 'e3882f98-da8d-4410-8394-06c23462781c'
 SCS = 'WireServer Enforce -  IMDS Enforce - HostGA Enforce'  # two spaces before IMDS: what the agent writes
@@ -52,7 +53,7 @@ def view(
 
 def classify(v, model_id=10):
     return pa.classify_health(
-        {'enabled': True, 'keyIncarnationId': model_id}, pa.parse_agent_status(v), pa.power_state(v)
+        {'enabled': True, 'keyIncarnationId': model_id}, pa.parse_agent_status(v), _vm.power_state(v)
     )
 
 
@@ -263,8 +264,8 @@ def classify_with(v, model_id, tags, now=NOW):
     return pa.classify_health(
         {'enabled': True, 'keyIncarnationId': model_id},
         pa.parse_agent_status(v),
-        pa.power_state(v),
-        record=pa.parse_record(tags),
+        _vm.power_state(v),
+        record=kr.parse_record(tags),
         now=now,
     )
 
@@ -290,23 +291,23 @@ def test_record_of_unlatched_reset_is_pending_when_the_guest_lost_its_key():
     assert h['verdict'] == 'pending' and h['pending_since'] == '2026-12-04T11:50:00Z' and '600s ago' in h['reason']
     # without the record (or with a record of another value) the same status needs a reset
     assert classify_with(lost, 11, {})['verdict'] == 'unhealthy'
-    assert classify_with(lost, 11, {pa.RECORD_TAG: '10@2026-12-04T11:50:00Z'})['verdict'] == 'unhealthy'
+    assert classify_with(lost, 11, {kr.RECORD_TAG: '10@2026-12-04T11:50:00Z'})['verdict'] == 'unhealthy'
     # a record older than PENDING_HOLD is history: the guest had its time
     old = NOW - datetime.timedelta(seconds=pa.PENDING_HOLD + 1)
-    assert classify_with(lost, 11, {pa.RECORD_TAG: pa.record_value(11, old)})['verdict'] == 'unhealthy'
+    assert classify_with(lost, 11, {kr.RECORD_TAG: kr.record_value(11, old)})['verdict'] == 'unhealthy'
 
 
 def test_record_is_history_once_latched():
     ok = view(READY_LOCAL, states={'secureChannelState': SCS, 'keyGuid': GUID, 'keyIncarnationId': '11'})
-    h = classify_with(ok, 11, {pa.RECORD_TAG: '11@2026-12-04T11:59:00Z'})
+    h = classify_with(ok, 11, {kr.RECORD_TAG: '11@2026-12-04T11:59:00Z'})
     assert h['verdict'] == 'healthy' and h['pending_since'] is None
 
 
 @pytest.mark.parametrize('value', ['garbage', '11', '11@yesterday', 'x@2026-12-04T11:50:00Z', None])
 def test_unparsable_record_is_ignored(value):
-    assert pa.parse_record({pa.RECORD_TAG: value}) is None
+    assert kr.parse_record({kr.RECORD_TAG: value}) is None
 
 
 def test_record_round_trip():
-    rec = pa.parse_record({pa.RECORD_TAG: pa.record_value(7, NOW)})
+    rec = kr.parse_record({kr.RECORD_TAG: kr.record_value(7, NOW)})
     assert rec['key_incarnation_id'] == 7 and rec['written_at'] == '2026-12-04T12:00:00Z' and rec['time'] == NOW

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _proxy_agent as pa
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import key_reset as pa
 from ansible_collections.vmrescue.azure.plugins.module_utils._runner import execute
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
 

@@ -1,58 +1,45 @@
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Guest Proxy Agent key status, health classification and key reset (private: may change without notice).
+"""Guest Proxy Agent key reset: decide, write (via _vm), confirm (private: may change without notice).
 
 Everything here takes ``(client, target, params)`` and never an AnsibleModule, so the same code runs in a
-module, in the controller action plugin, in a lookup, or later in a batch over many hosts.
+module, in the controller action plugin, or in a batch over many hosts.
 
 Public names:
 
-- ``ARGUMENT_SPEC``, ``MUTUALLY_EXCLUSIVE``, ``REQUIRED_ONE_OF``: the module's own options.
+- ``ARGUMENT_SPEC``, ``MUTUALLY_EXCLUSIVE``, ``REQUIRED_ONE_OF``: the module's own options; ``validate(params)``.
 - ``run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic,
-  shared=None) -> dict``: the module's whole behaviour; raises ``_arm.TaskError`` / ``_arm.ArmError``.
-- ``ConfirmTiming`` (from ``_confirm``): per-batch learned confirmation latency (the TaskSpec's ``shared`` state).
-- ``read_key_latch_status(client, target) -> dict``: for the lookup: ``{'id', 'key_latch_status', 'missing'}``.
-- ``record_value(incarnation, when=None)``, ``parse_record(tags)``: the ``RECORD_TAG`` record of a reset.
-- Re-exported from ``_msp_status`` (the one place that parses the agent's status; import them from there):
-  ``parse_agent_status``, ``classify_health``, ``parse_secure_channel_state``, ``message_family``,
-  ``model_settings``, ``HEALTH_TABLE``, ``PENDING_HOLD``; from ``_vm``: ``power_state``, ``os_type``.
+  shared=None) -> dict``: the module's whole behaviour; raises ``_arm.TaskError`` / ``_arm.ArmError``;
+  ``run_steps(...)`` the same as a step generator (a batch runs many on a few threads).
+- ``confirm(...)`` / ``confirm_steps(...)``: wait for the guest to latch a keyIncarnationId.
+- ``result_outcome(result, check_mode=False)``, ``run_with_outcome``, ``run_steps_with_outcome``: the same with the
+  result's ``outcome`` (``_errors.outcome``).
+- ``task_spec()``: the module's TaskSpec (``shared``: the batch's ``_confirm.ConfirmTiming``).
+
+The key health is ``status.classify_health``; the record of a reset is ``key_record``.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import STALE, ConfirmTiming, drive, wait_steps
-from ansible_collections.vmrescue.azure.plugins.module_utils._msp_status import (
-    HEALTH_TABLE,
-    PENDING_HOLD,
+from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming, drive
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import (
+    RECORD_TAG,
+    parse_record,
+    record_value,
+)
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.reads import agent_status_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import (
     classify_health,
-    int_or_none as _int_or_none,
-    message_family,
-    model_settings,
+    int_or_none,
     parse_agent_status,
-    parse_secure_channel_state,
 )
-from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state, read_instance_view
-
-# re-exported for older callers (the tests and the key reset's docs read them from here)
-__all__ = (
-    'os_type',
-    'power_state',
-    'HEALTH_TABLE',
-    'PENDING_HOLD',
-    'classify_health',
-    'message_family',
-    'model_settings',
-    'parse_agent_status',
-    'parse_secure_channel_state',
-    'ConfirmTiming',
-)
-
+from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 
 ARGUMENT_SPEC = dict(
     state=dict(type='str', choices=['reset', 'healthy']),
@@ -66,39 +53,9 @@ REQUIRED_ONE_OF = [['state', 'key_incarnation_id']]
 
 INT32_MAX = 2**31 - 1  # keyIncarnationId is an int32
 
-# The record of a reset this collection wrote: a tag on the VM / instance, written in the same write as the key,
-# value '<keyIncarnationId>@<UTC time>'. Another controller, a later AWX job and the inventory plugin see it.
-RECORD_TAG = 'vmrescue-key-reset'
-# A recorded reset whose guest reports no keyIncarnationId at all counts as pending for PENDING_HOLD seconds
-# (_msp_status) after it was written.
 
-
-def record_value(incarnation, when=None):
-    """The RECORD_TAG value for a reset to ``incarnation`` written at ``when`` (UTC datetime; default now)."""
-    when = when or datetime.datetime.now(datetime.UTC)
-    return '%d@%s' % (incarnation, when.strftime('%Y-%m-%dT%H:%M:%SZ'))
-
-
-def parse_record(tags):
-    """The reset recorded in ``tags`` (RECORD_TAG): ``{'key_incarnation_id': int, 'written_at': str, 'time':
-    datetime}``, or None when there is none or it does not parse (a user-edited tag is ignored, not trusted)."""
-    value = _vm.get_tag(tags, RECORD_TAG)
-    if not isinstance(value, str) or '@' not in value:
-        return None
-    number, _sep, stamp = value.partition('@')
-    incarnation = _int_or_none(number)
-    try:
-        when = datetime.datetime.strptime(stamp.strip(), '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.UTC)
-    except ValueError:
-        return None
-    if incarnation is None:
-        return None
-    return dict(key_incarnation_id=incarnation, written_at=stamp.strip(), time=when)
-
-
-# -- ARM reads (the VM view and its 404 messages live in _vm) -------------------------------------------
 def _not_enabled(target, model):
-    ost = os_type(model)
+    ost = _vm.os_type(model)
     ext = {'Windows': 'ProxyAgentWindows', 'Linux': 'ProxyAgentLinux'}.get(ost, 'ProxyAgentLinux/ProxyAgentWindows')
     return TaskError(
         'the Guest Proxy Agent (Metadata Security Protocol) is not enabled on %s%s: '
@@ -110,38 +67,6 @@ def _not_enabled(target, model):
         proxy_agent_enabled=False,
         os_type=ost,
     )
-
-
-def read_key_latch_status(client, target):
-    """For the lookup: {'id', 'key_latch_status' (dict or None), 'missing' (None or reason), 'health'}.
-
-    One instance-view read per target; the model is read only when the agent's status is absent, to tell
-    'proxy agent not enabled' from 'no status reported'.
-    """
-    view = read_instance_view(client, target)
-    agent = parse_agent_status(view)
-    power = power_state(view)
-    out = dict(id=target.id, key_latch_status=agent['key_latch_status'], missing=None, power_state=power)
-    if agent['key_latch_status'] is not None and not agent['stale']:
-        return out
-    if power and power != 'running':
-        out['missing'] = 'deallocated' if power == 'deallocated' else 'not running'
-        out['reason'] = 'the VM is %s: no fresh agent status' % power
-    elif not agent['present']:
-        if not _vm.read_view(client, target).settings.get('enabled'):
-            out['missing'] = 'disabled'
-            out['reason'] = 'the Guest Proxy Agent is not enabled on this VM'
-        else:
-            out['missing'] = 'no status'
-            out['reason'] = 'the proxy agent is enabled but has not reported a status'
-    elif agent['stale'] or not agent['json']:
-        out['missing'] = 'stale'
-        out['reason'] = 'the agent status is stale (not JSON): %s' % str(agent['raw_message'] or '')[:200]
-        out['key_latch_status'] = None
-    else:
-        out['missing'] = 'no keyLatchStatus'
-        out['reason'] = 'the agent status has no keyLatchStatus'
-    return out
 
 
 # -- write + confirm -----------------------------------------------------------------------------------
@@ -203,42 +128,6 @@ def confirm(client, target, value, before, wait_timeout, sleep=time.sleep, clock
     return drive(confirm_steps(client, target, value, before, wait_timeout, clock=clock, timing=timing), sleep)
 
 
-def agent_status_steps(
-    client, target, before, accept, wait_timeout, on_failed, on_stopped, clock=time.monotonic, timing=None
-):
-    """Read ``GET vm?$expand=instanceView`` until ``accept(agent)`` holds for the guest proxy agent's parsed status:
-    the probe of ``_confirm.wait_steps`` shared by the key reset and the endpoint-mode switch (``_msp_settings``).
-
-    One read carries both the model's provisioningState (``Failed``: raises ``on_failed(view)``) and the agent's
-    status; a VM that is not running raises ``on_stopped(power)``; a read that still shows ``before``'s status (same
-    status time and keyLatchStatus: the instance view lags the model) is ``STALE``. ``accept`` is only asked about
-    a status the agent reported as JSON. A step generator returning (confirmed, last agent status, power state).
-    """
-    seen = dict(agent=before, power=None)
-
-    def probe():
-        view = _vm.read_view(client, target, instance_view=True)
-        if str(view.provisioning_state or '').lower() == 'failed':
-            raise on_failed(view)
-        agent, power = parse_agent_status(view.instance_view), view.power
-        seen.update(agent=agent, power=power)
-        if power and power != 'running':
-            raise on_stopped(power)
-        if agent.get('json') and accept(agent):
-            return True, None
-        if (
-            before
-            and agent.get('time')
-            and agent.get('time') == before.get('time')
-            and agent.get('key_latch_status') == before.get('key_latch_status')
-        ):
-            return STALE, None  # the status from before the write (the instance view lags the model)
-        return False, None
-
-    confirmed = (yield from wait_steps(probe, wait_timeout, timing=timing, clock=clock))[0]
-    return confirmed, seen['agent'], seen['power']
-
-
 def confirm_steps(client, target, value, before, wait_timeout, clock=time.monotonic, timing=None):
     """Read ``GET vm?$expand=instanceView`` until the guest reports keyIncarnationId == value (and a new keyGuid).
 
@@ -249,11 +138,11 @@ def confirm_steps(client, target, value, before, wait_timeout, clock=time.monoto
     """
     prev_states = ((before or {}).get('key_latch_status') or {}).get('states') or {}
     prev_guid = prev_states.get('keyGuid')
-    prev_latched = _int_or_none(prev_states.get('keyIncarnationId'))
+    prev_latched = int_or_none(prev_states.get('keyIncarnationId'))
 
     def latched(agent):
         states = ((agent.get('key_latch_status') or {}).get('states')) or {}
-        if _int_or_none(states.get('keyIncarnationId')) != value:
+        if int_or_none(states.get('keyIncarnationId')) != value:
             return False
         guid = states.get('keyGuid')
         return bool(guid and (not prev_guid or guid != prev_guid or prev_latched == value))
@@ -287,7 +176,7 @@ def _decide(view, params, need_view):
     if not view.settings.get('enabled'):
         raise _not_enabled(view.target, view.model)
     state, wanted, force = params.get('state'), params.get('key_incarnation_id'), params.get('force', False)
-    current = _int_or_none(view.settings.get('keyIncarnationId')) or 0
+    current = int_or_none(view.settings.get('keyIncarnationId')) or 0
     agent = health = None
     if need_view:
         agent = parse_agent_status(view.instance_view)
@@ -331,17 +220,41 @@ def run_steps(
     If-Match, which also writes the RECORD_TAG record (see _vm.update for the re-decision after a 412).
     """
     state = params.get('state')
-    wanted = params.get('key_incarnation_id')
     wait = params.get('wait', True)
-    if state is None and wanted is None:
+    if state is None and params.get('key_incarnation_id') is None:
         raise TaskError('one of state or key_incarnation_id is required', reason_code='invalid_input')
     validate(params)
 
     need_view = bool(wait or state == 'healthy')
     view = _vm.read_view(client, target, instance_view=need_view)
     current, desired, agent, health = _decide(view, params, need_view)
-    power = view.power
+    result = _first_result(target, current, desired, agent, health, diff)
+    if desired is None:
+        return _not_writing(target, result, current, health)
+    if wait and view.power and view.power != 'running':
+        raise _cannot_confirm(target, view.power, current, health)
+    if check_mode:
+        return result
 
+    decided = dict(current=current, health=health, agent=agent)
+    change, warnings = _write(client, view, params, desired, decided, need_view, sleep)
+    if warnings:
+        result['warnings'] = warnings
+    if change is None:  # another run wrote first: its reset is this run's too
+        return _written_by_another_run(target, result, decided, diff)
+    new = change.properties['securityProfile']['proxyAgentSettings']['keyIncarnationId']
+    result['key_incarnation_id'] = new
+    if change.tags:
+        result['key_reset_record'] = change.tags[RECORD_TAG]
+    if diff:
+        result['diff']['after'] = {'key_incarnation_id': new}
+    if not wait:
+        return result
+    return (yield from _confirm_written(client, target, view, result, decided, params, clock, shared))
+
+
+def _first_result(target, current, desired, agent, health, diff):
+    """The result as decided from the first read (before any write)."""
     result = dict(
         changed=desired is not None,
         id=target.id,
@@ -360,34 +273,44 @@ def run_steps(
             before={'key_incarnation_id': current},
             after={'key_incarnation_id': result['key_incarnation_id']},
         )
+    return result
 
-    if desired is None:
-        if health is not None:
-            latched = health.get('latched_key_incarnation_id')
-            result['confirmed'] = latched is not None and latched >= current and health['verdict'] == 'healthy'
-            if health['verdict'] == 'pending':
-                result['msg'] = _pending_note(target, health)
-        return result
 
-    if wait and power and power != 'running':
-        raise TaskError(
-            '%s is %s: the guest cannot latch a new key until it runs, so a reset cannot be confirmed. '
-            'Start the VM first, or use wait: false to only raise keyIncarnationId in the model (the '
-            'guest latches it when it starts).' % (target.display, power),
-            reason_code=_power_reason(power),
-            id=target.id,
-            changed=False,
-            previous_key_incarnation_id=current,
-            power_state=power,
-            health=health,
-        )
-    if check_mode:
-        return result
+def _not_writing(target, result, current, health):
+    """The result when nothing is to be written: confirmed when the guest holds the key, why when one is pending."""
+    if health is not None:
+        latched = health.get('latched_key_incarnation_id')
+        result['confirmed'] = latched is not None and latched >= current and health['verdict'] == 'healthy'
+        if health['verdict'] == 'pending':
+            result['msg'] = _pending_note(target, health)
+    return result
 
-    # Decide again on every re-read after a lost race (412/409): a reset another run wrote meanwhile is pending
-    # for this one too, and `state: reset` counts another writer's raise above what it decided on.
+
+def _cannot_confirm(target, power, current, health):
+    """The TaskError for a reset with wait: true on a VM that is not running (nothing written)."""
+    return TaskError(
+        '%s is %s: the guest cannot latch a new key until it runs, so a reset cannot be confirmed. '
+        'Start the VM first, or use wait: false to only raise keyIncarnationId in the model (the '
+        'guest latches it when it starts).' % (target.display, power),
+        reason_code=_power_reason(power),
+        id=target.id,
+        changed=False,
+        previous_key_incarnation_id=current,
+        power_state=power,
+        health=health,
+    )
+
+
+def _write(client, view, params, desired, decided, need_view, sleep):
+    """Write ``desired`` (and its record) on top of ``view``; (the change written or None, warnings).
+
+    Decides again on every re-read after a lost race (412/409): a reset another run wrote meanwhile is pending for
+    this one too, and `state: reset` counts another writer's raise above what it decided on. ``decided`` (current,
+    health, agent) is updated to the last decision.
+    """
+    target, state, current = view.target, params.get('state'), decided['current']
+    wait = params.get('wait', True)
     warnings = []
-    decided = dict(current=current, health=health, agent=agent)
 
     def decide(v):
         if v is view:
@@ -415,33 +338,33 @@ def run_steps(
             key_incarnation_id=desired,
             arm_error=err.as_dict(),
         )
-    if warnings:
-        result['warnings'] = warnings
-    if change is None:  # another run wrote first: its reset is this run's too
-        now_health = decided['health']
-        result.update(
-            changed=False,
-            key_incarnation_id=decided['current'],
-            health=now_health,
-            key_latch_status=((decided['agent'] or {}).get('key_latch_status')),
-        )
-        result['msg'] = (
-            "another run raised keyIncarnationId of %s to %d between this run's read and its write: "
-            'not raising again' % (target.display, decided['current'])
-        )
-        if now_health is not None and now_health['verdict'] == 'pending':
-            result['pending_since'] = now_health.get('pending_since')
-        if diff:
-            result['diff']['after'] = {'key_incarnation_id': decided['current']}
-        return result
-    new = change.properties['securityProfile']['proxyAgentSettings']['keyIncarnationId']
-    result['key_incarnation_id'] = new
-    if change.tags:
-        result['key_reset_record'] = change.tags[RECORD_TAG]
+    return change, warnings
+
+
+def _written_by_another_run(target, result, decided, diff):
+    """The result when another run raised the key between this run's read and its write (nothing written)."""
+    now_health = decided['health']
+    result.update(
+        changed=False,
+        key_incarnation_id=decided['current'],
+        health=now_health,
+        key_latch_status=((decided['agent'] or {}).get('key_latch_status')),
+    )
+    result['msg'] = (
+        "another run raised keyIncarnationId of %s to %d between this run's read and its write: "
+        'not raising again' % (target.display, decided['current'])
+    )
+    if now_health is not None and now_health['verdict'] == 'pending':
+        result['pending_since'] = now_health.get('pending_since')
     if diff:
-        result['diff']['after'] = {'key_incarnation_id': new}
-    if not wait:
-        return result
+        result['diff']['after'] = {'key_incarnation_id': decided['current']}
+    return result
+
+
+def _confirm_written(client, target, view, result, decided, params, clock, shared):
+    """Wait for the guest to latch the key just written: the result with its health, or a TaskError at the timeout
+    (the reset stays pending). A step generator."""
+    new = result['key_incarnation_id']
     confirmed, last, power = yield from confirm_steps(
         client, target, new, decided['agent'], params.get('wait_timeout', 600), clock=clock, timing=shared
     )
@@ -470,8 +393,6 @@ def _power_reason(power):
 
 def result_outcome(result, check_mode=False):
     """The ``outcome`` of a key reset that did not fail (see _errors.outcome)."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
-
     health = result.get('health') if isinstance(result.get('health'), dict) else {}
     verdict = health.get('verdict')
     if result.get('changed'):
@@ -515,9 +436,7 @@ def run_with_outcome(client, target, params, check_mode=False, diff=False, **kwa
 
 
 def task_spec():
-    """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
-
+    """The module's TaskSpec."""
     return TaskSpec(
         ARGUMENT_SPEC,
         run_with_outcome,

@@ -4,251 +4,60 @@
 
 What it does: converge ``securityProfile.proxyAgentSettings`` (``enabled``, ``wireServer`` / ``imds``
 HostEndpointSettings, ``addProxyAgentExtension``) of a VM or Uniform scale-set instance, recording the settings
-from before the first change **on the resource itself** (``RECORD_TAG``) so that ``state: restored`` puts them back
-from any controller; then confirm that the guest applied the new modes (its ``secureChannelState``).
+from before the first change **on the resource itself** (``settings_record.RECORD_TAG``) so that
+``state: restored`` puts them back from any controller; then confirm that the guest applied the new modes (its
+``secureChannelState``).
 
 The write path is ``_vm``'s (PATCH for a VM, GET + PUT with If-Match for an instance, 409/412 re-decide, tags merged,
-never replaced); the confirmation is ``_confirm.wait_steps`` with the batch's ``ConfirmTiming``, like the key reset.
+never replaced); the confirmation is ``reads.agent_status_steps`` (``_confirm.wait_steps``) with the batch's
+``ConfirmTiming``, like the key reset.
 
 Public names:
 
-- ``ARGUMENT_SPEC``, ``MUTUALLY_EXCLUSIVE``; ``validate(params)`` (bad input refused before any call).
+- The options and ``validate(params)`` (bad input refused before any call) are ``endpoint_options``.
 - ``run_steps(client, target, params, check_mode=False, diff=False, sleep=..., clock=..., shared=None)`` (a step
   generator: yields seconds until its next read, returns the result dict); ``run(...)`` the same in this thread.
+- ``confirm_steps(client, target, want, before, wait_timeout, clock=..., timing=None)``.
 - ``task_spec()``: the module's TaskSpec.
-- ``RECORD_TAG``, ``encode_record(settings, subscription_id) -> str``, ``decode_record(text, subscription_id) ->
-  dict`` (raises ValueError), ``normalize(settings) -> dict``: the settings as compared and returned.
 - Every result carries the per-target ``outcome`` of ``_errors.outcome`` (reason codes in ``_errors.REASON_CODES``).
+
+The settings' normal form and their record tag are ``settings_record``.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import re
 import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VERSION, ArmError, TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming, drive
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import (
-    agent_status_steps,
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.endpoint_options import (
+    ARGUMENT_SPEC,
+    MUTUALLY_EXCLUSIVE,
+    validate,
+)
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.reads import agent_status_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.settings_record import (
+    ENDPOINTS,
+    RECORD_TAG,
+    TAG_VALUE_MAX,
+    encode_record,
+    endpoint_equal,
+    equal,
+    normalize,
+    record_of,
+    same_ref,
+)
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import (
     parse_agent_status,
     parse_secure_channel_state,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 
-MODES = ('Audit', 'Enforce', 'Disabled')
-ENDPOINTS = (('wire_server', 'wireServer'), ('imds', 'imds'))
 # addProxyAgentExtension is a member from api-version 2025-04-01 (spec pack excerpt); read and written with it.
 ADD_EXTENSION_API_VERSION = '2025-04-01'
-
-ARGUMENT_SPEC = dict(
-    state=dict(type='str', choices=['present', 'restored'], default='present'),
-    wire_server_mode=dict(type='str', choices=list(MODES)),
-    imds_mode=dict(type='str', choices=list(MODES)),
-    wire_server_profile_reference_id=dict(type='str'),
-    imds_profile_reference_id=dict(type='str'),
-    enabled=dict(type='bool'),
-    add_proxy_agent_extension=dict(type='bool'),
-    wait=dict(type='bool', default=True),
-    wait_timeout=dict(type='int', default=600),
-)
-MUTUALLY_EXCLUSIVE = [
-    ['wire_server_mode', 'wire_server_profile_reference_id'],
-    ['imds_mode', 'imds_profile_reference_id'],
-]
-SETTING_OPTIONS = (
-    'wire_server_mode',
-    'imds_mode',
-    'wire_server_profile_reference_id',
-    'imds_profile_reference_id',
-    'enabled',
-    'add_proxy_agent_extension',
-)
-
-# The record of the settings before break-glass: compact JSON in one tag on the VM / instance. Resource Manager
-# limits a tag value to 256 characters; profile references of the VM's own subscription are stored as
-# '~<rg>/<gallery>/<profile>/<version>' to fit.
-RECORD_TAG = 'vmrescue-msp-previous'
-TAG_VALUE_MAX = 256
-_PROFILE_RE = re.compile(
-    r'^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/'
-    r'inVMAccessControlProfiles/[^/]+/versions/[^/]+$',
-    re.I,
-)
-
-
-# -- the settings as compared, returned and recorded ----------------------------------------------------------
-def normalize(settings):
-    """``{enabled, wire_server: {mode, profile_reference_id}, imds: {...}, add_proxy_agent_extension}``."""
-    settings = settings or {}
-    out = dict(enabled=bool(settings.get('enabled')))
-    for name, key in ENDPOINTS:
-        ep = settings.get(key)
-        if isinstance(ep, dict):
-            out[name] = dict(
-                mode=ep.get('mode') or None, profile_reference_id=ep.get('inVMAccessControlProfileReferenceId') or None
-            )
-        else:
-            out[name] = None
-    out['add_proxy_agent_extension'] = settings.get('addProxyAgentExtension')
-    return out
-
-
-def _same_ref(a, b):
-    return (a or '').lower() == (b or '').lower()
-
-
-def _endpoint_equal(a, b):
-    a, b = a or {}, b or {}
-    return (a.get('mode') or None) == (b.get('mode') or None) and _same_ref(
-        a.get('profile_reference_id'), b.get('profile_reference_id')
-    )
-
-
-def equal(a, b):
-    return (
-        a['enabled'] == b['enabled']
-        and all(_endpoint_equal(a[n], b[n]) for n, _k in ENDPOINTS)
-        and (
-            b.get('add_proxy_agent_extension') is None
-            or a.get('add_proxy_agent_extension') == b.get('add_proxy_agent_extension')
-        )
-    )
-
-
-_SHORT_RE = re.compile(
-    r'^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/'
-    r'galleries/(?P<g>[^/]+)/inVMAccessControlProfiles/(?P<p>[^/]+)/versions/(?P<v>[^/]+)$'
-)
-
-
-def _short_ref(ref, subscription_id):
-    """``~rg/gallery/profile/version`` for a profile version of the VM's subscription spelled the canonical way."""
-    match = _SHORT_RE.match(ref or '')
-    if (
-        match
-        and subscription_id
-        and match.group('sub').lower() == subscription_id.lower()
-        and match.group('sub') == subscription_id
-    ):
-        return '~' + '/'.join(match.group(k) for k in ('rg', 'g', 'p', 'v'))
-    return ref
-
-
-def _long_ref(ref, subscription_id):
-    if isinstance(ref, str) and ref.startswith('~'):
-        parts = ref[1:].split('/')
-        if len(parts) != 4:
-            raise ValueError('bad short profile reference %r' % ref)
-        return (
-            '/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/galleries/%s/'
-            'inVMAccessControlProfiles/%s/versions/%s' % tuple([subscription_id] + parts)
-        )
-    return ref
-
-
-def encode_record(norm, subscription_id):
-    """The RECORD_TAG value for normalized settings ``norm``: compact JSON; keys absent when absent."""
-    data = {'v': 1, 'e': 1 if norm['enabled'] else 0}
-    for name, short in (('wire_server', 'w'), ('imds', 'i')):
-        ep = norm.get(name)
-        if ep is None:
-            continue
-        if ep.get('mode'):
-            data[short] = ep['mode']
-        if ep.get('profile_reference_id'):
-            data[short + 'r'] = _short_ref(ep['profile_reference_id'], subscription_id)
-        if not ep.get('mode') and not ep.get('profile_reference_id'):
-            data[short] = ''
-    if norm.get('add_proxy_agent_extension') is not None:
-        data['a'] = 1 if norm['add_proxy_agent_extension'] else 0
-    return json.dumps(data, separators=(',', ':'), sort_keys=True)
-
-
-def decode_record(text, subscription_id):
-    """Normalized settings from a RECORD_TAG value; ValueError when it is not one this module wrote."""
-    data = json.loads(text)
-    if not isinstance(data, dict) or data.get('v') != 1 or 'e' not in data:
-        raise ValueError('not a version 1 record')
-    out = dict(enabled=bool(data['e']), add_proxy_agent_extension=None)
-    for name, short in (('wire_server', 'w'), ('imds', 'i')):
-        if short not in data and short + 'r' not in data:
-            out[name] = None
-            continue
-        mode = data.get(short) or None
-        if mode is not None and mode not in MODES:
-            raise ValueError('unknown mode %r' % mode)
-        out[name] = dict(mode=mode, profile_reference_id=_long_ref(data.get(short + 'r'), subscription_id) or None)
-    if 'a' in data:
-        out['add_proxy_agent_extension'] = bool(data['a'])
-    return out
-
-
-def _record_of(view):
-    """(normalized settings, raw text) of the record on ``view``, (None, None) without one; TaskError if garbled."""
-    text = _vm.get_tag(view.tags, RECORD_TAG)
-    if text is None:
-        return None, None
-    try:
-        return decode_record(str(text), view.target.subscription_id), text
-    except (ValueError, TypeError, KeyError) as exc:
-        raise TaskError(
-            'the %s tag on %s does not hold settings this collection recorded (%s): %r. Fix or remove the '
-            'tag by hand (it is the record of the settings before break-glass), then re-run'
-            % (RECORD_TAG, view.target.display, exc, str(text)[:100]),
-            id=view.target.id,
-            reason_code='bad_record',
-        )
-
-
-# -- input ---------------------------------------------------------------------------------------------------
-def validate(params):
-    """Refuse bad input before any call: a TaskError naming the option and the fix."""
-    state = params.get('state') or 'present'
-    given = [name for name in SETTING_OPTIONS if params.get(name) is not None]
-    if state == 'restored' and given:
-        raise TaskError(
-            'state: restored puts back the settings recorded in the %s tag; leave out %s (or use '
-            'state: present to set them)' % (RECORD_TAG, ', '.join(given))
-        )
-    if state == 'present' and not given:
-        raise TaskError(
-            'state: present needs at least one of %s (for break-glass: wire_server_mode: Audit and '
-            'imds_mode: Audit); to put back recorded settings use state: restored' % ', '.join(SETTING_OPTIONS)
-        )
-    for name, _key in ENDPOINTS:
-        if params.get(name + '_mode') is not None and params.get(name + '_profile_reference_id') is not None:
-            raise TaskError(
-                '%s_mode and %s_profile_reference_id are mutually exclusive (Azure refuses a mode and a '
-                'profile reference on the same endpoint: the profile version carries its own mode); '
-                'give one' % (name, name)
-            )
-        mode = params.get(name + '_mode')
-        if mode is not None and mode not in MODES:
-            raise TaskError('%s_mode must be one of %s (as Azure spells them), got %r' % (name, ', '.join(MODES), mode))
-        ref = params.get(name + '_profile_reference_id')
-        if ref is not None and not _PROFILE_RE.match(str(ref)):
-            raise TaskError(
-                '%s_profile_reference_id must be the resource ID of an InVMAccessControlProfile version '
-                '(/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Compute/galleries/<gallery>/'
-                'inVMAccessControlProfiles/<profile>/versions/<version>), got %r' % (name, ref)
-            )
-    if params.get('enabled') is False and any(
-        params.get(n) is not None for n in SETTING_OPTIONS if n not in ('enabled', 'add_proxy_agent_extension')
-    ):
-        raise TaskError(
-            'enabled: false turns the Metadata Security Protocol off, so endpoint modes and profile '
-            'references have no effect; leave them out, or use wire_server_mode/imds_mode: Audit to '
-            'keep MSP on without enforcing'
-        )
-    timeout = params.get('wait_timeout')
-    if timeout is not None and timeout <= 0:
-        raise TaskError(
-            'wait_timeout must be more than 0 seconds (got %d); to return without waiting for the guest '
-            'use wait: false' % timeout
-        )
 
 
 # -- deciding --------------------------------------------------------------------------------------------------
@@ -273,7 +82,7 @@ def _settings_patch(current, want, restoring):
     if want['enabled'] != current['enabled']:
         patch['enabled'] = want['enabled']
     for name, key in ENDPOINTS:
-        if _endpoint_equal(current[name], want[name]) or (want[name] is None and not restoring):
+        if endpoint_equal(current[name], want[name]) or (want[name] is None and not restoring):
             continue
         ep = want[name] or {}
         patch[key] = {
@@ -360,7 +169,7 @@ def _applied(agent, want):
         ep = want.get(name) or {}
         if ep.get('mode') and scs.get(scs_key) != ep['mode']:
             return False
-        if ep.get('profile_reference_id') and not _same_ref(states.get(rule_key), ep['profile_reference_id']):
+        if ep.get('profile_reference_id') and not same_ref(states.get(rule_key), ep['profile_reference_id']):
             return False
     return True
 
@@ -431,7 +240,7 @@ def run_steps(
 
 
 def _steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
-    """The proxy_agent_settings behaviour for one target as a step generator (see ``_proxy_agent.run_steps``).
+    """The proxy_agent_settings behaviour for one target as a step generator (see ``key_reset.run_steps``).
 
     Reads: one GET of the model with its instance view (api-version 2025-04-01 when add_proxy_agent_extension is
     given), then (wait: true) the confirmation reads. Writes: one PATCH (VM) or PUT (instance) with If-Match that
@@ -443,10 +252,50 @@ def _steps(client, target, params, check_mode=False, diff=False, sleep=time.slee
     api_version = ADD_EXTENSION_API_VERSION if params.get('add_proxy_agent_extension') is not None else API_VERSION
     view = _vm.read_view(client, target, instance_view=True, api_version=api_version)
     decided = {}
+    decide = _decider(params, restoring, decided)
+    change = decide(view)
+    agent_before = parse_agent_status(view.instance_view)
+    result = _first_result(target, change, decided, agent_before, diff)
+    if change is None:
+        return _unchanged(target, result, decided, agent_before, restoring)
+    if check_mode:
+        result['outcome'] = outcome(
+            'skipped',
+            'check_mode',
+            'check mode: would change %s' % ', '.join(_changed_fields(decided['current'], result['after'])),
+        )
+        return result
+
+    last_view, written = _write(client, view, change, decide, decided, wait, sleep)
+    if written is None:  # another run wrote the same meanwhile
+        result.update(
+            changed=False,
+            after=decided['current'],
+            recorded=None,
+            outcome=outcome(
+                'unchanged',
+                'written_by_another_run',
+                "another run wrote these settings between this run's read and its write",
+            ),
+        )
+        return result
+    if written is not change:
+        result['before'], result['after'] = decided['current'], decided['want']
+        result['recorded'] = written.tags.get(RECORD_TAG) or None
+    unconfirmed = _not_confirmed_by_guest(target, decided, last_view, agent_before, wait)
+    if unconfirmed is not None:
+        result.update(unconfirmed)
+        return result
+    return (yield from _confirm_written(client, target, result, decided['want'], agent_before, params, clock, shared))
+
+
+def _decider(params, restoring, decided):
+    """``decide(view) -> _vm.Change or None`` for ``_vm.update``; each decision is kept in ``decided`` (current,
+    want, record, record_text)."""
 
     def decide(v):
         current = normalize(v.settings)
-        record, record_text = _record_of(v)
+        record, record_text = record_of(v)
         if restoring:
             if record is None:
                 decided.update(current=current, want=current, record=None, record_text=None)
@@ -463,9 +312,12 @@ def _steps(client, target, params, check_mode=False, diff=False, sleep=time.slee
             return None
         return _change(current, want, _record_change(v, current, record_text), False)
 
-    change = decide(view)
+    return decide
+
+
+def _first_result(target, change, decided, agent_before, diff):
+    """The result as decided from the first read (before any write)."""
     current, want = decided['current'], decided['want']
-    agent_before = parse_agent_status(view.instance_view)
     result = dict(
         changed=change is not None,
         id=target.id,
@@ -480,25 +332,27 @@ def _steps(client, target, params, check_mode=False, diff=False, sleep=time.slee
         result['recorded'] = change.tags[RECORD_TAG]
     if diff:
         result['diff'] = dict(before_header=target.id, after_header=target.id, before=current, after=result['after'])
+    return result
 
-    if change is None:
-        if restoring and decided['record'] is None:
-            result['msg'] = (
-                '%s has no %s record: nothing to restore (it was not switched by this collection, or '
-                'was restored already)' % (target.display, RECORD_TAG)
-            )
-            result['outcome'] = outcome('skipped', 'no_record', 'no recorded settings to restore')
-        else:
-            result['confirmed'] = bool(agent_before.get('json')) and _applied(agent_before, current)
-            result['outcome'] = outcome('unchanged', 'in_state', 'the settings are already as asked')
-        return result
-    if check_mode:
-        result['outcome'] = outcome(
-            'skipped',
-            'check_mode',
-            'check mode: would change %s' % ', '.join(_changed_fields(current, result['after'])),
+
+def _unchanged(target, result, decided, agent_before, restoring):
+    """The result when nothing is to be written: no record to restore, or the settings already as asked."""
+    if restoring and decided['record'] is None:
+        result['msg'] = (
+            '%s has no %s record: nothing to restore (it was not switched by this collection, or '
+            'was restored already)' % (target.display, RECORD_TAG)
         )
-        return result
+        result['outcome'] = outcome('skipped', 'no_record', 'no recorded settings to restore')
+    else:
+        result['confirmed'] = bool(agent_before.get('json')) and _applied(agent_before, decided['current'])
+        result['outcome'] = outcome('unchanged', 'in_state', 'the settings are already as asked')
+    return result
+
+
+def _write(client, view, change, decide, decided, wait, sleep):
+    """Write ``change`` on top of ``view`` (deciding again after a lost race); (last view, change written or None).
+    An ARM error becomes a TaskError for this target (changed when Azure accepted the write)."""
+    target, current = view.target, decided['current']
 
     def redecide(v):
         return change if v is view else decide(v)
@@ -523,41 +377,33 @@ def _steps(client, target, params, check_mode=False, diff=False, sleep=time.slee
             arm_error=err.as_dict(),
             reason_code='update_failed',
         )
-    if written is None:  # another run wrote the same meanwhile
-        result.update(
-            changed=False,
-            after=decided['current'],
-            recorded=None,
-            outcome=outcome(
-                'unchanged',
-                'written_by_another_run',
-                "another run wrote these settings between this run's read and its write",
-            ),
-        )
-        return result
-    if written is not change:
-        result['before'], result['after'] = decided['current'], decided['want']
-        result['recorded'] = written.tags.get(RECORD_TAG) or None
-    want = decided['want']
-    if not want['enabled']:
-        result['outcome'] = outcome('done', 'msp_disabled', 'MSP is off: there is no guest mode to confirm')
-        return result
+    return last_view, written
+
+
+def _not_confirmed_by_guest(target, decided, last_view, agent_before, wait):
+    """The result fields (``outcome``, maybe ``msg``) of a write the guest is not asked to confirm, else None."""
+    if not decided['want']['enabled']:
+        return dict(outcome=outcome('done', 'msp_disabled', 'MSP is off: there is no guest mode to confirm'))
     if not wait:
-        result['outcome'] = outcome('pending', 'not_waited', 'written; the guest was not asked (wait: false)')
-        return result
+        return dict(outcome=outcome('pending', 'not_waited', 'written; the guest was not asked (wait: false)'))
     if last_view.power and last_view.power != 'running':
-        result['outcome'] = outcome(
-            'pending', 'not_running', 'the VM is %s: the guest applies the settings when it runs' % last_view.power
+        return dict(
+            outcome=outcome(
+                'pending', 'not_running', 'the VM is %s: the guest applies the settings when it runs' % last_view.power
+            )
         )
-        return result
     if not agent_before.get('present') and decided['current']['enabled']:
         # MSP on and no agent status: nothing will report (a guest that was off shows its agent once enabled)
-        result['msg'] = (
-            '%s reports no Guest Proxy Agent status: the settings are written (the host applies them) '
-            'but the guest cannot confirm them' % target.display
+        return dict(
+            msg='%s reports no Guest Proxy Agent status: the settings are written (the host applies them) '
+            'but the guest cannot confirm them' % target.display,
+            outcome=outcome('pending', 'no_agent', 'no proxy agent status in the instance view'),
         )
-        result['outcome'] = outcome('pending', 'no_agent', 'no proxy agent status in the instance view')
-        return result
+    return None
+
+
+def _confirm_written(client, target, result, want, agent_before, params, clock, shared):
+    """Wait for the guest to report ``want``'s modes: the result, or a TaskError at the timeout. A step generator."""
     confirmed, agent = yield from confirm_steps(
         client, target, want, agent_before, params.get('wait_timeout', 600), clock=clock, timing=shared
     )
@@ -584,7 +430,7 @@ def _changed_fields(a, b):
     if a['enabled'] != b['enabled']:
         out.append('enabled')
     for name, _k in ENDPOINTS:
-        if not _endpoint_equal(a[name], b[name]):
+        if not endpoint_equal(a[name], b[name]):
             out.append(name)
     if b.get('add_proxy_agent_extension') is not None and a.get('add_proxy_agent_extension') != b.get(
         'add_proxy_agent_extension'
@@ -594,9 +440,7 @@ def _changed_fields(a, b):
 
 
 def task_spec():
-    """The module's TaskSpec (imported lazily so lookups do not load AnsibleModule)."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
-
+    """The module's TaskSpec."""
     return TaskSpec(
         ARGUMENT_SPEC,
         run,
