@@ -139,10 +139,12 @@ sanity-compat: compat-venv
 		SANITY_ARGS="--skip-test pylint --skip-test future-import-boilerplate --skip-test metaclass-boilerplate"
 
 # One dialect for every Python file (ruff.toml): the formatter and the linter, then ansible-lint for roles and playbooks.
+# The import contracts (.importlinter: plugins > plugin_utils > runner > domains > base) between the two.
 # `make fmt` fixes what the first two report; .pre-commit-config.yaml runs the same commands before a commit.
 lint: venv collection-link
 	$(VENV)/bin/ruff format --check --diff .
 	$(VENV)/bin/ruff check .
+	PYTHONPATH=$(COLLECTIONS) $(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ansible-lint --profile production
 
 fmt: venv

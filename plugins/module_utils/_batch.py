@@ -20,8 +20,9 @@ Public names (kept stable):
   a step generator (it yields the seconds until its next step, returns its result); the steps of all items run on
   at most ``concurrency`` threads per lane (``lane(item)``: the subscription), each when it is due (a heap of due
   times); an item waiting for its next step holds no thread. Results (or exceptions) in input order.
-- ``summarize(results) -> dict``: the task result of a batch (``changed`` = any, ``results``, counts, ``msg``;
-  ``failed`` only when no target was valid).
+- ``summarize(results, message=None) -> dict``: the task result of a batch (``changed`` = any, ``results``,
+  counts, ``msg``: the domain's ``message(results)`` when it has one, else the counts; ``failed`` only when no
+  target was valid).
 """
 
 from __future__ import annotations
@@ -204,8 +205,11 @@ def run_pipelined(start, items, concurrency, clock=time.monotonic, lane=None):
     return results
 
 
-def summarize(results):
-    """The task result of a batch from the per-target results (each has id, changed, failed, msg)."""
+def summarize(results, message=None):
+    """The task result of a batch from the per-target results (each has id, changed, failed, msg).
+
+    ``message(results)``: the domain's own summary line for these results, or None for the generic count.
+    """
     valid = [r for r in results if not r.get('invalid')]
     failed = [r for r in results if r.get('failed')]
     changed = [r for r in results if r.get('changed')]
@@ -217,14 +221,9 @@ def summarize(results):
         failed_count=len(failed),
         msg='%d target(s): %d changed, %d failed' % (len(results), len(changed), len(failed)),
     )
-    pending = [r for r in results if 'pending_since' in r and not r.get('changed') and not r.get('failed')]
-    if results and len(pending) == len(results):  # a re-run that finds only resets made earlier, not latched yet
-        times = sorted(str(r['pending_since']) for r in pending if r.get('pending_since'))
-        since = times[0] if times else 'an unknown time'
-        out['msg'] = (
-            'all %d target(s) have a key reset pending since %s; nothing to write (the guests latch on '
-            'their own); state=reset to force a new reset' % (len(results), since)
-        )
+    special = message(results) if message is not None and results else None
+    if special:
+        out['msg'] = special
     if results and not valid:
         out['failed'] = True
         out['msg'] = 'no valid target: ' + '; '.join(r['msg'] for r in results)

@@ -2,21 +2,21 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The task runner shared by every vmrescue.azure module (private: may change without notice).
 
-A module is described by a ``_task.TaskSpec`` (base layer; each domain builds its own): its own argspec and constraints plus a ``run(client, target,
-params, check_mode=..., diff=...) -> dict`` function kept in module_utils. The shared auth and target options
-are merged in. The same spec runs two ways:
-
-- ``AzureModule(spec).main()`` in the module file (an AnsibleModule subclass), and
-- ``execute(spec, params, check_mode, diff)`` from the controller action plugin (plugin_utils/_controller.py),
-  after the action validated the arguments with the same merged argspec.
+A module is described by a ``_task.TaskSpec`` (base layer; each domain package builds its own): its own argspec
+and constraints plus a ``run(ctx) -> dict`` (or ``steps(ctx)``) function, ``ctx`` being a ``_task.RunContext``.
+The task is validated once at its edge (``_task.prepare``: the module here, the controller action in
+plugin_utils/_controller.py), then every target runs with one immutable context.
 
 Public names (kept stable):
 
 - ``execute(spec, params, check_mode=False, diff=False, env=None, client=None, on_result=None) -> dict``:
-  validates the target(s) (no network), resolves auth, builds one ArmClient, runs ``spec.run`` per target (a
-  single target is a batch of one); failures become ``failed: true`` results with one clear ``msg`` (never a
-  secret); ``on_result(index, result)`` gets each target's result as soon as it is done.
+  ``prepare`` then ``run_task`` (for the module file and tests; the action calls the two itself).
+- ``run_task(task, env=None, client=None, on_result=None) -> dict``: validates the target(s) (no network),
+  resolves auth, builds one ArmClient, runs the spec per target (a single target is a batch of one); failures
+  become ``failed: true`` results with one clear ``msg`` (never a secret); ``on_result(index, result)`` gets each
+  target's result as soon as it is done.
 - ``client_for(params, env=None, pool_size=10) -> ArmClient``: the auth options of ``params`` -> client.
+- ``task_secrets(params)``: the values scrubbed from every result of a task.
 - ``AzureModule(spec)``: ``.main()`` runs and exits.
 """
 
@@ -31,7 +31,6 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._auth import (
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
     DEFAULT_CONCURRENCY,
-    concurrency_error,
     parse_targets,
     run_ordered,
     run_pipelined,
@@ -43,6 +42,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TargetError,
     target_from_params,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._task import prepare
 
 
 def client_for(params, env=None, pool_size=10):
@@ -66,25 +66,18 @@ def _failed(exc, params):
     return exc.to_result(task_secrets(params))
 
 
-def _run_one(spec, client, target, params, check_mode, diff, shared):
-    """One target: ``spec.run`` with failures turned into a ``failed`` result (never raised)."""
-    return drive(_steps_one(spec, client, target, params, check_mode, diff, shared))
-
-
-def _steps_one(spec, client, target, params, check_mode, diff, shared):
+def _steps_one(task, client, target, shared):
     """One target as a step generator (``spec.steps``, else ``spec.run`` in one step); failures become results."""
     try:
         if target is not None and not target.subscription_id:
             target = target.with_subscription(client.subscription_id)
-        kwargs = dict(check_mode=check_mode, diff=diff)
-        if spec.shared is not None:
-            kwargs['shared'] = shared
-        if spec.steps is not None:
-            result = yield from spec.steps(client, target, params, **kwargs)
+        ctx = task.context(client, target, shared)
+        if task.spec.steps is not None:
+            result = yield from task.spec.steps(ctx)
         else:
-            result = spec.run(client, target, params, **kwargs)
+            result = task.spec.run(ctx)
     except VmrescueError as exc:  # TaskError, ArmError, AuthError, TargetError, ...: one failed result
-        out = exc.to_result(task_secrets(params))
+        out = exc.to_result(task_secrets(task.params))
         if target is not None and target.subscription_id and not out.get('id'):
             out['id'] = target.id
         return out
@@ -92,49 +85,30 @@ def _steps_one(spec, client, target, params, check_mode, diff, shared):
 
 
 def execute(spec, params, check_mode=False, diff=False, env=None, client=None, on_result=None):
-    """Run ``spec`` for ``params`` (already validated by an argspec). Returns a result dict (may be failed).
+    """Validate ``params`` (already through the argument spec) once, then run the task: ``prepare`` + ``run_task``."""
+    try:
+        task = prepare(spec, params, check_mode=check_mode, diff=diff)
+    except VmrescueError as exc:
+        return _failed(exc, params)
+    return run_task(task, env=env, client=client, on_result=on_result)
 
-    With ``targets``, a batch (see ``_batch``): one client shared by ``concurrency`` workers, ``results`` per
-    target. Otherwise the single target is a batch of one and its result is the task result.
-    ``on_result(index, result)``, when given, is called with each target's final result as soon as that target is
-    done (from the worker thread; ``index`` is the position in ``targets``); the background mode streams with it.
-    """
-    if spec.validate is not None:
-        try:
-            spec.validate(params)
-        except VmrescueError as exc:
-            return _failed(exc, params)
-    batch = spec.target and params.get('targets') is not None
-    if batch and concurrency_error(params.get('concurrency')):
-        return _failed(TaskError(concurrency_error(params.get('concurrency')), reason_code='invalid_input'), params)
-    concurrency = max(1, int(params.get('concurrency') or DEFAULT_CONCURRENCY)) if batch else 1
-    if batch:
-        parsed = parse_targets(params['targets'])
-    elif spec.target:
-        try:
-            parsed = [(target_from_params(params), None, None)]
-        except TargetError as exc:
-            return _failed(exc, params)
-    else:
-        parsed = [(None, None, None)]
 
-    def finish(index, target, res):
-        if isinstance(res, Exception):  # a bug, not an Azure failure: still only this target fails
-            res = _internal_error(res, params)
-        if target is not None and not res.get('id'):
-            res['id'] = target.id if target.subscription_id else None
-        if batch:
-            res['changed'] = bool(res.get('changed'))
-            res['failed'] = bool(res.get('failed'))
-            res.setdefault('msg', '')
-        if on_result is not None:
-            on_result(index, res)
-        return res
+def _parse_targets(task):
+    """``[(Target | None, error | None, label)]`` of the task, no network; raises TargetError for a bad single target."""
+    if task.batch:
+        return parse_targets(task.params['targets'])
+    if task.spec.target:
+        return [(target_from_params(task.params), None, None)]
+    return [(None, None, None)]
 
-    def work_lane(item):
-        """Azure throttles per principal per subscription: each subscription is paced on its own workers."""
-        return (item[1].subscription_id or '').lower()
 
+def _lane(item):
+    """Azure throttles per principal per subscription: each subscription is paced on its own workers."""
+    return (item[1].subscription_id or '').lower()
+
+
+def _invalid_results(parsed, on_result):
+    """The results of the targets refused by their address (no network), in place; None where a target is valid."""
     results = [None] * len(parsed)
     for index, (_target, err, label) in enumerate(parsed):
         if err is not None:
@@ -148,46 +122,93 @@ def execute(spec, params, check_mode=False, diff=False, env=None, client=None, o
             )
             if on_result is not None:
                 on_result(index, dict((k, v) for k, v in results[index].items() if k != 'invalid'))
-    pending = [(index, target) for index, (target, err, _label) in enumerate(parsed) if err is None]
-    if pending:
-        try:
-            if client is None:
-                # one connection per worker: ``concurrency`` per subscription (see work_lane)
-                lanes = len(set(work_lane(item) for item in pending))
-                client = client_for(params, env=env, pool_size=min(concurrency * lanes, len(pending)) + 2)
-        except (VmrescueError, ValueError, TypeError) as exc:
-            if not isinstance(exc, VmrescueError):  # azure-identity refuses an option value (an invalid tenant, ...)
-                exc = auth_setup_error(exc)
-            failed = _failed(exc, params)
-            failed.pop('arm_error', None)
-            if on_result is not None:
-                for index, target in pending:
-                    finish(index, target, dict(failed))
-            return failed
-    shared = spec.shared() if spec.shared is not None else None
+    return results
+
+
+class _Finisher:
+    """Completes each target's result the same way (id, batch fields) and streams it to ``on_result``."""
+
+    def __init__(self, task, on_result):
+        self.task = task
+        self.on_result = on_result
+
+    def __call__(self, index, target, res):
+        if isinstance(res, Exception):  # a bug, not an Azure failure: still only this target fails
+            res = _internal_error(res, self.task.params)
+        if target is not None and not res.get('id'):
+            res['id'] = target.id if target.subscription_id else None
+        if self.task.batch:
+            res['changed'] = bool(res.get('changed'))
+            res['failed'] = bool(res.get('failed'))
+            res.setdefault('msg', '')
+        if self.on_result is not None:
+            self.on_result(index, res)
+        return res
+
+
+def _sign_in_failure(exc, task, pending, finish):
+    """The task's failed result when no client could be made (every pending target gets it too)."""
+    if not isinstance(exc, VmrescueError):  # azure-identity refuses an option value (an invalid tenant, ...)
+        exc = auth_setup_error(exc)
+    failed = _failed(exc, task.params)
+    failed.pop('arm_error', None)
+    if finish.on_result is not None:
+        for index, target in pending:
+            finish(index, target, dict(failed))
+    return failed
+
+
+def _run_pending(task, client, pending, concurrency, finish):
+    """Every valid target through the spec (a pipeline for a step spec); results or exceptions in input order."""
+    shared = task.spec.shared() if task.spec.shared is not None else None
 
     def work(item):
         index, target = item
         try:
-            res = _run_one(spec, client, target, params, check_mode, diff, shared)
+            res = drive(_steps_one(task, client, target, shared))
         except Exception as exc:  # pylint: disable=broad-except
             res = exc
         return finish(index, target, res)
 
     def work_steps(item):
         index, target = item
-        res = yield from _steps_one(spec, client, target, params, check_mode, diff, shared)
+        res = yield from _steps_one(task, client, target, shared)
         return finish(index, target, res)
 
-    if spec.steps is not None:
-        done = run_pipelined(work_steps, pending, concurrency, lane=work_lane)
-    else:
-        done = run_ordered(work, pending, concurrency)
+    if task.spec.steps is not None:
+        return run_pipelined(work_steps, pending, concurrency, lane=_lane)
+    return run_ordered(work, pending, concurrency)
+
+
+def run_task(task, env=None, client=None, on_result=None):
+    """Run a prepared ``Task``. Returns a result dict (may be failed).
+
+    With ``targets``, a batch (see ``_batch``): one client shared by ``concurrency`` workers, ``results`` per
+    target. Otherwise the single target is a batch of one and its result is the task result.
+    ``on_result(index, result)``, when given, is called with each target's final result as soon as that target is
+    done (from the worker thread; ``index`` is the position in ``targets``); the background mode streams with it.
+    """
+    concurrency = max(1, int(task.params.get('concurrency') or DEFAULT_CONCURRENCY)) if task.batch else 1
+    try:
+        parsed = _parse_targets(task)
+    except TargetError as exc:
+        return _failed(exc, task.params)
+    finish = _Finisher(task, on_result)
+    results = _invalid_results(parsed, on_result)
+    pending = [(index, target) for index, (target, err, _label) in enumerate(parsed) if err is None]
+    if pending and client is None:
+        try:
+            # one connection per worker: ``concurrency`` per subscription (see _lane)
+            lanes = len(set(_lane(item) for item in pending))
+            client = client_for(task.params, env=env, pool_size=min(concurrency * lanes, len(pending)) + 2)
+        except (VmrescueError, ValueError, TypeError) as exc:
+            return _sign_in_failure(exc, task, pending, finish)
+    done = _run_pending(task, client, pending, concurrency, finish) if pending else []
     for (index, _target), res in zip(pending, done):
         if isinstance(res, Exception):  # finish() itself failed (on_result raised): report it on that target
-            res = _internal_error(res, params)
+            res = _internal_error(res, task.params)
         results[index] = res
-    out = results[0] if not batch else summarize(results)
+    out = summarize(results, message=task.spec.summary) if task.batch else results[0]
     for warning in getattr(getattr(client, 'auth', None), 'warnings', None) or []:
         if warning not in (out.get('warnings') or []):
             out.setdefault('warnings', []).append(warning)

@@ -13,17 +13,33 @@ Public names (kept stable):
   steps=None)``; ``.full_argument_spec()`` (the shared auth, target and batch options merged with the spec's
   own) and ``.constraints()`` (dict of kwargs for AnsibleModule / ArgumentSpecValidator). A spec with
   ``target=True`` also gets the batch options ``targets``/``concurrency`` (``_batch``).
+- ``prepare(spec, params, check_mode=False, diff=False) -> Task``: the one validation of a task (the spec's rules,
+  batch concurrency), at its edge; raises a ``VmrescueError`` before any call.
+- ``Task(spec, params, check_mode, diff, warnings)``: frozen; ``.batch``, ``.context(client, target, shared)``.
+- ``RunContext(client, target, params, check_mode, diff, shared, warnings)``: frozen; what a domain's
+  ``run(ctx)`` / ``steps(ctx)`` gets for one target.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS
-from ansible_collections.vmrescue.azure.plugins.module_utils._batch import BATCH_MUTUALLY_EXCLUSIVE, BATCH_OPTIONS
+from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
+    BATCH_MUTUALLY_EXCLUSIVE,
+    BATCH_OPTIONS,
+    concurrency_error,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TARGET_MUTUALLY_EXCLUSIVE,
     TARGET_OPTIONS,
     TARGET_REQUIRED_BY,
     TARGET_REQUIRED_TOGETHER,
+    Target,
 )
 
 
@@ -33,10 +49,12 @@ class TaskSpec:
     ``shared``: optional zero-argument factory of per-batch state handed to every ``run`` of one task as
     ``shared=`` (for example what earlier targets of the batch taught about timings). A spec with
     ``target=True`` accepts ``targets``/``concurrency`` (batch mode, ``_batch``). ``validate``: optional
-    ``validate(params)`` raising ``TaskError`` for bad option values; ``execute`` calls it before any call.
-    ``steps``: optional generator form of ``run`` (same arguments; yields the seconds until its next request,
+    ``validate(params)`` raising ``TaskError`` for bad option values (it may return warnings); ``prepare`` calls
+    it once per task, before any call. ``run(ctx)`` gets a ``RunContext`` and returns the target's result.
+    ``steps``: optional generator form of ``run`` (same argument; yields the seconds until its next request,
     returns the result): ``execute`` then runs the targets as a pipeline (``_batch.run_pipelined``), so a target
-    waiting between two requests holds none of the ``concurrency`` workers.
+    waiting between two requests holds none of the ``concurrency`` workers. ``summary``: optional
+    ``summary(results) -> str | None``, the domain's own line for a batch's ``msg`` (else the counts).
     """
 
     def __init__(
@@ -53,6 +71,7 @@ class TaskSpec:
         shared=None,
         validate=None,
         steps=None,
+        summary=None,
     ):
         self.argument_spec = argument_spec
         self.run = run
@@ -66,6 +85,7 @@ class TaskSpec:
         self.shared = shared
         self.validate = validate
         self.steps = steps
+        self.summary = summary
 
     def full_argument_spec(self):
         spec = {}
@@ -92,3 +112,67 @@ class TaskSpec:
             required_if=list(self.required_if),
             required_by=rb,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One task, validated once at its edge (the action plugin or the module): what every target's run shares.
+
+    Built by ``prepare``; ``params`` is read-only. ``warnings`` are the validation's own (an expiry date in the
+    past, ...), added to every target's result.
+    """
+
+    spec: TaskSpec
+    params: Mapping[str, Any]
+    check_mode: bool = False
+    diff: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def batch(self) -> bool:
+        """The task names ``targets`` (batch mode; a single target is then a batch of one)."""
+        return bool(self.spec.target and self.params.get('targets') is not None)
+
+    def context(self, client, target, shared=None) -> RunContext:
+        """The run context of one target of this task."""
+        return RunContext(
+            client=client,
+            target=target,
+            params=self.params,
+            check_mode=self.check_mode,
+            diff=self.diff,
+            shared=shared,
+            warnings=self.warnings,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """One target's run: what a domain's ``run(ctx)`` / ``steps(ctx)`` is given, built by the runner, never changed.
+
+    ``client``: the batch's one ``_arm.ArmClient``; ``target``: a ``_target.Target`` with its subscription (None for
+    a spec without target); ``params``: the task's validated options (read-only); ``shared``: the spec's per-batch
+    state (``TaskSpec.shared``); ``warnings``: the task's validation warnings, for the target's result.
+    """
+
+    client: Any
+    target: Target | None
+    params: Mapping[str, Any]
+    check_mode: bool = False
+    diff: bool = False
+    shared: Any = None
+    warnings: tuple[str, ...] = ()
+
+
+def prepare(spec: TaskSpec, params: Mapping[str, Any], check_mode: bool = False, diff: bool = False) -> Task:
+    """Validate ``params`` (already through the argument spec) once for the whole task and return the ``Task``.
+
+    The spec's own rules (``TaskSpec.validate``, which may return warnings), then ``concurrency`` for a batch. Raises
+    a ``VmrescueError`` (reason ``invalid_input``) naming the option and the fix, before any call.
+    """
+    warnings = tuple(spec.validate(params) or ()) if spec.validate is not None else ()
+    if spec.target and params.get('targets') is not None:
+        problem = concurrency_error(params.get('concurrency'))
+        if problem:
+            raise TaskError(problem, reason_code='invalid_input')
+    return Task(spec, MappingProxyType(dict(params)), bool(check_mode), bool(diff), warnings)

@@ -15,7 +15,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import POL
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import key_reset as pa
 from ansible_collections.vmrescue.azure.plugins.module_utils._runner import execute
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
-from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
+from ansible_collections.vmrescue.azure.plugins.module_utils._task import RunContext, TaskSpec
 
 SUB = '00000000-0000-0000-0000-000000000001'
 VM_PATH = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm%d'
@@ -268,7 +268,8 @@ def _spec(run):
 
 
 def test_execute_batch_results_in_input_order_with_failures_isolated():
-    def run(client, target, params, check_mode=False, diff=False):
+    def run(ctx):
+        target = ctx.target
         if target.name == 'vm2':
             raise ArmError('nope', status=403, code='AuthorizationFailed', resource_id=target.id)
         if target.name == 'vm3':
@@ -302,9 +303,9 @@ def test_execute_batch_fails_only_when_no_target_is_valid():
 def test_single_target_is_a_batch_of_one():
     seen = []
 
-    def run(client, target, params, check_mode=False, diff=False, shared=None):
-        seen.append(shared)
-        return dict(changed=True, id=target.id)
+    def run(ctx):
+        seen.append(ctx.shared)
+        return dict(changed=True, id=ctx.target.id)
 
     spec = TaskSpec({}, run, shared=dict)
     out = execute(spec, {'vm_id': VM_PATH % (SUB, 1)}, client=_Client())
@@ -401,7 +402,8 @@ class LatchClient:
 def _reset(client, t, timing, timeout=600):
     target = parse_resource_id(VM_PATH % (SUB, 1))
     params = dict(state='reset', key_incarnation_id=None, force=False, wait=True, wait_timeout=timeout)
-    return pa.run(client, target, params, sleep=t.sleep, clock=t.clock, shared=timing)
+    ctx = RunContext(client=client, target=target, params=params, shared=timing)
+    return pa.run(ctx, sleep=t.sleep, clock=t.clock)
 
 
 def test_confirm_first_read_after_the_expected_delay_costs_two_reads():
@@ -705,13 +707,13 @@ def test_batch_of_only_pending_resets_says_so():
         dict(id='a', changed=False, failed=False, msg='', pending_since='2026-12-04T11:50:00Z'),
         dict(id='b', changed=False, failed=False, msg='', pending_since='2026-12-04T11:49:00Z'),
     ]
-    out = _batch.summarize(results)
+    out = _batch.summarize(results, message=pa.batch_summary)
     assert out['msg'] == (
         'all 2 target(s) have a key reset pending since 2026-12-04T11:49:00Z; nothing to write '
         '(the guests latch on their own); state=reset to force a new reset'
     )
     results.append(dict(id='c', changed=False, failed=False, msg=''))
-    assert _batch.summarize(results)['msg'] == '3 target(s): 0 changed, 0 failed'
+    assert _batch.summarize(results, message=pa.batch_summary)['msg'] == '3 target(s): 0 changed, 0 failed'
 
 
 def test_until_warm_the_expected_delay_is_the_latest_confirmation_time():

@@ -10,6 +10,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmErro
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import key_reset as pa
 from ansible_collections.vmrescue.azure.plugins.module_utils._runner import execute
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
+from ansible_collections.vmrescue.azure.plugins.module_utils._task import RunContext
 
 SUB = '00000000-0000-0000-0000-000000000001'
 VM = parse_resource_id('/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1' % SUB)
@@ -126,7 +127,8 @@ def run(client, target=VM, **params):
     def sleep(s):
         clock[0] += s
 
-    return pa.run(client, target, p, diff=True, sleep=sleep, clock=lambda: clock[0])
+    ctx = RunContext(client=client, target=target, params=p, diff=True)
+    return pa.run(ctx, sleep=sleep, clock=lambda: clock[0])
 
 
 def test_reset_vm_patch_and_confirm():
@@ -174,7 +176,11 @@ def test_wait_false_key_incarnation_reads_model_only():
 
 def test_check_mode_writes_nothing():
     c = FakeClient(key=5)
-    r = pa.run(c, VM, dict(state='reset', wait=True, wait_timeout=5), check_mode=True, diff=True)
+    r = pa.run(
+        RunContext(
+            client=c, target=VM, params=dict(state='reset', wait=True, wait_timeout=5), check_mode=True, diff=True
+        )
+    )
     assert r['changed'] and r['key_incarnation_id'] == 6 and c.writes() == []
 
 

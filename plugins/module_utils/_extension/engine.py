@@ -398,25 +398,21 @@ class ExtensionRunner:
 MUTUALLY_EXCLUSIVE = [['ad_user', 'password']]
 
 
-def run_task(handler, client, target, params, check_mode=False, diff=False, shared=None, base_dir=None):
-    """TaskSpec.run of a profile: validate (no network), then ExtensionRunner. Raises _arm.TaskError on failure.
-    ``shared``: the task's BatchState (TaskSpec ``shared``), or None."""
+def run_task(handler, ctx, base_dir=None):
+    """``TaskSpec.run`` of a profile for one target (``ctx``: a ``_task.RunContext``; the task was validated once,
+    by ``validate_task``): the ExtensionRunner. Raises _arm.TaskError on failure. ``ctx.shared``: the task's
+    BatchState (TaskSpec ``shared``), or None."""
+    params = ctx.params
     secrets = [params.get(k) for k in handler.secret_params if params.get(k)]
-    warnings = []
-    if params.get('ad_user'):
-        raise TaskError(
-            "ad_user is not supported by %s: its password option is the VM user's password. Sign in with "
-            'AZURE_AD_USER and AZURE_PASSWORD in the environment, or another credential' % handler.module,
-            reason_code='invalid_input',
-        )
+    warnings = list(ctx.warnings)
+    shared = ctx.shared
     try:
-        warnings.extend(handler.validate(params))
         runner = ExtensionRunner(
             handler,
-            client,
-            target,
+            ctx.client,
+            ctx.target,
             params,
-            check_mode=check_mode,
+            check_mode=ctx.check_mode,
             warn=warnings.append,
             base_dir=base_dir,
             fingerprints=shared and shared.fingerprints,
@@ -430,10 +426,29 @@ def run_task(handler, client, target, params, check_mode=False, diff=False, shar
         raise TaskError(scrub(e.msg, secrets), reason_code=e.reason_code, **result)
     if warnings:
         result['warnings'] = [scrub(w, secrets) for w in warnings]
-    if not diff:
+    if not ctx.diff:
         result.pop('diff', None)
-    result['outcome'] = success_outcome(result, check_mode)
+    result['outcome'] = success_outcome(result, ctx.check_mode)
     return result
+
+
+def validate_task(handler, params):
+    """Every option of a profile's task checked once, before sign-in and before any call (``TaskSpec.validate``):
+    returns the profile's warnings (an expiry date in the past, ...); raises _arm.TaskError naming the option."""
+    secrets = [params.get(k) for k in handler.secret_params if params.get(k)]
+    if params.get('ad_user'):
+        raise TaskError(
+            "ad_user is not supported by %s: its password option is the VM user's password. Sign in with "
+            'AZURE_AD_USER and AZURE_PASSWORD in the environment, or another credential' % handler.module,
+            reason_code='invalid_input',
+        )
+    try:
+        warnings = list(handler.validate(params))
+        if (params.get('state') or 'present') == 'present':
+            handler.plan(params)  # e.g. ssh_key: read and parsed (no network)
+    except ExtensionError as e:
+        raise TaskError(scrub(str(e), secrets))
+    return warnings
 
 
 def success_outcome(result, check_mode):
@@ -449,17 +464,10 @@ def success_outcome(result, check_mode):
 def task_spec(handler, argument_spec):
     """The TaskSpec of a profile."""
 
-    def run(client, target, params, check_mode=False, diff=False, shared=None):
-        return run_task(handler, client, target, params, check_mode=check_mode, diff=diff, shared=shared)
+    def run(ctx):
+        return run_task(handler, ctx)
 
     def validate(params):
-        """Every option checked once, before sign-in and before any call (the action runs it on the raw task)."""
-        secrets = [params.get(k) for k in handler.secret_params if params.get(k)]
-        try:
-            handler.validate(params)
-            if (params.get('state') or 'present') == 'present':
-                handler.plan(params)  # e.g. ssh_key: read and parsed (no network)
-        except ExtensionError as e:
-            raise TaskError(scrub(str(e), secrets))
+        return validate_task(handler, params)
 
     return TaskSpec(argument_spec, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, shared=BatchState, validate=validate)

@@ -423,10 +423,10 @@ class VMAccessRunner(ExtensionRunner):
 # TaskSpec: what the module file and the controller action run
 
 
-def run(client, target, params, check_mode=False, diff=False, shared=None):
-    """TaskSpec.run: validate (no network), then VMAccessRunner. Raises _arm.TaskError on failure. ``shared``: the
-    task's BatchState (TaskSpec ``shared``), or None."""
-    return run_task(LINUX, client, target, params, check_mode=check_mode, diff=diff, shared=shared)
+def run(ctx):
+    """TaskSpec.run for one target (``ctx``: a ``_task.RunContext``): the VMAccessRunner. Raises _arm.TaskError on
+    failure. ``ctx.shared``: the task's BatchState (TaskSpec ``shared``), or None."""
+    return run_task(LINUX, ctx)
 
 
 def task_spec():

@@ -215,38 +215,31 @@ def _channel(agent):
 
 
 # -- the module ------------------------------------------------------------------------------------------------
-def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
+def run(ctx, sleep=time.sleep, clock=time.monotonic):
     """``run_steps`` in this thread."""
-    return drive(
-        run_steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock, shared=shared),
-        sleep,
-    )
+    return drive(run_steps(ctx, sleep=sleep, clock=clock), sleep)
 
 
-def run_steps(
-    client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None
-):
+def run_steps(ctx, sleep=time.sleep, clock=time.monotonic):
     """``_steps`` with an ARM error turned into a failed result for this target (its outcome from the error's code)."""
     try:
-        return (
-            yield from _steps(
-                client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock, shared=shared
-            )
-        )
+        return (yield from _steps(ctx, sleep=sleep, clock=clock))
     except ArmError as err:
         raise TaskError(
-            err.describe(), id=target.id, changed=False, arm_error=err.as_dict(), reason_code=err.reason_code
+            err.describe(), id=ctx.target.id, changed=False, arm_error=err.as_dict(), reason_code=err.reason_code
         )
 
 
-def _steps(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
+def _steps(ctx, sleep=time.sleep, clock=time.monotonic):
     """The proxy_agent_settings behaviour for one target as a step generator (see ``key_reset.run_steps``).
 
+    ``ctx``: the target's ``_task.RunContext`` (the task was validated once, by ``endpoint_options.validate``).
     Reads: one GET of the model with its instance view (api-version 2025-04-01 when add_proxy_agent_extension is
     given), then (wait: true) the confirmation reads. Writes: one PATCH (VM) or PUT (instance) with If-Match that
     carries the settings and, on the first change, the record tag.
     """
-    validate(params)
+    client, target, params, check_mode, diff = ctx.client, ctx.target, ctx.params, ctx.check_mode, ctx.diff
+    shared = ctx.shared
     restoring = (params.get('state') or 'present') == 'restored'
     wait = params.get('wait', True)
     api_version = ADD_EXTENSION_API_VERSION if params.get('add_proxy_agent_extension') is not None else API_VERSION

@@ -71,7 +71,10 @@ def _not_enabled(target, model):
 
 # -- write + confirm -----------------------------------------------------------------------------------
 def validate(params):
-    """Refuse bad input before any call: a TaskError naming the option and the fix."""
+    """Refuse bad input before any call (``TaskSpec.validate``, once per task): a TaskError naming the option and
+    the fix."""
+    if params.get('state') is None and params.get('key_incarnation_id') is None:
+        raise TaskError('one of state or key_incarnation_id is required', reason_code='invalid_input')
     wanted = params.get('key_incarnation_id')
     if wanted is not None and not 0 <= wanted <= INT32_MAX:
         raise TaskError(
@@ -200,31 +203,25 @@ def _pending_note(target, health):
     )
 
 
-def run(client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None):
+def run(ctx, sleep=time.sleep, clock=time.monotonic):
     """The proxy_agent_key_reset behaviour for one target (``run_steps`` in this thread). Returns the result dict."""
-    return drive(
-        run_steps(client, target, params, check_mode=check_mode, diff=diff, sleep=sleep, clock=clock, shared=shared),
-        sleep,
-    )
+    return drive(run_steps(ctx, sleep=sleep, clock=clock), sleep)
 
 
-def run_steps(
-    client, target, params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic, shared=None
-):
+def run_steps(ctx, sleep=time.sleep, clock=time.monotonic):
     """The proxy_agent_key_reset behaviour for one target as a step generator: it yields the seconds to wait
     before its next request (the confirmation reads) and returns the result dict; raises TaskError/ArmError. A
     batch runs many of them on a few threads (``_batch.run_pipelined``): a target waiting for its guest holds none.
 
-    ``shared``: the batch's ``ConfirmTiming`` (None: a fresh one). Reads: one GET of the model with the instance
-    view, then (wait: true) the confirmation reads; writes: one PATCH (VM) or PUT (Uniform instance) with
-    If-Match, which also writes the RECORD_TAG record (see _vm.update for the re-decision after a 412).
+    ``ctx``: the target's ``_task.RunContext`` (the task was validated once, by ``validate``); ``ctx.shared``: the
+    batch's ``ConfirmTiming`` (None: a fresh one). Reads: one GET of the model with the instance view, then
+    (wait: true) the confirmation reads; writes: one PATCH (VM) or PUT (Uniform instance) with If-Match, which also
+    writes the RECORD_TAG record (see _vm.update for the re-decision after a 412).
     """
+    client, target, params, check_mode, diff = ctx.client, ctx.target, ctx.params, ctx.check_mode, ctx.diff
+    shared = ctx.shared
     state = params.get('state')
     wait = params.get('wait', True)
-    if state is None and params.get('key_incarnation_id') is None:
-        raise TaskError('one of state or key_incarnation_id is required', reason_code='invalid_input')
-    validate(params)
-
     need_view = bool(wait or state == 'healthy')
     view = _vm.read_view(client, target, instance_view=need_view)
     current, desired, agent, health = _decide(view, params, need_view)
@@ -422,17 +419,31 @@ def result_outcome(result, check_mode=False):
     return outcome('skipped', 'key_not_latched', 'key health %s: %s' % (verdict, health.get('reason') or ''))
 
 
-def run_steps_with_outcome(client, target, params, check_mode=False, diff=False, **kwargs):
+def run_steps_with_outcome(ctx, **kwargs):
     """``run_steps`` plus the result's ``outcome`` (failures get theirs from the error, _errors.VmrescueError)."""
-    result = yield from run_steps(client, target, params, check_mode=check_mode, diff=diff, **kwargs)
-    result['outcome'] = result_outcome(result, check_mode)
+    result = yield from run_steps(ctx, **kwargs)
+    result['outcome'] = result_outcome(result, ctx.check_mode)
     return result
 
 
-def run_with_outcome(client, target, params, check_mode=False, diff=False, **kwargs):
-    result = run(client, target, params, check_mode=check_mode, diff=diff, **kwargs)
-    result['outcome'] = result_outcome(result, check_mode)
+def run_with_outcome(ctx, **kwargs):
+    """``run`` plus the result's ``outcome``."""
+    result = run(ctx, **kwargs)
+    result['outcome'] = result_outcome(result, ctx.check_mode)
     return result
+
+
+def batch_summary(results):
+    """The batch's ``msg`` when every target only has a reset made earlier, not latched yet (else None)."""
+    pending = [r for r in results if 'pending_since' in r and not r.get('changed') and not r.get('failed')]
+    if not results or len(pending) != len(results):
+        return None
+    times = sorted(str(r['pending_since']) for r in pending if r.get('pending_since'))
+    since = times[0] if times else 'an unknown time'
+    return (
+        'all %d target(s) have a key reset pending since %s; nothing to write (the guests latch on '
+        'their own); state=reset to force a new reset' % (len(results), since)
+    )
 
 
 def task_spec():
@@ -445,4 +456,5 @@ def task_spec():
         shared=ConfirmTiming,
         validate=validate,
         steps=run_steps_with_outcome,
+        summary=batch_summary,
     )
