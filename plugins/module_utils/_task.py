@@ -17,7 +17,7 @@ Public names (kept stable):
 
 from __future__ import annotations
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.options import AUTH_OPTIONS
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import BATCH_MUTUALLY_EXCLUSIVE, BATCH_OPTIONS
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TARGET_MUTUALLY_EXCLUSIVE,
