@@ -10,7 +10,8 @@ from ansible.utils.display import Display
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, collect
-from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import failed_result, redact_task_source
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import failed_result
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._worker import redact_task_source
 
 _display = Display()  # in a worker process, display() goes to the controller's output
 

@@ -36,7 +36,7 @@ _value:
   type: str
 """
 
-from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import target_id_from_hostvars
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._hostvars import target_id_from_hostvars
 
 
 def target_id(host_vars):

@@ -31,6 +31,7 @@ import collections
 import heapq
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TARGET_OPTION_NAMES,
@@ -117,8 +118,6 @@ def run_ordered(func, items, concurrency):
     workers = max(1, min(int(concurrency or 1), len(items)))
     if workers == 1:
         return [safe(i) for i in items]
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='vmrescue') as pool:
         return list(pool.map(safe, items))
 
@@ -138,25 +137,74 @@ def run_pipelined(start, items, concurrency, clock=time.monotonic, lane=None):
     throttled does not slow subscription B. Without ``lane``, one lane.
     """
     items = list(items)
-    results = [None] * len(items)
-    # lane key -> [heap of (when, index, generator) of started targets, in flight, deque of targets not started]
+    lanes, lane_of = _lanes(items, lane)
+    cap = max(1, int(concurrency or 1))
+    workers = max(1, min(cap * max(1, len(lanes)), len(items) or 1))
+    run = _Pipeline(start, items, lane_of, clock)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='vmrescue') as pool:
+        with run.cond:
+            while run.left:
+                run.cond.wait(_dispatch(lanes, cap, clock(), pool, run.step))
+    return run.results
+
+
+def _lanes(items, lane):
+    """``(lanes, lane_of)``: lane key -> [heap of (when, index, generator) of started targets, in flight, deque of
+    targets not started], and item index -> its lane's entry."""
     lanes = {}
     for index, item in enumerate(items):
         key = lane(item) if lane is not None else None
         lanes.setdefault(key, [[], 0, collections.deque()])[2].append(index)
-    cap = max(1, int(concurrency or 1))
-    workers = max(1, min(cap * max(1, len(lanes)), len(items) or 1))
     lane_of = {}
     for entry in lanes.values():
         for index in entry[2]:
             lane_of[index] = entry
-    cond = threading.Condition()
-    state = dict(left=len(items))
+    return lanes, lane_of
 
-    def step(index, gen):
+
+def _dispatch(lanes, cap, now, pool, step):
+    """Submit ``step(index, generator)`` to ``pool`` for every lane's due steps, then its targets not started, while
+    the lane has fewer than ``cap`` in flight (called under the pipeline's condition); return how long until the next
+    step is due in a lane that has nothing else to start (None: wait for a worker to finish)."""
+    wait = None
+    for entry in lanes.values():
+        due, fresh = entry[0], entry[2]
+        # A started target whose next step is due goes before a target not started yet: otherwise
+        # every confirmation waits until the last target of the lane has been written (a lane of 2000
+        # VMs wrote for 180 s before its first confirmation read), and the run takes writes + reads
+        # instead of the longer of the two.
+        while entry[1] < cap:
+            if due and due[0][0] <= now:
+                _when, index, gen = heapq.heappop(due)
+            elif fresh:
+                index, gen = fresh.popleft(), None
+            else:
+                break
+            entry[1] += 1
+            pool.submit(step, index, gen)
+        if due and not fresh and entry[1] < cap:
+            ahead = max(0.0, due[0][0] - now)
+            wait = ahead if wait is None else min(wait, ahead)
+    return wait
+
+
+class _Pipeline:
+    """The state one ``run_pipelined`` call shares with its workers: results, targets left, the condition."""
+
+    def __init__(self, start, items, lane_of, clock):
+        self.start = start
+        self.items = items
+        self.lane_of = lane_of
+        self.clock = clock
+        self.results = [None] * len(items)
+        self.left = len(items)
+        self.cond = threading.Condition()
+
+    def step(self, index, gen):
+        """One step of one target (its first when ``gen`` is None), in a worker; then back to its lane."""
         try:
             if gen is None:
-                gen = start(items[index])
+                gen = self.start(self.items[index])
                 delay = next(gen)
             else:
                 delay = gen.send(None)
@@ -166,43 +214,15 @@ def run_pipelined(start, items, concurrency, clock=time.monotonic, lane=None):
             outcome = ('done', exc)
         else:
             outcome = ('wait', delay)
-        with cond:
-            entry = lane_of[index]
+        with self.cond:
+            entry = self.lane_of[index]
             entry[1] -= 1
             if outcome[0] == 'done':
-                results[index] = outcome[1]
-                state['left'] -= 1
+                self.results[index] = outcome[1]
+                self.left -= 1
             else:
-                heapq.heappush(entry[0], (clock() + max(0.0, float(outcome[1] or 0)), index, gen))
-            cond.notify()
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='vmrescue') as pool:
-        with cond:
-            while state['left']:
-                now = clock()
-                wait = None
-                for entry in lanes.values():
-                    due, fresh = entry[0], entry[2]
-                    # A started target whose next step is due goes before a target not started yet: otherwise
-                    # every confirmation waits until the last target of the lane has been written (a lane of 2000
-                    # VMs wrote for 180 s before its first confirmation read), and the run takes writes + reads
-                    # instead of the longer of the two.
-                    while entry[1] < cap:
-                        if due and due[0][0] <= now:
-                            _when, index, gen = heapq.heappop(due)
-                        elif fresh:
-                            index, gen = fresh.popleft(), None
-                        else:
-                            break
-                        entry[1] += 1
-                        pool.submit(step, index, gen)
-                    if due and not fresh and entry[1] < cap:
-                        ahead = max(0.0, due[0][0] - now)
-                        wait = ahead if wait is None else min(wait, ahead)
-                cond.wait(wait)
-    return results
+                heapq.heappush(entry[0], (self.clock() + max(0.0, float(outcome[1] or 0)), index, gen))
+            self.cond.notify()
 
 
 def summarize(results, message=None):

@@ -202,16 +202,33 @@ def wait_steps(probe, timeout, timing=None, clock=time.monotonic):
 
 def _read_until(probe, timing, start, deadline, clock, scout):
     """wait_steps' reads; ``scout[0]`` says whether this target holds a scout's place (updated when it takes one)."""
-    misses = 0
-    reads = 0
-    missed_at = None
-    value = None
-    # wait, without reading, for what the scouts learn (or for a scout's place, when one ended unconfirmed)
+    seen = _Reads()
+    result = yield from _wait_to_learn(probe, timing, start, deadline, clock, scout, seen)
+    if result is not None:
+        return result
+    return (yield from _read_with_back_off(probe, timing, start, deadline, clock, seen))
+
+
+class _Reads:
+    """What one target's reads found so far: reads made, misses, when the last miss was (s after the write), the
+    last probe's value."""
+
+    def __init__(self):
+        self.misses = 0
+        self.reads = 0
+        self.missed_at = None
+        self.value = None
+
+
+def _wait_to_learn(probe, timing, start, deadline, clock, scout, seen):
+    """Before anything was learned and while this target is no scout: wait, without reading, for what the scouts
+    learn (or for a scout's place, when one ended unconfirmed), spending only an early stale read. Returns
+    ``(done, value)`` when the target is finished here, else None (``seen`` has the early read's outcome)."""
     while not scout[0] and not timing.learned() and clock() - start < LEARN_WAIT_MAX:
         remaining = deadline - clock()
         if remaining <= 0:
             return False, None
-        if reads == 0 and timing.stale_first():
+        if seen.reads == 0 and timing.stale_first():
             # The scouts' first reads were stale: this target's stale read is spent anyway, so spend it now,
             # STALE_PROBE after its write, while the batch is still writing. Kept for when the delay is
             # learned, all targets waiting then would spend it at once and crowd the confirming reads.
@@ -219,17 +236,24 @@ def _read_until(probe, timing, start, deadline, clock, scout):
             if early > 0:
                 yield min(early, remaining)
                 continue
-            done, value = probe()
-            reads = 1
+            done, seen.value = probe()
+            seen.reads = 1
             timing.first_read(done == STALE)
             if done is True:
                 timing.observe(clock() - start, first_read=True)
-                return True, value
+                return True, seen.value
             if done != STALE:
-                misses, missed_at = 1, clock() - start
+                seen.misses, seen.missed_at = 1, clock() - start
             continue
         yield min(LEARN_CHECK, remaining)
         scout[0] = timing.scout()
+    return None
+
+
+def _read_with_back_off(probe, timing, start, deadline, clock, seen):
+    """The reads once the target may read: the first at the learned delay, then after a STALE read at the learned
+    delay again, after a miss backing off; returns ``(done, value)``."""
+    misses, reads, missed_at, value = seen.misses, seen.reads, seen.missed_at, seen.value
     if reads:  # the early read was spent: the next one at the learned delay
         delay = max(0.0, start + max(timing.expected(), STALE_PROBE + MIN_GAP) - clock())
     else:

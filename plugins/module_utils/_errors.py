@@ -5,8 +5,8 @@
 One place for three things every failure path needs:
 
 - ``VmrescueError(msg, **result)``: base of every error the collection raises for the user (``_arm.ArmError``,
-  ``_arm.TaskError``, ``_auth.AuthError``, ``_target.TargetError``, the extension engine's errors). ``msg`` is the
-  final user-facing message; ``result`` holds extra result keys; ``reason_code`` is the stable code of the
+  ``_arm.TaskError``, ``_auth.errors.AuthError``, ``_target.TargetError``, the extension engine's errors). ``msg``
+  is the final user-facing message; ``result`` holds extra result keys; ``reason_code`` is the stable code of the
   ``outcome``; ``to_result(secrets=())`` -> a failed result dict (``failed``, ``changed: false``, ``msg``, the
   extra keys, ``outcome``) with every secret value scrubbed from the message and the fields.
 - ``scrub(text, secrets)``, ``scrub_obj(obj, secrets)``: every occurrence of a secret value replaced by

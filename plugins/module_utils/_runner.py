@@ -25,10 +25,10 @@ from __future__ import annotations
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import (
-    AUTH_OPTION_NAMES,
-    auth_setup_error,
-)
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm_client import ArmClient
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.credential import resolve_auth
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.errors import auth_setup_error
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.options import AUTH_OPTION_NAMES, SECRET_OPTIONS
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
     DEFAULT_CONCURRENCY,
     parse_targets,
@@ -47,17 +47,12 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._task import prepar
 
 def client_for(params, env=None, pool_size=10):
     """Resolve auth from the auth options in ``params`` and return an ArmClient."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
-    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
-
     auth = resolve_auth(dict((k, params.get(k)) for k in AUTH_OPTION_NAMES), env=env)
     return ArmClient(auth, pool_size=pool_size)
 
 
 def task_secrets(params):
     """The values scrubbed from every result of a task: its secret options and any private key it was given."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import SECRET_OPTIONS
-
     return secret_values(params, [params.get(k) for k in SECRET_OPTIONS if isinstance(params.get(k), str)])
 
 

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.options import AUTH_OPTIONS
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
     BATCH_MUTUALLY_EXCLUSIVE,
     BATCH_OPTIONS,

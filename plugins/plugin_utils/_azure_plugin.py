@@ -3,8 +3,8 @@
 """What the lookup and inventory plugins share (private: may change without notice).
 
 Both read the auth options of the ``vmrescue.azure.auth.plugins`` doc fragment with ``get_option``, turn them into
-an ``_auth.AuthContext`` and one ``_arm.ArmClient``, show the auth warnings (certificate validation off, ...), and
-turn the collection's errors (``_errors.VmrescueError``) into the plugin type's Ansible error, with every secret
+an ``_auth.credential.AuthContext`` and one ``_arm_client.ArmClient``, show the auth warnings (certificate
+validation off, ...), and turn the collection's errors (``_errors.VmrescueError``) into the plugin type's Ansible error, with every secret
 option value scrubbed from the message.
 
 Public names (kept stable):
@@ -20,9 +20,13 @@ from __future__ import annotations
 from ansible.errors import AnsibleError
 from ansible.utils.display import Display
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTION_NAMES, SECRET_OPTIONS
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm_client import ArmClient
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.credential import resolve_auth
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.errors import auth_setup_error
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.options import AUTH_OPTION_NAMES, SECRET_OPTIONS
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, scrub
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_option_errors
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._worker import release_inherited_display_lock
 
 display = Display()
 
@@ -73,15 +77,11 @@ class AzurePluginMixin:
             raise self.plugin_error('; '.join(problems) + (' (in %s)' % where if where else ''))
 
     def auth_context(self, env=None):
-        from ansible_collections.vmrescue.azure.plugins.module_utils._auth import resolve_auth
-
         try:
             auth = resolve_auth(self.auth_options(), env=env)
         except VmrescueError as exc:
             raise self.plugin_error(exc)
         except (ValueError, TypeError) as exc:  # azure-identity refuses an option value (an invalid tenant, ...)
-            from ansible_collections.vmrescue.azure.plugins.module_utils._auth import auth_setup_error
-
             raise self.plugin_error(auth_setup_error(exc))
         for warning in auth.warnings:
             self.warn(warning)
@@ -89,8 +89,5 @@ class AzurePluginMixin:
 
     def azure_client(self, pool_size=10, env=None):
         """One ArmClient (one credential, one connection pool, one pacer) for this plugin's reads."""
-        from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient
-        from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import release_inherited_display_lock
-
         release_inherited_display_lock()  # the reads run on threads (see its docstring)
         return ArmClient(self.auth_context(env=env), pool_size=pool_size)

@@ -24,9 +24,10 @@ Public names (kept stable):
 
 - ``ControllerAction(ActionBase)``: subclass it in ``plugins/action/<module>.py`` and set ``SPEC`` (a
   ``_task.TaskSpec``, or a zero-argument callable returning one, evaluated lazily).
-- ``target_id_from_hostvars(task_vars) -> str | None``.
-- ``HOSTVAR_TARGET_KEYS = ('azure_vm_id', 'id')``.
-- ``release_inherited_display_lock()``: see its docstring (ansible-core 2.16 workers and threads).
+- ``failed_result(msg, secrets=(), reason_code='invalid_input', **fields)``: a scrubbed failed task result.
+
+The host-vars target is ``_hostvars.target_id_from_hostvars``; what a worker needs whatever its plugin type
+(``release_inherited_display_lock``, ``redact_task_source``) is in ``_worker``.
 """
 
 from __future__ import annotations
@@ -38,73 +39,24 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.cloud import security_warnings
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import concurrency_error
-from ansible_collections.vmrescue.azure.plugins.module_utils._target import TARGET_OPTION_NAMES, is_compute_target_id
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, secret_values
+from ansible_collections.vmrescue.azure.plugins.module_utils._runner import execute
+from ansible_collections.vmrescue.azure.plugins.module_utils._target import TARGET_OPTION_NAMES
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, start
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._hostvars import target_id_from_hostvars
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_arg_errors
-
-HOSTVAR_TARGET_KEYS = ('azure_vm_id', 'id')
-
-
-def release_inherited_display_lock():
-    """Let threads of this worker process write to stdout/stderr on ansible-core 2.16.
-
-    ansible-core 2.16 forks each worker while holding Display's output lock (an RLock that also guards the
-    process's stdout/stderr buffers), so in the worker the main thread owns it for good and any other thread that
-    writes to stderr (a Python warning, azure-identity's log line on the last-resort handler) blocks forever: a batch
-    thread hung the whole task. The worker never writes through that lock itself (its display goes over the result
-    queue), so releasing it here is safe; on newer cores the lock is not held and this does nothing.
-    """
-    try:
-        from ansible.utils.display import Display
-
-        lock = getattr(Display(), '_lock', None)
-        is_owned = getattr(lock, '_is_owned', None)
-        while is_owned is not None and is_owned():
-            lock.release()
-    except Exception:  # pylint: disable=broad-except
-        pass
-
-
-def redact_task_source():
-    """Have ansible-core show no source lines (nor ad-hoc arguments) for this worker's failing task.
-
-    ansible-core 2.19 prints an "Origin" excerpt with every failed task: the task's first source line and the two
-    before it (for an ad-hoc run: its arguments), even with ``no_log``, and whether the action returned a failed
-    result or raised. A secret written inline in the task (or in the two lines above it) would be printed. The
-    collection's actions enter ansible-core's own redaction context for the rest of this worker process (one
-    worker runs one task for one host), so the excerpt becomes ``Origin: None`` and ``(source not shown: content
-    redacted)``: the task is still named by its TASK banner and its message. Older cores show no excerpt (and lack
-    the context): nothing to do there.
-    """
-    try:
-        from ansible._internal._errors._error_utils import RedactAnnotatedSourceContext
-    except ImportError:
-        return
-    try:
-        if not RedactAnnotatedSourceContext.current(optional=True):
-            RedactAnnotatedSourceContext().__enter__()  # pylint: disable=unnecessary-dunder-call
-    except Exception:  # pylint: disable=broad-except
-        pass
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._worker import (
+    redact_task_source,
+    release_inherited_display_lock,
+)
 
 
 def failed_result(msg, secrets=(), reason_code='invalid_input', **fields):
     """A failed task result (scrubbed) for an error found in the action: returned, never raised, so ansible-core
     attaches no task arguments to an exception."""
-    from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
-
     return VmrescueError(msg, reason_code=reason_code, **fields).to_result(secrets)
-
-
-def target_id_from_hostvars(task_vars):
-    """The host's target resource ID: ``azure_vm_id`` (any value, validated later), else ``id`` when it is a
-    Compute VM / Uniform instance ID (the azure_rm inventory plugin's host var); else None."""
-    value = (task_vars or {}).get('azure_vm_id')
-    if value not in (None, ''):
-        return value
-    value = (task_vars or {}).get('id')
-    if isinstance(value, str) and is_compute_target_id(value):
-        return value
-    return None
 
 
 class ControllerAction(ActionBase):
@@ -139,8 +91,6 @@ class ControllerAction(ActionBase):
         except AnsibleActionSkip:
             raise
         except Exception as exc:  # pylint: disable=broad-except  # a bug: still a scrubbed failed result
-            from ansible_collections.vmrescue.azure.plugins.module_utils._errors import secret_values
-
             args = dict(self._task.args or {})
             secrets = secret_values(
                 args, [v for k, v in args.items() if k in ('password', 'secret') and isinstance(v, str)]
@@ -163,8 +113,6 @@ class ControllerAction(ActionBase):
 
         # Raw values first, before the argument spec coerces them (a list given as a password would become its
         # text): refused naming the option, never echoing the value; then the module's own checks of raw values.
-        from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, secret_values
-
         raw_secrets = secret_values(
             args,
             set(
@@ -190,8 +138,6 @@ class ControllerAction(ActionBase):
             return self._refused(msg, no_log_values)
         params = validation.validated_parameters
 
-        from ansible_collections.vmrescue.azure.plugins.module_utils._runner import execute
-
         if spec.validate is not None:  # bad values fail the task before any call, background or not
             try:
                 spec.validate(params)
@@ -211,8 +157,6 @@ class ControllerAction(ActionBase):
             return result
 
         if params.get('background'):
-            from ansible_collections.vmrescue.azure.plugins.module_utils._auth import security_warnings
-
             try:
                 result = self._start_background(spec, params, check_mode, diff, env, clean, execute)
             except VmrescueError as exc:
@@ -246,9 +190,6 @@ class ControllerAction(ActionBase):
 
     def _start_background(self, spec, params, check_mode, diff, env, clean, execute):
         """``background: true``: start the batch in a background process and return at once (see _background)."""
-        from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
-        from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, start
-
         if params.get('targets') is None:
             raise VmrescueError(
                 'background: true needs targets (the batch mode); for one VM, leave it out', reason_code='invalid_input'

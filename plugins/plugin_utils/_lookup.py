@@ -4,7 +4,7 @@
 
 Auth options, client, warnings and error translation come from ``_azure_plugin.AzurePluginMixin`` (shared with the
 inventory plugin): the auth options are read with ``get_option`` (the ``vmrescue.azure.auth.plugins`` doc fragment
-declares them with env/vars sources) and handed to the same ``_auth.resolve_auth`` the modules use.
+declares them with env/vars sources) and handed to the same ``_auth.credential.resolve_auth`` the modules use.
 
 Public names (kept stable):
 
@@ -24,7 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
+from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
+    TargetError,
+    parse_resource_id,
+    target_from_params,
+)
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._azure_plugin import AzurePluginMixin
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._worker import redact_task_source
 
 
 class AzureLookupBase(AzurePluginMixin, LookupBase):
@@ -35,8 +42,6 @@ class AzureLookupBase(AzurePluginMixin, LookupBase):
 
     def client(self, pool_size=10):
         if self._client is None:
-            from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import redact_task_source
-
             redact_task_source()  # a failing lookup fails its task: show no source line (inline secret= options)
             self._client = self.azure_client(pool_size=pool_size)
         return self._client
@@ -53,13 +58,6 @@ class AzureLookupBase(AzurePluginMixin, LookupBase):
 
     def read_targets(self, terms, variables, kwargs, read):
         """Run ``read(client, target)`` for every term (or the by-name options) concurrently; see the module doc."""
-        from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
-        from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
-            TargetError,
-            parse_resource_id,
-            target_from_params,
-        )
-
         self.check_raw_options(kwargs)
         self.set_options(var_options=variables, direct=kwargs)
         targets = []

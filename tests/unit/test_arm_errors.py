@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmClient, ArmError
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm_client import ArmClient
 
 RID = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm'
 

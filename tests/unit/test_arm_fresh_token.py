@@ -8,7 +8,7 @@ from azure.core.pipeline.policies import HTTPPolicy
 from azure.core.pipeline.transport import HttpRequest
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._arm import _fresh_token_policy_class
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm_client import _fresh_token_policy_class
 
 CHALLENGE = 'Bearer authorization_uri="https://login/t", error="invalid_token", error_description="bad"'
 

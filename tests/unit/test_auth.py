@@ -2,13 +2,10 @@
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _auth
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import (
-    ENTRA_RETRY,
-    AuthError,
-    resolve_auth,
-    resolve_cloud,
-)
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth import cloud as _auth, credential
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.cloud import resolve_cloud
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.credential import resolve_auth
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.errors import ENTRA_RETRY, AuthError
 
 T = '8c1a4d5e-0000-4000-8000-00000000aaaa'
 C = '11111111-1111-4111-8111-111111111111'
@@ -18,7 +15,7 @@ SECRET = 'top-secret-value'
 @pytest.fixture(autouse=True)
 def no_home_no_az(monkeypatch, tmp_path):
     monkeypatch.setenv('HOME', str(tmp_path))
-    monkeypatch.setattr(_auth.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(credential.shutil, 'which', lambda name: None)
     return tmp_path
 
 
@@ -94,9 +91,9 @@ def test_credentials_file_profiles(no_home_no_az):
 
 
 def test_cli_then_msi(monkeypatch):
-    monkeypatch.setattr(_auth.shutil, 'which', lambda name: '/usr/bin/az')
+    monkeypatch.setattr(credential.shutil, 'which', lambda name: '/usr/bin/az')
     assert resolve_auth({}, env={}).source == 'Azure CLI'
-    monkeypatch.setattr(_auth.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(credential.shutil, 'which', lambda name: None)
     ctx = resolve_auth({}, env={})
     assert kind(ctx) == 'ManagedIdentityCredential'
     with pytest.raises(AuthError, match='no subscription'):
@@ -228,7 +225,7 @@ def test_cloud_environment_as_resource_manager_endpoint(monkeypatch, given):
     """The ARM endpoint (msrestazure / Azure CLI convention) and the full metadata URL resolve the same cloud."""
     import requests
 
-    from ansible_collections.vmrescue.azure.plugins.module_utils import _auth
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import cloud as _auth
 
     _auth._cloud_cache.clear()
     seen = []
@@ -253,7 +250,7 @@ def test_cloud_environment_as_resource_manager_endpoint(monkeypatch, given):
 
 
 def test_metadata_url_keeps_its_own_api_version():
-    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import metadata_url
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth.cloud import metadata_url
 
     assert (
         metadata_url('https://h/metadata/endpoints?api-version=2015-01-01')
@@ -383,10 +380,10 @@ def _failing_credential(exc):
 def test_token_endpoint_5xx_after_the_retries_is_named_transient_and_held():
     from azure.core.exceptions import ClientAuthenticationError
 
-    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import (
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth.errors import TransientSignInError
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth.tokens import (
         TRANSIENT_HOLD_SECONDS,
         SerializedCredential,
-        TransientSignInError,
     )
 
     now = [0.0]
@@ -409,7 +406,8 @@ def test_token_endpoint_5xx_after_the_retries_is_named_transient_and_held():
 def test_dropped_connection_to_the_token_endpoint_is_named():
     from azure.core.exceptions import ClientAuthenticationError, ServiceResponseError
 
-    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import SerializedCredential, TransientSignInError
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth.errors import TransientSignInError
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth.tokens import SerializedCredential
 
     try:
         try:
@@ -426,7 +424,8 @@ def test_dropped_connection_to_the_token_endpoint_is_named():
 def test_a_wrong_secret_stays_an_authentication_error():
     from azure.core.exceptions import ClientAuthenticationError
 
-    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import SerializedCredential, TransientSignInError
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth.errors import TransientSignInError
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth.tokens import SerializedCredential
 
     cred, calls = _failing_credential(
         ClientAuthenticationError(message='Authentication failed: AADSTS7000215: Invalid client secret')

@@ -2,8 +2,9 @@
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _auth
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AuthError, resolve_auth
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth import credential as _auth
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.credential import resolve_auth
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.errors import AuthError
 
 T = '8c1a4d5e-0000-4000-8000-00000000aaaa'
 C = '11111111-1111-4111-8111-111111111111'

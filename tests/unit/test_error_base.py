@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError, arm_reason_code
-from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AuthError
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth.errors import AuthError
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import (
     STATUSES,
     VmrescueError,

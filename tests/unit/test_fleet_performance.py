@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _auth, _batch, _pacing
+from ansible_collections.vmrescue.azure.plugins.module_utils import _batch, _pacing
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._auth import credential as _auth
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import POLL_MAX
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import key_reset as pa
 from ansible_collections.vmrescue.azure.plugins.module_utils._runner import execute

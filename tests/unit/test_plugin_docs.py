@@ -41,7 +41,7 @@ def test_fragments_parse(path):
 
 
 def test_auth_fragment_matches_argspec():
-    from ansible_collections.vmrescue.azure.plugins.module_utils._auth import AUTH_OPTIONS
+    from ansible_collections.vmrescue.azure.plugins.module_utils._auth.options import AUTH_OPTIONS
 
     spec = importlib.util.spec_from_file_location('frag', os.path.join(ROOT, 'plugins/doc_fragments/auth.py'))
     mod = importlib.util.module_from_spec(spec)

@@ -137,7 +137,7 @@ def test_is_compute_target_id():
 
 
 def test_hostvars_target():
-    from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import target_id_from_hostvars
+    from ansible_collections.vmrescue.azure.plugins.plugin_utils._hostvars import target_id_from_hostvars
 
     assert target_id_from_hostvars({'azure_vm_id': VM, 'id': INST}) == VM
     assert target_id_from_hostvars({'id': INST}) == INST
