@@ -40,10 +40,10 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._auth.cloud import security_warnings
-from ansible_collections.vmrescue.azure.plugins.module_utils._batch import concurrency_error
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, secret_values
-from ansible_collections.vmrescue.azure.plugins.module_utils._runner import execute
+from ansible_collections.vmrescue.azure.plugins.module_utils._runner import run_task
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import TARGET_OPTION_NAMES
+from ansible_collections.vmrescue.azure.plugins.module_utils._task import prepare
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, start
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._hostvars import target_id_from_hostvars
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_arg_errors
@@ -104,72 +104,71 @@ class ControllerAction(ActionBase):
         super().run(tmp, task_vars)
         release_inherited_display_lock()
         spec = self._spec()
+        checked = self._checked_args(spec, self._args(spec, task_vars))
+        if isinstance(checked, dict):  # refused: a failed result, before any call
+            return checked
+        params, validation, no_log_values = checked
+        try:  # the one validation of the task (the spec's rules, batch concurrency), background or not
+            task = prepare(spec, params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
+        except VmrescueError as exc:
+            return self._clean_failure(exc.to_result(no_log_values), no_log_values)
+        env = self._environment()
 
+        def clean(result):
+            result = remove_values(result, no_log_values)
+            if not task.diff:
+                result.pop('diff', None)
+            return result
+
+        if params.get('background'):
+            try:
+                result = self._start_background(task, env, clean)
+            except VmrescueError as exc:
+                return self._clean_failure(exc.to_result(no_log_values), no_log_values)
+            result['warnings'] = list(security_warnings(params, env))  # the batch's own process cannot warn
+        else:
+            result = run_task(task, env=env)
+        if task.check_mode:
+            result['check_mode'] = True
+        for w in getattr(validation, '_warnings', []) or []:
+            result.setdefault('warnings', []).append(w.get('warning') if isinstance(w, dict) else str(w))
+        result['invocation'] = {'module_args': params}
+        return clean(result)
+
+    def _args(self, spec, task_vars):
+        """The task's arguments, with the host's target (host vars) when the task names none."""
         args = dict(self._task.args)
         if spec.target and not any(args.get(k) not in (None, '') for k in TARGET_OPTION_NAMES + ('targets',)):
             vm_id = target_id_from_hostvars(task_vars)
             if vm_id:
                 args['vm_id'] = vm_id
+        return args
 
-        # Raw values first, before the argument spec coerces them (a list given as a password would become its
-        # text): refused naming the option, never echoing the value; then the module's own checks of raw values.
+    def _checked_args(self, spec, args):
+        """The arguments through the argument spec: ``(params, validation, no_log_values)``, or a failed result.
+
+        Raw values first, before the argument spec coerces them (a list given as a password would become its text):
+        refused naming the option, never echoing the value; then the action's own checks of raw values.
+        """
+        full_spec = spec.full_argument_spec()
         raw_secrets = secret_values(
             args,
-            set(
-                v
-                for k, v in args.items()
-                if isinstance(v, str) and v and (spec.full_argument_spec().get(k) or {}).get('no_log')
-            ),
+            set(v for k, v in args.items() if isinstance(v, str) and v and (full_spec.get(k) or {}).get('no_log')),
         )
         refusal = self.refuse_raw_args(args)
         if refusal:
             return self._refused(refusal[0], raw_secrets | set(refusal[1]))
-        problems = raw_arg_errors(spec.full_argument_spec(), args)
+        problems = raw_arg_errors(full_spec, args)
         if problems:
             return self._refused('Invalid arguments for %s: %s' % (self._task.action, '; '.join(problems)), raw_secrets)
-
-        validator = ArgumentSpecValidator(spec.full_argument_spec(), **spec.constraints())
-        validation = validator.validate(args)
+        validation = ArgumentSpecValidator(full_spec, **spec.constraints()).validate(args)
         # the no_log option values, plus any private key given (by mistake) in a plain option such as ssh_key
         no_log_values = secret_values(args, set(getattr(validation, '_no_log_values', set())) | raw_secrets)
         if validation.error_messages:
             msg = 'Invalid arguments for %s: %s' % (self._task.action, '; '.join(validation.error_messages))
             # returned, not raised: the result is scrubbed and carries no task arguments (no invocation)
             return self._refused(msg, no_log_values)
-        params = validation.validated_parameters
-
-        if spec.validate is not None:  # bad values fail the task before any call, background or not
-            try:
-                spec.validate(params)
-            except VmrescueError as exc:
-                return self._clean_failure(exc.to_result(no_log_values), no_log_values)
-        if spec.target and params.get('targets') is not None and concurrency_error(params.get('concurrency')):
-            # here, not only in the batch: a background batch would start, then fail every host with it
-            return self._refused(concurrency_error(params.get('concurrency')), no_log_values)
-        check_mode = bool(self._task.check_mode)
-        diff = bool(self._task.diff)
-        env = self._environment()
-
-        def clean(result):
-            result = remove_values(result, no_log_values)
-            if not diff:
-                result.pop('diff', None)
-            return result
-
-        if params.get('background'):
-            try:
-                result = self._start_background(spec, params, check_mode, diff, env, clean, execute)
-            except VmrescueError as exc:
-                return self._clean_failure(exc.to_result(no_log_values), no_log_values)
-            result['warnings'] = list(security_warnings(params, env))  # the batch's own process cannot warn
-        else:
-            result = execute(spec, params, check_mode=check_mode, diff=diff, env=env)
-        if check_mode:
-            result['check_mode'] = True
-        for w in getattr(validation, '_warnings', []) or []:
-            result.setdefault('warnings', []).append(w.get('warning') if isinstance(w, dict) else str(w))
-        result['invocation'] = {'module_args': params}
-        return clean(result)
+        return validation.validated_parameters, validation, no_log_values
 
     def refuse_raw_args(self, args):
         """Hook: ``(message, [values to mask])`` to refuse the task from its raw arguments, or None.
@@ -188,23 +187,16 @@ class ControllerAction(ActionBase):
     def _clean_failure(result, no_log_values):
         return remove_values(result, no_log_values)
 
-    def _start_background(self, spec, params, check_mode, diff, env, clean, execute):
+    def _start_background(self, task, env, clean):
         """``background: true``: start the batch in a background process and return at once (see _background)."""
-        if params.get('targets') is None:
+        if task.params.get('targets') is None:
             raise VmrescueError(
                 'background: true needs targets (the batch mode); for one VM, leave it out', reason_code='invalid_input'
             )
-        total = len(params['targets'])
+        total = len(task.params['targets'])
 
         def run(on_result):
-            return execute(
-                spec,
-                params,
-                check_mode=check_mode,
-                diff=diff,
-                env=env,
-                on_result=lambda index, res: on_result(index, clean(res)),
-            )
+            return run_task(task, env=env, on_result=lambda index, res: on_result(index, clean(res)))
 
         try:
             info = start(run, total)
