@@ -31,10 +31,12 @@ import collections
 import heapq
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TARGET_OPTION_NAMES,
+    Target,
     TargetError,
     parse_resource_id,
     target_from_params,
@@ -51,7 +53,7 @@ DEFAULT_CONCURRENCY = 64
 MAX_CONCURRENCY = 250
 
 
-def concurrency_error(value, option='concurrency'):
+def concurrency_error(value: object, option: str = 'concurrency') -> str | None:
     """The message refusing ``value`` for ``option``, or None when it is a whole number from 1 to MAX_CONCURRENCY."""
     if value is None:
         return None
@@ -71,7 +73,7 @@ BATCH_OPTIONS = dict(
 BATCH_MUTUALLY_EXCLUSIVE = [['targets', name] for name in TARGET_OPTION_NAMES]
 
 
-def parse_targets(items):
+def parse_targets(items: Iterable) -> list[tuple[Target | None, str | None, str | None]]:
     """Validate each ``targets`` item. Returns ``[(target or None, error message or None, label)]``."""
     out = []
     for index, item in enumerate(items or []):
@@ -105,7 +107,7 @@ def parse_targets(items):
     return out
 
 
-def run_ordered(func, items, concurrency):
+def run_ordered(func: Callable, items: Sequence, concurrency: int) -> list:
     """``func(item)`` for each item with at most ``concurrency`` threads; results (or exceptions) in order."""
 
     def safe(item):
@@ -122,7 +124,9 @@ def run_ordered(func, items, concurrency):
         return list(pool.map(safe, items))
 
 
-def run_pipelined(start, items, concurrency, clock=time.monotonic, lane=None):
+def run_pipelined(
+    start: Callable, items: Sequence, concurrency: int, clock: Callable = time.monotonic, lane: Callable | None = None
+) -> list:
     """Run the step generators ``start(item)`` with at most ``concurrency`` steps in flight per lane; results in
     order.
 
@@ -225,7 +229,7 @@ class _Pipeline:
             self.cond.notify()
 
 
-def summarize(results, message=None):
+def summarize(results: list[dict], message: Callable | None = None) -> dict:
     """The task result of a batch from the per-target results (each has id, changed, failed, msg).
 
     ``message(results)``: the domain's own summary line for these results, or None for the generic count.

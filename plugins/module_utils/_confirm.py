@@ -24,6 +24,8 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable, Generator
+from typing import Any
 
 # Reads while waiting: the first after the learned latency (ConfirmTiming), then gaps that double up to POLL_MAX
 # seconds. The Compute "low cost get" bucket refills 12 reads per minute per VM (36 burst), so these gaps never
@@ -152,7 +154,7 @@ class ConfirmTiming:
         return min(POLL_MAX, max(MIN_GAP, 0.5 * expected) * (2 ** (misses - 1)))
 
 
-def drive(steps, sleep=time.sleep):
+def drive(steps: Generator, sleep: Callable = time.sleep) -> Any:
     """Run a step generator in this thread: sleep for each delay it yields; return what it returns."""
     try:
         delay = next(steps)
@@ -163,7 +165,13 @@ def drive(steps, sleep=time.sleep):
         return stop.value
 
 
-def wait_for(probe, timeout, timing=None, sleep=time.sleep, clock=time.monotonic):
+def wait_for(
+    probe: Callable,
+    timeout: float,
+    timing: ConfirmTiming | None = None,
+    sleep: Callable = time.sleep,
+    clock: Callable = time.monotonic,
+) -> tuple[bool, Any]:
     """Call ``probe() -> (done, value)`` until ``done`` is True or ``timeout`` seconds have passed; ``(done, value)``.
 
     ``wait_steps`` driven in this thread (``drive``): see there for the timing of the reads.
@@ -171,7 +179,9 @@ def wait_for(probe, timeout, timing=None, sleep=time.sleep, clock=time.monotonic
     return tuple(drive(wait_steps(probe, timeout, timing=timing, clock=clock), sleep))
 
 
-def wait_steps(probe, timeout, timing=None, clock=time.monotonic):
+def wait_steps(
+    probe: Callable, timeout: float, timing: ConfirmTiming | None = None, clock: Callable = time.monotonic
+) -> Generator:
     """``wait_for`` as a step generator: yields the seconds to wait before each read, returns ``(done, value)``.
 
     Until a target of the batch was confirmed, only the first ``SCOUTS`` targets read; the others wait for what

@@ -24,6 +24,9 @@ words (see ``REASON_CODES``); summaries and roles branch on them, never on messa
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 MASK = '********'
 
 STATUSES = ('done', 'pending', 'unchanged', 'skipped', 'failed')
@@ -77,14 +80,14 @@ REASON_CODES = (
 )
 
 
-def outcome(status, reason_code, reason=''):
+def outcome(status: str, reason_code: str, reason: str = '') -> dict:
     """The per-target outcome: ``status`` (one of STATUSES), ``reason_code`` (snake_case), ``reason`` (text)."""
     if status not in STATUSES:
         raise ValueError('outcome status %r is not one of %s' % (status, ', '.join(STATUSES)))
     return dict(status=status, reason_code=reason_code, reason=reason or '')
 
 
-def outcome_of(result):
+def outcome_of(result: Mapping) -> dict:
     """The result's ``outcome``, or the one its ``failed``/``changed``/``skipped`` imply (for results built
     before outcomes existed)."""
     found = (result or {}).get('outcome')
@@ -101,11 +104,11 @@ def outcome_of(result):
     return outcome('unchanged', 'unchanged', msg)
 
 
-def looks_like_private_key(text):
+def looks_like_private_key(text: object) -> bool:
     return isinstance(text, str) and 'PRIVATE KEY' in text
 
 
-def secret_values(params, no_log_values=()):
+def secret_values(params: Mapping, no_log_values: Iterable = ()) -> set:
     """The values to scrub for a task: ``no_log_values`` and every string option that holds a private key."""
     out = set(v for v in no_log_values if v)
     for value in (params or {}).values():
@@ -116,7 +119,7 @@ def secret_values(params, no_log_values=()):
     return out
 
 
-def scrub(text, secrets):
+def scrub(text: str, secrets: Iterable) -> str:
     """Replace every occurrence of a secret value in ``text`` by ``********`` (longest first)."""
     if text is None:
         return text
@@ -126,7 +129,7 @@ def scrub(text, secrets):
     return text
 
 
-def scrub_obj(obj, secrets):
+def scrub_obj(obj: Any, secrets: Iterable) -> Any:
     """scrub() every string (keys too) inside dicts, lists and tuples."""
     if isinstance(obj, dict):
         return dict((scrub(k, secrets) if isinstance(k, str) else k, scrub_obj(val, secrets)) for k, val in obj.items())

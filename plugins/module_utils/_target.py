@@ -28,6 +28,7 @@ Public names (kept stable for the other plugins):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
 
@@ -187,7 +188,7 @@ def _check_segment(value, what, option):
     return value
 
 
-def parse_resource_id(value, option='vm_id'):
+def parse_resource_id(value: object, option: str = 'vm_id') -> Target:
     """Parse a VM or Uniform scale-set instance resource ID (case-insensitive, like ARM).
 
     Accepts surrounding whitespace, a trailing slash and (leniently) a full management URL
@@ -240,7 +241,7 @@ def parse_resource_id(value, option='vm_id'):
     fail('resource type %r is not a VM or a scale-set instance' % '/'.join(rest[:1]) if rest else 'no resource type')
 
 
-def is_compute_target_id(value):
+def is_compute_target_id(value: object) -> bool:
     """True if ``value`` parses as a VM or Uniform scale-set instance ID (used for host vars)."""
     if not isinstance(value, str) or '/' not in value:
         return False
@@ -256,7 +257,7 @@ def _given(params, key):
     return value is not None and value != ''
 
 
-def target_from_params(params, required=True):
+def target_from_params(params: Mapping, required: bool = True) -> Target | None:
     """Validate the target options in ``params`` (a dict) and return a Target, or None if none given.
 
     Performs no network call. The subscription of a name-based target is None until
