@@ -10,17 +10,23 @@ version_added: 0.1.0
 author:
   - vmrescue.azure developers (@vmrescue)
 description:
-  - Used by the C(proxy_agent_key_recovery) and C(linux_access_recovery) roles, once (C(run_once)), to turn the
-    results of their batch into one small entry per host, from either the registered result of a batch task (one result
-    per target, in the order of the targets), or the list of each host's own result
-    (M(vmrescue.azure.batch_result)), in the order of O(hosts).
+  - Used by the C(proxy_agent_key_recovery), C(linux_access_recovery) and C(windows_access_recovery) roles, once
+    (C(run_once)), to turn the results of their batch into one small entry per host, from either the registered
+    result of a batch task (one result per target, in the order of the targets), or the list of each host's own
+    result (M(vmrescue.azure.batch_result)), in the order of O(hosts).
   - Each entry is a dict with C(outcome) (a dict with C(host), C(status), C(reason) and C(reason_code); C(status) is
     one of V(changed), V(already_fine), V(skipped), V(failed)), C(changed) (the module's own change flag for that
     host) and C(result) (the module's result for that host).
-  - What a host's result means is read from the module's C(outcome.reason_code) (for example V(wrong_os),
-    V(deallocated), V(msp_not_enabled)) and its fields, never from message text. C(reason_code) is the module's
-    code, V(pending_confirmation) for a key reset pending from an earlier run, else derived from C(status).
-  - A host without a result (the batch task failed as a whole) is failed with the batch task's message.
+  - The status is read from the module's C(outcome) alone, by one table for every role (V(done) and V(pending) ->
+    V(changed), V(unchanged) -> V(already_fine), V(skipped) -> V(skipped), V(failed) -> V(failed)), never from
+    message text. A failed outcome whose C(reason_code) is V(wrong_os), V(msp_not_enabled), V(deallocated) or
+    V(not_running) on a target where nothing was written is V(skipped); a key reset found pending from an earlier
+    run (not written by this one) is V(skipped); with O(mode=incarnation) a key already at the asked incarnation is
+    V(already_fine). C(reason_code) is the module's code.
+  - The C(reason) is worded by the role from the module's result (key incarnations, what VMAccess changed, the
+    module's message for a failure).
+  - A host without a result (the batch task failed as a whole) is failed with the batch task's message. A result
+    without an C(outcome) (recorded by an older version) gets the one its fields imply.
 options:
   _input:
     description:
@@ -94,6 +100,9 @@ from collections.abc import Mapping  # controller-side plugin: Python 3 only
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import STATUSES, outcome, outcome_of
+
+ROLES = ('proxy_agent_key_recovery', 'linux_access_recovery', 'windows_access_recovery')
 WINDOWS_REASON = 'Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)'
 LINUX_REASON = 'Linux VM: VMAccessAgent does not apply (use the VMAccessForLinux extension)'
 # The access roles: the skip reason of a host of the other OS (the module's outcome reason_code wrong_os)
@@ -102,18 +111,26 @@ OTHER_OS = {
     'windows_access_recovery': ('wrong_os', LINUX_REASON),
 }
 
-# Module outcome reason codes that make a failed target a skipped host (not an error of the run)
+# The summary's status of a host from its module outcome's status, for every role: the one table.
+SUMMARY_STATUS = {
+    'done': 'changed',
+    'pending': 'changed',  # written, not confirmed yet (wait: false; check mode: would write)
+    'unchanged': 'already_fine',
+    'skipped': 'skipped',
+    'failed': 'failed',
+}
+# A failed outcome with one of these reason codes, on a target where nothing was written, leaves the host alone:
+# skipped, not an error of the run.
 SKIP_CODES = ('wrong_os', 'msp_not_enabled', 'deallocated', 'not_running')
-
-
-def _reason_code(res):
-    """The module's ``outcome.reason_code`` for this target ('' when the result has no outcome)."""
-    found = res.get('outcome')
-    return _text(found.get('reason_code')) if isinstance(found, Mapping) else ''
+POWER_TEXT = {'deallocated': 'deallocated', 'not_running': 'not running'}
 
 
 def _text(value):
     return '' if value is None else str(value)
+
+
+def _mapping(value):
+    return value if isinstance(value, Mapping) else {}
 
 
 def _failed(res):
@@ -121,90 +138,143 @@ def _failed(res):
     return bool(res.get('failed') or res.get('failed_target'))
 
 
-def _proxy_agent_key(host, res, mode):
-    """(status, reason, reason_code or None: the module's own)."""
-    code = None
-    failed = _failed(res)
-    changed = bool(res.get('changed'))
-    health = res.get('health')
-    verdict = _text(health.get('verdict')) if isinstance(health, Mapping) else 'not read'
-    # A failure that is a reason to skip the host, not an error: no proxy agent, or a VM that is not running.
-    power_state = res.get('power_state') or 'running'
-    module_code = _reason_code(res)
-    if module_code in ('deallocated', 'not_running') and power_state == 'running':
-        power_state = 'deallocated' if module_code == 'deallocated' else 'not running'
-    if module_code == 'msp_not_enabled' or not res.get('proxy_agent_enabled', True):
-        skip_reason = 'the Guest Proxy Agent is not enabled on this VM: there is no key to reset'
-    elif power_state != 'running' and not res.get('changed', False):
-        skip_reason = (
-            'the VM is %s: a new key cannot be confirmed until it runs;'
-            ' not reset (start it, or set proxy_agent_key_recovery_wait=false to only raise the model value)'
-            % _text(power_state)
-        )
-    else:
-        skip_reason = ''
-    if failed:
-        status = 'skipped' if skip_reason else 'failed'
-        reason = skip_reason or _text(res.get('msg')) or 'unknown error'
-    elif changed:
-        status = 'changed'
-        reason = 'key incarnation %s -> %s%s' % (
+# -- the outcome ---------------------------------------------------------------------------------------------------
+def target_outcome(res):
+    """The module's ``outcome`` of a target. A result without one (recorded before outcomes existed, or written
+    by hand) gets the outcome its fields imply, as the modules set it (see _errors.outcome_of)."""
+    found = res.get('outcome')
+    if isinstance(found, Mapping) and found.get('status') in STATUSES:
+        return found
+    if _failed(res):
+        return outcome('failed', _failure_code(res), _text(res.get('msg')))
+    verdict = _mapping(res.get('health')).get('verdict')
+    if res.get('changed') or verdict in (None, 'healthy'):
+        return outcome_of(res)
+    if verdict == 'pending':
+        return outcome('pending', 'pending_confirmation', _text(res.get('msg')))
+    return outcome('skipped', 'key_not_latched', _text(res.get('msg')))
+
+
+def _failure_code(res):
+    """The reason code of a failed result without an outcome, from its fields."""
+    if not res.get('proxy_agent_enabled', True):
+        return 'msp_not_enabled'
+    power = _text(res.get('power_state')) or 'running'
+    if power == 'running':
+        return 'error'
+    return 'deallocated' if power == 'deallocated' else 'not_running'
+
+
+def summary_status(found, changed, mode=None):
+    """The summary's status (changed, already_fine, skipped, failed) of a host from its module outcome."""
+    status = found['status']
+    if status == 'failed':
+        return 'skipped' if found.get('reason_code') in SKIP_CODES and not changed else 'failed'
+    if not changed and mode == 'incarnation':
+        return 'already_fine'  # the ask is "at least N": a model already there is as asked, whatever the guest says
+    if status in ('done', 'pending') and not changed:
+        return 'skipped'  # a reset pending from an earlier run: not raised again
+    return SUMMARY_STATUS[status]
+
+
+# -- the reason, as each role words it -----------------------------------------------------------------------------
+def _power_state(res, code):
+    return _text(res.get('power_state')) or POWER_TEXT.get(code, 'not running')
+
+
+def _failed_reason(found, res):
+    return _text(found.get('reason')) or _text(res.get('msg')) or 'unknown error'
+
+
+def _key_reason(status, found, res, mode):
+    """The reason of a key reset host (proxy_agent_key_recovery)."""
+    code, health = found.get('reason_code'), _mapping(res.get('health'))
+    if found['status'] == 'failed':
+        if status == 'skipped' and code == 'msp_not_enabled':
+            return 'the Guest Proxy Agent is not enabled on this VM: there is no key to reset'
+        if status == 'skipped' and code in POWER_TEXT:
+            return (
+                'the VM is %s: a new key cannot be confirmed until it runs;'
+                ' not reset (start it, or set proxy_agent_key_recovery_wait=false to only raise the model value)'
+                % _power_state(res, code)
+            )
+        return _failed_reason(found, res)
+    if status == 'changed':
+        return 'key incarnation %s -> %s, %s' % (
             _text(res.get('previous_key_incarnation_id')),
             _text(res.get('key_incarnation_id')),
-            ', would reset (check mode)'
+            'would reset (check mode)'
             if res.get('check_mode')
-            else ', confirmed'
+            else 'confirmed'
             if res.get('confirmed')
-            else ', not confirmed (wait: false)',
+            else 'not confirmed (wait: false)',
         )
-    elif mode == 'incarnation':
-        status = 'already_fine'
-        reason = 'key incarnation already %s (key health: %s)' % (_text(res.get('key_incarnation_id')), verdict)
-    elif verdict == 'healthy':
-        status = 'already_fine'
-        reason = 'key healthy, incarnation %s' % _text(res.get('key_incarnation_id'))
-    elif verdict == 'pending':
-        status, code = 'skipped', 'pending_confirmation'
-        reason = (
+    verdict = _text(health.get('verdict')) if isinstance(res.get('health'), Mapping) else 'not read'
+    if mode == 'incarnation':
+        return 'key incarnation already %s (key health: %s)' % (_text(res.get('key_incarnation_id')), verdict)
+    if status == 'already_fine':
+        return 'key healthy, incarnation %s' % _text(res.get('key_incarnation_id'))
+    if code == 'pending_confirmation':
+        return (
             'a key reset is pending since %s: %s; not raised again (re-run later to see it latched, or set '
             'proxy_agent_key_recovery_reset_unknown=true to raise it anyway)'
+            % (pending_since(res) or 'an unknown time', _text(health.get('reason')))
+        )
+    return 'key health %s: %s; not reset%s' % (
+        verdict,
+        _text(health.get('reason')),
+        ' (set proxy_agent_key_recovery_reset_unknown=true to reset)' if verdict == 'unknown' else '',
+    )
+
+
+def pending_since(res):
+    """When the key reset a result found pending was written ('' when unknown)."""
+    res = _mapping(res)
+    return _text(res.get('pending_since') or _mapping(res.get('health')).get('pending_since'))
+
+
+def _access_reason(status, found, res, role):
+    """The reason of a VMAccess host (linux_access_recovery, windows_access_recovery)."""
+    code = found.get('reason_code')
+    if status == 'failed':
+        return _failed_reason(found, res)
+    if status == 'skipped' and code == 'wrong_os':
+        return OTHER_OS[role][1]
+    if status == 'skipped' and code in POWER_TEXT:
+        return 'VM not running (power state %s): start it and re-run' % _power_state(res, code)
+    if status == 'skipped':
+        return _failed_reason(found, res)
+    if status == 'changed':
+        return _vmaccess_change(res)
+    return 'already applied (the same request succeeded last time)'
+
+
+def _vmaccess_settings_parts(protected, settings):
+    parts = []
+    user = protected.get('username')
+    if user:
+        creds = [n for k, n in (('ssh_key', 'SSH key'), ('password', 'password')) if protected.get(k)]
+        parts.append(
+            'user %s: %s set%s%s'
             % (
-                _text(res.get('pending_since') or health.get('pending_since')) or 'an unknown time',
-                _text(health.get('reason')),
+                _text(user),
+                ' and '.join(creds) or 'account',
+                ' (other keys removed)' if protected.get('remove_prior_keys') else '',
+                ', sudo without password' if protected.get('enable_passwordless_access') else '',
             )
         )
-    else:
-        status = 'skipped'
-        reason = 'key health %s: %s; not reset%s' % (
-            verdict,
-            _text((health if isinstance(health, Mapping) else {}).get('reason')),
-            ' (set proxy_agent_key_recovery_reset_unknown=true to reset)' if verdict == 'unknown' else '',
-        )
-    return status, reason, code
-
-
-def _linux_access(host, res, role='linux_access_recovery'):
-    failed = _failed(res)
-    changed = bool(res.get('changed'))
-    power_state = res.get('power_state') or 'running'
-    other_os_code, other_os_reason = OTHER_OS[role]
-    code = _reason_code(res)
-    if code == other_os_code:
-        skip_reason = other_os_reason
-    elif power_state != 'running' or code in ('deallocated', 'not_running'):
-        skip_reason = 'VM not running (power state %s): start it and re-run' % _text(power_state)
-    else:
-        skip_reason = ''
-    if failed:
-        status = 'skipped' if skip_reason else 'failed'
-        reason = skip_reason or _text(res.get('msg')) or 'unknown error'
-    elif changed:
-        status = 'changed'
-        reason = _vmaccess_change(res)
-    else:
-        status = 'already_fine'
-        reason = 'already applied (the same request succeeded last time)'
-    return status, reason
+    for key, text in (
+        ('remove_user', 'user %s removed'),
+        ('reset_ssh', 'sshd_config reset'),
+        ('restore_backup_ssh', 'sshd_config restored from its backup'),
+        ('check_disk', 'disks checked'),
+        ('repair_disk', 'disk %s repaired'),
+    ):
+        value = protected.get(key, settings.get(key))
+        if value:
+            arg = settings.get('disk_name') if key == 'repair_disk' else value
+            parts.append(text % _text(arg) if '%s' in text else text)
+    return parts
 
 
 def _vmaccess_change(res):
@@ -219,40 +289,74 @@ def _vmaccess_change(res):
         )
     else:
         props = ext.get('properties') if isinstance(ext.get('properties'), Mapping) else ext
-        settings = props.get('settings') if isinstance(props.get('settings'), Mapping) else {}
-        protected = props.get('protectedSettings') if isinstance(props.get('protectedSettings'), Mapping) else {}
-        parts = []
-        user = protected.get('username')
-        if user:
-            creds = [n for k, n in (('ssh_key', 'SSH key'), ('password', 'password')) if protected.get(k)]
-            parts.append(
-                'user %s: %s set%s%s'
-                % (
-                    _text(user),
-                    ' and '.join(creds) or 'account',
-                    ' (other keys removed)' if protected.get('remove_prior_keys') else '',
-                    ', sudo without password' if protected.get('enable_passwordless_access') else '',
-                )
-            )
-        for key, text in (
-            ('remove_user', 'user %s removed'),
-            ('reset_ssh', 'sshd_config reset'),
-            ('restore_backup_ssh', 'sshd_config restored from its backup'),
-            ('check_disk', 'disks checked'),
-            ('repair_disk', 'disk %s repaired'),
-        ):
-            value = protected.get(key, settings.get(key))
-            if value:
-                arg = settings.get('disk_name') if key == 'repair_disk' else value
-                parts.append(text % _text(arg) if '%s' in text else text)
+        parts = _vmaccess_settings_parts(_mapping(props.get('protectedSettings')), _mapping(props.get('settings')))
         what = ', '.join(parts) or _text(res.get('message')) or 'done'
     return ('would apply: ' + what) if res.get('check_mode') else what
 
 
-def _status_code(status):
-    return {'changed': 'changed', 'already_fine': 'unchanged', 'skipped': 'skipped'}.get(status, 'error')
+def _break_glass(res):
+    """(status, reason) of a host's break-glass switch from its proxy_agent_settings result."""
+    found = _mapping(res.get('outcome'))
+    written = bool(res.get('changed')) or found.get('status') in ('done', 'unchanged', 'pending')
+    if res.get('failed') and not res.get('changed'):
+        return 'failed', 'break-glass switch to Audit failed: %s' % (_text(res.get('msg')) or 'unknown error')
+    if not written:
+        return 'failed', 'break-glass switch to Audit not made'
+    after = _mapping(res.get('after'))
+    modes = ', '.join(
+        '%s %s' % (name, _text((after.get(key) or {}).get('mode')))
+        for key, name in (('wire_server', 'WireServer'), ('imds', 'IMDS'))
+        if isinstance(after.get(key), Mapping)
+    )
+    state = (
+        'confirmed by the guest'
+        if res.get('confirmed')
+        else 'not confirmed by the guest (%s)' % _text(found.get('reason') or found.get('reason_code'))
+    )
+    return 'audit', 'in break-glass now (%s), %s; restore with vmrescue.azure.restore_proxy_agent_settings' % (
+        modes,
+        state,
+    )
 
 
+# -- one entry per host --------------------------------------------------------------------------------------------
+def _entry(host, status, reason, code, changed=False, result=None):
+    return {
+        'outcome': {'host': host, 'status': status, 'reason': reason, 'reason_code': code},
+        'changed': changed,
+        'result': {} if result is None else result,
+    }
+
+
+def _other_os_entry(host, role):
+    return _entry(host, 'skipped', OTHER_OS.get(role, (None, WINDOWS_REASON))[1], 'wrong_os')
+
+
+def _host_entry(host, res, role, mode=None, proof=None, break_glass=None):
+    """The entry of a host that has a result: its status from the module outcome, its reason as the role says it."""
+    found = target_outcome(res)
+    changed = bool(res.get('changed'))
+    status = summary_status(found, changed, mode if role == 'proxy_agent_key_recovery' else None)
+    if role == 'proxy_agent_key_recovery':
+        reason = _key_reason(status, found, res, mode)
+    else:
+        reason = _access_reason(status, found, res, role)
+    if isinstance(proof, Mapping) and status in ('changed', 'already_fine'):
+        if proof.get('ok'):
+            reason += '; SSH proof ok'
+        else:
+            status = 'failed'
+            reason += ', but the SSH proof failed: %s' % (_text(proof.get('msg')) or 'no answer')
+    entry = _entry(host, status, reason, _text(found.get('reason_code')) or 'error', changed, res)
+    if isinstance(break_glass, Mapping):
+        bg_status, bg_reason = _break_glass(break_glass)
+        entry['break_glass'] = {'status': bg_status, 'reason': bg_reason}
+        entry['outcome']['reason'] = '%s; %s' % (reason, bg_reason)
+        entry['changed'] = changed or bool(break_glass.get('changed'))
+    return entry
+
+
+# -- the input forms -----------------------------------------------------------------------------------------------
 def _host_var(hostvars, host, name):
     """``hostvars[host][name]`` or None (HostVarsVars has no working ``default`` in a Jinja map on 2.19)."""
     try:
@@ -262,122 +366,61 @@ def _host_var(hostvars, host, name):
     return None if value is None or type(value).__name__.endswith('Undefined') else value
 
 
-def _break_glass(res):
-    """(status, reason) of a host's break-glass switch from its proxy_agent_settings result."""
-    outcome = res.get('outcome') if isinstance(res.get('outcome'), Mapping) else {}
-    written = bool(res.get('changed')) or outcome.get('status') in ('done', 'unchanged', 'pending')
-    if res.get('failed') and not res.get('changed'):
-        return 'failed', 'break-glass switch to Audit failed: %s' % (_text(res.get('msg')) or 'unknown error')
-    if not written:
-        return 'failed', 'break-glass switch to Audit not made'
-    after = res.get('after') if isinstance(res.get('after'), Mapping) else {}
-    modes = ', '.join(
-        '%s %s' % (name, _text((after.get(key) or {}).get('mode')))
-        for key, name in (('wire_server', 'WireServer'), ('imds', 'IMDS'))
-        if isinstance(after.get(key), Mapping)
-    )
-    state = (
-        'confirmed by the guest'
-        if res.get('confirmed')
-        else 'not confirmed by the guest (%s)' % _text(outcome.get('reason') or outcome.get('reason_code'))
-    )
-    return 'audit', 'in break-glass now (%s), %s; restore with vmrescue.azure.restore_proxy_agent_settings' % (
-        modes,
-        state,
-    )
+def _break_glass_by_host(hostvars, hosts, var):
+    """host -> the proxy_agent_settings result of its break-glass switch (each host holds a dict host -> result)."""
+    found = {}
+    for host in hosts:
+        by_host = _host_var(hostvars, host, var)
+        if isinstance(by_host, Mapping) and isinstance(by_host.get(host), Mapping):
+            found[host] = by_host[host]
+    return found
+
+
+def _per_host(batch, hosts):
+    """(each host's result or None, the result of a host without one) from a batch task's result or a list."""
+    if isinstance(batch, Mapping):
+        results = batch.get('results') or []
+        missing = {'changed': False, 'failed': True, 'msg': batch.get('msg', 'the batch task returned no result')}
+        return [results[i] if i < len(results) else missing for i in range(len(hosts))], missing
+    if not isinstance(batch, (list, tuple)):
+        raise AnsibleFilterError(
+            'recovery_outcomes: expected a batch result (dict) or a list of results, got %s' % type(batch).__name__
+        )
+    missing = {'changed': False, 'failed': True, 'msg': 'no result'}
+    return [batch[i] if i < len(batch) else None for i in range(len(hosts))], missing
 
 
 def recovery_outcomes(
     batch, hosts, role, mode=None, windows=None, proofs=None, result_var=None, proof_var=None, break_glass_var=None
 ):
-    if role not in ('proxy_agent_key_recovery', 'linux_access_recovery', 'windows_access_recovery'):
+    if role not in ROLES:
         raise AnsibleFilterError('recovery_outcomes: unknown role %r' % (role,))
-    hosts = list(hosts or [])
-    break_glass = {}
-    if result_var and break_glass_var:
-        for h in hosts:
-            by_host = _host_var(batch, h, break_glass_var)
-            if isinstance(by_host, Mapping) and isinstance(by_host.get(h), Mapping):
-                break_glass[h] = by_host[h]
+    hosts, windows = list(hosts or []), list(windows or [])
+    break_glass = _break_glass_by_host(batch, hosts, break_glass_var) if result_var and break_glass_var else {}
     if result_var:  # _input is hostvars: each host's own result is its variable result_var
         hostvars = batch
         batch = [_host_var(hostvars, h, result_var) for h in hosts]
         if proof_var:
             proofs = [_host_var(hostvars, h, proof_var) for h in hosts]
-    if isinstance(batch, Mapping):
-        results = batch.get('results') or []
-        missing = {'changed': False, 'failed': True, 'msg': batch.get('msg', 'the batch task returned no result')}
-        per_host = [results[i] if i < len(results) else missing for i in range(len(hosts))]
-    elif isinstance(batch, (list, tuple)):
-        missing = {'changed': False, 'failed': True, 'msg': 'no result'}
-        per_host = [batch[i] if i < len(batch) else None for i in range(len(hosts))]
-    else:
-        raise AnsibleFilterError(
-            'recovery_outcomes: expected a batch result (dict) or a list of results, got %s' % type(batch).__name__
-        )
-    windows = list(windows or [])
+    per_host, missing = _per_host(batch, hosts)
     proofs = list(proofs or [])
-    other_os_reason = OTHER_OS.get(role, (None, WINDOWS_REASON))[1]
-    out = {}
-    for host in windows:
-        if host not in hosts:  # not sent to the batch (the batch task form): reported first, as skipped
-            out[host] = {
-                'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason, 'reason_code': 'wrong_os'},
-                'changed': False,
-                'result': {},
-            }
+    # Hosts not sent to the batch (the batch task form) because of their OS: reported first, as skipped
+    out = dict((h, _other_os_entry(h, role)) for h in windows if h not in hosts)
     for index, host in enumerate(hosts):
-        if host in windows:
-            out[host] = {
-                'outcome': {'host': host, 'status': 'skipped', 'reason': other_os_reason, 'reason_code': 'wrong_os'},
-                'changed': False,
-                'result': {},
-            }
-            continue
         res = per_host[index]
-        if res is None:
+        if host in windows:
+            out[host] = _other_os_entry(host, role)
+        elif res is None:
             continue  # not part of this run (no result recorded)
-        res = res if isinstance(res, Mapping) else missing
-        if res.get('skipped') and not res.get('failed_target'):
-            if role in OTHER_OS:  # an access role reports only the hosts of its OS: skipped = the other OS
-                out[host] = {
-                    'outcome': {
-                        'host': host,
-                        'status': 'skipped',
-                        'reason': other_os_reason,
-                        'reason_code': 'wrong_os',
-                    },
-                    'changed': False,
-                    'result': {},
-                }
-            continue  # its reporting task was skipped: nothing was done for it
-        if role == 'proxy_agent_key_recovery':
-            status, reason, code = _proxy_agent_key(host, res, mode)
+        elif isinstance(res, Mapping) and res.get('skipped') and not res.get('failed_target'):
+            # its reporting task was skipped: nothing was done for it; an access role reports only the hosts of
+            # its OS, so for it a skipped host is one of the other OS
+            if role in OTHER_OS:
+                out[host] = _other_os_entry(host, role)
         else:
-            code = None
-            status, reason = _linux_access(host, res, role)
             proof = proofs[index] if index < len(proofs) else None
-            if isinstance(proof, Mapping) and status in ('changed', 'already_fine'):
-                if proof.get('ok'):
-                    reason += '; SSH proof ok'
-                else:
-                    status = 'failed'
-                    reason += ', but the SSH proof failed: %s' % (_text(proof.get('msg')) or 'no answer')
-        out[host] = {
-            'outcome': {
-                'host': host,
-                'status': status,
-                'reason': reason,
-                'reason_code': code or _reason_code(res) or _status_code(status),
-            },
-            'changed': bool(res.get('changed')),
-            'result': res,
-        }
-        if host in break_glass:
-            bg_status, bg_reason = _break_glass(break_glass[host])
-            out[host]['break_glass'] = {'status': bg_status, 'reason': bg_reason}
-            out[host]['outcome']['reason'] = '%s; %s' % (reason, bg_reason)
-            out[host]['changed'] = out[host]['changed'] or bool(break_glass[host].get('changed'))
+            res = res if isinstance(res, Mapping) else missing
+            out[host] = _host_entry(host, res, role, mode, proof if role in OTHER_OS else None, break_glass.get(host))
     return out
 
 

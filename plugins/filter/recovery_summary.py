@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import re
-
 DOCUMENTATION = r"""
 name: recovery_summary
 short_description: The summary of a recovery role's run from each host's outcome
@@ -12,8 +10,9 @@ version_added: 0.1.0
 author:
   - vmrescue.azure developers (@vmrescue)
 description:
-  - Used by the C(proxy_agent_key_recovery) and C(linux_access_recovery) roles once per run (C(run_once)) to count the
-    outcomes that P(vmrescue.azure.recovery_outcomes#filter) worked out and to list the hosts of each status.
+  - Used once per run (C(run_once)) by the C(vmrescue.azure.recovery_report) role, which the recovery roles and the
+    C(vmrescue.azure.regain_access) playbook share, to count the outcomes that
+    P(vmrescue.azure.recovery_outcomes#filter) worked out and to list the hosts of each status.
   - Returns a dict with C(checked), C(changed), C(already_fine), C(skipped), C(failed) (counts), C(changed_hosts),
     C(skipped_hosts), C(failed_hosts) (dicts host -> reason), C(already_fine_hosts) (a list), and
     for O(role=proxy_agent_key_recovery) C(break_glass_hosts) (dict host -> reason, the hosts a break-glass switch
@@ -56,75 +55,87 @@ from ansible.errors import AnsibleFilterError
 STATUSES = ('changed', 'already_fine', 'skipped', 'failed')
 
 
-_PENDING_SINCE = re.compile(r'a key reset is pending since (\d\S*?): ')
-
-
-def recovery_summary(outcomes, role, as_lines=False):
+def _by_status(outcomes):
+    """status -> [(host, reason, entry)] in host order; every entry must have a valid outcome."""
     if not isinstance(outcomes, Mapping):
         raise AnsibleFilterError(
             'recovery_summary: expected the dict that recovery_outcomes returns, got %s' % type(outcomes).__name__
         )
     by_status = dict((s, []) for s in STATUSES)
-    codes = {}
     for host, entry in outcomes.items():
         outcome = entry.get('outcome') if isinstance(entry, Mapping) else None
         if not isinstance(outcome, Mapping) or outcome.get('status') not in by_status:
             raise AnsibleFilterError('recovery_summary: no valid outcome for host %s' % host)
-        by_status[outcome['status']].append((str(host), str(outcome.get('reason') or '')))
-        codes[str(host)] = outcome.get('reason_code')
+        by_status[outcome['status']].append((str(host), str(outcome.get('reason') or ''), entry))
+    return by_status
+
+
+def _summary(outcomes, by_status, break_glass):
     summary = dict(checked=sum(len(v) for v in by_status.values()))
     for status in STATUSES:
         summary[status] = len(by_status[status])
-    summary['changed_hosts'] = dict(by_status['changed'])
-    summary['already_fine_hosts'] = [h for h, _r in by_status['already_fine']]
-    summary['skipped_hosts'] = dict(by_status['skipped'])
-    summary['failed_hosts'] = dict(by_status['failed'])
-    if role == 'proxy_agent_key_recovery':
+    summary['changed_hosts'] = dict((h, r) for h, r, _e in by_status['changed'])
+    summary['already_fine_hosts'] = [h for h, _r, _e in by_status['already_fine']]
+    summary['skipped_hosts'] = dict((h, r) for h, r, _e in by_status['skipped'])
+    summary['failed_hosts'] = dict((h, r) for h, r, _e in by_status['failed'])
+    if break_glass:
         summary['break_glass_hosts'] = dict(
             (str(h), str(e['break_glass'].get('reason') or ''))
             for h, e in outcomes.items()
-            if isinstance(e, Mapping)
-            and isinstance(e.get('break_glass'), Mapping)
-            and e['break_glass'].get('status') == 'audit'
+            if isinstance(e.get('break_glass'), Mapping) and e['break_glass'].get('status') == 'audit'
         )
-    if not as_lines:
-        return summary
+    return summary
+
+
+def _pending_since(entry):
+    """When the key reset that a pending host's result reports was written ('' when unknown)."""
+    result = entry.get('result') if isinstance(entry.get('result'), Mapping) else {}
+    health = result.get('health') if isinstance(result.get('health'), Mapping) else {}
+    return str(result.get('pending_since') or health.get('pending_since') or '')
+
+
+def _pending_lines(by_status, checked):
+    """The line about key resets found pending from an earlier run (reason code pending_confirmation)."""
+    pending = [e for _h, _r, e in by_status['skipped'] if e['outcome'].get('reason_code') == 'pending_confirmation']
+    if pending and len(pending) == checked:
+        # ISO times sort as text: the earliest recorded write is when the oldest reset was made
+        times = sorted(t for t in (_pending_since(e) for e in pending) if t)
+        return [
+            'all %d host(s) have a key reset pending since %s; nothing to write: the guests latch their '
+            'new keys on their own (re-run later to confirm); proxy_agent_key_recovery_mode=all '
+            '(state=reset) to force a new reset' % (len(pending), times[0] if times else 'an unknown time')
+        ]
+    if pending:
+        return ['%d host(s) have a key reset pending from an earlier run (skipped, not raised again)' % len(pending)]
+    return []
+
+
+def _lines(role, summary, by_status):
     lines = [
         '%s: %d checked, %d changed, %d already fine, %d skipped, %d failed'
         % (role, summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed'])
     ]
-    pending = [(h, r) for h, r in by_status['skipped'] if codes.get(h) == 'pending_confirmation']
-    if pending and len(pending) == summary['checked']:
-        # ISO times sort as text: the earliest recorded write is when the oldest reset was made
-        times = sorted(m.group(1) for m in (_PENDING_SINCE.match(r) for _h, r in pending) if m)
-        lines.append(
-            'all %d host(s) have a key reset pending since %s; nothing to write: the guests latch their '
-            'new keys on their own (re-run later to confirm); proxy_agent_key_recovery_mode=all '
-            '(state=reset) to force a new reset' % (len(pending), times[0] if times else 'an unknown time')
-        )
-    elif pending:
-        lines.append(
-            '%d host(s) have a key reset pending from an earlier run (skipped, not raised again)' % len(pending)
-        )
-    for status, title in (
-        ('changed', 'changed:'),
-        ('already_fine', None),
-        ('skipped', 'skipped:'),
-        ('failed', 'failed:'),
-    ):
+    lines.extend(_pending_lines(by_status, summary['checked']))
+    for status in STATUSES:
         if not by_status[status]:
             continue
-        if title is None:
-            lines.append('already fine: ' + ', '.join(h for h, _r in by_status[status]))
+        if status == 'already_fine':
+            lines.append('already fine: ' + ', '.join(h for h, _r, _e in by_status[status]))
             continue
-        lines.append(title)
-        lines.extend('  %s: %s' % hr for hr in by_status[status])
+        lines.append(status + ':')
+        lines.extend('  %s: %s' % (h, r) for h, r, _e in by_status[status])
     if summary.get('break_glass_hosts'):
         lines.append(
             'in break-glass now (Audit; restore with vmrescue.azure.restore_proxy_agent_settings): '
             + ', '.join(summary['break_glass_hosts'])
         )
     return lines
+
+
+def recovery_summary(outcomes, role, as_lines=False):
+    by_status = _by_status(outcomes)
+    summary = _summary(outcomes, by_status, break_glass=role == 'proxy_agent_key_recovery')
+    return _lines(role, summary, by_status) if as_lines else summary
 
 
 class FilterModule:
