@@ -54,6 +54,7 @@ import floor as floors  # noqa: E402
 import measure  # noqa: E402
 
 from armsim.harness import Simulator  # noqa: E402
+from azcli import AzCli, az_executable  # noqa: E402
 
 ALL = (
     'collection',
@@ -545,61 +546,21 @@ def _home(path):
 
 
 class AzHome:
-    """A private Azure CLI config dir logged in to the simulator (untimed set-up, as a user's `az login`)."""
+    """A private Azure CLI config dir logged in to the simulator (untimed set-up, as a user's `az login`); the
+    harness (environment, cloud registration, login) is tests/azcli.py, the one the fidelity tier uses."""
 
     def __init__(self, az, sim, work):
-        self.az = az
         self.home = os.path.join(work, 'azcli-home')
         shutil.rmtree(self.home, ignore_errors=True)
         os.makedirs(self.home, mode=0o700)
-        env = clean_env()
-        env.update(
-            {
-                'PATH': os.path.dirname(az) + os.pathsep + env.get('PATH', '/usr/bin:/bin'),
-                'HOME': self.home,
-                'AZURE_CONFIG_DIR': os.path.join(self.home, '.azure'),
-                'REQUESTS_CA_BUNDLE': sim.ca_file,
-                'SSL_CERT_FILE': sim.ca_file,
-                'AZURE_CORE_COLLECT_TELEMETRY': 'false',
-                'AZURE_CORE_ONLY_SHOW_ERRORS': 'true',
-                'AZURE_CORE_NO_COLOR': 'true',
-                'AZURE_CORE_SURVEY_MESSAGE': 'false',
-                'NO_PROXY': '127.0.0.1,localhost',
-            }
-        )
-        self.env = env
-        secret = write(os.path.join(self.home, 'sp-secret'), sim.client_secret, 0o600)
-        try:
-            for cmd in (
-                ['cloud', 'register', '-n', 'armsim', '--endpoint-resource-manager', sim.base_url],
-                ['cloud', 'set', '-n', 'armsim'],
-                ['config', 'set', 'core.instance_discovery=false'],
-                [
-                    'login',
-                    '--service-principal',
-                    '-u',
-                    sim.client_id,
-                    '--password=@' + secret,
-                    '--tenant',
-                    sim.tenant_id,
-                    '-o',
-                    'none',
-                ],
-                ['account', 'set', '-s', sim.subscription_id],
-            ):
-                proc = subprocess.run(
-                    [az, *cmd],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=300,
-                    cwd=self.home,
-                    stdin=subprocess.DEVNULL,
-                )
-                if proc.returncode != 0:
-                    raise HarnessError('az %s failed: %s' % (cmd[0], proc.stderr.replace(sim.client_secret, '***')))
-        finally:
-            os.unlink(secret)
+        cli = AzCli(self.home, sim.ca_file, [sim.client_secret], az=az, base_env=clean_env(), fail=self._fail)
+        cli.login(sim, timeout=300)
+        cli.run('account', 'set', '-s', sim.subscription_id, timeout=300)
+        self.env = cli.env
+
+    @staticmethod
+    def _fail(msg):
+        raise HarnessError(msg)
 
 
 def run_azcli(ctx, azhome):
@@ -1395,7 +1356,7 @@ def parse_args(argv):
     p.add_argument('--azcollection-venv', default=os.path.expanduser('~/.cache/vmrescue-azure/azcollection-12.3.0'))
     p.add_argument(
         '--az',
-        default=os.environ.get('VMRESCUE_AZ') or os.path.expanduser('~/.cache/vmrescue-azure/azcli-2.91.0/bin/az'),
+        default=az_executable(),
     )
     docs = p.add_mutually_exclusive_group()
     docs.add_argument('--docs', dest='docs', action='store_true', default=None, help='update docs/performance.md')

@@ -4,8 +4,13 @@ Fixtures:
 - ``sim``: one simulator process per session (tests/armsim/fleets/test.yaml, FAST_CONFIG); before every test
   that uses it, it is reset to that fleet (counters, faults, request log, throttle buckets and operations cleared).
 - ``diag_sim``: the same simulator reset to the MSP diagnostics fleet (fleets/msp_diagnostics.yaml on the test principals).
+- ``msp``: the same simulator reset to the endpoint-mode fleet (fleets/msp.yaml), reset to the test fleet afterwards.
 - ``sim_factory(fleet=None, config=None)``: start a separate simulator for this test (stopped afterwards).
 - ``sim_env``: ``sim.env()`` merged over os.environ, plus ANSIBLE_COLLECTIONS_PATH, for child processes.
+- ``no_global_ca_bundle``: REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE dropped from this process (see its docstring);
+  ``sim_ca_bundle``: REQUESTS_CA_BUNDLE set to the session simulator's CA instead.
+
+It also points hypothesis's storage at .tmp/hypothesis (HYPOTHESIS_DIR), which the built collection leaves out.
 """
 
 import os
@@ -33,11 +38,16 @@ for _path in (COLLECTIONS_DIR, TESTS_DIR):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 os.environ['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_DIR
+# hypothesis keeps its example database and caches under .tmp (build_ignore'd, like .hypothesis), not in the
+# working directory: `ansible-galaxy collection build` after the tests ships no cache.
+HYPOTHESIS_DIR = os.path.join(REPO_ROOT, '.tmp', 'hypothesis')
+os.environ.setdefault('HYPOTHESIS_STORAGE_DIRECTORY', HYPOTHESIS_DIR)
 
 from armsim.harness import Simulator  # noqa: E402  (needs TESTS_DIR on sys.path)
 
 TEST_FLEET = os.path.join(TESTS_DIR, 'armsim', 'fleets', 'test.yaml')
 DIAG_FLEET = os.path.join(TESTS_DIR, 'armsim', 'fleets', 'msp_diagnostics.yaml')
+MSP_FLEET = os.path.join(TESTS_DIR, 'armsim', 'fleets', 'msp.yaml')
 # Fast timings for tests; throttling stays on with Azure's real limits. Retry-After stays an integer
 # (1 s) because that is what Azure sends and what clients must parse.
 FAST_CONFIG = {
@@ -83,6 +93,15 @@ def diag_sim(sim):
 
 
 @pytest.fixture
+def msp(sim):
+    """The session simulator reset to the endpoint-mode fleet (tests/armsim/fleets/msp.yaml); back to the test
+    fleet afterwards."""
+    sim.control.reset(MSP_FLEET)
+    yield sim
+    sim.control.reset()
+
+
+@pytest.fixture
 def sim_factory():
     started = []
 
@@ -103,3 +122,21 @@ def sim_env(sim):
     env.update(sim.env())
     env['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_DIR
     return env
+
+
+@pytest.fixture
+def no_global_ca_bundle(monkeypatch):
+    """Drop REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE from the pytest process: requests lets them override a Session's
+    ``verify``, which breaks the simulator harness's control client when they point at the system bundle. Child
+    processes get the simulator's CA from ``sim.env()`` anyway. A test module lists it first in
+    ``pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')``."""
+    monkeypatch.delenv('REQUESTS_CA_BUNDLE', raising=False)
+    monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
+
+
+@pytest.fixture
+def sim_ca_bundle(sim, monkeypatch):
+    """REQUESTS_CA_BUNDLE -> the session simulator's CA: requests lets it override Session.verify, so the control
+    client (sim.control) verifies the simulator also in CI images that set it system-wide. A test module lists it in
+    ``pytestmark = pytest.mark.usefixtures('sim_ca_bundle')``."""
+    monkeypatch.setenv('REQUESTS_CA_BUNDLE', sim.ca_file)

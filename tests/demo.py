@@ -30,6 +30,8 @@ FAST = {'lro_seconds': 0.2, 'lro_retry_after': 1, 'relatch_seconds': 0.5, 'exten
 RESCUE_USER = 'rescue'
 
 sys.path.insert(0, TESTS_DIR)
+sys.path.insert(0, os.path.join(TESTS_DIR, 'integration'))
+from ansible_runner import strip_unsafe as _plain  # noqa: E402
 from armsim.harness import Simulator  # noqa: E402
 
 HEADLINE = re.compile(r'"(\w+): (\d+) checked, (\d+) changed, (\d+) already fine, (\d+) skipped, (\d+) failed"')
@@ -129,16 +131,6 @@ def read_inventory(env, inventory):
         'ansible-inventory failed:\n' + proc.stdout + proc.stderr,
     )
     return _plain(json.loads(proc.stdout))
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        if list(value) == ['__ansible_unsafe']:
-            return value['__ansible_unsafe']
-        return dict((k, _plain(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def login_state(guest):

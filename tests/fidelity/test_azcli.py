@@ -5,8 +5,9 @@ is close enough for it. The simulator is registered as a custom cloud, the CLI l
 principal, and then every command runs as its own ``az`` process. What each command sends and reads is listed in
 tests/fidelity/azcli_notes.md.
 
-The CLI lives in its own cached virtualenv (``make azcli``); ``VMRESCUE_AZ`` names its ``az``. Secrets reach az
-only through files (``--password=@FILE``) and are replaced by ``***`` in every failure message.
+The CLI and how it runs (its cached virtualenv, ``VMRESCUE_AZ``, the private config dir, the login) are in
+tests/azcli.py. Secrets reach az only through files (``--password=@FILE``) and are replaced by ``***`` in every
+failure message.
 """
 
 import base64
@@ -14,32 +15,25 @@ import json
 import os
 import shutil
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
 
-AZ = os.environ.get('VMRESCUE_AZ')
-AZ_USABLE = bool(AZ) and os.path.isfile(AZ) and os.access(AZ, os.X_OK)
+from armsim.harness import Simulator
+from azcli import CLOUD, AzCli, az_usable
 
 pytestmark = pytest.mark.skipif(
-    not AZ_USABLE,
-    reason='Azure CLI fidelity tier: VMRESCUE_AZ is not set to an executable az '
+    not az_usable(),
+    reason='Azure CLI fidelity tier: no executable az at VMRESCUE_AZ or in the make azcli cache '
     '(`make azcli` builds it; `make test` exports VMRESCUE_AZ)',
 )
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if TESTS_DIR not in sys.path:
-    sys.path.insert(0, TESTS_DIR)
-
 FLEET = os.path.join(TESTS_DIR, 'armsim', 'fleets', 'test.yaml')
 # Short simulated delays keep this tier fast. lro_retry_after matters most: az waits as long as Retry-After says.
 FAST = {'lro_seconds': 0.3, 'lro_retry_after': 1, 'extension_seconds': 0.3, 'relatch_seconds': 2.0}
-CLOUD = 'armsim'
 RG = 'rg-linux'
-AZ_TIMEOUT = 120
 
 VM_PASSWORD = 'Fidelity-Passw0rd!7'  # only ever written to a 0600 file and replaced by *** in messages
 
@@ -52,78 +46,8 @@ def _openssh(key_type, body):
 ED25519_KEY = _openssh('ssh-ed25519', bytes(range(32))) + ' fidelity@azcli'
 
 
-class AzCli:
-    """Runs az with a private config dir and the simulator's CA; never shows a secret."""
-
-    def __init__(self, home, ca_file, secrets):
-        self.home = home
-        self.secrets = [s for s in secrets if s]
-        self.env = {
-            'PATH': os.path.dirname(AZ) + os.pathsep + os.environ.get('PATH', '/usr/bin:/bin'),
-            'HOME': home,  # nothing read from or written to the real ~/.azure or ~/.ssh
-            'AZURE_CONFIG_DIR': os.path.join(home, '.azure'),
-            'REQUESTS_CA_BUNDLE': ca_file,
-            'SSL_CERT_FILE': ca_file,
-            'AZURE_CORE_COLLECT_TELEMETRY': 'false',
-            'AZURE_CORE_ONLY_SHOW_ERRORS': 'true',
-            'AZURE_CORE_NO_COLOR': 'true',
-            'AZURE_CORE_SURVEY_MESSAGE': 'false',
-            'NO_PROXY': '127.0.0.1,localhost',
-            'LANG': 'C.UTF-8',
-        }
-
-    def redact(self, text):
-        for secret in self.secrets:
-            text = text.replace(secret, '***')
-        return text
-
-    def secret_file(self, name, value):
-        """A 0600 file holding ``value``, for ``--password=@FILE``."""
-        path = os.path.join(self.home, name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w') as fh:
-            fh.write(value)
-        return path
-
-    def run(self, *args, check=True, timeout=AZ_TIMEOUT):
-        shown = self.redact('az ' + ' '.join(args))
-        started = time.monotonic()
-        try:
-            proc = subprocess.run(
-                [AZ, *args],
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-                cwd=self.home,
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b'').decode(errors='replace') if isinstance(exc.stdout, bytes) else (exc.stdout or '')
-            err = (exc.stderr or b'').decode(errors='replace') if isinstance(exc.stderr, bytes) else (exc.stderr or '')
-            pytest.fail(
-                '%s timed out after %ss\nstdout:\n%s\nstderr:\n%s'
-                % (shown, timeout, self.redact(out), self.redact(err)),
-                pytrace=False,
-            )
-        if os.environ.get('VMRESCUE_AZ_TRACE'):
-            sys.stderr.write('%.2fs %s\n' % (time.monotonic() - started, shown))
-        if check and proc.returncode != 0:
-            pytest.fail(
-                '%s exited %d\nstdout:\n%s\nstderr:\n%s'
-                % (shown, proc.returncode, self.redact(proc.stdout), self.redact(proc.stderr)),
-                pytrace=False,
-            )
-        return proc
-
-    def json(self, *args):
-        proc = self.run(*args, '-o', 'json')
-        try:
-            return json.loads(proc.stdout)
-        except ValueError:
-            pytest.fail(
-                'az %s printed no JSON:\n%s' % (self.redact(' '.join(args)), self.redact(proc.stdout)), pytrace=False
-            )
+def _fail(msg):
+    pytest.fail(msg, pytrace=False)
 
 
 class Ctx:
@@ -153,21 +77,12 @@ class Ctx:
 @pytest.fixture(scope='module')
 def az():
     """One simulator and one az login for the whole module (az start-up is the cost of this tier)."""
-    from armsim.harness import Simulator
-
     home = tempfile.mkdtemp(prefix='vmrescue-azcli-')
     os.chmod(home, 0o700)
     sim = Simulator.start(fleet=FLEET, config=FAST)
     try:
-        cli = AzCli(home, sim.ca_file, [sim.client_secret, VM_PASSWORD])
-        cli.run('cloud', 'register', '-n', CLOUD, '--endpoint-resource-manager', sim.base_url.rstrip('/'))
-        cli.run('cloud', 'set', '-n', CLOUD)
-        cli.run('config', 'set', 'core.instance_discovery=false')
-        secret = cli.secret_file('sp-secret', sim.client_secret)
-        accounts = cli.json(
-            'login', '--service-principal', '-u', sim.client_id, '--password=@' + secret, '--tenant', sim.tenant_id
-        )
-        os.unlink(secret)
+        cli = AzCli(home, sim.ca_file, [sim.client_secret, VM_PASSWORD], fail=_fail)
+        accounts = cli.login(sim)
         assert [a['id'] for a in accounts if a['id'] == sim.subscription_id], (
             "az login did not list the simulator's subscription: %s" % cli.redact(json.dumps(accounts))
         )

@@ -12,6 +12,12 @@ API:
   timeout=600)`` -> Result. ``module_args`` is a dict (sent as JSON) or a string.
 - ``write_inventory(tmp_path, hosts, groups=None)`` -> path of an INI/YAML inventory; ``hosts`` maps host name to
   host vars.
+- ``client_env(sim, ansible_cli=False)`` -> os.environ with ``sim.env()`` over it (the env of a child process that
+  signs in to ``sim``, any simulator); ``ansible_cli=True`` also for running ``ansible-inventory`` & co. directly.
+- ``strip_unsafe(value)`` -> ansible-inventory's JSON without its ``{'__ansible_unsafe': ...}`` wrappers.
+- ``collection_playbook(name)`` -> path of playbooks/NAME.yml; ``published_stats(result, key)`` -> the last value
+  a run published under ``key`` with set_stats.
+- ``fleet_on_test_principals(resource_groups, **extra)`` -> a fleet dict on the test fleet's principals.
 - ``Result``: ``rc``, ``stdout``, ``stderr``, ``data`` (parsed JSON callback output or None), ``host_results(task=-1)``
   -> {host: result dict} for one task of the (last) play, ``stats`` -> {host: {ok, changed, failures, ...}},
   ``text`` (stdout + stderr, for secret checks).
@@ -171,21 +177,6 @@ def write_inventory(tmp_path, hosts, groups=None, name='inventory.yml'):
     return path
 
 
-try:
-    import pytest
-
-    @pytest.fixture(autouse=False)
-    def no_global_ca_bundle(monkeypatch):
-        """Drop REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE from the pytest process: requests lets them override a
-        Session's ``verify``, which breaks the simulator harness's control client when they point at the system
-        bundle. Child processes get the simulator's CA from ``sim.env()`` anyway. Import into a test module and
-        list it first in ``pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')``."""
-        monkeypatch.delenv('REQUESTS_CA_BUNDLE', raising=False)
-        monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
-except ImportError:  # pragma: no cover
-    pass
-
-
 def fleet_on_test_principals(resource_groups, **extra):
     """A fleet with the given resource groups and the test fleet's tenant, subscription and principals, so that
     ``sim.env()`` of the session simulator still signs in to a simulator started with it."""
@@ -199,3 +190,44 @@ def fleet_on_test_principals(resource_groups, **extra):
     }
     fleet.update(extra)
     return fleet
+
+
+def client_env(sim, ansible_cli=False):
+    """os.environ with the simulator's client variables (``sim.env()``) over it, for a child process that signs in to
+    ``sim``. ``ansible_cli``: for ansible-inventory & co. run directly (run_playbook/run_adhoc set these themselves):
+    the venv's bin first on PATH, the collection path, no PYTHONPATH."""
+    out = dict(os.environ)
+    out.update(sim.env())
+    if ansible_cli:
+        out['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_DIR
+        out['PATH'] = VENV_BIN + os.pathsep + out.get('PATH', '')
+        out.pop('PYTHONPATH', None)
+    return out
+
+
+def strip_unsafe(value):
+    """ansible-inventory 2.19 marks plugin-provided strings as unsafe in its JSON ({'__ansible_unsafe': ...})."""
+    if isinstance(value, dict):
+        if list(value) == ['__ansible_unsafe']:
+            return value['__ansible_unsafe']
+        return dict((k, strip_unsafe(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [strip_unsafe(v) for v in value]
+    return value
+
+
+def collection_playbook(name):
+    return os.path.join(REPO_ROOT, 'playbooks', name + '.yml')
+
+
+def published_stats(result, key):
+    """The summary the run published with set_stats (the task result of the set_stats task)."""
+    found = []
+    for play in (result.data or {}).get('plays', []):
+        for task in play['tasks']:
+            for hres in task['hosts'].values():
+                data = (hres.get('ansible_stats') or {}).get('data') or {}
+                if key in data:
+                    found.append(data[key])
+    assert found, 'no set_stats %s in the run:\n%r' % (key, result)
+    return found[-1]

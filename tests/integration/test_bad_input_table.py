@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 import bad_input_cases as T
-from ansible_runner import REPO_ROOT, VENV_BIN, _env, no_global_ca_bundle, run_playbook  # noqa: F401
+from ansible_runner import VENV_BIN, _env, run_playbook
 
 pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 

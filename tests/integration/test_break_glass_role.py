@@ -1,30 +1,24 @@
 """The break-glass escalation of proxy_agent_key_recovery and the playbook restore_proxy_agent_settings, through real
 ansible-playbook processes on tests/armsim/fleets/msp.yaml."""
 
-import os
-
 import pytest
 
-from ansible_runner import REPO_ROOT as REPO, no_global_ca_bundle, run_playbook, write_inventory  # noqa: F401
+from ansible_runner import (
+    client_env,
+    collection_playbook as _playbook,
+    published_stats as _published,
+    run_playbook,
+    write_inventory,
+)
 
 pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 
-MSP_FLEET = os.path.join(REPO, 'tests', 'armsim', 'fleets', 'msp.yaml')
 TAG = 'vmrescue-msp-previous'
 
 
 @pytest.fixture
-def msp(sim):
-    sim.control.reset(MSP_FLEET)
-    yield sim
-    sim.control.reset()
-
-
-@pytest.fixture
 def env(msp):
-    out = dict(os.environ)
-    out.update(msp.env())
-    return out
+    return client_env(msp)
 
 
 def _hosts(sim):
@@ -34,22 +28,6 @@ def _hosts(sim):
         'inst': {'azure_vm_id': sim.instance_id('rg-msp', 'ss-msp', 0)},
         'win': {'azure_vm_id': sim.vm_id('rg-msp', 'msp-win')},
     }
-
-
-def _playbook(name):
-    return os.path.join(REPO, 'playbooks', name + '.yml')
-
-
-def _published(result, key):
-    found = []
-    for play in (result.data or {}).get('plays', []):
-        for task in play['tasks']:
-            for hres in task['hosts'].values():
-                data = (hres.get('ansible_stats') or {}).get('data') or {}
-                if key in data:
-                    found.append(data[key])
-    assert found, result
-    return found[-1]
 
 
 def _model(sim, vm_id):

@@ -21,7 +21,16 @@ import uuid
 
 import pytest
 
-from ansible_runner import REPO_ROOT, VENV_BIN, _common, _env, fleet_on_test_principals, run_playbook, write_inventory
+from ansible_runner import (
+    REPO_ROOT,
+    VENV_BIN,
+    _common,
+    _env,
+    client_env,
+    fleet_on_test_principals,
+    run_playbook,
+    write_inventory,
+)
 
 RG = 'rg-faults'
 N = 50
@@ -74,9 +83,7 @@ def fleet(fsim):
 
 @pytest.fixture
 def env(fsim):
-    out = dict(os.environ)
-    out.update(fsim.env())
-    return out
+    return client_env(fsim)
 
 
 @pytest.fixture

@@ -8,19 +8,14 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_runner import COLLECTIONS_DIR, VENV_BIN, no_global_ca_bundle, run_playbook  # noqa: F401
+from ansible_runner import VENV_BIN, client_env, run_playbook, strip_unsafe as _plain
 
 pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 
 
 @pytest.fixture
 def env(diag_sim):
-    out = dict(os.environ)
-    out.update(diag_sim.env())
-    out['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_DIR
-    out['PATH'] = VENV_BIN + os.pathsep + out.get('PATH', '')
-    out.pop('PYTHONPATH', None)
-    return out
+    return client_env(diag_sim, ansible_cli=True)
 
 
 @pytest.fixture
@@ -29,16 +24,6 @@ def config(tmp_path):
     with open(path, 'w') as fh:
         yaml.safe_dump({'plugin': 'vmrescue.azure.vms', 'resource_groups': ['rg-mspdiag']}, fh)
     return path
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        if list(value) == ['__ansible_unsafe']:
-            return value['__ansible_unsafe']
-        return dict((k, _plain(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _inventory(env, path):

@@ -7,7 +7,14 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_runner import COLLECTIONS_DIR, REPO_ROOT as REPO, VENV_BIN, fleet_on_test_principals, run_playbook
+from ansible_runner import (
+    REPO_ROOT as REPO,
+    VENV_BIN,
+    client_env,
+    fleet_on_test_principals,
+    run_playbook,
+    strip_unsafe as _plain,
+)
 
 FLEET = fleet_on_test_principals(
     [
@@ -69,12 +76,7 @@ def fleet(sim):
 
 @pytest.fixture
 def env(fleet):
-    out = dict(os.environ)
-    out.update(fleet.env())
-    out['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_DIR
-    out['PATH'] = VENV_BIN + os.pathsep + out.get('PATH', '')
-    out.pop('PYTHONPATH', None)
-    return out
+    return client_env(fleet, ansible_cli=True)
 
 
 def _config(tmp_path, name='fleet.vms.yml', **options):
@@ -83,17 +85,6 @@ def _config(tmp_path, name='fleet.vms.yml', **options):
     with open(path, 'w') as fh:
         yaml.safe_dump(data, fh)
     return path
-
-
-def _plain(value):
-    """ansible-inventory 2.19 marks plugin-provided strings as unsafe in its JSON ({'__ansible_unsafe': ...})."""
-    if isinstance(value, dict):
-        if list(value) == ['__ansible_unsafe']:
-            return value['__ansible_unsafe']
-        return dict((k, _plain(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _inventory(env, path, check=True):

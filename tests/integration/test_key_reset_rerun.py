@@ -14,7 +14,16 @@ import time
 
 import pytest
 
-from ansible_runner import REPO_ROOT, VENV_BIN, _common, _env, fleet_on_test_principals, run_playbook, write_inventory
+from ansible_runner import (
+    REPO_ROOT,
+    VENV_BIN,
+    _common,
+    _env,
+    client_env,
+    fleet_on_test_principals,
+    run_playbook,
+    write_inventory,
+)
 
 RG = 'rg-rerun'
 VMS = ['vm-%02d' % i for i in range(8)]
@@ -52,9 +61,7 @@ def fleet(sim):
 
 @pytest.fixture
 def env(fleet):
-    out = dict(os.environ)
-    out.update(fleet.env())
-    return out
+    return client_env(fleet)
 
 
 def _ids(sim):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_runner import no_global_ca_bundle, run_playbook  # noqa: F401
+from ansible_runner import run_playbook
 
 pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 

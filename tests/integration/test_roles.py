@@ -10,7 +10,15 @@ import subprocess
 
 import pytest
 
-from ansible_runner import REPO_ROOT as REPO, fleet_on_test_principals, run_playbook, write_inventory
+from ansible_runner import (
+    REPO_ROOT as REPO,
+    client_env,
+    collection_playbook as _playbook,
+    fleet_on_test_principals,
+    published_stats as _published,
+    run_playbook,
+    write_inventory,
+)
 
 # The test fleet's tenant, subscription and principals, so sim.env() still signs in.
 FLEET = fleet_on_test_principals(
@@ -70,9 +78,7 @@ def fleet(sim):
 
 @pytest.fixture
 def env(fleet):
-    out = dict(os.environ)
-    out.update(fleet.env())
-    return out
+    return client_env(fleet)
 
 
 def _host_vars(sim, name, with_os=True):
@@ -108,23 +114,6 @@ def _break_lin_fail(sim):
         code='AuthorizationFailed',
         message=FAIL_MESSAGE,
     )
-
-
-def _playbook(name):
-    return os.path.join(REPO, 'playbooks', name + '.yml')
-
-
-def _published(result, key):
-    """The summary the run published with set_stats (the task result of the set_stats task)."""
-    found = []
-    for play in (result.data or {}).get('plays', []):
-        for task in play['tasks']:
-            for hres in task['hosts'].values():
-                data = (hres.get('ansible_stats') or {}).get('data') or {}
-                if key in data:
-                    found.append(data[key])
-    assert found, 'no set_stats %s in the run:\n%r' % (key, result)
-    return found[-1]
 
 
 def _changed_hosts(result):

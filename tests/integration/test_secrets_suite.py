@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from ansible_runner import REPO_ROOT, _env, no_global_ca_bundle  # noqa: F401
+from ansible_runner import REPO_ROOT, _env
 
 pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 

@@ -39,11 +39,7 @@ ECDSA_KEY = (
 BROKEN_SSHD = 'Port 2222\nPasswordAuthentication no\nPubkeyAuthentication no\n'
 
 
-@pytest.fixture(autouse=True)
-def _control_ca(sim, monkeypatch):
-    # requests lets REQUESTS_CA_BUNDLE from the environment override Session.verify: point it at the simulator's
-    # CA so the control client (sim.control) can verify the simulator in CI images that set it system-wide.
-    monkeypatch.setenv('REQUESTS_CA_BUNDLE', sim.ca_file)
+pytestmark = pytest.mark.usefixtures('sim_ca_bundle')
 
 
 @pytest.fixture

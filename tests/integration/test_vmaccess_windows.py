@@ -23,9 +23,7 @@ PASSWORD2 = 'Zq7-Windows-Other-0815'
 MASK = 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
 
 
-@pytest.fixture(autouse=True)
-def _control_ca(sim, monkeypatch):
-    monkeypatch.setenv('REQUESTS_CA_BUNDLE', sim.ca_file)
+pytestmark = pytest.mark.usefixtures('sim_ca_bundle')
 
 
 @pytest.fixture

@@ -9,12 +9,17 @@ import json
 import os
 import subprocess
 
-from ansible_runner import REPO_ROOT as REPO, run_playbook
+from ansible_runner import (
+    REPO_ROOT as REPO,
+    collection_playbook as _playbook,
+    published_stats as _published,
+    run_playbook,
+)
 
 try:
-    from test_roles import RG, _changed_hosts, _check_shape, _playbook, _published, env, fleet, inventory  # noqa: F401
+    from test_roles import RG, _changed_hosts, _check_shape, env, fleet, inventory  # noqa: F401
 except ImportError:  # pragma: no cover
-    from .test_roles import RG, _changed_hosts, _check_shape, _playbook, _published, env, fleet, inventory  # noqa: F401
+    from .test_roles import RG, _changed_hosts, _check_shape, env, fleet, inventory  # noqa: F401
 
 PASSWORD = 'Zq7-Windows-Roles-4711'
 INTENT = {'windows_access_recovery_username': 'azureuser', 'windows_access_recovery_password': PASSWORD}

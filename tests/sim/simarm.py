@@ -1,6 +1,8 @@
 """A raw ARM client speaking HTTP to the simulator, for the simulator behaviour tests.
 
-(Not in conftest.py: test modules import it, and another tier has a conftest module of its own.)
+Public names: Arm (the client), READONLY (the read-only principal), API, ARM_SCOPE, wait_for(predicate, timeout)
+(poll until the predicate returns something truthy). Not in conftest.py: test modules import it, and another tier
+has a conftest module of its own.
 """
 
 import time
@@ -10,6 +12,16 @@ import requests
 API = '2024-11-01'
 ARM_SCOPE = 'https://management.azure.com/.default'
 READONLY = ('22222222-2222-4222-8222-222222222222', 'armsim-test-secret-2')
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError('condition not reached')
 
 
 class Arm:

@@ -1,16 +1,22 @@
 """Validate request and response bodies against the official Microsoft.Compute OpenAPI definitions.
 
-The spec pack is /work/shared/specs/compute (see its README; override with VMRESCUE_COMPUTE_SPECS). Swagger 2.0
-schemas are JSON Schema draft 4 with x-ms-* keywords; like the pack's validate_examples.py, an enum that ARM declares
-extensible (x-ms-enum.modelAsString) is not enforced and null values count as absent.
+The definitions are vendored in tests/specs/compute (see its README: upstream, licence, SHA256SUMS). Swagger 2.0
+schemas are JSON Schema draft 4 with x-ms-* keywords; like validate_examples.py of the spec pack they were copied
+from, an enum that ARM declares extensible (x-ms-enum.modelAsString) is not enforced and null values count as absent.
+
+Public names: SPECS (the vendored tree), VM_SWAGGER, VMSS_SWAGGER, VM_PATH, INSTANCE_PATH, VM_EXTENSION_PATH,
+errors() (schema errors of a body), unknown_fields() (fields the definition does not declare).
 """
 
 import functools
 import json
-import os
 import pathlib
 
-SPECS = pathlib.Path(os.environ.get('VMRESCUE_COMPUTE_SPECS', '/work/shared/specs/compute'))
+from jsonschema import Draft4Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+SPECS = pathlib.Path(__file__).resolve().parent.parent / 'specs' / 'compute'
 VM_SWAGGER = (
     SPECS / 'specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable/2024-11-01/virtualMachine.json'
 )
@@ -24,15 +30,6 @@ VM_EXTENSION_PATH = (
     '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/'
     'virtualMachines/{vmName}/extensions/{vmExtensionName}'
 )
-
-
-def available():
-    try:
-        import jsonschema  # noqa: F401
-        import referencing  # noqa: F401
-    except ImportError:
-        return False
-    return VM_SWAGGER.exists()
 
 
 def _relax(node):
@@ -55,10 +52,6 @@ def _drop_nulls(node):
 
 @functools.cache
 def _validator(swagger, pointer):
-    from jsonschema import Draft4Validator
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT4
-
     def retrieve(uri):
         path = uri[len('file://') :] if uri.startswith('file://') else uri
         with open(path, encoding='utf-8') as f:
@@ -89,7 +82,6 @@ def errors(body, path, method, code=None, swagger=VM_SWAGGER):
     ]
 
 
-VMSS_SWAGGER = VM_SWAGGER.parent / 'virtualMachineScaleSet.json'
 _DOCS = {}
 
 

@@ -119,7 +119,6 @@ def test_control_sets_denials_and_age_and_refuses_bad_callers(diag_sim, msp_arm)
     assert 'one of wireserver, imds, hostga' in str(err.value)
 
 
-@pytest.mark.skipif(not specconf.available(), reason='spec pack or jsonschema not available')
 @pytest.mark.parametrize('name', ['msp-denied', 'msp-ebpf', 'msp-stale', 'msp-no-agent', 'msp-win-listener'])
 def test_new_states_conform(msp_arm, name):
     vm = msp_arm.vm('rg-mspdiag', name)

@@ -1,23 +1,15 @@
 """Endpoint modes (HostEndpointSettings) of the Metadata Security Protocol: writes, refusals, the guest applying
 them after its latency, agent installation, tags replaced by a PATCH, and the api-version of addProxyAgentExtension."""
 
-import os
 import time
 
 import pytest
 
-from specconf import VM_PATH, available, errors as spec_errors
+from simarm import wait_for
+from specconf import VM_PATH, errors as spec_errors
 
-MSP_FLEET = os.path.join(os.path.dirname(__file__), '..', 'armsim', 'fleets', 'msp.yaml')
 SCS = 'WireServer {w} -  IMDS {i} - HostGA {w}'
 PA = ('properties', 'securityProfile', 'proxyAgentSettings')
-
-
-@pytest.fixture
-def msp(sim):
-    sim.control.reset(os.path.abspath(MSP_FLEET))
-    yield sim
-    sim.control.reset()
 
 
 def settings(arm, path, api=None):
@@ -39,16 +31,6 @@ def modes_body(wire=None, imds=None, **extra):
 def scs(arm, path):
     latch = arm.key_latch(path)
     return latch and latch.get('states', {}).get('secureChannelState')
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError('condition not reached')
 
 
 def test_patch_mode_applied_after_latency(msp, arm):
@@ -160,7 +142,6 @@ def test_patch_tags_replace_the_map(msp, arm):
     assert arm.get(path).json()['tags'] == {'only': 'this'}
 
 
-@pytest.mark.skipif(not available(), reason='jsonschema/spec pack not available')
 def test_bodies_conform(msp, arm):
     body = modes_body(
         {'mode': 'Audit', 'inVMAccessControlProfileReferenceId': None}, {'mode': 'Disabled'}, enabled=True

@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from simarm import wait_for
+
 PROXY_LINUX = 'Microsoft.CPlat.ProxyAgent.ProxyAgentLinux'
 
 
@@ -16,16 +18,6 @@ def reset_and_wait(arm, path, value):
     resp = arm.raise_key(path, value)
     assert resp.status_code == 200, resp.text
     assert arm.wait(resp)['status'] == 'Succeeded'
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError('condition not reached')
 
 
 def test_instance_view_shape(arm):

@@ -8,7 +8,6 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._extension.fingerpr
 
 import specconf
 
-pytestmark = pytest.mark.skipif(not specconf.available(), reason='spec pack or jsonschema not available')
 PASSWORD = 'Zq7-Windows-Secret-4711'
 
 

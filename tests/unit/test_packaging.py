@@ -3,6 +3,7 @@ meta/execution-environment.yml, bindep.txt, requirements.txt, the docs site), le
 and ansible-builder reads its dependencies (introspect) and creates an execution environment build context from it."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -103,3 +104,44 @@ def test_ansible_builder_introspect_and_create(tarball, tmp_path):
     containerfile = (tmp_path / 'context' / 'Containerfile').read_text()
     assert 'ansible-galaxy collection install' in containerfile or 'install-from-bindep' in containerfile
     assert (tmp_path / 'context' / '_build' / 'requirements.yml').is_file()
+
+
+# Local caches the tools write in the work tree (hypothesis, ruff, pytest, ansible-test's output), and .tmp where
+# the test suite keeps its own: none of them may ship.
+LOCAL_CACHES = ('.hypothesis', '.ruff_cache', '.pytest_cache', '.tmp', 'tests/output')
+
+
+def test_build_after_the_tests_ships_no_local_cache(tmp_path):
+    """A copy of the work tree's files with every local cache planted in it builds a tarball without them."""
+    files = subprocess.run(
+        ['git', 'ls-files', '-co', '--exclude-standard'], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split('\n')
+    src = tmp_path / 'src'
+    for name in files:
+        path = os.path.join(REPO, name)
+        if name and os.path.isfile(path) and not os.path.islink(path):
+            os.makedirs(src / os.path.dirname(name), exist_ok=True)
+            shutil.copy2(path, src / name)
+    for cache in LOCAL_CACHES:
+        os.makedirs(src / cache / 'examples', exist_ok=True)
+        (src / cache / 'examples' / 'entry').write_text('cached\n')
+    out = tmp_path / 'build'
+    out.mkdir()
+    _run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', str(src), '--output-path', str(out)], out)
+    (found,) = [p for p in os.listdir(str(out)) if p.endswith('.tar.gz')]
+    with tarfile.open(str(out / found)) as tf:
+        names = tf.getnames()
+    shipped = [n for n in names if any(n == c or n.startswith(c + '/') for c in LOCAL_CACHES)]
+    assert shipped == []
+    assert 'plugins/module_utils/_errors.py' in names  # the copy did build the collection
+
+
+def test_hypothesis_stores_its_database_in_an_ignored_directory():
+    """tests/conftest.py points hypothesis's storage (example database, caches) at .tmp/hypothesis."""
+    from hypothesis.configuration import storage_directory
+
+    with open(os.path.join(REPO, 'galaxy.yml')) as fh:
+        ignored = yaml.safe_load(fh)['build_ignore']
+    where = os.path.relpath(str(storage_directory(intent_to_write=False).path), REPO)
+    assert where.split(os.sep)[0] in ignored, where
+    assert '.hypothesis' in ignored and '.ruff_cache' in ignored

@@ -52,13 +52,13 @@ builds) with the REST call replaced by a recorder, so the expectation is not onl
 """
 
 import json
-import os
-import subprocess
 
 import pytest
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension import linux as v
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
+
+from azcli import az_python, run_cli_functions
 
 try:
     from test_vmaccess import ED, PASSWORD, params
@@ -142,50 +142,18 @@ def test_existing_extension_name_reused_like_cli():
     assert name == 'myaccess'
 
 
-def _azcli_python():
-    az = os.environ.get('VMRESCUE_AZ') or os.path.expanduser('~/.cache/vmrescue-azure/azcli-2.91.0/bin/az')
-    py = os.path.join(os.path.dirname(az), 'python')
-    return py if os.path.exists(py) else None
-
-
-_CAPTURE = r"""
-import json, sys, types
-import azure.cli.command_modules.vm.custom as c
-import azure.cli.command_modules.vm.operations.vm_extension as ve
-import azure.cli.command_modules.vm.operations.vm as vmops
-args = json.loads(sys.argv[1])
-captured = []
-class Create:
-    def __init__(self, cli_ctx=None): pass
-    def __call__(self, command_args): captured.append(command_args)
-VM = {"name": "vm1", "location": "westeurope", "storageProfile": {"osDisk": {"osType": "Linux"}},
-      "instanceView": {"extensions": args["existing"]}, "resources": []}
-class Show:
-    def __init__(self, cli_ctx=None): pass
-    def __call__(self, command_args): return VM
-ve.VMExtensionCreate = Create
-vmops.VMShow = Show
-c.ExtensionUpdateLongRunningOperation = lambda *a, **k: (lambda poller: poller)
-cmd = types.SimpleNamespace(cli_ctx=None)
+_CLI_CALLS = """\
 c.set_user(cmd, "rg", "vm1", "bob", password=args["password"])
 c.set_user(cmd, "rg", "vm1", "bob", ssh_key_value=args["key"])
 c.reset_linux_ssh(cmd, "rg", "vm1")
 c.delete_user(cmd, "rg", "vm1", "bob")
-print(json.dumps(captured))
 """
 
 
-@pytest.mark.skipif(_azcli_python() is None, reason='Azure CLI virtualenv not installed (make azcli)')
+@pytest.mark.skipif(az_python() is None, reason='Azure CLI virtualenv not installed (make azcli)')
 @pytest.mark.parametrize('existing', [[], [{'name': 'myaccess', 'type': 'Microsoft.OSTCExtensions.VMAccessForLinux'}]])
 def test_against_installed_azure_cli(existing):
-    out = subprocess.run(
-        [_azcli_python(), '-c', _CAPTURE, json.dumps({'password': PASSWORD, 'key': ED, 'existing': existing})],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    captured = json.loads(out.strip().splitlines()[-1])
+    captured = run_cli_functions('Linux', _CLI_CALLS, {'password': PASSWORD, 'key': ED, 'existing': existing})
     intents = ['update_password', 'update_key', 'reset_ssh', 'delete_user']
     assert len(captured) == len(intents)
     exts = [ext(e['name']) for e in existing]

@@ -10,8 +10,6 @@ Differences, on purpose: the module also sends ``autoUpgradeMinorVersion: true``
 """
 
 import json
-import os
-import subprocess
 
 import pytest
 
@@ -19,6 +17,8 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._extension import w
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.engine import ExtensionRunner
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.errors import ExtensionError, ExtensionFailure
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
+
+from azcli import az_python, run_cli_functions
 
 try:
     from test_vmaccess_runner import VM_ID, FakeArm, ext
@@ -139,47 +139,15 @@ def test_existing_vmaccessagent_reused_under_its_name():
     assert name == 'VMAccessAgent'
 
 
-def _azcli_python():
-    az = os.environ.get('VMRESCUE_AZ') or os.path.expanduser('~/.cache/vmrescue-azure/azcli-2.91.0/bin/az')
-    py = os.path.join(os.path.dirname(az), 'python')
-    return py if os.path.exists(py) else None
-
-
-_CAPTURE = r"""
-import json, sys, types
-import azure.cli.command_modules.vm.custom as c
-import azure.cli.command_modules.vm.operations.vm_extension as ve
-import azure.cli.command_modules.vm.operations.vm as vmops
-args = json.loads(sys.argv[1])
-captured = []
-class Create:
-    def __init__(self, cli_ctx=None): pass
-    def __call__(self, command_args): captured.append(command_args)
-VM = {"name": "vm1", "location": "westeurope", "storageProfile": {"osDisk": {"osType": "Windows"}},
-      "instanceView": {"extensions": args["existing"]}, "resources": []}
-class Show:
-    def __init__(self, cli_ctx=None): pass
-    def __call__(self, command_args): return VM
-ve.VMExtensionCreate = Create
-vmops.VMShow = Show
-c.ExtensionUpdateLongRunningOperation = lambda *a, **k: (lambda poller: poller)
-cmd = types.SimpleNamespace(cli_ctx=None)
+_CLI_CALLS = """\
 c.set_user(cmd, "rg", "vm1", "bob", password=args["password"])
-print(json.dumps(captured))
 """
 
 
-@pytest.mark.skipif(_azcli_python() is None, reason='Azure CLI virtualenv not installed (make azcli)')
+@pytest.mark.skipif(az_python() is None, reason='Azure CLI virtualenv not installed (make azcli)')
 @pytest.mark.parametrize('existing', [[], [{'name': 'myaccess', 'type': 'Microsoft.Compute.VMAccessAgent'}]])
 def test_against_installed_azure_cli(existing):
-    out = subprocess.run(
-        [_azcli_python(), '-c', _CAPTURE, json.dumps({'password': PASSWORD, 'existing': existing})],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    (cli,) = json.loads(out.strip().splitlines()[-1])
+    (cli,) = run_cli_functions('Windows', _CLI_CALLS, {'password': PASSWORD, 'existing': existing})
     exts = [ext(e['name'], publisher='Microsoft.Compute', type_='VMAccessAgent') for e in existing]
     name, body = module_request(dict(username='bob', password=PASSWORD), extensions=exts)
     props = body['properties']
