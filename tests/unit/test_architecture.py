@@ -96,7 +96,16 @@ def test_every_module_utils_file_is_in_a_layer_of_the_contract():
     assert not unnamed, 'name these in a layer of .importlinter: %s' % ', '.join(unnamed)
 
 
-SHARED_CODE = [p for p in _python_files() if {'module_utils', 'plugin_utils'} & set(p.parts)]
+SHARED_CODE = [
+    p for p in _python_files() if {'module_utils', 'plugin_utils'} & set(p.parts) and p.name != '__init__.py'
+]
+
+
+def test_package_inits_are_empty():
+    """ansible-test (2.16's empty-init) requires a module_utils package's __init__.py to be empty: a package is
+    described in docs/design.md and by its files' docstrings."""
+    full = [_rel(p) for p in PLUGINS.rglob('__init__.py') if p.read_text().strip()]
+    assert not full, 'empty these: %s' % ', '.join(full)
 
 
 @pytest.mark.parametrize('path', SHARED_CODE, ids=_rel)
