@@ -2,7 +2,6 @@
 
 import base64
 import datetime
-import fnmatch
 import hashlib
 import hmac
 import json
@@ -10,6 +9,7 @@ import secrets
 import time
 import uuid
 
+from . import authorization
 from .errors import ArmError
 from .routing import Response
 
@@ -289,16 +289,10 @@ class Entra:
         return claims
 
     def authorize(self, claims, action, scope):
-        """Raise 403 AuthorizationFailed when the fleet denies ``action`` to this principal."""
+        """Raise 403 AuthorizationFailed when the principal's roles do not grant ``action`` at ``scope`` or its
+        ``denied_actions`` deny it (armsim.authorization.permitted)."""
         principal = self.world.fleet.principal(claims.get('appid'))
         if principal is None:
             return
-        for pattern in principal.denied_actions:
-            if fnmatch.fnmatchcase(action.lower(), pattern):
-                raise ArmError(
-                    403,
-                    'AuthorizationFailed',
-                    f"The client '{principal.client_id}' with object id '{principal.object_id}' does not have "
-                    f"authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. "
-                    'If access was recently granted, please refresh your credentials.',
-                )
+        if not authorization.permitted(principal, action, scope):
+            raise authorization.authorization_failed(principal, action, scope)

@@ -4,7 +4,7 @@ import copy
 import importlib
 import urllib.parse
 
-from . import errors, proxyagent
+from . import errors, guestops, proxyagent
 from .errors import ArmError
 from .fleet import guest_module
 from .lro import format_seconds, lro_headers
@@ -583,7 +583,10 @@ class Compute:
         }
         if machine.is_instance:
             view.update({'platformUpdateDomain': 0, 'platformFaultDomain': 0})
-        if machine.power == 'running':
+        if machine.power == 'running' and not guestops.agent_ready(machine):
+            extensions = self._extension_views(machine, now)
+            view['vmAgent'] = guestops.not_ready_view(iso_now())
+        elif machine.power == 'running':
             extensions = self._extension_views(machine, now)
             view['vmAgent'] = {
                 'vmAgentVersion': '2.12.0.4' if machine.os == 'linux' else '2.7.41491.1130',
@@ -606,18 +609,7 @@ class Compute:
                 ],
             }
         elif machine.power == 'stopped':
-            view['vmAgent'] = {
-                'vmAgentVersion': 'Unknown',
-                'statuses': [
-                    {
-                        'code': 'ProvisioningState/Unavailable',
-                        'level': 'Warning',
-                        'displayStatus': 'Not Ready',
-                        'message': 'VM status blob is found but not yet populated.',
-                        'time': iso_now(),
-                    }
-                ],
-            }
+            view['vmAgent'] = guestops.not_ready_view(iso_now())
         disk = dig(machine.model, 'properties', 'storageProfile', 'osDisk', 'name', default=f'{machine.name}_OsDisk_1')
         view['disks'] = [{'name': disk, 'statuses': [dict(OK_STATUS, time=iso_now())]}]
         view['bootDiagnostics'] = {}
@@ -662,6 +654,7 @@ class Compute:
         for required in ('publisher', 'type', 'typeHandlerVersion'):
             if not props.get(required):
                 raise errors.invalid_parameter(f"Required parameter '{required}' is missing (null).", required)
+        guestops.check_extension_operations(machine)
         if machine.power != 'running':
             raise ArmError(409, 'OperationNotAllowed', EXT_NOT_RUNNING)
         handler = f'{props["publisher"]}.{props["type"]}'
@@ -696,6 +689,9 @@ class Compute:
             return error
 
         delay = self.config['extension_seconds'] if rerun else self.config['lro_seconds']
+        outcome = guestops.put_outcome(self.config, machine, existing)  # agent Not Ready, a failed extension
+        if outcome is not None:
+            delay, finish = outcome
         return self._lro(
             req,
             machine,
@@ -769,6 +765,7 @@ class Compute:
         existing = machine.extensions.get(ext.lower())
         if existing is None:
             return Response(204)
+        guestops.check_extension_operations(machine)
         if machine.power != 'running':
             raise ArmError(409, 'OperationNotAllowed', EXT_NOT_RUNNING)
         self._check_busy(machine, 'Update')
@@ -778,7 +775,11 @@ class Compute:
             machine.extensions.pop(ext.lower(), None)
             return None
 
-        return self._lro(req, machine, 'Update', self.world.now() + self.config['lro_seconds'], finish, status=202)
+        delay = self.config['lro_seconds']
+        outcome = guestops.delete_outcome(self.config, machine, existing)  # an agent Not Ready never uninstalls
+        if outcome is not None:
+            delay, finish = outcome
+        return self._lro(req, machine, 'Update', self.world.now() + delay, finish, status=202)
 
     # ------------------------------------------------------------------------------------------------
     # async operations

@@ -32,6 +32,9 @@ DEFAULTS = {
     'lro_retry_after': 10,  # Retry-After on LRO responses (seconds)
     'relatch_seconds': 90.0,  # key reset applied -> new key visible in the guest's keyLatchStatus
     'extension_seconds': 30.0,  # extension PUT -> handler result
+    # An extension write on a VM whose agent is Not Ready: Azure gives up after this (VMAgentStatusCommunicationError;
+    # about 25 minutes in the public reports, armsim.guestops).
+    'agent_timeout_seconds': 1500.0,
     'busy_conflict': True,  # a second write while an operation runs -> 409 OperationNotAllowed
     'throttle': True,
     'gw_read_burst': 250,

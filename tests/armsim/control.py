@@ -8,8 +8,11 @@ import threading
 from urllib.parse import unquote
 
 from . import proxyagent
+from .authorization import Lock, RoleAssignment
 from .config import ConfigError, coerce
 from .errors import ArmError
+from .health import HealthState
+from .policy import PolicyAssignment
 from .routing import Response
 
 COUNTER_KINDS = ('token', 'read', 'write', 'poll', 'throttled')
@@ -196,6 +199,12 @@ class Control:
         add('GET', r'/_sim/vms', self.list_vms, 'control')
         add('GET', r'/_sim/vms/(?P<rid>.+?)(?P<action>/power|/agent|/guest)?', self.vm, 'control')
         add('POST', r'/_sim/vms/(?P<rid>.+?)(?P<action>/power|/agent)', self.vm_action, 'control')
+        add('POST', r'/_sim/vms/(?P<rid>.+?)(?P<action>/health|/vm_agent)', self.vm_refusal, 'control')
+        for kind in ('locks', 'policies'):
+            add('GET', rf'/_sim/{kind}', self.list_declared, 'control')
+            add('POST', rf'/_sim/{kind}', self.add_declared, 'control')
+            add('DELETE', rf'/_sim/{kind}', self.remove_declared, 'control')
+        add('POST', r'/_sim/principals/(?P<client_id>[^/]+)', self.set_principal, 'control')
 
     def reset(self, req):
         body = req.json()
@@ -278,3 +287,81 @@ class Control:
         except ValueError as exc:
             raise ArmError(400, 'InvalidRequest', str(exc)) from None
         return Response(200, self.world.machine_state(machine))
+
+    # -- refused writes (armsim.governance) ------------------------------------------------------------
+    def _declared(self, req):
+        kind = req.path.rstrip('/').rsplit('/', 1)[-1]
+        return kind, (self.world.fleet.locks if kind == 'locks' else self.world.fleet.policies)
+
+    def list_declared(self, req):
+        _kind, items = self._declared(req)
+        return Response(200, [item.to_json() for item in items])
+
+    def add_declared(self, req):
+        """POST /_sim/locks {scope, name, level, notes?}; POST /_sim/policies {scope, name, effect, extension | field,
+        ...} (the fleet keys of armsim.governance, with the scope as a full resource id)."""
+        kind, items = self._declared(req)
+        body = req.json()
+        try:
+            item = Lock.from_spec(body) if kind == 'locks' else PolicyAssignment(body)
+        except (ValueError, TypeError) as exc:
+            raise ArmError(400, 'InvalidRequest', str(exc)) from None
+        items[:] = [i for i in items if not (i.name == item.name and i.scope.lower() == item.scope.lower())]
+        items.append(item)
+        return Response(200, item.to_json())
+
+    def remove_declared(self, req):
+        """DELETE /_sim/locks (or /policies) {name?, scope?}: those matching; no body: all."""
+        _kind, items = self._declared(req)
+        body = req.json()
+        name, scope = body.get('name'), body.get('scope')
+
+        def matches(item):
+            return (name is None or item.name == name) and (scope is None or item.scope.lower() == scope.lower())
+
+        items[:] = [i for i in items if not matches(i)]
+        return Response(200, [i.to_json() for i in items])
+
+    def vm_refusal(self, req, rid, action):
+        """POST /_sim/vms/{id}/health {state, summary?, reason_type?, ...}; POST /_sim/vms/{id}/vm_agent {ready}."""
+        machine = self._machine(rid)
+        body = req.json()
+        try:
+            if action == '/health':
+                machine.health = HealthState(body)
+            else:
+                machine.vm_agent_ready = bool(body.get('ready', True))
+        except ValueError as exc:
+            raise ArmError(400, 'InvalidRequest', str(exc)) from None
+        state = self.world.machine_state(machine)
+        return Response(200, state)
+
+    def set_principal(self, req, client_id):
+        """POST /_sim/principals/{client_id} {denied_actions?, roles?: [{name?, scope?, actions, not_actions}]
+        (null: every action)}: change what a principal may do from now on (tokens already issued keep working)."""
+        principal = self.world.fleet.principal(client_id)
+        if principal is None:
+            raise ArmError(404, 'NotFound', f'no principal {client_id!r} in the fleet')
+        body = req.json()
+        try:
+            if 'denied_actions' in body:
+                principal.denied_display = [str(a) for a in body['denied_actions'] or ()]
+                principal.denied_actions = [a.lower() for a in principal.denied_display]
+            if 'roles' in body:
+                roles = body['roles']
+                principal.roles = None if roles is None else [RoleAssignment(r) for r in roles]
+        except (ValueError, TypeError, OSError) as exc:
+            raise ArmError(400, 'InvalidRequest', str(exc)) from None
+        return Response(
+            200,
+            {
+                'client_id': principal.client_id,
+                'denied_actions': principal.denied_display,
+                'roles': None
+                if principal.roles is None
+                else [
+                    {'name': r.name, 'scope': r.scope, 'actions': r.actions, 'not_actions': r.not_actions}
+                    for r in principal.roles
+                ],
+            },
+        )

@@ -6,13 +6,14 @@ NOT_FOUND_FIX = 'For more details please go to https://aka.ms/ARMResourceNotFoun
 class ArmError(Exception):
     """An ARM-shaped error: ``{"error": {"code", "message", "target"?, "details"?}}``."""
 
-    def __init__(self, status, code, message, target=None, details=None, headers=None):
+    def __init__(self, status, code, message, target=None, details=None, headers=None, additional_info=None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.target = target
         self.details = details
+        self.additional_info = additional_info  # ARM's ErrorDetail.additionalInfo (e.g. PolicyViolation)
         self.headers = dict(headers or {})
 
     def body(self):
@@ -21,6 +22,8 @@ class ArmError(Exception):
             err['target'] = self.target
         if self.details is not None:
             err['details'] = self.details
+        if self.additional_info is not None:
+            err['additionalInfo'] = self.additional_info
         return {'error': err}
 
 

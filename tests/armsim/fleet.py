@@ -30,16 +30,21 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
     wireserver|imds|hostga, groups?, cmdline?, count?}] (callers the rules do not authorise: see
     proxyagent.AgentState.summaries), status_age: seconds the reported agent status lags (a stale status).
     VM.extra_properties: {...} merged into the model's properties (fields of a newer api-version).
+
+    Refused writes (locks, policy assignments, roles, allowExtensionOperations, the VM agent Not Ready, failed
+    extensions, Resource Health): see governance.py and fleets/refusals.yaml.
 """
 
 import copy
 import importlib
+import os
 import secrets
 import uuid
 
 import yaml
 
-from . import proxyagent
+from . import governance, proxyagent
+from .authorization import RoleAssignment
 from .model import Extension, Machine, ResourceGroup, ScaleSet, Subscription
 from .util import deep_merge, iso_now
 
@@ -71,25 +76,30 @@ class FleetError(ValueError):
 
 
 class Principal:
-    def __init__(self, spec):
+    def __init__(self, spec, base_dir=None):
         self.name = spec.get('name') or 'automation'
         self.client_id = str(spec.get('client_id') or uuid.uuid4())
         self.client_secret = str(spec.get('client_secret') or secrets.token_urlsafe(24))
         self.object_id = str(spec.get('object_id') or uuid.uuid5(uuid.NAMESPACE_URL, self.client_id))
-        self.denied_actions = [a.lower() for a in spec.get('denied_actions') or ()]
+        self.denied_display = [str(a) for a in spec.get('denied_actions') or ()]
+        self.denied_actions = [a.lower() for a in self.denied_display]
+        roles = spec.get('roles')
+        self.roles = None if roles is None else [RoleAssignment(r, base_dir) for r in roles]
 
 
 class Fleet:
     """Everything a fleet file describes, indexed for the request handlers."""
 
-    def __init__(self, data, now):
+    def __init__(self, data, now, base_dir=None):
         self.data = data
         self.now = now
         self.tenant_id = str(data.get('tenant_id') or DEFAULT_TENANT)
         self.config = dict(data.get('config') or {})
-        self.principals = [Principal(p) for p in data.get('principals') or [{}]]
+        self.principals = [Principal(p, base_dir) for p in data.get('principals') or [{}]]
         self.subscriptions = {}
         self.machines = {}  # lower resource id -> Machine
+        self.locks = []  # authorization.Lock
+        self.policies = []  # policy.PolicyAssignment
         sub_specs = list(data.get('subscriptions') or [])
         groups = list(data.get('resource_groups') or [])
         if data.get('generate'):
@@ -116,6 +126,8 @@ class Fleet:
                     'id': data.get('subscription_id') or DEFAULT_SUBSCRIPTION,
                     'name': data.get('subscription_name') or 'armsim',
                     'resource_groups': groups,
+                    'locks': data.get('locks'),
+                    'policies': data.get('policies'),
                 },
             )
         for spec in sub_specs:
@@ -133,7 +145,7 @@ class Fleet:
             data = yaml.safe_load(fh) or {}
         if not isinstance(data, dict):
             raise FleetError(f'{source}: a fleet is a mapping')
-        return cls(data, now)
+        return cls(data, now, base_dir=os.path.dirname(os.path.abspath(source)))
 
     def principal(self, client_id):
         for p in self.principals:
@@ -145,9 +157,11 @@ class Fleet:
     def _add_subscription(self, spec):
         sub = Subscription(str(spec['id']), spec.get('name') or 'armsim', self.tenant_id)
         self.subscriptions[sub.id.lower()] = sub
+        governance.declare(self, spec, f'/subscriptions/{sub.id}')
         for g in spec.get('resource_groups') or ():
             rg = ResourceGroup(sub, g['name'], g.get('location') or DEFAULT_LOCATION, g.get('tags'))
             sub.groups[rg.name.lower()] = rg
+            governance.declare(self, g, rg.id)
             for vm_spec in g.get('vms') or ():
                 self._add_vm(rg, vm_spec)
             for ss_spec in g.get('scale_sets') or ():
@@ -175,6 +189,7 @@ class Fleet:
         self._equip(machine, spec)
         rg.vms[name.lower()] = machine
         self._register(machine)
+        governance.declare(self, spec, machine.id)
         return machine
 
     def _add_scale_set(self, rg, spec):
@@ -234,6 +249,7 @@ class Fleet:
             props['platformFaultDomainCount'] = 1
         ss = ScaleSet(rg, name, orchestration, model)
         rg.scale_sets[name.lower()] = ss
+        governance.declare(self, spec, ss.id)
         if orchestration == 'Uniform':
             instances = spec.get('instances', 2)
             if isinstance(instances, int):
@@ -309,8 +325,10 @@ class Fleet:
                 props['forceUpdateTag'] = str(ext_spec['force_update_tag'])
             ext = Extension(machine, ext_spec['name'], props, machine.location)
             ext.set_status(ext_spec.get('ok', True), ext_spec.get('message', 'Enable succeeded.'))
+            governance.equip_extension(ext, ext_spec)
             machine.extensions[ext.name.lower()] = ext
         self._equip_diagnostics(machine, spec)
+        governance.equip(machine, spec)
 
     @staticmethod
     def _equip_diagnostics(machine, spec):

@@ -101,6 +101,44 @@ class Control:
     def requests(self, since=0):
         return self._call('GET', f'/requests?since={since}')
 
+    # -- refused writes (armsim.governance) ---------------------------------------------------------
+    def locks(self):
+        return self._call('GET', '/locks')
+
+    def add_lock(self, scope, name, level='ReadOnly', notes=None):
+        """A management lock at ``scope`` (a subscription, resource group or resource id)."""
+        return self._call('POST', '/locks', {'scope': scope, 'name': name, 'level': level, 'notes': notes})
+
+    def remove_lock(self, name=None, scope=None):
+        """Remove the locks matching ``name`` / ``scope`` (neither: all)."""
+        return self._call('DELETE', '/locks', {k: v for k, v in (('name', name), ('scope', scope)) if v})
+
+    def policies(self):
+        return self._call('GET', '/policies')
+
+    def add_policy(self, scope, name, effect='deny', extension=None, field=None, **more):
+        """A policy assignment at ``scope``: ``extension={'publisher':..., 'type':...}`` or
+        ``field={'path': 'securityProfile....', 'in': [values]}``; more: display_name, definition."""
+        body = dict(more, scope=scope, name=name, effect=effect)
+        body.update({k: v for k, v in (('extension', extension), ('field', field)) if v is not None})
+        return self._call('POST', '/policies', body)
+
+    def remove_policy(self, name=None, scope=None):
+        return self._call('DELETE', '/policies', {k: v for k, v in (('name', name), ('scope', scope)) if v})
+
+    def set_health(self, vm_id, state, **more):
+        """Resource Health of a VM / instance: Available | Unavailable | Degraded | Unknown (more: summary,
+        reason_type, title, detailed_status, context, category)."""
+        return self._call('POST', f'/vms/{quote(vm_id, safe="")}/health', dict(more, state=state))
+
+    def set_vm_agent(self, vm_id, ready):
+        """The VM agent Ready (True) or Not Ready (False)."""
+        return self._call('POST', f'/vms/{quote(vm_id, safe="")}/vm_agent', {'ready': bool(ready)})
+
+    def set_principal(self, client_id, **body):
+        """Change a principal's rights: denied_actions=[globs], roles=[{actions, not_actions, scope?}] | None."""
+        return self._call('POST', f'/principals/{quote(client_id, safe="")}', body)
+
     def clear_requests(self):
         return self._call('DELETE', '/requests')
 

@@ -1,5 +1,7 @@
 """HTTPS server (HTTP/1.1 keep-alive, a thread per connection) and the request pipeline:
-fault injection -> authentication -> api-version -> gateway throttle -> RBAC -> Compute throttle -> handler."""
+fault injection -> authentication -> api-version -> gateway throttle -> RBAC -> management locks -> Azure Policy
+-> Compute throttle -> handler. (Locks and policy are Resource Manager's, evaluated before the resource provider
+sees the request; their order after RBAC is [inferred].)"""
 
 import re
 import socket
@@ -8,10 +10,12 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from . import authorization, policy as azure_policy
 from .auth import Entra
 from .compute import Compute
 from .control import Control
 from .errors import ArmError
+from .health import Health
 from .resources import Resources
 from .routing import Request, Response, Router
 
@@ -26,7 +30,15 @@ class App:
         self.entra = Entra(world)
         world.compute = Compute(world)
         world.entra = self.entra  # the control API rotates its signing key
-        for part in (self.entra, Resources(world), world.compute):
+        parts = (
+            self.entra,
+            Resources(world),
+            world.compute,
+            authorization.Authorization(world),
+            azure_policy.Policy(world),
+            Health(world),
+        )
+        for part in parts:
             part.register(self.router)
         Control(world).register(self.control_router)
 
@@ -134,6 +146,8 @@ class App:
             action = route.options.get('action')
             if action:
                 self.entra.authorize(claims, action.format(**groups), scope)
+            authorization.check_locks(world, req)
+            azure_policy.check_write(world, req, route)
             policy = route.options.get('policy')
             if policy and sub:
                 headers.update(world.throttle.compute(policy, sub, scope, now))

@@ -28,6 +28,16 @@ class World:
         self.compute = None  # set by the server (Compute needs the world; the control API needs Compute)
         self.reset(fleet_source)
 
+    @property
+    def locks(self):
+        """Management locks (authorization.Lock): the fleet's, plus those the control API added."""
+        return self.fleet.locks
+
+    @property
+    def policies(self):
+        """Policy assignments (policy.PolicyAssignment): the fleet's, plus those the control API added."""
+        return self.fleet.policies
+
     @staticmethod
     def now():
         return time.monotonic()
@@ -100,4 +110,6 @@ class World:
                 for e in machine.extensions.values()
             },
             'guest': guest,
+            'vm_agent_ready': getattr(machine, 'vm_agent_ready', True),
+            'health': machine.health.to_json() if getattr(machine, 'health', None) is not None else None,
         }

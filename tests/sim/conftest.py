@@ -1,6 +1,7 @@
 """Fixtures for the simulator behaviour tests."""
 
 import pytest
+from refusals import REFUSALS_FLEET
 
 from simarm import READONLY, Arm
 
@@ -13,3 +14,10 @@ def arm(sim):
 @pytest.fixture
 def readonly_arm(sim):
     return Arm(sim, *READONLY)
+
+
+@pytest.fixture
+def ref(sim):
+    """An ARM client of the automation principal on the session simulator reset to fleets/refusals.yaml."""
+    sim.control.reset(REFUSALS_FLEET)
+    return Arm(sim)
