@@ -41,7 +41,8 @@ def test_arm_error_result_has_arm_error_and_a_reason_code_from_the_status():
     assert arm_reason_code(429, None) == 'throttled' and arm_reason_code(404, 'ResourceNotFound') == 'not_found'
     assert arm_reason_code(409, 'OperationNotAllowed') == 'conflict' and arm_reason_code(401, None) == 'auth_failed'
     assert arm_reason_code(None, 'ConnectionError') == 'connection_error'
-    assert arm_reason_code(403, 'AuthorizationFailed') == 'forbidden'
+    assert arm_reason_code(403, 'AuthorizationFailed') == 'rbac_missing'  # issue 21: kept apart from forbidden
+    assert arm_reason_code(403, 'SomethingElse') == 'forbidden'
 
 
 def test_private_keys_in_any_option_are_secrets():
@@ -62,3 +63,4 @@ def test_outcome_shape():
         outcome('ok', 'x')
     assert outcome_of({'failed': True, 'msg': 'm'})['status'] == 'failed'
     assert outcome_of({'changed': True})['status'] == 'done' and set(STATUSES) >= {'pending', 'skipped'}
+
