@@ -10,6 +10,7 @@ Files (callers import each name from its file; this package re-exports nothing):
 * ``fingerprint.py``: the salted scrypt fingerprint recorded in ``forceUpdateTag`` (``fingerprint``,
   ``fingerprint_matches``, ``canonical_config``, ``FingerprintCache``);
 * ``status.py``: reading what ARM returns about an extension (``handler_status``, ``last_run_succeeded``, ...);
+* ``gates.py``: the skips before any write from the VM read (``ExtensionSkip``, ``check_write``);
 * ``profile.py``: what a profile is (``Handler``, ``ExtensionPlan``) and the no_log mask (``MASK``);
 * ``engine.py``: ``ExtensionRunner`` (read, decide, write, wait for the handler), ``BatchState``, ``run_task``,
   ``task_spec``;
