@@ -64,3 +64,17 @@ def test_outcome_shape():
     assert outcome_of({'failed': True, 'msg': 'm'})['status'] == 'failed'
     assert outcome_of({'changed': True})['status'] == 'done' and set(STATUSES) >= {'pending', 'skipped'}
 
+
+def test_every_reason_code_is_in_the_one_documentation_table():
+    import os
+    import re
+
+    from ansible_collections.vmrescue.azure.plugins.module_utils._errors import REASON_CODES
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, 'docs', 'docsite', 'rst', 'guide_troubleshooting.rst')) as fh:
+        text = fh.read()
+    table = text[text.index('.. list-table:: Reason codes') :]
+    documented = set(re.findall(r'^   \* - (.+)$', table, re.M))
+    codes = set(c for row in documented for c in re.findall(r'``([a-z_]+)``', row))
+    assert set(REASON_CODES) <= codes, sorted(set(REASON_CODES) - codes)
