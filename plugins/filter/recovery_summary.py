@@ -14,10 +14,13 @@ description:
     C(vmrescue.azure.regain_access) playbook share, to count the outcomes that
     P(vmrescue.azure.recovery_outcomes#filter) worked out and to list the hosts of each status.
   - Returns a dict with C(checked), C(changed), C(already_fine), C(skipped), C(failed) (counts), C(changed_hosts),
-    C(skipped_hosts), C(failed_hosts) (dicts host -> reason), C(already_fine_hosts) (a list), and
+    C(skipped_hosts), C(failed_hosts) (dicts host -> reason), C(already_fine_hosts) (a list), C(reason_codes)
+    (dict reason code -> number of skipped or failed hosts with it, from each host's C(outcome.reason_code); the
+    reason-code table of the troubleshooting guide says what each one means), and
     for O(role=proxy_agent_key_recovery) C(break_glass_hosts) (dict host -> reason, the hosts a break-glass switch
     put in Audit, now), in host order; or,
-    with O(as_lines=true), the lines the roles print (a headline, then the hosts of each status with their reason).
+    with O(as_lines=true), the lines the roles print (a headline, the skipped and failed hosts counted by reason
+    code after any line about pending key resets, then the hosts of each status with their reason).
 options:
   _input:
     description: The output of P(vmrescue.azure.recovery_outcomes#filter) (a dict host -> entry with C(outcome)).
@@ -78,6 +81,11 @@ def _summary(outcomes, by_status, break_glass):
     summary['already_fine_hosts'] = [h for h, _r, _e in by_status['already_fine']]
     summary['skipped_hosts'] = dict((h, r) for h, r, _e in by_status['skipped'])
     summary['failed_hosts'] = dict((h, r) for h, r, _e in by_status['failed'])
+    codes = {}
+    for _h, _r, e in by_status['skipped'] + by_status['failed']:
+        code = str(e['outcome'].get('reason_code') or 'error')
+        codes[code] = codes.get(code, 0) + 1
+    summary['reason_codes'] = codes
     if break_glass:
         summary['break_glass_hosts'] = dict(
             (str(h), str(e['break_glass'].get('reason') or ''))
@@ -116,6 +124,13 @@ def _lines(role, summary, by_status):
         % (role, summary['checked'], summary['changed'], summary['already_fine'], summary['skipped'], summary['failed'])
     ]
     lines.extend(_pending_lines(by_status, summary['checked']))
+    if summary['reason_codes']:
+        lines.append(
+            'not done, by reason code: '
+            + ', '.join(
+                '%s %d' % (c, n) for c, n in sorted(summary['reason_codes'].items(), key=lambda i: (-i[1], i[0]))
+            )
+        )
     for status in STATUSES:
         if not by_status[status]:
             continue

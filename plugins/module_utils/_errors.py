@@ -58,6 +58,14 @@ REASON_CODES = (
     'arm_error',
     'provisioning_failed',
     'handler_failed',
+    # refusals no retry can pass (Azure's own errors, or the VM's model and instance view read before a write)
+    'scope_locked',
+    'policy_denied',
+    'rbac_missing',
+    'extensions_disabled',
+    'agent_not_ready',
+    'extension_failed',
+    'platform_unavailable',
     # the task's input
     'invalid_input',
     'invalid_target',

@@ -29,8 +29,10 @@ Public names (kept stable):
 - ``write(client, view, change, lro=True)``: one write of ``change`` on top of ``view`` with ``If-Match``, with
   the api-version the view was read with (``view.api_version``; ``read_view(..., api_version=...)``).
 - ``update(client, view, decide, lro=True, sleep=time.sleep, instance_view=False, attempts=CONCURRENCY_ATTEMPTS)
-  -> (view, change or None, response)``: ``decide(view) -> Change | None``; on a concurrent write (409, 412, or
-  Compute's "can only be incremented") re-read and decide again.
+  -> (view, change or None, response)``: ``decide(view) -> Change | None``; on a concurrent write (a race
+  ``_arm.can_succeed_later`` says can pass: 412, 409 another operation in progress; or Compute's "can only be
+  incremented") re-read and decide again. A refusal no retry can pass (409 ScopeLocked, a resource being deleted,
+  OperationNotAllowed for another reason) fails at the first attempt.
 - ``is_busy(err)`` (409 "another operation is in progress"), ``busy_delay(attempt)``.
 - ``is_concurrent(err)``, ``merged_tags(tags, updates)``, ``get_tag(tags, name)``, ``power_state(instance_view)``,
   ``vm_power_state(model)``, ``os_type(model)`` ('Linux' / 'Windows', as Azure spells them), ``MAX_TAGS``.
@@ -41,7 +43,12 @@ from __future__ import annotations
 import copy
 import time
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VERSION, ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import (
+    API_VERSION,
+    ArmError,
+    TaskError,
+    can_succeed_later,
+)
 
 CONCURRENCY_ATTEMPTS = 6
 MAX_TAGS = 50  # Resource Manager's limit of tags per resource
@@ -206,23 +213,22 @@ def write(client, view, change, lro=True):
 
 
 def is_concurrent(err):
-    """A write lost to another one: retry after reading again (never for an accepted-then-failed operation)."""
+    """A write lost to another one: read again and decide again. A 412 or a 409 for another operation in progress
+    (``_arm.can_succeed_later``, the one classification), or Compute's 400 "can only be incremented" (another
+    writer raised keyIncarnationId first). Never a refusal no retry can pass, never an accepted-then-failed write."""
+    if can_succeed_later(err):
+        return True
     if getattr(err, 'accepted', False):
         return False
-    if err.status in (409, 412):
-        return True
     return err.status == 400 and 'can only be incremented' in (err.message or '').lower()
 
 
 def is_busy(err):
     """Azure refused a write because another operation runs on the VM (409 OperationNotAllowed "... another
-    operation is in progress", Conflict, RetryableError, OperationPreempted): the same write succeeds later. Not a VM
-    that is not running (also a 409 OperationNotAllowed), nor an accepted-then-failed operation."""
-    if getattr(err, 'accepted', False) or err.status != 409:
-        return False
-    text = (err.message or '').lower()
-    code = (err.code or '').lower()
-    return 'another operation' in text or code in ('conflict', 'retryableerror', 'operationpreempted')
+    operation is in progress", Conflict, RetryableError, OperationPreempted): the same write succeeds later. Not a
+    VM that is not running, a lock, a resource being deleted (``_arm.is_final``), nor an accepted-then-failed
+    operation."""
+    return err.status == 409 and can_succeed_later(err)
 
 
 def busy_delay(attempt):

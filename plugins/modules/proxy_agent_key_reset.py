@@ -220,9 +220,12 @@ outcome:
       alone), V(failed).
     - C(reason_code) is a stable snake_case code, for example V(changed), V(unchanged), V(latched),
       V(pending_confirmation), V(check_mode), V(not_found), V(wrong_os), V(deallocated), V(not_running),
-      V(msp_not_enabled), V(timeout), V(throttled), V(auth_failed), V(forbidden), V(conflict), V(connection_error),
-      V(provisioning_failed), V(handler_failed), V(invalid_input), V(invalid_target), V(internal_error),
-      V(arm_error), V(error). C(reason) is the human-readable reason (never a secret).
+      V(msp_not_enabled), V(timeout), V(throttled), V(auth_failed), V(rbac_missing), V(forbidden),
+      V(policy_denied), V(scope_locked), V(extensions_disabled), V(agent_not_ready), V(extension_failed),
+      V(conflict), V(connection_error), V(provisioning_failed), V(handler_failed), V(invalid_input),
+      V(invalid_target), V(internal_error), V(arm_error), V(error). The reason-code table of the troubleshooting
+      guide (docs/docsite/rst/guide_troubleshooting.rst) says what each one means and what to do.
+      C(reason) is the human-readable reason (never a secret).
     - In batch mode, every entry of RV(results) has its own C(outcome).
   returned: always (in batch mode, in each entry of RV(results))
   type: dict

@@ -238,7 +238,8 @@ outcome:
     reason_code:
       description: A stable code, for example C(confirmed), C(in_state), C(no_record), C(check_mode), C(no_agent),
         C(not_running), C(not_waited), C(confirm_timeout), C(msp_not_enabled), C(linux_only), C(too_many_tags),
-        C(record_too_long), C(arm_error).
+        C(record_too_long), C(scope_locked), C(policy_denied), C(rbac_missing), C(conflict), C(arm_error) (the
+        reason-code table of the troubleshooting guide says what each one means and what to do).
       type: str
     reason:
       description: The same in words.

@@ -35,7 +35,15 @@ description:
   - Waits for the handler to finish and returns its status (C(Enable succeeded.)); a handler failure fails the task
     with the handler's own message. It waits by reading the extension (with its instance view) until its
     provisioning state is final, not by polling the operation (about one read per VM once a batch has learned how
-    long the handler takes). Azure ends a handler run after 90 minutes; the module gives up waiting then too.
+    long the handler takes). O(wait_timeout) bounds the wait; by default it is Azure's own limit of a handler run,
+    90 minutes.
+  - "B(Known before writing.) A target whose read shows that the write cannot pass is skipped before any write,
+    in check mode too, with C(outcome.status) V(skipped), a reason code and the fix in C(msg): V(extensions_disabled)
+    (its model says C(osProfile.allowExtensionOperations: false)), V(agent_not_ready) (its VM agent reports Not
+    Ready), V(extension_failed) (an extension of another handler is in a failed provisioning state; O(force=true)
+    writes anyway). A write Azure refuses fails the target with Azure's reason (V(scope_locked) naming the locked
+    scope, V(policy_denied) naming the policy assignment and definition, V(rbac_missing) naming the missing action);
+    such a refusal is sent once, never retried. Only a 409 for another operation in progress is retried."
 author:
   - vmrescue.azure developers (@vmrescue)
 extends_documentation_fragment:
@@ -171,8 +179,21 @@ options:
   force:
     description:
       - Run the handler even when the fingerprint says the same configuration already succeeded.
+      - Also writes when another extension on the VM (of another handler) is in a failed provisioning state; without
+        it such a VM is skipped before any write with reason code V(extension_failed), because a failed extension can
+        block new extension operations on the VM.
     type: bool
     default: false
+  wait_timeout:
+    description:
+      - Seconds to wait for the handler's final state after the write (the extension's provisioning state read
+        back). Past it the target fails with reason code V(timeout), naming the last provisioning state and handler
+        status; the handler may still be running, and running the same task again waits for that run rather than
+        starting another.
+      - The default is Azure's own limit of a handler run (90 minutes), after which Azure ends it.
+      - Must be a whole number more than 0; anything else is refused before any call.
+    type: int
+    default: 5400
   fingerprint_password:
     description:
       - Include O(password) in the fingerprint stored in C(forceUpdateTag).
@@ -312,9 +333,12 @@ outcome:
       alone), V(failed).
     - C(reason_code) is a stable snake_case code, for example V(changed), V(unchanged), V(latched),
       V(pending_confirmation), V(check_mode), V(not_found), V(wrong_os), V(deallocated), V(not_running),
-      V(msp_not_enabled), V(timeout), V(throttled), V(auth_failed), V(forbidden), V(conflict), V(connection_error),
-      V(provisioning_failed), V(handler_failed), V(invalid_input), V(invalid_target), V(internal_error),
-      V(arm_error), V(error). C(reason) is the human-readable reason (never a secret).
+      V(msp_not_enabled), V(timeout), V(throttled), V(auth_failed), V(rbac_missing), V(forbidden),
+      V(policy_denied), V(scope_locked), V(extensions_disabled), V(agent_not_ready), V(extension_failed),
+      V(conflict), V(connection_error), V(provisioning_failed), V(handler_failed), V(invalid_input),
+      V(invalid_target), V(internal_error), V(arm_error), V(error). The reason-code table of the troubleshooting
+      guide (docs/docsite/rst/guide_troubleshooting.rst) says what each one means and what to do.
+      C(reason) is the human-readable reason (never a secret).
     - In batch mode, every entry of RV(results) has its own C(outcome).
   returned: always (in batch mode, in each entry of RV(results))
   type: dict
@@ -389,6 +413,23 @@ handler_status:
       description: The handler's message.
       type: str
       sample: Enable succeeded.
+locked_scope:
+  description: 409 ScopeLocked only, the locked scope Azure named (also C(locked_scopes) when it named several).
+  returned: when a lock refused the write
+  type: str
+policy_violations:
+  description:
+    - 403 RequestDisallowedByPolicy only, the policies that denied the write, each with C(assignment_name),
+      C(assignment_id), C(definition_name), C(definition_id) and, when Azure gives them, C(assignment_display_name),
+      C(definition_display_name), C(effect).
+  returned: when a policy refused the write
+  type: list
+  elements: dict
+failed_extensions:
+  description: The extensions of other handlers in a failed provisioning state (reason code V(extension_failed)).
+  returned: when the target was skipped for them
+  type: list
+  elements: str
 provisioning_state:
   description: The extension's provisioning state after the task.
   returned: when known

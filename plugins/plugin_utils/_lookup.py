@@ -10,7 +10,7 @@ Public names (kept stable):
 
 - ``AzureLookupBase(LookupBase)``: ``self.client(pool_size=10)`` (one ArmClient per lookup call: one
   credential, one connection pool, one pacer shared by the concurrent reads), ``self.handle_missing(term, reason)``
-  (applies ``on_missing``: error/warn/skip; returns True when the term is to be skipped), ``self.run_concurrently(func, items, workers)`` (thread pool,
+  (applies ``on_missing``: error/warn/skip; returns True when the term is to be skipped), ``_batch.run_ordered(func, items, workers)`` (thread pool,
   results in input order; exceptions are returned, not raised), ``self.read_targets(terms, variables, kwargs,
   read)``: the whole run of a lookup over VM / instance targets (option checks, terms or the by-name options,
   one client, concurrent ``read(client, target)``, errors as ``AnsibleLookupError``); returns
@@ -19,11 +19,10 @@ Public names (kept stable):
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._batch import run_ordered
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TargetError,
@@ -82,23 +81,10 @@ class AzureLookupBase(AzurePluginMixin, LookupBase):
 
         # One client for all terms: one token (the credential serialises token requests), one connection pool,
         # and one pacer that spaces the reads by Resource Manager's read bucket.
-        results = self.run_concurrently(lambda item: read(client, item[1]), resolved, concurrency)
+        results = run_ordered(lambda item: read(client, item[1]), resolved, concurrency)
         out = []
         for (term, target), res in zip(resolved, results):
             if isinstance(res, Exception):  # ArmError, TaskError, AuthError, or a bug: scrubbed
                 raise self.plugin_error(res, term=None if res.__class__.__name__ == 'AuthError' else term)
             out.append((term, target, res))
         return out
-
-    @staticmethod
-    def run_concurrently(func, items, workers):
-        def safe(item):
-            try:
-                return func(item)
-            except Exception as exc:  # pylint: disable=broad-except
-                return exc
-
-        if len(items) <= 1 or workers <= 1:
-            return [safe(i) for i in items]
-        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-            return list(pool.map(safe, items))

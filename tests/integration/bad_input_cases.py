@@ -590,6 +590,20 @@ LINUX = [
         reset_ssh=True,
         concurrency=0,
     ),
+    _l(
+        'lx-wait-timeout-zero',
+        ['wait_timeout must be a whole number of seconds more than 0'],
+        reset_ssh=True,
+        wait_timeout=0,
+    ),
+    _l(
+        'lx-wait-timeout-negative',
+        ['wait_timeout must be a whole number of seconds more than 0'],
+        reset_ssh=True,
+        wait_timeout=-60,
+    ),
+    _l('lx-wait-timeout-word', ['wait_timeout must be a whole number'], reset_ssh=True, wait_timeout='soon'),
+    _l('lx-wait-timeout-bool', ['wait_timeout must be a whole number', 'a boolean'], reset_ssh=True, wait_timeout=True),
 ]
 
 # ---- vmaccess_windows --------------------------------------------------------------------------------------------
@@ -645,6 +659,18 @@ WINDOWS = [
     _w('win-thv-float', ['type_handler_version must be a string'], reset_rdp=True, type_handler_version=2.4),
     _w('win-force-list', ['force must be true or false'], reset_rdp=True, force=['yes']),
     _w('win-unknown-option', ['ssh_key. Supported parameters include'], reset_rdp=True, ssh_key=ED),
+    _w(
+        'win-wait-timeout-zero',
+        ['wait_timeout must be a whole number of seconds more than 0'],
+        reset_rdp=True,
+        wait_timeout=0,
+    ),
+    _w(
+        'win-wait-timeout-float',
+        ['wait_timeout must be a whole number', 'a decimal number'],
+        reset_rdp=True,
+        wait_timeout=2.5,
+    ),
 ]
 
 # ---- batch_result ------------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ SUMMARY_KEYS = [
     'already_fine_hosts',
     'skipped_hosts',
     'failed_hosts',
+    'reason_codes',
 ]
 # The simulator answers every write to lin-fail (VM PATCH/PUT, extension PUT) with this error.
 FAIL_MESSAGE = 'Injected failure for the test'

@@ -221,3 +221,157 @@ def test_lro_failure_is_arm_error():
         c.put('/vm', {'a': 1}, resource_id=RID)
     assert exc.value.code == 'VMExtensionProvisioningError'
     assert exc.value.describe() == 'VMExtensionProvisioningError on %s: handler failed' % RID
+
+
+# --- issue 21: refusals no retry can pass, and their reason codes ----------------------------------------------
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import (  # noqa: E402
+    arm_reason_code,
+    can_succeed_later,
+    is_final,
+)
+
+RG_SCOPE = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg'
+LOCKED = (
+    "The scope '%s' cannot perform write operation because following scope(s) are locked: '%s'. Please remove the "
+    'lock and try again.' % (RID, RG_SCOPE)
+)
+ASSIGNMENT_ID = RG_SCOPE + '/providers/Microsoft.Authorization/policyAssignments/deny-vmaccess'
+DEFINITION_ID = '/providers/Microsoft.Authorization/policyDefinitions/c0e996f8-39cf-4af9-9f45-83fbde810432'
+POLICY_INFO = {
+    'policyDefinitionDisplayName': 'Only approved VM extensions should be installed',
+    'policyDefinitionId': DEFINITION_ID,
+    'policyDefinitionName': 'c0e996f8-39cf-4af9-9f45-83fbde810432',
+    'policyDefinitionEffect': 'Deny',
+    'policyAssignmentId': ASSIGNMENT_ID,
+    'policyAssignmentName': 'deny-vmaccess',
+    'policyAssignmentDisplayName': 'No VMAccess in production',
+    'policyAssignmentScope': RG_SCOPE,
+}
+
+
+def test_scope_locked_names_the_scope_and_the_fix():
+    err = ArmError.from_body(409, {'error': {'code': 'ScopeLocked', 'message': LOCKED}}, resource_id=RID)
+    assert err.reason_code == 'scope_locked' and err.locked_scopes == [RG_SCOPE]
+    fields = err.result_fields()
+    assert fields['locked_scope'] == RG_SCOPE and 'locked_scopes' not in fields
+    text = err.describe()
+    assert "Locked scope: '%s'" % RG_SCOPE in text and 'remove the lock' in text and 'retrying cannot help' in text
+    res = err.to_result()
+    assert res['locked_scope'] == RG_SCOPE and res['outcome']['reason_code'] == 'scope_locked'
+
+
+def test_scope_locked_with_several_scopes():
+    msg = LOCKED.replace("'%s'." % RG_SCOPE, "'%s', '/subscriptions/x'." % RG_SCOPE)
+    err = ArmError(msg, status=409, code='ScopeLocked')
+    assert err.locked_scopes == [RG_SCOPE, '/subscriptions/x']
+    assert err.result_fields()['locked_scopes'] == [RG_SCOPE, '/subscriptions/x']
+
+
+def test_policy_denied_from_additional_info():
+    body = {
+        'error': {
+            'code': 'RequestDisallowedByPolicy',
+            'target': 'enablevmaccess',
+            'message': "Resource 'enablevmaccess' was disallowed by policy. See error details for policy resource IDs.",
+            'additionalInfo': [{'type': 'PolicyViolation', 'info': POLICY_INFO}],
+        }
+    }
+    err = ArmError.from_body(403, body, resource_id=RID)
+    assert err.reason_code == 'policy_denied'
+    (p,) = err.result_fields()['policy_violations']
+    assert p['assignment_name'] == 'deny-vmaccess' and p['assignment_id'] == ASSIGNMENT_ID
+    assert p['definition_id'] == DEFINITION_ID and p['effect'] == 'Deny'
+    text = err.describe()
+    assert "assignment 'No VMAccess in production' (%s)" % ASSIGNMENT_ID in text
+    assert "definition 'Only approved VM extensions should be installed' (%s)" % DEFINITION_ID in text
+    assert 'exemption' in text and 'lacks permission' not in text  # not an RBAC problem
+
+
+def test_policy_denied_from_details_additional_info():
+    body = {
+        'error': {
+            'code': 'RequestDisallowedByPolicy',
+            'message': 'disallowed',
+            'details': [{'code': 'x', 'additionalInfo': [{'type': 'PolicyViolation', 'info': POLICY_INFO}]}],
+        }
+    }
+    assert ArmError.from_body(403, body).policies[0]['assignment_name'] == 'deny-vmaccess'
+
+
+def test_policy_denied_from_the_message_identifiers():
+    ids = json.dumps(
+        [
+            {
+                'policyAssignment': {'name': 'deny-vmaccess', 'id': ASSIGNMENT_ID},
+                'policyDefinition': {'name': 'not-allowed-extensions', 'id': DEFINITION_ID},
+            }
+        ]
+    )
+    msg = "Resource 'vm1' was disallowed by policy. Policy identifiers: '%s'." % ids
+    err = ArmError.from_body(403, {'error': {'code': 'RequestDisallowedByPolicy', 'message': msg}})
+    assert err.policies == [
+        {
+            'assignment_name': 'deny-vmaccess',
+            'assignment_id': ASSIGNMENT_ID,
+            'definition_name': 'not-allowed-extensions',
+            'definition_id': DEFINITION_ID,
+        }
+    ]
+    assert "assignment 'deny-vmaccess'" in err.describe()
+
+
+def test_rbac_missing_kept_apart_from_other_403s():
+    err = ArmError(
+        "The client 'abc' with object id 'abc' does not have authorization to perform action "
+        "'Microsoft.Compute/virtualMachines/extensions/write' over scope '%s' or the scope is invalid." % RID,
+        status=403,
+        code='AuthorizationFailed',
+    )
+    assert err.reason_code == 'rbac_missing' and err.as_dict()['scope'] == RID
+    assert "lacks permission for action 'Microsoft.Compute/virtualMachines/extensions/write'" in err.describe()
+    assert arm_reason_code(403, 'LinkedAuthorizationFailed') == 'rbac_missing'
+    assert arm_reason_code(403, 'InvalidAuthenticationTokenTenant') == 'forbidden'
+
+
+EXT_DISABLED = "Extension operations are disallowed on the VM since 'allowExtensionOperations' is set to false."
+BUSY = "Operation 'Update' is not allowed on VM 'vm1' since another operation is in progress."
+
+
+@pytest.mark.parametrize(
+    'status, code, message, reason, retryable',
+    [
+        (409, 'ScopeLocked', LOCKED, 'scope_locked', False),
+        (409, 'ResourceGroupBeingDeleted', "The resource group 'rg' is in deprovisioning state.", 'conflict', False),
+        (
+            409,
+            'OperationNotAllowed',
+            "Operation 'Update' is not allowed on VM 'vm1' since the VM is marked for deletion.",
+            'conflict',
+            False,
+        ),
+        (409, 'OperationNotAllowed', EXT_DISABLED, 'extensions_disabled', False),
+        (
+            409,
+            'OperationNotAllowed',
+            'Cannot modify extensions in the VM when the VM is not running.',
+            'not_running',
+            False,
+        ),
+        (409, 'PropertyChangeNotAllowed', 'Changing property is not allowed.', 'conflict', False),
+        (409, 'OperationNotAllowed', BUSY, 'conflict', True),
+        (409, 'Conflict', 'concurrent request', 'conflict', True),
+        (409, 'OperationPreempted', 'preempted', 'conflict', True),
+        (409, 'RetryableError', 'retry', 'conflict', True),
+        (412, 'PreconditionFailed', 'etag', 'conflict', True),
+        (403, 'RequestDisallowedByPolicy', 'denied', 'policy_denied', False),
+        (403, 'AuthorizationFailed', 'no', 'rbac_missing', False),
+        (None, 'VMAgentStatusCommunicationError', 'no agent', 'agent_not_ready', False),
+    ],
+)
+def test_one_classification_of_refused_writes(status, code, message, reason, retryable):
+    err = ArmError(message, status=status, code=code)
+    assert err.reason_code == reason
+    assert can_succeed_later(err) is retryable
+    assert is_final(err) is (status == 409 and not retryable)
+    err.accepted = True  # a write Azure took and whose operation failed is never retried
+    assert can_succeed_later(err) is False

@@ -41,7 +41,8 @@ def test_arm_error_result_has_arm_error_and_a_reason_code_from_the_status():
     assert arm_reason_code(429, None) == 'throttled' and arm_reason_code(404, 'ResourceNotFound') == 'not_found'
     assert arm_reason_code(409, 'OperationNotAllowed') == 'conflict' and arm_reason_code(401, None) == 'auth_failed'
     assert arm_reason_code(None, 'ConnectionError') == 'connection_error'
-    assert arm_reason_code(403, 'AuthorizationFailed') == 'forbidden'
+    assert arm_reason_code(403, 'AuthorizationFailed') == 'rbac_missing'  # issue 21: kept apart from forbidden
+    assert arm_reason_code(403, 'SomethingElse') == 'forbidden'
 
 
 def test_private_keys_in_any_option_are_secrets():
@@ -62,3 +63,18 @@ def test_outcome_shape():
         outcome('ok', 'x')
     assert outcome_of({'failed': True, 'msg': 'm'})['status'] == 'failed'
     assert outcome_of({'changed': True})['status'] == 'done' and set(STATUSES) >= {'pending', 'skipped'}
+
+
+def test_every_reason_code_is_in_the_one_documentation_table():
+    import os
+    import re
+
+    from ansible_collections.vmrescue.azure.plugins.module_utils._errors import REASON_CODES
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, 'docs', 'docsite', 'rst', 'guide_troubleshooting.rst')) as fh:
+        text = fh.read()
+    table = text[text.index('.. list-table:: Reason codes') :]
+    documented = set(re.findall(r'^   \* - (.+)$', table, re.M))
+    codes = set(c for row in documented for c in re.findall(r'``([a-z_]+)``', row))
+    assert set(REASON_CODES) <= codes, sorted(set(REASON_CODES) - codes)

@@ -402,3 +402,87 @@ def test_execute_name_target_gets_subscription_from_client():
     c = FakeClient(key=1)
     r = execute(pa.task_spec(), dict(resource_group='rg', name='vm1', key_incarnation_id=1, wait=False), client=c)
     assert not r.get('failed') and r['id'] == VM.id
+
+
+# -- issue 21: a refusal no retry can pass fails at the first attempt; races are still re-decided --------------
+RG_SCOPE = '/subscriptions/%s/resourceGroups/rg' % SUB
+LOCKED = (
+    "The scope '%s' cannot perform write operation because following scope(s) are locked: '%s'. Please remove the "
+    'lock and try again.' % (VM.id, RG_SCOPE)
+)
+FINAL_REFUSALS = [
+    (409, 'ScopeLocked', LOCKED, 'scope_locked'),
+    (
+        409,
+        'ResourceGroupBeingDeleted',
+        "The resource group 'rg' is in deprovisioning state and cannot perform this operation.",
+        'conflict',
+    ),
+    (
+        409,
+        'OperationNotAllowed',
+        "Operation 'Update' is not allowed on VM 'vm1' since the VM is marked for deletion. "
+        'You can only retry the Delete operation (or wait for an ongoing one to complete).',
+        'conflict',
+    ),
+    (
+        409,
+        'OperationNotAllowed',
+        "Extension operations are disallowed since 'allowExtensionOperations' is false.",
+        'extensions_disabled',
+    ),
+    (403, 'RequestDisallowedByPolicy', "Resource 'vm1' was disallowed by policy.", 'policy_denied'),
+    (
+        403,
+        'AuthorizationFailed',
+        "does not have authorization to perform action 'Microsoft.Compute/virtualMachines/"
+        "write' over scope '%s'" % VM.id,
+        'rbac_missing',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    'status, code, message, reason', FINAL_REFUSALS, ids=[c[1] + str(i) for i, c in enumerate(FINAL_REFUSALS)]
+)
+def test_a_refusal_that_cannot_pass_is_written_once(status, code, message, reason):
+    slept = []
+    c = FakeClient(key=5, errors=[ArmError(message, status=status, code=code)] * 6)
+    ctx = RunContext(client=c, target=VM, params=dict(state='reset', wait=True, wait_timeout=60), diff=True)
+    with pytest.raises(ArmError) as exc:
+        pa.run(ctx, sleep=slept.append, clock=lambda: sum(slept))
+    assert exc.value.reason_code == reason
+    assert len(c.writes()) == 1 and slept == []  # no second attempt, no back-off
+    assert len([x for x in c.calls if x[0] == 'GET']) == 1  # and no re-read to decide again
+
+
+def test_scope_locked_result_names_the_locked_scope():
+    c = FakeClient(key=5, errors=[ArmError(LOCKED, status=409, code='ScopeLocked', resource_id=VM.id)])
+    r = execute(
+        pa.task_spec(),
+        dict(vm_id=VM.id, state='reset', wait=True, wait_timeout=5, force=False, key_incarnation_id=None),
+        client=c,
+    )
+    assert r['failed'] and r['outcome']['reason_code'] == 'scope_locked' and r['locked_scope'] == RG_SCOPE
+    assert "Locked scope: '%s'" % RG_SCOPE in r['msg'] and 'remove the lock' in r['msg']
+    assert len(c.writes()) == 1
+
+
+@pytest.mark.parametrize(
+    'status, code, message',
+    [
+        (
+            409,
+            'OperationNotAllowed',
+            "Operation 'Update' is not allowed on VM 'vm1' since another operation is in progress.",
+        ),
+        (409, 'Conflict', 'The request conflicts with another request.'),
+        (409, 'OperationPreempted', 'The operation was preempted by another operation.'),
+        (409, 'RetryableError', 'A retryable error occurred.'),
+        (412, 'PreconditionFailed', 'precondition failed'),
+    ],
+)
+def test_races_are_still_re_decided(status, code, message):
+    c = FakeClient(key=5, errors=[ArmError(message, status=status, code=code)] * 2)
+    r = run(c, state='reset')
+    assert r['changed'] and r['key_incarnation_id'] == 6 and len(c.writes()) == 3

@@ -150,8 +150,10 @@ def test_recovery_summary_counts_and_lines():
     assert (s['checked'], s['changed'], s['already_fine'], s['skipped'], s['failed']) == (4, 1, 1, 1, 1)
     assert s['changed_hosts'] == {'a': 'user created'} and s['already_fine_hosts'] == ['b']
     assert list(s['skipped_hosts']) == ['w'] and s['failed_hosts'] == {'c': 'boom'}
+    assert s['reason_codes'] == {'wrong_os': 1, 'error': 1}
     assert recovery_summary(out, role=LINUX, as_lines=True) == [
         'linux_access_recovery: 4 checked, 1 changed, 1 already fine, 1 skipped, 1 failed',
+        'not done, by reason code: error 1, wrong_os 1',
         'changed:',
         '  a: user created',
         'already fine: b',

@@ -332,12 +332,23 @@ def test_handler_that_never_finishes_fails_after_the_wait_without_a_second_write
     with pytest.raises(v.VMAccessFailure) as e:
         run(arm, username='bob', password=PASSWORD)
     assert (
-        'was accepted but did not finish within %d seconds (provisioningState Updating)' % engine.EXTENSION_WAIT_SECONDS
+        'was accepted but did not finish within %d seconds (wait_timeout; last provisioningState Updating'
+        % engine.EXTENSION_WAIT_SECONDS
         in e.value.msg
     )
+    assert 'the handler may still be running' in e.value.msg and e.value.reason_code == 'timeout'
     assert e.value.result['changed'] and e.value.result['provisioning_state'] == 'Updating'
     assert len(arm.writes) == 1 and sum(arm.slept) == pytest.approx(engine.EXTENSION_WAIT_SECONDS)
     assert PASSWORD not in e.value.msg and PASSWORD not in json.dumps(e.value.result)
+
+
+def test_wait_timeout_bounds_the_wait_for_the_handler():
+    arm = FakeArm()
+    arm.busy_reads = 10**6
+    with pytest.raises(v.VMAccessFailure) as e:
+        run(arm, username='bob', password=PASSWORD, wait_timeout=120)
+    assert 'did not finish within 120 seconds (wait_timeout' in e.value.msg and e.value.reason_code == 'timeout'
+    assert len(arm.writes) == 1 and sum(arm.slept) == pytest.approx(120)
 
 
 def test_read_error_while_waiting_fails_at_once():
@@ -438,3 +449,173 @@ def test_the_same_request_still_running_is_waited_for_not_sent_again():
     res, _ = run(arm, username='bob', ssh_key=ED)
     assert arm.writes == [], arm.calls
     assert not res['changed'] and res['fingerprint_matched'] and res['message'] == 'Enable succeeded.', res
+
+
+# -- issue 21: know before writing ---------------------------------------------------------------------------------
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension import gates  # noqa: E402
+from ansible_collections.vmrescue.azure.plugins.module_utils._runner import execute  # noqa: E402
+
+NOT_READY = {
+    'vmAgentVersion': 'Unknown',
+    'statuses': [
+        {
+            'code': 'ProvisioningState/Unavailable',
+            'level': 'Warning',
+            'displayStatus': 'Not Ready',
+            'message': 'VM status blob is found but not yet populated.',
+        }
+    ],
+}
+
+
+def _refusing(arm, err):
+    def put(path, body, **kw):
+        arm.calls.append(('PUT', path, None))
+        raise err
+
+    arm.put = put
+
+
+LOCKED = (
+    "The scope '%s' cannot perform write operation because following scope(s) are locked: "
+    "'/subscriptions/%s/resourceGroups/rg'. Please remove the lock and try again." % (VM_ID, SUB)
+)
+
+
+@pytest.mark.parametrize(
+    'status, code, message, reason',
+    [
+        (409, 'ScopeLocked', LOCKED, 'scope_locked'),
+        (
+            409,
+            'OperationNotAllowed',
+            "Extensions are disallowed: 'allowExtensionOperations' is false.",
+            'extensions_disabled',
+        ),
+        (
+            409,
+            'OperationNotAllowed',
+            "Operation 'PutExtension' is not allowed since the VM is marked for deletion.",
+            'conflict',
+        ),
+        (409, 'ResourceGroupBeingDeleted', "The resource group 'rg' is in deprovisioning state.", 'conflict'),
+        (403, 'RequestDisallowedByPolicy', "Resource 'enablevmaccess' was disallowed by policy.", 'policy_denied'),
+        (
+            403,
+            'AuthorizationFailed',
+            "does not have authorization to perform action 'x/write' over scope 'y'",
+            'rbac_missing',
+        ),
+    ],
+)
+def test_an_extension_write_that_cannot_pass_is_sent_once(status, code, message, reason):
+    arm = FakeArm()
+    _refusing(arm, ArmError(message, status=status, code=code))
+    with pytest.raises(v.VMAccessFailure) as e:
+        run(arm, username='bob', ssh_key=ED)
+    assert e.value.reason_code == reason and len(arm.writes) == 1 and arm.slept == []
+    assert e.value.result['arm_error']['code'] == code
+    if reason == 'scope_locked':
+        assert e.value.result['locked_scope'] == '/subscriptions/%s/resourceGroups/rg' % SUB
+        assert 'remove the lock' in e.value.msg
+
+
+@pytest.mark.parametrize('code', ['Conflict', 'OperationPreempted', 'RetryableError'])
+def test_retryable_409_codes_on_the_extension_put_are_retried(code):
+    arm = FakeArm()
+    put, refusals = arm.put, [1]
+
+    def busy_put(path, body, **kw):
+        if refusals[0]:
+            refusals[0] -= 1
+            arm.calls.append(('PUT', path, None))
+            raise ArmError('busy', status=409, code=code)
+        return put(path, body, **kw)
+
+    arm.put = busy_put
+    res, _ = run(arm, username='bob', ssh_key=ED)
+    assert res['changed'] and len(arm.writes) == 2 and arm.slept[:1] == [2]
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_extensions_disabled_in_the_model_skips_before_any_write(check_mode):
+    arm = FakeArm()
+    arm.vm['properties']['osProfile'] = {'allowExtensionOperations': False}
+    with pytest.raises(gates.ExtensionSkip) as e:
+        run(arm, check_mode=check_mode, username='bob', ssh_key=ED)
+    assert e.value.reason_code == 'extensions_disabled' and arm.writes == []
+    assert 'allowExtensionOperations: false' in e.value.msg and 'Skipped before any write' in e.value.msg
+    assert e.value.result['vm_id'] == VM_ID and e.value.result['extension_name'] == 'enablevmaccess'
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_agent_not_ready_skips_before_any_write(check_mode):
+    arm = FakeArm()
+    arm.vm['properties']['instanceView']['vmAgent'] = NOT_READY
+    with pytest.raises(gates.ExtensionSkip) as e:
+        run(arm, check_mode=check_mode, username='bob', password=PASSWORD)
+    assert e.value.reason_code == 'agent_not_ready' and arm.writes == []
+    assert "reports 'Not Ready'" in e.value.msg and 'az vm restart / az vm reapply' in e.value.msg
+    assert e.value.result['vm_agent']['displayStatus'] == 'Not Ready'
+    assert PASSWORD not in e.value.msg
+
+
+def test_a_ready_agent_or_none_reported_is_not_a_gate():
+    arm = FakeArm()
+    arm.vm['properties']['instanceView']['vmAgent'] = {'statuses': [{'displayStatus': 'Ready'}]}
+    res, _ = run(arm, reset_ssh=True)
+    assert res['changed'] and len(arm.writes) == 1
+
+
+def test_removal_is_gated_too():
+    arm = FakeArm(extensions=[ext('enablevmaccess')])
+    arm.vm['properties']['osProfile'] = {'allowExtensionOperations': False}
+    with pytest.raises(gates.ExtensionSkip) as e:
+        run(arm, state='absent')
+    assert e.value.reason_code == 'extensions_disabled' and arm.writes == []
+
+
+def test_failed_extension_of_another_handler_skips_unless_force():
+    failed = ext('MDE.Linux', publisher='Microsoft.Azure.AzureDefenderForServers', type_='MDE.Linux', state='Failed')
+    arm = FakeArm(extensions=[failed])
+    with pytest.raises(gates.ExtensionSkip) as e:
+        run(arm, username='bob', ssh_key=ED)
+    assert e.value.reason_code == 'extension_failed' and arm.writes == []
+    assert e.value.result['failed_extensions'] == ['MDE.Linux'] and 'force: true' in e.value.msg
+    res, _ = run(arm, username='bob', ssh_key=ED, force=True)
+    assert res['changed'] and len(arm.writes) == 1
+
+
+def test_own_failed_extension_is_rewritten_not_skipped():
+    arm = FakeArm(extensions=[ext('enablevmaccess', state='Failed')])
+    res, _ = run(arm, reset_ssh=True)
+    assert res['changed'] and len(arm.writes) == 1
+
+
+def test_nothing_to_write_is_unchanged_even_when_a_gate_would_skip():
+    arm = FakeArm()
+    run(arm, reset_ssh=True)
+    arm.vm['properties']['osProfile'] = {'allowExtensionOperations': False}
+    arm.calls.clear()
+    res, _ = run(arm, reset_ssh=True)
+    assert not res['changed'] and res['fingerprint_matched'] and arm.writes == []
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_the_task_result_of_a_skip(check_mode):
+    arm = FakeArm()
+    arm.vm['properties']['instanceView']['vmAgent'] = NOT_READY
+    r = execute(
+        v.task_spec(), params(vm_id=VM_ID, username='bob', password=PASSWORD), check_mode=check_mode, client=arm
+    )
+    assert not r.get('failed') and r['changed'] is False and arm.writes == []
+    assert r['outcome']['status'] == 'skipped' and r['outcome']['reason_code'] == 'agent_not_ready'
+    assert r['msg'] == r['outcome']['reason'] and r['id'] == VM_ID
+    assert PASSWORD not in json.dumps(r)
+
+
+@pytest.mark.parametrize('value', [0, -5, True, 2.5])
+def test_bad_wait_timeout_is_refused_before_any_call(value):
+    r = execute(v.task_spec(), params(vm_id=VM_ID, reset_ssh=True, wait_timeout=value), client=object())
+    assert r['failed'] and 'wait_timeout must be a whole number of seconds more than 0' in r['msg']
+    assert r['outcome']['reason_code'] == 'invalid_input'

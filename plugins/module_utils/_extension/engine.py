@@ -13,7 +13,10 @@ A profile (``profile.Handler``) says what is specific to one handler; everything
   message and return value, and diffs with the secrets masked;
 * the write (``lro=False``) and the read-back confirmation through ``_confirm.wait_for``, paced by the batch's
   ``ConfirmTiming``; ``BatchState`` is what the targets of one task share;
-* the handler-failure message, refusal of a VM of the other OS or one that is not running;
+* the handler-failure message, refusal of a VM of the other OS or one that is not running, and the skip of a
+  target whose read shows the write cannot pass (``gates.py``: extensions disabled, agent Not Ready, a failed
+  extension of another handler), in check mode too;
+* how long to wait for the handler's final state: the task's ``wait_timeout`` (default ``EXTENSION_WAIT_SECONDS``);
 * ``run_task`` / ``task_spec``: the TaskSpec of a profile.
 
 Public names: ``ExtensionRunner``, ``BatchState``, ``run_task``, ``success_outcome``, ``task_spec``,
@@ -31,6 +34,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._extension.fingerpr
     FingerprintCache,
     fingerprint,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.gates import ExtensionSkip, check_write
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.status import (
     extension_name,
     handler_status,
@@ -48,8 +52,8 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._vm import (
     vm_power_state,
 )
 
-# Waiting for the handler: Azure ends an extension run after 90 minutes (the operation then fails), so a run still
-# going after that is not coming back on its own.
+# Waiting for the handler (the default of wait_timeout): Azure ends an extension run after 90 minutes (the operation
+# then fails), so a run still going after that is not coming back on its own.
 EXTENSION_WAIT_SECONDS = 5400
 FINAL_PROVISIONING_STATES = ('succeeded', 'failed', 'canceled')
 
@@ -137,6 +141,7 @@ class ExtensionRunner:
         raise ExtensionFailure(self._scrub(msg), reason_code=reason_code, **scrub_obj(result, self.secrets))
 
     def _arm_error(self, what, err, **result):
+        result.update(err.result_fields() if hasattr(err, 'result_fields') else {})  # arm_error, locked_scope, ...
         self._fail(
             '%s %s failed: %s' % (what, self.target.display, _error_text(err)), reason_code=err.reason_code, **result
         )
@@ -246,6 +251,7 @@ class ExtensionRunner:
         if current is None:
             return result
         self._check_running(vm, name)
+        check_write(vm, self.handler, self.target.display, vm_id=self.target.id, extension_name=name)
         result['changed'] = True
         result['diff'] = dict(before=visible(current), after={})
         if self.check_mode:
@@ -270,6 +276,8 @@ class ExtensionRunner:
             return result
 
         self._check_running(vm, name)
+        force = bool(self.params.get('force'))
+        check_write(vm, self.handler, self.target.display, extensions, force, vm_id=self.target.id, extension_name=name)
         result['changed'] = True
         result['diff'] = dict(before=visible(current), after=plan.shown(name))
         for k in ('handler_status', 'message', 'provisioning_state'):
@@ -374,17 +382,21 @@ class ExtensionRunner:
             return state in FINAL_PROVISIONING_STATES, ext or {}
 
         # (done, value); indexed, not unpacked: wait_for returns what _confirm.drive returns, which pylint cannot infer
-        outcome = wait_for(probe, EXTENSION_WAIT_SECONDS, timing=self.timing, sleep=self.sleep, clock=self.clock)
+        timeout = self.params.get('wait_timeout') or EXTENSION_WAIT_SECONDS
+        outcome = wait_for(probe, timeout, timing=self.timing, sleep=self.sleep, clock=self.clock)
         done, after = outcome[0], outcome[1]
         if not done:
             state = ((after or {}).get('properties') or {}).get('provisioningState')
+            last = handler_status(after) or {}
+            seen = last.get('message') or last.get('displayStatus') or 'none yet'
             self._fail(
-                "the %s extension '%s' on %s was accepted but did not finish within %d seconds "
-                "(provisioningState %s); Azure ends a handler run after 90 minutes: look at the extension's status "
-                "in the portal or with 'az vm extension show', then run the task again"
-                % (self.handler.label, name, self.target.display, EXTENSION_WAIT_SECONDS, state),
+                "the %s extension '%s' on %s was accepted but did not finish within %d seconds (wait_timeout; last "
+                "provisioningState %s, handler status '%s'): the handler may still be running (Azure ends a run "
+                "after 90 minutes). Look at the extension's status in the portal or with 'az vm extension show'; "
+                'running the same task again waits for that run rather than starting another'
+                % (self.handler.label, name, self.target.display, timeout, state, seen),
                 reason_code='timeout',
-                **dict(result, provisioning_state=state),
+                **dict(result, provisioning_state=state, handler_status=last or None),
             )
         return after
 
@@ -424,11 +436,14 @@ def run_task(handler, ctx, base_dir=None):
         if warnings:
             result['warnings'] = [scrub(w, secrets) for w in warnings]
         raise TaskError(scrub(e.msg, secrets), reason_code=e.reason_code, **result)
+    except ExtensionSkip as e:  # the read shows the write cannot pass: nothing written, not an error of the run
+        result = dict(scrub_obj(dict(e.result), secrets), changed=False, msg=scrub(e.msg, secrets))
+        result['outcome'] = outcome('skipped', e.reason_code, result['msg'])
     if warnings:
         result['warnings'] = [scrub(w, secrets) for w in warnings]
     if not ctx.diff:
         result.pop('diff', None)
-    result['outcome'] = success_outcome(result, ctx.check_mode)
+    result.setdefault('outcome', success_outcome(result, ctx.check_mode))
     return result
 
 
@@ -440,6 +455,13 @@ def validate_task(handler, params):
         raise TaskError(
             "ad_user is not supported by %s: its password option is the VM user's password. Sign in with "
             'AZURE_AD_USER and AZURE_PASSWORD in the environment, or another credential' % handler.module,
+            reason_code='invalid_input',
+        )
+    timeout = params.get('wait_timeout')
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0):
+        raise TaskError(
+            'wait_timeout must be a whole number of seconds more than 0 (got %r): how long to wait for the %s '
+            "handler's final state" % (timeout, handler.label),
             reason_code='invalid_input',
         )
     try:

@@ -34,6 +34,7 @@ import re
 import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.engine import (
+    EXTENSION_WAIT_SECONDS,
     ExtensionRunner,
     run_task,
     task_spec as engine_task_spec,
@@ -108,6 +109,7 @@ ARGUMENT_SPEC = dict(
     auto_upgrade_minor_version=dict(type='bool', default=True),
     force=dict(type='bool', default=False),
     fingerprint_password=dict(type='bool', default=True, no_log=False),
+    wait_timeout=dict(type='int', default=EXTENSION_WAIT_SECONDS),
 )
 
 # Options that ask the handler to do something (state=present needs at least one of them).

@@ -21,7 +21,10 @@ Public names: ``WINDOWS`` (the ``WindowsHandler``), ``ARGUMENT_SPEC``, ``validat
 
 import re
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._extension.engine import task_spec as engine_task_spec
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.engine import (
+    EXTENSION_WAIT_SECONDS,
+    task_spec as engine_task_spec,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.errors import ExtensionError
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.profile import ExtensionPlan, Handler
 
@@ -39,6 +42,7 @@ ARGUMENT_SPEC = dict(
     type_handler_version=dict(type='str', default=DEFAULT_TYPE_HANDLER_VERSION),
     auto_upgrade_minor_version=dict(type='bool', default=True),
     force=dict(type='bool', default=False),
+    wait_timeout=dict(type='int', default=EXTENSION_WAIT_SECONDS),
 )
 
 # Azure's rules for a Windows administrator (Microsoft.Compute OSProfile adminUsername / adminPassword).

@@ -226,7 +226,7 @@ def run_steps(ctx, sleep=time.sleep, clock=time.monotonic):
         return (yield from _steps(ctx, sleep=sleep, clock=clock))
     except ArmError as err:
         raise TaskError(
-            err.describe(), id=ctx.target.id, changed=False, arm_error=err.as_dict(), reason_code=err.reason_code
+            err.describe(), id=ctx.target.id, changed=False, reason_code=err.reason_code, **err.result_fields()
         )
 
 
@@ -359,8 +359,8 @@ def _write(client, view, change, decide, decided, wait, sleep):
                 id=target.id,
                 changed=False,
                 before=current,
-                arm_error=err.as_dict(),
                 reason_code=err.reason_code,
+                **err.result_fields(),
             )
         raise TaskError(
             'the endpoint settings were accepted for %s but the update failed: %s' % (target.display, err.describe()),
