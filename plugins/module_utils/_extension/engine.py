@@ -75,12 +75,6 @@ class _UnseenHandler(Exception):
     """The PUT was refused because the VM has an extension of this handler its GET did not show."""
 
 
-def _refused(result, err):
-    """The result of a write that failed: nothing changed when Azure refused it (a lock, a policy, RBAC...); an
-    accepted write whose operation then failed did change the extension."""
-    return result if getattr(err, 'accepted', False) else dict(result, changed=False)
-
-
 def _is_duplicate_handler(err):
     return (
         getattr(err, 'status', None) == 400
@@ -265,7 +259,7 @@ class ExtensionRunner:
         try:
             self.arm.delete(self._ext_path(name), api_version=self.api_version)
         except ArmError as e:
-            self._arm_error("removing the extension '%s' from" % name, e, **_refused(result, e))
+            self._arm_error("removing the extension '%s' from" % name, e, **result)
         return result
 
     def _present(self, vm, current, name, extensions):
@@ -349,7 +343,7 @@ class ExtensionRunner:
                     # reset's write path does (_vm.update)
                     self.sleep(busy_delay(attempt))
                     continue
-                self._arm_error("writing the extension '%s' on" % name, e, **_refused(result, e))
+                self._arm_error("writing the extension '%s' on" % name, e, **result)
 
     def _handler_outcome(self, name, result):
         """Wait for the handler run the write started; its status and message into ``result``, or the failure."""
