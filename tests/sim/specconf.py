@@ -51,11 +51,13 @@ def _drop_nulls(node):
 
 
 @functools.cache
-def _validator(swagger, pointer):
+def _validator(swagger, pointer, relax=_relax):
+    """A draft 4 validator of the schema at ``pointer`` in ``swagger`` (files read through ``relax``); cached."""
+
     def retrieve(uri):
         path = uri[len('file://') :] if uri.startswith('file://') else uri
         with open(path, encoding='utf-8') as f:
-            return Resource.from_contents(_relax(json.load(f)), default_specification=DRAFT4)
+            return Resource.from_contents(relax(json.load(f)), default_specification=DRAFT4)
 
     return Draft4Validator(
         {'$ref': '%s#%s' % (pathlib.Path(swagger).as_uri(), pointer)}, registry=Registry(retrieve=retrieve)

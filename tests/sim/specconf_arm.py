@@ -7,9 +7,10 @@ is only ``"type": "object"`` (no properties, no additionalProperties) is any JSO
 spec's own example uses ExpressionEvaluationDetails.expressionValue.
 """
 
-import functools
 import json
 import pathlib
+
+from specconf import _drop_nulls, _escape, _validator
 
 SPECS = pathlib.Path(__file__).resolve().parent.parent / 'specs'
 LOCKS = SPECS / (
@@ -50,15 +51,6 @@ HEALTH_LIST = (
 )
 
 
-def available():
-    try:
-        import jsonschema  # noqa: F401
-        import referencing  # noqa: F401
-    except ImportError:
-        return False
-    return all(p.exists() for p in (LOCKS, PERMISSIONS, ARM_TYPES, POLICY, HEALTH))
-
-
 def _relax(node):
     if isinstance(node, dict):
         if node.get('x-ms-enum', {}).get('modelAsString') is True:
@@ -69,34 +61,6 @@ def _relax(node):
     if isinstance(node, list):
         return [_relax(v) for v in node]
     return node
-
-
-def _drop_nulls(node):
-    if isinstance(node, dict):
-        return {k: _drop_nulls(v) for k, v in node.items() if v is not None}
-    if isinstance(node, list):
-        return [_drop_nulls(v) for v in node]
-    return node
-
-
-@functools.cache
-def _validator(swagger, pointer):
-    from jsonschema import Draft4Validator
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT4
-
-    def retrieve(uri):
-        path = uri[len('file://') :] if uri.startswith('file://') else uri
-        with open(path, encoding='utf-8') as f:
-            return Resource.from_contents(_relax(json.load(f)), default_specification=DRAFT4)
-
-    return Draft4Validator(
-        {'$ref': '%s#%s' % (pathlib.Path(swagger).as_uri(), pointer)}, registry=Registry(retrieve=retrieve)
-    )
-
-
-def _escape(path):
-    return path.replace('~', '~0').replace('/', '~1')
 
 
 def _messages(validator, body):
@@ -117,10 +81,10 @@ def errors(body, operation, code=None):
         pointer = '%s/parameters/%d/schema' % (base, index)
     else:
         pointer = '%s/responses/%s/schema' % (base, code)
-    return _messages(_validator(str(swagger), pointer), body)
+    return _messages(_validator(str(swagger), pointer, relax=_relax), body)
 
 
 def arm_error_errors(body):
     """Schema errors of an ARM error body (common-types v2 ErrorResponse: code, message, target, details,
     additionalInfo) — what ScopeLocked, AuthorizationFailed and RequestDisallowedByPolicy answer."""
-    return _messages(_validator(str(ARM_TYPES), '/definitions/ErrorResponse'), body)
+    return _messages(_validator(str(ARM_TYPES), '/definitions/ErrorResponse', relax=_relax), body)

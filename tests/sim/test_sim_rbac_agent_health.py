@@ -16,15 +16,14 @@ from refusals import (
 
 from simarm import Arm
 
-needs_specs = pytest.mark.skipif(not specconf_arm.available(), reason='spec files or jsonschema not available')
+needs_specs = pytest.mark.usefixtures()  # the spec files are vendored: never skipped
 EXT_WRITE = 'Microsoft.Compute/virtualMachines/extensions/write'
 
 
 def permissions(arm, scope):
     resp = arm.get(scope + '/providers/Microsoft.Authorization/permissions', api=PERMISSIONS_API)
     assert resp.status_code == 200, resp.text
-    if specconf_arm.available():
-        assert specconf_arm.errors(resp.json(), specconf_arm.PERMISSIONS_RG, 200) == []
+    assert specconf_arm.errors(resp.json(), specconf_arm.PERMISSIONS_RG, 200) == []
     return resp.json()['value']
 
 
@@ -51,8 +50,7 @@ def test_permissions_of_a_role_principal_agree_with_what_it_may_do(ref):
     err = resp.json()['error']
     assert err['code'] == 'AuthorizationFailed'
     assert f"perform action '{EXT_WRITE}' over scope '{vm}/extensions/enablevmaccess'" in err['message']
-    if specconf_arm.available():
-        assert specconf_arm.arm_error_errors(resp.json()) == []
+    assert specconf_arm.arm_error_errors(resp.json()) == []
     assert operator.wait(operator.raise_key(vm, 2))['status'] == 'Succeeded'
 
 
