@@ -24,12 +24,17 @@ Public names (kept stable):
   resource or group being deleted, OperationNotAllowed for any other reason: VM not running,
   allowExtensionOperations false, ...).
 - ``TaskError(msg, **result)``: a failure with a final user-facing message and extra result keys.
+- ``journal_entry(method, path, status, headers=None, code=None, now=None)``: one call as the run report keeps it
+  (path without query, status, ``request_id`` / ``correlation_id`` from Azure's headers, error code, UTC time);
+  ``token_claims(authorization)``: the claims of a bearer token (read, not verified: who made the calls).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, scrub_obj
 
@@ -384,3 +389,27 @@ def arm_reason_code(status, code, message=''):
 class TaskError(VmrescueError):
     """A failure a plugin reports as-is: ``msg`` (already clear), extra result keys (``result``) and
     ``reason_code`` (keyword, for the outcome; default ``error``)."""
+
+
+def journal_entry(method, path, status, headers=None, code=None, now=None):
+    """One entry of a target's journal: the call (path without its query), its status and Azure's IDs of it."""
+    headers = headers or {}
+    return dict(
+        method=method,
+        path=path.split('?', 1)[0],
+        status=status,
+        request_id=headers.get('x-ms-request-id'),
+        correlation_id=headers.get('x-ms-correlation-request-id'),
+        error_code=code,
+        at=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now)),
+    )
+
+
+def token_claims(authorization):
+    """The claims of the bearer token in an ``Authorization`` header value (not verified: only read to say who
+    made the calls), or {}."""
+    try:
+        payload = str(authorization).split(' ', 1)[1].split('.')[1]
+        return json.loads(base64.urlsafe_b64decode(payload + '=' * (-len(payload) % 4)))
+    except (IndexError, ValueError, TypeError):
+        return {}

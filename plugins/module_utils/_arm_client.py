@@ -15,6 +15,11 @@ Public names (kept stable):
   ``put(path, body, ...)``, ``post(path, body=None, ...)``, ``delete(path, ...)``
   ``request(method, path, ...) -> ArmResponse`` (no LRO handling), ``subscription_id`` (lazy).
   ``stats``: dict of ``read``/``write``/``poll`` request counts made through this client.
+  ``bound(journal) -> ArmClient``: the same client (pipeline, pacer, stats shared) that appends to the list
+  ``journal`` one entry per write and per failed call (``journal_entry``: method, path, status, ``request_id`` and
+  ``correlation_id`` from ``x-ms-request-id`` / ``x-ms-correlation-request-id``, error code, time): a target's
+  record for the run report. ``principal``: ``{object_id, app_id, tenant_id}`` read from the claims of the token
+  the client sent (no extra token request; None values before the first request).
 - ``ArmResponse``: ``status``, ``headers``, ``body``, ``etag``. ``fresh_token_claims(now=None)``.
 
 Retries: azure-core RetryPolicy honouring Retry-After (429, 408, 5xx, connection drops; PATCH and PUT
@@ -29,12 +34,18 @@ docs/design.md, "Start-up"; a task refused before its first request does not pay
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VERSION, ArmError
+from ansible_collections.vmrescue.azure.plugins.module_utils._arm import (
+    API_VERSION,
+    ArmError,
+    journal_entry,
+    token_claims,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._auth.errors import TransientSignInError
 from ansible_collections.vmrescue.azure.plugins.module_utils._pacing import Pacer, pacing_policy_class
 
@@ -88,6 +99,8 @@ class ArmClient:
         self.auth = auth
         self.polling_interval = polling_interval
         self.stats = {'read': 0, 'write': 0, 'poll': 0}
+        self.journal = None  # a target's list of entries (``bound``); None: nothing recorded
+        self._identity = {}  # the token's principal, shared by the bound copies (``principal``)
         self.pacer = pacer if pacer is not None else Pacer()
         transport_kwargs = _transport_kwargs(auth.verify)
         self._request_kwargs = dict(transport_kwargs)
@@ -136,6 +149,26 @@ class ArmClient:
     def subscription_id(self):
         return self.auth.get_subscription_id()
 
+    def bound(self, journal):
+        """This client recording one target's writes and failed calls in ``journal`` (see the module docstring)."""
+        view = copy.copy(self)  # shares the pipeline, pacer, stats and identity: only ``journal`` differs
+        view.journal = journal
+        return view
+
+    @property
+    def principal(self):
+        return dict(
+            object_id=self._identity.get('oid'), app_id=self._identity.get('appid'), tenant_id=self._identity.get('tid')
+        )
+
+    def _record(self, method, path, status, headers=None, code=None, failed=False):
+        """One journal entry for a write (any status) or a failed call; nothing without a journal."""
+        if self.journal is None:
+            return
+        if not failed and method in ('GET', 'HEAD') and status is not None and status < 400:
+            return
+        self.journal.append(journal_entry(method, path, status, headers, code))
+
     def _url(self, path, api_version, params):
         if path.startswith('https://'):
             url = path
@@ -169,26 +202,44 @@ class ArmClient:
         request = HttpRequest(method, self._url(path, api_version, params), headers=hdrs, content=content)
         rid = resource_id or (path.split('?', 1)[0] if not path.startswith('https://') else None)
         try:
-            return self._client.send_request(
+            pr = self._client.send_request(
                 request, stream=False, _return_pipeline_response=True, **self._request_kwargs
             )
-        except ClientAuthenticationError as exc:
-            if isinstance(exc, TransientSignInError):
-                raise ArmError(_short(exc), code='TokenEndpointUnavailable', resource_id=rid)
+        except (ClientAuthenticationError, ServiceRequestError, ServiceResponseError, AzureError) as exc:
+            self._record(method, path, None, code=exc.__class__.__name__)
+            self._raise_for(exc, rid)
+        resp = pr.http_response
+        code = None
+        if resp.status_code >= 400:
+            err = (_json_or_none(resp) or {}).get('error') if self.journal is not None else None
+            code = err.get('code') if isinstance(err, dict) else None
+        self._record(method, path, resp.status_code, resp.headers, code)
+        return pr
+
+    def _raise_for(self, exc, rid):
+        """Raise the ArmError for an exception of azure-core's pipeline (sign-in, connection, other)."""
+        from azure.core.exceptions import (  # lazy: start-up time
+            ClientAuthenticationError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        if isinstance(exc, TransientSignInError):
+            raise ArmError(_short(exc), code='TokenEndpointUnavailable', resource_id=rid)
+        if isinstance(exc, ClientAuthenticationError):
             raise ArmError(
                 'sign-in with %s failed: %s' % (self.auth.source, _short(exc)),
                 status=401,
                 code='AuthenticationFailed',
                 resource_id=rid,
             )
-        except (ServiceRequestError, ServiceResponseError) as exc:
+        if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
             raise ArmError(
                 'could not reach Resource Manager at %s: %s' % (self.auth.cloud.resource_manager, _short(exc)),
                 code='ConnectionError',
                 resource_id=rid,
             )
-        except AzureError as exc:
-            raise ArmError(_short(exc), code=exc.__class__.__name__, resource_id=rid)
+        raise ArmError(_short(exc), code=exc.__class__.__name__, resource_id=rid)
 
     def request(
         self,
@@ -266,6 +317,10 @@ class ArmClient:
             resp = exc.response
             body = _json_or_none(resp) if resp is not None else None
             status = resp.status_code if resp is not None else None
+            if resp is not None:  # the status call that said the operation failed
+                failure = (body or {}).get('error') if isinstance(body, dict) else None
+                code = failure.get('code') if isinstance(failure, dict) else None
+                self._record('GET', urlsplit(resp.request.url).path, status, resp.headers, code, failed=True)
             if isinstance(body, dict) and str(body.get('status', '')).lower() in ('failed', 'canceled'):
                 err = ArmError.from_body(
                     None,
@@ -402,6 +457,11 @@ def _counting_policy(policies, client):
 
     class _Count(policies.SansIOHTTPPolicy):
         def on_request(self, request):
+            if not client._identity:  # pylint: disable=protected-access  # who the calls are made as, once
+                claims = token_claims(request.http_request.headers.get('Authorization'))
+                client._identity.update(  # pylint: disable=protected-access
+                    oid=claims.get('oid'), appid=claims.get('appid') or claims.get('azp'), tid=claims.get('tid')
+                )
             method = request.http_request.method.upper()
             if method in ('GET', 'HEAD'):
                 url = request.http_request.url.split('?', 1)[0].lower()

@@ -17,10 +17,15 @@ Public names (kept stable):
   target's result as soon as it is done.
 - ``client_for(params, env=None, pool_size=10) -> ArmClient``: the auth options of ``params`` -> client.
 - ``task_secrets(params)``: the values scrubbed from every result of a task.
+- ``with_audit(result, task, started, journal=(), principal=None) -> result``: adds the target's ``audit``
+  (docs/docsite/rst/guide_run_report.rst) and drops the ``diff`` unless the task asked for one; every target result
+  gets it.
 - ``AzureModule(spec)``: ``.main()`` runs and exits.
 """
 
 from __future__ import annotations
+
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -62,20 +67,47 @@ def _failed(exc, params):
 
 
 def _steps_one(task, client, target, shared):
-    """One target as a step generator (``spec.steps``, else ``spec.run`` in one step); failures become results."""
+    """One target as a step generator (``spec.steps``, else ``spec.run`` in one step); failures become results.
+
+    The target's calls go through a client bound to its own journal (``ArmClient.bound``): its ``audit``."""
+    started = time.time()
+    journal = []
+    bound = client.bound(journal) if hasattr(client, 'bound') else client
     try:
         if target is not None and not target.subscription_id:
             target = target.with_subscription(client.subscription_id)
-        ctx = task.context(client, target, shared)
+        ctx = task.context(bound, target, shared)
         if task.spec.steps is not None:
             result = yield from task.spec.steps(ctx)
         else:
             result = task.spec.run(ctx)
     except VmrescueError as exc:  # TaskError, ArmError, AuthError, TargetError, ...: one failed result
-        out = exc.to_result(task_secrets(task.params))
-        if target is not None and target.subscription_id and not out.get('id'):
-            out['id'] = target.id
-        return out
+        result = exc.to_result(task_secrets(task.params))
+        if target is not None and target.subscription_id and not result.get('id'):
+            result['id'] = target.id
+    return with_audit(result, task, started, journal, getattr(client, 'principal', None))
+
+
+def _utc(when):
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(when))
+
+
+def with_audit(result, task, started, journal=(), principal=None):
+    """``result`` with its ``audit`` (what the run report keeps of a target: when, who, before / after from its
+    diff, the journal of its writes and failed calls); the ``diff`` is kept only when the task asked for one."""
+    finished = time.time()
+    diff = result.get('diff') if isinstance(result.get('diff'), dict) else {}
+    result['audit'] = dict(
+        started=_utc(started),
+        finished=_utc(finished),
+        duration_s=round(finished - started, 3),
+        principal=principal,
+        before=diff.get('before'),
+        after=diff.get('after'),
+        requests=list(journal),
+    )
+    if not task.diff:
+        result.pop('diff', None)
     return result
 
 

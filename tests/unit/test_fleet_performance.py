@@ -310,7 +310,9 @@ def test_single_target_is_a_batch_of_one():
 
     spec = TaskSpec({}, run, shared=dict)
     out = execute(spec, {'vm_id': VM_PATH % (SUB, 1)}, client=_Client())
+    audit = out.pop('audit')  # every target's result says what the run report keeps of it
     assert out == {'changed': True, 'id': VM_PATH % (SUB, 1)}  # the single-target result shape is unchanged
+    assert audit['requests'] == [] and audit['before'] is None and audit['started'].endswith('Z'), audit
     execute(spec, {'targets': [VM_PATH % (SUB, i) for i in range(4)], 'concurrency': 4}, client=_Client())
     assert len(seen) == 5 and all(s is seen[1] for s in seen[1:])  # one shared state per batch
 

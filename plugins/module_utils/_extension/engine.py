@@ -441,8 +441,6 @@ def run_task(handler, ctx, base_dir=None):
         result['outcome'] = outcome('skipped', e.reason_code, result['msg'])
     if warnings:
         result['warnings'] = [scrub(w, secrets) for w in warnings]
-    if not ctx.diff:
-        result.pop('diff', None)
     result.setdefault('outcome', success_outcome(result, ctx.check_mode))
     return result
 

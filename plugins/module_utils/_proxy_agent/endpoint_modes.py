@@ -238,7 +238,7 @@ def _steps(ctx, sleep=time.sleep, clock=time.monotonic):
     given), then (wait: true) the confirmation reads. Writes: one PATCH (VM) or PUT (instance) with If-Match that
     carries the settings and, on the first change, the record tag.
     """
-    client, target, params, check_mode, diff = ctx.client, ctx.target, ctx.params, ctx.check_mode, ctx.diff
+    client, target, params, check_mode = ctx.client, ctx.target, ctx.params, ctx.check_mode
     shared = ctx.shared
     restoring = (params.get('state') or 'present') == 'restored'
     wait = params.get('wait', True)
@@ -248,7 +248,7 @@ def _steps(ctx, sleep=time.sleep, clock=time.monotonic):
     decide = _decider(params, restoring, decided)
     change = decide(view)
     agent_before = parse_agent_status(view.instance_view)
-    result = _first_result(target, change, decided, agent_before, diff)
+    result = _first_result(target, change, decided, agent_before)
     if change is None:
         return _unchanged(target, result, decided, agent_before, restoring)
     if check_mode:
@@ -308,7 +308,7 @@ def _decider(params, restoring, decided):
     return decide
 
 
-def _first_result(target, change, decided, agent_before, diff):
+def _first_result(target, change, decided, agent_before):
     """The result as decided from the first read (before any write)."""
     current, want = decided['current'], decided['want']
     result = dict(
@@ -323,8 +323,8 @@ def _first_result(target, change, decided, agent_before, diff):
     )
     if change is not None and change.tags.get(RECORD_TAG):
         result['recorded'] = change.tags[RECORD_TAG]
-    if diff:
-        result['diff'] = dict(before_header=target.id, after_header=target.id, before=current, after=result['after'])
+    # always: the run report's before / after; the runner drops it without --diff
+    result['diff'] = dict(before_header=target.id, after_header=target.id, before=current, after=result['after'])
     return result
 
 

@@ -218,14 +218,14 @@ def run_steps(ctx, sleep=time.sleep, clock=time.monotonic):
     (wait: true) the confirmation reads; writes: one PATCH (VM) or PUT (Uniform instance) with If-Match, which also
     writes the RECORD_TAG record (see _vm.update for the re-decision after a 412).
     """
-    client, target, params, check_mode, diff = ctx.client, ctx.target, ctx.params, ctx.check_mode, ctx.diff
+    client, target, params, check_mode = ctx.client, ctx.target, ctx.params, ctx.check_mode
     shared = ctx.shared
     state = params.get('state')
     wait = params.get('wait', True)
     need_view = bool(wait or state == 'healthy')
     view = _vm.read_view(client, target, instance_view=need_view)
     current, desired, agent, health = _decide(view, params, need_view)
-    result = _first_result(target, current, desired, agent, health, diff)
+    result = _first_result(target, current, desired, agent, health)
     if desired is None:
         return _not_writing(target, result, current, health)
     if wait and view.power and view.power != 'running':
@@ -238,19 +238,18 @@ def run_steps(ctx, sleep=time.sleep, clock=time.monotonic):
     if warnings:
         result['warnings'] = warnings
     if change is None:  # another run wrote first: its reset is this run's too
-        return _written_by_another_run(target, result, decided, diff)
+        return _written_by_another_run(target, result, decided)
     new = change.properties['securityProfile']['proxyAgentSettings']['keyIncarnationId']
     result['key_incarnation_id'] = new
     if change.tags:
         result['key_reset_record'] = change.tags[RECORD_TAG]
-    if diff:
-        result['diff']['after'] = {'key_incarnation_id': new}
+    result['diff']['after'] = {'key_incarnation_id': new}
     if not wait:
         return result
     return (yield from _confirm_written(client, target, view, result, decided, params, clock, shared))
 
 
-def _first_result(target, current, desired, agent, health, diff):
+def _first_result(target, current, desired, agent, health):
     """The result as decided from the first read (before any write)."""
     result = dict(
         changed=desired is not None,
@@ -263,13 +262,12 @@ def _first_result(target, current, desired, agent, health, diff):
     )
     if health is not None and health['verdict'] == 'pending':
         result['pending_since'] = health.get('pending_since')
-    if diff:
-        result['diff'] = dict(
-            before_header=target.id,
-            after_header=target.id,
-            before={'key_incarnation_id': current},
-            after={'key_incarnation_id': result['key_incarnation_id']},
-        )
+    result['diff'] = dict(  # always: the run report's before / after; the runner drops it without --diff
+        before_header=target.id,
+        after_header=target.id,
+        before={'key_incarnation_id': current},
+        after={'key_incarnation_id': result['key_incarnation_id']},
+    )
     return result
 
 
@@ -338,7 +336,7 @@ def _write(client, view, params, desired, decided, need_view, sleep):
     return change, warnings
 
 
-def _written_by_another_run(target, result, decided, diff):
+def _written_by_another_run(target, result, decided):
     """The result when another run raised the key between this run's read and its write (nothing written)."""
     now_health = decided['health']
     result.update(
@@ -353,8 +351,7 @@ def _written_by_another_run(target, result, decided, diff):
     )
     if now_health is not None and now_health['verdict'] == 'pending':
         result['pending_since'] = now_health.get('pending_since')
-    if diff:
-        result['diff']['after'] = {'key_incarnation_id': decided['current']}
+    result['diff']['after'] = {'key_incarnation_id': decided['current']}
     return result
 
 
