@@ -15,11 +15,12 @@ Public names (kept stable):
   ``put(path, body, ...)``, ``post(path, body=None, ...)``, ``delete(path, ...)``
   ``request(method, path, ...) -> ArmResponse`` (no LRO handling), ``subscription_id`` (lazy).
   ``stats``: dict of ``read``/``write``/``poll`` request counts made through this client.
-  ``bound(journal) -> ArmClient``: the same client (pipeline, pacer, stats shared) that appends to the list
+  ``bound(journal, gate=None) -> ArmClient``: the same client (pipeline, pacer, stats shared) that appends to the list
   ``journal`` one entry per write and per failed call (``journal_entry``: method, path, status, ``request_id`` and
   ``correlation_id`` from ``x-ms-request-id`` / ``x-ms-correlation-request-id``, error code, time): a target's
   record for the run report. ``principal``: ``{object_id, app_id, tenant_id}`` read from the claims of the token
-  the client sent (no extra token request; None values before the first request).
+  the client sent (no extra token request; None values before the first request). ``gate(method, path)``: called
+  before each request of a bound client; raises to refuse it (``_preflight``).
 - ``ArmResponse``: ``status``, ``headers``, ``body``, ``etag``. ``fresh_token_claims(now=None)``.
 
 Retries: azure-core RetryPolicy honouring Retry-After (429, 408, 5xx, connection drops; PATCH and PUT
@@ -100,6 +101,7 @@ class ArmClient:
         self.polling_interval = polling_interval
         self.stats = {'read': 0, 'write': 0, 'poll': 0}
         self.journal = None  # a target's list of entries (``bound``); None: nothing recorded
+        self.gate = None  # a target's preflight verdict (``bound``)
         self._identity = {}  # the token's principal, shared by the bound copies (``principal``)
         self.pacer = pacer if pacer is not None else Pacer()
         transport_kwargs = _transport_kwargs(auth.verify)
@@ -149,10 +151,13 @@ class ArmClient:
     def subscription_id(self):
         return self.auth.get_subscription_id()
 
-    def bound(self, journal):
-        """This client recording one target's writes and failed calls in ``journal`` (see the module docstring)."""
-        view = copy.copy(self)  # shares the pipeline, pacer, stats and identity: only ``journal`` differs
+    def bound(self, journal, gate=None):
+        """This client recording one target's writes and failed calls in ``journal`` (see the module docstring);
+        ``gate(method, path)``, when given, is called before each request and may raise to refuse it (the target's
+        preflight verdict)."""
+        view = copy.copy(self)  # shares the pipeline, pacer, stats and identity: only these two differ
         view.journal = journal
+        view.gate = gate
         return view
 
     @property
@@ -191,6 +196,8 @@ class ArmClient:
         )
         from azure.core.rest import HttpRequest
 
+        if self.gate is not None:
+            self.gate(method, path)
         hdrs = {'Accept': 'application/json'}
         hdrs.update(headers or {})
         if if_match:

@@ -43,6 +43,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import drive
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, outcome, secret_values
+from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.gate import PreflightSkip, run as preflight_run
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TargetError,
     target_from_params,
@@ -66,13 +67,16 @@ def _failed(exc, params):
     return exc.to_result(task_secrets(params))
 
 
-def _steps_one(task, client, target, shared):
+def _steps_one(task, client, target, shared, gate=None):
     """One target as a step generator (``spec.steps``, else ``spec.run`` in one step); failures become results.
 
-    The target's calls go through a client bound to its own journal (``ArmClient.bound``): its ``audit``."""
+    The target's calls go through a client bound to its own journal (``ArmClient.bound``): its ``audit``; and to its
+    preflight verdict (``gate``: ``(plan, Verdict)`` or None), which refuses a write Azure would refuse: the target is
+    then skipped with the verdict's reason code, and in check mode a promised change it refuses is that skip too."""
     started = time.time()
     journal = []
-    bound = client.bound(journal) if hasattr(client, 'bound') else client
+    verdict = gate[1] if gate is not None else None
+    bound = client.bound(journal, gate=verdict.guard if verdict else None) if hasattr(client, 'bound') else client
     try:
         if target is not None and not target.subscription_id:
             target = target.with_subscription(client.subscription_id)
@@ -81,11 +85,46 @@ def _steps_one(task, client, target, shared):
             result = yield from task.spec.steps(ctx)
         else:
             result = task.spec.run(ctx)
+    except PreflightSkip as exc:  # before its first write: Azure would refuse it
+        result = dict(verdict.skip_result(exc.reason_code, exc.msg, exc.result), id=target.id)
     except VmrescueError as exc:  # TaskError, ArmError, AuthError, TargetError, ...: one failed result
         result = exc.to_result(task_secrets(task.params))
         if target is not None and target.subscription_id and not result.get('id'):
             result['id'] = target.id
+    if verdict is not None:
+        if task.check_mode:
+            result = verdict.check_mode_skip(result, gate[0]) or result
+        result.setdefault('preflight', verdict.as_dict())
     return with_audit(result, task, started, journal, getattr(client, 'principal', None))
+
+
+def _preflight(task, client, pending, concurrency):
+    """``({index: (plan, Verdict)}, Summary or None, warnings)``: the task's preflight (``_preflight.gate``), once
+    per scope before any target runs; nothing when the spec has no plan or the task says ``preflight: false``.
+    A failure of the preflight itself is a warning: the writes then say what Azure refuses."""
+    if task.spec.preflight is None or not task.params.get('preflight', True) or not pending:
+        return {}, None, []
+    plan = task.spec.preflight(task.params)
+    if plan is None:
+        return {}, None, []
+    targets = []
+    for index, target in pending:
+        try:
+            targets.append(
+                (index, target if target.subscription_id else target.with_subscription(client.subscription_id))
+            )
+        except VmrescueError:
+            continue  # no subscription: the target's run says so
+    try:
+        verdicts, summary = preflight_run(client, plan, [t for _i, t in targets], concurrency)
+    except Exception as exc:  # pylint: disable=broad-except  # a bug must not cost the run: say it, go on
+        return (
+            {},
+            None,
+            ['preflight did not run (%s: %s): the writes will say what Azure refuses' % (exc.__class__.__name__, exc)],
+        )
+    gates = dict((index, (plan, verdict)) for (index, _t), verdict in zip(targets, verdicts))
+    return gates, summary, summary.warnings()
 
 
 def _utc(when):
@@ -185,21 +224,21 @@ def _sign_in_failure(exc, task, pending, finish):
     return failed
 
 
-def _run_pending(task, client, pending, concurrency, finish):
+def _run_pending(task, client, pending, concurrency, finish, gates):
     """Every valid target through the spec (a pipeline for a step spec); results or exceptions in input order."""
     shared = task.spec.shared() if task.spec.shared is not None else None
 
     def work(item):
         index, target = item
         try:
-            res = drive(_steps_one(task, client, target, shared))
+            res = drive(_steps_one(task, client, target, shared, gates.get(index)))
         except Exception as exc:  # pylint: disable=broad-except
             res = exc
         return finish(index, target, res)
 
     def work_steps(item):
         index, target = item
-        res = yield from _steps_one(task, client, target, shared)
+        res = yield from _steps_one(task, client, target, shared, gates.get(index))
         return finish(index, target, res)
 
     if task.spec.steps is not None:
@@ -230,13 +269,16 @@ def run_task(task, env=None, client=None, on_result=None):
             client = client_for(task.params, env=env, pool_size=min(concurrency * lanes, len(pending)) + 2)
         except (VmrescueError, ValueError, TypeError) as exc:
             return _sign_in_failure(exc, task, pending, finish)
-    done = _run_pending(task, client, pending, concurrency, finish) if pending else []
+    gates, preflight, notes = _preflight(task, client, pending, concurrency)
+    done = _run_pending(task, client, pending, concurrency, finish, gates) if pending else []
     for (index, _target), res in zip(pending, done):
         if isinstance(res, Exception):  # finish() itself failed (on_result raised): report it on that target
             res = _internal_error(res, task.params)
         results[index] = res
     out = summarize(results, message=task.spec.summary) if task.batch else results[0]
-    for warning in getattr(getattr(client, 'auth', None), 'warnings', None) or []:
+    if preflight is not None and task.batch:
+        out['preflight'] = preflight.as_dict()
+    for warning in (getattr(getattr(client, 'auth', None), 'warnings', None) or []) + notes:
         if warning not in (out.get('warnings') or []):
             out.setdefault('warnings', []).append(warning)
     return out

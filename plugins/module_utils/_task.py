@@ -10,7 +10,7 @@ Public names (kept stable):
 
 - ``TaskSpec(argument_spec, run, mutually_exclusive=(), required_together=(), required_one_of=(),
   required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None, validate=None,
-  steps=None)``; ``.full_argument_spec()`` (the shared auth, target and batch options merged with the spec's
+  steps=None, summary=None, preflight=None)``; ``.full_argument_spec()`` (the shared auth, target and batch options merged with the spec's
   own) and ``.constraints()`` (dict of kwargs for AnsibleModule / ArgumentSpecValidator). A spec with
   ``target=True`` also gets the batch options ``targets``/``concurrency`` (``_batch``).
 - ``prepare(spec, params, check_mode=False, diff=False) -> Task``: the one validation of a task (the spec's rules,
@@ -42,6 +42,9 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     Target,
 )
 
+# The opt-out of the automatic preflight (a spec with ``preflight``): docs in doc_fragments/preflight.py
+PREFLIGHT_OPTIONS = dict(preflight=dict(type='bool', default=True))
+
 
 class TaskSpec:
     """What one module is: its options, constraints and run function.
@@ -72,6 +75,7 @@ class TaskSpec:
         validate=None,
         steps=None,
         summary=None,
+        preflight=None,
     ):
         self.argument_spec = argument_spec
         self.run = run
@@ -86,6 +90,7 @@ class TaskSpec:
         self.validate = validate
         self.steps = steps
         self.summary = summary
+        self.preflight = preflight
 
     def full_argument_spec(self):
         spec = {}
@@ -93,6 +98,8 @@ class TaskSpec:
         if self.target:
             spec.update(TARGET_OPTIONS)
             spec.update(BATCH_OPTIONS)
+        if self.preflight is not None:
+            spec.update(PREFLIGHT_OPTIONS)
         spec.update(self.argument_spec)
         return spec
 

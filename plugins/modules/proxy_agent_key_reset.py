@@ -109,6 +109,7 @@ options:
 extends_documentation_fragment:
   - vmrescue.azure.auth
   - vmrescue.azure.target
+  - vmrescue.azure.preflight
   - vmrescue.azure.attributes
   - vmrescue.azure.attributes.check_mode
   - vmrescue.azure.attributes.diff_mode

@@ -4,9 +4,12 @@ through real ansible-playbook runs, with no injected fault.
 Every refusal here is the simulator's own: the ReadOnly lock of rg-frozen (409 ScopeLocked), the deny policy on
 VMAccessForLinux of rg-policy-ext (403 RequestDisallowedByPolicy), a principal without the extension write (403
 AuthorizationFailed), a VM whose model disallows extension operations, a VM agent Not Ready on a running VM, a
-failed extension of another handler. What the collection does today: a write Azure refuses fails its target and
-is sent exactly once; a target whose VM read shows the write cannot pass is skipped with 0 writes; the role's
-summary counts both by reason code. What issue 21's preflight (not built yet) would add is marked xfail(strict).
+failed extension of another handler, a VM Resource Health says is Unavailable.
+
+With the preflight (the default), every such VM is skipped before any write with its reason code and the fix,
+every other VM is done, and Azure refuses no write. With ``preflight: false``, the same reason codes come from the
+writes' errors: a write Azure refuses fails its target and is sent exactly once; a target whose VM read shows the
+write cannot pass is skipped with 0 writes. The role's summary counts both by reason code.
 """
 
 import os
@@ -41,19 +44,27 @@ VMS = {
     'ok-3': 'rg-refusals',
 }
 DONE = ('done', 'changed', 1)
-EXPECTED = {
+EXPECTED_WITHOUT_PREFLIGHT = {
     'ok-1': DONE,
     'ok-2': DONE,
     'ok-3': DONE,
     'polmsp-1': DONE,  # its policy denies wireServer Audit, not the extension
     'nodelete-1': DONE,  # CanNotDelete refuses deletes only
-    'unavailable-1': DONE,  # Resource Health is not read before writing today (see the xfail below)
+    'unavailable-1': DONE,  # only the preflight reads Resource Health: without it, the write goes through
     'frozen-1': ('failed', 'scope_locked', 1),
     'polext-1': ('failed', 'policy_denied', 1),
     'noext-1': ('skipped', 'extensions_disabled', 0),
     'agent-notready-1': ('skipped', 'agent_not_ready', 0),
     'failed-ext-1': ('skipped', 'extension_failed', 0),
 }
+EXPECTED = dict(
+    EXPECTED_WITHOUT_PREFLIGHT,
+    **{
+        'frozen-1': ('skipped', 'scope_locked', 0),
+        'polext-1': ('skipped', 'policy_denied', 0),
+        'unavailable-1': ('skipped', 'platform_unavailable', 0),
+    },
+)
 
 
 @pytest.fixture
@@ -104,13 +115,63 @@ def outcome(entry):
     return entry['outcome']['status'], entry['outcome']['reason_code']
 
 
+def refused_writes(sim):
+    """The writes Azure refused (4xx), any VM."""
+    return [
+        r for r in sim.control.requests() if r['method'] != 'GET' and r['status'] >= 400 and '/_sim/' not in r['path']
+    ]
+
+
 # -- 1. vmaccess_linux, one batch task over every Linux VM ------------------------------------------------------
 def test_vmaccess_batch_over_the_refusals_fleet(ref, sim_env):
+    """The preflight skips each VM a write cannot pass, before any write, with its reason code and fix; every other
+    VM is done; Azure refuses no write; the task makes its checks once per resource group."""
     run, res = batch(sim_env, LINUX, list(VMS), ref, username='rescue', ssh_key=KEY)
+    out = run.result()
+    assert run.rc == 0 and not out.get('failed'), run
+    got = dict((n, outcome(e) + (len(writes_to(ref, n)),)) for n, e in res.items())
+    assert got == EXPECTED, run
+    assert refused_writes(ref) == [], refused_writes(ref)
+
+    locked = res['frozen-1']
+    assert locked['locked_scope'] == scope(ref, 'rg-frozen') and locked['lock']['name'] == 'change-freeze', locked
+    assert 'Skipped before any write' in locked['msg'] and 'az lock delete' in locked['msg'], locked['msg']
+    assert 'Quarterly change freeze' in locked['msg'] and locked['changed'] is False, locked
+
+    denied = res['polext-1']
+    assignment = scope(ref, 'rg-policy-ext') + '/providers/Microsoft.Authorization/policyAssignments/deny-vmaccess'
+    assert denied['policy_violations'][0]['assignment_id'] == assignment, denied
+    assert "assignment 'deny-vmaccess' (%s)" % assignment in denied['msg'], denied['msg']
+    assert 'az policy exemption create' in denied['msg'], denied['msg']
+
+    down = res['unavailable-1']
+    assert down['resource_health']['availabilityState'] == 'Unavailable', down
+    assert 'az vm redeploy' in down['msg'], down['msg']
+
+    failing = {'frozen-1': 'locks', 'polext-1': 'policy', 'unavailable-1': 'health'}
+    for name, expected in EXPECTED.items():
+        checks = dict(permissions='passed', locks='passed', policy='passed', health='passed')
+        if name in failing:
+            checks[failing[name]] = 'failed'
+        assert res[name]['preflight']['checks'] == checks, (name, res[name]['preflight'])
+        if expected == DONE:
+            assert res[name]['changed'] and not res[name]['failed'], res[name]
+            assert res[name]['message'] == 'Enable succeeded.', res[name]
+    # once per resource group: permissions, locks, health, and one policy probe (one body) per group
+    groups = set(VMS.values())
+    assert out['preflight'] == dict(scopes=len(groups), calls=4 * len(groups), unchecked=[], audit_policies=[]), out
+    reads = [r for r in ref.control.requests() if 'Microsoft.Authorization/locks' in r['path']]
+    assert len(reads) == len(groups), reads
+    assert (out['total'], out['failed_count'], out['changed_count']) == (len(VMS), 0, 5), out
+
+
+def test_vmaccess_batch_without_preflight_learns_the_same_reasons_from_the_writes(ref, sim_env):
+    run, res = batch(sim_env, LINUX, list(VMS), ref, username='rescue', ssh_key=KEY, preflight=False)
     out = run.result()
     assert run.rc == 0 and not out.get('failed'), run  # a failed entry fails only itself
     got = dict((n, outcome(e) + (len(writes_to(ref, n)),)) for n, e in res.items())
-    assert got == EXPECTED, run
+    assert got == EXPECTED_WITHOUT_PREFLIGHT, run
+    assert 'preflight' not in out and not any('preflight' in e for e in res.values()), out
 
     locked = res['frozen-1']
     assert locked['failed'] and locked['locked_scope'] == scope(ref, 'rg-frozen'), locked
@@ -133,90 +194,115 @@ def test_vmaccess_batch_over_the_refusals_fleet(ref, sim_env):
     assert "'Not Ready'" in res['agent-notready-1']['msg']
     assert res['failed-ext-1']['failed_extensions'] == ['CustomScript']
 
-    for name, expected in EXPECTED.items():
+    for name, expected in EXPECTED_WITHOUT_PREFLIGHT.items():
         if expected == DONE:
             assert res[name]['changed'] and not res[name]['failed'], res[name]
             assert res[name]['message'] == 'Enable succeeded.', res[name]
             guest = ref.control.guest(vm_id(ref, name))
             assert any(KEY in k for k in guest['users']['rescue']['authorized_keys']), guest
-    # Not asserted: changed_count is 8: a write Azure refused (frozen-1, polext-1) still reports changed: true, and
+    # Not asserted: changed_count: a write Azure refused (frozen-1, polext-1) still reports changed: true, and
     # the roles read that to tell a refused write (failed) from a skip (see the issue 21 note).
     assert (out['total'], out['failed_count']) == (len(VMS), 2), out
 
 
 @pytest.mark.parametrize(
-    'principal, expected',
-    [('operator', ('done', 'changed')), ('operator-no-extension-write', ('failed', 'rbac_missing'))],
+    'principal, preflight, expected, writes',
+    [
+        ('operator', True, ('done', 'changed'), 1),
+        ('operator-no-extension-write', True, ('skipped', 'rbac_missing'), 0),
+        ('operator-no-extension-write', False, ('failed', 'rbac_missing'), 1),
+    ],
 )
-def test_vmaccess_batch_as_a_role_principal(ref, sim_env, principal, expected):
-    """The docsite least-privilege role is enough; the same role without the extension write fails the target
-    with rbac_missing naming the action, its one write refused."""
-    run, res = batch(as_principal(sim_env, principal), LINUX, ['ok-1'], ref, username='rescue', ssh_key=KEY)
+def test_vmaccess_batch_as_a_role_principal(ref, sim_env, principal, preflight, expected, writes):
+    """The docsite least-privilege role is enough (it may not read locks, policy or health: those checks are
+    unchecked warnings, never a block); the same role without the extension write is skipped with rbac_missing
+    naming the action before any write, or, without the preflight, fails with its one write refused."""
+    env = as_principal(sim_env, principal)
+    run, res = batch(env, LINUX, ['ok-1'], ref, username='rescue', ssh_key=KEY, preflight=preflight)
     entry = res['ok-1']
     assert outcome(entry) == expected, run
-    assert len(writes_to(ref, 'ok-1')) == 1
-    if expected[0] == 'failed':
+    assert len(writes_to(ref, 'ok-1')) == writes
+    warnings = run.result().get('warnings') or []
+    if expected[1] == 'rbac_missing' and preflight:
+        assert entry['missing_actions'] == [EXT_WRITE] and entry['changed'] is False, entry
+        assert "lacks permission for action '%s'" % EXT_WRITE in entry['msg'], entry
+        assert 'vmrescue-azure-role.json' in entry['msg'], entry['msg']
+    elif expected[0] == 'failed':
         assert "lacks permission for action '%s'" % EXT_WRITE in entry['msg'], entry
         assert entry['arm_error']['action'] == EXT_WRITE, entry
         assert writes_to(ref, 'ok-1')[0]['status'] == 403
+    if principal == 'operator':
+        unchecked = dict((u['check'], u['missing_action']) for u in entry['preflight']['unchecked'])
+        assert unchecked == {
+            'locks': 'Microsoft.Authorization/locks/read',
+            'policy': 'Microsoft.PolicyInsights/checkPolicyRestrictions/read',
+            'health': 'Microsoft.ResourceHealth/availabilityStatuses/read',
+        }, entry['preflight']
+        assert any('locks not checked in 1 scope(s)' in w and 'not blocking' in w for w in warnings), warnings
 
 
 # -- 2. proxy_agent_key_reset ----------------------------------------------------------------------------------
-def test_key_reset_locked_group_refused_once_and_ok_group_done(ref, sim_env):
-    run, res = batch(sim_env, KEY_RESET, ['frozen-1', 'ok-1'], ref, state='reset')
+@pytest.mark.parametrize('preflight', [True, False])
+def test_key_reset_locked_group_and_ok_group(ref, sim_env, preflight):
+    """The locked VM: skipped before any write (preflight), or refused once (a lock never lets a retry pass)."""
+    run, res = batch(sim_env, KEY_RESET, ['frozen-1', 'ok-1'], ref, state='reset', preflight=preflight)
     assert run.rc == 0, run
     locked = res['frozen-1']
-    assert outcome(locked) == ('failed', 'scope_locked'), locked
+    assert outcome(locked) == ('skipped' if preflight else 'failed', 'scope_locked'), locked
     assert locked['locked_scope'] == scope(ref, 'rg-frozen') and locked['changed'] is False, locked
-    (write,) = writes_to(ref, 'frozen-1')  # a lock never lets a retry pass: sent once
-    assert (write['method'], write['status']) == ('PATCH', 409), write
+    if preflight:
+        assert writes_to(ref, 'frozen-1') == []
+    else:
+        (write,) = writes_to(ref, 'frozen-1')
+        assert (write['method'], write['status']) == ('PATCH', 409), write
     model = ref.control.vm(vm_id(ref, 'frozen-1'))['model']['properties']['securityProfile']['proxyAgentSettings']
     assert model['keyIncarnationId'] == 1
     assert outcome(res['ok-1'])[0] == 'done' and res['ok-1']['key_incarnation_id'] == 2, res['ok-1']
 
 
+def test_key_reset_needing_no_write_is_reported_as_it_is_under_a_lock(ref, sim_env):
+    """The verdict applies at the write: a latched key under a ReadOnly lock is simply healthy (no skip)."""
+    run, res = batch(sim_env, KEY_RESET, ['frozen-1'], ref, state='healthy')
+    assert outcome(res['frozen-1'])[0] in ('unchanged', 'done'), res['frozen-1']
+    assert res['frozen-1']['preflight']['checks']['locks'] == 'failed', res['frozen-1']
+    assert writes_to(ref, 'frozen-1') == []
+
+
 # -- 3. the role over an inventory of the same VMs ---------------------------------------------------------------
-def test_regain_linux_access_summary_counts_by_reason_code(ref, sim_env, tmp_path):
+@pytest.mark.parametrize('preflight', [True, False])
+def test_regain_linux_access_summary_counts_by_reason_code(ref, sim_env, tmp_path, preflight):
+    expected = EXPECTED if preflight else EXPECTED_WITHOUT_PREFLIGHT
     inventory = write_inventory(tmp_path, dict((n, {'azure_vm_id': vm_id(ref, n)}) for n in VMS))
     run = run_playbook(
         collection_playbook('regain_linux_access'),
         sim_env,
         inventory=inventory,
-        extra_vars={'linux_access_recovery_username': 'rescue', 'linux_access_recovery_ssh_key': KEY},
+        extra_vars={
+            'linux_access_recovery_username': 'rescue',
+            'linux_access_recovery_ssh_key': KEY,
+            'linux_access_recovery_preflight': preflight,
+        },
     )
     summary = published_stats(run, 'linux_access_recovery_summary')
-    by_status = dict((s, sorted(n for n, e in EXPECTED.items() if e[0] == s)) for s in ('done', 'skipped', 'failed'))
+    by_status = dict((s, sorted(n for n, e in expected.items() if e[0] == s)) for s in ('done', 'skipped', 'failed'))
     assert sorted(summary['changed_hosts']) == by_status['done'], summary
     assert sorted(summary['skipped_hosts']) == by_status['skipped'], summary
     assert sorted(summary['failed_hosts']) == by_status['failed'], summary
-    assert summary['reason_codes'] == {
-        'scope_locked': 1,
-        'policy_denied': 1,
-        'extensions_disabled': 1,
-        'agent_not_ready': 1,
-        'extension_failed': 1,
-    }, summary
-    assert run.rc != 0  # linux_access_recovery_fail_hosts (default true) fails the failed hosts after the summary
-    for name, (_status, _code, writes) in EXPECTED.items():
+    codes = dict(scope_locked=1, policy_denied=1, extensions_disabled=1, agent_not_ready=1, extension_failed=1)
+    if preflight:
+        codes['platform_unavailable'] = 1
+    assert summary['reason_codes'] == codes, summary
+    # linux_access_recovery_fail_hosts (default true) fails the failed hosts after the summary: none with the preflight
+    assert (run.rc == 0) == preflight, run
+    for name, (_status, _code, writes) in expected.items():
         assert len(writes_to(ref, name)) == writes, name
 
 
-# -- issue 21's preflight, not built yet ---------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True, reason='issue 21 preflight unbuilt: locks, policy and Resource Health are learnt from the write'
-)
-def test_preflight_skips_locked_denied_and_unavailable_before_any_write(ref, sim_env):
-    names = ['frozen-1', 'polext-1', 'unavailable-1']
-    run, res = batch(sim_env, LINUX, names, ref, username='rescue', ssh_key=KEY)
-    got = dict((n, outcome(e) + (len(writes_to(ref, n)),)) for n, e in res.items())
-    assert got == {
-        'frozen-1': ('skipped', 'scope_locked', 0),
-        'polext-1': ('skipped', 'policy_denied', 0),
-        'unavailable-1': ('skipped', 'platform_unavailable', 0),
-    }, run
-
-
-@pytest.mark.xfail(strict=True, reason='issue 21 preflight unbuilt: check mode promises a key reset on a locked VM')
 def test_check_mode_does_not_promise_a_write_a_lock_refuses(ref, sim_env):
-    run, res = batch(sim_env, KEY_RESET, ['frozen-1'], ref, check=True, state='reset')
+    run, res = batch(sim_env, KEY_RESET, ['frozen-1', 'ok-1'], ref, check=True, state='reset')
     assert outcome(res['frozen-1']) == ('skipped', 'scope_locked'), run
+    assert 'Would be skipped (check mode)' in res['frozen-1']['msg'], res['frozen-1']
+    assert res['ok-1']['changed'] is True and outcome(res['ok-1'])[0] != 'skipped', res['ok-1']
+    assert refused_writes(ref) == []
+    writes = [r for r in ref.control.requests() if r['method'] != 'GET' and '/subscriptions/' in r['path']]
+    assert [r['path'].split('?')[0].rsplit('/', 1)[-1] for r in writes] == ['checkPolicyRestrictions'] * 2, writes

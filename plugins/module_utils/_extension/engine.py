@@ -490,4 +490,11 @@ def task_spec(handler, argument_spec):
     def validate(params):
         return validate_task(handler, params)
 
-    return TaskSpec(argument_spec, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, shared=BatchState, validate=validate)
+    return TaskSpec(
+        argument_spec,
+        run,
+        mutually_exclusive=MUTUALLY_EXCLUSIVE,
+        shared=BatchState,
+        validate=validate,
+        preflight=handler.write_plan,
+    )

@@ -20,6 +20,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._extension.fingerpr
     fingerprint_matches,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.status import is_extension
+from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.plans import extension_delete, extension_write
 
 # What Ansible itself prints for a no_log value; used wherever a password would otherwise appear.
 MASK = 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
@@ -49,6 +50,13 @@ class Handler:
     @property
     def label(self):
         return self.type
+
+    def write_plan(self, params):
+        """What the task writes, for the preflight (``_preflight.plans``): the extension PUT, or its DELETE."""
+        if (params.get('state') or 'present') == 'absent':
+            return extension_delete('removal of the %s extension' % self.label)
+        version = params.get('type_handler_version') or self.default_type_handler_version
+        return extension_write('%s extension' % self.label, self.publisher, self.type, version)
 
     def is_own(self, ext):
         return is_extension(ext, self.publisher, self.type)

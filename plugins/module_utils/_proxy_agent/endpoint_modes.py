@@ -37,6 +37,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.endpoi
     ARGUMENT_SPEC,
     MUTUALLY_EXCLUSIVE,
     validate,
+    write_plan,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.reads import agent_status_steps
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.settings_record import (
@@ -441,4 +442,5 @@ def task_spec():
         shared=ConfirmTiming,
         validate=validate,
         steps=run_steps,
+        preflight=write_plan,
     )

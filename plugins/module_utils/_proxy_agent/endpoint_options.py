@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.plans import model_write
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.settings_record import (
     ENDPOINTS,
     MODES,
@@ -95,3 +96,21 @@ def validate(params):
             'wait_timeout must be more than 0 seconds (got %d); to return without waiting for the guest '
             'use wait: false' % timeout
         )
+
+
+def write_plan(params):
+    """What the task writes, for the preflight: the model write with the settings it asks for (Azure Policy sees
+    them); a restore writes recorded settings, known only per VM: no policy probe."""
+    if (params.get('state') or 'present') == 'restored':
+        return model_write('restore of the proxy agent settings')
+    settings = {}
+    if params.get('enabled') is not None:
+        settings['enabled'] = params['enabled']
+    for option, endpoint in (('wire_server', 'wireServer'), ('imds', 'imds')):
+        if params.get(option + '_mode'):
+            settings.setdefault(endpoint, {})['mode'] = params[option + '_mode']
+        if params.get(option + '_profile_reference_id'):
+            settings.setdefault(endpoint, {})['inVMAccessControlProfileReferenceId'] = params[
+                option + '_profile_reference_id'
+            ]
+    return model_write('change of the proxy agent settings', {'securityProfile': {'proxyAgentSettings': settings}})

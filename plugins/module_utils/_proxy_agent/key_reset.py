@@ -28,6 +28,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming, drive
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
+from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.plans import model_write
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import (
     RECORD_TAG,
     parse_record,
@@ -454,4 +455,11 @@ def task_spec():
         validate=validate,
         steps=run_steps_with_outcome,
         summary=batch_summary,
+        preflight=write_plan,
     )
+
+
+def write_plan(_params):
+    """What the task writes, for the preflight: the model write raising keyIncarnationId. The new value differs per
+    VM; the probe carries 1 (a policy on particular incarnation numbers would be learnt from the write)."""
+    return model_write('key reset', {'securityProfile': {'proxyAgentSettings': {'keyIncarnationId': 1}}})
