@@ -80,7 +80,7 @@ def _steps_one(task, client, target, shared, gate=None):
     try:
         if target is not None and not target.subscription_id:
             target = target.with_subscription(client.subscription_id)
-        ctx = task.context(bound, target, shared)
+        ctx = task.context(bound, target, shared, preflight=verdict)
         if task.spec.steps is not None:
             result = yield from task.spec.steps(ctx)
         else:

@@ -16,7 +16,7 @@ Public names (kept stable):
 - ``prepare(spec, params, check_mode=False, diff=False) -> Task``: the one validation of a task (the spec's rules,
   batch concurrency), at its edge; raises a ``VmrescueError`` before any call.
 - ``Task(spec, params, check_mode, diff, warnings)``: frozen; ``.batch``, ``.context(client, target, shared)``.
-- ``RunContext(client, target, params, check_mode, diff, shared, warnings)``: frozen; what a domain's
+- ``RunContext(client, target, params, check_mode, diff, shared, warnings, preflight)``: frozen; what a domain's
   ``run(ctx)`` / ``steps(ctx)`` gets for one target.
 """
 
@@ -140,7 +140,7 @@ class Task:
         """The task names ``targets`` (batch mode; a single target is then a batch of one)."""
         return bool(self.spec.target and self.params.get('targets') is not None)
 
-    def context(self, client, target, shared=None) -> RunContext:
+    def context(self, client, target, shared=None, preflight=None) -> RunContext:
         """The run context of one target of this task."""
         return RunContext(
             client=client,
@@ -150,6 +150,7 @@ class Task:
             diff=self.diff,
             shared=shared,
             warnings=self.warnings,
+            preflight=preflight,
         )
 
 
@@ -159,7 +160,8 @@ class RunContext:
 
     ``client``: the batch's one ``_arm.ArmClient``; ``target``: a ``_target.Target`` with its subscription (None for
     a spec without target); ``params``: the task's validated options (read-only); ``shared``: the spec's per-batch
-    state (``TaskSpec.shared``); ``warnings``: the task's validation warnings, for the target's result.
+    state (``TaskSpec.shared``); ``warnings``: the task's validation warnings, for the target's result;
+    ``preflight``: the target's ``_preflight`` verdict (None without one); the client already applies it to writes.
     """
 
     client: Any
@@ -169,6 +171,7 @@ class RunContext:
     diff: bool = False
     shared: Any = None
     warnings: tuple[str, ...] = ()
+    preflight: Any = None
 
 
 def prepare(spec: TaskSpec, params: Mapping[str, Any], check_mode: bool = False, diff: bool = False) -> Task:

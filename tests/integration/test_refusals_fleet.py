@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from ansible_runner import REPO_ROOT, collection_playbook, published_stats, run_playbook, write_inventory
+from ansible_runner import REPO_ROOT, collection_playbook, published_stats, run_adhoc, run_playbook, write_inventory
 
 FLEET = os.path.join(REPO_ROOT, 'tests', 'armsim', 'fleets', 'refusals.yaml')
 LINUX = 'vmrescue.azure.vmaccess_linux'
@@ -306,3 +306,86 @@ def test_check_mode_does_not_promise_a_write_a_lock_refuses(ref, sim_env):
     assert refused_writes(ref) == []
     writes = [r for r in ref.control.requests() if r['method'] != 'GET' and '/subscriptions/' in r['path']]
     assert [r['path'].split('?')[0].rsplit('/', 1)[-1] for r in writes] == ['checkPolicyRestrictions'] * 2, writes
+
+
+# -- 4. vmrescue.azure.recovery_preflight: the question without the write ------------------------------------------
+PREFLIGHT_CODES = {
+    'ok-1': 'ready',
+    'ok-2': 'ready',
+    'ok-3': 'ready',
+    'polmsp-1': 'ready',
+    'nodelete-1': 'ready',
+    'frozen-1': 'scope_locked',
+    'polext-1': 'policy_denied',
+    'unavailable-1': 'platform_unavailable',
+    'noext-1': 'extensions_disabled',
+    'agent-notready-1': 'agent_not_ready',
+    'failed-ext-1': 'extension_failed',
+}
+
+
+def no_writes(sim):
+    return [
+        r
+        for r in sim.control.requests()
+        if r['method'] != 'GET' and '/subscriptions/' in r['path'] and 'checkPolicyRestrictions' not in r['path']
+    ]
+
+
+def test_recovery_preflight_module_says_which_vms_would_refuse_and_why(ref, sim_env):
+    run, res = batch(sim_env, 'vmrescue.azure.recovery_preflight', list(VMS), ref, operation='vmaccess_linux')
+    out = run.result()
+    assert run.rc == 0 and out['changed'] is False, run
+    assert dict((n, e['reason_code']) for n, e in res.items()) == PREFLIGHT_CODES, run
+    assert all(e['ready'] == (PREFLIGHT_CODES[n] == 'ready') for n, e in res.items()), res
+    assert no_writes(ref) == [], no_writes(ref)
+    assert 'az lock delete' in res['frozen-1']['msg'] and 'Skipped' not in res['frozen-1']['msg'], res['frozen-1']
+    assert res['agent-notready-1']['facts']['vm_agent']['status'] == 'Not Ready', res['agent-notready-1']
+    assert res['noext-1']['facts']['allow_extension_operations'] is False
+    groups = set(VMS.values())
+    assert out['preflight']['scopes'] == len(groups) and out['preflight']['calls'] == 4 * len(groups), out
+    assert out['msg'] == '11 target(s): 5 ready, 6 would be refused or cannot be checked', out['msg']
+
+
+def test_recovery_preflight_policy_on_an_endpoint_mode_switch(ref, sim_env):
+    """The deny on wireServer Audit of rg-policy-msp refuses a break-glass there (not a key reset); an audit policy on
+    IMDS Disabled is a warning only."""
+    run, res = batch(
+        sim_env,
+        'vmrescue.azure.recovery_preflight',
+        ['polmsp-1', 'ok-1'],
+        ref,
+        operation='proxy_agent_settings',
+        wire_server_mode='Audit',
+        imds_mode='Disabled',
+    )
+    assert res['polmsp-1']['reason_code'] == 'policy_denied', res['polmsp-1']
+    assert 'deny-wireserver-audit' in res['polmsp-1']['msg'], res['polmsp-1']['msg']
+    assert any('audit-imds-disabled' in w for w in res['polmsp-1']['preflight']['warnings']), res['polmsp-1']
+    assert res['ok-1']['reason_code'] == 'ready', res['ok-1']
+    run, res = batch(sim_env, 'vmrescue.azure.recovery_preflight', ['polmsp-1'], ref, operation='key_reset')
+    assert res['polmsp-1']['reason_code'] == 'ready', res['polmsp-1']
+    assert no_writes(ref) == []
+
+
+def test_recovery_preflight_lookup_and_adhoc(ref, sim_env, tmp_path):
+    ids = [vm_id(ref, n) for n in ('frozen-1', 'ok-1')]
+    task = {
+        'name': 'lookup',
+        'ansible.builtin.set_fact': {
+            'checks': "{{ query('vmrescue.azure.recovery_preflight', *ids, operation='key_reset') }}"
+        },
+        'vars': {'ids': ids},
+    }
+    run = run_playbook([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [task]}], sim_env)
+    checks = run.result()['ansible_facts']['checks']
+    assert [(c['id'], c['reason_code']) for c in checks] == [(ids[0], 'scope_locked'), (ids[1], 'ready')], run
+    adhoc = run_adhoc(
+        'localhost',
+        'vmrescue.azure.recovery_preflight',
+        'operation=key_reset resource_group=rg-frozen name=frozen-1',
+        sim_env,
+        args=['-o'],
+    )
+    assert adhoc.rc == 0 and 'scope_locked' in adhoc.stdout, adhoc
+    assert no_writes(ref) == []
