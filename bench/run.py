@@ -58,6 +58,7 @@ from azcli import AzCli, az_executable  # noqa: E402
 
 ALL = (
     'collection',
+    'collection_no_preflight',
     'azcollection',
     'azcli',
     'adhoc',
@@ -89,6 +90,7 @@ PROFILES = {
 QUICK_TAG = ' [quick latencies]'
 LABELS = {
     'collection': 'vmrescue.azure reset_proxy_agent_keys',
+    'collection_no_preflight': 'vmrescue.azure reset_proxy_agent_keys, preflight: false',
     'azcollection': 'azure.azcollection azure_rm_resource',
     'azcli': 'az vm update loop (xargs -P)',
     'adhoc': 'ad-hoc proxy_agent_key_reset, no-op',
@@ -226,7 +228,7 @@ def _azcollection_version(python):
 # ----------------------------------------------------------------------------------------------------------------
 # simulator helpers
 # ----------------------------------------------------------------------------------------------------------------
-def make_fleet(n, subscriptions=1):
+def make_fleet(n, subscriptions=1, groups=1):
     return {
         'principals': [
             {'name': 'automation', 'client_id': CLIENT_ID, 'client_secret': 'bench-secret-not-for-production'},
@@ -238,6 +240,7 @@ def make_fleet(n, subscriptions=1):
             'prefix': 'bench',
             'key_incarnation_id': START_KID,
             'subscriptions': subscriptions,
+            'groups': groups,
         },
     }
 
@@ -367,6 +370,7 @@ class Ctx:
         self.args, self.sim, self.n, self.ids, self.work, self.cfg = args, sim, n, ids, work, cfg
         self.forks = args.forks
         self.subs = args.subscriptions
+        self.groups = args.groups
         self.inventory = write_inventory(os.path.join(work, 'inventory.yml'), ids, sys.executable)
         self.env = ansible_env(work, self.forks, sys.executable, VENV_BIN, COLLECTIONS)
         self.env.update(sim.env())
@@ -387,23 +391,32 @@ class Ctx:
         return [os.path.join(VENV_BIN, 'ansible-playbook'), '-f', str(self.forks), *args]
 
 
-def run_collection(ctx):
+def run_collection_no_preflight(ctx):
+    """The key reset without the preflight (issue 21): the row to read the preflight's cost against."""
+    return run_collection(ctx, 'collection_no_preflight', {'proxy_agent_key_recovery_preflight': False})
+
+
+def run_collection(ctx, name='collection', more=None):
     fl = floors.key_reset(ctx.cfg, ctx.n, subscriptions=ctx.subs)
     extra = json.dumps(
-        {'proxy_agent_key_recovery_mode': 'incarnation', 'proxy_agent_key_recovery_key_incarnation_id': TARGET_KID}
+        dict(
+            {'proxy_agent_key_recovery_mode': 'incarnation', 'proxy_agent_key_recovery_key_incarnation_id': TARGET_KID},
+            **(more or {}),
+        )
     )
     cmd = ctx.playbook('-i', ctx.inventory, 'vmrescue.azure.reset_proxy_agent_keys', '-e', extra)
     with Fresh(ctx.sim) as fresh:
         m = measure.run(
             cmd,
-            env=ctx.cold_env('collection'),
+            env=ctx.cold_env(name),
             cwd=ctx.work,
-            log_path=ctx.log('collection'),
+            log_path=ctx.log(name),
             timeout=max(900, 10 * fl.seconds),
         )
         counters = fresh.counters()
         per_vm = reads_by_vm(ctx.sim, ctx.ids, counters)
-    _, rows, summary = recap(ctx.log('collection'))
+        checks = preflight_calls(ctx.sim, counters)
+    _, rows, summary = recap(ctx.log(name))
     raised, latched = fleet_state(ctx.sim, ctx.ids)
     failed = summary['failed'] if summary else sum(1 for r in rows.values() if r['failed'] or r['unreachable'])
     note = ''
@@ -414,14 +427,22 @@ def run_collection(ctx):
         note = 'changed %d of %d' % (summary['changed'], ctx.n)
     if m.timed_out:
         note = 'timed out'
-    r = row('collection', ctx.n, m, counters, failed, ctx.n - latched, fl, note)
-    r['extra_writes'] = max(0, counters.get('write', 0) - ctx.n)  # each VM needs exactly one: more = a double raise
-    r['reads_per_vm'] = counters.get('read', 0) / float(ctx.n)
+    r = row(name, ctx.n, m, counters, failed, ctx.n - latched, fl, note)
+    # each VM needs exactly one write: more = a double raise (the preflight's policy probes are POSTs, not writes)
+    r['extra_writes'] = max(0, counters.get('write', 0) - ctx.n - (checks or {}).get('policy', 0))
+    r['reads_per_vm'] = (counters.get('read', 0) - (checks or {}).get('reads', 0)) / float(ctx.n)
     extra_note = '%.2f reads per VM (target <= %d), %d writes beyond 1 per VM (double raises)' % (
         r['reads_per_vm'],
         floors.confirm_reads(ctx.cfg),
         r['extra_writes'],
     )
+    if checks:
+        r['preflight_calls'] = checks
+        extra_note += '; preflight: %d reads + %d policy probes (%d resource groups)' % (
+            checks['reads'],
+            checks['policy'],
+            ctx.groups * ctx.subs,
+        )
     if per_vm:
         limit = floors.confirm_reads(ctx.cfg)
         over = sorted(c for c in per_vm.values() if c > limit)
@@ -513,6 +534,25 @@ def run_azcollection(ctx):
         'key_incarnation_id=%d` (ansible %s)'
         % (_home(venv), ctx.forks, TARGET_KID, ctx.args.machine.get('azcollection_venv', {}).get('ansible'))
     ]
+
+
+def preflight_calls(sim, counters):
+    """{reads, policy}: the preflight's calls (permissions, locks, Resource Health; checkPolicyRestrictions) from the
+    request log, or None when the log did not hold the whole run."""
+    if counters.get('read', 0) + counters.get('write', 0) + counters.get('token', 0) + 50 >= 60000:
+        return None
+    out = {'reads': 0, 'policy': 0}
+    for entry in sim.control.requests():
+        path = entry['path'].split('?', 1)[0].lower()
+        if path.endswith('/checkpolicyrestrictions'):
+            out['policy'] += 1
+        elif entry['method'] == 'GET' and (
+            path.endswith('/microsoft.authorization/permissions')
+            or path.endswith('/microsoft.authorization/locks')
+            or path.endswith('/microsoft.resourcehealth/availabilitystatuses')
+        ):
+            out['reads'] += 1
+    return out
 
 
 def reads_by_vm(sim, ids, counters):
@@ -786,7 +826,7 @@ def run_regain_windows(ctx):
     """regain_windows_access over N Windows VMs (a separate, all-Windows fleet loaded for this contender; the
     generated fleet is restored afterwards): the first run (every VM written) against the VMAccess apply floor, then
     the all-done re-run (0 writes) against its read floor. Returns two rows."""
-    fleet = make_fleet(ctx.n, ctx.subs)
+    fleet = make_fleet(ctx.n, ctx.subs, ctx.groups)
     fleet['generate'].update(prefix='benchwin', windows_every=1)
     ctx.sim.control.reset(fleet)
     try:
@@ -810,7 +850,7 @@ def run_regain_windows(ctx):
         m, counters = _timed_rerun(ctx, cmd, 'regain_windows', max(900, 10 * fl.seconds))
         _, _, s2 = recap(ctx.log('regain_windows'))
     finally:
-        ctx.sim.control.reset(make_fleet(ctx.n, ctx.subs))
+        ctx.sim.control.reset(make_fleet(ctx.n, ctx.subs, ctx.groups))
     ok_first = bool(s1) and not s1['failed'] and s1['changed'] == ctx.n
     first_row = row(
         'regain_windows_first',
@@ -1343,6 +1383,12 @@ def parse_args(argv):
         default=1,
         help='spread the N VMs round-robin over K subscriptions, each with its own buckets (1)',
     )
+    p.add_argument(
+        '--groups',
+        type=int,
+        default=1,
+        help="deal each subscription's VMs round-robin into G resource groups (1): the preflight checks per group",
+    )
     p.add_argument('--lro-seconds', type=float, help='ARM operation latency (profile: 15, quick 1)')
     p.add_argument('--relatch-seconds', type=float, help='guest relatch latency (profile: 90, quick 3)')
     p.add_argument('--extension-seconds', type=float, help='VMAccess handler run time (profile: 30, quick 1)')
@@ -1543,7 +1589,7 @@ def run_size(args, n, cfg_in):
     say('=== %d VMs: starting the simulator (%s)' % (n, ', '.join('%s=%s' % kv for kv in sorted(cfg_in.items()))))
     res = {'rows': [], 'floors': {}, 'commands': {}, 'skipped': []}
     with Simulator.start(
-        fleet=make_fleet(n, args.subscriptions), config=cfg_in, state_dir=os.path.join(work, 'sim')
+        fleet=make_fleet(n, args.subscriptions, args.groups), config=cfg_in, state_dir=os.path.join(work, 'sim')
     ) as sim:
         cfg = sim.control.config()
         res['sim_config'] = cfg
@@ -1563,6 +1609,7 @@ def run_size(args, n, cfg_in):
             else:
                 r, cmds = {
                     'collection': run_collection,
+                    'collection_no_preflight': run_collection_no_preflight,
                     'azcollection': run_azcollection,
                     'adhoc': run_adhoc,
                     'lookup': run_lookup,

@@ -8,7 +8,8 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
                                                      the first one is the ready file's client
     resource_groups: [{name, location, vms: [VM], scale_sets: [SS]}]   in the default subscription
     subscriptions: [{id, name, resource_groups: [...]}]                  more subscriptions
-    generate: {count, resource_group?, prefix?, windows_every?, faults?: {fault: every_nth}, subscriptions?: K}
+    generate: {count, resource_group?, prefix?, windows_every?, faults?: {fault: every_nth}, subscriptions?: K,
+               groups?: G (resource groups per subscription)}
                                                      K > 1 spreads the VMs round-robin over K subscriptions
                                                      (the default one, then subscription_ids(K)[1:]), each
                                                      with its own throttle buckets as in Azure
@@ -108,15 +109,15 @@ class Fleet:
             if spread < 1:
                 raise FleetError('generate.subscriptions must be 1 or more')
             first = str(data.get('subscription_id') or DEFAULT_SUBSCRIPTION)
-            for k, group in enumerate(generated_groups(spread, **generate)):
+            for k, sub_groups in enumerate(generated_groups(spread, **generate)):
                 if k == 0:
-                    groups.append(group)
+                    groups.extend(sub_groups)
                 else:
                     sub_specs.append(
                         {
                             'id': subscription_ids(spread, first)[k],
                             'name': f'armsim-{k + 1}',
-                            'resource_groups': [group],
+                            'resource_groups': sub_groups,
                         }
                     )
         if groups or not sub_specs:
@@ -449,13 +450,21 @@ def subscription_ids(k, first=DEFAULT_SUBSCRIPTION):
     return ids
 
 
-def generated_groups(k, count, **kwargs):
+def generated_groups(k, count, groups=1, **kwargs):
     """``generated_group`` spread round-robin over ``k`` subscriptions: VM i goes to subscription i % k (names
-    stay those of one generated group, so a VM keeps its name whatever k is). One group per subscription."""
+    stay those of one generated group, so a VM keeps its name whatever k is). ``groups`` > 1: each subscription's
+    VMs are dealt round-robin into that many resource groups, named ``<resource_group>-01`` ... Returns one list
+    of groups per subscription."""
     whole = generated_group(count, **kwargs)
-    if k == 1:
-        return [whole]
-    return [dict(whole, vms=whole['vms'][j::k]) for j in range(k)]
+    per_sub = [whole] if k == 1 else [dict(whole, vms=whole['vms'][j::k]) for j in range(k)]
+    groups = int(groups or 1)
+    if groups < 1:
+        raise FleetError('generate.groups must be 1 or more')
+    if groups == 1:
+        return [[g] for g in per_sub]
+    return [
+        [dict(g, name='%s-%02d' % (g['name'], n + 1), vms=g['vms'][n::groups]) for n in range(groups)] for g in per_sub
+    ]
 
 
 def generate_fleet(count, **kwargs):
