@@ -481,8 +481,8 @@ def success_outcome(result, check_mode):
     return outcome('unchanged', 'unchanged', 'already applied: nothing to change')
 
 
-def task_spec(handler, argument_spec):
-    """The TaskSpec of a profile."""
+def task_spec(handler, argument_spec, name=None):
+    """The TaskSpec of a profile (``name``: the module's full name)."""
 
     def run(ctx):
         return run_task(handler, ctx)
@@ -490,4 +490,6 @@ def task_spec(handler, argument_spec):
     def validate(params):
         return validate_task(handler, params)
 
-    return TaskSpec(argument_spec, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, shared=BatchState, validate=validate)
+    return TaskSpec(
+        argument_spec, run, mutually_exclusive=MUTUALLY_EXCLUSIVE, shared=BatchState, validate=validate, name=name
+    )

@@ -441,4 +441,5 @@ def task_spec():
         shared=ConfirmTiming,
         validate=validate,
         steps=run_steps,
+        name='vmrescue.azure.proxy_agent_settings',
     )

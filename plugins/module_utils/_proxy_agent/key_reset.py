@@ -454,4 +454,5 @@ def task_spec():
         validate=validate,
         steps=run_steps_with_outcome,
         summary=batch_summary,
+        name='vmrescue.azure.proxy_agent_key_reset',
     )
