@@ -121,7 +121,7 @@ def _playbook(sim, tmp_path):
         '- %s: {password: %s, username: bob, targets: [%s, %s, %s, not-an-id], secret: %s, %s, report: %s}'
         % (MOD_LINUX, pw, vm, win, gone, sec, sp, rep % 'linux-batch'),
         '- %s: {password: %s, username: bob, vm_id: %s, force: true, report: %s}' % (MOD_LINUX, pw, vm, rep % 'echo'),
-        '- %s: {password: %s, username: admin1, vm_id: %s, report: %s}' % (MOD_WINDOWS, pw, vm, rep % 'windows'),
+        '- %s: {password: %s, username: rescueadmin, vm_id: %s, report: %s}' % (MOD_WINDOWS, pw, vm, rep % 'windows'),
         '- %s: {state: reset, vm_id: %s, secret: %s, %s, report: %s}' % (MOD_KEY, gone, sec, sp, rep % 'key'),
     ]
     # and one that succeeds: its diff (--diff) shows the protected settings masked
