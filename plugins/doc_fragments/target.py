@@ -72,6 +72,22 @@ options:
         C(ansible-playbook) run that started it ends.
     type: bool
     default: false
+  report:
+    description:
+      - Write the run report of this task to this path (a JSON file; its directory must exist). Per target it holds the
+        identity, outcome and reason code, before / after (never a secret), timings, and the request and correlation
+        IDs Azure gave each write and each failed call (C(x-ms-request-id), C(x-ms-correlation-request-id)); per run
+        who (the principal's object ID, app ID and tenant), when, the collection version and the task's options with
+        every secret masked. The schema is C(docs/schemas/run_report.schema.json) in the collection.
+      - A Markdown view of the same report (counts by outcome and reason code, one row per target) is written next
+        to it, with the extension C(.md) instead of C(.json). Both files are written atomically, mode C(0600).
+      - Works with one target and with O(targets). The result then has C(report) (C(path), C(markdown_path),
+        C(counts)); a report that cannot be written is a warning, never a failed task.
+      - With O(background=true) the report is written by the background process when the batch ends, shortly after
+        the last target's result. For the hosts of a play use the recovery roles' C(<role>_report_path) or
+        M(vmrescue.azure.run_report), which write the report from the hosts' results on the controller.
+      - The guide C(docs/docsite/rst/guide_run_report.rst) describes it.
+    type: path
 notes:
   - The target is validated before any call to Azure; a malformed O(vm_id) gets a message naming what is wrong.
 """

@@ -49,8 +49,9 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._arm import (
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._auth.errors import TransientSignInError
 from ansible_collections.vmrescue.azure.plugins.module_utils._pacing import Pacer, pacing_policy_class
+from ansible_collections.vmrescue.azure.plugins.module_utils._report import COLLECTION_VERSION
 
-USER_AGENT = 'vmrescue.azure/0.1.0'
+USER_AGENT = 'vmrescue.azure/%s' % COLLECTION_VERSION
 
 
 class ArmResponse:

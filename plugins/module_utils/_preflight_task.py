@@ -146,4 +146,4 @@ def summary(results):
 
 def task_spec():
     """The module's TaskSpec."""
-    return TaskSpec(ARGUMENT_SPEC, run, preflight=_plan, summary=summary)
+    return TaskSpec(ARGUMENT_SPEC, run, preflight=_plan, summary=summary, name='vmrescue.azure.recovery_preflight')

@@ -20,6 +20,7 @@ Public names (kept stable):
 - ``with_audit(result, task, started, journal=(), principal=None) -> result``: adds the target's ``audit``
   (docs/docsite/rst/guide_run_report.rst) and drops the ``diff`` unless the task asked for one; every target result
   gets it.
+- ``write_report(task, out)``: the ``report`` option's hook at the end of ``run_task`` (``_report.attach``).
 - ``AzureModule(spec)``: ``.main()`` runs and exits.
 """
 
@@ -44,6 +45,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import drive
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, outcome, secret_values
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.gate import PreflightSkip, run as preflight_run
+from ansible_collections.vmrescue.azure.plugins.module_utils._report import attach, mask_options
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TargetError,
     target_from_params,
@@ -281,7 +283,18 @@ def run_task(task, env=None, client=None, on_result=None):
     for warning in (getattr(getattr(client, 'auth', None), 'warnings', None) or []) + notes:
         if warning not in (out.get('warnings') or []):
             out.setdefault('warnings', []).append(warning)
+    if task.params.get('report'):
+        write_report(task, out)
     return out
+
+
+def write_report(task, out):
+    """The ``report`` option: the run report of the task's results written, ``out['report']`` set (a failure to
+    write it is a warning of ``out``, never a lost run)."""
+    options = mask_options(task.params, task.spec.full_argument_spec(), SECRET_OPTIONS)
+    results = (out.get('results') or []) if task.batch else [out]
+    run = dict(check_mode=task.check_mode)
+    return attach(out, task.params['report'], results, task.spec.name, options, run, task_secrets(task.params))
 
 
 def _internal_error(exc, params):

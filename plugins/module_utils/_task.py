@@ -10,7 +10,7 @@ Public names (kept stable):
 
 - ``TaskSpec(argument_spec, run, mutually_exclusive=(), required_together=(), required_one_of=(),
   required_if=(), required_by=None, target=True, supports_check_mode=True, shared=None, validate=None,
-  steps=None, summary=None, preflight=None)``; ``.full_argument_spec()`` (the shared auth, target and batch options merged with the spec's
+  steps=None, summary=None, preflight=None, name=None)``; ``.full_argument_spec()`` (the shared auth, target and batch options merged with the spec's
   own) and ``.constraints()`` (dict of kwargs for AnsibleModule / ArgumentSpecValidator). A spec with
   ``target=True`` also gets the batch options ``targets``/``concurrency`` (``_batch``).
 - ``prepare(spec, params, check_mode=False, diff=False) -> Task``: the one validation of a task (the spec's rules,
@@ -57,7 +57,8 @@ class TaskSpec:
     ``steps``: optional generator form of ``run`` (same argument; yields the seconds until its next request,
     returns the result): ``execute`` then runs the targets as a pipeline (``_batch.run_pipelined``), so a target
     waiting between two requests holds none of the ``concurrency`` workers. ``summary``: optional
-    ``summary(results) -> str | None``, the domain's own line for a batch's ``msg`` (else the counts).
+    ``summary(results) -> str | None``, the domain's own line for a batch's ``msg`` (else the counts). ``name``:
+    the module's full name (the run report's ``kind``).
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class TaskSpec:
         steps=None,
         summary=None,
         preflight=None,
+        name=None,
     ):
         self.argument_spec = argument_spec
         self.run = run
@@ -91,6 +93,7 @@ class TaskSpec:
         self.steps = steps
         self.summary = summary
         self.preflight = preflight
+        self.name = name
 
     def full_argument_spec(self):
         spec = {}

@@ -149,8 +149,10 @@ class RequestLog:
         with self.lock:
             self.entries.clear()
 
-    def add(self, req, status, principal, duration):
+    def add(self, req, status, principal, duration, headers=None):
         body = None
+        # the IDs the response gave (bookkeeping: a test finds the client's record of each write by them)
+        ids = dict((str(k).lower(), v) for k, v in (headers or {}).items() if str(k).lower().startswith('x-ms-'))
         if req.body:
             try:
                 body = redact(json.loads(req.body))
@@ -169,6 +171,8 @@ class RequestLog:
                     'body': body,
                     'duration_ms': round(duration * 1000, 1),
                     'if_match': req.header('If-Match'),
+                    'request_id': ids.get('x-ms-request-id'),
+                    'correlation_id': ids.get('x-ms-correlation-request-id'),
                 }
             )
 

@@ -68,7 +68,7 @@ class App:
         latency = float(world.config.get('latency_ms') or 0) / 1000.0
         if latency > 0:
             time.sleep(latency)
-        world.log.add(req, resp.status, req.principal, time.monotonic() - started)
+        world.log.add(req, resp.status, req.principal, time.monotonic() - started, headers=resp.headers)
         return resp
 
     def _dispatch(self, router, req):

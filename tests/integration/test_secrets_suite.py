@@ -115,6 +115,15 @@ def _playbook(sim, tmp_path):
         "- ansible.builtin.debug: {msg: \"{{ lookup('vmrescue.azure.key_latch_status', '%s', secret='%s', "
         "on_missing='maybe') }}\"}" % (vm, WRONG_SECRET),
     ]
+    # the run report (issue 21) of failing paths with the secrets inline: the written files are scanned too
+    rep = "\"{{ lookup('ansible.builtin.env', 'REPORT_DIR') }}/%s.json\""
+    flow += [
+        '- %s: {password: %s, username: bob, targets: [%s, %s, %s, not-an-id], secret: %s, %s, report: %s}'
+        % (MOD_LINUX, pw, vm, win, gone, sec, sp, rep % 'linux-batch'),
+        '- %s: {password: %s, username: bob, vm_id: %s, force: true, report: %s}' % (MOD_LINUX, pw, vm, rep % 'echo'),
+        '- %s: {password: %s, username: rescueadmin, vm_id: %s, report: %s}' % (MOD_WINDOWS, pw, vm, rep % 'windows'),
+        '- %s: {state: reset, vm_id: %s, secret: %s, %s, report: %s}' % (MOD_KEY, gone, sec, sp, rep % 'key'),
+    ]
     # and one that succeeds: its diff (--diff) shows the protected settings masked
     flow.append('- %s: {password: %s, username: bob, vm_id: %s}' % (MOD_LINUX, pw, locked))
     tasks = []
@@ -192,7 +201,10 @@ def _role_playbook(sim, tmp_path):
     text = textwrap.dedent("""\
         - hosts: all
           gather_facts: false
-          vars: {linux_access_recovery_username: bob, linux_access_recovery_password: %s}
+          vars:
+            linux_access_recovery_username: bob
+            linux_access_recovery_password: %s
+            linux_access_recovery_report_path: "{{ lookup('ansible.builtin.env', 'REPORT_DIR') }}/role.json"
           roles:
             - vmrescue.azure.linux_access_recovery
         - hosts: all
@@ -303,7 +315,9 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
     def run(job):
         label, kind, kw = job
         log = tmp_path / ('log-%s.txt' % label.replace(' ', '_').replace('.', '_'))
-        env = dict(sim_env, ANSIBLE_LOG_PATH=str(log))
+        reports = tmp_path / ('reports-%s' % label.replace(' ', '_').replace('.', '_'))
+        reports.mkdir()
+        env = dict(sim_env, ANSIBLE_LOG_PATH=str(log), REPORT_DIR=str(reports))
         if kind == 'playbook':
             env_cb = dict(env, ANSIBLE_STDOUT_CALLBACK=kw.get('callback', 'vmr_json'))
             result = _run_playbook_with_callback(
@@ -332,6 +346,15 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
             if found:
                 hits.append('%s returned values: %s' % (label, found))
             scanned += 1
+    # the run reports (JSON and Markdown) the modules' report option and the role's report path wrote
+    written = sorted(tmp_path.glob('reports-*/*'))
+    for path in written:
+        found = _hits(path.read_text(), needles)
+        if found:
+            hits.append('run report %s: %s' % (path.relative_to(tmp_path), found))
+        scanned += 1
+    names = set(p.name for p in written)
+    assert {'linux-batch.json', 'echo.md', 'windows.json', 'key.json', 'role.json', 'role.md'} <= names, names
     log = json.dumps(sim.control.requests())
     found = _hits(log, needles)
     if found:

@@ -45,6 +45,7 @@ def test_tarball_ships_what_users_and_tools_expect(tarball):
         'meta/runtime.yml',
         'MANIFEST.json',
         'FILES.json',
+        'docs/schemas/run_report.schema.json',  # the run report's schema (issue 21): users validate against it
     ):
         assert needed in names, needed
     assert 'GNU GENERAL PUBLIC LICENSE' in license_text and 'Version 3, 29 June 2007' in license_text

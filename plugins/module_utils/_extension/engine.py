@@ -481,8 +481,8 @@ def success_outcome(result, check_mode):
     return outcome('unchanged', 'unchanged', 'already applied: nothing to change')
 
 
-def task_spec(handler, argument_spec):
-    """The TaskSpec of a profile."""
+def task_spec(handler, argument_spec, name=None):
+    """The TaskSpec of a profile (``name``: the module's full name)."""
 
     def run(ctx):
         return run_task(handler, ctx)
@@ -497,4 +497,5 @@ def task_spec(handler, argument_spec):
         shared=BatchState,
         validate=validate,
         preflight=handler.write_plan,
+        name=name,
     )

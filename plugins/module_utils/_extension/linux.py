@@ -433,4 +433,4 @@ def run(ctx):
 
 def task_spec():
     """The module's TaskSpec."""
-    return engine_task_spec(LINUX, ARGUMENT_SPEC)
+    return engine_task_spec(LINUX, ARGUMENT_SPEC, name='vmrescue.azure.vmaccess_linux')

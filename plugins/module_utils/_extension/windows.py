@@ -187,4 +187,4 @@ WINDOWS = WindowsHandler()
 
 def task_spec():
     """The module's TaskSpec."""
-    return engine_task_spec(WINDOWS, ARGUMENT_SPEC)
+    return engine_task_spec(WINDOWS, ARGUMENT_SPEC, name='vmrescue.azure.vmaccess_windows')

@@ -443,4 +443,5 @@ def task_spec():
         validate=validate,
         steps=run_steps,
         preflight=write_plan,
+        name='vmrescue.azure.proxy_agent_settings',
     )

@@ -456,6 +456,7 @@ def task_spec():
         steps=run_steps_with_outcome,
         summary=batch_summary,
         preflight=write_plan,
+        name='vmrescue.azure.proxy_agent_key_reset',
     )
 
 
