@@ -484,15 +484,12 @@ def success_outcome(result, check_mode):
 def task_spec(handler, argument_spec, name=None):
     """The TaskSpec of a profile (``name``: the module's full name)."""
 
-    def run(ctx):
-        return run_task(handler, ctx)
-
     def validate(params):
         return validate_task(handler, params)
 
     return TaskSpec(
         argument_spec,
-        run,
+        lambda ctx: run_task(handler, ctx),
         mutually_exclusive=MUTUALLY_EXCLUSIVE,
         shared=BatchState,
         validate=validate,
