@@ -36,9 +36,9 @@ options:
     choices: [key_reset, proxy_agent_settings, vmaccess_linux, vmaccess_windows]
   state:
     description:
-      - The state the write module would be given, where it changes the write; V(absent) (VMAccess) checks the
-        removal of the extension (a DELETE: a C(CanNotDelete) lock refuses it); V(restored)
-        (O(operation=proxy_agent_settings)) checks a restore (no policy probe: the settings are per VM).
+      - The state the write module would be given, where it changes the write. V(absent) (VMAccess) checks the
+        removal of the extension, a DELETE, which a C(CanNotDelete) lock refuses. V(restored)
+        (O(operation=proxy_agent_settings)) checks a restore, without a policy probe (the settings are per VM).
     type: str
     choices: [present, absent, restored]
   wire_server_mode:
@@ -121,9 +121,11 @@ facts:
   returned: success
   type: dict
 preflight:
-  description: The scope checks for this target, C(checks) (C(permissions), C(locks), C(policy), C(health): C(passed),
-    C(failed) or C(unchecked)), C(refused) (reason code or null), C(warnings), C(unchecked) (each with C(check),
-    C(scope), C(missing_action), C(why)). In a batch, the task's RV(preflight) instead counts C(scopes) and C(calls).
+  description: >-
+    The scope checks for this target. C(checks) gives C(permissions), C(locks), C(policy) and C(health) each as
+    C(passed), C(failed) or C(unchecked); C(refused) the reason code or null; C(warnings); C(unchecked) each with
+    C(check), C(scope), C(missing_action), C(why). In a batch, the task's RV(preflight) instead counts C(scopes) and
+    C(calls).
   returned: when O(preflight=true)
   type: dict
 results:
