@@ -24,6 +24,7 @@ harness itself broke: a contender that fails shows it in the table.
     make bench BENCH_ARGS="--quick --sizes 20"  # quick run (short latencies: figures say so)
     .venv/bin/python bench/run.py --sizes 1000 --contenders collection,rerun_pending --no-docs
     .venv/bin/python bench/run.py --sizes 5000 --subscriptions 5 --contenders collection --no-docs
+    .venv/bin/python bench/run.py --sizes 1000 --groups 10 --contenders collection_no_preflight,collection_report --no-docs
 """
 
 import argparse
@@ -59,6 +60,7 @@ from azcli import AzCli, az_executable  # noqa: E402
 ALL = (
     'collection',
     'collection_no_preflight',
+    'collection_report',
     'azcollection',
     'azcli',
     'adhoc',
@@ -91,6 +93,7 @@ QUICK_TAG = ' [quick latencies]'
 LABELS = {
     'collection': 'vmrescue.azure reset_proxy_agent_keys',
     'collection_no_preflight': 'vmrescue.azure reset_proxy_agent_keys, preflight: false',
+    'collection_report': 'vmrescue.azure reset_proxy_agent_keys, preflight + run report',
     'azcollection': 'azure.azcollection azure_rm_resource',
     'azcli': 'az vm update loop (xargs -P)',
     'adhoc': 'ad-hoc proxy_agent_key_reset, no-op',
@@ -389,6 +392,15 @@ class Ctx:
 
     def playbook(self, *args):
         return [os.path.join(VENV_BIN, 'ansible-playbook'), '-f', str(self.forks), *args]
+
+
+def run_collection_report(ctx):
+    """The key reset with the preflight (the default) and the run report written (issue 21)."""
+    path = os.path.join(ctx.work, 'run-report.json')
+    r, cmds = run_collection(ctx, 'collection_report', {'proxy_agent_key_recovery_report_path': path})
+    if not os.path.exists(path):
+        r['note'] = '; '.join(x for x in ('no run report written', r.get('note')) if x)
+    return r, cmds
 
 
 def run_collection_no_preflight(ctx):
@@ -1610,6 +1622,7 @@ def run_size(args, n, cfg_in):
                 r, cmds = {
                     'collection': run_collection,
                     'collection_no_preflight': run_collection_no_preflight,
+                    'collection_report': run_collection_report,
                     'azcollection': run_azcollection,
                     'adhoc': run_adhoc,
                     'lookup': run_lookup,
