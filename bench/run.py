@@ -440,8 +440,9 @@ def run_collection(ctx, name='collection', more=None):
     if m.timed_out:
         note = 'timed out'
     r = row(name, ctx.n, m, counters, failed, ctx.n - latched, fl, note)
-    # each VM needs exactly one write: more = a double raise (the preflight's policy probes are POSTs, not writes)
-    r['extra_writes'] = max(0, counters.get('write', 0) - ctx.n - (checks or {}).get('policy', 0))
+    # each VM needs exactly one write: more = a double raise (the simulator counts the preflight's policy probes,
+    # POSTs that change nothing, as 'action')
+    r['extra_writes'] = max(0, counters.get('write', 0) - ctx.n)
     r['reads_per_vm'] = (counters.get('read', 0) - (checks or {}).get('reads', 0)) / float(ctx.n)
     extra_note = '%.2f reads per VM (target <= %d), %d writes beyond 1 per VM (double raises)' % (
         r['reads_per_vm'],

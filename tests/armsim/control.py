@@ -15,7 +15,9 @@ from .health import HealthState
 from .policy import PolicyAssignment
 from .routing import Response
 
-COUNTER_KINDS = ('token', 'read', 'write', 'poll', 'throttled')
+# 'action': a POST that changes nothing (checkPolicyRestrictions); Resource Manager's write bucket still takes it
+# (throttle.py): only this bookkeeping tells it from a write.
+COUNTER_KINDS = ('token', 'read', 'write', 'poll', 'action', 'throttled')
 FAULT_KINDS = ('status', 'drop', 'slow', 'conflict', 'operation_fails', 'deallocate')
 REDACTED = '<redacted>'
 SECRET_KEYS = {'protectedsettings', 'client_secret', 'client_assertion', 'adminpassword'}

@@ -226,3 +226,17 @@ def test_check_policy_restrictions_for_an_extension_under_a_vm(ref):
     frozen = scope_of(ref, 'rg-frozen') + '/providers/Microsoft.PolicyInsights/checkPolicyRestrictions'
     assert ref.post(frozen, {'resourceDetails': {'resourceContent': ext}}, api=POLICY_API).status_code == 200
     assert_arm_error(ref.post(url, {'pendingFields': []}, api=POLICY_API), 400, 'InvalidCheckRestrictionsRequest')
+
+
+def test_check_policy_restrictions_takes_the_write_bucket_and_is_counted_as_an_action(ref):
+    """Resource Manager throttles a POST as a write (x-ms-ratelimit-remaining-subscription-writes), whatever it does;
+    the simulator's bookkeeping counts this one, which changes nothing, as an 'action', not a 'write'."""
+    url = scope_of(ref, 'rg-ok') + '/providers/Microsoft.PolicyInsights/checkPolicyRestrictions'
+    ext = {'type': 'Microsoft.Compute/virtualMachines/extensions', 'properties': VMACCESS}
+    ref.sim.control.reset_counters()
+    first = ref.post(url, {'resourceDetails': {'resourceContent': ext}}, api=POLICY_API)
+    second = ref.post(url, {'resourceDetails': {'resourceContent': ext}}, api=POLICY_API)
+    writes = [int(r.headers['x-ms-ratelimit-remaining-subscription-writes']) for r in (first, second)]
+    assert writes[1] < writes[0], writes
+    counters = ref.sim.control.counters()
+    assert (counters['action'], counters['write']) == (2, 0), counters
