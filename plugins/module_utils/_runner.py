@@ -44,7 +44,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._batch import (
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import drive
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, outcome, secret_values
-from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.gate import PreflightSkip, run as preflight_run
+from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.gate import Gate, PreflightSkip
 from ansible_collections.vmrescue.azure.plugins.module_utils._report import attach, mask_options
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TargetError,
@@ -73,15 +73,17 @@ def _steps_one(task, client, target, shared, gate=None):
     """One target as a step generator (``spec.steps``, else ``spec.run`` in one step); failures become results.
 
     The target's calls go through a client bound to its own journal (``ArmClient.bound``): its ``audit``; and to its
-    preflight verdict (``gate``: ``(plan, Verdict)`` or None), which refuses a write Azure would refuse: the target is
-    then skipped with the verdict's reason code, and in check mode a promised change it refuses is that skip too."""
+    preflight verdict (``gate``: the task's ``_preflight.gate.Gate`` or None), which refuses a write Azure would
+    refuse: the target is then skipped with the verdict's reason code, and in check mode a promised change it
+    refuses is that skip too."""
     started = time.time()
     journal = []
-    verdict = gate[1] if gate is not None else None
-    bound = client.bound(journal, gate=verdict.guard if verdict else None) if hasattr(client, 'bound') else client
+    verdict = None
     try:
         if target is not None and not target.subscription_id:
             target = target.with_subscription(client.subscription_id)
+        verdict = gate.verdict(target) if gate is not None and target is not None else None
+        bound = client.bound(journal, gate=verdict.guard if verdict else None) if hasattr(client, 'bound') else client
         ctx = task.context(bound, target, shared, preflight=verdict)
         if task.spec.steps is not None:
             result = yield from task.spec.steps(ctx)
@@ -95,38 +97,18 @@ def _steps_one(task, client, target, shared, gate=None):
             result['id'] = target.id
     if verdict is not None:
         if task.check_mode:
-            result = verdict.check_mode_skip(result, gate[0]) or result
+            result = verdict.check_mode_skip(result) or result
         result.setdefault('preflight', verdict.as_dict())
     return with_audit(result, task, started, journal, getattr(client, 'principal', None))
 
 
-def _preflight(task, client, pending, concurrency):
-    """``({index: (plan, Verdict)}, Summary or None, warnings)``: the task's preflight (``_preflight.gate``), once
-    per scope before any target runs; nothing when the spec has no plan or the task says ``preflight: false``.
-    A failure of the preflight itself is a warning: the writes then say what Azure refuses."""
-    if task.spec.preflight is None or not task.params.get('preflight', True) or not pending:
-        return {}, None, []
+def _gate(task, client):
+    """The task's preflight gate (``_preflight.gate.Gate``), or None when the spec has no plan or the task says
+    ``preflight: false``. It reads nothing until a target is about to be written."""
+    if task.spec.preflight is None or not task.params.get('preflight', True):
+        return None
     plan = task.spec.preflight(task.params)
-    if plan is None:
-        return {}, None, []
-    targets = []
-    for index, target in pending:
-        try:
-            targets.append(
-                (index, target if target.subscription_id else target.with_subscription(client.subscription_id))
-            )
-        except VmrescueError:
-            continue  # no subscription: the target's run says so
-    try:
-        verdicts, summary = preflight_run(client, plan, [t for _i, t in targets], concurrency)
-    except Exception as exc:  # pylint: disable=broad-except  # a bug must not cost the run: say it, go on
-        return (
-            {},
-            None,
-            ['preflight did not run (%s: %s): the writes will say what Azure refuses' % (exc.__class__.__name__, exc)],
-        )
-    gates = dict((index, (plan, verdict)) for (index, _t), verdict in zip(targets, verdicts))
-    return gates, summary, summary.warnings()
+    return Gate(client, plan) if plan is not None else None
 
 
 def _utc(when):
@@ -226,21 +208,21 @@ def _sign_in_failure(exc, task, pending, finish):
     return failed
 
 
-def _run_pending(task, client, pending, concurrency, finish, gates):
+def _run_pending(task, client, pending, concurrency, finish, gate):
     """Every valid target through the spec (a pipeline for a step spec); results or exceptions in input order."""
     shared = task.spec.shared() if task.spec.shared is not None else None
 
     def work(item):
         index, target = item
         try:
-            res = drive(_steps_one(task, client, target, shared, gates.get(index)))
+            res = drive(_steps_one(task, client, target, shared, gate))
         except Exception as exc:  # pylint: disable=broad-except
             res = exc
         return finish(index, target, res)
 
     def work_steps(item):
         index, target = item
-        res = yield from _steps_one(task, client, target, shared, gates.get(index))
+        res = yield from _steps_one(task, client, target, shared, gate)
         return finish(index, target, res)
 
     if task.spec.steps is not None:
@@ -271,15 +253,16 @@ def run_task(task, env=None, client=None, on_result=None):
             client = client_for(task.params, env=env, pool_size=min(concurrency * lanes, len(pending)) + 2)
         except (VmrescueError, ValueError, TypeError) as exc:
             return _sign_in_failure(exc, task, pending, finish)
-    gates, preflight, notes = _preflight(task, client, pending, concurrency)
-    done = _run_pending(task, client, pending, concurrency, finish, gates) if pending else []
+    gate = _gate(task, client) if pending else None
+    done = _run_pending(task, client, pending, concurrency, finish, gate) if pending else []
     for (index, _target), res in zip(pending, done):
         if isinstance(res, Exception):  # finish() itself failed (on_result raised): report it on that target
             res = _internal_error(res, task.params)
         results[index] = res
     out = summarize(results, message=task.spec.summary) if task.batch else results[0]
-    if preflight is not None and task.batch:
-        out['preflight'] = preflight.as_dict()
+    notes = gate.summary().warnings() if gate is not None else []
+    if gate is not None and task.batch:
+        out['preflight'] = gate.summary().as_dict()
     for warning in (getattr(getattr(client, 'auth', None), 'warnings', None) or []) + notes:
         if warning not in (out.get('warnings') or []):
             out.setdefault('warnings', []).append(warning)

@@ -1,44 +1,51 @@
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The preflight gate: once per scope, before any write, what Azure would refuse (private: may change without notice).
+"""The preflight gate: once per scope, before its first write, what Azure would refuse (private: may change).
 
-``run(client, plan, targets, concurrency)`` groups the targets by resource group and makes, per group, the reads of
-``checks`` (permissions, locks, Resource Health, and Azure Policy once per distinct planned content), concurrently;
-a permission the group does not grant is asked again per resource, for those targets only. Each target gets a
-``Verdict``: what would refuse a write to it, or nothing.
+``Gate(client, plan)`` is one task's gate; ``gate.verdict(target)`` is a target's ``LazyVerdict``. Nothing is read
+until a target of a resource group is about to be written (its client calls ``guard`` before the write; in check mode
+the runner asks when a result promises a change; ``recovery_preflight`` asks for every target): then the group's
+checks are made once, for every target of the group (``checks``: permissions, locks, Resource Health, and Azure
+Policy once per distinct planned content), concurrently; a permission the group does not grant is asked again per
+resource, for that target only. So a run that writes nothing (an all-done re-run) costs no preflight call, and a
+fleet costs four calls per resource group, not per VM.
 
-A verdict is applied at the target's first write, not before its run: the runner binds it to the target's client
-(``ArmClient.bound(journal, gate=verdict.guard)``), so a target that needs no write (a key already latched, an
-extension already applied) is reported as it is, lock or not, and a target that would be written is skipped with
-the reason code and the fix instead of being refused by Azure. In check mode the runner turns a promised change
-the verdict refuses into the same skip (``check_mode_skip``).
+The verdict applies at the target's first write: a target that needs no write is reported as it is, lock or not;
+a target that would be written is skipped with the reason code and the fix instead of being refused by Azure; in
+check mode the runner turns a promised change the verdict refuses into the same skip (``check_mode_skip``).
 
 Reason codes (docs/docsite/rst/guide_troubleshooting.rst): ``scope_locked``, ``rbac_missing``, ``policy_denied``,
 ``platform_unavailable``. Audit-effect policies and a Degraded Resource Health are warnings; unchecked reads are
-reported (``Summary``) and never block.
+reported (``Summary``) and never block. A read that raised an unexpected error (a bug) leaves that scope unchecked.
 
-Public names (kept stable): ``run(client, plan, targets, concurrency=8) -> (verdicts, Summary)`` (``verdicts`` in
-the order of ``targets``); ``Verdict`` (``.blocks(method)``, ``.guard(method, path)``, ``.as_dict()``,
-``.check_mode_skip(result, plan)``); ``PreflightSkip`` (a ``VmrescueError``: ``reason_code``, ``result``);
-``Summary`` (``.as_dict()``, ``.warnings()``).
+Public names (kept stable): ``Gate(client, plan, concurrency=4)`` (``.verdict(target) -> LazyVerdict``,
+``.summary() -> Summary``); ``LazyVerdict`` (``.blocks(method)``, ``.guard(method, path)``, ``.as_dict()``,
+``.check_mode_skip(result)``, ``.skip_result(code, msg, fields)``); ``PreflightSkip`` (a ``VmrescueError``:
+``reason_code``, ``result``); ``Summary`` (``.as_dict()``, ``.warnings()``).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import run_ordered
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.checks import (
+    Check,
     allowed,
     check_policy,
     read_health,
     read_locks,
     read_permissions,
 )
-from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.verdicts import Verdict, verdict_for
+from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.verdicts import (
+    ALL_WRITES,
+    Verdict,
+    verdict_for,
+)
 
-__all__ = ['PreflightSkip', 'Summary', 'Verdict', 'run']
+__all__ = ['Gate', 'LazyVerdict', 'PreflightSkip', 'Summary']
 
 
 class PreflightSkip(VmrescueError):
@@ -48,8 +55,8 @@ class PreflightSkip(VmrescueError):
 class Summary:
     """What the preflight of one task read: scopes, calls, and the checks it could not make."""
 
-    def __init__(self, scopes):
-        self.scopes = scopes
+    def __init__(self):
+        self.scopes = 0
         self.calls = 0
         self.unchecked = []
         self.audits = []
@@ -86,58 +93,122 @@ class Summary:
         return lines
 
 
-def _scope_reads(client, plan, scope, targets):
-    """The checks of one scope: permissions, locks, health, and policy per distinct content."""
-    reads = [('permissions', lambda: read_permissions(client, scope))]
-    reads.append(('locks', lambda: read_locks(client, scope)))
-    reads.append(('health', lambda: read_health(client, scope)))
-    contents = {}
-    for target in targets:
-        content = plan.probe(target)
-        if content is not None:
-            contents.setdefault(json.dumps(content, sort_keys=True), content)
-    for key, content in contents.items():
-        reads.append((('policy', key), lambda content=content: check_policy(client, scope, content)))
-    return reads
+def _safe(name, scope, read):
+    """``read()``, or an unchecked Check when it raised something unexpected (a bug must not cost the run)."""
+    try:
+        return read()
+    except Exception as exc:  # pylint: disable=broad-except
+        return Check(name, 'unchecked', scope=scope, why='the check failed: %s: %s' % (exc.__class__.__name__, exc))
 
 
-def run(client, plan, targets, concurrency=8):
-    """The verdict of each target (in order) and the run's Summary (module docstring)."""
-    by_scope = {}
-    for target in targets:
-        by_scope.setdefault(target.resource_group_id.lower(), (target.resource_group_id, []))[1].append(target)
-    jobs = []
-    for key, (scope, members) in by_scope.items():
-        jobs.extend((key,) + read for read in _scope_reads(client, plan, scope, members))
-    done = run_ordered(lambda job: job[2](), jobs, concurrency)
-    summary = Summary(len(by_scope))
-    found = {}
-    for (key, name, _call), check in zip(jobs, done):
-        if isinstance(check, Exception):
-            raise check
-        summary.add(check)
-        found.setdefault(key, {})[name] = check
-    resource_perms = _resource_permissions(client, plan, targets, found, concurrency, summary)
-    verdicts = []
-    for target in targets:
-        checks = found[target.resource_group_id.lower()]
-        policy = checks.get(('policy', json.dumps(plan.probe(target), sort_keys=True)))
-        verdicts.append(verdict_for(target, plan, checks, policy, resource_perms.get(target.id.lower()), PreflightSkip))
-    return verdicts, summary
+class Gate:
+    """One task's preflight: scope checks made once, when first needed, shared by the scope's targets."""
+
+    def __init__(self, client, plan, concurrency=4):
+        self.client = client
+        self.plan = plan
+        self.concurrency = max(1, min(int(concurrency or 1), 4))
+        self.lock = threading.Lock()
+        self.scope_locks = {}
+        self.found = {}  # lower scope -> {check name | ('policy', content key): Check}
+        self.stats = Summary()
+
+    def verdict(self, target):
+        return LazyVerdict(self, target)
+
+    def summary(self):
+        return self.stats
+
+    def _scope_lock(self, key):
+        with self.lock:
+            return self.scope_locks.setdefault(key, threading.Lock())
+
+    def _record(self, checks):
+        with self.lock:
+            for check in checks:
+                self.stats.add(check)
+
+    def _group_checks(self, target):
+        """The checks of the target's resource group (made now when no target of the group needed them yet)."""
+        scope = target.resource_group_id
+        key = scope.lower()
+        content = self.plan.probe(target)
+        policy_key = ('policy', json.dumps(content, sort_keys=True)) if content is not None else None
+        with self._scope_lock(key):
+            found = self.found.get(key)
+            reads = []
+            if found is None:
+                found = self.found[key] = {}
+                client = self.client
+                reads = [
+                    ('permissions', lambda: read_permissions(client, scope)),
+                    ('locks', lambda: read_locks(client, scope)),
+                    ('health', lambda: read_health(client, scope)),
+                ]
+                with self.lock:
+                    self.stats.scopes += 1
+            if policy_key is not None and policy_key not in found:
+                reads.append((policy_key, lambda: check_policy(self.client, scope, content)))
+            if reads:
+                done = run_ordered(
+                    lambda item: _safe(item[0] if isinstance(item[0], str) else 'policy', scope, item[1]),
+                    reads,
+                    self.concurrency,
+                )
+                for (name, _read), check in zip(reads, done):
+                    found[name] = check
+                self._record(done)
+            return dict(found), (found.get(policy_key) if policy_key is not None else None)
+
+    def evaluate(self, target):
+        """The target's Verdict (its group's checks, made once; per resource permissions where the group lacks)."""
+        checks, policy = self._group_checks(target)
+        perms = checks['permissions']
+        resource = None
+        if perms.status == 'passed' and not all(allowed(perms.data, a) for a in self.plan.actions(target)):
+            resource = _safe('permissions', target.id, lambda: read_permissions(self.client, target.id))
+            self._record([resource])
+        return verdict_for(target, self.plan, checks, policy, resource, PreflightSkip)
 
 
-def _resource_permissions(client, plan, targets, found, concurrency, summary):
-    """Per resource, only for targets whose group's permissions lack one of the plan's actions."""
-    need = []
-    for target in targets:
-        perms = found[target.resource_group_id.lower()]['permissions']
-        if perms.status == 'passed' and not all(allowed(perms.data, a) for a in plan.actions(target)):
-            need.append(target)
-    done = run_ordered(lambda t: read_permissions(client, t.id), need, concurrency)
-    out = {}
-    for target, check in zip(need, done):
-        if isinstance(check, Exception):
-            raise check
-        summary.add(check)
-        out[target.id.lower()] = check
-    return out
+class LazyVerdict:
+    """A target's verdict, evaluated the first time it is needed (a write, a promised change, a question)."""
+
+    def __init__(self, gate, target):
+        self.gate = gate
+        self.target = target
+        self._verdict = None
+        self._lock = threading.Lock()
+
+    def resolve(self) -> Verdict:
+        with self._lock:
+            if self._verdict is None:
+                self._verdict = self.gate.evaluate(self.target)
+            return self._verdict
+
+    @property
+    def evaluated(self):
+        return self._verdict is not None
+
+    def blocks(self, method):
+        return self.resolve().blocks(method)
+
+    def guard(self, method, path):
+        """Called by the target's client before each request: evaluates and applies the verdict to a write."""
+        if method.upper() in ALL_WRITES:
+            self.resolve().guard(method, path)
+
+    def skip_result(self, code, msg, fields):
+        return dict(self.resolve().skip_result(code, msg, fields), preflight=self.as_dict())
+
+    def check_mode_skip(self, result):
+        """In check mode: the skip result for a promised change the verdict refuses, else None."""
+        if not result.get('changed') or result.get('failed'):
+            return None
+        out = self.resolve().check_mode_skip(result, self.gate.plan)
+        return dict(out, preflight=self.as_dict()) if out is not None else None
+
+    def as_dict(self):
+        if self._verdict is None:
+            return dict(evaluated=False, checks={}, refused=None, warnings=[], unchecked=[])
+        return dict(self._verdict.as_dict(), evaluated=True)
