@@ -127,7 +127,10 @@ def test_check_mode_and_diff_write_nothing(msp, sim_env):
     assert out['diff']['before']['wire_server']['mode'] == 'Enforce'
     assert out['diff']['after']['wire_server']['mode'] == 'Audit'
     c = msp.control.counters()
-    assert c['write'] == 0 and c['read'] == 1, c
+    # 1 read of the VM, and the preflight of the promised change (permissions, locks, Resource Health of the group;
+    # one checkPolicyRestrictions, counted as an action): check mode says whether Azure would refuse it
+    assert c['write'] == 0 and c['read'] == 1 + 3 and c['action'] == 1, c
+    assert out['preflight']['evaluated'] and out['preflight']['refused'] is None, out['preflight']
     assert not any(e['method'] in ('PUT', 'PATCH') for e in msp.control.requests())
 
 
