@@ -10,8 +10,9 @@ class ModuleDocFragment:
 options:
   preflight:
     description:
-      - Before any write, check once per resource group what Azure would refuse, and skip those targets with the
-        reason code and the fix instead of sending a write Azure refuses.
+      - Before any write, check what Azure would refuse, and skip those targets with the reason code and the fix
+        instead of sending a write Azure refuses. The checks are made once per resource group, when its first
+        target is about to be written (or, in check mode, promises a change); a run that writes nothing makes none.
       - "Checks: the caller's permissions for the task's writes (C(Microsoft.Authorization/permissions), per
         resource only where the group does not grant them), management locks (a C(ReadOnly) lock refuses every
         write, C(CanNotDelete) only deletes), Azure Policy on the planned write
