@@ -281,6 +281,29 @@ provisioning_state:
   returned: when known
   type: str
   sample: Succeeded
+audit:
+  description:
+    - What the run report keeps of the target (docs/docsite/rst/guide_run_report.rst); in a batch, in each entry of
+      RV(results).
+    - C(started), C(finished) (UTC), C(duration_s); C(principal) (C(object_id), C(app_id), C(tenant_id) from the
+      token's claims); C(before) / C(after) (what the diff shows, never a secret); C(requests), each write and
+      failed call with C(method), C(path), C(status), C(request_id) (C(x-ms-request-id)), C(correlation_id)
+      (C(x-ms-correlation-request-id)), C(error_code), C(at).
+  returned: always
+  type: dict
+preflight:
+  description:
+    - For each target (in a batch, in each entry of RV(results)), what the preflight found, C(evaluated) (false
+      when the target needed no write), C(checks) (C(permissions), C(locks), C(policy), C(health) as C(passed),
+      C(failed) or C(unchecked)), C(refused) (the reason code that skipped it, or null), C(warnings), C(unchecked)
+      (each with C(check), C(scope), C(missing_action), C(why)).
+    - For a batch, the task's own C(preflight) counts C(scopes), C(calls), C(unchecked) and C(audit_policies).
+  returned: when O(preflight=true)
+  type: dict
+report:
+  description: Where the run report was written (C(path), C(markdown_path)) and its C(counts).
+  returned: when O(report) is set
+  type: dict
 """
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.windows import task_spec  # noqa: E402
