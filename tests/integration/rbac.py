@@ -10,6 +10,21 @@ from ansible_runner import REPO_ROOT
 ROLE_FILE = os.path.join(REPO_ROOT, 'docs', 'docsite', 'vmrescue-azure-role.json')
 
 _COMPUTE = re.compile(r'/providers/Microsoft\.Compute/(?P<rest>.*)$', re.I)
+# The extension providers the preflight calls on a scope ({scope}/providers/<provider>/<type>), and their actions
+# (the simulator's routes: armsim/authorization.py, policy.py, health.py). Listing one's own permissions needs none
+# (armsim: no action on permissions.list) [inferred].
+_NESTED = re.compile(r'/providers/(?P<rest>Microsoft\.(Authorization|ResourceHealth|PolicyInsights)/.*)$', re.I)
+_NESTED_ACTIONS = {
+    ('GET', 'microsoft.authorization/locks'): 'Microsoft.Authorization/locks/read',
+    ('GET', 'microsoft.authorization/permissions'): None,
+    ('GET', 'microsoft.resourcehealth/availabilitystatuses'): 'Microsoft.ResourceHealth/availabilityStatuses/read',
+    ('GET', 'microsoft.resourcehealth/availabilitystatuses/current'): (
+        'Microsoft.ResourceHealth/availabilityStatuses/read'
+    ),
+    ('POST', 'microsoft.policyinsights/checkpolicyrestrictions'): (
+        'Microsoft.PolicyInsights/checkPolicyRestrictions/read'
+    ),
+}
 _METHOD_VERB = {'GET': 'read', 'HEAD': 'read', 'PUT': 'write', 'PATCH': 'write', 'DELETE': 'delete'}
 
 
@@ -18,6 +33,9 @@ def action_of(entry):
     listing one's own subscriptions and tenants)."""
     method = entry['method'].upper()
     path = entry['path'].split('?', 1)[0].rstrip('/')
+    nested = _NESTED.search(path)
+    if nested:  # a provider's resource on another resource (locks, permissions, health, policy checks)
+        return _NESTED_ACTIONS.get((method, nested.group('rest').lower()))
     m = _COMPUTE.search(path)
     if m:
         # Resource type = the provider's type segments (every other segment); POST .../start -> start/action.

@@ -206,11 +206,20 @@ def test_no_permission_403(sim, sim_env):
         AZURE_CLIENT_SECRET='armsim-test-secret-2',
     )
     vm = sim.vm_id('rg-linux', 'lin-key-lost')
+    # the preflight reads the principal's permissions: skipped before any write, with the action and the fix
     r = run_playbook(play(task(vm_id=vm, state='reset')), env, args=['-vvv'])
+    res = r.result()
+    assert r.rc == 0 and res['outcome']['status'] == 'skipped' and res['changed'] is False, r
+    assert res['outcome']['reason_code'] == 'rbac_missing' and res['audit']['requests'] == [], res
+    assert "lacks permission for action 'Microsoft.Compute/virtualMachines/write'" in res['msg']
+    assert not r.reveals('armsim-test-secret-2')
+    # without it, Azure's 403 says the same
+    r = run_playbook(play(task(vm_id=vm, state='reset', preflight=False)), env, args=['-vvv'])
     res = r.result()
     assert r.rc != 0, r
     assert 'AuthorizationFailed (HTTP 403)' in res['msg']
     assert "lacks permission for action 'Microsoft.Compute/virtualMachines/write'" in res['msg']
+    assert res['audit']['requests'][0]['status'] == 403 and res['audit']['requests'][0]['correlation_id'], res
     assert not r.reveals('armsim-test-secret-2')
 
 

@@ -26,6 +26,7 @@ EXT_WRITE = 'Microsoft.Compute/virtualMachines/extensions/write'
 PRINCIPALS = {  # refusals.yaml
     'operator': ('33333333-3333-4333-8333-333333333333', 'armsim-refusals-secret-3'),
     'operator-no-extension-write': ('44444444-4444-4444-8444-444444444444', 'armsim-refusals-secret-4'),
+    'operator-writes-only': ('55555555-5555-4555-8555-555555555555', 'armsim-refusals-secret-5'),
 }
 
 # Every Linux VM of the fleet (ok-win is the only Windows VM): resource group, then what vmaccess_linux does with it
@@ -212,14 +213,16 @@ def test_vmaccess_batch_without_preflight_learns_the_same_reasons_from_the_write
     'principal, preflight, expected, writes',
     [
         ('operator', True, ('done', 'changed'), 1),
+        ('operator-writes-only', True, ('done', 'changed'), 1),
         ('operator-no-extension-write', True, ('skipped', 'rbac_missing'), 0),
         ('operator-no-extension-write', False, ('failed', 'rbac_missing'), 1),
     ],
 )
 def test_vmaccess_batch_as_a_role_principal(ref, sim_env, principal, preflight, expected, writes):
-    """The docsite least-privilege role is enough (it may not read locks, policy or health: those checks are
-    unchecked warnings, never a block); the same role without the extension write is skipped with rbac_missing
-    naming the action before any write, or, without the preflight, fails with its one write refused."""
+    """The docsite least-privilege role is enough, its preflight checks all made; without the preflight's reads
+    (locks, policy, health) those checks are unchecked warnings, never a block; the role without the extension write
+    is skipped with rbac_missing naming the action before any write, or, without the preflight, fails with its one
+    write refused."""
     env = as_principal(sim_env, principal)
     run, res = batch(env, LINUX, ['ok-1'], ref, username='rescue', ssh_key=KEY, preflight=preflight)
     entry = res['ok-1']
@@ -235,6 +238,8 @@ def test_vmaccess_batch_as_a_role_principal(ref, sim_env, principal, preflight, 
         assert entry['arm_error']['action'] == EXT_WRITE, entry
         assert writes_to(ref, 'ok-1')[0]['status'] == 403
     if principal == 'operator':
+        assert entry['preflight']['unchecked'] == [] and not any('not checked' in w for w in warnings), entry
+    if principal == 'operator-writes-only':
         unchecked = dict((u['check'], u['missing_action']) for u in entry['preflight']['unchecked'])
         assert unchecked == {
             'locks': 'Microsoft.Authorization/locks/read',

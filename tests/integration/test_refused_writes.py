@@ -140,6 +140,10 @@ def test_missing_rbac_action_is_rbac_missing(sim, sim_env):
     vm = sim.vm_id('rg-linux', 'lin-ok')
     r = play(env, {'name': 'va', LINUX: {'vm_id': vm, 'reset_ssh': True}, 'register': 'out'})
     res = r.result()
+    assert r.rc == 0 and res['outcome'] == dict(res['outcome'], status='skipped', reason_code='rbac_missing'), r
+    assert res['missing_actions'] == ['Microsoft.Compute/virtualMachines/extensions/write'], res
+    r = play(env, {'name': 'va', LINUX: {'vm_id': vm, 'reset_ssh': True, 'preflight': False}, 'register': 'out'})
+    res = r.result()
     assert r.rc != 0 and res['failed'], r
     assert res['outcome']['reason_code'] == 'rbac_missing'
     assert "lacks permission for action 'Microsoft.Compute/virtualMachines/extensions/write'" in res['msg']

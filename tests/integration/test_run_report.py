@@ -66,15 +66,16 @@ def _report_ids(report):
     return set(r['correlation_id'] for t in report['targets'] for r in t['requests'] if r['correlation_id'])
 
 
-def test_batch_report_option_holds_every_write_and_validates(fleet, tmp_path):
+@pytest.mark.parametrize('preflight', [False, True])
+def test_batch_report_option_holds_every_write_and_validates(fleet, tmp_path, preflight):
+    """Without the preflight, the locked VM's write is refused (409) and its correlation ID is in the report; with it,
+    the VM is skipped before any write and the report keeps the preflight's finding."""
     env = client_env(fleet)
     path = tmp_path / 'reports' / 'keys.json'
     path.parent.mkdir()
     ids = [fleet.vm_id(RG, n) for n in NAMES]
-    task = {
-        'vmrescue.azure.proxy_agent_key_reset': {'targets': ids, 'state': 'reset', 'report': str(path)},
-        'register': 'out',
-    }
+    args = {'targets': ids, 'state': 'reset', 'report': str(path), 'preflight': preflight}
+    task = {'vmrescue.azure.proxy_agent_key_reset': args, 'register': 'out'}
     run = run_playbook([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [task]}], env)
     out = run.result()
     assert run.rc == 0 and out['report']['path'] == str(path), run
@@ -92,7 +93,12 @@ def test_batch_report_option_holds_every_write_and_validates(fleet, tmp_path):
     assert by_name['rep-broken']['before'] != by_name['rep-broken']['after']
 
     writes = _writes(fleet, NAMES)
-    assert len(writes) >= 2 and any(w['status'] == 409 for w in writes), writes  # the reset and the refused one
+    if preflight:
+        assert by_name['rep-locked']['outcome']['status'] == 'skipped', by_name['rep-locked']
+        assert by_name['rep-locked']['preflight']['refused'] == 'scope_locked', by_name['rep-locked']
+        assert by_name['rep-locked']['requests'] == [] and not any(w['status'] >= 400 for w in writes), writes
+    else:  # the reset and the refused one
+        assert len(writes) >= 2 and any(w['status'] == 409 for w in writes), writes
     logged = set(w['correlation_id'] for w in writes)
     assert None not in logged and logged <= _report_ids(report), (logged, _report_ids(report))
     # each write is on its own VM's entry
@@ -101,7 +107,7 @@ def test_batch_report_option_holds_every_write_and_validates(fleet, tmp_path):
         assert own <= _report_ids(dict(targets=[by_name[name]])), name
 
     text = (path.parent / 'keys.md').read_text()
-    assert '| rep-locked | %s | failed | scope_locked |' % RG in text, text
+    assert '| rep-locked | %s | %s | scope_locked |' % (RG, 'skipped' if preflight else 'failed') in text, text
     for cid in logged:
         assert cid in text
 
