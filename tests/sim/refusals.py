@@ -7,6 +7,8 @@ REFUSALS_FLEET = os.path.join(
 )
 OPERATOR = ('33333333-3333-4333-8333-333333333333', 'armsim-refusals-secret-3')
 OPERATOR_NO_EXT_WRITE = ('44444444-4444-4444-8444-444444444444', 'armsim-refusals-secret-4')
+# the docsite role without the preflight's reads (locks, checkPolicyRestrictions, Resource Health)
+OPERATOR_WRITES_ONLY = ('55555555-5555-4555-8555-555555555555', 'armsim-refusals-secret-5')
 LOCKS_API = '2020-05-01'
 PERMISSIONS_API = '2022-04-01'
 POLICY_API = '2024-10-01'

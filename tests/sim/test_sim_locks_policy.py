@@ -8,7 +8,7 @@ import specconf_arm
 from refusals import (
     CUSTOM_SCRIPT,
     LOCKS_API,
-    OPERATOR,
+    OPERATOR_WRITES_ONLY,
     POLICY_API,
     VMACCESS,
     extension_body,
@@ -103,7 +103,7 @@ def test_locks_added_and_removed_at_run_time(ref):
 
 
 def test_reading_locks_needs_locks_read(ref):
-    operator = Arm(ref.sim, *OPERATOR)  # the docsite least-privilege role: no Microsoft.Authorization/locks/read
+    operator = Arm(ref.sim, *OPERATOR_WRITES_ONLY)  # the docsite role minus Microsoft.Authorization/locks/read
     scope = scope_of(ref, 'rg-ok')
     err = assert_arm_error(
         operator.get(scope + '/providers/Microsoft.Authorization/locks', api=LOCKS_API), 403, 'AuthorizationFailed'

@@ -1,6 +1,9 @@
 """The caller's permissions (armsim/authorization.py), the VM agent and extension state that refuse extension
 writes (armsim/guestops.py) and Resource Health (armsim/health.py), on fleets/refusals.yaml."""
 
+import json
+import os
+
 import pytest
 import specconf_arm
 from refusals import (
@@ -8,6 +11,7 @@ from refusals import (
     HEALTH_API,
     OPERATOR,
     OPERATOR_NO_EXT_WRITE,
+    OPERATOR_WRITES_ONLY,
     PERMISSIONS_API,
     VMACCESS,
     extension_body,
@@ -16,6 +20,7 @@ from refusals import (
 
 from simarm import Arm
 
+ROLE_FILE = os.path.join(os.path.dirname(__file__), '..', '..', 'docs', 'docsite', 'vmrescue-azure-role.json')
 needs_specs = pytest.mark.usefixtures()  # the spec files are vendored: never skipped
 EXT_WRITE = 'Microsoft.Compute/virtualMachines/extensions/write'
 
@@ -55,10 +60,18 @@ def test_permissions_of_a_role_principal_agree_with_what_it_may_do(ref):
 
 
 def test_reading_permissions_needs_no_right_and_roles_follow_the_docsite_role(ref):
-    operator = Arm(ref.sim, *OPERATOR)  # exactly docs/docsite/vmrescue-azure-role.json, no Authorization read
+    operator = Arm(ref.sim, *OPERATOR)  # exactly docs/docsite/vmrescue-azure-role.json
     (role,) = permissions(operator, scope_of(ref, 'rg-ok'))
-    assert len(role['actions']) == 12 and role['notActions'] == []
-    resp = operator.get(
+    with open(ROLE_FILE) as fh:
+        assert role['actions'] == json.load(fh)['Actions'] and role['notActions'] == []
+    assert (
+        operator.get(
+            ref.vm('rg-ok', 'ok-1') + '/providers/Microsoft.ResourceHealth/availabilityStatuses/current', api=HEALTH_API
+        ).status_code
+        == 200
+    )  # the preflight's reads are in the role
+    writes_only = Arm(ref.sim, *OPERATOR_WRITES_ONLY)
+    resp = writes_only.get(
         ref.vm('rg-ok', 'ok-1') + '/providers/Microsoft.ResourceHealth/availabilityStatuses/current', api=HEALTH_API
     )
     assert resp.status_code == 403 and 'Microsoft.ResourceHealth/availabilityStatuses/read' in resp.text
