@@ -157,3 +157,17 @@ def test_batch_targets_and_secret_never_shown(fast, sim, sim_env):
         assert not res.reveals(value)
     assert secret not in json.dumps(sim.control.requests())
     assert yaml.safe_dump(r).count(secret) == 0
+
+
+def test_a_failing_script_that_prints_a_protected_value_is_scrubbed(fast, sim, sim_env):
+    secret = 'Printed-Secret-Value-5521'
+    args = {
+        'vm_id': sim.vm_id('rg-linux', 'lin-ok'),
+        'script': 'echo $token >&2\nexit 1',
+        'protected_parameters': {'token': secret},
+    }
+    res = run_adhoc('localhost', MODULE, args, sim_env, args=('-vvv',))
+    r = res.result(task=0)
+    assert r['failed'] and r['outcome']['reason_code'] == 'script_failed', r
+    assert not res.reveals(secret)
+    assert '********' in r['msg'] or 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER' in r['msg']
