@@ -57,7 +57,7 @@ def test_permissions_of_a_role_principal_agree_with_what_it_may_do(ref):
 def test_reading_permissions_needs_no_right_and_roles_follow_the_docsite_role(ref):
     operator = Arm(ref.sim, *OPERATOR)  # exactly docs/docsite/vmrescue-azure-role.json, no Authorization read
     (role,) = permissions(operator, scope_of(ref, 'rg-ok'))
-    assert len(role['actions']) == 12 and role['notActions'] == []
+    assert len(role['actions']) == 20 and role['notActions'] == []
     resp = operator.get(
         ref.vm('rg-ok', 'ok-1') + '/providers/Microsoft.ResourceHealth/availabilityStatuses/current', api=HEALTH_API
     )
