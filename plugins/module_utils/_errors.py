@@ -11,7 +11,8 @@ One place for three things every failure path needs:
   extra keys, ``outcome``) with every secret value scrubbed from the message and the fields.
 - ``scrub(text, secrets)``, ``scrub_obj(obj, secrets)``: every occurrence of a secret value replaced by
   ``********``; ``secret_values(params, no_log_values=())``: the values to scrub for a task (its ``no_log`` option
-  values and anything that holds a private key, such as a private key given by mistake as ``ssh_key``).
+  values, the options in ``SECRET_TASK_OPTIONS``, and anything that holds a private key, such as a private key
+  given by mistake as ``ssh_key``).
   ``looks_like_private_key(text)``.
 - ``outcome(status, reason_code, reason='')`` -> ``{status, reason_code, reason}``; ``STATUSES``;
   ``outcome_of(result)``: the outcome a result has, or the one derived from its ``failed``/``changed``.
@@ -28,6 +29,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = '********'
+# Task options whose every value is a secret whatever the module (run_command: protected parameters, the run-as
+# password, the blob URIs with their SAS): ``secret_values`` scrubs them from every result and error.
+SECRET_TASK_OPTIONS = ('protected_parameters', 'run_as_password', 'output_blob_uri', 'error_blob_uri')
 
 STATUSES = ('done', 'pending', 'unchanged', 'skipped', 'failed')
 
@@ -58,6 +62,11 @@ REASON_CODES = (
     'arm_error',
     'provisioning_failed',
     'handler_failed',
+    # run_command
+    'script_failed',
+    'script_timed_out',
+    'in_progress',
+    'not_ours',
     # refusals no retry can pass (Azure's own errors, or the VM's model and instance view read before a write)
     'scope_locked',
     'policy_denied',
@@ -117,14 +126,33 @@ def looks_like_private_key(text: object) -> bool:
 
 
 def secret_values(params: Mapping, no_log_values: Iterable = ()) -> set:
-    """The values to scrub for a task: ``no_log_values`` and every string option that holds a private key."""
+    """The values to scrub for a task: ``no_log_values``, the task options that are always secret
+    (``SECRET_TASK_OPTIONS``: each string in them, and a URI's SAS query) and every string option that holds a
+    private key."""
     out = set(v for v in no_log_values if v)
+    for name in SECRET_TASK_OPTIONS:
+        out.update(_secret_strings((params or {}).get(name)))
     for value in (params or {}).values():
         if looks_like_private_key(value):
             out.add(value)
             # a key pasted with other line endings or indentation: scrub each line of its body too
             out.update(line.strip() for line in value.splitlines() if len(line.strip()) >= 16)
     return out
+
+
+def _secret_strings(value: Any) -> set:
+    """Each secret string in an option's value (a dict's values, a list's items); a URI's SAS query too."""
+    if isinstance(value, Mapping):
+        return set().union(*(_secret_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_secret_strings(v) for v in value)) if value else set()
+    if value is None or isinstance(value, bool) or str(value) == '':
+        return set()
+    text = str(value)
+    found = {text}
+    if text.startswith('https://') and '?' in text and len(text.split('?', 1)[1]) >= 8:
+        found.add(text.split('?', 1)[1])
+    return found
 
 
 def scrub(text: str, secrets: Iterable) -> str:

@@ -53,6 +53,9 @@ DEFAULTS = {
     # The VM GET's ``resources`` entries carry each extension's forceUpdateTag. false: they leave it out, as the
     # official VirtualMachines_Get example does (the extension's own GET still has it).
     'vm_resources_force_update_tag': True,
+    # Run Command scripts (runcommand.py, guestscript.py): a script's ``sleep N`` takes N x this many seconds,
+    # and so does its timeoutInSeconds (tests shrink both together).
+    'script_time_scale': 1.0,
 }
 for _policy, _scopes in COMPUTE_POLICIES.items():
     for _scope, _values in _scopes.items():

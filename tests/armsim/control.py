@@ -20,7 +20,16 @@ from .routing import Response
 COUNTER_KINDS = ('token', 'read', 'write', 'poll', 'action', 'throttled')
 FAULT_KINDS = ('status', 'drop', 'slow', 'conflict', 'operation_fails', 'deallocate')
 REDACTED = '<redacted>'
-SECRET_KEYS = {'protectedsettings', 'client_secret', 'client_assertion', 'adminpassword'}
+SECRET_KEYS = {
+    'protectedsettings',
+    'client_secret',
+    'client_assertion',
+    'adminpassword',
+    'protectedparameters',  # a run command's (runcommand.py): [{name, value}], the names stay
+    'runaspassword',
+}
+# A run command's blob URIs carry a SAS token: the log keeps the URI without its query.
+SAS_KEYS = {'outputbloburi', 'errorbloburi', 'scripturi'}
 
 
 class Counters:
@@ -127,17 +136,28 @@ class Faults:
 
 def redact(value):
     if isinstance(value, dict):
-        return {k: (_redact_secret(v) if k.lower() in SECRET_KEYS else redact(v)) for k, v in value.items()}
+        return {k: _redact_item(k, v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
 
 
+def _redact_item(key, value):
+    if key.lower() in SECRET_KEYS:
+        return _redact_secret(value)
+    if key.lower() in SAS_KEYS and isinstance(value, str) and '?' in value:
+        return value.split('?', 1)[0] + '?' + REDACTED
+    return redact(value)
+
+
 def _redact_secret(value):
     """A secret value: gone. A secret object (protectedSettings): its keys stay, so tests can check which
-    settings a client sent, but every value is replaced."""
+    settings a client sent, but every value is replaced; a list of {name, value} (protectedParameters) keeps its
+    names."""
     if isinstance(value, dict):
         return {k: REDACTED for k in value}
+    if isinstance(value, list):
+        return [{'name': v.get('name'), 'value': REDACTED} if isinstance(v, dict) else REDACTED for v in value]
     return REDACTED
 
 
@@ -211,6 +231,11 @@ class Control:
             add('POST', rf'/_sim/{kind}', self.add_declared, 'control')
             add('DELETE', rf'/_sim/{kind}', self.remove_declared, 'control')
         add('POST', r'/_sim/principals/(?P<client_id>[^/]+)', self.set_principal, 'control')
+        add('GET', r'/_sim/blobs', self.blobs, 'control')
+
+    def blobs(self, req):
+        """The run commands' output / error blobs: {URI without SAS: text}."""
+        return Response(200, dict(self.world.blobs))
 
     def reset(self, req):
         body = req.json()

@@ -44,7 +44,7 @@ import uuid
 
 import yaml
 
-from . import governance, proxyagent
+from . import governance, proxyagent, runcommand
 from .authorization import RoleAssignment
 from .model import Extension, Machine, ResourceGroup, ScaleSet, Subscription
 from .util import deep_merge, iso_now
@@ -330,6 +330,7 @@ class Fleet:
             machine.extensions[ext.name.lower()] = ext
         self._equip_diagnostics(machine, spec)
         governance.equip(machine, spec)
+        runcommand.equip(machine, spec)
 
     @staticmethod
     def _equip_diagnostics(machine, spec):

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from . import errors
+from . import errors, runcommand
 from .config import DEFAULTS
 from .control import Counters, Faults, RequestLog
 from .fleet import Fleet
@@ -62,6 +62,7 @@ class World:
         self.counters.reset()
         self.faults.clear()
         self.log.clear()
+        self.blobs = {}  # run command output / error blobs (runcommand.py): URI without its SAS -> text
 
     def deallocate_addressed(self, path):
         """Deallocate the VM or instance ``path`` addresses (a fault: another actor stops it mid-flow)."""
@@ -112,4 +113,5 @@ class World:
             'guest': guest,
             'vm_agent_ready': getattr(machine, 'vm_agent_ready', True),
             'health': machine.health.to_json() if getattr(machine, 'health', None) is not None else None,
+            **runcommand.machine_state(machine),
         }

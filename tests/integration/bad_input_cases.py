@@ -4,7 +4,7 @@
 A case is ``(case_id, plugin, args, words)``: ``plugin`` is a module (``proxy_agent_key_reset``, ``vmaccess_linux``,
 ``vmaccess_windows``, ``batch_result``), ``lookup`` (key_latch_status: ``args`` = ``{'terms': [...], 'opts': {...}}``),
 ``inventory`` (vms: ``args`` = the inventory source's YAML options) or a role (``role:<name>``: ``args`` = role vars);
-``words`` must all appear in the failure message. Values are Jinja strings where they use the known secrets
+(``run_command``: ``_r``), ``words`` must all appear in the failure message. Values are Jinja strings where they use the known secrets
 (``vm_password``, ``client_secret``, ``private_key``: play vars, never written inline) or the VM IDs (``lin``,
 ``win``, ``lin2``). test_bad_input_table.py runs them, many per ansible process.
 """
@@ -61,6 +61,7 @@ P = 'proxy_agent_key_reset'
 L = 'vmaccess_linux'
 W = 'vmaccess_windows'
 B = 'batch_result'
+R = 'run_command'
 LK = 'lookup'
 INV = 'inventory'
 
@@ -870,5 +871,51 @@ ROLES = [
     ),
 ]
 
-CASES = AUTH + TARGET + KEY_RESET + LINUX + WINDOWS + BATCH + LOOKUP + INVENTORY + ROLES
+
+# ---- run_command ------------------------------------------------------------------------------------------------
+def _r(cid, words, **args):
+    a = dict(vm_id=LIN)
+    a.update(args)
+    return (cid, R, dict((k, v) for k, v in a.items() if v is not None), words)
+
+
+RUN_COMMAND = [
+    _r('rc-no-source', ['one of script, script_file or command_id is required']),
+    _r('rc-two-sources', ['mutually exclusive', 'script', 'command_id'], script='echo', command_id='ifconfig'),
+    _r('rc-empty-script', ['script is empty'], script='   '),
+    _r('rc-script-list', ['script must be a string', 'a list'], script=['echo']),
+    _r('rc-missing-file', ['script_file', 'cannot be read'], script_file='/nonexistent/vmrescue-script.sh'),
+    _r('rc-parameters-list', ['parameters', 'dict'], script='echo', parameters=['a=1']),
+    _r('rc-parameter-name', ['parameters', 'not a valid parameter name'], script='echo', parameters={'1x': 'v'}),
+    _r('rc-parameter-nested', ['parameters', 'must be a string'], script='echo', parameters={'a': {'b': 1}}),
+    _r(
+        'rc-protected-twice',
+        ['protected_parameters', 'given twice'],
+        script='echo',
+        parameters={'token': 'x'},
+        protected_parameters={'TOKEN': PW},
+    ),
+    _r(
+        'rc-protected-nested',
+        ['protected_parameters', 'must be a string'],
+        script='echo',
+        protected_parameters={'a': [PW]},
+    ),  # fmt: skip
+    _r('rc-run-as-password-list', ['run_as_password must be a string'], script='echo', run_as_password=[PW]),
+    _r('rc-timeout-zero', ['script_timeout must be between 1 and 86400'], script='echo', script_timeout=0),
+    _r('rc-timeout-text', ['script_timeout must be a whole number'], script='echo', script_timeout='soon'),
+    _r('rc-wait-timeout-zero', ['wait_timeout must be between 1 and 86400'], script='echo', wait_timeout=0),
+    _r('rc-name-bad', ['run_command_name', 'is not valid'], script='echo', run_command_name='no/slash'),
+    _r('rc-state-bad', ['state', 'present', 'absent'], script='echo', state='gone'),
+    _r('rc-absent-with-script', ['state=absent', 'do not give script'], script='echo', state='absent'),
+    _r(
+        'rc-blob-http',
+        ['output_blob_uri must be an https:// URI'],
+        script='echo',
+        output_blob_uri='http://acct.blob.core.windows.net/c/o?sig=' + PW,
+    ),  # fmt: skip
+    _r('rc-force-text', ['force', 'bool'], script='echo', force='maybe'),
+]
+
+CASES = AUTH + TARGET + KEY_RESET + LINUX + WINDOWS + BATCH + LOOKUP + INVENTORY + ROLES + RUN_COMMAND
 assert len(set(c[0] for c in CASES)) == len(CASES), 'case ids must be unique'

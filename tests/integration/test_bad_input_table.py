@@ -29,6 +29,7 @@ MODULE_GROUPS = {
     'vmaccess_windows': [c for c in T.CASES if c[1] == T.W],
     'batch_result': [c for c in T.CASES if c[1] == T.B],
     'lookup': [c for c in T.CASES if c[1] == T.LK],
+    'run_command': [c for c in T.CASES if c[1] == T.R],
 }
 ROLE_CASES = [c for c in T.CASES if c[1].startswith('role:')]
 INVENTORY_CASES = [c for c in T.CASES if c[1] == T.INV]
@@ -41,6 +42,7 @@ def test_the_table_is_big_enough():
         T.L,
         T.W,
         T.B,
+        T.R,
         T.LK,
         T.INV,
         'role:linux_access_recovery',

@@ -28,7 +28,11 @@ FLEET = fleet_on_test_principals(
             'name': 'rg-rbac',
             'location': 'westeurope',
             'vms': [
-                {'name': 'vm-broken', 'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}},
+                {
+                    'name': 'vm-broken',
+                    'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'},
+                    'run_command_managed': False,  # run_command falls back to the action form here
+                },
                 {'name': 'vm-ok', 'proxy_agent': {'key_incarnation_id': 2}},
                 {'name': 'vm-off', 'power': 'deallocated', 'proxy_agent': {'key_incarnation_id': 1}},
             ],
@@ -37,7 +41,10 @@ FLEET = fleet_on_test_principals(
                     'name': 'ss',
                     'orchestration': 'Uniform',
                     'proxy_agent': {'key_incarnation_id': 1},
-                    'instances': [{'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}}, {}],
+                    'instances': [
+                        {'proxy_agent': {'key_incarnation_id': 1, 'fault': 'key_lost'}},
+                        {'run_command_managed': False},
+                    ],
                 }
             ],
         },
@@ -117,6 +124,9 @@ def test_role_holds_exactly_the_actions_the_collection_calls(sim, tmp_path):
             env,
         ),
         run_adhoc('vm-ok', 'vmrescue.azure.vmaccess_linux', {'reset_ssh': True}, env, inventory=inv),
+        # run_command: managed on vm-ok and ss_0 (then removed), the action form on vm-broken and ss_1
+        run_adhoc('vm-ok:vm-broken:ss_0:ss_1', 'vmrescue.azure.run_command', {'script': 'echo hi'}, env, inventory=inv),
+        run_adhoc('vm-ok:ss_0', 'vmrescue.azure.run_command', {'state': 'absent'}, env, inventory=inv),
     ]
     for run in runs:
         assert run.rc in (0, 2), run  # 2: hosts skipped or failed by the role on purpose (vm-off), not an error

@@ -48,6 +48,7 @@ PRIVATE_KEY = (
 MOD_LINUX = 'vmrescue.azure.vmaccess_linux'
 MOD_WINDOWS = 'vmrescue.azure.vmaccess_windows'
 MOD_KEY = 'vmrescue.azure.proxy_agent_key_reset'
+MOD_RUN = 'vmrescue.azure.run_command'
 VERBOSITY = ((), ('-vvvv',))
 # ansible-core 2.19 prints an Origin excerpt for every failed task (older cores print none for a failed result)
 ORIGIN_EXCERPT = tuple(int(x) for x in __import__('ansible.release').release.__version__.split('.')[:2]) >= (2, 19)
@@ -123,6 +124,20 @@ def _playbook(sim, tmp_path):
         '- %s: {password: %s, username: bob, vm_id: %s, force: true, report: %s}' % (MOD_LINUX, pw, vm, rep % 'echo'),
         '- %s: {password: %s, username: rescueadmin, vm_id: %s, report: %s}' % (MOD_WINDOWS, pw, vm, rep % 'windows'),
         '- %s: {state: reset, vm_id: %s, secret: %s, %s, report: %s}' % (MOD_KEY, gone, sec, sp, rep % 'key'),
+    ]
+    # run_command (issue 22): the password as a protected parameter, the run-as password and in a blob SAS, through
+    # argument-spec and validation errors, a script that prints it and fails, one that prints it and succeeds
+    sas = json.dumps('https://acct.blob.core.windows.net/c/out?sv=2024&sig=' + PASSWORD)
+    flow += [
+        '- %s: {script: echo, protected_parameters: {token: %s}, script_timeout: soon, vm_id: %s}' % (MOD_RUN, pw, vm),
+        '- %s: {script: echo, protected_parameters: {token: %s}, parameters: {TOKEN: x}, vm_id: %s}'
+        % (MOD_RUN, pw, vm),
+        '- %s: {script: echo, run_as_password: %s, output_blob_uri: %s, vm_id: %s}' % (MOD_RUN, pw, sas, gone),
+        '- %s: {script: echo, protected_parameters: {token: %s}, vm_id: %s}' % (MOD_RUN, pw, dealloc),
+        '- %s: {script: "echo $token >&2\\nexit 1", protected_parameters: {token: %s}, run_as_password: %s, '
+        'output_blob_uri: %s, vm_id: %s}' % (MOD_RUN, pw, pw, sas, vm),
+        '- %s: {script: "echo $token", protected_parameters: {token: %s}, run_command_name: ok, vm_id: %s}'
+        % (MOD_RUN, pw, win),
     ]
     # and one that succeeds: its diff (--diff) shows the protected settings masked
     flow.append('- %s: {password: %s, username: bob, vm_id: %s}' % (MOD_LINUX, pw, locked))

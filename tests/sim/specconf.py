@@ -4,7 +4,8 @@ The definitions are vendored in tests/specs/compute (see its README: upstream, l
 schemas are JSON Schema draft 4 with x-ms-* keywords; like validate_examples.py of the spec pack they were copied
 from, an enum that ARM declares extensible (x-ms-enum.modelAsString) is not enforced and null values count as absent.
 
-Public names: SPECS (the vendored tree), VM_SWAGGER, VMSS_SWAGGER, VM_PATH, INSTANCE_PATH, VM_EXTENSION_PATH,
+Public names: SPECS (the vendored tree), VM_SWAGGER, VMSS_SWAGGER, RUN_COMMAND_SWAGGER, VM_PATH, INSTANCE_PATH,
+VM_EXTENSION_PATH, VM_RUN_COMMAND_PATH, INSTANCE_RUN_COMMAND_PATH, VM_RUN_COMMAND_ACTION_PATH,
 errors() (schema errors of a body), unknown_fields() (fields the definition does not declare).
 """
 
@@ -21,6 +22,7 @@ VM_SWAGGER = (
     SPECS / 'specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable/2024-11-01/virtualMachine.json'
 )
 VMSS_SWAGGER = VM_SWAGGER.parent / 'virtualMachineScaleSet.json'
+RUN_COMMAND_SWAGGER = VM_SWAGGER.parent / 'runCommand.json'
 VM_PATH = '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}'
 INSTANCE_PATH = (
     '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/'
@@ -30,6 +32,10 @@ VM_EXTENSION_PATH = (
     '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/'
     'virtualMachines/{vmName}/extensions/{vmExtensionName}'
 )
+
+VM_RUN_COMMAND_PATH = VM_PATH + '/runCommands/{runCommandName}'
+INSTANCE_RUN_COMMAND_PATH = INSTANCE_PATH + '/runCommands/{runCommandName}'
+VM_RUN_COMMAND_ACTION_PATH = VM_PATH + '/runCommand'
 
 
 def _relax(node):

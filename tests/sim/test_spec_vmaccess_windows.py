@@ -4,7 +4,7 @@ Microsoft.Compute 2024-11-01 definitions (tests/sim/specconf.py)."""
 import pytest
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension import windows as w
-from ansible_collections.vmrescue.azure.plugins.module_utils._extension.fingerprint import fingerprint
+from ansible_collections.vmrescue.azure.plugins.module_utils._fingerprint import fingerprint
 
 import specconf
 

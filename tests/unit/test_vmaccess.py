@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _errors
+from ansible_collections.vmrescue.azure.plugins.module_utils import _errors, _fingerprint as fp
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (
-    fingerprint as fp,
     linux as v,
     linux_key,
     profile,
@@ -266,7 +265,7 @@ def test_fingerprint_same_config_matches_with_fresh_salt():
 def test_fingerprint_cache_one_scrypt_per_salt_and_request(monkeypatch):
     """A batch sends one request to every target: one salt per task, one scrypt per (salt, request)."""
     calls = []
-    real = fp._scrypt  # the fingerprint engine is _extension/fingerprint.py (shared with vmaccess_windows)
+    real = fp._scrypt  # the fingerprint engine is _fingerprint.py (shared with vmaccess_windows and run_command)
     monkeypatch.setattr(fp, '_scrypt', lambda data, salt: calls.append(salt) or real(data, salt))
     a = v.Plan(params(username='bob', password=PASSWORD, ssh_key=ED))
     other = v.Plan(params(username='bob', password=PASSWORD + 'x', ssh_key=ED))

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from ansible_collections.vmrescue.azure.plugins.module_utils import _fingerprint as fp
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension import (
     engine,
-    fingerprint as fp,
     linux as v,
     profile,
 )

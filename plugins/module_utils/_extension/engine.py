@@ -30,10 +30,6 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VER
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming, wait_for
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome, scrub, scrub_obj
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.errors import ExtensionError, ExtensionFailure
-from ansible_collections.vmrescue.azure.plugins.module_utils._extension.fingerprint import (
-    FingerprintCache,
-    fingerprint,
-)
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.gates import ExtensionSkip, check_write
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.status import (
     extension_name,
@@ -43,6 +39,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._extension.status i
     lower_or_empty,
     visible,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._fingerprint import FingerprintCache, fingerprint
 from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 from ansible_collections.vmrescue.azure.plugins.module_utils._vm import (
     CONCURRENCY_ATTEMPTS,

@@ -15,11 +15,9 @@ secret_keys)``.
 
 import copy
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._extension.fingerprint import (
-    canonical_config,
-    fingerprint_matches,
-)
+from ansible_collections.vmrescue.azure.plugins.module_utils._extension.fingerprint import canonical_config
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.status import is_extension
+from ansible_collections.vmrescue.azure.plugins.module_utils._fingerprint import fingerprint_matches
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.plans import extension_delete, extension_write
 
 # What Ansible itself prints for a no_log value; used wherever a password would otherwise appear.

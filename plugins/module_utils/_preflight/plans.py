@@ -15,6 +15,8 @@ Public names (kept stable):
 - ``model_write(operation, properties=None)``: a VM PATCH / Uniform instance PUT of the model (key reset, endpoint
   modes); ``properties``: the planned change below ``properties`` (None: no policy probe).
 - ``extension_write(operation, publisher, type_name, version)``, ``extension_delete(operation)``.
+- ``run_command_write(operation, command_id=None, run_as_user=None)``, ``run_command_delete(operation)``: a managed
+  run command of the VM / instance (``_run_command``); the probe never holds the script or a parameter value.
 - ``VM_TYPE``, ``INSTANCE_TYPE``.
 """
 
@@ -38,6 +40,7 @@ class WritePlan:
     instance_actions: tuple[str, ...]
     properties: Any = None
     extension: bool = False
+    child_type: str | None = None  # the written resource is this child of the VM / instance (runCommands)
 
     def actions(self, target) -> tuple[str, ...]:
         """The actions the principal needs at the target for these writes."""
@@ -50,6 +53,8 @@ class WritePlan:
         rtype = VM_TYPE if target.is_vm else INSTANCE_TYPE
         if self.extension:
             rtype += '/extensions'
+        if self.child_type:
+            rtype += '/' + self.child_type
         return {'type': rtype, 'properties': copy.deepcopy(self.properties)}
 
 
@@ -80,3 +85,26 @@ def extension_write(operation: str, publisher: str, type_name: str, version: str
 def extension_delete(operation: str) -> WritePlan:
     """A DELETE of an extension of the VM / instance."""
     return WritePlan(operation, 'DELETE', (VM_TYPE + '/extensions/delete',), (INSTANCE_TYPE + '/extensions/delete',))
+
+
+def run_command_write(operation: str, command_id: str | None = None, run_as_user: str | None = None) -> WritePlan:
+    """A PUT of a managed run command of the VM / instance. The probe carries what is not secret and not the
+    script: the command id when one is used, the run-as user when one is given."""
+    properties: dict = {'asyncExecution': False}
+    if command_id:
+        properties['source'] = {'commandId': command_id}
+    if run_as_user:
+        properties['runAsUser'] = run_as_user
+    return WritePlan(
+        operation,
+        'PUT',
+        (VM_TYPE + '/runCommands/write',),
+        (INSTANCE_TYPE + '/runCommands/write',),
+        properties=properties,
+        child_type='runCommands',
+    )
+
+
+def run_command_delete(operation: str) -> WritePlan:
+    """A DELETE of a managed run command of the VM / instance."""
+    return WritePlan(operation, 'DELETE', (VM_TYPE + '/runCommands/delete',), (INSTANCE_TYPE + '/runCommands/delete',))
