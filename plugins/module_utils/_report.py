@@ -46,7 +46,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._errors import (
     scrub_obj,
 )
 
-COLLECTION_VERSION = '0.1.0'  # = galaxy.yml's version (tests/unit/test_run_report.py checks it)
+COLLECTION_VERSION = '0.1.0'  # = galaxy.yml's version (tests/unit/test_run_report_unit.py checks it)
 SCHEMA_VERSION = 1
 SCHEMA_FILE = 'docs/schemas/run_report.schema.json'
 SCHEMA_ID = 'https://github.com/vmrescue/azure/schemas/run_report/v%d.schema.json' % SCHEMA_VERSION
