@@ -22,7 +22,7 @@ options:
     description: The write to check, named after the module that makes it.
     type: str
     required: true
-    choices: [key_reset, proxy_agent_settings, vmaccess_linux, vmaccess_windows]
+    choices: [key_reset, proxy_agent_settings, vmaccess_linux, vmaccess_windows, run_command]
   state:
     description: The state the write module would be given (V(absent) checks a VMAccess removal).
     type: str

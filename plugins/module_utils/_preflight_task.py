@@ -11,8 +11,8 @@ the model with its instance view for the facts only the VM knows:
 - every operation: provisioning state Failed (``provisioning_failed``: reapply first), not running
   (``not_running``: no guest agent to apply or confirm anything);
 - the key reset: the Metadata Security Protocol off (``msp_not_enabled``);
-- the VMAccess handlers: the extension gates of the write path (``_extension.gates``: ``extensions_disabled``,
-  ``agent_not_ready``, ``extension_failed``).
+- the VMAccess handlers and Run Command: the extension gates of the write path (``_extension.gates``:
+  ``extensions_disabled``, ``agent_not_ready``, ``extension_failed``).
 
 Each target's result: ``ready`` (nothing found that refuses the write), ``reason_code`` (the first refusal) and
 ``msg`` (what and the fix), ``facts``, ``preflight`` (the scope checks, unchecked ones with the missing action).
@@ -21,6 +21,8 @@ Public names (kept stable): ``task_spec()``, ``ARGUMENT_SPEC``, ``OPERATIONS``.
 """
 
 from __future__ import annotations
+
+import types
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
@@ -32,10 +34,17 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.endpoi
     write_plan as settings_plan,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_reset import write_plan as key_plan
+from ansible_collections.vmrescue.azure.plugins.module_utils._run_command.engine import write_plan as run_command_plan
 from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 
-HANDLERS = {'vmaccess_linux': LINUX, 'vmaccess_windows': WINDOWS}
-OPERATIONS = ('key_reset', 'proxy_agent_settings', 'vmaccess_linux', 'vmaccess_windows')
+# What runs in the guest through the VM agent (the extension gates apply): the VMAccess handlers, and Run Command
+# (itself an extension handler of the agent: no handler of its own to tell apart from others)
+HANDLERS = {
+    'vmaccess_linux': LINUX,
+    'vmaccess_windows': WINDOWS,
+    'run_command': types.SimpleNamespace(label='Run Command', is_own=lambda _ext: False),
+}
+OPERATIONS = ('key_reset', 'proxy_agent_settings', 'vmaccess_linux', 'vmaccess_windows', 'run_command')
 ARGUMENT_SPEC = dict(
     operation=dict(type='str', required=True, choices=list(OPERATIONS)),
     state=dict(type='str', choices=['present', 'absent', 'restored']),
@@ -51,6 +60,8 @@ def _plan(params):
         return key_plan(params)
     if operation == 'proxy_agent_settings':
         return settings_plan(params)
+    if operation == 'run_command':
+        return run_command_plan(params)
     return HANDLERS[operation].write_plan(params)
 
 

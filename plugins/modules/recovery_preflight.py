@@ -20,7 +20,7 @@ description:
     Resource Health (C(Unavailable) refuses, C(Degraded) warns)."
   - "Per target, one read of the model with its instance view: provisioning state C(Failed) (C(provisioning_failed)),
     not running (C(not_running)), for O(operation=key_reset) the Metadata Security Protocol off (C(msp_not_enabled)),
-    for the VMAccess operations C(allowExtensionOperations) false (C(extensions_disabled)), the VM agent Not Ready
+    for the VMAccess operations and O(operation=run_command) C(allowExtensionOperations) false (C(extensions_disabled)), the VM agent Not Ready
     (C(agent_not_ready)), an extension of another handler in a failed state (C(extension_failed))."
   - A check the principal may not make (no right to read locks, policy or Resource Health) is reported as unchecked
     with the missing action (RV(results[].preflight.unchecked) and the task's warnings); it never makes a target
@@ -33,7 +33,7 @@ options:
       - The write to check, named after the module that makes it.
     type: str
     required: true
-    choices: [key_reset, proxy_agent_settings, vmaccess_linux, vmaccess_windows]
+    choices: [key_reset, proxy_agent_settings, vmaccess_linux, vmaccess_windows, run_command]
   state:
     description:
       - The state the write module would be given, where it changes the write. V(absent) (VMAccess) checks the

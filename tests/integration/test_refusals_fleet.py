@@ -402,3 +402,19 @@ def test_recovery_preflight_lookup_and_adhoc(ref, sim_env, tmp_path):
     )
     assert adhoc.rc == 0 and 'scope_locked' in adhoc.stdout, adhoc
     assert no_writes(ref) == []
+
+
+def test_recovery_preflight_for_run_command(ref, sim_env):
+    """Run Command runs through the VM agent: the extension gates apply, and the locks and Azure Policy of its own
+    write (a runCommands PUT, not VMAccess: rg-policy-ext denies only VMAccessForLinux)."""
+    names = ['ok-1', 'frozen-1', 'polext-1', 'noext-1', 'agent-notready-1']
+    run, res = batch(sim_env, 'vmrescue.azure.recovery_preflight', names, ref, operation='run_command')
+    assert dict((n, e['reason_code']) for n, e in res.items()) == {
+        'ok-1': 'ready',
+        'frozen-1': 'scope_locked',
+        'polext-1': 'ready',
+        'noext-1': 'extensions_disabled',
+        'agent-notready-1': 'agent_not_ready',
+    }, run
+    assert 'Run Command' in res['agent-notready-1']['msg'], res['agent-notready-1']['msg']
+    assert no_writes(ref) == []
