@@ -10,7 +10,8 @@ target is a batch of one: the same code runs.
 
 Public names (kept stable):
 
-- ``BATCH_OPTIONS`` (argspec: ``targets``, ``concurrency``, ``background``, ``report``: the run report's path), ``BATCH_MUTUALLY_EXCLUSIVE``, ``DEFAULT_CONCURRENCY``,
+- ``BATCH_OPTIONS`` (argspec: ``targets``, ``concurrency``, ``background``, ``report``: the run report's path),
+  ``BATCH_MUTUALLY_EXCLUSIVE``, ``DEFAULT_CONCURRENCY``,
   ``MAX_CONCURRENCY``, ``concurrency_error(value, option='concurrency') -> str | None`` (the refusal of an out-of-range value).
 - ``parse_targets(items) -> [(Target | None, error | None, label)]``: validation of each item, no network. An
   empty item (None or '') is "no target" (the same message as a task without a target).

@@ -266,7 +266,7 @@ def _who(principals):
 
 
 def _table(header, rows):
-    lines = ['| %s |' % ' | '.join(header), '|%s|' % '|'.join('---' for _ in header)]
+    lines = ['| %s |' % ' | '.join(header), '|%s|' % '|'.join('---' for _column in header)]
     lines.extend('| %s |' % ' | '.join(cell(v) for v in row) for row in rows)
     return lines
 

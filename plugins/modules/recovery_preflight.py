@@ -23,7 +23,7 @@ description:
     for the VMAccess operations and O(operation=run_command) C(allowExtensionOperations) false (C(extensions_disabled)), the VM agent Not Ready
     (C(agent_not_ready)), an extension of another handler in a failed state (C(extension_failed))."
   - A check the principal may not make (no right to read locks, policy or Resource Health) is reported as unchecked
-    with the missing action (RV(results[].preflight.unchecked) and the task's warnings); it never makes a target
+    with the missing action (in each target's RV(preflight) and the task's warnings); it never makes a target
     not ready and never fails the task.
   - The modules that write run the same scope checks themselves before any write (their C(preflight) option); this
     module answers the question ahead of a change window, for a report or a ticket.

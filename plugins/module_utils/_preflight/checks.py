@@ -74,7 +74,7 @@ def _list(client, path, api_version):
     """Every ``value`` of a list, following ``nextLink`` (at most MAX_PAGES pages)."""
     items = []
     page = client.get(path, api_version=api_version)
-    for _ in range(MAX_PAGES):
+    for _page in range(MAX_PAGES):
         items.extend((page or {}).get('value') or [])
         link = (page or {}).get('nextLink')
         if not link:
