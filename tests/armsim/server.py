@@ -18,6 +18,7 @@ from .errors import ArmError
 from .health import Health
 from .resources import Resources
 from .routing import Request, Response, Router
+from .tags import Tags
 
 API_VERSION = re.compile(r'^20\d\d-\d\d-\d\d(-preview)?$')
 
@@ -37,6 +38,7 @@ class App:
             authorization.Authorization(world),
             azure_policy.Policy(world),
             Health(world),
+            Tags(world),
         )
         for part in parts:
             part.register(self.router)
