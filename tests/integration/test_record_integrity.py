@@ -86,7 +86,9 @@ def plant_settings(sim, t):
     """What the tag writer plants (it may not even read the VMs: it guesses Enforce, the default)."""
     tagger = sim.as_principal(*TAGGER)
     tagger.patch_tags(t['weaker'], 'Merge', {TAG: v2({'e': 1, 'w': 'Disabled', 'i': 'Audit'})})
-    tagger.patch_tags(t['foreign'], 'Merge', {TAG: v2({'e': 1, 'wr': '!%s/rg-evil/g/open/1.0.0' % OTHER_SUB, 'i': 'Enforce'})})
+    tagger.patch_tags(
+        t['foreign'], 'Merge', {TAG: v2({'e': 1, 'wr': '!%s/rg-evil/g/open/1.0.0' % OTHER_SUB, 'i': 'Enforce'})}
+    )
     tagger.patch_tags(t['off'], 'Merge', {TAG: '{"v":1,"e":0}'})
     tagger.patch_tags(t['garbled'], 'Merge', {TAG: 'not a record {'})
 
