@@ -23,8 +23,8 @@ description:
   - Before the first change, the settings from before are recorded B(on the resource itself), in the tag
     C(vmrescue-msp-previous) (compact JSON, at most 256 characters, the Azure limit of a tag value), in the same
     write as the change. The VM's own tags are sent back with it, never dropped (Azure replaces the whole tag map on
-    a write; C(If-Match) makes sure they are the current ones). A later change does not overwrite the record, which
-    keeps the state from before break-glass. So O(state=restored) works from another controller or a later AWX job.
+    a write; C(If-Match) makes sure they are the current ones). A later change keeps the settings from before
+    break-glass in the record and updates the settings written. So O(state=restored) works from another controller or a later AWX job.
   - The record (version 2) holds both sides - the settings before and the settings this collection wrote - and its
     time; with O(record_key) also a seal (HMAC-SHA256 over the resource ID, the record's purpose, time and content).
     A record of version 1 (before this release) is still read.
