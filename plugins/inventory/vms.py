@@ -94,7 +94,8 @@ options:
     description:
       - The record key (see M(vmrescue.azure.proxy_agent_key_reset)'s O(vmrescue.azure.proxy_agent_key_reset#module:record_key)).
         With it, a C(vmrescue-key-reset) record whose seal does not hold (planted by a tag writer, garbled, copied
-        from another VM) is ignored, so it cannot put a host in C(key_pending).
+        from another VM) is ignored, so it cannot make a host's key C(pending) (group C(key_unknown)) and keep it
+        out of C(key_unhealthy).
       - Keep it in a vault or an AWX credential; it is never shown.
     type: str
     env:

@@ -7,10 +7,12 @@ recorded still work from another controller (with the record key, and without it
 import datetime
 import json
 import os
+import subprocess
 
 import pytest
+import yaml
 
-from ansible_runner import run_playbook
+from ansible_runner import VENV_BIN, client_env, run_playbook, strip_unsafe
 from armsim.harness import FLEETS_DIR
 
 pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
@@ -215,3 +217,36 @@ def test_restore_from_the_run_report(rec, sim_env, tmp_path):
     run_playbook(play(task(SETTINGS, vm_id=t['ok'], wait_timeout=8, imds_mode='Audit')), a_env)
     r, res = restore(b_env, [t['ok']], restore_from=report)
     assert res[0]['outcome']['reason_code'] == 'record_mismatch' and modes(rec, t['ok'])[2] == 'Audit', res
+
+
+def test_the_inventory_holds_no_host_back_on_an_unsealed_record(rec, tmp_path):
+    """A fresh planted key-reset record (the guest cannot contradict it yet) makes a host's key pending (group
+    key_unknown) without a key; with the record key the inventory ignores it (key_unhealthy: the guest cannot use its
+    key, so the key-recovery role resets it)."""
+    vm = rec.vm_id('rg-rec', 'rec-pending')
+    rec.as_principal(*TAGGER).patch_tags(vm, 'Merge', {KEY_TAG: '2@' + _stamp()})
+    path = str(tmp_path / 'rec.vms.yml')
+    with open(path, 'w') as fh:
+        yaml.safe_dump({'plugin': 'vmrescue.azure.vms', 'resource_groups': ['rg-rec']}, fh)
+
+    def groups(key=None):
+        env = dict(client_env(rec, ansible_cli=True), HOME=str(tmp_path))
+        env.pop('VMRESCUE_RECORD_KEY', None)
+        if key:
+            env['VMRESCUE_RECORD_KEY'] = key
+        proc = subprocess.run(
+            [os.path.join(VENV_BIN, 'ansible-inventory'), '-i', path, '--list'],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0 and KEY not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+        inv = strip_unsafe(json.loads(proc.stdout))
+        found = {g for g, v in inv.items() if 'rec-pending' in (v.get('hosts') or [])}
+        return found, inv['_meta']['hostvars']['rec-pending']['proxy_agent']['verdict']
+
+    found, verdict = groups()
+    assert 'key_unknown' in found and verdict == 'pending', (found, verdict)
+    found, verdict = groups(KEY)
+    assert 'key_unhealthy' in found and verdict == 'unhealthy', (found, verdict)
