@@ -21,7 +21,9 @@ Public names:
 - ``task_spec()``: the module's TaskSpec.
 - Every result carries the per-target ``outcome`` of ``_errors.outcome`` (reason codes in ``_errors.REASON_CODES``).
 
-The settings' normal form and their record tag are ``settings_record``.
+The settings' normal form and their record tag are ``settings_record``; whether a recorded restore may run (a tag
+is a claim: trust under ``record_key``, the VM still in break-glass, no weakening without ``allow_weaker_restore``;
+the run report of ``restore_from`` as the trusted source) is ``restore_gate``.
 """
 
 from __future__ import annotations
@@ -293,13 +295,13 @@ def _steps(ctx, sleep=time.sleep, clock=time.monotonic):
 
 def _decider(params, restoring, decided):
     """``decide(view) -> _vm.Change or None`` for ``_vm.update``; each decision is kept in ``decided`` (current,
-    want, record (the settings restored or recorded before), source (the record as read), refusal, warnings)."""
+    want, record (the settings restored or recorded before), refusal, warnings, report)."""
     key = resolve_key(params.get('record_key'))
 
     def decide(v):
         current = normalize(v.settings)
         record, _text = record_of(v, key)
-        decided.update(current=current, want=current, source=record, refusal=None, warnings=[])
+        decided.update(current=current, want=current, refusal=None, warnings=[])
         if restoring:
             return _decide_restore(v, params, record, decided)
         want = _desired(current, params)
@@ -320,7 +322,7 @@ def _decide_restore(view, params, tag_record, decided):
         record = report_record(params['restore_from'], view.target)
         decided['report'] = params['restore_from']
         decided['warnings'].extend(_cross_check(view.target, record, tag_record))
-    decided.update(record=(record or {}).get('before'), source=record)
+    decided['record'] = (record or {}).get('before')
     if record is None:
         return None
     refusal, warnings = check_restore(record, current, params, view.target)
