@@ -90,6 +90,16 @@ options:
         burst of 250; the client retries throttled reads after the time Azure asks for.
     type: int
     default: 16
+  record_key:
+    description:
+      - The record key (see M(vmrescue.azure.proxy_agent_key_reset)'s O(vmrescue.azure.proxy_agent_key_reset#module:record_key)).
+        With it, a C(vmrescue-key-reset) record whose seal does not hold (planted by a tag writer, garbled, copied
+        from another VM) is ignored, so it cannot make a host's key C(pending) (group C(key_unknown)) and keep it
+        out of C(key_unhealthy).
+      - Keep it in a vault or an AWX credential; it is never shown.
+    type: str
+    env:
+      - name: VMRESCUE_RECORD_KEY
 """
 
 EXAMPLES = r"""
@@ -129,7 +139,8 @@ try:
     from ansible_collections.vmrescue.azure.plugins.module_utils import _arm
     from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
     from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import diagnosis as agent_diagnosis
-    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import parse_record
+    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import check_record
+    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import resolve_key
     from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import model_settings
     from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state
 
@@ -256,13 +267,13 @@ class Lister:
         return found
 
 
-def diagnose(resource, view):
-    """_proxy_agent.diagnosis.diagnose of one VM / instance (None when its instance view could not be read)."""
+def diagnose(resource, view, key=None):
+    """_proxy_agent.diagnosis.diagnose of one VM / instance (None when its instance view could not be read). With a
+    record ``key``, a key-reset record whose seal does not hold is not acted on (no pending on its word)."""
     if view.get('_error'):
         return None
-    return agent_diagnosis.diagnose(
-        resource, view, power_state(view), os_type(resource), record=parse_record(resource.get('tags'))
-    )
+    record, _untrusted = check_record(resource.get('tags'), key, resource.get('id') or '')
+    return agent_diagnosis.diagnose(resource, view, power_state(view), os_type(resource), record=record)
 
 
 def agent_health(diagnosis, view):
@@ -300,8 +311,8 @@ def key_health(resource, view, diagnosis=None):
     return out
 
 
-def host_vars(kind, resource):
-    """The host vars of one VM or instance (JSON with properties.instanceView)."""
+def host_vars(kind, resource, key=None):
+    """The host vars of one VM or instance (JSON with properties.instanceView); ``key``: the record key."""
     props = resource.get('properties') or {}
     view = props.get('instanceView') or {}
     hv = {
@@ -317,7 +328,7 @@ def host_vars(kind, resource):
         'powerstate': power_state(view) or 'unknown',
         'provisioning_state': props.get('provisioningState'),
     }
-    diagnosis = diagnose(resource, view)
+    diagnosis = diagnose(resource, view, key)
     hv['proxy_agent'] = key_health(resource, view, diagnosis)
     hv['proxy_agent_health'] = agent_health(diagnosis, view)
     if kind == 'vmss_instance':
@@ -352,7 +363,8 @@ class InventoryModule(AzurePluginMixin, BaseInventoryPlugin, Constructable, Cach
                 self.get_option('include_vmss_instances'),
                 self.get_option('concurrency'),
             )
-            return [host_vars(kind, res) for kind, res in lister.fetch()]
+            key = resolve_key(self.get_option('record_key'))
+            return [host_vars(kind, res, key) for kind, res in lister.fetch()]
         except VmrescueError as err:
             raise self.plugin_error(err)
 

@@ -29,6 +29,15 @@ description:
 extends_documentation_fragment:
   - vmrescue.azure.auth.plugins
   - vmrescue.azure.target.lookup
+options:
+  record_key:
+    description:
+      - The record key (M(vmrescue.azure.proxy_agent_key_reset)'s O(vmrescue.azure.proxy_agent_key_reset#module:record_key)).
+        With it, a C(vmrescue-key-reset) record whose seal does not hold is ignored, so the key health is not
+        C(pending) on the word of a planted tag.
+    type: str
+    env:
+      - name: VMRESCUE_RECORD_KEY
 notes:
   - The result is a list with one entry per term; use C(query), or C(lookup) with C(wantlist=true), to always get
     a list.
@@ -159,14 +168,17 @@ _raw:
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.diagnosis import ENDPOINT_NAMES, diagnose
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import parse_record
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import check_record
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import resolve_key
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._lookup import AzureLookupBase
 
 
-def read_diagnostics(client, target):
-    """One GET of the VM / instance with its instance view, diagnosed (the public shape in RETURN)."""
+def read_diagnostics(client, target, key=None):
+    """One GET of the VM / instance with its instance view, diagnosed (the public shape in RETURN); with the record
+    ``key``, a key-reset record whose seal does not hold is not acted on."""
     view = _vm.read_view(client, target, instance_view=True)
-    d = diagnose(view.model, view.instance_view, view.power, view.os_type, record=parse_record(view.tags))
+    record, _untrusted = check_record(view.tags, key, target.id)
+    d = diagnose(view.model, view.instance_view, view.power, view.os_type, record=record)
     callers = [
         dict(
             endpoint=ENDPOINT_NAMES.get(c['endpoint'], c['endpoint']),
@@ -206,4 +218,7 @@ def read_diagnostics(client, target):
 
 class LookupModule(AzureLookupBase):
     def run(self, terms, variables=None, **kwargs):
-        return [res for _term, _target, res in self.read_targets(terms, variables, kwargs, read_diagnostics)]
+        def read(client, target):
+            return read_diagnostics(client, target, resolve_key(self.get_option('record_key')))
+
+        return [res for _term, _target, res in self.read_targets(terms, variables, kwargs, read)]

@@ -91,6 +91,11 @@ REASON_CODES = (
     'not_waited',
     'update_failed',
     'written_by_another_run',
+    # records on VMs (issue 26): claims, checked before acting on them
+    'record_untrusted',
+    'record_mismatch',
+    'weaker_restore_refused',
+    'record_contradicted',
     # anything else
     'internal_error',
     'error',

@@ -25,6 +25,9 @@ Public names (kept stable):
   ones and ``targets`` left out; ``no_log`` options of the spec, ``secret_names`` and private keys masked).
 - ``mask_loose(options) -> dict``: options without a spec: every key that looks secret (password, secret, key,
   token, protected) left out, at any depth.
+- ``load(path, option='restore_from') -> dict``: a report this collection wrote, read back (``ReportError`` naming
+  ``option`` when it is missing, not JSON or not a run report); each target's ``recorded`` is the record its write
+  left in the VM's tags (``RECORD_FIELDS`` of its result).
 - ``ReportError``.
 """
 
@@ -56,6 +59,8 @@ _ID_RE = re.compile(
     r'(?:virtualMachines/(?P<vm>[^/]+)|virtualMachineScaleSets/(?P<vmss>[^/]+)/virtualMachines/(?P<inst>[^/]+))$',
     re.IGNORECASE,
 )
+# Result fields that hold the record a write left in the VM's tags (proxy_agent_settings, proxy_agent_key_reset).
+RECORD_FIELDS = ('recorded', 'key_reset_record')
 _LOOSE_SECRET_RE = re.compile(r'password|secret|key|token|protected', re.IGNORECASE)
 _READS = ('GET', 'HEAD')
 
@@ -154,6 +159,9 @@ def entry(result, host=None):
     )
     if result.get('preflight') is not None:
         out['preflight'] = result['preflight']
+    for name in RECORD_FIELDS:  # the record the target's write left on the VM: restore_from reads it back
+        if isinstance(result.get(name), str):
+            out['recorded'] = result[name]
     return out
 
 
@@ -385,3 +393,23 @@ def attach(out, path, results, kind, options=None, run=None, secrets=(), option=
         return out
     out['report'] = dict(path=json_path, markdown_path=md_path, counts=report['counts'])
     return out
+
+
+def load(path, option='restore_from'):
+    """A run report this collection wrote, read back from ``path`` (see the module docstring)."""
+    if not path or not isinstance(path, str):
+        raise ReportError('%s: give the path of a run report JSON file, got %r' % (option, path))
+    full = os.path.abspath(os.path.expanduser(path))
+    try:
+        with open(full, encoding='utf-8') as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise ReportError('%s: cannot read the run report %s: %s' % (option, full, exc.strerror or exc))
+    except ValueError as exc:
+        raise ReportError('%s: %s is not JSON (%s); give a report written by the report option' % (option, full, exc))
+    if not isinstance(data, dict) or data.get('schema') != SCHEMA_FILE or not isinstance(data.get('targets'), list):
+        raise ReportError(
+            '%s: %s is not a run report of this collection (no schema %s, no targets list)'
+            % (option, full, SCHEMA_FILE)
+        )
+    return data

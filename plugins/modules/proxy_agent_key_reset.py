@@ -36,7 +36,9 @@ description:
     C(not_enforced), reset: no (no key is in use)."
   - "A reset pending, whatever the message says: the latched C(keyIncarnationId) lower than the model's, or the guest
     reporting none while the C(vmrescue-key-reset) tag records a reset to the model's value; not when that record
-    is more than 30 minutes old (the guest had its time): C(pending), reset: no. The result gives RV(pending_since)
+    is more than 30 minutes old (the guest had its time), dated in the future, contradicted by the guest (a key
+    failure it reports 2 minutes or more after the record), or, under O(record_key), without a valid seal:
+    C(pending), reset: no. The result gives RV(pending_since)
     (the recorded write time; null when the raise was not recorded by this collection) and a C(msg) saying what to do
     (O(state=reset) or O(force=true) raise it anyway)."
   - "Message C(Failed to acquire key details), C(Failed to check the key ... details saved locally), C(Failed to attest the key),
@@ -106,6 +108,16 @@ options:
       - Must be more than 0; 0 or less is refused before any call (use O(wait=false) not to wait).
     type: int
     default: 600
+  record_key:
+    description:
+      - The operator's secret that seals the C(vmrescue-key-reset) record this task writes with the key, and checks
+        the record before a pending reset holds a VM back (an HMAC-SHA256 key; at least 16 characters). Default is
+        the C(VMRESCUE_RECORD_KEY) environment variable (an AWX custom credential can inject it). It is never
+        returned, logged or shown.
+      - With a key, a record without a seal, or whose seal does not hold for this VM, is ignored and reported in
+        RV(record_check) (C(record_untrusted)). Without one, a record only counts while the guest does not contradict
+        it (a key failure the guest reports 2 minutes or more after the recorded reset, C(record_contradicted)).
+    type: str
 extends_documentation_fragment:
   - vmrescue.azure.auth
   - vmrescue.azure.target
@@ -314,10 +326,18 @@ pending_since:
   type: str
   sample: '2026-12-04T11:50:00Z'
 key_reset_record:
-  description: The value written to the C(vmrescue-key-reset) tag with the key (C(<keyIncarnationId>@<UTC time>)).
+  description: The value written to the C(vmrescue-key-reset) tag with the key (C(<keyIncarnationId>@<UTC time>), with
+    O(record_key) followed by C(#sealed); the seal itself is not shown).
   returned: when a key was written
   type: str
   sample: 10@2026-12-04T11:50:00Z
+record_check:
+  description:
+    - A C(vmrescue-key-reset) record the key health was judged without, as C({status, reason_code, reason}).
+    - C(record_untrusted) (its seal does not hold under O(record_key)) or C(record_contradicted) (the guest reports a
+      key failure since); also given as a warning.
+  returned: when the VM has such a record
+  type: dict
 msg:
   description: Why nothing was written when a reset is pending or another run wrote first, and what to do.
   returned: when a reset is pending or another run raised the key concurrently

@@ -23,10 +23,20 @@ description:
   - Before the first change, the settings from before are recorded B(on the resource itself), in the tag
     C(vmrescue-msp-previous) (compact JSON, at most 256 characters, the Azure limit of a tag value), in the same
     write as the change. The VM's own tags are sent back with it, never dropped (Azure replaces the whole tag map on
-    a write; C(If-Match) makes sure they are the current ones). A later change does not overwrite the record, which
-    keeps the state from before break-glass. So O(state=restored) works from another controller or a later AWX job.
+    a write; C(If-Match) makes sure they are the current ones). A later change keeps the settings from before
+    break-glass in the record and updates the settings written. So O(state=restored) works from another controller or a later AWX job.
+  - The record (version 2) holds both sides - the settings before and the settings this collection wrote - and its
+    time; with O(record_key) also a seal (HMAC-SHA256 over the resource ID, the record's purpose, time and content).
+    A record of version 1 (before this release) is still read.
   - O(state=restored) puts back exactly what the record says and removes the tag in the same write. Without a
     record it changes nothing and says so.
+  - "A tag is a claim, not proof: anyone with the built-in Tag Contributor role can write it. So a restore runs only
+    where the VM still has the settings the record says this collection wrote (else C(record_mismatch)); under
+    O(record_key) only from a record whose seal holds for this VM (else C(record_untrusted)); and without a key, a
+    restore that would lower protection (MSP off, a mode below the current one, a profile reference outside the
+    VM's subscription and O(allowed_profile_references)) needs O(allow_weaker_restore=true) and says what it
+    weakens (else C(weaker_restore_refused)). See the security guide."
+
   - VMs (including Flexible scale-set instances) are updated with C(PATCH); Uniform scale-set instances with
     C(GET) + C(PUT) of the instance model. Both carry C(If-Match); a concurrent write (HTTP 412 or 409) is re-read
     and decided again.
@@ -40,8 +50,8 @@ options:
   state:
     description:
       - V(present) sets the settings given by the other options (at least one is required).
-      - V(restored) puts back the settings recorded in the C(vmrescue-msp-previous) tag and removes the tag; no other
-        setting option may be given.
+      - V(restored) puts back the settings recorded in the C(vmrescue-msp-previous) tag (or in the run report of
+        O(restore_from)) and removes the tag; no other setting option may be given.
     type: str
     choices: [present, restored]
     default: present
@@ -99,6 +109,37 @@ options:
       - Must be more than 0.
     type: int
     default: 600
+  record_key:
+    description:
+      - The operator's secret that seals the records this collection writes on VMs, and checks them before acting on
+        them (an HMAC-SHA256 key; at least 16 characters). Default is the C(VMRESCUE_RECORD_KEY) environment
+        variable (an AWX custom credential can inject it); keep it in Ansible Vault or a credential store, and give
+        every controller that runs restores the same key. It is never returned, logged or shown.
+      - With a key, a record without a seal, or whose seal does not hold for this VM (written by a tag writer,
+        edited, garbled, or copied from another VM), is reported as C(record_untrusted) and never restored.
+    type: str
+  restore_from:
+    description:
+      - With O(state=restored), the run report (the JSON file the O(report) option wrote) of the run that made the
+        break-glass change. The record that run wrote on each target is the trusted source; the tag is only
+        cross-checked (a tag that differs is reported as a warning, C(record_cross_check), and removed).
+      - A target the report has no record of is left alone (C(no_record)); one whose settings changed since is left
+        alone (C(record_mismatch)).
+    type: path
+  allow_weaker_restore:
+    description:
+      - With O(state=restored) and no O(record_key) or O(restore_from), also restore a record that lowers protection
+        (turns MSP off, sets a mode below the current one, or references a profile outside the VM's subscription and
+        O(allowed_profile_references)). The task warns with exactly what it weakens.
+      - A version 1 record (no settings written, no seal) never lowers protection, even with this option.
+    type: bool
+    default: false
+  allowed_profile_references:
+    description:
+      - With O(state=restored), resource ID prefixes (a subscription, a resource group, a gallery) of
+        InVMAccessControlProfile versions a restore may reference besides the VM's own subscription.
+    type: list
+    elements: str
 extends_documentation_fragment:
   - vmrescue.azure.auth
   - vmrescue.azure.target
@@ -210,12 +251,14 @@ after:
   returned: success
   type: dict
 recorded:
-  description: The value written to the C(vmrescue-msp-previous) tag by this task (null when none was written).
+  description: The value written to the C(vmrescue-msp-previous) tag by this task (null when none was written); a seal
+    is shown as C(sealed), never its value.
   returned: success
   type: str
-  sample: '{"e":1,"i":"Enforce","v":1,"w":"Enforce"}'
+  sample: '{"b":{"e":1,"i":"Enforce","w":"Enforce"},"m":"sealed","s":{"e":1,"i":"Audit","w":"Audit"},"t":"2026-12-04T11:50:00Z","v":2}'
 record:
-  description: The settings the C(vmrescue-msp-previous) tag held when the task started (null without one).
+  description: The settings before break-glass the record held when the task started (the tag's, or with O(restore_from) the
+    run report's; null without one).
   returned: success
   type: dict
 confirmed:

@@ -245,6 +245,10 @@ class Simulator:
             'SSL_CERT_FILE': self.ca_file,
         }
 
+    def as_principal(self, client_id, client_secret):
+        """An ARM client signed in as another principal of the fleet (``ArmAs``), e.g. a Tag Contributor."""
+        return ArmAs(self.base_url, self.ca_file, self.tenant_id, client_id, client_secret)
+
     def vm_id(self, rg, name, subscription_id=None):
         sub = subscription_id or self.subscription_id
         return f'/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}'
@@ -258,3 +262,55 @@ class Simulator:
 
     def fleet_path(self, name):
         return os.path.join(FLEETS_DIR, name if name.endswith(('.yaml', '.json')) else name + '.yaml')
+
+
+class ArmAs:
+    """A minimal ARM client signed in (client credentials) as one principal: what a user with only that principal's
+    roles does by hand. ``tags(scope)``, ``put_tags(scope, tags)``, ``patch_tags(scope, operation, tags)`` (the Tags
+    API, 2021-04-01), ``request(method, path, body=None, api_version=...)`` -> requests.Response."""
+
+    TAGS = '/providers/Microsoft.Resources/tags/default'
+
+    def __init__(self, base_url, ca_file, tenant_id, client_id, client_secret):
+        self.base_url, self.ca_file = base_url, ca_file
+        resp = requests.post(
+            f'{base_url}/{tenant_id}/oauth2/v2.0/token',
+            data={
+                'grant_type': 'client_credentials',
+                'client_id': client_id,
+                'client_secret': client_secret,
+                'scope': 'https://management.azure.com/.default',
+            },
+            timeout=30,
+            verify=ca_file,
+        )
+        if resp.status_code != 200:
+            raise SimulatorError(f'sign-in of {client_id}: {resp.status_code} {resp.text}')
+        self.token = resp.json()['access_token']
+
+    def request(self, method, path, body=None, api_version='2021-04-01'):
+        return requests.request(
+            method,
+            f'{self.base_url}{path}',
+            params={'api-version': api_version},
+            json=body,
+            headers={'Authorization': f'Bearer {self.token}'},
+            timeout=30,
+            verify=self.ca_file,
+        )
+
+    def _ok(self, resp):
+        if resp.status_code >= 400:
+            raise SimulatorError(f'{resp.request.method} {resp.request.url}: {resp.status_code} {resp.text}')
+        return resp.json() if resp.content else None
+
+    def tags(self, scope):
+        return self._ok(self.request('GET', scope + self.TAGS))['properties']['tags']
+
+    def put_tags(self, scope, tags):
+        return self._ok(self.request('PUT', scope + self.TAGS, {'properties': {'tags': tags}}))
+
+    def patch_tags(self, scope, operation, tags):
+        return self._ok(
+            self.request('PATCH', scope + self.TAGS, {'operation': operation, 'properties': {'tags': tags}})
+        )

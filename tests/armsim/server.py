@@ -19,6 +19,7 @@ from .health import Health
 from .resources import Resources
 from .routing import Request, Response, Router
 from .runcommand import RunCommands
+from .tags import Tags
 
 API_VERSION = re.compile(r'^20\d\d-\d\d-\d\d(-preview)?$')
 
@@ -39,6 +40,7 @@ class App:
             azure_policy.Policy(world),
             Health(world),
             RunCommands(world),
+            Tags(world),
         )
         for part in parts:
             part.register(self.router)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 PASSWORD = 'Zq7-BadInput-Vm-Passw0rd-9313'
+SHORT_RECORD_KEY = 'rk-Sh0rt-k3y'  # a record key too short (12 characters): refused, never echoed
 _PRIV = ed25519.Ed25519PrivateKey.generate()
 PRIVATE_KEY = _PRIV.private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
@@ -35,6 +36,7 @@ SECRET_MARKERS = (
         ln for ln in PRIVATE_KEY.splitlines() + PRIVATE_RSA_PEM.splitlines() if len(ln) > 20 and 'PRIVATE KEY' not in ln
     ][:6]
     + ['AAAAIBzQ3mXWbTqz1uVlFpSxBz9c']
+    + [SHORT_RECORD_KEY]
 )
 
 
@@ -58,6 +60,7 @@ LIN = '{{ lin }}'
 WIN = '{{ win }}'
 
 P = 'proxy_agent_key_reset'
+S = 'proxy_agent_settings'
 L = 'vmaccess_linux'
 W = 'vmaccess_windows'
 B = 'batch_result'
@@ -70,6 +73,12 @@ def _p(cid, words, **args):
     a = dict(vm_id=LIN)
     a.update(args)
     return (cid, P, dict((k, v) for k, v in a.items() if v is not None), words)
+
+
+def _s(cid, words, **args):
+    a = dict(vm_id=LIN)
+    a.update(args)
+    return (cid, S, dict((k, v) for k, v in a.items() if v is not None), words)
 
 
 def _l(cid, words, **args):
@@ -329,6 +338,49 @@ KEY_RESET = [
     _p('kr-force-list', ['force must be true or false', 'a list'], state='reset', force=[True]),
     _p('kr-wait-perhaps', ['wait', 'bool'], state='reset', wait='perhaps'),
     _p('kr-wait-two', ['wait must be true or false', 'a number'], state='reset', wait=2),
+    _p('kr-record-key-short', ['record_key', 'at least 16 characters'], state='reset', record_key=SHORT_RECORD_KEY),
+]
+
+# ---- proxy_agent_settings: the record options (issue 26) ----------------------------------------------------
+SETTINGS = [
+    _s('ms-record-key-short', ['record_key', 'at least 16 characters'], imds_mode='Audit', record_key=SHORT_RECORD_KEY),
+    _s(
+        'ms-restore-from-present',
+        ['restore_from', 'state: restored only'],
+        imds_mode='Audit',
+        restore_from='/tmp/r.json',
+    ),
+    _s(
+        'ms-allow-weaker-present',
+        ['allow_weaker_restore', 'state: restored only'],
+        imds_mode='Audit',
+        allow_weaker_restore=True,
+    ),
+    _s('ms-allow-weaker-word', ['allow_weaker_restore', 'bool'], state='restored', allow_weaker_restore='perhaps'),
+    _s(
+        'ms-restore-from-missing',
+        ['restore_from', 'cannot read the run report', 'no-such-report.json'],
+        state='restored',
+        restore_from='/nonexistent/no-such-report.json',
+    ),
+    _s(
+        'ms-restore-from-not-json',
+        ['restore_from', 'is not JSON'],
+        state='restored',
+        restore_from='{{ not_a_report }}',
+    ),
+    _s(
+        'ms-allowed-refs-not-ids',
+        ['allowed_profile_references', 'resource ID prefixes'],
+        state='restored',
+        allowed_profile_references=['my-gallery'],
+    ),
+    _s(
+        'ms-allowed-refs-present',
+        ['allowed_profile_references', 'state: restored only'],
+        imds_mode='Audit',
+        allowed_profile_references=['/subscriptions/00000000-0000-0000-0000-000000000000'],
+    ),
 ]
 
 # ---- vmaccess_linux ----------------------------------------------------------------------------------------------
@@ -917,5 +969,5 @@ RUN_COMMAND = [
     _r('rc-force-text', ['force', 'bool'], script='echo', force='maybe'),
 ]
 
-CASES = AUTH + TARGET + KEY_RESET + LINUX + WINDOWS + BATCH + LOOKUP + INVENTORY + ROLES + RUN_COMMAND
+CASES = AUTH + TARGET + KEY_RESET + SETTINGS + LINUX + WINDOWS + BATCH + LOOKUP + INVENTORY + ROLES + RUN_COMMAND
 assert len(set(c[0] for c in CASES)) == len(CASES), 'case ids must be unique'

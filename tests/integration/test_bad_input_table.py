@@ -25,6 +25,7 @@ pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 
 MODULE_GROUPS = {
     'proxy_agent_key_reset': [c for c in T.CASES if c[1] == T.P],
+    'proxy_agent_settings': [c for c in T.CASES if c[1] == T.S],
     'vmaccess_linux': [c for c in T.CASES if c[1] == T.L],
     'vmaccess_windows': [c for c in T.CASES if c[1] == T.W],
     'batch_result': [c for c in T.CASES if c[1] == T.B],
@@ -57,7 +58,9 @@ def files(tmp_path):
     not_a_cert.write_text('hello, I am not a certificate\n')
     cert_only = tmp_path / 'cert-only.pem'
     cert_only.write_text('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
-    return dict(not_a_cert=str(not_a_cert), cert_only=str(cert_only))
+    not_a_report = tmp_path / 'not-a-report.json'
+    not_a_report.write_text('hello, I am not a run report\n')
+    return dict(not_a_cert=str(not_a_cert), cert_only=str(cert_only), not_a_report=str(not_a_report))
 
 
 def _play_vars(sim, files):

@@ -60,7 +60,7 @@ def test_break_glass_and_restore_mixed_fleet(msp, sim_env):
         assert res[k]['outcome']['status'] == 'done', (k, res[k]['outcome'], res[k].get('msg'))
         assert res[k]['secure_channel_state'].startswith('WireServer Audit -  IMDS Audit')
         assert res[k]['after']['wire_server'] == {'mode': 'Audit', 'profile_reference_id': None}
-        assert json.loads(res[k]['recorded'])['e'] == 1
+        assert json.loads(res[k]['recorded'])['b']['e'] == 1  # version 2: the settings before ('b'), written ('s')
     assert res['no_agent']['outcome'] == {
         'status': 'pending',
         'reason_code': 'no_agent',
@@ -86,11 +86,14 @@ def test_break_glass_and_restore_mixed_fleet(msp, sim_env):
         assert not item['changed'] and item['outcome']['status'] == 'unchanged', item
     assert msp.control.counters()['write'] == 0
 
-    # a later change (Disabled on IMDS) does not overwrite the record
-    record = model(msp, t['lin'])['tags'][TAG]
+    # a later change (Disabled on IMDS) keeps the settings from before in the record, and records what it wrote
+    # (issue 26: a restore runs only where the VM has the settings the record says were written)
+    record = json.loads(model(msp, t['lin'])['tags'][TAG])
     r = run_playbook(play(task(vm_id=t['lin'], imds_mode='Disabled', wait_timeout=8)), sim_env)
-    assert r.rc == 0 and r.result()['changed'] and r.result()['recorded'] is None, r
-    assert model(msp, t['lin'])['tags'][TAG] == record
+    assert r.rc == 0 and r.result()['changed'], r
+    now = json.loads(model(msp, t['lin'])['tags'][TAG])
+    assert now['b'] == record['b'] and now['s'] == {'e': 1, 'i': 'Disabled', 'w': 'Audit'}, now
+    assert json.loads(r.result()['recorded']) == now
 
     # restore: exactly what was there, tag removed, other tags kept (check mode first: no write)
     msp.control.reset_counters()
@@ -233,7 +236,7 @@ def test_two_runs_at_once_record_the_state_before_break_glass(msp, sim_env):
     landed = [e for e in msp.control.requests() if e['method'] in ('PATCH', 'PUT') and e['status'] < 300]
     assert len(landed) == 3, landed
     for k in ('lin', 'inst', 'win'):
-        record = json.loads(model(msp, t[k])['tags'][TAG])
+        record = json.loads(model(msp, t[k])['tags'][TAG])['b']
         assert record['w'] == 'Enforce' and record['i'] == 'Enforce', record
     changed = [sum(1 for i in r.result()['results'] if i['changed']) for r in results]
     assert sorted(changed) == [0, 3] or sum(changed) == 3, changed
@@ -253,7 +256,7 @@ def test_lost_race_412_is_decided_again(msp, sim_env):
     assert r.rc == 0 and r.result()['changed'] and r.result()['confirmed'], r
     patches = [e for e in msp.control.requests() if e['method'] == 'PATCH']
     assert [e['status'] for e in patches] == [412, 200]
-    assert json.loads(model(msp, vm)['tags'][TAG])['w'] == 'Enforce'
+    assert json.loads(model(msp, vm)['tags'][TAG])['b']['w'] == 'Enforce'
 
 
 def test_failures_carry_an_outcome(msp, sim_env):
@@ -275,7 +278,9 @@ def test_msp_off_then_restored(msp, sim_env):
     assert r.rc == 0, r
     out = r.result()
     assert out['changed'] and out['outcome']['reason_code'] == 'msp_disabled' and pa(msp, vm)['enabled'] is False
-    assert json.loads(out['recorded']) == {'e': 1, 'i': 'Enforce', 'v': 1, 'w': 'Enforce'}
+    recorded = json.loads(out['recorded'])
+    assert recorded['v'] == 2 and recorded['b'] == {'e': 1, 'i': 'Enforce', 'w': 'Enforce'}, recorded
+    assert recorded['s'] == {'e': 0, 'i': '=', 'w': '='}, recorded  # written: MSP off, the endpoints as they were
     r = run_adhoc('localhost', MOD, {'vm_id': vm, 'state': 'restored', 'wait_timeout': 8}, sim_env)
     assert r.rc == 0 and r.result()['changed'] and r.result()['confirmed'], r
     assert pa(msp, vm) == before and TAG not in (model(msp, vm).get('tags') or {})

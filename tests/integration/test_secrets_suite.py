@@ -49,6 +49,10 @@ MOD_LINUX = 'vmrescue.azure.vmaccess_linux'
 MOD_WINDOWS = 'vmrescue.azure.vmaccess_windows'
 MOD_KEY = 'vmrescue.azure.proxy_agent_key_reset'
 MOD_RUN = 'vmrescue.azure.run_command'
+MOD_SETTINGS = 'vmrescue.azure.proxy_agent_settings'
+# The operator's record key (issue 26), and one too short to be accepted: neither may appear anywhere
+RECORD_KEY = 'Rk-7hQ2-secrets-suite-record-key-Vx9'
+SHORT_RECORD_KEY = 'Rk-Sh0rt-9xQ'
 VERBOSITY = ((), ('-vvvv',))
 # ansible-core 2.19 prints an Origin excerpt for every failed task (older cores print none for a failed result)
 ORIGIN_EXCERPT = tuple(int(x) for x in __import__('ansible.release').release.__version__.split('.')[:2]) >= (2, 19)
@@ -62,6 +66,8 @@ def _needles(sim):
         'private key': PRIVATE_KEY_BODY[0],
         'private key line 2': PRIVATE_KEY_BODY[1],
         'private key line 3': PRIVATE_KEY_BODY[2],
+        'record key': RECORD_KEY,
+        'short record key': SHORT_RECORD_KEY,
     }
 
 
@@ -138,6 +144,21 @@ def _playbook(sim, tmp_path):
         'output_blob_uri: %s, vm_id: %s}' % (MOD_RUN, pw, pw, sas, vm),
         '- %s: {script: "echo $token", protected_parameters: {token: %s}, run_command_name: ok, vm_id: %s}'
         % (MOD_RUN, pw, win),
+    ]
+    # the record key (issue 26): refused as too short, on failing paths, on a sealed write and a sealed restore
+    rk, short = json.dumps(RECORD_KEY), json.dumps(SHORT_RECORD_KEY)
+    flow += [
+        '- %s: {state: reset, vm_id: %s, record_key: %s}' % (MOD_KEY, vm, short),
+        '- %s: {state: reset, vm_id: %s, record_key: %s, force: perhaps}' % (MOD_KEY, vm, rk),
+        '- %s: {state: reset, vm_id: %s, record_key: %s, report: %s}' % (MOD_KEY, gone, rk, rep % 'key-record'),
+        '- %s: {state: reset, vm_id: %s, record_key: %s, wait: false}' % (MOD_KEY, locked, rk),
+        '- %s: {state: healthy, vm_id: %s, record_key: %s, wait: false}' % (MOD_KEY, locked, rk),
+        '- %s: {imds_mode: Audit, vm_id: %s, record_key: %s}' % (MOD_SETTINGS, vm, short),
+        '- %s: {state: restored, vm_id: %s, record_key: %s, allow_weaker_restore: perhaps}' % (MOD_SETTINGS, vm, rk),
+        '- %s: {state: restored, targets: [%s, %s], record_key: %s, report: %s}'
+        % (MOD_SETTINGS, vm, gone, rk, rep % 'settings-record'),
+        "- ansible.builtin.debug: {msg: \"{{ lookup('vmrescue.azure.proxy_agent_diagnostics', '%s', record_key='%s') }}\"}"
+        % (gone, RECORD_KEY),
     ]
     # and one that succeeds: its diff (--diff) shows the protected settings masked
     flow.append('- %s: {password: %s, username: bob, vm_id: %s}' % (MOD_LINUX, pw, locked))

@@ -19,18 +19,38 @@ def test_record_round_trip_and_short_refs():
     norm = m.normalize(
         {'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': REF}, 'imds': {'mode': 'Enforce'}}
     )
-    text = m.encode_record(norm, SUB)
-    assert SUB not in text and len(text) < 100
-    assert rec.decode_record(text, SUB) == dict(norm, add_proxy_agent_extension=None)
+    text = rec.encode_record(norm, norm, SUB)
+    assert SUB not in text and len(text) < 150
+    back = rec.decode_record(text, SUB)
+    assert back['before'] == back['written'] == dict(norm, add_proxy_agent_extension=None)
+    assert back['version'] == 2 and back['mac'] is None
 
 
 def test_record_absent_endpoint_and_extension():
     norm = m.normalize({'enabled': False, 'addProxyAgentExtension': True})
-    back = rec.decode_record(m.encode_record(norm, SUB), SUB)
+    back = rec.decode_record(rec.encode_record(norm, norm, SUB), SUB)['before']
     assert back == norm and back['wire_server'] is None
 
 
-@pytest.mark.parametrize('text', ['', 'x', '{"v":2,"e":1}', '{"v":1}', '{"v":1,"e":1,"w":"Permissive"}'])
+def test_version_1_records_are_still_read():
+    back = rec.decode_record('{"e":1,"i":"Enforce","v":1,"w":"Enforce"}', SUB)
+    assert back['version'] == 1 and back['written'] is None and back['before']['imds']['mode'] == 'Enforce'
+
+
+@pytest.mark.parametrize(
+    'text',
+    [
+        '',
+        'x',
+        '{"v":2,"e":1}',
+        '{"v":1}',
+        '{"v":1,"e":1,"w":"Permissive"}',
+        '{"v":2,"b":{"e":1},"s":{"e":1}}',
+        '{"v":2,"b":{"e":1},"s":{"e":1},"t":"yesterday"}',
+        '{"v":2,"b":{"e":1},"s":{"e":1},"t":"2026-01-01T00:00:00Z","m":7}',
+        '{"v":3,"b":{"e":1},"s":{"e":1},"t":"2026-01-01T00:00:00Z"}',
+    ],
+)
 def test_garbled_records_refused(text):
     with pytest.raises((ValueError, KeyError)):
         rec.decode_record(text, SUB)
@@ -82,12 +102,27 @@ def test_record_that_does_not_fit_is_refused():
         }
     )
     with pytest.raises(TaskError) as exc:
-        m._record_change(View, current, None)
+        m._record_change(View, current, current, None, None)
     assert (
         'do not fit in one tag value' in exc.value.msg
         and exc.value.to_result()['outcome']['reason_code'] == 'record_too_long'
     )
     View.tags = dict(('t%d' % i, 'v') for i in range(50))
     with pytest.raises(TaskError) as exc:
-        m._record_change(View, m.normalize({'enabled': True}), None)
+        m._record_change(View, m.normalize({'enabled': True}), m.normalize({'enabled': True}), None, None)
     assert '50 tags' in exc.value.msg
+
+
+def test_a_foreign_profile_reference_still_fits_with_both_sides():
+    foreign = REF.replace(SUB, '00000000-0000-4000-8000-00000000ffff')
+    before = m.normalize({'enabled': True, 'wireServer': {'inVMAccessControlProfileReferenceId': foreign}})
+    written = m.normalize({'enabled': True, 'wireServer': {'mode': 'Audit'}, 'imds': {'mode': 'Audit'}})
+    vm = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/v' % SUB
+    text = rec.encode_record(before, written, SUB, vm, key=b'k' * 32)
+    assert len(text) <= rec.TAG_VALUE_MAX, len(text)
+    back = rec.decode_record(text, SUB)
+    assert back['before']['wire_server']['profile_reference_id'] == foreign and back['written'] == dict(
+        written, add_proxy_agent_extension=None
+    )
+    same = rec.decode_record(rec.encode_record(before, before, SUB), SUB)
+    assert same['written'] == same['before'] and '"w":"="' in rec.encode_record(before, before, SUB)

@@ -21,7 +21,9 @@ Public names:
 - ``task_spec()``: the module's TaskSpec.
 - Every result carries the per-target ``outcome`` of ``_errors.outcome`` (reason codes in ``_errors.REASON_CODES``).
 
-The settings' normal form and their record tag are ``settings_record``.
+The settings' normal form and their record tag are ``settings_record``; whether a recorded restore may run (a tag
+is a claim: trust under ``record_key``, the VM still in break-glass, no weakening without ``allow_weaker_restore``;
+the run report of ``restore_from`` as the trusted source) is ``restore_gate``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.endpoi
     write_plan,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.reads import agent_status_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import hide_mac, resolve_key
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.restore_gate import (
+    check_restore,
+    report_record,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.settings_record import (
     ENDPOINTS,
     RECORD_TAG,
@@ -124,12 +131,15 @@ def _refuse(view, params, current, want):
         )
 
 
-def _record_change(view, current, record_text):
-    """Tag updates that record ``current`` (when no record exists yet); TaskError when it cannot be recorded."""
-    if record_text is not None:
-        return {}
-    text = encode_record(current, view.target.subscription_id)
+def _record_change(view, current, want, record, key):
+    """Tag updates that record ``current`` (the settings before) and ``want`` (written); a version 2 record this run
+    may keep (not distrusted) keeps its settings before and takes the new ones written. TaskError when it cannot be
+    recorded."""
     target = view.target
+    if record is not None and (record['version'] == 1 or record['before'] is None) and record['trusted'] is None:
+        return {}  # an old record without a key: kept as it is (restored as a version 1 record)
+    before = record['before'] if record is not None and record['trusted'] is not False else current
+    text = encode_record(before, want, target.subscription_id, target.id, key)
     if len(text) > TAG_VALUE_MAX:
         raise TaskError(
             'the settings of %s do not fit in one tag value (%d characters, Azure allows %d): the %s '
@@ -140,7 +150,7 @@ def _record_change(view, current, record_text):
             before=current,
             reason_code='record_too_long',
         )
-    if len(view.tags) >= _vm.MAX_TAGS:
+    if record is None and len(view.tags) >= _vm.MAX_TAGS:
         raise TaskError(
             '%s already has %d tags (the Azure limit): the %s record that state: restored needs cannot '
             'be written, so nothing was changed. Remove a tag and re-run'
@@ -275,7 +285,7 @@ def _steps(ctx, sleep=time.sleep, clock=time.monotonic):
         return result
     if written is not change:
         result['before'], result['after'] = decided['current'], decided['want']
-        result['recorded'] = written.tags.get(RECORD_TAG) or None
+        result['recorded'] = hide_mac(written.tags.get(RECORD_TAG)) or None
     unconfirmed = _not_confirmed_by_guest(target, decided, last_view, agent_before, wait)
     if unconfirmed is not None:
         result.update(unconfirmed)
@@ -285,28 +295,61 @@ def _steps(ctx, sleep=time.sleep, clock=time.monotonic):
 
 def _decider(params, restoring, decided):
     """``decide(view) -> _vm.Change or None`` for ``_vm.update``; each decision is kept in ``decided`` (current,
-    want, record, record_text)."""
+    want, record (the settings restored or recorded before), refusal, warnings, report)."""
+    key = resolve_key(params.get('record_key'))
 
     def decide(v):
         current = normalize(v.settings)
-        record, record_text = record_of(v)
+        record, _text = record_of(v, key)
+        decided.update(current=current, want=current, refusal=None, warnings=[])
         if restoring:
-            if record is None:
-                decided.update(current=current, want=current, record=None, record_text=None)
-                return None
-            want = dict(record)
-            if want.get('add_proxy_agent_extension') is None and current.get('add_proxy_agent_extension') is None:
-                want['add_proxy_agent_extension'] = None
-            decided.update(current=current, want=want, record=record, record_text=record_text)
-            return _change(current, want, {RECORD_TAG: None}, True)
+            return _decide_restore(v, params, record, decided)
         want = _desired(current, params)
         _refuse(v, params, current, want)
-        decided.update(current=current, want=want, record=record, record_text=record_text)
+        decided.update(want=want, record=(record or {}).get('before'))
         if equal(current, want):
             return None
-        return _change(current, want, _record_change(v, current, record_text), False)
+        return _change(current, want, _record_change(v, current, want, record, key), False)
 
     return decide
+
+
+def _decide_restore(view, params, tag_record, decided):
+    """The restore's change (None: nothing to write, ``decided['refusal']`` says why when refused): the record from
+    the run report (``restore_from``; the tag then a cross-check) or from the tag, through ``restore_gate``."""
+    current, record = decided['current'], tag_record
+    if params.get('restore_from'):
+        record = report_record(params['restore_from'], view.target)
+        decided['report'] = params['restore_from']
+        decided['warnings'].extend(_cross_check(view.target, record, tag_record))
+    decided['record'] = (record or {}).get('before')
+    if record is None:
+        return None
+    refusal, warnings = check_restore(record, current, params, view.target)
+    decided['warnings'].extend(warnings)
+    if refusal is not None:
+        decided['refusal'] = refusal
+        return None
+    want = dict(record['before'])
+    if want.get('add_proxy_agent_extension') is None and current.get('add_proxy_agent_extension') is None:
+        want['add_proxy_agent_extension'] = None
+    decided['want'] = want
+    tags = {RECORD_TAG: None} if tag_record is not None else {}
+    return _change(current, want, tags, True)
+
+
+def _cross_check(target, report, tag):
+    """Warnings when the tag does not hold what the run report says the run recorded (the report is trusted)."""
+    if (
+        report is None
+        or tag is None
+        or (tag.get('before'), tag.get('written')) == (report['before'], report['written'])
+    ):
+        return []
+    return [
+        'the %s tag on %s does not hold the record of the run report (record_cross_check: mismatch): the report is '
+        'restored, the tag is removed' % (RECORD_TAG, target.display)
+    ]
 
 
 def _first_result(target, change, decided, agent_before):
@@ -323,7 +366,9 @@ def _first_result(target, change, decided, agent_before):
         secure_channel_state=_channel(agent_before),
     )
     if change is not None and change.tags.get(RECORD_TAG):
-        result['recorded'] = change.tags[RECORD_TAG]
+        result['recorded'] = hide_mac(change.tags[RECORD_TAG])
+    if decided['warnings']:
+        result['warnings'] = list(decided['warnings'])
     # always: the run report's before / after; the runner drops it without --diff
     result['diff'] = dict(before_header=target.id, after_header=target.id, before=current, after=result['after'])
     return result
@@ -331,10 +376,13 @@ def _first_result(target, change, decided, agent_before):
 
 def _unchanged(target, result, decided, agent_before, restoring):
     """The result when nothing is to be written: no record to restore, or the settings already as asked."""
-    if restoring and decided['record'] is None:
+    if decided['refusal'] is not None:
+        result.update(decided['refusal'])
+    elif restoring and decided['record'] is None:
+        where = 'record in the run report %s' % decided['report'] if decided.get('report') else RECORD_TAG + ' record'
         result['msg'] = (
-            '%s has no %s record: nothing to restore (it was not switched by this collection, or '
-            'was restored already)' % (target.display, RECORD_TAG)
+            '%s has no %s: nothing to restore (it was not switched by this collection, or '
+            'was restored already)' % (target.display, where)
         )
         result['outcome'] = outcome('skipped', 'no_record', 'no recorded settings to restore')
     else:

@@ -15,6 +15,8 @@ import re
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.plans import model_write
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import check_key
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.restore_gate import check_report
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.settings_record import (
     ENDPOINTS,
     MODES,
@@ -31,7 +33,12 @@ ARGUMENT_SPEC = dict(
     add_proxy_agent_extension=dict(type='bool'),
     wait=dict(type='bool', default=True),
     wait_timeout=dict(type='int', default=600),
+    record_key=dict(type='str', no_log=True),
+    restore_from=dict(type='path'),
+    allow_weaker_restore=dict(type='bool', default=False),
+    allowed_profile_references=dict(type='list', elements='str'),
 )
+RESTORE_OPTIONS = ('restore_from', 'allowed_profile_references')
 MUTUALLY_EXCLUSIVE = [
     ['wire_server_mode', 'wire_server_profile_reference_id'],
     ['imds_mode', 'imds_profile_reference_id'],
@@ -96,6 +103,27 @@ def validate(params):
             'wait_timeout must be more than 0 seconds (got %d); to return without waiting for the guest '
             'use wait: false' % timeout
         )
+    _validate_restore_options(params, state)
+
+
+def _validate_restore_options(params, state):
+    """The record options: the key's length, the restore-only options, the report and the allow-list."""
+    check_key(params.get('record_key'))
+    misplaced = [n for n in RESTORE_OPTIONS if params.get(n) is not None]
+    if params.get('allow_weaker_restore'):
+        misplaced.append('allow_weaker_restore')
+    if state != 'restored' and misplaced:
+        raise TaskError(
+            '%s appl%s to state: restored only' % (', '.join(misplaced), 'y' if len(misplaced) > 1 else 'ies')
+        )
+    for ref in params.get('allowed_profile_references') or ():
+        if not str(ref).lower().startswith('/subscriptions/') or len(str(ref).strip('/').split('/')) < 2:
+            raise TaskError(
+                'allowed_profile_references takes resource ID prefixes of the profiles a restore may reference '
+                '(a subscription, a resource group or a gallery: /subscriptions/<id>/...), got %r' % (ref,)
+            )
+    if params.get('restore_from') is not None:
+        check_report(params['restore_from'])
 
 
 def write_plan(params):

@@ -31,10 +31,16 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outc
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.plans import model_write
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import (
     RECORD_TAG,
-    parse_record,
+    check_record,
+    record_note,
     record_value,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.reads import agent_status_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import (
+    check_key,
+    hide_mac,
+    resolve_key,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import (
     classify_health,
     int_or_none,
@@ -48,6 +54,7 @@ ARGUMENT_SPEC = dict(
     force=dict(type='bool', default=False),
     wait=dict(type='bool', default=True),
     wait_timeout=dict(type='int', default=600),
+    record_key=dict(type='str', no_log=True),
 )
 MUTUALLY_EXCLUSIVE = [['state', 'key_incarnation_id']]
 REQUIRED_ONE_OF = [['state', 'key_incarnation_id']]
@@ -90,13 +97,14 @@ def validate(params):
             'use wait: false' % timeout,
             reason_code='invalid_input',
         )
+    check_key(params.get('record_key'))
 
 
-def _key_change(view, desired, warnings):
+def _key_change(view, desired, warnings, key=None):
     """The write that raises keyIncarnationId to ``desired`` and records it (RECORD_TAG) in the same request."""
     tags = {}
     if _vm.get_tag(view.tags, RECORD_TAG) is not None or len(view.tags) < _vm.MAX_TAGS:
-        tags[RECORD_TAG] = record_value(desired)
+        tags[RECORD_TAG] = record_value(desired, key=key, resource_id=view.target.id)
     elif not warnings:
         warnings.append(
             '%s already has %d tags (the Azure limit): the reset is not recorded in the %s tag, so '
@@ -184,7 +192,10 @@ def _decide(view, params, need_view):
     agent = health = None
     if need_view:
         agent = parse_agent_status(view.instance_view)
-        health = classify_health(view.settings, agent, view.power, record=parse_record(view.tags))
+        record, distrust = check_record(view.tags, resolve_key(params.get('record_key')), view.target.id)
+        health = classify_health(view.settings, agent, view.power, record=record)
+        if distrust:
+            health['record_untrusted'] = distrust
     desired = None
     if state == 'reset':
         desired = current + 1
@@ -227,6 +238,7 @@ def run_steps(ctx, sleep=time.sleep, clock=time.monotonic):
     view = _vm.read_view(client, target, instance_view=need_view)
     current, desired, agent, health = _decide(view, params, need_view)
     result = _first_result(target, current, desired, agent, health)
+    _note_record(target, result, health)
     if desired is None:
         return _not_writing(target, result, current, health)
     if wait and view.power and view.power != 'running':
@@ -237,17 +249,25 @@ def run_steps(ctx, sleep=time.sleep, clock=time.monotonic):
     decided = dict(current=current, health=health, agent=agent)
     change, warnings = _write(client, view, params, desired, decided, need_view, sleep)
     if warnings:
-        result['warnings'] = warnings
+        result.setdefault('warnings', []).extend(warnings)
     if change is None:  # another run wrote first: its reset is this run's too
         return _written_by_another_run(target, result, decided)
     new = change.properties['securityProfile']['proxyAgentSettings']['keyIncarnationId']
     result['key_incarnation_id'] = new
     if change.tags:
-        result['key_reset_record'] = change.tags[RECORD_TAG]
+        result['key_reset_record'] = hide_mac(change.tags[RECORD_TAG])
     result['diff']['after'] = {'key_incarnation_id': new}
     if not wait:
         return result
     return (yield from _confirm_written(client, target, view, result, decided, params, clock, shared))
+
+
+def _note_record(target, result, health):
+    """A record set aside (``key_record.record_note``): ``record_check`` and a warning."""
+    note = record_note(target.display, health)
+    if note is not None:
+        result['record_check'] = note
+        result.setdefault('warnings', []).append('%s (reason code %s)' % (note['reason'], note['reason_code']))
 
 
 def _first_result(target, current, desired, agent, health):
@@ -307,15 +327,16 @@ def _write(client, view, params, desired, decided, need_view, sleep):
     target, state, current = view.target, params.get('state'), decided['current']
     wait = params.get('wait', True)
     warnings = []
+    key = resolve_key(params.get('record_key'))
 
     def decide(v):
         if v is view:
-            return _key_change(v, desired, warnings)
+            return _key_change(v, desired, warnings, key)
         now_current, now_desired, now_agent, now_health = _decide(v, params, need_view)
         decided.update(current=now_current, health=now_health, agent=now_agent)
         if now_desired is None or (state == 'reset' and now_current > current):
             return None
-        return _key_change(v, now_desired, warnings)
+        return _key_change(v, now_desired, warnings, key)
 
     # wait: true confirms through the instance view (which shows a failed update too), so the LRO status and
     # the final GET are not read; wait: false keeps the ARM LRO semantics (returns when the update finished).

@@ -45,6 +45,11 @@ STATUS_SUBSTATUS_PREFIX = 'componentstatus/proxyagentstatus/'
 
 # A reset recorded by this collection, whose guest reports no keyIncarnationId yet, counts as pending this long.
 PENDING_HOLD = 1800
+# ... unless the guest contradicts it: a key failure reported this long after the recorded write (the guest had its
+# key poll, status write and upload: azure-facts.md section 1, ~90 s) is the guest's answer, not "not yet". A record
+# dated more than CLOCK_SKEW ahead of now is no record.
+GUEST_REPORT_WINDOW = 120
+CLOCK_SKEW = 300
 
 # -- message families --------------------------------------------------------------------------------
 MESSAGE_FAMILIES = (
@@ -72,7 +77,8 @@ HEALTH_TABLE = (
     (
         'a reset pending, whatever the message says: the latched keyIncarnationId is lower than the model, or the '
         'guest reports none and the vmrescue-key-reset tag records a reset to the model value; not when that record '
-        'is more than 30 minutes old',
+        'is more than 30 minutes old, dated in the future, or contradicted by the guest (a key failure reported 2 '
+        'minutes or more after it was written)',
         'pending',
         'no (state: reset or force: true write anyway)',
     ),
@@ -432,16 +438,48 @@ def _latched_verdict(h, kls, record, now):
     return _message_verdict(h, kls)
 
 
+def _reported_at(agent):
+    """The aware UTC time of the agent's status (the extension status' ``time``), or None."""
+    text = str((agent or {}).get('time') or '')[:19]
+    try:
+        return datetime.datetime.strptime(text, '%Y-%m-%dT%H:%M:%S').replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return None
+
+
+def _contradiction(record, h, agent, now):
+    """Why the guest (or the clock) contradicts the recorded reset ``record``, or None: pending is the guest's word,
+    not the tag's alone."""
+    if record is None or record['key_incarnation_id'] != h['model_key_incarnation_id']:
+        return None
+    if (record['time'] - now).total_seconds() > CLOCK_SKEW:
+        return 'the recorded reset is dated %s, in the future' % record['written_at']
+    reported = _reported_at(agent)
+    if h['message_family'] not in KEY_FAILURE_FAMILIES or reported is None:
+        return None
+    after = (reported - record['time']).total_seconds()
+    if after < GUEST_REPORT_WINDOW:
+        return None
+    return 'the guest reports a key failure %ds after the recorded reset to keyIncarnationId %d' % (
+        after,
+        record['key_incarnation_id'],
+    )
+
+
 def classify_health(settings, agent, power, record=None, now=None):
     """Classify the latched key (see HEALTH_TABLE). Returns a dict returned to users as ``health``.
 
     ``settings``: the model's proxyAgentSettings; ``agent``: parse_agent_status(); ``power``: the power state;
     ``record``: the key reset this collection recorded in the resource's tags (``key_record.parse_record``);
-    ``now``: aware UTC datetime. A pending verdict carries ``pending_since`` (the recorded write time, or None).
-    The rules are tried in HEALTH_TABLE's order: no fresh status, not enforced, a reset pending, the message.
+    ``now``: aware UTC datetime. A pending verdict carries ``pending_since`` (the recorded write time, or None); a
+    record the guest contradicts is set aside (``record_contradicted``: why). The rules are tried in HEALTH_TABLE's order: no fresh status, not enforced, a reset pending, the message.
     """
     h = _key_fields(settings, agent, power)
     kls = agent.get('key_latch_status') if agent else None
+    now = now or datetime.datetime.now(datetime.UTC)
+    contradicted = _contradiction(record, h, agent, now)
+    if contradicted:
+        h['record_contradicted'], record = contradicted, None
     verdict, reason = _no_key_status(agent, kls, power) or _latched_verdict(h, kls, record, now)
     h.update(verdict=verdict, reason=reason, reset_needed=verdict == 'unhealthy')
     return h
