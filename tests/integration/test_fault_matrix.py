@@ -126,7 +126,9 @@ def _accepted_writes(sim, role):
 
 def _assert_no_double_change(sim, role):
     writes = _accepted_writes(sim, role)
-    assert max(writes.values()) <= 1, dict((k, v) for k, v in writes.items() if v > 1)
+    twice = dict((k, v) for k, v in writes.items() if v > 1)
+    # on failure, every logged request of those VMs (with their times and principals): what wrote them twice
+    assert not twice, (twice, [e for e in sim.control.requests() if any('/%s' % k in e['path'] for k in twice)])
     if role == 'key':
         for n in VMS:
             key = sim.control.vm(sim.vm_id(RG, n))['model']['properties']['securityProfile']['proxyAgentSettings']
