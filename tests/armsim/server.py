@@ -19,6 +19,7 @@ from .health import Health
 from .resources import Resources
 from .routing import Request, Response, Router
 from .runcommand import RunCommands
+from .storage import Storage
 
 API_VERSION = re.compile(r'^20\d\d-\d\d-\d\d(-preview)?$')
 
@@ -39,6 +40,7 @@ class App:
             azure_policy.Policy(world),
             Health(world),
             RunCommands(world),
+            Storage(world),  # last: a blob path never shadows an ARM or Entra one
         )
         for part in parts:
             part.register(self.router)
