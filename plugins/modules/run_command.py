@@ -156,6 +156,12 @@ options:
         which must run each time to check and report C(ok) when nothing needed repair.
     type: bool
     default: false
+  os_type:
+    description:
+      - The OS the script is written for. A target running the other OS is skipped before any write (reason
+        V(wrong_os)), so that a bash script never runs under PowerShell. Unset, any OS.
+    type: str
+    choices: [linux, windows]
 notes:
   - Run Command needs the VM agent to be Ready and the VM to run. Managed run commands need a recent agent; the
     action form is the fallback.
@@ -212,7 +218,7 @@ outcome:
     - What happened to the target (C(status), C(reason_code), C(reason)); see M(vmrescue.azure.vmaccess_linux).
       Codes of this module include V(changed), V(unchanged), V(in_progress) (pending, a run is still going),
       V(not_waited), V(check_mode), V(script_failed), V(script_timed_out), V(provisioning_failed),
-      V(not_running), V(deallocated), V(extensions_disabled), V(agent_not_ready), V(not_ours).
+      V(not_running), V(deallocated), V(extensions_disabled), V(agent_not_ready), V(not_ours), V(wrong_os).
   returned: always
   type: dict
 id:

@@ -82,6 +82,14 @@ def _skip(code, msg, **fields):
 def _gate(view, base):
     """The skipped result when the VM read shows that no run command can run (else None)."""
     display = view.target.display
+    wanted = base.get('os_type')
+    if wanted and view.os_type and view.os_type.lower() != wanted:
+        msg = '%s runs %s, not %s (os_type): the script is not for it. Skipped before any write.' % (
+            display,
+            view.os_type,
+            wanted.capitalize(),
+        )
+        return _skip('wrong_os', msg, **dict((k, v) for k, v in base.items() if k != 'os_type'))
     if view.power and view.power != 'running':
         code = 'deallocated' if view.power == 'deallocated' else 'not_running'
         return _skip(code, '%s is %s: Run Command needs a running VM. Start it first.' % (display, view.power), **base)
@@ -111,7 +119,7 @@ def run_steps(ctx, clock=time.monotonic):
     shared = ctx.shared if isinstance(ctx.shared, BatchState) else BatchState()
     base = dict(id=target.id, run_command_name=params['run_command_name'], state=params['state'])
     view = _vm.read_view(ctx.client, target, instance_view=True)
-    skipped = _gate(view, base)
+    skipped = _gate(view, dict(base, os_type=params.get('os_type')))
     if skipped is not None:
         return skipped
     existing = ctx.client.get(_path(target, params), params={'$expand': 'instanceView'}, missing_ok=True)

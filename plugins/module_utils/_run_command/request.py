@@ -60,6 +60,7 @@ ARGUMENT_SPEC = dict(
     error_blob_uri=dict(type='str', no_log=True),
     max_output_bytes=dict(type='int', default=DEFAULT_MAX_OUTPUT),
     script_reports_change=dict(type='bool', default=False),
+    os_type=dict(type='str', choices=['linux', 'windows']),
 )
 MUTUALLY_EXCLUSIVE = [['script', 'script_file', 'command_id']]
 SOURCE_OPTIONS = ('script', 'script_file', 'command_id')
