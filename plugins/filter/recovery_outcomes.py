@@ -60,7 +60,7 @@ options:
     description:
       - With C(hostvars) as the input, the name of the variable that holds each host's own result (the registered
         result of M(vmrescue.azure.batch_result)); a host without it is left out.
-      - A list of names (C(guest_repair): its Linux and its Windows result) takes, per host, the first of them that
+      - A list of names (C(guest_repair), with its Linux and its Windows result) takes, per host, the first of them that
         holds a result of a task that ran (a task skipped by its C(when) leaves a result without an C(outcome)).
     type: raw
   break_glass_var:

@@ -31,7 +31,13 @@ SECRET_KEYS = {
 }
 # A run command's blob URIs carry a SAS token: the log keeps the URI without its query.
 SAS_KEYS = {'outputbloburi', 'errorbloburi', 'scripturi'}
-_SIG = re.compile(r'(?i)([?&]sig=)[^&]*')
+_SIG = re.compile(r'(?i)[?&]sig=')
+
+
+def _no_sas(raw_path):
+    """A request path for the log: a SAS query (a blob read's) replaced by a marker, as the run command bodies'."""
+    path, sep, _query = raw_path.partition('?')
+    return path + '?<SAS redacted>' if sep and _SIG.search(raw_path) else raw_path
 
 
 class Counters:
@@ -188,7 +194,7 @@ class RequestLog:
                 {
                     'seq': self.seq,
                     'method': req.method,
-                    'path': _SIG.sub(r'\1<redacted>', req.raw_path),  # a blob read's SAS signature
+                    'path': _no_sas(req.raw_path),
                     'status': status,
                     'route': req.route_kind,
                     'principal': principal,

@@ -38,7 +38,7 @@ def test_a_signed_sas_reads_the_whole_blob_and_a_range(fast, arm, sim):
     assert tail.status_code == 206 and tail.text == 'last\n'
     past = get(sim, uri, Range='bytes=%d-' % size)
     assert past.status_code == 416 and past.headers['x-ms-error-code'] == 'InvalidRange'
-    assert 'sig=' not in json.dumps([e['path'] for e in sim.control.requests()]).replace('sig=<redacted>', '')
+    assert 'sig=' not in json.dumps(sim.control.requests())
 
 
 @pytest.mark.parametrize(
