@@ -23,6 +23,10 @@ Guest state (fleet ``guest`` keys; documented in fleet.py):
   Authentication off), ``rdp_service_disabled: true`` (TermService start type Disabled); ``proxy_agent_log`` /
   ``guest_agent_log``.
 
+The effect is applied when the run command is accepted (the output is computed then, as for any script here),
+not when the script's simulated run time has passed ([inferred] simplification: a control read during the run
+already shows the repaired state).
+
 Public names: ``HEADER``, ``BROKEN_LINE``, ``AAD_LINES``, ``equip(machine, spec)``, ``to_json(machine)``,
 ``run_repair(text, machine, named) -> (exit_code, stdout, stderr) | None``.
 """
