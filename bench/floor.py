@@ -170,3 +170,29 @@ def mode_switch(cfg, n, reads_per_vm=None, subscriptions=1):
         ]
     )
     return Floor(total, lines)
+
+
+def run_command(cfg, n, script_seconds, reads_per_vm=3, subscriptions=1):
+    """N managed run commands: 1 PUT per VM, ``reads_per_vm`` reads (1 of the VM with its instance view, 1 of the run
+    command before the write, at least 1 seeing the execution final), then, after the last write, the handler
+    starting the script (``extension_seconds``) and the script's own run time (``script_seconds``: its sleeps times
+    ``script_time_scale``); per subscription. The PUT is sent without waiting for its operation (lro=False), so no
+    ARM operation is on the path."""
+    n, sl = per_subscription(n, subscriptions)
+    w, wl = _term(cfg, 'write', n)
+    r, rl = _term(cfg, 'read', n * reads_per_vm)
+    ext = float(cfg['extension_seconds'])
+    total = max(w + ext + script_seconds, r)
+    lines = (
+        sl
+        + wl
+        + rl
+        + [
+            f'reads: {reads_per_vm} per VM (1 of the VM with its instance view, 1 of the run command before the '
+            'write, 1 seeing the execution final)',
+            f'floor = max(writes {w:.1f} s + the handler starting the script {ext:g} s (extension_seconds) + the '
+            f'script itself {script_seconds:g} s, reads {r:.1f} s) = {total:.1f} s  (pipelined: the last VM written '
+            'cannot end sooner; the reads of earlier VMs drain meanwhile)',
+        ]
+    )
+    return Floor(total, lines)

@@ -10,7 +10,8 @@ version_added: 0.1.0
 author:
   - vmrescue.azure developers (@vmrescue)
 description:
-  - Used by the C(proxy_agent_key_recovery), C(linux_access_recovery) and C(windows_access_recovery) roles, once
+  - Used by the C(proxy_agent_key_recovery), C(linux_access_recovery), C(windows_access_recovery) and
+    C(guest_repair) roles, once
     (C(run_once)), to turn the results of their batch into one small entry per host, from either the registered
     result of a batch task (one result per target, in the order of the targets), or the list of each host's own
     result (M(vmrescue.azure.batch_result)), in the order of O(hosts).
@@ -43,7 +44,7 @@ options:
   role:
     description: Which role's rules to apply.
     type: str
-    choices: [proxy_agent_key_recovery, linux_access_recovery, windows_access_recovery]
+    choices: [proxy_agent_key_recovery, linux_access_recovery, windows_access_recovery, guest_repair]
     required: true
   mode:
     description: The C(proxy_agent_key_recovery_mode) (V(unhealthy), V(all), V(incarnation)); proxy_agent_key_recovery only.
@@ -59,7 +60,9 @@ options:
     description:
       - With C(hostvars) as the input, the name of the variable that holds each host's own result (the registered
         result of M(vmrescue.azure.batch_result)); a host without it is left out.
-    type: str
+      - A list of names (C(guest_repair), with its Linux and its Windows result) takes, per host, the first of them that
+        holds a result of a task that ran (a task skipped by its C(when) leaves a result without an C(outcome)).
+    type: raw
   break_glass_var:
     description:
       - proxy_agent_key_recovery only, with O(result_var). The name of the variable that holds, on each host, a dict
@@ -102,7 +105,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import STATUSES, outcome, outcome_of
 
-ROLES = ('proxy_agent_key_recovery', 'linux_access_recovery', 'windows_access_recovery')
+ROLES = ('proxy_agent_key_recovery', 'linux_access_recovery', 'windows_access_recovery', 'guest_repair')
 WINDOWS_REASON = 'Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)'
 LINUX_REASON = 'Linux VM: VMAccessAgent does not apply (use the VMAccessForLinux extension)'
 # The access roles: the skip reason of a host of the other OS (the module's outcome reason_code wrong_os)
@@ -249,6 +252,37 @@ def _access_reason(status, found, res, role):
     return 'already applied (the same request succeeded last time)'
 
 
+def _recipes(res, changed):
+    """The recipes a guest_repair script reported (``script_report``), those that changed or not."""
+    entries = res.get('script_report') if isinstance(res.get('script_report'), (list, tuple)) else []
+    return [
+        _text(e.get('recipe'))
+        for e in entries
+        if isinstance(e, Mapping) and e.get('recipe') and bool(e.get('changed')) == changed
+    ]
+
+
+def _repair_reason(status, found, res):
+    """The reason of a guest_repair host: which recipes repaired something, or that none needed to."""
+    code = found.get('reason_code')
+    if status == 'failed':
+        return _failed_reason(found, res)
+    if status == 'skipped' and code in POWER_TEXT:
+        return 'VM not running (power state %s): start it and re-run' % _power_state(res, code)
+    if status == 'skipped':
+        return _failed_reason(found, res)
+    if found.get('status') == 'pending':
+        return _failed_reason(found, res)
+    if status == 'changed':
+        done, fine = _recipes(res, True), _recipes(res, False)
+        return 'repaired: %s%s' % (
+            ', '.join(done) or 'see the output',
+            '; nothing to repair: %s' % ', '.join(fine) if fine else '',
+        )
+    checked = _recipes(res, False)
+    return 'nothing to repair (%s)' % (', '.join(checked) or 'the recipes found the guest as expected')
+
+
 def _vmaccess_settings_parts(protected, settings):
     parts = []
     user = protected.get('username')
@@ -339,6 +373,8 @@ def _host_entry(host, res, role, mode=None, proof=None, break_glass=None):
     status = summary_status(found, changed, mode if role == 'proxy_agent_key_recovery' else None)
     if role == 'proxy_agent_key_recovery':
         reason = _key_reason(status, found, res, mode)
+    elif role == 'guest_repair':
+        reason = _repair_reason(status, found, res)
     else:
         reason = _access_reason(status, found, res, role)
     if isinstance(proof, Mapping) and status in ('changed', 'already_fine'):
@@ -364,6 +400,15 @@ def _host_var(hostvars, host, name):
     except Exception:  # pylint: disable=broad-except  # KeyError, AnsibleUndefinedVariable, ...
         return None
     return None if value is None or type(value).__name__.endswith('Undefined') else value
+
+
+def _first_result(hostvars, host, names):
+    """The host's result in the variable ``names`` or, for a list, the first of them whose task ran."""
+    if isinstance(names, str):
+        return _host_var(hostvars, host, names)
+    found = [_host_var(hostvars, host, name) for name in names or ()]
+    ran = [r for r in found if isinstance(r, Mapping) and not (r.get('skipped') and 'outcome' not in r)]
+    return ran[0] if ran else next((r for r in found if r is not None), None)
 
 
 def _break_glass_by_host(hostvars, hosts, var):
@@ -399,7 +444,7 @@ def recovery_outcomes(
     break_glass = _break_glass_by_host(batch, hosts, break_glass_var) if result_var and break_glass_var else {}
     if result_var:  # _input is hostvars: each host's own result is its variable result_var
         hostvars = batch
-        batch = [_host_var(hostvars, h, result_var) for h in hosts]
+        batch = [_first_result(hostvars, h, result_var) for h in hosts]
         if proof_var:
             proofs = [_host_var(hostvars, h, proof_var) for h in hosts]
     per_host, missing = _per_host(batch, hosts)
@@ -417,6 +462,8 @@ def recovery_outcomes(
             # its OS, so for it a skipped host is one of the other OS
             if role in OTHER_OS:
                 out[host] = _other_os_entry(host, role)
+            elif role == 'guest_repair' and res.get('outcome'):  # skipped by the module, or no recipe for its OS
+                out[host] = _host_entry(host, res, role)
         else:
             proof = proofs[index] if index < len(proofs) else None
             res = res if isinstance(res, Mapping) else missing

@@ -137,6 +137,31 @@ options:
   error_blob_uri:
     description: The same for stderr.
     type: str
+  max_output_bytes:
+    description:
+      - With O(output_blob_uri) / O(error_blob_uri) given as SAS URIs, after the run the controller reads each blob
+        (Azure Storage Get Blob, a plain HTTPS GET of the SAS URI) into RV(stdout_full) / RV(stderr_full), at most
+        this many bytes of each, from its start (RV(output_truncated) then says so). V(0) does not read them.
+      - A blob URI without a SAS (the VM's managed identity writes it) is not read; a warning says so. The SAS
+        never appears in a result, warning or error.
+    type: int
+    default: 1048576
+  script_reports_change:
+    description:
+      - The script says itself whether it changed something. When its last line of output is
+        C(VMRESCUE changed=true) or C(VMRESCUE changed=false), a run that succeeded reports V(changed) from it
+        (C(false) -> V(ok), outcome V(unchanged)); every C(VMRESCUE key=value ...) line it printed is in
+        RV(script_report). A script whose last line is not such a line is V(changed) as usual.
+      - Meant with O(force=true) for check-and-repair scripts (the C(vmrescue.azure.guest_repair) role's recipes),
+        which must run each time to check and report C(ok) when nothing needed repair.
+    type: bool
+    default: false
+  os_type:
+    description:
+      - The OS the script is written for. A target running the other OS is skipped before any write (reason
+        V(wrong_os)), so that a bash script never runs under PowerShell. Unset, any OS.
+    type: str
+    choices: [linux, windows]
 notes:
   - Run Command needs the VM agent to be Ready and the VM to run. Managed run commands need a recent agent; the
     action form is the fallback.
@@ -193,7 +218,7 @@ outcome:
     - What happened to the target (C(status), C(reason_code), C(reason)); see M(vmrescue.azure.vmaccess_linux).
       Codes of this module include V(changed), V(unchanged), V(in_progress) (pending, a run is still going),
       V(not_waited), V(check_mode), V(script_failed), V(script_timed_out), V(provisioning_failed),
-      V(not_running), V(deallocated), V(extensions_disabled), V(agent_not_ready), V(not_ours).
+      V(not_running), V(deallocated), V(extensions_disabled), V(agent_not_ready), V(not_ours), V(wrong_os).
   returned: always
   type: dict
 id:
@@ -229,7 +254,10 @@ stderr:
   returned: when known
   type: str
 output_truncated:
-  description: True when a stream reached 4 KB, so earlier output may be missing from RV(stdout) / RV(stderr).
+  description:
+    - True when output is missing from the result. A stream read from its blob is missing output when the blob
+      is larger than O(max_output_bytes); a stream without one when it reached 4 KB (RV(stdout) / RV(stderr) hold
+      its last 4 KB).
   returned: when known
   type: bool
 start_time:
@@ -244,6 +272,35 @@ running_command:
   description: The command still running on the target (reason code V(in_progress)).
   returned: when pending
   type: str
+stdout_full:
+  description:
+    - The script's standard output read from O(output_blob_uri), at most O(max_output_bytes) bytes from its
+      start. The blob is an append blob, so what the handler wrote to it before is in it too.
+  returned: when O(output_blob_uri) was given with a SAS and could be read
+  type: str
+stderr_full:
+  description: The same from O(error_blob_uri).
+  returned: when O(error_blob_uri) was given with a SAS and could be read
+  type: str
+stdout_size:
+  description: The size of the output blob in bytes (RV(stdout_full) holds at most O(max_output_bytes) of it).
+  returned: with RV(stdout_full)
+  type: int
+stderr_size:
+  description: The size of the error blob in bytes.
+  returned: with RV(stderr_full)
+  type: int
+script_report:
+  description:
+    - With O(script_reports_change), each C(VMRESCUE key=value ...) line of the script's output as a dict, in order
+      (C(true) / C(false) values as booleans).
+  returned: with O(script_reports_change) when the script succeeded
+  type: list
+  elements: dict
+script_reports_change:
+  description: Whether the script's last line said whether it changed something (O(script_reports_change)).
+  returned: with O(script_reports_change) when the script succeeded
+  type: bool
 """
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._run_command.engine import task_spec  # noqa: E402

@@ -2,12 +2,13 @@
 
 import collections
 import copy
+import datetime
 import json
 import re
 import threading
 from urllib.parse import unquote
 
-from . import proxyagent
+from . import proxyagent, storage
 from .authorization import Lock, RoleAssignment
 from .config import ConfigError, coerce
 from .errors import ArmError
@@ -30,6 +31,13 @@ SECRET_KEYS = {
 }
 # A run command's blob URIs carry a SAS token: the log keeps the URI without its query.
 SAS_KEYS = {'outputbloburi', 'errorbloburi', 'scripturi'}
+_SIG = re.compile(r'(?i)[?&]sig=')
+
+
+def _no_sas(raw_path):
+    """A request path for the log: a SAS query (a blob read's) replaced by a marker, as the run command bodies'."""
+    path, sep, _query = raw_path.partition('?')
+    return path + '?<SAS redacted>' if sep and _SIG.search(raw_path) else raw_path
 
 
 class Counters:
@@ -186,7 +194,7 @@ class RequestLog:
                 {
                     'seq': self.seq,
                     'method': req.method,
-                    'path': req.raw_path,
+                    'path': _no_sas(req.raw_path),
                     'status': status,
                     'route': req.route_kind,
                     'principal': principal,
@@ -232,10 +240,22 @@ class Control:
             add('DELETE', rf'/_sim/{kind}', self.remove_declared, 'control')
         add('POST', r'/_sim/principals/(?P<client_id>[^/]+)', self.set_principal, 'control')
         add('GET', r'/_sim/blobs', self.blobs, 'control')
+        add('POST', r'/_sim/blobs/sas', self.blob_sas, 'control')
 
     def blobs(self, req):
         """The run commands' output / error blobs: {URI without SAS: text}."""
         return Response(200, dict(self.world.blobs))
+
+    def blob_sas(self, req):
+        """``{container, blob, permissions?: 'racw', expires_in?: 3600}`` -> ``{uri}``: a blob URI of the simulator's
+        storage account with a service SAS signed by its key (storage.py); a negative expires_in is expired."""
+        body = req.json()
+        container, blob = str(body.get('container') or ''), str(body.get('blob') or '')
+        if not re.match(r'^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$', container) or not blob:
+            raise ArmError(400, 'InvalidInput', 'container (3-63 lower-case letters, digits, -) and blob are required')
+        expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=float(body.get('expires_in', 3600)))
+        uri = storage.sign(self.world, container, blob, str(body.get('permissions') or 'racw'), expiry)
+        return Response(200, {'uri': uri})
 
     def reset(self, req):
         body = req.json()

@@ -32,6 +32,13 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
     proxyagent.AgentState.summaries), status_age: seconds the reported agent status lags (a stale status).
     VM.extra_properties: {...} merged into the model's properties (fields of a newer api-version).
 
+    The role guest_repair's recipes (Run Command; see guestrepair.py for what each models, all [inferred]):
+    Linux guest keys sshd_config_ok: false (sshd -t refuses the config), sshd_active: false, sshd_recipe_backup:
+    true (a backup the sshd recipe made earlier), ssh_bad_permissions: [path, ...], aad_login: true
+    (AADSSHLoginForLinux installed) with aad_login_lines: false / aad_login_pam: false (its sshd / PAM lines
+    missing); Windows guest keys rdp_enabled / rdp_service / rdp_port / firewall_rdp_enabled (VMAccess's too),
+    rdp_nla: false, rdp_service_disabled: true; both proxy_agent_log / guest_agent_log: [line, ...].
+
     Refused writes (locks, policy assignments, roles, allowExtensionOperations, the VM agent Not Ready, failed
     extensions, Resource Health): see governance.py and fleets/refusals.yaml.
 """
@@ -44,7 +51,7 @@ import uuid
 
 import yaml
 
-from . import governance, proxyagent, runcommand
+from . import governance, guestrepair, proxyagent, runcommand
 from .authorization import RoleAssignment
 from .model import Extension, Machine, ResourceGroup, ScaleSet, Subscription
 from .util import deep_merge, iso_now
@@ -331,6 +338,7 @@ class Fleet:
         self._equip_diagnostics(machine, spec)
         governance.equip(machine, spec)
         runcommand.equip(machine, spec)
+        guestrepair.equip(machine, spec)
 
     @staticmethod
     def _equip_diagnostics(machine, spec):

@@ -13,12 +13,18 @@ choice ([inferred] as a whole: a stand-in for bash / PowerShell, not a model of 
 - ``# armsim: output N``: N bytes of stdout (lines of ``x``), to exceed the 4 KB tail; ``# armsim: error N``
   the same on stderr. Any other comment (``#`` ...) and empty lines do nothing; so does any other command.
 
+- A script of the role guest_repair (its header line ``# vmrescue.azure guest_repair``) is not interpreted line by
+  line: ``guestrepair.run_repair`` models its recipes on the machine's guest (``machine``; without one the script
+  is interpreted as any other).
+
 Public names: ``ScriptRun(exit_code, stdout, stderr, seconds)``, ``run_script(text, named=None, positional=(),
-os_type='linux', time_scale=1.0)``.
+os_type='linux', time_scale=1.0, machine=None)``.
 """
 
 import dataclasses
 import re
+
+from .guestrepair import run_repair
 
 _VAR = re.compile(r'\$\{(\w+)\}|\$env:(\w+)|\$(\w+)')
 _MARKER = re.compile(r'#\s*armsim:\s*(output|error)\s+(\d+)\s*$', re.IGNORECASE)
@@ -66,9 +72,12 @@ def _number(text, default=0.0):
         return default
 
 
-def run_script(text, named=None, positional=(), os_type='linux', time_scale=1.0):
+def run_script(text, named=None, positional=(), os_type='linux', time_scale=1.0, machine=None):
     """Run ``text`` (one command a line) -> ScriptRun. ``named``: {name: value}; ``positional``: values."""
     named = dict(named or {})
+    repaired = run_repair(text, machine, named) if machine is not None else None
+    if repaired is not None:
+        return ScriptRun(repaired[0], repaired[1], repaired[2], 0.0)
     out, err, seconds = [], [], 0.0
     for raw in (text or '').splitlines():
         line = raw.strip()

@@ -79,6 +79,15 @@ class Control:
     def vms(self):
         return self._call('GET', '/vms')
 
+    def blobs(self):
+        """The run commands' output / error blobs: {URI without SAS: text}."""
+        return self._call('GET', '/blobs')
+
+    def blob_sas(self, container, blob, permissions='racw', expires_in=3600):
+        """A blob URI of the simulator's storage account with a signed SAS (armsim.storage)."""
+        body = {'container': container, 'blob': blob, 'permissions': permissions, 'expires_in': expires_in}
+        return self._call('POST', '/blobs/sas', body)['uri']
+
     def vm(self, vm_id):
         return self._call('GET', '/vms/' + quote(vm_id, safe=''))
 

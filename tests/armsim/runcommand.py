@@ -54,7 +54,7 @@ Public names: ``RunCommands(world)`` (``register(router)``), ``equip(machine, sp
 
 import copy
 
-from . import errors, guestops
+from . import errors, guestops, guestrepair
 from .errors import ArmError
 from .guestscript import run_script
 from .lro import lro_headers
@@ -179,7 +179,8 @@ class RunCommands:
         text = source.get('script') or ''
         if source.get('scriptUri'):  # [inferred] the simulator cannot download: an empty script
             text = ''
-        result = run_script(text, named, positional, machine.os, float(self.config['script_time_scale']))
+        scale = float(self.config['script_time_scale'])
+        result = run_script(text, named, positional, machine.os, scale, machine=machine)
         limit = float(timeout) * float(self.config['script_time_scale'])
         if result.seconds > limit:
             result.seconds, result.exit_code = limit, -1
@@ -449,4 +450,5 @@ def machine_state(machine):
             for r in getattr(machine, 'run_commands', {}).values()
         },
         'action_running': bool(getattr(machine, 'action_run', None) is not None and not machine.action_run.done),
+        'guest_repair': guestrepair.to_json(machine),
     }

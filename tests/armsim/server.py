@@ -19,6 +19,7 @@ from .health import Health
 from .resources import Resources
 from .routing import Request, Response, Router
 from .runcommand import RunCommands
+from .storage import Storage
 from .tags import Tags
 
 API_VERSION = re.compile(r'^20\d\d-\d\d-\d\d(-preview)?$')
@@ -41,6 +42,7 @@ class App:
             Health(world),
             RunCommands(world),
             Tags(world),
+            Storage(world),  # last: a blob path never shadows an ARM or Entra one
         )
         for part in parts:
             part.register(self.router)

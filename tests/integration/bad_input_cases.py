@@ -856,6 +856,18 @@ INVENTORY = [
 # ---- roles (role vars; each run as include_role in a block whose rescue records the failure) ----------------------
 ROLES = [
     (
+        'role-guest-repair-recipe-unknown',
+        'role:guest_repair',
+        dict(guest_repair_recipes=['sshd', 'reboot']),
+        ['guest_repair_recipes', 'reboot'],
+    ),
+    (
+        'role-guest-repair-nla-bad',
+        'role:guest_repair',
+        dict(guest_repair_rdp_nla='perhaps'),
+        ['guest_repair_rdp_nla', 'perhaps'],
+    ),
+    (
         'role-linux-password-list',
         'role:linux_access_recovery',
         dict(linux_access_recovery_username='rescue', linux_access_recovery_password=['a', PW]),
@@ -967,6 +979,10 @@ RUN_COMMAND = [
         output_blob_uri='http://acct.blob.core.windows.net/c/o?sig=' + PW,
     ),  # fmt: skip
     _r('rc-force-text', ['force', 'bool'], script='echo', force='maybe'),
+    _r('rc-max-output-negative', ['max_output_bytes must be between 0'], script='echo', max_output_bytes=-1),
+    _r('rc-max-output-text', ['max_output_bytes must be a whole number'], script='echo', max_output_bytes='lots'),
+    _r('rc-os-type-bad', ['os_type', 'linux', 'windows'], script='echo', os_type='macos'),
+    _r('rc-reports-change-text', ['script_reports_change', 'bool'], script='echo', script_reports_change='maybe'),
 ]
 
 CASES = AUTH + TARGET + KEY_RESET + SETTINGS + LINUX + WINDOWS + BATCH + LOOKUP + INVENTORY + ROLES + RUN_COMMAND

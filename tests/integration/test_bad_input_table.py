@@ -49,6 +49,7 @@ def test_the_table_is_big_enough():
         'role:linux_access_recovery',
         'role:windows_access_recovery',
         'role:proxy_agent_key_recovery',
+        'role:guest_repair',
     }
 
 

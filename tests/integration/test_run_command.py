@@ -148,11 +148,13 @@ def test_batch_targets_and_secret_never_shown(fast, sim, sim_env):
         'script': 'echo $token >&2\necho ok',
         'protected_parameters': {'token': secret},
         'run_as_password': secret + '-pw',
-        'output_blob_uri': 'https://acct.blob.core.windows.net/c/out?sv=1&sig=' + secret + 'SAS',
+        # a blob of the simulator's storage (read back after the run) whose SAS carries the secret too
+        'output_blob_uri': sim.control.blob_sas('out', 'run.txt') + '&vmrescue=' + secret + 'SAS',
     }
     res = run_adhoc('localhost', MODULE, args, sim_env, args=('-vvv',))
     r = res.result(task=0)
     assert [x['stdout'] for x in r['results']] == ['ok\n', 'ok\n'], r
+    assert all(x['stdout_full'] in ('ok\n', 'ok\nok\n') for x in r['results']), r  # one append blob for both
     for value in (secret, secret + '-pw', secret + 'SAS'):
         assert not res.reveals(value)
     assert secret not in json.dumps(sim.control.requests())
@@ -171,3 +173,34 @@ def test_a_failing_script_that_prints_a_protected_value_is_scrubbed(fast, sim, s
     assert r['failed'] and r['outcome']['reason_code'] == 'script_failed', r
     assert not res.reveals(secret)
     assert '********' in r['msg'] or 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER' in r['msg']
+
+
+def test_whole_output_from_the_blobs(fast, sim, sim_env):
+    vm_id = sim.vm_id('rg-linux', 'lin-ok')
+    out, err = sim.control.blob_sas('logs', 'run1/out.txt'), sim.control.blob_sas('logs', 'run1/err.txt')
+    script = 'echo first\n# armsim: output 10000\necho oops >&2\necho last'
+    args = {'vm_id': vm_id, 'script': script, 'output_blob_uri': out, 'error_blob_uri': err}
+    res = run_adhoc('localhost', MODULE, args, sim_env, args=('-vvv',))
+    r = res.result(task=0)
+    assert len(r['stdout'].encode()) == 4096 and 'first' not in r['stdout']  # Azure's tail
+    assert r['stdout_full'].startswith('first\n') and r['stdout_full'].endswith('last\n')
+    assert r['stdout_size'] == len(r['stdout_full'].encode()) > 10000 and r['stderr_full'] == 'oops\n'
+    assert r['output_truncated'] is False  # everything is in stdout_full
+    sas = out.split('?', 1)[1]
+    assert not res.reveals(sas) and not res.reveals(err.split('?', 1)[1])
+    reads = [e for e in sim.control.requests() if e['route'] == 'storage.blob.get']
+    assert len(reads) == 2 and all(e['path'].endswith('?<SAS redacted>') for e in reads)
+
+    capped = run_adhoc('localhost', MODULE, dict(args, max_output_bytes=1000, force=True), sim_env).result(task=0)
+    assert len(capped['stdout_full'].encode()) == 1000 and capped['stdout_full'].startswith('first\n')
+    assert capped['output_truncated'] is True and capped['stdout_size'] > 20000  # the append blob holds both runs
+
+
+def test_an_unreadable_blob_is_a_warning_without_its_sas(fast, sim, sim_env):
+    vm_id = sim.vm_id('rg-linux', 'lin-ok')
+    expired = sim.control.blob_sas('logs', 'late.txt', expires_in=-60)
+    res = run_adhoc('localhost', MODULE, {'vm_id': vm_id, 'script': 'echo hi', 'output_blob_uri': expired}, sim_env)
+    r = res.result(task=0)
+    assert not r.get('failed') and r['stdout'] == 'hi\n' and 'stdout_full' not in r, r
+    assert any('AuthenticationFailed (403)' in w and '/logs/late.txt' in w for w in r['warnings']), r
+    assert not res.reveals(expired.split('?', 1)[1])

@@ -311,3 +311,46 @@ def test_break_glass_hosts_in_outcomes_and_summary():
     assert list(summary['break_glass_hosts']) == ['a']
     assert recovery_summary(out, role=KEY, as_lines=True)[-1].startswith('in break-glass now')
     assert 'break_glass_hosts' not in recovery_summary(out, role=LINUX)
+
+
+def test_guest_repair_outcomes_from_the_linux_or_the_windows_result():
+    def done(changed, report):
+        status = ('done', 'changed') if changed else ('unchanged', 'unchanged')
+        return {
+            'changed': changed,
+            'script_report': report,
+            'outcome': {'status': status[0], 'reason_code': status[1], 'reason': ''},
+        }
+
+    when_skipped = {'changed': False, 'skipped': True, 'skip_reason': 'Conditional result was False'}
+    repaired = done(True, [{'recipe': 'sshd', 'changed': True}, {'recipe': 'ssh_permissions', 'changed': False}])
+    fine = done(False, [{'recipe': 'rdp', 'changed': False}, {'changed': False, 'failed': 'none'}])
+    wrong_os = {
+        'changed': False,
+        'skipped': True,
+        'msg': 'runs Windows',
+        'outcome': {'status': 'skipped', 'reason_code': 'wrong_os', 'reason': 'runs Windows, not Linux'},
+    }
+    failed = {
+        'changed': False,
+        'failed_target': True,
+        'outcome': {'status': 'failed', 'reason_code': 'script_failed', 'reason': 'stderr: sshd: no valid backup'},
+    }
+    hostvars = {
+        'lin': {'lr': repaired, 'wr': when_skipped},
+        'win': {'lr': when_skipped, 'wr': fine},
+        'unmarked': {'lr': wrong_os, 'wr': when_skipped},
+        'broken': {'lr': failed, 'wr': when_skipped},
+        'absent': {},
+    }
+    out = recovery_outcomes(hostvars, list(hostvars), role='guest_repair', result_var=['lr', 'wr'])
+    assert _status(out) == {
+        'lin': ('changed', True),
+        'win': ('already_fine', False),
+        'unmarked': ('skipped', False),
+        'broken': ('failed', False),
+    }
+    assert out['lin']['outcome']['reason'] == 'repaired: sshd; nothing to repair: ssh_permissions'
+    assert out['win']['outcome']['reason'] == 'nothing to repair (rdp)'
+    assert out['unmarked']['outcome']['reason_code'] == 'wrong_os'
+    assert 'no valid backup' in out['broken']['outcome']['reason']

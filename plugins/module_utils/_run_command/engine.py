@@ -17,6 +17,10 @@ script runs holds no worker):
 4. A managed run command that failed before its script started (an agent without managed Run Command) falls
    back to the action form ``POST {vm}/runCommand``: one at a time per VM (a 409 "execution is in progress" is a
    pending outcome, never a retry loop), and on Linux no exit code (said in the result).
+5. A finished managed run whose ``output_blob_uri`` / ``error_blob_uri`` were given: the controller reads the whole
+   streams from the blobs (``blobs.fetch``, at most ``max_output_bytes`` each) into ``stdout_full`` /
+   ``stderr_full``. With ``script_reports_change`` the script's last line ``VMRESCUE changed=true|false`` decides
+   ``changed`` (``results.apply_report``).
 
 Public names: ``run_steps(ctx)``, ``run(ctx)``, ``task_spec()``, ``write_plan(params)``, ``BatchState``.
 """
@@ -39,12 +43,14 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.plans im
     run_command_delete,
     run_command_write,
 )
-from ansible_collections.vmrescue.azure.plugins.module_utils._run_command import request as rq
+from ansible_collections.vmrescue.azure.plugins.module_utils._run_command import blobs, request as rq
 from ansible_collections.vmrescue.azure.plugins.module_utils._run_command.results import (
     FINAL,
     LINUX_ACTION_NOTE,
+    OUTPUT_LIMIT,
     RUNNING,
     action_fields,
+    apply_report,
     batch_summary,
     managed_fields,
     never_started,
@@ -76,6 +82,14 @@ def _skip(code, msg, **fields):
 def _gate(view, base):
     """The skipped result when the VM read shows that no run command can run (else None)."""
     display = view.target.display
+    wanted = base.get('os_type')
+    if wanted and view.os_type and view.os_type.lower() != wanted:
+        msg = '%s runs %s, not %s (os_type): the script is not for it. Skipped before any write.' % (
+            display,
+            view.os_type,
+            wanted.capitalize(),
+        )
+        return _skip('wrong_os', msg, **dict((k, v) for k, v in base.items() if k != 'os_type'))
     if view.power and view.power != 'running':
         code = 'deallocated' if view.power == 'deallocated' else 'not_running'
         return _skip(code, '%s is %s: Run Command needs a running VM. Start it first.' % (display, view.power), **base)
@@ -105,7 +119,7 @@ def run_steps(ctx, clock=time.monotonic):
     shared = ctx.shared if isinstance(ctx.shared, BatchState) else BatchState()
     base = dict(id=target.id, run_command_name=params['run_command_name'], state=params['state'])
     view = _vm.read_view(ctx.client, target, instance_view=True)
-    skipped = _gate(view, base)
+    skipped = _gate(view, dict(base, os_type=params.get('os_type')))
     if skipped is not None:
         return skipped
     existing = ctx.client.get(_path(target, params), params={'$expand': 'instanceView'}, missing_ok=True)
@@ -153,7 +167,7 @@ def _present(ctx, shared, view, existing, base, clock):
     decision = _decide(existing, canonical, shared, params.get('force'))
     base = dict(base, form='managed')
     if decision == 'unchanged':
-        fields = managed_fields(existing)
+        fields = _with_blobs(ctx, managed_fields(existing))
         msg = 'the same request already succeeded on %s (exit code %s): not run again' % (
             target.display,
             fields['exit_code'],
@@ -214,13 +228,44 @@ def _wait_managed(ctx, shared, view, result, clock):
             fields.get('execution_message') or 'it failed before the script started',
         )
         return (yield from _action(ctx, shared, view, result, note, clock))
-    return _finish(ctx.target, dict(result, **managed_fields(last)))
+    return _finish(ctx, _with_blobs(ctx, dict(result, **managed_fields(last))))
 
 
-def _finish(target, result):
+def _verify(client):
+    """The TLS setting of the client's sign-in (a CA bundle path, False, or True), for the blob reads."""
+    verify = getattr(getattr(client, 'auth', None), 'verify', True)
+    return verify if verify is False or isinstance(verify, str) else True
+
+
+def _with_blobs(ctx, result):
+    """``result`` with ``stdout_full`` / ``stderr_full`` read from the blobs given (warnings when one cannot be)."""
+    limit = ctx.params.get('max_output_bytes') or 0
+    truncated = {}
+    for option, stream in (('output_blob_uri', 'stdout'), ('error_blob_uri', 'stderr')):
+        uri = ctx.params.get(option)
+        if not uri or limit <= 0:
+            continue
+        got = blobs.fetch(uri, limit, verify=_verify(ctx.client))
+        if got.error:
+            result.setdefault('warnings', []).append('%s of %s: %s' % (option, ctx.target.display, got.error))
+            continue
+        result[stream + '_full'] = got.text
+        result[stream + '_size'] = got.size
+        truncated[stream] = got.truncated
+    if truncated:
+        tails = dict((s, len((result.get(s) or '').encode('utf-8')) >= OUTPUT_LIMIT) for s in ('stdout', 'stderr'))
+        tails.update(truncated)
+        result['output_truncated'] = any(tails.values())
+    return result
+
+
+def _finish(ctx, result):
     """The result of a finished run: a failure (TaskError) unless the script succeeded."""
+    target = ctx.target
     state = result.get('execution_state')
     if state == 'Succeeded':
+        if ctx.params.get('script_reports_change'):
+            apply_report(result, target.display)
         result.setdefault('msg', 'run command %s succeeded on %s' % (result['run_command_name'], target.display))
         return result
     if result.get('provisioning_state') == 'Failed' and state in RUNNING:
@@ -279,7 +324,7 @@ def _action(ctx, shared, view, result, note, clock):
     result.update(action_fields(final, view.os_type))
     if view.os_type != 'Windows':
         result['warnings'] = [LINUX_ACTION_NOTE]
-    return _finish(target, result)
+    return _finish(ctx, result)
 
 
 def run(ctx):

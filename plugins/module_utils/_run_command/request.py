@@ -5,7 +5,8 @@ but reading ``script_file``).
 
 Public names:
 
-- ``ARGUMENT_SPEC``, ``MUTUALLY_EXCLUSIVE``: the module's own options; ``validate(params)`` (once per task).
+- ``ARGUMENT_SPEC``, ``MUTUALLY_EXCLUSIVE``: the module's own options; ``validate(params)`` (once per task);
+  ``DEFAULT_MAX_OUTPUT`` / ``MAX_OUTPUT`` (what the controller reads of each output blob).
 - ``script_text(params)``: the script (``script`` or the file ``script_file``), None for ``command_id``.
 - ``canonical(params, script)``: the bytes the fingerprint covers (script, parameters, protected ones, run-as user
   and password, timeout, blob URIs without their SAS); the fingerprint itself is ``_fingerprint``'s.
@@ -35,6 +36,8 @@ RECORD_TAG = 'vmrescue-run-command'
 NONCE_PREFIX = '# vmrescue.azure run '
 DEFAULT_NAME = 'vmrescue-run-command'
 ACTION_COMMANDS = {'Linux': 'RunShellScript', 'Windows': 'RunPowerShellScript'}
+DEFAULT_MAX_OUTPUT = 1024 * 1024  # what the controller reads of each output blob by default
+MAX_OUTPUT = 64 * 1024 * 1024  # [inferred] a ceiling for what a result holds in memory and prints
 MAX_SCRIPT_BYTES = 256 * 1024  # [inferred] a sane ceiling for an inline script sent in a request body
 NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$')
 PARAM_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,127}$')
@@ -55,6 +58,9 @@ ARGUMENT_SPEC = dict(
     force=dict(type='bool', default=False),
     output_blob_uri=dict(type='str', no_log=True),
     error_blob_uri=dict(type='str', no_log=True),
+    max_output_bytes=dict(type='int', default=DEFAULT_MAX_OUTPUT),
+    script_reports_change=dict(type='bool', default=False),
+    os_type=dict(type='str', choices=['linux', 'windows']),
 )
 MUTUALLY_EXCLUSIVE = [['script', 'script_file', 'command_id']]
 SOURCE_OPTIONS = ('script', 'script_file', 'command_id')
@@ -119,6 +125,8 @@ def validate(params):
     timeout = params.get('script_timeout')
     if timeout is not None and not 0 < timeout <= 86400:
         raise _bad('script_timeout must be between 1 and 86400 seconds (the script is stopped after it)')
+    if not 0 <= (params.get('max_output_bytes') or 0) <= MAX_OUTPUT:
+        raise _bad('max_output_bytes must be between 0 (do not read the blobs) and %d' % MAX_OUTPUT)
     if not 0 < (params.get('wait_timeout') or 0) <= 86400:
         raise _bad('wait_timeout must be between 1 and 86400 seconds')
     if params.get('script') is not None and not str(params['script']).strip():

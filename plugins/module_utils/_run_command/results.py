@@ -13,6 +13,9 @@ Public names:
 - ``action_fields(body, os_type)``: the same fields from the action form's ``RunCommandResult`` (Linux: one
   status "Enable succeeded: [stdout]...[stderr]..." and no exit code; Windows: StdOut / StdErr statuses).
 - ``result_outcome(result, check_mode=False)``, ``batch_summary(results)``.
+- ``REPORT_PREFIX``, ``parse_report(stdout)``: the machine-readable lines a script prints (``VMRESCUE key=value
+  ...``; the last one says ``changed=true|false``), for ``script_reports_change`` (the role guest_repair's recipes);
+  ``apply_report(result, display)``: a succeeded run's ``changed`` and ``script_report`` from them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ LINUX_ACTION_NOTE = (
     'the action form (the fallback) reports no exit code on Linux, only "Enable succeeded" with the output: '
     'exit_code is null and the run counts as succeeded'
 )
+REPORT_PREFIX = 'VMRESCUE'
+TRUE_WORDS = ('true', 'yes', '1')
 STDOUT_MARK = '\n[stdout]\n'
 STDERR_MARK = '\n[stderr]\n'
 
@@ -131,3 +136,48 @@ def batch_summary(results):
         failed,
         pending,
     )
+
+
+def _report_line(line):
+    """{key: value} of one ``VMRESCUE key=value ...`` line, or None (values have no spaces; true/false are bools)."""
+    words = line.strip().split()
+    if not words or words[0] != REPORT_PREFIX:
+        return None
+    out = {}
+    for word in words[1:]:
+        key, sep, value = word.partition('=')
+        if not sep or not key:
+            continue
+        low = value.lower()
+        out[key] = low in TRUE_WORDS if low in TRUE_WORDS + ('false', 'no', '0') else value
+    return out
+
+
+def parse_report(stdout):
+    """(every ``VMRESCUE`` line as a dict, in order; the ``changed`` of the script's last non-empty line, or None).
+
+    The last non-empty line decides, and only when it is a ``VMRESCUE`` line with ``changed=``: a script that
+    printed something after it (or none at all) reports nothing, and the run counts as changed as usual."""
+    lines = [line for line in (stdout or '').splitlines() if line.strip()]
+    entries = [e for e in (_report_line(line) for line in lines) if e is not None]
+    last = _report_line(lines[-1]) if lines else None
+    changed = last.get('changed') if last else None
+    return entries, changed if isinstance(changed, bool) else None
+
+
+def apply_report(result, display):
+    """With ``script_reports_change``: a succeeded run's ``changed`` from the script's last line (the full stdout
+    when it was fetched), its ``VMRESCUE`` lines as ``script_report`` (the recipes' ones, each a dict)."""
+    full = result.get('stdout_full')
+    whole = full is not None and (result.get('stdout_size') or 0) <= len(full.encode('utf-8'))
+    text = full if whole else result.get('stdout')
+    entries, changed = parse_report(text)
+    result['script_report'] = entries
+    if changed is None:
+        result['script_reports_change'] = False
+        return result
+    result['script_reports_change'] = True
+    if not changed:
+        result['changed'] = False
+        result['msg'] = 'the script on %s reports nothing to change' % display
+    return result
