@@ -472,7 +472,8 @@ def classify_health(settings, agent, power, record=None, now=None):
     ``settings``: the model's proxyAgentSettings; ``agent``: parse_agent_status(); ``power``: the power state;
     ``record``: the key reset this collection recorded in the resource's tags (``key_record.parse_record``);
     ``now``: aware UTC datetime. A pending verdict carries ``pending_since`` (the recorded write time, or None); a
-    record the guest contradicts is set aside (``record_contradicted``: why). The rules are tried in HEALTH_TABLE's order: no fresh status, not enforced, a reset pending, the message.
+    record the guest contradicts is set aside (``record_contradicted``: why). The rules are tried in HEALTH_TABLE's
+    order: no fresh status, not enforced, a reset pending, the message.
     """
     h = _key_fields(settings, agent, power)
     kls = agent.get('key_latch_status') if agent else None
