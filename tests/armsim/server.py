@@ -179,6 +179,10 @@ def _no_route(req, allowed):
     return ArmError(404, 'NotFound', f"No route for '{req.method} {req.path}' (armsim).")
 
 
+class IncompleteRequest(Exception):
+    """The client closed the connection before the whole request body arrived."""
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'armsim/1.0'
@@ -188,22 +192,39 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - silence the default stderr access log
         pass
 
+    def _read_exact(self, size):
+        """``size`` bytes of the body, or IncompleteRequest when the client went away first. RFC 9112 section 6.3:
+        a message whose connection closes before its Content-Length (or last chunk) is incomplete; a server does not
+        act on it, and neither does Resource Manager (a killed client's half-sent PATCH changes nothing)."""
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise IncompleteRequest()
+        return data
+
     def _read_body(self):
         if (self.headers.get('Transfer-Encoding') or '').lower() == 'chunked':
             chunks = []
             while True:
-                size = int(self.rfile.readline().split(b';')[0].strip() or b'0', 16)
+                line = self.rfile.readline()
+                if not line:
+                    raise IncompleteRequest()
+                size = int(line.split(b';')[0].strip() or b'0', 16)
                 if size == 0:
                     while self.rfile.readline() not in (b'\r\n', b'\n', b''):
                         pass
                     return b''.join(chunks)
-                chunks.append(self.rfile.read(size))
+                chunks.append(self._read_exact(size))
                 self.rfile.readline()
         length = int(self.headers.get('Content-Length') or 0)
-        return self.rfile.read(length) if length else b''
+        return self._read_exact(length) if length else b''
 
     def _handle(self):
-        req = Request(self.command, self.path, self.headers, self._read_body())
+        try:
+            body = self._read_body()
+        except IncompleteRequest:  # never seen whole: not processed, not logged (it never reached the service)
+            self.close_connection = True
+            return
+        req = Request(self.command, self.path, self.headers, body)
         resp = self.server.app.handle(req)
         if resp.drop:
             self.close_connection = True

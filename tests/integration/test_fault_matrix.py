@@ -12,6 +12,7 @@ One simulator for the module (reset to the fleet through the control API before 
 timings; each case is one or two ``ansible-playbook`` runs of about 5 s.
 """
 
+import json
 import os
 import re
 import signal
@@ -128,8 +129,10 @@ def _assert_no_double_change(sim, role):
     writes = _accepted_writes(sim, role)
     twice = dict((k, v) for k, v in writes.items() if v > 1)
     # on failure, every logged request of those VMs (with their times and principals): what wrote them twice
-    ours = [re.compile(r'/virtualMachines/%s(/|\?|$)' % k, re.I) for k in twice]
-    assert not twice, (twice, [e for e in sim.control.requests() if any(rx.search(e['path']) for rx in ours)])
+    if twice:
+        ours = [re.compile(r'/virtualMachines/%s(/|\?|$)' % k, re.I) for k in twice]
+        log = [e for e in sim.control.requests() if any(rx.search(e['path']) for rx in ours)]
+        pytest.fail('written twice: %s\n%s' % (twice, '\n'.join(json.dumps(e, sort_keys=True) for e in log)))
     if role == 'key':
         for n in VMS:
             key = sim.control.vm(sim.vm_id(RG, n))['model']['properties']['securityProfile']['proxyAgentSettings']

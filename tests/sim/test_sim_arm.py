@@ -338,3 +338,29 @@ def test_many_concurrent_keep_alive_connections(sim):
         results = [s for r in pool.map(worker, range(100)) for s in r]
     assert set(results) <= {200, 429} and results.count(200) >= 36
     assert time.monotonic() - start < 20
+
+
+def test_a_request_cut_off_before_its_body_ends_is_not_processed(sim, arm):
+    """A client killed while sending a PATCH (headers out, body not): RFC 9112 section 6.3 calls the message
+    incomplete; the simulator, like Resource Manager, acts on nothing and logs nothing (armsim/server.py)."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    vm = arm.vm('rg-linux', 'lin-ok')
+    before = arm.get(vm).json()
+    sim.control.clear_requests()
+    body = b'{"properties": {"securityProfile": {"proxyAgentSettings": {"keyIncarnationId": 99}}}}'
+    url = urlsplit(sim.base_url)
+    context = ssl.create_default_context(cafile=sim.ca_file)
+    with socket.create_connection((url.hostname, url.port)) as raw:
+        with context.wrap_socket(raw, server_hostname=url.hostname) as conn:
+            head = (
+                'PATCH %s?api-version=2024-11-01 HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n'
+                'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n' % (vm, url.netloc, arm.token, len(body))
+            )
+            conn.sendall(head.encode() + body[:10])  # then the client dies
+    time.sleep(0.5)
+    after = arm.get(vm).json()
+    assert after['etag'] == before['etag'] and after == before
+    assert not [e for e in sim.control.requests() if e['method'] == 'PATCH'], sim.control.requests()
