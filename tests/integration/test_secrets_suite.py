@@ -405,17 +405,32 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
     by_label = dict((label, result) for label, result, _log in outcomes)
     default = by_label['playbook default vmr_json']
     tasks = default.data['plays'][0]['tasks']
+
+    # A run command on lin-ok that finds another variant's run command still running there ends pending
+    # ("execution in progress" is an outcome, not a failure): it did not succeed either, and the parallel variants
+    # make that a matter of timing (CI saw it once), so it counts with the failures.
+    def _did_not_succeed(h):
+        pending = (h.get('outcome') or {}).get('status') == 'pending' and h.get('outcome', {}).get('reason_code') == (
+            'in_progress'
+        )
+        return h.get('failed') or h.get('failed_target') or pending
+
     failed = [
         t
         for t in tasks
-        if any(h.get('failed') or h.get('failed_target') for h in t['hosts'].values())
+        if any(_did_not_succeed(h) for h in t['hosts'].values())
         or any(
-            isinstance(h.get('results'), list) and any(r.get('failed') for r in h['results'])
+            isinstance(h.get('results'), list) and any(_did_not_succeed(r) for r in h['results'])
             for h in t['hosts'].values()
         )
     ]
     # (5 succeed on purpose: a VMAccess diff, the run_command scripts that print the secret, the blob read back)
-    assert len(failed) >= n_cases - 5, [t['task'] for t in tasks]
+    succeeded = [
+        (t['task'], dict((name, str(h.get('msg') or h.get('outcome') or h)[:200]) for name, h in t['hosts'].items()))
+        for t in tasks
+        if t not in failed
+    ]
+    assert len(failed) >= n_cases - 5, succeeded
     assert 'Invalid arguments' in by_label['adhoc 0 %s default' % MOD_LINUX].text
     if ORIGIN_EXCERPT:  # ansible-core 2.19+: the excerpt is there, and redacted
         assert 'source not shown' in by_label['playbook default ansible.builtin.default'].stdout
