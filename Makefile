@@ -36,7 +36,9 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export VMRESCUE_AZ := $(AZCLI_VENV)/bin/az
 export PYTHONDONTWRITEBYTECODE := 1
 
-PYTEST := $(VPY) -m pytest -p no:cacheprovider
+# --durations: every run's log names its slowest tests (where the 25-minute budget goes)
+PYTEST_OPTS := -p no:cacheprovider --durations=25
+PYTEST := $(VPY) -m pytest $(PYTEST_OPTS)
 
 .PHONY: help venv azcli azcollection compat-venv collection-link test static pytest-all unit sim integration compat fidelity live sanity sanity-compat lint fmt docs-lint docs demo bench clean
 
@@ -108,7 +110,7 @@ sim: venv collection-link
 integration: venv collection-link
 	$(PYTEST) tests/integration
 compat: compat-venv collection-link
-	$(COMPAT_VENV)/bin/python -m pytest -p no:cacheprovider tests/integration
+	$(COMPAT_VENV)/bin/python -m pytest $(PYTEST_OPTS) tests/integration
 
 fidelity: venv azcli collection-link
 	$(PYTEST) tests/fidelity
