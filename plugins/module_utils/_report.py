@@ -16,6 +16,7 @@ Public names (kept stable):
   (``check_mode``); ``secrets``: values scrubbed from the whole document (belt and braces: results are scrubbed).
 - ``markdown(report) -> str``: the human view (header, counts by outcome and reason code, one row per target, the
   message of each skipped / failed target).
+- ``to_json(report) -> str``: the JSON text (run keys indented, one line per target).
 - ``write(path, report, option='report') -> (json_path, md_path)``: both files, each atomically (temp file +
   rename), mode 0600; ``ReportError`` naming ``option`` when the directory does not exist or cannot be written.
 - ``attach(out, path, results, kind, options=None, run=None, secrets=())``: build + write, then
@@ -362,6 +363,19 @@ def _write_atomic(path, text):
         raise
 
 
+def to_json(report):
+    """The report as JSON text: the run's keys indented, each target on one line (json's C encoder serves only
+    unindented output, about 10x faster than its indented form at 1000 targets; one line per target reads and
+    diffs well, and ``jq`` or any JSON reader sees the same document)."""
+    head = dict((k, v) for k, v in report.items() if k != 'targets')
+    text = json.dumps(head, indent=1, default=str)
+    if 'targets' not in report:
+        return text + '\n'
+    rows = [json.dumps(t, default=str, separators=(', ', ': ')) for t in report['targets']]
+    body = '[\n' + ',\n'.join('  ' + r for r in rows) + '\n ]' if rows else '[]'
+    return text[:-2] + ',\n "targets": ' + body + '\n}\n'
+
+
 def write(path, report, option='report'):
     """Write the report's JSON to ``path`` and its Markdown next to it; returns the two absolute paths."""
     if not path or not isinstance(path, str):
@@ -375,7 +389,7 @@ def write(path, report, option='report'):
         )
     md_path = markdown_path(json_path)
     try:
-        _write_atomic(json_path, json.dumps(report, indent=1, default=str) + '\n')
+        _write_atomic(json_path, to_json(report))
         _write_atomic(md_path, markdown(report))
     except OSError as exc:
         raise ReportError('%s: could not write the run report to %s: %s' % (option, json_path, exc.strerror or exc))

@@ -6,7 +6,6 @@ import json
 import os
 import pathlib
 import stat
-import time
 
 import jsonschema
 import pytest
@@ -304,11 +303,16 @@ def test_every_batch_module_has_the_report_option():
         assert spec.full_argument_spec()['report'] == dict(type='path') and spec.name.startswith('vmrescue.azure.')
 
 
-def test_building_and_writing_the_report_of_1000_targets_is_cheap(tmp_path):
-    """Issue 21: the report must not slow a 1000-VM run by more than 2%; such a run takes at least 100 s (Azure's
-    10 writes/s per principal), so 2 s is the bound; measured well below it."""
+def test_the_json_of_1000_targets_is_the_same_document_one_line_per_target(tmp_path):
+    """The JSON text (``to_json``: run keys indented, one target per line, written with json's fast encoder; its
+    cost is a bench figure, bench/run.py collection_report, not a test) reads back as the report itself."""
     results = [dict(RESULTS[0], id=_vm('vm%d' % i)) for i in range(1000)]
-    started = time.perf_counter()
     report = _report.build(results, 'k', options={'state': 'reset'}, secrets=['s3cr3t'])
-    _report.write(str(tmp_path / 'r.json'), report)
-    assert time.perf_counter() - started < 2.0
+    json_path, _md = _report.write(str(tmp_path / 'r.json'), report)
+    text = pathlib.Path(json_path).read_text()
+    assert json.loads(text) == json.loads(json.dumps(report, default=str))
+    rows = [line.rstrip(',') for line in text.splitlines() if line.startswith('  {"')]
+    assert [json.loads(r) for r in rows] == json.loads(text)['targets'] and len(rows) == 1000
+    _validate(json.loads(text))
+    for doc in (dict(report, targets=[]), dict((k, v) for k, v in report.items() if k != 'targets')):
+        assert json.loads(_report.to_json(doc)) == json.loads(json.dumps(doc, default=str))
