@@ -75,6 +75,9 @@ REASON_CODES = (
     'agent_not_ready',
     'extension_failed',
     'platform_unavailable',
+    # boot triage: reading a VM's serial log (boot diagnostics)
+    'boot_diagnostics_off',
+    'boot_log_unreadable',
     # the task's input
     'invalid_input',
     'invalid_target',
