@@ -159,9 +159,11 @@ class Disks:
         props = body.get('properties') or {}
         if creation:
             sent = props.get('creationData')
-            if sent and str(sent.get('createOption', '')).lower() != str(
-                disk.props.get('creationData', {}).get('createOption', '')
-            ).lower():
+            if (
+                sent
+                and str(sent.get('createOption', '')).lower()
+                != str(disk.props.get('creationData', {}).get('createOption', '')).lower()
+            ):
                 raise ArmError(409, 'PropertyChangeNotAllowed', "Changing property 'creationData' is not allowed.")
         if props.get('hyperVGeneration') and not creation:
             raise errors.invalid_parameter(  # DiskUpdateProperties has no hyperVGeneration [inferred text]

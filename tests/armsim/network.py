@@ -114,7 +114,9 @@ def _fleet_nic(rg, name):
         return None
     nic = NetResource('nics', rg, name, vm.location)
     subnet = next((s for v in rg.vnets.values() for s in v.children.values()), None)
-    subnet_id = subnet.id if subnet else f'{rg.id}/providers/Microsoft.Network/virtualNetworks/{vm.name}-vnet/subnets/default'
+    subnet_id = (
+        subnet.id if subnet else f'{rg.id}/providers/Microsoft.Network/virtualNetworks/{vm.name}-vnet/subnets/default'
+    )
     nic.props = _nic_props(nic, [{'name': 'ipconfig1', 'properties': {'subnet': {'id': subnet_id}}}], subnet)
     nic.owner = vm
     return nic

@@ -130,7 +130,9 @@ def create_vm(world, req, sub, rg, vm):
     machine.generation, machine.architecture, machine.creating = generation, arch, True
     todo = vmdisks.plan(world, machine, model, body)
     machine.model = model
-    world.fleet._equip(machine, {'os': os_type, 'admin_username': dig(model, 'properties', 'osProfile', 'adminUsername')})
+    world.fleet._equip(
+        machine, {'os': os_type, 'admin_username': dig(model, 'properties', 'osProfile', 'adminUsername')}
+    )
     if created:
         group.disks[disk.name.lower()] = disk
     disk.owner = machine

@@ -29,7 +29,9 @@ busy check) and ``apply(world, machine, plan)`` once the write is accepted. The 
   Generation 'V2'" (MicrosoftDocs/SupportArticles-docs #214, quoting az vm repair restore); a disk without
   ``hyperVGeneration`` counts as V1 (same issue, #338). Another architecture, OS type or a confidential security
   type on one side only: the same code, texts [inferred]. The swapped-in disk's name becomes ``osDisk.name``
-  [inferred].
+  [inferred]. ``osDisk.createOption`` keeps the VM's (``FromImage`` for a VM made from an image): another value is
+  409 ``PropertyChangeNotAllowed`` "Changing property 'osDisk.createOption' is not allowed." (Azure/azure-sdk-for-net
+  #37285, solved by sending ``FromImage`` on the deallocated VM; Azure/azure-powershell #7621).
 - VM delete: the OS disk, data disks and NICs follow their ``deleteOption`` (spec: Delete / Detach; data disks
   default Detach) [the defaults of the spec's descriptions].
 
@@ -39,8 +41,7 @@ Public names: ``MAX_DATA_DISKS``, ``max_data_disks(size)``, ``Plan``, ``plan(wor
 
 import copy
 
-from . import disks as disk_store
-from . import errors
+from . import disks as disk_store, errors
 from .disks import Disk, by_id, os_disk
 from .errors import ArmError
 from .util import dig, find_key, iso_now
@@ -119,6 +120,9 @@ def _attached_elsewhere(machine, disk):
 def _plan_os_disk(world, machine, old, new, out):
     old_id = dig(old, 'osDisk', 'managedDisk', 'id')
     new_os = new.get('osDisk') if isinstance(new.get('osDisk'), dict) else None
+    old_option, new_option = dig(old, 'osDisk', 'createOption'), dig(new_os or {}, 'createOption')
+    if old_option and new_option and str(old_option).lower() != str(new_option).lower():
+        raise _swap_refused("Changing property 'osDisk.createOption' is not allowed.")
     new_id = dig(new_os or {}, 'managedDisk', 'id')
     if new_os is not None and not new_id and old_id:
         new_os.setdefault('managedDisk', {})['id'] = old_id  # a model without the id keeps the disk [inferred]
