@@ -55,6 +55,9 @@ FAST_CONFIG = {
     'lro_retry_after': 1,
     'relatch_seconds': 0.5,
     'extension_seconds': 0.2,
+    'disk_copy_seconds': 0.3,
+    'vm_create_seconds': 0.3,
+    'network_seconds': 0.1,
     'throttle': True,
 }
 

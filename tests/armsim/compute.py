@@ -4,7 +4,7 @@ import copy
 import importlib
 import urllib.parse
 
-from . import errors, guestops, proxyagent
+from . import bootdiag, errors, guestops, proxyagent, vmcreate, vmdisks
 from .errors import ArmError
 from .fleet import guest_module
 from .lro import format_seconds, lro_headers
@@ -419,6 +419,7 @@ class Compute:
     def boot(self, machine, when):
         machine.power = 'running'
         machine.booted_at = when
+        bootdiag.record_boot(machine)  # the serial log of this boot (bootdiag.py)
         if machine.agent is not None:
             machine.agent.boot(when)
             self.schedule_relatch(machine, when)
@@ -460,10 +461,14 @@ class Compute:
             new_model['tags'] = copy.deepcopy(tags)
         self._check_proxy_agent_settings(req, machine, new_model, body)
         self._check_key_incarnation(machine, new_model, body, allow_equal=False)
+        disks = vmdisks.plan(self.world, machine, new_model, body)  # attach / detach / OS disk swap rules
         self._check_busy(machine, 'Update')
+        vmdisks.apply(self.world, machine, disks)
         return self._commit_model(req, machine, new_model, 'Update')
 
     def put_machine(self, req, **ids):
+        if ids.get('vm') is not None and self.world.group(ids['sub'], ids['rg']).vms.get(ids['vm'].lower()) is None:
+            return vmcreate.create_vm(self.world, req, ids['sub'], ids['rg'], ids['vm'])  # a new VM
         machine = self.machine(**ids)
         body = req.json()
         self._check_if_match(req, machine)
@@ -491,7 +496,9 @@ class Compute:
             new_settings.setdefault('addProxyAgentExtension', old_add)  # [inferred] an older version cannot clear it
         self._check_proxy_agent_settings(req, machine, new_model, body)
         self._check_key_incarnation(machine, new_model, body, allow_equal=True)
+        disks = vmdisks.plan(self.world, machine, new_model, body)
         self._check_busy(machine, 'Update')
+        vmdisks.apply(self.world, machine, disks)
         if machine.is_instance:  # Azure answers a scale-set instance PUT with 202 Accepted
             return self._commit_model(req, machine, new_model, 'Update', status=202, body_on_response=False)
         return self._commit_model(req, machine, new_model, 'Update')
@@ -579,13 +586,13 @@ class Compute:
             'computerName': dig(machine.model, 'properties', 'osProfile', 'computerName', default=machine.name),
             'osName': 'Windows Server 2022 Datacenter Azure Edition' if machine.os == 'windows' else 'ubuntu',
             'osVersion': '10.0.20348.2762' if machine.os == 'windows' else '24.04',
-            'hyperVGeneration': 'V2',
+            'hyperVGeneration': machine.generation,
         }
         if machine.is_instance:
             view.update({'platformUpdateDomain': 0, 'platformFaultDomain': 0})
         if machine.power == 'running' and not guestops.agent_ready(machine):
             extensions = self._extension_views(machine, now)
-            view['vmAgent'] = guestops.not_ready_view(iso_now())
+            view['vmAgent'] = guestops.not_ready_view(iso_now(), guestops.agent_message(machine))
         elif machine.power == 'running':
             extensions = self._extension_views(machine, now)
             view['vmAgent'] = {
@@ -612,6 +619,7 @@ class Compute:
             view['vmAgent'] = guestops.not_ready_view(iso_now())
         disk = dig(machine.model, 'properties', 'storageProfile', 'osDisk', 'name', default=f'{machine.name}_OsDisk_1')
         view['disks'] = [{'name': disk, 'statuses': [dict(OK_STATUS, time=iso_now())]}]
+        view['disks'].extend(vmdisks.data_disk_views(machine))
         view['bootDiagnostics'] = {}
         if machine.power == 'running':
             view['extensions'] = extensions

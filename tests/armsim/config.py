@@ -56,6 +56,14 @@ DEFAULTS = {
     # Run Command scripts (runcommand.py, guestscript.py): a script's ``sleep N`` takes N x this many seconds,
     # and so does its timeoutInSeconds (tests shrink both together).
     'script_time_scale': 1.0,
+    # Disks, rescue VMs, networking (disks.py, vmcreate.py, network.py; all [inferred] round figures): a disk copy
+    # runs this long; a VM create / delete; a network resource write. false: a disk copied from a disk or snapshot
+    # takes hyperVGeneration, architecture, security type, encryption set and zone from the request only (as Azure
+    # was seen to, disks.py); true: it keeps the source's.
+    'disk_copy_seconds': 30.0,
+    'disk_copy_keeps_properties': False,
+    'vm_create_seconds': 60.0,
+    'network_seconds': 5.0,
 }
 for _policy, _scopes in COMPUTE_POLICIES.items():
     for _scope, _values in _scopes.items():

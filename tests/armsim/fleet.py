@@ -39,6 +39,14 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
     missing); Windows guest keys rdp_enabled / rdp_service / rdp_port / firewall_rdp_enabled (VMAccess's too),
     rdp_nla: false, rdp_service_disabled: true; both proxy_agent_log / guest_agent_log: [line, ...].
 
+    Disks and boot (issue 23; bootdiag.py, disks.py, network.py): VM keys boot_fault: fstab|kernel|initrd|grub|
+    disk_full (Linux) | bootloop_driver|safe_mode (Windows) (the OS disk does not boot; default healthy),
+    boot_fault_driver: file name (bootloop_driver; default C-00000291-00000000-00000032.sys), distro: ubuntu|rhel
+    (Linux image; initrd failures print differently), hyper_v_generation: V1|V2 (default V2), architecture:
+    x64|Arm64. Group key network: {vnet?, address_prefix?, subnets?: [{name, address_prefix}]} ({} = one vnet
+    <group>-vnet with subnet default 10.0.0.0/24). generate: also boot_faults: {fault: every_nth}, network: true.
+    Each VM's OS disk <vm>_OsDisk_1 and NIC <vm>-nic are resources made on first use.
+
     Refused writes (locks, policy assignments, roles, allowExtensionOperations, the VM agent Not Ready, failed
     extensions, Resource Health): see governance.py and fleets/refusals.yaml.
 """
@@ -51,17 +59,25 @@ import uuid
 
 import yaml
 
-from . import governance, guestrepair, proxyagent, runcommand
+from . import bootdiag, governance, guestrepair, network, proxyagent, runcommand
 from .authorization import RoleAssignment
+from .fleetgen import (  # noqa: F401  (re-exported: the fleet generator's names were fleet.py's)
+    DEFAULT_LOCATION,
+    DEFAULT_SUBSCRIPTION,
+    FleetError,
+    generate_fleet,
+    generated_group,
+    generated_groups,
+    subscription_ids,
+)
 from .model import Extension, Machine, ResourceGroup, ScaleSet, Subscription
 from .util import deep_merge, iso_now
 
 DEFAULT_TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'
-DEFAULT_SUBSCRIPTION = '00000000-0000-4000-8000-000000000001'
-DEFAULT_LOCATION = 'westeurope'
 DEFAULT_SIZE = 'Standard_D2s_v5'
 IMAGES = {
     'linux': {'publisher': 'Canonical', 'offer': 'ubuntu-24_04-lts', 'sku': 'server', 'version': 'latest'},
+    'rhel': {'publisher': 'RedHat', 'offer': 'RHEL', 'sku': '9-lvm-gen2', 'version': 'latest'},
     'windows': {
         'publisher': 'MicrosoftWindowsServer',
         'offer': 'WindowsServer',
@@ -77,10 +93,6 @@ FLEET_SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFleetKeyFleetKeyFleetKeyFl
 def guest_module():
     """The VMAccess guest simulation (imported on first use: it is large and only Linux guests need it)."""
     return importlib.import_module('armsim.vmaccess')
-
-
-class FleetError(ValueError):
-    pass
 
 
 class Principal:
@@ -170,6 +182,7 @@ class Fleet:
             rg = ResourceGroup(sub, g['name'], g.get('location') or DEFAULT_LOCATION, g.get('tags'))
             sub.groups[rg.name.lower()] = rg
             governance.declare(self, g, rg.id)
+            network.declare(rg, g.get('network'))
             for vm_spec in g.get('vms') or ():
                 self._add_vm(rg, vm_spec)
             for ss_spec in g.get('scale_sets') or ():
@@ -339,6 +352,7 @@ class Fleet:
         governance.equip(machine, spec)
         runcommand.equip(machine, spec)
         guestrepair.equip(machine, spec)
+        bootdiag.equip(machine, spec)
 
     @staticmethod
     def _equip_diagnostics(machine, spec):
@@ -397,7 +411,7 @@ def vm_properties(name, rg, spec, os_type):
         'vmId': str(uuid.uuid5(uuid.NAMESPACE_URL, f'{rg.id}/{name}')),
         'hardwareProfile': {'vmSize': spec.get('size') or DEFAULT_SIZE},
         'storageProfile': {
-            'imageReference': dict(IMAGES[os_type], exactVersion='1.0.0'),
+            'imageReference': dict(IMAGES['rhel' if spec.get('distro') == 'rhel' else os_type], exactVersion='1.0.0'),
             'osDisk': {
                 'osType': 'Windows' if os_type == 'windows' else 'Linux',
                 'name': f'{name}_OsDisk_1',
@@ -417,75 +431,6 @@ def vm_properties(name, rg, spec, os_type):
         'securityProfile': security,
         'diagnosticsProfile': {'bootDiagnostics': {'enabled': True}},
         'timeCreated': '2025-01-15T09:30:00.0000000+00:00',
-    }
-
-
-def generated_group(
-    count,
-    resource_group='rg-bench',
-    prefix='bench',
-    location=DEFAULT_LOCATION,
-    windows_every=0,
-    key_incarnation_id=1,
-    faults=None,
-):
-    """A resource group with ``count`` proxy-agent VMs; ``faults`` maps a fault to "every Nth VM"."""
-    vms = []
-    for i in range(int(count)):
-        os_type = 'windows' if windows_every and i % int(windows_every) == windows_every - 1 else 'linux'
-        fault = None
-        for name, every in (faults or {}).items():
-            if every and i % int(every) == int(every) - 1:
-                fault = name
-        vms.append(
-            {
-                'name': f'{prefix}-{i:05d}',
-                'os': os_type,
-                'proxy_agent': {'key_incarnation_id': key_incarnation_id, 'fault': fault},
-            }
-        )
-    return {'name': resource_group, 'location': location, 'vms': vms}
-
-
-def subscription_ids(k, first=DEFAULT_SUBSCRIPTION):
-    """The ids of a fleet generated over ``k`` subscriptions: ``first``, then ...0002, ...0003 (unless taken)."""
-    ids = [first]
-    n = 1
-    while len(ids) < k:
-        n += 1
-        candidate = f'00000000-0000-4000-8000-{n:012d}'
-        if candidate.lower() != first.lower():
-            ids.append(candidate)
-    return ids
-
-
-def generated_groups(k, count, groups=1, **kwargs):
-    """``generated_group`` spread round-robin over ``k`` subscriptions: VM i goes to subscription i % k (names
-    stay those of one generated group, so a VM keeps its name whatever k is). ``groups`` > 1: each subscription's
-    VMs are dealt round-robin into that many resource groups, named ``<resource_group>-01`` ... Returns one list
-    of groups per subscription."""
-    whole = generated_group(count, **kwargs)
-    per_sub = [whole] if k == 1 else [dict(whole, vms=whole['vms'][j::k]) for j in range(k)]
-    groups = int(groups or 1)
-    if groups < 1:
-        raise FleetError('generate.groups must be 1 or more')
-    if groups == 1:
-        return [[g] for g in per_sub]
-    return [
-        [dict(g, name='%s-%02d' % (g['name'], n + 1), vms=g['vms'][n::groups]) for n in range(groups)] for g in per_sub
-    ]
-
-
-def generate_fleet(count, **kwargs):
-    return {
-        'principals': [
-            {
-                'name': 'automation',
-                'client_id': '11111111-1111-4111-8111-111111111111',
-                'client_secret': 'bench-secret-not-for-production',
-            }
-        ],
-        'resource_groups': [generated_group(count, **kwargs)],
     }
 
 

@@ -20,6 +20,7 @@
   VMExtensionProvisioningError wording). Re-writing or deleting the failed extension itself is allowed.
 """
 
+from . import bootdiag
 from .errors import ArmError
 from .util import dig
 
@@ -37,7 +38,13 @@ def check_extension_operations(machine):
 
 
 def agent_ready(machine):
-    return getattr(machine, 'vm_agent_ready', True)
+    """The VM agent reports: not set Not Ready (fleet / control API), and the VM booted (bootdiag.py)."""
+    return getattr(machine, 'vm_agent_ready', True) and not bootdiag.agent_blocked(machine)
+
+
+def agent_message(machine):
+    """The Not Ready message of the instance view: a VM that did not boot has an unresponsive agent."""
+    return bootdiag.UNRESPONSIVE if bootdiag.agent_blocked(machine) else NOT_READY_MESSAGE
 
 
 def not_ready_view(iso_time, message=NOT_READY_MESSAGE):

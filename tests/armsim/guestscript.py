@@ -15,7 +15,8 @@ choice ([inferred] as a whole: a stand-in for bash / PowerShell, not a model of 
 
 - A script of the role guest_repair (its header line ``# vmrescue.azure guest_repair``) is not interpreted line by
   line: ``guestrepair.run_repair`` models its recipes on the machine's guest (``machine``; without one the script
-  is interpreted as any other).
+  is interpreted as any other). Nor is an offline rescue script (header ``# vmrescue.azure offline_rescue``):
+  ``offline_repair.run_offline`` models it on the disk at the rescue VM's LUN it names.
 
 Public names: ``ScriptRun(exit_code, stdout, stderr, seconds)``, ``run_script(text, named=None, positional=(),
 os_type='linux', time_scale=1.0, machine=None)``.
@@ -25,6 +26,7 @@ import dataclasses
 import re
 
 from .guestrepair import run_repair
+from .offline_repair import run_offline
 
 _VAR = re.compile(r'\$\{(\w+)\}|\$env:(\w+)|\$(\w+)')
 _MARKER = re.compile(r'#\s*armsim:\s*(output|error)\s+(\d+)\s*$', re.IGNORECASE)
@@ -76,6 +78,8 @@ def run_script(text, named=None, positional=(), os_type='linux', time_scale=1.0,
     """Run ``text`` (one command a line) -> ScriptRun. ``named``: {name: value}; ``positional``: values."""
     named = dict(named or {})
     repaired = run_repair(text, machine, named) if machine is not None else None
+    if repaired is None and machine is not None:
+        repaired = run_offline(text, machine, named)
     if repaired is not None:
         return ScriptRun(repaired[0], repaired[1], repaired[2], 0.0)
     out, err, seconds = [], [], 0.0

@@ -148,6 +148,31 @@ class Control:
         """Change a principal's rights: denied_actions=[globs], roles=[{actions, not_actions, scope?}] | None."""
         return self._call('POST', f'/principals/{quote(client_id, safe="")}', body)
 
+    # -- disks and boot (issue 23; tests/armsim/control_disks.py) ----------------------------------------------
+    def disks(self):
+        return self._call('GET', '/disks')
+
+    def disk(self, disk_id):
+        return self._call('GET', '/disks/' + quote(disk_id, safe=''))
+
+    def set_disk_fault(self, disk_id, fault, driver=None):
+        return self._call('POST', '/disks/' + quote(disk_id, safe='') + '/fault', {'fault': fault, 'driver': driver})
+
+    def set_boot_fault(self, vm_id, fault, driver=None):
+        return self._call('POST', '/vms/' + quote(vm_id, safe='') + '/boot_fault', {'fault': fault, 'driver': driver})
+
+    def serial_log(self, vm_id):
+        return self._call('GET', '/vms/' + quote(vm_id, safe='') + '/serial_log')['text']
+
+    def nics(self):
+        return self._call('GET', '/nics')
+
+    def public_ips(self):
+        return self._call('GET', '/public_ips')
+
+    def vnets(self):
+        return self._call('GET', '/vnets')
+
     def clear_requests(self):
         return self._call('DELETE', '/requests')
 

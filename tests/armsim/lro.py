@@ -32,8 +32,9 @@ class Scheduler:
 
 
 class Operation:
-    def __init__(self, name, sub, location, final=None):
+    def __init__(self, name, sub, location, final=None, provider='Microsoft.Compute'):
         self.id = str(uuid.uuid4())
+        self.provider = provider
         self.name = name
         self.sub = sub
         self.location = location
@@ -56,7 +57,7 @@ class Operation:
         return body
 
     def path(self):
-        return f'/subscriptions/{self.sub}/providers/Microsoft.Compute/locations/{self.location}/operations/{self.id}'
+        return f'/subscriptions/{self.sub}/providers/{self.provider}/locations/{self.location}/operations/{self.id}'
 
 
 class Operations:
@@ -67,9 +68,9 @@ class Operations:
     def clear(self):
         self.ops.clear()
 
-    def start(self, name, sub, location, due, finish, final=None):
+    def start(self, name, sub, location, due, finish, final=None, provider='Microsoft.Compute'):
         """Register an operation; at ``due`` call ``finish(due)``, which returns None or an error dict."""
-        op = Operation(name, sub, location, final)
+        op = Operation(name, sub, location, final, provider)
         self.ops[op.id] = op
 
         def complete(when):

@@ -61,6 +61,13 @@ class ResourceGroup:
         self.tags = tags or {}
         self.vms = {}  # lower name -> Machine (includes Flexible scale-set members)
         self.scale_sets = {}  # lower name -> ScaleSet
+        # Managed disks / snapshots (disks.py; a fleet VM's OS disk is added on first use) and networking
+        # (network.py): lower name -> resource.
+        self.disks = {}
+        self.snapshots = {}
+        self.vnets = {}
+        self.nics = {}
+        self.public_ips = {}
 
     @property
     def id(self):
@@ -178,6 +185,12 @@ class ScaleSet:
 class Machine:
     """A VM or a Uniform scale-set instance: both have a model, power state, guest, extensions."""
 
+    # The boot model (boot.py, disks.py): class defaults, so a fleet of healthy VMs pays nothing per VM.
+    boot_seed = None  # {'faults': [...], 'driver': ..., 'distro': ...} for the OS disk before it is materialized
+    generation = 'V2'  # hyperVGeneration of the VM (fleet key hyper_v_generation)
+    architecture = 'x64'  # x64 | Arm64 (fleet key architecture)
+    boots = ()  # boot records while boot diagnostics is enabled (bootdiag.py): fault name or None, newest last
+
     def __init__(self, rg, name, os_type, model, power='running', scale_set=None, instance_id=None):
         self.rg = rg
         self.name = name  # VM name, or "<ss>_<n>" for an instance
@@ -231,6 +244,8 @@ class Machine:
         return int(self.proxy_settings().get('keyIncarnationId') or 0)
 
     def provisioning_state(self):
+        if getattr(self, 'creating', False) or getattr(self, 'deleting', False):
+            return 'Creating' if getattr(self, 'creating', False) else 'Deleting'
         if self.busy is not None:
             return 'Updating'
         return 'Failed' if getattr(self, 'update_failed', False) else 'Succeeded'

@@ -12,15 +12,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import authorization, policy as azure_policy
 from .auth import Entra
+from .bootdiag import BootDiagnostics
 from .compute import Compute
 from .control import Control
+from .control_disks import DiskControl
+from .disk_routes import Disks
 from .errors import ArmError
 from .health import Health
+from .network import Network
 from .resources import Resources
 from .routing import Request, Response, Router
 from .runcommand import RunCommands
 from .storage import Storage
 from .tags import Tags
+from .vmcreate import VmLifecycle
 
 API_VERSION = re.compile(r'^20\d\d-\d\d-\d\d(-preview)?$')
 
@@ -42,10 +47,15 @@ class App:
             Health(world),
             RunCommands(world),
             Tags(world),
+            Disks(world),  # issue 23: disks, snapshots, networking, VM create / delete, boot diagnostics
+            Network(world),
+            VmLifecycle(world),
+            BootDiagnostics(world),
             Storage(world),  # last: a blob path never shadows an ARM or Entra one
         )
         for part in parts:
             part.register(self.router)
+        DiskControl(world).register(self.control_router)  # before Control: its /_sim/vms/{id} pattern is greedy
         Control(world).register(self.control_router)
 
     # -- entry point ---------------------------------------------------------------------------------

@@ -170,7 +170,7 @@ class Storage:
         text = world.blobs.get(blob_key(world, container, blob))
         if text is None:
             raise _error(404, 'BlobNotFound', 'The specified blob does not exist.')
-        data = text.encode('utf-8')
+        data = text if isinstance(text, bytes) else text.encode('utf-8')  # a screenshot is bytes (bootdiag.py)
         headers = {
             'x-ms-blob-type': 'AppendBlob',
             'ETag': '"0x%s"' % hashlib.sha256(data).hexdigest()[:15].upper(),

@@ -1,5 +1,7 @@
 """Fixtures for the simulator behaviour tests."""
 
+import os
+
 import pytest
 from refusals import REFUSALS_FLEET
 
@@ -20,4 +22,16 @@ def readonly_arm(sim):
 def ref(sim):
     """An ARM client of the automation principal on the session simulator reset to fleets/refusals.yaml."""
     sim.control.reset(REFUSALS_FLEET)
+    return Arm(sim)
+
+
+RESCUE_FLEET = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'armsim', 'fleets', 'rescue.yaml'
+)
+
+
+@pytest.fixture
+def rescue(sim):
+    """An ARM client on the session simulator reset to fleets/rescue.yaml (unbootable VMs, a rescue network)."""
+    sim.control.reset(RESCUE_FLEET)
     return Arm(sim)
