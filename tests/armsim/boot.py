@@ -11,11 +11,11 @@ did (the default). The faults and the public log each is written from:
   ``[DEPEND] Dependency failed for Local File Systems.``, then ``You are in emergency mode. After logging in, type
   "journalctl -xb" to view`` / ``system logs, "systemctl reboot" to reboot, "systemctl default" or "exit"`` / ``to
   boot into default mode.`` / ``Give root password for maintenance`` / ``(or press Control-D to continue):``.
-- ``kernel`` (the newest kernel cannot mount its root). learn.microsoft.com "Kernel panic in Azure Linux VMs" (the
-  panic is the last lines of the serial log: ``[  300.206297] Kernel panic - ...`` then ``CPU: 1 PID: 1 Comm:
-  swapper/0 ...``); the panic text as the kernel prints it: ``VFS: Cannot open root device "vda" or
-  unknown-block(0,0): error -6`` ... ``Kernel panic - not syncing: VFS: Unable to mount root fs on
-  unknown-block(0,0)`` (cirosantilli.com linux-kernel-module-cheat, "not syncing: VFS").
+- ``kernel`` (the newest kernel panics at boot). learn.microsoft.com "Kernel-related boot issues", "Attempted to
+  kill init" (``Kernel panic - not syncing: Attempted to kill init!``, then ``Pid: 1, comm: init ...`` and the
+  ``Call Trace:``; its remedy: boot the previous kernel, ALAR's ``kernel`` action) and "Kernel panic in Azure Linux
+  VMs" (the panic is the last lines of the serial log). Not the ``VFS: Unable to mount root fs on
+  unknown-block(0,0)`` panic: the same article files that one under a missing initramfs (``initrd``).
 - ``initrd`` (a damaged initramfs). SupportArticles-docs, "Azure Linux virtual machine boot enters dracut emergency
   shell": RHEL ``dracut-initqueue[455]: Warning: dracut-initqueue timeout - starting timeout scripts``, ``Warning:
   Could not boot.``, ``Warning: /dev/mapper/rootvg-rootlv does not exist``, ``Entering emergency mode. Exit the shell
@@ -120,12 +120,18 @@ def _linux_tail(fault, computer, distro):
             '(or press Control-D to continue):',
         ]
     if fault == 'kernel':
+        # learn.microsoft.com "Kernel-related boot issues", section "Attempted to kill init": the newest kernel
+        # panics once init starts; the remedy is to boot the previous kernel (ALAR's kernel action). The
+        # "VFS: Unable to mount root fs on unknown-block(0,0)" panic is the same article's *missing initramfs*
+        # (ALAR's initrd action), so it is not this fault's log.
         return [
-            f'[    1.802231] VFS: Cannot open root device "PARTUUID={ROOT_UUID}" or unknown-block(0,0): error -6',
-            '[    1.802890] Please append a correct "root=" boot option; here are the available partitions:',
-            '[    1.803512] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
-            '[    1.804100] CPU: 0 PID: 1 Comm: swapper/0 Not tainted 6.8.0-1022-azure #27-Ubuntu',
-            '[    1.804700] ---[ end Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0) ]---',
+            '[    2.391620] Run /init as init process',
+            '[    2.512804] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00007f00',
+            '[    2.513410] CPU: 0 PID: 1 Comm: init Not tainted 6.8.0-1022-azure #27-Ubuntu',
+            '[    2.513922] Call Trace:',
+            '[    2.514101]  <TASK>',
+            '[    2.514260]  panic+0x34f/0x380',
+            '[    2.515877] ---[ end Kernel panic - not syncing: Attempted to kill init! exitcode=0x00007f00 ]---',
         ]
     if fault == 'initrd' and distro == 'rhel':
         return [

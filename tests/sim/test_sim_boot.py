@@ -10,7 +10,7 @@ import specconf
 RETRIEVE_PATH = specconf.VM_PATH + '/retrieveBootDiagnosticsData'
 LOG_LINES = {
     'lin-fstab': 'You are in emergency mode. After logging in, type "journalctl -xb" to view',
-    'lin-kernel': 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+    'lin-kernel': 'Kernel panic - not syncing: Attempted to kill init!',
     'rhel-initrd': 'dracut-initqueue[455]: Warning: dracut-initqueue timeout - starting timeout scripts',
     'lin-gen1-grub': 'grub rescue> ',
     'lin-disk-full': 'No space left on device',
