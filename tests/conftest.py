@@ -62,6 +62,14 @@ FAST_CONFIG = {
 }
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers',
+        'core_agnostic: an integration suite whose subject (the simulator under faults, pacing, refusals, records) '
+        'does not depend on the ansible-core version; the ansible-core 2.16 tier (make compat) leaves it out',
+    )
+
+
 @pytest.fixture(scope='session')
 def _sim_process():
     sim = Simulator.start(fleet=TEST_FLEET, config=FAST_CONFIG)
