@@ -130,6 +130,12 @@ class ArmError(VmrescueError):
         return self.status == 404
 
     @property
+    def refused(self):
+        """Resource Manager answered the request itself with a 4xx: it was not carried out (a 5xx or no answer
+        leaves that unknown; a write accepted whose operation failed is ``accepted``)."""
+        return not self.accepted and isinstance(self.status, int) and 400 <= self.status < 500
+
+    @property
     def is_conflict(self):
         return self.status in (409, 412)
 

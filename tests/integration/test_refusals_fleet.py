@@ -208,9 +208,11 @@ def test_vmaccess_batch_without_preflight_learns_the_same_reasons_from_the_write
             assert res[name]['message'] == 'Enable succeeded.', res[name]
             guest = ref.control.guest(vm_id(ref, name))
             assert any(KEY in k for k in guest['users']['rescue']['authorized_keys']), guest
-    # Not asserted: changed_count: a write Azure refused (frozen-1, polext-1) still reports changed: true, and
-    # the roles read that to tell a refused write (failed) from a skip (see the issue 21 note).
-    assert (out['total'], out['failed_count']) == (len(VMS), 2), out
+    # A write Azure refused (frozen-1: 409 ScopeLocked, polext-1: 403 RequestDisallowedByPolicy) changed nothing
+    for name in ('frozen-1', 'polext-1'):
+        assert res[name]['changed'] is False and 'diff' not in res[name], res[name]
+    done = sum(1 for expected in EXPECTED_WITHOUT_PREFLIGHT.values() if expected == DONE)
+    assert (out['total'], out['failed_count'], out['changed_count']) == (len(VMS), 2, done), out
 
 
 @pytest.mark.parametrize(

@@ -138,6 +138,9 @@ class ExtensionRunner:
         raise ExtensionFailure(self._scrub(msg), reason_code=reason_code, **scrub_obj(result, self.secrets))
 
     def _arm_error(self, what, err, **result):
+        if result.get('changed') and getattr(err, 'refused', False):  # answered with a 4xx: nothing written
+            result = dict(result, changed=False)
+            result.pop('diff', None)
         result.update(err.result_fields() if hasattr(err, 'result_fields') else {})  # arm_error, locked_scope, ...
         self._fail(
             '%s %s failed: %s' % (what, self.target.display, _error_text(err)), reason_code=err.reason_code, **result
