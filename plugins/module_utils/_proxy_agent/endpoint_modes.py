@@ -42,7 +42,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.endpoi
     write_plan,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.reads import agent_status_steps
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import hide_mac, resolve_key
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import hide_mac, resolve_key
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.restore_gate import (
     check_restore,
     report_record,

@@ -36,7 +36,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_re
     record_value,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.reads import agent_status_steps
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import (
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import (
     check_key,
     hide_mac,
     resolve_key,
