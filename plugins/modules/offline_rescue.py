@@ -71,8 +71,8 @@ options:
         V(safemode_off), V(chkdsk), V(sfc), V(lastknowngood), V(sac_on).
       - V(custom) runs O(script) or O(script_file) with the copy's root mounted (C($VMRESCUE_ROOT) on Linux,
         C($VmrescueRoot) on Windows).
-      - A VM of the other OS than the action's is skipped (V(wrong_os)). An action that changes nothing stops the
-        rescue before the swap (V(nothing_repaired)): the copy stays attached; run again with another action.
+      - "A VM of the other OS than the action's is skipped (V(wrong_os)). An action that changes nothing stops the
+        rescue before the swap (V(nothing_repaired)): the copy stays attached; run again with another action."
     type: str
     choices: [fstab, initrd, kernel, grubfix, efifix, serialconsole, auditd, sudo, remove_driver, safemode_off, chkdsk, sfc, lastknowngood, sac_on, custom]
   script:

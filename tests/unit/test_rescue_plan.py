@@ -138,9 +138,17 @@ def _params(**kw):
             ),
             'needs rescue_admin',
         ),  # fmt: skip
-        (dict(rescue_vm_id=None, rescue_subnet_id='/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/'
-              'virtualNetworks/v/subnets/s', rescue_resource_group='rg', rescue_admin_password='x',
-              rescue_image='a:b:c'), 'publisher:offer:sku:version'),  # fmt: skip
+        (
+            dict(
+                rescue_vm_id=None,
+                rescue_subnet_id='/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/'
+                'virtualNetworks/v/subnets/s',
+                rescue_resource_group='rg',
+                rescue_admin_password='x',
+                rescue_image='a:b:c',
+            ),
+            'publisher:offer:sku:version',
+        ),  # fmt: skip
     ],
 )
 def test_bad_options_are_refused_naming_the_option(changes, words):

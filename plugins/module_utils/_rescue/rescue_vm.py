@@ -212,6 +212,9 @@ def change_disks(ctx, hub, vm_id, add=None, remove=None, clock=time.monotonic):
                 queue['writer'], queue['pending'] = True, []
         if not writer:
             if clock() > deadline:
+                with hub.lock:
+                    if request in queue['pending']:
+                        queue['pending'].remove(request)  # no later writer attaches a disk nobody waits for
                 raise TaskError('no free LUN on rescue VM %s within %ss (wait_timeout)' % (vm_id, ctx.params['wait_timeout']),
                                 reason_code='rescue_vm_full')  # fmt: skip
             yield QUEUE_POLL
