@@ -197,7 +197,7 @@ def change_disks(ctx, hub, vm_id, add=None, remove=None, clock=time.monotonic):
     """Attach ``add`` / detach ``remove`` (disk ids) on rescue VM ``vm_id`` through its queue (module docstring);
     returns the LUN of ``add`` (None for a detach)."""
     key = vm_id.lower()
-    request = {'add': add, 'remove': remove, 'lun': None, 'error': None, 'done': False}
+    request = {'add': add, 'remove': remove, 'lun': None, 'errors': [], 'done': False}
     deadline = clock() + ctx.params['wait_timeout']
     with hub.lock:
         queue = hub.queues.setdefault(key, {'writer': False, 'pending': []})
@@ -228,8 +228,8 @@ def change_disks(ctx, hub, vm_id, add=None, remove=None, clock=time.monotonic):
                 queue['pending'][:0] = left
         if not request['done']:
             yield QUEUE_POLL * 5  # no LUN free yet: wait for a detach
-    if request['error'] is not None:
-        raise request['error']
+    for error in request['errors']:
+        raise error
     return request['lun']
 
 
@@ -284,7 +284,8 @@ def _write_batch(ctx, vm_id, batch, clock):
                 yield 0 if err.status == 412 else _vm.busy_delay(attempt)
                 continue
             for request in batch:
-                request.update(error=err, done=True)
+                request['errors'].append(err)
+                request['done'] = True
             return []
         for request in batch:
             if request not in left:
