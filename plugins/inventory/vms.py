@@ -140,8 +140,8 @@ try:
     from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
     from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import diagnosis as agent_diagnosis
     from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import check_record
-    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import resolve_key
     from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import model_settings
+    from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import resolve_key
     from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state
 
     IMPORT_ERROR = None

@@ -169,7 +169,7 @@ _raw:
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.diagnosis import ENDPOINT_NAMES, diagnose
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import check_record
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import resolve_key
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import resolve_key
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._lookup import AzureLookupBase
 
 

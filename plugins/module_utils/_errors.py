@@ -99,6 +99,15 @@ REASON_CODES = (
     'record_mismatch',
     'weaker_restore_refused',
     'record_contradicted',
+    # offline rescue (issue 23)
+    'vm_boots',
+    'no_rescue',
+    'unsupported_disk',
+    'rescue_vm_unusable',
+    'rescue_vm_full',
+    'repair_failed',
+    'nothing_repaired',
+    'not_booted',
     # anything else
     'internal_error',
     'error',

@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils import _report
+from ansible_collections.vmrescue.azure.plugins.module_utils import _record_seal as rs, _report
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import (
     key_record as kr,
-    record_seal as rs,
     restore_gate as gate,
     settings_record as sr,
     status,

@@ -42,7 +42,6 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.endpoi
     write_plan,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.reads import agent_status_steps
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import hide_mac, resolve_key
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.restore_gate import (
     check_restore,
     report_record,
@@ -62,6 +61,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status
     parse_agent_status,
     parse_secure_channel_state,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import hide_mac, resolve_key
 from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 
 # addProxyAgentExtension is a member from api-version 2025-04-01 (spec pack excerpt); read and written with it.

@@ -15,13 +15,13 @@ import re
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.plans import model_write
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import check_key
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.restore_gate import check_report
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.settings_record import (
     ENDPOINTS,
     MODES,
     RECORD_TAG,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import check_key
 
 ARGUMENT_SPEC = dict(
     state=dict(type='str', choices=['present', 'restored'], default='present'),

@@ -19,8 +19,8 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import seal, untrusted, verify
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import int_or_none
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import seal, untrusted, verify
 
 RECORD_TAG = 'vmrescue-key-reset'
 PURPOSE = 'key-reset'

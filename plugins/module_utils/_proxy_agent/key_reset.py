@@ -36,15 +36,15 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_re
     record_value,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.reads import agent_status_steps
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import (
-    check_key,
-    hide_mac,
-    resolve_key,
-)
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import (
     classify_health,
     int_or_none,
     parse_agent_status,
+)
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import (
+    check_key,
+    hide_mac,
+    resolve_key,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 

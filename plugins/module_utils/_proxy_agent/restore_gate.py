@@ -25,7 +25,6 @@ from __future__ import annotations
 from ansible_collections.vmrescue.azure.plugins.module_utils import _report
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import UNTRUSTED
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.settings_record import (
     ENDPOINTS,
     RECORD_TAG,
@@ -33,6 +32,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.settin
     equal,
     same_ref,
 )
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import UNTRUSTED
 
 RANKS = {'Disabled': 0, 'Audit': 1, 'Enforce': 2}
 

@@ -21,7 +21,7 @@ import re
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.record_seal import seal, verify
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import seal, verify
 
 MODES = ('Audit', 'Enforce', 'Disabled')
 ENDPOINTS = (('wire_server', 'wireServer'), ('imds', 'imds'))
