@@ -8,7 +8,7 @@ Sources: the spec pack's ``VirtualMachines_CreateOrUpdate`` (200 / 201, long-run
 - Create: ``storageProfile.osDisk.createOption`` ``FromImage`` (with ``imageReference``) makes the OS disk resource
   (``osDisk.name``, or ``<vm>_OsDisk_1_<32 hex>`` as Azure names it) with a healthy guest of the image's OS, or
   ``Attach`` (``osDisk.managedDisk.id``, an Unattached disk, whose generation the VM takes). The VM's
-  hyperVGeneration comes from the image (a SKU naming ``gen1`` or a few legacy SKUs: V1; otherwise V2) and its
+  hyperVGeneration comes from the image (a SKU marked generation 2: V2; otherwise V1: see ``GEN2_MARKS``) and its
   architecture from the SKU (``arm64``) [inferred]. ``networkProfile.networkInterfaces`` must name existing NICs
   that no other VM uses (400 ``NicInUse``, network.py's text); ``osProfile.adminUsername`` is required with an
   image (400 InvalidParameter, Compute's "Required parameter ... is missing (null)." form). Data disks in the
@@ -32,7 +32,13 @@ from .model import Machine
 from .routing import VM, Response
 from .util import dig, iso_now
 
-LEGACY_GEN1 = ('18.04-lts', '16.04-lts', '2016-datacenter', '2019-datacenter', '2012-r2-datacenter', '7.9', '8.2')
+# Marketplace SKUs name their generation 2 images: Windows Server '2022-datacenter-g2', '2019-datacenter-gensecond',
+# the Azure Edition SKUs (generation 2 only); Ubuntu '22_04-lts-gen2', RHEL '8-lvm-gen2'; Ubuntu 24.04's 'server'
+# is generation 2 and 'server-gen1' is not; Arm64 images are generation 2 only (learn.microsoft.com "Support for
+# generation 2 VMs on Azure", its image list; "Azure VMs with Ampere Altra Arm-based processors"). An unmarked SKU
+# ('2022-datacenter', '22_04-lts') is generation 1.
+GEN2_MARKS = ('gen2', '-g2', 'gensecond', 'azure-edition', 'arm64')
+GEN2_SKUS = ('server',)
 
 
 def _image_traits(image):
@@ -40,7 +46,8 @@ def _image_traits(image):
     publisher, sku = str(image.get('publisher') or '').lower(), str(image.get('sku') or '').lower()
     os_type = 'windows' if 'windows' in publisher else 'linux'
     distro = 'rhel' if 'redhat' in publisher else ('ubuntu' if os_type == 'linux' else None)
-    generation = 'V1' if 'gen1' in sku or sku in LEGACY_GEN1 else 'V2'
+    gen2 = (any(mark in sku for mark in GEN2_MARKS) or sku in GEN2_SKUS) and 'gen1' not in sku
+    generation = 'V2' if gen2 else 'V1'
     return os_type, distro, generation, 'Arm64' if 'arm64' in sku else 'x64'
 
 
