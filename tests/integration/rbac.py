@@ -9,7 +9,9 @@ from ansible_runner import REPO_ROOT
 
 ROLE_FILE = os.path.join(REPO_ROOT, 'docs', 'docsite', 'vmrescue-azure-role.json')
 
-_COMPUTE = re.compile(r'/providers/Microsoft\.Compute/(?P<rest>.*)$', re.I)
+# Compute, and Network (the offline rescue creates a NIC for its rescue VM). A NIC in a subnet also needs
+# Microsoft.Network/virtualNetworks/subnets/join/action on the subnet (a linked check the request log cannot show).
+_COMPUTE = re.compile(r'/providers/Microsoft\.(?P<provider>Compute|Network)/(?P<rest>.*)$', re.I)
 # The extension providers the preflight calls on a scope ({scope}/providers/<provider>/<type>), and their actions
 # (the simulator's routes: armsim/authorization.py, policy.py, health.py). Listing one's own permissions needs none
 # (armsim: no action on permissions.list) [inferred].
@@ -52,9 +54,10 @@ def action_of(entry):
             types = types[:-1]
         elif method != 'POST' and len(segs) % 2 == 0 and segs[-1] == 'instanceView':
             types = types[:-1]
+        provider = 'Microsoft.' + m.group('provider').capitalize()
         if types[:1] == ['locations'] and 'operations' in types:
-            return 'Microsoft.Compute/locations/operations/read'
-        return 'Microsoft.Compute/%s/%s' % ('/'.join(types), verb)
+            return '%s/locations/operations/read' % provider
+        return '%s/%s/%s' % (provider, '/'.join(types), verb)
     low = path.lower()
     if re.match(r'^/subscriptions/[^/]+/resourcegroups/[^/]+$', low) or re.match(
         r'^/subscriptions/[^/]+/resourcegroups$', low
@@ -72,3 +75,24 @@ def actions_of(log):
 def role_actions():
     with open(ROLE_FILE) as fh:
         return set(json.load(fh)['Actions'])
+
+
+_VM = re.compile(r'/providers/Microsoft\.Compute/virtualMachines/[^/]+$', re.I)
+_NIC = re.compile(r'/providers/Microsoft\.Network/networkInterfaces/[^/]+$', re.I)
+
+
+def linked_actions(log):
+    """The actions Azure checks on *linked* resources, which the request log cannot show (a failure is
+    LinkedAuthorizationFailed): a VM PUT (a create: updates go through PATCH) joins its NIC, a NIC PUT joins its
+    subnet (learn.microsoft.com "Azure permissions for Networking": networkInterfaces/join/action,
+    virtualNetworks/subnets/join/action)."""
+    out = set()
+    for entry in log:
+        if entry['method'].upper() != 'PUT' or entry.get('status') not in (200, 201, 202):
+            continue
+        path = entry['path'].split('?', 1)[0].rstrip('/')
+        if _VM.search(path):
+            out.add('Microsoft.Network/networkInterfaces/join/action')
+        elif _NIC.search(path):
+            out.add('Microsoft.Network/virtualNetworks/subnets/join/action')
+    return out
