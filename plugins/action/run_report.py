@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.vmrescue.azure.plugins.module_utils._report import (
     ReportError,
     build,
@@ -16,8 +13,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._report import (
     mask_loose,
     write,
 )
-from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import failed_result
-from ansible_collections.vmrescue.azure.plugins.plugin_utils._worker import redact_task_source
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import PlainAction, failed_result
 
 ARGUMENT_SPEC = dict(
     results=dict(type='raw', required=True),
@@ -37,19 +33,11 @@ def _results(value):
     return None
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(PlainAction):
+    NAME = 'vmrescue.azure.run_report'
+    SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        redact_task_source()
-        super().run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(dict(self._task.args))
-        if validation.error_messages:  # returned, not raised (see plugin_utils/_controller.py failed_result)
-            return failed_result(
-                'Invalid arguments for vmrescue.azure.run_report: %s' % '; '.join(validation.error_messages)
-            )
-        params = validation.validated_parameters
+    def run_checked(self, params, task_vars):
         results = _results(params['results'])
         if results is None:
             return failed_result(

@@ -27,6 +27,9 @@ Public names (kept stable):
   option that may name a file on the controller (looked up like a ``files/`` lookup of the task, see
   ``names_file``).
 - ``failed_result(msg, secrets=(), reason_code='invalid_input', **fields)``: a scrubbed failed task result.
+- ``PlainAction(ActionBase)``: a controller-side action with a small argument spec of its own and no Azure task
+  (``run_report``, ``batch_result``): set ``NAME`` and ``SPEC`` (its argument spec), implement
+  ``run_checked(params, task_vars)``.
 
 The host-vars target is ``_hostvars.target_id_from_hostvars``; what a worker needs whatever its plugin type
 (``release_inherited_display_lock``, ``redact_task_source``) is in ``_worker``.
@@ -59,6 +62,28 @@ def failed_result(msg, secrets=(), reason_code='invalid_input', **fields):
     """A failed task result (scrubbed) for an error found in the action: returned, never raised, so ansible-core
     attaches no task arguments to an exception."""
     return VmrescueError(msg, reason_code=reason_code, **fields).to_result(secrets)
+
+
+class PlainAction(ActionBase):
+    """The prologue of a plain controller-side action: the task's source redacted, its arguments checked against
+    ``SPEC`` (wrong ones are a returned failed result, never raised), then ``run_checked``."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    NAME = None  # the module's full name, for the message about invalid arguments
+    SPEC = None  # the argument spec
+
+    def run(self, tmp=None, task_vars=None):
+        redact_task_source()
+        super().run(tmp, task_vars)
+        validation = ArgumentSpecValidator(self.SPEC).validate(dict(self._task.args))
+        if validation.error_messages:  # returned, not raised (see failed_result)
+            return failed_result('Invalid arguments for %s: %s' % (self.NAME, '; '.join(validation.error_messages)))
+        return self.run_checked(validation.validated_parameters, task_vars or {})
+
+    def run_checked(self, params, task_vars):
+        """The action itself, with the validated parameters."""
+        raise NotImplementedError
 
 
 class ControllerAction(ActionBase):
