@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from ansible_runner import REPO_ROOT, _env
+from secrets_role_cases import guest_repair_playbook, role_playbook
 
 pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 
@@ -224,88 +225,6 @@ def _playbook(sim, tmp_path):
     return str(path), len(flow) + 7
 
 
-def _role_playbook(sim, tmp_path):
-    """The Linux access role over hosts that fail (wrong OS, missing, deallocated), the password in the play vars."""
-    inv = {
-        'all': {
-            'hosts': {
-                'win': {'azure_vm_id': sim.vm_id('rg-windows', 'win-ok')},
-                'gone': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-no-such-vm')},
-                'dealloc': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-deallocated')},
-            }
-        }
-    }
-    inv_path = tmp_path / 'role-inventory.yml'
-    inv_path.write_text(yaml.safe_dump(inv))
-    text = textwrap.dedent("""\
-        - hosts: all
-          gather_facts: false
-          vars:
-            linux_access_recovery_username: bob
-            linux_access_recovery_password: %s
-            linux_access_recovery_report_path: "{{ lookup('ansible.builtin.env', 'REPORT_DIR') }}/role.json"
-          roles:
-            - vmrescue.azure.linux_access_recovery
-        - hosts: all
-          gather_facts: false
-          tasks:
-            - ansible.builtin.include_role:
-                name: vmrescue.azure.linux_access_recovery
-              vars: {linux_access_recovery_password: %s, linux_access_recovery_reset_ssh: perhaps}
-        """) % (json.dumps(PASSWORD), json.dumps(PASSWORD))
-    path = tmp_path / 'role.yml'
-    path.write_text(text)
-    return str(path), str(inv_path)
-
-
-def _guest_repair_playbook(sim, tmp_path, vm, tag):
-    """The role guest_repair's local_admin recipe (the password a protected parameter) on a Windows VM, a missing
-    one and a Linux VM taken as Windows; before it, a bad option and a password Windows' policy refuses (it holds
-    the user name), each in a block whose rescue goes on. One VM per job: the jobs run in parallel."""
-    inv = {
-        'all': {
-            'hosts': {
-                'win': {'azure_vm_id': sim.vm_id('rg-windows', vm)},
-                'win-gone': {'azure_vm_id': sim.vm_id('rg-windows', 'win-no-such-vm')},
-                'lin-as-win': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-ok')},
-            },
-            'vars': {'os_profile': {'system': 'windows'}},
-        }
-    }
-    inv_path = tmp_path / ('guest-repair-inventory-%s.yml' % tag)
-    inv_path.write_text(yaml.safe_dump(inv))
-    text = textwrap.dedent("""\
-        - hosts: win
-          gather_facts: false
-          vars:
-            guest_repair_recipes: [local_admin]
-            guest_repair_admin_password: %s
-          tasks:
-            - block:
-                - ansible.builtin.include_role: {name: vmrescue.azure.guest_repair}
-                  vars: {guest_repair_admin_username: rescueadmin, guest_repair_admin_password_update: sometimes}
-              rescue:
-                - ansible.builtin.debug: {msg: refused as expected}
-            - block:
-                - ansible.builtin.include_role: {name: vmrescue.azure.guest_repair}
-                  vars: {guest_repair_admin_username: kept, guest_repair_report: true}
-              rescue:
-                - ansible.builtin.debug: {msg: refused as expected}
-        - hosts: all
-          gather_facts: false
-          vars:
-            guest_repair_recipes: [local_admin, rdp]
-            guest_repair_admin_username: rescueadmin
-            guest_repair_admin_password: %s
-            guest_repair_report_path: "{{ lookup('ansible.builtin.env', 'REPORT_DIR') }}/guest_repair.json"
-          roles:
-            - vmrescue.azure.guest_repair
-        """) % (json.dumps(PASSWORD), json.dumps(PASSWORD))
-    path = tmp_path / ('guest-repair-%s.yml' % tag)
-    path.write_text(text)
-    return str(path), str(inv_path)
-
-
 def _inventory_sources(sim, tmp_path):
     """vms.yml inventory sources with the client secret inline: a wrong secret, an invalid tenant, a bad option."""
     out = []
@@ -369,22 +288,13 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
         message="The value '%s' of parameter 'password' is not valid." % PASSWORD,
     )
     playbook, n_cases = _playbook(sim, tmp_path)
-    role_playbook, role_inventory = _role_playbook(sim, tmp_path)
+    role_playbook_path, role_inventory = role_playbook(sim, tmp_path, PASSWORD)
     inventories = _inventory_sources(sim, tmp_path)
     adhoc = _adhoc_cases(sim)
 
     jobs = []  # (label, callable) -> Result; log path per job
-    repair_vms = {'default': 'win-no-msp', 'vvvv': 'win-key-lost'}  # one Windows VM per parallel job
     for verbosity in VERBOSITY:
         vname = 'vvvv' if verbosity else 'default'
-        repair_playbook, repair_inventory = _guest_repair_playbook(sim, tmp_path, repair_vms[vname], vname)
-        jobs.append(
-            (
-                'guest_repair %s' % vname,
-                'playbook',
-                dict(playbook=repair_playbook, inventory=repair_inventory, args=verbosity, diff=True),
-            )
-        )
         for callback in ('ansible.builtin.default', 'vmr_json'):
             label = 'playbook %s %s' % (vname, callback)
             jobs.append((label, 'playbook', dict(playbook=playbook, args=verbosity, diff=True, callback=callback)))
@@ -393,7 +303,7 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
                 'role %s' % vname,
                 'playbook',
                 dict(
-                    playbook=role_playbook,
+                    playbook=role_playbook_path,
                     inventory=role_inventory,
                     args=verbosity,
                     diff=True,
@@ -407,6 +317,11 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
             jobs.append(
                 ('adhoc %d %s %s' % (i, module, vname), 'adhoc', dict(module=module, args=args, extra=verbosity))
             )
+    # the role guest_repair's local_admin last, one Windows VM per job (the jobs before keep their schedule)
+    for verbosity, vname, vm in ((), 'default', 'win-no-msp'), (VERBOSITY[1], 'vvvv', 'win-key-lost'):
+        repair_playbook, repair_inventory = guest_repair_playbook(sim, tmp_path, PASSWORD, vm, vname)
+        kw = dict(playbook=repair_playbook, inventory=repair_inventory, args=verbosity, diff=True)
+        jobs.append(('guest_repair %s' % vname, 'playbook', kw))
 
     def run(job):
         label, kind, kw = job
