@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, collect
-from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import failed_result
-from ansible_collections.vmrescue.azure.plugins.plugin_utils._worker import redact_task_source
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import PlainAction, failed_result
 
 _display = Display()  # in a worker process, display() goes to the controller's output
 
@@ -94,22 +91,14 @@ def _not_started(batch, index, fail_on_failure):
     return result
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(PlainAction):
+    NAME = 'vmrescue.azure.batch_result'
+    SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        redact_task_source()
-        super().run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(dict(self._task.args))
-        if validation.error_messages:  # returned, not raised (see plugin_utils/_controller.py failed_result)
-            return failed_result(
-                'Invalid arguments for vmrescue.azure.batch_result: %s' % '; '.join(validation.error_messages)
-            )
-        params = validation.validated_parameters
+    def run_checked(self, params, task_vars):
         batch, index = params['batch'], params['index']
         if index is None:
-            index, result = _index_or_result(task_vars or {}, params['hosts_var'])
+            index, result = _index_or_result(task_vars, params['hosts_var'])
             if result is not None:
                 return result
         result = _not_started(batch, index, params['fail_on_failure'])

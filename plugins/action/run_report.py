@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.vmrescue.azure.plugins.module_utils._report import (
     ReportError,
     build,
@@ -16,8 +13,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._report import (
     mask_loose,
     write,
 )
-from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import failed_result
-from ansible_collections.vmrescue.azure.plugins.plugin_utils._worker import redact_task_source
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import PlainAction, failed_result
 
 ARGUMENT_SPEC = dict(
     results=dict(type='raw', required=True),
@@ -37,24 +33,12 @@ def _results(value):
     return None
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(PlainAction):
+    NAME = 'vmrescue.azure.run_report'
+    SPEC = ARGUMENT_SPEC
+    PASS_THROUGH = ('results',)
 
-    def run(self, tmp=None, task_vars=None):
-        redact_task_source()
-        super().run(tmp, task_vars)
-        # ``results`` (raw: any list or dict) is validated without it: the validator deep-copies what it checks, and
-        # the results of 1000 targets cost ~0.4 s to copy for nothing (the bench's collection_report row)
-        args = dict(self._task.args)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(
-            dict(args, results=None) if 'results' in args else args
-        )
-        if validation.error_messages:  # returned, not raised (see plugin_utils/_controller.py failed_result)
-            return failed_result(
-                'Invalid arguments for vmrescue.azure.run_report: %s' % '; '.join(validation.error_messages)
-            )
-        params = dict(validation.validated_parameters, results=args['results'])
+    def run_checked(self, params, task_vars):
         results = _results(params['results'])
         if results is None:
             return failed_result(

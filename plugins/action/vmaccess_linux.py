@@ -4,10 +4,6 @@
 
 from __future__ import annotations
 
-import os
-
-from ansible.errors import AnsibleError
-
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.linux import task_spec
 from ansible_collections.vmrescue.azure.plugins.module_utils._extension.linux_key import (
     PRIVATE_KEY_MESSAGE,
@@ -19,6 +15,7 @@ from ansible_collections.vmrescue.azure.plugins.plugin_utils._controller import 
 
 class ActionModule(ControllerAction):
     SPEC = staticmethod(task_spec)
+    FILE_OPTION = 'ssh_key'
 
     def refuse_raw_args(self, args):
         # A private key given by mistake as ssh_key: refused before anything reads it, masked, never echoed
@@ -28,15 +25,6 @@ class ActionModule(ControllerAction):
             return PRIVATE_KEY_MESSAGE, [key] + [line for line in key.splitlines() if len(line.strip()) >= 16]
         return None
 
-    def run(self, tmp=None, task_vars=None):
-        # ssh_key may name a public key file on the controller: look it up like a files/ lookup of the task
-        # (role files/, playbook dir), so a relative path does not depend on the worker's current directory.
-        key = self._task.args.get('ssh_key')
-        if isinstance(key, str) and key.strip() and not looks_like_key_text(key):
-            try:
-                found = self._find_needle('files', os.path.expanduser(key.strip()))
-            except AnsibleError:
-                found = None
-            if found:
-                self._task.args = dict(self._task.args, ssh_key=found)
-        return super().run(tmp, task_vars)
+    def names_file(self, value):
+        # ssh_key is the public key itself or the name of a file holding it (looked up like a files/ lookup)
+        return not looks_like_key_text(value)

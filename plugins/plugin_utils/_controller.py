@@ -23,8 +23,13 @@ Uniform scale-set instance ID.
 Public names (kept stable):
 
 - ``ControllerAction(ActionBase)``: subclass it in ``plugins/action/<module>.py`` and set ``SPEC`` (a
-  ``_task.TaskSpec``, or a zero-argument callable returning one, evaluated lazily).
+  ``_task.TaskSpec``, or a zero-argument callable returning one, evaluated lazily); ``FILE_OPTION`` names an
+  option that may name a file on the controller (looked up like a ``files/`` lookup of the task, see
+  ``names_file``).
 - ``failed_result(msg, secrets=(), reason_code='invalid_input', **fields)``: a scrubbed failed task result.
+- ``PlainAction(ActionBase)``: a controller-side action with a small argument spec of its own and no Azure task
+  (``run_report``, ``batch_result``): set ``NAME`` and ``SPEC`` (its argument spec), implement
+  ``run_checked(params, task_vars)``.
 
 The host-vars target is ``_hostvars.target_id_from_hostvars``; what a worker needs whatever its plugin type
 (``release_inherited_display_lock``, ``redact_task_source``) is in ``_worker``.
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 import os
 
-from ansible.errors import AnsibleActionSkip
+from ansible.errors import AnsibleActionSkip, AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
@@ -59,12 +64,41 @@ def failed_result(msg, secrets=(), reason_code='invalid_input', **fields):
     return VmrescueError(msg, reason_code=reason_code, **fields).to_result(secrets)
 
 
+class PlainAction(ActionBase):
+    """The prologue of a plain controller-side action: the task's source redacted, its arguments checked against
+    ``SPEC`` (wrong ones are a returned failed result, never raised), then ``run_checked``."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    NAME = None  # the module's full name, for the message about invalid arguments
+    SPEC = None  # the argument spec
+    # Options of type raw that may be large (run_report's results of 1000 targets): checked for presence only and
+    # passed through as given, because the validator deep-copies what it checks (~0.4 s per 1000 results, profiled)
+    PASS_THROUGH = ()
+
+    def run(self, tmp=None, task_vars=None):
+        redact_task_source()
+        super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        given = dict((k, args[k]) for k in self.PASS_THROUGH if k in args)
+        validation = ArgumentSpecValidator(self.SPEC).validate(dict(args, **dict.fromkeys(given)))
+        if validation.error_messages:  # returned, not raised (see failed_result)
+            return failed_result('Invalid arguments for %s: %s' % (self.NAME, '; '.join(validation.error_messages)))
+        return self.run_checked(dict(validation.validated_parameters, **given), task_vars or {})
+
+    def run_checked(self, params, task_vars):
+        """The action itself, with the validated parameters."""
+        raise NotImplementedError
+
+
 class ControllerAction(ActionBase):
     """Run a vmrescue.azure TaskSpec on the controller (see the module docstring)."""
 
     TRANSFERS_FILES = False
     _requires_connection = False  # no connection is ever opened: run() never touches self._connection
     SPEC = None
+    # An option that may name a file on the controller (run_command script_file, vmaccess_linux ssh_key)
+    FILE_OPTION = None
 
     def _spec(self):
         spec = self.SPEC
@@ -135,9 +169,27 @@ class ControllerAction(ActionBase):
         result['invocation'] = {'module_args': params}
         return clean(result)
 
+    def names_file(self, value):
+        """Hook: whether the value of ``FILE_OPTION`` names a file (vmaccess_linux: not when it is the key itself)."""
+        return True
+
+    def _controller_file(self, args):
+        """``args`` with ``FILE_OPTION`` looked up like a ``files/`` lookup of the task (role ``files/``, playbook
+        dir), so that a relative path does not depend on the worker's current directory; unchanged when not found
+        (the module then says what is wrong with the path)."""
+        value = args.get(self.FILE_OPTION) if self.FILE_OPTION else None
+        if not (isinstance(value, str) and value.strip() and self.names_file(value)):
+            return args
+        try:
+            found = self._find_needle('files', os.path.expanduser(value.strip()))
+        except AnsibleError:
+            found = None
+        return dict(args, **{self.FILE_OPTION: found}) if found else args
+
     def _args(self, spec, task_vars):
-        """The task's arguments, with the host's target (host vars) when the task names none."""
-        args = dict(self._task.args)
+        """The task's arguments (``FILE_OPTION`` looked up), with the host's target (host vars) when the task names
+        none."""
+        args = self._controller_file(dict(self._task.args))
         if spec.target and not any(args.get(k) not in (None, '') for k in TARGET_OPTION_NAMES + ('targets',)):
             vm_id = target_id_from_hostvars(task_vars)
             if vm_id:

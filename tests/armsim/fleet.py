@@ -37,7 +37,8 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
     true (a backup the sshd recipe made earlier), ssh_bad_permissions: [path, ...], aad_login: true
     (AADSSHLoginForLinux installed) with aad_login_lines: false / aad_login_pam: false (its sshd / PAM lines
     missing); Windows guest keys rdp_enabled / rdp_service / rdp_port / firewall_rdp_enabled (VMAccess's too),
-    rdp_nla: false, rdp_service_disabled: true; both proxy_agent_log / guest_agent_log: [line, ...].
+    rdp_nla: false, rdp_service_disabled: true, and for local_admin VMAccess's users: {name: {password?, admin?,
+    disabled?}} / domain_controller: true; both proxy_agent_log / guest_agent_log: [line, ...].
 
     Disks and boot (issue 23; bootdiag.py, disks.py, network.py): VM keys boot_fault: fstab|kernel|initrd|grub|
     disk_full (Linux) | bootloop_driver|safe_mode (Windows) (the OS disk does not boot; default healthy),

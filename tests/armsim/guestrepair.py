@@ -21,17 +21,28 @@ Guest state (fleet ``guest`` keys; documented in fleet.py):
 - Windows (on armsim.vmaccess_windows.WindowsGuest): ``rdp_enabled``, ``rdp_service``, ``rdp_port``,
   ``firewall_rdp_enabled`` (already there, VMAccess's reset changes them too), ``rdp_nla: false`` (Network Level
   Authentication off), ``rdp_service_disabled: true`` (TermService start type Disabled); ``proxy_agent_log`` /
-  ``guest_agent_log``.
+  ``guest_agent_log``. The recipe local_admin acts on the guest's local users, the keys VMAccessAgent's reset
+  uses too: ``users: {name: {password?, admin? (default true), disabled?}}`` (the first one is the built-in
+  administrator) and ``domain_controller: true`` (no local users: the recipe fails).
 
 The effect is applied when the run command is accepted (the output is computed then, as for any script here),
 not when the script's simulated run time has passed ([inferred] simplification: a control read during the run
 already shows the repaired state).
+
+The recipe local_admin (parameters ``admin_username``, ``admin_password_update``, protected ``admin_password``)
+creates the user when it is missing (with the password: refused by the password policy of
+``vmaccess_windows.password_policy_ok``, it fails and changes nothing), enables it, puts it in the
+Administrators group, and sets the password of an existing user only with ``admin_password_update: always``
+(``password_version`` counts the sets). The password is only handed to the guest (kept as a salted digest): never
+in the output, the state or the log.
 
 Public names: ``HEADER``, ``BROKEN_LINE``, ``AAD_LINES``, ``equip(machine, spec)``, ``to_json(machine)``,
 ``run_repair(text, machine, named) -> (exit_code, stdout, stderr) | None``.
 """
 
 import re
+
+from .vmaccess_windows import password_policy_ok, valid_local_name
 
 HEADER = '# vmrescue.azure guest_repair'
 RECIPE = re.compile(r'^#\s*vmrescue\.azure recipe (\w+)\s*$', re.MULTILINE)
@@ -41,6 +52,12 @@ AAD_LINES = ('AuthorizedKeysCommand %s %%u %%k' % AAD_HANDLER, 'AuthorizedKeysCo
 BACKUPS_KEPT = 3
 PROXY_LOG = ['2026-01-01T00:00:00Z INFO ProxyAgent started', '2026-01-01T00:00:01Z INFO key latched']
 AGENT_LOG = ['2026-01-01T00:00:00Z INFO Agent WALinuxAgent is running as the goal state agent']
+# [inferred] the text of the InvalidPasswordException New-LocalUser / Set-LocalUser throw for a password the local
+# policy refuses (Windows' message for NERR_PasswordTooShort through the LocalAccounts module)
+MSG_LOCAL_PASSWORD_POLICY = (
+    'Unable to update the password. The value provided for the new password does not meet the length, '
+    'complexity, or history requirements of the domain.'
+)
 LOG_PATHS = {
     'linux': ('/var/log/azure-proxy-agent/ProxyAgent.log', '/var/log/waagent.log'),
     'windows': (r'C:\WindowsAzure\ProxyAgent\Logs\ProxyAgent.log', r'C:\WindowsAzure\Logs\WaAppAgent.log'),
@@ -186,6 +203,53 @@ def _rdp(machine, state, named):
     return True, False, lines
 
 
+def _local_admin_refusal(guest, name, user, update, password):
+    """Why local_admin fails before changing anything (the script's own checks, then Windows'), or None."""
+    if not name:
+        return 'no user name given (parameter admin_username)'
+    if not valid_local_name(name):
+        return (
+            "'%s' is not a valid local user name (at most 20 characters, none of "
+            '" / \\ [ ] : ; | = , + * ? < > @, no final dot)' % name
+        )
+    if guest.domain_controller:
+        return 'a domain controller has no local users: use a domain account'
+    if user is None or update == 'always':
+        if not password:
+            return 'a password (protected parameter admin_password) is needed to create or reset %s' % name
+        if not password_policy_ok(password, name):
+            return MSG_LOCAL_PASSWORD_POLICY
+    return None
+
+
+def _local_admin(machine, state, named):
+    guest = machine.guest
+    name = str(named.get('admin_username') or '').strip()
+    update = str(named.get('admin_password_update') or 'on_create').lower()
+    password = str(named.get('admin_password') or '')
+    user = guest.users.get(name.lower()) if name else None
+    refusal = _local_admin_refusal(guest, name, user, update, password)
+    if refusal:
+        return False, 'local_admin: ' + refusal, []
+    lines = []
+    if user is None:
+        user = guest.add_local_user(name)
+        guest.set_password(name, password)
+        lines.append('local_admin: created the local user %s' % name)
+    elif update == 'always':
+        guest.set_password(name, password)
+        lines.append('local_admin: password of %s set (admin_password_update always)' % name)
+    if user['disabled']:
+        user['disabled'] = False
+        lines.append('local_admin: %s enabled' % name)
+    if name.lower() not in guest.administrators:
+        guest.administrators.add(name.lower())
+        lines.append('local_admin: %s added to the local Administrators group' % name)
+    if not lines:
+        return False, False, ['local_admin: %s exists, enabled, in Administrators: nothing to repair' % name]
+    return True, False, lines
+
+
 def _logs(machine, state, named):
     try:
         count = max(0, int(named.get('log_lines', 100)))
@@ -200,7 +264,7 @@ def _logs(machine, state, named):
 
 RECIPES = {
     'linux': {'sshd': _sshd, 'ssh_permissions': _ssh_permissions, 'aad_login': _aad_login, 'proxy_agent_logs': _logs},
-    'windows': {'rdp': _rdp, 'proxy_agent_logs': _logs},
+    'windows': {'rdp': _rdp, 'local_admin': _local_admin, 'proxy_agent_logs': _logs},
 }
 
 

@@ -120,6 +120,17 @@ class WindowsGuest:
             'created_by_vmaccess': created,
         }
 
+    def add_local_user(self, name):
+        """A new local user ``name`` (enabled, no password, in no group), as New-LocalUser makes it; its entry."""
+        self._add_user(name, rid=1000 + len(self.users) + 1)
+        return self.users[name.lower()]
+
+    def set_password(self, user: str, password: str) -> None:
+        """The password of the local user ``user`` (kept as a salted digest; ``password_version`` counts the sets)."""
+        u = self.users[user.lower()]
+        u['password'] = _hash_password(str(password))
+        u['password_version'] += 1
+
     def builtin_admin(self):
         return next((u for u in self.users.values() if u['rid'] == BUILTIN_ADMIN_RID), None)
 
@@ -167,6 +178,11 @@ def _reset_rdp(guest: WindowsGuest) -> None:
     guest._event('ResetRDP', 'Remote Desktop enabled, firewall rule for TCP 3389 enabled')
 
 
+def valid_local_name(user: str) -> bool:
+    """Windows' rules for a local user name: at most 20 characters, none of ``_BAD_NAME_RE``, no final dot."""
+    return bool(user.strip()) and len(user) <= 20 and not _BAD_NAME_RE.search(user) and not user.endswith('.')
+
+
 def run_vmaccess_agent(guest: WindowsGuest, settings: dict | None, protected: dict | None) -> HandlerResult:
     """One run of the handler over ``guest``: returns the status it writes."""
     guest.runs += 1
@@ -189,7 +205,7 @@ def run_vmaccess_agent(guest: WindowsGuest, settings: dict | None, protected: di
         guest._event('Enable', 'refused: no password')
         return HandlerResult(False, MSG_NO_PASSWORD)
     user = str(user)
-    if len(user) > 20 or _BAD_NAME_RE.search(user) or user.endswith('.') or not user.strip():
+    if not valid_local_name(user):
         return HandlerResult(False, MSG_INVALID_USERNAME)
     if not password_policy_ok(str(password), user):
         guest._event('Enable', 'password refused by policy for %s' % user)
@@ -199,9 +215,8 @@ def run_vmaccess_agent(guest: WindowsGuest, settings: dict | None, protected: di
         # [source: reset-rdp doc] a name other than the current local administrator adds a local administrator
         guest._add_user(user, rid=1000 + len(guest.users) + 1, created=True)
         guest._event('Enable', 'created local administrator %s' % user)
+    guest.set_password(key, str(password))
     u = guest.users[key]
-    u['password'] = _hash_password(str(password))
-    u['password_version'] += 1
     u['disabled'] = False  # [inferred] the account is enabled so the new password can be used
     guest.administrators.add(key)
     guest._event('Enable', 'password reset for %s' % u['name'])
@@ -209,4 +224,4 @@ def run_vmaccess_agent(guest: WindowsGuest, settings: dict | None, protected: di
     return HandlerResult(True, MSG_ENABLE_SUCCEEDED)
 
 
-__all__ = ['HandlerResult', 'WindowsGuest', 'run_vmaccess_agent', 'password_policy_ok']
+__all__ = ['HandlerResult', 'WindowsGuest', 'run_vmaccess_agent', 'password_policy_ok', 'valid_local_name']

@@ -868,6 +868,23 @@ ROLES = [
         ['guest_repair_rdp_nla', 'perhaps'],
     ),
     (
+        'role-guest-repair-admin-no-password',
+        'role:guest_repair',
+        dict(guest_repair_recipes=['rdp', 'local_admin'], guest_repair_admin_username='rescueadmin'),
+        ['local_admin needs', 'guest_repair_admin_password'],
+    ),
+    (
+        'role-guest-repair-password-update-bad',
+        'role:guest_repair',
+        dict(
+            guest_repair_recipes=['local_admin'],
+            guest_repair_admin_username='rescueadmin',
+            guest_repair_admin_password='{{ vm_password }}',
+            guest_repair_admin_password_update='sometimes',
+        ),
+        ['guest_repair_admin_password_update', 'sometimes'],
+    ),
+    (
         'role-linux-password-list',
         'role:linux_access_recovery',
         dict(linux_access_recovery_username='rescue', linux_access_recovery_password=['a', PW]),

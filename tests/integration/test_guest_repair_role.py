@@ -26,13 +26,20 @@ WINDOWS = {
     'win-rdp': {'rdp_port': 3390, 'firewall_rdp_enabled': False, 'rdp_nla': False, 'rdp_service': 'stopped'},
     'win-fine': {},
 }
+# the local_admin recipe's VMs (not in the inventory fixture: they get their own inventory below)
+ADMIN = {
+    'win-noadmin': {},  # only the built-in administrator: the recipe creates the user
+    'win-locked': {'users': {'azureuser': {}, 'rescueadmin': {'disabled': True, 'admin': False, 'password': 'x'}}},
+    'win-dc': {'domain_controller': True},
+}
+ADMIN_PASSWORD = 'Guest-Repair-Adm1n-6612!'
 FLEET = fleet_on_test_principals(
     [
         {
             'name': RG,
             'location': 'westeurope',
             'vms': [{'name': n, 'guest': g} for n, g in LINUX.items()]
-            + [{'name': n, 'os': 'windows', 'guest': g} for n, g in WINDOWS.items()]
+            + [{'name': n, 'os': 'windows', 'guest': g} for n, g in (WINDOWS | ADMIN).items()]
             + [
                 {'name': 'lin-nobackup', 'guest': {'sshd_config_ok': False}},
                 {'name': 'lin-off', 'power': 'deallocated'},
@@ -120,3 +127,46 @@ def test_a_windows_vm_taken_as_linux_is_skipped_not_sent_bash(fleet, tmp_path):
     summary = _published(run, 'guest_repair_summary')
     assert list(summary['skipped_hosts']) == ['win-fine'] and summary['reason_codes'] == {'wrong_os': 1}, summary
     assert repair_state(fleet, 'win-fine')['runs'] == []
+
+
+def test_local_admin_repairs_the_account_then_is_ok_and_the_password_is_never_shown(fleet, tmp_path):
+    hosts = {n: {'azure_vm_id': fleet.vm_id(RG, n), 'os_profile': {'system': 'windows'}} for n in ADMIN}
+    inventory = write_inventory(tmp_path, hosts)
+    env = client_env(fleet)
+    extra = {
+        'guest_repair_recipes': ['local_admin'],
+        'guest_repair_admin_username': 'rescueadmin',
+        'guest_repair_admin_password': ADMIN_PASSWORD,
+    }
+
+    def users(name):
+        return fleet.control.guest(fleet.vm_id(RG, name))['users']
+
+    run = run_playbook(_playbook('repair_guest'), env, inventory=inventory, extra_vars=extra, args=('-vvv',))
+    summary = _published(run, 'guest_repair_summary')
+    assert sorted(summary['changed_hosts']) == ['win-locked', 'win-noadmin'], summary
+    assert list(summary['failed_hosts']) == ['win-dc'] and 'domain controller' in summary['failed_hosts']['win-dc']
+    created = users('win-noadmin')['rescueadmin']
+    assert created['admin'] and not created['disabled'] and created['password_version'] == 1
+    repaired = users('win-locked')['rescueadmin']  # enabled and made an administrator; its password left
+    assert repaired['admin'] and not repaired['disabled'] and repaired['password_version'] == 0
+    assert (
+        'rescueadmin added to the local Administrators group'
+        in (task_hosts(run, 'Report the result of this Windows host')['win-locked']['stdout'])
+    )
+    assert not run.reveals(ADMIN_PASSWORD)
+
+    again = run_playbook(_playbook('repair_guest'), env, inventory=inventory, extra_vars=extra, args=('-vvv',))
+    summary = _published(again, 'guest_repair_summary')
+    assert summary['changed'] == 0 and sorted(summary['already_fine_hosts']) == ['win-locked', 'win-noadmin']
+    assert users('win-noadmin')['rescueadmin']['password_version'] == 1
+    assert not again.reveals(ADMIN_PASSWORD)
+
+    # the operator asks for the password to be set each time: changed every run (a password cannot be compared)
+    always = dict(extra, guest_repair_admin_password_update='always')
+    reset = run_playbook(_playbook('repair_guest'), env, inventory=inventory, extra_vars=always)
+    summary = _published(reset, 'guest_repair_summary')
+    assert sorted(summary['changed_hosts']) == ['win-locked', 'win-noadmin'], summary
+    assert [users(n)['rescueadmin']['password_version'] for n in ('win-noadmin', 'win-locked')] == [2, 1]
+    assert not reset.reveals(ADMIN_PASSWORD)
+    assert ADMIN_PASSWORD not in str(fleet.control.requests())

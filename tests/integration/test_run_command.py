@@ -204,3 +204,16 @@ def test_an_unreadable_blob_is_a_warning_without_its_sas(fast, sim, sim_env):
     assert not r.get('failed') and r['stdout'] == 'hi\n' and 'stdout_full' not in r, r
     assert any('AuthenticationFailed (403)' in w and '/logs/late.txt' in w for w in r['warnings']), r
     assert not res.reveals(expired.split('?', 1)[1])
+
+
+def test_a_relative_script_file_is_found_like_a_files_lookup(fast, sim, sim_env, tmp_path):
+    # the playbook's files/ folder, not the worker's current directory (plugin_utils/_controller.py FILE_OPTION)
+    (tmp_path / 'files').mkdir()
+    (tmp_path / 'files' / 'hello.sh').write_text('echo from the files folder\n')
+    playbook = tmp_path / 'play.yml'
+    task = {'name': 'run', MODULE: {'vm_id': sim.vm_id('rg-linux', 'lin-ok'), 'script_file': 'hello.sh'}}
+    playbook.write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [task]}]))
+    r = run_playbook(str(playbook), sim_env).result(task=0)
+    assert r['stdout'] == 'from the files folder\n' and r['invocation']['module_args']['script_file'] == str(
+        tmp_path / 'files' / 'hello.sh'
+    ), r

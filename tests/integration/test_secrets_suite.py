@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from ansible_runner import REPO_ROOT, _env
+from secrets_role_cases import guest_repair_playbook, role_playbook
 
 pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 
@@ -224,40 +225,6 @@ def _playbook(sim, tmp_path):
     return str(path), len(flow) + 7
 
 
-def _role_playbook(sim, tmp_path):
-    """The Linux access role over hosts that fail (wrong OS, missing, deallocated), the password in the play vars."""
-    inv = {
-        'all': {
-            'hosts': {
-                'win': {'azure_vm_id': sim.vm_id('rg-windows', 'win-ok')},
-                'gone': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-no-such-vm')},
-                'dealloc': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-deallocated')},
-            }
-        }
-    }
-    inv_path = tmp_path / 'role-inventory.yml'
-    inv_path.write_text(yaml.safe_dump(inv))
-    text = textwrap.dedent("""\
-        - hosts: all
-          gather_facts: false
-          vars:
-            linux_access_recovery_username: bob
-            linux_access_recovery_password: %s
-            linux_access_recovery_report_path: "{{ lookup('ansible.builtin.env', 'REPORT_DIR') }}/role.json"
-          roles:
-            - vmrescue.azure.linux_access_recovery
-        - hosts: all
-          gather_facts: false
-          tasks:
-            - ansible.builtin.include_role:
-                name: vmrescue.azure.linux_access_recovery
-              vars: {linux_access_recovery_password: %s, linux_access_recovery_reset_ssh: perhaps}
-        """) % (json.dumps(PASSWORD), json.dumps(PASSWORD))
-    path = tmp_path / 'role.yml'
-    path.write_text(text)
-    return str(path), str(inv_path)
-
-
 def _inventory_sources(sim, tmp_path):
     """vms.yml inventory sources with the client secret inline: a wrong secret, an invalid tenant, a bad option."""
     out = []
@@ -321,7 +288,7 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
         message="The value '%s' of parameter 'password' is not valid." % PASSWORD,
     )
     playbook, n_cases = _playbook(sim, tmp_path)
-    role_playbook, role_inventory = _role_playbook(sim, tmp_path)
+    role_playbook_path, role_inventory = role_playbook(sim, tmp_path, PASSWORD)
     inventories = _inventory_sources(sim, tmp_path)
     adhoc = _adhoc_cases(sim)
 
@@ -336,7 +303,7 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
                 'role %s' % vname,
                 'playbook',
                 dict(
-                    playbook=role_playbook,
+                    playbook=role_playbook_path,
                     inventory=role_inventory,
                     args=verbosity,
                     diff=True,
@@ -350,6 +317,11 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
             jobs.append(
                 ('adhoc %d %s %s' % (i, module, vname), 'adhoc', dict(module=module, args=args, extra=verbosity))
             )
+    # the role guest_repair's local_admin last, one Windows VM per job (the jobs before keep their schedule)
+    for verbosity, vname, vm in ((), 'default', 'win-no-msp'), (VERBOSITY[1], 'vvvv', 'win-key-lost'):
+        repair_playbook, repair_inventory = guest_repair_playbook(sim, tmp_path, PASSWORD, vm, vname)
+        kw = dict(playbook=repair_playbook, inventory=repair_inventory, args=verbosity, diff=True)
+        jobs.append(('guest_repair %s' % vname, 'playbook', kw))
 
     def run(job):
         label, kind, kw = job
@@ -394,6 +366,7 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
         scanned += 1
     names = set(p.name for p in written)
     assert {'linux-batch.json', 'echo.md', 'windows.json', 'key.json', 'role.json', 'role.md'} <= names, names
+    assert {'guest_repair.json', 'guest_repair.md'} <= names, names
     log = json.dumps(sim.control.requests())
     found = _hits(log, needles)
     if found:

@@ -200,6 +200,19 @@ def test_create_sudo_user(sim, sim_env, tmp_path):
     assert_ok_no_write(sim, sim_env, vm_id=vm_id, username='newadmin', ssh_key=str(pub), expiration='2099-12-31')
 
 
+def test_a_relative_ssh_key_file_is_found_like_a_files_lookup(sim, sim_env, tmp_path):
+    # the playbook's files/ folder, not the worker's current directory (plugin_utils/_controller.py FILE_OPTION)
+    vm_id = vm(sim, 'rg-linux', 'lin-ok')
+    (tmp_path / 'files').mkdir()
+    (tmp_path / 'files' / 'filesadmin.pub').write_text(ED_KEY2 + '\n')
+    playbook = tmp_path / 'play.yml'
+    task = {'name': 'key', MODULE: {'vm_id': vm_id, 'username': 'filesadmin', 'ssh_key': 'filesadmin.pub'}}
+    playbook.write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [task]}]))
+    r = run_playbook(str(playbook), sim_env).result(task=0)
+    assert r['changed'], r
+    assert guest(sim, vm_id)['users']['filesadmin']['authorized_keys'] == [ED_KEY2]
+
+
 def test_delete_user(sim, sim_env):
     vm_id = vm(sim, 'rg-linux', 'lin-vmaccess')
     assert 'ops' in guest(sim, vm_id)['users']
