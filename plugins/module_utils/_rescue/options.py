@@ -11,12 +11,12 @@ Public names: ``ARGUMENT_SPEC``, ``MUTUALLY_EXCLUSIVE``, ``REQUIRED_TOGETHER``, 
 
 from __future__ import annotations
 
-import os
 import re
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import check_key
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import scripts_linux, scripts_windows
+from ansible_collections.vmrescue.azure.plugins.module_utils._run_command.request import script_text
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import TargetError, parse_resource_id
 
 LINUX_ACTIONS = ('fstab', 'initrd', 'kernel', 'grubfix', 'efifix', 'serialconsole', 'auditd', 'sudo')
@@ -134,18 +134,8 @@ def validate(params):
 
 
 def _custom_text(params):
-    if params.get('script') is not None:
-        text = str(params['script'])
-    else:
-        path = params['script_file']
-        try:
-            if os.path.getsize(path) > MAX_SCRIPT_BYTES:
-                raise _bad('script_file %s is larger than %d bytes' % (path, MAX_SCRIPT_BYTES))
-            with open(path, encoding='utf-8') as fh:
-                text = fh.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise _bad('script_file %s cannot be read: %s' % (path, exc)) from None
-    if not text.strip():
+    text = script_text(params, max_bytes=MAX_SCRIPT_BYTES)  # the Run Command engine's reading of script / script_file
+    if not (text or '').strip():
         raise _bad('the custom script is empty')
     return text
 

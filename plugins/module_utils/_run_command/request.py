@@ -136,16 +136,17 @@ def validate(params):
     return []
 
 
-def script_text(params):
-    """The script to run (``script``, or the content of ``script_file``); None when ``command_id`` is given."""
+def script_text(params, max_bytes=MAX_SCRIPT_BYTES):
+    """The script to run (``script``, or the content of ``script_file``, at most ``max_bytes``); None when
+    ``command_id`` is given. The offline rescue reads its custom script with it too."""
     if params.get('script') is not None:
         return str(params['script'])
     path = params.get('script_file')
     if not path:
         return None
     try:
-        if os.path.getsize(path) > MAX_SCRIPT_BYTES:
-            raise _bad('script_file %s is larger than %d bytes' % (path, MAX_SCRIPT_BYTES))
+        if os.path.getsize(path) > max_bytes:
+            raise _bad('script_file %s is larger than %d bytes' % (path, max_bytes))
         with open(path, encoding='utf-8') as fh:
             text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
