@@ -370,7 +370,9 @@ def _host_entry(host, res, role, mode=None, proof=None, break_glass=None):
     """The entry of a host that has a result: its status from the module outcome, its reason as the role says it."""
     found = target_outcome(res)
     changed = bool(res.get('changed'))
-    status = summary_status(found, changed, mode if role == 'proxy_agent_key_recovery' else None)
+    # A write Azure refused changed nothing, yet was attempted: failed, not skipped (a VM deallocated mid-run)
+    attempted = changed or bool(res.get('write_refused'))
+    status = summary_status(found, attempted, mode if role == 'proxy_agent_key_recovery' else None)
     if role == 'proxy_agent_key_recovery':
         reason = _key_reason(status, found, res, mode)
     elif role == 'guest_repair':

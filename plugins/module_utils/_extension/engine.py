@@ -139,7 +139,7 @@ class ExtensionRunner:
 
     def _arm_error(self, what, err, **result):
         if result.get('changed') and getattr(err, 'refused', False):  # answered with a 4xx: nothing written
-            result = dict(result, changed=False)
+            result = dict(result, changed=False, write_refused=True)
             result.pop('diff', None)
         result.update(err.result_fields() if hasattr(err, 'result_fields') else {})  # arm_error, locked_scope, ...
         self._fail(
