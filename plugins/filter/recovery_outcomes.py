@@ -10,8 +10,8 @@ version_added: 0.1.0
 author:
   - vmrescue.azure developers (@vmrescue)
 description:
-  - Used by the C(proxy_agent_key_recovery), C(linux_access_recovery), C(windows_access_recovery) and
-    C(guest_repair) roles, once
+  - Used by the C(proxy_agent_key_recovery), C(linux_access_recovery), C(windows_access_recovery),
+    C(guest_repair) and C(offline_rescue) roles, once
     (C(run_once)), to turn the results of their batch into one small entry per host, from either the registered
     result of a batch task (one result per target, in the order of the targets), or the list of each host's own
     result (M(vmrescue.azure.batch_result)), in the order of O(hosts).
@@ -24,6 +24,8 @@ description:
     V(not_running) on a target where nothing was written is V(skipped); a key reset found pending from an earlier
     run (not written by this one) is V(skipped); with O(mode=incarnation) a key already at the asked incarnation is
     V(already_fine). C(reason_code) is the module's code.
+  - For C(offline_rescue), a host whose result tasks were all skipped (the run had no action for its OS) is
+    V(skipped) with reason code V(wrong_os).
   - The C(reason) is worded by the role from the module's result (key incarnations, what VMAccess changed, the
     module's message for a failure).
   - A host without a result (the batch task failed as a whole) is failed with the batch task's message. A result
@@ -44,7 +46,7 @@ options:
   role:
     description: Which role's rules to apply.
     type: str
-    choices: [proxy_agent_key_recovery, linux_access_recovery, windows_access_recovery, guest_repair]
+    choices: [proxy_agent_key_recovery, linux_access_recovery, windows_access_recovery, guest_repair, offline_rescue]
     required: true
   mode:
     description: The C(proxy_agent_key_recovery_mode) (V(unhealthy), V(all), V(incarnation)); proxy_agent_key_recovery only.
@@ -60,7 +62,7 @@ options:
     description:
       - With C(hostvars) as the input, the name of the variable that holds each host's own result (the registered
         result of M(vmrescue.azure.batch_result)); a host without it is left out.
-      - A list of names (C(guest_repair), with its Linux and its Windows result) takes, per host, the first of them that
+      - A list of names (C(guest_repair) and C(offline_rescue), with their Linux and their Windows result) takes, per host, the first of them that
         holds a result of a task that ran (a task skipped by its C(when) leaves a result without an C(outcome)).
     type: raw
   break_glass_var:
@@ -104,8 +106,15 @@ from collections.abc import Mapping  # controller-side plugin: Python 3 only
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import STATUSES, outcome, outcome_of
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._rescue_reasons import NO_ACTION_REASON, rescue_reason
 
-ROLES = ('proxy_agent_key_recovery', 'linux_access_recovery', 'windows_access_recovery', 'guest_repair')
+ROLES = (
+    'proxy_agent_key_recovery',
+    'linux_access_recovery',
+    'windows_access_recovery',
+    'guest_repair',
+    'offline_rescue',
+)
 WINDOWS_REASON = 'Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)'
 LINUX_REASON = 'Linux VM: VMAccessAgent does not apply (use the VMAccessForLinux extension)'
 # The access roles: the skip reason of a host of the other OS (the module's outcome reason_code wrong_os)
@@ -113,6 +122,7 @@ OTHER_OS = {
     'linux_access_recovery': ('wrong_os', WINDOWS_REASON),
     'windows_access_recovery': ('wrong_os', LINUX_REASON),
 }
+
 
 # The summary's status of a host from its module outcome's status, for every role: the one table.
 SUMMARY_STATUS = {
@@ -377,6 +387,8 @@ def _host_entry(host, res, role, mode=None, proof=None, break_glass=None):
         reason = _key_reason(status, found, res, mode)
     elif role == 'guest_repair':
         reason = _repair_reason(status, found, res)
+    elif role == 'offline_rescue':
+        reason = rescue_reason(status, found, res)
     else:
         reason = _access_reason(status, found, res, role)
     if isinstance(proof, Mapping) and status in ('changed', 'already_fine'):
@@ -464,8 +476,10 @@ def recovery_outcomes(
             # its OS, so for it a skipped host is one of the other OS
             if role in OTHER_OS:
                 out[host] = _other_os_entry(host, role)
-            elif role == 'guest_repair' and res.get('outcome'):  # skipped by the module, or no recipe for its OS
+            elif role in ('guest_repair', 'offline_rescue') and res.get('outcome'):  # skipped by the module
                 out[host] = _host_entry(host, res, role)
+            elif role == 'offline_rescue':  # in no batch: no action for its OS
+                out[host] = _entry(host, 'skipped', NO_ACTION_REASON, 'wrong_os')
         else:
             proof = proofs[index] if index < len(proofs) else None
             res = res if isinstance(res, Mapping) else missing

@@ -354,3 +354,48 @@ def test_guest_repair_outcomes_from_the_linux_or_the_windows_result():
     assert out['win']['outcome']['reason'] == 'nothing to repair (rdp)'
     assert out['unmarked']['outcome']['reason_code'] == 'wrong_os'
     assert 'no valid backup' in out['broken']['outcome']['reason']
+
+
+def test_offline_rescue_outcomes_by_phase_and_reason_code():
+    def result(status, code, changed=False, **fields):
+        return dict(fields, changed=changed, outcome={'status': status, 'reason_code': code, 'reason': 'module says'})
+
+    disks = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/'
+    when_skipped = {'changed': False, 'skipped': True, 'skip_reason': 'Conditional result was False'}
+    restored = result('done', 'changed', True, phase='restored', steps=['copy', 'attach', 'repair'],
+                      copy_disk_id=disks + 'web-rescue-1a2b', original_disk_id=disks + 'web_OsDisk_1')  # fmt: skip
+    hostvars = {
+        'fixed': {'lr': restored, 'wr': when_skipped},
+        'again': {
+            'lr': result('unchanged', 'unchanged', phase='restored', copy_disk_id=disks + 'c'),
+            'wr': when_skipped,
+        },
+        'boots': {'lr': when_skipped, 'wr': result('unchanged', 'vm_boots')},
+        'stopped': {'lr': dict(result('skipped', 'not_running'), skipped=True), 'wr': when_skipped},
+        'other_os': {'lr': when_skipped, 'wr': when_skipped},  # in no batch: no action for its OS
+        'broken': {'lr': dict(result('failed', 'nothing_repaired'), failed_target=True), 'wr': when_skipped},
+        'back': {'lr': result('done', 'changed', True, phase='rolled_back', original_disk_id=disks + 'o'), 'wr': {}},
+        'check': {'lr': result('done', 'check_mode', True, next_step='copy'), 'wr': when_skipped},
+    }
+    out = recovery_outcomes(hostvars, list(hostvars), role='offline_rescue', result_var=['lr', 'wr'])
+    assert {h: (e['outcome']['status'], e['outcome']['reason_code']) for h, e in out.items()} == {
+        'fixed': ('changed', 'changed'),
+        'again': ('already_fine', 'unchanged'),
+        'boots': ('already_fine', 'vm_boots'),
+        'stopped': ('skipped', 'not_running'),
+        'other_os': ('skipped', 'wrong_os'),
+        'broken': ('failed', 'nothing_repaired'),
+        'back': ('changed', 'changed'),
+        'check': ('changed', 'check_mode'),
+    }
+    reasons = {h: e['outcome']['reason'] for h, e in out.items()}
+    assert reasons['fixed'] == (
+        'repaired: boots on its repaired OS disk web-rescue-1a2b (copy, attach, repair); the original web_OsDisk_1 is '
+        'kept for rolled_back'
+    )
+    assert reasons['again'] == 'already boots on its repaired OS disk c: nothing to do'
+    assert reasons['boots'] == 'boots (running, VM agent Ready): left alone'
+    assert reasons['stopped'] == reasons['broken'] == 'module says'
+    assert reasons['other_os'].startswith('no repair action for its OS in this run')
+    assert reasons['back'].startswith('rolled back: runs on its original OS disk o again')
+    assert reasons['check'] == 'would copy next (check mode)'
