@@ -83,7 +83,9 @@ def test_provisioning_failed_from_the_model_or_the_instance_view():
     failed = {'code': 'ProvisioningState/failed/InternalExecutionError', 'message': 'An internal execution error'}
     got = triage(model(), view(extra=[failed]), None)
     assert got['class'] == 'provisioning_failed'
-    assert got['evidence'] == ['instance view: ProvisioningState/failed/InternalExecutionError: An internal execution error']
+    assert got['evidence'] == [
+        'instance view: ProvisioningState/failed/InternalExecutionError: An internal execution error'
+    ]
 
 
 def test_a_ready_agent_is_boot_ok_whatever_an_old_log_says():

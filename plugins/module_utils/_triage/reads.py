@@ -15,16 +15,24 @@ Public names: ``SERIAL_MODES``, ``read_health(client, target) -> (properties | N
 ``wants_serial(mode, instance_view) -> bool``, ``triage_of(client, target, model, instance_view, health,
 serial_log='auto', health_note=None) -> dict`` (the public shape: ``id``, ``class``, ``reason``, ``evidence``,
 ``remedy``, ``power_state``, ``vm_agent``, ``resource_health``, ``serial_log``), ``read_triage(client, target,
-serial_log='auto') -> dict``.
+serial_log='auto') -> dict``; ``triage_many(client, scopes, resources, serial_log='auto', concurrency=16) ->
+{resource id: triage without id}`` (the inventory's: one Resource Health list per scope, then each listed
+resource, whose ``properties.instanceView`` was read, triaged concurrently).
 """
 
 from __future__ import annotations
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
-from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.checks import HEALTH_API
+from ansible_collections.vmrescue.azure.plugins.module_utils._batch import run_ordered
+from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
+from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.checks import (
+    HEALTH_API,
+    read_health as read_scope_health,
+)
+from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
 from ansible_collections.vmrescue.azure.plugins.module_utils._triage.boot_diagnostics import read_serial_log
-from ansible_collections.vmrescue.azure.plugins.module_utils._triage.verdict import agent_status, triage
+from ansible_collections.vmrescue.azure.plugins.module_utils._triage.verdict import agent_status, remedy_for, triage
 
 SERIAL_MODES = ('auto', 'always', 'never')
 HEALTH_PATH = '/providers/Microsoft.ResourceHealth/availabilityStatuses/current'
@@ -84,3 +92,40 @@ def read_triage(client, target, serial_log='auto'):
     view = _vm.read_view(client, target, instance_view=True)
     health, note = read_health(client, target)
     return triage_of(client, target, view.model, view.instance_view, health, serial_log, note)
+
+
+def _scopes_health(client, scopes):
+    """(lower-case resource id -> Resource Health properties, the note for a resource without one)."""
+    health, notes = {}, []
+    for scope in scopes:
+        check = read_scope_health(client, scope)
+        if check.status == 'passed':
+            health.update(check.data)
+        else:
+            notes.append('Resource Health of %s not read: %s' % (scope, check.why))
+    return health, '; '.join(notes) or 'Resource Health lists no status for it'
+
+
+def triage_many(client, scopes, resources, serial_log='auto', concurrency=16):
+    """Every listed resource triaged (see the module doc); one whose instance view was not read is left out."""
+    health, note = _scopes_health(client, scopes)
+
+    def one(resource):
+        view = (resource.get('properties') or {}).get('instanceView') or {}
+        if view.get('_error'):
+            return None
+        target = parse_resource_id(resource['id'], 'id')
+        got = triage_of(client, target, resource, view, health.get(resource['id'].lower()), serial_log, note)
+        got.pop('id')
+        return got
+
+    out = {}
+    for resource, got in zip(resources, run_ordered(one, resources, concurrency)):
+        if isinstance(got, VmrescueError):
+            got = {'class': 'boot_unknown', 'reason': 'triage failed: %s' % got, 'evidence': [],
+                   'remedy': remedy_for('boot_unknown')}  # fmt: skip
+        elif isinstance(got, Exception):
+            raise got
+        if got is not None:
+            out[resource['id']] = got
+    return out
