@@ -104,6 +104,7 @@ def test_lookup_puts_each_vm_in_its_class_with_evidence(fleet, sim_env):
             wrong[name] = got
     assert not wrong, wrong
     by_name = dict(zip(names, out))
+    assert 'sig=' not in r.text and 'sig%3D' not in r.text  # no SAS of a serial log blob in the output
     assert by_name['lin-healthy']['serial_log']['read'] is False  # a Ready agent costs no serial log read
     assert by_name['lin-fstab']['serial_log']['rule'] == 'fstab_emergency_mode'
     assert by_name['lin-host-down']['resource_health']['availabilityState'] == 'Unavailable'
