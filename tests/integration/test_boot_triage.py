@@ -35,6 +35,9 @@ FLEET = fleet_on_test_principals(
                 {'name': 'lin-healthy'},
                 {'name': 'win-healthy', 'os': 'windows'},
             ],
+            # Uniform instances carry no diagnosticsProfile of their own in the simulator: the log is off for them
+            'scale_sets': [{'name': 'ss-uni', 'orchestration': 'Uniform', 'os': 'linux',
+                            'instances': [{}, {'vm_agent': 'not_ready'}]}],
         }
     ]
 )  # fmt: skip
@@ -54,6 +57,8 @@ EXPECTED = {
     'lin-provisioning': ('provisioning_failed', 'ladder', 'reapply', 'provisioningState Failed'),
     'lin-healthy': ('boot_ok', 'access', None, 'VM agent Ready'),
     'win-healthy': ('boot_ok', 'access', None, 'VM agent Ready'),
+    'ss-uni_0': ('boot_ok', 'access', None, 'VM agent Ready'),
+    'ss-uni_1': ('agent_not_ready', 'ladder', 'restart', 'serial log not read: boot diagnostics is off'),
 }
 NOT_READY_RUNNING = 10  # the VMs whose serial log the auto mode reads (running, their VM agent not Ready)
 
@@ -72,6 +77,12 @@ def fleet(sim):
     return sim
 
 
+def target_id(sim, name):
+    if name.startswith('ss-uni_'):
+        return sim.instance_id(RG, 'ss-uni', int(name.rsplit('_', 1)[1]))
+    return sim.vm_id(RG, name)
+
+
 def check(name, got):
     cls, kind, what, word = EXPECTED[name]
     assert got['class'] == cls, (name, got)
@@ -87,7 +98,7 @@ def check(name, got):
 
 def test_lookup_puts_each_vm_in_its_class_with_evidence(fleet, sim_env):
     names = sorted(EXPECTED)
-    ids = [fleet.vm_id(RG, n) for n in names]
+    ids = [target_id(fleet, n) for n in names]
     fleet.control.reset_counters()
     seen = len(fleet.control.requests())
     play = [{'hosts': 'localhost', 'gather_facts': False, 'vars': {'ids': ids}, 'tasks': [
@@ -97,7 +108,7 @@ def test_lookup_puts_each_vm_in_its_class_with_evidence(fleet, sim_env):
     out = r.result()['ansible_facts']['out']
     wrong = {}
     for name, got in zip(names, out):
-        assert got['id'] == fleet.vm_id(RG, name)
+        assert got['id'] == target_id(fleet, name)
         try:
             check(name, got)
         except AssertionError:
