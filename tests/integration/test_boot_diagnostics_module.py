@@ -95,3 +95,13 @@ def test_turns_it_on_once_and_leaves_custom_storage_alone(fleet, sim_env):
     t = run_playbook(look, sim_env)
     assert t.rc == 0, t
     assert t.result()['ansible_facts']['out']['class'] == 'boot_emergency_mode'
+
+
+def test_a_locked_vm_is_skipped_by_the_preflight_and_the_others_done(fleet, sim_env):
+    fleet.control.add_lock(fleet.vm_id(RG, 'off-1'), 'freeze')
+    r = run_adhoc('localhost', 'vmrescue.azure.boot_diagnostics', {'targets': ids(fleet)[:2]}, sim_env)
+    assert r.rc == 0, r
+    locked, other = r.result()['results']
+    assert locked['outcome']['status'] == 'skipped' and locked['outcome']['reason_code'] == 'scope_locked', locked
+    assert other['outcome']['reason_code'] == 'changed'
+    assert model_of(fleet, 'off-1') == {'enabled': False} and model_of(fleet, 'off-2') == {'enabled': True}

@@ -169,3 +169,20 @@ def test_inventory_without_triage_adds_nothing(fleet, tmp_path):
     assert 'boot_triage' not in inv['_meta']['hostvars']['lin-fstab']
     assert 'boot_emergency_mode' not in inv
     assert 'vm.boot_diagnostics' not in fleet.control.counters()['by_route']
+
+
+def test_resource_health_from_the_control_api(fleet, sim_env):
+    vm = fleet.vm_id(RG, 'lin-healthy')
+    play = [{'hosts': 'localhost', 'gather_facts': False, 'tasks': [{'name': 'triage', 'ansible.builtin.set_fact': {
+        'out': "{{ lookup('vmrescue.azure.boot_triage', '%s') }}" % vm}}]}]  # fmt: skip
+    fleet.control.set_health(vm, 'Degraded', context='Platform Initiated')
+    r = run_playbook(play, sim_env)
+    assert r.rc == 0, r
+    got = r.result()['ansible_facts']['out']
+    assert got['class'] == 'boot_ok'  # Degraded with a Ready agent: the VM works, the warning is in the evidence
+    assert any(line.startswith('Resource Health: Degraded') for line in got['evidence']), got['evidence']
+    fleet.control.set_health(vm, 'Unavailable', context='Platform Initiated', reason_type='Unplanned')
+    r = run_playbook(play, sim_env)
+    got = r.result()['ansible_facts']['out']
+    assert got['class'] == 'platform_unavailable' and got['remedy']['rung'] == 'redeploy'
+    assert got['resource_health']['context'] == 'Platform Initiated'
