@@ -126,16 +126,22 @@ _raw:
       type: dict
 """
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._blob import new_session
 from ansible_collections.vmrescue.azure.plugins.module_utils._triage.reads import SERIAL_MODES, read_triage
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._lookup import AzureLookupBase
 
 
 class LookupModule(AzureLookupBase):
     def run(self, terms, variables=None, **kwargs):
+        session = new_session(16)  # the serial log reads of all terms share its connections
+
         def read(client, target):
             mode = self.get_option('serial_log')
             if mode not in SERIAL_MODES:
                 raise self.plugin_error('serial_log must be one of %s, not %r' % (', '.join(SERIAL_MODES), mode))
-            return read_triage(client, target, serial_log=mode)
+            return read_triage(client, target, serial_log=mode, session=session)
 
-        return [res for _term, _target, res in self.read_targets(terms, variables, kwargs, read)]
+        try:
+            return [res for _term, _target, res in self.read_targets(terms, variables, kwargs, read)]
+        finally:
+            session.close()

@@ -13,7 +13,8 @@ its type only (its text holds the request URL, SAS included). TLS verification i
 
 Public names: ``STORAGE_VERSION``, ``without_sas(uri)``, ``has_sas(uri)``, ``verify_of(client)``,
 ``send(method, uri, byte_range=None, verify=True, timeout=60, session=None) -> (response | None, error | None)``,
-``error_code(response)``.
+``error_code(response)``, ``new_session(pool_size)`` (one connection pool for many blob reads of a batch: their TLS
+connections are reused; requests' pool is thread-safe and Storage sets no cookies).
 """
 
 from __future__ import annotations
@@ -56,3 +57,15 @@ def send(method, uri, byte_range=None, verify=True, timeout=60, session=None):
         return getattr(http, method.lower())(uri, headers=headers, timeout=timeout, verify=verify), None
     except requests.RequestException as exc:  # its text holds the URL, SAS included: name the type only
         return None, 'could not read %s (%s)' % (without_sas(uri), type(exc).__name__)
+
+
+def new_session(pool_size=10):
+    """A ``requests`` session whose connection pool keeps ``pool_size`` connections per host (close it after)."""
+    import requests  # lazy: start-up time
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, int(pool_size)))
+    session.mount('https://', adapter)
+    session.mount('http://', adapter)
+    return session

@@ -13,9 +13,9 @@ one list (``_preflight.checks.read_health``) and calls ``triage_of`` with what i
 
 Public names: ``SERIAL_MODES``, ``read_health(client, target) -> (properties | None, note | None)``,
 ``wants_serial(mode, instance_view) -> bool``, ``triage_of(client, target, model, instance_view, health,
-serial_log='auto', health_note=None) -> dict`` (the public shape: ``id``, ``class``, ``reason``, ``evidence``,
+serial_log='auto', health_note=None, session=None) -> dict`` (the public shape: ``id``, ``class``, ``reason``, ``evidence``,
 ``remedy``, ``power_state``, ``vm_agent``, ``resource_health``, ``serial_log``), ``read_triage(client, target,
-serial_log='auto') -> dict``; ``triage_many(client, scopes, resources, serial_log='auto', concurrency=16) ->
+serial_log='auto', session=None) -> dict``; ``triage_many(client, scopes, resources, serial_log='auto', concurrency=16) ->
 {resource id: triage without id}`` (the inventory's: one Resource Health list per scope, then each listed
 resource, whose ``properties.instanceView`` was read, triaged concurrently).
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import run_ordered
+from ansible_collections.vmrescue.azure.plugins.module_utils._blob import new_session
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.checks import (
     HEALTH_API,
@@ -63,11 +64,12 @@ def _health_out(health, note):
     return out
 
 
-def triage_of(client, target, model, instance_view, health, serial_log='auto', health_note=None):
-    """The triage of one VM from what was read, reading its serial log when ``serial_log`` says so."""
+def triage_of(client, target, model, instance_view, health, serial_log='auto', health_note=None, session=None):
+    """The triage of one VM from what was read, reading its serial log when ``serial_log`` says so (through the
+    ``requests`` ``session`` when given: the batch's blob reads share its connections)."""
     serial, note = None, None
     if wants_serial(serial_log, instance_view):
-        serial = read_serial_log(client, target, model=model)
+        serial = read_serial_log(client, target, model=model, session=session)
     else:
         note = (
             'serial_log=never' if serial_log == 'never' else 'not needed: the VM is not running or its agent is Ready'
@@ -86,12 +88,12 @@ def triage_of(client, target, model, instance_view, health, serial_log='auto', h
     }
 
 
-def read_triage(client, target, serial_log='auto'):
+def read_triage(client, target, serial_log='auto', session=None):
     """One VM read and triaged: the model with its instance view, its Resource Health, and the serial log when
     needed. Raises ArmError / TaskError when the VM cannot be read (not found, no permission)."""
     view = _vm.read_view(client, target, instance_view=True)
     health, note = read_health(client, target)
-    return triage_of(client, target, view.model, view.instance_view, health, serial_log, note)
+    return triage_of(client, target, view.model, view.instance_view, health, serial_log, note, session)
 
 
 def _scopes_health(client, scopes):
@@ -115,12 +117,17 @@ def triage_many(client, scopes, resources, serial_log='auto', concurrency=16):
         if view.get('_error'):
             return None
         target = parse_resource_id(resource['id'], 'id')
-        got = triage_of(client, target, resource, view, health.get(resource['id'].lower()), serial_log, note)
+        got = triage_of(client, target, resource, view, health.get(resource['id'].lower()), serial_log, note, session)
         got.pop('id')
         return got
 
     out = {}
-    for resource, got in zip(resources, run_ordered(one, resources, concurrency)):
+    session = new_session(concurrency)
+    try:
+        answers = run_ordered(one, resources, concurrency)
+    finally:
+        session.close()
+    for resource, got in zip(resources, answers):
         if isinstance(got, VmrescueError):
             got = {'class': 'boot_unknown', 'reason': 'triage failed: %s' % got, 'evidence': [],
                    'remedy': remedy_for('boot_unknown')}  # fmt: skip
