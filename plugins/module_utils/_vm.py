@@ -35,7 +35,8 @@ Public names (kept stable):
   OperationNotAllowed for another reason) fails at the first attempt.
 - ``is_busy(err)`` (409 "another operation is in progress"), ``busy_delay(attempt)``.
 - ``is_concurrent(err)``, ``merged_tags(tags, updates)``, ``get_tag(tags, name)``, ``power_state(instance_view)``,
-  ``vm_power_state(model)``, ``os_type(model)`` ('Linux' / 'Windows', as Azure spells them), ``MAX_TAGS``.
+  ``vm_power_state(model)``, ``os_type(model)`` ('Linux' / 'Windows', as Azure spells them), ``MAX_TAGS``;
+  ``agent_status(instance_view)`` (the VM agent: ready, display status, message, version, time).
 """
 
 from __future__ import annotations
@@ -61,6 +62,22 @@ def power_state(instance_view):
         if code.lower().startswith('powerstate/'):
             return code.split('/', 1)[1].lower()
     return None
+
+
+def agent_status(instance_view):
+    """The VM agent as the instance view reports it: ``{ready, display_status, message, version, time}``; ``ready``
+    is True only for a ``Ready`` status (no ``vmAgent``, a stopped VM, is not Ready)."""
+    agent = (instance_view or {}).get('vmAgent') or {}
+    statuses = agent.get('statuses') or [{}]
+    first = statuses[0] or {}
+    ready = any(str(st.get('displayStatus', '')).lower() == 'ready' for st in statuses if isinstance(st, dict))
+    return dict(
+        ready=ready,
+        display_status=first.get('displayStatus'),
+        message=first.get('message'),
+        version=agent.get('vmAgentVersion'),
+        time=first.get('time'),
+    )
 
 
 def vm_power_state(model):
