@@ -35,7 +35,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     details:
-      - Reads the VM and its record and says whether the rung would be applied; writes nothing.
+      - Reads the VM and its record and says whether the rung would be applied and whether the VM is back now
+        (RV(recovered)); writes nothing.
   diff_mode:
     details:
       - The C(vmrescue-remedy) record before and after.
@@ -129,8 +130,8 @@ rung:
   type: str
 recovered:
   description:
-    - Whether the VM is back (running, VM agent Ready, provisioning state not Failed) after the rung, or now when it
-      was held; null in check mode.
+    - Whether the VM is back (running, VM agent Ready, provisioning state not Failed) after the rung; when it was
+      held, in check mode or when it does not run, whether it is back now.
   returned: always
   type: bool
 held:

@@ -92,6 +92,7 @@ def test_check_mode_writes_nothing(lad, sim_env):
     lad.control.reset_counters()
     _, res = remedy(lad, sim_env, ['lad-hung'], 'restart', check=True)
     assert res['lad-hung']['changed'] is True and res['lad-hung']['outcome']['reason_code'] == 'check_mode'
+    assert res['lad-hung']['recovered'] is False  # whether it is back now
     assert writes(lad) == []
 
 

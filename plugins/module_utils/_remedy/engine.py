@@ -170,7 +170,7 @@ def run_steps(ctx, now=_utcnow, clock=time.monotonic):
         )
         return result
     if ctx.check_mode:
-        result.update(changed=True, recovered=None)
+        result.update(changed=True)  # recovered: whether the VM is back now
         result['outcome'] = outcome(
             'pending', 'check_mode', 'would apply %s to %s (check mode)' % (rung, target.display)
         )
