@@ -49,8 +49,7 @@ options:
   role:
     description: Which role's rules to apply.
     type: str
-    choices: [proxy_agent_key_recovery, linux_access_recovery, windows_access_recovery, guest_repair, offline_rescue,
-              recovery_ladder]
+    choices: [proxy_agent_key_recovery, linux_access_recovery, windows_access_recovery, guest_repair, offline_rescue, recovery_ladder]
     required: true
   mode:
     description: The C(proxy_agent_key_recovery_mode) (V(unhealthy), V(all), V(incarnation)); for C(recovery_ladder) the
