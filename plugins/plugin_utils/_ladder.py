@@ -100,8 +100,8 @@ def refuse(state, rung, hosts, reason):
 
 
 def down(state):
-    """The hosts not back, in the state's order."""
-    return [h for h, e in _map(state).items() if not _map(e).get('back')]
+    """The hosts not back, in the state's order (not those whose first read failed: no rung would reach them)."""
+    return [h for h, e in _map(state).items() if not _map(e).get('back') and not _map(e).get('error')]
 
 
 def _back_at(entry):
@@ -126,6 +126,9 @@ def by_rung(state):
 
 def _next_remedy(entry, last_rung):
     tried = [r.get('rung') for r in entry.get('rungs') or []]
+    if (entry.get('rungs') or [{}])[-1].get('reason_code') == 'not_running':
+        return 'start the VM (it does not run; a start is itself the first remedy), then run the ladder again'
+
     if last_rung in RUNGS and RUNGS.index(last_rung) < len(RUNGS) - 1 and last_rung in tried:
         following = RUNGS[RUNGS.index(last_rung) + 1]
         return 'the next rung, %s (recovery_ladder_max_rung stops at %s)' % (following, last_rung)
