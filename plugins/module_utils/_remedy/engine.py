@@ -6,8 +6,8 @@ One target is a step generator (``run_steps``) that ``_batch.run_pipelined`` run
 waiting for an operation or for its agent holds no worker. Per target: one read of the model with its instance
 view; the record (``record.RECORD_TAG``) decides whether the rung was applied inside its hold (then nothing is
 written: ``held``, with the record's age); else the record is written first (PATCH / PUT with If-Match through
-``_vm.update``: two controllers that read the same state never both act, the second re-reads and sees the first's
-record), then ``POST {vm}/<rung>`` and its operation polled (``_operation.write_steps``: a busy VM is retried), then
+``_vm.write_request``: two controllers that read the same state never both act, the second re-reads and sees the first's
+record; its update polled as steps), then ``POST {vm}/<rung>`` and its operation polled (``_operation.write_steps``), then
 the instance view read until the VM agent is Ready and the provisioning state not Failed (``_confirm.wait_steps``),
 within ``wait_timeout``: ``recovered`` true / false.
 
@@ -175,7 +175,7 @@ def run_steps(ctx, now=_utcnow, clock=time.monotonic):
             'pending', 'check_mode', 'would apply %s to %s (check mode)' % (rung, target.display)
         )
         return result
-    view, written = _write_record(ctx.client, view, rung, key, params['hold'], now)
+    view, written = yield from _write_record(ctx, view, rung, key, now, clock)
     if written is None:
         return _held_result(result, _held(check_record(view.tags, key, target.id)[0], rung, params['hold'], now()),
                             params['hold'], another=True)  # fmt: skip
@@ -211,21 +211,26 @@ def _held_result(result, held, hold, another=False):
     return result
 
 
-def _write_record(client, view, rung, key, hold, now):
-    """Write the record with ``rung`` (If-Match; re-decided on a race). (view, value written or None when another
+def _write_record(ctx, view, rung, key, now, clock):
+    """Write the record with ``rung`` (If-Match) and wait for that update as steps, so that the rung's POST does not
+    meet the VM busy. On a lost race (412) read again and decide again. (view, value written or None when another
     run recorded the rung inside its hold meanwhile)."""
-    written = []
-
-    def decide(current):
-        entries, _distrust = check_record(current.tags, key, current.target.id)
-        if current is not view and _held(entries, rung, hold, now()) is not None:
-            return None
-        value = record_value(with_rung(entries, rung, stamp(now())), key=key, resource_id=current.target.id)
-        written[:] = [value]
-        return _vm.Change(tags={RECORD_TAG: value})
-
-    view, change, _resp = _vm.update(client, view, decide, lro=False, instance_view=True)
-    return view, (written[0] if change is not None else None)
+    client, hold, timeout = ctx.client, ctx.params['hold'], ctx.params['wait_timeout']
+    for attempt in range(1, _vm.CONCURRENCY_ATTEMPTS + 1):
+        entries, _distrust = check_record(view.tags, key, view.target.id)
+        if attempt > 1 and _held(entries, rung, hold, now()) is not None:
+            return view, None
+        value = record_value(with_rung(entries, rung, stamp(now())), key=key, resource_id=view.target.id)
+        method, body = _vm.write_request(view, _vm.Change(tags={RECORD_TAG: value}))
+        try:
+            yield from write_steps(client, method, view.target.path, body, api_version=view.api_version,
+                                   if_match=view.etag, timeout=timeout, clock=clock)  # fmt: skip
+            return view, value
+        except ArmError as err:
+            if err.status != 412 or attempt == _vm.CONCURRENCY_ATTEMPTS:
+                raise
+            view = _vm.read_view(client, view.target, instance_view=True)
+    return view, None
 
 
 def _apply(ctx, rung, written, clock):
