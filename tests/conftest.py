@@ -58,6 +58,7 @@ FAST_CONFIG = {
     'disk_copy_seconds': 0.3,
     'vm_create_seconds': 0.3,
     'network_seconds': 0.1,
+    'redeploy_seconds': 0.5,
     'throttle': True,
 }
 

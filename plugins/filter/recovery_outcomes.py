@@ -24,6 +24,9 @@ description:
     V(not_running) on a target where nothing was written is V(skipped); a key reset found pending from an earlier
     run (not written by this one) is V(skipped); with O(mode=incarnation) a key already at the asked incarnation is
     V(already_fine). C(reason_code) is the module's code.
+  - For C(recovery_ladder), O(_input) is the ladder's state (P(vmrescue.azure.recovery_ladder#filter)) and O(mode)
+    the last rung allowed; each entry's C(outcome) also has C(rung) (the rung that brought the host back, or the
+    last one tried) and the entry C(rungs) (each rung's result).
   - For C(offline_rescue), a host whose result tasks were all skipped (the run had no action for its OS) is
     V(skipped) with reason code V(wrong_os).
   - The C(reason) is worded by the role from the module's result (key incarnations, what VMAccess changed, the
@@ -46,10 +49,11 @@ options:
   role:
     description: Which role's rules to apply.
     type: str
-    choices: [proxy_agent_key_recovery, linux_access_recovery, windows_access_recovery, guest_repair, offline_rescue]
+    choices: [proxy_agent_key_recovery, linux_access_recovery, windows_access_recovery, guest_repair, offline_rescue, recovery_ladder]
     required: true
   mode:
-    description: The C(proxy_agent_key_recovery_mode) (V(unhealthy), V(all), V(incarnation)); proxy_agent_key_recovery only.
+    description: The C(proxy_agent_key_recovery_mode) (V(unhealthy), V(all), V(incarnation)); for C(recovery_ladder) the
+      last rung allowed.
     type: str
   windows:
     description:
@@ -106,6 +110,7 @@ from collections.abc import Mapping  # controller-side plugin: Python 3 only
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import STATUSES, outcome, outcome_of
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._ladder import entries as ladder_entries
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._rescue_reasons import NO_ACTION_REASON, rescue_reason
 
 ROLES = (
@@ -114,6 +119,7 @@ ROLES = (
     'windows_access_recovery',
     'guest_repair',
     'offline_rescue',
+    'recovery_ladder',
 )
 WINDOWS_REASON = 'Windows VM: VMAccessForLinux does not apply (use the VMAccessAgent extension)'
 LINUX_REASON = 'Linux VM: VMAccessAgent does not apply (use the VMAccessForLinux extension)'
@@ -454,6 +460,8 @@ def recovery_outcomes(
 ):
     if role not in ROLES:
         raise AnsibleFilterError('recovery_outcomes: unknown role %r' % (role,))
+    if role == 'recovery_ladder':  # the ladder's state already holds each host's rungs (plugin_utils/_ladder.py)
+        return ladder_entries(batch, hosts, mode or 'redeploy')
     hosts, windows = list(hosts or []), list(windows or [])
     break_glass = _break_glass_by_host(batch, hosts, break_glass_var) if result_var and break_glass_var else {}
     if result_var:  # _input is hostvars: each host's own result is its variable result_var

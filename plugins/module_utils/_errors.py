@@ -109,6 +109,11 @@ REASON_CODES = (
     'repair_failed',
     'nothing_repaired',
     'not_booted',
+    # platform remedies (issue 24: vm_remedy, the recovery_ladder role)
+    'recovered',
+    'not_recovered',
+    'held',
+    'disruptive_refused',
     # anything else
     'internal_error',
     'error',

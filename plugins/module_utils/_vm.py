@@ -27,7 +27,8 @@ Public names (kept stable):
 - ``Change(properties=None, tags=None)``: what to write (a nested ``properties`` patch; tag updates, a value of
   None removes the tag).
 - ``write(client, view, change, lro=True)``: one write of ``change`` on top of ``view`` with ``If-Match``, with
-  the api-version the view was read with (``view.api_version``; ``read_view(..., api_version=...)``).
+  the api-version the view was read with (``view.api_version``; ``read_view(..., api_version=...)``);
+  ``write_request(view, change) -> (method, body)``: that write's request, for a caller that polls it as steps.
 - ``update(client, view, decide, lro=True, sleep=time.sleep, instance_view=False, attempts=CONCURRENCY_ATTEMPTS)
   -> (view, change or None, response)``: ``decide(view) -> Change | None``; on a concurrent write (a race
   ``_arm.can_succeed_later`` says can pass: 412, 409 another operation in progress; or Compute's "can only be
@@ -35,7 +36,8 @@ Public names (kept stable):
   OperationNotAllowed for another reason) fails at the first attempt.
 - ``is_busy(err)`` (409 "another operation is in progress"), ``busy_delay(attempt)``.
 - ``is_concurrent(err)``, ``merged_tags(tags, updates)``, ``get_tag(tags, name)``, ``power_state(instance_view)``,
-  ``vm_power_state(model)``, ``os_type(model)`` ('Linux' / 'Windows', as Azure spells them), ``MAX_TAGS``.
+  ``vm_power_state(model)``, ``os_type(model)`` ('Linux' / 'Windows', as Azure spells them), ``MAX_TAGS``;
+  ``agent_status(instance_view)`` (the VM agent: ready, display status, message, version, time).
 """
 
 from __future__ import annotations
@@ -61,6 +63,22 @@ def power_state(instance_view):
         if code.lower().startswith('powerstate/'):
             return code.split('/', 1)[1].lower()
     return None
+
+
+def agent_status(instance_view):
+    """The VM agent as the instance view reports it: ``{ready, display_status, message, version, time}``; ``ready``
+    is True only for a ``Ready`` status (no ``vmAgent``, a stopped VM, is not Ready)."""
+    agent = (instance_view or {}).get('vmAgent') or {}
+    statuses = agent.get('statuses') or [{}]
+    first = statuses[0] or {}
+    ready = any(str(st.get('displayStatus', '')).lower() == 'ready' for st in statuses if isinstance(st, dict))
+    return dict(
+        ready=ready,
+        display_status=first.get('displayStatus'),
+        message=first.get('message'),
+        version=agent.get('vmAgentVersion'),
+        time=first.get('time'),
+    )
 
 
 def vm_power_state(model):
@@ -189,27 +207,32 @@ def _deep_merge(target, patch):
     return target
 
 
-def write(client, view, change, lro=True):
-    """Write ``change`` on top of ``view``: PATCH (VM) or PUT of the whole model (instance), ``If-Match`` etag."""
-    target = view.target
-    if target.is_vm:
+def write_request(view, change):
+    """(method, body) of the write of ``change`` on top of ``view``: PATCH of the change (VM), PUT of the whole
+    model (instance). A caller that polls the operation itself (``_operation.write_steps``) sends it with
+    ``If-Match: view.etag`` and ``view.api_version``."""
+    if view.target.is_vm:
         body = {}
         if change.properties:
             body['properties'] = copy.deepcopy(change.properties)
         if change.tags:
             body['tags'] = merged_tags(view.tags, change.tags)
-        return client.patch(
-            target.path, body, api_version=view.api_version, lro=lro, if_match=view.etag, resource_id=target.id
-        )
+        return 'PATCH', body
     body = copy.deepcopy(view.model)
     body.pop('etag', None)
     body.setdefault('properties', {}).pop('instanceView', None)  # read-only, present when read with $expand
     _deep_merge(body['properties'], change.properties)
     if change.tags:
         body['tags'] = merged_tags(view.tags, change.tags)
-    return client.put(
-        target.path, body, api_version=view.api_version, lro=lro, if_match=view.etag, resource_id=target.id
-    )
+    return 'PUT', body
+
+
+def write(client, view, change, lro=True):
+    """Write ``change`` on top of ``view``: PATCH (VM) or PUT of the whole model (instance), ``If-Match`` etag."""
+    target = view.target
+    method, body = write_request(view, change)
+    send = client.patch if method == 'PATCH' else client.put
+    return send(target.path, body, api_version=view.api_version, lro=lro, if_match=view.etag, resource_id=target.id)
 
 
 def is_concurrent(err):

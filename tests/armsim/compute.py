@@ -4,7 +4,7 @@ import copy
 import importlib
 import urllib.parse
 
-from . import bootdiag, errors, guestops, proxyagent, vmcreate, vmdisks
+from . import bootdiag, errors, guestops, proxyagent, remedies, vmcreate, vmdisks
 from .errors import ArmError
 from .fleet import guest_module
 from .lro import format_seconds, lro_headers
@@ -71,6 +71,16 @@ class Compute:
                 self.power_action,
                 f'{kind}.power',
                 action=f'{base_action}/{{power}}/action',
+                policy='UpdateVM',
+                scope_strip=1,
+            )
+            remedy = r'/(?P<remedy>reapply|redeploy)' if kind == 'vm' else r'/(?P<remedy>redeploy)'
+            add(
+                'POST',
+                prefix + remedy,
+                self.remedy_action,
+                f'{kind}.remedy',
+                action=f'{base_action}/{{remedy}}/action',
                 policy='UpdateVM',
                 scope_strip=1,
             )
@@ -420,6 +430,7 @@ class Compute:
         machine.power = 'running'
         machine.booted_at = when
         bootdiag.record_boot(machine)  # the serial log of this boot (bootdiag.py)
+        remedies.on_boot(machine)  # the VM agent restarts with the guest (remedies.py)
         if machine.agent is not None:
             machine.agent.boot(when)
             self.schedule_relatch(machine, when)
@@ -513,15 +524,41 @@ class Compute:
         self._check_busy(machine, operation)
 
         def finish(when):
+            if action == 'restart':
+                remedies.on_restart(machine)
             if target_state == 'running' and (machine.power != 'running' or action == 'restart'):
                 self.boot(machine, when)
             elif target_state != 'running':
+                if target_state == 'deallocated':
+                    remedies.on_deallocate(machine)
                 machine.power = target_state
             return None
 
         return self._lro(
             req, machine, operation, self.world.now() + self.config['lro_seconds'], finish, status=202, body=None
         )
+
+    def remedy_action(self, req, remedy, **ids):
+        """POST reapply / redeploy (remedies.py has the effects and their sources): 202, then the operation."""
+        machine = self.machine(**ids)
+        operation = remedy.capitalize()
+        self._check_busy(machine, operation)
+        if remedy == 'redeploy':
+            delay = self.config['redeploy_seconds']
+
+            def finish(when):
+                remedies.redeploy(machine)
+                self.boot(machine, when)  # powered back on, on the new node
+                return None
+
+        else:
+            delay = self.config['lro_seconds']
+
+            def finish(_when):
+                remedies.reapply(machine)
+                return None
+
+        return self._lro(req, machine, operation, self.world.now() + delay, finish, status=202, body=None)
 
     def list_vms(self, req, sub, rg=None):
         groups = [self.world.group(sub, rg)] if rg is not None else self.world.subscription(sub).groups.values()
@@ -577,6 +614,7 @@ class Compute:
         power = machine.power
         if machine.busy_kind in ('Start', 'Restart', 'PowerOff', 'Deallocate'):
             power = POWER_ACTIONS[machine.busy_kind[0].lower() + machine.busy_kind[1:]][2]
+        power = remedies.TRANSITIONAL_POWER.get(machine.busy_kind, power)
         prov = (
             dict(code='ProvisioningState/updating', level='Info', displayStatus='Updating')
             if machine.busy

@@ -64,6 +64,9 @@ DEFAULTS = {
     'disk_copy_keeps_properties': False,
     'vm_create_seconds': 60.0,
     'network_seconds': 5.0,
+    # A redeploy (remedies.py) moves the VM to another node: "several minutes" (learn.microsoft.com, Redeploy a VM
+    # to a new Azure node); 300 s is [inferred]. Reapply and restart take lro_seconds like other VM operations.
+    'redeploy_seconds': 300.0,
 }
 for _policy, _scopes in COMPUTE_POLICIES.items():
     for _scope, _values in _scopes.items():

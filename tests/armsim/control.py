@@ -8,7 +8,7 @@ import re
 import threading
 from urllib.parse import unquote
 
-from . import proxyagent, storage
+from . import proxyagent, remedies, storage
 from .authorization import Lock, RoleAssignment
 from .config import ConfigError, coerce
 from .errors import ArmError
@@ -374,14 +374,16 @@ class Control:
         return Response(200, [i.to_json() for i in items])
 
     def vm_refusal(self, req, rid, action):
-        """POST /_sim/vms/{id}/health {state, summary?, reason_type?, ...}; POST /_sim/vms/{id}/vm_agent {ready}."""
+        """POST /_sim/vms/{id}/health {state, summary?, reason_type?, ...}; POST /_sim/vms/{id}/vm_agent {ready, fault?}
+        (remedies.AGENT_FAULTS)."""
         machine = self._machine(rid)
         body = req.json()
         try:
             if action == '/health':
                 machine.health = HealthState(body)
             else:
-                machine.vm_agent_ready = bool(body.get('ready', True))
+                ready = bool(body.get('ready', True))
+                remedies.set_agent(machine, 'ready' if ready else (body.get('fault') or 'not_ready'))
         except ValueError as exc:
             raise ArmError(400, 'InvalidRequest', str(exc)) from None
         state = self.world.machine_state(machine)

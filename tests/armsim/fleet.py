@@ -26,6 +26,10 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
     SS: {name, orchestration: Uniform|Flexible, os, size?, proxy_agent?, guest?,
          instances: N | [per-instance VM overrides]   (Uniform), vms: [VM] (Flexible)}
 
+    The platform remedies (remedies.py; fleets/ladder.yaml): VM.vm_agent: ready|not_ready|hung|goal_state|host
+    (hung: a restart cures it, goal_state: a reapply, host: a redeploy or deallocate), VM.provisioning_state: Failed
+    (a reapply cures it).
+
     The agent's health beyond the key (diagnostics; see fleets/msp_diagnostics.yaml):
     VM.proxy_agent also takes fault ebpf_failed|listener_failed, denied_callers: [{user, process, endpoint:
     wireserver|imds|hostga, groups?, cmdline?, count?}] (callers the rules do not authorise: see

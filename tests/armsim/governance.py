@@ -7,13 +7,14 @@ policy.py, guestops.py and health.py).
                 definition?: {name?, display_name?, builtin?},    the scope is where they are declared
                 extension: {publisher?, type?}                    (a ``scope`` key overrides it)
                 | field: {path, in: [values]}}]
-    VM keys: allow_extension_operations: false, vm_agent: ready|not_ready, health: <state> | {state, summary?,
-             reason_type?, title?, detailed_status?}
+    VM keys: allow_extension_operations: false, vm_agent: ready|not_ready|hung|goal_state|host (remedies.py),
+             provisioning_state: Failed, health: <state> | {state, summary?, reason_type?, title?, detailed_status?}
     extension key: provisioning_state: Failed (with ok: false, message: ...)
     principal keys: roles: [{name?, scope?, actions, not_actions} | {definition: role.json (az role definition
                     format, relative to the fleet file), scope?}]   (none: every action, like an Owner)
 """
 
+from . import remedies
 from .authorization import Lock
 from .health import HealthState
 from .policy import PolicyAssignment
@@ -31,10 +32,8 @@ def equip(machine, spec):
     """The VM keys: extension operations allowed, the VM agent's readiness, its Resource Health state."""
     if spec.get('allow_extension_operations') is False:
         machine.model['properties'].setdefault('osProfile', {})['allowExtensionOperations'] = False
-    agent = str(spec.get('vm_agent') or 'ready').lower().replace('-', '_').replace(' ', '_')
-    if agent not in ('ready', 'not_ready'):
-        raise ValueError(f'vm_agent is ready or not_ready, not {spec.get("vm_agent")!r}')
-    machine.vm_agent_ready = agent == 'ready'
+    remedies.set_agent(machine, spec.get('vm_agent'))  # ready | not_ready | hung | goal_state | host
+    remedies.set_provisioning(machine, spec.get('provisioning_state'))
     machine.health = HealthState(spec.get('health'))
 
 

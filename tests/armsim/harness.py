@@ -140,9 +140,11 @@ class Control:
         reason_type, title, detailed_status, context, category)."""
         return self._call('POST', f'/vms/{quote(vm_id, safe="")}/health', dict(more, state=state))
 
-    def set_vm_agent(self, vm_id, ready):
-        """The VM agent Ready (True) or Not Ready (False)."""
-        return self._call('POST', f'/vms/{quote(vm_id, safe="")}/vm_agent', {'ready': bool(ready)})
+    def set_vm_agent(self, vm_id, ready, fault=None):
+        """The VM agent Ready (True) or Not Ready (False), with its cause (remedies.AGENT_FAULTS: not_ready, hung,
+        goal_state, host)."""
+        body = {'ready': bool(ready), **({'fault': fault} if fault else {})}
+        return self._call('POST', f'/vms/{quote(vm_id, safe="")}/vm_agent', body)
 
     def set_principal(self, client_id, **body):
         """Change a principal's rights: denied_actions=[globs], roles=[{actions, not_actions, scope?}] | None."""

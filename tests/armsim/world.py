@@ -3,7 +3,7 @@
 import threading
 import time
 
-from . import control_disks, errors, runcommand
+from . import control_disks, errors, remedies, runcommand
 from .config import DEFAULTS
 from .control import Counters, Faults, RequestLog
 from .fleet import Fleet
@@ -112,6 +112,7 @@ class World:
             },
             'guest': guest,
             'vm_agent_ready': getattr(machine, 'vm_agent_ready', True),
+            **remedies.machine_state(machine),
             'health': machine.health.to_json() if getattr(machine, 'health', None) is not None else None,
             **runcommand.machine_state(machine),
             **control_disks.machine_state(machine),

@@ -132,6 +132,18 @@ def test_role_holds_exactly_the_actions_the_collection_calls(sim, tmp_path):
         # run_command: managed on vm-ok and ss_0 (then removed), the action form on vm-broken and ss_1
         run_adhoc('vm-ok:vm-broken:ss_0:ss_1', 'vmrescue.azure.run_command', {'script': 'echo hi'}, env, inventory=inv),
         run_adhoc('vm-ok:ss_0', 'vmrescue.azure.run_command', {'state': 'absent'}, env, inventory=inv),
+        # vm_remedy: every rung on a VM, restart and redeploy on a Uniform instance (no reapply there)
+        run_adhoc(
+            'vm-ok:ss_0', 'vmrescue.azure.vm_remedy', {'rung': 'restart', 'wait_timeout': 30}, env, inventory=inv
+        ),
+        run_adhoc('vm-ok', 'vmrescue.azure.vm_remedy', {'rung': 'reapply', 'wait_timeout': 30}, env, inventory=inv),
+        run_adhoc(
+            'vm-ok:ss_0',
+            'vmrescue.azure.vm_remedy',
+            {'rung': 'redeploy', 'allow_disruptive': True, 'wait_timeout': 30},
+            env,
+            inventory=inv,
+        ),  # fmt: skip
     ]
     for run in runs:
         assert run.rc in (0, 2), run  # 2: hosts skipped or failed by the role on purpose (vm-off), not an error

@@ -10,7 +10,8 @@ its settings (protected or not).
 
 Public names (kept stable):
 
-- ``WritePlan(operation, method, vm_actions, instance_actions, properties=None, extension=False)``: frozen;
+- ``WritePlan(operation, method, vm_actions, instance_actions, properties=None, extension=False, child_type=None,
+  platform_remedy=False)``: frozen;
   ``.actions(target)``, ``.probe(target) -> dict | None`` (the ``resourceContent`` of checkPolicyRestrictions).
 - ``model_write(operation, properties=None)``: a VM PATCH / Uniform instance PUT of the model (key reset, endpoint
   modes); ``properties``: the planned change below ``properties`` (None: no policy probe).
@@ -41,6 +42,9 @@ class WritePlan:
     properties: Any = None
     extension: bool = False
     child_type: str | None = None  # the written resource is this child of the VM / instance (runCommands)
+    # the write is itself the remedy of a platform problem (a redeploy): Resource Health Unavailable is then a
+    # warning, not a refusal (verdicts.py)
+    platform_remedy: bool = False
 
     def actions(self, target) -> tuple[str, ...]:
         """The actions the principal needs at the target for these writes."""

@@ -10,7 +10,8 @@ Pure (no network). The refusals, in the order they are reported (the first one f
   grant it, at the resource) do not include (403 AuthorizationFailed);
 - ``policy_denied``: a Deny-effect policy evaluation of the planned content (403 RequestDisallowedByPolicy);
 - ``platform_unavailable``: Resource Health says the resource is Unavailable (a platform problem: the write would
-  not reach a guest that the platform cannot run).
+  not reach a guest that the platform cannot run); a warning only for a plan that is the platform's remedy
+  (``platform_remedy``: a redeploy).
 
 Public names (kept stable): ``Verdict`` (``refusals``: list of (methods, reason_code, msg, fields); ``warnings``;
 ``checks``: check name -> passed / failed / unchecked; ``unchecked``), ``verdict_for(target, plan, checks, policy,
@@ -180,7 +181,7 @@ def _policy(verdict, target, plan, check):
     verdict.checks['policy'] = 'failed'
 
 
-def _health(verdict, target, check):
+def _health(verdict, target, plan, check):
     _note(verdict, check)
     if check.status != 'passed':
         return
@@ -192,6 +193,9 @@ def _health(verdict, target, check):
     if state.lower() == 'degraded':
         verdict.warnings.append('Resource Health reports %s Degraded: %s' % (target.display, summary))
     if state.lower() != 'unavailable':
+        return
+    if plan.platform_remedy:  # a redeploy is what Resource Health's Unavailable asks for
+        verdict.warnings.append('Resource Health reports %s Unavailable: %s' % (target.display, summary))
         return
     msg = (
         'Resource Health reports %s Unavailable: %s (%s). A platform problem, not the guest: the write would not '
@@ -211,5 +215,5 @@ def verdict_for(target, plan, checks, policy, resource_permissions, skip_class):
     _locks(verdict, target, plan, checks['locks'])
     _permissions(verdict, target, plan, checks['permissions'], resource_permissions)
     _policy(verdict, target, plan, policy)
-    _health(verdict, target, checks['health'])
+    _health(verdict, target, plan, checks['health'])
     return verdict

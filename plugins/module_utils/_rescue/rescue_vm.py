@@ -73,10 +73,7 @@ class RescueSpec:
 
 
 def agent_ready(instance_view):
-    for status in ((instance_view or {}).get('vmAgent') or {}).get('statuses') or ():
-        if str(status.get('displayStatus', '')).lower() == 'ready':
-            return True
-    return False
+    return _vm.agent_status(instance_view)['ready']
 
 
 def check_given(view, os_type, location, zone=None):
