@@ -386,8 +386,8 @@ extension:
 write_refused:
   description:
     - "C(true) when Azure refused the extension write with a 4xx answer (the VM deallocated meanwhile, a lock, a policy,
-      a permission): nothing was written, so RV(changed) is C(false) and there is no diff, but the target failed."
-    - "A 5xx answer or no answer keeps RV(changed) C(true): the write may have been applied."
+      a permission): nothing was written, so C(changed) is C(false) and there is no diff, but the target failed."
+    - "A 5xx answer or no answer keeps C(changed) C(true): the write may have been applied."
   returned: when Azure refused the write
   type: bool
   sample: true
