@@ -22,7 +22,9 @@ description:
     V(changed), V(unchanged) -> V(already_fine), V(skipped) -> V(skipped), V(failed) -> V(failed)), never from
     message text. A failed outcome whose C(reason_code) is V(wrong_os), V(msp_not_enabled), V(deallocated) or
     V(not_running) on a target where nothing was written is V(skipped); a key reset found pending from an earlier
-    run (not written by this one) is V(skipped); with O(mode=incarnation) a key already at the asked incarnation is
+    run (not written by this one) is V(skipped), and so is one that is stuck (reason code V(key_stuck): it has not reached
+    the guest long after it was recorded or first observed; the reason gives the likely cause and the next step); with
+    O(mode=incarnation) a key already at the asked incarnation is
     V(already_fine). C(reason_code) is the module's code.
   - For C(offline_rescue), a host whose result tasks were all skipped (the run had no action for its OS) is
     V(skipped) with reason code V(wrong_os).
@@ -165,6 +167,8 @@ def target_outcome(res):
         return outcome_of(res)
     if verdict == 'pending':
         return outcome('pending', 'pending_confirmation', _text(res.get('msg')))
+    if verdict == 'stuck':
+        return outcome('skipped', 'key_stuck', _text(res.get('msg')))
     return outcome('skipped', 'key_not_latched', _text(res.get('msg')))
 
 
@@ -231,13 +235,34 @@ def _key_reason(status, found, res, mode):
         return (
             'a key reset is pending since %s: %s; not raised again (re-run later to see it latched, or set '
             'proxy_agent_key_recovery_reset_unknown=true to raise it anyway)'
-            % (pending_since(res) or 'an unknown time', _text(health.get('reason')))
+            % (pending_since(res) or _observed(health), _text(health.get('reason')))
         )
+    if code == 'key_stuck':
+        return _stuck_reason(res, health)
     return 'key health %s: %s; not reset%s' % (
         verdict,
         _text(health.get('reason')),
         ' (set proxy_agent_key_recovery_reset_unknown=true to reset)' if verdict == 'unknown' else '',
     )
+
+
+def _observed(health):
+    since = health.get('observed_since')
+    return 'an unknown time (first observed at %s)' % _text(since) if since else 'an unknown time'
+
+
+def _stuck_reason(res, health):
+    """The reason of a host whose key reset does not reach the guest (reason code key_stuck)."""
+    stuck = _mapping(res.get('stuck')) or _mapping(health.get('stuck'))
+    return 'key reset STUCK: keyIncarnationId %s %s at %s (%s s ago) has not reached the guest; likely cause: %s; ' \
+        'next: %s' % (
+            _text(health.get('model_key_incarnation_id') or res.get('key_incarnation_id')),
+            'recorded' if stuck.get('source') == 'record' else 'first observed pending',
+            _text(stuck.get('since')),
+            _text(stuck.get('age')),
+            _text(stuck.get('cause_text') or stuck.get('cause')),
+            _text(stuck.get('next_step')),
+        )  # fmt: skip
 
 
 def pending_since(res):
