@@ -22,7 +22,7 @@ description:
     V(changed), V(unchanged) -> V(already_fine), V(skipped) -> V(skipped), V(failed) -> V(failed)), never from
     message text. A failed outcome whose C(reason_code) is V(wrong_os), V(msp_not_enabled), V(deallocated) or
     V(not_running) on a target where nothing was written is V(skipped); a key reset found pending from an earlier
-    run (not written by this one) is V(skipped), and so is one that is stuck (reason code V(key_stuck): it has not reached
+    run (not written by this one) is V(skipped), and so is one that is stuck (reason code V(key_stuck), it has not reached
     the guest long after it was recorded or first observed; the reason gives the likely cause and the next step); with
     O(mode=incarnation) a key already at the asked incarnation is
     V(already_fine). C(reason_code) is the module's code.
@@ -235,7 +235,7 @@ def _key_reason(status, found, res, mode):
         return (
             'a key reset is pending since %s: %s; not raised again (re-run later to see it latched, or set '
             'proxy_agent_key_recovery_reset_unknown=true to raise it anyway)'
-            % (pending_since(res) or _observed(health), _text(health.get('reason')))
+            % (pending_since(res) or 'an unknown time', _text(health.get('reason')))
         )
     if code == 'key_stuck':
         return _stuck_reason(res, health)
@@ -244,11 +244,6 @@ def _key_reason(status, found, res, mode):
         _text(health.get('reason')),
         ' (set proxy_agent_key_recovery_reset_unknown=true to reset)' if verdict == 'unknown' else '',
     )
-
-
-def _observed(health):
-    since = health.get('observed_since')
-    return 'an unknown time (first observed at %s)' % _text(since) if since else 'an unknown time'
 
 
 def _stuck_reason(res, health):

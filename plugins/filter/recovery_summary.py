@@ -115,7 +115,9 @@ def _pending_lines(by_status, checked):
         ]
     lines = []
     if pending:
-        lines.append('%d host(s) have a key reset pending from an earlier run (skipped, not raised again)' % len(pending))
+        lines.append(
+            '%d host(s) have a key reset pending from an earlier run (skipped, not raised again)' % len(pending)
+        )
     stuck = [h for h, _r, e in by_status['skipped'] if e['outcome'].get('reason_code') == 'key_stuck']
     if stuck:
         lines.append(

@@ -32,11 +32,11 @@ description:
     enforced (no key in use); C(key_unknown) those whose key health cannot be determined (VM not running, no or stale
     agent status, a reset the guest has not latched yet); C(key_stuck) those whose key reset has not reached the guest
     O(stuck_after) seconds after this collection recorded it, or after M(vmrescue.azure.proxy_agent_key_reset) first
-    observed it pending (a reset nobody recorded): reported with the likely cause and the next step, not pending for
+    observed it pending (a reset nobody recorded), reported with the likely cause and the next step, not pending for
     ever.
   - Each host also gets C(proxy_agent) with C(enabled), C(key_incarnation_id) (the model's), C(health) (the group
     above without its prefix), C(verdict) and C(reason) (the module's classification) and C(key_latch_status); for a
-    stuck reset also C(stuck) (since, age, source, cause, cause_text, remedy, next_step: the module's
+    stuck reset also C(stuck) (since, age, source, cause, cause_text, remedy, next_step, as the module's
     RV(vmrescue.azure.proxy_agent_key_reset#module:stuck)).
   - "Groups by the agent's health beyond the key (the same diagnostics as the lookup
     P(vmrescue.azure.proxy_agent_diagnostics#lookup)): C(msp_enforce) / C(msp_audit) (some endpoint, WireServer,

@@ -50,7 +50,6 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.stuck import STALE_AFTER, key_health
 
-
 ENDPOINTS = ('wireserver', 'imds', 'hostga')
 ENDPOINT_NAMES = {'wireserver': 'WireServer', 'imds': 'IMDS', 'hostga': 'HostGA'}
 MODES = ('Enforce', 'Audit', 'Disabled')
