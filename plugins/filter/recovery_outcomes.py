@@ -108,6 +108,7 @@ from collections.abc import Mapping  # controller-side plugin: Python 3 only
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import STATUSES, outcome, outcome_of
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.stuck import stuck_summary
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._rescue_reasons import NO_ACTION_REASON, rescue_reason
 
 ROLES = (
@@ -238,26 +239,13 @@ def _key_reason(status, found, res, mode):
             % (pending_since(res) or 'an unknown time', _text(health.get('reason')))
         )
     if code == 'key_stuck':
-        return _stuck_reason(res, health)
+        stuck = _mapping(res.get('stuck')) or _mapping(health.get('stuck'))
+        return stuck_summary(health.get('model_key_incarnation_id') or res.get('key_incarnation_id'), stuck)
     return 'key health %s: %s; not reset%s' % (
         verdict,
         _text(health.get('reason')),
         ' (set proxy_agent_key_recovery_reset_unknown=true to reset)' if verdict == 'unknown' else '',
     )
-
-
-def _stuck_reason(res, health):
-    """The reason of a host whose key reset does not reach the guest (reason code key_stuck)."""
-    stuck = _mapping(res.get('stuck')) or _mapping(health.get('stuck'))
-    return 'key reset STUCK: keyIncarnationId %s %s at %s (%s s ago) has not reached the guest; likely cause: %s; ' \
-        'next: %s' % (
-            _text(health.get('model_key_incarnation_id') or res.get('key_incarnation_id')),
-            'recorded' if stuck.get('source') == 'record' else 'first observed pending',
-            _text(stuck.get('since')),
-            _text(stuck.get('age')),
-            _text(stuck.get('cause_text') or stuck.get('cause')),
-            _text(stuck.get('next_step')),
-        )  # fmt: skip
 
 
 def pending_since(res):

@@ -113,7 +113,9 @@ def test_unrecorded_pending_reset_is_observed_then_reported_stuck(rec, sim_env, 
     """(b): a reset nobody recorded (model 1, the guest fails on its key 0) is pending; the first run records when it
     saw it, the next one reports its age, and after stuck_after every reader says stuck, with cause and next step."""
     vm = rec.vm_id('rg-rec', 'rec-weaker')
-    rec.control.set_agent_fault(vm, 'key_mismatch')  # the guest holds 0, the model says 1: raised by someone, never latched
+    rec.control.set_agent_fault(
+        vm, 'key_mismatch'
+    )  # the guest holds 0, the model says 1: raised by someone, never latched
     env = controller(sim_env, tmp_path / 'a')
 
     r, (first,) = healthy(env, vm)
@@ -213,7 +215,9 @@ def test_a_planted_observation_skips_and_weakens_nothing(rec, sim_env, tmp_path)
     assert summary['already_fine_hosts'] == ['rec-ok'], summary
     assert summary['reason_codes'] == {'key_stuck': 1} and 'rec-garbled' in summary['skipped_hosts'], summary
     assert not summary.get('break_glass_hosts'), summary
-    assert incarnation(rec, t['pending']) == 3 and incarnation(rec, t['ok']) == 1 and incarnation(rec, t['garbled']) == 1
+    assert (
+        incarnation(rec, t['pending']) == 3 and incarnation(rec, t['ok']) == 1 and incarnation(rec, t['garbled']) == 1
+    )
     for name in ('ok', 'garbled'):  # no break-glass, no endpoint setting changed
         assert settings(rec, t[name]) == before[name], name
 

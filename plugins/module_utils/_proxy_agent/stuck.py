@@ -21,7 +21,7 @@ observation turns ``pending``, which is not written either, into ``stuck``, whic
 Public names: ``STALE_AFTER``, ``CAUSES`` (cause code -> (remedy code, next step)), ``key_health(settings, agent,
 power, record=None, observed=None, now=None, hold=PENDING_HOLD)`` -> the ``health`` dict (``classify_health``'s, with
 ``stuck`` / ``observed_since`` / ``observe``), ``likely_cause(agent, health, now=None, stale_after=STALE_AFTER)`` ->
-(code, text), ``stuck_note(target_display, health)``.
+(code, text), ``stuck_note(target_display, health)``, ``stuck_summary(model_id, stuck)``.
 """
 
 from __future__ import annotations
@@ -210,3 +210,18 @@ def stuck_note(target_display, health):
     """The message of a stuck reset: what, the likely cause, and the next step."""
     stuck = health['stuck']
     return '%s: the key reset is stuck. %s. Next: %s' % (target_display, health['reason'], stuck['next_step'])
+
+
+def stuck_summary(model_id, stuck):
+    """One line for a summary (the role's reason of a ``key_stuck`` host): ``stuck`` is the health's / result's."""
+    return (
+        'key reset STUCK: keyIncarnationId %s %s at %s (%s s ago) has not reached the guest; likely cause: %s; next: %s'
+        % (
+            model_id,
+            'recorded' if stuck.get('source') == 'record' else 'first observed pending',
+            stuck.get('since'),
+            stuck.get('age'),
+            stuck.get('cause_text') or stuck.get('cause'),
+            stuck.get('next_step'),
+        )
+    )
