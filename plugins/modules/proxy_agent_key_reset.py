@@ -342,6 +342,10 @@ health:
     stuck:
       description: With verdict C(stuck), the same as RV(stuck).
       type: dict
+    observe:
+      description: True when a reset is pending and nothing dates it yet (no record, no observation); O(state=healthy)
+        then records the first observation (RV(key_reset_observed)), except in check mode.
+      type: bool
 confirmed:
   description: Whether the guest reports the model's C(keyIncarnationId) (after a reset, with a new C(keyGuid)).
   returned: success
