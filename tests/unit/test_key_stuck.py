@@ -19,7 +19,7 @@ NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 FRESH = '2026-01-01T11:59:30.1234567+00:00'
 GUID = 'e3882f98-da8d-4410-8394-06c23462781c'
 SCS = 'WireServer Enforce -  IMDS Enforce - HostGA Enforce'
-VM = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1'
+VM = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1'
 KEY = b'k' * 32
 RUNNING = {'status': 'RUNNING', 'message': 'ok'}
 READY = 'Found key details from local and ready to use. - 122'
@@ -198,3 +198,96 @@ def test_role_reports_stuck_with_cause_and_next_step():
     assert recovery_outcomes([res], ['vm1'], role='proxy_agent_key_recovery')['vm1']['outcome']['reason_code'] == (
         'key_stuck'
     )
+
+
+# -- the module: the observation write --------------------------------------------------------------------------------
+class TagClient:
+    """One VM whose model says 6 while its guest holds 5 (a reset nobody recorded); records the writes."""
+
+    def __init__(self, errors=()):
+        self.tags, self.etag, self.calls, self.errors = {'owner': 'a'}, 1, [], list(errors)
+        self.subscription_id = 's'
+
+    def get_with_etag(self, path, params=None, **kw):
+        body = {
+            'name': 'vm1',
+            'tags': dict(self.tags),
+            'properties': {
+                'storageProfile': {'osDisk': {'osType': 'Linux'}},
+                'securityProfile': {'proxyAgentSettings': {'enabled': True, 'keyIncarnationId': 6}},
+            },
+        }
+        if params and params.get('$expand') == 'instanceView':
+            view = {'statuses': [{'code': 'PowerState/running'}], 'extensions': []}
+            ext = agent(message=MISMATCH)  # parsed; rebuild the raw view the module reads
+            states = {'secureChannelState': SCS, 'keyGuid': GUID, 'keyIncarnationId': '5'}
+            kls = {'status': 'RUNNING', 'message': MISMATCH, 'states': states}
+            view['extensions'].append(
+                {
+                    'name': ext['extension_name'],
+                    'type': ext['extension_type'],
+                    'statuses': [{'code': 'ProvisioningState/succeeded', 'time': FRESH}],
+                    'substatuses': [
+                        {
+                            'code': 'ComponentStatus/ProxyAgentStatus/succeeded',
+                            'message': json.dumps({'version': '1.0.47', 'status': 'SUCCESS', 'keyLatchStatus': kls}),
+                        }
+                    ],
+                }
+            )
+            body['properties']['instanceView'] = view
+        return body, '"%d"' % self.etag
+
+    def patch(self, path, body, if_match=None, **kw):
+        self.calls.append((path, body, if_match))
+        if self.errors:
+            raise self.errors.pop(0)
+        assert 'properties' not in body  # tags only: the observation never touches the model
+        self.tags, self.etag = dict(body['tags']), self.etag + 1
+        return {}
+
+
+def run_healthy(client, check_mode=False, **more):
+    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import key_reset
+    from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
+    from ansible_collections.vmrescue.azure.plugins.module_utils._task import RunContext
+
+    params = dict(state='healthy', key_incarnation_id=None, force=False, wait=True, wait_timeout=60, **more)
+    ctx = RunContext(client=client, target=parse_resource_id(VM), params=params, check_mode=check_mode)
+    return key_reset.run(ctx, sleep=lambda s: None)
+
+
+def test_module_records_the_first_observation_once_and_writes_no_key():
+    c = TagClient()
+    r = run_healthy(c, record_key='k' * 32)
+    assert not r['changed'] and r['health']['verdict'] == 'pending' and len(c.calls) == 1
+    value = c.tags[kr.RECORD_TAG]
+    assert value.startswith('observed:6@') and '#' in value and c.tags['owner'] == 'a'
+    assert r['key_reset_observed'] == value.split('#')[0] + '#sealed' and c.calls[0][2] == '"1"'
+    r = run_healthy(c, record_key='k' * 32)
+    assert len(c.calls) == 1 and r['health']['observed_since'] and 'key_reset_observed' not in r
+
+
+def test_check_mode_records_nothing():
+    c = TagClient()
+    r = run_healthy(c, check_mode=True)
+    assert c.calls == [] and r['health']['verdict'] == 'pending' and 'key_reset_observed' not in r
+
+
+def test_a_refused_observation_leaves_the_target_pending_with_a_warning():
+    from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError
+
+    locked = ArmError("The scope '/x' cannot perform write operation", status=409, code='ScopeLocked')
+    c = TagClient(errors=[locked])
+    r = run_healthy(c)
+    assert not r['changed'] and r['health']['verdict'] == 'pending' and len(c.calls) == 1
+    assert any('could not be recorded' in w and 'ScopeLocked' in w for w in r['warnings']), r.get('warnings')
+    assert key_pending.result_outcome(r)['reason_code'] == 'pending_confirmation'
+
+
+def test_stuck_after_is_checked_before_any_call():
+    from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
+    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import key_reset
+
+    with pytest.raises(TaskError, match='stuck_after must be more than 0'):
+        key_reset.validate(dict(state='healthy', stuck_after=0))
