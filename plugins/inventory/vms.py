@@ -57,6 +57,11 @@ description:
     of scale sets; per Uniform scale set one paged list of its instances with C($expand=instanceView); per VM one
     instance view read, done concurrently (ARM offers C($expand=instanceView) on the VM list only together with a
     scale-set C($filter)). Flexible-orchestration instances are ordinary VMs and are listed as such."
+  - "With O(triage=true), the boot and platform triage of P(vmrescue.azure.boot_triage#lookup) too: each host in
+    one group named by its class (C(platform_unavailable), C(provisioning_failed), C(boot_grub), C(boot_initrd),
+    C(boot_kernel_panic), C(boot_emergency_mode), C(boot_disk_full), C(boot_loop), C(agent_not_ready), C(boot_ok),
+    C(boot_unknown)) and the host var C(boot_triage) (C(class), C(reason), C(evidence), C(remedy),
+    C(vm_agent), C(resource_health), C(serial_log)), decided the same way as the lookup."
   - The host name is the VM name (C(<scale set>_<instance id>) for a Uniform instance). When two VMs share a name
     the resource group, then the subscription ID, is appended to the later ones.
   - The plugin sets no connection variables; nothing in this collection connects to the VMs. Use O(compose) to set
@@ -96,6 +101,25 @@ options:
         burst of 250; the client retries throttled reads after the time Azure asks for.
     type: int
     default: 16
+  triage:
+    description:
+      - Triage every host (see above). It costs one Resource Health list per subscription (or per resource group
+        with O(resource_groups)). For each running host whose VM agent is not Ready it also costs one
+        C(retrieveBootDiagnosticsData) action and one read of the serial log blob's tail. A healthy fleet costs no
+        serial log read.
+      - Needs C(Microsoft.ResourceHealth/availabilityStatuses/read) (without it the health stays unchecked) and
+        C(Microsoft.Compute/virtualMachines/retrieveBootDiagnosticsData/action) (without it the host's serial log
+        is not read and C(boot_triage.serial_log) says why).
+    type: bool
+    default: false
+  triage_serial_log:
+    description:
+      - With O(triage=true), when the serial log is read. V(auto) reads it for a running host whose VM agent is not
+        Ready, V(always) for every running host, and V(never) not at all (boot failures are then not told apart
+        from C(agent_not_ready)).
+    type: str
+    choices: [auto, always, never]
+    default: auto
   record_key:
     description:
       - The record key (see M(vmrescue.azure.proxy_agent_key_reset)'s O(vmrescue.azure.proxy_agent_key_reset#module:record_key)).
@@ -127,6 +151,7 @@ resource_groups:
 #   ansible-inventory -i fleet.vms.yml --graph msp_denials      (callers the agent's rules deny: see their detail
 #                                                                 with lookup('vmrescue.azure.proxy_agent_diagnostics'))
 #   ansible-playbook -i fleet.vms.yml vmrescue.azure.reset_proxy_agent_keys -l key_unhealthy
+#   (with triage: true)  ansible-inventory -i fleet.vms.yml --graph boot_emergency_mode
 #   ansible-playbook -i fleet.vms.yml vmrescue.azure.regain_linux_access -l 'os_linux:&powerstate_running' -e @intent.yml
 
 # A whole subscription, with a group per resource group and the private IP composed from a tag
@@ -158,6 +183,7 @@ try:
     )
     from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import model_settings
     from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import resolve_key
+    from ansible_collections.vmrescue.azure.plugins.module_utils._triage.reads import triage_many
     from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type, power_state
 
     IMPORT_ERROR = None
@@ -391,7 +417,15 @@ class InventoryModule(AzurePluginMixin, BaseInventoryPlugin, Constructable, Cach
             )
             key = resolve_key(self.get_option('record_key'))
             hold = self.get_option('stuck_after')
-            return [host_vars(kind, res, key, hold) for kind, res in lister.fetch()]
+            found = lister.fetch()
+            records = [host_vars(kind, res, key, hold) for kind, res in found]
+            if self.get_option('triage'):
+                triaged = triage_many(client, list(lister._scopes()), [res for _kind, res in found],
+                                      self.get_option('triage_serial_log'), lister.concurrency)  # fmt: skip
+                for hv in records:
+                    if hv['id'] in triaged:
+                        hv['boot_triage'] = triaged[hv['id']]
+            return records
         except VmrescueError as err:
             raise self.plugin_error(err)
 
@@ -418,6 +452,8 @@ class InventoryModule(AzurePluginMixin, BaseInventoryPlugin, Constructable, Cach
                 HEALTH_GROUPS.get(hv['proxy_agent'].get('health'), 'key_unknown'),
             ]
             groups += diagnostic_groups(hv.get('proxy_agent_health'))  # records cached by an earlier version: none
+            if (hv.get('boot_triage') or {}).get('class'):
+                groups.append(hv['boot_triage']['class'])
             for group in groups:
                 group = self.inventory.add_group(group)
                 self.inventory.add_child(group, name)

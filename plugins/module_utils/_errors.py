@@ -52,6 +52,7 @@ REASON_CODES = (
     'no_agent',
     'agent_unhealthy',
     'key_not_latched',
+    'custom_storage',
     # Azure and the network
     'timeout',
     'throttled',

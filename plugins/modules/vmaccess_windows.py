@@ -247,6 +247,14 @@ extension:
     autoUpgradeMinorVersion: true
     settings: {UserName: azureAdmin}
     protectedSettings: {Password: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER}
+write_refused:
+  description:
+    - "C(true) when Azure refused the extension write with a 4xx answer (the VM deallocated meanwhile, a lock, a policy,
+      a permission): nothing was written, so RV(changed) is C(false) and there is no diff, but the target failed."
+    - "A 5xx answer or no answer keeps RV(changed) C(true): the write may have been applied."
+  returned: when Azure refused the write
+  type: bool
+  sample: true
 fingerprint_matched:
   description: Whether the extension already carried the fingerprint of this request and its last run succeeded.
   returned: when state is present

@@ -243,13 +243,16 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        payload = b'' if self.command == 'HEAD' else resp.payload()
+        # A HEAD answer has the headers a GET would have, Content-Length included, and no body (RFC 9110 sections
+        # 9.3.2 and 8.6; Azure Storage's Get Blob Properties says Content-Length is "the size of the blob in bytes").
+        body = resp.payload()
+        payload = b'' if self.command == 'HEAD' else body
         self.send_response(resp.status)
-        if payload:
+        if body:
             self.send_header('Content-Type', resp.content_type)
         for key, value in resp.headers.items():
             self.send_header(key, value)
-        self.send_header('Content-Length', str(len(payload)))
+        self.send_header('Content-Length', str(len(body)))
         # Headers and body in one write: two small writes meet Nagle + delayed ACK (~40 ms per response).
         self._headers_buffer.extend([b'\r\n', payload])
         self.flush_headers()

@@ -65,3 +65,13 @@ def test_expired_write_only_and_missing_blobs(fast, arm, sim):
     resp = get(sim, other)
     assert (resp.status_code, resp.headers['x-ms-error-code']) == (404, 'BlobNotFound')
     assert get(sim, uri).status_code == 200
+
+
+def test_head_says_the_blob_size_without_a_body(fast, arm, sim):
+    """Get Blob Properties (HEAD): Content-Length is the blob's size (RFC 9110 9.3.2; the boot log reader's first
+    request), and no body follows."""
+    uri = run_to_blob(sim, arm, name='sized')
+    size = len(get(sim, uri).content)
+    head = requests.head(uri, headers={'x-ms-version': '2021-08-06'}, timeout=10, verify=sim.ca_file)
+    assert head.status_code == 200 and int(head.headers['Content-Length']) == size > 0
+    assert head.content == b''

@@ -4,6 +4,7 @@ read (what it asks Azure Storage for, what it makes of each answer, and that no 
 import pytest
 import requests
 
+from ansible_collections.vmrescue.azure.plugins.module_utils import _blob
 from ansible_collections.vmrescue.azure.plugins.module_utils._run_command import blobs
 from ansible_collections.vmrescue.azure.plugins.module_utils._run_command.results import apply_report, parse_report
 
@@ -80,7 +81,7 @@ def test_one_ranged_get_with_the_storage_version():
     assert got == blobs.BlobText('hello', 20, True, None)
     uri, headers, verify = session.calls[0]
     assert uri == URI and verify == '/ca.pem'
-    assert headers == {'x-ms-version': blobs.STORAGE_VERSION, 'x-ms-range': 'bytes=0-4'}
+    assert headers == {'x-ms-version': _blob.STORAGE_VERSION, 'x-ms-range': 'bytes=0-4'}
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ network."""
 import pytest
 import requests
 
+from ansible_collections.vmrescue.azure.plugins.module_utils import _blob
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VERSION, ArmError
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm_client import ArmResponse
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
@@ -193,9 +194,9 @@ def test_the_tail_of_a_large_log():
     got = bd.read_serial_log(FakeClient(), VM, max_bytes=1000, session=session)
     assert got.reason_code is None and got.size == len(data) and got.truncated is True and got.storage == 'managed'
     head, get = session.calls
-    assert head == ('HEAD', LOG_URI, {'x-ms-version': bd.STORAGE_VERSION}, '/etc/ssl/ca.pem')
+    assert head == ('HEAD', LOG_URI, {'x-ms-version': _blob.STORAGE_VERSION}, '/etc/ssl/ca.pem')
     assert get[0] == 'GET' and get[2] == {
-        'x-ms-version': bd.STORAGE_VERSION,
+        'x-ms-version': _blob.STORAGE_VERSION,
         'x-ms-range': 'bytes=%d-%d' % (len(data) - 1000, len(data) - 1),
     }
     assert get[3] == '/etc/ssl/ca.pem'  # TLS verification is the client's

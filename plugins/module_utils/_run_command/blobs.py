@@ -14,7 +14,7 @@ credential of its own here, and the result says so. The SAS is never shown: mess
 without the query, and never carry the text of an HTTP library exception (it holds the request URL).
 
 Public names: ``fetch(uri, max_bytes, verify=True, timeout=60) -> BlobText``, ``BlobText(text, size,
-truncated, error)``, ``STORAGE_VERSION``, ``without_sas(uri)``.
+truncated, error)``. The request itself (headers, the SAS never shown) is the base layer's ``_blob.send``.
 """
 
 from __future__ import annotations
@@ -22,14 +22,10 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
-STORAGE_VERSION = '2021-08-06'
+from ansible_collections.vmrescue.azure.plugins.module_utils._blob import error_code, has_sas, send, without_sas
+
 BlobText = namedtuple('BlobText', 'text size truncated error')
 _RANGE = re.compile(r'bytes\s+\d+-\d+/(\d+)')
-
-
-def without_sas(uri):
-    """The blob URI without its query (the SAS)."""
-    return str(uri or '').split('?', 1)[0]
 
 
 def _cut(data, max_bytes):
@@ -40,21 +36,15 @@ def _cut(data, max_bytes):
 def fetch(uri, max_bytes, verify=True, timeout=60, session=None):
     """Read the first ``max_bytes`` of the blob at ``uri`` (a SAS URI) -> BlobText; never raises for the blob."""
     name = without_sas(uri)
-    if '?' not in str(uri or ''):
+    if not has_sas(uri):
         return BlobText(None, None, False, '%s has no SAS: the controller does not read it (read it in Azure)' % name)
-    import requests  # lazy: start-up time (azure-core imports it anyway once a client is made)
-
-    headers = {'x-ms-version': STORAGE_VERSION, 'x-ms-range': 'bytes=0-%d' % (max(1, max_bytes) - 1)}
-    getter = session.get if session is not None else requests.get
-    try:
-        resp = getter(uri, headers=headers, timeout=timeout, verify=verify)
-    except requests.RequestException as exc:  # its text holds the URL, SAS included: name the type only
-        return BlobText(None, None, False, 'could not read %s (%s)' % (name, type(exc).__name__))
+    resp, error = send('GET', uri, (0, max(1, max_bytes) - 1), verify=verify, timeout=timeout, session=session)
+    if error is not None:
+        return BlobText(None, None, False, error)
     if resp.status_code == 416:  # an empty blob has no byte 0
         return BlobText('', 0, False, None)
     if resp.status_code not in (200, 206):
-        code = resp.headers.get('x-ms-error-code') or 'HTTP %d' % resp.status_code
-        return BlobText(None, None, False, 'could not read %s: %s (%d)' % (name, code, resp.status_code))
+        return BlobText(None, None, False, 'could not read %s: %s (%d)' % (name, error_code(resp), resp.status_code))
     data = resp.content or b''
     found = _RANGE.match(resp.headers.get('Content-Range') or '')
     size = int(found.group(1)) if found else len(data)

@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._blob import verify_of
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming, drive, wait_steps
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
 from ansible_collections.vmrescue.azure.plugins.module_utils._fingerprint import (
@@ -231,12 +232,6 @@ def _wait_managed(ctx, shared, view, result, clock):
     return _finish(ctx, _with_blobs(ctx, dict(result, **managed_fields(last))))
 
 
-def _verify(client):
-    """The TLS setting of the client's sign-in (a CA bundle path, False, or True), for the blob reads."""
-    verify = getattr(getattr(client, 'auth', None), 'verify', True)
-    return verify if verify is False or isinstance(verify, str) else True
-
-
 def _with_blobs(ctx, result):
     """``result`` with ``stdout_full`` / ``stderr_full`` read from the blobs given (warnings when one cannot be)."""
     limit = ctx.params.get('max_output_bytes') or 0
@@ -245,7 +240,7 @@ def _with_blobs(ctx, result):
         uri = ctx.params.get(option)
         if not uri or limit <= 0:
             continue
-        got = blobs.fetch(uri, limit, verify=_verify(ctx.client))
+        got = blobs.fetch(uri, limit, verify=verify_of(ctx.client))
         if got.error:
             result.setdefault('warnings', []).append('%s of %s: %s' % (option, ctx.target.display, got.error))
             continue

@@ -41,8 +41,8 @@ Public names: ``read_serial_log(client, target, model=None, max_bytes=TAIL_BYTES
 session=None, timeout=60) -> BootLog``; ``BootLog(text, size, truncated, storage, reason_code, reason)``
 (``reason_code`` None when the log was read); ``retrieve_uris(client, target, expiry_minutes=SAS_MINUTES) ->
 dict``; ``read_tail(uri, max_bytes, verify=True, timeout=60, session=None) -> BlobTail(text, size, truncated,
-status, error)``; ``settings(model) -> dict``; ``without_sas(uri)``; ``SAS_MINUTES``, ``TAIL_BYTES``,
-``STORAGE_VERSION``, ``ACTION``, ``ENABLE_FIX``.
+status, error)``; ``settings(model) -> dict``; ``SAS_MINUTES``, ``TAIL_BYTES``, ``ACTION``, ``ENABLE_FIX``. The
+requests themselves (headers, the SAS never shown, TLS verification) are the base layer's ``_blob``.
 """
 
 from __future__ import annotations
@@ -50,10 +50,16 @@ from __future__ import annotations
 from collections import namedtuple
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import API_VERSION, ArmError, is_final
+from ansible_collections.vmrescue.azure.plugins.module_utils._blob import (
+    error_code,
+    has_sas,
+    send,
+    verify_of,
+    without_sas,
+)
 
 SAS_MINUTES = 5
 TAIL_BYTES = 256 * 1024
-STORAGE_VERSION = '2021-08-06'
 ACTION = 'Microsoft.Compute/virtualMachines/retrieveBootDiagnosticsData/action'
 ENABLE_FIX = (
     "turn boot diagnostics on with managed storage (the VM model's diagnosticsProfile.bootDiagnostics.enabled: "
@@ -63,11 +69,6 @@ ENABLE_FIX = (
 
 BootLog = namedtuple('BootLog', 'text size truncated storage reason_code reason')
 BlobTail = namedtuple('BlobTail', 'text size truncated status error')
-
-
-def without_sas(uri):
-    """The blob URI without its query (the SAS)."""
-    return str(uri or '').split('?', 1)[0]
 
 
 def settings(model):
@@ -92,11 +93,6 @@ def retrieve_uris(client, target, expiry_minutes=SAS_MINUTES):
     return dict(serial_log_uri=body.get('serialConsoleLogBlobUri'), screenshot_uri=body.get('consoleScreenshotBlobUri'))
 
 
-def _storage_error(resp, name):
-    code = resp.headers.get('x-ms-error-code') or 'HTTP %d' % resp.status_code
-    return '%s answered %s (%d)' % (name, code, resp.status_code)
-
-
 def _size_of(resp):
     try:
         return int(resp.headers.get('Content-Length'))
@@ -116,26 +112,21 @@ def read_tail(uri, max_bytes, verify=True, timeout=60, session=None):
     """The last ``max_bytes`` of the blob at ``uri`` (a SAS URI): one HEAD, then one ranged GET. Never raises for
     the blob: ``error`` (without the SAS) and ``status`` (the storage answer's HTTP status) say what went wrong."""
     name = without_sas(uri)
-    if '?' not in str(uri or ''):
+    if not has_sas(uri):
         return BlobTail(None, None, False, None, '%s has no SAS: the controller does not read it' % name)
-    import requests  # lazy: start-up time (azure-core imports it anyway once a client is made)
-
-    http = session if session is not None else requests
-    headers = {'x-ms-version': STORAGE_VERSION}
-    try:
-        head = http.head(uri, headers=headers, timeout=timeout, verify=verify)
-        if head.status_code != 200:
-            return BlobTail(None, None, False, head.status_code, _storage_error(head, name))
-        size = _size_of(head)
-        if size == 0:
-            return BlobTail('', 0, False, 200, None)
-        start = max(0, size - max_bytes) if size is not None else 0
-        ranged = dict(headers)
-        if size is not None:
-            ranged['x-ms-range'] = 'bytes=%d-%d' % (start, size - 1)
-        resp = http.get(uri, headers=ranged, timeout=timeout, verify=verify)
-    except requests.RequestException as exc:  # its text holds the URL, SAS included: name the type only
-        return BlobTail(None, None, False, None, 'could not read %s (%s)' % (name, type(exc).__name__))
+    head, error = send('HEAD', uri, verify=verify, timeout=timeout, session=session)
+    if error is not None:
+        return BlobTail(None, None, False, None, error)
+    if head.status_code != 200:
+        return BlobTail(None, None, False, head.status_code, _storage_error(head, name))
+    size = _size_of(head)
+    if size == 0:
+        return BlobTail('', 0, False, 200, None)
+    start = max(0, size - max_bytes) if size is not None else 0
+    span = (start, size - 1) if size is not None else None
+    resp, error = send('GET', uri, span, verify=verify, timeout=timeout, session=session)
+    if error is not None:
+        return BlobTail(None, None, False, None, error)
     if resp.status_code not in (200, 206):
         return BlobTail(None, None, False, resp.status_code, _storage_error(resp, name))
     data = resp.content or b''
@@ -146,9 +137,8 @@ def read_tail(uri, max_bytes, verify=True, timeout=60, session=None):
     return BlobTail(_decode(data, start > 0), size, start > 0, resp.status_code, None)
 
 
-def _verify(client):
-    verify = getattr(getattr(client, 'auth', None), 'verify', True)
-    return verify if verify is False or isinstance(verify, str) else True
+def _storage_error(resp, name):
+    return '%s answered %s (%d)' % (name, error_code(resp), resp.status_code)
 
 
 def _off(storage):
@@ -210,7 +200,7 @@ def read_serial_log(
             'Azure gave no serial log URI (the VM has not booted since boot '
             'diagnostics was turned on: restart it to capture a boot)',
         )
-    tail = read_tail(uri, max(1, int(max_bytes)), verify=_verify(client), timeout=timeout, session=session)
+    tail = read_tail(uri, max(1, int(max_bytes)), verify=verify_of(client), timeout=timeout, session=session)
     if tail.error is None:
         return BootLog(tail.text, tail.size, tail.truncated, conf['storage'], None, '')
     if tail.status == 404:
