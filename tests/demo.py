@@ -5,7 +5,10 @@
 2. shows the fleet as the collection's inventory plugin vmrescue.azure.vms sees it (broken keys, a locked-out host);
 3. runs `ansible-playbook vmrescue.azure.reset_proxy_agent_keys` and `... regain_linux_access` (real processes);
 4. shows each run's summary and recap, then the fleet again;
-5. runs both playbooks a second time to show that nothing changes.
+5. runs both playbooks a second time: nothing changes, and the two key resets someone raised long ago that never
+   reached their guests (no record: the first run recorded when it first saw them pending) are reported stuck, with
+   the likely cause from the agent's status and the next step, instead of pending for ever;
+6. takes that next step for the inventory group key_stuck (one more recorded reset, break-glass if it does not latch).
 
 Exit status 0 when every step did what is expected, 1 otherwise (the reason is printed). Full logs: .tmp/demo/.
 """
@@ -28,6 +31,10 @@ FLEET = os.path.join(TESTS_DIR, 'armsim', 'fleets', 'demo.yaml')
 # handler runs in 0.2 s. Throttling stays on with Azure's real limits.
 FAST = {'lro_seconds': 0.2, 'lro_retry_after': 1, 'relatch_seconds': 0.5, 'extension_seconds': 0.2}
 RESCUE_USER = 'rescue'
+# How long a key reset may take to reach the guest before it is reported stuck (the collection's default is 30 minutes;
+# the demo's guests latch in 0.5 s).
+STUCK_AFTER = 8
+STUCK_VARS = ['-e', 'proxy_agent_key_recovery_stuck_after=%d' % STUCK_AFTER]
 
 sys.path.insert(0, TESTS_DIR)
 sys.path.insert(0, os.path.join(TESTS_DIR, 'integration'))
@@ -92,6 +99,9 @@ def write_files(sim):
             '# The collection inventory plugin: every VM and Uniform scale-set instance of the subscription,\n'
             '# grouped by OS, power state and proxy agent key health. Credentials: the AZURE_* environment.\n'
             'plugin: vmrescue.azure.vms\n'
+            '# a key reset that has not reached its guest this many seconds after it was recorded or first seen\n'
+            '# pending is in the group key_stuck (the default is 1800; the demo runs fast)\n'
+            'stuck_after: %d\n' % STUCK_AFTER
         )
     # A fresh key pair for the rescue user (only the public half goes to Azure).
     from cryptography.hazmat.primitives import serialization
@@ -131,6 +141,11 @@ def read_inventory(env, inventory):
         'ansible-inventory failed:\n' + proc.stdout + proc.stderr,
     )
     return _plain(json.loads(proc.stdout))
+
+
+def key_tag(sim, vm_id):
+    """The vmrescue-key-reset tag on a VM (the record of a reset, or the first observation of a pending one)."""
+    return (sim.control.vm(vm_id)['model'].get('tags') or {}).get('vmrescue-key-reset')
 
 
 def login_state(guest):
@@ -183,7 +198,7 @@ def show_fleet(sim, inv, title):
         say(fmt % row)
     groups = ', '.join(
         '%s=%d' % (g, len(inv.get(g, {}).get('hosts', [])))
-        for g in ('key_healthy', 'key_unhealthy', 'key_unknown', 'msp_disabled')
+        for g in ('key_healthy', 'key_unhealthy', 'key_unknown', 'key_stuck', 'msp_disabled')
     )
     say('inventory groups: ' + groups)
     return hostvars
@@ -253,13 +268,24 @@ def main():
         expect(broken and locked, 'the demo fleet should have broken keys and a locked-out host')
 
         banner('2. Reset every proxy agent key that is not usable, confirm the guest latched it')
-        rc, keys, recap = run_playbook(env, 'reset_proxy_agent_keys', inventory, log='reset_proxy_agent_keys-1.log')
+        rc, keys, recap = run_playbook(
+            env, 'reset_proxy_agent_keys', inventory, extra=STUCK_VARS, log='reset_proxy_agent_keys-1.log'
+        )
+        observed_at = time.time()
         expect(rc == 0 and keys['failed'] == 0, 'reset_proxy_agent_keys failed (rc %d, %s)' % (rc, keys))
         expect(
             sorted(h for h, r in recap.items() if r['changed']) == broken,
             'reset_proxy_agent_keys changed %s, expected the broken keys %s'
             % (sorted(h for h, r in recap.items() if r['changed']), broken),
         )
+        observed = sorted(
+            h for h, hv in before.items() if str(key_tag(sim, hv['id']) or '').startswith('observed:')
+        )  # fmt: skip
+        say(
+            'first observed pending (a reset nobody recorded; the run wrote when, in the vmrescue-key-reset tag): %s'
+            % ', '.join('%s (%s)' % (h, key_tag(sim, before[h]['id'])) for h in observed)
+        )
+        expect(len(observed) == 2, 'expected two unrecorded pending resets to be observed, got %s' % observed)
 
         banner('3. Give every Linux host a sudo user "%s" with a new SSH key and a clean sshd_config' % RESCUE_USER)
         rc, access, recap = run_playbook(
@@ -288,8 +314,14 @@ def main():
             % (', '.join(h for h in locked if after[h]['powerstate'] == 'running'), RESCUE_USER)
         )
 
-        banner('4. Run both again: a re-run finishes what is left and changes nothing else')
-        rc1, keys2, recap1 = run_playbook(env, 'reset_proxy_agent_keys', inventory, log='reset_proxy_agent_keys-2.log')
+        banner('4. Run both again: a re-run changes nothing, and a reset pending too long is reported stuck')
+        wait = STUCK_AFTER + 1 - (time.time() - observed_at)
+        if wait > 0:
+            say('(waiting %.0f s: stuck_after is %d s in the demo, 1800 by default)' % (wait, STUCK_AFTER))
+            time.sleep(wait)
+        rc1, keys2, recap1 = run_playbook(
+            env, 'reset_proxy_agent_keys', inventory, extra=STUCK_VARS, log='reset_proxy_agent_keys-2.log'
+        )
         rc2, access2, recap2 = run_playbook(
             env, 'regain_linux_access', inventory, extra=['-e', '@' + intent], log='regain_linux_access-2.log'
         )
@@ -299,10 +331,39 @@ def main():
             keys2['changed'] == 0 and access2['changed'] == 0 and not changed_again,
             'the second run changed something: %s' % changed_again,
         )
+        log2 = open(os.path.join(WORK, 'reset_proxy_agent_keys-2.log')).read()
+        expect('pending since an unknown time' not in log2, 'a key reset is still pending since an unknown time')
+        expect('2 host(s) have a key reset STUCK' in log2, 'the second run did not report the two stuck resets')
+        stuck_inv = read_inventory(env, inventory)
+        stuck_hosts = sorted(stuck_inv.get('key_stuck', {}).get('hosts', []))
+        expect(stuck_hosts == observed, 'inventory group key_stuck is %s, expected %s' % (stuck_hosts, observed))
+        for host in stuck_hosts:
+            found = stuck_inv['_meta']['hostvars'][host]['proxy_agent']['stuck']
+            say('%s: stuck %s s, likely cause: %s' % (host, found['age'], found['cause_text']))
+
+        banner('5. The next step for the stuck keys: one more reset, recorded; break-glass if that one does not latch')
+        rc, nxt, recap = run_playbook(
+            env,
+            'reset_proxy_agent_keys',
+            inventory,
+            extra=['-l', 'key_stuck', '-e', 'proxy_agent_key_recovery_reset_unknown=true', '-e',
+                   'proxy_agent_key_recovery_break_glass=true'] + STUCK_VARS,
+            log='reset_proxy_agent_keys-3.log',
+        )  # fmt: skip
+        expect(rc == 0 and nxt['failed'] == 0, 'the next step failed (rc %d, %s)' % (rc, nxt))
+        expect(
+            sorted(h for h, r in recap.items() if r['changed']) == stuck_hosts,
+            'the next step changed %s, expected %s'
+            % (sorted(h for h, r in recap.items() if r['changed']), stuck_hosts),
+        )
+        final = show_fleet(sim, read_inventory(env, inventory), 'The fleet at the end:')
+        left = sorted(h for h, hv in final.items() if hv['proxy_agent'].get('verdict') in ('pending', 'stuck'))
+        expect(not left, 'hosts left pending or stuck: %s' % left)
 
         banner(
-            'Done in %.0f s: %d keys reset, %d Linux hosts repaired, second run: 0 changes.'
-            % (time.time() - started, keys['changed'], access['changed'])
+            'Done in %.0f s: %d keys reset, %d Linux hosts repaired, second run: 0 changes, %d stuck resets reported '
+            'and taken to the next step; nothing left pending.'
+            % (time.time() - started, keys['changed'], access['changed'], len(stuck_hosts))
         )
         say(
             'Skipped with a reason (see the summaries): %d for the key reset, %d for Linux access.'

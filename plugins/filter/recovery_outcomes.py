@@ -22,7 +22,9 @@ description:
     V(changed), V(unchanged) -> V(already_fine), V(skipped) -> V(skipped), V(failed) -> V(failed)), never from
     message text. A failed outcome whose C(reason_code) is V(wrong_os), V(msp_not_enabled), V(deallocated) or
     V(not_running) on a target where nothing was written is V(skipped); a key reset found pending from an earlier
-    run (not written by this one) is V(skipped); with O(mode=incarnation) a key already at the asked incarnation is
+    run (not written by this one) is V(skipped), and so is one that is stuck (reason code V(key_stuck), it has not reached
+    the guest long after it was recorded or first observed; the reason gives the likely cause and the next step); with
+    O(mode=incarnation) a key already at the asked incarnation is
     V(already_fine). C(reason_code) is the module's code.
   - For C(recovery_ladder), O(_input) is the ladder's state (P(vmrescue.azure.recovery_ladder#filter)) and O(mode)
     the last rung allowed; each entry's C(outcome) also has C(rung) (the rung that brought the host back, or the
@@ -110,6 +112,12 @@ from collections.abc import Mapping  # controller-side plugin: Python 3 only
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import STATUSES, outcome, outcome_of
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.stuck import stuck_summary
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._access_reasons import (
+    mapping as _mapping,
+    text as _text,
+    vmaccess_change as _vmaccess_change,
+)
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._ladder import entries as ladder_entries
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._rescue_reasons import NO_ACTION_REASON, rescue_reason
 
@@ -144,14 +152,6 @@ SKIP_CODES = ('wrong_os', 'msp_not_enabled', 'deallocated', 'not_running')
 POWER_TEXT = {'deallocated': 'deallocated', 'not_running': 'not running'}
 
 
-def _text(value):
-    return '' if value is None else str(value)
-
-
-def _mapping(value):
-    return value if isinstance(value, Mapping) else {}
-
-
 def _failed(res):
     # vmrescue.azure.batch_result with fail_on_failure=false reports the target's failure as failed_target
     return bool(res.get('failed') or res.get('failed_target'))
@@ -171,6 +171,8 @@ def target_outcome(res):
         return outcome_of(res)
     if verdict == 'pending':
         return outcome('pending', 'pending_confirmation', _text(res.get('msg')))
+    if verdict == 'stuck':
+        return outcome('skipped', 'key_stuck', _text(res.get('msg')))
     return outcome('skipped', 'key_not_latched', _text(res.get('msg')))
 
 
@@ -239,6 +241,9 @@ def _key_reason(status, found, res, mode):
             'proxy_agent_key_recovery_reset_unknown=true to raise it anyway)'
             % (pending_since(res) or 'an unknown time', _text(health.get('reason')))
         )
+    if code == 'key_stuck':
+        stuck = _mapping(res.get('stuck')) or _mapping(health.get('stuck'))
+        return stuck_summary(health.get('model_key_incarnation_id') or res.get('key_incarnation_id'), stuck)
     return 'key health %s: %s; not reset%s' % (
         verdict,
         _text(health.get('reason')),
@@ -297,51 +302,6 @@ def _repair_reason(status, found, res):
         )
     checked = _recipes(res, False)
     return 'nothing to repair (%s)' % (', '.join(checked) or 'the recipes found the guest as expected')
-
-
-def _vmaccess_settings_parts(protected, settings):
-    parts = []
-    user = protected.get('username')
-    if user:
-        creds = [n for k, n in (('ssh_key', 'SSH key'), ('password', 'password')) if protected.get(k)]
-        parts.append(
-            'user %s: %s set%s%s'
-            % (
-                _text(user),
-                ' and '.join(creds) or 'account',
-                ' (other keys removed)' if protected.get('remove_prior_keys') else '',
-                ', sudo without password' if protected.get('enable_passwordless_access') else '',
-            )
-        )
-    for key, text in (
-        ('remove_user', 'user %s removed'),
-        ('reset_ssh', 'sshd_config reset'),
-        ('restore_backup_ssh', 'sshd_config restored from its backup'),
-        ('check_disk', 'disks checked'),
-        ('repair_disk', 'disk %s repaired'),
-    ):
-        value = protected.get(key, settings.get(key))
-        if value:
-            arg = settings.get('disk_name') if key == 'repair_disk' else value
-            parts.append(text % _text(arg) if '%s' in text else text)
-    return parts
-
-
-def _vmaccess_change(res):
-    """What a VMAccessForLinux run changed, from the extension settings it sent (the password is only named)."""
-    ext = res.get('extension')
-    if not isinstance(ext, Mapping):
-        # state=absent returns no extension; a result without either keeps the handler's message
-        what = (
-            'VMAccessForLinux extension %s removed' % _text(res.get('extension_name'))
-            if res.get('extension_name')
-            else _text(res.get('message')) or 'done'
-        )
-    else:
-        props = ext.get('properties') if isinstance(ext.get('properties'), Mapping) else ext
-        parts = _vmaccess_settings_parts(_mapping(props.get('protectedSettings')), _mapping(props.get('settings')))
-        what = ', '.join(parts) or _text(res.get('message')) or 'done'
-    return ('would apply: ' + what) if res.get('check_mode') else what
 
 
 def _break_glass(res):

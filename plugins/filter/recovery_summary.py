@@ -113,9 +113,18 @@ def _pending_lines(by_status, checked):
             'new keys on their own (re-run later to confirm); proxy_agent_key_recovery_mode=all '
             '(state=reset) to force a new reset' % (len(pending), times[0] if times else 'an unknown time')
         ]
+    lines = []
     if pending:
-        return ['%d host(s) have a key reset pending from an earlier run (skipped, not raised again)' % len(pending)]
-    return []
+        lines.append(
+            '%d host(s) have a key reset pending from an earlier run (skipped, not raised again)' % len(pending)
+        )
+    stuck = [h for h, _r, e in by_status['skipped'] if e['outcome'].get('reason_code') == 'key_stuck']
+    if stuck:
+        lines.append(
+            '%d host(s) have a key reset STUCK, not reaching the guest (%s): see each one for the likely cause and the '
+            'next step' % (len(stuck), ', '.join(stuck))
+        )
+    return lines
 
 
 def _lines(role, summary, by_status):

@@ -24,14 +24,20 @@ description:
     C(inventory_hostname) for the host name.
   - Groups the hosts by OS (C(os_linux), C(os_windows)), by power state (C(powerstate_running),
     C(powerstate_deallocated), C(powerstate_stopped), ...) and by Guest Proxy Agent key health
-    (C(key_healthy), C(key_unhealthy), C(key_unknown), C(msp_disabled)), with the same health classification as
+    (C(key_healthy), C(key_unhealthy), C(key_unknown), C(key_stuck), C(msp_disabled)), with the same health
+    classification as
     M(vmrescue.azure.proxy_agent_key_reset) C(state=healthy). "Reset every broken key" is then
     C(ansible-playbook -i fleet.vms.yml vmrescue.azure.reset_proxy_agent_keys -l key_unhealthy).
   - C(msp_disabled) holds the hosts without the Guest Proxy Agent enabled and those whose secure channel is not
     enforced (no key in use); C(key_unknown) those whose key health cannot be determined (VM not running, no or stale
-    agent status, a reset the guest has not latched yet).
+    agent status, a reset the guest has not latched yet); C(key_stuck) those whose key reset has not reached the guest
+    O(stuck_after) seconds after this collection recorded it, or after M(vmrescue.azure.proxy_agent_key_reset) first
+    observed it pending (a reset nobody recorded), reported with the likely cause and the next step, not pending for
+    ever.
   - Each host also gets C(proxy_agent) with C(enabled), C(key_incarnation_id) (the model's), C(health) (the group
-    above without its prefix), C(verdict) and C(reason) (the module's classification) and C(key_latch_status).
+    above without its prefix), C(verdict) and C(reason) (the module's classification) and C(key_latch_status); for a
+    stuck reset also C(stuck) (since, age, source, cause, cause_text, remedy, next_step, as the module's
+    RV(vmrescue.azure.proxy_agent_key_reset#module:stuck)).
   - "Groups by the agent's health beyond the key (the same diagnostics as the lookup
     P(vmrescue.azure.proxy_agent_diagnostics#lookup)): C(msp_enforce) / C(msp_audit) (some endpoint, WireServer,
     IMDS or HostGA, enforces / audits; a host with WireServer Enforce and IMDS Audit is in both), C(msp_denials) (the
@@ -124,6 +130,13 @@ options:
     type: str
     env:
       - name: VMRESCUE_RECORD_KEY
+  stuck_after:
+    description:
+      - Seconds after which a key reset that has not reached the guest is reported stuck (group C(key_stuck)), as
+        M(vmrescue.azure.proxy_agent_key_reset)'s O(vmrescue.azure.proxy_agent_key_reset#module:stuck_after). The
+        plugin reads the records and writes nothing.
+    type: int
+    default: 1800
 """
 
 EXAMPLES = r"""
@@ -164,7 +177,10 @@ try:
     from ansible_collections.vmrescue.azure.plugins.module_utils import _arm
     from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError
     from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import diagnosis as agent_diagnosis
-    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import check_record
+    from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import (
+        check_observation,
+        check_record,
+    )
     from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import model_settings
     from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import resolve_key
     from ansible_collections.vmrescue.azure.plugins.module_utils._triage.reads import triage_many
@@ -182,12 +198,14 @@ VERDICT_HEALTH = {
     'unhealthy': 'unhealthy',
     'unknown': 'unknown',
     'pending': 'unknown',
+    'stuck': 'stuck',
     'not_enforced': 'disabled',
 }
 HEALTH_GROUPS = {
     'healthy': 'key_healthy',
     'unhealthy': 'key_unhealthy',
     'unknown': 'key_unknown',
+    'stuck': 'key_stuck',
     'disabled': 'msp_disabled',
 }
 
@@ -293,13 +311,18 @@ class Lister:
         return found
 
 
-def diagnose(resource, view, key=None):
+def diagnose(resource, view, key=None, hold=None):
     """_proxy_agent.diagnosis.diagnose of one VM / instance (None when its instance view could not be read). With a
-    record ``key``, a key-reset record whose seal does not hold is not acted on (no pending on its word)."""
+    record ``key``, a key-reset record (or observation) whose seal does not hold is not acted on (no pending on its
+    word); ``hold``: the stuck_after option."""
     if view.get('_error'):
         return None
-    record, _untrusted = check_record(resource.get('tags'), key, resource.get('id') or '')
-    return agent_diagnosis.diagnose(resource, view, power_state(view), os_type(resource), record=record)
+    tags, rid = resource.get('tags'), resource.get('id') or ''
+    record, _untrusted = check_record(tags, key, rid)
+    observed, _untrusted = check_observation(tags, key, rid)
+    return agent_diagnosis.diagnose(
+        resource, view, power_state(view), os_type(resource), record=record, observed=observed, hold=hold
+    )
 
 
 def agent_health(diagnosis, view):
@@ -334,11 +357,14 @@ def key_health(resource, view, diagnosis=None):
         reason=verdict['reason'],
         health=VERDICT_HEALTH.get(verdict['verdict'], 'unknown'),
     )
+    if verdict.get('stuck'):
+        out['stuck'] = verdict['stuck']
     return out
 
 
-def host_vars(kind, resource, key=None):
-    """The host vars of one VM or instance (JSON with properties.instanceView); ``key``: the record key."""
+def host_vars(kind, resource, key=None, hold=None):
+    """The host vars of one VM or instance (JSON with properties.instanceView); ``key``: the record key; ``hold``:
+    the stuck_after option."""
     props = resource.get('properties') or {}
     view = props.get('instanceView') or {}
     hv = {
@@ -354,7 +380,7 @@ def host_vars(kind, resource, key=None):
         'powerstate': power_state(view) or 'unknown',
         'provisioning_state': props.get('provisioningState'),
     }
-    diagnosis = diagnose(resource, view, key)
+    diagnosis = diagnose(resource, view, key, hold)
     hv['proxy_agent'] = key_health(resource, view, diagnosis)
     hv['proxy_agent_health'] = agent_health(diagnosis, view)
     if kind == 'vmss_instance':
@@ -390,8 +416,9 @@ class InventoryModule(AzurePluginMixin, BaseInventoryPlugin, Constructable, Cach
                 self.get_option('concurrency'),
             )
             key = resolve_key(self.get_option('record_key'))
+            hold = self.get_option('stuck_after')
             found = lister.fetch()
-            records = [host_vars(kind, res, key) for kind, res in found]
+            records = [host_vars(kind, res, key, hold) for kind, res in found]
             if self.get_option('triage'):
                 triaged = triage_many(client, list(lister._scopes()), [res for _kind, res in found],
                                       self.get_option('triage_serial_log'), lister.concurrency)  # fmt: skip

@@ -38,6 +38,14 @@ options:
     type: str
     env:
       - name: VMRESCUE_RECORD_KEY
+  stuck_after:
+    description:
+      - Seconds after which a key reset that has not reached the guest is reported C(stuck) (C(key.verdict)). The
+        time is that of the reset this collection recorded, or of the first observation M(vmrescue.azure.proxy_agent_key_reset)
+        recorded of a reset nobody recorded (the lookup reads them and writes nothing). Use the value the key reset runs
+        with.
+    type: int
+    default: 1800
 notes:
   - The result is a list with one entry per term; use C(query), or C(lookup) with C(wantlist=true), to always get
     a list.
@@ -158,7 +166,11 @@ _raw:
       type: list
       elements: str
     key:
-      description: The key health, C({verdict, reason}), classified as M(vmrescue.azure.proxy_agent_key_reset) does.
+      description:
+        - The key health, C({verdict, reason}), classified as M(vmrescue.azure.proxy_agent_key_reset) does.
+        - With the verdict C(stuck) (a key reset that has not reached the guest after O(stuck_after) seconds) also
+          C(stuck), the module's RV(vmrescue.azure.proxy_agent_key_reset#module:stuck) (since, age, source, cause,
+          cause_text, remedy, next_step); with a pending reset dated by a first observation, C(observed_since).
       type: dict
     problems:
       description: One line per problem found (empty when the agent is healthy and denies nobody).
@@ -168,17 +180,21 @@ _raw:
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.diagnosis import ENDPOINT_NAMES, diagnose
-from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import check_record
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import (
+    check_observation,
+    check_record,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import resolve_key
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._lookup import AzureLookupBase
 
 
-def read_diagnostics(client, target, key=None):
+def read_diagnostics(client, target, key=None, hold=None):
     """One GET of the VM / instance with its instance view, diagnosed (the public shape in RETURN); with the record
-    ``key``, a key-reset record whose seal does not hold is not acted on."""
+    ``key``, a key-reset record (or observation) whose seal does not hold is not acted on; ``hold``: stuck_after."""
     view = _vm.read_view(client, target, instance_view=True)
     record, _untrusted = check_record(view.tags, key, target.id)
-    d = diagnose(view.model, view.instance_view, view.power, view.os_type, record=record)
+    observed, _untrusted = check_observation(view.tags, key, target.id)
+    d = diagnose(view.model, view.instance_view, view.power, view.os_type, record=record, observed=observed, hold=hold)
     callers = [
         dict(
             endpoint=ENDPOINT_NAMES.get(c['endpoint'], c['endpoint']),
@@ -211,14 +227,24 @@ def read_diagnostics(client, target, key=None):
         denied_callers=callers,
         stale=d['stale'],
         stale_reasons=d['stale_reasons'],
-        key=dict(verdict=d['key']['verdict'], reason=d['key']['reason']),
+        key=key_summary(d['key']),
         problems=d['problems'],
     )
+
+
+def key_summary(health):
+    """The ``key`` entry: verdict and reason, and ``stuck`` / ``observed_since`` when the health has them."""
+    out = dict(verdict=health['verdict'], reason=health['reason'])
+    for name in ('stuck', 'observed_since'):
+        if health.get(name):
+            out[name] = health[name]
+    return out
 
 
 class LookupModule(AzureLookupBase):
     def run(self, terms, variables=None, **kwargs):
         def read(client, target):
-            return read_diagnostics(client, target, resolve_key(self.get_option('record_key')))
+            key = resolve_key(self.get_option('record_key'))
+            return read_diagnostics(client, target, key, self.get_option('stuck_after'))
 
         return [res for _term, _target, res in self.read_targets(terms, variables, kwargs, read)]

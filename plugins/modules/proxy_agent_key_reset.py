@@ -52,9 +52,21 @@ description:
   - "Ready message but no latched C(keyIncarnationId) while the model's is above 0:
     C(pending) (an earlier reset has not reached the guest yet), reset: no."
   - "Anything else: C(unknown), reset: no."
+  - "On top of the table, a reset that does not reach the guest ends its pending state after O(stuck_after) seconds
+    (30 minutes by default) as C(stuck), reset: no (it is reported with its likely cause and the next step in
+    RV(stuck), reason code C(key_stuck)): a reset this collection recorded, not contradicted by the guest, on a running
+    VM whose guest still reports a lower C(keyIncarnationId), none, or no fresh status; or a pending reset nobody
+    recorded (the model above the guest's key), O(stuck_after) seconds after this module first observed it."
+  - A pending reset nobody recorded is dated by its first observation. O(state=healthy) records it in the same
+    C(vmrescue-key-reset) tag (value C(observed:<keyIncarnationId>@<UTC time>), sealed under O(record_key) like a reset
+    record) with one tag write (not in check mode, reported as RV(key_reset_observed), not as a change), so that a later
+    run knows how long it has been pending. An observation only dates a pending state, so a planted one can at most turn
+    C(pending) (not written) into C(stuck) (not written either); it never makes the task write, skip or weaken what the
+    model alone would not, and under O(record_key) an observation without a valid seal is ignored and replaced. A reset
+    this module writes replaces it.
   - C(secureChannelState) is parsed in all its forms, including the agent's two spaces before C(IMDS)
     (C(WireServer Enforce -  IMDS Enforce - HostGA Enforce)) and host schema 1.0's C(wireserver) / C(wireserverandimds).
-  - With O(force=true), O(state=healthy) also resets when the verdict is C(unknown) or C(pending).
+  - With O(force=true), O(state=healthy) also resets when the verdict is C(unknown), C(pending) or C(stuck).
 options:
   state:
     description:
@@ -71,8 +83,8 @@ options:
     type: int
   force:
     description:
-      - With O(state=healthy), also reset when the health cannot be determined (verdict C(unknown)) or a reset is
-        still pending (verdict C(pending)).
+      - With O(state=healthy), also reset when the health cannot be determined (verdict C(unknown)), a reset is
+        still pending (verdict C(pending)) or stuck (verdict C(stuck)).
       - Without it, a re-run while an earlier reset has not reached the guest (for example after a timeout or a
         cancelled job) writes nothing, since each raise restarts the guest's key negotiation.
     type: bool
@@ -118,6 +130,14 @@ options:
         RV(record_check) (C(record_untrusted)). Without one, a record only counts while the guest does not contradict
         it (a key failure the guest reports 2 minutes or more after the recorded reset, C(record_contradicted)).
     type: str
+  stuck_after:
+    description:
+      - Seconds a key reset may take to reach the guest before it is reported C(stuck) instead of C(pending) (see the
+        table), counted from the reset this collection recorded, or from the first observation of a reset nobody
+        recorded. It is also how long a recorded reset whose guest reports no C(keyIncarnationId) counts as pending.
+      - Must be more than 0. The default, 1800 (30 minutes), leaves the guest many key polls (about 90 seconds each).
+    type: int
+    default: 1800
 extends_documentation_fragment:
   - vmrescue.azure.auth
   - vmrescue.azure.target
@@ -232,7 +252,7 @@ outcome:
       check mode would make), V(unchanged) (already as asked, nothing written), V(skipped) (deliberately left
       alone), V(failed).
     - C(reason_code) is a stable snake_case code, for example V(changed), V(unchanged), V(latched),
-      V(pending_confirmation), V(check_mode), V(not_found), V(wrong_os), V(deallocated), V(not_running),
+      V(pending_confirmation), V(key_stuck), V(check_mode), V(not_found), V(wrong_os), V(deallocated), V(not_running),
       V(msp_not_enabled), V(timeout), V(throttled), V(auth_failed), V(rbac_missing), V(forbidden),
       V(policy_denied), V(scope_locked), V(extensions_disabled), V(agent_not_ready), V(extension_failed),
       V(conflict), V(connection_error), V(provisioning_failed), V(handler_failed), V(invalid_input),
@@ -287,7 +307,7 @@ health:
   type: dict
   contains:
     verdict:
-      description: C(healthy), C(pending), C(not_enforced), C(unhealthy) or C(unknown).
+      description: C(healthy), C(pending), C(stuck), C(not_enforced), C(unhealthy) or C(unknown).
       type: str
     reset_needed:
       description: Whether the latched key is unusable (verdict C(unhealthy)).
@@ -315,6 +335,17 @@ health:
       description: With verdict C(pending), when the pending reset was written (UTC, from the C(vmrescue-key-reset)
         tag), or null when unknown.
       type: str
+    observed_since:
+      description: With verdict C(pending) and no record of the reset, when it was first observed pending (the
+        observation in the C(vmrescue-key-reset) tag, this run's included).
+      type: str
+    stuck:
+      description: With verdict C(stuck), the same as RV(stuck).
+      type: dict
+    observe:
+      description: True when a reset is pending and nothing dates it yet (no record, no observation); O(state=healthy)
+        then records the first observation (RV(key_reset_observed)), except in check mode.
+      type: bool
 confirmed:
   description: Whether the guest reports the model's C(keyIncarnationId) (after a reset, with a new C(keyGuid)).
   returned: success
@@ -325,6 +356,30 @@ pending_since:
   returned: when a reset is pending and nothing was written
   type: str
   sample: '2026-12-04T11:50:00Z'
+stuck:
+  description:
+    - A key reset that has not reached the guest O(stuck_after) seconds after it was recorded or first observed.
+    - C(since) (UTC), C(age) (seconds), C(source) (C(record) a reset this collection wrote, C(observation) the first
+      observation of a reset nobody recorded), C(hold) (O(stuck_after)).
+    - C(cause) (the likely cause, from the agent's own status), one of C(agent_missing), C(stale_status) (the status is
+      transitioning, not JSON or older than 15 minutes), C(agent_stopped) (the key poll loop is STOPPED),
+      C(ebpf_failed), C(listener_failed) (the agent reports ERROR), C(host_unreachable) (C(Failed to get key status)),
+      C(key_failure) (the guest fails on its old key), C(old_key_ready) (the agent reports its old key ready), C(unknown);
+      C(cause_text) in words.
+    - C(remedy) C(recovery_ladder) (the agent must run again, so restart, reapply, redeploy) or C(reset_again) (raise the
+      key once more, recorded, with O(force=true)); C(next_step) says it in words, with break-glass (Audit) as the way
+      to keep the VM reachable meanwhile.
+  returned: when the health verdict is C(stuck)
+  type: dict
+  sample: {"since": "2026-12-04T11:50:00Z", "age": 2400, "source": "observation", "hold": 1800,
+           "cause": "agent_stopped", "cause_text": "the agent's key poll loop is STOPPED: poll_secure_channel_status task exited.",
+           "remedy": "recovery_ladder", "next_step": "the agent has to run again before any key can latch: ..."}
+key_reset_observed:
+  description: The first observation of a pending reset nobody recorded, written by this run to the C(vmrescue-key-reset)
+    tag (C(observed:<keyIncarnationId>@<UTC time>), with O(record_key) followed by C(#sealed)).
+  returned: when this run recorded such an observation
+  type: str
+  sample: observed:6@2026-12-04T11:50:00Z
 key_reset_record:
   description: The value written to the C(vmrescue-key-reset) tag with the key (C(<keyIncarnationId>@<UTC time>), with
     O(record_key) followed by C(#sealed); the seal itself is not shown).
@@ -339,8 +394,9 @@ record_check:
   returned: when the VM has such a record
   type: dict
 msg:
-  description: Why nothing was written when a reset is pending or another run wrote first, and what to do.
-  returned: when a reset is pending or another run raised the key concurrently
+  description: Why nothing was written when a reset is pending or stuck (then with the likely cause and the next step),
+    or another run wrote first, and what to do.
+  returned: when a reset is pending or stuck, or another run raised the key concurrently
   type: str
 diff:
   description: Before and after C(key_incarnation_id), with C(--diff) or the task keyword C(diff).

@@ -64,7 +64,11 @@ def test_reset_uniform_instance_healthy_and_flexible_instance(sim, sim_env):
     assert not f['changed'] and f['key_incarnation_id'] == 3 and f['health']['verdict'] == 'pending'
     assert f['pending_since'] is None and 'state: reset' in f['msg'] and 'force: true' in f['msg']
     assert f['id'] == sim.vm_id('rg-vmss', 'flex-2')
-    assert writes(sim) == 1  # the instance only
+    # the instance's reset, and the first observation of flex-2's pending reset (issue 24: a pending reset nobody
+    # recorded is dated by one tag write, so that a later run can call it stuck); no key written on flex-2
+    assert writes(sim) == 2
+    assert f['key_reset_observed'].startswith('observed:3@') and 'first observed pending now' in f['msg'], f
+    assert sim.control.vm(f['id'])['model']['tags']['vmrescue-key-reset'] == f['key_reset_observed']
 
 
 def test_second_runs_make_no_writes(sim, sim_env):
@@ -109,7 +113,10 @@ def test_model_above_latched_is_pending_and_force_raises(sim, sim_env):
     r = run_playbook(play(task(vm_id=vm, state='healthy')), sim_env)
     res = r.result()
     assert r.rc == 0 and not res['changed'] and res['health']['verdict'] == 'pending', r
-    assert writes(sim) == 0
+    # no key written; one tag write dates the pending reset nobody recorded (issue 24), and only the first run makes it
+    assert writes(sim) == 1 and res['key_reset_observed'].startswith('observed:5@'), res
+    r = run_playbook(play(task(vm_id=vm, state='healthy')), sim_env)
+    assert writes(sim) == 1 and r.result()['health']['observed_since'], r
     r = run_playbook(play(task(vm_id=vm, state='healthy', force=True)), sim_env)
     res = r.result()
     assert r.rc == 0 and res['changed'] and res['confirmed'] and res['key_incarnation_id'] == 6, r

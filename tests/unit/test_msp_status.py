@@ -11,6 +11,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent import
     endpoint_modes,
     key_reset,
     status as ms,
+    stuck,
 )
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
@@ -157,7 +158,9 @@ def test_one_place_per_concern():
     # the key reset's names are the status module's (no copy)
     assert key_reset.parse_agent_status is ms.parse_agent_status
     assert key_reset.classify_health is ms.classify_health
-    assert dg.classify_health is ms.classify_health
+    # diagnosis and the key reset take the key health from stuck.key_health (classify_health with the stuck verdict)
+    assert dg.key_health is stuck.key_health
+    assert key_reset.key_health is stuck.key_health
     assert endpoint_modes.parse_secure_channel_state is ms.parse_secure_channel_state
 
 

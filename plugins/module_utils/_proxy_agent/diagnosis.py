@@ -3,8 +3,9 @@
 """Guest Proxy Agent (Metadata Security Protocol) diagnostics beyond the key, from a VM's instance view
 (private: may change without notice).
 
-Pure: no I/O, no ARM client; it imports only ``status`` (the agent's status and key health), so the lookup and
-the inventory plugin diagnose the agent the same way from the JSON they already hold.
+Pure: no I/O, no ARM client; it imports only ``status`` (the agent's status) and ``stuck`` (the key health, a reset
+that does not reach the guest included), so the lookup and the inventory plugin diagnose the agent the same way from
+the JSON they already hold.
 
 Where the formats come from (Azure/GuestProxyAgent, checked at commit 729e2a8; azure-facts.md section 1; the
 substatuses themselves are described in ``status``):
@@ -26,8 +27,9 @@ Public names (kept stable):
 
 - ``parse_summary(text)``, ``endpoint_of(ip, port)``, ``model_modes(settings)``, ``scrub_cmdline(cmdline)``,
   ``denied_callers(instance_view, modes=None)``, ``action_for(caller)``, ``diagnose(model, instance_view, power,
-  os_type, record=None, now=None, stale_after=STALE_AFTER)`` -> dict, ``compact(diagnosis)`` -> the inventory's
-  ``proxy_agent_health``; ``ENDPOINTS``, ``ENDPOINT_NAMES``, ``MODES``, ``STALE_AFTER``.
+  os_type, record=None, now=None, stale_after=STALE_AFTER, observed=None, hold=PENDING_HOLD)`` -> dict,
+  ``compact(diagnosis)`` -> the inventory's ``proxy_agent_health``; ``ENDPOINTS``, ``ENDPOINT_NAMES``, ``MODES``
+  (``STALE_AFTER`` is ``stuck``'s).
 """
 
 from __future__ import annotations
@@ -39,18 +41,14 @@ import re
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import (
     CONNECTION_SUBSTATUS,
     FAILED_AUTH_SUBSTATUS,
-    classify_health,
+    PENDING_HOLD,
     find_extension,
     find_substatus,
     int_or_none,
     model_settings,
     parse_agent_status,
 )
-
-# An agent status older than this (the extension status' time) is stale. The agent itself calls its status file
-# stale after 5 minutes (MAX_TIME_BEFORE_STALE_STATUS_SECS); the status then travels through the guest agent
-# (a few minutes more), so 15 minutes leaves room for that path.
-STALE_AFTER = 900
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.stuck import STALE_AFTER, key_health
 
 ENDPOINTS = ('wireserver', 'imds', 'hostga')
 ENDPOINT_NAMES = {'wireserver': 'WireServer', 'imds': 'IMDS', 'hostga': 'HostGA'}
@@ -333,12 +331,15 @@ def _add_denials(out, instance_view):
         )
 
 
-def diagnose(model, instance_view, power, os_type=None, record=None, now=None, stale_after=STALE_AFTER):
+def diagnose(
+    model, instance_view, power, os_type=None, record=None, now=None, stale_after=STALE_AFTER, observed=None, hold=None
+):
     """Everything the instance view says about the agent beyond the key, for one VM / instance.
 
     ``model``: the VM / instance JSON (for proxyAgentSettings); ``instance_view``; ``power``: its power state;
-    ``os_type``: 'Linux' / 'Windows' (``_vm.os_type``); ``record``: the recorded key reset (classify_health);
-    ``now``: aware UTC datetime. Returns a dict: enabled, os_type, present, missing (bool), extension_name,
+    ``os_type``: 'Linux' / 'Windows' (``_vm.os_type``); ``record``: the recorded key reset, ``observed``: the first
+    observation of an unrecorded one, ``hold``: seconds until a reset that does not reach the guest is stuck
+    (``stuck.key_health``); ``now``: aware UTC datetime. Returns a dict: enabled, os_type, present, missing (bool), extension_name,
     agent_version, agent_status, components ({ebpf, listener, monitor, telemetry}), unhealthy (bool),
     modes ({wireserver, imds, hostga}), modes_source ('guest' / 'model'), model_modes, denials (denied_callers),
     summaries_note (the connection summary's text when it is not a list), stale (bool), stale_reasons, key
@@ -347,8 +348,10 @@ def diagnose(model, instance_view, power, os_type=None, record=None, now=None, s
     now = now or datetime.datetime.now(datetime.UTC)
     settings = model_settings(model)
     agent = parse_agent_status(instance_view)
-    key = classify_health(settings, agent, power, record=record, now=now)
+    key = key_health(settings, agent, power, record=record, observed=observed, now=now, hold=hold or PENDING_HOLD)
     out = _base(settings, agent, key, power, os_type)
+    if key['verdict'] == 'stuck':
+        out['problems'].append('key reset stuck: %s; next: %s' % (key['reason'], key['stuck']['next_step']))
     if not out['enabled']:
         return out
     running = not power or power == 'running'

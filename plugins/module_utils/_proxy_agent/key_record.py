@@ -9,9 +9,17 @@ controller, a later AWX job, the lookups and the inventory plugin see that a res
 seal over the resource ID, ``PURPOSE``, the time and the incarnation; a reader with the key acts only on a record
 whose seal holds (a tag writer cannot forge one, nor copy one from another VM).
 
-Public names: ``RECORD_TAG``, ``PURPOSE``, ``record_value(incarnation, when=None, key=None, resource_id=None)``,
+The same tag also holds the first observation of a reset this collection did not write and that has not reached the
+guest (the model above the guest's key, no record): ``'observed:<keyIncarnationId>@<UTC time>[#<MAC>]'``, sealed
+for ``OBSERVED_PURPOSE`` (so a reset record's seal cannot be replayed as an observation, nor the other way round).
+An observation only dates a pending state (``stuck``): it never makes a key healthy, never holds a write back that
+the model alone would not, never weakens anything. A reset this collection writes replaces it.
+
+Public names: ``RECORD_TAG``, ``PURPOSE``, ``OBSERVED_PURPOSE``, ``record_value(incarnation, when=None, key=None,
+resource_id=None)``, ``observation_value(incarnation, when=None, key=None, resource_id=None)``,
 ``parse_record(tags)``, ``check_record(tags, key, resource_id) -> (record or None, untrusted reason or None)``,
-``record_note(target_display, health)``.
+``check_observation(tags, key, resource_id)`` (the same for an observation), ``record_note(target_display,
+health)``.
 """
 
 from __future__ import annotations
@@ -24,19 +32,40 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import
 
 RECORD_TAG = 'vmrescue-key-reset'
 PURPOSE = 'key-reset'
+OBSERVED_PURPOSE = 'key-reset-observed'
+OBSERVED_PREFIX = 'observed:'
 # A recorded reset whose guest reports no keyIncarnationId at all counts as pending for status.PENDING_HOLD
 # seconds after it was written (and only until the guest contradicts it: status.classify_health).
+
+
+def _value(prefix, purpose, incarnation, when, key, resource_id):
+    when = when or datetime.datetime.now(datetime.UTC)
+    stamp = when.strftime('%Y-%m-%dT%H:%M:%SZ')
+    value = '%s%d@%s' % (prefix, incarnation, stamp)
+    if key is not None:
+        value += '#' + seal(key, resource_id, purpose, stamp, str(incarnation))
+    return value
 
 
 def record_value(incarnation, when=None, key=None, resource_id=None):
     """The RECORD_TAG value for a reset to ``incarnation`` written at ``when`` (UTC datetime; default now); sealed
     when ``key`` is given (then ``resource_id`` is the target's)."""
-    when = when or datetime.datetime.now(datetime.UTC)
-    stamp = when.strftime('%Y-%m-%dT%H:%M:%SZ')
-    value = '%d@%s' % (incarnation, stamp)
-    if key is not None:
-        value += '#' + seal(key, resource_id, PURPOSE, stamp, str(incarnation))
-    return value
+    return _value('', PURPOSE, incarnation, when, key, resource_id)
+
+
+def observation_value(incarnation, when=None, key=None, resource_id=None):
+    """The RECORD_TAG value of the first observation (at ``when``, default now) of a reset to ``incarnation`` that
+    this collection did not write and the guest has not latched; sealed as ``record_value``."""
+    return _value(OBSERVED_PREFIX, OBSERVED_PURPOSE, incarnation, when, key, resource_id)
+
+
+def _split(value):
+    """(kind 'reset' / 'observed', the rest of ``value``), or (None, None) when it is not a text."""
+    if not isinstance(value, str):
+        return None, None
+    if value.startswith(OBSERVED_PREFIX):
+        return 'observed', value[len(OBSERVED_PREFIX) :]
+    return 'reset', value
 
 
 def _parse(value):
@@ -59,29 +88,43 @@ def parse_record(tags):
     """The reset recorded in ``tags`` (RECORD_TAG): ``{'key_incarnation_id': int, 'written_at': str, 'time':
     datetime}``, or None when there is none or it does not parse (a user-edited tag is ignored, not trusted). The
     seal is not checked here: ``check_record``."""
-    return _parse(_vm.get_tag(tags, RECORD_TAG))[0]
+    kind, rest = _split(_vm.get_tag(tags, RECORD_TAG))
+    return _parse(rest)[0] if kind == 'reset' else None
+
+
+def _check(tags, key, resource_id, kind, purpose):
+    """``check_record`` / ``check_observation``: the tag's entry of ``kind`` checked under ``key``."""
+    found, rest = _split(_vm.get_tag(tags, RECORD_TAG))
+    if found != kind:
+        return None, None
+    record, mac = _parse(rest)
+    if key is None:
+        return record, None
+    what = 'key reset record' if kind == 'reset' else 'key reset observation'
+    if record is None:
+        return None, 'it does not parse as a %s' % what
+    if mac is None:
+        return None, 'it carries no seal and a record key is configured'
+    if not verify(key, resource_id, purpose, record['written_at'], str(record['key_incarnation_id']), mac):
+        return None, 'its seal does not match this resource (forged, edited or copied from another VM)'
+    return record, None
 
 
 def check_record(tags, key, resource_id):
-    """(record, None) for a record the reader may act on, (None, why) for one it may not, (None, None) for none.
+    """(record, None) for a record the reader may act on, (None, why) for one it may not, (None, None) for none
+    (an observation is not a reset record: ``check_observation``).
 
     Without ``key`` the record is a claim (``parse_record``; the guest still has to confirm it, see
     ``status.classify_health``); with one, a record without a seal, with a seal that does not hold for
     ``resource_id`` (forged, garbled, copied from another VM), or that does not parse is untrusted.
     """
-    value = _vm.get_tag(tags, RECORD_TAG)
-    if value is None:
-        return None, None
-    record, mac = _parse(value)
-    if key is None:
-        return record, None
-    if record is None:
-        return None, 'it does not parse as a key reset record'
-    if mac is None:
-        return None, 'it carries no seal and a record key is configured'
-    if not verify(key, resource_id, PURPOSE, record['written_at'], str(record['key_incarnation_id']), mac):
-        return None, 'its seal does not match this resource (forged, edited or copied from another VM)'
-    return record, None
+    return _check(tags, key, resource_id, 'reset', PURPOSE)
+
+
+def check_observation(tags, key, resource_id):
+    """(observation ``{key_incarnation_id, written_at, time}``, None), (None, why it is untrusted), or (None, None)
+    when the tag holds none: ``check_record``'s rules for the first observation of an unrecorded pending reset."""
+    return _check(tags, key, resource_id, 'observed', OBSERVED_PURPOSE)
 
 
 def record_note(target_display, health):

@@ -12,11 +12,13 @@ Public names:
   shared=None) -> dict``: the module's whole behaviour; raises ``_arm.TaskError`` / ``_arm.ArmError``;
   ``run_steps(...)`` the same as a step generator (a batch runs many on a few threads).
 - ``confirm(...)`` / ``confirm_steps(...)``: wait for the guest to latch a keyIncarnationId.
-- ``result_outcome(result, check_mode=False)``, ``run_with_outcome``, ``run_steps_with_outcome``: the same with the
-  result's ``outcome`` (``_errors.outcome``).
+- ``run_with_outcome``, ``run_steps_with_outcome``: the same with the result's ``outcome``
+  (``key_pending.result_outcome``).
 - ``task_spec()``: the module's TaskSpec (``shared``: the batch's ``_confirm.ConfirmTiming``).
 
-The key health is ``status.classify_health``; the record of a reset is ``key_record``.
+The key health is ``stuck.key_health`` (``status.classify_health`` with the pending state dated and ended: ``stuck``);
+the record of a reset is ``key_record``; what a pending or stuck reset makes the module say and record is
+``key_pending``.
 """
 
 from __future__ import annotations
@@ -27,10 +29,17 @@ import time
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import ConfirmTiming, drive
-from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.plans import model_write
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_pending import (
+    batch_summary,
+    observe,
+    pending_note,
+    result_outcome,
+    stuck_fields,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_record import (
     RECORD_TAG,
+    check_observation,
     check_record,
     record_note,
     record_value,
@@ -40,6 +49,11 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status
     classify_health,
     int_or_none,
     parse_agent_status,
+)
+from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.stuck import (
+    PENDING_HOLD,
+    key_health,
+    stuck_note,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import (
     check_key,
@@ -55,6 +69,7 @@ ARGUMENT_SPEC = dict(
     wait=dict(type='bool', default=True),
     wait_timeout=dict(type='int', default=600),
     record_key=dict(type='str', no_log=True),
+    stuck_after=dict(type='int', default=PENDING_HOLD),
 )
 MUTUALLY_EXCLUSIVE = [['state', 'key_incarnation_id']]
 REQUIRED_ONE_OF = [['state', 'key_incarnation_id']]
@@ -95,6 +110,13 @@ def validate(params):
         raise TaskError(
             'wait_timeout must be more than 0 seconds (got %d); to return without waiting for the guest '
             'use wait: false' % timeout,
+            reason_code='invalid_input',
+        )
+    stuck_after = params.get('stuck_after')
+    if stuck_after is not None and stuck_after <= 0:
+        raise TaskError(
+            'stuck_after must be more than 0 seconds (got %d): how long a reset may take to reach the guest before '
+            'it is reported stuck (default %d)' % (stuck_after, PENDING_HOLD),
             reason_code='invalid_input',
         )
     check_key(params.get('record_key'))
@@ -192,27 +214,22 @@ def _decide(view, params, need_view):
     agent = health = None
     if need_view:
         agent = parse_agent_status(view.instance_view)
-        record, distrust = check_record(view.tags, resolve_key(params.get('record_key')), view.target.id)
-        health = classify_health(view.settings, agent, view.power, record=record)
-        if distrust:
-            health['record_untrusted'] = distrust
+        key = resolve_key(params.get('record_key'))
+        record, distrust = check_record(view.tags, key, view.target.id)
+        observed, distrust_seen = check_observation(view.tags, key, view.target.id)
+        hold = params.get('stuck_after') or PENDING_HOLD
+        health = key_health(view.settings, agent, view.power, record=record, observed=observed, hold=hold)
+        if distrust or distrust_seen:
+            health['record_untrusted'] = distrust or distrust_seen
     desired = None
     if state == 'reset':
         desired = current + 1
     elif state == 'healthy':
-        if health['reset_needed'] or (force and health['verdict'] in ('unknown', 'pending')):
+        if health['reset_needed'] or (force and health['verdict'] in ('unknown', 'pending', 'stuck')):
             desired = current + 1
     elif wanted > current:
         desired = wanted
     return current, desired, agent, health
-
-
-def _pending_note(target, health):
-    since = ' since %s' % health['pending_since'] if health.get('pending_since') else ''
-    return (
-        'a key reset is pending on %s%s: %s. Not writing again; wait for the guest, or use state: reset or '
-        'force: true to raise keyIncarnationId anyway' % (target.display, since, health['reason'])
-    )
 
 
 def run(ctx, sleep=time.sleep, clock=time.monotonic):
@@ -240,6 +257,8 @@ def run_steps(ctx, sleep=time.sleep, clock=time.monotonic):
     result = _first_result(target, current, desired, agent, health)
     _note_record(target, result, health)
     if desired is None:
+        if health is not None and health.get('observe') and not check_mode:
+            _observe(client, view, result, health, params, need_view, sleep)
         return _not_writing(target, result, current, health)
     if wait and view.power and view.power != 'running':
         raise _cannot_confirm(target, view.power, current, health)
@@ -283,6 +302,8 @@ def _first_result(target, current, desired, agent, health):
     )
     if health is not None and health['verdict'] == 'pending':
         result['pending_since'] = health.get('pending_since')
+    if health is not None and health['verdict'] == 'stuck':
+        result['stuck'] = stuck_fields(health)
     result['diff'] = dict(  # always: the run report's before / after; the runner drops it without --diff
         before_header=target.id,
         after_header=target.id,
@@ -298,8 +319,24 @@ def _not_writing(target, result, current, health):
         latched = health.get('latched_key_incarnation_id')
         result['confirmed'] = latched is not None and latched >= current and health['verdict'] == 'healthy'
         if health['verdict'] == 'pending':
-            result['msg'] = _pending_note(target, health)
+            result['msg'] = pending_note(target, health)
+        elif health['verdict'] == 'stuck':
+            result['msg'] = stuck_note(target.display, health)
     return result
+
+
+def _observe(client, view, result, health, params, need_view, sleep):
+    """Record the first observation of a pending reset nobody recorded (``key_pending.observe``) into ``result``."""
+    key = resolve_key(params.get('record_key'))
+    written, warning = observe(client, view, health, key, need_view, sleep=sleep)
+    if written:
+        result['key_reset_observed'] = written
+        health['observed_since'] = written.partition('@')[2].partition('#')[0]
+        health['reason'] += ' (first observed pending now, recorded on the VM: stuck if still pending after %d s)' % (
+            params.get('stuck_after') or PENDING_HOLD
+        )
+    if warning:
+        result.setdefault('warnings', []).append(warning)
 
 
 def _cannot_confirm(target, power, current, health):
@@ -407,37 +444,6 @@ def _power_reason(power):
     return 'deallocated' if str(power or '').lower() == 'deallocated' else 'not_running'
 
 
-def result_outcome(result, check_mode=False):
-    """The ``outcome`` of a key reset that did not fail (see _errors.outcome)."""
-    health = result.get('health') if isinstance(result.get('health'), dict) else {}
-    verdict = health.get('verdict')
-    if result.get('changed'):
-        if check_mode:
-            return outcome(
-                'pending',
-                'check_mode',
-                'would raise keyIncarnationId to %s (check mode)' % result.get('key_incarnation_id'),
-            )
-        if result.get('confirmed'):
-            return outcome(
-                'done', 'latched', 'keyIncarnationId %s latched by the guest' % result.get('key_incarnation_id')
-            )
-        return outcome(
-            'pending',
-            'pending_confirmation',
-            'keyIncarnationId raised to %s, not confirmed (wait: false)' % result.get('key_incarnation_id'),
-        )
-    if verdict == 'pending':
-        return outcome('pending', 'pending_confirmation', result.get('msg') or health.get('reason') or '')
-    if verdict in (None, 'healthy'):
-        return outcome(
-            'unchanged',
-            'unchanged',
-            result.get('msg') or 'keyIncarnationId already %s' % result.get('key_incarnation_id'),
-        )
-    return outcome('skipped', 'key_not_latched', 'key health %s: %s' % (verdict, health.get('reason') or ''))
-
-
 def run_steps_with_outcome(ctx, **kwargs):
     """``run_steps`` plus the result's ``outcome`` (failures get theirs from the error, _errors.VmrescueError)."""
     result = yield from run_steps(ctx, **kwargs)
@@ -450,19 +456,6 @@ def run_with_outcome(ctx, **kwargs):
     result = run(ctx, **kwargs)
     result['outcome'] = result_outcome(result, ctx.check_mode)
     return result
-
-
-def batch_summary(results):
-    """The batch's ``msg`` when every target only has a reset made earlier, not latched yet (else None)."""
-    pending = [r for r in results if 'pending_since' in r and not r.get('changed') and not r.get('failed')]
-    if not results or len(pending) != len(results):
-        return None
-    times = sorted(str(r['pending_since']) for r in pending if r.get('pending_since'))
-    since = times[0] if times else 'an unknown time'
-    return (
-        'all %d target(s) have a key reset pending since %s; nothing to write (the guests latch on '
-        'their own); state=reset to force a new reset' % (len(results), since)
-    )
 
 
 def task_spec():

@@ -27,8 +27,9 @@ Public names (kept stable):
 
 - ``message_family(text)``, ``parse_secure_channel_state(text)``, ``find_extension(instance_view)``,
   ``find_substatus(extension, name)``, ``parse_agent_status(instance_view)``, ``model_settings(model)``,
-  ``int_or_none(value)``, ``classify_health(settings, agent, power, record=None, now=None)``, ``HEALTH_TABLE``,
-  ``MESSAGE_FAMILIES``, ``PENDING_HOLD``: the key health (as the key reset decides it).
+  ``int_or_none(value)``, ``classify_health(settings, agent, power, record=None, now=None, hold=PENDING_HOLD)``, ``HEALTH_TABLE``,
+  ``MESSAGE_FAMILIES``, ``PENDING_HOLD``: the key health (as the key reset decides it); ``reported_at(agent)``
+  (the aware UTC time of the agent's status).
 """
 
 from __future__ import annotations
@@ -306,15 +307,16 @@ def model_settings(model):
     return ((props.get('securityProfile') or {}).get('proxyAgentSettings')) or {}
 
 
-def _pending(model_id, latched, record, now):
+def _pending(model_id, latched, record, now, hold=PENDING_HOLD):
     """(pending since (str or None), reason) when a reset is pending, else None. See HEALTH_TABLE.
 
-    A record of the model's value written more than PENDING_HOLD ago ends the pending state (the guest had its
-    time); without a record, a model above the latched key is pending since an unknown time.
+    A record of the model's value written ``hold`` seconds ago or more ends the pending state (the guest had its
+    time: ``stuck.key_health`` then calls it stuck); without a record, a model above the latched key is pending
+    since an unknown time (a first observation dates it: ``stuck``).
     """
     since = record['written_at'] if record and record['key_incarnation_id'] == model_id else None
     age = (now - record['time']).total_seconds() if since is not None else None
-    if age is not None and age >= PENDING_HOLD:
+    if age is not None and age >= hold:
         return None
     if latched is not None and latched < model_id:
         return since, (
@@ -420,7 +422,7 @@ def _message_verdict(h, kls):
     return 'unknown', 'unrecognised keyLatchStatus message: %s' % message[:200]
 
 
-def _latched_verdict(h, kls, record, now):
+def _latched_verdict(h, kls, record, now, hold=PENDING_HOLD):
     """(verdict, reason) for a fresh keyLatchStatus ``kls``; sets ``h['pending_since']`` when a reset is pending."""
     scs, message = h['secure_channel'], kls.get('message') or ''
     if h['message_family'] == 'not_enforced' or scs['in_use'] is False:
@@ -431,6 +433,7 @@ def _latched_verdict(h, kls, record, now):
         h['latched_key_incarnation_id'],
         record if h['message_family'] != 'legacy_ok' else None,
         now or datetime.datetime.now(datetime.UTC),
+        hold,
     )
     if pending is not None:
         h['pending_since'] = pending[0]
@@ -438,7 +441,7 @@ def _latched_verdict(h, kls, record, now):
     return _message_verdict(h, kls)
 
 
-def _reported_at(agent):
+def reported_at(agent):
     """The aware UTC time of the agent's status (the extension status' ``time``), or None."""
     text = str((agent or {}).get('time') or '')[:19]
     try:
@@ -454,7 +457,7 @@ def _contradiction(record, h, agent, now):
         return None
     if (record['time'] - now).total_seconds() > CLOCK_SKEW:
         return 'the recorded reset is dated %s, in the future' % record['written_at']
-    reported = _reported_at(agent)
+    reported = reported_at(agent)
     if h['message_family'] not in KEY_FAILURE_FAMILIES or reported is None:
         return None
     after = (reported - record['time']).total_seconds()
@@ -466,14 +469,15 @@ def _contradiction(record, h, agent, now):
     )
 
 
-def classify_health(settings, agent, power, record=None, now=None):
+def classify_health(settings, agent, power, record=None, now=None, hold=PENDING_HOLD):
     """Classify the latched key (see HEALTH_TABLE). Returns a dict returned to users as ``health``.
 
     ``settings``: the model's proxyAgentSettings; ``agent``: parse_agent_status(); ``power``: the power state;
     ``record``: the key reset this collection recorded in the resource's tags (``key_record.parse_record``);
-    ``now``: aware UTC datetime. A pending verdict carries ``pending_since`` (the recorded write time, or None); a
-    record the guest contradicts is set aside (``record_contradicted``: why). The rules are tried in HEALTH_TABLE's
-    order: no fresh status, not enforced, a reset pending, the message.
+    ``now``: aware UTC datetime; ``hold``: how long a recorded reset counts as pending. A pending verdict carries
+    ``pending_since`` (the recorded write time, or None); a record the guest contradicts is set aside
+    (``record_contradicted``: why). The rules are tried in HEALTH_TABLE's order: no fresh status, not enforced, a
+    reset pending, the message. ``stuck.key_health`` adds the verdict ``stuck`` on top.
     """
     h = _key_fields(settings, agent, power)
     kls = agent.get('key_latch_status') if agent else None
@@ -481,6 +485,6 @@ def classify_health(settings, agent, power, record=None, now=None):
     contradicted = _contradiction(record, h, agent, now)
     if contradicted:
         h['record_contradicted'], record = contradicted, None
-    verdict, reason = _no_key_status(agent, kls, power) or _latched_verdict(h, kls, record, now)
+    verdict, reason = _no_key_status(agent, kls, power) or _latched_verdict(h, kls, record, now, hold)
     h.update(verdict=verdict, reason=reason, reset_needed=verdict == 'unhealthy')
     return h
