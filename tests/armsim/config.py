@@ -64,6 +64,10 @@ DEFAULTS = {
     'disk_copy_keeps_properties': False,
     'vm_create_seconds': 60.0,
     'network_seconds': 5.0,
+    # vCPU quotas per subscription and location (capacity.py; [inferred] round figures: Azure's defaults depend on
+    # the offer and are raised on request): Total Regional vCPUs, and each size family's vCPUs.
+    'vcpu_quota_regional': 2000,
+    'vcpu_quota_family': 2000,
 }
 for _policy, _scopes in COMPUTE_POLICIES.items():
     for _scope, _values in _scopes.items():
