@@ -159,7 +159,9 @@ class Capacity:
         if text:
             parts = text.replace('"', "'").split("'")
             if len(parts) < 2 or not parts[0].strip().lower().startswith('location eq'):
-                raise ArmError(400, 'InvalidFilter', "Only the location filter (location eq '<location>') is supported.")
+                raise ArmError(
+                    400, 'InvalidFilter', "Only the location filter (location eq '<location>') is supported."
+                )
             wanted = _norm(parts[1])
         locations = [loc for loc in self._locations(sub) if wanted is None or loc == wanted]
         return Response(200, {'value': [_sku(name, loc) for loc in locations for name in SIZES]})
