@@ -196,3 +196,50 @@ def run_command(cfg, n, script_seconds, reads_per_vm=3, subscriptions=1):
         ]
     )
     return Floor(total, lines)
+
+
+def offline_rescue(cfg, n, max_data_disks, script_seconds=0.0, subscriptions=1):
+    """N offline rescues (issue 23) with rescue VMs created as needed: ``ceil(N / max_data_disks)`` rescue VMs (a rescue
+    VM holds at most its size's data disks at once). The critical path of one VM: its copy and, in parallel, its rescue
+    VM (NIC, then the VM create); one attach (one data-disk PATCH per rescue VM can carry all its copies: the writes of
+    one rescue VM are serialized, so more than one update per rescue VM is a client's choice); the run command (the
+    handler starting it, ``extension_seconds``, then the script); one detach; deallocate, the OS disk swap, start: each
+    an ARM operation (``lro_seconds``). Writes no client can avoid: per VM the copy, the run command, deallocate,
+    swap and start (5); per rescue VM its NIC, its create, one attach and one detach (4). The last write (a start)
+    still has its operation after it. Rescue VM-minutes: each rescue VM lives at least from its create to its last
+    detach."""
+    n, sl = per_subscription(n, subscriptions)
+    rescue_vms = int(math.ceil(n / float(max_data_disks)))
+    lro, ext = float(cfg['lro_seconds']), float(cfg['extension_seconds'])
+    copy_s, create_s, net_s = (
+        float(cfg['disk_copy_seconds']),
+        float(cfg['vm_create_seconds']),
+        float(cfg['network_seconds']),
+    )
+    ready = max(copy_s, net_s + create_s)
+    path = ready + lro + ext + script_seconds + lro + 3 * lro
+    writes = 5 * n + 4 * rescue_vms
+    w, wl = _term(cfg, 'write', writes)
+    total = max(path, w + lro)
+    lifetime = create_s + lro + ext + script_seconds + lro
+    vm_minutes = rescue_vms * lifetime / 60.0
+    lines = (
+        sl
+        + [
+            f'rescue VMs: ceil({n} VMs / {max_data_disks} data disks per rescue VM) = {rescue_vms}',
+            f"one VM's path: max(disk copy {copy_s:g} s, NIC {net_s:g} s + rescue VM create {create_s:g} s) = {ready:g} s, "
+            f'+ attach {lro:g} s + run command start {ext:g} s + script {script_seconds:g} s + detach {lro:g} s '
+            f'+ deallocate, swap, start 3 x {lro:g} s (lro_seconds) = {path:.1f} s',
+            f'writes: 5 per VM (copy, run command, deallocate, swap, start) + 4 per rescue VM (NIC, create, attach, '
+            f'detach) = {writes}',
+        ]
+        + wl
+        + [
+            f'floor = max(path {path:.1f} s, writes {w:.1f} s + the last operation {lro:g} s) = {total:.1f} s',
+            f'rescue VM-minutes floor: {rescue_vms} x (create {create_s:g} s + attach {lro:g} s + run command '
+            f'{ext:g} s + script {script_seconds:g} s + detach {lro:g} s) / 60 = {vm_minutes:.1f}',
+        ]
+    )
+    fl = Floor(total, lines)
+    fl.rescue_vms, fl.vm_minutes = rescue_vms, vm_minutes
+    return fl

@@ -108,7 +108,14 @@ options:
     description: The password of a created Windows rescue VM's administrator (Linux without a key too).
     type: str
   rescue_vm_size:
-    description: The size of a created rescue VM (its data-disk limit bounds how many copies it serves at once).
+    description:
+      - The size of a created rescue VM. Its data-disk limit (the C(skus) list's C(MaxDataDiskCount), read before any
+        write) is how many copies one rescue VM holds at once; when the copies of one kind (region, zone, OS,
+        generation, architecture) exceed it, they are spread over several rescue VMs named with an index (C(-1),
+        C(-2), ...), reused by a re-run and deleted by O(state=cleaned) once no copy is attached.
+      - The vCPU quota (C(locations/{location}/usages)) is read first too; new rescue VMs that need more vCPUs than
+        the regional or the size family's quota leaves free are refused before any write (reason code
+        C(quota_exceeded), with the numbers and the fix).
     type: str
     default: Standard_D2s_v5
   rescue_image:
@@ -180,7 +187,7 @@ outcome:
     - What happened to the target (C(status), C(reason_code), C(reason)). Codes of this module include V(changed),
       V(unchanged), V(check_mode), V(vm_boots), V(no_rescue), V(not_running), V(unsupported_disk), V(wrong_os),
       V(rescue_vm_unusable), V(rescue_vm_full), V(repair_failed), V(nothing_repaired), V(not_booted),
-      V(in_progress), V(timeout), and the preflight's.
+      V(in_progress), V(timeout), V(quota_exceeded), V(invalid_input), and the preflight's.
   returned: always
   type: dict
 id:

@@ -6,11 +6,18 @@ Used by the ``recovery_outcomes`` filter (role ``offline_rescue``): the status c
 (the filter's one table); this only says it in words, from the result's ``phase``, disk IDs, ``steps`` and
 ``deleted``, never the other way round.
 
+The module's own messages name its options (``state=rolled_back``, ``rescue_vm_size``); a role user sets the role's
+variables, so a reason taken from the module says them in the role's words (``role_words``: ``state=`` becomes
+``offline_rescue_state=``, an option ``x`` the variable ``offline_rescue_x``). The module's ``msg`` is left as it is.
+
 Public names: ``rescue_reason(status, found, res) -> str`` (``status``: the summary's, ``found``: the module's
-outcome, ``res``: its result), ``NO_ACTION_REASON`` (a host in no batch: the run had no action for its OS).
+outcome, ``res``: its result), ``role_words(text)``, ``NO_ACTION_REASON`` (a host in no batch: the run had no action
+for its OS).
 """
 
 from __future__ import annotations
+
+import re
 
 # a host in neither OS batch of the role (its OS had no action in this run)
 NO_ACTION_REASON = (
@@ -19,12 +26,28 @@ NO_ACTION_REASON = (
 )
 
 
+# the module's options a per-host reason names, as the role's variables (offline_rescue_<option>)
+_OPTIONS = re.compile(
+    r'(?<![\w.])(?:state=(?=restored|rolled_back|cleaned)|'
+    r'(?:rescue_vm_size|rescue_image|wait_timeout|script_timeout|driver_file|keep_original|record_key)(?!\w))'
+)
+_ACTION = re.compile(r'\banother action\b')
+
+
+def role_words(text):
+    """``text`` (a module message) with the module's option names said as the role's variables."""
+    text = _OPTIONS.sub(lambda m: 'offline_rescue_' + m.group(0), text)
+    return _ACTION.sub(
+        'another action (offline_rescue_action, or offline_rescue_windows_action for Windows hosts)', text
+    )
+
+
 def _text(value):
     return '' if value is None else str(value)
 
 
 def _failed_reason(found, res):
-    return _text(found.get('reason')) or _text(res.get('msg')) or 'unknown error'
+    return role_words(_text(found.get('reason')) or _text(res.get('msg')) or 'unknown error')
 
 
 def _name(resource_id):

@@ -67,6 +67,10 @@ DEFAULTS = {
     # A redeploy (remedies.py) moves the VM to another node: "several minutes" (learn.microsoft.com, Redeploy a VM
     # to a new Azure node); 300 s is [inferred]. Reapply and restart take lro_seconds like other VM operations.
     'redeploy_seconds': 300.0,
+    # vCPU quotas per subscription and location (capacity.py; [inferred] round figures: Azure's defaults depend on
+    # the offer and are raised on request): Total Regional vCPUs, and each size family's vCPUs.
+    'vcpu_quota_regional': 2000,
+    'vcpu_quota_family': 2000,
 }
 for _policy, _scopes in COMPUTE_POLICIES.items():
     for _scope, _values in _scopes.items():

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from . import authorization, policy as azure_policy
 from .auth import Entra
 from .bootdiag import BootDiagnostics
+from .capacity import Capacity
 from .compute import Compute
 from .control import Control
 from .control_disks import DiskControl
@@ -51,6 +52,7 @@ class App:
             Network(world),
             VmLifecycle(world),
             BootDiagnostics(world),
+            Capacity(world),  # issue 23: skus and usages
             Storage(world),  # last: a blob path never shadows an ARM or Entra one
         )
         for part in parts:

@@ -13,6 +13,8 @@ Sources: the spec pack's ``VirtualMachines_CreateOrUpdate`` (200 / 201, long-run
   that no other VM uses (400 ``NicInUse``, network.py's text); ``osProfile.adminUsername`` is required with an
   image (400 InvalidParameter, Compute's "Required parameter ... is missing (null)." form). Data disks in the
   create body follow vmdisks.py's rules. The VM is ``Creating`` for ``vm_create_seconds`` (config), then boots.
+- Quota: a create that would exceed the subscription's regional or family vCPU quota in the location is refused
+  with 409 OperationNotAllowed (capacity.check_quota: Azure's text and its sources there).
 - Delete: 409 while another operation runs; the operation takes ``lro_seconds``; then disks (vmdisks.release) and
   NICs follow their deleteOption; the VM disappears. A VM that does not exist: 204.
 - Scale-set members are not created or deleted here [inferred: out of the simulator's scope].
@@ -23,7 +25,7 @@ Public names: ``create_vm(world, req, sub, rg, vm)``, ``VmLifecycle(world)`` (``
 import copy
 import uuid
 
-from . import errors, network, vmdisks
+from . import capacity, errors, network, vmdisks
 from .boot import GuestDisk
 from .disks import Disk, by_id
 from .errors import ArmError
@@ -125,6 +127,7 @@ def create_vm(world, req, sub, rg, vm):
     model = _model(body, group, vm)
     storage = model['properties'].setdefault('storageProfile', {})
     _required(dig(storage, 'osDisk', 'createOption'), 'osDisk.createOption')
+    capacity.check_quota(world, sub, model['location'], dig(model, 'properties', 'hardwareProfile', 'vmSize'))
     disk, os_type, generation, arch, created = _os_disk(world, group, vm, body, model)
     nics = _nics(world, model)
     os_spec = storage['osDisk']

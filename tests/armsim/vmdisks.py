@@ -13,8 +13,8 @@ busy check) and ``apply(world, machine, plan)`` once the write is accepted. The 
   64-LUN range from Azure/azure-cli PR #7406).
 - More data disks than the size allows: 409 ``OperationNotAllowed`` "The maximum number of data disks allowed to
   be attached to a VM of this size is <n>." target ``dataDisks`` (kubernetes-sigs/azuredisk-csi-driver #879 and PR
-  #2883). The per-size maxima (``MAX_DATA_DISKS``) follow the published size tables for the sizes listed;
-  any other size gets 16 [inferred].
+  #2883). The per-size maxima (``MAX_DATA_DISKS``) are capacity.SIZES' (the published size tables, also what
+  the skus list answers as ``MaxDataDiskCount``); any other size gets 16 [inferred].
 - ``createOption: Empty`` with ``diskSizeGB`` creates the disk and attaches it (the spec's DataDisk; the example
   VirtualMachine_Update_DetachDataDiskUsingToBeDetachedProperty); ``toBeDetached: true`` detaches: the entry is
   still in the answer (as in that example) and leaves the model, and the disk becomes Unattached, when the
@@ -42,25 +42,12 @@ Public names: ``MAX_DATA_DISKS``, ``max_data_disks(size)``, ``Plan``, ``plan(wor
 import copy
 
 from . import disks as disk_store, errors
+from .capacity import SIZES
 from .disks import Disk, by_id, os_disk
 from .errors import ArmError
 from .util import dig, find_key, iso_now
 
-MAX_DATA_DISKS = {
-    'standard_b1s': 2,
-    'standard_b1ms': 2,
-    'standard_b2s': 4,
-    'standard_b2ms': 4,
-    'standard_ds1_v2': 4,
-    'standard_d2s_v3': 4,
-    'standard_d2s_v5': 4,
-    'standard_d2ds_v5': 4,
-    'standard_d2ps_v5': 4,
-    'standard_d4s_v5': 8,
-    'standard_d8s_v5': 16,
-    'standard_d16s_v5': 32,
-    'standard_e2s_v5': 4,
-}
+MAX_DATA_DISKS = {name.lower(): size[3] for name, size in SIZES.items()}  # capacity.py: the published size tables
 CONFIDENTIAL = ('confidentialvm', 'confidentialvm_diskencryptedwithcustomerkey')
 
 

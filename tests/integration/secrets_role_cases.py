@@ -87,3 +87,74 @@ def guest_repair_playbook(sim, tmp_path, password, vm, tag):
     path = tmp_path / ('guest-repair-%s.yml' % tag)
     path.write_text(text)
     return str(path), str(inv_path)
+
+
+RESCUE_VNET_API = '2024-05-01'
+
+
+def offline_rescue_setup(sim, vms):
+    """A subnet in rg-linux to create rescue VMs in, and a broken fstab on each of ``vms`` (one per job)."""
+    arm = sim.as_principal(sim.client_id, sim.client_secret)
+    vnet = '/subscriptions/%s/resourceGroups/rg-linux/providers/Microsoft.Network/virtualNetworks/secrets-vnet' % (
+        sim.subscription_id)  # fmt: skip
+    body = {'location': 'westeurope', 'properties': {
+        'addressSpace': {'addressPrefixes': ['10.9.0.0/16']},
+        'subnets': [{'name': 'rescue', 'properties': {'addressPrefix': '10.9.1.0/24'}}]}}  # fmt: skip
+    arm.request('PUT', vnet, body, api_version=RESCUE_VNET_API)
+    for vm in vms:
+        sim.control.set_boot_fault(sim.vm_id('rg-linux', vm), 'fstab')
+    sim.control.clear_requests()  # the setup's vnet write is the test's, not the collection's (tests/integration/rbac.py)
+    return vnet + '/subnets/rescue'
+
+
+def offline_rescue_playbook(sim, tmp_path, secrets, subnet, vm, rescue_group, tag):
+    """The role offline_rescue with its secrets (the created rescue VM's admin password, sent in its create body,
+    and the record key that seals each VM's record) in the play vars: a real rescue of ``vm`` (a rescue VM created
+    in ``rescue_group``, one per job), a missing VM and a deallocated one; then a bad option and a record key too
+    short, each in a block whose rescue goes on. One VM and one rescue group per job: the jobs run in parallel.
+    ``secrets``: (password, record key, a record key too short)."""
+    password, record_key, short_key = secrets
+    inv = {
+        'all': {
+            'hosts': {
+                'broken': {'azure_vm_id': sim.vm_id('rg-linux', vm)},
+                'gone': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-no-such-vm')},
+                'dealloc': {'azure_vm_id': sim.vm_id('rg-linux', 'lin-deallocated')},
+            },
+        }
+    }
+    inv_path = tmp_path / ('offline-rescue-inventory-%s.yml' % tag)
+    inv_path.write_text(yaml.safe_dump(inv))
+    text = textwrap.dedent("""\
+        - hosts: all
+          gather_facts: false
+          vars:
+            offline_rescue_action: fstab
+            offline_rescue_rescue_subnet_id: %s
+            offline_rescue_rescue_resource_group: %s
+            offline_rescue_rescue_admin_password: %s
+            offline_rescue_record_key: %s
+            offline_rescue_wait_timeout: 120
+            offline_rescue_fail_hosts: false
+            offline_rescue_report_path: "{{ lookup('ansible.builtin.env', 'REPORT_DIR') }}/offline_rescue.json"
+          roles:
+            - vmrescue.azure.offline_rescue
+        - hosts: broken
+          gather_facts: false
+          tasks:
+            - block:
+                - ansible.builtin.include_role: {name: vmrescue.azure.offline_rescue}
+                  vars: {offline_rescue_action: fstab, offline_rescue_rescue_admin_password: %s,
+                         offline_rescue_rescue_subnet_id: %s, offline_rescue_keep_original: perhaps}
+              rescue:
+                - ansible.builtin.debug: {msg: refused as expected}
+            - block:
+                - ansible.builtin.include_role: {name: vmrescue.azure.offline_rescue}
+                  vars: {offline_rescue_state: rolled_back, offline_rescue_record_key: %s}
+              rescue:
+                - ansible.builtin.debug: {msg: refused as expected}
+        """) % (subnet, rescue_group, json.dumps(password), json.dumps(record_key), json.dumps(password), subnet,
+               json.dumps(short_key))  # fmt: skip
+    path = tmp_path / ('offline-rescue-%s.yml' % tag)
+    path.write_text(text)
+    return str(path), str(inv_path)

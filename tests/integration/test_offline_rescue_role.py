@@ -109,6 +109,7 @@ def test_the_faulty_vms_boot_on_their_repaired_disks_and_the_healthy_ones_are_un
     assert sorted(summary['changed_hosts']) == sorted(FAULTY) and sorted(summary['already_fine_hosts']) == HEALTHY
     assert summary['changed_hosts']['lin-fstab'].startswith('repaired: boots on its repaired OS disk lin-fstab-rescue-')
     assert 'the fstab action changed nothing on the copy' in summary['failed_hosts'][WRONG_FAULT]
+    assert summary['failed_hosts'][WRONG_FAULT].endswith(', or offline_rescue_state=rolled_back.'), "the role's words"
     # the failed host is failed after the summary (the group offline_rescue_failed), the others are not
     assert run.rc != 0 and [h for h, s in run.stats.items() if s['failures']] == [WRONG_FAULT], run.stats
     assert _os_disk(sim, WRONG_FAULT) == rescued.originals[WRONG_FAULT], 'nothing swapped'

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from ansible_runner import REPO_ROOT, _env
-from secrets_role_cases import guest_repair_playbook, role_playbook
+from secrets_role_cases import guest_repair_playbook, offline_rescue_playbook, offline_rescue_setup, role_playbook
 
 pytestmark = pytest.mark.usefixtures('no_global_ca_bundle')
 
@@ -317,6 +317,16 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
             jobs.append(
                 ('adhoc %d %s %s' % (i, module, vname), 'adhoc', dict(module=module, args=args, extra=verbosity))
             )
+    # the role offline_rescue (issue 23): a real rescue whose created rescue VM gets the password, the record key
+    # sealing the records, one broken VM and one rescue group per job
+    rescue_vms = {'default': ('lin-audit', 'rg-linux'), 'vvvv': ('lin-no-msp', 'rg-windows')}
+    subnet = offline_rescue_setup(sim, [vm for vm, _group in rescue_vms.values()])
+    for verbosity, vname in ((), 'default'), (VERBOSITY[1], 'vvvv'):
+        vm, group = rescue_vms[vname]
+        secrets = (PASSWORD, RECORD_KEY, SHORT_RECORD_KEY)
+        rescue_playbook, rescue_inventory = offline_rescue_playbook(sim, tmp_path, secrets, subnet, vm, group, vname)
+        kw = dict(playbook=rescue_playbook, inventory=rescue_inventory, args=verbosity, diff=True)
+        jobs.append(('offline_rescue %s' % vname, 'playbook', kw))
     # the role guest_repair's local_admin last, one Windows VM per job (the jobs before keep their schedule)
     for verbosity, vname, vm in ((), 'default', 'win-no-msp'), (VERBOSITY[1], 'vvvv', 'win-key-lost'):
         repair_playbook, repair_inventory = guest_repair_playbook(sim, tmp_path, PASSWORD, vm, vname)
@@ -367,6 +377,18 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
     names = set(p.name for p in written)
     assert {'linux-batch.json', 'echo.md', 'windows.json', 'key.json', 'role.json', 'role.md'} <= names, names
     assert {'guest_repair.json', 'guest_repair.md'} <= names, names
+    assert {'offline_rescue.json', 'offline_rescue.md'} <= names, names
+    for vm, _group in rescue_vms.values():  # the rescue did run (the password went out in a rescue VM's create)
+        os_disk = sim.control.vm(sim.vm_id('rg-linux', vm))['model']['properties']['storageProfile']['osDisk']
+        assert '-rescue-' in os_disk['managedDisk']['id'], (vm, os_disk)
+    creates = [
+        r['body']['properties']['osProfile']
+        for r in sim.control.requests()
+        if r['method'] == 'PUT'
+        and '/virtualMachines/vmrescue-' in r['path']
+        and 'osProfile' in ((r.get('body') or {}).get('properties') or {})
+    ]
+    assert len(creates) >= 2 and all(p['adminPassword'] == '<redacted>' for p in creates), creates
     log = json.dumps(sim.control.requests())
     found = _hits(log, needles)
     if found:

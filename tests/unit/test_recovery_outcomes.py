@@ -398,4 +398,22 @@ def test_offline_rescue_outcomes_by_phase_and_reason_code():
     assert reasons['stopped'] == reasons['broken'] == 'module says'
     assert reasons['other_os'].startswith('no repair action for its OS in this run')
     assert reasons['back'].startswith('rolled back: runs on its original OS disk o again')
+
     assert reasons['check'] == 'would copy next (check mode)'
+
+
+def test_offline_rescue_reasons_name_the_role_variables_not_the_module_options():
+    said = ('the copy stays attached; run again with another action, or state=rolled_back. Finish it (state=restored); '
+            'set rescue_vm_size to a size ...; within 60s (wait_timeout); a mystate=restored and x.wait_timeout stay')  # fmt: skip
+    res = dict(
+        changed=False,
+        failed_target=True,
+        outcome={'status': 'failed', 'reason_code': 'nothing_repaired', 'reason': said},
+    )
+    out = recovery_outcomes({'h': {'lr': res, 'wr': {}}}, ['h'], role='offline_rescue', result_var=['lr', 'wr'])
+    assert out['h']['outcome']['reason'] == (
+        'the copy stays attached; run again with another action (offline_rescue_action, or offline_rescue_windows_action '
+        'for Windows hosts), or offline_rescue_state=rolled_back. Finish it (offline_rescue_state=restored); set '
+        'offline_rescue_rescue_vm_size to a size ...; within 60s (offline_rescue_wait_timeout); a mystate=restored and '
+        'x.wait_timeout stay'
+    )

@@ -21,12 +21,12 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._errors import Vmre
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.gate import PreflightSkip
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.plans import VM_TYPE, WritePlan
 from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import resolve_key, untrusted
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import cleanup, options
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import cleanup, fleet, options
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.job import Job
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.plan import next_step, refusal
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.record import RECORD_TAG
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.rescue_vm import Hub
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.steps import STEPS
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.steps import STEPS, rescue_spec
 from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 
 MAX_STEPS = 30  # a rescue has at most 9 steps; more means two runs fight over one VM
@@ -107,6 +107,9 @@ def _flow(job, state):
     skipped = _gate(job, state)
     if skipped is not None:
         return skipped
+    if fleet.planned(job.params):  # before any write: how many rescue VMs, and their vCPU quota (fleet.py)
+        needs_lun = next_step(job.facts(state)) in fleet.PLAN_STEPS
+        yield from fleet.arrive(job, rescue_spec(job) if needs_lun else None)
     if job.ctx.check_mode:
         return _check_mode(job, state, before)
     for _count in range(MAX_STEPS):
@@ -138,6 +141,8 @@ def run_steps(ctx):
         for key, value in job.fields().items():
             result.setdefault(key, value)
         result['changed'] = job.changed
+    finally:
+        fleet.leave(job)  # a target that ended before the plan still counts as arrived
     if job.untrusted:
         result['record_check'] = untrusted(job.target.display, RECORD_TAG, job.untrusted)
     if job.warnings:

@@ -8,8 +8,9 @@ that attach to or detach from the same rescue VM do not write it each: they queu
 ``Hub`` and one of them (the writer) sends one PATCH of ``storageProfile.dataDisks`` with If-Match carrying every
 queued change; the others wait (yielding delays: no worker held). A change from another process that wins the race
 (412, 409 busy) makes the writer read again and decide again. LUNs are the smallest free ones; when Azure answers
-the size's data-disk limit (409 OperationNotAllowed "The maximum number of data disks ... is <n>."), the writer
-attaches what fits and the rest wait for LUNs to free up (copies detach as their repairs end).
+the size's data-disk limit (known from the skus list, ``Hub.limits``, else learned from Azure's 409
+OperationNotAllowed "The maximum number of data disks ... is <n>."), the writer attaches what fits and the rest
+wait for LUNs to free up (copies detach as their repairs end).
 
 The rescue VM is created only after nothing else: the copy is attached after the rescue VM booted (its agent Ready),
 so a same-image copy does not collide with the rescue VM's own disk at boot (filesystem UUIDs, LVM names, disk
@@ -48,6 +49,8 @@ class Hub:
         self.created = {}  # lower VM id -> 'creating' | 'ready' | TaskError
         self.queues = {}  # lower VM id -> {'writer': bool, 'pending': [dict]}
         self.run_commands = {}  # os type -> the run command engine's BatchState (one script per OS)
+        self.fleet = None  # fleet._State: the batch's plan of rescue VMs per kind (fleet.py)
+        self.limits = {}  # lower rescue VM id -> its size's data-disk limit (skus, else learned from Azure's 409)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +64,12 @@ class RescueSpec:
     generation: str
     architecture: str
     zone: str | None = None
+    index: int = 1  # the n-th rescue VM of this kind (fleet.py: a kind whose copies exceed one VM's data disks)
 
     @property
     def name(self):
-        return names.rescue_vm_name(self.location, self.os_type, self.generation, self.architecture, self.zone)
+        return names.rescue_vm_name(self.location, self.os_type, self.generation, self.architecture, self.zone,
+                                    self.index)  # fmt: skip
 
     @property
     def vm_id(self):
@@ -218,7 +223,7 @@ def change_disks(ctx, hub, vm_id, add=None, remove=None, clock=time.monotonic):
             continue
         left = [r for r in batch if not r['done']]
         try:
-            left = yield from _write_batch(ctx, vm_id, batch, clock)
+            left = yield from _write_batch(ctx, hub, vm_id, batch, clock)
         finally:
             with hub.lock:
                 queue['writer'] = False
@@ -256,10 +261,10 @@ def _same(entry, disk_id):
     return bool(disk_id) and str(((entry.get('managedDisk') or {}).get('id')) or '').lower() == disk_id.lower()
 
 
-def _write_batch(ctx, vm_id, batch, clock):
+def _write_batch(ctx, hub, vm_id, batch, clock):
     """One PATCH of the rescue VM's data disks for ``batch`` (re-decided after a race); returns the requests left."""
     target = parse_resource_id(vm_id, 'rescue_vm_id')
-    limit, attempt = None, 0
+    limit, attempt = hub.limits.get(vm_id.lower()), 0
     while True:
         view = _vm.read_view(ctx.client, target)
         entries = [e for e in (view.properties.get('storageProfile') or {}).get('dataDisks') or ()
@@ -274,8 +279,8 @@ def _write_batch(ctx, vm_id, batch, clock):
         except ArmError as err:
             attempt += 1
             found = LIMIT.search(err.message or '')
-            if found and limit is None:
-                limit = int(found.group(1))
+            if found and limit != int(found.group(1)):
+                limit = hub.limits[vm_id.lower()] = int(found.group(1))
                 continue
             if _vm.is_concurrent(err) and attempt < _vm.CONCURRENCY_ATTEMPTS:
                 yield 0 if err.status == 412 else _vm.busy_delay(attempt)

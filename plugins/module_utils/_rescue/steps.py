@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import names, rescue_vm
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import fleet, names, rescue_vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.job import disk_id_path
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.operations import DISK_API, write_steps
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.options import script_for
@@ -95,7 +95,7 @@ def _rescue_vm(job, spec):
 
 def attach(job):
     """Attach the copy to the rescue VM (queued with the batch's other targets), record ``attached``."""
-    spec = rescue_spec(job)
+    spec = fleet.assign(job.hub, rescue_spec(job))
     vm_id = yield from _rescue_vm(job, spec)
     copy_id = job.copy['id']
     job.lun = yield from rescue_vm.change_disks(job.ctx, job.hub, vm_id, add=copy_id)
@@ -163,10 +163,15 @@ def _repair_fields(result):
 
 
 def detach(job):
-    """Detach the copy from the rescue VM (queued per rescue VM like attach), record ``detached``."""
+    """Detach the copy from the rescue VM (queued per rescue VM like attach); a roll back records ``detached``.
+
+    A restore does not: the detach shows in ARM (the copy's ``managedBy``), the swap's PATCH records the next phase,
+    and a tag write here is a VM update whose operation the deallocate right after it would wait for (409 busy:
+    about one operation, 15 s, on every VM's path, measured by the bench's offline_rescue row)."""
     yield from rescue_vm.change_disks(job.ctx, job.hub, job.rescue_vm_id, remove=job.copy['id'])
+    fleet.release(job.hub, job.rescue_vm_id)
     job.changed = True
-    if job.record is not None and job.record.phase not in ('rolled_back',):
+    if job.params['state'] == 'rolled_back' and job.record is not None and job.record.phase != 'rolled_back':
         job.write_record('detached')
 
 
