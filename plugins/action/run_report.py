@@ -93,7 +93,8 @@ class ActionModule(PlainAction):
             names = ', '.join(str(c.get('name') or c.get('id')) for c in conflicts[:10])
             out.setdefault('warnings', []).append(
                 '%d target(s) are in more than one run report (the same VM in two slices?): %s%s; the merged '
-                'report lists every run\'s outcome under conflicts' % (len(conflicts), names, ', ...' if len(conflicts) > 10 else '')
+                "report lists every run's outcome under conflicts"
+                % (len(conflicts), names, ', ...' if len(conflicts) > 10 else '')
             )
         return out
 

@@ -16,9 +16,9 @@ description:
   - Each target once; C(runs) lists the merged reports (source, kind, times, principals, options, counts); C(counts)
     are over the merged targets (the runs' counts summed, less any duplicate); C(started) and C(finished) are the
     earliest and latest of the runs.
-  - A target found in more than one report (the same VM in two slices by mistake) is never dropped in silence: it is
+  - A target found in more than one report (the same VM in two slices by mistake) is never dropped in silence; it is
     listed under C(conflicts) with every run's outcome and requests, and its entry in C(targets) (the most telling
-    one: a failure first, then a write) has C(conflict=true), the requests of every run and a warning.
+    one, a failure first, then a write) has C(conflict=true), the requests of every run and a warning.
   - To write the merged report (JSON and Markdown, atomically, mode 0600), use M(vmrescue.azure.run_report) with
     O(vmrescue.azure.run_report#module:reports), or the playbook C(vmrescue.azure.merge_reports).
 options:
@@ -77,7 +77,9 @@ def merge_reports(reports, sources=None):
             raise AnsibleFilterError(str(exc))
         labels.append(str(item))
     if sources is not None and len(sources) != len(docs):
-        raise AnsibleFilterError('merge_reports: sources: give one label per report (%d), got %d' % (len(docs), len(sources)))
+        raise AnsibleFilterError(
+            'merge_reports: sources: give one label per report (%d), got %d' % (len(docs), len(sources))
+        )
     return merge(docs, sources or labels)
 
 

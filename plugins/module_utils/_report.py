@@ -328,8 +328,8 @@ def _conflict_lines(report):
     lines = ['', '## Targets in more than one run (conflicts)', '']
     for item in report['conflicts']:
         seen = '; '.join(
-            'run %s: %s / %s' % (e.get('run'), (e.get('outcome') or {}).get('status'), (e.get('outcome') or {}).get(
-                'reason_code'))
+            'run %s: %s / %s'
+            % (e.get('run'), (e.get('outcome') or {}).get('status'), (e.get('outcome') or {}).get('reason_code'))
             for e in item.get('entries') or []
         )
         lines.append('- **%s**: %s' % (cell(item.get('name') or item.get('id')), cell(seen)))

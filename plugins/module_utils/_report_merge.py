@@ -177,7 +177,7 @@ def merge(reports, sources=None):
 def merge_files(paths, option='reports', exclude=None):
     """Read each run report of ``paths`` (the same file once; ``exclude`` left out) and merge them."""
     if isinstance(paths, str) or not paths:
-        raise ReportError('%s: give a list of run report paths (the slices\' reports), got %r' % (option, paths))
+        raise ReportError("%s: give a list of run report paths (the slices' reports), got %r" % (option, paths))
     skip = os.path.realpath(os.path.expanduser(exclude)) if exclude else None
     seen, reports, sources = set(), [], []
     for path in paths:
@@ -188,5 +188,5 @@ def merge_files(paths, option='reports', exclude=None):
         reports.append(load(str(path), option=option))
         sources.append(str(path))
     if not reports:
-        raise ReportError('%s: no run report to merge (only the merged report\'s own path was given)' % option)
+        raise ReportError("%s: no run report to merge (only the merged report's own path was given)" % option)
     return merge(reports, sources)

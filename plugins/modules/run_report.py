@@ -20,9 +20,9 @@ description:
     M(vmrescue.azure.batch_result). A single batch task can write its own report with its C(report) option
     (O(vmrescue.azure.proxy_agent_key_reset#module:report)); the recovery roles write one with C(<role>_report_path).
   - With O(reports) instead of O(results), it merges run reports into one (AWX job slices, each writing its own
-    report): each target once, the runs listed under C(runs), the counts over the merged targets, and a target
+    report), with each target once, the runs listed under C(runs), the counts over the merged targets, and a target
     found in more than one report (the same VM in two slices by mistake) listed under C(conflicts) with every run's
-    outcome, and warned about, never dropped. The playbook C(vmrescue.azure.merge_reports) does that for a sliced
+    outcome, and warned about; never dropped. The playbook C(vmrescue.azure.merge_reports) does that for a sliced
     workflow's last node; the filter P(vmrescue.azure.merge_reports#filter) returns the merged document.
   - Runs on the controller only; it never connects to the host. Run it once (C(run_once)).
   - The files are written atomically (a temporary file renamed over the path), mode C(0600). The results of this

@@ -26,8 +26,15 @@ def _result(name, status='done', code='latched', cid=None, started='2026-12-07T1
     requests = []
     if cid:
         requests.append(
-            dict(method='PATCH', path=_vm(name), status=200, request_id='r-' + cid, correlation_id=cid,
-                 error_code=None, at=started)
+            dict(
+                method='PATCH',
+                path=_vm(name),
+                status=200,
+                request_id='r-' + cid,
+                correlation_id=cid,
+                error_code=None,
+                at=started,
+            )
         )
     return dict(
         id=_vm(name),
@@ -35,8 +42,15 @@ def _result(name, status='done', code='latched', cid=None, started='2026-12-07T1
         failed=status == 'failed',
         msg='%s: %s' % (name, code),
         outcome=dict(status=status, reason_code=code, reason=code),
-        audit=dict(principal=WHO, requests=requests, started=started, finished=started.replace('10:00', '10:05'),
-                   duration_s=300.0, before={'k': 1}, after={'k': 2}),
+        audit=dict(
+            principal=WHO,
+            requests=requests,
+            started=started,
+            finished=started.replace('10:00', '10:05'),
+            duration_s=300.0,
+            before={'k': 1},
+            after={'k': 2},
+        ),
     )
 
 
@@ -47,8 +61,12 @@ def _slice(hosts, **run):
 
 def test_slices_merge_into_one_report_each_target_once_counts_summed():
     one = _slice({'vm-0': {'cid': 'c0'}, 'vm-2': {'status': 'failed', 'code': 'scope_locked', 'cid': 'c2'}})
-    two = _slice({'vm-1': {'cid': 'c1', 'started': '2026-12-07T09:59:00Z'}, 'vm-3': {'status': 'unchanged',
-                                                                               'code': 'already_healthy'}})
+    two = _slice(
+        {
+            'vm-1': {'cid': 'c1', 'started': '2026-12-07T09:59:00Z'},
+            'vm-3': {'status': 'unchanged', 'code': 'already_healthy'},
+        }
+    )
     merged = merge([one, two], ['slice-0.json', 'slice-1.json'])
     jsonschema.Draft202012Validator(SCHEMA).validate(merged)
     assert [t['host'] for t in merged['targets']] == ['vm-0', 'vm-2', 'vm-1', 'vm-3']
