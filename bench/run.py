@@ -474,6 +474,7 @@ def run_slices(ctx):
     r['slices'] = k
     r['slice_walls'] = [x.wall for x in ms]
     r['slice_cpu'] = [x.cpu for x in ms]
+    r['slice_slowest_steps'] = [task_times(os.path.join(ctx.work, 'slices_%d.tasks.tsv' % j)) for j in range(k)]
     # the simulator counts a refused (429) write as a write too: a key raised twice is a VM with two accepted writes
     r['writes_per_vm'] = sum(accepted.values()) / float(ctx.n)
     r['extra_writes'] = sum(c - 1 for c in accepted.values() if c > 1)
