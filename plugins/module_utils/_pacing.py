@@ -14,17 +14,22 @@ the pacer only learns from their headers.
 Several controllers on one principal (AWX job slices, issue 25) draw from the same buckets: the headers are the
 shared truth. Each reservation is numbered; a response's remaining count, less this client's reservations made
 after it, plus the refill since it was sent, is the bucket now, whatever order the responses come back in: the
-model is set to it, up or down. What the model expected and the header shows differ by what other clients took;
-summed over a window (the differences telescope: the rounding of the header does not add up), it gives their
-rate (``shared``), which the model's refill leaves to them, and the reserve grows by what they take in
-``REACTION`` seconds. So N controllers together send at the bucket's rate, not N times it.
+model is set to it, up or down. What the model expected and the header shows differ by what other clients took:
+per response it sizes the reserve (what they take in ``REACTION`` seconds); summed over a window (the differences
+telescope: the rounding of the header does not add up) it gives their rate (``shared``), which the model's refill
+leaves to them (additive increase, multiplicative decrease of this client's part). While others draw, each client
+also paces itself from the level the last header showed (the whole rate ``LEVEL_SPAN`` of the bucket above its
+reserve, less below): the same rule from the same level, so N clients settle at equal paces whose sum is the rate,
+and the part of a client that finishes goes to the others as soon as the level rises. Alone, a client takes the
+whole rate as before.
 
 Public names (kept stable):
 
 - ``Pacer(reserve=..., clock=time.monotonic, sleep=time.sleep)``: thread-safe; one per ArmClient (shared by all
   threads of a batch). ``acquire(method, url) -> keys`` blocks until the request may go; ``observe(keys, url,
   headers)`` after the response; ``stats`` (``waits``, ``waited_seconds``).
-- ``SHARE_WINDOW``, ``MIN_SHARE``, ``REACTION``, ``INCREASE``, ``DECREASE``: how the rate other clients draw is learned and left to them.
+- ``SHARE_WINDOW``, ``MIN_SHARE``, ``REACTION``, ``INCREASE``, ``DECREASE``, ``LEVEL_SPAN``: how the rate other
+  clients draw is learned and left to them.
 - ``PacingPolicy(pacer)``: the azure-core pipeline policy (placed after the RetryPolicy so that every attempt is
   paced).
 - ``GATEWAY_LIMITS``, ``COMPUTE_LIMITS``: the documented fallback (burst, refill per second) values.
@@ -98,6 +103,8 @@ def compute_policy(method, path):
 SHARE_WINDOW = 2.0
 MIN_SHARE = 0.05
 REACTION = 2.0
+# Sharing: a client's pace is the whole rate with the bucket LEVEL_SPAN of its size above the reserve, less below.
+LEVEL_SPAN = 0.3
 INCREASE, DECREASE = 0.05, 0.5  # per window: this client's part grows by 5% of the rate, or is halved
 
 
@@ -114,6 +121,7 @@ class _Bucket:
         self.shared = 0.0  # tokens per second other clients draw from this bucket (learned from the headers)
         self._drift, self._drift_since, self._drift_seen, self._seq_since = 0.0, now, 0, 0
         self.others_now, self._seen_at = 0.0, now  # the others' rate from the last observations (fast, for the reserve)
+        self.level, self._last_slot = float(burst), now  # what the last header showed; this client's last slot
 
     def rate_now(self):
         """The refill left to this client: the bucket's rate less what the others draw."""
@@ -140,10 +148,21 @@ class _Bucket:
         self.pending += 1
         self.seq += 1
         floor = self.floor(reserve)
-        if self.tokens >= floor:
-            return 0.0, self.seq
         rate = self.rate_now()
-        return ((floor - self.tokens) / rate if rate > 0 else 60.0), self.seq
+        wait = 0.0 if self.tokens >= floor else ((floor - self.tokens) / rate if rate > 0 else 60.0)
+        return max(wait, self._paced(now, floor)), self.seq
+
+    def _paced(self, now, floor):
+        """While other clients draw from the bucket: this client's pace from the level all of them see, the same
+        rule for each, so k clients settle at the same pace (the level where k paces make the rate) and one that
+        finishes leaves its part to the others at once. Seconds until this request's turn; 0 when alone."""
+        if self.others_now < 1.0 / SHARE_WINDOW and self.shared <= 0:
+            self._last_slot = now
+            return 0.0
+        span = max(1.0, self.burst * LEVEL_SPAN)
+        pace = self.rate * min(1.0, max(MIN_SHARE, (self.level - floor) / span))
+        self._last_slot = max(now, self._last_slot + 1.0 / pace)
+        return self._last_slot - now
 
     def correct(self, remaining, now, seq=None, sent=None):
         """The server says ``remaining`` tokens were left after counting request number ``seq`` (sent at ``sent``;
@@ -161,6 +180,7 @@ class _Bucket:
         # ours reserved after it were counted after it (or are still to come); the bucket refilled since it was sent
         estimate = remaining - (self.seq - seq) + self.rate_now() * max(0.0, now - (sent if sent is not None else now))
         estimate = min(self.burst, estimate)
+        self.level = float(remaining)
         self._sense(self.tokens - estimate, now)
         self._learn(self.tokens - estimate, now)
         self.tokens = estimate
