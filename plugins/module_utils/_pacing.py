@@ -20,15 +20,16 @@ telescope: the rounding of the header does not add up) it gives their rate (``sh
 leaves to them (additive increase, multiplicative decrease of this client's part). While others draw, each client
 also paces itself from the level the last header showed (the whole rate ``LEVEL_SPAN`` of the bucket above its
 reserve, less below): the same rule from the same level, so N clients settle at equal paces whose sum is the rate,
-and the part of a client that finishes goes to the others as soon as the level rises. Alone, a client takes the
-whole rate as before.
+and the part of a client that finishes goes to the others as soon as the level rises (no turn is booked ahead: a
+waiting request re-reads the pace). Only the gateway's and Compute's per-subscription buckets are shared; a
+per-resource (VM) bucket is one client's. Alone, a client takes the whole rate as before.
 
 Public names (kept stable):
 
 - ``Pacer(reserve=..., clock=time.monotonic, sleep=time.sleep)``: thread-safe; one per ArmClient (shared by all
   threads of a batch). ``acquire(method, url) -> keys`` blocks until the request may go; ``observe(keys, url,
   headers)`` after the response; ``stats`` (``waits``, ``waited_seconds``).
-- ``SHARE_WINDOW``, ``MIN_SHARE``, ``REACTION``, ``INCREASE``, ``DECREASE``, ``LEVEL_SPAN``: how the rate other
+- ``SHARE_WINDOW``, ``MIN_SHARE``, ``REACTION``, ``INCREASE``, ``DECREASE``, ``LEVEL_SPAN``, ``TURN_CHECK``: how the rate other
   clients draw is learned and left to them.
 - ``PacingPolicy(pacer)``: the azure-core pipeline policy (placed after the RetryPolicy so that every attempt is
   paced).
@@ -105,6 +106,7 @@ MIN_SHARE = 0.05
 REACTION = 2.0
 # Sharing: a client's pace is the whole rate with the bucket LEVEL_SPAN of its size above the reserve, less below.
 LEVEL_SPAN = 0.3
+TURN_CHECK = 0.5  # seconds: a request waiting for its turn re-reads the pace at least this often
 INCREASE, DECREASE = 0.05, 0.5  # per window: this client's part grows by 5% of the rate, or is halved
 
 
@@ -121,6 +123,7 @@ class _Bucket:
         self.shared = 0.0  # tokens per second other clients draw from this bucket (learned from the headers)
         self._drift, self._drift_since, self._drift_seen, self._seq_since = 0.0, now, 0, 0
         self.others_now, self._seen_at = 0.0, now  # the others' rate from the last observations (fast, for the reserve)
+        self.shared_by_others = True  # Pacer._bucket: False for a per-resource bucket
         self.level, self._last_slot = float(burst), now  # what the last header showed; this client's last slot
 
     def rate_now(self):
@@ -150,19 +153,18 @@ class _Bucket:
         floor = self.floor(reserve)
         rate = self.rate_now()
         wait = 0.0 if self.tokens >= floor else ((floor - self.tokens) / rate if rate > 0 else 60.0)
-        return max(wait, self._paced(now, floor)), self.seq
+        return wait, self.seq
 
-    def _paced(self, now, floor):
+    def turn(self, now, reserve):
         """While other clients draw from the bucket: this client's pace from the level all of them see, the same
         rule for each, so k clients settle at the same pace (the level where k paces make the rate) and one that
-        finishes leaves its part to the others at once. Seconds until this request's turn; 0 when alone."""
+        finishes leaves its part to the others at once. Seconds until the next request's turn (0: now); no slot is
+        booked ahead, so a faster pace applies to requests already waiting."""
         if self.others_now < 1.0 / SHARE_WINDOW and self.shared <= 0:
-            self._last_slot = now
-            return 0.0
+            return 0.0  # alone: the token model paces
         span = max(1.0, self.burst * LEVEL_SPAN)
-        pace = self.rate * min(1.0, max(MIN_SHARE, (self.level - floor) / span))
-        self._last_slot = max(now, self._last_slot + 1.0 / pace)
-        return self._last_slot - now
+        pace = self.rate * min(1.0, max(MIN_SHARE, (self.level - self.floor(reserve)) / span))
+        return max(0.0, self._last_slot + 1.0 / pace - now)
 
     def correct(self, remaining, now, seq=None, sent=None):
         """The server says ``remaining`` tokens were left after counting request number ``seq`` (sent at ``sent``;
@@ -181,8 +183,9 @@ class _Bucket:
         estimate = remaining - (self.seq - seq) + self.rate_now() * max(0.0, now - (sent if sent is not None else now))
         estimate = min(self.burst, estimate)
         self.level = float(remaining)
-        self._sense(self.tokens - estimate, now)
-        self._learn(self.tokens - estimate, now)
+        if self.shared_by_others:
+            self._sense(self.tokens - estimate, now)
+            self._learn(self.tokens - estimate, now)
         self.tokens = estimate
 
     def hold(self, tokens):
@@ -219,6 +222,12 @@ class _Bucket:
             mine += self.rate * INCREASE  # every client takes the same step
         self.shared = self.rate - min(self.rate, max(self.rate * MIN_SHARE, mine))
         self._drift, self._drift_since, self._drift_seen, self._seq_since = 0.0, now, 0, self.seq
+
+
+def _shareable(key):
+    """Whether other clients can draw from the bucket ``key``: the gateway's and Compute's per subscription; a
+    per-resource bucket (one VM) is one slice's alone, so its differences are not others' use."""
+    return key[0] == 'gw' or key[2].endswith('Subscription1Min')
 
 
 class _Ticket(list):
@@ -263,6 +272,7 @@ class Pacer:
             if limits is None:
                 return None
             bucket = self._buckets[key] = _Bucket(limits[0], limits[1], now)
+            bucket.shared_by_others = _shareable(key)
         return bucket
 
     def acquire(self, method, url):
@@ -284,8 +294,23 @@ class Pacer:
                 self.stats['waited_seconds'] += wait
         if wait > 0:
             self.sleep(wait)
+        self._take_turn(keys)
         keys.sent = self.clock()
         return keys
+
+    def _take_turn(self, keys):
+        """Wait for this client's turn in every bucket that paces it (``_Bucket.turn``), re-checked at least every
+        ``TURN_CHECK`` seconds as the level changes; then mark the turn taken."""
+        while True:
+            with self._lock:
+                now = self.clock()
+                buckets = [self._buckets[k] for k in keys.seqs if k in self._buckets]
+                wait = max([b.turn(now, self.reserve) for b in buckets] or [0.0])
+                if wait <= 0:
+                    for bucket in buckets:
+                        bucket._last_slot = now
+                    return
+            self.sleep(min(wait, TURN_CHECK))
 
     def observe(self, keys, url, headers, status=None):
         """Correct the models from a response's rate-limit headers (also call it for failed attempts).
@@ -343,6 +368,7 @@ class Pacer:
             bucket = self._bucket(key, now, create=True)
             if bucket is None:  # a policy without documented limits: assume a one-minute bucket
                 bucket = self._buckets[key] = _Bucket(max(remaining, 1), max(remaining, 1) / 60.0, now)
+                bucket.shared_by_others = _shareable(key)
             if fresh:
                 bucket.pending = 1  # this request was not reserved in a bucket that did not exist yet
             bucket.correct(remaining, now, None if fresh else seqs.get(key), sent)
