@@ -216,3 +216,103 @@ def _kill_group(pgid, sig):
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def run_many(cmds, envs, cwd=None, log_paths=None, timeout=None, interval=0.5):
+    """Start every command of ``cmds`` at once (each with its env of ``envs``), as AWX starts the jobs of a sliced
+    job template, and wait for all; return ``(results, total)``: one :class:`Result` per command (its own wall, its
+    tree's CPU by ``wait4()``, its max RSS) and a :class:`Result` of the whole: wall to the last end, CPU summed
+    (orphans re-parented to this process included, not attributed to one command), peak PSS of every tree at once."""
+    subreaper = _subreaper(True)
+    known = set(_children_map().get(os.getpid(), ()))
+    started = time.monotonic()
+    procs = []
+    for i, cmd in enumerate(cmds):
+        log = open(log_paths[i], 'wb') if log_paths else subprocess.DEVNULL
+        try:
+            procs.append(
+                subprocess.Popen(
+                    cmd,
+                    env=envs[i],
+                    cwd=cwd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        finally:
+            if log_paths:
+                log.close()
+    mine = set(p.pid for p in procs)
+    peak = {'pss': 0, 'rss': 0, 'procs': 0}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            pids = []
+            for p in list(mine) + _adopted(known | mine):
+                pids.extend(tree(p))
+            mem = [_memory(p) for p in pids]
+            peak['rss'] = max(peak['rss'], sum(m[0] for m in mem))
+            peak['pss'] = max(peak['pss'], sum(m[1] for m in mem))
+            peak['procs'] = max(peak['procs'], len(pids))
+            done.wait(interval)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    deadline = started + timeout if timeout else None
+    ends, usages, timed_out = {}, {}, False
+    while len(ends) < len(procs):
+        for p in procs:
+            if p.pid in ends:
+                continue
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid == p.pid:
+                ends[p.pid] = time.monotonic() - started
+                usages[p.pid] = (os.waitstatus_to_exitcode(status), usage)
+        if deadline and time.monotonic() > deadline and not timed_out:
+            timed_out = True
+            for p in procs:
+                _kill_group(p.pid, signal.SIGKILL)
+        time.sleep(0.1)
+    known |= mine
+    orphan_user, orphan_sys = _reap_adopted(known, time.monotonic() + 15) if subreaper else (0.0, 0.0)
+    if subreaper:
+        _subreaper(False)
+    done.set()
+    sampler.join()
+    results = []
+    for p in procs:
+        rc, usage = usages[p.pid]
+        _kill_group(p.pid, signal.SIGKILL)
+        cpu = usage.ru_utime + usage.ru_stime
+        results.append(
+            Result(
+                returncode=rc,
+                timed_out=timed_out,
+                wall=ends[p.pid],
+                cpu=cpu,
+                cpu_user=usage.ru_utime,
+                cpu_sys=usage.ru_stime,
+                orphan_cpu=0.0,
+                max_rss_mb=usage.ru_maxrss / 1024.0,
+                peak_tree_pss_mb=None,
+                peak_tree_rss_mb=None,
+                peak_procs=None,
+            )
+        )
+    total = Result(
+        returncode=max(r.returncode for r in results) if results else 0,
+        timed_out=timed_out,
+        wall=max(ends.values()) if ends else 0.0,
+        cpu=sum(r.cpu for r in results) + orphan_user + orphan_sys,
+        cpu_user=sum(r.cpu_user for r in results) + orphan_user,
+        cpu_sys=sum(r.cpu_sys for r in results) + orphan_sys,
+        orphan_cpu=orphan_user + orphan_sys,
+        max_rss_mb=max((r.max_rss_mb for r in results), default=0.0),
+        peak_tree_pss_mb=peak['pss'] / 2**20,
+        peak_tree_rss_mb=peak['rss'] / 2**20,
+        peak_procs=peak['procs'],
+    )
+    return results, total

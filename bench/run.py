@@ -73,6 +73,8 @@ ALL = (
     'run_command',
     'offline_rescue',
 )
+# Contenders run only when named (--contenders): not part of `make bench`'s default set.
+OPTIONAL = ('slices',)
 # Latency profiles. "real": azure-facts.md section 6 (a VM write ~15 s, a new key in the guest's status ~90 s after,
 # the instance view answers once with the status from before each write, operations say Retry-After 10, a VMAccess
 # handler run ~30 s as the simulator's default). "quick": short latencies for development only.
@@ -108,6 +110,7 @@ LABELS = {
     'break_glass': 'proxy_agent_settings: switch to Audit (break-glass)',
     'run_command': 'run_command: a short script on every VM (one batch task)',
     'offline_rescue': 'offline_rescue: N unbootable VMs repaired offline (one batch task)',
+    'slices': 'reset_proxy_agent_keys in K job slices at once (one principal), reports merged',
 }
 RUN_COMMAND_SCRIPT_SECONDS = 5  # the bench script's "sleep 5" at script_time_scale 1
 START_KID, TARGET_KID = 1, 2  # generated VMs start at keyIncarnationId 1; every reset contender raises it to 2
@@ -412,6 +415,120 @@ def run_collection_report(ctx):
 def run_collection_no_preflight(ctx):
     """The key reset without the preflight (issue 21): the row to read the preflight's cost against."""
     return run_collection(ctx, 'collection_no_preflight', {'proxy_agent_key_recovery_preflight': False})
+
+
+def slice_inventories(ctx, k):
+    """K inventories as AWX slices one: host i of the inventory in slice i mod K."""
+    paths = []
+    for j in range(k):
+        ids = [vm_id for i, vm_id in enumerate(ctx.ids) if i % k == j]
+        paths.append(write_inventory(os.path.join(ctx.work, 'slice-%d.yml' % j), ids, sys.executable))
+    return paths
+
+
+def run_slices(ctx):
+    """Issue 25: the key reset as K job slices started at once (AWX's sliced job template: K ansible-playbook jobs,
+    host i in slice i mod K), each with its own HOME (its own token cache, as K execution nodes) but the same
+    service principal, so that the slices share its throttling buckets per subscription, as on Azure; then the
+    slices' run reports merged into one (playbook vmrescue.azure.merge_reports, the workflow's last node).
+    The floor is that of one controller: the buckets are the principal's, however many controllers share them."""
+    k = ctx.args.slices
+    fl = floors.key_reset(ctx.cfg, ctx.n, subscriptions=ctx.subs)
+    inventories = slice_inventories(ctx, k)
+    reports = [os.path.join(ctx.work, 'slice-%d-report.json' % j) for j in range(k)]
+    cmds, envs, extras = [], [], []
+    for j in range(k):
+        extra = json.dumps(
+            {
+                'proxy_agent_key_recovery_mode': 'incarnation',
+                'proxy_agent_key_recovery_key_incarnation_id': TARGET_KID,
+                'proxy_agent_key_recovery_report_path': reports[j],
+            }
+        )
+        extras.append(extra)
+        cmds.append(ctx.playbook('-i', inventories[j], 'vmrescue.azure.reset_proxy_agent_keys', '-e', extra))
+        envs.append(ctx.cold_env('slices_%d' % j))
+    merged = os.path.join(ctx.work, 'merged-report.json')
+    merge_cmd = ctx.playbook(
+        'vmrescue.azure.merge_reports', '-e', json.dumps({'report_paths': reports, 'merged_report_path': merged})
+    )
+    with Fresh(ctx.sim) as fresh:
+        ms, m = measure.run_many(
+            cmds,
+            envs,
+            cwd=ctx.work,
+            log_paths=[ctx.log('slices_%d' % j) for j in range(k)],
+            timeout=max(900, 10 * fl.seconds),
+        )
+        counters = fresh.counters()
+        accepted = accepted_writes(ctx.sim)
+    mm = measure.run(merge_cmd, env=ctx.cold_env('slices_merge'), cwd=ctx.work, log_path=ctx.log('slices_merge'))
+    summaries = [recap(ctx.log('slices_%d' % j))[2] for j in range(k)]
+    raised, latched = fleet_state(ctx.sim, ctx.ids)
+    failed = sum((s or {}).get('failed', 0) for s in summaries)
+    changed = sum((s or {}).get('changed', 0) for s in summaries)
+    notes = ['%d slices at once' % k]
+    if any(s is None for s in summaries):
+        notes.append('%d slice(s) printed no summary' % sum(1 for s in summaries if s is None))
+    if changed != ctx.n:
+        notes.append('changed %d of %d' % (changed, ctx.n))
+    r = row('slices', ctx.n, m, counters, failed, ctx.n - latched, fl)
+    r['slices'] = k
+    r['slice_walls'] = [x.wall for x in ms]
+    r['slice_cpu'] = [x.cpu for x in ms]
+    r['slice_slowest_steps'] = [task_times(os.path.join(ctx.work, 'slices_%d.tasks.tsv' % j)) for j in range(k)]
+    # the simulator counts a refused (429) write as a write too: a key raised twice is a VM with two accepted writes
+    r['writes_per_vm'] = sum(accepted.values()) / float(ctx.n)
+    r['extra_writes'] = sum(c - 1 for c in accepted.values() if c > 1)
+    r['merge_wall'] = mm.wall
+    r['merged'] = _merged_facts(merged)
+    notes.append(
+        'slice walls %s s; CPU summed over slices %.1f s (%.1f ms per VM); %.3f accepted writes per VM (%d beyond '
+        '1: keys raised twice); merge: %.1f s, %s'
+        % (
+            ', '.join('%.1f' % x.wall for x in ms),
+            m.cpu,
+            1000.0 * m.cpu / ctx.n,
+            r['writes_per_vm'],
+            r['extra_writes'],
+            mm.wall,
+            r['merged']['text'],
+        )
+    )
+    r['note'] = '; '.join(notes)
+    return r, [
+        "%d x `ansible-playbook -i slice-<j>.yml -f %d vmrescue.azure.reset_proxy_agent_keys -e '%s'` at once (slice "
+        'j: host i with i mod %d = j; report path per slice), then `ansible-playbook vmrescue.azure.merge_reports '
+        '-e report_paths=[...] -e merged_report_path=merged-report.json`'
+        % (k, ctx.forks, extras[0].replace(reports[0], 'slice-<j>-report.json'), k)
+    ]
+
+
+def accepted_writes(sim):
+    """{VM path: writes the simulator accepted (status < 400)} from its request log."""
+    out = {}
+    for entry in sim.control.requests():
+        if entry['method'] in ('PATCH', 'PUT') and entry.get('status') and entry['status'] < 400:
+            path = entry['path'].split('?')[0].lower()
+            out[path] = out.get(path, 0) + 1
+    return out
+
+
+def _merged_facts(path):
+    """What the merged report says: targets, runs, conflicts (or why there is none)."""
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError) as exc:
+        return {'text': 'no merged report (%s)' % exc}
+    out = {
+        'targets': len(doc.get('targets') or []),
+        'runs': len(doc.get('runs') or []),
+        'conflicts': len(doc.get('conflicts') or []),
+        'counts': doc.get('counts'),
+    }
+    out['text'] = '%d targets from %d runs, %d conflicts' % (out['targets'], out['runs'], out['conflicts'])
+    return out
 
 
 def run_collection(ctx, name='collection', more=None):
@@ -1588,7 +1705,18 @@ def parse_args(argv):
     )
     p.add_argument('--sizes', default='100,1000', help='fleet sizes, comma-separated (default 100,1000)')
     p.add_argument('--forks', type=int, default=20, help='Ansible forks and xargs -P for every contender (20)')
-    p.add_argument('--contenders', default=','.join(ALL), help='subset of: ' + ','.join(ALL))
+    p.add_argument(
+        '--contenders',
+        default=','.join(ALL),
+        help='subset of: %s (default: all but %s)' % (','.join(ALL + OPTIONAL), ','.join(OPTIONAL)),
+    )
+    p.add_argument(
+        '--slices',
+        type=int,
+        default=4,
+        help='contender slices: the fleet split over K concurrent ansible-playbook jobs, host i in slice i mod K, '
+        'as AWX slices a job template (4)',
+    )
     p.add_argument(
         '--quick',
         action='store_true',
@@ -1634,13 +1762,15 @@ def parse_args(argv):
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(',') if s.strip()]
     args.contenders = [c.strip() for c in args.contenders.split(',') if c.strip()]
-    bad = set(args.contenders) - set(ALL)
+    bad = set(args.contenders) - set(ALL + OPTIONAL)
     if bad:
         p.error('unknown contender(s): %s' % ', '.join(sorted(bad)))
     if args.docs is None:
         args.docs = any(n >= 100 for n in args.sizes)
     if args.subscriptions < 1:
         p.error('--subscriptions must be 1 or more')
+    if args.slices < 1:
+        p.error('--slices must be 1 or more')
     args.profile = 'quick' if args.quick else 'real'
     return args
 
@@ -1839,6 +1969,7 @@ def run_size(args, n, cfg_in):
                     'break_glass': run_break_glass,
                     'run_command': run_run_command,
                     'offline_rescue': run_offline_rescue,
+                    'slices': run_slices,
                 }[name](ctx)
             if r is None:
                 res['skipped'].extend(cmds)

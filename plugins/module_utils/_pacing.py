@@ -8,14 +8,29 @@ resource (one-minute buckets such as ``UpdateVM`` 1500 + 500/min). A client that
 bucket and then collides with 429s and ``Retry-After`` waits. The ``Pacer`` keeps a model of each bucket, spaces
 requests of the same kind so that the bucket is not driven below a small reserve, and corrects its model from
 the ``x-ms-ratelimit-remaining-subscription-reads|writes|deletes`` and ``x-ms-ratelimit-remaining-resource``
-headers of every response. 429s that still happen (another client on the same principal) are handled by
-azure-core's RetryPolicy with ``Retry-After``; the pacer only learns from their headers.
+headers of every response. 429s that still happen are handled by azure-core's RetryPolicy with ``Retry-After``;
+the pacer only learns from their headers.
+
+Several controllers on one principal (AWX job slices, issue 25) draw from the same buckets: the headers are the
+shared truth. Each reservation is numbered; a response's remaining count, less this client's reservations made
+after it, plus the refill since it was sent, is the bucket now, whatever order the responses come back in: the
+model is set to it, up or down. What the model expected and the header shows differ by what other clients took:
+per response it sizes the reserve (what they take in ``REACTION`` seconds); summed over a window (the differences
+telescope: the rounding of the header does not add up) it gives their rate (``shared``), which the model's refill
+leaves to them (additive increase, multiplicative decrease of this client's part). While others draw, each client
+also paces itself from the level the last header showed (the whole rate ``LEVEL_SPAN`` of the bucket above its
+reserve, less below): the same rule from the same level, so N clients settle at equal paces whose sum is the rate,
+and the part of a client that finishes goes to the others as soon as the level rises (no turn is booked ahead: a
+waiting request re-reads the pace). Only the gateway's and Compute's per-subscription buckets are shared; a
+per-resource (VM) bucket is one client's. Alone, a client takes the whole rate as before.
 
 Public names (kept stable):
 
 - ``Pacer(reserve=..., clock=time.monotonic, sleep=time.sleep)``: thread-safe; one per ArmClient (shared by all
   threads of a batch). ``acquire(method, url) -> keys`` blocks until the request may go; ``observe(keys, url,
   headers)`` after the response; ``stats`` (``waits``, ``waited_seconds``).
+- ``SHARE_WINDOW``, ``MIN_SHARE``, ``REACTION``, ``INCREASE``, ``DECREASE``, ``LEVEL_SPAN``, ``TURN_CHECK``: how the rate other
+  clients draw is learned and left to them.
 - ``PacingPolicy(pacer)``: the azure-core pipeline policy (placed after the RetryPolicy so that every attempt is
   paced).
 - ``GATEWAY_LIMITS``, ``COMPUTE_LIMITS``: the documented fallback (burst, refill per second) values.
@@ -84,6 +99,17 @@ def compute_policy(method, path):
     return 'UpdateVM'
 
 
+# Other clients of the same principal (job slices): their rate is learned over windows of SHARE_WINDOW seconds; at
+# least MIN_SHARE of a bucket's rate stays this client's; the reserve grows by what they take in REACTION seconds.
+SHARE_WINDOW = 2.0
+MIN_SHARE = 0.05
+REACTION = 2.0
+# Sharing: a client's pace is the whole rate with the bucket LEVEL_SPAN of its size above the reserve, less below.
+LEVEL_SPAN = 0.3
+TURN_CHECK = 0.5  # seconds: a request waiting for its turn re-reads the pace at least this often
+INCREASE, DECREASE = 0.05, 0.5  # per window: this client's part grows by 5% of the rate, or is halved
+
+
 class _Bucket:
     """A token-bucket model. ``tokens`` may go below zero: that is the queue of reserved, not yet due, slots."""
 
@@ -93,36 +119,122 @@ class _Bucket:
         self.tokens = float(burst)
         self.stamp = now
         self.pending = 0  # requests admitted whose response has not been observed yet
+        self.seq = 0  # reservations made so far: a request's number says which of ours the server saw before it
+        self.shared = 0.0  # tokens per second other clients draw from this bucket (learned from the headers)
+        self._drift, self._drift_since, self._drift_seen, self._seq_since = 0.0, now, 0, 0
+        self.others_now, self._seen_at = 0.0, now  # the others' rate from the last observations (fast, for the reserve)
+        self.shared_by_others = True  # Pacer._bucket: False for a per-resource bucket
+        self.level, self._last_slot = float(burst), now  # what the last header showed; this client's last slot
+
+    def rate_now(self):
+        """The refill left to this client: the bucket's rate less what the others draw."""
+        return max(self.rate * MIN_SHARE, self.rate - self.shared)
 
     def refill(self, now):
         if now > self.stamp:
-            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate_now())
             self.stamp = now
 
     def floor(self, reserve):
-        """Tokens kept in reserve: ``reserve`` for the large gateway buckets, 1 for small per-resource ones."""
-        return min(float(reserve), max(1.0, self.burst / 50.0))
+        """Tokens kept in reserve: ``reserve`` for the large gateway buckets, 1 for small per-resource ones; more
+        when other clients draw from the bucket (what they take while this one reacts, at most a fifth of it)."""
+        base = min(float(reserve), max(1.0, self.burst / 50.0))
+        others = max(self.shared, self.others_now)
+        if others > 0:
+            base = min(max(base, self.burst / 5.0), base + others * REACTION)
+        return base
 
     def reserve(self, now, reserve):
-        """Take one token; return the seconds to wait before the request may be sent."""
+        """Take one token; return (the seconds to wait before the request may be sent, its number)."""
         self.refill(now)
         self.tokens -= 1
         self.pending += 1
+        self.seq += 1
         floor = self.floor(reserve)
-        if self.tokens >= floor:
-            return 0.0
-        return (floor - self.tokens) / self.rate if self.rate > 0 else 60.0
+        rate = self.rate_now()
+        wait = 0.0 if self.tokens >= floor else ((floor - self.tokens) / rate if rate > 0 else 60.0)
+        return wait, self.seq
 
-    def correct(self, remaining, now):
-        """The server says ``remaining`` tokens are left after counting this request."""
+    def turn(self, now, reserve):
+        """While other clients draw from the bucket: this client's pace from the level all of them see, the same
+        rule for each, so k clients settle at the same pace (the level where k paces make the rate) and one that
+        finishes leaves its part to the others at once. Seconds until the next request's turn (0: now); no slot is
+        booked ahead, so a faster pace applies to requests already waiting."""
+        if self.others_now < 1.0 / SHARE_WINDOW and self.shared <= 0:
+            return 0.0  # alone: the token model paces
+        span = max(1.0, self.burst * LEVEL_SPAN)
+        pace = self.rate * min(1.0, max(MIN_SHARE, (self.level - self.floor(reserve)) / span))
+        return max(0.0, self._last_slot + 1.0 / pace - now)
+
+    def correct(self, remaining, now, seq=None, sent=None):
+        """The server says ``remaining`` tokens were left after counting request number ``seq`` (sent at ``sent``;
+        None: a request this model did not number)."""
         self.refill(now)
         self.pending = max(0, self.pending - 1)
-        # Requests admitted after this one may not have reached the server yet: count them as spent.
-        estimate = remaining - self.pending
-        if estimate < self.tokens:
-            self.tokens = float(estimate)
-        elif self.pending == 0 and remaining > self.tokens:
-            self.tokens = min(self.burst, float(remaining))  # nothing in flight: the server's count is exact
+        if seq is None:
+            # Requests admitted after this one may not have reached the server yet: count them as spent.
+            estimate = remaining - self.pending
+            if estimate < self.tokens:
+                self.tokens = float(estimate)
+            elif self.pending == 0 and remaining > self.tokens:
+                self.tokens = min(self.burst, float(remaining))  # nothing in flight: the server's count is exact
+            return
+        # ours reserved after it were counted after it (or are still to come); the bucket refilled since it was sent
+        estimate = remaining - (self.seq - seq) + self.rate_now() * max(0.0, now - (sent if sent is not None else now))
+        estimate = min(self.burst, estimate)
+        self.level = float(remaining)
+        if self.shared_by_others:
+            self._sense(self.tokens - estimate, now)
+            self._learn(self.tokens - estimate, now)
+        self.tokens = estimate
+
+    def hold(self, tokens):
+        """Set the model to ``tokens`` on purpose (the wait a 429 asks for): not a sign of what others took."""
+        self._drift += self.tokens - tokens
+        self.tokens = tokens
+
+    def _sense(self, drift, now):
+        """The others' rate now, from each observation (beyond the header's rounding of one token), smoothed over
+        about a second: it sizes the reserve at once, before a window has taught ``shared``."""
+        span = now - self._seen_at
+        self._seen_at = now
+        rate = max(0.0, drift - 1.0) / max(span, 0.01)
+        self.others_now += (rate - self.others_now) * min(1.0, span / REACTION)
+
+    def _learn(self, drift, now):
+        """Once per window: what the model expected less what the server shows, summed, is what the others took
+        beyond ``shared``; with this client's own reservations, it says whether the clients together ask more than
+        the rate. Additive increase, multiplicative decrease of this client's part (``rate - shared``): the same
+        signal for every client, so their parts converge to equal ones (AIMD) and their sum to the rate."""
+        self._drift += drift
+        self._drift_seen += 1
+        span = now - self._drift_since
+        if span < SHARE_WINDOW or self._drift_seen < 3:
+            return
+        others = max(0.0, self.shared + self._drift / span) if abs(self._drift) >= 1.0 else self.shared
+        own = (self.seq - self._seq_since) / span
+        mine = self.rate - self.shared
+        if others >= 1.0 / SHARE_WINDOW and others + own > self.rate * (1 + MIN_SHARE):
+            mine *= DECREASE  # together over the rate: every client gives up the same fraction
+        elif others < 1.0 / SHARE_WINDOW:
+            mine = self.rate  # alone on the bucket (the others finished): the whole rate at once
+        else:
+            mine += self.rate * INCREASE  # every client takes the same step
+        self.shared = self.rate - min(self.rate, max(self.rate * MIN_SHARE, mine))
+        self._drift, self._drift_since, self._drift_seen, self._seq_since = 0.0, now, 0, self.seq
+
+
+def _shareable(key):
+    """Whether other clients can draw from the bucket ``key``: the gateway's and Compute's per subscription; a
+    per-resource bucket (one VM) is one slice's alone, so its differences are not others' use."""
+    return key[0] == 'gw' or key[2].endswith('Subscription1Min')
+
+
+class _Ticket(list):
+    """The keys of one request (a list, as before), with the number it has in each bucket and when it was sent."""
+
+    seqs = None
+    sent = None
 
 
 class Pacer:
@@ -160,12 +272,14 @@ class Pacer:
             if limits is None:
                 return None
             bucket = self._buckets[key] = _Bucket(limits[0], limits[1], now)
+            bucket.shared_by_others = _shareable(key)
         return bucket
 
     def acquire(self, method, url):
         """Reserve a slot in every bucket the request draws from, sleep until it is due; return its keys."""
         path = url.split('?', 1)[0]
-        keys = self._keys(method.upper(), path)
+        keys = _Ticket(self._keys(method.upper(), path))
+        keys.seqs = {}
         with self._lock:
             now = self.clock()
             wait = 0.0
@@ -173,13 +287,30 @@ class Pacer:
                 # Gateway buckets always exist (documented fallback); Compute buckets once a header showed them.
                 bucket = self._bucket(key, now, create=key[0] == 'gw')
                 if bucket is not None:
-                    wait = max(wait, bucket.reserve(now, self.reserve))
+                    slot, keys.seqs[key] = bucket.reserve(now, self.reserve)
+                    wait = max(wait, slot)
             if wait > 0:
                 self.stats['waits'] += 1
                 self.stats['waited_seconds'] += wait
         if wait > 0:
             self.sleep(wait)
+        self._take_turn(keys)
+        keys.sent = self.clock()
         return keys
+
+    def _take_turn(self, keys):
+        """Wait for this client's turn in every bucket that paces it (``_Bucket.turn``), re-checked at least every
+        ``TURN_CHECK`` seconds as the level changes; then mark the turn taken."""
+        while True:
+            with self._lock:
+                now = self.clock()
+                buckets = [self._buckets[k] for k in keys.seqs if k in self._buckets]
+                wait = max([b.turn(now, self.reserve) for b in buckets] or [0.0])
+                if wait <= 0:
+                    for bucket in buckets:
+                        bucket._last_slot = now
+                    return
+            self.sleep(min(wait, TURN_CHECK))
 
     def observe(self, keys, url, headers, status=None):
         """Correct the models from a response's rate-limit headers (also call it for failed attempts).
@@ -196,7 +327,7 @@ class Pacer:
                     now = self.clock()
                     for bucket in emptied:
                         bucket.refill(now)
-                        bucket.tokens = bucket.floor(self.reserve) + 1 - retry_after * bucket.rate
+                        bucket.hold(bucket.floor(self.reserve) + 1 - retry_after * bucket.rate_now())
 
     def _observe(self, keys, url, headers):
         """Correct the models; return the buckets the headers show empty."""
@@ -204,6 +335,8 @@ class Pacer:
         get = headers.get if headers is not None else (lambda _k: None)
         emptied = []
         now = self.clock()
+        seqs = getattr(keys, 'seqs', None) or {}
+        sent = getattr(keys, 'sent', None)
         for key in keys:
             if key[0] == 'gw':
                 value = get(GATEWAY_HEADERS[key[2]])
@@ -212,7 +345,7 @@ class Pacer:
                 if remaining is None:
                     bucket.pending = max(0, bucket.pending - 1)
                 else:
-                    bucket.correct(remaining, now)
+                    bucket.correct(remaining, now, seqs.get(key), sent)
                     if remaining <= 0:
                         emptied.append(bucket)
         compute = parse_compute_header(get(COMPUTE_HEADER))
@@ -235,9 +368,10 @@ class Pacer:
             bucket = self._bucket(key, now, create=True)
             if bucket is None:  # a policy without documented limits: assume a one-minute bucket
                 bucket = self._buckets[key] = _Bucket(max(remaining, 1), max(remaining, 1) / 60.0, now)
+                bucket.shared_by_others = _shareable(key)
             if fresh:
                 bucket.pending = 1  # this request was not reserved in a bucket that did not exist yet
-            bucket.correct(remaining, now)
+            bucket.correct(remaining, now, None if fresh else seqs.get(key), sent)
             if remaining <= 0:
                 emptied.append(bucket)
         return emptied

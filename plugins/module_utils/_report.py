@@ -15,7 +15,7 @@ Public names (kept stable):
   (``mask_options`` / ``mask_loose``; ``targets`` is dropped: each target is an entry); ``run``: more run fields
   (``check_mode``); ``secrets``: values scrubbed from the whole document (belt and braces: results are scrubbed).
 - ``markdown(report) -> str``: the human view (header, counts by outcome and reason code, one row per target, the
-  message of each skipped / failed target).
+  message of each skipped / failed target; a merged report's runs and conflicts, ``_report_merge``).
 - ``to_json(report) -> str``: the JSON text (run keys indented, one line per target).
 - ``write(path, report, option='report') -> (json_path, md_path)``: both files, each atomically (temp file +
   rename), mode 0600; ``ReportError`` naming ``option`` when the directory does not exist or cannot be written.
@@ -310,6 +310,32 @@ def _target_rows(targets):
         )
 
 
+def _merged_lines(report):
+    """A merged report's runs (``_report_merge``), one row each."""
+    if not report.get('runs'):
+        return []
+    rows = [
+        (i, r.get('source'), r.get('kind'), r.get('started'), r.get('finished'), (r.get('counts') or {}).get('total'))
+        for i, r in enumerate(report['runs'])
+    ]
+    return ['', '## Runs merged', ''] + _table(('Run', 'Report', 'Kind', 'Started', 'Finished', 'Targets'), rows)
+
+
+def _conflict_lines(report):
+    """A merged report's targets found in more than one run: each run's outcome."""
+    if not report.get('conflicts'):
+        return []
+    lines = ['', '## Targets in more than one run (conflicts)', '']
+    for item in report['conflicts']:
+        seen = '; '.join(
+            'run %s: %s / %s'
+            % (e.get('run'), (e.get('outcome') or {}).get('status'), (e.get('outcome') or {}).get('reason_code'))
+            for e in item.get('entries') or []
+        )
+        lines.append('- **%s**: %s' % (cell(item.get('name') or item.get('id')), cell(seen)))
+    return lines
+
+
 def markdown(report):
     """The human view of a report, for a change ticket (GitHub-flavoured Markdown tables)."""
     found = report.get('counts') or {}
@@ -318,9 +344,11 @@ def markdown(report):
     lines += _table(('Outcome', 'Targets'), [(s, n) for s, n in (found.get('by_status') or {}).items() if n])
     lines += ['', '## Counts by reason code', '']
     lines += _table(('Reason code', 'Targets'), sorted((found.get('by_reason_code') or {}).items()))
+    lines += _merged_lines(report)
     lines += ['', '## Targets', '']
     header = ('VM', 'Resource group', 'Outcome', 'Reason code', 'Correlation IDs of its writes')
     lines += _table(header, _target_rows(report.get('targets') or []))
+    lines += _conflict_lines(report)
     trouble = [t for t in report.get('targets') or [] if t['outcome'].get('status') in ('skipped', 'failed')]
     if trouble:
         lines += ['', '## Skipped and failed targets', '']

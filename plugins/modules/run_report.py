@@ -19,6 +19,11 @@ description:
   - For results gathered on the controller, for example from the host variables where each host registered its
     M(vmrescue.azure.batch_result). A single batch task can write its own report with its C(report) option
     (O(vmrescue.azure.proxy_agent_key_reset#module:report)); the recovery roles write one with C(<role>_report_path).
+  - With O(reports) instead of O(results), it merges run reports into one (AWX job slices, each writing its own
+    report), with each target once, the runs listed under C(runs), the counts over the merged targets, and a target
+    found in more than one report (the same VM in two slices by mistake) listed under C(conflicts) with every run's
+    outcome, and warned about; never dropped. The playbook C(vmrescue.azure.merge_reports) does that for a sliced
+    workflow's last node; the filter P(vmrescue.azure.merge_reports#filter) returns the merged document.
   - Runs on the controller only; it never connects to the host. Run it once (C(run_once)).
   - The files are written atomically (a temporary file renamed over the path), mode C(0600). The results of this
     collection's modules never hold a secret (they are masked by the modules); O(options) is shown without any key
@@ -31,8 +36,15 @@ options:
         (the entry's C(result) is used; a host without one gets the entry's outcome).
       - A result of M(vmrescue.azure.batch_result) with C(fail_on_failure=false) counts as failed when its
         C(failed_target) is true.
+      - Exactly one of O(results) and O(reports) is required.
     type: raw
-    required: true
+  reports:
+    description:
+      - Run report JSON files (written by this collection) to merge into one report at O(path), instead of
+        O(results). The same file given twice is read once; O(path) itself is left out (a glob over the slices'
+        directory may match it). O(kind) left at its default keeps the runs' kind.
+    type: list
+    elements: path
   path:
     description:
       - The JSON file to write. Its directory must exist. The Markdown view is written next to it, with C(.md)
@@ -74,6 +86,12 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Merge the run reports of the job slices into one
+  vmrescue.azure.run_report:
+    reports: "{{ query('ansible.builtin.fileglob', '/shared/reports/keys-slice-*.json') }}"
+    path: /shared/reports/keys-merged.json
+  run_once: true
+
 - name: Write the run report of the play's hosts, from the result each host registered
   vmrescue.azure.run_report:
     results: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'key_result'))) }}"
@@ -106,6 +124,16 @@ counts:
   returned: success
   sample: {"total": 3, "by_status": {"done": 2, "pending": 0, "unchanged": 0, "skipped": 0, "failed": 1},
            "by_reason_code": {"latched": 2, "scope_locked": 1}}
+runs:
+  description: With O(reports), the number of run reports merged.
+  type: int
+  returned: success, with O(reports)
+conflicts:
+  description: With O(reports), the targets found in more than one report, each with its C(id), C(name), C(runs)
+    (the indexes of the reports), C(same_outcome) and C(entries) (each run's outcome and requests).
+  type: list
+  elements: dict
+  returned: success, with O(reports)
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -114,7 +142,8 @@ from ansible.module_utils.basic import AnsibleModule
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            results=dict(type='raw', required=True),
+            results=dict(type='raw'),
+            reports=dict(type='list', elements='path'),
             path=dict(type='path', required=True),
             kind=dict(type='str', default='playbook'),
             options=dict(type='dict', default={}),
