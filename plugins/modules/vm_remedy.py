@@ -12,7 +12,7 @@ author:
   - vmrescue.azure developers (@vmrescue)
 description:
   - Applies one platform remedy (a rung of the escalation ladder) to a VM or Uniform scale-set instance, then waits
-    for its VM agent to report C(Ready) again after the rung (a status time after the POST: not the stale status from
+    for its VM agent to report C(Ready) again after the rung (a status time after the POST, never the stale status from
     before it) and its provisioning state not C(Failed), and returns RV(recovered).
   - V(restart) restarts the guest (its VM agent starts again, the documented first step for an agent that stopped
     responding). V(reapply) (VMs only) makes Azure send the VM its goal state again (the documented remedy for a VM in

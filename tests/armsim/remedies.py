@@ -52,9 +52,8 @@ does brings it back, e.g. an agent disabled in the guest); ``vm_agent_status: re
 
 import uuid
 
-from .util import iso_now
-
 from .health import HealthState
+from .util import iso_now
 
 # vm_agent fleet values -> the fault that keeps the agent Not Ready (None: Ready)
 AGENT_FAULTS = {'ready': None, 'not_ready': 'not_ready', 'hung': 'hung', 'goal_state': 'goal_state', 'host': 'host'}

@@ -26,12 +26,15 @@ def test_a_status_reported_after_the_post_is_back():
     assert engine._back(view('2026-12-07T12:00:00.5000010Z'), SENT) is True  # 7 digits, Z: 1 µs after
 
 
-@pytest.mark.parametrize('time', [
-    '2026-12-07T11:59:30.0000000+00:00',  # from before the rung
-    '2026-12-07T12:00:00.5000000+00:00',  # the very moment: not after it
-    '2026-12-07T12:00:00.5000009+00:00',  # past the microsecond: dropped, so not after (the safe side)
-    '2026-12-07T13:00:00.4000000+01:00',  # an offset: 12:00:00.4 UTC
-])
+@pytest.mark.parametrize(
+    'time',
+    [
+        '2026-12-07T11:59:30.0000000+00:00',  # from before the rung
+        '2026-12-07T12:00:00.5000000+00:00',  # the very moment: not after it
+        '2026-12-07T12:00:00.5000009+00:00',  # past the microsecond: dropped, so not after (the safe side)
+        '2026-12-07T13:00:00.4000000+01:00',  # an offset: 12:00:00.4 UTC
+    ],
+)
 def test_a_stale_ready_is_not_back(time):
     assert engine._back(view(time), SENT) is False
     why = engine._stale(engine._vm.agent_status(view(time).instance_view), SENT)

@@ -116,7 +116,9 @@ def _state(view):
     return dict(
         power_state=view.power,
         provisioning_state=view.provisioning_state,
-        vm_agent=dict(ready=agent['ready'], status=agent['display_status'], message=agent['message'], time=agent['time']),
+        vm_agent=dict(
+            ready=agent['ready'], status=agent['display_status'], message=agent['message'], time=agent['time']
+        ),
     )
 
 
