@@ -9,7 +9,7 @@ polls. Azure-AsyncOperation first, else Location (the ARM async contract, azure-
 ``_rescue/operations.py`` (issue 24) so that a domain package (``_remedy``) shares it.
 
 Public names: ``write_steps(client, method, path, body=None, api_version=..., if_match=None, timeout=1800,
-clock=time.monotonic)``, ``wait_operation(client, response, timeout, clock)``, ``POLL_MAX``, ``BUSY_ATTEMPTS``.
+clock=time.monotonic, on_send=None)``, ``wait_operation(client, response, timeout, clock)``, ``POLL_MAX``, ``BUSY_ATTEMPTS``.
 """
 
 from __future__ import annotations
@@ -32,14 +32,17 @@ def _retry_after(headers):
 
 
 def write_steps(client, method, path, body=None, api_version=API_VERSION, if_match=None, timeout=1800,
-                clock=time.monotonic):  # fmt: skip
+                clock=time.monotonic, on_send=None):  # fmt: skip
     """One write, then its operation polled (a step generator); returns the final body (or the write's).
 
     A write refused because another operation runs on the resource (409, ``_vm.is_busy``: the record's own tag
     write, a concurrent run) is sent again after ``_vm.busy_delay`` (yielded, no worker held), at most
-    ``BUSY_ATTEMPTS`` times; a 412 is the caller's (it must decide again on a fresh read)."""
+    ``BUSY_ATTEMPTS`` times; a 412 is the caller's (it must decide again on a fresh read). ``on_send()``, when
+    given, is called just before each attempt is sent (the last call precedes the write that was accepted)."""
     attempt = 0
     while True:
+        if on_send is not None:
+            on_send()
         try:
             resp = client.request(method, path, api_version=api_version, body=body, if_match=if_match)
             break

@@ -12,7 +12,8 @@ author:
   - vmrescue.azure developers (@vmrescue)
 description:
   - Applies one platform remedy (a rung of the escalation ladder) to a VM or Uniform scale-set instance, then waits
-    for its VM agent to report C(Ready) (and its provisioning state not C(Failed)) and returns RV(recovered).
+    for its VM agent to report C(Ready) again after the rung (a status time after the POST, never the stale status from
+    before it) and its provisioning state not C(Failed), and returns RV(recovered).
   - V(restart) restarts the guest (its VM agent starts again, the documented first step for an agent that stopped
     responding). V(reapply) (VMs only) makes Azure send the VM its goal state again (the documented remedy for a VM in
     provisioning state C(Failed)). V(redeploy) moves the VM to another Azure host and starts it there (a host
@@ -130,8 +131,12 @@ rung:
   type: str
 recovered:
   description:
-    - Whether the VM is back (running, VM agent Ready, provisioning state not Failed) after the rung; when it was
-      held, in check mode or when it does not run, whether it is back now.
+    - Whether the VM is back (running, VM agent Ready with a status reported after the rung, provisioning state not
+      Failed) after the rung; when it was held, in check mode or when it does not run, whether it is back now
+      (Ready, without the check of the status time).
+    - After a rung, a Ready status whose time is not after the moment the rung's POST was sent (the controller's UTC
+      clock, no skew allowed) is the status from before the rung and does not count; nor does a status without a
+      time. A controller clock ahead of Azure's can only make a fresh status look stale, never the reverse.
   returned: always
   type: bool
 held:
@@ -155,7 +160,9 @@ temporary_disk_lost:
   returned: when a rung was applied
   type: bool
 vm_agent:
-  description: The VM agent as last read (C(ready), C(status), C(message)).
+  description:
+    - The VM agent as last read (C(ready), C(status), C(message), C(time)); C(time) is when the agent last reported
+      (ARM's C(vmAgent.statuses[0].time)).
   returned: always
   type: dict
 power_state:

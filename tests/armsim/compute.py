@@ -641,7 +641,7 @@ class Compute:
                         'level': 'Info',
                         'displayStatus': 'Ready',
                         'message': 'Guest Agent is running',
-                        'time': iso_now(),
+                        'time': remedies.agent_report_time(machine),  # its last report (remedies.py)
                     }
                 ],
                 'extensionHandlers': [

@@ -374,8 +374,8 @@ class Control:
         return Response(200, [i.to_json() for i in items])
 
     def vm_refusal(self, req, rid, action):
-        """POST /_sim/vms/{id}/health {state, summary?, reason_type?, ...}; POST /_sim/vms/{id}/vm_agent {ready, fault?}
-        (remedies.AGENT_FAULTS)."""
+        """POST /_sim/vms/{id}/health {state, summary?, reason_type?, ...}; POST /_sim/vms/{id}/vm_agent {ready, fault?,
+        frozen?} (remedies.AGENT_FAULTS; frozen: the agent's status stops being reported, remedies.set_agent_status)."""
         machine = self._machine(rid)
         body = req.json()
         try:
@@ -384,6 +384,8 @@ class Control:
             else:
                 ready = bool(body.get('ready', True))
                 remedies.set_agent(machine, 'ready' if ready else (body.get('fault') or 'not_ready'))
+                if 'frozen' in body:
+                    remedies.set_agent_status(machine, 'frozen' if body['frozen'] else 'reporting')
         except ValueError as exc:
             raise ArmError(400, 'InvalidRequest', str(exc)) from None
         state = self.world.machine_state(machine)

@@ -28,7 +28,7 @@ Format (see fleets/test.yaml and fleets/demo.yaml for complete examples):
 
     The platform remedies (remedies.py; fleets/ladder.yaml): VM.vm_agent: ready|not_ready|hung|goal_state|host
     (hung: a restart cures it, goal_state: a reapply, host: a redeploy or deallocate), VM.provisioning_state: Failed
-    (a reapply cures it).
+    (a reapply cures it), VM.vm_agent_status: reporting|frozen (frozen: the last Ready status and its time stay).
 
     The agent's health beyond the key (diagnostics; see fleets/msp_diagnostics.yaml):
     VM.proxy_agent also takes fault ebpf_failed|listener_failed, denied_callers: [{user, process, endpoint:

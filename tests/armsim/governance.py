@@ -33,6 +33,7 @@ def equip(machine, spec):
     if spec.get('allow_extension_operations') is False:
         machine.model['properties'].setdefault('osProfile', {})['allowExtensionOperations'] = False
     remedies.set_agent(machine, spec.get('vm_agent'))  # ready | not_ready | hung | goal_state | host
+    remedies.set_agent_status(machine, spec.get('vm_agent_status'))  # reporting | frozen
     remedies.set_provisioning(machine, spec.get('provisioning_state'))
     machine.health = HealthState(spec.get('health'))
 

@@ -140,10 +140,12 @@ class Control:
         reason_type, title, detailed_status, context, category)."""
         return self._call('POST', f'/vms/{quote(vm_id, safe="")}/health', dict(more, state=state))
 
-    def set_vm_agent(self, vm_id, ready, fault=None):
+    def set_vm_agent(self, vm_id, ready, fault=None, frozen=None):
         """The VM agent Ready (True) or Not Ready (False), with its cause (remedies.AGENT_FAULTS: not_ready, hung,
-        goal_state, host)."""
+        goal_state, host); frozen=True: its status stops being reported (the last time stays), False: reported."""
         body = {'ready': bool(ready), **({'fault': fault} if fault else {})}
+        if frozen is not None:
+            body['frozen'] = bool(frozen)
         return self._call('POST', f'/vms/{quote(vm_id, safe="")}/vm_agent', body)
 
     def set_principal(self, client_id, **body):

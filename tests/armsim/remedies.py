@@ -34,14 +34,26 @@ Effects, each with its public source:
   from the host"), so the next start is on a new host and the temporary disk is lost (learn.microsoft.com "Temporary
   disk": data is lost when the VM is deallocated or redeployed); the host fault goes with the old node [inferred].
 
+The VM agent's status **time** (``vmAgent.statuses[0].time``) is when the agent last reported, not when the
+instance view was read: Azure/WALinuxAgent's end-to-end test tests_e2e/tests/agent_status/agent_status.py reads the
+instance view every 60 s and expects that time to advance only as the agent reports again ("Current agent status
+timestamp ... is not greater than previous status timestamp" otherwise). Here a running, Ready agent reports on
+every read (its period is shorter than the clients' poll; a simplification), and not while a Restart or Redeploy
+operation runs (the guest is going down: [inferred]), so the status read then is the one from before the rung. A
+**frozen** status (fleet ``vm_agent_status: frozen``, control ``{frozen: true}``) is an agent that stops reporting
+while the platform keeps serving its last status: Ready with the time of the freeze, through any restart, reapply
+or redeploy ([inferred] from the same test's failure mode; Azure turns such a status Not Ready "VM Agent is
+unresponsive" only after a while, not modelled: the tests' waits are shorter).
+
 Fleet VM keys: ``vm_agent: ready | not_ready | hung | goal_state | host`` (``not_ready``: nothing the platform
-does brings it back, e.g. an agent disabled in the guest); ``provisioning_state: Failed``. Control API:
-``POST /_sim/vms/{id}/vm_agent {ready, fault?}``.
+does brings it back, e.g. an agent disabled in the guest); ``vm_agent_status: reporting | frozen``;
+``provisioning_state: Failed``. Control API: ``POST /_sim/vms/{id}/vm_agent {ready, fault?, frozen?}``.
 """
 
 import uuid
 
 from .health import HealthState
+from .util import iso_now
 
 # vm_agent fleet values -> the fault that keeps the agent Not Ready (None: Ready)
 AGENT_FAULTS = {'ready': None, 'not_ready': 'not_ready', 'hung': 'hung', 'goal_state': 'goal_state', 'host': 'host'}
@@ -49,6 +61,8 @@ AGENT_FAULTS = {'ready': None, 'not_ready': 'not_ready', 'hung': 'hung', 'goal_s
 # VM down and starts it elsewhere; a reapply leaves the power state alone)
 TRANSITIONAL_POWER = {'Redeploy': 'starting'}
 PLATFORM_CONTEXT = 'platform initiated'
+# busy kinds during which the guest (and its VM agent) goes down: the agent does not report ([inferred])
+GUEST_DOWN = ('Restart', 'Redeploy')
 
 
 def set_agent(machine, value):
@@ -58,6 +72,27 @@ def set_agent(machine, value):
         raise ValueError(f'vm_agent is one of {", ".join(AGENT_FAULTS)}, not {value!r}')
     machine.vm_agent_fault = AGENT_FAULTS[key]
     machine.vm_agent_ready = machine.vm_agent_fault is None
+
+
+def set_agent_status(machine, value):
+    """Apply a ``vm_agent_status`` value: ``frozen`` keeps the last report (its time) from now on; ``reporting``."""
+    key = str(value if value is not None else 'reporting').lower()
+    if key not in ('reporting', 'frozen'):
+        raise ValueError(f'vm_agent_status is reporting or frozen, not {value!r}')
+    frozen = key == 'frozen'
+    machine.vm_agent_frozen_at = (getattr(machine, 'vm_agent_reported_at', None) or iso_now()) if frozen else None
+
+
+def agent_report_time(machine):
+    """The time of the VM agent's last report, for the instance view of a running VM whose agent is Ready."""
+    frozen = getattr(machine, 'vm_agent_frozen_at', None)
+    if frozen:
+        return frozen
+    last = getattr(machine, 'vm_agent_reported_at', None)
+    if last and machine.busy_kind in GUEST_DOWN:
+        return last  # the guest is going down with the operation: no new report
+    machine.vm_agent_reported_at = iso_now()
+    return machine.vm_agent_reported_at
 
 
 def set_provisioning(machine, value):

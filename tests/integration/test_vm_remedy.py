@@ -128,3 +128,20 @@ def test_a_read_only_lock_is_found_before_any_write(lad, sim_env):
     _, res = remedy(lad, sim_env, ['lad-hung'], 'restart')
     assert res['lad-hung']['outcome']['reason_code'] == 'scope_locked'
     assert writes(lad, 'lad-hung') == []
+
+
+def test_a_stale_ready_after_the_rung_is_not_back(lad, sim_env):
+    # the agent stops reporting: the instance view keeps its last Ready status, with that report's time
+    vm = lad.vm_id(RG, 'lad-ok')
+    lad.control.set_vm_agent(vm, True, frozen=True)
+    _, res = remedy(lad, sim_env, ['lad-ok'], 'restart')
+    got = res['lad-ok']
+    assert got['changed'] is True and got['recovered'] is not True and got['failed'] is True
+    assert got['outcome']['reason_code'] == 'not_recovered'
+    assert got['vm_agent']['status'] == 'Ready' and got['vm_agent']['time']
+    assert 'a status from before the rung' in got['msg']
+    assert lad.control.vm(vm)['remedies']['counts'] == {'restart': 1}
+    # once it reports again, the same VM is back after the next rung
+    lad.control.set_vm_agent(vm, True, frozen=False)
+    _, again = remedy(lad, sim_env, ['lad-ok'], 'reapply')
+    assert again['lad-ok']['recovered'] is True and again['lad-ok']['vm_agent']['time'] > got['vm_agent']['time']

@@ -153,3 +153,23 @@ def test_the_spec_has_these_routes():
     scale_sets = specconf._doc(SCALE_SET_SWAGGER)[1]['paths']
     instance = [p for p in scale_sets if p.lower().endswith('/virtualmachines/{instanceid}/redeploy')]
     assert instance and not [p for p in scale_sets if p.lower().endswith('/virtualmachines/{instanceid}/reapply')]
+
+
+def agent_time(arm, path):
+    return view(arm, path)['vmAgent']['statuses'][0]['time']
+
+
+def test_the_agent_status_time_is_its_last_report_and_a_frozen_one_stays(sim, lad):
+    path = lad.vm('rg-ladder', 'lad-ok')
+    before = agent_time(lad, path)
+    assert lad.wait(remedy(lad, path, 'reapply'))['status'] == 'Succeeded'
+    after = agent_time(lad, path)
+    assert after > before  # the agent reported again after the rung
+    sim.control.set_vm_agent(path, True, frozen=True)
+    frozen = agent_time(lad, path)
+    assert frozen == after  # the last report stays
+    assert lad.wait(lad.post(path + '/restart'))['status'] == 'Succeeded'
+    assert lad.wait(remedy(lad, path, 'redeploy'))['status'] == 'Succeeded'
+    assert agent_status(lad, path) == 'Ready' and agent_time(lad, path) == frozen  # a stale Ready
+    sim.control.set_vm_agent(path, True, frozen=False)
+    assert agent_time(lad, path) > frozen

@@ -8,8 +8,16 @@ view; the record (``record.RECORD_TAG``) decides whether the rung was applied in
 written: ``held``, with the record's age); else the record is written first (PATCH / PUT with If-Match through
 ``_vm.write_request``: two controllers that read the same state never both act, the second re-reads and sees the first's
 record; its update polled as steps), then ``POST {vm}/<rung>`` and its operation polled (``_operation.write_steps``), then
-the instance view read until the VM agent is Ready and the provisioning state not Failed (``_confirm.wait_steps``),
-within ``wait_timeout``: ``recovered`` true / false.
+the instance view read until the VM agent is Ready with a status reported after the rung and the provisioning state
+not Failed (``_confirm.wait_steps``), within ``wait_timeout``: ``recovered`` true / false.
+
+Fresh, not stale: after a restart / reapply / redeploy the instance view can still show the agent's status from
+before the rung (its ``time`` is when the agent last reported: Azure/WALinuxAgent tests_e2e agent_status). "Back"
+needs ``vmAgent.statuses[0].time`` strictly after ``sent_at``, the controller's UTC clock read just before the
+rung's POST (``_operation.write_steps`` ``on_send``: the last attempt, the one accepted). No clock skew is
+allowed: a status older than the action is never counted. A controller clock ahead of Azure's can only make a
+fresh status look old (``not_recovered``: the safe side; keep the controller on NTP). A status without a time, or
+with one that cannot be read, is not back (the message says so).
 
 Refused before any call (``validate``): ``redeploy`` without ``allow_disruptive`` (it loses the temporary disk).
 Per target, before any write: ``reapply`` on a Uniform scale-set instance (Azure has none), a VM that does not run.
@@ -108,12 +116,49 @@ def _state(view):
     return dict(
         power_state=view.power,
         provisioning_state=view.provisioning_state,
-        vm_agent=dict(ready=agent['ready'], status=agent['display_status'], message=agent['message']),
+        vm_agent=dict(
+            ready=agent['ready'], status=agent['display_status'], message=agent['message'], time=agent['time']
+        ),
     )
 
 
-def _back(view):
-    return view.power == 'running' and _vm.agent_status(view.instance_view)['ready'] and not _failed(view)
+def _back(view, sent_at=None):
+    """The VM is back: running, its agent Ready and not Failed; with ``sent_at``, a status reported after it."""
+    agent = _vm.agent_status(view.instance_view)
+    if not (view.power == 'running' and agent['ready'] and not _failed(view)):
+        return False
+    return sent_at is None or _stale(agent, sent_at) is None
+
+
+def _stale(agent, sent_at):
+    """Why the agent's status may be from before ``sent_at`` (an aware UTC datetime), or None when it is after."""
+    raw = agent.get('time')
+    if not raw:
+        return 'its status has no time, so it cannot be told from a status reported before the rung'
+    when = _parse_time(raw)
+    if when is None:
+        return 'its status time %r cannot be read, so it cannot be told from a status reported before the rung' % raw
+    if when <= sent_at:
+        return 'its status time %s is not after the rung was sent (%s): a status from before the rung' % (
+            raw,
+            sent_at.isoformat(),
+        )
+    return None
+
+
+def _parse_time(value):
+    """An ARM time (``2024-05-01T10:00:00.1234567+00:00``, ``...Z``) as an aware UTC datetime, or None. Digits past
+    the microsecond are dropped (the time only gets earlier: the safe side); no offset is read as UTC."""
+    text = str(value).strip()
+    head, dot, rest = text.partition('.')
+    if dot:
+        digits = len(rest) - len(rest.lstrip('0123456789'))
+        text = '%s.%s%s' % (head, rest[: min(digits, 6)], rest[digits:])
+    try:
+        when = datetime.datetime.fromisoformat(text.replace('Z', '+00:00').replace('z', '+00:00'))
+    except ValueError:
+        return None
+    return when.replace(tzinfo=datetime.UTC) if when.tzinfo is None else when.astimezone(datetime.UTC)
 
 
 def _failed(view):
@@ -181,8 +226,9 @@ def run_steps(ctx, now=_utcnow, clock=time.monotonic):
                             params['hold'], another=True)  # fmt: skip
     result.update(changed=True, record=hide_mac(written), temporary_disk_lost=rung == 'redeploy')
     result['diff']['after'] = {'record': hide_mac(written)}
-    yield from _apply(ctx, rung, written, clock)
-    return (yield from _wait_back(ctx, result, clock))
+    sent = {}
+    yield from _apply(ctx, rung, written, clock, on_send=lambda: sent.update(at=now()))
+    return (yield from _wait_back(ctx, result, clock, sent['at']))
 
 
 def _held(entries, rung, hold, now):
@@ -233,12 +279,13 @@ def _write_record(ctx, view, rung, key, now, clock):
     return view, None
 
 
-def _apply(ctx, rung, written, clock):
-    """POST the rung and wait for its operation (a busy VM, the record's own update, is retried)."""
+def _apply(ctx, rung, written, clock, on_send=None):
+    """POST the rung and wait for its operation (a busy VM, the record's own update, is retried); ``on_send()``
+    just before each POST attempt."""
     target = ctx.target
     try:
         yield from write_steps(ctx.client, 'POST', '%s/%s' % (target.path, rung),
-                               timeout=ctx.params['wait_timeout'], clock=clock)  # fmt: skip
+                               timeout=ctx.params['wait_timeout'], clock=clock, on_send=on_send)  # fmt: skip
     except ArmError as err:
         if not getattr(err, 'accepted', False):
             raise
@@ -253,13 +300,14 @@ def _apply(ctx, rung, written, clock):
         )
 
 
-def _wait_back(ctx, result, clock):
-    """Read the instance view until the VM agent is Ready (and the provisioning state not Failed)."""
+def _wait_back(ctx, result, clock, sent_at):
+    """Read the instance view until the VM agent is Ready with a status reported after ``sent_at`` (and the
+    provisioning state not Failed)."""
     client, target = ctx.client, ctx.target
 
     def probe():
         view = _vm.read_view(client, target, instance_view=True)
-        return _back(view), view
+        return _back(view, sent_at), view
 
     done, view = yield from wait_steps(probe, ctx.params['wait_timeout'], timing=ctx.shared, clock=clock)
     if view is None:
@@ -267,15 +315,17 @@ def _wait_back(ctx, result, clock):
     result.update(recovered=bool(done), **_state(view))
     rung = result['rung']
     if done:
-        result['msg'] = '%s %s and is back: VM agent Ready' % (target.display, WHAT[rung])
+        result['msg'] = '%s %s and is back: VM agent Ready, reported after the %s' % (target.display, WHAT[rung], rung)
         result['outcome'] = outcome('done', 'recovered', result['msg'])
         return result
+    agent = _vm.agent_status(view.instance_view)
+    stale = _stale(agent, sent_at) if agent['ready'] else None
     result['msg'] = (
-        '%s %s, but it is not back within %ss (wait_timeout): VM agent %s%s, provisioning state %s. The next rung '
+        '%s %s, but it is not back within %ss (wait_timeout): VM agent %s%s%s, provisioning state %s. The next rung '
         'is the next remedy.'
         % (target.display, WHAT[rung], ctx.params['wait_timeout'], result['vm_agent']['status'] or 'not reported',
            ' (%s)' % result['vm_agent']['message'] if result['vm_agent']['message'] else '',
-           result['provisioning_state'])
+           ' but %s' % stale if stale else '', result['provisioning_state'])
     )  # fmt: skip
     raise TaskError(result.pop('msg'), reason_code='not_recovered', **result)
 
