@@ -71,13 +71,8 @@ options:
         host -> the M(vmrescue.azure.proxy_agent_settings) result of the break-glass switch to Audit (the role's
         C(proxy_agent_key_recovery_break_glass)). A host found there gets C(break_glass) in its entry (C(status)
         C(audit) when the switch was written, C(failed) when it was not, and C(reason)), and its reason says so.
-    type: str
-  break_glass:
-    description:
-      - proxy_agent_key_recovery only, without O(result_var) (the batch task's result as the input, the role's lean
-        mode). A dict host -> the M(vmrescue.azure.proxy_agent_settings) result of that host's break-glass switch,
-        read as O(break_glass_var) reads each host's entry.
-    type: dict
+      - With a batch task's result as the input (the role's lean mode), that dict host -> result itself.
+    type: raw
   proof_var:
     description:
       - With O(result_var), the name of the variable that holds each host's SSH proof (see O(proofs)).
@@ -91,14 +86,6 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Compute the outcome of every host once, from the registered result of one batch task (no hostvars read)
-  ansible.builtin.set_fact:
-    proxy_agent_key_recovery_outcome_by_host: >-
-      {{ proxy_agent_key_recovery_batch | vmrescue.azure.recovery_outcomes(ansible_play_batch,
-                                                                           role='proxy_agent_key_recovery',
-                                                                           mode=proxy_agent_key_recovery_mode) }}
-  run_once: true
-
 - name: Compute the outcome of every host once, from each host's own result (vmrescue.azure.batch_result)
   ansible.builtin.set_fact:
     proxy_agent_key_recovery_outcomes: >-
@@ -464,23 +451,13 @@ def _per_host(batch, hosts):
 
 
 def recovery_outcomes(
-    batch,
-    hosts,
-    role,
-    mode=None,
-    windows=None,
-    proofs=None,
-    result_var=None,
-    proof_var=None,
-    break_glass_var=None,
-    break_glass=None,
+    batch, hosts, role, mode=None, windows=None, proofs=None, result_var=None, proof_var=None, break_glass_var=None
 ):
     if role not in ROLES:
         raise AnsibleFilterError('recovery_outcomes: unknown role %r' % (role,))
     hosts, windows = list(hosts or []), list(windows or [])
-    if result_var and break_glass_var:
-        break_glass = _break_glass_by_host(batch, hosts, break_glass_var)
-    break_glass = dict(break_glass) if isinstance(break_glass, Mapping) else {}
+    break_glass = _break_glass_by_host(batch, hosts, break_glass_var) if result_var and break_glass_var else {}
+    break_glass = dict(break_glass_var) if not result_var and isinstance(break_glass_var, Mapping) else break_glass
     if result_var:  # _input is hostvars: each host's own result is its variable result_var
         hostvars = batch
         batch = [_first_result(hostvars, h, result_var) for h in hosts]

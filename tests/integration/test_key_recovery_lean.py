@@ -102,7 +102,10 @@ def test_playbook_lean_mode_one_task_per_step_one_failure(fleet, env, inventory,
     assert [p['play'] for p in run.data['plays'] if p['tasks']] == ['Reset proxy agent keys (lean mode)']
     shown = [hosts for _, task, hosts in _tasks(run) if task.endswith('Show the summary')]
     assert len(shown) == 1
-    assert shown[0]['lean-ok']['msg'][0] == 'proxy_agent_key_recovery: 4 checked, 1 changed, 1 already fine, 1 skipped, 1 failed'
+    assert (
+        shown[0]['lean-ok']['msg'][0]
+        == 'proxy_agent_key_recovery: 4 checked, 1 changed, 1 already fine, 1 skipped, 1 failed'
+    )
     # the run report holds every host, published for AWX
     published = published_stats(run, 'proxy_agent_key_recovery_report')
     assert published['path'] == str(report)
@@ -128,9 +131,7 @@ FACT_PLAY = """
 - hosts: all
   gather_facts: false
   tasks:
-    - ansible.builtin.import_role:
-        name: vmrescue.azure.proxy_agent_key_recovery
-        tasks_from: %s
+    - %s
       vars:
         proxy_agent_key_recovery_fail_hosts: false
         proxy_agent_key_recovery_lean: true
@@ -141,7 +142,16 @@ FACT_PLAY = """
 """
 
 
-@pytest.mark.parametrize('entry', ['lean.yml', 'main.yml'])
+# the way the README gives (included once) and the role's main entry point (imported, as a play's roles: does)
+INCLUDED = """ansible.builtin.include_role:
+        name: vmrescue.azure.proxy_agent_key_recovery
+        tasks_from: lean.yml
+      run_once: true"""
+IMPORTED_MAIN = """ansible.builtin.import_role:
+        name: vmrescue.azure.proxy_agent_key_recovery"""
+
+
+@pytest.mark.parametrize('entry', [INCLUDED, IMPORTED_MAIN], ids=['include_lean', 'import_main'])
 def test_role_lean_per_host_fact_and_no_failure_when_asked(fleet, env, inventory, entry):
     run = run_playbook(FACT_PLAY % entry, env, inventory=inventory)
     assert run.rc == 0, run
@@ -150,19 +160,23 @@ def test_role_lean_per_host_fact_and_no_failure_when_asked(fleet, env, inventory
     last = tasks[-1][2]
     assert last['lean-fail']['msg'] == 'failed' and last['lean-broken']['msg'] == 'changed'
     # the fact holds the module's result of each host
-    fact = [h for _, t, h in tasks if t.endswith('Work out the outcome of every host once, from the batch\'s results')]
+    fact = [h for _, t, h in tasks if t.endswith("Work out the outcome of every host once, from the batch's results")]
     entry_of = fact[0]['lean-ok']['ansible_facts']['proxy_agent_key_recovery_outcome_by_host']
     assert entry_of['lean-broken']['result']['key_incarnation_id'] == 3
     assert entry_of['lean-fail']['result']['failed'] is True
-    # before the per-host debug task, every task reported one host; through main.yml the default path's tasks are
-    # skipped once each (run_once), not on every host
-    before = [sorted(h) for _, t, h in tasks[:-1] if h]
-    assert all(h == ['lean-ok'] for h in before), tasks
+    # before the per-host debug task, every task reported one host; through the main entry point the default path's
+    # tasks are skipped once each (run_once), not on every host, and only Ansible's argument validation runs per host
+    before = [(t, sorted(h)) for _, t, h in tasks[:-1] if h]
+    validation = [h for t, h in before if 'Validating arguments against arg spec' in t and 'recovery_report' not in t]
+    assert validation == ([sorted(HOSTS)] if entry == IMPORTED_MAIN else []), before
+    assert all(h == ['lean-ok'] for t, h in before if h != sorted(HOSTS)), before
 
 
 def test_role_main_default_mode_is_unchanged(fleet, env, inventory):
     """Without the option, the main entry point does what it did: each host reports its own result."""
-    play = FACT_PLAY.replace('proxy_agent_key_recovery_lean: true', 'proxy_agent_key_recovery_lean: false') % 'main.yml'
+    play = (
+        FACT_PLAY.replace('proxy_agent_key_recovery_lean: true', 'proxy_agent_key_recovery_lean: false') % IMPORTED_MAIN
+    )
     run = run_playbook(play, env, inventory=inventory)
     assert run.rc == 0, run
     per_host = [h for _, t, h in _tasks(run) if t.endswith('Report the result of this host')]

@@ -1,5 +1,5 @@
 """recovery_outcomes in the key recovery's lean mode (issue 25): every host's entry from the one batch task's result
-and the break-glass results given directly, the same entries as the default mode reads from each host's hostvars."""
+and the break-glass results given directly (break_glass_var as a dict), the same entries as the default mode reads from each host's hostvars."""
 
 from ansible_collections.vmrescue.azure.plugins.filter.recovery_outcomes import recovery_outcomes
 from ansible_collections.vmrescue.azure.plugins.filter.recovery_summary import recovery_summary
@@ -58,10 +58,8 @@ def _as_collected(res):
 
 
 def test_lean_entries_equal_the_default_modes():
-    lean = recovery_outcomes(BATCH, HOSTS, role=KEY, mode='all', break_glass={'stuck': AUDIT})
-    hostvars = dict(
-        (h, {'r': _as_collected(res), 'bg': {'stuck': AUDIT}}) for h, res in zip(HOSTS, BATCH['results'])
-    )
+    lean = recovery_outcomes(BATCH, HOSTS, role=KEY, mode='all', break_glass_var={'stuck': AUDIT})
+    hostvars = dict((h, {'r': _as_collected(res), 'bg': {'stuck': AUDIT}}) for h, res in zip(HOSTS, BATCH['results']))
     default = recovery_outcomes(hostvars, HOSTS, role=KEY, mode='all', result_var='r', break_glass_var='bg')
     assert [lean[h]['outcome'] for h in HOSTS] == [default[h]['outcome'] for h in HOSTS]
     assert [lean[h]['changed'] for h in HOSTS] == [default[h]['changed'] for h in HOSTS]
@@ -76,7 +74,7 @@ def test_lean_entries_equal_the_default_modes():
 
 def test_lean_break_glass_absent_or_empty():
     for given in (None, {}, 'not a dict'):
-        out = recovery_outcomes(BATCH, HOSTS, role=KEY, mode='all', break_glass=given)
+        out = recovery_outcomes(BATCH, HOSTS, role=KEY, mode='all', break_glass_var=given)
         assert not any('break_glass' in e for e in out.values())
 
 
