@@ -184,3 +184,33 @@ def test_role_main_default_mode_is_unchanged(fleet, env, inventory):
     assert sorted(run.stats) == sorted(HOSTS)
     skipped_lean = [h for _, t, h in _tasks(run) if 'lean mode' in t]
     assert skipped_lean == [{'lean-ok': skipped_lean[0]['lean-ok']}] and skipped_lean[0]['lean-ok']['skipped']
+
+
+@pytest.mark.usefixtures('no_global_ca_bundle')
+def test_lean_break_glass_switches_the_stuck_host_once(msp, tmp_path):
+    """Break-glass in lean mode: the host whose new key was not confirmed is found from the batch's results and
+    switched to Audit by one task; the summary says so; the run fails once (the host's key is still not confirmed)."""
+    hosts = {
+        'lin': {'azure_vm_id': msp.vm_id('rg-msp', 'msp-lin')},
+        'stuck': {'azure_vm_id': msp.vm_id('rg-msp', 'msp-key-stuck')},
+    }
+    extra = dict(
+        LEAN,
+        proxy_agent_key_recovery_mode='all',
+        proxy_agent_key_recovery_wait_timeout=6,
+        proxy_agent_key_recovery_break_glass=True,
+        proxy_agent_key_recovery_break_glass_wait_timeout=2,
+    )
+    inventory = write_inventory(tmp_path, hosts)
+    run = run_playbook(
+        collection_playbook('reset_proxy_agent_keys'), client_env(msp), inventory=inventory, extra_vars=extra
+    )
+    assert run.rc == 2, run
+    summary = published_stats(run, 'proxy_agent_key_recovery_summary')
+    assert list(summary['break_glass_hosts']) == ['stuck'], summary
+    assert list(summary['failed_hosts']) == ['stuck'] and 'break-glass' in summary['failed_hosts']['stuck']
+    pa = msp.control.vm(hosts['stuck']['azure_vm_id'])['model']['properties']['securityProfile']['proxyAgentSettings']
+    assert pa['wireServer'] == {'mode': 'Audit'} and pa['imds'] == {'mode': 'Audit'}
+    ran = [(t, sorted(h)) for _, t, h in _tasks(run) if h]
+    assert all(h == ['lin'] for _, h in ran), ran
+    assert sorted(run.stats) == ['lin']
