@@ -62,6 +62,7 @@ ALL = (
     'collection',
     'collection_no_preflight',
     'collection_report',
+    'collection_lean',
     'azcollection',
     'azcli',
     'adhoc',
@@ -99,6 +100,7 @@ LABELS = {
     'collection': 'vmrescue.azure reset_proxy_agent_keys',
     'collection_no_preflight': 'vmrescue.azure reset_proxy_agent_keys, preflight: false',
     'collection_report': 'vmrescue.azure reset_proxy_agent_keys, preflight + run report',
+    'collection_lean': 'vmrescue.azure reset_proxy_agent_keys, lean mode',
     'azcollection': 'azure.azcollection azure_rm_resource',
     'azcli': 'az vm update loop (xargs -P)',
     'adhoc': 'ad-hoc proxy_agent_key_reset, no-op',
@@ -412,6 +414,12 @@ def run_collection_report(ctx):
     return r, cmds
 
 
+def run_collection_lean(ctx):
+    """The key reset in the role's lean mode (issue 25): one controller-side task for the whole fleet, no task per
+    host, one summary."""
+    return run_collection(ctx, 'collection_lean', {'proxy_agent_key_recovery_lean': True})
+
+
 def run_collection_no_preflight(ctx):
     """The key reset without the preflight (issue 21): the row to read the preflight's cost against."""
     return run_collection(ctx, 'collection_no_preflight', {'proxy_agent_key_recovery_preflight': False})
@@ -563,6 +571,7 @@ def run_collection(ctx, name='collection', more=None):
     if m.timed_out:
         note = 'timed out'
     r = row(name, ctx.n, m, counters, failed, ctx.n - latched, fl, note)
+    r['cpu_ms_per_host'] = 1000.0 * m.cpu / ctx.n if m.cpu is not None else None
     # each VM needs exactly one write: more = a double raise (the simulator counts the preflight's policy probes,
     # POSTs that change nothing, as 'action')
     r['extra_writes'] = max(0, counters.get('write', 0) - ctx.n)
@@ -1586,6 +1595,7 @@ def targets(size_results):
             )
     for n in sorted(size_results):
         lines += preflight_targets(by, n)
+        lines += lean_targets(by, n)
     adhoc = [r for res in size_results.values() for r in res['rows'] if r['contender'] == 'adhoc']
     if adhoc:
         r = adhoc[-1]
@@ -1595,6 +1605,38 @@ def targets(size_results):
             % (r['wall'], r['peak_tree_pss_mb'], r['max_rss_mb'], 'met' if ok else 'NOT met')
         )
     return lines
+
+
+def lean_targets(by, n):
+    """Issue 25: in lean mode, controller CPU <= 15 ms per host and peak controller memory <= 1 GB at 10,000 hosts
+    (both modes' CPU per host shown side by side)."""
+    lean, default = by.get(('collection_lean', n)), by.get(('collection', n))
+    if not lean:
+        return []
+    quick = lean.get('profile') == 'quick'
+    ok = (lean.get('cpu_ms_per_host') or 1e9) <= 15 and (lean['peak_tree_pss_mb'] or 1e9) <= 1024 and not lean['failed']
+    if quick:
+        verdict = "quick latencies: for development, the targets are set at Azure's"
+    elif n == 10000:
+        verdict = 'met' if ok else 'NOT met'
+    else:
+        verdict = 'for information (the targets are set at 10,000 hosts)'
+    return [
+        'lean mode, %d VMs%s: controller CPU %.1f ms per host (default mode %s), peak controller memory %.0f MB '
+        '(process tree PSS), %.1f s = %.2fx the floor, %d failed (target <= 15 ms per host, <= 1 GB at 10,000)%s: %s'
+        % (
+            n,
+            ' over %d subscriptions' % lean['subscriptions'] if (lean.get('subscriptions') or 1) > 1 else '',
+            lean.get('cpu_ms_per_host') or 0,
+            '%.1f ms' % default['cpu_ms_per_host'] if default and default.get('cpu_ms_per_host') else 'not run',
+            lean['peak_tree_pss_mb'] or 0,
+            lean['wall'],
+            lean['ratio'] or 0,
+            lean['failed'],
+            QUICK_TAG if quick else '',
+            verdict,
+        )
+    ]
 
 
 def preflight_targets(by, n):
@@ -1886,7 +1928,7 @@ def show(size_results, target_lines, latencies=''):
         "sim CPU = the simulator's own CPU (same 2 cores)"
     )
     say()
-    say('targets (issues 6, 11 and 21):')
+    say('targets (issues 6, 11, 21 and 25):')
     for t in target_lines:
         say('  ' + t)
 
@@ -1960,6 +2002,7 @@ def run_size(args, n, cfg_in):
                     'collection': run_collection,
                     'collection_no_preflight': run_collection_no_preflight,
                     'collection_report': run_collection_report,
+                    'collection_lean': run_collection_lean,
                     'azcollection': run_azcollection,
                     'adhoc': run_adhoc,
                     'lookup': run_lookup,

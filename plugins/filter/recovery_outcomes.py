@@ -77,7 +77,8 @@ options:
         host -> the M(vmrescue.azure.proxy_agent_settings) result of the break-glass switch to Audit (the role's
         C(proxy_agent_key_recovery_break_glass)). A host found there gets C(break_glass) in its entry (C(status)
         C(audit) when the switch was written, C(failed) when it was not, and C(reason)), and its reason says so.
-    type: str
+      - With a batch task's result as the input (the role's lean mode), that dict host -> result itself.
+    type: raw
   proof_var:
     description:
       - With O(result_var), the name of the variable that holds each host's SSH proof (see O(proofs)).
@@ -424,6 +425,7 @@ def recovery_outcomes(
         return ladder_entries(batch, hosts, mode or 'redeploy')
     hosts, windows = list(hosts or []), list(windows or [])
     break_glass = _break_glass_by_host(batch, hosts, break_glass_var) if result_var and break_glass_var else {}
+    break_glass = dict(break_glass_var) if not result_var and isinstance(break_glass_var, Mapping) else break_glass
     if result_var:  # _input is hostvars: each host's own result is its variable result_var
         hostvars = batch
         batch = [_first_result(hostvars, h, result_var) for h in hosts]

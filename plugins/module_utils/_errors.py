@@ -12,7 +12,8 @@ One place for three things every failure path needs:
 - ``scrub(text, secrets)``, ``scrub_obj(obj, secrets)``: every occurrence of a secret value replaced by
   ``********``; ``secret_values(params, no_log_values=())``: the values to scrub for a task (its ``no_log`` option
   values, the options in ``SECRET_TASK_OPTIONS``, and anything that holds a private key, such as a private key
-  given by mistake as ``ssh_key``).
+  given by mistake as ``ssh_key``). ``holds_secret(obj, secrets)``: whether any string or number inside ``obj``
+  holds one of them (a cheap check before a costly masking pass).
   ``looks_like_private_key(text)``.
 - ``outcome(status, reason_code, reason='')`` -> ``{status, reason_code, reason}``; ``STATUSES``;
   ``outcome_of(result)``: the outcome a result has, or the one derived from its ``failed``/``changed``.
@@ -197,6 +198,28 @@ def scrub_obj(obj: Any, secrets: Iterable) -> Any:
     if isinstance(obj, str):
         return scrub(obj, secrets)
     return obj
+
+
+def holds_secret(obj: Any, secrets: Iterable) -> bool:
+    """Whether a string or number (not a bool) inside dicts, lists and tuples (values, not keys) holds a secret value:
+    what ansible-core's ``remove_values`` would mask. Iterative: a batch's results are thousands of nested dicts."""
+    wanted = [str(x) for x in secrets if x not in (None, '')]
+    if not wanted:
+        return False
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            stack.extend(value)
+        elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            text = value if isinstance(value, str) else str(value)
+            if any(w in text for w in wanted):
+                return True
+        elif isinstance(value, bytes) and any(w.encode('utf-8', 'surrogateescape') in value for w in wanted):
+            return True
+    return False
 
 
 class VmrescueError(Exception):
