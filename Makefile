@@ -40,7 +40,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_OPTS := -p no:cacheprovider --durations=25
 PYTEST := $(VPY) -m pytest $(PYTEST_OPTS)
 
-.PHONY: help venv azcli azcollection compat-venv collection-link test static pytest-all pytest-rest integration-a integration-b unit sim integration compat fidelity live sanity sanity-compat lint fmt docs-lint docs demo bench clean
+.PHONY: help venv azcli azcollection compat-venv collection-link test static pytest-all pytest-rest integration-a integration-b integration-c unit sim integration compat fidelity live sanity sanity-compat lint fmt docs-lint docs demo bench clean
 
 help:
 	@echo "make demo   - start the simulator with the sample fleet and run the recovery job end to end"
@@ -98,7 +98,7 @@ collection-link:
 # another (sanity and sanity-compat share .tmp/sanity). The integration tiers are mostly ansible-playbook start-up
 # CPU, so the lanes pack the two cores; each lane's output is printed when it finishes.
 test: venv azcli compat-venv collection-link
-	$(MAKE) --no-print-directory -j5 --output-sync=target integration-a integration-b pytest-rest compat static
+	$(MAKE) --no-print-directory -j6 --output-sync=target integration-a integration-b integration-c pytest-rest compat static
 
 static:
 	$(MAKE) --no-print-directory -j1 sanity sanity-compat lint docs-lint
@@ -115,14 +115,19 @@ sim: venv collection-link
 	$(PYTEST) tests/sim
 integration: venv collection-link
 	$(PYTEST) tests/integration
-# make test's two integration lanes (each its own simulator): much of the tier waits on simulated Azure latencies
-# (disk copies, VM creates, handler runs), so two halves overlap their waits on the two cores
-INTEGRATION_A := $(sort $(wildcard tests/integration/test_[a-o]*.py))
-INTEGRATION_B := $(sort $(wildcard tests/integration/test_[p-z]*.py))
+# make test's three integration lanes (each its own simulator): much of the tier waits on simulated Azure latencies
+# (disk copies, VM creates, handler runs), so the lanes overlap their waits on the two cores; the files are dealt
+# round-robin in name order, so that a new file does not pile onto one lane
+INTEGRATION_ALL := $(sort $(wildcard tests/integration/test_*.py))
+INTEGRATION_A := $(foreach i,$(shell seq 1 3 $(words $(INTEGRATION_ALL))),$(word $(i),$(INTEGRATION_ALL)))
+INTEGRATION_B := $(foreach i,$(shell seq 2 3 $(words $(INTEGRATION_ALL))),$(word $(i),$(INTEGRATION_ALL)))
+INTEGRATION_C := $(foreach i,$(shell seq 3 3 $(words $(INTEGRATION_ALL))),$(word $(i),$(INTEGRATION_ALL)))
 integration-a:
 	$(PYTEST) $(INTEGRATION_A)
 integration-b:
 	$(PYTEST) $(INTEGRATION_B)
+integration-c:
+	$(PYTEST) $(INTEGRATION_C)
 compat: compat-venv collection-link
 	$(COMPAT_VENV)/bin/python -m pytest $(PYTEST_OPTS) -m 'not core_agnostic' tests/integration
 
