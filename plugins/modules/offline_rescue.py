@@ -24,7 +24,8 @@ description:
     and run again, from any controller, continues where it stopped without a second copy."
   - "B(Left alone.) A running VM whose VM agent is Ready boots: it is not touched (V(vm_boots)). A stopped VM
     with no rescue is skipped (V(not_running)): start it first. Confidential VMs and disks with Azure Disk Encryption
-    other than single-pass with its key in Key Vault are refused before any write (V(unsupported_disk))."
+    (any form: this version does not unlock an encrypted copy on the rescue VM) are refused before any write
+    (V(unsupported_disk))."
   - "B(No public IP, ever.) A created rescue VM gets one NIC in O(rescue_subnet_id) without a public IP; reach it,
     if needed, through Azure Bastion or the serial console."
   - The repair scripts are shipped in the collection (bash for Linux, PowerShell for Windows), never fetched at
@@ -145,8 +146,8 @@ notes:
   - The rescue writes in the source VM's resource group (the copy disk, the VM) and on the rescue VM (its data
     disks, a run command; with O(rescue_subnet_id) a NIC and a VM in O(rescue_resource_group)).
   - "Encrypted disks: encryption at rest (platform or customer keys, disk encryption sets) is kept on the copy;
-    single-pass Azure Disk Encryption is copied with its settings, and the shipped scripts expect the rescue VM to
-    unlock it; confidential VMs and dual-pass ADE are refused."
+    Azure Disk Encryption is refused in every form in this version (single-pass ADE, which az vm repair unlocks on
+    its rescue VM, is planned); confidential VMs are refused."
 """
 
 EXAMPLES = r"""

@@ -80,7 +80,9 @@ def test_confidential_vms_and_unsupported_ade_are_refused():
     assert 'dual-pass' in refusal({}, _disk(encryptionSettingsCollection=ade))[1]
     single = {'enabled': True, 'encryptionSettingsVersion': '1.1',
               'encryptionSettings': [{'diskEncryptionKey': {'secretUrl': 'https://kv/secrets/x/1'}}]}  # fmt: skip
-    assert refusal({}, _disk(encryptionSettingsCollection=single)) is None
+    # single-pass ADE: not unlocked on the rescue VM in this version, so refused before any write, saying so
+    assert 'single-pass' in refusal({}, _disk(encryptionSettingsCollection=single))[1]
+    assert refusal({}, _disk(encryptionSettingsCollection=dict(single, enabled=False))) is None
     assert 'Key Vault' in refusal({}, _disk(encryptionSettingsCollection=dict(single, encryptionSettings=[{}])))[1]
     assert refusal({}, _disk()) is None
 

@@ -4,9 +4,9 @@
 
 - ``refusal(vm_model, disk) -> (reason_code, msg) | None``: the disks the rescue refuses before any write.
   Confidential VMs (``securityType`` ``ConfidentialVM*`` on the VM or the disk): their OS disk is bound to the VM's
-  vTPM and cannot be read on another VM. Azure Disk Encryption (``encryptionSettingsCollection``): only single-pass
-  (``encryptionSettingsVersion`` 1.1) with its key in Key Vault (``diskEncryptionKey.secretUrl``), as ``az vm
-  repair`` supports; dual-pass (1.0) and anything without the key are refused. Encryption at rest (platform or
+  vTPM and cannot be read on another VM. Azure Disk Encryption (``encryptionSettingsCollection``): refused in every form in this version,
+  each with its reason: dual-pass (1.0), no Key Vault key, and single-pass (1.1) with its key in Key Vault
+  (``diskEncryptionKey.secretUrl``), which ``az vm repair`` unlocks on its rescue VM and this version does not. Encryption at rest (platform or
   customer key, a disk encryption set) is transparent to the guest and is kept on the copy.
 - ``copy_body(disk, vm_name)``: the ``disks`` PUT of the copy (``createOption: Copy``) naming every property a copy
   does not keep by itself (Azure and the simulator: hyperVGeneration, supportedCapabilities.architecture /
@@ -66,6 +66,15 @@ def refusal(vm_model, disk):
                 'the OS disk uses Azure Disk Encryption without a Key Vault secret in its encryption settings: '
                 'the rescue VM could not unlock it. Refused before any write.',
             )
+        # Single-pass ADE with its key in Key Vault is what az vm repair unlocks (--unlock-encrypted-vm); this
+        # version does not unlock it on the rescue VM, and its scripts mount the copy's partitions as plain
+        # filesystems, so the copy would be attached and its repair would fail: refused before any write instead.
+        return (
+            'unsupported_disk',
+            'the OS disk uses single-pass Azure Disk Encryption: this version does not unlock an encrypted copy on '
+            'the rescue VM (planned; az vm repair create --unlock-encrypted-vm does). Refused before any write; '
+            'rescue it with az vm repair or by hand.',
+        )
     return None
 
 
