@@ -20,9 +20,10 @@ from urllib.parse import quote
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
+from ansible_collections.vmrescue.azure.plugins.module_utils._operation import write_steps
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import names
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.job import disk_id_path
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.operations import DISK_API, write_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.operations import DISK_API
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.record import RESCUE_VM_TAG
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
 

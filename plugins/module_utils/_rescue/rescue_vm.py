@@ -30,8 +30,9 @@ import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._operation import write_steps
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import names
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.operations import NETWORK_API, write_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.operations import NETWORK_API
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.options import image_for
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.record import RESCUE_VM_TAG
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id

@@ -17,9 +17,10 @@ from types import MappingProxyType
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
+from ansible_collections.vmrescue.azure.plugins.module_utils._operation import write_steps
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import fleet, names, rescue_vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.job import disk_id_path
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.operations import DISK_API, write_steps
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.operations import DISK_API
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.options import script_for
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.plan import copy_body
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.record import ORIGINAL_OF_TAG, RECORD_TAG, encode
