@@ -163,13 +163,23 @@ def test_a_run_killed_in_a_phase_then_run_again_finishes_without_duplicates(flee
     path.write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False,
                                      'vars': {'rescue_password': PASSWORD}, 'tasks': tasks}]))  # fmt: skip
     cmd = [os.path.join(VENV_BIN, 'ansible-playbook')] + _common(None, None, False, False) + [str(path)]
-    proc = subprocess.Popen(cmd, env=_env(sim_env), cwd=str(tmp_path), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    log = tmp_path / 'killed-run.log'
+    with open(log, 'wb') as out:
+        proc = subprocess.Popen(cmd, env=_env(sim_env), cwd=str(tmp_path), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
+        # generous: the phases take seconds, but make test runs six lanes on two cores (one CI run saw this wait end
+        # at 120 s with the copy made and not attached; the run's own output is kept to say why, should it again)
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not _tag(fleet, 'lin-fstab').startswith('v1;%s@' % phase):
+            if proc.poll() is not None:
+                break  # the run ended before the phase: the assertion below shows its output
             time.sleep(0.05)
-        assert _tag(fleet, 'lin-fstab').startswith('v1;%s@' % phase), _tag(fleet, 'lin-fstab')
+        assert _tag(fleet, 'lin-fstab').startswith('v1;%s@' % phase), (
+            _tag(fleet, 'lin-fstab'),
+            proc.poll(),
+            log.read_text(errors='replace')[-3000:],
+        )
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the controller dies with its workers
         proc.wait(timeout=30)
