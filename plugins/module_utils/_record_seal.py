@@ -13,7 +13,8 @@ Standard library only. The key never leaves this module in a result, a message o
 
 Public names: ``KEY_ENV``, ``KEY_MIN_LENGTH``, ``MAC_LENGTH``, ``UNTRUSTED``, ``resolve_key(value, env=None)``,
 ``check_key(value)``, ``hide_mac(text)``, ``SEALED``, ``seal(key, resource_id, purpose, when, content)``, ``verify(key, resource_id, purpose, when,
-content, mac)``, ``untrusted(target_display, tag, why)``.
+content, mac)``, ``distrust(key, resource_id, purpose, when, content, mac) -> why | None`` (the trust rule of every
+record: ``NO_SEAL``, ``BAD_SEAL``), ``untrusted(target_display, tag, why)``.
 """
 
 from __future__ import annotations
@@ -77,6 +78,22 @@ def verify(key, resource_id, purpose, when, content, mac):
     if not isinstance(mac, str) or len(mac) != MAC_LENGTH:
         return False
     return hmac.compare_digest(seal(key, resource_id, purpose, when, content), mac)
+
+
+NO_SEAL = 'it carries no seal and a record key is configured'
+BAD_SEAL = 'its seal does not match this resource (forged, edited or copied from another VM)'
+
+
+def distrust(key, resource_id, purpose, when, content, mac):
+    """Why a parsed record may not be acted on under ``key``: ``NO_SEAL``, ``BAD_SEAL``, or None (no key: a record is
+    taken as written; or its seal holds). The one trust rule of every record the collection keeps on a VM."""
+    if key is None:
+        return None
+    if mac is None:
+        return NO_SEAL
+    if not verify(key, resource_id, purpose, when, content, mac):
+        return BAD_SEAL
+    return None
 
 
 def untrusted(target_display, tag, why):

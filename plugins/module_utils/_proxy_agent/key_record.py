@@ -28,7 +28,7 @@ import datetime
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.status import int_or_none
-from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import seal, untrusted, verify
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import distrust, seal, untrusted
 
 RECORD_TAG = 'vmrescue-key-reset'
 PURPOSE = 'key-reset'
@@ -103,11 +103,8 @@ def _check(tags, key, resource_id, kind, purpose):
     what = 'key reset record' if kind == 'reset' else 'key reset observation'
     if record is None:
         return None, 'it does not parse as a %s' % what
-    if mac is None:
-        return None, 'it carries no seal and a record key is configured'
-    if not verify(key, resource_id, purpose, record['written_at'], str(record['key_incarnation_id']), mac):
-        return None, 'its seal does not match this resource (forged, edited or copied from another VM)'
-    return record, None
+    why = distrust(key, resource_id, purpose, record['written_at'], str(record['key_incarnation_id']), mac)
+    return (None, why) if why else (record, None)
 
 
 def check_record(tags, key, resource_id):

@@ -21,7 +21,7 @@ import re
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import seal, verify
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import distrust, seal
 
 MODES = ('Audit', 'Enforce', 'Disabled')
 ENDPOINTS = (('wire_server', 'wireServer'), ('imds', 'imds'))
@@ -216,14 +216,9 @@ def _trust(record, key, resource_id):
     record.update(trusted=None, why=None, source='tag')
     if key is None:
         return record
-    if record['version'] == 1 or not record['mac']:
-        record.update(trusted=False, why='it carries no seal and a record key is configured')
-    elif not verify(key, resource_id, PURPOSE, record['time'], record['content'], record['mac']):
-        record.update(
-            trusted=False, why='its seal does not match this resource (forged, edited or copied from another VM)'
-        )
-    else:
-        record['trusted'] = True
+    mac = record['mac'] if record['version'] != 1 else None  # a v1 record has no seal
+    why = distrust(key, resource_id, PURPOSE, record['time'], record['content'], mac or None)
+    record.update(trusted=not why, why=why)
     return record
 
 

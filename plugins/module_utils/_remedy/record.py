@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
-from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import seal, verify
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import distrust, seal
 
 RECORD_TAG = 'vmrescue-remedy'
 PURPOSE = 'remedy'
@@ -90,13 +90,8 @@ def check_record(tags, key, resource_id):
     entries, mac = _split(value)
     if entries is None:
         return None, 'it does not parse as a remedy record'
-    if key is None:
-        return entries, None
-    if mac is None:
-        return None, 'it carries no seal and a record key is configured'
-    if not verify(key, resource_id, PURPOSE, entries[-1][1], _body(entries), mac):
-        return None, 'its seal does not match this resource (forged, edited or copied from another VM)'
-    return entries, None
+    why = distrust(key, resource_id, PURPOSE, entries[-1][1], _body(entries), mac)
+    return (None, why) if why else (entries, None)
 
 
 def with_rung(entries, rung, when):

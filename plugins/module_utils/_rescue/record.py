@@ -26,7 +26,7 @@ import datetime
 import re
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import TaskError
-from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import seal, verify
+from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import distrust, seal
 from ansible_collections.vmrescue.azure.plugins.module_utils._vm import get_tag
 
 RECORD_TAG = 'vmrescue-rescue'
@@ -137,11 +137,7 @@ def check(tags, key, resource_id):
     record, mac = parse(value)
     if record is None:
         return None, 'it does not parse as a rescue record'
-    if key is None:
-        return record, None
-    if mac is None:
-        return None, 'it carries no seal and a record key is configured'
-    body = value.partition(';m=')[0]
-    if not verify(key, resource_id, PURPOSE, record.when, body, mac):
-        return None, 'its seal does not match this resource (forged, edited or copied from another VM)'
+    why = distrust(key, resource_id, PURPOSE, record.when, value.partition(';m=')[0], mac)
+    if why:
+        return None, why
     return record, None
