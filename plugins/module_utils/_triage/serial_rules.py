@@ -17,7 +17,7 @@ Order matters: in the last boot of a log, the first rule (in ``RULES`` order) wi
 order follows the boot: the boot loader (GRUB), the initramfs, the kernel, systemd's mounts, then what a booted
 system logs; Windows stop codes by name before the generic stop screen.
 
-Public names: ``RULES``, ``BOOT_MARKERS``, ``OK_MARKERS``, ``REMEDIES``, ``CLASSES``, ``LEARN``.
+Public names: ``RULES``, ``BOOT_MARKERS``, ``OK_MARKERS``, ``REMEDIES``, ``BOOT_FAILURES``, ``CLASSES``, ``LEARN``.
 """
 
 from __future__ import annotations
@@ -26,16 +26,16 @@ import re
 
 LEARN = 'https://learn.microsoft.com/troubleshoot/azure/virtual-machines/'
 
-CLASSES = (
+# The classes that mean the guest did not boot; then a log that shows a boot, and one that shows neither.
+BOOT_FAILURES = (
     'boot_emergency_mode',
     'boot_kernel_panic',
     'boot_initrd',
     'boot_grub',
     'boot_disk_full',
     'boot_loop',
-    'boot_ok',
-    'boot_unknown',
 )
+CLASSES = BOOT_FAILURES + ('boot_ok', 'boot_unknown')
 
 # What each remedy is: ALAR actions run offline on a copy of the OS disk (az vm repair run --run-id linux-alar2
 # --parameters ACTION, learn: linux/repair-linux-vm-using-alar), the Windows scripts of Azure/repair-script-library

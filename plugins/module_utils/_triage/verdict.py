@@ -42,16 +42,9 @@ Public names: ``triage(model, instance_view, health=None, serial=None, serial_no
 from __future__ import annotations
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._triage.serial_log import classify
+from ansible_collections.vmrescue.azure.plugins.module_utils._triage.serial_rules import BOOT_FAILURES
 from ansible_collections.vmrescue.azure.plugins.module_utils._vm import os_type as vm_os_type, power_state
 
-BOOT_FAILURES = (
-    'boot_emergency_mode',
-    'boot_kernel_panic',
-    'boot_initrd',
-    'boot_grub',
-    'boot_disk_full',
-    'boot_loop',
-)
 CLASSES = BOOT_FAILURES + ('agent_not_ready', 'provisioning_failed', 'platform_unavailable', 'boot_ok', 'boot_unknown')
 
 # (class, when) in the order they are tried: the docs page and a unit test read this table.
