@@ -75,7 +75,7 @@ ALL = (
     'offline_rescue',
 )
 # Contenders run only when named (--contenders): not part of `make bench`'s default set.
-OPTIONAL = ('slices',)
+OPTIONAL = ('slices', 'slices_lean')
 # Latency profiles. "real": azure-facts.md section 6 (a VM write ~15 s, a new key in the guest's status ~90 s after,
 # the instance view answers once with the status from before each write, operations say Retry-After 10, a VMAccess
 # handler run ~30 s as the simulator's default). "quick": short latencies for development only.
@@ -113,6 +113,7 @@ LABELS = {
     'run_command': 'run_command: a short script on every VM (one batch task)',
     'offline_rescue': 'offline_rescue: N unbootable VMs repaired offline (one batch task)',
     'slices': 'reset_proxy_agent_keys in K job slices at once (one principal), reports merged',
+    'slices_lean': 'reset_proxy_agent_keys in K job slices at once in lean mode (one principal), reports merged',
 }
 RUN_COMMAND_SCRIPT_SECONDS = 5  # the bench script's "sleep 5" at script_time_scale 1
 START_KID, TARGET_KID = 1, 2  # generated VMs start at keyIncarnationId 1; every reset contender raises it to 2
@@ -434,7 +435,12 @@ def slice_inventories(ctx, k):
     return paths
 
 
-def run_slices(ctx):
+def run_slices_lean(ctx):
+    """The K job slices, each in the role's lean mode (issue 25): what a sliced job template over a huge fleet runs."""
+    return run_slices(ctx, 'slices_lean', {'proxy_agent_key_recovery_lean': True})
+
+
+def run_slices(ctx, name='slices', more=None):
     """Issue 25: the key reset as K job slices started at once (AWX's sliced job template: K ansible-playbook jobs,
     host i in slice i mod K), each with its own HOME (its own token cache, as K execution nodes) but the same
     service principal, so that the slices share its throttling buckets per subscription, as on Azure; then the
@@ -451,6 +457,7 @@ def run_slices(ctx):
                 'proxy_agent_key_recovery_mode': 'incarnation',
                 'proxy_agent_key_recovery_key_incarnation_id': TARGET_KID,
                 'proxy_agent_key_recovery_report_path': reports[j],
+                **(more or {}),
             }
         )
         extras.append(extra)
@@ -480,7 +487,7 @@ def run_slices(ctx):
         notes.append('%d slice(s) printed no summary' % sum(1 for s in summaries if s is None))
     if changed != ctx.n:
         notes.append('changed %d of %d' % (changed, ctx.n))
-    r = row('slices', ctx.n, m, counters, failed, ctx.n - latched, fl)
+    r = row(name, ctx.n, m, counters, failed, ctx.n - latched, fl)
     r['slices'] = k
     r['slice_walls'] = [x.wall for x in ms]
     r['slice_cpu'] = [x.cpu for x in ms]
@@ -2013,6 +2020,7 @@ def run_size(args, n, cfg_in):
                     'run_command': run_run_command,
                     'offline_rescue': run_offline_rescue,
                     'slices': run_slices,
+                    'slices_lean': run_slices_lean,
                 }[name](ctx)
             if r is None:
                 res['skipped'].extend(cmds)
