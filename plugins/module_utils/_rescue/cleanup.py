@@ -76,7 +76,8 @@ def clean(job):
         return dict(job.fields(), changed=False, skipped=True, msg=msg, outcome=outcome('skipped', 'in_progress', msg))
     todo = _deletes(job)
     for what, path, _api in todo:
-        refused = group_check.clean_refusal(job, path) if what.startswith('rescue VM ') else None
+        ours = what.startswith('rescue VM ') and job.params.get('preflight') is not False
+        refused = group_check.clean_refusal(job, path) if ours else None
         if refused is not None:  # before any delete: the rescue VM's group is locked (or the delete not allowed)
             return dict(job.fields(), changed=False, skipped=True, msg=refused.msg,
                         outcome=outcome('skipped', refused.reason_code, refused.msg))  # fmt: skip

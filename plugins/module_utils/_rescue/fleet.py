@@ -225,7 +225,7 @@ def _set_kind(job, state, kind, found, new, size):
 def _check_group(job, state):
     """The rescue group's preflight (group_check.py), once per batch before any write: its refusal, its notes."""
     kinds = list(state.wanting)
-    if not kinds or not job.params.get('rescue_resource_group'):
+    if not kinds or not job.params.get('rescue_resource_group') or job.params.get('preflight') is False:
         return
     verdict = check_group(job.client, restore_plan(job.params, kinds))
     state.batch_notes.extend(verdict.warnings)
