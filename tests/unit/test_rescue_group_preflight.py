@@ -6,6 +6,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.checks i
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.groups import GroupPlan, group_verdict
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import group_check
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.rescue_vm import RescueSpec
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._rescue_reasons import role_words
 
 SUB = '00000000-0000-0000-0000-000000000001'
 GROUP = '/subscriptions/%s/resourceGroups/rescue-rg' % SUB
@@ -119,3 +120,8 @@ def test_the_rescue_plan_probes_the_vm_and_nic_without_a_secret():
     assert PASSWORD not in repr(got) and 'osProfile' not in repr(got)
     vm = got.contents[0][1]['properties']
     assert vm['hardwareProfile'] == {'vmSize': 'Standard_B1s'} and 'imageReference' in vm['storageProfile']
+
+
+def test_the_role_says_the_options_as_its_variables():
+    text = role_words("the principal lacks 'x' at rescue_subnet_id S; or set rescue_resource_group to a group")
+    assert 'at offline_rescue_rescue_subnet_id S' in text and 'set offline_rescue_rescue_resource_group to' in text
