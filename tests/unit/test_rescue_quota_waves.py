@@ -64,7 +64,7 @@ def test_the_refusal_and_the_wave_note_carry_the_numbers_and_the_fixes():
     assert 'in waves of up to 2' in note and 'wait_timeout' in note
 
 
-SPEC = RescueSpec('sub', 'rescue-rg', 'westeurope', 'Linux', 'V2', 'x64')
+SPEC = RescueSpec('00000000-0000-0000-0000-000000000001', 'rescue-rg', 'westeurope', 'Linux', 'V2', 'x64')
 
 
 def planned_hub(waves=True, limit=2):
@@ -135,3 +135,57 @@ def test_without_waves_assign_never_waits():
         with pytest.raises(StopIteration):
             next(fleet.assign(job(hub), SPEC, clock))
     assert hub.fleet.loads[SPEC.vm_id.lower()] == 3
+
+
+class FakeClient:
+    """The reads of one plan: the skus list, the usages, the rescue VMs that exist (path -> data disks)."""
+
+    def __init__(self, existing, usages):
+        self.existing, self.usages = existing, usages
+
+    def get(self, path, api_version=None, params=None, missing_ok=False):
+        if path.endswith('/skus'):
+            caps = [{'name': 'vCPUs', 'value': '1'}, {'name': 'MaxDataDiskCount', 'value': '2'}]
+            return {'value': [{'resourceType': 'virtualMachines', 'name': 'Standard_B1s', 'family': 'standardBSFamily',
+                               'locations': ['westeurope'], 'capabilities': caps}]}  # fmt: skip
+        if path.endswith('/usages'):
+            return {
+                'value': [{'name': {'value': k}, 'currentValue': v[0], 'limit': v[1]} for k, v in self.usages.items()]
+            }
+        disks = self.existing.get(path.lower())
+        if disks is None:
+            return None
+        return {'properties': {'storageProfile': {'dataDisks': [{'lun': n} for n in range(disks)]}}}
+
+
+def plan_with(existing, usages, wanting):
+    hub = Hub()
+    state = hub.fleet = fleet._State(1, 0.0)
+    state.wanting = dict(wanting)
+    client = FakeClient({SPEC.vm_id.lower(): n for n in existing[:1]} if existing else {}, usages)
+    one = types.SimpleNamespace(hub=hub, client=client, params={'rescue_vm_size': 'Standard_B1s', 'wait_timeout': 60},
+                                warnings=[], copy_name='copy-x', wave=None)  # fmt: skip
+    fleet._plan(one, state)
+    return hub, state, one
+
+
+def test_a_rerun_with_a_full_rescue_vm_and_no_quota_left_waits_on_it_instead_of_refusing():
+    hub, state, one = plan_with([2], {'cores': (1, 1), 'standardBSFamily': (1, 1)}, {SPEC: 1})
+    assert state.refused_kinds == {} and state.kinds[SPEC] == [SPEC], 'the rescue VM found by name is used'
+    assert state.waves[SPEC] == dict(needed=2, rescue_vms=1) and state.loads[SPEC.vm_id.lower()] == 2
+    assert len(state.batch_notes) == 1 and 'allows 0 new' in state.batch_notes[0]
+    waiting = fleet.assign(one, SPEC)
+    assert next(waiting) == fleet.QUEUE_POLL, 'both LUNs held by the copies of the killed run'
+
+
+def test_no_rescue_vm_and_no_quota_is_refused_before_any_write():
+    _hub, state, _one = plan_with([], {'cores': (0, 100), 'standardBSFamily': (0, 0)}, {SPEC: 3})
+    err = state.refused_kinds[SPEC]
+    assert err.reason_code == 'quota_exceeded' and 'standardBSFamily: 0 of 0 vCPUs used' in err.msg
+    assert state.waves == {}
+
+
+def test_quota_for_one_of_two_rescue_vms_plans_one_in_waves():
+    hub, state, _one = plan_with([], {'cores': (0, 100), 'standardBSFamily': (0, 1)}, {SPEC: 3})
+    assert state.kinds[SPEC] == [SPEC] and state.waves[SPEC] == dict(needed=2, rescue_vms=1)
+    assert hub.limits[SPEC.vm_id.lower()] == 2 and not state.refused_kinds
