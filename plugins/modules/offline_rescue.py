@@ -96,7 +96,17 @@ options:
         architecture, named C(vmrescue-<location>-<os>-<gen>-<arch>[-z<zone>]-1), serving many disks on its LUNs.
     type: str
   rescue_resource_group:
-    description: The resource group of created rescue VMs (with O(rescue_subnet_id)).
+    description:
+      - The resource group of created rescue VMs (with O(rescue_subnet_id)).
+      - Checked once per batch before any write, like the source VMs' groups (the preflight), for a group that does not
+        exist (V(invalid_input)), a ReadOnly lock at the group or above it (V(scope_locked)), an action the
+        principal lacks there (C(Microsoft.Compute/virtualMachines/write), C(Microsoft.Compute/disks/write),
+        C(Microsoft.Compute/virtualMachines/runCommands/write), C(Microsoft.Network/networkInterfaces/write)) or
+        C(Microsoft.Network/virtualNetworks/subnets/join/action) at O(rescue_subnet_id) (V(rbac_missing)), or an
+        Azure Policy Deny of the rescue VM or its NIC (V(policy_denied)) refuses every target that needs a rescue
+        VM, with the fix. A CanNotDelete lock only refuses deletes; a restore warns that O(state=cleaned) cannot
+        remove the rescue VMs while it stays, and O(state=cleaned) skips the target that would delete one
+        (V(scope_locked)) before any write.
     type: str
   rescue_admin_username:
     description: The administrator of a created rescue VM.
@@ -114,9 +124,13 @@ options:
         write) is how many copies one rescue VM holds at once; when the copies of one kind (region, zone, OS,
         generation, architecture) exceed it, they are spread over several rescue VMs named with an index (C(-1),
         C(-2), ...), reused by a re-run and deleted by O(state=cleaned) once no copy is attached.
-      - The vCPU quota (C(locations/{location}/usages)) is read first too; new rescue VMs that need more vCPUs than
-        the regional or the size family's quota leaves free are refused before any write (reason code
-        C(quota_exceeded), with the numbers and the fix).
+      - The vCPU quota (C(locations/{location}/usages)) is read first too. When the regional or the size family's
+        free vCPUs (or the VM count) hold fewer new rescue VMs than the copies need, the ones that fit are created
+        and serve the copies in waves, a warning once per batch with the numbers and RV(rescue_wave) in each
+        result. A copy waits, holding no worker, for a LUN that a finished repair frees, at most O(wait_timeout)
+        without one freed (then V(rescue_vm_full); a re-run goes on). Only when not one rescue VM of a kind fits
+        (and none exists) are its VMs refused before any write (reason code C(quota_exceeded), with the numbers
+        and the fix).
     type: str
     default: Standard_D2s_v5
   rescue_image:
@@ -195,6 +209,13 @@ id:
   description: Resource ID of the source VM.
   returned: always
   type: str
+rescue_wave:
+  description:
+    - When the copies were served in waves (the vCPU quota allows fewer rescue VMs than they need, O(rescue_vm_size))
+      C(needed) rescue VMs, C(rescue_vms) used, and C(waited) seconds this copy waited for a free LUN.
+  returned: when the target's copy was attached to a rescue VM of a kind served in waves
+  type: dict
+  sample: {needed: 2, rescue_vms: 1, waited: 42}
 phase:
   description: The phase recorded on the VM after this run (C(copied) ... C(restored), C(rolled_back), C(cleaned)).
   returned: always

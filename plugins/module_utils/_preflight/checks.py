@@ -18,7 +18,7 @@ Sources (docs/azure-facts.md section 7; the vendored specs in tests/specs):
 - AvailabilityStatuses_ListByResourceGroup (Microsoft.ResourceHealth 2026-07-01): ``availabilityState`` per
   resource, its id ``{resource}/providers/Microsoft.ResourceHealth/availabilityStatuses/current``.
 
-Public names (kept stable): ``Check(name, status, data=None, action=None, scope=None, why='')`` (status
+Public names (kept stable): ``Check(name, status, data=None, action=None, scope=None, why='', code=None)`` (status
 ``passed`` / ``failed`` / ``unchecked``), ``read_permissions(client, scope)``, ``read_locks(client, scope)``,
 ``read_health(client, scope)``, ``check_policy(client, scope, content)``, ``allowed(entries, action)``,
 ``READ_ACTIONS`` (what each check needs).
@@ -56,6 +56,7 @@ class Check:
     action: str | None = None
     scope: str | None = None
     why: str = ''
+    code: str | None = None  # an unchecked read's ARM error code (ResourceGroupNotFound: the scope is missing)
 
     def as_unchecked(self) -> dict:
         return dict(check=self.name, scope=self.scope, missing_action=self.action, why=self.why)
@@ -67,7 +68,7 @@ def _unchecked(name, scope, err):
     if err.status == 403 and err.action:
         action = err.action
     why = 'the principal lacks %s' % action if action else 'the read failed: %s' % err.describe()
-    return Check(name, 'unchecked', action=action, scope=scope, why=why)
+    return Check(name, 'unchecked', action=action, scope=scope, why=why, code=err.code)
 
 
 def _list(client, path, api_version):

@@ -8,7 +8,8 @@
 - A copy still attached to a rescue VM is a rescue in progress: nothing is deleted (finish it or roll it back).
 - The rescue VM this collection created (tag ``vmrescue-rescue-vm``) is deleted with its OS disk and NIC (their
   ``deleteOption: Delete``) once no data disk is attached to it; one the operator gave only loses the run command
-  the rescue made on it.
+  the rescue made on it. Its group is checked first, once per batch (``group_check.clean_refusal``: a ReadOnly or
+  CanNotDelete lock, or no ``virtualMachines/delete``): a refused delete skips the target before any write.
 Then the record says ``cleaned``. Check mode says what would be deleted.
 
 Public names: ``clean(job)`` (a step generator -> result).
@@ -21,7 +22,7 @@ from urllib.parse import quote
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import outcome
 from ansible_collections.vmrescue.azure.plugins.module_utils._operation import write_steps
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import names
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import group_check, names
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.job import disk_id_path
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.operations import DISK_API
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.record import RESCUE_VM_TAG
@@ -74,6 +75,12 @@ def clean(job):
                'or roll it back (state=rolled_back) first.' % (job.target.display, job.rescue_vm_id))  # fmt: skip
         return dict(job.fields(), changed=False, skipped=True, msg=msg, outcome=outcome('skipped', 'in_progress', msg))
     todo = _deletes(job)
+    for what, path, _api in todo:
+        ours = what.startswith('rescue VM ') and job.params.get('preflight') is not False
+        refused = group_check.clean_refusal(job, path) if ours else None
+        if refused is not None:  # before any delete: the rescue VM's group is locked (or the delete not allowed)
+            return dict(job.fields(), changed=False, skipped=True, msg=refused.msg,
+                        outcome=outcome('skipped', refused.reason_code, refused.msg))  # fmt: skip
     recorded = job.record is not None and job.record.phase == 'cleaned'
     if not todo and recorded:
         msg = 'the rescue of %s is already cleaned up' % job.target.display

@@ -143,6 +143,8 @@ def run_steps(ctx):
         result['changed'] = job.changed
     finally:
         fleet.leave(job)  # a target that ended before the plan still counts as arrived
+    if getattr(job, 'wave', None):
+        result['rescue_wave'] = job.wave
     if job.untrusted:
         result['record_check'] = untrusted(job.target.display, RECORD_TAG, job.untrusted)
     if job.warnings:

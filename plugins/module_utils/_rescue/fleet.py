@@ -1,6 +1,7 @@
 # Copyright: vmrescue.azure contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A batch's created rescue VMs sized to its disks, and the vCPU quota checked before any write (private).
+"""A batch's created rescue VMs sized to its disks, within the vCPU quota, and the rescue group's preflight, all
+before any write (private).
 
 A created rescue VM (``rescue_subnet_id``) holds at most its size's ``MaxDataDiskCount`` copies at once. When the
 copies of one kind (``rescue_vm.RescueSpec``: region, zone, OS, generation, architecture) exceed it, the batch uses
@@ -9,37 +10,53 @@ several rescue VMs of that kind, named with an index (``...-1``, ``-2``; a re-ru
 Every target of such a batch calls ``arrive`` once it has read its truth and passed the gate, before any write; a
 target that will need a LUN on a created rescue VM (next step copy, wait_copy or attach) brings its kind. When
 every target of the batch has arrived (or none arrived for ``STALL`` seconds: a target the runner never started),
-one of the waiting targets plans, per (subscription, location): one read of the ``skus`` list (the size's
-``MaxDataDiskCount``, ``vCPUs``, ``family``, restrictions), one of ``locations/{loc}/usages``, and per kind the rescue
-VMs that exist (index 1, 2, ... until one is missing) with their data disks; a kind needs
-``ceil((copies - free LUNs on its existing rescue VMs) / limit)`` new ones. New rescue VMs whose vCPUs exceed the
-free regional or family quota (or the VM count) refuse every target of that location that needs one
-(``quota_exceeded``, with the numbers and the fixes) before any write; a size not offered there, the same
-(``invalid_input``). A read that fails (403: no ``Microsoft.Compute/skus/read``) leaves that location unplanned, with
-a warning: one rescue VM per kind, its limit learned from Azure's 409 as before.
+one of the waiting targets plans:
 
-Then ``assign`` gives each attach the least loaded rescue VM of its kind (so they are created and boot in parallel),
+- the rescue group (``group_check.restore_plan``, checked by ``_preflight.groups``: exists, locks, permissions at
+  the group and ``subnets/join/action`` at the subnet, Azure Policy on the rescue VM and its NIC), once; a refusal
+  refuses every target that needs a rescue VM, its warnings (a CanNotDelete lock: clean-up refused) go once;
+- per (subscription, location) (``quota.py``): one read of the ``skus`` list (the size's ``MaxDataDiskCount``,
+  ``vCPUs``, ``family``, restrictions), one of ``locations/{loc}/usages``, and per kind the rescue VMs that exist
+  (index 1, 2, ... until one is missing) with their data disks; a kind needs ``ceil((copies - free LUNs on its
+  existing rescue VMs) / limit)`` new ones. When the free regional or family vCPUs (or the VM count) hold fewer,
+  the ones that fit are shared among the kinds (``quota.share``) and the copies are served in waves: ``assign``
+  waits (holding no worker) for a slot that ``release`` frees after a detach, and ``wait_timeout`` seconds without
+  a slot freed fail the copy (``rescue_vm_full``); a warning once per batch says so, and the waiting target's
+  result ``rescue_wave``. Only a kind that gets no rescue VM at all (none exists, none fits) is refused
+  (``quota_exceeded``, with the numbers and the fixes); a size not offered there, every kind (``invalid_input``).
+  A read that fails (403: no ``Microsoft.Compute/skus/read``) leaves that location unplanned, with a warning: one
+  rescue VM per kind, its limit learned from Azure's 409 as before.
+
+``assign`` gives each attach the least loaded rescue VM of its kind (so they are created and boot in parallel),
 ``release`` frees the slot after a detach, and ``Hub.limits`` tells ``rescue_vm.change_disks`` the size's limit
-before any 409. One writer per rescue VM stays ``change_disks``' rule.
+before any 409. One writer per rescue VM stays ``change_disks``' rule. A killed run resumes: the rescue VMs are
+found again by name, their attached copies counted.
 
-Public names: ``arrive(job, spec)`` (step generator), ``leave(job)``, ``planned(params)``, ``assign(hub, spec)``,
-``release(hub, vm_id)``, ``quota_refusal(size, usage, new_vms, location, subscription, copies)`` (pure),
-``SizeInfo``, ``read_size(client, subscription, location, size)``, ``read_usages(client, subscription, location)``,
-``SKUS_API``, ``STALL``.
+Public names: ``arrive(job, spec)`` (step generator), ``leave(job)``, ``planned(params)``, ``assign(job, spec)``
+(step generator), ``release(hub, vm_id)``, ``STALL``, ``PLAN_STEPS``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._batch import parse_targets
+from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.groups import check_group
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.group_check import restore_plan
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.quota import (
+    new_needed,
+    quota_allows,
+    quota_refusal,
+    read_size,
+    read_usages,
+    share,
+    wave_note,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.rescue_vm import MAX_LUN, QUEUE_POLL
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import parse_resource_id
 
-SKUS_API = '2021-07-01'  # ResourceSkus_List
 STALL = 30.0
 PLAN_STEPS = ('copy', 'wait_copy', 'attach')
 
@@ -61,6 +78,11 @@ class _State:
         self.notes = {}  # (subscription, location) -> warning
         self.kinds = {}  # kind -> [RescueSpec with index]
         self.loads = {}  # lower rescue VM id -> copies attached or assigned
+        self.refused_kinds = {}  # kind -> TaskError (quota_exceeded: not one rescue VM of it fits)
+        self.waves = {}  # kind -> {needed, rescue_vms}: fewer rescue VMs than its copies need (the quota)
+        self.released = 0  # slots freed by ``release`` (a wave's wait restarts its timeout on each)
+        self.batch_notes = []  # warnings given once per batch (to the first target that reads the plan)
+        self.group_refused = None  # TaskError: the rescue group's preflight refused (group_check.py)
 
 
 def planned(params):
@@ -128,96 +150,14 @@ def arrive(job, spec, clock=time.monotonic):
         if ready:
             break
         yield QUEUE_POLL
+    with hub.lock:
+        notes, state.batch_notes = state.batch_notes, []
+    job.warnings.extend(notes)
     if _where(spec) in state.notes:
         job.warnings.append(state.notes[_where(spec)])
-    if _where(spec) in state.refused:
-        raise state.refused[_where(spec)]
-
-
-def _pages(client, path, params, api_version):
-    body = client.get(path, api_version=api_version, params=params)
-    while True:
-        yield from (body or {}).get('value') or ()
-        link = (body or {}).get('nextLink')
-        if not link:
-            return
-        body = client.request('GET', link, api_version=None).body
-
-
-def _restricted(sku, location):
-    for restriction in sku.get('restrictions') or ():
-        if restriction.get('type') == 'Location' and location in [
-            str(v).lower() for v in restriction.get('values') or ()
-        ]:
-            return True
-    return False
-
-
-def read_size(client, subscription, location, size):
-    """The ``SizeInfo`` of ``size`` from the skus list of ``location`` (None: not offered there)."""
-    where = location.replace(' ', '').lower()
-    path = '/subscriptions/%s/providers/Microsoft.Compute/skus' % subscription
-    for sku in _pages(client, path, {'$filter': "location eq '%s'" % where}, SKUS_API):
-        if sku.get('resourceType') != 'virtualMachines' or str(sku.get('name', '')).lower() != size.lower():
-            continue
-        if where not in [str(loc).replace(' ', '').lower() for loc in sku.get('locations') or ()]:
-            continue
-        if _restricted(sku, where):
-            return None
-        caps = {c.get('name'): c.get('value') for c in sku.get('capabilities') or ()}
-        return SizeInfo(sku['name'], sku.get('family'), int(float(caps.get('vCPUs') or 0)),
-                        int(caps.get('MaxDataDiskCount') or MAX_LUN + 1))  # fmt: skip
-    return None
-
-
-def read_usages(client, subscription, location):
-    """{usage name: (current, limit)} of Compute in ``location`` (Usage_List)."""
-    path = '/subscriptions/%s/providers/Microsoft.Compute/locations/%s/usages' % (
-        subscription, location.replace(' ', '').lower())  # fmt: skip
-    out = {}
-    for usage in _pages(client, path, None, '2024-11-01'):
-        out[str((usage.get('name') or {}).get('value'))] = (
-            int(usage.get('currentValue') or 0),
-            int(usage.get('limit') or 0),
-        )
-    return out
-
-
-def quota_refusal(size, usage, new_vms, location, subscription, copies):
-    """The message refusing ``new_vms`` rescue VMs of ``size`` over the free quota, or None when they fit."""
-    need = new_vms * size.vcpus
-    short = []
-    for name, unit, want in (
-        ('cores', 'vCPUs', need),
-        (size.family, 'vCPUs', need),
-        ('virtualMachines', 'VMs', new_vms),
-    ):
-        if not name or name not in usage:
-            continue
-        used, limit = usage[name]
-        if used + want > limit:
-            short.append('%s: %d of %d %s used, %d free, %d needed (a limit of at least %d)'
-                         % (name, used, limit, unit, max(0, limit - used), want, used + want))  # fmt: skip
-    if not short:
-        return None
-    return (
-        '%d OS disk copies in %s need %d new rescue VM(s) of size %s (%d data disks and %d vCPUs each: %d vCPUs), '
-        'more than the quota of subscription %s allows: %s. Nothing was written. Fix: raise the quota (Azure portal, '
-        'Quotas, or a support request) or free vCPUs in %s; or set rescue_vm_size to a size that holds more data '
-        'disks per vCPU (fewer rescue VMs), or of a family with free quota; or rescue fewer VMs per run.'
-        % (
-            copies,
-            location,
-            new_vms,
-            size.name,
-            size.max_data_disks,
-            size.vcpus,
-            need,
-            subscription,
-            '; '.join(short),
-            location,
-        )  # fmt: skip
-    )
+    for refused in (state.group_refused, state.refused.get(_where(spec)), state.refused_kinds.get(spec)):
+        if refused is not None:
+            raise refused
 
 
 def _existing(client, spec, limit):
@@ -234,7 +174,7 @@ def _existing(client, spec, limit):
 
 
 def _plan_location(job, state, where, kinds):
-    """Plan the kinds of one (subscription, location): sizes, existing rescue VMs, new ones, quota."""
+    """Plan the kinds of one (subscription, location): sizes, existing rescue VMs, new ones within the quota."""
     client, size_name = job.client, job.params['rescue_vm_size']
     subscription, location = kinds[0][0].subscription_id, kinds[0][0].location
     try:
@@ -249,27 +189,54 @@ def _plan_location(job, state, where, kinds):
                                          'choose another size. Nothing was written.' % (size_name, location, subscription),
                                          reason_code='invalid_input')  # fmt: skip
         return
-    new_total = copies_total = 0
+    needs = []
     for kind, copies in kinds:
         found = _existing(client, kind, size.max_data_disks)
         free = sum(size.max_data_disks - attached for _spec, attached in found)
-        new = int(math.ceil(max(0, copies - free) / float(size.max_data_disks)))
-        specs = [spec for spec, _attached in found] + [
-            dataclasses.replace(kind, index=len(found) + n + 1) for n in range(new)
-        ]
-        state.kinds[kind] = specs or [kind]
-        for spec, attached in found:
-            state.loads[spec.vm_id.lower()] = attached
-        for spec in state.kinds[kind]:
-            job.hub.limits[spec.vm_id.lower()] = size.max_data_disks
-        new_total += new
-        copies_total += copies
-    why = quota_refusal(size, usage, new_total, location, subscription, copies_total) if new_total else None
-    if why:
-        state.refused[where] = TaskError(why, reason_code='quota_exceeded')
+        needs.append((kind, copies, found, new_needed(copies, free, size.max_data_disks)))
+    wanted = sum(new for _kind, _copies, _found, new in needs)
+    allowed = quota_allows(size, usage, wanted) if wanted else 0
+    counts = share([(kind, copies, len(found), new) for kind, copies, found, new in needs], allowed)
+    for kind, copies, found, new in needs:
+        _set_kind(job, state, kind, found, counts[kind], size)
+        if new and not found and not counts[kind]:
+            why = quota_refusal(size, usage, new, location, subscription, copies)
+            state.refused_kinds[kind] = TaskError(why, reason_code='quota_exceeded')
+        elif counts[kind] < new:
+            state.waves[kind] = dict(needed=len(found) + new, rescue_vms=len(found) + counts[kind])
+    if allowed < wanted and any(kind in state.waves for kind, _c, _f, _n in needs):
+        existing = sum(len(found) for _kind, _copies, found, _new in needs)
+        copies_total = sum(copies for _kind, copies, _found, _new in needs)
+        state.batch_notes.append(wave_note(size, usage, location, copies_total, wanted, allowed, existing))
+
+
+def _set_kind(job, state, kind, found, new, size):
+    """The rescue VMs of ``kind``: those found (with their attached copies) and ``new`` more, each at its limit."""
+    specs = [spec for spec, _attached in found] + [
+        dataclasses.replace(kind, index=len(found) + n + 1) for n in range(new)
+    ]
+    state.kinds[kind] = specs or [kind]
+    for spec, attached in found:
+        state.loads[spec.vm_id.lower()] = attached
+    for spec in state.kinds[kind]:
+        job.hub.limits[spec.vm_id.lower()] = size.max_data_disks
+
+
+def _check_group(job, state):
+    """The rescue group's preflight (group_check.py), once per batch before any write: its refusal, its notes."""
+    kinds = list(state.wanting)
+    if not kinds or not job.params.get('rescue_resource_group') or job.params.get('preflight') is False:
+        return
+    verdict = check_group(job.client, restore_plan(job.params, kinds))
+    state.batch_notes.extend(verdict.warnings)
+    if verdict.refusal is not None:
+        state.group_refused = TaskError(verdict.refusal[1], reason_code=verdict.refusal[0])
 
 
 def _plan(job, state):
+    _check_group(job, state)
+    if state.group_refused is not None:
+        return
     by_where = {}
     for kind, copies in state.wanting.items():
         by_where.setdefault(_where(kind), []).append((kind, copies))
@@ -277,16 +244,46 @@ def _plan(job, state):
         _plan_location(job, state, where, kinds)
 
 
-def assign(hub, spec):
-    """The rescue VM of kind ``spec`` for one more copy: the least loaded one of the plan (index 1 unplanned)."""
-    with hub.lock:
-        state = hub.fleet
-        specs = state.kinds.get(dataclasses.replace(spec, index=1)) if state is not None else None
-        if not specs:
-            return spec
-        chosen = min(specs, key=lambda s: (state.loads.get(s.vm_id.lower(), 0), s.index))
-        state.loads[chosen.vm_id.lower()] = state.loads.get(chosen.vm_id.lower(), 0) + 1
-        return chosen
+def _pick(hub, state, kind):
+    """The least loaded rescue VM of ``kind`` with a free slot (a slot taken), or None (waves: all full)."""
+    specs = state.kinds[kind]
+    chosen = min(specs, key=lambda s: (state.loads.get(s.vm_id.lower(), 0), s.index))
+    key = chosen.vm_id.lower()
+    limit = hub.limits.get(key)
+    if kind in state.waves and limit is not None and state.loads.get(key, 0) >= limit:
+        return None
+    state.loads[key] = state.loads.get(key, 0) + 1
+    return chosen
+
+
+def assign(job, spec, clock=time.monotonic):
+    """The rescue VM of kind ``spec`` for one more copy (a step generator): the least loaded one of the plan (index 1
+    unplanned). In waves (fewer rescue VMs than needed: the quota) a copy waits, holding no worker, for a slot that
+    ``release`` frees; ``wait_timeout`` seconds without one freed end the wait (``rescue_vm_full``)."""
+    hub, kind = job.hub, dataclasses.replace(spec, index=1)
+    started = clock()
+    deadline, seen = started + job.params['wait_timeout'], None
+    while True:
+        with hub.lock:
+            state = hub.fleet
+            if state is None or not state.kinds.get(kind):
+                return spec
+            chosen = _pick(hub, state, kind)
+            released = state.released
+        if chosen is not None:
+            if kind in state.waves:
+                job.wave = dict(state.waves[kind], waited=int(clock() - started))
+            return chosen
+        if released != seen:
+            seen, deadline = released, clock() + job.params['wait_timeout']
+        if clock() > deadline:
+            raise TaskError(
+                'no LUN was freed on the %d rescue VM(s) of %s within %ss (wait_timeout): the quota allows fewer '
+                'rescue VMs than the copies need and no repair finished (a failed one keeps its copy attached). '
+                'Nothing was attached; the copy %s is kept: run again, or roll back the stuck rescues.'
+                % (len(state.kinds[kind]), spec.location, job.params['wait_timeout'], job.copy_name),
+                reason_code='rescue_vm_full')  # fmt: skip
+        yield QUEUE_POLL
 
 
 def release(hub, vm_id):
@@ -295,3 +292,4 @@ def release(hub, vm_id):
         state = hub.fleet
         if state is not None and state.loads.get(str(vm_id).lower(), 0) > 0:
             state.loads[str(vm_id).lower()] -= 1
+            state.released += 1

@@ -52,6 +52,7 @@ class Job:
         self.lun = None
         self.done_steps = []
         self.warnings = []
+        self.wave = None  # fleet.assign: {needed, rescue_vms, waited} when copies are served in waves
 
     def disk_path(self, name):
         return '%s/providers/Microsoft.Compute/disks/%s' % (self.target.resource_group_id, name)

@@ -16,7 +16,7 @@ The rescue VM is created only after nothing else: the copy is attached after the
 so a same-image copy does not collide with the rescue VM's own disk at boot (filesystem UUIDs, LVM names, disk
 signatures), as ``az vm repair`` does.
 
-Public names: ``Hub`` (the batch's shared state), ``check_given(view, os_type, location) -> msg | None``,
+Public names: ``Hub`` (the batch's shared state; ``group_lock(key)``), ``check_given(view, os_type, location) -> msg | None``,
 ``ensure_created(ctx, hub, spec)`` (step generator -> rescue VM id), ``change_disks(ctx, hub, vm_id, add=None,
 remove=None)`` (step generator -> LUN of ``add`` / None), ``vm_body(params, spec, nic_id)``, ``RescueSpec``.
 """
@@ -52,6 +52,13 @@ class Hub:
         self.run_commands = {}  # os type -> the run command engine's BatchState (one script per OS)
         self.fleet = None  # fleet._State: the batch's plan of rescue VMs per kind (fleet.py)
         self.limits = {}  # lower rescue VM id -> its size's data-disk limit (skus, else learned from Azure's 409)
+        self.groups = {}  # lower rescue group id -> its clean-up preflight's GroupVerdict (group_check.py)
+        self._group_locks = {}
+
+    def group_lock(self, key):
+        """The lock that makes one group's preflight read once per batch."""
+        with self.lock:
+            return self._group_locks.setdefault(key, threading.Lock())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -96,7 +96,7 @@ def _rescue_vm(job, spec):
 
 def attach(job):
     """Attach the copy to the rescue VM (queued with the batch's other targets), record ``attached``."""
-    spec = fleet.assign(job.hub, rescue_spec(job))
+    spec = yield from fleet.assign(job, rescue_spec(job))  # in waves: waits for a free slot
     vm_id = yield from _rescue_vm(job, spec)
     copy_id = job.copy['id']
     job.lun = yield from rescue_vm.change_disks(job.ctx, job.hub, vm_id, add=copy_id)
