@@ -46,14 +46,18 @@ The model:
 
 Public names: ``UNLOCK_HEADER``, ``settings_of(disk)``, ``is_ade(ext)``, ``enable(machine, settings)``,
 ``run_unlock(text, machine, named) -> (exit_code, stdout, stderr) | None``, ``locked(machine, disk)``,
-``boots(disk)``, ``forget(machine, disk)``, ``make_encrypted(disk, secret_url, vault_id, version, kek_url=None)``.
+``boots(disk)``, ``forget(machine, disk)``, ``make_encrypted(disk, secret_url, vault_id, version, kek_url=None,
+passphrase=None)``.
 """
 
 from .disks import parse_id
 from .util import dig
 
 UNLOCK_HEADER = '# vmrescue.azure offline_rescue unlock'
-HANDLERS = {('microsoft.azure.security', 'azurediskencryptionforlinux'), ('microsoft.azure.security', 'azurediskencryption')}
+HANDLERS = {
+    ('microsoft.azure.security', 'azurediskencryptionforlinux'),
+    ('microsoft.azure.security', 'azurediskencryption'),
+}
 
 
 def settings_of(disk):
@@ -67,7 +71,7 @@ def settings_of(disk):
     return (secret, vault, dig(first, 'keyEncryptionKey', 'keyUrl')) if secret else None
 
 
-def make_encrypted(disk, secret_url, vault_id, version='1.1', kek_url=None):
+def make_encrypted(disk, secret_url, vault_id, version='1.1', kek_url=None, passphrase=None):
     """What ADE leaves on an OS disk (control API): its settings and its encrypted guest content."""
     key = {'secretUrl': secret_url, 'sourceVault': {'id': vault_id}}
     entry = {'diskEncryptionKey': key}
@@ -76,7 +80,7 @@ def make_encrypted(disk, secret_url, vault_id, version='1.1', kek_url=None):
     disk.props['encryptionSettingsCollection'] = {'enabled': True, 'encryptionSettings': [entry],
                                                   'encryptionSettingsVersion': version}  # fmt: skip
     if disk.content is not None:
-        disk.content.ade = secret_url
+        disk.content.ade, disk.content.ade_key = secret_url, passphrase  # the key: never in any response
 
 
 def is_ade(ext):
@@ -100,7 +104,11 @@ def enable(machine, settings):
     of the extension's vault (module docstring)."""
     settings = settings or {}
     vault = str(settings.get('KeyVaultResourceId') or '').lower()
-    if str(settings.get('EncryptionOperation') or '') != 'EnableEncryption' or not vault or not settings.get('KeyVaultURL'):
+    if (
+        str(settings.get('EncryptionOperation') or '') != 'EnableEncryption'
+        or not vault
+        or not settings.get('KeyVaultURL')
+    ):
         return False, 'EncryptionOperation EnableEncryption with KeyVaultURL and KeyVaultResourceId is required'
     kek = str(settings.get('KeyEncryptionKeyURL') or '').lower()
     bek = set()

@@ -65,7 +65,7 @@ def check_fault(os_type, name):
 class GuestDisk:
     """What a simulated disk holds: an OS (or none), its distribution, named faults, the repairs applied."""
 
-    __slots__ = ('os', 'distro', 'faults', 'driver', 'repairs', 'ade')
+    __slots__ = ('os', 'distro', 'faults', 'driver', 'repairs', 'ade', 'ade_key')
 
     def __init__(self, os_type=None, distro=None, faults=(), driver=None):
         self.os = os_type
@@ -74,6 +74,7 @@ class GuestDisk:
         self.driver = driver or (DEFAULT_DRIVER if 'bootloop_driver' in self.faults else None)
         self.repairs = []  # [{action, changed}] applied by offline repairs (offline_repair.py)
         self.ade = None  # Azure Disk Encryption: the Key Vault secret URL of the passphrase (ade.py), None: plain
+        self.ade_key = None  # that secret's value (the passphrase): in the guest and Key Vault only, never in ARM
 
     @property
     def fault(self):
@@ -83,7 +84,7 @@ class GuestDisk:
     def copy(self):
         other = GuestDisk(self.os, self.distro, self.faults, self.driver)
         other.repairs = [dict(r) for r in self.repairs]
-        other.ade = self.ade  # a copy holds the same encrypted bytes
+        other.ade, other.ade_key = self.ade, self.ade_key  # a copy holds the same encrypted bytes
         return other
 
     def to_json(self):
@@ -157,7 +158,9 @@ def _linux_tail(fault, computer, distro):
         ]
     if fault == 'grub':
         return [f'error: no such device: {ROOT_UUID}.', 'Entering rescue mode...', 'grub rescue> ']
-    if fault == 'ade_locked':  # ade.py: no BEK volume with this disk's key at boot [inferred lines: cryptsetup's prompt]
+    if (
+        fault == 'ade_locked'
+    ):  # ade.py: no BEK volume with this disk's key at boot [inferred lines: cryptsetup's prompt]
         return ['[    5.201000] cryptsetup: osencrypt: key file /mnt/azure_bek_disk/LinuxPassPhraseFileName not found',
                 'Please unlock disk osencrypt: ']  # fmt: skip
     if fault == 'disk_full':

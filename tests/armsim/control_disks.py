@@ -8,7 +8,7 @@ Routes (under ``/_sim/``, no token, JSON; ``{id}`` is a URL-encoded resource id)
   zones, diskState, managedBy, provisioningState, osType, hyperVGeneration, architecture, securityType,
   diskEncryptionSetId, diskSizeGB, createOption, sourceResourceId, tags, content: {os, distro, faults, driver,
   repairs: [{action, lun, changed}]} | null}``.
-- ``POST /_sim/vms/{id}/ade {secret_url, vault_id, version?: '1.1', kek_url?}``: what Azure Disk Encryption left on
+- ``POST /_sim/vms/{id}/ade {secret_url, vault_id, version?: '1.1', kek_url?, passphrase?}``: what Azure Disk Encryption left on
   the VM's OS disk (ade.py): its ``encryptionSettingsCollection`` and encrypted guest content; version ``1.0``
   (dual pass) also sets the VM model's ``storageProfile.osDisk.encryptionSettings`` (where dual pass keeps them:
   vm-repair's ``_fetch_encryption_settings``).
@@ -158,7 +158,9 @@ class DiskControl:
         if disk is None or not body.get('secret_url') or not body.get('vault_id'):
             raise ArmError(400, 'InvalidRequest', 'an OS disk resource, secret_url and vault_id are required')
         version = str(body.get('version') or '1.1')
-        ade.make_encrypted(disk, body['secret_url'], body['vault_id'], version, body.get('kek_url'))
+        ade.make_encrypted(
+            disk, body['secret_url'], body['vault_id'], version, body.get('kek_url'), body.get('passphrase')
+        )
         if version != '1.1':
             settings = disk.props['encryptionSettingsCollection']['encryptionSettings'][0]
             os_disk = machine.model['properties']['storageProfile']['osDisk']

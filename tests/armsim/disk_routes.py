@@ -17,8 +17,14 @@ from .errors import ArmError
 from .routing import RG, SUB, Response
 from .util import deep_merge, dig
 
-SNAPSHOT_KEEPS = ('osType', 'hyperVGeneration', 'supportedCapabilities', 'securityProfile', 'diskSizeGB',
-                  'encryptionSettingsCollection')  # ade.py
+SNAPSHOT_KEEPS = (
+    'osType',
+    'hyperVGeneration',
+    'supportedCapabilities',
+    'securityProfile',
+    'diskSizeGB',
+    'encryptionSettingsCollection',
+)  # ade.py
 
 
 class Disks:

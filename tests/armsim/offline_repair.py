@@ -113,8 +113,10 @@ def run_offline(text, machine, named):
         why = f'no disk at LUN {lun}' if disk is None else f'the disk at LUN {lun} holds no operating system'
         return 1, f'VMRESCUE changed=false failed={",".join(actions) or "none"}\n', f'{why}\n'
     if ade.locked(machine, disk):  # ade.py: an encrypted disk is not readable until unlocked on this VM [docs]
-        why = (f'no {disk.content.os.capitalize()} root file system found on the disk at LUN {lun}: it is encrypted '
-               '(Azure Disk Encryption) and locked on this rescue VM; unlock it first')
+        why = (
+            f'no {disk.content.os.capitalize()} root file system found on the disk at LUN {lun}: it is encrypted '
+            '(Azure Disk Encryption) and locked on this rescue VM; unlock it first'
+        )
         return 1, f'VMRESCUE changed=false failed={",".join(actions) or "none"}\n', f'{why}\n'
     out, err, failed, changed = [], [], [], False
     for action in actions:

@@ -15,9 +15,9 @@ import time
 
 import pytest
 import yaml
+from test_offline_rescue import FLEET, PASSWORD, RG, agent_ready, disks_named, options, os_disk, play, results, task
 
 from ansible_runner import VENV_BIN, _common, _env
-from test_offline_rescue import FLEET, PASSWORD, RG, agent_ready, disks_named, options, os_disk, play, results, task
 
 VAULT = '/subscriptions/%s/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-rescue'
 SECRET = 'https://kv-rescue.vault.azure.net/secrets/3f2a1b0c-ade-test/9b8c7d6e5f4a3b2c'
@@ -41,7 +41,9 @@ def _rescue_vms(sim):
 
 
 def _ade_extensions(sim):
-    return [r for r in sim.control.requests() if r['method'] == 'PUT' and '/extensions/AzureDiskEncryption' in r['path']]
+    return [
+        r for r in sim.control.requests() if r['method'] == 'PUT' and '/extensions/AzureDiskEncryption' in r['path']
+    ]
 
 
 @pytest.mark.core_agnostic  # the module's engine, not ansible-core's: make compat (ansible-core 2.16) leaves it out
@@ -111,10 +113,14 @@ def test_a_run_killed_at_the_unlock_phase_resumes_without_redoing_it(fleet, sim_
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     fleet.control.clear_faults()
-    unlocks = [r for r in fleet.control.requests() if r['method'] == 'PUT' and '/runCommands/vmrescue-unlock-' in r['path']]
+    unlocks = [
+        r for r in fleet.control.requests() if r['method'] == 'PUT' and '/runCommands/vmrescue-unlock-' in r['path']
+    ]
     again = results(play(sim_env, tasks))['lin-fstab']
     assert again['phase'] == 'restored' and agent_ready(fleet, 'lin-fstab'), again['msg']
     assert 'unlock' not in again['steps'], again['steps']
-    after = [r for r in fleet.control.requests() if r['method'] == 'PUT' and '/runCommands/vmrescue-unlock-' in r['path']]
+    after = [
+        r for r in fleet.control.requests() if r['method'] == 'PUT' and '/runCommands/vmrescue-unlock-' in r['path']
+    ]
     assert len(after) == len(unlocks) == 1 and len(_ade_extensions(fleet)) == 1, 'the unlock ran once'
     assert len(disks_named(fleet, 'lin-fstab-rescue-')) == 1 and len(_rescue_vms(fleet)) == 1

@@ -4,11 +4,11 @@ brings the key of the attached disks of its Key Vault only; the unlock script op
 forgets it; a VM boots an encrypted OS disk only when the disk's own settings name its key. Bodies checked against
 the specs (virtualMachineExtension, disk)."""
 
+import specconf_disk
 from rescuekit import DISK_API, copy_body, disk_path, done, vm_path
 from test_sim_rescue_vm import create_vm, make_nic, run
 
 import specconf
-import specconf_disk
 
 SECRET = 'https://kv-a.vault.azure.net/secrets/11aa22bb/0123456789abcdef'
 UNLOCK = '#!/bin/bash\n# vmrescue.azure offline_rescue unlock\necho unlocking\n'

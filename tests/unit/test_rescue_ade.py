@@ -7,8 +7,13 @@ import subprocess
 
 import pytest
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import ade, names, record as rec
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import scripts_linux, scripts_windows
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import (
+    ade,
+    names,
+    record as rec,
+    scripts_linux,
+    scripts_windows,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.plan import (
     Facts,
     copy_body,
@@ -42,7 +47,11 @@ def test_single_pass_with_a_key_vault_secret_is_accepted_with_or_without_a_kek()
     ('vm', 'disk', 'words'),
     [
         ({}, _disk(version='1.0'), 'dual-pass'),
-        ({'properties': {'storageProfile': {'osDisk': {'encryptionSettings': {'enabled': True}}}}}, _disk(), 'dual-pass'),
+        (
+            {'properties': {'storageProfile': {'osDisk': {'encryptionSettings': {'enabled': True}}}}},
+            _disk(),
+            'dual-pass',
+        ),
         ({}, _disk(secret=None), 'without a Key Vault secret'),
         ({}, _disk(vault=None), 'without a Key Vault secret'),
         ({'properties': {'securityProfile': {'securityType': 'ConfidentialVM'}}}, _disk(), 'confidential VM'),
@@ -55,7 +64,10 @@ def test_the_rest_is_refused_before_any_write_with_its_reason(vm, disk, words):
 
 def test_the_copy_keeps_the_encryption_settings_so_the_swapped_vm_boots_with_its_own_key():
     body = copy_body(_disk(kek=KEK), 'web-01')
-    assert body['properties']['encryptionSettingsCollection'] == _disk(kek=KEK)['properties']['encryptionSettingsCollection']
+    assert (
+        body['properties']['encryptionSettingsCollection']
+        == _disk(kek=KEK)['properties']['encryptionSettingsCollection']
+    )
 
 
 def test_one_rescue_vm_kind_per_key_vault_and_kek():

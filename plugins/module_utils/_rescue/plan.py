@@ -167,4 +167,4 @@ def steps_ahead(step, encrypted):
     is the step now)."""
     if step not in FLOW:
         return []
-    return [s for s in FLOW[FLOW.index(step):] if (s != 'unlock' or encrypted) and (s != 'wait_copy' or s == step)]
+    return [s for s in FLOW[FLOW.index(step) :] if (s != 'unlock' or encrypted) and (s != 'wait_copy' or s == step)]
