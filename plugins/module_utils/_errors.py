@@ -107,6 +107,7 @@ REASON_CODES = (
     'unsupported_disk',
     'rescue_vm_unusable',
     'rescue_vm_full',
+    'unlock_failed',
     'repair_failed',
     'nothing_repaired',
     'not_booted',

@@ -17,15 +17,23 @@ description:
   - Runs on the Ansible controller (an action plugin calls Azure Resource Manager from there). O(targets) runs one
     task over many VMs as a paced pipeline; a disk copy, a VM create or a script in progress holds no worker, and
     the targets that use one rescue VM share one write of its data disks (Azure refuses concurrent updates of a VM).
-  - "B(Resumable.) After each phase the VM's tag C(vmrescue-rescue) records it (C(copied), C(attached),
+  - "B(Resumable.) After each phase the VM's tag C(vmrescue-rescue) records it (C(copied), C(attached), C(unlocked),
     C(repaired), C(detached), C(swapped), C(restored), C(rolled_back), C(cleaned)) with the names of the copy, the
     original, the rescue VM and the LUN, sealed with O(record_key) when given. Each step also reads the truth from
     Azure (the copy by its deterministic name, where it is attached, the VM's OS disk), so a run killed at any point
     and run again, from any controller, continues where it stopped without a second copy."
   - "B(Left alone.) A running VM whose VM agent is Ready boots: it is not touched (V(vm_boots)). A stopped VM
-    with no rescue is skipped (V(not_running)): start it first. Confidential VMs and disks with Azure Disk Encryption
-    (any form: this version does not unlock an encrypted copy on the rescue VM) are refused before any write
-    (V(unsupported_disk))."
+    with no rescue is skipped (V(not_running)): start it first. Confidential VMs, dual-pass Azure Disk Encryption and
+    ADE without a Key Vault secret are refused before any write (V(unsupported_disk)), each with its reason."
+  - "B(Azure Disk Encryption, single pass.) An OS disk with single-pass ADE (C(encryptionSettingsVersion) 1.1) whose
+    key is a Key Vault secret (wrapped by a key encryption key or not) is rescued as C(az vm repair create
+    --unlock-encrypted-vm) does it: the copy keeps its encryption settings; it is attached to a created rescue VM of
+    its Key Vault (copies of different vaults never share one); the ADE extension with that Key Vault runs on the
+    rescue VM, which brings it a BEK volume holding the copy's key; the collection's unlock script opens the copy
+    at its LUN (step C(unlock), recorded C(unlocked)); then the repair, detach and swap as for any disk. The swapped
+    copy keeps its encryption settings, so the VM boots with its own key. The key never passes through the
+    controller. O(rescue_vm_id) is refused for an encrypted disk (the ADE extension goes only on a rescue VM the
+    collection creates)."
   - "B(No public IP, ever.) A created rescue VM gets one NIC in O(rescue_subnet_id) without a public IP; reach it,
     if needed, through Azure Bastion or the serial console."
   - The repair scripts are shipped in the collection (bash for Linux, PowerShell for Windows), never fetched at
@@ -160,8 +168,9 @@ notes:
   - The rescue writes in the source VM's resource group (the copy disk, the VM) and on the rescue VM (its data
     disks, a run command; with O(rescue_subnet_id) a NIC and a VM in O(rescue_resource_group)).
   - "Encrypted disks: encryption at rest (platform or customer keys, disk encryption sets) is kept on the copy;
-    Azure Disk Encryption is refused in every form in this version (single-pass ADE, which az vm repair unlocks on
-    its rescue VM, is planned); confidential VMs are refused."
+    single-pass Azure Disk Encryption with its key in Key Vault is unlocked on the rescue VM (the identity running
+    the rescue needs to write extensions on the rescue VM, and the Key Vault must allow disk encryption, as for
+    C(az vm encryption enable)); dual-pass ADE, ADE without a Key Vault secret and confidential VMs are refused."
 """
 
 EXAMPLES = r"""
@@ -201,7 +210,7 @@ outcome:
   description:
     - What happened to the target (C(status), C(reason_code), C(reason)). Codes of this module include V(changed),
       V(unchanged), V(check_mode), V(vm_boots), V(no_rescue), V(not_running), V(unsupported_disk), V(wrong_os),
-      V(rescue_vm_unusable), V(rescue_vm_full), V(repair_failed), V(nothing_repaired), V(not_booted),
+      V(rescue_vm_unusable), V(rescue_vm_full), V(unlock_failed), V(repair_failed), V(nothing_repaired), V(not_booted),
       V(in_progress), V(timeout), V(quota_exceeded), V(invalid_input), and the preflight's.
   returned: always
   type: dict
@@ -241,7 +250,7 @@ repair:
   returned: when the repair ran in this run
   type: dict
 steps:
-  description: The steps this run took, in order (C(copy), C(attach), C(repair), C(detach), C(deallocate), C(swap), C(start), C(confirm), C(swap_back)).
+  description: The steps this run took, in order (C(copy), C(attach), C(unlock), C(repair), C(detach), C(deallocate), C(swap), C(start), C(confirm), C(swap_back)).
   returned: always
   type: list
   elements: str
@@ -249,6 +258,27 @@ next_step:
   description: In check mode, the step the rescue would take next (C(done) when none).
   returned: in check mode
   type: str
+steps_ahead:
+  description: In check mode, the steps a restore still takes from RV(next_step) on (C(unlock) for an encrypted copy).
+  returned: in check mode
+  type: list
+  elements: str
+encryption:
+  description:
+    - The OS disk's Azure Disk Encryption (single pass) as the rescue handles it, null for a disk without ADE
+      (never a secret or a secret URL).
+  returned: always
+  type: dict
+  contains:
+    type:
+      description: C(ade_single_pass).
+      type: str
+    key_vault_id:
+      description: The Key Vault the disk's key is in (the rescue VM's ADE extension names it).
+      type: str
+    key_encryption_key:
+      description: Whether a key encryption key wraps the disk's key.
+      type: bool
 deleted:
   description: With O(state=cleaned), what was (or in check mode would be) deleted.
   returned: with O(state=cleaned)

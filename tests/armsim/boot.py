@@ -65,7 +65,7 @@ def check_fault(os_type, name):
 class GuestDisk:
     """What a simulated disk holds: an OS (or none), its distribution, named faults, the repairs applied."""
 
-    __slots__ = ('os', 'distro', 'faults', 'driver', 'repairs')
+    __slots__ = ('os', 'distro', 'faults', 'driver', 'repairs', 'ade', 'ade_key')
 
     def __init__(self, os_type=None, distro=None, faults=(), driver=None):
         self.os = os_type
@@ -73,6 +73,8 @@ class GuestDisk:
         self.faults = [check_fault(os_type, f) for f in faults or ()]
         self.driver = driver or (DEFAULT_DRIVER if 'bootloop_driver' in self.faults else None)
         self.repairs = []  # [{action, changed}] applied by offline repairs (offline_repair.py)
+        self.ade = None  # Azure Disk Encryption: the Key Vault secret URL of the passphrase (ade.py), None: plain
+        self.ade_key = None  # that secret's value (the passphrase): in the guest and Key Vault only, never in ARM
 
     @property
     def fault(self):
@@ -82,6 +84,7 @@ class GuestDisk:
     def copy(self):
         other = GuestDisk(self.os, self.distro, self.faults, self.driver)
         other.repairs = [dict(r) for r in self.repairs]
+        other.ade, other.ade_key = self.ade, self.ade_key  # a copy holds the same encrypted bytes
         return other
 
     def to_json(self):
@@ -91,6 +94,7 @@ class GuestDisk:
             'faults': list(self.faults),
             'driver': self.driver,
             'repairs': [dict(r) for r in self.repairs],
+            'ade': self.ade is not None,
         }
 
 
@@ -154,6 +158,11 @@ def _linux_tail(fault, computer, distro):
         ]
     if fault == 'grub':
         return [f'error: no such device: {ROOT_UUID}.', 'Entering rescue mode...', 'grub rescue> ']
+    if (
+        fault == 'ade_locked'
+    ):  # ade.py: no BEK volume with this disk's key at boot [inferred lines: cryptsetup's prompt]
+        return ['[    5.201000] cryptsetup: osencrypt: key file /mnt/azure_bek_disk/LinuxPassPhraseFileName not found',
+                'Please unlock disk osencrypt: ']  # fmt: skip
     if fault == 'disk_full':
         return [
             '[   12.381100] auditd[812]: Audit daemon has no space left on logging partition',

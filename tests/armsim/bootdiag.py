@@ -29,7 +29,7 @@ import datetime
 import re
 import struct
 
-from . import storage
+from . import ade, storage
 from .boot import GuestDisk, check_fault, serial_lines
 from .disks import os_disk_id, parse_id
 from .errors import ArmError
@@ -74,11 +74,23 @@ def content(machine):
     return GuestDisk(machine.os, seed.get('distro'), seed.get('faults') or (), seed.get('driver'))
 
 
+def _os_disk(machine):
+    parts = parse_id(os_disk_id(machine))
+    if parts is None or parts[0].lower() != machine.sub.id.lower():
+        return None
+    group = machine.rg.sub.groups.get(parts[1].lower())
+    return group.disks.get(parts[3].lower()) if group is not None else None
+
+
 def fault(machine):
     guest = content(machine)
     if guest is None:
         return None
-    return guest.fault if guest.os is not None else 'no_os'
+    if guest.os is None:
+        return 'no_os'
+    if guest.ade and not ade.boots(_os_disk(machine)):
+        return 'ade_locked'  # ade.py: the platform cannot bring this disk's key (its settings do not name it)
+    return guest.fault
 
 
 def agent_blocked(machine):

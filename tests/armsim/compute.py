@@ -4,7 +4,7 @@ import copy
 import importlib
 import urllib.parse
 
-from . import bootdiag, errors, guestops, proxyagent, remedies, vmcreate, vmdisks
+from . import ade, bootdiag, errors, guestops, proxyagent, remedies, vmcreate, vmdisks
 from .errors import ArmError
 from .fleet import guest_module
 from .lro import format_seconds, lro_headers
@@ -791,6 +791,8 @@ class Compute:
                         f'on troubleshooting is available at {guide}',
                     },
                 )
+        elif ade.is_ade(ext):
+            ok, message = ade.enable(machine, settings)  # ade.py: the BEK volume of the attached disks
         else:
             ok, message = True, 'Enable succeeded.'
         if ok:

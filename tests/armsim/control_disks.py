@@ -8,6 +8,10 @@ Routes (under ``/_sim/``, no token, JSON; ``{id}`` is a URL-encoded resource id)
   zones, diskState, managedBy, provisioningState, osType, hyperVGeneration, architecture, securityType,
   diskEncryptionSetId, diskSizeGB, createOption, sourceResourceId, tags, content: {os, distro, faults, driver,
   repairs: [{action, lun, changed}]} | null}``.
+- ``POST /_sim/vms/{id}/ade {secret_url, vault_id, version?: '1.1', kek_url?, passphrase?}``: what Azure Disk Encryption left on
+  the VM's OS disk (ade.py): its ``encryptionSettingsCollection`` and encrypted guest content; version ``1.0``
+  (dual pass) also sets the VM model's ``storageProfile.osDisk.encryptionSettings`` (where dual pass keeps them:
+  vm-repair's ``_fetch_encryption_settings``).
 - ``POST /_sim/vms/{id}/boot_fault {fault, driver?}`` sets the fault on the VM's OS disk (it boots from it at its
   next boot; a running VM's agent goes Not Ready at once [inferred simplification]); ``GET
   /_sim/vms/{id}/serial_log`` -> ``{text}`` (what retrieveBootDiagnosticsData's blob would hold).
@@ -20,9 +24,10 @@ Public names: ``DiskControl(world)`` (``register(router)``, registered before co
 ``machine_state(machine)``, ``disk_state(disk)``.
 """
 
+import copy
 from urllib.parse import unquote
 
-from . import bootdiag, disks, network
+from . import ade, bootdiag, disks, network
 from .boot import DEFAULT_DRIVER, check_fault
 from .errors import ArmError
 from .routing import Response
@@ -95,6 +100,7 @@ class DiskControl:
         add('GET', r'/_sim/disks/(?P<rid>.+?)', self.get_disk, 'control')
         add('POST', r'/_sim/disks/(?P<rid>.+?)/fault', self.disk_fault, 'control')
         add('POST', r'/_sim/vms/(?P<rid>.+?)/boot_fault', self.vm_fault, 'control')
+        add('POST', r'/_sim/vms/(?P<rid>.+?)/ade', self.vm_ade, 'control')
         add('GET', r'/_sim/vms/(?P<rid>.+?)/serial_log', self.serial_log, 'control')
         for kind in ('nics', 'public_ips', 'vnets'):
             add('GET', rf'/_sim/{kind}', self.list_network, 'control')
@@ -143,6 +149,22 @@ class DiskControl:
         if disk is None:
             raise ArmError(400, 'InvalidRequest', f'VM {machine.name} has no OS disk resource')
         self._set_fault(disk, req.json())
+        return Response(200, self.world.machine_state(machine))
+
+    def vm_ade(self, req, rid):
+        machine = self._machine(rid)
+        disk = disks.os_disk(machine)
+        body = req.json()
+        if disk is None or not body.get('secret_url') or not body.get('vault_id'):
+            raise ArmError(400, 'InvalidRequest', 'an OS disk resource, secret_url and vault_id are required')
+        version = str(body.get('version') or '1.1')
+        ade.make_encrypted(
+            disk, body['secret_url'], body['vault_id'], version, body.get('kek_url'), body.get('passphrase')
+        )
+        if version != '1.1':
+            settings = disk.props['encryptionSettingsCollection']['encryptionSettings'][0]
+            os_disk = machine.model['properties']['storageProfile']['osDisk']
+            os_disk['encryptionSettings'] = dict(copy.deepcopy(settings), enabled=True)
         return Response(200, self.world.machine_state(machine))
 
     def serial_log(self, req, rid):

@@ -17,7 +17,14 @@ from .errors import ArmError
 from .routing import RG, SUB, Response
 from .util import deep_merge, dig
 
-SNAPSHOT_KEEPS = ('osType', 'hyperVGeneration', 'supportedCapabilities', 'securityProfile', 'diskSizeGB')
+SNAPSHOT_KEEPS = (
+    'osType',
+    'hyperVGeneration',
+    'supportedCapabilities',
+    'securityProfile',
+    'diskSizeGB',
+    'encryptionSettingsCollection',
+)  # ade.py
 
 
 class Disks:
@@ -115,7 +122,7 @@ class Disks:
     def _copy(self, disk, props):
         source = self._source(props)
         disk.content = source.content.copy() if source.content is not None else None
-        keep = SNAPSHOT_KEEPS if disk.kind == 'snapshots' else ('osType', 'diskSizeGB')
+        keep = SNAPSHOT_KEEPS if disk.kind == 'snapshots' else ('osType', 'diskSizeGB', 'encryptionSettingsCollection')
         if disk.kind == 'disks' and self.config['disk_copy_keeps_properties']:
             keep = keep + NOT_INHERITED
         for key in keep:

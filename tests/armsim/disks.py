@@ -24,7 +24,9 @@ Rules, each with its source:
   copies became V1; jrudlin/Azure PR #1 "Add -HyperVGeneration $Disk.HyperVGeneration in New-AzDiskConfig.
   Otherwise might get error when swap the OS disk"). Which of the other properties Azure carries over is
   [inferred]; config ``disk_copy_keeps_properties: true`` carries them all. A snapshot of a disk keeps them
-  [inferred].
+  [inferred]. A copy keeps ``encryptionSettingsCollection`` (Azure Disk Encryption, ade.py): ``az vm repair create``
+  copies an ADE disk with ``az disk create --source`` and no encryption argument, then unlocks the copy with the
+  key its settings name (Azure/azure-cli-extensions vm-repair custom.py / repair_utils.py) [inferred from that].
 - Times: a create or update runs ``lro_seconds``, a copy ``disk_copy_seconds`` (config) [inferred].
 - A fleet VM's OS disk (``<vm>_OsDisk_1``, the id fleet.py writes) is a real disk resource, made on first use
   (GET, list, attach, swap, copy, a boot fault): a fleet of healthy VMs costs nothing until then.
@@ -72,6 +74,7 @@ WRITABLE = (
     'diskIOPSReadWrite',
     'diskMBpsReadWrite',
     'maxShares',
+    'encryptionSettingsCollection',
 )
 NOT_INHERITED = ('hyperVGeneration', 'supportedCapabilities', 'securityProfile', 'encryption')
 

@@ -16,7 +16,8 @@ choice ([inferred] as a whole: a stand-in for bash / PowerShell, not a model of 
 - A script of the role guest_repair (its header line ``# vmrescue.azure guest_repair``) is not interpreted line by
   line: ``guestrepair.run_repair`` models its recipes on the machine's guest (``machine``; without one the script
   is interpreted as any other). Nor is an offline rescue script (header ``# vmrescue.azure offline_rescue``):
-  ``offline_repair.run_offline`` models it on the disk at the rescue VM's LUN it names.
+  ``offline_repair.run_offline`` models it on the disk at the rescue VM's LUN it names; its unlock script (header
+  ``# vmrescue.azure offline_rescue unlock``) is ``ade.run_unlock``'s.
 
 Public names: ``ScriptRun(exit_code, stdout, stderr, seconds)``, ``run_script(text, named=None, positional=(),
 os_type='linux', time_scale=1.0, machine=None)``.
@@ -25,6 +26,7 @@ os_type='linux', time_scale=1.0, machine=None)``.
 import dataclasses
 import re
 
+from .ade import run_unlock
 from .guestrepair import run_repair
 from .offline_repair import run_offline
 
@@ -78,6 +80,8 @@ def run_script(text, named=None, positional=(), os_type='linux', time_scale=1.0,
     """Run ``text`` (one command a line) -> ScriptRun. ``named``: {name: value}; ``positional``: values."""
     named = dict(named or {})
     repaired = run_repair(text, machine, named) if machine is not None else None
+    if repaired is None and machine is not None:
+        repaired = run_unlock(text, machine, named)  # before run_offline: its header starts with run_offline's
     if repaired is None and machine is not None:
         repaired = run_offline(text, machine, named)
     if repaired is not None:

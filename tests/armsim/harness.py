@@ -162,6 +162,17 @@ class Control:
     def set_disk_fault(self, disk_id, fault, driver=None):
         return self._call('POST', '/disks/' + quote(disk_id, safe='') + '/fault', {'fault': fault, 'driver': driver})
 
+    def set_ade(self, vm_id, secret_url, vault_id, version='1.1', kek_url=None, passphrase=None):
+        """Azure Disk Encryption on the VM's OS disk (control_disks.py, ade.py); ``passphrase``: the secret's value."""
+        body = {
+            'secret_url': secret_url,
+            'vault_id': vault_id,
+            'version': version,
+            'kek_url': kek_url,
+            'passphrase': passphrase,
+        }
+        return self._call('POST', '/vms/' + quote(vm_id, safe='') + '/ade', body)
+
     def set_boot_fault(self, vm_id, fault, driver=None):
         return self._call('POST', '/vms/' + quote(vm_id, safe='') + '/boot_fault', {'fault': fault, 'driver': driver})
 

@@ -23,6 +23,9 @@ written from what the public tools do):
   ``VMRESCUE_DRIVER`` matches the driver file (the 2024 fix deleted ``C-00000291*.sys``), ``safemode_off``
   safe_mode; ``chkdsk``, ``sfc``, ``lastknowngood``, ``sac_on``, ``troubleshoot_admin`` no modelled fault.
 
+An encrypted disk (Azure Disk Encryption, ade.py) that was not unlocked on this rescue VM is not readable: every
+action fails (exit 1, the reason on stderr) and nothing changes.
+
 The change is made when the run command is accepted (as guestrepair.py's) [inferred simplification]; each run is
 recorded on the disk (``GuestDisk.repairs``, control API ``GET /_sim/disks/{id}``).
 
@@ -32,6 +35,7 @@ Public names: ``HEADER``, ``ACTIONS``, ``run_offline(text, machine, named) -> (e
 import fnmatch
 import re
 
+from . import ade
 from .disks import parse_id
 from .util import dig
 
@@ -107,6 +111,12 @@ def run_offline(text, machine, named):
     actions = ACTION.findall(text)
     if disk is None or disk.content is None or disk.content.os is None:
         why = f'no disk at LUN {lun}' if disk is None else f'the disk at LUN {lun} holds no operating system'
+        return 1, f'VMRESCUE changed=false failed={",".join(actions) or "none"}\n', f'{why}\n'
+    if ade.locked(machine, disk):  # ade.py: an encrypted disk is not readable until unlocked on this VM [docs]
+        why = (
+            f'no {disk.content.os.capitalize()} root file system found on the disk at LUN {lun}: it is encrypted '
+            '(Azure Disk Encryption) and locked on this rescue VM; unlock it first'
+        )
         return 1, f'VMRESCUE changed=false failed={",".join(actions) or "none"}\n', f'{why}\n'
     out, err, failed, changed = [], [], [], False
     for action in actions:

@@ -41,7 +41,7 @@ Public names: ``MAX_DATA_DISKS``, ``max_data_disks(size)``, ``Plan``, ``plan(wor
 
 import copy
 
-from . import disks as disk_store, errors
+from . import ade, disks as disk_store, errors
 from .capacity import SIZES
 from .disks import Disk, by_id, os_disk
 from .errors import ArmError
@@ -262,6 +262,7 @@ def apply(world, machine, todo):
         for disk in detached:
             if disk.owner is machine:
                 disk.owner = None
+            ade.forget(machine, disk)  # an unlocked encrypted disk's mapping goes with it
         storage = dig(machine.model, 'properties', 'storageProfile')
         if isinstance(storage, dict) and storage.get('dataDisks'):
             storage['dataDisks'] = [e for e in storage['dataDisks'] if e.get('toBeDetached') is not True]

@@ -92,8 +92,10 @@ def guest_repair_playbook(sim, tmp_path, password, vm, tag):
 RESCUE_VNET_API = '2024-05-01'
 
 
-def offline_rescue_setup(sim, vms):
-    """A subnet in rg-linux to create rescue VMs in, and a broken fstab on each of ``vms`` (one per job)."""
+def offline_rescue_setup(sim, vms, ade=None):
+    """A subnet in rg-linux to create rescue VMs in, and a broken fstab on each of ``vms`` (one per job); ``ade``:
+    {vm: passphrase} whose OS disk has single-pass Azure Disk Encryption with that passphrase as its Key Vault
+    secret (armsim/ade.py: the rescue then unlocks the copy on its rescue VM)."""
     arm = sim.as_principal(sim.client_id, sim.client_secret)
     vnet = '/subscriptions/%s/resourceGroups/rg-linux/providers/Microsoft.Network/virtualNetworks/secrets-vnet' % (
         sim.subscription_id)  # fmt: skip
@@ -103,6 +105,13 @@ def offline_rescue_setup(sim, vms):
     arm.request('PUT', vnet, body, api_version=RESCUE_VNET_API)
     for vm in vms:
         sim.control.set_boot_fault(sim.vm_id('rg-linux', vm), 'fstab')
+    for vm, passphrase in (ade or {}).items():
+        vault = (
+            '/subscriptions/%s/resourceGroups/rg-linux/providers/Microsoft.KeyVault/vaults/kv-secrets'
+            % sim.subscription_id
+        )
+        secret = 'https://kv-secrets.vault.azure.net/secrets/%s-ade/0a1b2c3d4e5f' % vm
+        sim.control.set_ade(sim.vm_id('rg-linux', vm), secret, vault, passphrase=passphrase)
     sim.control.clear_requests()  # the setup's vnet write is the test's, not the collection's (tests/integration/rbac.py)
     return vnet + '/subnets/rescue'
 

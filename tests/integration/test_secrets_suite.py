@@ -54,6 +54,9 @@ MOD_SETTINGS = 'vmrescue.azure.proxy_agent_settings'
 # The operator's record key (issue 26), and one too short to be accepted: neither may appear anywhere
 RECORD_KEY = 'Rk-7hQ2-secrets-suite-record-key-Vx9'
 SHORT_RECORD_KEY = 'Rk-Sh0rt-9xQ'
+# The passphrase of a single-pass ADE disk (its Key Vault secret, issue 23): the rescue unlocks the copy with it on
+# the rescue VM only, so it is in nothing the collection prints or returns
+BEK_PASSPHRASE = 'Bek-Pa55phrase-kV7zQ-never-out'
 VERBOSITY = ((), ('-vvvv',))
 # ansible-core 2.19 prints an Origin excerpt for every failed task (older cores print none for a failed result)
 ORIGIN_EXCERPT = tuple(int(x) for x in __import__('ansible.release').release.__version__.split('.')[:2]) >= (2, 19)
@@ -69,6 +72,7 @@ def _needles(sim):
         'private key line 3': PRIVATE_KEY_BODY[2],
         'record key': RECORD_KEY,
         'short record key': SHORT_RECORD_KEY,
+        'BEK passphrase': BEK_PASSPHRASE,
     }
 
 
@@ -320,7 +324,8 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
     # the role offline_rescue (issue 23): a real rescue whose created rescue VM gets the password, the record key
     # sealing the records, one broken VM and one rescue group per job
     rescue_vms = {'default': ('lin-audit', 'rg-linux'), 'vvvv': ('lin-no-msp', 'rg-windows')}
-    subnet = offline_rescue_setup(sim, [vm for vm, _group in rescue_vms.values()])
+    # the vvvv job's VM has single-pass ADE: its rescue goes through the unlock (the ADE extension, the unlock script)
+    subnet = offline_rescue_setup(sim, [vm for vm, _group in rescue_vms.values()], ade={'lin-no-msp': BEK_PASSPHRASE})
     for verbosity, vname in ((), 'default'), (VERBOSITY[1], 'vvvv'):
         vm, group = rescue_vms[vname]
         secrets = (PASSWORD, RECORD_KEY, SHORT_RECORD_KEY)
@@ -389,6 +394,11 @@ def test_no_secret_in_any_output_of_any_failing_path(sim, sim_env, tmp_path):
         and 'osProfile' in ((r.get('body') or {}).get('properties') or {})
     ]
     assert len(creates) >= 2 and all(p['adminPassword'] == '<redacted>' for p in creates), creates
+    unlocks = [r['path'] for r in sim.control.requests() if '/runCommands/vmrescue-unlock-' in r['path']]
+    ade_puts = [
+        r for r in sim.control.requests() if r['method'] == 'PUT' and '/extensions/AzureDiskEncryption' in r['path']
+    ]
+    assert unlocks and ade_puts, 'the ADE path ran (the ADE extension, the unlock script)'
     log = json.dumps(sim.control.requests())
     found = _hits(log, needles)
     if found:

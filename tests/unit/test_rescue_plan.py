@@ -78,10 +78,10 @@ def test_confidential_vms_and_unsupported_ade_are_refused():
     assert refusal(confidential, _disk())[0] == 'unsupported_disk'
     ade = {'enabled': True, 'encryptionSettingsVersion': '1.0', 'encryptionSettings': [{}]}
     assert 'dual-pass' in refusal({}, _disk(encryptionSettingsCollection=ade))[1]
-    single = {'enabled': True, 'encryptionSettingsVersion': '1.1',
-              'encryptionSettings': [{'diskEncryptionKey': {'secretUrl': 'https://kv/secrets/x/1'}}]}  # fmt: skip
-    # single-pass ADE: not unlocked on the rescue VM in this version, so refused before any write, saying so
-    assert 'single-pass' in refusal({}, _disk(encryptionSettingsCollection=single))[1]
+    key = {'secretUrl': 'https://kv.vault.azure.net/secrets/x/1', 'sourceVault': {'id': '/kv'}}
+    single = {'enabled': True, 'encryptionSettingsVersion': '1.1', 'encryptionSettings': [{'diskEncryptionKey': key}]}
+    # single-pass ADE with its key in Key Vault is unlocked on the rescue VM (test_rescue_ade.py): not refused
+    assert refusal({}, _disk(encryptionSettingsCollection=single)) is None
     assert refusal({}, _disk(encryptionSettingsCollection=dict(single, enabled=False))) is None
     assert 'Key Vault' in refusal({}, _disk(encryptionSettingsCollection=dict(single, encryptionSettings=[{}])))[1]
     assert refusal({}, _disk()) is None

@@ -6,7 +6,8 @@ package): a disk copy, a VM create or a script in progress holds no worker.
 
 Per target: read the truth (``job.Job.read``), refuse what must not be touched before any write (``plan.refusal``;
 a VM that boots is left alone), then repeat ``plan.next_step`` and its step (``steps.STEPS``) until ``done``,
-reading the truth again after each. Check mode reads and says which step it would take next. Every result has
+reading the truth again after each. Check mode reads and says which step it would take next and the steps after
+it (``steps_ahead``: an encrypted copy's ``unlock`` among them). Every result has
 ``phase``, ``copy_disk_id``, ``original_disk_id``, ``rescue_vm_id``, ``lun``, ``repair``, ``steps`` and ``outcome``.
 
 Public names: ``run_steps(ctx)``, ``run(ctx)``, ``task_spec()``, ``write_plan(params)``, ``summary(results)``.
@@ -23,13 +24,13 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.plans im
 from ansible_collections.vmrescue.azure.plugins.module_utils._record_seal import resolve_key, untrusted
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import cleanup, fleet, options
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.job import Job
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.plan import next_step, refusal
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.plan import next_step, refusal, steps_ahead
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.record import RECORD_TAG
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.rescue_vm import Hub
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.steps import STEPS, rescue_spec
 from ansible_collections.vmrescue.azure.plugins.module_utils._task import TaskSpec
 
-MAX_STEPS = 30  # a rescue has at most 9 steps; more means two runs fight over one VM
+MAX_STEPS = 30  # a rescue has at most 10 steps; more means two runs fight over one VM
 
 
 def _skip(job, code, msg):
@@ -54,6 +55,11 @@ def _gate(job, state):
     found = refusal(job.view.model, job.original)
     if found is not None:
         return _skip(job, found[0], found[1])
+    if job.encryption is not None and job.params.get('rescue_vm_id'):
+        msg = ('the OS disk of %s uses Azure Disk Encryption: its copy is unlocked on a rescue VM this collection '
+               'creates (the ADE extension with the disk\'s Key Vault is installed on it), not on rescue_vm_id. Omit '
+               'rescue_vm_id. Skipped before any write.' % job.target.display)  # fmt: skip
+        return _skip(job, 'rescue_vm_unusable', msg)
     facts = job.facts(state)
     if facts.power == 'running' and facts.agent_ready:
         msg = '%s boots (running, VM agent Ready): left alone' % job.target.display
@@ -90,9 +96,12 @@ def _check_mode(job, state, before):
     step = next_step(job.facts(state))
     if step == 'done':
         return _finish_check(job, state, before)
-    msg = 'would %s next for %s (check mode: nothing written)' % (step, job.target.display)
-    return dict(job.fields(), changed=True, next_step=step, msg=msg, diff=dict(before=before, after=dict(before, phase=step)),
-                outcome=outcome('done', 'check_mode', msg))  # fmt: skip
+    ahead = steps_ahead(step, job.encryption is not None) if state == 'restored' else [step]
+    msg = 'would %s next for %s (check mode: nothing written; then %s)' % (
+        step, job.target.display, ', '.join(ahead[1:]) or 'nothing')  # fmt: skip
+    after = dict(before, phase=step, steps=ahead)
+    return dict(job.fields(), changed=True, next_step=step, steps_ahead=ahead, msg=msg,
+                diff=dict(before=before, after=after), outcome=outcome('done', 'check_mode', msg))  # fmt: skip
 
 
 def _finish_check(job, state, before):

@@ -10,13 +10,13 @@ changes nothing: only whether the repair ran is the record's word (and a repeate
 which its fingerprint keeps from running twice).
 
 Public names: ``Job(ctx, hub, key)`` (``read()``, ``facts(state)``, ``next_record(phase, **fields)``, ``write_record(phase, **fields)``,
-``fields()``, ``snapshot()``, ``disk_path(name)``), ``disk_id_path(disk_id)``.
+``fields()``, ``snapshot()``, ``disk_path(name)``, ``encryption``), ``disk_id_path(disk_id)``.
 """
 
 from __future__ import annotations
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import names
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import ade, names
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.operations import DISK_API
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.plan import Facts
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.record import (
@@ -94,11 +94,25 @@ class Job:
             return owner
         return None
 
+    @property
+    def encryption(self):
+        """The copy's (else the original's) ADE settings (``ade.settings_of``), None for a plain disk."""
+        return ade.settings_of(self.copy) or ade.settings_of(self.original)
+
+    def _recorded(self, phase):
+        record = self.record
+        return bool(record and record.at_least(phase) and (record.copy or '').lower() == (self.copy_name or '').lower())
+
+    def _unlocked(self):
+        """The record says the copy was unlocked on the rescue VM (and LUN) it is attached to now."""
+        record, vm_id = self.record, self.rescue_vm_id
+        if not self._recorded('unlocked') or not vm_id or not record.rescue_vm:
+            return False
+        return _name(vm_id).lower() == record.rescue_vm.lower() and (self.lun is None or record.lun == self.lun)
+
     def facts(self, state):
         record = self.record
-        repaired = bool(
-            record and record.at_least('repaired') and (record.copy or '').lower() == (self.copy_name or '').lower()
-        )
+        repaired = self._recorded('repaired')
         return Facts(
             state=state,
             on_copy=self.on_copy,
@@ -108,6 +122,8 @@ class Job:
             power=self.view.power,
             agent_ready=agent_ready(self.view.instance_view),
             recorded=record.phase if record else None,
+            encrypted=self.encryption is not None,
+            unlocked=self._unlocked(),
         )
 
     def next_record(self, phase, **fields):
@@ -139,6 +155,7 @@ class Job:
             lun=self.lun if self.lun is not None else (record.lun if record else None),
             repair=self.repair,
             steps=list(self.done_steps),
+            encryption=ade.describe(self.encryption),
         )
 
     def _recorded_rescue_vm(self):

@@ -3,11 +3,11 @@
 """Deterministic names of what the offline rescue creates (private; pure).
 
 The same source VM and OS disk always give the same copy disk name, so a re-run (any controller) finds the copy
-instead of making a second one; the same (location, OS, generation, architecture, zone) gives the same rescue VM.
+instead of making a second one; the same (location, OS, generation, architecture, zone, Key Vault of an encrypted copy) gives the same rescue VM.
 
 Public names: ``copy_disk_name(vm_name, vm_id, disk_id)``, ``rescue_vm_name(location, os_type, generation,
-architecture, zone=None, index=1)``, ``computer_name(vm_name, os_type)``, ``nic_name(vm_name)``,
-``run_command_name(copy_name)``, ``MAX_DISK_NAME``, ``MAX_VM_NAME``.
+architecture, zone=None, index=1, ade='')``, ``computer_name(vm_name, os_type)``, ``nic_name(vm_name)``,
+``run_command_name(copy_name)``, ``unlock_command_name(copy_name)``, ``MAX_DISK_NAME``, ``MAX_VM_NAME``.
 """
 
 from __future__ import annotations
@@ -32,11 +32,14 @@ def copy_disk_name(vm_name, vm_id, disk_id):
     return '%s-rescue-%s' % (stem, _hex8(vm_id, disk_id))
 
 
-def rescue_vm_name(location, os_type, generation, architecture, zone=None, index=1):
-    """``vmrescue-<location>-<os>-<gen>-<arch>[-z<zone>]-<n>`` (lower case; at most 64 characters)."""
+def rescue_vm_name(location, os_type, generation, architecture, zone=None, index=1, ade=''):
+    """``vmrescue-<location>-<os>-<gen>-<arch>[-z<zone>][-ade<8 hex>]-<n>`` (lower case; at most 64 characters; ``ade``:
+    the Key Vault of the encrypted copies it unlocks, ``ade.kind``)."""
     parts = ['vmrescue', str(location), str(os_type), str(generation), str(architecture)]
     if zone:
         parts.append('z%s' % zone)
+    if ade:
+        parts.append('ade%s' % ade)
     parts.append(str(int(index)))
     name = '-'.join(_KEEP.sub('', p).lower() for p in parts)
     return name[:MAX_VM_NAME]
@@ -56,3 +59,8 @@ def nic_name(vm_name):
 def run_command_name(copy_name):
     """One managed run command per copy disk: a re-run is idempotent by the run command's fingerprint."""
     return ('vmrescue-rescue-%s' % copy_name)[:MAX_RUN_COMMAND_NAME]
+
+
+def unlock_command_name(copy_name):
+    """The run command that unlocks an encrypted copy (Azure Disk Encryption) on its rescue VM."""
+    return ('vmrescue-unlock-%s' % copy_name)[:MAX_RUN_COMMAND_NAME]

@@ -4,10 +4,11 @@
 
 - ``refusal(vm_model, disk) -> (reason_code, msg) | None``: the disks the rescue refuses before any write.
   Confidential VMs (``securityType`` ``ConfidentialVM*`` on the VM or the disk): their OS disk is bound to the VM's
-  vTPM and cannot be read on another VM. Azure Disk Encryption (``encryptionSettingsCollection``): refused in every form in this version,
-  each with its reason: dual-pass (1.0), no Key Vault key, and single-pass (1.1) with its key in Key Vault
-  (``diskEncryptionKey.secretUrl``), which ``az vm repair`` unlocks on its rescue VM and this version does not. Encryption at rest (platform or
-  customer key, a disk encryption set) is transparent to the guest and is kept on the copy.
+  vTPM and cannot be read on another VM. Azure Disk Encryption: single pass (1.1) with its key in Key Vault
+  (``diskEncryptionKey.secretUrl``) is unlocked on the rescue VM (ade.py, step ``unlock``); dual pass (the VM's
+  ``osDisk.encryptionSettings``, or a version other than 1.1) and ADE without a Key Vault secret are refused, each
+  with its reason. Encryption at rest (platform or customer key, a disk encryption set) is transparent to the
+  guest and is kept on the copy.
 - ``copy_body(disk, vm_name)``: the ``disks`` PUT of the copy (``createOption: Copy``) naming every property a copy
   does not keep by itself (Azure and the simulator: hyperVGeneration, supportedCapabilities.architecture /
   diskControllerTypes, securityProfile, encryption.diskEncryptionSetId, zones, sku; SupportArticles-docs #214 / #338).
@@ -15,10 +16,12 @@
   phases are done when ARM cannot show it (whether the copy was repaired); everything else is read from the
   resources, so a record lost between a write and its record write resumes without a duplicate.
 
-Steps (``restored``): ``copy``, ``wait_copy``, ``attach``, ``repair``, ``detach``, ``deallocate``, ``swap``, ``start``,
+Steps (``restored``): ``copy``, ``wait_copy``, ``attach``, ``unlock`` (an ADE copy only), ``repair``, ``detach``, ``deallocate``, ``swap``, ``start``,
 ``confirm``, ``done``; (``rolled_back``): ``detach``, ``deallocate``, ``swap_back``, ``start``, ``done``.
 
-Public names: ``refusal``, ``copy_body``, ``Facts``, ``next_step``, ``CONFIDENTIAL``, ``ADE_SINGLE_PASS``.
+``steps_ahead(step, encrypted)``: the steps a restore still takes from ``step`` (check mode shows them).
+
+Public names: ``refusal``, ``copy_body``, ``Facts``, ``next_step``, ``steps_ahead``, ``CONFIDENTIAL``, ``FLOW``.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.ade import SINGLE_PASS, dual_pass, settings_of
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.record import COPY_OF_TAG
 
 CONFIDENTIAL = ('confidentialvm', 'confidentialvm_diskencryptedwithcustomerkey', 'confidentialvm_nonpersistedtpm')
-ADE_SINGLE_PASS = '1.1'
 KEEP = ('osType', 'hyperVGeneration', 'securityProfile', 'encryptionSettingsCollection')
 
 
@@ -48,32 +51,28 @@ def refusal(vm_model, disk):
                 'the VM is a confidential VM (securityType %s): its OS disk is bound to its vTPM and cannot be read '
                 'on a rescue VM. Refused before any write; repair it through the serial console instead.' % security,
             )
-    ade = _props(disk).get('encryptionSettingsCollection') or {}
-    if ade.get('enabled'):
-        version = str(ade.get('encryptionSettingsVersion') or '1.0')
-        settings = ade.get('encryptionSettings') or [{}]
-        secret = ((settings[0] or {}).get('diskEncryptionKey') or {}).get('secretUrl')
-        if version != ADE_SINGLE_PASS:
-            return (
-                'unsupported_disk',
-                'the OS disk uses dual-pass Azure Disk Encryption (encryptionSettingsVersion %s): only single-pass '
-                'ADE (1.1) with its key in Key Vault can be unlocked on a rescue VM. Refused before any write.'
-                % version,
-            )
-        if not secret:
-            return (
-                'unsupported_disk',
-                'the OS disk uses Azure Disk Encryption without a Key Vault secret in its encryption settings: '
-                'the rescue VM could not unlock it. Refused before any write.',
-            )
-        # Single-pass ADE with its key in Key Vault is what az vm repair unlocks (--unlock-encrypted-vm); this
-        # version does not unlock it on the rescue VM, and its scripts mount the copy's partitions as plain
-        # filesystems, so the copy would be attached and its repair would fail: refused before any write instead.
+    if dual_pass(vm_model):
         return (
             'unsupported_disk',
-            'the OS disk uses single-pass Azure Disk Encryption: this version does not unlock an encrypted copy on '
-            'the rescue VM (planned; az vm repair create --unlock-encrypted-vm does). Refused before any write; '
-            'rescue it with az vm repair or by hand.',
+            'the VM uses dual-pass Azure Disk Encryption (its OS disk entry has encryptionSettings): only single-pass '
+            'ADE (1.1) with its key in Key Vault can be unlocked on a rescue VM. Refused before any write; migrate it '
+            'to single pass or repair it by hand.',
+        )
+    settings = settings_of(disk)
+    if settings is None:
+        return None
+    if settings.version != SINGLE_PASS:
+        return (
+            'unsupported_disk',
+            'the OS disk uses dual-pass Azure Disk Encryption (encryptionSettingsVersion %s): only single-pass '
+            'ADE (1.1) with its key in Key Vault can be unlocked on a rescue VM. Refused before any write.'
+            % settings.version,
+        )
+    if not settings.secret_url or not settings.vault_id:
+        return (
+            'unsupported_disk',
+            'the OS disk uses Azure Disk Encryption without a Key Vault secret in its encryption settings '
+            '(diskEncryptionKey.secretUrl and sourceVault.id): the rescue VM could not unlock it. Refused before any write.',
         )
     return None
 
@@ -107,7 +106,8 @@ class Facts:
     ``on_copy``: the VM's OS disk is the copy; ``copy_state``: the copy's provisioningState (None: no copy);
     ``copy_on_rescue``: the copy is a data disk of the rescue VM; ``repaired``: the repair ran (record);
     ``power``: the source VM's power state; ``agent_ready``: its VM agent reports Ready; ``recorded``: the record's
-    phase (None: none).
+    phase (None: none); ``encrypted``: the copy needs an ADE unlock; ``unlocked``: it was unlocked on the rescue
+    VM it is attached to (record).
     """
 
     state: str
@@ -118,6 +118,8 @@ class Facts:
     power: str | None = None
     agent_ready: bool = False
     recorded: str | None = None
+    encrypted: bool = False
+    unlocked: bool = False
 
 
 def _restored(f):
@@ -130,7 +132,9 @@ def _restored(f):
     if f.copy_state != 'Succeeded':
         return 'wait_copy'
     if not f.repaired:
-        return 'repair' if f.copy_on_rescue else 'attach'
+        if not f.copy_on_rescue:
+            return 'attach'
+        return 'unlock' if f.encrypted and not f.unlocked else 'repair'
     if f.copy_on_rescue:
         return 'detach'
     if f.power != 'deallocated':
@@ -153,3 +157,14 @@ def next_step(facts):
     if facts.state == 'rolled_back':
         return _rolled_back(facts)
     return _restored(facts)
+
+
+FLOW = ('copy', 'wait_copy', 'attach', 'unlock', 'repair', 'detach', 'deallocate', 'swap', 'start', 'confirm')
+
+
+def steps_ahead(step, encrypted):
+    """The steps of a restore from ``step`` on (``unlock`` only for an encrypted copy; ``wait_copy`` only when it
+    is the step now)."""
+    if step not in FLOW:
+        return []
+    return [s for s in FLOW[FLOW.index(step) :] if (s != 'unlock' or encrypted) and (s != 'wait_copy' or s == step)]

@@ -36,9 +36,9 @@ RESCUE_VM_TAG = 'vmrescue-rescue-vm'  # on a rescue VM (and its NIC) this collec
 PURPOSE = 'rescue'
 VERSION = 'v1'
 MAX_VALUE = 256  # Azure's limit of a tag value
-PHASES = ('copied', 'attached', 'repaired', 'detached', 'swapped', 'restored', 'rolled_back', 'cleaned')
+PHASES = ('copied', 'attached', 'unlocked', 'repaired', 'detached', 'swapped', 'restored', 'rolled_back', 'cleaned')
 # The order of the forward flow (rolled_back and cleaned end a rescue; they are not "further" than restored).
-FORWARD = ('copied', 'attached', 'repaired', 'detached', 'swapped', 'restored')
+FORWARD = ('copied', 'attached', 'unlocked', 'repaired', 'detached', 'swapped', 'restored')
 _FIELDS = (('c', 'copy'), ('o', 'original'), ('r', 'rescue_vm'), ('g', 'rescue_group'), ('l', 'lun'), ('a', 'action'))
 _STAMP = '%Y-%m-%dT%H:%M:%SZ'
 _SAFE = re.compile(r'^[A-Za-z0-9_.()-]+$')

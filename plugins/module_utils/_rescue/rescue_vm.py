@@ -63,7 +63,8 @@ class Hub:
 
 @dataclasses.dataclass(frozen=True)
 class RescueSpec:
-    """What rescue VM a source disk needs: where, which OS family, generation and architecture."""
+    """What rescue VM a source disk needs: where, which OS family, generation and architecture, and (an encrypted
+    copy) which Key Vault its ADE extension names."""
 
     subscription_id: str
     resource_group: str
@@ -73,11 +74,12 @@ class RescueSpec:
     architecture: str
     zone: str | None = None
     index: int = 1  # the n-th rescue VM of this kind (fleet.py: a kind whose copies exceed one VM's data disks)
+    ade: str = ''  # an encrypted copy's Key Vault (ade.kind): such copies share a rescue VM only with their vault's
 
     @property
     def name(self):
         return names.rescue_vm_name(self.location, self.os_type, self.generation, self.architecture, self.zone,
-                                    self.index)  # fmt: skip
+                                    self.index, self.ade)  # fmt: skip
 
     @property
     def vm_id(self):

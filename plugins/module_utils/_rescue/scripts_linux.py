@@ -17,7 +17,7 @@ group would not boot). Each action prints ``VMRESCUE action=<name> lun=<n> chang
 The actions follow Azure/ALAR's (fstab, initrd, kernel, grubfix, efifix, serialconsole, auditd, sudo), each a few
 commands; ``custom`` runs the operator's script with ``$VMRESCUE_ROOT`` set to the mounted root.
 
-Public names: ``FRAME``, ``ACTIONS`` (action -> bash body).
+Public names: ``FRAME``, ``ACTIONS`` (action -> bash body), ``UNLOCK`` (the unlock of a single-pass ADE copy).
 """
 
 from __future__ import annotations
@@ -44,13 +44,13 @@ for vg in $(pvs --noheadings -o vg_name $(lsblk -lnpo NAME "$dev") 2>/dev/null |
   fi
   vgchange -ay "$vg" >/dev/null 2>&1
 done
-for part in $(lsblk -lnpo NAME "$dev") $(ls /dev/mapper/* 2>/dev/null); do
+for part in $(lsblk -lnpo NAME "$dev") $(ls "/dev/mapper/vmrescue-lun$lun" 2>/dev/null); do
   opts=rw; [ "$(blkid -o value -s TYPE "$part" 2>/dev/null)" = xfs ] && opts=rw,nouuid
   mount -o "$opts" "$part" "$root" 2>/dev/null || continue
   if [ -f "$root/etc/fstab" ]; then mounted+=("$root"); break; fi
   umount "$root"
 done
-[ ${{#mounted[@]}} -eq 1 ] || fail "no Linux root file system found on the disk at LUN $lun"
+[ ${{#mounted[@]}} -eq 1 ] || fail "no Linux root file system found on the disk at LUN $lun (an encrypted disk must be unlocked first)"
 for part in $(lsblk -lnpo NAME "$dev"); do
   label=$(blkid -o value -s TYPE "$part" 2>/dev/null)
   if [ "$label" = vfat ] && [ -d "$root/boot/efi" ]; then mount "$part" "$root/boot/efi" && mounted+=("$root/boot/efi"); fi
@@ -102,3 +102,51 @@ done""",
 {custom}
 ) || fail 'the custom script failed'""",
 }
+
+# The unlock of a single-pass ADE copy (ade.py), after vm-repair's scripts/linux-mount-encrypted-disk.sh: the BEK
+# volume the ADE extension brought (label "BEK VOLUME"), the copy's boot partition holding luks/osluksheader (probed
+# read-only), then cryptsetup luksOpen with a key file of the BEK volume, as /dev/mapper/vmrescue-lun<LUN> (FRAME
+# mounts it). The key file is read by cryptsetup only: never printed, never copied.
+UNLOCK = r"""#!/bin/bash
+# vmrescue.azure offline_rescue unlock
+set -u
+lun="${VMRESCUE_LUN:?VMRESCUE_LUN is required}"
+name="vmrescue-lun$lun"
+say() { echo "VMRESCUE unlock lun=$lun unlocked=$1"; }
+fail() { echo "$*" >&2; say false; exit 1; }
+if [ -b "/dev/mapper/$name" ]; then say true; exit 0; fi
+command -v cryptsetup >/dev/null || fail "cryptsetup is not installed on the rescue VM"
+link="/dev/disk/azure/scsi1/lun$lun"
+dev=$(readlink -f "$link") || fail "no disk at LUN $lun ($link)"
+[ -b "$dev" ] || fail "no disk at LUN $lun ($link)"
+bekdev=$(blkid -t LABEL="BEK VOLUME" -o device | head -n 1)
+[ -n "$bekdev" ] || fail "no BEK volume on this rescue VM: the Azure Disk Encryption extension did not bring the key"
+work=$(mktemp -d /tmp/vmrescue-unlock.XXXXXX)
+mkdir -p "$work/bek" "$work/probe"
+cleanup() { umount "$work/probe" 2>/dev/null; umount "$work/bek" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+mount -o ro "$bekdev" "$work/bek" || fail "the BEK volume $bekdev could not be mounted"
+parts=$(lsblk -lnpo NAME,TYPE "$dev" | awk '$2 == "part" {print $1}')
+header=
+for part in $parts; do
+  mount -o ro,noload "$part" "$work/probe" 2>/dev/null || mount -o ro,norecovery "$part" "$work/probe" 2>/dev/null \
+    || mount -o ro "$part" "$work/probe" 2>/dev/null || continue
+  if [ -f "$work/probe/luks/osluksheader" ]; then cp "$work/probe/luks/osluksheader" "$work/header"; header="$work/header"; fi
+  umount "$work/probe"
+  [ -n "$header" ] && break
+done
+for part in $parts; do
+  for key in "$work/bek"/LinuxPassPhraseFileName*; do
+    [ -f "$key" ] || continue
+    if [ -n "$header" ]; then
+      cryptsetup luksOpen --key-file "$key" --header "$header" "$part" "$name" >/dev/null 2>&1 || continue
+    else
+      cryptsetup luksOpen --key-file "$key" "$part" "$name" >/dev/null 2>&1 || continue
+    fi
+    udevadm settle >/dev/null 2>&1
+    if [ -n "$(blkid -p -s TYPE -o value "/dev/mapper/$name" 2>/dev/null)" ]; then say true; exit 0; fi
+    cryptsetup luksClose "$name" >/dev/null 2>&1
+  done
+done
+fail "no key of the BEK volume opens a partition of the disk at LUN $lun (is it the copy of a single-pass ADE disk of this Key Vault?)"
+"""

@@ -13,7 +13,7 @@ below ``Windows\\System32\\drivers``, the July 2024 fix), ``safemode_off`` (``bc
 SYSTEM hive's ``Select\\Current`` set to ``LastKnownGood``), ``sac_on`` (EMS on the serial console);
 ``custom`` runs the operator's script with ``$VmrescueRoot`` the Windows volume's root.
 
-Public names: ``FRAME``, ``ACTIONS`` (action -> PowerShell body).
+Public names: ``FRAME``, ``ACTIONS`` (action -> PowerShell body), ``UNLOCK`` (the unlock of a single-pass ADE copy).
 """
 
 from __future__ import annotations
@@ -77,3 +77,37 @@ ACTIONS = {
     'custom': r"""  $changed = $true
 {custom}""",
 }
+
+# The unlock of a single-pass ADE copy (ade.py), after vm-repair's scripts/win-mount-encrypted-disk.ps1: the volume
+# labelled 'Bek Volume' the ADE extension brought, its *.BEK files, Unlock-BitLocker -RecoveryKeyPath on each locked
+# volume of the disk at the LUN. The key files are read by BitLocker only: never printed, never copied.
+UNLOCK = r"""# vmrescue.azure offline_rescue unlock
+param([string]$VMRESCUE_LUN)
+$ErrorActionPreference = 'Stop'
+function Say($ok) { Write-Output ("VMRESCUE unlock lun=$VMRESCUE_LUN unlocked=" + "$ok".ToLower()) }
+function Fail($why) { [Console]::Error.WriteLine($why); Say $false; exit 1 }
+$bek = Get-Volume | Where-Object { $_.FileSystemLabel -eq 'Bek Volume' } | Select-Object -First 1
+if (-not $bek) { Fail "no 'Bek Volume' on this rescue VM: the Azure Disk Encryption extension did not bring the key" }
+$bekPart = $bek | Get-Partition
+if (-not $bekPart.DriveLetter) { $bekPart | Add-PartitionAccessPath -AssignDriveLetter; $bekPart = $bek | Get-Partition }
+$keys = @(Get-ChildItem -Path "$($bekPart.DriveLetter):\*.BEK" -Hidden -Force -ErrorAction SilentlyContinue)
+if ($keys.Count -eq 0) { Fail "no *.BEK file on the Bek Volume" }
+$disk = Get-Disk | Where-Object { $_.Location -match "LUN $VMRESCUE_LUN$" -and -not $_.IsBoot } | Select-Object -First 1
+if (-not $disk) { Fail "no disk at LUN $VMRESCUE_LUN" }
+if ($disk.IsOffline) { Set-Disk -Number $disk.Number -IsOffline $false }
+foreach ($p in Get-Partition -DiskNumber $disk.Number) {
+  if (-not $p.DriveLetter -and $p.Size -gt 50MB) { Add-PartitionAccessPath -DiskNumber $disk.Number -PartitionNumber $p.PartitionNumber -AssignDriveLetter }
+}
+$open = 0
+foreach ($p in Get-Partition -DiskNumber $disk.Number | Where-Object DriveLetter) {
+  $volume = Get-BitLockerVolume -MountPoint "$($p.DriveLetter):" -ErrorAction SilentlyContinue
+  if (-not $volume -or $volume.LockStatus -ne 'Locked') { continue }
+  foreach ($key in $keys) {
+    $result = Unlock-BitLocker -MountPoint "$($p.DriveLetter):" -RecoveryKeyPath $key.FullName -ErrorAction SilentlyContinue
+    if ($result -and $result.LockStatus -eq 'Unlocked') { $open += 1; break }
+  }
+}
+if ($open -eq 0) { Fail "no key of the Bek Volume unlocks a volume of the disk at LUN $VMRESCUE_LUN" }
+Say $true
+exit 0
+"""

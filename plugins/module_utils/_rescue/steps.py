@@ -6,6 +6,9 @@ Each step makes its ARM write(s), waits for the operation without holding a work
 the record of the phase it completed (``Job.write_record``). A race lost to another writer (412 / 409 busy) ends
 the step early: the engine reads the truth again and decides again.
 
+An encrypted copy (single-pass ADE) is unlocked between attach and repair (``unlock``: the ADE extension with the
+copy's Key Vault on the rescue VM, then the unlock script at its LUN; ``ade``).
+
 Public names: ``STEPS`` (step name -> function(job) -> generator), ``rescue_spec(job)``, ``run_repair(job, vm_id,
 lun)``.
 """
@@ -18,7 +21,14 @@ from types import MappingProxyType
 from ansible_collections.vmrescue.azure.plugins.module_utils import _vm
 from ansible_collections.vmrescue.azure.plugins.module_utils._arm import ArmError, TaskError
 from ansible_collections.vmrescue.azure.plugins.module_utils._operation import write_steps
-from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import fleet, names, rescue_vm
+from ansible_collections.vmrescue.azure.plugins.module_utils._rescue import (
+    ade,
+    fleet,
+    names,
+    rescue_vm,
+    scripts_linux,
+    scripts_windows,
+)
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.job import disk_id_path
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.operations import DISK_API
 from ansible_collections.vmrescue.azure.plugins.module_utils._rescue.options import script_for
@@ -74,6 +84,7 @@ def rescue_spec(job):
         generation=str(props.get('hyperVGeneration') or 'V1').upper(),
         architecture=str((props.get('supportedCapabilities') or {}).get('architecture') or 'x64'),
         zone=zones[0] if zones else None,
+        ade=ade.kind(job.encryption),
     )
 
 
@@ -114,17 +125,68 @@ def _lun_of(job, vm_id):
     raise TaskError('the copy %s is not a data disk of %s any more' % (job.copy_name, vm_id), reason_code='conflict')
 
 
-def _run_command_params(job, lun, os_type):
+def _run_command_params(job, lun, os_type, unlock=False):
     parameters = {'VMRESCUE_LUN': str(lun)}
-    if job.params['action'] == 'remove_driver':
+    if job.params['action'] == 'remove_driver' and not unlock:
         parameters['VMRESCUE_DRIVER'] = job.params['driver_file']
+    if unlock:
+        script = (scripts_windows if os_type == 'Windows' else scripts_linux).UNLOCK
+        name = names.unlock_command_name(job.copy_name)
+    else:
+        script, name = script_for(job.params, os_type), names.run_command_name(job.copy_name)
     return MappingProxyType(dict(
-        state='present', script=script_for(job.params, os_type), script_file=None, command_id=None,
+        state='present', script=script, script_file=None, command_id=None,
         parameters=parameters, protected_parameters=None, run_as_user=None, run_as_password=None,
         script_timeout=job.params['script_timeout'], wait=True, wait_timeout=job.params['wait_timeout'],
-        run_command_name=names.run_command_name(job.copy_name), force=False, output_blob_uri=None,
-        error_blob_uri=None, max_output_bytes=0, script_reports_change=True, os_type=None,
+        run_command_name=name, force=False, output_blob_uri=None,
+        error_blob_uri=None, max_output_bytes=0, script_reports_change=not unlock, os_type=None,
     ))  # fmt: skip
+
+
+def _ade_extension(job, vm_id, os_type):
+    """The ADE extension on the rescue VM with the copy's Key Vault, run after the copy was attached (``ade``):
+    read first, so a resumed run of the same copy (same SequenceVersion, Succeeded) does not run it again."""
+    settings = job.encryption
+    path = '%s/extensions/%s' % (parse_resource_id(vm_id, 'rescue_vm_id').path, ade.extension_name(os_type))
+    body = ade.extension_body(settings, os_type, job.copy.get('location'), job.copy['id'])
+    current = job.client.get(path, missing_ok=True) or {}
+    props = current.get('properties') or {}
+    wanted = body['properties']['settings']['SequenceVersion']
+    if (props.get('settings') or {}).get('SequenceVersion') == wanted and props.get('provisioningState') == 'Succeeded':
+        return
+    try:
+        yield from write_steps(job.client, 'PUT', path, body, timeout=job.params['wait_timeout'])
+    except ArmError as err:
+        raise TaskError('the Azure Disk Encryption extension could not run on rescue VM %s with Key Vault %s: %s'
+                        % (vm_id, settings.vault_id, err.msg), reason_code='unlock_failed') from None  # fmt: skip
+    job.changed = True
+
+
+def unlock(job):
+    """An encrypted copy (single-pass ADE): the ADE extension with its Key Vault on the rescue VM, then the unlock
+    script against the copy's LUN (Run Command), record ``unlocked`` (``ade`` module docstring)."""
+    vm_id = job.rescue_vm_id
+    job.lun = _lun_of(job, vm_id)
+    os_type = _os_type(job)
+    yield from _ade_extension(job, vm_id, os_type)
+    shared = job.hub.run_commands.setdefault(os_type + '-unlock', run_command.BatchState())
+    ctx = RunContext(client=job.client, target=parse_resource_id(vm_id, 'rescue_vm_id'),
+                     params=_run_command_params(job, job.lun, os_type, unlock=True), shared=shared)  # fmt: skip
+    try:
+        result = yield from run_command.run_steps(ctx)
+    except TaskError as exc:
+        job.repair = _repair_fields(exc.result)
+        raise TaskError('the unlock of the encrypted copy failed on rescue VM %s (LUN %s): %s' % (vm_id, job.lun, exc.msg),
+                        reason_code='unlock_failed') from None  # fmt: skip
+    if result.get('skipped') or result.get('in_progress'):
+        raise TaskError('the unlock could not run on rescue VM %s: %s' % (vm_id, result.get('msg')),
+                        reason_code='rescue_vm_unusable')  # fmt: skip
+    job.changed = True
+    job.write_record('unlocked', lun=job.lun)
+
+
+def _os_type(job):
+    return str(_props(job.copy).get('osType') or job.view.os_type or 'Linux').capitalize()
 
 
 def repair(job):
@@ -132,7 +194,7 @@ def repair(job):
     ``repaired``; a script that failed or changed nothing stops the rescue before the swap."""
     vm_id = job.rescue_vm_id
     job.lun = _lun_of(job, vm_id)
-    os_type = str(_props(job.copy).get('osType') or job.view.os_type or 'Linux').capitalize()
+    os_type = _os_type(job)
     shared = job.hub.run_commands.setdefault(os_type, run_command.BatchState())
     ctx = RunContext(client=job.client, target=parse_resource_id(vm_id, 'rescue_vm_id'),
                      params=_run_command_params(job, job.lun, os_type), shared=shared)  # fmt: skip
@@ -253,6 +315,7 @@ STEPS = {
     'copy': copy,
     'wait_copy': wait_copy,
     'attach': attach,
+    'unlock': unlock,
     'repair': repair,
     'detach': detach,
     'deallocate': power('deallocate'),
