@@ -33,7 +33,7 @@ How:
 Nothing secret is written: the results are the module results, with the task's ``no_log`` values masked by the
 caller before ``on_result`` is called.
 
-Public names (kept stable): ``start``, ``collect``, ``BackgroundError``, ``INFO_KEYS``, ``PROGRESS_SECONDS``,
+Public names (kept stable): ``start``, ``collect``, ``watch_controller(pid)``, ``BackgroundError``, ``INFO_KEYS``, ``PROGRESS_SECONDS``,
 ``progress_line(info)``, ``FinishedLog(info)`` (``.poll_new() -> [index]`` finished since the last call, in
 finishing order; ``.poll() -> set`` of all so far; read incrementally).
 """
@@ -81,8 +81,11 @@ def _write_json(spool, name, data):
     os.replace(tmp, os.path.join(spool, name))
 
 
-def _watch_controller(controller_pid):
-    """End this (background) process when the ansible-playbook process is gone."""
+def watch_controller(controller_pid):
+    """End this process (a background batch, or the worker of a foreground batch task) when the ansible-playbook
+    process is gone. ansible-core starts each worker in a session of its own, so a SIGKILL of ansible-playbook's
+    process group (an AWX node's container ended, the OOM killer, ``kill -9 -PGID``) does not reach the worker, and a
+    batch would otherwise go on calling Azure for a run nobody reads. Run it in a daemon thread."""
     while True:
         time.sleep(1.0)
         try:
@@ -122,7 +125,7 @@ def start(run, total):
             os.write(ready_w, b'1')
             os.close(ready_w)
             _detach_stdio()
-            threading.Thread(target=_watch_controller, args=(controller_pid,), daemon=True).start()
+            threading.Thread(target=watch_controller, args=(controller_pid,), daemon=True).start()
 
             counts = dict(done=0, failed=0, total=int(total))
             counts_lock = threading.Lock()

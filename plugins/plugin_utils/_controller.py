@@ -38,6 +38,7 @@ The host-vars target is ``_hostvars.target_id_from_hostvars``; what a worker nee
 from __future__ import annotations
 
 import os
+import threading
 
 from ansible.errors import AnsibleActionSkip, AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -49,7 +50,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._errors import Vmre
 from ansible_collections.vmrescue.azure.plugins.module_utils._runner import run_task
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import TARGET_OPTION_NAMES
 from ansible_collections.vmrescue.azure.plugins.module_utils._task import prepare
-from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, start
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._background import BackgroundError, start, watch_controller
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._hostvars import target_id_from_hostvars
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._options import raw_arg_errors
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._worker import (
@@ -164,6 +165,8 @@ class ControllerAction(ActionBase):
                 return self._clean_failure(exc.to_result(no_log_values), no_log_values)
             result['warnings'] = list(security_warnings(params, env))  # the batch's own process cannot warn
         else:
+            # the foreground batch ends with ansible-playbook, as the background one does (see watch_controller)
+            threading.Thread(target=watch_controller, args=(os.getppid(),), daemon=True).start()
             result = run_task(task, env=env)
         if task.check_mode:
             result['check_mode'] = True

@@ -361,6 +361,45 @@ def test_killed_run_leaves_nothing_behind(fleet, env, inventory, role, sig):
     assert set(writes.values()) == {1}, writes
 
 
+def test_killed_lean_run_stops_calling_azure(fleet, env, inventory):
+    """Lean mode runs the batch in the foreground, in an Ansible worker: ansible-core starts each worker in a session
+    of its own, so a SIGKILL of ansible-playbook alone (an AWX node's container ended, the OOM killer) does not reach
+    it. The worker must end with the controller (plugin_utils/_background.watch_controller), not go on reading and
+    writing for a run nobody reads; a re-run then finishes the work, each key raised once."""
+    fleet.control.config(relatch_seconds=20)  # the batch waits for the guests long after its writes
+    marker = uuid.uuid4().hex
+    child_env = dict(_env(env), VMRESCUE_FAULT_RUN=marker)
+    workdir = os.path.join(REPO_ROOT, '.tmp', 'integration')
+    os.makedirs(workdir, exist_ok=True)
+    extra = dict(ROLES['key']['extra_vars'], proxy_agent_key_recovery_lean=True)
+    cmd = [os.path.join(VENV_BIN, 'ansible-playbook')] + _common(inventory, extra, False, False)
+    cmd.append(os.path.join(REPO_ROOT, 'playbooks', ROLES['key']['playbook']))
+    proc = subprocess.Popen(
+        cmd, env=child_env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and sum(_accepted_writes(fleet, 'key').values()) < N:
+            time.sleep(0.1)
+        assert sum(_accepted_writes(fleet, 'key').values()) == N, 'the run did not write every key before the deadline'
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)  # ansible-playbook only: its workers are in sessions of their own
+        proc.wait(timeout=60)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _marked_processes(marker):
+        time.sleep(0.2)
+    left = _marked_processes(marker)
+    assert not left, ['%d %s' % (p, open('/proc/%d/cmdline' % p, 'rb').read().replace(b'\0', b' ')[:200]) for p in left]
+    seen = len(fleet.control.requests())
+    time.sleep(2)
+    assert len(fleet.control.requests()) == seen, 'the killed run went on calling Azure'
+    fleet.control.config(relatch_seconds=0.5)
+    run, summary = _run('key', fleet, env, inventory)
+    assert run.rc == 0 and summary['failed'] == 0, (summary['failed_hosts'], run)
+    writes = _assert_no_double_change(fleet, 'key')
+    assert set(writes.values()) == {1}, writes
+
+
 # -- the inventory plugin: a stale cached token is replaced; an outage is an error, never "no hosts matched" -------
 def _vms_inventory(tmp_path):
     import yaml
