@@ -1120,11 +1120,15 @@ def run_rerun_pending(ctx):
 def read_span(sim, t0, wall):
     """{first, last, after}: seconds from ``t0`` (epoch, the run's start) to its first and last GET (the simulator's
     request log, entries stamped with ``at``), and from the last GET to the run's end; None without stamps."""
-    stamps = [e['at'] for e in sim.control.requests() if e['method'] == 'GET' and e.get('at') and e['at'] >= t0]
+    stamps = sorted(e['at'] for e in sim.control.requests() if e['method'] == 'GET' and e.get('at') and e['at'] >= t0)
     if not stamps:
         return None
-    first, last = min(stamps) - t0, max(stamps) - t0
-    return {'first': first, 'last': last, 'after': wall - last}
+    first, last = stamps[0] - t0, stamps[-1] - t0
+    # the burst: the GETs of the first second; then the pace the rest went at (the bucket refills at gw_read_rate)
+    burst = sum(1 for t in stamps if t - stamps[0] <= 1.0)
+    rest = [t for t in stamps if t - stamps[0] > 1.0]
+    rate = (len(rest) - 1) / (rest[-1] - rest[0]) if len(rest) > 1 and rest[-1] > rest[0] else None
+    return {'first': first, 'last': last, 'after': wall - last, 'burst': burst, 'rate_after_burst': rate}
 
 
 def _load_text():
@@ -1188,8 +1192,17 @@ def run_rerun_done(ctx):
         notes.append('load average (1/5/15 min) %s before, %s after' % (load0, load1))
         if span:
             notes.append(
-                'its GETs from %.1f s to %.1f s of the run (%.1f s; the read floor %.1f s), the run ended %.1f s after '
-                'the last' % (span['first'], span['last'], span['last'] - span['first'], fl.seconds, span['after'])
+                'its GETs from %.1f s to %.1f s of the run (%.1f s; the read floor %.1f s: %d in the first second, then '
+                '%s/s), the run ended %.1f s after the last'
+                % (
+                    span['first'],
+                    span['last'],
+                    span['last'] - span['first'],
+                    fl.seconds,
+                    span['burst'],
+                    '%.1f' % span['rate_after_burst'] if span['rate_after_burst'] else '-',
+                    span['after'],
+                )
             )
         if s2 and s2['already_fine'] != ctx.n:
             notes.append('NOT all already fine')
