@@ -99,9 +99,11 @@ class StrategyModule(LinearStrategyModule):
                 raise AnsibleError('A worker was found in a dead state')
             results = self._process_pending_results(iterator)
             ret_results.extend(results)
+            if results:  # more may follow at once: look again soon
+                pause = first
             if self._pending_results > 0:
                 time.sleep(pause)
-                pause = first if results else min(longest, pause * 1.5)
+                pause = min(longest, pause * 1.5)
         return ret_results
 
     def _all_role_complete(self, host_tasks):
