@@ -13,9 +13,9 @@ version_added: 0.1.0
 author:
   - vmrescue.azure developers (@vmrescue)
 description:
-  - The C(ansible.builtin.linear) strategy (every task over all hosts before the next task), with one difference
-    for a task that runs M(vmrescue.azure.batch_result) the way the collection's roles do, with
-    O(vmrescue.azure.batch_result#module:index) unset or set to the host's position in C(ansible_play_batch).
+  - The C(ansible.builtin.linear) strategy (every task over all hosts before the next task), with three
+    differences. The first is for a task that runs M(vmrescue.azure.batch_result) the way the collection's roles
+    do, with O(vmrescue.azure.batch_result#module:index) unset or set to the host's position in C(ansible_play_batch).
   - With the linear strategy Ansible hands the hosts to its workers in inventory order, at most C(forks) at a time,
     and each worker waits for its host's target. A host whose target finished early, late in the inventory, is
     reported only once every host before it has a worker, which can be minutes of silence during a large run.
@@ -24,12 +24,12 @@ description:
   - Any other task, and a M(vmrescue.azure.batch_result) task whose batch or index this strategy cannot read, runs
     exactly as with the linear strategy.
   - The implicit end of an imported role (Ansible's C(role_complete) step, which marks the role as done for each host
-    that ran a task of it) is done for all hosts at once, without computing each host's variables first: the linear
+    that ran a task of it) is done for all hosts at once, without computing each host's variables first; the linear
     strategy computes them for every host (about 1-4 ms per host at 1000 hosts, growing with the play) only to
     record that mark.
   - The main process waits for a free worker, and for the results of a task, with a short back-off (from 5 ms, and
     from the configured C(internal_poll_interval) for results, up to 20 ms while nothing arrives) instead of polling
-    at a fixed interval (C(internal_poll_interval) is 1 ms by default: about 0.04 s of CPU per second that a long
+    at a fixed interval (C(internal_poll_interval) is 1 ms by default, about 0.04 s of CPU per second that a long
     C(run_once) task runs, taken from the task's own worker on a busy controller).
   - The collection's playbooks use it (C(strategy) play keyword). Set it on your own plays that include the
     collection's roles, or with C(ANSIBLE_STRATEGY=vmrescue.azure.as_finished).
