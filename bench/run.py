@@ -13,7 +13,8 @@ every figure taken with it says so beside it. It runs on a fresh copy of the sam
   and also: adhoc (one no-op `ansible localhost -m vmrescue.azure.proxy_agent_key_reset`, median of 5),
   lookup (key_latch_status over the N VMs), regain (a regain_linux_access re-run over N VMs already done),
   rerun_pending (reset_proxy_agent_keys re-run at its default mode while every reset of a first run with
-  wait=false is still pending: must write nothing), run_command (a 5 s script on the N VMs through one
+  wait=false is still pending: must write nothing), rerun_done (issue 25: the same re-run once every key is
+  latched, default mode then lean mode: must write nothing, within 1.1x its read floor), run_command (a 5 s script on the N VMs through one
   vmrescue.azure.run_command batch task, against floor.run_command).
 
 It prints one table per size (wall, controller CPU, memory, simulator counters, failures, ratio to the floor),
@@ -70,6 +71,7 @@ ALL = (
     'regain',
     'regain_windows',
     'rerun_pending',
+    'rerun_done',
     'break_glass',
     'run_command',
     'offline_rescue',
@@ -109,6 +111,8 @@ LABELS = {
     'regain_windows': 'regain_windows_access re-run, all done',
     'regain_windows_first': 'regain_windows_access first run (Windows fleet)',
     'rerun_pending': 'reset_proxy_agent_keys re-run, resets pending',
+    'rerun_done': 'reset_proxy_agent_keys re-run, all done',
+    'rerun_done_lean': 'reset_proxy_agent_keys re-run, all done, lean mode',
     'break_glass': 'proxy_agent_settings: switch to Audit (break-glass)',
     'run_command': 'run_command: a short script on every VM (one batch task)',
     'offline_rescue': 'offline_rescue: N unbootable VMs repaired offline (one batch task)',
@@ -1120,6 +1124,114 @@ def run_rerun_pending(ctx):
     ]
 
 
+def read_span(sim, t0, wall):
+    """{first, last, after}: seconds from ``t0`` (epoch, the run's start) to its first and last GET (the simulator's
+    request log, entries stamped with ``at``), and from the last GET to the run's end; None without stamps."""
+    stamps = sorted(e['at'] for e in sim.control.requests() if e['method'] == 'GET' and e.get('at') and e['at'] >= t0)
+    if not stamps:
+        return None
+    first, last = stamps[0] - t0, stamps[-1] - t0
+    # the burst: the GETs of the first second; then the pace the rest went at (the bucket refills at gw_read_rate)
+    burst = sum(1 for t in stamps if t - stamps[0] <= 1.0)
+    rest = [t for t in stamps if t - stamps[0] > 1.0]
+    rate = (len(rest) - 1) / (rest[-1] - rest[0]) if len(rest) > 1 and rest[-1] > rest[0] else None
+    return {'first': first, 'last': last, 'after': wall - last, 'burst': burst, 'rate_after_burst': rate}
+
+
+def _load_text():
+    """The machine's load averages (1, 5, 15 minutes) now: other work on the 2 shared cores."""
+    return '/'.join('%.1f' % x for x in os.getloadavg())
+
+
+def run_rerun_done(ctx):
+    """Issue 25: the all-done re-run. Every key is raised to TARGET_KID and confirmed first (the usual reset, waiting
+    for the guests: untimed); then, once the buckets it emptied have refilled, reset_proxy_agent_keys runs again at its
+    default mode (unhealthy) over the same VMs and is timed, first in the default mode (a task per host), then in
+    lean mode (-e proxy_agent_key_recovery_lean=true). Every key is latched, so each re-run must read 1 instance view
+    per VM and write nothing: its floor is the read floor. Returns the default-mode row, the lean row in more_rows."""
+    fl = floors.reads_only(ctx.cfg, ctx.n, '%d reads, 1 per VM' % ctx.n, ctx.subs)
+    first_extra = json.dumps(
+        {'proxy_agent_key_recovery_mode': 'incarnation', 'proxy_agent_key_recovery_key_incarnation_id': TARGET_KID}
+    )
+    first_cmd = ctx.playbook('-i', ctx.inventory, 'vmrescue.azure.reset_proxy_agent_keys', '-e', first_extra)
+    cmds = {
+        'rerun_done': ctx.playbook('-i', ctx.inventory, 'vmrescue.azure.reset_proxy_agent_keys'),
+        'rerun_done_lean': ctx.playbook(
+            '-i', ctx.inventory, 'vmrescue.azure.reset_proxy_agent_keys', '-e', 'proxy_agent_key_recovery_lean=true'
+        ),
+    }
+    timeout = max(900, 10 * fl.seconds)
+    with Fresh(ctx.sim):
+        first, c1 = _timed(ctx, first_cmd, 'rerun_done_first', 3600)
+        _, _, s1 = recap(ctx.log('rerun_done_first'))
+        raised, latched = fleet_state(ctx.sim, ctx.ids)
+        runs = {}
+        for name, cmd in cmds.items():
+            time.sleep(
+                max(
+                    ctx.cfg['gw_read_burst'] / ctx.cfg['gw_read_rate'],
+                    ctx.cfg['gw_write_burst'] / ctx.cfg['gw_write_rate'],
+                )
+                + 1
+            )
+            LOAD['before'] = os.getloadavg()[0]
+            load = _load_text()
+            t0 = time.time()
+            m, counters = _timed(ctx, cmd, name, timeout)
+            runs[name] = (m, counters, load, _load_text(), read_span(ctx.sim, t0, m.wall))
+    first_note = (
+        'first run (untimed, mode incarnation, waiting for the guests): %.0f s, %s, %d writes, %d of %d latched'
+        % (
+            first.wall,
+            _summary_text(s1),
+            c1['write'],
+            latched,
+            ctx.n,
+        )
+    )
+    valid = bool(s1) and not s1['failed'] and s1['changed'] == ctx.n and latched == ctx.n
+    rows = []
+    for name, (m, counters, load0, load1, span) in runs.items():
+        text, _, s2 = recap(ctx.log(name))
+        notes = [] if valid else ['NOT A VALID MEASUREMENT: the first run did not raise and confirm every key']
+        notes.append(first_note)
+        notes.append('re-run: ' + (_summary_text(s2) if s2 else 'no summary (exit %d)' % m.returncode))
+        notes.append('load average (1/5/15 min) %s before, %s after' % (load0, load1))
+        if span:
+            notes.append(
+                'its GETs from %.1f s to %.1f s of the run (%.1f s; the read floor %.1f s: %d in the first second, then '
+                '%s/s), the run ended %.1f s after the last'
+                % (
+                    span['first'],
+                    span['last'],
+                    span['last'] - span['first'],
+                    fl.seconds,
+                    span['burst'],
+                    '%.1f' % span['rate_after_burst'] if span['rate_after_burst'] else '-',
+                    span['after'],
+                )
+            )
+        if s2 and s2['already_fine'] != ctx.n:
+            notes.append('NOT all already fine')
+        r = row(name, ctx.n, m, counters, s2['failed'] if s2 else ctx.n, None, fl, '; '.join(notes))
+        r.update(
+            summary=s2,
+            first_summary=s1,
+            first_run=first.as_dict(),
+            floor_how=fl.as_dict(),
+            load=(load0, load1),
+            read_span=span,
+            cpu_ms_per_host=1000.0 * m.cpu / ctx.n if m.cpu is not None else None,
+        )
+        rows.append(r)
+    rows[0]['more_rows'] = rows[1:]
+    return rows[0], [
+        "`ansible-playbook -i inventory.yml -f %d vmrescue.azure.reset_proxy_agent_keys -e '%s'` (untimed, waits for "
+        'every guest), then timed: `ansible-playbook -i inventory.yml -f %d vmrescue.azure.reset_proxy_agent_keys` '
+        'and `... -e proxy_agent_key_recovery_lean=true`' % (ctx.forks, first_extra, ctx.forks)
+    ]
+
+
 BREAK_GLASS_PLAY = """---
 # generated by bench/run.py: every host's VM to Audit on both endpoints, one controller-side batch
 - name: Break-glass
@@ -1564,6 +1676,24 @@ def targets(size_results):
                     'met' if p['write'] == 0 and not p['failed'] else 'NOT met',
                 )
             )
+        for name, what in (('rerun_done', 'default mode'), ('rerun_done_lean', 'lean mode')):
+            x = by.get((name, n))
+            if x:
+                ok = x['write'] == 0 and x['failed'] == 0 and x['ratio'] is not None and x['ratio'] <= 1.1
+                lines.append(
+                    'all-done re-run over %d VMs, %s: %.1f s, %s, %d writes, CPU %.1f s, load %s (target <= 1.1x, '
+                    '0 writes): %s'
+                    % (
+                        n,
+                        what,
+                        x['wall'],
+                        '%.2fx the read floor' % x['ratio'] if x['ratio'] else 'floor 0 s (within the burst)',
+                        x['write'],
+                        x['cpu'],
+                        x.get('load', ('-',))[0],
+                        ('met' if ok else 'NOT met') if x['ratio'] else 'ratio not applicable at this size',
+                    )
+                )
         for name, what in (
             ('lookup', 'lookup'),
             ('regain', 'regain_linux_access re-run'),
@@ -2016,6 +2146,7 @@ def run_size(args, n, cfg_in):
                     'regain': run_regain,
                     'regain_windows': run_regain_windows,
                     'rerun_pending': run_rerun_pending,
+                    'rerun_done': run_rerun_done,
                     'break_glass': run_break_glass,
                     'run_command': run_run_command,
                     'offline_rescue': run_offline_rescue,
@@ -2032,6 +2163,9 @@ def run_size(args, n, cfg_in):
                 first_row['slowest_steps'] = task_times(os.path.join(work, name + '_first.tasks.tsv'))
                 res['rows'].append(first_row)
             res['rows'].append(r)
+            for more in r.pop('more_rows', ()):  # rerun_done: the lean re-run is a row of its own, after
+                more['slowest_steps'] = task_times(os.path.join(work, more['contender'] + '.tasks.tsv'))
+                res['rows'].append(more)
             res['commands'][name] = cmds
             if name == 'break_glass':
                 res['floors']['switch of %d VMs to Audit (break-glass)' % n] = floors.mode_switch(
@@ -2053,6 +2187,8 @@ def run_size(args, n, cfg_in):
                 res['floors']['regain_windows_access re-run over %d Windows VMs' % n] = floors.reads_only(
                     cfg, n, '%d reads, 1 per VM' % n, args.subscriptions
                 ).as_dict()
+            if name == 'rerun_done':
+                res['floors']['reset_proxy_agent_keys re-run over %d VMs, all done' % n] = r['floor_how']
             if name == 'rerun_pending':
                 res['floors']['reset_proxy_agent_keys re-run over %d VMs with resets pending' % n] = r['floor_how']
             if name == 'regain':

@@ -119,6 +119,7 @@ from ansible_collections.vmrescue.azure.plugins.plugin_utils._access_reasons imp
     text as _text,
     vmaccess_change as _vmaccess_change,
 )
+from ansible_collections.vmrescue.azure.plugins.plugin_utils._hostvars import host_var
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._ladder import entries as ladder_entries
 from ansible_collections.vmrescue.azure.plugins.plugin_utils._rescue_reasons import NO_ACTION_REASON, rescue_reason
 
@@ -375,12 +376,8 @@ def _host_entry(host, res, role, mode=None, proof=None, break_glass=None):
 
 # -- the input forms -----------------------------------------------------------------------------------------------
 def _host_var(hostvars, host, name):
-    """``hostvars[host][name]`` or None (HostVarsVars has no working ``default`` in a Jinja map on 2.19)."""
-    try:
-        value = hostvars[host][name]
-    except Exception:  # pylint: disable=broad-except  # KeyError, AnsibleUndefinedVariable, ...
-        return None
-    return None if value is None or type(value).__name__.endswith('Undefined') else value
+    """``hostvars[host][name]`` or None; a registered or set_fact variable read cheaply (_hostvars.host_var)."""
+    return host_var(hostvars, host, name)
 
 
 def _first_result(hostvars, host, names):

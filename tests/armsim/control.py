@@ -6,6 +6,7 @@ import datetime
 import json
 import re
 import threading
+import time
 from urllib.parse import unquote
 
 from . import proxyagent, remedies, storage
@@ -200,6 +201,7 @@ class RequestLog:
                     'principal': principal,
                     'body': body,
                     'duration_ms': round(duration * 1000, 1),
+                    'at': round(time.time(), 3),  # when it was answered (bench/run.py: when the reads ran)
                     'if_match': req.header('If-Match'),
                     'request_id': ids.get('x-ms-request-id'),
                     'correlation_id': ids.get('x-ms-correlation-request-id'),
