@@ -55,11 +55,16 @@ def test_copies_beyond_one_rescue_vms_data_disks_spread_over_two_reused_and_clea
     assert sim.control.public_ips() == []
     before = sim.control.counters()['write']
     again = results(play(sim_env, [task(sim, SPREAD, **options(sim, action='fstab', rescue_vm_size=SMALL))]))
+    assert sorted(again) == sorted(SPREAD), again
     assert all(not r['changed'] and not r.get('failed') for r in again.values()), again
     assert sim.control.counters()['write'] == before and rescue_vms(sim) == names
-    cleaned = results(play(sim_env, [task(sim, SPREAD[:3], state='cleaned')]))
+    clean_run = play(sim_env, [task(sim, SPREAD[:3], state='cleaned')])
+    cleaned = results(clean_run)
+    # every target's result, not all() of none: a task that failed as a whole has no results (its msg says why)
+    assert sorted(cleaned) == sorted(SPREAD[:3]), (clean_run.result(task=0), clean_run.text[-3000:])
     assert all(r['phase'] == 'cleaned' for r in cleaned.values()), cleaned
-    assert rescue_vms(sim) == [], 'every rescue VM removed once no rescue uses it'
+    deleted = {vm: (r.get('deleted'), r.get('msg')) for vm, r in cleaned.items()}
+    assert rescue_vms(sim) == [], ('every rescue VM removed once no rescue uses it', deleted)
     assert not [n for n in sim.control.nics() if n['name'].startswith('vmrescue-')]
 
 
