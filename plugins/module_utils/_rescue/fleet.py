@@ -61,14 +61,6 @@ STALL = 30.0
 PLAN_STEPS = ('copy', 'wait_copy', 'attach')
 
 
-@dataclasses.dataclass(frozen=True)
-class SizeInfo:
-    name: str
-    family: str | None
-    vcpus: int
-    max_data_disks: int
-
-
 class _State:
     def __init__(self, expected, now):
         self.expected, self.arrived, self.last = expected, 0, now
