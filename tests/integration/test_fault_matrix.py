@@ -317,6 +317,15 @@ def _marked_processes(marker):
     return found
 
 
+def _assert_run_gone(marker):
+    """Every process of the killed run (ansible-playbook, its workers, a batch) is gone within 15 s."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _marked_processes(marker):
+        time.sleep(0.2)
+    left = _marked_processes(marker)
+    assert not left, ['%d %s' % (p, open('/proc/%d/cmdline' % p, 'rb').read().replace(b'\0', b' ')[:200]) for p in left]
+
+
 @pytest.mark.parametrize('role', ['key', 'linux'])
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=['SIGINT', 'SIGTERM', 'SIGKILL'])
 def test_killed_run_leaves_nothing_behind(fleet, env, inventory, role, sig):
@@ -344,11 +353,7 @@ def test_killed_run_leaves_nothing_behind(fleet, env, inventory, role, sig):
     finally:
         os.kill(proc.pid, sig)  # what AWX does: a signal to ansible-playbook (not to its workers' sessions)
         proc.wait(timeout=60)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and _marked_processes(marker):
-        time.sleep(0.2)
-    left = _marked_processes(marker)
-    assert not left, ['%d %s' % (p, open('/proc/%d/cmdline' % p, 'rb').read().replace(b'\0', b' ')[:200]) for p in left]
+    _assert_run_gone(marker)
     # no VM half-changed: nothing written after the cancel, nothing written twice
     before = _accepted_writes(fleet, role)
     time.sleep(1)
@@ -385,11 +390,7 @@ def test_killed_lean_run_stops_calling_azure(fleet, env, inventory):
     finally:
         os.kill(proc.pid, signal.SIGKILL)  # ansible-playbook only: its workers are in sessions of their own
         proc.wait(timeout=60)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and _marked_processes(marker):
-        time.sleep(0.2)
-    left = _marked_processes(marker)
-    assert not left, ['%d %s' % (p, open('/proc/%d/cmdline' % p, 'rb').read().replace(b'\0', b' ')[:200]) for p in left]
+    _assert_run_gone(marker)
     seen = len(fleet.control.requests())
     time.sleep(2)
     assert len(fleet.control.requests()) == seen, 'the killed run went on calling Azure'
