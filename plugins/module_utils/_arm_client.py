@@ -71,15 +71,22 @@ class ArmResponse:
 
 
 def _json_or_none(http_response):
+    """The response's JSON body, or None (no body, not JSON). The bytes are parsed as JSON text (RFC 8259: UTF-8, a
+    BOM allowed), which Resource Manager sends; azure-core's ``text()``, which works out the charset from the
+    Content-Type first (about half of this function's CPU), only when they do not parse."""
     try:
-        text = http_response.text()
+        content = http_response.body()
     except Exception:  # pylint: disable=broad-except
         return None
-    if not text:
+    if not content:
         return None
     try:
-        return json.loads(text)
+        return json.loads(content)
     except ValueError:
+        pass
+    try:
+        return json.loads(http_response.text())
+    except Exception:  # pylint: disable=broad-except
         return None
 
 
