@@ -246,6 +246,7 @@ class Pacer:
         self.sleep = sleep
         self._lock = threading.Lock()
         self._buckets = {}
+        self._turn_locks = {}  # gateway bucket key -> the lock of the requests waiting for a turn in it
         self.stats = {'waits': 0, 'waited_seconds': 0.0}
 
     @staticmethod
@@ -300,17 +301,25 @@ class Pacer:
 
     def _take_turn(self, keys):
         """Wait for this client's turn in every bucket that paces it (``_Bucket.turn``), re-checked at least every
-        ``TURN_CHECK`` seconds as the level changes; then mark the turn taken."""
-        while True:
-            with self._lock:
-                now = self.clock()
-                buckets = [self._buckets[k] for k in keys.seqs if k in self._buckets]
-                wait = max([b.turn(now, self.reserve) for b in buckets] or [0.0])
-                if wait <= 0:
-                    for bucket in buckets:
-                        bucket._last_slot = now
-                    return
-            self.sleep(min(wait, TURN_CHECK))
+        ``TURN_CHECK`` seconds as the level changes; then mark the turn taken.
+
+        One request at a time waits per gateway bucket (``keys[0]``), the others of that bucket block on its lock:
+        the turn is the same for all of them (the bucket's last slot plus one pace) and only one can take it, so
+        the others polling it as well cost CPU for nothing (about 1 ms per request with 64 workers waiting,
+        docs/performance.md "Lean mode")."""
+        with self._lock:
+            turn_lock = self._turn_locks.setdefault(keys[0], threading.Lock())
+        with turn_lock:
+            while True:
+                with self._lock:
+                    now = self.clock()
+                    buckets = [self._buckets[k] for k in keys.seqs if k in self._buckets]
+                    wait = max([b.turn(now, self.reserve) for b in buckets] or [0.0])
+                    if wait <= 0:
+                        for bucket in buckets:
+                            bucket._last_slot = now
+                        return
+                self.sleep(min(wait, TURN_CHECK))
 
     def observe(self, keys, url, headers, status=None):
         """Correct the models from a response's rate-limit headers (also call it for failed attempts).
