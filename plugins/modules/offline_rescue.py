@@ -250,7 +250,8 @@ repair:
   returned: when the repair ran in this run
   type: dict
 steps:
-  description: The steps this run took, in order (C(copy), C(attach), C(unlock), C(repair), C(detach), C(deallocate), C(swap), C(start), C(confirm), C(swap_back)).
+  description: The steps this run took, in order (C(copy), C(attach), C(unlock), C(repair), C(detach), C(deallocate),
+    C(swap), C(start), C(confirm), C(swap_back)).
   returned: always
   type: list
   elements: str

@@ -29,7 +29,8 @@ NO_ACTION_REASON = (
 # the module's options a per-host reason names, as the role's variables (offline_rescue_<option>)
 _OPTIONS = re.compile(
     r'(?<![\w.])(?:state=(?=restored|rolled_back|cleaned)|'
-    r'(?:rescue_vm_size|rescue_vm_id|rescue_image|rescue_resource_group|rescue_subnet_id|wait_timeout|script_timeout|driver_file|keep_original|record_key)(?!\w))'
+    r'(?:rescue_vm_size|rescue_vm_id|rescue_image|rescue_resource_group|rescue_subnet_id|wait_timeout|script_timeout|'
+    r'driver_file|keep_original|record_key)(?!\w))'
 )
 _ACTION = re.compile(r'\banother action\b')
 
