@@ -58,12 +58,19 @@ _FREE_WORKER_POLL = 0.005
 _POLL_MAX = 0.02  # the longest pause between two looks for a free worker or a result
 
 
+def _meta_name(task):
+    """The meta task's action: ``Task._get_meta()`` on ansible-core 2.19, its ``_raw_params`` before (2.16: the
+    linear strategy's ``_execute_meta`` reads it there)."""
+    get_meta = getattr(task, '_get_meta', None)
+    return get_meta() if callable(get_meta) else (task.args or {}).get('_raw_params')
+
+
 def _is_role_complete(task):
     """True for Ansible's implicit role_complete step at the end of an imported role."""
     return (
         bool(getattr(task, 'implicit', False))
         and str(task.action) in C._ACTION_META
-        and task._get_meta() == 'role_complete'
+        and _meta_name(task) == 'role_complete'
     )
 
 
