@@ -31,6 +31,7 @@ Public names (kept stable):
   headers)`` after the response; ``stats`` (``waits``, ``waited_seconds``).
 - ``SHARE_WINDOW``, ``MIN_SHARE``, ``REACTION``, ``INCREASE``, ``DECREASE``, ``LEVEL_SPAN``, ``TURN_CHECK``: how the rate other
   clients draw is learned and left to them.
+- ``SLOW_START``, ``SLOW_START_WAIT``, ``SLOW_START_POLL``: how a client new to a gateway bucket opens its window.
 - ``PacingPolicy(pacer)``: the azure-core pipeline policy (placed after the RetryPolicy so that every attempt is
   paced).
 - ``GATEWAY_LIMITS``, ``COMPUTE_LIMITS``: the documented fallback (burst, refill per second) values.
@@ -108,6 +109,10 @@ REACTION = 2.0
 LEVEL_SPAN = 0.3
 TURN_CHECK = 0.5  # seconds: a request waiting for its turn re-reads the pace at least this often
 INCREASE, DECREASE = 0.05, 0.5  # per window: this client's part grows by 5% of the rate, or is halved
+# Slow start: a client new to a gateway bucket has 1 + 2 x (responses seen) requests in flight in it, until
+# SLOW_START responses came back (about five round trips to 64 in flight); a request waits at most SLOW_START_WAIT
+# seconds for a response (one that never comes does not stall the others), re-checking every SLOW_START_POLL.
+SLOW_START, SLOW_START_WAIT, SLOW_START_POLL = 32, 1.0, 0.01
 
 
 class _Bucket:
@@ -125,6 +130,11 @@ class _Bucket:
         self.others_now, self._seen_at = 0.0, now  # the others' rate from the last observations (fast, for the reserve)
         self.shared_by_others = True  # Pacer._bucket: False for a per-resource bucket
         self.level, self._last_slot = float(burst), now  # what the last header showed; this client's last slot
+        self.answered = 0  # responses seen (slow start)
+
+    def opening(self):
+        """Whether one more request may go now in slow start (always once SLOW_START responses came back)."""
+        return self.answered >= SLOW_START or self.pending < 1 + 2 * self.answered
 
     def rate_now(self):
         """The refill left to this client: the bucket's rate less what the others draw."""
@@ -247,6 +257,7 @@ class Pacer:
         self._lock = threading.Lock()
         self._buckets = {}
         self._turn_locks = {}  # gateway bucket key -> the lock of the requests waiting for a turn in it
+        self._opening_locks = {}  # gateway bucket key -> the lock of the requests waiting in its slow start
         self.stats = {'waits': 0, 'waited_seconds': 0.0}
 
     @staticmethod
@@ -277,27 +288,55 @@ class Pacer:
         return bucket
 
     def acquire(self, method, url):
-        """Reserve a slot in every bucket the request draws from, sleep until it is due; return its keys."""
+        """Reserve a slot in every bucket the request draws from, sleep until it is due; return its keys.
+
+        First, slow start (``SLOW_START``): several controllers of one principal starting at once (AWX job slices
+        launched together) each see a full bucket and would each send a burst of it; a client new to a gateway
+        bucket learns its level from a few responses first, and the others' draws with it."""
         path = url.split('?', 1)[0]
         keys = _Ticket(self._keys(method.upper(), path))
         keys.seqs = {}
-        with self._lock:
-            now = self.clock()
-            wait = 0.0
-            for key in keys:
-                # Gateway buckets always exist (documented fallback); Compute buckets once a header showed them.
-                bucket = self._bucket(key, now, create=key[0] == 'gw')
-                if bucket is not None:
-                    slot, keys.seqs[key] = bucket.reserve(now, self.reserve)
-                    wait = max(wait, slot)
-            if wait > 0:
-                self.stats['waits'] += 1
-                self.stats['waited_seconds'] += wait
+        gateway = self._buckets.get(keys[0])
+        if gateway is not None and gateway.answered >= SLOW_START:
+            with self._lock:
+                wait = self._reserve(keys, self.clock())
+        else:
+            wait = self._slow_start(keys)
         if wait > 0:
             self.sleep(wait)
         self._take_turn(keys)
         keys.sent = self.clock()
         return keys
+
+    def _slow_start(self, keys):
+        """``_reserve`` once the gateway bucket's window opens (``_Bucket.opening``) or ``SLOW_START_WAIT`` passed;
+        one request at a time polls it (as one at a time waits for a turn in ``_take_turn``)."""
+        with self._lock:
+            # not the turn's lock: a request numbered in the bucket must not wait behind one still waiting to open
+            opening_lock = self._opening_locks.setdefault(keys[0], threading.Lock())
+        with opening_lock:
+            waited = 0.0
+            while True:
+                with self._lock:
+                    now = self.clock()
+                    if self._bucket(keys[0], now, create=True).opening() or waited >= SLOW_START_WAIT:
+                        return self._reserve(keys, now)
+                self.sleep(SLOW_START_POLL)
+                waited += SLOW_START_POLL
+
+    def _reserve(self, keys, now):
+        """Take the request's slot in each of its buckets (under the lock); return the seconds to wait for it."""
+        wait = 0.0
+        for key in keys:
+            # Gateway buckets always exist (documented fallback); Compute buckets once a header showed them.
+            bucket = self._bucket(key, now, create=key[0] == 'gw')
+            if bucket is not None:
+                slot, keys.seqs[key] = bucket.reserve(now, self.reserve)
+                wait = max(wait, slot)
+        if wait > 0:
+            self.stats['waits'] += 1
+            self.stats['waited_seconds'] += wait
+        return wait
 
     def _take_turn(self, keys):
         """Wait for this client's turn in every bucket that paces it (``_Bucket.turn``), re-checked at least every
@@ -350,6 +389,7 @@ class Pacer:
             if key[0] == 'gw':
                 value = get(GATEWAY_HEADERS[key[2]])
                 bucket = self._bucket(key, now, create=True)
+                bucket.answered += 1
                 remaining = _int(value)
                 if remaining is None:
                     bucket.pending = max(0, bucket.pending - 1)

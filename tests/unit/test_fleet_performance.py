@@ -77,7 +77,7 @@ def test_reads_and_writes_are_separate_buckets():
     t = FakeTime()
     pacer = _pacing.Pacer(clock=t.clock, sleep=t.sleep)
     for i in range(195):
-        pacer.acquire('PATCH', URL % (SUB, i))
+        pacer.observe(pacer.acquire('PATCH', URL % (SUB, i)), URL % (SUB, i), {})
     pacer.acquire('GET', URL % (SUB, 1))
     assert t.now == 0.0
 

@@ -15,6 +15,7 @@ GAP = 0.03  # seconds between two turns in the test's bucket
 def test_waiting_requests_take_their_turns_one_at_a_time(monkeypatch):
     # a bucket shared with other clients: the next turn is one GAP after the last one taken
     monkeypatch.setattr(_pacing._Bucket, 'turn', lambda self, now, reserve: max(0.0, self._last_slot + GAP - now))
+    monkeypatch.setattr(_pacing._Bucket, 'opening', lambda self: True)  # past slow start (test_pacing_slow_start.py)
     sleeps = []
     lock = threading.Lock()
 
