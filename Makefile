@@ -40,7 +40,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_OPTS := -p no:cacheprovider --durations=25
 PYTEST := $(VPY) -m pytest $(PYTEST_OPTS)
 
-.PHONY: help venv azcli azcollection compat-venv collection-link test static pytest-all pytest-rest integration-a integration-b integration-c unit sim integration compat fidelity live sanity sanity-compat lint fmt docs-lint docs demo bench clean
+.PHONY: help venv azcli azcollection compat-venv collection-link test static pytest-all pytest-rest lanes learn-lanes unit sim integration compat fidelity live sanity sanity-compat lint fmt docs-lint docs demo bench clean
 
 help:
 	@echo "make demo   - start the simulator with the sample fleet and run the recovery job end to end"
@@ -91,14 +91,17 @@ collection-link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@test -L $(COLLECTION_LINK) || ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
-# Five lanes on the 2-core machine: the integration tier in two halves, the other pytest tiers (unit, simulator,
-# fidelity, live),
-# the ansible-core 2.16 integration tier (without the core_agnostic suites: the simulator's faults, pacing,
-# refusals and records, which do not depend on ansible-core's version) and the static checks, which run one after
-# another (sanity and sanity-compat share .tmp/sanity). The integration tiers are mostly ansible-playbook start-up
-# CPU, so the lanes pack the two cores; each lane's output is printed when it finishes.
+# Six lanes on the 2-core machine: four share the integration tier on both ansible-core versions (the venv's and
+# the oldest supported, without the core_agnostic suites), dealt by tests/lanes.py by the seconds each file took
+# in an earlier make test (tests/lane_durations.json; `make lanes` shows the deal, `make learn-lanes` refreshes the
+# table from the last run's .tmp/junit); one runs the other pytest tiers (unit, simulator, fidelity, live); one the
+# static checks, one after another (sanity and sanity-compat share .tmp/sanity). The integration tiers are mostly
+# ansible-playbook start-up CPU and simulated Azure waits, so the lanes pack the two cores; each lane's output is
+# printed when it finishes.
+LANES := 4
 test: venv azcli compat-venv collection-link
-	$(MAKE) --no-print-directory -j6 --output-sync=target integration-a integration-b integration-c pytest-rest compat static
+	@rm -rf .tmp/junit && mkdir -p .tmp/junit
+	$(MAKE) --no-print-directory -j6 --output-sync=target $(addprefix lane-,$(shell seq 1 $(LANES))) pytest-rest static
 
 static:
 	$(MAKE) --no-print-directory -j1 sanity sanity-compat lint docs-lint
@@ -115,19 +118,19 @@ sim: venv collection-link
 	$(PYTEST) tests/sim
 integration: venv collection-link
 	$(PYTEST) tests/integration
-# make test's three integration lanes (each its own simulator): much of the tier waits on simulated Azure latencies
-# (disk copies, VM creates, handler runs), so the lanes overlap their waits on the two cores; the files are dealt
-# round-robin in name order, so that a new file does not pile onto one lane
-INTEGRATION_ALL := $(sort $(wildcard tests/integration/test_*.py))
-INTEGRATION_A := $(foreach i,$(shell seq 1 3 $(words $(INTEGRATION_ALL))),$(word $(i),$(INTEGRATION_ALL)))
-INTEGRATION_B := $(foreach i,$(shell seq 2 3 $(words $(INTEGRATION_ALL))),$(word $(i),$(INTEGRATION_ALL)))
-INTEGRATION_C := $(foreach i,$(shell seq 3 3 $(words $(INTEGRATION_ALL))),$(word $(i),$(INTEGRATION_ALL)))
-integration-a:
-	$(PYTEST) $(INTEGRATION_A)
-integration-b:
-	$(PYTEST) $(INTEGRATION_B)
-integration-c:
-	$(PYTEST) $(INTEGRATION_C)
+# One lane of make test: its integration files, then its compat files (both run even if the first fails; a compat
+# share whose tests are all deselected is not a failure: pytest's exit 5). JUnit files for `make learn-lanes`.
+lane-%: venv compat-venv collection-link
+	@rc=0; for tier in integration compat; do \
+		files="$$($(PYTHON) tests/lanes.py files $$tier $* $(LANES))"; [ -n "$$files" ] || continue; \
+		if [ $$tier = integration ]; then py=$(VPY); marks=; else py=$(COMPAT_VENV)/bin/python; marks='not core_agnostic'; fi; \
+		echo "lane $*, $$tier: $$files"; \
+		$$py -m pytest $(PYTEST_OPTS) --junitxml=.tmp/junit/lane-$*-$$tier.xml -m "$$marks" $$files || [ $$? -eq 5 ] || rc=1; \
+	done; exit $$rc
+lanes:
+	@$(PYTHON) tests/lanes.py show $(LANES)
+learn-lanes:
+	$(PYTHON) tests/lanes.py learn .tmp/junit/*.xml
 compat: compat-venv collection-link
 	$(COMPAT_VENV)/bin/python -m pytest $(PYTEST_OPTS) -m 'not core_agnostic' tests/integration
 

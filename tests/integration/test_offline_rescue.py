@@ -153,16 +153,15 @@ def test_cleaned_after_restore_keeps_the_original_unless_told(fleet, sim_env):
     assert agent_ready(fleet, 'lin-kernel')
 
 
-def _tag(sim, vm):
+def rescue_tag(sim, vm):
+    """The phase record on ``vm`` (tag vmrescue-rescue), '' when none."""
     return (sim.control.vm(sim.vm_id(RG, vm))['model'].get('tags') or {}).get('vmrescue-rescue') or ''
 
 
-@pytest.mark.core_agnostic  # the module's engine, not ansible-core's: make compat (ansible-core 2.16) leaves it out
-@pytest.mark.parametrize('phase', ['copied', 'attached', 'repaired', 'swapped'])
-def test_a_run_killed_in_a_phase_then_run_again_finishes_without_duplicates(fleet, sim_env, tmp_path, phase):
-    fleet.control.config(lro_seconds=1.0, vm_create_seconds=1.0, disk_copy_seconds=1.0)
+def kill_at_phase(sim, sim_env, tmp_path, tasks, vm, phase):
+    """Run ``tasks`` in an ansible-playbook of their own and SIGKILL it (its whole session: the controller dies with
+    its workers) once ``vm``'s record says ``phase``; fails with the run's own output if it never gets there."""
     path = tmp_path / 'rescue.yml'
-    tasks = fleet_tasks(fleet, {'fstab': (['lin-fstab', 'lin-arm64'], {})})
     path.write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False,
                                      'vars': {'rescue_password': PASSWORD}, 'tasks': tasks}]))  # fmt: skip
     cmd = [os.path.join(VENV_BIN, 'ansible-playbook')] + _common(None, None, False, False) + [str(path)]
@@ -174,18 +173,26 @@ def test_a_run_killed_in_a_phase_then_run_again_finishes_without_duplicates(flee
         # generous: the phases take seconds, but make test runs six lanes on two cores (one CI run saw this wait end
         # at 120 s with the copy made and not attached; the run's own output is kept to say why, should it again)
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not _tag(fleet, 'lin-fstab').startswith('v1;%s@' % phase):
+        while time.monotonic() < deadline and not rescue_tag(sim, vm).startswith('v1;%s@' % phase):
             if proc.poll() is not None:
                 break  # the run ended before the phase: the assertion below shows its output
             time.sleep(0.05)
-        assert _tag(fleet, 'lin-fstab').startswith('v1;%s@' % phase), (
-            _tag(fleet, 'lin-fstab'),
+        assert rescue_tag(sim, vm).startswith('v1;%s@' % phase), (
+            rescue_tag(sim, vm),
             proc.poll(),
             log.read_text(errors='replace')[-3000:],
         )
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the controller dies with its workers
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+
+
+@pytest.mark.core_agnostic  # the module's engine, not ansible-core's: make compat (ansible-core 2.16) leaves it out
+@pytest.mark.parametrize('phase', ['copied', 'attached', 'repaired', 'swapped'])
+def test_a_run_killed_in_a_phase_then_run_again_finishes_without_duplicates(fleet, sim_env, tmp_path, phase):
+    fleet.control.config(lro_seconds=1.0, vm_create_seconds=1.0, disk_copy_seconds=1.0)
+    tasks = fleet_tasks(fleet, {'fstab': (['lin-fstab', 'lin-arm64'], {})})
+    kill_at_phase(fleet, sim_env, tmp_path, tasks, 'lin-fstab', phase)
     fleet.control.config(lro_seconds=0.2, vm_create_seconds=0.3, disk_copy_seconds=0.3)
     again = results(play(sim_env, tasks))
     for vm in ('lin-fstab', 'lin-arm64'):

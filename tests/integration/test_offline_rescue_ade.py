@@ -8,16 +8,19 @@ dual-pass one is refused before any write; check mode shows the unlock step ahea
 phase finishes without a second copy, rescue VM or unlock.
 """
 
-import os
-import signal
-import subprocess
-import time
-
 import pytest
-import yaml
-from test_offline_rescue import FLEET, PASSWORD, RG, agent_ready, disks_named, options, os_disk, play, results, task
-
-from ansible_runner import VENV_BIN, _common, _env
+from test_offline_rescue import (
+    FLEET,
+    RG,
+    agent_ready,
+    disks_named,
+    kill_at_phase,
+    options,
+    os_disk,
+    play,
+    results,
+    task,
+)
 
 VAULT = '/subscriptions/%s/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-rescue'
 SECRET = 'https://kv-rescue.vault.azure.net/secrets/3f2a1b0c-ade-test/9b8c7d6e5f4a3b2c'
@@ -81,10 +84,6 @@ def test_dual_pass_is_refused_before_any_write_and_a_plain_vm_shares_no_ade_resc
     assert fleet.control.counters()['write'] == writes and disks_named(fleet, '-rescue-') == []
 
 
-def _tag(sim, vm):
-    return (sim.control.vm(sim.vm_id(RG, vm))['model'].get('tags') or {}).get('vmrescue-rescue') or ''
-
-
 @pytest.mark.core_agnostic  # the module's engine, not ansible-core's: make compat (ansible-core 2.16) leaves it out
 def test_a_run_killed_at_the_unlock_phase_resumes_without_redoing_it(fleet, sim_env, tmp_path):
     _encrypt(fleet, 'lin-fstab')
@@ -92,26 +91,8 @@ def test_a_run_killed_at_the_unlock_phase_resumes_without_redoing_it(fleet, sim_
     # run is killed: the kill lands in the unlock phase
     fleet.control.fault(method='PUT', path_regex='/runCommands/vmrescue-rescue-', status=503)
     fleet.control.fault(method='POST', path_regex='/runCommand$', status=503)
-    path = tmp_path / 'rescue.yml'
     tasks = [task(fleet, ['lin-fstab'], **options(fleet, action='fstab'))]
-    path.write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False,
-                                     'vars': {'rescue_password': PASSWORD}, 'tasks': tasks}]))  # fmt: skip
-    cmd = [os.path.join(VENV_BIN, 'ansible-playbook')] + _common(None, None, False, False) + [str(path)]
-    log = tmp_path / 'killed-run.log'
-    with open(log, 'wb') as out:
-        proc = subprocess.Popen(cmd, env=_env(sim_env), cwd=str(tmp_path), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not _tag(fleet, 'lin-fstab').startswith('v1;unlocked@'):
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        assert _tag(fleet, 'lin-fstab').startswith('v1;unlocked@'), (_tag(fleet, 'lin-fstab'), proc.poll(),
-                                                                    log.read_text(errors='replace')[-3000:])  # fmt: skip
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+    kill_at_phase(fleet, sim_env, tmp_path, tasks, 'lin-fstab', 'unlocked')
     fleet.control.clear_faults()
     unlocks = [
         r for r in fleet.control.requests() if r['method'] == 'PUT' and '/runCommands/vmrescue-unlock-' in r['path']
