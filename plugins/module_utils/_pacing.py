@@ -31,7 +31,7 @@ Public names (kept stable):
   headers)`` after the response; ``stats`` (``waits``, ``waited_seconds``).
 - ``SHARE_WINDOW``, ``MIN_SHARE``, ``REACTION``, ``INCREASE``, ``DECREASE``, ``LEVEL_SPAN``, ``TURN_CHECK``: how the rate other
   clients draw is learned and left to them.
-- ``SLOW_START``, ``SLOW_START_WAIT``, ``SLOW_START_POLL``: how a client new to a gateway bucket opens its window.
+- ``SLOW_START``, ``SLOW_START_WAIT``, ``SLOW_START_POLL``: first contact with a gateway bucket (its first request alone).
 - ``PacingPolicy(pacer)``: the azure-core pipeline policy (placed after the RetryPolicy so that every attempt is
   paced).
 - ``GATEWAY_LIMITS``, ``COMPUTE_LIMITS``: the documented fallback (burst, refill per second) values.
@@ -109,10 +109,14 @@ REACTION = 2.0
 LEVEL_SPAN = 0.3
 TURN_CHECK = 0.5  # seconds: a request waiting for its turn re-reads the pace at least this often
 INCREASE, DECREASE = 0.05, 0.5  # per window: this client's part grows by 5% of the rate, or is halved
-# Slow start: a client new to a gateway bucket has 1 + 2 x (responses seen) requests in flight in it, until
-# SLOW_START responses came back (about five round trips to 64 in flight); a request waits at most SLOW_START_WAIT
-# seconds for a response (one that never comes does not stall the others), re-checking every SLOW_START_POLL.
-SLOW_START, SLOW_START_WAIT, SLOW_START_POLL = 32, 1.0, 0.01
+# First contact: a client new to a gateway bucket has 1 + 2 x (responses seen) requests in flight in it until
+# SLOW_START responses came back: with 1, its first request goes alone and its response shows the bucket's level
+# before the client bursts. A longer slow start (32: doubling to 64 in flight) also kept four slices of 64 workers
+# launched at once from the 10-20 429s they meet at Azure's burst of 250, but then each slice took the sharing pace
+# before it spent the burst: 3.1-3.4x the floor instead of 1.6-2.2x (bench/pacing_probe.py --clients 4 --reads
+# 1200 --slow-start 32 / 1, docs/performance.md). A request waits at most SLOW_START_WAIT seconds for a response
+# (one that never comes does not stall the others), re-checking every SLOW_START_POLL.
+SLOW_START, SLOW_START_WAIT, SLOW_START_POLL = 1, 1.0, 0.01
 
 
 class _Bucket:
@@ -133,7 +137,7 @@ class _Bucket:
         self.answered = 0  # responses seen (slow start)
 
     def opening(self):
-        """Whether one more request may go now in slow start (always once SLOW_START responses came back)."""
+        """Whether one more request may go now at first contact (always once SLOW_START responses came back)."""
         return self.answered >= SLOW_START or self.pending < 1 + 2 * self.answered
 
     def rate_now(self):
@@ -290,9 +294,10 @@ class Pacer:
     def acquire(self, method, url):
         """Reserve a slot in every bucket the request draws from, sleep until it is due; return its keys.
 
-        First, slow start (``SLOW_START``): several controllers of one principal starting at once (AWX job slices
-        launched together) each see a full bucket and would each send a burst of it; a client new to a gateway
-        bucket learns its level from a few responses first, and the others' draws with it."""
+        First contact (``SLOW_START``): several controllers of one principal starting at once (AWX job slices
+        launched together) each start with the documented full bucket in their model; a client new to a gateway
+        bucket learns its level from a response first (and, in a bucket smaller or emptier than the model, that
+        others draw from it)."""
         path = url.split('?', 1)[0]
         keys = _Ticket(self._keys(method.upper(), path))
         keys.seqs = {}

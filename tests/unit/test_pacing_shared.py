@@ -15,6 +15,14 @@ URL = 'https://arm.example/subscriptions/%s/resourceGroups/rg/providers/Microsof
 HEADER = 'x-ms-ratelimit-remaining-subscription-reads'
 
 
+@pytest.fixture(autouse=True)
+def _no_first_contact(monkeypatch):
+    """The simulation runs one acquire at a time, so it cannot deliver the response a first-contact wait is for
+    (the waiting request would sleep SLOW_START_WAIT, which real threads do not): test_pacing_slow_start.py tests
+    first contact with threads."""
+    monkeypatch.setattr(_pacing, 'SLOW_START', 0)
+
+
 class Bucket:
     """The gateway's bucket for one principal and subscription, as tests/armsim/throttle.py charges it."""
 

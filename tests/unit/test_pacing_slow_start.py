@@ -1,17 +1,19 @@
-"""Issue 25: AWX job slices launched together. Each slice's pacer starts with the documented full bucket; if each sent
-its first burst at once, together they would overdraw the principal's bucket before any header told them of the
-others (the CI run of fe42878 met 2 such 429s in test_job_slices.py when its three jobs started within a fraction
-of a second). Slow start (``_pacing.SLOW_START``): a client new to a gateway bucket has 1 + 2 x (responses seen)
-requests in flight there, so the first headers show each client the level and the others' draws before it bursts.
+"""Issue 25: AWX job slices launched together. Each slice's pacer starts with the documented full bucket in its model;
+in a bucket smaller or emptier than that (the simulator's small bursts in test_job_slices.py, or a principal other
+jobs already drew from), each slice sending its first requests at once would overdraw it before any header told it
+so: the CI run of fe42878 met 2 such 429s in test_job_slices.py when its three jobs started within a fraction of a
+second. First contact (``_pacing.SLOW_START``): a client's first request in a gateway bucket goes alone, and its
+response's remaining-count header shows the level (and the others' use: far below the model) before it bursts.
 
-Real threads and a real clock (a response is what opens the window, and the discrete-event simulation of
-test_pacing_shared.py runs one acquire at a time): the clients' threads wait at a barrier and start together."""
+Real threads and a real clock (a response is what lets the others go, and the discrete-event simulation of
+test_pacing_shared.py runs one acquire at a time): the clients' threads wait at a barrier and start together.
+How far slow start should go (doubling to 64 in flight measured slower for slices: the pacer's sharing pace then
+starts before the burst is spent) is bench/pacing_probe.py's to measure, not a test's.
+"""
 
 import math
 import threading
 import time
-
-import pytest
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _pacing
 
@@ -72,26 +74,31 @@ def run(server, clients, workers, each, latency=0.02):
     return pacers
 
 
-@pytest.mark.parametrize(
-    'burst, clients, workers, each',
-    [
-        (40, 3, 20, 1),  # test_job_slices.py's world: three slices of 20 VMs, a read bucket of 40
-        (250, 4, 64, 1),  # Azure's read burst, four slices of 64 workers each: 256 at once would overdraw it
-    ],
-)
-def test_slices_started_together_do_not_overdraw_the_bucket(burst, clients, workers, each):
-    server = Server(burst, 25.0)
-    run(server, clients, workers, each)
-    assert server.served == clients * workers * each
+def test_slices_started_together_in_a_bucket_smaller_than_the_model_do_not_overdraw_it():
+    """test_job_slices.py's world: three slices of 20 VMs, a read bucket of 40 (the model starts at Azure's 250)."""
+    server = Server(40, 25.0)
+    run(server, 3, 20, 1)
+    assert server.served == 60
     assert server.throttled == 0
 
 
-def test_a_lone_client_opens_its_window_without_seeing_others_or_waiting():
-    """Slow start costs a client alone a few round trips, not its burst: 192 reads with 64 workers take no token
-    wait, and the requests that waited for the window do not read as another client's draws (numbered in the bucket
-    only when they go, so the server counts them in about the order the pacer numbered them)."""
+def test_the_first_request_in_a_new_bucket_goes_alone_until_its_response():
+    pacer = _pacing.Pacer(reserve=5)
+    sent = []
+    threads = [threading.Thread(target=lambda i=i: sent.append(pacer.acquire('GET', URL % i))) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)  # no response yet: one request went, seven wait (at most SLOW_START_WAIT = 1 s)
+    assert len(sent) == 1, len(sent)
+    pacer.observe(sent[0], URL % 0, {HEADER: '240'}, 200)
+    for thread in threads:
+        thread.join()
+    assert len(sent) == 8
+
+
+def test_a_lone_client_is_not_held_back():
+    """First contact costs a client alone one round trip: 192 reads with 64 workers, no token wait, no 429."""
     server = Server(250, 25.0)
     (pacer,) = run(server, 1, 64, 3)
-    bucket = pacer._buckets[('gw', SUB, 'read')]  # pylint: disable=protected-access
-    assert server.throttled == 0 and bucket.answered == 192
-    assert pacer.stats['waits'] == 0 and bucket.others_now == 0 and bucket.shared == 0, (pacer.stats, bucket.others_now)
+    assert server.throttled == 0 and server.served == 192
+    assert pacer.stats['waits'] == 0, pacer.stats
