@@ -12,16 +12,16 @@ headers of every response. 429s that still happen are handled by azure-core's Re
 the pacer only learns from their headers.
 
 Several controllers on one principal (AWX job slices, issue 25) draw from the same buckets: the headers are the
-shared truth. Each reservation is numbered; a response's remaining count, less this client's reservations made
-after it, plus the refill since it was sent, is the bucket now, whatever order the responses come back in: the
-model is set to it, up or down. What the model expected and the header shows differ by what other clients took:
-per response it sizes the reserve (what they take in ``REACTION`` seconds); summed over a window (the differences
-telescope: the rounding of the header does not add up) it gives their rate (``shared``), which the model's refill
-leaves to them (additive increase, multiplicative decrease of this client's part). While others draw, each client
-also paces itself from the level the last header showed (the whole rate ``LEVEL_SPAN`` of the bucket above its
-reserve, less below): the same rule from the same level, so N clients settle at equal paces whose sum is the rate,
-and the part of a client that finishes goes to the others as soon as the level rises (no turn is booked ahead: a
-waiting request re-reads the pace). Only the gateway's and Compute's per-subscription buckets are shared; a
+shared truth. Each request is numbered as it is sent; a response's remaining count, less this client's requests sent
+(or reserved) after it, plus the refill since it was sent, is the bucket now, whatever order the responses come back
+in: the model is set to it, up or down. What the model expected and the header shows differ by what other clients
+took: per response it sizes the reserve (what they take in ``REACTION`` seconds); summed over a window (the
+differences telescope: the rounding of the header does not add up) it gives their rate (``shared``), which the
+model's refill leaves to them (additive increase, multiplicative decrease of this client's part). While others draw,
+each client also paces itself from the level the last header showed (the whole rate ``LEVEL_SPAN`` of the bucket
+above its reserve, less below): the same rule from the same level, so N clients settle at equal paces whose sum is
+the rate, and the part of a client that finishes goes to the others as soon as the level rises (no turn is booked
+ahead: a waiting request re-reads the pace). Only the gateway's and Compute's per-subscription buckets are shared; a
 per-resource (VM) bucket is one client's. Alone, a client takes the whole rate as before.
 
 Public names (kept stable):
@@ -31,7 +31,7 @@ Public names (kept stable):
   headers)`` after the response; ``stats`` (``waits``, ``waited_seconds``).
 - ``SHARE_WINDOW``, ``MIN_SHARE``, ``REACTION``, ``INCREASE``, ``DECREASE``, ``LEVEL_SPAN``, ``TURN_CHECK``: how the rate other
   clients draw is learned and left to them.
-- ``SLOW_START``, ``SLOW_START_WAIT``, ``SLOW_START_POLL``: first contact with a gateway bucket (its first request alone).
+- ``SLOW_START``, ``SLOW_START_WAIT``, ``SLOW_START_POLL``: first contact with a gateway bucket (one request alone).
 - ``PacingPolicy(pacer)``: the azure-core pipeline policy (placed after the RetryPolicy so that every attempt is
   paced).
 - ``GATEWAY_LIMITS``, ``COMPUTE_LIMITS``: the documented fallback (burst, refill per second) values.
@@ -128,13 +128,14 @@ class _Bucket:
         self.tokens = float(burst)
         self.stamp = now
         self.pending = 0  # requests admitted whose response has not been observed yet
-        self.seq = 0  # reservations made so far: a request's number says which of ours the server saw before it
+        self.seq = 0  # reservations made so far (a request's number, given as it goes, is ``sent_now``'s)
         self.shared = 0.0  # tokens per second other clients draw from this bucket (learned from the headers)
         self._drift, self._drift_since, self._drift_seen, self._seq_since = 0.0, now, 0, 0
         self.others_now, self._seen_at = 0.0, now  # the others' rate from the last observations (fast, for the reserve)
         self.shared_by_others = True  # Pacer._bucket: False for a per-resource bucket
         self.level, self._last_slot = float(burst), now  # what the last header showed; this client's last slot
         self.answered = 0  # responses seen (slow start)
+        self.sent_count = 0  # requests sent so far (``sent_now``); those reserved and not sent: seq - sent_count
 
     def opening(self):
         """Whether one more request may go now at first contact (always once SLOW_START responses came back)."""
@@ -159,7 +160,7 @@ class _Bucket:
         return base
 
     def reserve(self, now, reserve):
-        """Take one token; return (the seconds to wait before the request may be sent, its number)."""
+        """Take one token; return (the seconds to wait before the request may be sent, its reservation number)."""
         self.refill(now)
         self.tokens -= 1
         self.pending += 1
@@ -193,7 +194,7 @@ class _Bucket:
             elif self.pending == 0 and remaining > self.tokens:
                 self.tokens = min(self.burst, float(remaining))  # nothing in flight: the server's count is exact
             return
-        # ours reserved after it were counted after it (or are still to come); the bucket refilled since it was sent
+        # ours sent after it, and those reserved and not sent yet, count after it; the bucket refilled since it was sent
         estimate = remaining - (self.seq - seq) + self.rate_now() * max(0.0, now - (sent if sent is not None else now))
         estimate = min(self.burst, estimate)
         self.level = float(remaining)
@@ -201,6 +202,14 @@ class _Bucket:
             self._sense(self.tokens - estimate, now)
             self._learn(self.tokens - estimate, now)
         self.tokens = estimate
+
+    def sent_now(self):
+        """Number a request as it goes (about the order the server counts in): reservations wait different times for
+        their slot and turn, so the order they were reserved in is not the order they go in; numbered by reservation,
+        the server's counts read as far out of order, and the differences as other clients' draws (a client alone
+        then paced itself as one of several: bench/pacing_probe.py, docs/performance.md)."""
+        self.sent_count += 1
+        return self.sent_count
 
     def hold(self, tokens):
         """Set the model to ``tokens`` on purpose (the wait a 429 asks for): not a sign of what others took."""
@@ -360,8 +369,11 @@ class Pacer:
                     buckets = [self._buckets[k] for k in keys.seqs if k in self._buckets]
                     wait = max([b.turn(now, self.reserve) for b in buckets] or [0.0])
                     if wait <= 0:
-                        for bucket in buckets:
-                            bucket._last_slot = now
+                        for key in list(keys.seqs):
+                            bucket = self._buckets.get(key)
+                            if bucket is not None:
+                                bucket._last_slot = now
+                                keys.seqs[key] = bucket.sent_now()
                         return
                 self.sleep(min(wait, TURN_CHECK))
 

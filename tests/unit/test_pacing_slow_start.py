@@ -102,3 +102,16 @@ def test_a_lone_client_is_not_held_back():
     (pacer,) = run(server, 1, 64, 3)
     assert server.throttled == 0 and server.served == 192
     assert pacer.stats['waits'] == 0, pacer.stats
+
+
+def test_requests_are_numbered_in_the_order_they_go_not_the_order_they_were_reserved():
+    """Reservations wait different times for their slot and turn: the one reserved second may go first. The server
+    counts in the order they go; numbered so, its remaining counts match the model and show no other client."""
+    bucket = _pacing._Bucket(250, 25.0, 0.0)
+    bucket.reserve(0.0, 5)
+    bucket.reserve(0.0, 5)  # two reserved: 248 left in the model
+    second = bucket.sent_now()  # the second reservation goes first...
+    first = bucket.sent_now()  # ...and the first one a moment later
+    bucket.correct(249, 0.010, second, 0.0)  # counted first: 249 left then
+    bucket.correct(248, 0.012, first, 0.001)
+    assert (bucket.others_now, bucket.shared) == (0.0, 0.0)
