@@ -33,6 +33,7 @@ RG = 'rg-rerun'
 VMS = ['vm-%02d' % i for i in range(8)]
 INSTANCES = [0, 1]
 START_KEY = 3
+PENDING_FOR = 900  # seconds from a key write to the guest's relatch (simulator config relatch_seconds)
 FLEET = fleet_on_test_principals(
     [
         {
@@ -58,7 +59,9 @@ PLAYBOOK = os.path.join(REPO_ROOT, 'playbooks', 'reset_proxy_agent_keys.yml')
 @pytest.fixture
 def fleet(sim):
     sim.control.reset(FLEET)
-    sim.control.config(relatch_seconds=25)  # slower than the runs' wait_timeout: resets stay pending
+    # The guest never relatches while these runs look (they wait 3 s): a reset stays pending for every re-run, however
+    # long a loaded machine takes to start ansible-playbook three times (CI met 25 s running out before the third).
+    sim.control.config(relatch_seconds=PENDING_FOR)
     sim.control.clear_requests()
     return sim
 
@@ -157,6 +160,7 @@ def test_cancelled_run_rerun_raises_each_key_once(fleet, env, inventory):
         while time.monotonic() < deadline and not any(_raises(fleet).values()):
             time.sleep(0.2)
         assert any(_raises(fleet).values()), 'the run wrote nothing before the deadline'
+        fleet.control.config(relatch_seconds=25)  # the re-run's own writes latch within its 60 s wait
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # what a cancel does: the whole run goes, mid-batch
         proc.wait(timeout=60)

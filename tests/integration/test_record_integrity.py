@@ -188,7 +188,7 @@ def test_a_false_pending_record_does_not_hold_the_vm_back(rec, sim_env, tmp_path
 
 def test_a_reset_the_collection_recorded_is_still_pending_for_another_controller(rec, sim_env, tmp_path):
     vm = rec.vm_id('rg-rec', 'rec-pending')
-    rec.control.config(relatch_seconds=30)  # the guest takes its time: the reset stays pending
+    rec.control.config(relatch_seconds=900)  # the guest takes its time: the reset stays pending through both runs
     reset = task(KEY_RESET, vm_id=vm, state='reset', wait=False)
     r = run_playbook(play(reset), controller(sim_env, tmp_path / 'a', KEY))
     assert r.result()['changed'], r
