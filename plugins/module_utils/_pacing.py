@@ -160,15 +160,15 @@ class _Bucket:
         return base
 
     def reserve(self, now, reserve):
-        """Take one token; return (the seconds to wait before the request may be sent, its reservation number)."""
+        """Take one token; return the seconds to wait before the request may be sent (its number is given as it goes:
+        ``sent_now``)."""
         self.refill(now)
         self.tokens -= 1
         self.pending += 1
         self.seq += 1
         floor = self.floor(reserve)
         rate = self.rate_now()
-        wait = 0.0 if self.tokens >= floor else ((floor - self.tokens) / rate if rate > 0 else 60.0)
-        return wait, self.seq
+        return 0.0 if self.tokens >= floor else ((floor - self.tokens) / rate if rate > 0 else 60.0)
 
     def turn(self, now, reserve):
         """While other clients draw from the bucket: this client's pace from the level all of them see, the same
@@ -345,8 +345,8 @@ class Pacer:
             # Gateway buckets always exist (documented fallback); Compute buckets once a header showed them.
             bucket = self._bucket(key, now, create=key[0] == 'gw')
             if bucket is not None:
-                slot, keys.seqs[key] = bucket.reserve(now, self.reserve)
-                wait = max(wait, slot)
+                wait = max(wait, bucket.reserve(now, self.reserve))
+                keys.seqs[key] = None  # reserved here; numbered as it goes (``_take_turn``)
         if wait > 0:
             self.stats['waits'] += 1
             self.stats['waited_seconds'] += wait
