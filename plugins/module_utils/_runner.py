@@ -46,6 +46,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._confirm import dri
 from ansible_collections.vmrescue.azure.plugins.module_utils._errors import VmrescueError, outcome, secret_values
 from ansible_collections.vmrescue.azure.plugins.module_utils._preflight.gate import Gate, PreflightSkip
 from ansible_collections.vmrescue.azure.plugins.module_utils._report import attach, mask_options
+from ansible_collections.vmrescue.azure.plugins.module_utils._shards import run_shares, share_count, split
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TargetError,
     target_from_params,
@@ -230,6 +231,34 @@ def _run_pending(task, client, pending, concurrency, finish, gate):
     return run_ordered(work, pending, concurrency)
 
 
+def _run_in_shares(task, pending, shares, run):
+    """``_run_pending`` over the shares of a batch's subscriptions, each in a process of its own (``_shards``: one
+    process's threads use one core); results in the order of ``pending``. ``run``: (concurrency, finish, gate, env).
+    Each share signs in and reads its preflight on its own: what its gate read is added to ``gate``'s summary. A
+    target whose share's process died without its result fails with that reason."""
+    concurrency, finish, gate, env = run
+    found = {}
+
+    def work(share, send):
+        # a client and a gate of its own: nothing pooled (a connection, a token) is shared with the other processes
+        lanes = len(set(_lane(item) for item in share))
+        mine = client_for(task.params, env=env, pool_size=min(concurrency * lanes, len(share)) + 2)
+        own_gate = _gate(task, mine)
+        _run_pending(task, mine, share, concurrency, _Finisher(task, send), own_gate)
+        return own_gate.summary().as_dict() if own_gate is not None else None
+
+    def deliver(index, res):
+        found[index] = res
+        if finish.on_result is not None:
+            finish.on_result(index, res)
+
+    for summary in run_shares(shares, work, deliver):
+        if summary is not None and gate is not None:
+            gate.summary().absorb(summary)
+    lost = RuntimeError('the process of its share of the batch (its subscription) ended without its result')
+    return [found[index] if index in found else finish(index, target, lost) for index, target in pending]
+
+
 def run_task(task, env=None, client=None, on_result=None):
     """Run a prepared ``Task``. Returns a result dict (may be failed).
 
@@ -246,7 +275,8 @@ def run_task(task, env=None, client=None, on_result=None):
     finish = _Finisher(task, on_result)
     results = _invalid_results(parsed, on_result)
     pending = [(index, target) for index, (target, err, _label) in enumerate(parsed) if err is None]
-    if pending and client is None:
+    built = pending and client is None
+    if built:
         try:
             # one connection per worker: ``concurrency`` per subscription (see _lane)
             lanes = len(set(_lane(item) for item in pending))
@@ -254,7 +284,11 @@ def run_task(task, env=None, client=None, on_result=None):
         except (VmrescueError, ValueError, TypeError) as exc:
             return _sign_in_failure(exc, task, pending, finish)
     gate = _gate(task, client) if pending else None
-    done = _run_pending(task, client, pending, concurrency, finish, gate) if pending else []
+    shares = split(pending, _lane, share_count()) if pending and built and task.spec.shardable else [pending]
+    if len(shares) > 1:
+        done = _run_in_shares(task, pending, shares, (concurrency, finish, gate, env))
+    else:
+        done = _run_pending(task, client, pending, concurrency, finish, gate) if pending else []
     for (index, _target), res in zip(pending, done):
         if isinstance(res, Exception):  # finish() itself failed (on_result raised): report it on that target
             res = _internal_error(res, task.params)

@@ -58,7 +58,9 @@ class TaskSpec:
     returns the result): ``execute`` then runs the targets as a pipeline (``_batch.run_pipelined``), so a target
     waiting between two requests holds none of the ``concurrency`` workers. ``summary``: optional
     ``summary(results) -> str | None``, the domain's own line for a batch's ``msg`` (else the counts). ``name``:
-    the module's full name (the run report's ``kind``).
+    the module's full name (the run report's ``kind``). ``shardable``: a batch over several subscriptions may run
+    each subscription's targets in a process of its own (``_shards``): for a spec whose per-batch ``shared`` state
+    and targets do not reach across subscriptions.
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class TaskSpec:
         summary=None,
         preflight=None,
         name=None,
+        shardable=False,
     ):
         self.argument_spec = argument_spec
         self.run = run
@@ -94,6 +97,7 @@ class TaskSpec:
         self.summary = summary
         self.preflight = preflight
         self.name = name
+        self.shardable = shardable
 
     def full_argument_spec(self):
         spec = {}

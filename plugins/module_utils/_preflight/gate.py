@@ -74,6 +74,15 @@ class Summary:
     def as_dict(self):
         return dict(scopes=self.scopes, calls=self.calls, unchecked=self.unchecked, audit_policies=self.audits)
 
+    def absorb(self, other):
+        """Add what another process's gate read (its ``as_dict()``: a share of the batch, ``_shards``)."""
+        self.scopes += int(other.get('scopes') or 0)
+        self.calls += int(other.get('calls') or 0)
+        self.unchecked.extend(other.get('unchecked') or ())
+        for note in other.get('audit_policies') or ():
+            if note not in self.audits:
+                self.audits.append(note)
+
     def warnings(self):
         """One line per check the principal could not make (across scopes) and per auditing policy assignment."""
         lines = []

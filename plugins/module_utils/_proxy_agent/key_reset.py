@@ -471,6 +471,7 @@ def task_spec():
         summary=batch_summary,
         preflight=write_plan,
         name='vmrescue.azure.proxy_agent_key_reset',
+        shardable=True,  # each VM and its timing (ConfirmTiming) are its subscription's alone
     )
 
 
