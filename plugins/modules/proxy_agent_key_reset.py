@@ -156,6 +156,10 @@ notes:
   - Requests are paced by Resource Manager's C(x-ms-ratelimit-remaining-*) headers (a token-bucket model with
     Azure's documented limits as the fallback), so a large batch runs at the subscription's throttling limits
     instead of colliding with HTTP 429; a 429 that still happens is retried after its C(Retry-After).
+  - A batch whose O(targets) are in several subscriptions runs each subscription's targets in a process of its own
+    (as many as the CPUs the controller lets the task use, at most 8; one process's threads share one core).
+    Azure throttles per principal and subscription, so each subscription is paced by one process. Each process signs
+    in on its own; the results are the same, in the order of O(targets).
 seealso:
   - plugin: vmrescue.azure.key_latch_status
     plugin_type: lookup
