@@ -159,7 +159,8 @@ notes:
   - A batch whose O(targets) are in several subscriptions runs each subscription's targets in a process of its own
     (as many as the CPUs the controller lets the task use, at most 8; one process's threads share one core).
     Azure throttles per principal and subscription, so each subscription is paced by one process. Each process signs
-    in on its own; the results are the same, in the order of O(targets).
+    in on its own (through the token cache the run's processes share); the results are the same, in the order of
+    O(targets).
 seealso:
   - plugin: vmrescue.azure.key_latch_status
     plugin_type: lookup
