@@ -54,7 +54,7 @@ def split(items, lane, shares):
     for item in items:
         lanes.setdefault(lane(item), []).append(item)
     count = max(1, min(int(shares), len(lanes)))
-    out = [[] for _ in range(count)]
+    out = [[] for _share in range(count)]
     for members in sorted(lanes.values(), key=len, reverse=True):
         min(out, key=len).extend(members)
     order = dict((id(item), n) for n, item in enumerate(items))
