@@ -10,6 +10,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.vmrescue.azure.plugins.module_utils import _runner, _shards
 from ansible_collections.vmrescue.azure.plugins.module_utils._proxy_agent.key_reset import task_spec
+
 from armsim.fleet import subscription_ids
 
 TEST_FLEET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'armsim', 'fleets', 'test.yaml')
