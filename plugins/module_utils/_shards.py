@@ -8,9 +8,9 @@ subscriptions the key reset's batch process was busy on that one core for most o
 about 4 ms of CPU per request. Azure throttles per principal and subscription, so a batch's subscriptions can be
 split over processes without two pacers sharing a bucket: each subscription goes to exactly one process, whole.
 
-Each share runs in a child forked from the batch's process (the task's client, gate and task come with the fork;
-each child signs in and paces on its own), streams each target's result back as soon as it is done, and ends with
-what the caller wants merged (``work``'s return value). A child that dies leaves its targets without a result: the
+Each share runs in a child forked from the batch's process (``work`` makes what the child needs: the key reset's
+runner gives each child a client, a pacer and a preflight gate of its own), streams each target's result back as
+soon as it is done, and ends with what the caller wants merged (``work``'s return value). A child that dies leaves its targets without a result: the
 caller fails them. A child ends when its parent is gone (the batch cancelled): it never goes on calling Azure for
 a run nobody reads.
 
