@@ -48,7 +48,7 @@ from ansible_collections.vmrescue.azure.plugins.module_utils._arm import (
     token_claims,
 )
 from ansible_collections.vmrescue.azure.plugins.module_utils._auth.errors import TransientSignInError
-from ansible_collections.vmrescue.azure.plugins.module_utils._http_session import env_once_session
+from ansible_collections.vmrescue.azure.plugins.module_utils._http_transport import transport
 from ansible_collections.vmrescue.azure.plugins.module_utils._pacing import Pacer, pacing_policy_class
 from ansible_collections.vmrescue.azure.plugins.module_utils._report import COLLECTION_VERSION
 
@@ -423,11 +423,9 @@ def _fresh_token_policy_class(base):
 
 
 def _pooled_transport(pool_size, transport_kwargs):
-    """A RequestsTransport on ``_http_session.env_once_session``: a pool of ``pool_size`` connections per host (one
-    per worker), the environment (proxies, CA bundle, netrc) read once per origin, not on every request."""
-    from azure.core.pipeline.transport import RequestsTransport  # lazy: start-up time
-
-    return RequestsTransport(session=env_once_session(pool_size), session_owner=True, **transport_kwargs)
+    """``_http_transport.transport``: a pool of ``pool_size`` connections per host (one per worker), http.client for
+    direct connections and requests (``_http_session``) through a proxy or with netrc credentials."""
+    return transport(pool_size, transport_kwargs.get('connection_verify', True))
 
 
 def _short(exc):
