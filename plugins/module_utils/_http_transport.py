@@ -14,13 +14,15 @@ on ``_http_session.env_once_session`` (the collection's transport before this on
 
 - a proxy applies to the URL (``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` outside ``NO_PROXY``, as requests works
   it out), or ``~/.netrc`` has credentials for its host: requests' proxy tunnels and netrc handling;
-- the caller streams the response, passes proxies, a client certificate or any option this transport does not know;
+- the caller streams the response, asks for a content coding (``Accept-Encoding``), passes proxies, a client
+  certificate or any option this transport does not know;
 - the request is azure-core's legacy ``pipeline.transport.HttpRequest``, or carries files or a streamed body.
 
 What a direct request gets is what requests would do: TLS from urllib3's own context factory (the same protocol
 floor and options), verified against ``connection_verify`` (a CA file or directory), else ``REQUESTS_CA_BUNDLE`` /
 ``CURL_CA_BUNDLE``, else certifi's bundle (requests' default), or not verified when ``connection_verify`` is False;
-``Content-Length`` for every body (0 for a body-less POST, PUT or PATCH, which Resource Manager requires); no
+``Content-Length`` for every body (0 for a body-less POST, PUT or PATCH, which Resource Manager requires),
+``Accept-Encoding: identity`` (http.client's: a body never needs decoding); no
 redirects followed (azure-core's RedirectPolicy follows them); repeated response headers joined with ", ". A pooled
 connection the server has closed while idle is not reused (checked before each reuse, as urllib3 does). Errors map
 to azure-core's as its RequestsTransport maps them: no connection (refused, DNS, TLS handshake) ->
@@ -94,7 +96,13 @@ def _transport_class(base):
             from azure.core.pipeline._tools import is_rest  # lazy: start-up time
 
             origin = None
-            if not proxies and not kwargs.get('stream') and _OWN_OPTIONS.issuperset(kwargs) and is_rest(request):
+            if (
+                not proxies
+                and not kwargs.get('stream')
+                and _OWN_OPTIONS.issuperset(kwargs)
+                and is_rest(request)
+                and 'Accept-Encoding' not in request.headers  # a caller's own: requests decodes what it asked for
+            ):
                 body = request.content
                 if body is None or isinstance(body, (bytes, str)):
                     origin = _origin(self, request.url, kwargs.get('connection_verify', self._verify))
@@ -103,8 +111,7 @@ def _transport_class(base):
             if isinstance(body, str):
                 body = body.encode('utf-8')
             timeouts = (kwargs.get('connection_timeout', 300), kwargs.get('read_timeout', 300))
-            status, reason, headers, content = origin.exchange(request, body, timeouts)
-            return _response(request, status, reason, headers, content)
+            return _response(request, *origin.exchange(request, body, timeouts))
 
     return DirectTransport
 
@@ -112,6 +119,8 @@ def _transport_class(base):
 def _origin(owner, url, verify):
     """The pool of ``owner`` (a DirectTransport) for ``url``'s origin and ``verify``, or None when requests should
     send to it (a proxy applies, or netrc has credentials for the host)."""
+    if verify is None:  # azure-core's "not set": verified, as with True
+        verify = True
     parts = urlsplit(url)
     key = (parts.scheme, parts.netloc, verify if isinstance(verify, str) else bool(verify))
     if key in owner.origins:
@@ -218,7 +227,7 @@ class _Origin:
         return conn
 
     def exchange(self, request, body, timeouts):
-        """(status, reason, headers, body bytes) of ``request`` over a pooled or new connection."""
+        """(http.client response, its body) of ``request`` over a pooled or new connection."""
         from azure.core.exceptions import (  # lazy: start-up time
             IncompleteReadError,
             ServiceResponseError,
@@ -247,7 +256,7 @@ class _Origin:
             conn.close()
         else:
             self._give(conn)
-        return resp.status, resp.reason, resp.msg, content
+        return resp, content
 
 
 class _Headers:
@@ -342,7 +351,7 @@ def _write(conn, request, body):
     """The request line, the request's headers (a Content-Length for every body) and the body."""
     parts = urlsplit(request.url)
     target = (parts.path or '/') + ('?' + parts.query if parts.query else '')
-    conn.putrequest(request.method, target, skip_accept_encoding=True)
+    conn.putrequest(request.method, target)  # with http.client's Accept-Encoding: identity (no body to decode)
     for name, value in request.headers.items():
         if name.lower() != 'content-length':  # counted here, in bytes (azure-core counts a str body's characters)
             conn.putheader(name, value)
@@ -366,22 +375,22 @@ def _text(doing, origin, exc):
     return '%s %s:%s failed: %s: %s' % (doing, origin.host, origin.port, exc.__class__.__name__, exc)
 
 
-def _response(request, status, reason, message, content):
-    """An azure-core rest response holding the whole body, already read and closed."""
+def _response(request, raw, content):
+    """An azure-core rest response holding the whole body, already read and closed (``raw``: http.client's)."""
     from azure.core.rest._http_response_impl import HttpResponseImpl  # lazy: start-up time
     from azure.core.utils import CaseInsensitiveDict
 
     headers = CaseInsensitiveDict()
-    for name, value in message.items():
+    for name, value in raw.msg.items():
         if name in headers:
             headers[name] = headers[name] + ', ' + value
         else:
             headers[name] = value
     response = HttpResponseImpl(
         request=request,
-        internal_response=None,
-        status_code=status,
-        reason=reason,
+        internal_response=raw,
+        status_code=raw.status,
+        reason=raw.reason,
         headers=headers,
         content_type=headers.get('Content-Type'),
         stream_download_generator=None,

@@ -200,6 +200,7 @@ def test_bodies_carry_their_length_and_utf8(served):
     assert b'\r\nContent-Length: %d\r\n' % len(body) in patch
     assert b'\r\nContent-Length: 0\r\n' in post  # Resource Manager answers 411 to a POST without one
     assert b'content-length' not in get.lower()
+    assert b'\r\nAccept-Encoding: identity\r\n' in get  # no body ever needs decoding
 
 
 def test_a_short_body_is_an_incomplete_read(served):
@@ -244,7 +245,7 @@ def test_tls_to_a_plain_server_fails_as_a_request_error(served):
         _send(transport(4), 'GET', 'https://127.0.0.1:%d/a' % server.port, connection_timeout=0.5)
 
 
-@pytest.mark.parametrize('how', ['proxy', 'netrc', 'stream', 'unknown option'])
+@pytest.mark.parametrize('how', ['proxy', 'netrc', 'stream', 'unknown option', 'own accept-encoding'])
 def test_what_needs_requests_goes_to_requests(served, clean_env, tmp_path, how):
     server = served(lambda req, n: OK)
     t = transport(4)
@@ -259,8 +260,10 @@ def test_what_needs_requests_goes_to_requests(served, clean_env, tmp_path, how):
         clean_env.setenv('NETRC', str(tmp_path / '.netrc'))
     elif how == 'stream':
         kw['stream'] = True
-    else:
+    elif how == 'unknown option':
         kw['connection_cert'] = '/some/cert.pem'
+    else:
+        kw['headers'] = {'Accept-Encoding': 'gzip'}
     assert _send(t, 'GET', server.url + '/a', **kw) == 'from requests'
     assert sent == [server.url + '/a'] and server.connections == 0
 
@@ -277,6 +280,11 @@ def test_tls_verified_against_the_ca_given_or_the_environment(served, clean_env,
     t = transport(4)
     assert _send(t, 'GET', server.url + '/a').json() == {'ok': True}
     assert _send(t, 'GET', server.url + '/a', connection_verify=False).json() == {'ok': True}
+    clean_env.delenv('REQUESTS_CA_BUNDLE')
+    t = transport(4)
+    assert _send(t, 'GET', server.url + '/a', connection_verify=False).json() == {'ok': True}
+    with pytest.raises(ServiceRequestError):  # None is azure-core's "not set": verified, never False's pool
+        _send(t, 'GET', server.url + '/a', connection_verify=None)
 
 
 def test_the_arm_client_retries_over_it(served, tls):
