@@ -20,7 +20,12 @@ Public names (kept stable):
 - ``run_pipelined(start, items, concurrency, clock=time.monotonic, lane=None) -> list``: ``start(item)`` returns
   a step generator (it yields the seconds until its next step, returns its result); the steps of all items run on
   at most ``concurrency`` threads per lane (``lane(item)``: the subscription), each when it is due (a heap of due
-  times); an item waiting for its next step holds no thread. Results (or exceptions) in input order.
+  times); an item waiting for its next step holds no thread. Results (or exceptions) in input order. A step may
+  yield a ``Wait`` instead of plain seconds: it is then also due as soon as the ``Wait``'s signal fires.
+- ``Signal``: what waiting steps wait for (``fire()`` wakes them; ``version`` counts the fires; ``wait(timeout,
+  version)`` blocks a thread until the next fire after ``version``). ``Wait(seconds, signal, version)``: a ``float``
+  of at most ``seconds``, over early when ``signal`` fired after ``version`` (taken before the step checked what
+  it waits for: a fire in between is not lost).
 - ``summarize(results, message=None) -> dict``: the task result of a batch (``changed`` = any, ``results``,
   counts, ``msg``: the domain's ``message(results)`` when it has one, else the counts; ``failed`` only when no
   target was valid).
@@ -34,6 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from ansible_collections.vmrescue.azure.plugins.module_utils._target import (
     TARGET_OPTION_NAMES,
@@ -126,6 +132,47 @@ def run_ordered(func: Callable, items: Sequence, concurrency: int) -> list:
         return list(pool.map(safe, items))
 
 
+class Signal:
+    """Something steps wait for (see the module docstring): a thread-safe count of fires and who to call at the
+    next one."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self.version = 0
+        self._listeners = []
+
+    def fire(self):
+        with self._cond:
+            self.version += 1
+            listeners, self._listeners = self._listeners, []
+            self._cond.notify_all()
+        for listener in listeners:  # outside the lock: a listener takes its pipeline's
+            listener()
+
+    def listen(self, version, listener):
+        """Call ``listener()`` at the next fire; False (and no call) when one came after ``version`` already."""
+        with self._cond:
+            if self.version != version:
+                return False
+            self._listeners.append(listener)
+            return True
+
+    def wait(self, timeout, version):
+        """Block until a fire after ``version`` or ``timeout`` seconds."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.version != version, timeout)
+
+
+class Wait(float):
+    """Seconds a step waits at most; over early when ``signal`` fires after ``version`` (module docstring)."""
+
+    def __new__(cls, seconds, signal, version):
+        wait = super().__new__(cls, max(0.0, seconds))
+        wait.signal = signal
+        wait.version = version
+        return wait
+
+
 def run_pipelined(
     start: Callable, items: Sequence, concurrency: int, clock: Callable = time.monotonic, lane: Callable | None = None
 ) -> list:
@@ -150,13 +197,13 @@ def run_pipelined(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='vmrescue') as pool:
         with run.cond:
             while run.left:
-                run.cond.wait(_dispatch(lanes, cap, clock(), pool, run.step))
+                run.cond.wait(_dispatch(lanes, cap, clock(), pool, run))
     return run.results
 
 
 def _lanes(items, lane):
-    """``(lanes, lane_of)``: lane key -> [heap of (when, index, generator) of started targets, in flight, deque of
-    targets not started], and item index -> its lane's entry."""
+    """``(lanes, lane_of)``: lane key -> [heap of (when, index, push, generator) of started targets, in flight, deque
+    of targets not started], and item index -> its lane's entry."""
     lanes = {}
     for index, item in enumerate(items):
         key = lane(item) if lane is not None else None
@@ -168,10 +215,11 @@ def _lanes(items, lane):
     return lanes, lane_of
 
 
-def _dispatch(lanes, cap, now, pool, step):
-    """Submit ``step(index, generator)`` to ``pool`` for every lane's due steps, then its targets not started, while
-    the lane has fewer than ``cap`` in flight (called under the pipeline's condition); return how long until the next
-    step is due in a lane that has nothing else to start (None: wait for a worker to finish)."""
+def _dispatch(lanes, cap, now, pool, run):
+    """Submit ``run.step(index, generator)`` to ``pool`` for every lane's due steps, then its targets not started,
+    while the lane has fewer than ``cap`` in flight (called under the pipeline's condition); return how long until
+    the next step is due in a lane that has nothing else to start (None: wait for a worker to finish). A heap entry
+    that is not its target's last push (the target was woken early: ``_Pipeline.wake``) is dropped."""
     wait = None
     for entry in lanes.values():
         due, fresh = entry[0], entry[2]
@@ -181,13 +229,15 @@ def _dispatch(lanes, cap, now, pool, step):
         # instead of the longer of the two.
         while entry[1] < cap:
             if due and due[0][0] <= now:
-                _when, index, gen = heapq.heappop(due)
+                _when, index, push, gen = heapq.heappop(due)
+                if run.pushes[index] != push:
+                    continue
             elif fresh:
                 index, gen = fresh.popleft(), None
             else:
                 break
             entry[1] += 1
-            pool.submit(step, index, gen)
+            pool.submit(run.step, index, gen)
         if due and not fresh and entry[1] < cap:
             ahead = max(0.0, due[0][0] - now)
             wait = ahead if wait is None else min(wait, ahead)
@@ -203,6 +253,7 @@ class _Pipeline:
         self.lane_of = lane_of
         self.clock = clock
         self.results = [None] * len(items)
+        self.pushes = [0] * len(items)  # how often each target went back to its heap: its entries' push number
         self.left = len(items)
         self.cond = threading.Condition()
 
@@ -227,7 +278,25 @@ class _Pipeline:
                 self.results[index] = outcome[1]
                 self.left -= 1
             else:
-                heapq.heappush(entry[0], (self.clock() + max(0.0, float(outcome[1] or 0)), index, gen))
+                self._park(entry, index, gen, outcome[1])
+            self.cond.notify()
+
+    def _park(self, entry, index, gen, delay):
+        """Back to its lane's heap, due after ``delay``; a ``Wait`` is also due when its signal fires (under cond)."""
+        when = self.clock() + max(0.0, float(delay or 0))
+        self.pushes[index] += 1
+        signal = getattr(delay, 'signal', None)
+        if signal is not None and not signal.listen(delay.version, partial(self.wake, index, self.pushes[index], gen)):
+            when = self.clock()  # it fired since the step looked: due now
+        heapq.heappush(entry[0], (when, index, self.pushes[index], gen))
+
+    def wake(self, index, push, gen):
+        """A signal fired for a parked target: due now, unless it moved on since (``push``)."""
+        with self.cond:
+            if self.pushes[index] != push:
+                return
+            self.pushes[index] += 1
+            heapq.heappush(self.lane_of[index][0], (self.clock(), index, self.pushes[index], gen))
             self.cond.notify()
 
 

@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
+from ansible_collections.vmrescue.azure.plugins.module_utils._batch import Signal, Wait
+
 # Reads while waiting: the first after the learned latency (ConfirmTiming), then gaps that double up to POLL_MAX
 # seconds. The Compute "low cost get" bucket refills 12 reads per minute per VM (36 burst), so these gaps never
 # drain it.
@@ -36,16 +38,18 @@ POLL_MAX = 15
 STALE = 'stale'  # a probe's "done" for a read that shows the state from before the write
 STALE_PROBE = 1.0  # seconds: the first read when the batch learned that first reads are stale anyway
 MIN_GAP = 1.0  # seconds between two reads of one target
-# Until one target of the batch was confirmed, only SCOUTS targets read; the others check the learned timing every
-# LEARN_CHECK seconds without a request (a pipelined batch starts every target before any is confirmed, so without
-# this each would back off alone: ~12 reads per VM at a 90 s relatch), and read on their own after LEARN_WAIT_MAX.
+# Until one target of the batch was confirmed, only SCOUTS targets read; the others wait without a request for what
+# the scouts learn (a pipelined batch starts every target before any is confirmed, so without this each would back
+# off alone: ~12 reads per VM at a 90 s relatch), and read on their own after LEARN_WAIT_MAX. They are woken when
+# the batch's timing changes (``ConfirmTiming.changed``), and look again at least every LEARN_CHECK seconds. (They
+# looked every 2 s: at a 90 s relatch that was 34 steps per VM, half the batch's CPU at Azure's latencies.)
 SCOUTS = 2
 # While fewer than WARMUP targets were confirmed, expected() is the latest confirmation time seen (an upper bound),
 # not the running quantile: the targets that waited for the scouts all take their delay from the first
 # confirmation at once, and the scouts' learned values (the middle of a back-off gap of up to POLL_MAX) can be
 # below the latency, which made most of the batch read once too early (one more read and POLL_MAX more each).
 WARMUP = SCOUTS + 1
-LEARN_CHECK = 2.0
+LEARN_CHECK = 20.0
 # A confirmation on the first informative read records PROBE_DOWN x its planned time: the learned delay probes
 # slowly downwards (a latency that shrinks is followed). 0.95 probed so fast that about one read in five came
 # before the guest had latched (a fourth read for those VMs at 5000 VMs); 0.99 misses about one in forty.
@@ -73,6 +77,9 @@ class ConfirmTiming:
 
     With the median, the probes would settle at one miss in two (2.5 reads per target); the 0.8 quantile settles
     near one in five and still follows a latency that shrinks or grows. Thread-safe (the workers of a batch share one).
+
+    ``changed`` (a ``_batch.Signal``) fires when what a waiting target waits for changes: the first confirmation,
+    first reads turning mostly stale, a scout's place given back.
     """
 
     QUANTILE = 0.8
@@ -84,6 +91,7 @@ class ConfirmTiming:
         self._first_stale = collections.deque(maxlen=window)
         self._scouts = 0
         self._lock = threading.Lock()
+        self.changed = Signal()
 
     def learned(self):
         """True once a target of the batch was confirmed."""
@@ -107,6 +115,7 @@ class ConfirmTiming:
         takes its place, instead of every other target waiting LEARN_WAIT_MAX for what it would never learn."""
         with self._lock:
             self._scouts = max(0, self._scouts - 1)
+        self.changed.fire()
 
     def expected(self):
         with self._lock:
@@ -129,8 +138,11 @@ class ConfirmTiming:
 
     def first_read(self, stale):
         """Record whether a target's first read was stale."""
+        was = self.stale_first()
         with self._lock:
             self._first_stale.append(bool(stale))
+        if not was and self.stale_first():
+            self.changed.fire()
 
     def observe(self, seconds, first_read, missed_at=None, due=None):
         """A confirmation ``seconds`` after the write; ``missed_at``: when the last informative read missed;
@@ -144,9 +156,12 @@ class ConfirmTiming:
         else:
             value = missed_at + (seconds - missed_at) / 2.0
         with self._lock:
+            first = not self._seen
             self._seen.append(max(0.2, value))
             if len(self._upper) < WARMUP:
                 self._upper.append(float(seconds))
+        if first:
+            self.changed.fire()
 
     @staticmethod
     def backoff(expected, misses):
@@ -155,11 +170,16 @@ class ConfirmTiming:
 
 
 def drive(steps: Generator, sleep: Callable = time.sleep) -> Any:
-    """Run a step generator in this thread: sleep for each delay it yields; return what it returns."""
+    """Run a step generator in this thread: sleep for each delay it yields (a ``Wait`` ends early when its signal
+    fires, unless ``sleep`` is a caller's own); return what it returns."""
     try:
         delay = next(steps)
         while True:
-            sleep(delay)
+            signal = getattr(delay, 'signal', None)
+            if signal is not None and sleep is time.sleep:
+                signal.wait(float(delay), delay.version)
+            else:
+                sleep(delay)
             delay = steps.send(None)
     except StopIteration as stop:
         return stop.value
@@ -234,7 +254,10 @@ def _wait_to_learn(probe, timing, start, deadline, clock, scout, seen):
     """Before anything was learned and while this target is no scout: wait, without reading, for what the scouts
     learn (or for a scout's place, when one ended unconfirmed), spending only an early stale read. Returns
     ``(done, value)`` when the target is finished here, else None (``seen`` has the early read's outcome)."""
-    while not scout[0] and not timing.learned() and clock() - start < LEARN_WAIT_MAX:
+    while True:
+        version = timing.changed.version  # before looking: a change after it wakes the Wait below
+        if scout[0] or timing.learned() or clock() - start >= LEARN_WAIT_MAX:
+            return None
         remaining = deadline - clock()
         if remaining <= 0:
             return False, None
@@ -255,9 +278,8 @@ def _wait_to_learn(probe, timing, start, deadline, clock, scout, seen):
             if done != STALE:
                 seen.misses, seen.missed_at = 1, clock() - start
             continue
-        yield min(LEARN_CHECK, remaining)
+        yield Wait(min(LEARN_CHECK, remaining, start + LEARN_WAIT_MAX - clock()), timing.changed, version)
         scout[0] = timing.scout()
-    return None
 
 
 def _read_with_back_off(probe, timing, start, deadline, clock, seen):

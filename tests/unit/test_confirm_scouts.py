@@ -27,12 +27,13 @@ def test_targets_read_once_the_scouts_failed_not_after_learn_wait_max():
     waiter = c.wait_steps(lambda: (True, 'latched'), 100, timing=timing, clock=lambda: now[0])
     for steps in scouts:
         next(steps)
-    assert next(waiter) == c.LEARN_CHECK  # waits for what the scouts learn
+    wait = next(waiter)  # waits for what the scouts learn, at most LEARN_CHECK, woken by the batch's timing
+    assert wait == c.LEARN_CHECK and wait.signal is timing.changed
     now[0] += 1.0
     for steps in scouts:
         with pytest.raises(Stopped):
             steps.send(None)
-    now[0] += c.LEARN_CHECK
+    assert timing.changed.version != wait.version  # a scout's place was given back: the wait is over at once
     delay = waiter.send(None)  # took a scout's place: reads now rather than after LEARN_WAIT_MAX
     assert delay <= c.LEARN_CHECK
     now[0] += delay
