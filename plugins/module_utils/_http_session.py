@@ -14,6 +14,8 @@ Public names (kept stable):
 
 - ``env_once_session(pool_size) -> requests.Session``: the session with one ``HTTPAdapter`` whose pool holds
   ``pool_size`` connections per host, without urllib3 retries (azure-core's RetryPolicy retries).
+- ``origin_environment(url) -> (proxies, netrc credentials or None, CA bundle or None)``: what requests would work
+  out from the environment for ``url`` (the session's and ``_http_transport``'s one look-up per origin).
 
 requests and urllib3 are imported inside the function (start-up time, as in ``_arm_client``).
 """
@@ -25,10 +27,19 @@ import threading
 from urllib.parse import urlsplit
 
 
+def origin_environment(url):
+    """(proxies from the environment, ~/.netrc credentials, CA bundle from the environment) for ``url``: what requests
+    works out for it on every request."""
+    from requests.utils import get_environ_proxies, get_netrc_auth  # lazy: start-up time
+
+    ca = os.environ.get('REQUESTS_CA_BUNDLE') or os.environ.get('CURL_CA_BUNDLE')
+    return get_environ_proxies(url, no_proxy=None), get_netrc_auth(url), ca
+
+
 def env_once_session(pool_size):
     """A ``requests.Session`` reading the environment once per origin (see the module docstring)."""
     import requests  # lazy: start-up time
-    from requests.utils import get_environ_proxies, get_netrc_auth
+    from requests.utils import get_environ_proxies
     from urllib3.util.retry import Retry
 
     class EnvOnceSession(requests.Session):
@@ -50,8 +61,7 @@ def env_once_session(pool_size):
             key = urlsplit(url)[:2]
             found = self._origins.get(key)
             if found is None:
-                ca = os.environ.get('REQUESTS_CA_BUNDLE') or os.environ.get('CURL_CA_BUNDLE')
-                found = (get_environ_proxies(url, no_proxy=None), get_netrc_auth(url), ca)
+                found = origin_environment(url)
                 with self._origins_lock:
                     self._origins[key] = found
             return found

@@ -44,7 +44,7 @@ import select
 import threading
 from urllib.parse import urlsplit
 
-from ansible_collections.vmrescue.azure.plugins.module_utils._http_session import env_once_session
+from ansible_collections.vmrescue.azure.plugins.module_utils._http_session import env_once_session, origin_environment
 
 # options of azure-core's transports this one serves itself; any other sends the request through requests
 _OWN_OPTIONS = frozenset(['connection_timeout', 'read_timeout', 'connection_verify', 'stream'])
@@ -125,21 +125,20 @@ def _origin(owner, url, verify):
     key = (parts.scheme, parts.netloc, verify if isinstance(verify, str) else bool(verify))
     if key in owner.origins:
         return owner.origins[key]
-    from requests.utils import get_environ_proxies, get_netrc_auth  # lazy: start-up time
-
     origin = None
     if parts.scheme in ('https', 'http') and parts.hostname:
-        if not get_environ_proxies(url, no_proxy=None) and get_netrc_auth(url) is None:
-            context = _context(owner, verify) if parts.scheme == 'https' else None
+        proxies, netrc, ca = origin_environment(url)
+        if not proxies and netrc is None:
+            context = _context(owner, ca if verify is True else verify) if parts.scheme == 'https' else None
             origin = _Origin(parts.scheme, parts.hostname, parts.port, context, owner)
     with owner.lock:
         return owner.origins.setdefault(key, origin)
 
 
 def _context(owner, verify):
-    """``owner``'s TLS context for ``verify`` (True: the environment's CA bundle or certifi's), made once."""
-    if verify is True or verify is None:
-        verify = os.environ.get('REQUESTS_CA_BUNDLE') or os.environ.get('CURL_CA_BUNDLE') or _certifi()
+    """``owner``'s TLS context for ``verify`` (a CA file or directory, False, or None: certifi's bundle), made once."""
+    if verify is None:
+        verify = _certifi()
     if verify not in owner.contexts:
         owner.contexts[verify] = _ssl_context(verify)
     return owner.contexts[verify]
